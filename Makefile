@@ -1,0 +1,71 @@
+# Engawa: `make run` serves the demo network; `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+HOST ?= 127.0.0.1
+FLASK := $(BIN)/flask --app wsgi
+CATALOGS := $(wildcard translations/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGS:.po=.mo)
+
+.PHONY: run test install install-dev lint format chromium translations extract-messages bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed translations
+install-dev: $(VENV)/.installed-dev translations
+
+translations: $(COMPILED)
+%.mo: %.po | $(VENV)/.installed
+	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@ >/dev/null
+
+# Re-extract the message catalogue after changing user-facing strings.
+extract-messages: $(VENV)/.installed-dev
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o translations/messages.pot --no-location --omit-header .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-location --omit-header
+
+instance/secret_key:
+	@mkdir -p instance
+	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_hex(32))' > $@
+
+run: install instance/secret_key
+	@export SECRET_KEY=$$(cat instance/secret_key) && \
+	$(FLASK) db upgrade && \
+	$(FLASK) seed-demo && \
+	echo "Engawa on http://$(HOST):$(PORT)  (Ctrl-C stops it)" && \
+	exec $(FLASK) run --host $(HOST) --port $(PORT)
+
+# Debian's Chromium for the browser tests (never a downloaded browser build).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: install-dev chromium lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install-dev
+	$(BIN)/python benchmarks/search_and_book.py
+
+clean:
+	rm -rf $(VENV) instance/engawa.db* .pytest_cache .ruff_cache

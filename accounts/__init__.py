@@ -1,0 +1,1 @@
+"""Users, companies, operator organisations, roles and sign-in."""

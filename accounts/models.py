@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from flask_login import UserMixin
+from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.db import UTCDateTime, utcnow
+from core.extensions import db
+
+
+class Role(StrEnum):
+    EMPLOYEE = "employee"  # 社員
+    COMPANY_ADMIN = "company_admin"  # 企業管理者
+    OPERATOR = "operator"  # 施設運営者
+    PLATFORM_ADMIN = "platform_admin"
+
+
+COMPANY_ROLES = (Role.EMPLOYEE, Role.COMPANY_ADMIN)
+
+
+class Company(db.Model):
+    """A subscribing company and its booking policy."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+    # Booking policy: nights per stay, and nights per employee per calendar month.
+    max_nights_per_stay: Mapped[int] = mapped_column(default=14)
+    max_nights_per_month: Mapped[int] = mapped_column(default=20)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("max_nights_per_stay > 0", name="max_nights_per_stay_positive"),
+        CheckConstraint("max_nights_per_month > 0", name="max_nights_per_month_positive"),
+    )
+
+
+class OperatorOrg(db.Model):
+    """An organisation that runs facilities (施設運営者)."""
+
+    __tablename__ = "operator_org"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("company.id"), index=True)
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operator_org.id"), index=True)
+    locale: Mapped[str | None] = mapped_column(String(5))
+    # Bumped on password change so that every other session signs out.
+    session_version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    company: Mapped[Company | None] = relationship()
+    operator: Mapped[OperatorOrg | None] = relationship()
+
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('employee', 'company_admin', 'operator', 'platform_admin')", name="role_known"
+        ),
+        CheckConstraint(
+            "(role IN ('employee', 'company_admin') AND company_id IS NOT NULL"
+            " AND operator_id IS NULL)"
+            " OR (role = 'operator' AND operator_id IS NOT NULL AND company_id IS NULL)"
+            " OR (role = 'platform_admin' AND company_id IS NULL AND operator_id IS NULL)",
+            name="role_membership",
+        ),
+    )
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def books_stays(self) -> bool:
+        return self.role in COMPANY_ROLES
+
+
+class LoginThrottle(db.Model):
+    """Failed sign-ins per e-mail address, to slow password guessing."""
+
+    email: Mapped[str] = mapped_column(String(254), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiToken(db.Model):
+    """A bearer token for the JSON API; only its SHA-256 is stored."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()

@@ -1,0 +1,1 @@
+"""Search, availability, bookings and their lifecycle, employee pages, JSON API."""

@@ -1,0 +1,233 @@
+"""JSON API v1 for company systems and scripts. Bearer tokens only; shapes are a contract."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from accounts import services as accounts
+from booking import search as search_service
+from booking import services
+from booking.dates import MAX_SEARCH_NIGHTS, parse_iso_date
+from booking.models import Booking
+from booking.search import AMENITIES, SearchQuery
+from core.db import edge_now, tokyo_today
+from core.errors import ApiError
+from core.extensions import db
+from facilities.models import Facility
+from facilities.regions import REGIONS_BY_SLUG
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+MAX_AVAILABILITY_NIGHTS = 366
+MAX_GUESTS = 100
+
+
+@bp.before_request
+def authenticate():
+    header = request.headers.get("Authorization", "")
+    scheme, _sep, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise ApiError(401, "unauthorized", "A bearer token is required.")
+    now = edge_now()
+    user = accounts.user_for_token(secret.strip(), now)
+    if user is None:
+        raise ApiError(401, "unauthorized", "The token is unknown or revoked.")
+    if db.session.dirty:  # last_used_at moved on; record it before the request's work
+        db.session.commit()
+    g.api_user = user
+
+
+def _date_arg(args, name: str, *, required: bool = True):
+    raw = args.get(name)
+    if raw is None or raw == "":
+        if required:
+            raise ApiError(400, "missing_field", f"'{name}' is required (YYYY-MM-DD).")
+        return None
+    value = parse_iso_date(raw) if isinstance(raw, str) else None
+    if value is None:
+        raise ApiError(400, "invalid_date", f"'{name}' must be a date as YYYY-MM-DD.")
+    return value
+
+
+def _int_arg(args, name: str, default: int | None, lo: int, hi: int) -> int | None:
+    raw = args.get(name)
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, bool):
+        raise ApiError(400, "invalid_number", f"'{name}' must be an integer.")
+    if isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, str) and raw.strip().lstrip("-").isdigit() and len(raw) < 10:
+        value = int(raw)
+    else:
+        raise ApiError(400, "invalid_number", f"'{name}' must be an integer.")
+    if not lo <= value <= hi:
+        raise ApiError(400, "out_of_range", f"'{name}' must be between {lo} and {hi}.")
+    return value
+
+
+def _booking_json(booking: Booking) -> dict:
+    return {
+        "id": booking.id,
+        "status": booking.status,
+        "unit_id": booking.unit_id,
+        "facility_id": booking.unit.facility_id,
+        "check_in": booking.check_in.isoformat(),
+        "check_out": booking.check_out.isoformat(),
+        "guests": booking.guests,
+        "total_price": booking.total_price,
+        "nights": [{"date": n.night.isoformat(), "price": n.price} for n in booking.nights],
+        "created_at": booking.created_at.isoformat(),
+    }
+
+
+def _raise_booking_error(exc: services.BookingError):
+    status = {
+        services.BookingConflict: 409,
+        services.BookingNotFound: 404,
+        services.BookingForbidden: 403,
+    }.get(type(exc), 409 if exc.code == "not_cancellable" else 422)
+    raise ApiError(status, exc.code, str(exc.message))
+
+
+@bp.get("/facilities")
+def facilities():
+    args = request.args
+    check_in = _date_arg(args, "check_in")
+    check_out = _date_arg(args, "check_out")
+    if (check_out - check_in).days > MAX_SEARCH_NIGHTS:
+        raise ApiError(400, "out_of_range", f"A stay is at most {MAX_SEARCH_NIGHTS} nights.")
+    region = args.get("region") or None
+    if region is not None and region not in REGIONS_BY_SLUG:
+        raise ApiError(400, "invalid_region", f"'region' must be one of {', '.join(REGIONS_BY_SLUG)}.")
+    kind = args.get("kind") or None
+    if kind is not None and kind not in ("stay", "office"):
+        raise ApiError(400, "invalid_kind", "'kind' must be 'stay' or 'office'.")
+    amenities = frozenset(a for a in args.get("amenities", "").split(",") if a)
+    if not amenities <= set(AMENITIES):
+        raise ApiError(400, "invalid_amenity", f"'amenities' takes {', '.join(AMENITIES)}.")
+    query = SearchQuery(
+        check_in=check_in,
+        check_out=check_out,
+        guests=_int_arg(args, "guests", 1, 1, MAX_GUESTS),
+        region=region,
+        prefecture=_int_arg(args, "prefecture", None, 1, 47),
+        kind=kind,
+        amenities=amenities,
+        min_wifi_mbps=_int_arg(args, "min_wifi_mbps", 0, 0, 100_000),
+        sort="price_desc" if args.get("sort") == "price_desc" else "price",
+    )
+    try:
+        services.validate_stay_dates(
+            check_in, check_out, tokyo_today(edge_now()), current_app.config["BOOKING_HORIZON_DAYS"]
+        )
+    except services.BookingError as exc:
+        raise ApiError(400, exc.code, str(exc.message)) from None
+    results = search_service.search(query)
+    search_service.attach_facilities(results)
+    return jsonify(
+        facilities=[
+            {
+                "id": r.facility_id,
+                "name": r.facility.name_ja,
+                "name_en": r.facility.name_en,
+                "prefecture": r.facility.prefecture,
+                "kind": r.facility.kind,
+                "nights": r.nights,
+                "lowest_total_price": r.lowest_total,
+                "units": [
+                    {"id": u.id, "name": u.name, "capacity": u.capacity, "total_price": u.total_price}
+                    for u in r.units
+                ],
+            }
+            for r in results
+        ]
+    )
+
+
+@bp.get("/facilities/<int:facility_id>/availability")
+def availability(facility_id: int):
+    facility = db.session.get(Facility, facility_id)
+    if facility is None or not facility.active:
+        raise ApiError(404, "not_found", "No such facility.")
+    start = _date_arg(request.args, "from", required=False) or tokyo_today(edge_now())
+    end = _date_arg(request.args, "to", required=False) or start + timedelta(days=30)
+    if end <= start:
+        raise ApiError(400, "dates_order", "'to' must be after 'from'.")
+    if (end - start).days > MAX_AVAILABILITY_NIGHTS:
+        raise ApiError(400, "out_of_range", f"At most {MAX_AVAILABILITY_NIGHTS} nights per request.")
+    units = search_service.facility_availability(facility, start, end)
+    return jsonify(
+        facility_id=facility.id,
+        units=[
+            {
+                "id": ua.unit.id,
+                "name": ua.unit.name,
+                "capacity": ua.unit.capacity,
+                "nights": [
+                    {"date": n.night.isoformat(), "available": n.available, "price": n.price}
+                    for n in ua.nights
+                ],
+            }
+            for ua in units
+        ],
+    )
+
+
+@bp.post("/bookings")
+def create_booking():
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "malformed_json", "The body must be a JSON object.")
+    unit_id = _int_arg(body, "unit_id", None, 1, 2**31 - 1)
+    if unit_id is None:
+        raise ApiError(400, "missing_field", "'unit_id' is required.")
+    check_in = _date_arg(body, "check_in")
+    check_out = _date_arg(body, "check_out")
+    guests = _int_arg(body, "guests", 1, 1, MAX_GUESTS)
+    key = request.headers.get("Idempotency-Key") or None
+    if key is not None and len(key) > 64:
+        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key is at most 64 characters.")
+    try:
+        booking = services.book_stay(
+            g.api_user, unit_id, check_in, check_out, guests, edge_now(), request_key=key,
+            horizon_days=current_app.config["BOOKING_HORIZON_DAYS"],
+        )
+    except services.BookingError as exc:
+        db.session.rollback()
+        _raise_booking_error(exc)
+    db.session.commit()
+    return jsonify(_booking_json(booking)), 201
+
+
+@bp.get("/bookings")
+def list_bookings():
+    upcoming, past = services.bookings_of(g.api_user, tokyo_today(edge_now()))
+    return jsonify(bookings=[_booking_json(b) for b in past[::-1] + upcoming])
+
+
+def _own(booking_id: int) -> Booking:
+    try:
+        return services.booking_of(g.api_user, booking_id)
+    except services.BookingNotFound:
+        raise ApiError(404, "not_found", "No such booking.") from None
+
+
+@bp.get("/bookings/<int:booking_id>")
+def get_booking(booking_id: int):
+    return jsonify(_booking_json(_own(booking_id)))
+
+
+@bp.delete("/bookings/<int:booking_id>")
+def cancel_booking(booking_id: int):
+    try:
+        services.cancel_booking(g.api_user, booking_id, edge_now())
+    except services.BookingError as exc:
+        db.session.rollback()
+        _raise_booking_error(exc)
+    db.session.commit()
+    return "", 204
+
+

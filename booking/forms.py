@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, HiddenField, IntegerField, SelectField, SelectMultipleField
+from wtforms.validators import DataRequired, NumberRange, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from booking.dates import MAX_SEARCH_NIGHTS
+from booking.search import SearchQuery
+from facilities.regions import PREFECTURES, REGIONS
+
+MAX_GUESTS = 20
+
+AMENITY_LABELS = {
+    "work_desks": _l("Work desks"),
+    "meeting_room": _l("Meeting room"),
+    "parking": _l("Parking"),
+    "kitchen": _l("Kitchen"),
+    "onsen": _l("Onsen (hot spring)"),
+    "family_friendly": _l("Family-friendly"),
+}
+KIND_LABELS = {
+    "stay": _l("Resort stay"),
+    "office": _l("Satellite office"),
+    "both": _l("Stay and office"),
+}
+
+
+def place_choices(locale: str) -> list[tuple[str, str]]:
+    """One select for the whole country, regions, then prefectures."""
+    en = locale == "en"
+    choices = [("", _l("Anywhere in Japan"))]
+    for region in REGIONS:
+        choices.append((f"r:{region.slug}", region.name_en if en else region.name_ja))
+        for pref in PREFECTURES:
+            if pref.region == region.slug:
+                choices.append((f"p:{pref.code}", "\u3000" + (pref.name_en if en else pref.name_ja)))
+    return choices
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class StayDatesMixin:
+    def validate_check_out(self, field):
+        if self.check_in.data and field.data:
+            if field.data <= self.check_in.data:
+                raise ValidationError(_l("Check-out must be after check-in."))
+            if (field.data - self.check_in.data).days > MAX_SEARCH_NIGHTS:
+                raise ValidationError(
+                    _l("Stays can be at most %(n)d nights.", n=MAX_SEARCH_NIGHTS)
+                )
+
+
+class SearchForm(StayDatesMixin, FlaskForm):
+    class Meta:
+        csrf = False  # a GET search changes nothing
+
+    place = SelectField(_l("Where"), choices=[], validate_choice=True, default="")
+    check_in = DateField(_l("Check-in"), validators=[DataRequired()])
+    check_out = DateField(_l("Check-out"), validators=[DataRequired()])
+    guests = IntegerField(_l("Guests"), default=1, validators=[Optional(), NumberRange(1, MAX_GUESTS)])
+    kind = SelectField(
+        _l("Kind"),
+        choices=[("", _l("Any")), ("stay", KIND_LABELS["stay"]), ("office", KIND_LABELS["office"])],
+        default="",
+    )
+    amenities = MultiCheckboxField(_l("Amenities"), choices=list(AMENITY_LABELS.items()))
+    min_wifi = SelectField(
+        _l("Wi-Fi"),
+        choices=[("0", _l("Any")), ("50", "50 Mbps+"), ("100", "100 Mbps+"), ("300", "300 Mbps+")],
+        default="0",
+    )
+    sort = SelectField(
+        _l("Sort"),
+        choices=[("price", _l("Price: low to high")), ("price_desc", _l("Price: high to low"))],
+        default="price",
+    )
+
+    def to_query(self) -> SearchQuery:
+        region = prefecture = None
+        if self.place.data.startswith("r:"):
+            region = self.place.data[2:]
+        elif self.place.data.startswith("p:"):
+            prefecture = int(self.place.data[2:])
+        return SearchQuery(
+            check_in=self.check_in.data,
+            check_out=self.check_out.data,
+            guests=self.guests.data or 1,
+            region=region,
+            prefecture=prefecture,
+            kind=self.kind.data or None,
+            amenities=frozenset(self.amenities.data or ()),
+            min_wifi_mbps=int(self.min_wifi.data or 0),
+            sort=self.sort.data,
+        )
+
+
+class StayForm(StayDatesMixin, FlaskForm):
+    """Unit, dates and guests: read from the query string to quote, posted to book."""
+
+    unit_id = IntegerField(validators=[DataRequired(), NumberRange(min=1)])
+    check_in = DateField(_l("Check-in"), validators=[DataRequired()])
+    check_out = DateField(_l("Check-out"), validators=[DataRequired()])
+    guests = IntegerField(_l("Guests"), default=1, validators=[DataRequired(), NumberRange(1, MAX_GUESTS)])
+    # Fixed when the confirmation page is shown, so a double submit books once.
+    request_key = HiddenField()
+
+
+class QuoteForm(StayForm):
+    class Meta:
+        csrf = False

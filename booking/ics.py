@@ -1,0 +1,32 @@
+"""An .ics file of one stay, for the employee's own calendar."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from icalendar import Calendar, Event
+
+from booking.models import Booking
+
+
+def stay_calendar(booking: Booking, domain: str, now: datetime, locale: str) -> bytes:
+    """All-day event over [check_in, check_out): DTEND is exclusive, so it ends on check-out day."""
+    facility = booking.unit.facility
+    cal = Calendar()
+    cal.add("prodid", "-//Engawa//Stays//JA")
+    cal.add("version", "2.0")
+    cal.add("method", "PUBLISH")
+    event = Event()
+    event.add("uid", f"booking-{booking.id}@{domain}")
+    event.add("dtstamp", now)
+    event.add("dtstart", booking.check_in)
+    event.add("dtend", booking.check_out)
+    event.add("summary", f"{facility.name_for(locale)} ({booking.unit.name})")
+    event.add("location", f"{facility.prefecture_name(locale)} {facility.municipality} {facility.address}")
+    event.add(
+        "description",
+        f"Check-in {facility.check_in_time:%H:%M} / Check-out {facility.check_out_time:%H:%M}",
+    )
+    event.add("status", "CONFIRMED" if booking.is_confirmed else "CANCELLED")
+    cal.add_component(event)
+    return cal.to_ical()

@@ -1,0 +1,243 @@
+"""Search and availability, read straight from the occupancy table."""
+
+from __future__ import annotations
+
+import calendar
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from sqlalchemy import and_, exists, select
+
+from booking.dates import stay_nights
+from booking.models import Occupancy
+from core.extensions import db
+from facilities.models import Facility, FacilityKind, Unit
+from facilities.pricing import price_table
+from facilities.regions import prefecture_codes_in
+
+AMENITIES = ("meeting_room", "parking", "kitchen", "onsen", "family_friendly", "work_desks")
+SORTS = ("price", "price_desc")
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    check_in: date
+    check_out: date
+    guests: int = 1
+    region: str | None = None
+    prefecture: int | None = None
+    kind: str | None = None
+    amenities: frozenset[str] = frozenset()
+    min_wifi_mbps: int = 0
+    sort: str = "price"
+
+    @property
+    def nights(self) -> int:
+        return (self.check_out - self.check_in).days
+
+
+@dataclass(frozen=True)
+class UnitOffer:
+    id: int
+    name: str
+    capacity: int
+    total_price: int
+
+
+@dataclass
+class FacilityResult:
+    facility_id: int
+    units: list[UnitOffer]
+    nights: int
+    facility: Facility | None = None
+
+    @property
+    def lowest_total(self) -> int:
+        return min(u.total_price for u in self.units)
+
+
+@dataclass
+class Page:
+    items: list[FacilityResult]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+
+def _facility_filters(query: SearchQuery) -> list:
+    filters = [Facility.active.is_(True)]
+    if query.prefecture:
+        filters.append(Facility.prefecture == query.prefecture)
+    elif query.region:
+        filters.append(Facility.prefecture.in_(prefecture_codes_in(query.region)))
+    if query.kind == FacilityKind.STAY:
+        filters.append(Facility.kind.in_((FacilityKind.STAY, FacilityKind.BOTH)))
+    elif query.kind == FacilityKind.OFFICE:
+        filters.append(Facility.kind.in_((FacilityKind.OFFICE, FacilityKind.BOTH)))
+    for amenity in query.amenities:
+        column = getattr(Facility, amenity)
+        filters.append(column > 0 if amenity == "work_desks" else column.is_(True))
+    if query.min_wifi_mbps:
+        filters.append(Facility.wifi_mbps >= query.min_wifi_mbps)
+    return filters
+
+
+def search(query: SearchQuery) -> list[FacilityResult]:
+    """Facilities with at least one unit free for every night of the stay, and those units.
+
+    Each facility carries its free units and their stay totals; the list is sorted by
+    the lowest total (or as ``query.sort`` says). Facilities are not loaded here.
+    """
+    taken = exists().where(
+        and_(
+            Occupancy.unit_id == Unit.id,
+            Occupancy.night >= query.check_in,
+            Occupancy.night < query.check_out,
+        )
+    )
+    rows = db.session.execute(
+        select(Unit.id, Unit.facility_id, Unit.name, Unit.capacity, Unit.base_price)
+        .join(Facility, Facility.id == Unit.facility_id)
+        .where(Unit.active.is_(True), Unit.capacity >= query.guests, ~taken,
+               *_facility_filters(query))
+        .order_by(Unit.facility_id, Unit.id)
+    ).all()
+    nights = stay_nights(query.check_in, query.check_out)
+    prices = price_table(((r.id, r.base_price) for r in rows), nights)
+
+    by_facility: dict[int, FacilityResult] = {}
+    for r in rows:
+        result = by_facility.setdefault(r.facility_id, FacilityResult(r.facility_id, [], len(nights)))
+        result.units.append(UnitOffer(r.id, r.name, r.capacity, sum(prices[r.id])))
+    results = list(by_facility.values())
+    for result in results:
+        result.units.sort(key=lambda u: (u.total_price, u.id))
+    if query.sort == "price_desc":
+        results.sort(key=lambda r: (-r.lowest_total, r.facility_id))
+    else:
+        results.sort(key=lambda r: (r.lowest_total, r.facility_id))
+    return results
+
+
+def attach_facilities(results: list[FacilityResult]) -> None:
+    """Load the facilities of ``results`` in one query."""
+    ids = [r.facility_id for r in results]
+    if not ids:
+        return
+    facilities = {f.id: f for f in db.session.scalars(select(Facility).where(Facility.id.in_(ids)))}
+    for r in results:
+        r.facility = facilities[r.facility_id]
+
+
+def search_page(query: SearchQuery, page: int, per_page: int) -> Page:
+    results = search(query)
+    page = max(1, min(page, max(1, -(-len(results) // per_page))))
+    items = results[(page - 1) * per_page : page * per_page]
+    attach_facilities(items)
+    return Page(items, len(results), page, per_page)
+
+
+# --- Availability --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NightStatus:
+    night: date
+    available: bool
+    price: int
+
+
+@dataclass
+class UnitAvailability:
+    unit: Unit
+    nights: list[NightStatus] = field(default_factory=list)
+
+
+def _taken_nights(unit_ids: list[int], start: date, end: date) -> set[tuple[int, date]]:
+    if not unit_ids:
+        return set()
+    rows = db.session.execute(
+        select(Occupancy.unit_id, Occupancy.night).where(
+            Occupancy.unit_id.in_(unit_ids), Occupancy.night >= start, Occupancy.night < end
+        )
+    )
+    return {(r.unit_id, r.night) for r in rows}
+
+
+def facility_availability(facility: Facility, start: date, end: date) -> list[UnitAvailability]:
+    """Each active unit's nights in [start, end): free or not, and the night's price."""
+    units = [u for u in facility.units if u.active]
+    nights = stay_nights(start, end)
+    taken = _taken_nights([u.id for u in units], start, end)
+    prices = price_table(((u.id, u.base_price) for u in units), nights)
+    return [
+        UnitAvailability(
+            u,
+            [
+                NightStatus(n, (u.id, n) not in taken, p)
+                for n, p in zip(nights, prices[u.id], strict=True)
+            ],
+        )
+        for u in units
+    ]
+
+
+@dataclass(frozen=True)
+class CalendarDay:
+    day: date
+    in_month: bool
+    free_units: int
+    total_units: int
+    price_from: int | None
+    past: bool
+
+    @property
+    def status(self) -> str:
+        if self.past:
+            return "past"
+        if self.free_units == 0:
+            return "full"
+        if self.free_units <= max(1, self.total_units // 4):
+            return "few"
+        return "free"
+
+
+def month_calendar(facility: Facility, year: int, month: int, today: date) -> list[list[CalendarDay]]:
+    """Weeks (Sunday first, as Japanese calendars are) of one month's nights."""
+    cal = calendar.Calendar(firstweekday=6)
+    weeks = cal.monthdatescalendar(year, month)
+    start, end = weeks[0][0], weeks[-1][-1] + timedelta(days=1)
+    availability = facility_availability(facility, start, end)
+    total = len(availability)
+    days: dict[date, list[int]] = defaultdict(list)
+    for ua in availability:
+        for n in ua.nights:
+            if n.available:
+                days[n.night].append(n.price)
+    return [
+        [
+            CalendarDay(
+                day=d,
+                in_month=d.month == month,
+                free_units=len(days[d]),
+                total_units=total,
+                price_from=min(days[d]) if days[d] else None,
+                past=d < today,
+            )
+            for d in week
+        ]
+        for week in weeks
+    ]

@@ -1,0 +1,288 @@
+"""Booking rules. Plain values in, models out; services flush, the edge commits.
+
+The database is the last word on double booking: ``Occupancy`` has
+``UNIQUE(unit_id, night)``, and a refused insert becomes ``BookingConflict``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from accounts.models import Company, User
+from booking.dates import month_bounds, stay_nights
+from booking.models import Booking, BookingNight, BookingStatus, Occupancy
+from core.db import tokyo_today
+from core.extensions import db
+from facilities.models import Facility, Unit
+from facilities.pricing import nightly_prices
+
+
+class BookingError(Exception):
+    """A booking rule refused the request. ``code`` is stable; the message is for people."""
+
+    code = "invalid"
+
+    def __init__(self, message, code: str | None = None):
+        super().__init__(str(message))
+        self.message = message
+        if code:
+            self.code = code
+
+
+class BookingConflict(BookingError):
+    """Another booking or block holds at least one of the nights."""
+
+    code = "taken"
+
+
+class BookingNotFound(BookingError):
+    code = "not_found"
+
+
+class BookingForbidden(BookingError):
+    code = "forbidden"
+
+
+def validate_stay_dates(check_in: date, check_out: date, today: date, horizon_days: int) -> None:
+    """Dates every stay must satisfy, for search and booking alike."""
+    if check_out <= check_in:
+        raise BookingError(_l("Check-out must be after check-in."), "dates_order")
+    if check_in < today:
+        raise BookingError(_l("Check-in cannot be in the past."), "dates_past")
+    if check_in > today + timedelta(days=horizon_days):
+        raise BookingError(
+            _l("Stays can be booked up to %(days)d days ahead.", days=horizon_days),
+            "dates_horizon",
+        )
+
+
+def _bookable_unit(unit_id: int) -> Unit:
+    unit = db.session.get(Unit, unit_id)
+    if unit is None or not unit.active or not unit.facility.active:
+        raise BookingNotFound(_l("That room does not exist or is no longer offered."))
+    return unit
+
+
+def _check_stay_rules(unit: Unit, company: Company, nights: int, guests: int) -> None:
+    facility: Facility = unit.facility
+    if not company.active:
+        raise BookingForbidden(
+            _l("Your company's subscription is not active, so new stays cannot be booked."),
+            "company_inactive",
+        )
+    if nights < facility.min_nights:
+        raise BookingError(
+            _l("This facility needs a stay of at least %(n)d nights.", n=facility.min_nights),
+            "min_nights",
+        )
+    if nights > facility.max_nights:
+        raise BookingError(
+            _l("This facility takes stays of at most %(n)d nights.", n=facility.max_nights),
+            "max_nights",
+        )
+    if nights > company.max_nights_per_stay:
+        raise BookingError(
+            _l("Your company allows at most %(n)d nights per stay.", n=company.max_nights_per_stay),
+            "policy_stay",
+        )
+    if guests < 1:
+        raise BookingError(_l("At least one guest is needed."), "guests")
+    if guests > unit.capacity:
+        raise BookingError(
+            _l("This room sleeps at most %(n)d guests.", n=unit.capacity), "capacity"
+        )
+
+
+def _check_monthly_cap(user: User, company: Company, nights: list[date]) -> None:
+    """Nights per employee per calendar month, counting confirmed stays."""
+    wanted = Counter(night.replace(day=1) for night in nights)
+    for month_start, count in wanted.items():
+        start, end = month_bounds(month_start)
+        booked = db.session.scalar(
+            select(func.count())
+            .select_from(BookingNight)
+            .join(Booking, Booking.id == BookingNight.booking_id)
+            .where(
+                Booking.user_id == user.id,
+                Booking.status == BookingStatus.CONFIRMED,
+                BookingNight.night >= start,
+                BookingNight.night < end,
+            )
+        )
+        if booked + count > company.max_nights_per_month:
+            raise BookingError(
+                _l(
+                    "Your company allows %(cap)d nights per month; you already have %(booked)d"
+                    " in %(month)s.",
+                    cap=company.max_nights_per_month,
+                    booked=booked,
+                    month=month_start.strftime("%Y-%m"),
+                ),
+                "policy_month",
+            )
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What a stay would cost, night by night, and whether it is free right now."""
+
+    unit: Unit
+    check_in: date
+    check_out: date
+    guests: int
+    nights: list[tuple[date, int]]
+    available: bool
+
+    @property
+    def total(self) -> int:
+        return sum(price for _night, price in self.nights)
+
+
+def _check_request(
+    actor: User, unit_id: int, check_in: date, check_out: date, guests: int, now: datetime,
+    horizon_days: int,
+) -> tuple[Unit, Company, list[date]]:
+    if not actor.books_stays or actor.company_id is None:
+        raise BookingForbidden(_l("Only employees of a subscribing company can book stays."))
+    validate_stay_dates(check_in, check_out, tokyo_today(now), horizon_days)
+    unit = _bookable_unit(unit_id)
+    company = db.session.get(Company, actor.company_id)
+    nights = stay_nights(check_in, check_out)
+    _check_stay_rules(unit, company, len(nights), guests)
+    return unit, company, nights
+
+
+def quote_stay(
+    actor: User, unit_id: int, check_in: date, check_out: date, guests: int, now: datetime,
+    *, horizon_days: int = 180,
+) -> Quote:
+    """Every rule ``book_stay`` applies, without booking: for the confirmation page."""
+    unit, company, nights = _check_request(
+        actor, unit_id, check_in, check_out, guests, now, horizon_days
+    )
+    _check_monthly_cap(actor, company, nights)
+    taken = db.session.scalar(
+        select(func.count()).select_from(Occupancy).where(
+            Occupancy.unit_id == unit.id,
+            Occupancy.night >= check_in,
+            Occupancy.night < check_out,
+        )
+    )
+    prices = nightly_prices(unit, nights)
+    return Quote(unit, check_in, check_out, guests, list(zip(nights, prices, strict=True)),
+                 available=taken == 0)
+
+
+def book_stay(
+    actor: User,
+    unit_id: int,
+    check_in: date,
+    check_out: date,
+    guests: int,
+    now: datetime,
+    *,
+    request_key: str | None = None,
+    horizon_days: int = 180,
+) -> Booking:
+    """Book ``unit_id`` for [check_in, check_out) for ``actor``.
+
+    Rules: dates ordered, not past, within the horizon; facility min/max nights;
+    company active and its nights-per-stay and nights-per-month caps; guests within
+    capacity. Every night must be free: the unique occupancy row decides. The same
+    ``request_key`` from the same user returns the first booking instead of a second.
+    """
+    unit, company, nights = _check_request(
+        actor, unit_id, check_in, check_out, guests, now, horizon_days
+    )
+    # Lock the employee's row: one booking decision per employee at a time, so
+    # the monthly cap and the request key are checked against settled data.
+    user = db.session.scalar(select(User).where(User.id == actor.id).with_for_update())
+    if request_key:
+        earlier = db.session.scalar(
+            select(Booking).where(Booking.user_id == user.id, Booking.request_key == request_key)
+        )
+        if earlier is not None:
+            return earlier
+    _check_monthly_cap(user, company, nights)
+
+    prices = nightly_prices(unit, nights)
+    booking = Booking(
+        user_id=user.id,
+        company_id=company.id,
+        unit_id=unit.id,
+        check_in=check_in,
+        check_out=check_out,
+        guests=guests,
+        status=BookingStatus.CONFIRMED,
+        total_price=sum(prices),
+        request_key=request_key,
+        created_at=now,
+        nights=[BookingNight(night=n, price=p) for n, p in zip(nights, prices, strict=True)],
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(booking)
+            db.session.flush()
+            db.session.execute(
+                insert(Occupancy),
+                [{"unit_id": unit.id, "night": n, "booking_id": booking.id} for n in nights],
+            )
+    except IntegrityError:
+        raise BookingConflict(
+            _l("Sorry, this room was just taken for some of those nights."
+               " Please choose other dates or another room.")
+        ) from None
+    return booking
+
+
+def cancel_booking(actor: User, booking_id: int, now: datetime) -> Booking:
+    """Cancel one of the actor's own upcoming stays and free its nights at once.
+
+    Cancelling an already cancelled stay changes nothing. A stay that has begun
+    cannot be cancelled here.
+    """
+    booking = db.session.scalar(
+        select(Booking)
+        .where(Booking.id == booking_id, Booking.user_id == actor.id)
+        .with_for_update()
+    )
+    if booking is None:
+        raise BookingNotFound(_l("No such stay."))
+    if booking.status == BookingStatus.CANCELLED:
+        return booking
+    if booking.check_in <= tokyo_today(now):
+        raise BookingError(
+            _l("This stay has already begun and can no longer be cancelled here."),
+            "not_cancellable",
+        )
+    db.session.execute(delete(Occupancy).where(Occupancy.booking_id == booking.id))
+    booking.status = BookingStatus.CANCELLED
+    booking.cancelled_at = now
+    db.session.flush()
+    return booking
+
+
+def bookings_of(user: User, today: date) -> tuple[list[Booking], list[Booking]]:
+    """The user's stays: upcoming (incl. in progress and cancelled-upcoming) and past."""
+    rows = db.session.scalars(
+        select(Booking).where(Booking.user_id == user.id).order_by(Booking.check_in)
+    ).all()
+    upcoming = [b for b in rows if b.check_out > today]
+    past = [b for b in rows if b.check_out <= today][::-1]
+    return upcoming, past
+
+
+def booking_of(user: User, booking_id: int) -> Booking:
+    """One of the user's own bookings; anybody else's answers not found."""
+    booking = db.session.scalar(
+        select(Booking).where(Booking.id == booking_id, Booking.user_id == user.id)
+    )
+    if booking is None:
+        raise BookingNotFound(_l("No such stay."))
+    return booking

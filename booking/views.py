@@ -1,0 +1,233 @@
+"""Employee pages: search, facility, quote and book, my stays."""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlencode
+from datetime import date
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from accounts.forms import EmptyForm
+from booking import search as search_service
+from booking import services
+from booking.forms import AMENITY_LABELS, KIND_LABELS, QuoteForm, SearchForm, StayForm, place_choices
+from booking.ics import stay_calendar
+from core.db import edge_now, tokyo_today
+from core.extensions import db
+from core.i18n import current_locale
+from facilities.models import Facility
+
+bp = Blueprint("booking", __name__)
+
+
+@bp.before_request
+@login_required
+def _signed_in():
+    """Every page here is for signed-in members of the network."""
+
+
+def _horizon() -> int:
+    return current_app.config["BOOKING_HORIZON_DAYS"]
+
+
+@bp.app_template_filter("pager_query")
+def pager_query(args, page: int) -> str:
+    """The current query string with another page number."""
+    params = args.to_dict(flat=False)
+    params["page"] = [str(page)]
+    return urlencode(params, doseq=True)
+
+
+@bp.get("/")
+def home():
+    form = SearchForm(request.args)
+    form.place.choices = place_choices(current_locale())
+    page = None
+    error = None
+    if "check_in" in request.args:
+        if form.validate():
+            query = form.to_query()
+            try:
+                services.validate_stay_dates(
+                    query.check_in, query.check_out, tokyo_today(edge_now()), _horizon()
+                )
+            except services.BookingError as exc:
+                error = exc.message
+            else:
+                page_no = request.args.get("page", "1")
+                page_no = int(page_no) if page_no.isdigit() else 1
+                page = search_service.search_page(
+                    query, page_no, current_app.config["SEARCH_PAGE_SIZE"]
+                )
+        else:
+            error = _("Please check the search fields.")
+    status = 400 if error else 200
+    return render_template(
+        "booking/search.html", form=form, page=page, error=error,
+        amenity_labels=AMENITY_LABELS, kind_labels=KIND_LABELS,
+    ), status
+
+
+def _month_arg(today: date) -> date:
+    raw = request.args.get("month", "")
+    try:
+        year, month = (int(part) for part in raw.split("-"))
+        first = date(year, month, 1)
+    except ValueError:
+        return today.replace(day=1)
+    # Months far from today are not bookable; keep the navigation within sense.
+    if abs((first - today).days) > 3 * 366:
+        return today.replace(day=1)
+    return first
+
+
+def _active_facility(facility_id: int) -> Facility:
+    facility = db.session.get(Facility, facility_id)
+    if facility is None or not facility.active:
+        abort(404)
+    return facility
+
+
+@bp.get("/facilities/<int:facility_id>")
+def facility(facility_id: int):
+    facility = _active_facility(facility_id)
+    today = tokyo_today(edge_now())
+    first = _month_arg(today)
+    weeks = search_service.month_calendar(facility, first.year, first.month, today)
+    prev_month = (first - date.resolution).replace(day=1)
+    next_month = date(first.year + (first.month == 12), first.month % 12 + 1, 1)
+    stay = QuoteForm(request.args)
+    return render_template(
+        "booking/facility.html",
+        facility=facility,
+        weeks=weeks,
+        month=first,
+        prev_month=prev_month,
+        next_month=next_month,
+        today=today,
+        stay=stay,
+        amenity_labels=AMENITY_LABELS,
+        kind_labels=KIND_LABELS,
+    )
+
+
+def _quote_or_error(form: StayForm):
+    try:
+        return services.quote_stay(
+            current_user, form.unit_id.data, form.check_in.data, form.check_out.data,
+            form.guests.data, edge_now(), horizon_days=_horizon(),
+        ), None
+    except services.BookingNotFound:
+        abort(404)
+    except services.BookingError as exc:
+        return None, exc
+
+
+@bp.get("/book")
+def quote():
+    """The confirmation page: price per night, total, and the confirm button."""
+    form = QuoteForm(request.args)
+    if not form.validate():
+        flash(_("Choose a room, dates and guests."), "error")
+        return redirect(request.referrer or url_for("booking.home"))
+    quote, error = _quote_or_error(form)
+    confirm = StayForm(formdata=None, obj=form)
+    confirm.request_key.data = secrets.token_urlsafe(16)
+    return render_template(
+        "booking/quote.html", quote=quote, error=error, form=confirm,
+        unit_id=form.unit_id.data,
+    ), (200 if error is None else 422)
+
+
+@bp.post("/book")
+def book():
+    form = StayForm()
+    if not form.validate():
+        flash(_("The booking form was incomplete or had expired. Please try again."), "error")
+        return redirect(url_for("booking.home")), 303
+    try:
+        booking = services.book_stay(
+            current_user, form.unit_id.data, form.check_in.data, form.check_out.data,
+            form.guests.data, edge_now(), request_key=form.request_key.data or None,
+            horizon_days=_horizon(),
+        )
+    except services.BookingNotFound:
+        db.session.rollback()
+        abort(404)
+    except services.BookingError as exc:
+        db.session.rollback()
+        quote, _error = _quote_or_error(form)
+        status = 409 if isinstance(exc, services.BookingConflict) else 422
+        return render_template(
+            "booking/quote.html", quote=quote, error=exc, form=form, unit_id=form.unit_id.data
+        ), status
+    db.session.commit()
+    flash(_("Your stay is booked."), "success")
+    return redirect(url_for("booking.stay", booking_id=booking.id), 303)
+
+
+@bp.get("/stays")
+def stays():
+    today = tokyo_today(edge_now())
+    upcoming, past = services.bookings_of(current_user, today)
+    return render_template(
+        "booking/stays.html", upcoming=upcoming, past=past, today=today, cancel_form=EmptyForm()
+    )
+
+
+def _own_booking(booking_id: int):
+    try:
+        return services.booking_of(current_user, booking_id)
+    except services.BookingNotFound:
+        abort(404)
+
+
+@bp.get("/stays/<int:booking_id>")
+def stay(booking_id: int):
+    booking = _own_booking(booking_id)
+    return render_template(
+        "booking/stay.html", booking=booking, today=tokyo_today(edge_now()), cancel_form=EmptyForm()
+    )
+
+
+@bp.get("/stays/<int:booking_id>.ics")
+def stay_ics(booking_id: int):
+    booking = _own_booking(booking_id)
+    body = stay_calendar(booking, request.host.split(":")[0], edge_now(), current_locale())
+    return Response(
+        body,
+        mimetype="text/calendar",
+        headers={"Content-Disposition": f'attachment; filename="engawa-stay-{booking.id}.ics"'},
+    )
+
+
+@bp.post("/stays/<int:booking_id>/cancel")
+def cancel(booking_id: int):
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        services.cancel_booking(current_user, booking_id, edge_now())
+    except services.BookingNotFound:
+        abort(404)
+    except services.BookingError as exc:
+        db.session.rollback()
+        flash(str(exc.message), "error")
+        return redirect(url_for("booking.stay", booking_id=booking_id), 303)
+    db.session.commit()
+    flash(_("Your stay has been cancelled and its nights released."), "success")
+    return redirect(url_for("booking.stays"), 303)
+
+

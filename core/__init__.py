@@ -1,0 +1,47 @@
+"""The application factory. It configures; it never migrates, seeds or calls the network."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from core import i18n
+from core.config import INSTANCE_DIR, engine_options, load_config
+from core import extensions as ext
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_path=str(INSTANCE_DIR),
+        template_folder="../templates",
+        static_folder="../static",
+    )
+    app.config.update(load_config())
+    if test_config:
+        app.config.update(test_config)
+    app.config.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
+    )
+
+    # (core.db is a module too, hence ext.db: a bare `db` here would be shadowed.)
+    ext.db.init_app(app)
+    ext.migrate.init_app(
+        app, ext.db, directory=str(INSTANCE_DIR.parent / "migrations"), render_as_batch=True
+    )
+    ext.csrf.init_app(app)
+    ext.babel.init_app(app, locale_selector=i18n.select_locale)
+    i18n.init_app(app)
+    ext.login_manager.init_app(app)
+
+    from accounts.views import bp as accounts_bp
+    from booking.api import bp as api_bp
+    from booking.views import bp as booking_bp
+    from core import cli, errors
+
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(booking_bp)
+    app.register_blueprint(api_bp)
+    ext.csrf.exempt(api_bp)  # bearer tokens only, never cookies: nothing to forge
+    errors.init_app(app)
+    cli.init_app(app)
+    return app

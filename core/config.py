@@ -1,0 +1,111 @@
+"""Configuration from environment variables, validated once at start-up.
+
+Every setting has one source: the environment (or ``test_config`` in tests).
+Secrets are never given defaults outside development.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = PROJECT_ROOT / "instance"
+ENVIRONMENTS = ("development", "production", "testing")
+
+log = logging.getLogger(__name__)
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message names it."""
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the common spellings and pick the psycopg 3 driver for PostgreSQL."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
+
+
+def engine_options(database_url: str) -> dict:
+    if database_url.startswith("sqlite:"):
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True}
+
+
+def load_config(env: Mapping[str, str] | None = None) -> dict:
+    """Build the Flask config from ``env`` (default: ``os.environ``)."""
+    env = os.environ if env is None else env
+    environment = env.get("ENGAWA_ENV", "development")
+    if environment not in ENVIRONMENTS:
+        raise ConfigError(f"ENGAWA_ENV must be one of {', '.join(ENVIRONMENTS)}, got {environment!r}")
+    production = environment == "production"
+
+    secret_key = env.get("SECRET_KEY", "")
+    if not secret_key:
+        if production:
+            raise ConfigError("SECRET_KEY must be set in production")
+        # Development without a key: sessions last until the process restarts.
+        # `make run` writes a persistent key to instance/secret_key instead.
+        secret_key = secrets.token_hex(32)
+    elif production and len(secret_key) < 32:
+        raise ConfigError("SECRET_KEY must be at least 32 characters in production")
+
+    database_url = env.get("DATABASE_URL", "")
+    if not database_url:
+        if production:
+            raise ConfigError("DATABASE_URL must be set in production")
+        database_url = f"sqlite:///{INSTANCE_DIR / 'engawa.db'}"
+    database_url = normalise_database_url(database_url)
+    if not database_url.startswith(("sqlite:", "postgresql+psycopg:")):
+        raise ConfigError("DATABASE_URL must be a sqlite:// or postgresql:// URL")
+
+    return {
+        "ENGAWA_ENV": environment,
+        "SECRET_KEY": secret_key,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _bool(env, "SESSION_COOKIE_SECURE", production),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": _bool(env, "SESSION_COOKIE_SECURE", production),
+        "WTF_CSRF_TIME_LIMIT": None if not production else 8 * 3600,
+        "LOGIN_MAX_FAILURES": _int(env, "LOGIN_MAX_FAILURES", 5, minimum=1),
+        "LOGIN_LOCKOUT_SECONDS": _int(env, "LOGIN_LOCKOUT_SECONDS", 900, minimum=1),
+        "PASSWORD_HASH_METHOD": env.get("PASSWORD_HASH_METHOD", "scrypt"),
+        "BOOKING_HORIZON_DAYS": _int(env, "BOOKING_HORIZON_DAYS", 180, minimum=1),
+        "SEARCH_PAGE_SIZE": _int(env, "SEARCH_PAGE_SIZE", 20, minimum=1),
+        "BABEL_DEFAULT_LOCALE": "ja",
+        "BABEL_DEFAULT_TIMEZONE": "Asia/Tokyo",
+        "BABEL_TRANSLATION_DIRECTORIES": str(PROJECT_ROOT / "translations"),
+        "LANGUAGES": ("ja", "en"),
+    }

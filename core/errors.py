@@ -1,0 +1,55 @@
+"""Error answers: JSON under /api/, pages elsewhere; never a stack trace to the user."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import jsonify, render_template, request
+from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _api_body(status: int, code: str, message: str):
+    return jsonify(error={"code": code, "message": message}), status
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def init_app(app) -> None:
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError):
+        return _api_body(exc.status, exc.code, exc.message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if _wants_json():
+            code = (exc.name or "error").lower().replace(" ", "_")
+            return _api_body(exc.code or 500, code, exc.description or exc.name)
+        messages = {
+            400: _("The request could not be understood. Please go back and try again."),
+            403: _("You do not have access to this page."),
+            404: _("The page you were looking for does not exist."),
+            405: _("That action is not allowed here."),
+            429: _("Too many requests. Please wait a moment."),
+        }
+        message = messages.get(exc.code, _("Something went wrong."))
+        return render_template("error.html", status=exc.code, message=message), exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if _wants_json():
+            return _api_body(500, "internal_error", "Something went wrong on our side.")
+        return render_template(
+            "error.html", status=500, message=_("Something went wrong on our side.")
+        ), 500

@@ -1,0 +1,1 @@
+"""Operator organisations' facilities and their bookable units."""

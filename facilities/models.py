@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from datetime import datetime, time
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from accounts.models import OperatorOrg
+from core.db import UTCDateTime, utcnow
+from core.extensions import db
+from facilities.regions import PREFECTURES_BY_CODE
+
+
+class FacilityKind(StrEnum):
+    STAY = "stay"  # 保養所 (resort stay)
+    OFFICE = "office"  # サテライトオフィス
+    BOTH = "both"
+
+
+class Facility(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operator_org.id"), index=True)
+    name_ja: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(10), default=FacilityKind.STAY)
+    prefecture: Mapped[int] = mapped_column(index=True)  # JIS X 0401 code, 1–47
+    municipality: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str] = mapped_column(String(300))
+    latitude: Mapped[float]
+    longitude: Mapped[float]
+    # Amenities
+    wifi_mbps: Mapped[int] = mapped_column(default=0)
+    work_desks: Mapped[int] = mapped_column(default=0)
+    meeting_room: Mapped[bool] = mapped_column(default=False)
+    parking: Mapped[bool] = mapped_column(default=False)
+    kitchen: Mapped[bool] = mapped_column(default=False)
+    onsen: Mapped[bool] = mapped_column(default=False)
+    family_friendly: Mapped[bool] = mapped_column(default=False)
+    check_in_time: Mapped[time] = mapped_column(default=time(15, 0))
+    check_out_time: Mapped[time] = mapped_column(default=time(10, 0))
+    min_nights: Mapped[int] = mapped_column(default=1)
+    max_nights: Mapped[int] = mapped_column(default=30)
+    description_ja: Mapped[str] = mapped_column(Text, default="")
+    description_en: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    operator: Mapped[OperatorOrg] = relationship()
+    units: Mapped[list[Unit]] = relationship(
+        back_populates="facility", order_by="Unit.id", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('stay', 'office', 'both')", name="kind_known"),
+        CheckConstraint("prefecture BETWEEN 1 AND 47", name="prefecture_jis"),
+        CheckConstraint("latitude BETWEEN -90 AND 90 AND longitude BETWEEN -180 AND 180",
+                        name="coordinates"),
+        CheckConstraint("min_nights >= 1 AND max_nights >= min_nights", name="nights_range"),
+        CheckConstraint("wifi_mbps >= 0 AND work_desks >= 0", name="amenity_counts"),
+    )
+
+    def name_for(self, locale: str) -> str:
+        return self.name_en if locale == "en" else self.name_ja
+
+    def description_for(self, locale: str) -> str:
+        return self.description_en if locale == "en" else self.description_ja
+
+    def prefecture_name(self, locale: str) -> str:
+        pref = PREFECTURES_BY_CODE[self.prefecture]
+        return pref.name_en if locale == "en" else pref.name_ja
+
+
+class Unit(db.Model):
+    """A bookable room. ``base_price`` is the nightly price in yen, tax included."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facility.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    capacity: Mapped[int]
+    base_price: Mapped[int]
+    active: Mapped[bool] = mapped_column(default=True)
+
+    facility: Mapped[Facility] = relationship(back_populates="units")
+
+    __table_args__ = (
+        CheckConstraint("capacity > 0", name="capacity_positive"),
+        CheckConstraint("base_price >= 0", name="base_price_not_negative"),
+    )

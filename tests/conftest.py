@@ -1,0 +1,238 @@
+"""Fixtures shared by the suite.
+
+Every test that takes ``app`` (or anything built on it) runs twice: on a fresh
+SQLite file and on PostgreSQL (``TEST_DATABASE_URL``, default the local server).
+With ``CI=true`` an unreachable PostgreSQL fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from datetime import UTC, date, datetime, time, timedelta
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from accounts.models import Company, OperatorOrg, Role, User
+from accounts.services import hash_password
+from core import create_app
+from core.config import normalise_database_url
+from core.extensions import db as _db
+from facilities.models import Facility, Unit
+
+PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+FAST_HASH = "pbkdf2:sha256:1000"
+PASSWORD = "correct horse battery"
+# A fixed instant: 2026-12-01 12:00 in Tokyo. Tests never depend on today's date.
+NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+TODAY = date(2026, 12, 1)
+
+
+def pg_url() -> str:
+    return normalise_database_url(os.environ.get("TEST_DATABASE_URL") or PG_DEFAULT)
+
+
+def _pg_reachable(url: str) -> str | None:
+    plain = url.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        with psycopg.connect(plain, connect_timeout=3):
+            return None
+    except psycopg.Error as exc:
+        return str(exc).strip()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def backend(request) -> str:
+    if request.param == "postgresql":
+        problem = _pg_reachable(pg_url())
+        if problem:
+            message = f"PostgreSQL at {pg_url()} is not reachable: {problem}"
+            if os.environ.get("CI") == "true":
+                pytest.fail(message + " (CI requires it)")
+            pytest.skip(message)
+    return request.param
+
+
+def test_config(url: str, **extra) -> dict:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key",
+        "SQLALCHEMY_DATABASE_URI": url,
+        "WTF_CSRF_ENABLED": False,
+        "PASSWORD_HASH_METHOD": FAST_HASH,
+        "FIXED_NOW": NOW,
+        **extra,
+    }
+
+
+def reset_postgres(app) -> None:
+    """Drop and recreate the schema from the models."""
+    with app.app_context():
+        with _db.engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        _db.create_all()
+        _db.engine.dispose()
+
+
+_pg_schema_ready = False
+
+
+def database_url(backend: str, tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'engawa-test.db'}" if backend == "sqlite" else pg_url()
+
+
+@pytest.fixture
+def app(backend, tmp_path):
+    global _pg_schema_ready
+    app = create_app(test_config(database_url(backend, tmp_path)))
+    if backend == "postgresql" and not _pg_schema_ready:
+        reset_postgres(app)
+        _pg_schema_ready = True
+    with app.app_context():
+        if backend == "sqlite":
+            _db.create_all()
+        yield app
+        _db.session.remove()
+        if backend == "postgresql":
+            tables = ", ".join(t.name for t in _db.metadata.sorted_tables)
+            with _db.engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        _db.engine.dispose()
+
+
+def mark_schema_dirty() -> None:
+    """For tests that rebuild the PostgreSQL schema themselves (migrations)."""
+    global _pg_schema_ready
+    _pg_schema_ready = False
+
+
+@pytest.fixture
+def db(app):
+    return _db
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+_seq = itertools.count(1)
+
+
+@pytest.fixture
+def make_company(db):
+    def make(**kw) -> Company:
+        company = Company(
+            name=kw.pop("name", f"Company {next(_seq)}"),
+            max_nights_per_stay=kw.pop("max_nights_per_stay", 14),
+            max_nights_per_month=kw.pop("max_nights_per_month", 20),
+            **kw,
+        )
+        db.session.add(company)
+        db.session.commit()
+        return company
+
+    return make
+
+
+@pytest.fixture
+def make_operator(db):
+    def make(**kw) -> OperatorOrg:
+        org = OperatorOrg(name=kw.pop("name", f"Operator {next(_seq)}"), **kw)
+        db.session.add(org)
+        db.session.commit()
+        return org
+
+    return make
+
+
+@pytest.fixture
+def make_user(db, make_company, make_operator):
+    def make(role: str = Role.EMPLOYEE, **kw) -> User:
+        n = next(_seq)
+        if role in (Role.EMPLOYEE, Role.COMPANY_ADMIN) and "company" not in kw:
+            kw["company"] = make_company()
+        if role == Role.OPERATOR and "operator" not in kw:
+            kw["operator"] = make_operator()
+        user = User(
+            email=kw.pop("email", f"user{n}@example.com"),
+            name=kw.pop("name", f"社員 {n}"),
+            password_hash=hash_password(kw.pop("password", PASSWORD), FAST_HASH),
+            role=role,
+            **kw,
+        )
+        db.session.add(user)
+        db.session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def make_employee(make_user):
+    def make(**kw) -> User:
+        return make_user(Role.EMPLOYEE, **kw)
+
+    return make
+
+
+@pytest.fixture
+def make_facility(db, make_operator):
+    def make(**kw) -> Facility:
+        n = next(_seq)
+        facility = Facility(
+            operator=kw.pop("operator", None) or make_operator(),
+            name_ja=kw.pop("name_ja", f"テスト保養所{n}"),
+            name_en=kw.pop("name_en", f"Test Retreat {n}"),
+            kind=kw.pop("kind", "stay"),
+            prefecture=kw.pop("prefecture", 20),
+            municipality=kw.pop("municipality", "北佐久郡軽井沢町"),
+            address=kw.pop("address", "軽井沢1-2-3"),
+            latitude=kw.pop("latitude", 36.34),
+            longitude=kw.pop("longitude", 138.63),
+            check_in_time=time(15),
+            check_out_time=time(10),
+            min_nights=kw.pop("min_nights", 1),
+            max_nights=kw.pop("max_nights", 30),
+            **kw,
+        )
+        db.session.add(facility)
+        db.session.commit()
+        return facility
+
+    return make
+
+
+@pytest.fixture
+def make_unit(db, make_facility):
+    def make(**kw) -> Unit:
+        unit = Unit(
+            facility=kw.pop("facility", None) or make_facility(),
+            name=kw.pop("name", f"{100 + next(_seq)} 和室"),
+            capacity=kw.pop("capacity", 2),
+            base_price=kw.pop("base_price", 11000),
+            **kw,
+        )
+        db.session.add(unit)
+        db.session.commit()
+        return unit
+
+    return make
+
+
+@pytest.fixture
+def login(client):
+    def do(user: User, password: str = PASSWORD):
+        response = client.post("/login", data={"email": user.email, "password": password})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return response
+
+    return do
+
+
+def days(n: int) -> date:
+    """A date ``n`` days after the fixed TODAY."""
+    return TODAY + timedelta(days=n)
