@@ -123,7 +123,7 @@ def change_password():
             flash(messages.get(str(exc), str(exc)), "error")
         else:
             db.session.commit()
-            login_user(current_user)  # keep this session on the new version
+            login_user(current_user._get_current_object())  # this session carries on
             flash(_("Your password has been changed. Other sessions have been signed out."), "success")
             return redirect(url_for("accounts.account"))
     for errors in form.errors.values():

@@ -7,12 +7,15 @@ With ``CI=true`` an unreachable PostgreSQL fails the run instead of skipping.
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import os
 from datetime import UTC, date, datetime, time, timedelta
 
 import psycopg
 import pytest
+from flask import has_app_context
+from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from accounts.models import Company, OperatorOrg, Role, User
@@ -55,7 +58,7 @@ def backend(request) -> str:
     return request.param
 
 
-def test_config(url: str, **extra) -> dict:
+def app_config(url: str, **extra) -> dict:
     return {
         "TESTING": True,
         "SECRET_KEY": "test-secret-key",
@@ -80,6 +83,21 @@ def reset_postgres(app) -> None:
 _pg_schema_ready = False
 
 
+class RequestIsolatedClient(FlaskClient):
+    """Each request runs in its own app context, as in production: fresh ``g``, fresh session.
+
+    Without this, requests would share the test's app context, and with it Flask-Login's
+    cached user and the test's database session, hiding bugs. The test's own session
+    ends its transaction before each request, so it never holds SQLite's write lock
+    while the app works, and reads fresh data afterwards.
+    """
+
+    def open(self, *args, **kwargs):
+        if has_app_context():
+            _db.session.commit()
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 def database_url(backend: str, tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'engawa-test.db'}" if backend == "sqlite" else pg_url()
 
@@ -87,7 +105,8 @@ def database_url(backend: str, tmp_path) -> str:
 @pytest.fixture
 def app(backend, tmp_path):
     global _pg_schema_ready
-    app = create_app(test_config(database_url(backend, tmp_path)))
+    app = create_app(app_config(database_url(backend, tmp_path)))
+    app.test_client_class = RequestIsolatedClient
     if backend == "postgresql" and not _pg_schema_ready:
         reset_postgres(app)
         _pg_schema_ready = True
@@ -107,6 +126,21 @@ def mark_schema_dirty() -> None:
     """For tests that rebuild the PostgreSQL schema themselves (migrations)."""
     global _pg_schema_ready
     _pg_schema_ready = False
+
+
+class RequestIsolatedClient(FlaskClient):
+    """Each request runs in its own app context, as in production: fresh ``g``, fresh session.
+
+    Without this, requests would share the test's app context, and with it Flask-Login's
+    cached user and the test's database session, hiding bugs. The test's own session
+    ends its transaction before each request, so it never holds SQLite's write lock
+    while the app works, and reads fresh data afterwards.
+    """
+
+    def open(self, *args, **kwargs):
+        if has_app_context():
+            _db.session.commit()
+        return contextvars.Context().run(super().open, *args, **kwargs)
 
 
 @pytest.fixture

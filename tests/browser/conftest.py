@@ -1,0 +1,169 @@
+"""A live Engawa with the demo network, served on 127.0.0.1, and headless Chromium.
+
+The browser tests do not use the parametrized ``app`` fixture: one real server
+(a SQLite file, CSRF on, the clock pinned) is seeded once with the demo network
+and shared by the whole session. Each test gets a fresh browser context, so
+cookies and language choices never leak from one test to the next.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from core import create_app
+from core.db import tokyo_today
+from core.demo import seed_demo
+from core.extensions import db
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+FAST_HASH = "pbkdf2:sha256:1000"
+# The same fixed instant as the rest of the suite: 2026-12-01 12:00 in Tokyo.
+NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+TODAY = tokyo_today(NOW)
+DEMO_PASSWORD = "engawa-demo"
+EMPLOYEE = "employee@acme.example"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 375, "height": 740}
+RESULTS_DIR = Path(__file__).resolve().parents[2] / "test-results"
+
+# A price as employees see it: integer yen with the tax note (総額表示). Until the
+# Japanese catalogue is compiled the note reads "(tax incl.)" instead of （税込）.
+PRICE = re.compile(r"¥(\d{1,3}(?:,\d{3})*)\s*(?:（税込）|\(tax incl\.\))")
+
+
+def days(n: int) -> date:
+    """A date ``n`` days after the fixed TODAY."""
+    return TODAY + timedelta(days=n)
+
+
+def yen(text: str) -> int:
+    """The amount of the one price in ``text``; fails unless it is shown tax included."""
+    found = PRICE.findall(text)
+    assert len(found) == 1, f"expected one tax-included price in {text!r}"
+    return int(found[0].replace(",", ""))
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    app: Flask
+
+    def sign_in(self, page: Page, email: str = EMPLOYEE, password: str = DEMO_PASSWORD) -> None:
+        """Sign in through the real form (with its CSRF token) and land on search."""
+        page.goto(f"{self.url}/login")
+        form = page.locator("main form")
+        form.locator("input[name=email]").fill(email)
+        form.locator("input[name=password]").fill(password)
+        form.locator("button[type=submit]").click()
+        expect(page).to_have_url(f"{self.url}/")
+        expect(page.locator("form.search-form")).to_be_visible()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory) -> Iterator[LiveServer]:
+    db_file = tmp_path_factory.mktemp("live") / "engawa-browser.db"
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "browser-test-secret-key",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_file}",
+            "PASSWORD_HASH_METHOD": FAST_HASH,
+            "FIXED_NOW": NOW,
+            # WTF_CSRF_ENABLED keeps its default (on): the browser posts real forms.
+        }
+    )
+    assert app.config.get("WTF_CSRF_ENABLED", True), "the browser tests need CSRF on"
+    with app.app_context():
+        db.create_all()
+        seed_demo(NOW, password_method=FAST_HASH)
+        db.session.commit()
+        db.session.remove()
+
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(f"http://127.0.0.1:{server.server_port}", app)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        message = f"Chromium is not installed at {CHROMIUM} (Debian package `chromium`)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + "; CI requires it")
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Remember each phase's report on the item, so fixtures can see a failure."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+@pytest.fixture
+def new_page(request, browser: Browser) -> Iterator[Callable[..., Page]]:
+    """Open pages in fresh contexts (Japanese locale); screenshot them if the test fails."""
+    contexts: list[BrowserContext] = []
+
+    def open_page(viewport: dict[str, int] = DESKTOP) -> Page:
+        context = browser.new_context(locale="ja-JP", viewport=viewport)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+
+    report = getattr(request.node, "report_call", None)
+    failed = report is not None and report.failed
+    try:
+        if failed:
+            RESULTS_DIR.mkdir(exist_ok=True)
+            name = re.sub(r"[^\w.-]+", "_", request.node.name)
+            for i, context in enumerate(contexts):
+                for j, page in enumerate(context.pages):
+                    page.screenshot(path=RESULTS_DIR / f"{name}-{i}-{j}.png", full_page=True)
+    finally:
+        for context in contexts:
+            context.close()
+
+
+@pytest.fixture
+def page(new_page) -> Page:
+    return new_page()

@@ -1,0 +1,62 @@
+"""Settings come from the environment, are validated, and the factory has no side effects."""
+
+from __future__ import annotations
+
+import pytest
+
+from core import create_app
+from core.config import ConfigError, load_config, normalise_database_url
+
+
+def test_production_requires_secrets():
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        load_config({"ENGAWA_ENV": "production", "DATABASE_URL": "postgresql://x/y"})
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        load_config({"ENGAWA_ENV": "production", "SECRET_KEY": "s" * 40})
+    with pytest.raises(ConfigError, match="at least 32"):
+        load_config({"ENGAWA_ENV": "production", "SECRET_KEY": "short",
+                     "DATABASE_URL": "postgresql://x/y"})
+
+
+def test_production_cookies_are_secure_httponly_samesite():
+    config = load_config(
+        {"ENGAWA_ENV": "production", "SECRET_KEY": "s" * 40, "DATABASE_URL": "postgres://h/db"}
+    )
+    assert config["SESSION_COOKIE_SECURE"] is True
+    assert config["SESSION_COOKIE_HTTPONLY"] is True
+    assert config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://h/db"
+
+
+def test_development_defaults_to_sqlite_under_instance():
+    config = load_config({})
+    assert config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///")
+    assert config["SQLALCHEMY_DATABASE_URI"].endswith("instance/engawa.db")
+    assert config["SESSION_COOKIE_SECURE"] is False
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ENGAWA_ENV": "staging"}, "ENGAWA_ENV"),
+        ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL"),
+        ({"LOGIN_MAX_FAILURES": "many"}, "LOGIN_MAX_FAILURES"),
+        ({"LOGIN_MAX_FAILURES": "0"}, "at least 1"),
+        ({"SESSION_COOKIE_SECURE": "perhaps"}, "SESSION_COOKIE_SECURE"),
+    ],
+)
+def test_malformed_settings_are_named(env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(env)
+
+
+def test_database_url_spellings():
+    assert normalise_database_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"
+    assert normalise_database_url("postgresql://u@h/d") == "postgresql+psycopg://u@h/d"
+    assert normalise_database_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_factory_touches_no_database(tmp_path):
+    target = tmp_path / "never-created.db"
+    create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{target}", "SECRET_KEY": "x"})
+    assert not target.exists()
