@@ -32,7 +32,8 @@ translations: $(COMPILED)
 
 # Re-extract the message catalogue after changing user-facing strings.
 extract-messages: $(VENV)/.installed-dev
-	$(BIN)/pybabel extract -F babel.cfg -k _l -o translations/messages.pot --no-location --omit-header .
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o translations/messages.pot --no-location --omit-header \
+	  --ignore-dirs=".venv tests benchmarks migrations instance" .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-location --omit-header
 
 instance/secret_key:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, IntegerField, SelectField, SelectMultipleField
+from wtforms.fields.choices import SelectChoice as C
 from wtforms.validators import DataRequired, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -27,15 +28,16 @@ KIND_LABELS = {
 }
 
 
-def place_choices(locale: str) -> list[tuple[str, str]]:
+def place_choices(locale: str) -> list[C]:
     """One select for the whole country, regions, then prefectures."""
     en = locale == "en"
-    choices = [("", _l("Anywhere in Japan"))]
+    choices = [C("", _l("Anywhere in Japan"))]
     for region in REGIONS:
-        choices.append((f"r:{region.slug}", region.name_en if en else region.name_ja))
+        choices.append(C(f"r:{region.slug}", region.name_en if en else region.name_ja))
         for pref in PREFECTURES:
             if pref.region == region.slug:
-                choices.append((f"p:{pref.code}", "\u3000" + (pref.name_en if en else pref.name_ja)))
+                label = "\u3000" + (pref.name_en if en else pref.name_ja)
+                choices.append(C(f"p:{pref.code}", label))
     return choices
 
 
@@ -65,18 +67,18 @@ class SearchForm(StayDatesMixin, FlaskForm):
     guests = IntegerField(_l("Guests"), default=1, validators=[Optional(), NumberRange(1, MAX_GUESTS)])
     kind = SelectField(
         _l("Kind"),
-        choices=[("", _l("Any")), ("stay", KIND_LABELS["stay"]), ("office", KIND_LABELS["office"])],
+        choices=[C("", _l("Any")), C("stay", KIND_LABELS["stay"]), C("office", KIND_LABELS["office"])],
         default="",
     )
-    amenities = MultiCheckboxField(_l("Amenities"), choices=list(AMENITY_LABELS.items()))
+    amenities = MultiCheckboxField(_l("Amenities"), choices=[C(k, v) for k, v in AMENITY_LABELS.items()])
     min_wifi = SelectField(
         _l("Wi-Fi"),
-        choices=[("0", _l("Any")), ("50", "50 Mbps+"), ("100", "100 Mbps+"), ("300", "300 Mbps+")],
+        choices=[C("0", _l("Any")), C("50", "50 Mbps+"), C("100", "100 Mbps+"), C("300", "300 Mbps+")],
         default="0",
     )
     sort = SelectField(
         _l("Sort"),
-        choices=[("price", _l("Price: low to high")), ("price_desc", _l("Price: high to low"))],
+        choices=[C("price", _l("Price: low to high")), C("price_desc", _l("Price: high to low"))],
         default="price",
     )
 

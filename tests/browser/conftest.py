@@ -19,8 +19,12 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from sqlalchemy import func, select
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from accounts.models import User
+from booking.models import Booking, Occupancy
+from booking.search import SearchQuery, search
 from core import create_app
 from core.db import tokyo_today
 from core.demo import seed_demo
@@ -64,9 +68,74 @@ def yen(text: str) -> int:
 
 
 @dataclass(frozen=True)
+class Offer:
+    """A unit free for every night of a stay, and what the stay costs there."""
+
+    facility_id: int
+    unit_id: int
+    total: int
+
+
+@dataclass(frozen=True)
+class BookingState:
+    user_email: str
+    unit_id: int
+    check_in: date
+    check_out: date
+    status: str
+    total_price: int
+    occupied_nights: list[date]
+
+
+@dataclass(frozen=True)
 class LiveServer:
     url: str
     app: Flask
+
+    # What the database says, read the way the app reads it (own app context).
+
+    def offers(self, check_in: date, check_out: date, guests: int = 1) -> list[Offer]:
+        """Every free unit for the stay, cheapest first within each facility."""
+        with self.app.app_context():
+            results = search(SearchQuery(check_in=check_in, check_out=check_out, guests=guests))
+            return [
+                Offer(r.facility_id, u.id, u.total_price) for r in results for u in r.units
+            ]
+
+    def booking(self, booking_id: int) -> BookingState:
+        with self.app.app_context():
+            booking = db.session.get(Booking, booking_id)
+            nights = db.session.scalars(
+                select(Occupancy.night)
+                .where(Occupancy.booking_id == booking_id)
+                .order_by(Occupancy.night)
+            ).all()
+            return BookingState(
+                booking.user.email,
+                booking.unit_id,
+                booking.check_in,
+                booking.check_out,
+                booking.status,
+                booking.total_price,
+                list(nights),
+            )
+
+    def count_bookings(self, email: str, unit_id: int, check_in: date, check_out: date) -> int:
+        """Bookings (any status) of one user for one unit and stay."""
+        with self.app.app_context():
+            return db.session.scalar(
+                select(func.count())
+                .select_from(Booking)
+                .join(User, User.id == Booking.user_id)
+                .where(
+                    User.email == email,
+                    Booking.unit_id == unit_id,
+                    Booking.check_in == check_in,
+                    Booking.check_out == check_out,
+                )
+            )
+
+    # What a person does in the browser.
 
     def sign_in(self, page: Page, email: str = EMPLOYEE, password: str = DEMO_PASSWORD) -> None:
         """Sign in through the real form (with its CSRF token) and land on search."""

@@ -1,0 +1,296 @@
+"""The demo network that `flask seed-demo` builds."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash
+
+from accounts.models import Company, User
+from booking.dates import stay_nights
+from booking.models import Booking, BookingNight, BookingStatus, Occupancy
+from core import create_app
+from core.db import TOKYO, tokyo_today
+from core.demo import seed_demo
+from core.extensions import db
+from facilities.models import Facility, Unit
+from facilities.regions import PREFECTURES_BY_CODE, REGIONS
+
+NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # 12:00 on 1 December in Tokyo
+TODAY = tokyo_today(NOW)
+PASSWORD = "engawa-demo"
+DEMO_ACCOUNTS = {
+    "employee@acme.example": ("employee", "Acme 株式会社", None),
+    "admin@acme.example": ("company_admin", "Acme 株式会社", None),
+    "employee@globex.example": ("employee", "Globex 株式会社", None),
+    "admin@globex.example": ("company_admin", "Globex 株式会社", None),
+    "operator@satoyama.example": ("operator", None, "さとやま運営"),
+    "operator@umibe.example": ("operator", None, "うみべリゾート運営"),
+    "root@engawa.example": ("platform_admin", None, None),
+}
+
+
+def _make_app(path):
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": "sqlite:///" + str(path),
+            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        }
+    )
+    with app.app_context():
+        db.create_all()
+    return app
+
+
+def _dispose(app):
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    """One seeded database for the read-only checks below (seeding takes a second or two)."""
+    app = _make_app(tmp_path_factory.mktemp("demo") / "demo.db")
+    with app.app_context():
+        summary = seed_demo(NOW, password_method=app.config["PASSWORD_HASH_METHOD"])
+        db.session.commit()
+    yield app, summary
+    _dispose(app)
+
+
+@pytest.fixture
+def demo(seeded):
+    app, summary = seeded
+    with app.app_context():
+        yield summary
+
+
+@pytest.fixture
+def fresh_app(tmp_path):
+    app = _make_app(tmp_path / "cli.db")
+    yield app
+    _dispose(app)
+
+
+def _count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_summary_counts_what_was_added(demo):
+    assert demo == {
+        "facilities": _count(Facility),
+        "units": _count(Unit),
+        "bookings": _count(Booking),
+        "users": _count(User),
+    }
+    assert demo["bookings"] > 1000
+
+
+def test_facilities_span_every_region_of_japan(demo):
+    facilities = db.session.scalars(select(Facility)).all()
+    assert len(facilities) >= 35
+    prefectures = {f.prefecture for f in facilities}
+    assert len(prefectures) >= 20
+    assert {1, 13, 14, 20, 26, 39, 44, 47} <= prefectures
+    regions = {PREFECTURES_BY_CODE[code].region for code in prefectures}
+    assert regions == {r.slug for r in REGIONS}
+    assert len({f.name_ja for f in facilities}) == len({f.name_en for f in facilities})
+    assert len({f.name_en for f in facilities}) == len(facilities)
+
+    for f in facilities:
+        assert f.kind in ("stay", "office", "both")
+        assert 30 <= f.wifi_mbps <= 1000
+        assert isinstance(f.check_in_time, time) and isinstance(f.check_out_time, time)
+        assert f.min_nights in (1, 2) and 14 <= f.max_nights <= 30
+        assert f.description_ja and f.description_en
+        assert 24 <= f.latitude <= 46 and 122 <= f.longitude <= 146  # inside Japan
+        assert 3 <= len(f.units) <= 12, f.name_en
+        assert len({u.name for u in f.units}) == len(f.units), f.name_en
+        for unit in f.units:
+            assert 1 <= unit.capacity <= 6
+            assert 6_000 <= unit.base_price <= 30_000 and unit.base_price % 100 == 0
+
+    onsen = {f.name_en for f in facilities if f.onsen}
+    assert {"Hakone Gora Onsen Retreat", "Kusatsu Yubatake Lodge"} <= onsen
+    assert not any(f.onsen for f in facilities if f.kind == "office")
+
+
+def test_two_operators_share_the_facilities(demo):
+    per_operator = Counter(f.operator.name for f in db.session.scalars(select(Facility)))
+    assert set(per_operator) == {"さとやま運営", "うみべリゾート運営"}
+    assert min(per_operator.values()) >= 15
+
+
+def test_demo_accounts_sign_in_with_the_demo_password(demo):
+    for email, (role, company, operator) in DEMO_ACCOUNTS.items():
+        user = db.session.scalar(select(User).where(User.email == email))
+        assert user is not None, email
+        assert user.role == role
+        assert (user.company.name if user.company else None) == company
+        assert (user.operator.name if user.operator else None) == operator
+        assert check_password_hash(user.password_hash, PASSWORD)
+        assert not check_password_hash(user.password_hash, "engawa-demo!")
+
+    companies = db.session.scalars(select(Company)).all()
+    assert {c.name for c in companies} == {"Acme 株式会社", "Globex 株式会社"}
+    assert all(c.active and c.max_nights_per_month == 20 for c in companies)
+
+
+def test_background_employees_hold_the_bookings(demo):
+    holders = db.session.scalars(
+        select(User).where(User.id.in_(select(Booking.user_id).distinct()))
+    ).all()
+    assert len(holders) > 40
+    assert {u.role for u in holders} == {"employee"}
+    assert {u.company.name for u in holders} == {"Acme 株式会社", "Globex 株式会社"}
+    assert all(u.email.endswith(("@acme.example", "@globex.example")) for u in holders)
+
+
+def test_no_unit_night_is_claimed_twice(demo):
+    pairs = db.session.execute(select(Occupancy.unit_id, Occupancy.night)).all()
+    assert len(pairs) == len(set(pairs))
+
+    by_unit = defaultdict(list)
+    for unit_id, check_in, check_out in db.session.execute(
+        select(Booking.unit_id, Booking.check_in, Booking.check_out)
+    ):
+        by_unit[unit_id].append((check_in, check_out))
+    for stays in by_unit.values():
+        stays.sort()
+        for (_, previous_out), (next_in, _) in zip(stays, stays[1:], strict=False):
+            assert previous_out <= next_in  # half-open: back to back is fine
+
+
+def test_bookings_are_priced_and_claimed_night_by_night(demo):
+    bookings = db.session.scalars(select(Booking)).all()
+    nights = defaultdict(dict)
+    for booking_id, night, price in db.session.execute(
+        select(BookingNight.booking_id, BookingNight.night, BookingNight.price)
+    ):
+        nights[booking_id][night] = price
+    claimed = defaultdict(set)
+    for booking_id, unit_id, night in db.session.execute(
+        select(Occupancy.booking_id, Occupancy.unit_id, Occupancy.night)
+    ):
+        claimed[booking_id].add((unit_id, night))
+
+    for b in bookings:
+        expected = stay_nights(b.check_in, b.check_out)
+        assert 2 <= len(expected) <= 10
+        assert sorted(nights[b.id]) == expected
+        assert set(nights[b.id].values()) == {b.unit.base_price}
+        assert b.total_price == sum(nights[b.id].values())
+        assert claimed[b.id] == {(b.unit_id, night) for night in expected}
+        assert b.status == BookingStatus.CONFIRMED
+        assert 1 <= b.guests <= b.unit.capacity
+        arrival = datetime.combine(b.check_in, time(), tzinfo=TOKYO)
+        assert b.created_at.tzinfo is not None
+        assert b.created_at < arrival and b.created_at <= NOW
+
+    assert min(b.check_in for b in bookings) >= TODAY - timedelta(days=90)
+    assert max(b.check_out for b in bookings) <= TODAY + timedelta(days=120)
+    share = _count(Occupancy) / (_count(Unit) * 210)
+    assert 0.35 <= share <= 0.55
+
+
+def test_nobody_is_in_two_places_or_over_the_monthly_cap(demo):
+    rows = db.session.execute(
+        select(Booking.user_id, Booking.check_in, Booking.check_out, Company.max_nights_per_month)
+        .join(Company, Company.id == Booking.company_id)
+        .order_by(Booking.user_id, Booking.check_in)
+    ).all()
+    previous = {}
+    per_month = Counter()
+    for user_id, check_in, check_out, cap in rows:
+        assert previous.get(user_id, date.min) <= check_in
+        previous[user_id] = check_out
+        for night in stay_nights(check_in, check_out):
+            per_month[user_id, night.replace(day=1)] += 1
+            assert per_month[user_id, night.replace(day=1)] <= cap
+
+
+@pytest.mark.parametrize("email", ["employee@acme.example", "employee@globex.example"])
+def test_demo_employees_have_only_past_stays(demo, email):
+    user = db.session.scalar(select(User).where(User.email == email))
+    stays = db.session.scalars(
+        select(Booking).where(Booking.user_id == user.id, Booking.status == BookingStatus.CONFIRMED)
+    ).all()
+    assert 1 <= len(stays) <= 3
+    horizon = TODAY + timedelta(days=60)
+    assert not [b for b in stays if TODAY <= b.check_in <= horizon]
+    # Nothing in this month either, so the whole monthly cap is free to try.
+    assert all(b.check_out <= TODAY.replace(day=1) for b in stays)
+
+
+def test_rooms_are_left_to_book_in_the_coming_weeks(demo):
+    taken = set(db.session.execute(select(Occupancy.unit_id, Occupancy.night)))
+    units = defaultdict(list)
+    for unit_id, facility_id in db.session.execute(select(Unit.id, Unit.facility_id)):
+        units[facility_id].append(unit_id)
+
+    def free(unit_id, start, nights):
+        return all((unit_id, start + timedelta(days=i)) not in taken for i in range(nights))
+
+    for facility_id, unit_ids in units.items():
+        free_nights = sum(
+            free(u, TODAY + timedelta(days=d), 1) for u in unit_ids for d in range(14)
+        )
+        assert free_nights >= 3, facility_id
+    for d in range(60):
+        start = TODAY + timedelta(days=d)
+        open_facilities = [f for f, ids in units.items() if any(free(u, start, 2) for u in ids)]
+        assert len(open_facilities) >= 5, start
+
+
+def test_same_now_gives_the_same_network(demo, tmp_path):
+    app = _make_app(tmp_path / "again.db")
+    try:
+        with app.app_context():
+            again = seed_demo(NOW, password_method=app.config["PASSWORD_HASH_METHOD"])
+            first_stays = db.session.execute(
+                select(Booking.unit_id, Booking.check_in, Booking.total_price)
+                .order_by(Booking.id)
+                .limit(50)
+            ).all()
+            db.session.rollback()
+    finally:
+        _dispose(app)
+    assert again == demo
+    assert (
+        first_stays
+        == db.session.execute(
+            select(Booking.unit_id, Booking.check_in, Booking.total_price)
+            .order_by(Booking.id)
+            .limit(50)
+        ).all()
+    )
+
+
+def test_cli_seeds_an_empty_database_once(fresh_app):
+    runner = fresh_app.test_cli_runner()
+
+    result = runner.invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    with fresh_app.app_context():
+        counts = (_count(Facility), _count(Unit), _count(Booking), _count(User))
+    assert counts[0] >= 35
+    assert (
+        f"{counts[0]} facilities, {counts[1]} units, {counts[2]} bookings, {counts[3]} accounts"
+        in result.output
+    )
+    assert "engawa-demo" in result.output
+
+    again = runner.invoke(args=["seed-demo"])
+    assert again.exit_code == 0, again.output
+    assert "already has users" in again.output
+    with fresh_app.app_context():
+        assert (_count(Facility), _count(Booking), _count(User)) == (
+            counts[0],
+            counts[2],
+            counts[3],
+        )
