@@ -14,7 +14,7 @@ from accounts.models import ApiToken, LoginThrottle, User
 from core.extensions import db
 
 MIN_PASSWORD_LENGTH = 10
-TOKEN_PREFIX = "eng_"
+TOKEN_PREFIX = "eng_"  # noqa: S105 (a label, not a secret)
 # Compared against when the e-mail is unknown, so timing does not reveal accounts.
 _DUMMY_HASH = generate_password_hash("engawa-no-such-user", method="pbkdf2:sha256:1000")
 
@@ -114,7 +114,9 @@ def create_api_token(user: User, name: str, now: datetime) -> tuple[ApiToken, st
 
 def user_for_token(secret: str, now: datetime) -> User | None:
     token = db.session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == _digest(secret), ApiToken.revoked_at.is_(None))
+        select(ApiToken).where(
+            ApiToken.token_hash == _digest(secret), ApiToken.revoked_at.is_(None)
+        )
     )
     if token is None:
         return None

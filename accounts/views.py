@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
+
 from accounts import services
 from accounts.forms import ApiTokenForm, EmptyForm, LoginForm, PasswordChangeForm
 from accounts.models import User
@@ -124,7 +135,9 @@ def change_password():
         else:
             db.session.commit()
             login_user(current_user._get_current_object())  # this session carries on
-            flash(_("Your password has been changed. Other sessions have been signed out."), "success")
+            flash(
+                _("Your password has been changed. Other sessions have been signed out."), "success"
+            )
             return redirect(url_for("accounts.account"))
     for errors in form.errors.values():
         for error in errors:
@@ -172,4 +185,3 @@ def set_language(code: str):
         abort(404)
     session["lang"] = code
     return redirect(_safe_next(request.args.get("next")))
-

@@ -101,7 +101,9 @@ def facilities():
         raise ApiError(400, "out_of_range", f"A stay is at most {MAX_SEARCH_NIGHTS} nights.")
     region = args.get("region") or None
     if region is not None and region not in REGIONS_BY_SLUG:
-        raise ApiError(400, "invalid_region", f"'region' must be one of {', '.join(REGIONS_BY_SLUG)}.")
+        raise ApiError(
+            400, "invalid_region", f"'region' must be one of {', '.join(REGIONS_BY_SLUG)}."
+        )
     kind = args.get("kind") or None
     if kind is not None and kind not in ("stay", "office"):
         raise ApiError(400, "invalid_kind", "'kind' must be 'stay' or 'office'.")
@@ -138,7 +140,12 @@ def facilities():
                 "nights": r.nights,
                 "lowest_total_price": r.lowest_total,
                 "units": [
-                    {"id": u.id, "name": u.name, "capacity": u.capacity, "total_price": u.total_price}
+                    {
+                        "id": u.id,
+                        "name": u.name,
+                        "capacity": u.capacity,
+                        "total_price": u.total_price,
+                    }
                     for u in r.units
                 ],
             }
@@ -157,7 +164,9 @@ def availability(facility_id: int):
     if end <= start:
         raise ApiError(400, "dates_order", "'to' must be after 'from'.")
     if (end - start).days > MAX_AVAILABILITY_NIGHTS:
-        raise ApiError(400, "out_of_range", f"At most {MAX_AVAILABILITY_NIGHTS} nights per request.")
+        raise ApiError(
+            400, "out_of_range", f"At most {MAX_AVAILABILITY_NIGHTS} nights per request."
+        )
     units = search_service.facility_availability(facility, start, end)
     return jsonify(
         facility_id=facility.id,
@@ -192,7 +201,13 @@ def create_booking():
         raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key is at most 64 characters.")
     try:
         booking = services.book_stay(
-            g.api_user, unit_id, check_in, check_out, guests, edge_now(), request_key=key,
+            g.api_user,
+            unit_id,
+            check_in,
+            check_out,
+            guests,
+            edge_now(),
+            request_key=key,
             horizon_days=current_app.config["BOOKING_HORIZON_DAYS"],
         )
     except services.BookingError as exc:
@@ -229,5 +244,3 @@ def cancel_booking(booking_id: int):
         _raise_booking_error(exc)
     db.session.commit()
     return "", 204
-
-

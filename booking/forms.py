@@ -52,9 +52,7 @@ class StayDatesMixin:
             if field.data <= self.check_in.data:
                 raise ValidationError(_l("Check-out must be after check-in."))
             if (field.data - self.check_in.data).days > MAX_SEARCH_NIGHTS:
-                raise ValidationError(
-                    _l("Stays can be at most %(n)d nights.", n=MAX_SEARCH_NIGHTS)
-                )
+                raise ValidationError(_l("Stays can be at most %(n)d nights.", n=MAX_SEARCH_NIGHTS))
 
 
 class SearchForm(StayDatesMixin, FlaskForm):
@@ -64,16 +62,29 @@ class SearchForm(StayDatesMixin, FlaskForm):
     place = SelectField(_l("Where"), choices=[], validate_choice=True, default="")
     check_in = DateField(_l("Check-in"), validators=[DataRequired()])
     check_out = DateField(_l("Check-out"), validators=[DataRequired()])
-    guests = IntegerField(_l("Guests"), default=1, validators=[Optional(), NumberRange(1, MAX_GUESTS)])
+    guests = IntegerField(
+        _l("Guests"), default=1, validators=[Optional(), NumberRange(1, MAX_GUESTS)]
+    )
     kind = SelectField(
         _l("Kind"),
-        choices=[C("", _l("Any")), C("stay", KIND_LABELS["stay"]), C("office", KIND_LABELS["office"])],
+        choices=[
+            C("", _l("Any")),
+            C("stay", KIND_LABELS["stay"]),
+            C("office", KIND_LABELS["office"]),
+        ],
         default="",
     )
-    amenities = MultiCheckboxField(_l("Amenities"), choices=[C(k, v) for k, v in AMENITY_LABELS.items()])
+    amenities = MultiCheckboxField(
+        _l("Amenities"), choices=[C(k, v) for k, v in AMENITY_LABELS.items()]
+    )
     min_wifi = SelectField(
         _l("Wi-Fi"),
-        choices=[C("0", _l("Any")), C("50", "50 Mbps+"), C("100", "100 Mbps+"), C("300", "300 Mbps+")],
+        choices=[
+            C("0", _l("Any")),
+            C("50", "50 Mbps+"),
+            C("100", "100 Mbps+"),
+            C("300", "300 Mbps+"),
+        ],
         default="0",
     )
     sort = SelectField(
@@ -107,7 +118,9 @@ class StayForm(StayDatesMixin, FlaskForm):
     unit_id = IntegerField(validators=[DataRequired(), NumberRange(min=1)])
     check_in = DateField(_l("Check-in"), validators=[DataRequired()])
     check_out = DateField(_l("Check-out"), validators=[DataRequired()])
-    guests = IntegerField(_l("Guests"), default=1, validators=[DataRequired(), NumberRange(1, MAX_GUESTS)])
+    guests = IntegerField(
+        _l("Guests"), default=1, validators=[DataRequired(), NumberRange(1, MAX_GUESTS)]
+    )
     # Fixed when the confirmation page is shown, so a double submit books once.
     request_key = HiddenField()
 

@@ -22,7 +22,9 @@ def stay_calendar(booking: Booking, domain: str, now: datetime, locale: str) -> 
     event.add("dtstart", booking.check_in)
     event.add("dtend", booking.check_out)
     event.add("summary", f"{facility.name_for(locale)} ({booking.unit.name})")
-    event.add("location", f"{facility.prefecture_name(locale)} {facility.municipality} {facility.address}")
+    event.add(
+        "location", f"{facility.prefecture_name(locale)} {facility.municipality} {facility.address}"
+    )
     event.add(
         "description",
         f"Check-in {facility.check_in_time:%H:%M} / Check-out {facility.check_out_time:%H:%M}",

@@ -111,8 +111,9 @@ def search(query: SearchQuery) -> list[FacilityResult]:
     rows = db.session.execute(
         select(Unit.id, Unit.facility_id, Unit.name, Unit.capacity, Unit.base_price)
         .join(Facility, Facility.id == Unit.facility_id)
-        .where(Unit.active.is_(True), Unit.capacity >= query.guests, ~taken,
-               *_facility_filters(query))
+        .where(
+            Unit.active.is_(True), Unit.capacity >= query.guests, ~taken, *_facility_filters(query)
+        )
         .order_by(Unit.facility_id, Unit.id)
     ).all()
     nights = stay_nights(query.check_in, query.check_out)
@@ -120,7 +121,9 @@ def search(query: SearchQuery) -> list[FacilityResult]:
 
     by_facility: dict[int, FacilityResult] = {}
     for r in rows:
-        result = by_facility.setdefault(r.facility_id, FacilityResult(r.facility_id, [], len(nights)))
+        result = by_facility.setdefault(
+            r.facility_id, FacilityResult(r.facility_id, [], len(nights))
+        )
         result.units.append(UnitOffer(r.id, r.name, r.capacity, sum(prices[r.id])))
     results = list(by_facility.values())
     for result in results:
@@ -215,7 +218,9 @@ class CalendarDay:
         return "free"
 
 
-def month_calendar(facility: Facility, year: int, month: int, today: date) -> list[list[CalendarDay]]:
+def month_calendar(
+    facility: Facility, year: int, month: int, today: date
+) -> list[list[CalendarDay]]:
     """Weeks (Sunday first, as Japanese calendars are) of one month's nights."""
     cal = calendar.Calendar(firstweekday=6)
     weeks = cal.monthdatescalendar(year, month)

@@ -145,7 +145,12 @@ class Quote:
 
 
 def _check_request(
-    actor: User, unit_id: int, check_in: date, check_out: date, guests: int, now: datetime,
+    actor: User,
+    unit_id: int,
+    check_in: date,
+    check_out: date,
+    guests: int,
+    now: datetime,
     horizon_days: int,
 ) -> tuple[Unit, Company, list[date]]:
     if not actor.books_stays or actor.company_id is None:
@@ -159,8 +164,14 @@ def _check_request(
 
 
 def quote_stay(
-    actor: User, unit_id: int, check_in: date, check_out: date, guests: int, now: datetime,
-    *, horizon_days: int = 180,
+    actor: User,
+    unit_id: int,
+    check_in: date,
+    check_out: date,
+    guests: int,
+    now: datetime,
+    *,
+    horizon_days: int = 180,
 ) -> Quote:
     """Every rule ``book_stay`` applies, without booking: for the confirmation page."""
     unit, company, nights = _check_request(
@@ -168,15 +179,23 @@ def quote_stay(
     )
     _check_monthly_cap(actor, company, nights)
     taken = db.session.scalar(
-        select(func.count()).select_from(Occupancy).where(
+        select(func.count())
+        .select_from(Occupancy)
+        .where(
             Occupancy.unit_id == unit.id,
             Occupancy.night >= check_in,
             Occupancy.night < check_out,
         )
     )
     prices = nightly_prices(unit, nights)
-    return Quote(unit, check_in, check_out, guests, list(zip(nights, prices, strict=True)),
-                 available=taken == 0)
+    return Quote(
+        unit,
+        check_in,
+        check_out,
+        guests,
+        list(zip(nights, prices, strict=True)),
+        available=taken == 0,
+    )
 
 
 def book_stay(
@@ -235,8 +254,10 @@ def book_stay(
             )
     except IntegrityError:
         raise BookingConflict(
-            _l("Sorry, this room was just taken for some of those nights."
-               " Please choose other dates or another room.")
+            _l(
+                "Sorry, this room was just taken for some of those nights."
+                " Please choose other dates or another room."
+            )
         ) from None
     return booking
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from urllib.parse import urlencode
 from datetime import date
+from urllib.parse import urlencode
 
 from flask import (
     Blueprint,
@@ -23,7 +23,14 @@ from flask_login import current_user, login_required
 from accounts.forms import EmptyForm
 from booking import search as search_service
 from booking import services
-from booking.forms import AMENITY_LABELS, KIND_LABELS, QuoteForm, SearchForm, StayForm, place_choices
+from booking.forms import (
+    AMENITY_LABELS,
+    KIND_LABELS,
+    QuoteForm,
+    SearchForm,
+    StayForm,
+    place_choices,
+)
 from booking.ics import stay_calendar
 from core.db import edge_now, tokyo_today
 from core.extensions import db
@@ -76,8 +83,12 @@ def home():
             error = _("Please check the search fields.")
     status = 400 if error else 200
     return render_template(
-        "booking/search.html", form=form, page=page, error=error,
-        amenity_labels=AMENITY_LABELS, kind_labels=KIND_LABELS,
+        "booking/search.html",
+        form=form,
+        page=page,
+        error=error,
+        amenity_labels=AMENITY_LABELS,
+        kind_labels=KIND_LABELS,
     ), status
 
 
@@ -127,8 +138,13 @@ def facility(facility_id: int):
 def _quote_or_error(form: StayForm):
     try:
         return services.quote_stay(
-            current_user, form.unit_id.data, form.check_in.data, form.check_out.data,
-            form.guests.data, edge_now(), horizon_days=_horizon(),
+            current_user,
+            form.unit_id.data,
+            form.check_in.data,
+            form.check_out.data,
+            form.guests.data,
+            edge_now(),
+            horizon_days=_horizon(),
         ), None
     except services.BookingNotFound:
         abort(404)
@@ -147,7 +163,10 @@ def quote():
     confirm = StayForm(formdata=None, obj=form)
     confirm.request_key.data = secrets.token_urlsafe(16)
     return render_template(
-        "booking/quote.html", quote=quote, error=error, form=confirm,
+        "booking/quote.html",
+        quote=quote,
+        error=error,
+        form=confirm,
         unit_id=form.unit_id.data,
     ), (200 if error is None else 422)
 
@@ -160,8 +179,13 @@ def book():
         return redirect(url_for("booking.home")), 303
     try:
         booking = services.book_stay(
-            current_user, form.unit_id.data, form.check_in.data, form.check_out.data,
-            form.guests.data, edge_now(), request_key=form.request_key.data or None,
+            current_user,
+            form.unit_id.data,
+            form.check_in.data,
+            form.check_out.data,
+            form.guests.data,
+            edge_now(),
+            request_key=form.request_key.data or None,
             horizon_days=_horizon(),
         )
     except services.BookingNotFound:
@@ -229,5 +253,3 @@ def cancel(booking_id: int):
     db.session.commit()
     flash(_("Your stay has been cancelled and its nights released."), "success")
     return redirect(url_for("booking.stays"), 303)
-
-

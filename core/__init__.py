@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 
+from core import extensions as ext
 from core import i18n
 from core.config import INSTANCE_DIR, engine_options, load_config
-from core import extensions as ext
 
 
 def create_app(test_config: dict | None = None) -> Flask:

@@ -66,7 +66,9 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
     env = os.environ if env is None else env
     environment = env.get("ENGAWA_ENV", "development")
     if environment not in ENVIRONMENTS:
-        raise ConfigError(f"ENGAWA_ENV must be one of {', '.join(ENVIRONMENTS)}, got {environment!r}")
+        raise ConfigError(
+            f"ENGAWA_ENV must be one of {', '.join(ENVIRONMENTS)}, got {environment!r}"
+        )
     production = environment == "production"
 
     secret_key = env.get("SECRET_KEY", "")

@@ -54,8 +54,9 @@ class Facility(db.Model):
     __table_args__ = (
         CheckConstraint("kind IN ('stay', 'office', 'both')", name="kind_known"),
         CheckConstraint("prefecture BETWEEN 1 AND 47", name="prefecture_jis"),
-        CheckConstraint("latitude BETWEEN -90 AND 90 AND longitude BETWEEN -180 AND 180",
-                        name="coordinates"),
+        CheckConstraint(
+            "latitude BETWEEN -90 AND 90 AND longitude BETWEEN -180 AND 180", name="coordinates"
+        ),
         CheckConstraint("min_nights >= 1 AND max_nights >= min_nights", name="nights_range"),
         CheckConstraint("wifi_mbps >= 0 AND work_desks >= 0", name="amenity_counts"),
     )

@@ -17,8 +17,6 @@ def nightly_prices(unit: Unit, nights: Sequence[date]) -> list[int]:
     return [unit.base_price for _ in nights]
 
 
-def price_table(
-    units: Iterable[tuple[int, int]], nights: Sequence[date]
-) -> dict[int, list[int]]:
+def price_table(units: Iterable[tuple[int, int]], nights: Sequence[date]) -> dict[int, list[int]]:
     """Prices for many units at once, from ``(unit_id, base_price)`` pairs."""
     return {unit_id: [base_price for _ in nights] for unit_id, base_price in units}

@@ -128,21 +128,6 @@ def mark_schema_dirty() -> None:
     _pg_schema_ready = False
 
 
-class RequestIsolatedClient(FlaskClient):
-    """Each request runs in its own app context, as in production: fresh ``g``, fresh session.
-
-    Without this, requests would share the test's app context, and with it Flask-Login's
-    cached user and the test's database session, hiding bugs. The test's own session
-    ends its transaction before each request, so it never holds SQLite's write lock
-    while the app works, and reads fresh data afterwards.
-    """
-
-    def open(self, *args, **kwargs):
-        if has_app_context():
-            _db.session.commit()
-        return contextvars.Context().run(super().open, *args, **kwargs)
-
-
 @pytest.fixture
 def db(app):
     return _db

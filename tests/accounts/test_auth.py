@@ -49,12 +49,15 @@ def test_sign_in_is_throttled_after_repeated_failures(app, client, make_employee
     # Unknown addresses are throttled the same way, so locking reveals nothing.
     for _ in range(app.config["LOGIN_MAX_FAILURES"]):
         client.post("/login", data={"email": "nobody@example.com", "password": "guess"})
-    assert client.post(
-        "/login", data={"email": "nobody@example.com", "password": "x"}
-    ).status_code == 429
+    assert (
+        client.post("/login", data={"email": "nobody@example.com", "password": "x"}).status_code
+        == 429
+    )
     # After the lockout the right password works again.
     app.config["FIXED_NOW"] = NOW + timedelta(seconds=app.config["LOGIN_LOCKOUT_SECONDS"] + 1)
-    assert client.post("/login", data={"email": user.email, "password": PASSWORD}).status_code == 302
+    assert (
+        client.post("/login", data={"email": user.email, "password": PASSWORD}).status_code == 302
+    )
 
 
 def test_next_parameter_cannot_leave_the_site(client, make_employee):
@@ -80,24 +83,42 @@ def test_password_change_signs_out_other_sessions(app, make_employee, login, cli
 
     response = client.post(
         "/account/password",
-        data={"current_password": PASSWORD, "new_password": "a new long password",
-              "confirm": "a new long password"},
+        data={
+            "current_password": PASSWORD,
+            "new_password": "a new long password",
+            "confirm": "a new long password",
+        },
     )
     assert response.status_code == 302
     assert client.get("/stays").status_code == 200  # this session carries on
     assert other.get("/stays").status_code == 302  # the other one is signed out
     fresh = app.test_client()
-    assert fresh.post(
-        "/login", data={"email": user.email, "password": "a new long password"}
-    ).status_code == 302
+    assert (
+        fresh.post(
+            "/login", data={"email": user.email, "password": "a new long password"}
+        ).status_code
+        == 302
+    )
 
 
 def test_password_change_rules(client, make_employee, login):
     login(make_employee())
     cases = [
-        ({"current_password": "wrong", "new_password": "long enough pw", "confirm": "long enough pw"}),
+        (
+            {
+                "current_password": "wrong",
+                "new_password": "long enough pw",
+                "confirm": "long enough pw",
+            }
+        ),
         ({"current_password": PASSWORD, "new_password": "short", "confirm": "short"}),
-        ({"current_password": PASSWORD, "new_password": "long enough pw", "confirm": "different!!"}),
+        (
+            {
+                "current_password": PASSWORD,
+                "new_password": "long enough pw",
+                "confirm": "different!!",
+            }
+        ),
     ]
     for data in cases:
         assert client.post("/account/password", data=data).status_code == 400
@@ -107,7 +128,9 @@ def test_forms_require_a_csrf_token(app, make_employee):
     app.config["WTF_CSRF_ENABLED"] = True
     user = make_employee()
     client = app.test_client()
-    assert client.post("/login", data={"email": user.email, "password": PASSWORD}).status_code == 400
+    assert (
+        client.post("/login", data={"email": user.email, "password": PASSWORD}).status_code == 400
+    )
     page = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
     response = client.post(
@@ -132,12 +155,18 @@ def test_api_tokens_are_created_shown_once_and_revoked(db, client, make_employee
     client.post("/account/tokens", data={"name": "社内システム"})
     page = client.get("/account").get_data(as_text=True)
     secret = re.search(r'data-testid="new-token">([^<]+)<', page).group(1)
-    assert client.get("/api/v1/bookings", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    assert (
+        client.get("/api/v1/bookings", headers={"Authorization": f"Bearer {secret}"}).status_code
+        == 200
+    )
     assert secret not in client.get("/account").get_data(as_text=True)  # shown once
     token = db.session.scalar(select(ApiToken).where(ApiToken.user_id == user.id))
     assert token.token_hash != secret and secret not in token.token_hash
     client.post(f"/account/tokens/{token.id}/revoke")
-    assert client.get("/api/v1/bookings", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+    assert (
+        client.get("/api/v1/bookings", headers={"Authorization": f"Bearer {secret}"}).status_code
+        == 401
+    )
 
 
 def test_a_foreign_token_cannot_be_revoked(db, client, make_employee, login):
@@ -157,7 +186,10 @@ def test_api_token_cli_prints_a_working_token(app, client, make_employee):
     result = app.test_cli_runner().invoke(args=["api-token", "cli@example.com"])
     secret = result.output.strip()
     assert result.exit_code == 0 and secret.startswith("eng_")
-    assert client.get("/api/v1/bookings", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    assert (
+        client.get("/api/v1/bookings", headers={"Authorization": f"Bearer {secret}"}).status_code
+        == 200
+    )
     unknown = app.test_cli_runner().invoke(args=["api-token", "nobody@example.com"])
     assert unknown.exit_code != 0 and "No user" in unknown.output
     assert user.id

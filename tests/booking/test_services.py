@@ -24,7 +24,9 @@ def test_booking_claims_each_night_and_freezes_prices(db, make_employee, make_un
 
     assert booking.total_price == 3 * 12300
     assert [(n.night, n.price) for n in booking.nights] == [
-        (days(10), 12300), (days(11), 12300), (days(12), 12300)
+        (days(10), 12300),
+        (days(11), 12300),
+        (days(12), 12300),
     ]
     nights = db.session.scalars(select(Occupancy.night).where(Occupancy.unit_id == unit.id)).all()
     assert sorted(nights) == [days(10), days(11), days(12)]
@@ -117,8 +119,9 @@ def test_company_caps_per_stay_and_per_month(db, make_employee, make_unit, make_
     assert occupancy_count(db) == 9
 
 
-def test_cancelled_stays_do_not_count_against_the_monthly_cap(db, make_employee, make_unit,
-                                                              make_company):
+def test_cancelled_stays_do_not_count_against_the_monthly_cap(
+    db, make_employee, make_unit, make_company
+):
     employee = make_employee(company=make_company(max_nights_per_month=4))
     unit = make_unit()
     first = services.book_stay(employee, unit.id, days(35), days(39), 1, NOW)

@@ -17,8 +17,9 @@ def _search(client, **params):
     return client.get("/", query_string=query)
 
 
-def test_search_lists_free_facilities_with_lowest_total(client, login, make_employee, make_unit,
-                                                        make_facility):
+def test_search_lists_free_facilities_with_lowest_total(
+    client, login, make_employee, make_unit, make_facility
+):
     login(make_employee())
     karuizawa = make_facility(name_ja="軽井沢の森", prefecture=20)
     make_unit(facility=karuizawa, base_price=15000)
@@ -82,8 +83,9 @@ def test_search_rejects_bad_dates_with_a_message(client, login, make_employee):
     assert "チェックインに過去の日付は指定できません" in past.get_data(as_text=True)
 
 
-def test_facility_page_shows_calendar_with_free_few_full(db, client, login, make_employee,
-                                                         make_unit, make_facility):
+def test_facility_page_shows_calendar_with_free_few_full(
+    db, client, login, make_employee, make_unit, make_facility
+):
     login(make_employee())
     facility = make_facility(name_ja="海辺の家")
     a = make_unit(facility=facility, base_price=10000)
@@ -98,7 +100,7 @@ def test_facility_page_shows_calendar_with_free_few_full(db, client, login, make
     assert cells["2026-12-12"] == "free"
     assert cells["2026-11-30"] == "past"
     # The cheaper room is taken on the 11th, so the price from is the dearer one.
-    day_11 = page[page.index('data-date="2026-12-11"'):][:400]
+    day_11 = page[page.index('data-date="2026-12-11"') :][:400]
     assert "¥20,000" in day_11
 
     next_month = client.get(f"/facilities/{facility.id}?month=2027-01").get_data(as_text=True)
@@ -111,8 +113,12 @@ def test_quote_book_confirm_and_download(db, client, login, make_employee, make_
     employee = make_employee()
     login(employee)
     unit = make_unit(base_price=11000)
-    stay = {"unit_id": unit.id, "check_in": days(20).isoformat(),
-            "check_out": days(22).isoformat(), "guests": 2}
+    stay = {
+        "unit_id": unit.id,
+        "check_in": days(20).isoformat(),
+        "check_out": days(22).isoformat(),
+        "guests": 2,
+    }
 
     quote = client.get("/book", query_string=stay)
     page = quote.get_data(as_text=True)
@@ -140,8 +146,12 @@ def test_quote_book_confirm_and_download(db, client, login, make_employee, make_
 def test_taken_nights_answer_409_with_a_clear_message(db, client, login, make_employee, make_unit):
     login(make_employee())
     unit = make_unit()
-    stay = {"unit_id": unit.id, "check_in": days(20).isoformat(),
-            "check_out": days(22).isoformat(), "guests": 1}
+    stay = {
+        "unit_id": unit.id,
+        "check_in": days(20).isoformat(),
+        "check_out": days(22).isoformat(),
+        "guests": 1,
+    }
     services.book_stay(make_employee(), unit.id, days(21), days(23), 1, NOW)
     db.session.commit()
     response = client.post("/book", data={**stay, "request_key": "abc"})
@@ -153,9 +163,15 @@ def test_taken_nights_answer_409_with_a_clear_message(db, client, login, make_em
 def test_rule_violation_is_explained_on_the_quote_page(client, login, make_employee, make_unit):
     login(make_employee())
     unit = make_unit(capacity=2)
-    response = client.get("/book", query_string={
-        "unit_id": unit.id, "check_in": days(20).isoformat(),
-        "check_out": days(22).isoformat(), "guests": 3})
+    response = client.get(
+        "/book",
+        query_string={
+            "unit_id": unit.id,
+            "check_in": days(20).isoformat(),
+            "check_out": days(22).isoformat(),
+            "guests": 3,
+        },
+    )
     assert response.status_code == 422
     assert 'data-testid="booking-error"' in response.get_data(as_text=True)
 
@@ -174,7 +190,7 @@ def test_my_stays_and_cancel(db, client, login, make_employee, make_unit):
     assert db.session.get(Booking, upcoming.id).status == "cancelled"
     assert db.session.scalar(select(func.count()).select_from(Occupancy)) == 0
     after = client.get("/stays").get_data(as_text=True)
-    row = after[after.index(f'data-booking-id="{upcoming.id}"'):]
+    row = after[after.index(f'data-booking-id="{upcoming.id}"') :]
     assert "キャンセル済み" in row[: row.index("</li>")]
     # Cancelling twice changes nothing and does not fail.
     assert client.post(f"/stays/{upcoming.id}/cancel").status_code == 303
@@ -184,8 +200,14 @@ def test_english_switch_translates_prices_and_dates(client, login, make_employee
     login(make_employee())
     unit = make_unit(base_price=11000)
     client.get("/lang/en")
-    page = client.get("/book", query_string={
-        "unit_id": unit.id, "check_in": days(20).isoformat(),
-        "check_out": days(21).isoformat(), "guests": 1}).get_data(as_text=True)
+    page = client.get(
+        "/book",
+        query_string={
+            "unit_id": unit.id,
+            "check_in": days(20).isoformat(),
+            "check_out": days(21).isoformat(),
+            "guests": 1,
+        },
+    ).get_data(as_text=True)
     assert "¥11,000 (tax incl.)" in page
     assert "Mon 21 Dec 2026" in page

@@ -14,8 +14,9 @@ def test_production_requires_secrets():
     with pytest.raises(ConfigError, match="DATABASE_URL"):
         load_config({"ENGAWA_ENV": "production", "SECRET_KEY": "s" * 40})
     with pytest.raises(ConfigError, match="at least 32"):
-        load_config({"ENGAWA_ENV": "production", "SECRET_KEY": "short",
-                     "DATABASE_URL": "postgresql://x/y"})
+        load_config(
+            {"ENGAWA_ENV": "production", "SECRET_KEY": "short", "DATABASE_URL": "postgresql://x/y"}
+        )
 
 
 def test_production_cookies_are_secure_httponly_samesite():

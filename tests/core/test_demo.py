@@ -152,7 +152,7 @@ def test_background_employees_hold_the_bookings(demo):
 
 
 def test_no_unit_night_is_claimed_twice(demo):
-    pairs = db.session.execute(select(Occupancy.unit_id, Occupancy.night)).all()
+    pairs = [(u, n) for u, n in db.session.execute(select(Occupancy.unit_id, Occupancy.night))]
     assert len(pairs) == len(set(pairs))
 
     by_unit = defaultdict(list)
@@ -228,7 +228,7 @@ def test_demo_employees_have_only_past_stays(demo, email):
 
 
 def test_rooms_are_left_to_book_in_the_coming_weeks(demo):
-    taken = set(db.session.execute(select(Occupancy.unit_id, Occupancy.night)))
+    taken = {(u, n) for u, n in db.session.execute(select(Occupancy.unit_id, Occupancy.night))}
     units = defaultdict(list)
     for unit_id, facility_id in db.session.execute(select(Unit.id, Unit.facility_id)):
         units[facility_id].append(unit_id)

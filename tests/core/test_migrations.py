@@ -9,7 +9,7 @@ from sqlalchemy import inspect, text
 
 from core import create_app
 from core.extensions import db
-from tests.conftest import database_url, mark_schema_dirty, app_config
+from tests.conftest import app_config, database_url, mark_schema_dirty
 
 
 def _fresh_app(backend, tmp_path):
