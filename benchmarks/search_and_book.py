@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import math
 import os
@@ -172,7 +173,7 @@ def carve_candidates(
     """Disjoint 2-5-night stays that fit the unit's free gaps, check-in within the horizon."""
     first, last = TODAY + timedelta(days=1), TODAY + timedelta(days=HORIZON_DAYS)
     edges = [(TODAY, TODAY), *stays, (TODAY + timedelta(days=YEAR_DAYS),) * 2]
-    for (_, gap_start), (gap_end, _) in zip(edges, edges[1:], strict=False):
+    for (_, gap_start), (gap_end, _) in itertools.pairwise(edges):
         day = max(gap_start, first)
         while day <= last:
             nights = min(rng.randint(2, 5), (gap_end - day).days)
@@ -236,10 +237,10 @@ def build_network(backend: str, args: argparse.Namespace) -> Network:
             for c in range(1, HISTORY_COMPANIES + 1)
         ],
     )  # fmt: skip
-    employees = []  # (user_id, company_id)
-    for c in range(1, HISTORY_COMPANIES + 1):
-        for e in range(HISTORY_EMPLOYEES_PER_COMPANY):
-            employees.append((len(employees) + 1, c))
+    employees = [  # (user_id, company_id)
+        (i + 1, i // HISTORY_EMPLOYEES_PER_COMPANY + 1)
+        for i in range(HISTORY_COMPANIES * HISTORY_EMPLOYEES_PER_COMPANY)
+    ]
     db.session.execute(
         insert(User),
         [
@@ -381,13 +382,16 @@ def settle(backend: str) -> None:
     does the benchmark.
     """
     db.session.remove()
-    with db.engine.connect() as conn:
+    raw = db.engine.raw_connection()  # outside any transaction: VACUUM refuses to run in one
+    try:
         if backend == "postgresql":
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            conn.exec_driver_sql("VACUUM ANALYZE")
-        else:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-            conn.commit()
+            raw.driver_connection.autocommit = True
+            raw.driver_connection.execute("VACUUM ANALYZE")
+        else:  # the connection is in autocommit mode (see core.db)
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        raw.close()
+    db.engine.dispose()  # no connection in the pool keeps the autocommit setting
 
 
 # --- Search latency -----------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import date
+from datetime import date, timedelta
 from urllib.parse import urlencode
 
 from flask import (
@@ -62,6 +62,11 @@ def pager_query(args, page: int) -> str:
 def home():
     form = SearchForm(request.args)
     form.place.choices = place_choices(current_locale())
+    if "check_in" not in request.args:
+        # Suggest a week-long stay two weeks out, the network's typical booking.
+        today = tokyo_today(edge_now())
+        form.check_in.data = today + timedelta(days=14)
+        form.check_out.data = today + timedelta(days=21)
     page = None
     error = None
     if "check_in" in request.args:
@@ -152,13 +157,23 @@ def _quote_or_error(form: StayForm):
         return None, exc
 
 
+def _incomplete(form: StayForm, message: str):
+    """A 400 page that says what was wrong with the stay's fields."""
+    details = [
+        f"{form[name].label.text}: {errors[0]}"
+        for name, errors in form.errors.items()
+        if name in form and name != "csrf_token"
+    ]
+    error = services.BookingError(" ".join([message, *details]), "invalid")
+    return render_template("booking/quote.html", quote=None, error=error, form=form), 400
+
+
 @bp.get("/book")
 def quote():
     """The confirmation page: price per night, total, and the confirm button."""
     form = QuoteForm(request.args)
     if not form.validate():
-        flash(_("Choose a room, dates and guests."), "error")
-        return redirect(request.referrer or url_for("booking.home"))
+        return _incomplete(form, _("Choose a room, dates and guests."))
     quote, error = _quote_or_error(form)
     confirm = StayForm(formdata=None, obj=form)
     confirm.request_key.data = secrets.token_urlsafe(16)
@@ -175,8 +190,9 @@ def quote():
 def book():
     form = StayForm()
     if not form.validate():
-        flash(_("The booking form was incomplete or had expired. Please try again."), "error")
-        return redirect(url_for("booking.home")), 303
+        return _incomplete(
+            form, _("The booking form was incomplete or had expired. Please try again.")
+        )
     try:
         booking = services.book_stay(
             current_user,

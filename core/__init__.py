@@ -43,5 +43,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(api_bp)
     ext.csrf.exempt(api_bp)  # bearer tokens only, never cookies: nothing to forge
     errors.init_app(app)
+    app.after_request(_security_headers)
     cli.init_app(app)
     return app
+
+
+def _security_headers(response):
+    """Headers every page carries: no framing, no MIME sniffing, no referrer leaks."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response

@@ -17,7 +17,7 @@ from sqlalchemy import insert
 
 from accounts.models import Company, OperatorOrg, Role, User
 from accounts.services import hash_password
-from booking.dates import stay_nights
+from booking.dates import month_bounds, stay_nights
 from booking.models import Booking, BookingNight, BookingStatus, Occupancy
 from core.db import TOKYO, tokyo_today
 from core.extensions import db
@@ -369,8 +369,13 @@ class _Stay:
     months: Counter = field(init=False)  # nights per calendar month
 
     def __post_init__(self) -> None:
-        nights = stay_nights(self.check_in, self.check_out)
-        self.months = Counter(night.replace(day=1) for night in nights)
+        self.months = Counter()
+        day = self.check_in
+        while day < self.check_out:
+            month, following = month_bounds(day)
+            end = min(following, self.check_out)
+            self.months[month] += (end - day).days
+            day = end
 
 
 @dataclass(eq=False)

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from flask import has_app_context
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from accounts.models import Company, OperatorOrg, Role, User
 from accounts.services import hash_password
@@ -38,24 +38,44 @@ def pg_url() -> str:
 
 
 def _pg_reachable(url: str) -> str | None:
-    plain = url.replace("postgresql+psycopg://", "postgresql://")
     try:
-        with psycopg.connect(plain, connect_timeout=3):
+        with psycopg.connect(_plain(url), connect_timeout=3):
             return None
     except psycopg.Error as exc:
         return str(exc).strip()
 
 
+_pg_run_url: str | None = None
+
+
+def _plain(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def backend(request) -> str:
-    if request.param == "postgresql":
-        problem = _pg_reachable(pg_url())
-        if problem:
-            message = f"PostgreSQL at {pg_url()} is not reachable: {problem}"
-            if os.environ.get("CI") == "true":
-                pytest.fail(message + " (CI requires it)")
-            pytest.skip(message)
-    return request.param
+def backend(request):
+    """The engine under test. PostgreSQL gets a database of its own for this run,
+    so parallel runs on one server never touch each other's rows."""
+    global _pg_run_url
+    if request.param == "sqlite":
+        yield "sqlite"
+        return
+    server = pg_url()
+    problem = _pg_reachable(server)
+    if problem:
+        message = f"PostgreSQL at {server} is not reachable: {problem}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + " (CI requires it)")
+        pytest.skip(message)
+    name = f"engawa_test_{os.getpid()}"
+    with psycopg.connect(_plain(server), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    _pg_run_url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    yield "postgresql"
+    _pg_run_url = None
+    with psycopg.connect(_plain(server), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def app_config(url: str, **extra) -> dict:
@@ -99,7 +119,10 @@ class RequestIsolatedClient(FlaskClient):
 
 
 def database_url(backend: str, tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'engawa-test.db'}" if backend == "sqlite" else pg_url()
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'engawa-test.db'}"
+    assert _pg_run_url, "the backend fixture sets up the run's PostgreSQL database"
+    return _pg_run_url
 
 
 @pytest.fixture

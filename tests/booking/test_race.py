@@ -66,8 +66,16 @@ def nights_of(check_in: date, check_out: date) -> list[date]:
     return [check_in + timedelta(days=k) for k in range((check_out - check_in).days)]
 
 
-def book_in_thread(app, db, employee_id: int, unit_id: int, check_in: date, check_out: date,
-                   barrier: threading.Barrier, request_key: str | None = None):
+def book_in_thread(
+    app,
+    db,
+    employee_id: int,
+    unit_id: int,
+    check_in: date,
+    check_out: date,
+    barrier: threading.Barrier,
+    request_key: str | None = None,
+):
     """One racer on the service layer: its own context and session, commit at the edge."""
     with app.app_context():
         try:
@@ -103,8 +111,13 @@ def live_server(app) -> Iterator[int]:
         thread.join(JOIN_TIMEOUT)
 
 
-def post_booking(port: int, secret: str, payload: dict, barrier: threading.Barrier,
-                 idempotency_key: str | None = None) -> tuple[int, dict]:
+def post_booking(
+    port: int,
+    secret: str,
+    payload: dict,
+    barrier: threading.Barrier,
+    idempotency_key: str | None = None,
+) -> tuple[int, dict]:
     """Connect first, then wait at the barrier, then send: the requests land together."""
     headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
     if idempotency_key:
