@@ -114,6 +114,11 @@ def app_config(database_url: str) -> dict:
     }
 
 
+def load_average() -> str:
+    """The 1-minute load average: other work on the machine skews every figure here."""
+    return f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -755,6 +760,7 @@ def run_backend(backend: str, database_url: str, args: argparse.Namespace) -> Ba
             f" facilities, {network.prefecture_units} units"
         )
 
+        say(f"searching; {load_average()}")
         check_ins = search_windows(args.searches, args.seed)
         prefecture = time_searches("prefecture", SEARCH_PREFECTURE, check_ins)
         country = time_searches("country", None, check_ins)
@@ -766,6 +772,7 @@ def run_backend(backend: str, database_url: str, args: argparse.Namespace) -> Ba
                 f" {percentile(f.units_found, 50):.0f} units free)"
             )
 
+        say(f"inserting; {load_average()}")
         insert_rate, insert_rows = single_row_insert_rate(args.insert_seconds)
         say(
             f"single-row INSERT + COMMIT: {insert_rate:,.0f} rows/s"
@@ -781,6 +788,7 @@ def run_backend(backend: str, database_url: str, args: argparse.Namespace) -> Ba
         say(f"{len(candidates):,} free-looking 2-5-night stays to book from")
         results, problems = [], []
         for i, config in enumerate(args.workers):
+            say(f"booking with {config}; {load_average()}")
             figures = run_booking_load(
                 database_url, config, network, candidates[i * share : (i + 1) * share], args,
                 backend,
@@ -876,7 +884,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.facilities, args.searches = 50, 30
-        args.booking_seconds, args.warmup_seconds, args.insert_seconds = 3, 1, 1
+        args.booking_seconds, args.warmup_seconds, args.insert_seconds = 5, 2, 1
         args.workers = args.workers[:1]
     args.pg_url = args.pg_url.replace("postgresql+psycopg://", "postgresql://")
     return args

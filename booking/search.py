@@ -198,6 +198,13 @@ def facility_availability(facility: Facility, start: date, end: date) -> list[Un
     ]
 
 
+def units_free_for_stay(facility: Facility, check_in: date, check_out: date) -> set[int]:
+    """Ids of the facility's active units with every night of the stay free."""
+    unit_ids = [u.id for u in facility.units if u.active]
+    taken = {unit_id for unit_id, _night in _taken_nights(unit_ids, check_in, check_out)}
+    return set(unit_ids) - taken
+
+
 @dataclass(frozen=True)
 class CalendarDay:
     day: date

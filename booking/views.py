@@ -23,6 +23,7 @@ from flask_login import current_user, login_required
 from accounts.forms import EmptyForm
 from booking import search as search_service
 from booking import services
+from booking.dates import MAX_SEARCH_NIGHTS
 from booking.forms import (
     AMENITY_LABELS,
     KIND_LABELS,
@@ -126,8 +127,23 @@ def facility(facility_id: int):
     prev_month = (first - date.resolution).replace(day=1)
     next_month = date(first.year + (first.month == 12), first.month % 12 + 1, 1)
     stay = QuoteForm(request.args)
+    # With dates chosen (from search), say which rooms are free for the whole stay.
+    free_units = None
+    if stay.check_in.data and stay.check_out.data and not stay.check_out.errors:
+        if 0 < (stay.check_out.data - stay.check_in.data).days <= MAX_SEARCH_NIGHTS:
+            free_units = search_service.units_free_for_stay(
+                facility, stay.check_in.data, stay.check_out.data
+            )
+    offered = [
+        u.id for u in facility.units if u.active and (free_units is None or u.id in free_units)
+    ]
+    chosen_unit_id = (
+        stay.unit_id.data if stay.unit_id.data in offered else next(iter(offered), None)
+    )
     return render_template(
         "booking/facility.html",
+        free_units=free_units,
+        chosen_unit_id=chosen_unit_id,
         facility=facility,
         weeks=weeks,
         month=first,

@@ -211,3 +211,23 @@ def test_english_switch_translates_prices_and_dates(client, login, make_employee
     ).get_data(as_text=True)
     assert "¥11,000 (tax incl.)" in page
     assert "Mon 21 Dec 2026" in page
+
+
+def test_facility_page_with_dates_offers_only_rooms_free_for_the_stay(
+    db, client, login, make_employee, make_unit, make_facility
+):
+    login(make_employee())
+    facility = make_facility()
+    taken = make_unit(facility=facility, base_price=9000)
+    free = make_unit(facility=facility, base_price=12000)
+    services.book_stay(make_employee(), taken.id, days(11), days(12), 1, NOW)
+    db.session.commit()
+
+    page = client.get(
+        f"/facilities/{facility.id}",
+        query_string={"check_in": days(10), "check_out": days(13), "unit_id": taken.id},
+    ).get_data(as_text=True)
+    taken_radio = re.search(rf'<input[^>]*value="{taken.id}"[^>]*>', page).group(0)
+    free_radio = re.search(rf'<input[^>]*value="{free.id}"[^>]*>', page).group(0)
+    assert "disabled" in taken_radio and "checked" not in taken_radio
+    assert "checked" in free_radio and "disabled" not in free_radio

@@ -47,7 +47,7 @@ def page_overflow(page: Page) -> int:
     return page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
 
 
-def test_employee_books_a_stay_and_cancels_it(live_server: LiveServer, page: Page):
+def test_employee_books_a_stay_and_cancels_it(page: Page, live_server: LiveServer):
     url = live_server.url
     check_in, check_out = days(14), days(17)
     live_server.sign_in(page)
@@ -116,7 +116,7 @@ def test_employee_books_a_stay_and_cancels_it(live_server: LiveServer, page: Pag
     expect(page.locator("button[data-once]")).to_have_count(0)
 
     # My stays lists it; cancelling asks first.
-    page.locator(f"header a[href='/stays']").click()
+    page.locator("header a[href='/stays']").click()
     expect(page).to_have_url(f"{url}/stays")
     stay = page.get_by_test_id("upcoming").locator(f"li[data-booking-id='{booking_id}']")
     expect(stay).to_be_visible()
@@ -130,7 +130,10 @@ def test_employee_books_a_stay_and_cancels_it(live_server: LiveServer, page: Pag
         dialog.accept()
 
     page.once("dialog", accept)
-    stay.locator("button.danger").click()
+    cancel_path = f"/stays/{booking_id}/cancel"
+    with page.expect_response(lambda r: r.url.endswith(cancel_path)) as cancelled:
+        stay.locator("button.danger").click()
+    assert cancelled.value.status == 303
     expect(page).to_have_url(f"{url}/stays")
     expect(page.locator(".flash-success")).to_be_visible()
     expect(stay).to_have_class(re.compile(r"\bcancelled\b"))
@@ -149,7 +152,7 @@ def test_employee_books_a_stay_and_cancels_it(live_server: LiveServer, page: Pag
     expect(page.locator(".flash-error")).to_have_count(0)
 
 
-def test_language_switch_turns_the_ui_to_english_and_back(live_server: LiveServer, page: Page):
+def test_language_switch_turns_the_ui_to_english_and_back(page: Page, live_server: LiveServer):
     url = live_server.url
     live_server.sign_in(page)
     search_for(page, days(14), days(17), place="r:kanto")
@@ -183,7 +186,7 @@ def test_language_switch_turns_the_ui_to_english_and_back(live_server: LiveServe
     expect(switch).to_have_text("English")
 
 
-def test_search_fits_a_phone_screen(live_server: LiveServer, new_page):
+def test_search_fits_a_phone_screen(new_page, live_server: LiveServer):
     page = new_page(viewport=PHONE)
     live_server.sign_in(page)
     assert page_overflow(page) <= 1, "the empty search page scrolls sideways"
@@ -193,7 +196,7 @@ def test_search_fits_a_phone_screen(live_server: LiveServer, new_page):
     assert page_overflow(page) <= 1, "the search results scroll sideways"
 
 
-def test_double_clicking_confirm_books_once(live_server: LiveServer, page: Page):
+def test_double_clicking_confirm_books_once(page: Page, live_server: LiveServer):
     check_in, check_out = days(21), days(24)
     offer = live_server.offers(check_in, check_out)[0]
     before = live_server.count_bookings(EMPLOYEE, offer.unit_id, check_in, check_out)
@@ -206,7 +209,7 @@ def test_double_clicking_confirm_books_once(live_server: LiveServer, page: Page)
     assert live_server.count_bookings(EMPLOYEE, offer.unit_id, check_in, check_out) == before + 1
 
 
-def test_the_same_confirmation_posted_twice_books_once(live_server: LiveServer, page: Page):
+def test_the_same_confirmation_posted_twice_books_once(page: Page, live_server: LiveServer):
     check_in, check_out = days(28), days(31)
     offer = live_server.offers(check_in, check_out)[-1]
     before = live_server.count_bookings(EMPLOYEE, offer.unit_id, check_in, check_out)
