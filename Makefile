@@ -28,13 +28,13 @@ install-dev: $(VENV)/.installed-dev translations
 
 translations: $(COMPILED)
 %.mo: %.po | $(VENV)/.installed
-	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@ >/dev/null
+	$(BIN)/pybabel compile -i $< -o $@ >/dev/null
 
 # Re-extract the message catalogue after changing user-facing strings.
 extract-messages: $(VENV)/.installed-dev
 	$(BIN)/pybabel extract -F babel.cfg -k _l -o translations/messages.pot --no-location --omit-header \
 	  --ignore-dirs=".venv tests benchmarks migrations instance" .
-	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-location --omit-header
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching
 
 instance/secret_key:
 	@mkdir -p instance

@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +20,7 @@ from booking.dates import month_bounds, stay_nights
 from booking.models import Booking, BookingNight, BookingStatus, Occupancy
 from core.db import tokyo_today
 from core.extensions import db
+from core.i18n import format_day
 from facilities.models import Facility, Unit
 from facilities.pricing import nightly_prices
 
@@ -122,7 +124,7 @@ def _check_monthly_cap(user: User, company: Company, nights: list[date]) -> None
                     " in %(month)s.",
                     cap=company.max_nights_per_month,
                     booked=booked,
-                    month=month_start.strftime("%Y-%m"),
+                    month=LazyString(format_day, month_start, "month"),
                 ),
                 "policy_month",
             )

@@ -33,7 +33,7 @@ def current_locale() -> str:
 
 def format_yen(amount: int) -> str:
     """Integer yen, tax included (総額表示)."""
-    return gettext("%(amount)s (tax incl.)", amount=f"¥{amount:,}")
+    return gettext("%(amount)s (tax incl.)", amount=format_yen_plain(amount))
 
 
 def format_yen_plain(amount: int) -> str:
