@@ -229,6 +229,16 @@ def book_stay(
             select(Booking).where(Booking.user_id == user.id, Booking.request_key == request_key)
         )
         if earlier is not None:
+            if (earlier.unit_id, earlier.check_in, earlier.check_out, earlier.guests) != (
+                unit.id,
+                check_in,
+                check_out,
+                guests,
+            ):
+                raise BookingError(
+                    _l("This request key was already used for a different stay."),
+                    "idempotency_mismatch",
+                )
             return earlier
     _check_monthly_cap(user, company, nights)
 
@@ -254,7 +264,9 @@ def book_stay(
                 insert(Occupancy),
                 [{"unit_id": unit.id, "night": n, "booking_id": booking.id} for n in nights],
             )
-    except IntegrityError:
+    except IntegrityError as exc:
+        if "occupancy" not in str(exc.orig):  # only a claimed night means "just taken"
+            raise
         raise BookingConflict(
             _l(
                 "Sorry, this room was just taken for some of those nights."

@@ -214,3 +214,14 @@ def test_quote_lists_each_night_and_sees_taken_nights(db, make_employee, make_un
     services.book_stay(make_employee(), unit.id, days(12), days(14), 1, NOW)
     db.session.commit()
     assert not services.quote_stay(employee, unit.id, days(10), days(13), 1, NOW).available
+
+
+def test_a_request_key_reused_for_another_stay_is_refused(db, make_employee, make_unit):
+    unit = make_unit()
+    employee = make_employee()
+    services.book_stay(employee, unit.id, days(10), days(12), 1, NOW, request_key="k1")
+    db.session.commit()
+    with pytest.raises(services.BookingError) as exc:
+        services.book_stay(employee, unit.id, days(20), days(22), 1, NOW, request_key="k1")
+    assert exc.value.code == "idempotency_mismatch"
+    assert occupancy_count(db) == 2

@@ -75,11 +75,23 @@ def test_employee_books_a_stay_and_cancels_it(page: Page, live_server: LiveServe
             "data-status", re.compile("^(free|few)$")
         )
 
-    # Pick the room the search priced (the cheapest free one) and the dates.
-    offer = next(o for o in live_server.offers(check_in, check_out) if o.facility_id == facility_id)
+    # Only the rooms free for every night can be chosen; the one the search priced
+    # (the cheapest free room) comes preselected.
+    offers = [o for o in live_server.offers(check_in, check_out) if o.facility_id == facility_id]
+    offer = offers[0]
     assert offer.total == shown_total
     booking_form = page.locator("form.book-form")
-    booking_form.locator(f"#unit-{offer.unit_id}").check()
+    radios = booking_form.locator("input[name=unit_id]")
+    expect(radios.first).to_be_attached()
+    free_ids = {o.unit_id for o in offers}
+    for radio in radios.all():
+        if int(radio.get_attribute("value")) in free_ids:
+            expect(radio).to_be_enabled()
+        else:
+            expect(radio).to_be_disabled()
+    chosen = booking_form.locator(f"#unit-{offer.unit_id}")
+    expect(chosen).to_be_checked()
+    chosen.check()
     booking_form.locator("input[name=check_in]").fill(check_in.isoformat())
     booking_form.locator("input[name=check_out]").fill(check_out.isoformat())
     booking_form.locator("input[name=guests]").fill("1")
