@@ -78,7 +78,11 @@ class Page:
 
 
 def _facility_filters(query: SearchQuery) -> list:
-    filters = [Facility.active.is_(True)]
+    filters = [
+        Facility.active.is_(True),
+        Facility.min_nights <= query.nights,
+        Facility.max_nights >= query.nights,
+    ]
     if query.prefecture:
         filters.append(Facility.prefecture == query.prefecture)
     elif query.region:

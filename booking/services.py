@@ -96,9 +96,7 @@ def _check_stay_rules(unit: Unit, company: Company, nights: int, guests: int) ->
     if guests < 1:
         raise BookingError(_l("At least one guest is needed."), "guests")
     if guests > unit.capacity:
-        raise BookingError(
-            _l("This room sleeps at most %(n)d guests.", n=unit.capacity), "capacity"
-        )
+        raise BookingError(_l("This room sleeps at most %(num)d.", num=unit.capacity), "capacity")
 
 
 def _check_monthly_cap(user: User, company: Company, nights: list[date]) -> None:

@@ -39,6 +39,7 @@ from core.i18n import current_locale
 from facilities.models import Facility
 
 bp = Blueprint("booking", __name__)
+STAY_ARGS = ("unit_id", "check_in", "check_out", "guests")
 
 
 @bp.before_request
@@ -134,15 +135,24 @@ def facility(facility_id: int):
             free_units = search_service.units_free_for_stay(
                 facility, stay.check_in.data, stay.check_out.data
             )
+    guests = stay.guests.data if isinstance(stay.guests.data, int) and stay.guests.data > 0 else 1
     offered = [
-        u.id for u in facility.units if u.active and (free_units is None or u.id in free_units)
+        u.id
+        for u in facility.units
+        if u.active and u.capacity >= guests and (free_units is None or u.id in free_units)
     ]
     chosen_unit_id = (
         stay.unit_id.data if stay.unit_id.data in offered else next(iter(offered), None)
     )
+    # Month links keep the stay being chosen.
+    stay_args = {k: request.args[k] for k in STAY_ARGS if request.args.get(k)}
     return render_template(
         "booking/facility.html",
         free_units=free_units,
+        offered=offered,
+        guests=guests,
+        stay_args=stay_args,
+        show_prev=prev_month >= today.replace(day=1),
         chosen_unit_id=chosen_unit_id,
         facility=facility,
         weeks=weeks,

@@ -231,3 +231,34 @@ def test_facility_page_with_dates_offers_only_rooms_free_for_the_stay(
     free_radio = re.search(rf'<input[^>]*value="{free.id}"[^>]*>', page).group(0)
     assert "disabled" in taken_radio and "checked" not in taken_radio
     assert "checked" in free_radio and "disabled" not in free_radio
+
+
+def test_facility_page_offers_only_rooms_big_enough_and_keeps_the_stay_in_month_links(
+    client, login, make_employee, make_unit, make_facility
+):
+    login(make_employee())
+    facility = make_facility()
+    small = make_unit(facility=facility, capacity=2)
+    big = make_unit(facility=facility, capacity=4)
+    page = client.get(
+        f"/facilities/{facility.id}",
+        query_string={"check_in": days(10), "check_out": days(13), "guests": 4},
+    ).get_data(as_text=True)
+    small_radio = re.search(rf'<input[^>]*value="{small.id}"[^>]*>', page).group(0)
+    big_radio = re.search(rf'<input[^>]*value="{big.id}"[^>]*>', page).group(0)
+    assert "disabled" in small_radio and "checked" in big_radio
+    next_link = re.search(r'<a href="([^"]+)" rel="next">', page).group(1)
+    assert "guests=4" in next_link and f"check_in={days(10)}" in next_link
+    assert 'rel="prev"' not in page  # this month is the first bookable one
+
+
+def test_search_respects_each_facility_min_and_max_nights(
+    client, login, make_employee, make_unit, make_facility
+):
+    login(make_employee())
+    make_unit(facility=make_facility(name_ja="連泊の宿", min_nights=3))
+    make_unit(facility=make_facility(name_ja="短期の宿", max_nights=2))
+    one_night = _search(client, check_out=days(11).isoformat()).get_data(as_text=True)
+    assert "短期の宿" in one_night and "連泊の宿" not in one_night
+    three_nights = _search(client).get_data(as_text=True)
+    assert "連泊の宿" in three_nights and "短期の宿" not in three_nights

@@ -1,0 +1,240 @@
+"""Booking throughput through the JSON API: gunicorn serving the app, clients on threads."""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+from bench_network import NOW
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = ROOT / "benchmarks"
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    worker_class: str  # "sync" or "gthread"
+    workers: int
+    threads: int = 1
+
+    @classmethod
+    def parse(cls, spec: str) -> WorkerConfig:
+        """``sync:4`` or ``gthread:2x4`` (workers x threads)."""
+        kind, _sep, size = spec.partition(":")
+        workers, _x, threads = size.partition("x")
+        if kind not in ("sync", "gthread") or not workers.isdigit() or not (
+            threads.isdigit() or not threads
+        ):
+            raise argparse.ArgumentTypeError(f"expected sync:N or gthread:NxT, got {spec!r}")
+        return cls(kind, int(workers), int(threads or (1 if kind == "sync" else 4)))
+
+    def __str__(self) -> str:
+        if self.worker_class == "sync":
+            return f"{self.workers} sync workers"
+        return f"{self.workers} gthread workers x {self.threads} threads"
+
+    @property
+    def slug(self) -> str:
+        return f"{self.worker_class}:{self.workers}x{self.threads}"
+
+
+@dataclass
+class BookingFigures:
+    config: WorkerConfig
+    seconds: float
+    confirmed: int  # 201s that started and ended inside the measured window
+    conflicts: int  # 409 "taken" inside the window
+    latencies_ms: list[float]  # of those 201s
+    answered_201: int  # all 201s, warm-up and the requests at the window's edges included
+    errors: list[str]  # anything but 201 or 409 "taken", at any time
+
+    @property
+    def per_second(self) -> float:
+        return self.confirmed / self.seconds
+
+
+class Gunicorn:
+    """The app served by gunicorn on a free port of 127.0.0.1, as a child process.
+
+    Configured from the environment as in production (``ENGAWA_ENV=production``), with
+    the benchmark's clock pinned by ``benchmarks/bench_wsgi.py``.
+    """
+
+    def __init__(self, database_url: str, secret_key: str, config: WorkerConfig, log_path: Path):
+        self.port = _free_port()
+        self.log_path = log_path
+        command = [
+            sys.executable, "-m", "gunicorn",
+            "--chdir", str(ROOT), "--pythonpath", f"{ROOT},{BENCH_DIR}",
+            "--bind", f"127.0.0.1:{self.port}",
+            "--worker-class", config.worker_class,
+            "--workers", str(config.workers), "--threads", str(config.threads),
+            "--log-level", "warning", "--timeout", "60",
+            "bench_wsgi:app",
+        ]  # fmt: skip
+        env = {
+            **os.environ,
+            "ENGAWA_ENV": "production",
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": secret_key,
+            "ENGAWA_BENCH_FIXED_NOW": NOW.isoformat(),
+        }
+        self._log = log_path.open("w")
+        self.process = subprocess.Popen(
+            command, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT
+        )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited; see {self.log_path}")
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            try:
+                conn.request("GET", "/api/v1/bookings")  # no token: 401, without the database
+                if conn.getresponse().status == 401:
+                    return
+            except OSError:
+                time.sleep(0.2)
+            finally:
+                conn.close()
+        raise RuntimeError(f"gunicorn did not answer within {timeout:g} s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()  # graceful: workers finish the request in hand
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+Record = tuple[float, float, int, str | None]  # started, ended, status, problem
+
+
+def client_loop(
+    port: int,
+    token: str,
+    candidates: list[tuple[int, date, int]],
+    seed: int,
+    stop_at: float,
+    records: list[Record],
+) -> None:
+    """Book random free-looking stays over one keep-alive connection until ``stop_at``.
+
+    All clients draw from the same candidates, so now and then two want the same
+    nights: the loser gets 409 "taken", as in a real race. Each request carries an
+    ``Idempotency-Key``, as a company system retrying safely would send.
+    """
+    rng = random.Random(seed)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    while time.perf_counter() < stop_at:
+        unit_id, check_in, nights = rng.choice(candidates)
+        body = json.dumps(
+            {
+                "unit_id": unit_id,
+                "check_in": check_in.isoformat(),
+                "check_out": (check_in + timedelta(days=nights)).isoformat(),
+                "guests": 1,
+            }
+        )
+        started = time.perf_counter()
+        try:
+            conn.request(
+                "POST",
+                "/api/v1/bookings",
+                body=body,
+                headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
+            )
+            response = conn.getresponse()
+            payload = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            records.append((started, time.perf_counter(), 0, f"{type(exc).__name__}: {exc}"))
+            continue
+        ended = time.perf_counter()
+        status, problem = response.status, None
+        if status == 409 and json.loads(payload)["error"]["code"] != "taken":
+            status = -409  # a conflict, but not the "just taken" one: an error here
+        if status not in (201, 409):
+            problem = payload.decode(errors="replace")[:300]
+        records.append((started, ended, status, problem))
+    conn.close()
+
+
+def run_booking_load(
+    server: Gunicorn,
+    tokens: list[str],
+    candidates: list[tuple[int, date, int]],
+    warmup_seconds: float,
+    seconds: float,
+    seed: int,
+) -> tuple[list[Record], float, float]:
+    """One client thread per token; returns the records and the measured window."""
+    records: list[Record] = []
+    window_start = time.perf_counter() + warmup_seconds
+    stop_at = window_start + seconds
+    threads = [
+        threading.Thread(
+            target=client_loop,
+            args=(server.port, token, candidates, seed * 100 + i, stop_at, records),
+        )
+        for i, token in enumerate(tokens)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return records, window_start, stop_at
+
+
+def measure_bookings(
+    database_url: str,
+    secret_key: str,
+    config: WorkerConfig,
+    tokens: list[str],
+    candidates: list[tuple[int, date, int]],
+    warmup_seconds: float,
+    seconds: float,
+    seed: int,
+    log_path: Path,
+) -> BookingFigures:
+    server = Gunicorn(database_url, secret_key, config, log_path)
+    try:
+        server.wait_ready()
+        records, window_start, stop_at = run_booking_load(
+            server, tokens, candidates, warmup_seconds, seconds, seed
+        )
+    finally:
+        server.stop()
+    window = [r for r in records if r[0] >= window_start and r[1] <= stop_at]
+    return BookingFigures(
+        config=config,
+        seconds=seconds,
+        confirmed=sum(1 for r in window if r[2] == 201),
+        conflicts=sum(1 for r in window if r[2] == 409),
+        latencies_ms=[(r[1] - r[0]) * 1000 for r in window if r[2] == 201],
+        answered_201=sum(1 for r in records if r[2] == 201),
+        errors=[f"status {r[2]}: {r[3]}" for r in records if r[2] not in (201, 409)],
+    )
