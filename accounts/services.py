@@ -127,6 +127,8 @@ def user_for_token(secret: str, now: datetime) -> User | None:
 
 
 def revoke_api_token(user: User, token_id: int, now: datetime) -> bool:
+    if not 0 < token_id < 2**31:  # not an id the database can hold
+        return False
     token = db.session.scalar(
         select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id)
     )

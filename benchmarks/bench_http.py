@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -34,8 +35,10 @@ class WorkerConfig:
         """``sync:4`` or ``gthread:2x4`` (workers x threads)."""
         kind, _sep, size = spec.partition(":")
         workers, _x, threads = size.partition("x")
-        if kind not in ("sync", "gthread") or not workers.isdigit() or not (
-            threads.isdigit() or not threads
+        if (
+            kind not in ("sync", "gthread")
+            or not workers.isdigit()
+            or not (threads.isdigit() or not threads)
         ):
             raise argparse.ArgumentTypeError(f"expected sync:N or gthread:NxT, got {spec!r}")
         return cls(kind, int(workers), int(threads or (1 if kind == "sync" else 4)))
@@ -59,10 +62,84 @@ class BookingFigures:
     latencies_ms: list[float]  # of those 201s
     answered_201: int  # all 201s, warm-up and the requests at the window's edges included
     errors: list[str]  # anything but 201 or 409 "taken", at any time
+    cpu: CpuUse | None  # where the processor time of the window went
 
     @property
     def per_second(self) -> float:
         return self.confirmed / self.seconds
+
+
+@dataclass
+class CpuUse:
+    """CPU seconds spent during the measured window, by whom (Linux /proc)."""
+
+    seconds: float
+    machine: float  # every process on the machine, all cores
+    app: float  # gunicorn master and workers
+    database: float  # PostgreSQL backends of the benchmark database (SQLite runs in the app)
+    clients: float  # this process: the client threads
+
+    def line(self, answered: int) -> str:
+        per = 1000 / max(answered, 1)
+        cores = os.cpu_count() or 1
+        other = self.machine - self.app - self.database - self.clients
+        return (
+            f"CPU per answered request: app {self.app * per:.1f} ms, database"
+            f" {self.database * per:.1f} ms, clients {self.clients * per:.1f} ms;"
+            f" machine {self.machine / (self.seconds * cores):.0%} busy"
+            f" ({other / self.seconds:.2f} cores on other work)"
+        )
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _process_cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _machine_cpu() -> float:
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    busy = sum(int(f) for f in fields) - int(fields[3]) - int(fields[4])  # minus idle, iowait
+    return busy / _TICK
+
+
+class CpuSampler:
+    """Samples CPU time at the start and end of the window; None where /proc is missing."""
+
+    def __init__(self, server_pid: int, database_pids: Callable[[], list[int]]):
+        self.server_pid = server_pid
+        self.database_pids = database_pids
+        self.available = Path("/proc/stat").exists()
+
+    def sample(self) -> dict[str, float]:
+        app = [self.server_pid, *_children(self.server_pid)]
+        return {
+            "at": time.perf_counter(),
+            "machine": _machine_cpu(),
+            "app": sum(_process_cpu(pid) for pid in app),
+            "database": sum(_process_cpu(pid) for pid in self.database_pids()),
+            "clients": _process_cpu(os.getpid()),
+        }
+
+    @staticmethod
+    def difference(start: dict[str, float], end: dict[str, float]) -> CpuUse:
+        return CpuUse(*(end[k] - start[k] for k in ("at", "machine", "app", "database", "clients")))
 
 
 class Gunicorn:
@@ -190,8 +267,9 @@ def run_booking_load(
     warmup_seconds: float,
     seconds: float,
     seed: int,
-) -> tuple[list[Record], float, float]:
-    """One client thread per token; returns the records and the measured window."""
+    sampler: CpuSampler,
+) -> tuple[list[Record], float, float, CpuUse | None]:
+    """One client thread per token; the records, the measured window and its CPU use."""
     records: list[Record] = []
     window_start = time.perf_counter() + warmup_seconds
     stop_at = window_start + seconds
@@ -204,9 +282,15 @@ def run_booking_load(
     ]
     for thread in threads:
         thread.start()
+    cpu = None
+    if sampler.available:
+        time.sleep(max(0.0, window_start - time.perf_counter()))
+        start = sampler.sample()
+        time.sleep(max(0.0, stop_at - time.perf_counter()))
+        cpu = CpuSampler.difference(start, sampler.sample())
     for thread in threads:
         thread.join()
-    return records, window_start, stop_at
+    return records, window_start, stop_at, cpu
 
 
 def measure_bookings(
@@ -219,13 +303,15 @@ def measure_bookings(
     seconds: float,
     seed: int,
     log_path: Path,
+    database_pids: Callable[[], list[int]],
 ) -> BookingFigures:
     server = Gunicorn(database_url, secret_key, config, log_path)
     try:
         server.wait_ready()
-        records, window_start, stop_at = run_booking_load(
-            server, tokens, candidates, warmup_seconds, seconds, seed
-        )
+        records, window_start, stop_at, cpu = run_booking_load(
+            server, tokens, candidates, warmup_seconds, seconds, seed,
+            CpuSampler(server.process.pid, database_pids),
+        )  # fmt: skip
     finally:
         server.stop()
     window = [r for r in records if r[0] >= window_start and r[1] <= stop_at]
@@ -237,4 +323,5 @@ def measure_bookings(
         latencies_ms=[(r[1] - r[0]) * 1000 for r in window if r[2] == 201],
         answered_201=sum(1 for r in records if r[2] == 201),
         errors=[f"status {r[2]}: {r[3]}" for r in records if r[2] not in (201, 409)],
+        cpu=cpu,
     )

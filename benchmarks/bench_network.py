@@ -275,7 +275,10 @@ def _add_companies_and_employees() -> list[tuple[int, int]]:
     created = NOW - timedelta(days=90)
     db.session.execute(
         insert(OperatorOrg),
-        [{"id": i, "name": f"ベンチ運営 {i}", "created_at": created} for i in range(1, OPERATORS + 1)],
+        [
+            {"id": i, "name": f"ベンチ運営 {i}", "created_at": created}
+            for i in range(1, OPERATORS + 1)
+        ],
     )
     db.session.execute(
         insert(Company),

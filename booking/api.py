@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import date, timedelta
 
 from flask import Blueprint, current_app, g, jsonify, request
 
@@ -12,6 +13,7 @@ from booking import services
 from booking.dates import MAX_SEARCH_NIGHTS, parse_iso_date
 from booking.models import Booking
 from booking.search import AMENITIES, SearchQuery
+from booking.services import MAX_ID
 from core.db import edge_now, tokyo_today
 from core.errors import ApiError
 from core.extensions import db
@@ -21,6 +23,7 @@ from facilities.regions import REGIONS_BY_SLUG
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 MAX_AVAILABILITY_NIGHTS = 366
+INTEGER = re.compile(r"-?[0-9]{1,9}", re.ASCII)
 MAX_GUESTS = 100
 
 
@@ -59,7 +62,7 @@ def _int_arg(args, name: str, default: int | None, lo: int, hi: int) -> int | No
         raise ApiError(400, "invalid_number", f"'{name}' must be an integer.")
     if isinstance(raw, int):
         value = raw
-    elif isinstance(raw, str) and raw.strip().lstrip("-").isdigit() and len(raw) < 10:
+    elif isinstance(raw, str) and INTEGER.fullmatch(raw.strip()):
         value = int(raw)
     else:
         raise ApiError(400, "invalid_number", f"'{name}' must be an integer.")
@@ -156,11 +159,15 @@ def facilities():
 
 @bp.get("/facilities/<int:facility_id>/availability")
 def availability(facility_id: int):
-    facility = db.session.get(Facility, facility_id)
+    facility = db.session.get(Facility, facility_id) if facility_id <= MAX_ID else None
     if facility is None or not facility.active:
         raise ApiError(404, "not_found", "No such facility.")
     start = _date_arg(request.args, "from", required=False) or tokyo_today(edge_now())
-    end = _date_arg(request.args, "to", required=False) or start + timedelta(days=30)
+    end = _date_arg(request.args, "to", required=False)
+    if end is None:
+        if start > date.max - timedelta(days=30):
+            raise ApiError(400, "out_of_range", "'from' is too far in the future.")
+        end = start + timedelta(days=30)
     if end <= start:
         raise ApiError(400, "dates_order", "'to' must be after 'from'.")
     if (end - start).days > MAX_AVAILABILITY_NIGHTS:
@@ -187,15 +194,20 @@ def availability(facility_id: int):
 
 @bp.post("/bookings")
 def create_booking():
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # absurdly nested JSON
+        body = None
     if not isinstance(body, dict):
         raise ApiError(400, "malformed_json", "The body must be a JSON object.")
-    unit_id = _int_arg(body, "unit_id", None, 1, 2**31 - 1)
+    unit_id = _int_arg(body, "unit_id", None, 1, MAX_ID)
     if unit_id is None:
         raise ApiError(400, "missing_field", "'unit_id' is required.")
     check_in = _date_arg(body, "check_in")
     check_out = _date_arg(body, "check_out")
     guests = _int_arg(body, "guests", 1, 1, MAX_GUESTS)
+    if (check_out - check_in).days > MAX_SEARCH_NIGHTS:
+        raise ApiError(400, "out_of_range", f"A stay is at most {MAX_SEARCH_NIGHTS} nights.")
     key = request.headers.get("Idempotency-Key") or None
     if key is not None and len(key) > 64:
         raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key is at most 64 characters.")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 MAX_SEARCH_NIGHTS = 90
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 
 
 def stay_nights(check_in: date, check_out: date) -> list[date]:
@@ -19,8 +21,8 @@ def month_bounds(day: date) -> tuple[date, date]:
 
 
 def parse_iso_date(value: str | None) -> date | None:
-    """A strict ``YYYY-MM-DD`` date, or None for anything else."""
-    if not value or len(value) != 10:
+    """A strict ``YYYY-MM-DD`` date, or None for anything else (week dates included)."""
+    if not value or not ISO_DATE.fullmatch(value):
         return None
     try:
         return date.fromisoformat(value)

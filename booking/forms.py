@@ -115,7 +115,7 @@ class SearchForm(StayDatesMixin, FlaskForm):
 class StayForm(StayDatesMixin, FlaskForm):
     """Unit, dates and guests: read from the query string to quote, posted to book."""
 
-    unit_id = IntegerField(_l("Room"), validators=[DataRequired(), NumberRange(min=1)])
+    unit_id = IntegerField(_l("Room"), validators=[DataRequired(), NumberRange(1, 2**31 - 1)])
     check_in = DateField(_l("Check-in"), validators=[DataRequired()])
     check_out = DateField(_l("Check-out"), validators=[DataRequired()])
     guests = IntegerField(

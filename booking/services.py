@@ -24,6 +24,8 @@ from core.i18n import format_day
 from facilities.models import Facility, Unit
 from facilities.pricing import nightly_prices
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
+
 
 class BookingError(Exception):
     """A booking rule refused the request. ``code`` is stable; the message is for people."""
@@ -65,7 +67,7 @@ def validate_stay_dates(check_in: date, check_out: date, today: date, horizon_da
 
 
 def _bookable_unit(unit_id: int) -> Unit:
-    unit = db.session.get(Unit, unit_id)
+    unit = db.session.get(Unit, unit_id) if 0 < unit_id <= MAX_ID else None
     if unit is None or not unit.active or not unit.facility.active:
         raise BookingNotFound(_l("That room does not exist or is no longer offered."))
     return unit
@@ -158,9 +160,9 @@ def _check_request(
     validate_stay_dates(check_in, check_out, tokyo_today(now), horizon_days)
     unit = _bookable_unit(unit_id)
     company = db.session.get(Company, actor.company_id)
-    nights = stay_nights(check_in, check_out)
-    _check_stay_rules(unit, company, len(nights), guests)
-    return unit, company, nights
+    # Rules first, on the count alone: an absurd range is refused before it is expanded.
+    _check_stay_rules(unit, company, (check_out - check_in).days, guests)
+    return unit, company, stay_nights(check_in, check_out)
 
 
 def quote_stay(
@@ -280,10 +282,14 @@ def cancel_booking(actor: User, booking_id: int, now: datetime) -> Booking:
     Cancelling an already cancelled stay changes nothing. A stay that has begun
     cannot be cancelled here.
     """
-    booking = db.session.scalar(
-        select(Booking)
-        .where(Booking.id == booking_id, Booking.user_id == actor.id)
-        .with_for_update()
+    booking = (
+        db.session.scalar(
+            select(Booking)
+            .where(Booking.id == booking_id, Booking.user_id == actor.id)
+            .with_for_update()
+        )
+        if 0 < booking_id <= MAX_ID
+        else None
     )
     if booking is None:
         raise BookingNotFound(_l("No such stay."))
@@ -313,8 +319,12 @@ def bookings_of(user: User, today: date) -> tuple[list[Booking], list[Booking]]:
 
 def booking_of(user: User, booking_id: int) -> Booking:
     """One of the user's own bookings; anybody else's answers not found."""
-    booking = db.session.scalar(
-        select(Booking).where(Booking.id == booking_id, Booking.user_id == user.id)
+    booking = (
+        db.session.scalar(
+            select(Booking).where(Booking.id == booking_id, Booking.user_id == user.id)
+        )
+        if 0 < booking_id <= MAX_ID
+        else None
     )
     if booking is None:
         raise BookingNotFound(_l("No such stay."))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import date, timedelta
 from urllib.parse import urlencode
@@ -33,6 +34,7 @@ from booking.forms import (
     place_choices,
 )
 from booking.ics import stay_calendar
+from booking.services import MAX_ID
 from core.db import edge_now, tokyo_today
 from core.extensions import db
 from core.i18n import current_locale
@@ -81,8 +83,8 @@ def home():
             except services.BookingError as exc:
                 error = exc.message
             else:
-                page_no = request.args.get("page", "1")
-                page_no = int(page_no) if page_no.isdigit() else 1
+                raw_page = request.args.get("page", "1")
+                page_no = int(raw_page) if re.fullmatch(r"[0-9]{1,6}", raw_page) else 1
                 page = search_service.search_page(
                     query, page_no, current_app.config["SEARCH_PAGE_SIZE"]
                 )
@@ -113,7 +115,7 @@ def _month_arg(today: date) -> date:
 
 
 def _active_facility(facility_id: int) -> Facility:
-    facility = db.session.get(Facility, facility_id)
+    facility = db.session.get(Facility, facility_id) if facility_id <= MAX_ID else None
     if facility is None or not facility.active:
         abort(404)
     return facility

@@ -94,6 +94,7 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "ENGAWA_ENV": environment,
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_url,
+        "MAX_CONTENT_LENGTH": 1024 * 1024,  # forms and JSON are small; uploads come later
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool(env, "SESSION_COOKIE_SECURE", production),

@@ -75,6 +75,10 @@ def post_booking(client, headers, unit_id: int, check_in=10, check_out=13, guest
     return client.post("/api/v1/bookings", json=body, headers={**headers, **extra})
 
 
+def own_booking_ids(client, headers) -> list[int]:
+    return [b["id"] for b in client.get("/api/v1/bookings", headers=headers).get_json()["bookings"]]
+
+
 def error_code(response) -> str:
     body = response.get_json()
     assert set(body) == {"error"}, body
@@ -97,7 +101,9 @@ def occupy(db, make_employee):
     """Claim a unit's nights with somebody else's confirmed booking."""
 
     def claim(unit, check_in: int, check_out: int) -> Booking:
-        booking = services.book_stay(make_employee(), unit.id, days(check_in), days(check_out), 1, NOW)
+        booking = services.book_stay(
+            make_employee(), unit.id, days(check_in), days(check_out), 1, NOW
+        )
         db.session.commit()
         return booking
 
@@ -202,9 +208,7 @@ def test_unit_booked_over_the_stay_is_left_out_but_its_free_sibling_is_listed(
     assert [u["id"] for u in found["units"]] == [sibling.id]
 
 
-def test_facility_with_every_unit_taken_is_omitted(
-    client, auth, make_facility, make_unit, occupy
-):
+def test_facility_with_every_unit_taken_is_omitted(client, auth, make_facility, make_unit, occupy):
     full = make_facility()
     for unit in (make_unit(facility=full), make_unit(facility=full)):
         occupy(unit, 9, 11)
@@ -219,6 +223,7 @@ def test_total_price_is_base_price_times_nights(client, auth, make_unit):
 
     [found] = search(client, auth, check_in=10, check_out=14)
 
+    assert found["units"][0]["id"] == unit.id
     assert found["units"][0]["total_price"] == 12300 * 4
     assert isinstance(found["units"][0]["total_price"], int)
 
@@ -299,8 +304,11 @@ def test_create_booking_answers_201_with_the_booking(db, client, auth, make_unit
     assert count(db, Occupancy) == 3
 
 
-@pytest.mark.parametrize(("check_in", "check_out"), [(10, 13), (12, 14), (8, 11)],
-                         ids=["same-nights", "overlap-end", "overlap-start"])
+@pytest.mark.parametrize(
+    ("check_in", "check_out"),
+    [(10, 13), (12, 14), (8, 11)],
+    ids=["same-nights", "overlap-end", "overlap-start"],
+)
 def test_booking_taken_nights_is_409_taken(
     db, client, auth, make_employee, make_unit, check_in, check_out
 ):
@@ -370,6 +378,19 @@ def test_idempotency_key_makes_a_retry_return_the_same_booking(db, client, auth,
     assert (count(db, Booking), count(db, Occupancy)) == (1, 3)
 
 
+def test_idempotency_key_reused_for_another_stay_is_refused(db, client, auth, make_unit):
+    unit = make_unit()
+    key = {"Idempotency-Key": "one-stay-only"}
+    first = post_booking(client, auth, unit.id, 10, 13, **key).get_json()
+
+    other_stay = post_booking(client, auth, unit.id, 20, 22, **key)
+
+    assert 400 <= other_stay.status_code < 500
+    assert error_code(other_stay)
+    assert own_booking_ids(client, auth) == [first["id"]]
+    assert count(db, Occupancy) == 3
+
+
 def test_idempotency_key_is_per_user(db, client, auth, make_employee, make_unit):
     unit = make_unit()
     key = {"Idempotency-Key": "same-key"}
@@ -380,9 +401,7 @@ def test_idempotency_key_is_per_user(db, client, auth, make_employee, make_unit)
     # Somebody else's key never hands out this user's booking.
     assert other.status_code == 409
     assert error_code(other) == "taken"  # an error body only, no booking in it
-    assert [b["id"] for b in client.get("/api/v1/bookings", headers=auth).get_json()["bookings"]] == [
-        mine["id"]
-    ]
+    assert own_booking_ids(client, auth) == [mine["id"]]
     assert count(db, Booking) == 1
 
 
