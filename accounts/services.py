@@ -11,6 +11,7 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from accounts.models import ApiToken, LoginThrottle, User
+from core.db import in_id_range
 from core.extensions import db
 
 MIN_PASSWORD_LENGTH = 10
@@ -20,12 +21,16 @@ _DUMMY_HASH = generate_password_hash("engawa-no-such-user", method="pbkdf2:sha25
 
 
 class AccountError(Exception):
-    """A rule about accounts was broken; the message is safe to show."""
+    """A rule about accounts was broken; ``code`` says which."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
 
 
 class LoginThrottled(AccountError):
     def __init__(self, retry_after: int):
-        super().__init__("too many failed sign-ins")
+        super().__init__("throttled")
         self.retry_after = retry_after
 
 
@@ -83,11 +88,11 @@ def authenticate(email: str, password: str, now: datetime, policy: ThrottlePolic
 def change_password(user: User, current: str, new: str, method: str = "scrypt") -> None:
     """Replace the password after checking the current one; other sessions sign out."""
     if not check_password_hash(user.password_hash, current):
-        raise AccountError("current password is wrong")
+        raise AccountError("wrong_password")
     if len(new) < MIN_PASSWORD_LENGTH:
-        raise AccountError("password too short")
+        raise AccountError("too_short")
     if new == current:
-        raise AccountError("password unchanged")
+        raise AccountError("unchanged")
     user.password_hash = hash_password(new, method)
     user.session_version += 1
     db.session.flush()
@@ -127,7 +132,7 @@ def user_for_token(secret: str, now: datetime) -> User | None:
 
 
 def revoke_api_token(user: User, token_id: int, now: datetime) -> bool:
-    if not 0 < token_id < 2**31:  # not an id the database can hold
+    if not in_id_range(token_id):
         return False
     token = db.session.scalar(
         select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id)

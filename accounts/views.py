@@ -9,6 +9,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -43,9 +44,10 @@ def load_user(user_id: str) -> User | None:
 
 def _safe_next(target: str | None) -> str:
     """Only same-site paths, never another host (open-redirect guard)."""
-    if target and target.startswith("/") and not target.startswith("//"):
+    # Browsers read "\\" as "/", so "/\\evil.example" would leave the site.
+    if target and target.startswith("/") and target.isprintable() and "\\" not in target:
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc:
+        if not parts.scheme and not parts.netloc and not target.startswith("//"):
             return target
     return url_for("booking.home")
 
@@ -77,11 +79,16 @@ def login():
             flash(_("E-mail or password is wrong."), "error")
             status = 401
         else:
+            lang = session.get("lang")
             session.clear()  # a fresh session on sign-in (fixation guard)
+            if lang:
+                session["lang"] = lang
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
     elif request.method == "POST":
         status = 400
+        if "csrf_token" in form.errors:
+            flash(_("The page had expired. Please sign in again."), "error")
     return render_template("accounts/login.html", form=form), status
 
 
@@ -102,13 +109,17 @@ def logout():
 @bp.route("/account", methods=["GET"])
 @login_required
 def account():
+    return _account_page()
+
+
+def _account_page(password_form=None, new_token: str | None = None) -> str:
     return render_template(
         "accounts/account.html",
-        password_form=PasswordChangeForm(),
-        token_form=ApiTokenForm(),
+        password_form=password_form or PasswordChangeForm(formdata=None),
+        token_form=ApiTokenForm(formdata=None),
         revoke_form=EmptyForm(),
         tokens=services.tokens_of(current_user),
-        new_token=session.pop("new_api_token", None),
+        new_token=new_token,
     )
 
 
@@ -127,11 +138,11 @@ def change_password():
         except services.AccountError as exc:
             db.session.rollback()
             messages = {
-                "current password is wrong": _("The current password is wrong."),
-                "password too short": _("The new password is too short."),
-                "password unchanged": _("The new password must differ from the current one."),
+                "wrong_password": _("The current password is wrong."),
+                "too_short": _("The new password is too short."),
+                "unchanged": _("The new password must differ from the current one."),
             }
-            flash(messages.get(str(exc), str(exc)), "error")
+            flash(messages[exc.code], "error")
         else:
             db.session.commit()
             login_user(current_user._get_current_object())  # this session carries on
@@ -142,14 +153,7 @@ def change_password():
     for errors in form.errors.values():
         for error in errors:
             flash(error, "error")
-    return render_template(
-        "accounts/account.html",
-        password_form=form,
-        token_form=ApiTokenForm(formdata=None),
-        revoke_form=EmptyForm(),
-        tokens=services.tokens_of(current_user),
-        new_token=None,
-    ), 400
+    return _account_page(password_form=form), 400
 
 
 @bp.post("/account/tokens")
@@ -161,10 +165,11 @@ def create_token():
         return redirect(url_for("accounts.account"))
     _token, secret = services.create_api_token(current_user, form.name.data, edge_now())
     db.session.commit()
-    # Shown once, on the next page, then forgotten.
-    session["new_api_token"] = secret
+    # Shown once, in this response only: never stored, never cached.
     flash(_("API token created. Copy it now: it will not be shown again."), "success")
-    return redirect(url_for("accounts.account"))
+    response = make_response(_account_page(new_token=secret))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/account/tokens/<int:token_id>/revoke")
@@ -184,4 +189,7 @@ def set_language(code: str):
     if code not in current_app.config["LANGUAGES"]:
         abort(404)
     session["lang"] = code
+    if current_user.is_authenticated and current_user.locale != code:
+        current_user.locale = code  # remembered for the next sign-in too
+        db.session.commit()
     return redirect(_safe_next(request.args.get("next")))

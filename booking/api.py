@@ -13,8 +13,8 @@ from booking import services
 from booking.dates import MAX_SEARCH_NIGHTS, parse_iso_date
 from booking.models import Booking
 from booking.search import AMENITIES, SearchQuery
-from booking.services import MAX_ID
-from core.db import edge_now, tokyo_today
+from booking.services import MAX_GUESTS
+from core.db import MAX_ID, edge_now, get_by_id, tokyo_today
 from core.errors import ApiError
 from core.extensions import db
 from facilities.models import Facility
@@ -24,7 +24,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 MAX_AVAILABILITY_NIGHTS = 366
 INTEGER = re.compile(r"-?[0-9]{1,9}", re.ASCII)
-MAX_GUESTS = 100
 
 
 @bp.before_request
@@ -91,7 +90,11 @@ def _raise_booking_error(exc: services.BookingError):
         services.BookingConflict: 409,
         services.BookingNotFound: 404,
         services.BookingForbidden: 403,
-    }.get(type(exc), 409 if exc.code == "not_cancellable" else 422)
+    }.get(type(exc), 422)
+    if exc.code.startswith("dates_"):
+        status = 400  # malformed stay dates, as in search
+    elif exc.code == "not_cancellable":
+        status = 409
     raise ApiError(status, exc.code, str(exc.message))
 
 
@@ -159,7 +162,7 @@ def facilities():
 
 @bp.get("/facilities/<int:facility_id>/availability")
 def availability(facility_id: int):
-    facility = db.session.get(Facility, facility_id) if facility_id <= MAX_ID else None
+    facility = get_by_id(Facility, facility_id)
     if facility is None or not facility.active:
         raise ApiError(404, "not_found", "No such facility.")
     start = _date_arg(request.args, "from", required=False) or tokyo_today(edge_now())

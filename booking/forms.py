@@ -4,14 +4,14 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, IntegerField, SelectField, SelectMultipleField
 from wtforms.fields.choices import SelectChoice as C
-from wtforms.validators import DataRequired, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from booking.dates import MAX_SEARCH_NIGHTS
 from booking.search import SearchQuery
+from booking.services import MAX_GUESTS
+from core.db import MAX_ID
 from facilities.regions import PREFECTURES, REGIONS
-
-MAX_GUESTS = 20
 
 AMENITY_LABELS = {
     "work_desks": _l("Work desks"),
@@ -115,14 +115,14 @@ class SearchForm(StayDatesMixin, FlaskForm):
 class StayForm(StayDatesMixin, FlaskForm):
     """Unit, dates and guests: read from the query string to quote, posted to book."""
 
-    unit_id = IntegerField(_l("Room"), validators=[DataRequired(), NumberRange(1, 2**31 - 1)])
+    unit_id = IntegerField(_l("Room"), validators=[DataRequired(), NumberRange(1, MAX_ID)])
     check_in = DateField(_l("Check-in"), validators=[DataRequired()])
     check_out = DateField(_l("Check-out"), validators=[DataRequired()])
     guests = IntegerField(
         _l("Guests"), default=1, validators=[DataRequired(), NumberRange(1, MAX_GUESTS)]
     )
     # Fixed when the confirmation page is shown, so a double submit books once.
-    request_key = HiddenField()
+    request_key = HiddenField(validators=[Optional(), Length(max=64)])
 
 
 class QuoteForm(StayForm):

@@ -9,7 +9,9 @@ from icalendar import Calendar, Event
 from booking.models import Booking
 
 
-def stay_calendar(booking: Booking, domain: str, now: datetime, locale: str) -> bytes:
+def stay_calendar(
+    booking: Booking, domain: str, now: datetime, locale: str, description: str
+) -> bytes:
     """All-day event over [check_in, check_out): DTEND is exclusive, so it ends on check-out day."""
     facility = booking.unit.facility
     cal = Calendar()
@@ -25,10 +27,7 @@ def stay_calendar(booking: Booking, domain: str, now: datetime, locale: str) -> 
     event.add(
         "location", f"{facility.prefecture_name(locale)} {facility.municipality} {facility.address}"
     )
-    event.add(
-        "description",
-        f"Check-in {facility.check_in_time:%H:%M} / Check-out {facility.check_out_time:%H:%M}",
-    )
+    event.add("description", description)
     event.add("status", "CONFIRMED" if booking.is_confirmed else "CANCELLED")
     cal.add_component(event)
     return cal.to_ical()

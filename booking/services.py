@@ -18,13 +18,14 @@ from sqlalchemy.exc import IntegrityError
 from accounts.models import Company, User
 from booking.dates import month_bounds, stay_nights
 from booking.models import Booking, BookingNight, BookingStatus, Occupancy
-from core.db import tokyo_today
+from core.db import get_by_id, in_id_range, tokyo_today
 from core.extensions import db
 from core.i18n import format_day
 from facilities.models import Facility, Unit
 from facilities.pricing import nightly_prices
 
-MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
+MAX_GUESTS = 20
+OCCUPANCY_UNIQUE = "uq_occupancy_unit_id_night"  # from the naming convention
 
 
 class BookingError(Exception):
@@ -67,7 +68,7 @@ def validate_stay_dates(check_in: date, check_out: date, today: date, horizon_da
 
 
 def _bookable_unit(unit_id: int) -> Unit:
-    unit = db.session.get(Unit, unit_id) if 0 < unit_id <= MAX_ID else None
+    unit = get_by_id(Unit, unit_id)
     if unit is None or not unit.active or not unit.facility.active:
         raise BookingNotFound(_l("That room does not exist or is no longer offered."))
     return unit
@@ -200,6 +201,14 @@ def quote_stay(
     )
 
 
+def _is_night_already_claimed(exc: IntegrityError) -> bool:
+    """The refusal came from ``UNIQUE(unit_id, night)``, not from any other rule."""
+    diag = getattr(exc.orig, "diag", None)  # PostgreSQL names the constraint
+    if diag is not None:
+        return diag.constraint_name == OCCUPANCY_UNIQUE
+    return "UNIQUE constraint failed: occupancy.unit_id, occupancy.night" in str(exc.orig)
+
+
 def book_stay(
     actor: User,
     unit_id: int,
@@ -218,19 +227,20 @@ def book_stay(
     capacity. Every night must be free: the unique occupancy row decides. The same
     ``request_key`` from the same user returns the first booking instead of a second.
     """
-    unit, company, nights = _check_request(
-        actor, unit_id, check_in, check_out, guests, now, horizon_days
-    )
+    if not actor.books_stays or actor.company_id is None:
+        raise BookingForbidden(_l("Only employees of a subscribing company can book stays."))
     # Lock the employee's row: one booking decision per employee at a time, so
-    # the monthly cap and the request key are checked against settled data.
+    # the request key and the monthly cap are checked against settled data.
     user = db.session.scalar(select(User).where(User.id == actor.id).with_for_update())
     if request_key:
+        # A retry gets the first answer, even if the rules would refuse it now
+        # (midnight has passed, the company paused its subscription).
         earlier = db.session.scalar(
             select(Booking).where(Booking.user_id == user.id, Booking.request_key == request_key)
         )
         if earlier is not None:
             if (earlier.unit_id, earlier.check_in, earlier.check_out, earlier.guests) != (
-                unit.id,
+                unit_id,
                 check_in,
                 check_out,
                 guests,
@@ -240,6 +250,9 @@ def book_stay(
                     "idempotency_mismatch",
                 )
             return earlier
+    unit, company, nights = _check_request(
+        user, unit_id, check_in, check_out, guests, now, horizon_days
+    )
     _check_monthly_cap(user, company, nights)
 
     prices = nightly_prices(unit, nights)
@@ -265,7 +278,7 @@ def book_stay(
                 [{"unit_id": unit.id, "night": n, "booking_id": booking.id} for n in nights],
             )
     except IntegrityError as exc:
-        if "occupancy" not in str(exc.orig):  # only a claimed night means "just taken"
+        if not _is_night_already_claimed(exc):
             raise
         raise BookingConflict(
             _l(
@@ -288,7 +301,7 @@ def cancel_booking(actor: User, booking_id: int, now: datetime) -> Booking:
             .where(Booking.id == booking_id, Booking.user_id == actor.id)
             .with_for_update()
         )
-        if 0 < booking_id <= MAX_ID
+        if in_id_range(booking_id)
         else None
     )
     if booking is None:
@@ -323,7 +336,7 @@ def booking_of(user: User, booking_id: int) -> Booking:
         db.session.scalar(
             select(Booking).where(Booking.id == booking_id, Booking.user_id == user.id)
         )
-        if 0 < booking_id <= MAX_ID
+        if in_id_range(booking_id)
         else None
     )
     if booking is None:

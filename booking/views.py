@@ -34,8 +34,8 @@ from booking.forms import (
     place_choices,
 )
 from booking.ics import stay_calendar
-from booking.services import MAX_ID
-from core.db import edge_now, tokyo_today
+from booking.services import MAX_GUESTS
+from core.db import edge_now, get_by_id, tokyo_today
 from core.extensions import db
 from core.i18n import current_locale
 from facilities.models import Facility
@@ -115,7 +115,7 @@ def _month_arg(today: date) -> date:
 
 
 def _active_facility(facility_id: int) -> Facility:
-    facility = db.session.get(Facility, facility_id) if facility_id <= MAX_ID else None
+    facility = get_by_id(Facility, facility_id)
     if facility is None or not facility.active:
         abort(404)
     return facility
@@ -152,6 +152,7 @@ def facility(facility_id: int):
         "booking/facility.html",
         free_units=free_units,
         offered=offered,
+        max_guests=MAX_GUESTS,
         guests=guests,
         stay_args=stay_args,
         show_prev=prev_month >= today.replace(day=1),
@@ -203,7 +204,7 @@ def quote():
     if not form.validate():
         return _incomplete(form, _("Choose a room, dates and guests."))
     quote, error = _quote_or_error(form)
-    confirm = StayForm(formdata=None, obj=form)
+    confirm = StayForm(formdata=None)
     confirm.request_key.data = secrets.token_urlsafe(16)
     return render_template(
         "booking/quote.html",
@@ -274,7 +275,20 @@ def stay(booking_id: int):
 @bp.get("/stays/<int:booking_id>.ics")
 def stay_ics(booking_id: int):
     booking = _own_booking(booking_id)
-    body = stay_calendar(booking, request.host.split(":")[0], edge_now(), current_locale())
+    facility = booking.unit.facility
+    description = _(
+        "Check-in from %(check_in)s, check-out by %(check_out)s. Booking number %(number)d.",
+        check_in=f"{facility.check_in_time:%H:%M}",
+        check_out=f"{facility.check_out_time:%H:%M}",
+        number=booking.id,
+    )
+    body = stay_calendar(
+        booking,
+        current_app.config["CALENDAR_UID_DOMAIN"],
+        edge_now(),
+        current_locale(),
+        description,
+    )
     return Response(
         body,
         mimetype="text/calendar",

@@ -55,6 +55,13 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
 
 
+def _hash_method(env: Mapping[str, str]) -> str:
+    method = env.get("PASSWORD_HASH_METHOD", "scrypt")
+    if method.split(":")[0] not in ("scrypt", "pbkdf2"):
+        raise ConfigError(f"PASSWORD_HASH_METHOD must be scrypt or pbkdf2[:...], got {method!r}")
+    return method
+
+
 def engine_options(database_url: str) -> dict:
     if database_url.startswith("sqlite:"):
         return {"connect_args": {"timeout": 30}}
@@ -104,7 +111,9 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "WTF_CSRF_TIME_LIMIT": None if not production else 8 * 3600,
         "LOGIN_MAX_FAILURES": _int(env, "LOGIN_MAX_FAILURES", 5, minimum=1),
         "LOGIN_LOCKOUT_SECONDS": _int(env, "LOGIN_LOCKOUT_SECONDS", 900, minimum=1),
-        "PASSWORD_HASH_METHOD": env.get("PASSWORD_HASH_METHOD", "scrypt"),
+        "PASSWORD_HASH_METHOD": _hash_method(env),
+        # The domain in calendar UIDs: stable, whatever host or proxy served the page.
+        "CALENDAR_UID_DOMAIN": env.get("CALENDAR_UID_DOMAIN", "engawa.example"),
         "BOOKING_HORIZON_DAYS": _int(env, "BOOKING_HORIZON_DAYS", 180, minimum=1),
         "SEARCH_PAGE_SIZE": _int(env, "SEARCH_PAGE_SIZE", 20, minimum=1),
         "BABEL_DEFAULT_LOCALE": "ja",

@@ -10,6 +10,19 @@ from sqlalchemy.types import TypeDecorator
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+MAX_ID = 2**31 - 1  # ids are 32-bit integer columns
+
+
+def in_id_range(value: int) -> bool:
+    """Whether an id from the outside world could exist at all (else: simply not found)."""
+    return 0 < value <= MAX_ID
+
+
+def get_by_id(model, ident: int):
+    """``session.get`` for ids from URLs and forms; an impossible id is just absent."""
+    from core.extensions import db
+
+    return db.session.get(model, ident) if in_id_range(ident) else None
 
 
 def utcnow() -> datetime:

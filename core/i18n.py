@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from babel.dates import format_date as babel_format_date
-from flask import current_app, has_request_context, session
+from flask import current_app, has_request_context, request, session
 from flask_babel import get_locale, gettext
 from flask_login import current_user
 
@@ -19,6 +19,8 @@ def select_locale() -> str:
     languages = current_app.config["LANGUAGES"]
     if not has_request_context():  # CLI, jobs, services under test
         return current_app.config["BABEL_DEFAULT_LOCALE"]
+    if request.path.startswith("/api/"):
+        return "en"  # one language for machine clients, whatever the cookie says
     chosen = session.get("lang")
     if chosen in languages:
         return chosen

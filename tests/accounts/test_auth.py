@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from accounts.models import ApiToken, User
-from tests.conftest import NOW, PASSWORD
+from accounts.services import create_api_token
+from tests.conftest import NOW, PASSWORD, days
 
 
 def test_sign_in_and_out(client, make_employee, login):
@@ -60,16 +62,29 @@ def test_sign_in_is_throttled_after_repeated_failures(app, client, make_employee
     )
 
 
-def test_next_parameter_cannot_leave_the_site(client, make_employee):
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example",
+        "/\\/evil.example",
+        "/\tevil",
+        "javascript:alert(1)",
+    ],
+)
+def test_next_parameter_cannot_leave_the_site(client, make_employee, target):
     user = make_employee()
-    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
-        response = client.post(
-            f"/login?next={target}", data={"email": user.email, "password": PASSWORD}
-        )
-        assert "evil" not in response.headers["Location"] or response.headers[
-            "Location"
-        ].startswith("/")
-        client.post("/logout")
+    response = client.post(
+        "/login", query_string={"next": target}, data={"email": user.email, "password": PASSWORD}
+    )
+    assert response.headers["Location"] == "/"
+    client.post("/logout")
+    assert client.get("/lang/en", query_string={"next": target}).headers["Location"] == "/"
+
+
+def test_next_parameter_keeps_a_local_path(client, make_employee):
+    user = make_employee()
     response = client.post("/login?next=/stays", data={"email": user.email, "password": PASSWORD})
     assert response.headers["Location"] == "/stays"
 
@@ -152,9 +167,9 @@ def test_session_cookie_is_httponly_and_samesite(client, make_employee):
 def test_api_tokens_are_created_shown_once_and_revoked(db, client, make_employee, login):
     user = make_employee()
     login(user)
-    client.post("/account/tokens", data={"name": "社内システム"})
-    page = client.get("/account").get_data(as_text=True)
-    secret = re.search(r'data-testid="new-token">([^<]+)<', page).group(1)
+    created = client.post("/account/tokens", data={"name": "社内システム"})
+    assert created.headers["Cache-Control"] == "no-store"
+    secret = re.search(r'data-testid="new-token">([^<]+)<', created.get_data(as_text=True)).group(1)
     assert (
         client.get("/api/v1/bookings", headers={"Authorization": f"Bearer {secret}"}).status_code
         == 200
@@ -171,8 +186,6 @@ def test_api_tokens_are_created_shown_once_and_revoked(db, client, make_employee
 
 def test_a_foreign_token_cannot_be_revoked(db, client, make_employee, login):
     owner, other = make_employee(), make_employee()
-    from accounts.services import create_api_token
-
     token, _secret = create_api_token(owner, "mine", NOW)
     db.session.commit()
     login(other)
@@ -201,3 +214,63 @@ def test_language_switch(client, make_employee, login):
     assert "My stays" in client.get("/stays").get_data(as_text=True)
     client.get("/lang/ja")
     assert client.get("/lang/xx").status_code == 404
+
+
+def test_the_api_ignores_the_session_cookie(client, make_employee, login):
+    """The API is exempt from CSRF because it never accepts cookies: only bearer tokens."""
+    login(make_employee())
+    assert client.get("/stays").status_code == 200
+    assert client.get("/api/v1/bookings").status_code == 401
+    assert client.post("/api/v1/bookings", json={"unit_id": 1}).status_code == 401
+
+
+def _csrf_token(client, path: str) -> str:
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+
+
+def test_every_state_changing_form_requires_csrf(app, db, make_employee, make_unit):
+    from booking import services
+
+    app.config["WTF_CSRF_ENABLED"] = True
+    user = make_employee()
+    booking = services.book_stay(user, make_unit().id, days(20), days(22), 1, NOW)
+    token, _secret = create_api_token(user, "t", NOW)
+    db.session.commit()
+    client = app.test_client()
+    client.post(
+        "/login",
+        data={
+            "email": user.email,
+            "password": PASSWORD,
+            "csrf_token": _csrf_token(client, "/login"),
+        },
+    )
+    stay = {"unit_id": booking.unit_id, "check_in": days(30), "check_out": days(31), "guests": 1}
+    refused = [
+        client.post("/book", data=stay),
+        client.post(f"/stays/{booking.id}/cancel"),
+        client.post("/account/tokens", data={"name": "x"}),
+        client.post(f"/account/tokens/{token.id}/revoke"),
+        client.post("/account/password", data={"current_password": PASSWORD}),
+        client.post("/logout"),
+    ]
+    assert [r.status_code for r in refused] == [400] * 6
+    db.session.refresh(booking)
+    assert booking.status == "confirmed"
+    # With the page's token, the same cancel goes through.
+    csrf = _csrf_token(client, f"/stays/{booking.id}")
+    assert client.post(f"/stays/{booking.id}/cancel", data={"csrf_token": csrf}).status_code == 303
+
+
+def test_language_chosen_before_sign_in_is_kept_and_remembered(app, client, make_employee, db):
+    user = make_employee()
+    client.get("/lang/en")
+    client.post("/login", data={"email": user.email, "password": PASSWORD})
+    assert "My stays" in client.get("/stays").get_data(as_text=True)
+    client.get("/lang/en")
+    db.session.refresh(user)
+    assert user.locale == "en"
+    fresh = app.test_client()  # a new browser: the account remembers English
+    fresh.post("/login", data={"email": user.email, "password": PASSWORD})
+    assert "My stays" in fresh.get("/stays").get_data(as_text=True)
