@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from accounts.models import ApiToken, LoginThrottle, User
@@ -119,9 +120,9 @@ def create_api_token(user: User, name: str, now: datetime) -> tuple[ApiToken, st
 
 def user_for_token(secret: str, now: datetime) -> User | None:
     token = db.session.scalar(
-        select(ApiToken).where(
-            ApiToken.token_hash == _digest(secret), ApiToken.revoked_at.is_(None)
-        )
+        select(ApiToken)
+        .options(joinedload(ApiToken.user))
+        .where(ApiToken.token_hash == _digest(secret), ApiToken.revoked_at.is_(None))
     )
     if token is None:
         return None

@@ -228,8 +228,9 @@ def create_booking():
     except services.BookingError as exc:
         db.session.rollback()
         _raise_booking_error(exc)
+    payload = _booking_json(booking)  # before the commit expires what it reads
     db.session.commit()
-    return jsonify(_booking_json(booking)), 201
+    return jsonify(payload), 201
 
 
 @bp.get("/bookings")

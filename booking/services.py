@@ -14,6 +14,7 @@ from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from accounts.models import Company, User
 from booking.dates import month_bounds, stay_nights
@@ -68,7 +69,7 @@ def validate_stay_dates(check_in: date, check_out: date, today: date, horizon_da
 
 
 def _bookable_unit(unit_id: int) -> Unit:
-    unit = get_by_id(Unit, unit_id)
+    unit = get_by_id(Unit, unit_id, options=[joinedload(Unit.facility)])
     if unit is None or not unit.active or not unit.facility.active:
         raise BookingNotFound(_l("That room does not exist or is no longer offered."))
     return unit
@@ -231,7 +232,8 @@ def book_stay(
         raise BookingForbidden(_l("Only employees of a subscribing company can book stays."))
     # Lock the employee's row: one booking decision per employee at a time, so
     # the request key and the monthly cap are checked against settled data.
-    user = db.session.scalar(select(User).where(User.id == actor.id).with_for_update())
+    db.session.execute(select(User.id).where(User.id == actor.id).with_for_update())
+    user = actor
     if request_key:
         # A retry gets the first answer, even if the rules would refuse it now
         # (midnight has passed, the company paused its subscription).

@@ -18,11 +18,11 @@ def in_id_range(value: int) -> bool:
     return 0 < value <= MAX_ID
 
 
-def get_by_id(model, ident: int):
+def get_by_id(model, ident: int, **options):
     """``session.get`` for ids from URLs and forms; an impossible id is just absent."""
     from core.extensions import db
 
-    return db.session.get(model, ident) if in_id_range(ident) else None
+    return db.session.get(model, ident, **options) if in_id_range(ident) else None
 
 
 def utcnow() -> datetime:
