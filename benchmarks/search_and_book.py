@@ -23,6 +23,7 @@ Figures and what they mean: docs/PERFORMANCE.md.
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import os
 import random
@@ -44,7 +45,7 @@ from bench_network import (  # noqa: E402
     TODAY,
     YEAR_DAYS,
     Network,
-    build_network,  # noqa: E402
+    build_network,
 )
 from sqlalchemy import Column, Date, Integer, MetaData, Table, func, insert, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
@@ -199,9 +200,14 @@ class BackendResult:
     network: Network
     prefecture: SearchFigures
     country: SearchFigures
-    insert_rate: float
+    insert_rates: list[float]  # before and after the booking runs
     bookings: list[BookingFigures]
     problems: list[str]
+
+    @property
+    def insert_rate(self) -> float:
+        """The higher of the measurements: the stricter yardstick for the ratio."""
+        return max(self.insert_rates)
 
     @property
     def best(self) -> BookingFigures:
@@ -231,7 +237,10 @@ def run_backend(backend: str, database_url: str, args: argparse.Namespace) -> Ba
             f"prefecture {SEARCH_PREFECTURE} (東京都): {network.prefecture_facilities} facilities,"
             f" {network.prefecture_units} units"
         )
-
+        # Serve searches from a heap like a worker's: wsgi.py freezes its start-up
+        # objects, so full garbage collections do not walk them.
+        gc.collect()
+        gc.freeze()
         say(f"searching; {load_average()}")
         rng = random.Random(args.seed)
         check_ins = [
@@ -242,63 +251,83 @@ def run_backend(backend: str, database_url: str, args: argparse.Namespace) -> Ba
         country = time_searches("country", None, check_ins)
         say(country.line())
 
-        say(f"inserting; {load_average()}")
-        insert_rate, rows = single_row_insert_rate(args.insert_seconds)
-        say(
-            f"single-row INSERT + COMMIT: {insert_rate:,.0f} rows/s"
-            f" ({rows:,} rows in {args.insert_seconds:g} s on one connection)"
-        )
-        db.session.remove()
+        insert_rates = [measure_insert_rate(args.insert_seconds, "before booking")]
         db.engine.dispose()  # the gunicorn workers get the database to themselves
+        bookings = book_with_each_config(backend, database_url, network, args, rng)
+        insert_rates.append(measure_insert_rate(args.insert_seconds, "after booking"))
 
-        candidates = list(network.candidates)
-        rng.shuffle(candidates)
-        share = len(candidates) // len(args.workers)  # each configuration books fresh stays
-        say(f"{len(candidates):,} free-looking 2-5-night stays to book from")
-        bookings, problems = [], []
-        for i, config in enumerate(args.workers):
-            say(f"booking with {config}; {load_average()}")
-            figures = measure_bookings(
-                database_url,
-                SECRET_KEY,
-                config,
-                network.client_tokens,
-                candidates[i * share : (i + 1) * share],
-                args.warmup_seconds,
-                args.booking_seconds,
-                args.seed + i,
-                OUT_DIR / f"gunicorn-{backend}-{config.slug.replace(':', '-')}.log",
-                database_pids=(lambda: postgres_backends(args.pg_url))
-                if backend == "postgresql"
-                else list,
-            )
-            bookings.append(figures)
-            say(
-                f"  {figures.per_second:6.1f} confirmed/s ({figures.confirmed} in"
-                f" {figures.seconds:g} s, {len(network.client_tokens)} clients);"
-                f" {figures.conflicts} conflicts, {len(figures.errors)} errors;"
-                f" latency p50 {percentile(figures.latencies_ms, 50):.0f} ms,"
-                f" p95 {percentile(figures.latencies_ms, 95):.0f} ms"
-            )
-            if figures.cpu:
-                say(f"  {figures.cpu.line(figures.confirmed + figures.conflicts)}")
-            for error in figures.errors[:5]:
-                say(f"  error: {error}")
-            if figures.errors:
-                problems.append(f"{len(figures.errors)} booking requests failed with {config}")
+        problems = [
+            f"{len(b.errors)} booking requests failed with {b.config}" for b in bookings if b.errors
+        ]
         mismatch = verify_bookings(network.client_user_ids, sum(b.answered_201 for b in bookings))
         if mismatch:
             problems.append(mismatch)
         say(f"verification: {mismatch or 'every 201 is one confirmed booking claiming its nights'}")
         db.engine.dispose()
-    return BackendResult(backend, network, prefecture, country, insert_rate, bookings, problems)
+    return BackendResult(backend, network, prefecture, country, insert_rates, bookings, problems)
+
+
+def measure_insert_rate(seconds: float, when: str) -> float:
+    say(f"inserting {when}; {load_average()}")
+    rate, rows = single_row_insert_rate(seconds)
+    say(
+        f"single-row INSERT + COMMIT: {rate:,.0f} rows/s"
+        f" ({rows:,} rows in {seconds:g} s on one connection)"
+    )
+    db.session.remove()
+    return rate
+
+
+def book_with_each_config(
+    backend: str,
+    database_url: str,
+    network: Network,
+    args: argparse.Namespace,
+    rng: random.Random,
+) -> list[BookingFigures]:
+    """One gunicorn run per configuration, each booking from its own share of the stays."""
+    candidates = list(network.candidates)
+    rng.shuffle(candidates)
+    share = len(candidates) // len(args.workers)
+    say(f"{len(candidates):,} free-looking 2-5-night stays to book from")
+    if backend == "postgresql":
+        database_pids = lambda: postgres_backends(args.pg_url)  # noqa: E731
+    else:
+        database_pids = list  # SQLite works inside the app's processes
+    results = []
+    for i, config in enumerate(args.workers):
+        say(f"booking with {config}; {load_average()}")
+        figures = measure_bookings(
+            database_url,
+            SECRET_KEY,
+            config,
+            network.client_tokens,
+            candidates[i * share : (i + 1) * share],
+            args.warmup_seconds,
+            args.booking_seconds,
+            args.seed + i,
+            OUT_DIR / f"gunicorn-{backend}-{config.slug.replace(':', '-')}.log",
+            database_pids,
+        )
+        say(
+            f"  {figures.per_second:6.1f} confirmed/s ({figures.confirmed} in"
+            f" {figures.seconds:g} s, {len(network.client_tokens)} clients);"
+            f" {figures.conflicts} conflicts, {len(figures.errors)} errors;"
+            f" latency p50 {percentile(figures.latencies_ms, 50):.0f} ms,"
+            f" p95 {percentile(figures.latencies_ms, 95):.0f} ms"
+        )
+        if figures.cpu:
+            say(f"  {figures.cpu.line(figures.confirmed + figures.conflicts)}")
+        for error in figures.errors[:5]:
+            say(f"  error: {error}")
+        results.append(figures)
+    return results
 
 
 # --- Databases -------------------------------------------------------------------------
 
 
 def prepare_sqlite() -> str:
-    OUT_DIR.mkdir(exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{SQLITE_PATH}{suffix}").unlink(missing_ok=True)
     return f"sqlite:///{SQLITE_PATH}"
@@ -352,7 +381,8 @@ def print_summary(results: list[BackendResult], args: argparse.Namespace) -> Non
              f"<= {TARGET_COUNTRY_P95_MS:g} ms", verdict(r.country.p95 <= TARGET_COUNTRY_P95_MS)),
             (r.backend, f"bookings/s via HTTP ({r.best.config})", f"{r.best.per_second:.1f}",
              "", ""),
-            (r.backend, "single-row INSERT+COMMIT/s", f"{r.insert_rate:,.0f}", "", ""),
+            (r.backend, "single-row INSERT+COMMIT/s (higher of 2)", f"{r.insert_rate:,.0f}",
+             "", ""),
             (r.backend, "bookings/s / inserts/s", f"{r.ratio:.1%}",
              f">= {TARGET_BOOKING_RATIO:.0%}", verdict(r.ratio >= TARGET_BOOKING_RATIO)),
             (r.backend, "failed booking requests",
@@ -406,6 +436,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    OUT_DIR.mkdir(exist_ok=True)  # the SQLite file and the gunicorn logs
     say(
         f"Engawa search-and-book benchmark; now = {NOW.isoformat()} (Tokyo {TODAY});"
         f" Python {sys.version.split()[0]}; {load_average()}"
