@@ -196,23 +196,6 @@ def test_my_stays_and_cancel(db, client, login, make_employee, make_unit):
     assert client.post(f"/stays/{upcoming.id}/cancel").status_code == 303
 
 
-def test_english_switch_translates_prices_and_dates(client, login, make_employee, make_unit):
-    login(make_employee())
-    unit = make_unit(base_price=11000)
-    client.get("/lang/en")
-    page = client.get(
-        "/book",
-        query_string={
-            "unit_id": unit.id,
-            "check_in": days(20).isoformat(),
-            "check_out": days(21).isoformat(),
-            "guests": 1,
-        },
-    ).get_data(as_text=True)
-    assert "¥11,000 (tax incl.)" in page
-    assert "Mon 21 Dec 2026" in page
-
-
 def test_facility_page_with_dates_offers_only_rooms_free_for_the_stay(
     db, client, login, make_employee, make_unit, make_facility
 ):
