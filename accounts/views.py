@@ -67,7 +67,11 @@ def login():
     if form.validate_on_submit():
         try:
             user = services.authenticate(
-                form.email.data, form.password.data, edge_now(), _throttle_policy()
+                form.email.data,
+                form.password.data,
+                edge_now(),
+                _throttle_policy(),
+                current_app.config["PASSWORD_HASH_METHOD"],
             )
         except services.LoginThrottled as exc:
             db.session.rollback()

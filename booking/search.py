@@ -17,7 +17,6 @@ from facilities.pricing import price_table
 from facilities.regions import prefecture_codes_in
 
 AMENITIES = ("meeting_room", "parking", "kitchen", "onsen", "family_friendly", "work_desks")
-SORTS = ("price", "price_desc")
 
 
 @dataclass(frozen=True)

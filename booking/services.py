@@ -14,7 +14,7 @@ from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from accounts.models import Company, User
 from booking.dates import month_bounds, stay_nights
@@ -148,6 +148,11 @@ class Quote:
         return sum(price for _night, price in self.nights)
 
 
+def _require_booker(actor: User) -> None:
+    if not actor.books_stays or actor.company_id is None:
+        raise BookingForbidden(_l("Only employees of a subscribing company can book stays."))
+
+
 def _check_request(
     actor: User,
     unit_id: int,
@@ -157,8 +162,7 @@ def _check_request(
     now: datetime,
     horizon_days: int,
 ) -> tuple[Unit, Company, list[date]]:
-    if not actor.books_stays or actor.company_id is None:
-        raise BookingForbidden(_l("Only employees of a subscribing company can book stays."))
+    _require_booker(actor)
     validate_stay_dates(check_in, check_out, tokyo_today(now), horizon_days)
     unit = _bookable_unit(unit_id)
     company = db.session.get(Company, actor.company_id)
@@ -228,8 +232,7 @@ def book_stay(
     capacity. Every night must be free: the unique occupancy row decides. The same
     ``request_key`` from the same user returns the first booking instead of a second.
     """
-    if not actor.books_stays or actor.company_id is None:
-        raise BookingForbidden(_l("Only employees of a subscribing company can book stays."))
+    _require_booker(actor)
     # Lock the employee's row: one booking decision per employee at a time, so
     # the request key and the monthly cap are checked against settled data.
     db.session.execute(select(User.id).where(User.id == actor.id).with_for_update())
@@ -325,7 +328,13 @@ def cancel_booking(actor: User, booking_id: int, now: datetime) -> Booking:
 def bookings_of(user: User, today: date) -> tuple[list[Booking], list[Booking]]:
     """The user's stays: upcoming (incl. in progress and cancelled-upcoming) and past."""
     rows = db.session.scalars(
-        select(Booking).where(Booking.user_id == user.id).order_by(Booking.check_in)
+        select(Booking)
+        .where(Booking.user_id == user.id)
+        .options(
+            selectinload(Booking.unit).selectinload(Unit.facility),
+            selectinload(Booking.nights),
+        )
+        .order_by(Booking.check_in)
     ).all()
     upcoming = [b for b in rows if b.check_out > today]
     past = [b for b in rows if b.check_out <= today][::-1]

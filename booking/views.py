@@ -169,16 +169,15 @@ def facility(facility_id: int):
     )
 
 
+def _stay(form: StayForm) -> tuple:
+    """The stay a form names, as the booking services take it (unit, dates, guests)."""
+    return form.unit_id.data, form.check_in.data, form.check_out.data, form.guests.data
+
+
 def _quote_or_error(form: StayForm):
     try:
         return services.quote_stay(
-            current_user,
-            form.unit_id.data,
-            form.check_in.data,
-            form.check_out.data,
-            form.guests.data,
-            edge_now(),
-            horizon_days=_horizon(),
+            current_user, *_stay(form), edge_now(), horizon_days=_horizon()
         ), None
     except services.BookingNotFound:
         abort(404)
@@ -225,10 +224,7 @@ def book():
     try:
         booking = services.book_stay(
             current_user,
-            form.unit_id.data,
-            form.check_in.data,
-            form.check_out.data,
-            form.guests.data,
+            *_stay(form),
             edge_now(),
             request_key=form.request_key.data or None,
             horizon_days=_horizon(),

@@ -14,7 +14,7 @@ from facilities.models import Unit
 
 def nightly_prices(unit: Unit, nights: Sequence[date]) -> list[int]:
     """The price of each night, in the order given."""
-    return [unit.base_price for _ in nights]
+    return price_table([(unit.id, unit.base_price)], nights)[unit.id]
 
 
 def price_table(units: Iterable[tuple[int, int]], nights: Sequence[date]) -> dict[int, list[int]]:

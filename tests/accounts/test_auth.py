@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from accounts.models import ApiToken, User
-from accounts.services import create_api_token
+from accounts.services import create_api_token, user_for_token
 from tests.conftest import NOW, PASSWORD, days
 
 
@@ -203,9 +203,10 @@ def test_api_token_cli_prints_a_working_token(app, client, make_employee):
         client.get("/api/v1/bookings", headers={"Authorization": f"Bearer {secret}"}).status_code
         == 200
     )
+    # The token is the user's: their (empty) booking list, not somebody else's.
+    assert user_for_token(secret, NOW).id == user.id
     unknown = app.test_cli_runner().invoke(args=["api-token", "nobody@example.com"])
     assert unknown.exit_code != 0 and "No user" in unknown.output
-    assert user.id
 
 
 def test_language_switch(client, make_employee, login):
