@@ -22,6 +22,7 @@ from booking.models import Booking, BookingNight, BookingStatus, Occupancy
 from core.db import get_by_id, in_id_range, tokyo_today
 from core.extensions import db
 from core.i18n import format_day
+from facilities.blocks import reconcile_unit
 from facilities.models import Facility, Unit
 from facilities.pricing import nightly_prices
 
@@ -322,6 +323,8 @@ def cancel_booking(actor: User, booking_id: int, now: datetime) -> Booking:
     booking.status = BookingStatus.CANCELLED
     booking.cancelled_at = now
     db.session.flush()
+    # A block that wanted these nights (an external calendar over the stay) takes them now.
+    reconcile_unit(booking.unit_id, tokyo_today(now))
     return booking
 
 

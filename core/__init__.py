@@ -37,10 +37,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     from booking.api import bp as api_bp
     from booking.views import bp as booking_bp
     from core import cli, errors
+    from core import models as _platform_models  # noqa: F401  (job runs)
+    from core.admin import bp as admin_bp
+    from facilities.calendar_views import bp as calendars_bp
+    from facilities.console import bp as operator_bp
 
     app.register_blueprint(accounts_bp)
     app.register_blueprint(booking_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(operator_bp)
+    app.register_blueprint(calendars_bp)
+    app.register_blueprint(admin_bp)
     ext.csrf.exempt(api_bp)  # bearer tokens only, never cookies: nothing to forge
     errors.init_app(app)
     app.after_request(_security_headers)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 from flask import Flask
+from flask.cli import AppGroup
 from sqlalchemy import func, select
 
 from accounts import services as accounts
@@ -12,6 +15,11 @@ from core.extensions import db
 
 
 def init_app(app: Flask) -> None:
+    from facilities import cli as facilities_cli
+
+    facilities_cli.init_app(app)
+    app.cli.add_command(scheduler_cli)
+
     @app.cli.command("seed-demo")
     def seed_demo_command():
         """Fill an empty database with the demo network and demo accounts."""
@@ -40,3 +48,45 @@ def init_app(app: Flask) -> None:
         _token, secret = accounts.create_api_token(user, name, edge_now())
         db.session.commit()
         click.echo(secret)
+
+
+scheduler_cli = AppGroup("scheduler", help="The process that runs every recurring job.")
+
+
+@scheduler_cli.command("run")
+def scheduler_run():
+    """Run the scheduler in the foreground until Ctrl-C or SIGTERM."""
+    from flask import current_app
+
+    from core import scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    click.echo("Scheduler running (Ctrl-C stops it).")
+    scheduler.serve(current_app._get_current_object())
+
+
+@scheduler_cli.command("list")
+def scheduler_list():
+    """List the recurring jobs."""
+    from flask import current_app
+
+    from core.scheduler import JOBS
+
+    for spec in JOBS.values():
+        click.echo(f"{spec.name:20} {spec.trigger} {spec.trigger_args(current_app.config)}")
+
+
+@scheduler_cli.command("run-job")
+@click.argument("name")
+def scheduler_run_job(name: str):
+    """Run one job now, recorded like a scheduled run."""
+    from flask import current_app
+
+    from core.scheduler import JOBS, run_job
+
+    if name not in JOBS:
+        raise click.ClickException(f"Unknown job {name!r}; known: {', '.join(JOBS)}")
+    run = run_job(current_app._get_current_object(), name)
+    click.echo(f"{run.job}: {run.outcome} — {run.summary}")
+    if run.outcome != "ok":
+        raise SystemExit(1)

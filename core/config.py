@@ -101,7 +101,7 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "ENGAWA_ENV": environment,
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "MAX_CONTENT_LENGTH": 1024 * 1024,  # forms and JSON are small; uploads come later
+        "MAX_CONTENT_LENGTH": 1024 * 1024,  # forms and JSON; photo uploads raise it per request
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool(env, "SESSION_COOKIE_SECURE", production),
@@ -116,6 +116,17 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "CALENDAR_UID_DOMAIN": env.get("CALENDAR_UID_DOMAIN", "engawa.example"),
         "BOOKING_HORIZON_DAYS": _int(env, "BOOKING_HORIZON_DAYS", 180, minimum=1),
         "SEARCH_PAGE_SIZE": _int(env, "SEARCH_PAGE_SIZE", 20, minimum=1),
+        # Calendar sync (facilities/calendar_sync.py). Private hosts are refused
+        # unless explicitly allowed (tests and local development).
+        "CALENDAR_SYNC_MINUTES": _int(env, "CALENDAR_SYNC_MINUTES", 15, minimum=1),
+        "CALENDAR_ALLOW_PRIVATE_HOSTS": _bool(env, "CALENDAR_ALLOW_PRIVATE_HOSTS", False),
+        "CALENDAR_FETCH_TIMEOUT": _int(env, "CALENDAR_FETCH_TIMEOUT", 10, minimum=1),
+        "CALENDAR_MAX_BYTES": _int(env, "CALENDAR_MAX_BYTES", 5 * 1024 * 1024, minimum=1024),
+        "CALENDAR_IMPORT_DAYS": _int(env, "CALENDAR_IMPORT_DAYS", 730, minimum=30),
+        "CALENDAR_SYNC_WORKERS": _int(env, "CALENDAR_SYNC_WORKERS", 8, minimum=1),
+        "JOB_RUN_KEEP_DAYS": _int(env, "JOB_RUN_KEEP_DAYS", 90, minimum=1),
+        # Facility photos (instance/photos): JPEG, PNG or WebP up to this size.
+        "PHOTO_MAX_BYTES": _int(env, "PHOTO_MAX_BYTES", 5 * 1024 * 1024, minimum=1024),
         "BABEL_DEFAULT_LOCALE": "ja",
         "BABEL_DEFAULT_TIMEZONE": "Asia/Tokyo",
         "BABEL_TRANSLATION_DIRECTORIES": str(PROJECT_ROOT / "translations"),

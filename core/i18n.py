@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from babel.dates import format_date as babel_format_date
 from flask import current_app, has_request_context, request, session
 from flask_babel import get_locale, gettext
 from flask_login import current_user
+
+from core.db import TOKYO
 
 DATE_PATTERNS = {
     "ja": {"long": "y年M月d日(E)", "short": "M/d(E)", "month": "y年M月"},
@@ -48,7 +50,14 @@ def format_day(value: date, style: str = "long") -> str:
     return babel_format_date(value, pattern, locale=locale)
 
 
+def format_datetime_local(value: datetime) -> str:
+    """An instant as Tokyo wall-clock time, e.g. 2026/12/01 12:05."""
+    local = value.astimezone(TOKYO)
+    return local.strftime("%Y/%m/%d %H:%M")
+
+
 def init_app(app) -> None:
+    app.jinja_env.filters["datetime_local"] = format_datetime_local
     app.jinja_env.filters["yen"] = format_yen
     app.jinja_env.filters["yen_plain"] = format_yen_plain
     app.jinja_env.filters["day"] = format_day

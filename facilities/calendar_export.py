@@ -1,0 +1,127 @@
+"""Export: each unit's and each facility's nights as an iCal feed at a secret URL.
+
+The feed leaves the system (Airbnb, Booking.com, Google import it), so it says
+only *that* a night is taken: a booking is ``Reserved``, a block ``Not
+available``; no guest names, e-mails or notes. Events are all-day, DTEND
+exclusive, with UIDs that never change, and DTSTAMPs taken from the rows
+themselves so an unchanged calendar is byte-for-byte the same feed (ETag).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import date, datetime, timedelta
+
+from icalendar import Calendar, Event
+from sqlalchemy import select
+
+from booking.models import Booking, BookingStatus
+from core.extensions import db
+from facilities.models import Block, BlockSource, CalendarExport, Facility, Unit
+
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32,64}")
+HISTORY_DAYS = 90  # past stays stay visible for a while, then drop off the feed
+BOOKED = "Reserved"
+CLOSED = "Not available"
+
+
+def _new_token() -> str:
+    return secrets.token_urlsafe(32)  # 43 characters, 256 bits
+
+
+def export_for_unit(unit: Unit, now: datetime) -> CalendarExport:
+    """The unit's export, made on first use."""
+    export = db.session.scalar(select(CalendarExport).where(CalendarExport.unit_id == unit.id))
+    if export is None:
+        export = CalendarExport(token=_new_token(), unit_id=unit.id, created_at=now)
+        db.session.add(export)
+        db.session.flush()
+    return export
+
+
+def export_for_facility(facility: Facility, now: datetime) -> CalendarExport:
+    export = db.session.scalar(
+        select(CalendarExport).where(CalendarExport.facility_id == facility.id)
+    )
+    if export is None:
+        export = CalendarExport(token=_new_token(), facility_id=facility.id, created_at=now)
+        db.session.add(export)
+        db.session.flush()
+    return export
+
+
+def rotate(export: CalendarExport, now: datetime) -> None:
+    """A new secret address; the old one answers 404 from now on."""
+    export.token = _new_token()
+    export.rotated_at = now
+    db.session.flush()
+
+
+def export_by_token(token: str) -> CalendarExport | None:
+    if not TOKEN_PATTERN.fullmatch(token):
+        return None
+    return db.session.scalar(select(CalendarExport).where(CalendarExport.token == token))
+
+
+def _units_of(export: CalendarExport) -> list[Unit]:
+    if export.unit_id is not None:
+        return [export.unit]
+    return list(export.facility.units)
+
+
+def render(export: CalendarExport, today: date, uid_domain: str) -> bytes:
+    """The feed's body: every current and future booking and block of its unit(s)."""
+    units = _units_of(export)
+    names = {u.id: u.name for u in units}
+    facility = export.facility or export.unit.facility
+    since = today - timedelta(days=HISTORY_DAYS)
+    unit_ids = list(names)
+    bookings = db.session.execute(
+        select(Booking.id, Booking.unit_id, Booking.check_in, Booking.check_out, Booking.created_at)
+        .where(
+            Booking.unit_id.in_(unit_ids),
+            Booking.status == BookingStatus.CONFIRMED,
+            Booking.check_out > since,
+        )
+        .order_by(Booking.check_in, Booking.id)
+    ).all()
+    block_query = select(
+        Block.id, Block.unit_id, Block.start_date, Block.end_date, Block.updated_at
+    ).where(Block.unit_id.in_(unit_ids), Block.end_date > since)
+    if not export.include_imported:
+        block_query = block_query.where(Block.source == BlockSource.MANUAL)
+    blocks = db.session.execute(block_query.order_by(Block.start_date, Block.id)).all()
+
+    cal = Calendar()
+    cal.add("prodid", "-//Engawa//Availability//EN")
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    title = facility.name_en if export.unit_id is None else f"{facility.name_en} {units[0].name}"
+    cal.add("x-wr-calname", f"Engawa: {title}")
+    cal.add("x-published-ttl", "PT15M")
+    for kind, summary, rows in (("booking", BOOKED, bookings), ("block", CLOSED, blocks)):
+        for row_id, unit_id, start, end, stamp in rows:
+            event = Event()
+            event.add("uid", f"{kind}-{row_id}@{uid_domain}")
+            event.add("dtstamp", stamp)
+            event.add("dtstart", start)
+            event.add("dtend", end)
+            event.add("summary", summary)
+            if export.unit_id is None:
+                event.add("description", names[unit_id])
+            event.add("transp", "OPAQUE")
+            cal.add_component(event)
+    return cal.to_ical()
+
+
+def refresh_validators(export: CalendarExport, body: bytes, now: datetime) -> str:
+    """ETag of ``body``; Last-Modified moves only when the body changed."""
+    etag = hashlib.sha256(body).hexdigest()[:40]
+    if export.etag != etag:
+        export.etag = etag
+        export.last_modified = now.replace(microsecond=0)
+        db.session.flush()
+    return etag

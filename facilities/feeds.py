@@ -1,0 +1,162 @@
+"""External calendar feeds of units: adding, removing, health and conflicts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from urllib.parse import urlsplit
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import joinedload
+
+from accounts.models import User
+from core.extensions import db
+from facilities.blocks import delete_blocks, reconcile_unit
+from facilities.models import Block, CalendarConflict, CalendarFeed, Facility, Unit
+
+MAX_FEEDS_PER_UNIT = 10
+FEED_SCHEMES = ("http", "https", "webcal")
+
+
+class FeedError(Exception):
+    def __init__(self, message, code: str = "invalid"):
+        super().__init__(str(message))
+        self.message = message
+        self.code = code
+
+
+def masked_url(url: str) -> str:
+    """Scheme and host only: the path and query often hold the feed's secret."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return "…"
+    return f"{parts.scheme}://{host}/…" if host else "…"
+
+
+def check_feed_url(url: str) -> str:
+    url = url.strip()
+    if not url or len(url) > 2000 or any(c.isspace() for c in url):
+        raise FeedError(_l("Enter the feed's full address (up to 2,000 characters)."), "url")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        host = None
+        parts = None
+    if parts is None or parts.scheme.lower() not in FEED_SCHEMES or not host:
+        raise FeedError(_l("The address must start with https:// (or http://, webcal://)."), "url")
+    return url
+
+
+def add_feed(unit: Unit, url: str, label: str, now: datetime) -> CalendarFeed:
+    """Import ``url`` into ``unit``. The address is checked again on every fetch."""
+    url = check_feed_url(url)
+    label = label.strip()
+    if not label or len(label) > 60:
+        raise FeedError(_l("Give the feed a name of up to 60 characters."), "label")
+    existing = db.session.scalars(select(CalendarFeed).where(CalendarFeed.unit_id == unit.id))
+    existing = list(existing)
+    if any(f.url == url for f in existing):
+        raise FeedError(_l("This room already imports that calendar."), "duplicate")
+    if len(existing) >= MAX_FEEDS_PER_UNIT:
+        raise FeedError(
+            _l("A room can import at most %(n)d calendars.", n=MAX_FEEDS_PER_UNIT), "too_many"
+        )
+    feed = CalendarFeed(unit_id=unit.id, url=url, label=label, created_at=now)
+    db.session.add(feed)
+    db.session.flush()
+    return feed
+
+
+def remove_feed(feed: CalendarFeed, today: date) -> None:
+    """Stop importing: the feed's blocks go and their nights open (unless others want them)."""
+    blocks = db.session.scalars(select(Block).where(Block.feed_id == feed.id)).all()
+    delete_blocks(blocks)
+    db.session.execute(delete(CalendarConflict).where(CalendarConflict.feed_id == feed.id))
+    unit_id = feed.unit_id
+    db.session.delete(feed)
+    db.session.flush()
+    reconcile_unit(unit_id, today)
+
+
+@dataclass(frozen=True)
+class FeedHealth:
+    feed: CalendarFeed
+    unit: Unit
+    facility: Facility
+    state: str  # "ok", "stale", "failing", "never"
+    open_conflicts: int
+
+
+def feed_health(
+    facility_ids: Sequence[int] | None, now: datetime, interval_minutes: int
+) -> list[FeedHealth]:
+    """Every feed (of these facilities, or all) with its state for the health page.
+
+    Stale: the last success is older than twice the sync interval.
+    """
+    query = (
+        select(CalendarFeed)
+        .join(Unit, Unit.id == CalendarFeed.unit_id)
+        .options(joinedload(CalendarFeed.unit).joinedload(Unit.facility))
+        .order_by(Unit.facility_id, Unit.id, CalendarFeed.id)
+    )
+    if facility_ids is not None:
+        query = query.where(Unit.facility_id.in_(list(facility_ids)) if facility_ids else False)
+    feeds = db.session.scalars(query).all()
+    conflicts = dict(
+        db.session.execute(
+            select(CalendarConflict.feed_id, func.count())
+            .where(
+                CalendarConflict.feed_id.in_([f.id for f in feeds]),
+                CalendarConflict.resolved_at.is_(None),
+            )
+            .group_by(CalendarConflict.feed_id)
+        ).all()
+    )
+    stale_before = now - timedelta(minutes=2 * interval_minutes)
+    rows = []
+    for feed in feeds:
+        if feed.last_success_at is None:
+            state = "failing" if feed.last_error else "never"
+        elif feed.last_success_at < stale_before:
+            state = "stale"
+        elif feed.last_error_at and feed.last_error_at > feed.last_success_at:
+            state = "failing"
+        else:
+            state = "ok"
+        rows.append(
+            FeedHealth(feed, feed.unit, feed.unit.facility, state, conflicts.get(feed.id, 0))
+        )
+    return rows
+
+
+def open_conflicts(facility_ids: Sequence[int]) -> list[CalendarConflict]:
+    if not facility_ids:
+        return []
+    return list(
+        db.session.scalars(
+            select(CalendarConflict)
+            .join(Unit, Unit.id == CalendarConflict.unit_id)
+            .where(Unit.facility_id.in_(list(facility_ids)), CalendarConflict.resolved_at.is_(None))
+            .options(
+                joinedload(CalendarConflict.feed),
+                joinedload(CalendarConflict.unit).joinedload(Unit.facility),
+                joinedload(CalendarConflict.booking),
+            )
+            .order_by(CalendarConflict.first_night, CalendarConflict.id)
+        )
+    )
+
+
+def resolve_conflict(conflict: CalendarConflict, actor: User, now: datetime) -> None:
+    """The operator has dealt with it (moved the guest, cancelled elsewhere…)."""
+    if conflict.resolved_at is None:
+        conflict.resolved_at = now
+        conflict.resolved_by_id = actor.id
+        conflict.resolution = "operator"
+        db.session.flush()

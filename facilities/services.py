@@ -1,0 +1,426 @@
+"""The operator console's business rules: facilities, rooms, photos and closed dates.
+
+An operator works only on their own organisation's facilities: every lookup here
+takes the actor and answers None for somebody else's id, which the console turns
+into a 404 exactly like an id that does not exist. Services flush, never commit.
+"""
+
+from __future__ import annotations
+
+import secrets
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from io import BytesIO
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from flask_babel import lazy_gettext as _l
+from PIL import Image, UnidentifiedImageError
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload, selectinload
+
+from accounts.models import Role, User
+from booking.models import Booking, BookingStatus
+from core.db import get_by_id, tokyo_today
+from core.extensions import db
+from facilities import blocks
+from facilities.models import Block, Facility, FacilityPhoto, Unit
+
+FACILITY_FIELDS = (
+    "name_ja",
+    "name_en",
+    "kind",
+    "prefecture",
+    "municipality",
+    "address",
+    "latitude",
+    "longitude",
+    "wifi_mbps",
+    "work_desks",
+    "meeting_room",
+    "parking",
+    "kitchen",
+    "onsen",
+    "family_friendly",
+    "check_in_time",
+    "check_out_time",
+    "min_nights",
+    "max_nights",
+    "description_ja",
+    "description_en",
+)
+UNIT_FIELDS = ("name", "capacity", "base_price")
+
+# Photos: what browsers show everywhere, identified by their bytes, never their name.
+PHOTO_TYPES = {
+    "JPEG": ("jpg", "image/jpeg"),
+    "PNG": ("png", "image/png"),
+    "WEBP": ("webp", "image/webp"),
+}
+MAX_PHOTO_PIXELS = 40_000_000  # a 40-megapixel camera; more is a decompression bomb
+MAX_PHOTOS_PER_FACILITY = 30
+# Pillow warns above this many pixels and refuses at twice as many; photos never
+# need more, and the check below refuses anything between as well.
+Image.MAX_IMAGE_PIXELS = MAX_PHOTO_PIXELS
+# Closing nights years ahead is a typo, and date arithmetic near year 9999 overflows.
+MAX_CLOSE_AHEAD_DAYS = 3 * 366
+
+
+class ConsoleError(Exception):
+    """An operator action refused by a rule; the message is for the operator."""
+
+    def __init__(self, message, code: str = "invalid"):
+        super().__init__(str(message))
+        self.message = message
+        self.code = code
+
+
+class PhotoError(ConsoleError):
+    pass
+
+
+def _runs_facilities(actor: User) -> bool:
+    return actor.role == Role.OPERATOR and actor.operator_id is not None
+
+
+# --- lookups within the actor's organisation -------------------------------------------
+
+
+def operator_facilities(actor: User) -> list[Facility]:
+    """The actor's facilities, open ones first, with their rooms loaded."""
+    if not _runs_facilities(actor):
+        return []
+    return list(
+        db.session.scalars(
+            select(Facility)
+            .where(Facility.operator_id == actor.operator_id)
+            .options(selectinload(Facility.units))
+            .order_by(Facility.active.desc(), Facility.name_ja, Facility.id)
+        )
+    )
+
+
+def operator_facility(actor: User, facility_id: int) -> Facility | None:
+    """The facility if the actor's organisation runs it; None for a foreign or unknown id."""
+    if not _runs_facilities(actor):
+        return None
+    facility = get_by_id(Facility, facility_id)
+    if facility is None or facility.operator_id != actor.operator_id:
+        return None
+    return facility
+
+
+def operator_unit(actor: User, unit_id: int) -> Unit | None:
+    if not _runs_facilities(actor):
+        return None
+    unit = get_by_id(Unit, unit_id, options=[joinedload(Unit.facility)])
+    if unit is None or unit.facility.operator_id != actor.operator_id:
+        return None
+    return unit
+
+
+def operator_block(actor: User, block_id: int) -> Block | None:
+    if not _runs_facilities(actor):
+        return None
+    block = get_by_id(Block, block_id, options=[joinedload(Block.unit).joinedload(Unit.facility)])
+    if block is None or block.unit.facility.operator_id != actor.operator_id:
+        return None
+    return block
+
+
+def operator_photo(actor: User, photo_id: int) -> FacilityPhoto | None:
+    if not _runs_facilities(actor):
+        return None
+    photo = get_by_id(FacilityPhoto, photo_id, options=[joinedload(FacilityPhoto.facility)])
+    if photo is None or photo.facility.operator_id != actor.operator_id:
+        return None
+    return photo
+
+
+def visible_photo(actor: User, filename: str) -> FacilityPhoto | None:
+    """A stored photo the actor may see: any of their own, or one of an open facility."""
+    photo = db.session.scalar(
+        select(FacilityPhoto)
+        .where(FacilityPhoto.filename == filename)
+        .options(joinedload(FacilityPhoto.facility))
+    )
+    if photo is None:
+        return None
+    own = _runs_facilities(actor) and photo.facility.operator_id == actor.operator_id
+    return photo if own or photo.facility.active else None
+
+
+# --- facilities and rooms ---------------------------------------------------------------
+
+
+def _assign(target, values: Mapping[str, Any], fields: tuple[str, ...]) -> None:
+    for name in fields:
+        setattr(target, name, values[name])
+
+
+def _check_facility(values: Mapping[str, Any]) -> None:
+    # The form checks these as well; the database would refuse them with a 500.
+    if not 1 <= values["min_nights"] <= values["max_nights"]:
+        raise ConsoleError(_l("The longest stay cannot be shorter than the shortest stay."))
+
+
+def create_facility(actor: User, values: Mapping[str, Any], now: datetime) -> Facility:
+    """A new facility of the actor's organisation, open for booking once it has rooms."""
+    _check_facility(values)
+    facility = Facility(operator_id=actor.operator_id, created_at=now, active=True)
+    _assign(facility, values, FACILITY_FIELDS)
+    db.session.add(facility)
+    db.session.flush()
+    return facility
+
+
+def update_facility(facility: Facility, values: Mapping[str, Any]) -> None:
+    _check_facility(values)
+    _assign(facility, values, FACILITY_FIELDS)
+    db.session.flush()
+
+
+def upcoming_stays(unit_ids: list[int], today: date) -> int:
+    """Confirmed stays of these rooms that have not ended yet."""
+    if not unit_ids:
+        return 0
+    return db.session.scalar(
+        select(func.count())
+        .select_from(Booking)
+        .where(
+            Booking.unit_id.in_(unit_ids),
+            Booking.status == BookingStatus.CONFIRMED,
+            Booking.check_out > today,
+        )
+    )
+
+
+def set_facility_active(facility: Facility, active: bool, today: date) -> int:
+    """Close a facility to new bookings, or open it again.
+
+    Booked stays are kept (guests hold confirmations); the count of those still
+    to come is returned so the operator can see what needs handling.
+    """
+    facility.active = active
+    db.session.flush()
+    return upcoming_stays([u.id for u in facility.units], today)
+
+
+def _check_unit_name(facility: Facility, name: str, unit: Unit | None = None) -> None:
+    taken = db.session.scalar(
+        select(func.count())
+        .select_from(Unit)
+        .where(
+            Unit.facility_id == facility.id,
+            func.lower(Unit.name) == name.lower(),
+            Unit.id != (unit.id if unit else 0),
+        )
+    )
+    if taken:
+        raise ConsoleError(_l("This facility already has a room with that name."), "name_taken")
+
+
+def create_unit(facility: Facility, values: Mapping[str, Any]) -> Unit:
+    _check_unit_name(facility, values["name"])
+    unit = Unit(facility_id=facility.id, active=True, housekeeping="clean")
+    _assign(unit, values, UNIT_FIELDS)
+    db.session.add(unit)
+    db.session.flush()
+    return unit
+
+
+def update_unit(unit: Unit, values: Mapping[str, Any]) -> None:
+    """Name, size and base price; stays already booked keep the prices they were sold at."""
+    _check_unit_name(unit.facility, values["name"], unit)
+    _assign(unit, values, UNIT_FIELDS)
+    db.session.flush()
+
+
+def set_unit_active(unit: Unit, active: bool, today: date) -> int:
+    """Take a room off sale (or back); returns its confirmed stays still to come."""
+    unit.active = active
+    db.session.flush()
+    return upcoming_stays([unit.id], today)
+
+
+# --- photos ------------------------------------------------------------------------------
+
+
+def _identify(data: bytes) -> tuple[str, int, int]:
+    """(format, width, height) of an accepted image, judged by its content alone."""
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between one and two times MAX_IMAGE_PIXELS: refuse those too.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(BytesIO(data)) as image:
+                image_format = image.format
+                image.verify()
+            with Image.open(BytesIO(data)) as image:
+                width, height = image.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise PhotoError(_l("This image has too many pixels."), "too_many_pixels") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
+        raise PhotoError(
+            _l("This file is not a JPEG, PNG or WebP image, or it is damaged."), "not_image"
+        ) from None
+    if image_format not in PHOTO_TYPES:
+        raise PhotoError(_l("Upload a JPEG, PNG or WebP image."), "type")
+    if width < 1 or height < 1 or width * height > MAX_PHOTO_PIXELS:
+        raise PhotoError(_l("This image has too many pixels."), "too_many_pixels")
+    return image_format, width, height
+
+
+def save_photo(
+    facility: Facility,
+    stream: BinaryIO,
+    filename: str,
+    now: datetime,
+    photo_dir: Path,
+    max_bytes: int,
+    caption: str = "",
+) -> FacilityPhoto:
+    """Store an uploaded photo under a random name in ``photo_dir``.
+
+    At most ``max_bytes`` are read; the type comes from the bytes (JPEG, PNG or
+    WebP), never from ``filename``, which is not stored. The file is written
+    before the row is flushed; the caller removes it (``discard_photo_file``) if
+    the transaction then fails.
+    """
+    count = db.session.scalar(
+        select(func.count())
+        .select_from(FacilityPhoto)
+        .where(FacilityPhoto.facility_id == facility.id)
+    )
+    if count >= MAX_PHOTOS_PER_FACILITY:
+        raise PhotoError(
+            _l("A facility can have at most %(n)d photos.", n=MAX_PHOTOS_PER_FACILITY), "too_many"
+        )
+    data = stream.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise PhotoError(
+            _l("Photos can be at most %(mb)d MB.", mb=max(1, max_bytes // (1024 * 1024))),
+            "too_big",
+        )
+    if not data:
+        raise PhotoError(_l("The file is empty."), "empty")
+    image_format, width, height = _identify(data)
+    extension, content_type = PHOTO_TYPES[image_format]
+
+    photo_dir.mkdir(parents=True, exist_ok=True)
+    stored_name = f"{secrets.token_hex(16)}.{extension}"
+    with open(photo_dir / stored_name, "xb") as out:
+        out.write(data)
+    photo = FacilityPhoto(
+        facility_id=facility.id,
+        filename=stored_name,
+        content_type=content_type,
+        size=len(data),
+        width=width,
+        height=height,
+        caption=caption.strip()[:200],
+        created_at=now,
+    )
+    db.session.add(photo)
+    db.session.flush()
+    return photo
+
+
+def delete_photo(photo: FacilityPhoto) -> str:
+    """Delete the photo's row; returns the stored file name to discard after commit."""
+    filename = photo.filename
+    db.session.delete(photo)
+    db.session.flush()
+    return filename
+
+
+def discard_photo_file(photo_dir: Path, filename: str) -> None:
+    """Remove a stored photo file; a file already gone is fine."""
+    (photo_dir / Path(filename).name).unlink(missing_ok=True)
+
+
+# --- closed dates ------------------------------------------------------------------------
+
+
+def close_facility_dates(
+    actor: User,
+    facility: Facility,
+    unit_id: int | None,
+    first_night: date,
+    last_night: date,
+    reason: str,
+    note: str,
+    now: datetime,
+) -> list[Block]:
+    """Close the nights first_night..last_night (both included) of one room or all of them.
+
+    ``unit_id`` None closes every open room of the facility. Refused, closing
+    nothing, where a guest is booked on any of those nights (``BlockError``);
+    the caller rolls back.
+    """
+    today = tokyo_today(now)
+    if last_night < first_night:
+        raise blocks.BlockError(_l("The last night cannot be before the first night."), "order")
+    if (last_night - today).days > MAX_CLOSE_AHEAD_DAYS:
+        raise blocks.BlockError(_l("Dates that far ahead cannot be closed yet."), "too_far")
+    open_units = [u for u in facility.units if u.active]
+    if unit_id is None:
+        units = open_units
+    else:
+        units = [u for u in open_units if u.id == unit_id]
+        if not units:
+            raise blocks.BlockError(_l("Choose one of this facility's rooms."), "unit")
+    return blocks.close_dates(
+        actor, units, first_night, last_night + timedelta(days=1), reason, note, now
+    )
+
+
+@dataclass(frozen=True)
+class ClosedPeriod:
+    """Nights closed together: one room, or every room of the facility at once."""
+
+    block_id: int  # any block of the group: reopening one reopens them all
+    start: date
+    end: date  # exclusive
+    reason: str
+    note: str
+    unit_names: list[str]
+
+    @property
+    def last_night(self) -> date:
+        return self.end - timedelta(days=1)
+
+    @property
+    def nights(self) -> int:
+        return (self.end - self.start).days
+
+
+def closed_periods(facility: Facility, today: date) -> list[ClosedPeriod]:
+    """The facility's current and future manual closings, soonest first."""
+    names = {u.id: u.name for u in facility.units}
+    periods: dict[str, ClosedPeriod] = {}
+    for block in blocks.manual_blocks_of(list(names), today):
+        key = block.group_key or f"block-{block.id}"
+        if key in periods:
+            periods[key].unit_names.append(names[block.unit_id])
+            continue
+        periods[key] = ClosedPeriod(
+            block.id,
+            block.start_date,
+            block.end_date,
+            block.reason,
+            block.note,
+            [names[block.unit_id]],
+        )
+    return list(periods.values())
+
+
+def facility_photos(facility: Facility) -> list[FacilityPhoto]:
+    return list(
+        db.session.scalars(
+            select(FacilityPhoto)
+            .where(FacilityPhoto.facility_id == facility.id)
+            .order_by(FacilityPhoto.id)
+        )
+    )

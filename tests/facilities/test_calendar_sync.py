@@ -1,0 +1,420 @@
+"""Importing external calendars: nights blocked, moved, released — and never lost on a bad fetch.
+
+Feeds come from a real HTTP server on 127.0.0.1 (tests/facilities/feedserver.py);
+the job runs exactly as the scheduler runs it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from booking import services as booking_services
+from booking.models import Occupancy
+from facilities import calendar_sync, feeds
+from facilities.calendar_fetch import FetchResult
+from facilities.jobs import sync_calendars
+from facilities.models import Block, CalendarConflict, CalendarFeed
+from tests.conftest import NOW, TODAY
+
+pytestmark = pytest.mark.usefixtures("sync_config")
+
+AIRBNB = (
+    "BEGIN:VCALENDAR\r\n"
+    "PRODID;X-RICAL-TZSOURCE=TZINFO:-//Airbnb Inc//Hosting Calendar 1.0//EN\r\n"
+    "CALSCALE:GREGORIAN\r\n"
+    "VERSION:2.0\r\n"
+    "BEGIN:VEVENT\r\n"
+    "DTEND;VALUE=DATE:20261210\r\n"
+    "DTSTART;VALUE=DATE:20261207\r\n"
+    "UID:1418fb94e984-0b7dd5ac6bd8e16d8d4d5e3ac8fc1b1b@airbnb.com\r\n"
+    "DESCRIPTION:Reservation URL: https://www.airbnb.com/hosting/reservations/details/HMABCDEFGH\r\n"
+    " \\nPhone Number (Last 4 Digits): 1234\r\n"
+    "SUMMARY:Reserved\r\n"
+    "END:VEVENT\r\n"
+    "BEGIN:VEVENT\r\n"
+    "DTEND;VALUE=DATE:20261224\r\n"
+    "DTSTART;VALUE=DATE:20261220\r\n"
+    "UID:7f3b2d1a9c8e-4b5a6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e@airbnb.c\r\n"
+    " om\r\n"
+    "SUMMARY:Airbnb (Not available)\r\n"
+    "END:VEVENT\r\n"
+    "END:VCALENDAR\r\n"
+)
+
+BOOKING_COM = (
+    "BEGIN:VCALENDAR\n"
+    "VERSION:2.0\n"
+    "PRODID:-//admin.booking.com//EN\n"
+    "BEGIN:VEVENT\n"
+    "UID:aa11bb22cc33@booking.com\n"
+    "DTSTAMP:20261128T000000Z\n"
+    "DTSTART;VALUE=DATE:20261215\n"
+    "DTEND;VALUE=DATE:20261217\n"
+    "SUMMARY:CLOSED - Not available\n"
+    "END:VEVENT\n"
+    "END:VCALENDAR\n"
+)
+
+GOOGLE = (
+    "BEGIN:VCALENDAR\r\n"
+    "PRODID:-//Google Inc//Google Calendar 70.9054//EN\r\n"
+    "VERSION:2.0\r\n"
+    "X-WR-TIMEZONE:Asia/Tokyo\r\n"
+    "BEGIN:VTIMEZONE\r\n"
+    "TZID:America/New_York\r\n"
+    "BEGIN:STANDARD\r\n"
+    "DTSTART:19701101T020000\r\n"
+    "RRULE:FREQ=YEARLY;BYMONTH=11;BYDAY=1SU\r\n"
+    "TZOFFSETFROM:-0400\r\n"
+    "TZOFFSETTO:-0500\r\n"
+    "TZNAME:EST\r\n"
+    "END:STANDARD\r\n"
+    "END:VTIMEZONE\r\n"
+    "BEGIN:VEVENT\r\n"
+    # 2026-12-04 02:00 New York = 12-04 16:00 Tokyo → 12-06 01:00 NY = 12-06 15:00 Tokyo
+    "DTSTART;TZID=America/New_York:20261204T020000\r\n"
+    "DTEND;TZID=America/New_York:20261206T010000\r\n"
+    "UID:timed-1@google.com\r\n"
+    "SUMMARY:Owner visit\r\n"
+    "END:VEVENT\r\n"
+    "BEGIN:VEVENT\r\n"
+    # Every Saturday night, three times, from 2027-01-09 (all-day)
+    "DTSTART;VALUE=DATE:20270109\r\n"
+    "DTEND;VALUE=DATE:20270110\r\n"
+    "RRULE:FREQ=WEEKLY;COUNT=3\r\n"
+    "UID:weekly-1@google.com\r\n"
+    "SUMMARY:Cleaning crew\r\n"
+    "END:VEVENT\r\n"
+    "END:VCALENDAR\r\n"
+)
+
+
+def d(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+def nights(start: str, end: str) -> set[date]:
+    first, last = d(start), d(end)
+    return {first + timedelta(days=i) for i in range((last - first).days)}
+
+
+def held(db, unit_id: int) -> set[date]:
+    """Nights of the unit held by blocks."""
+    return set(
+        db.session.scalars(
+            select(Occupancy.night).where(
+                Occupancy.unit_id == unit_id, Occupancy.block_id.is_not(None)
+            )
+        )
+    )
+
+
+def snapshot(db, unit_id: int):
+    blocks = db.session.execute(
+        select(Block.id, Block.event_key, Block.start_date, Block.end_date, Block.updated_at)
+        .where(Block.unit_id == unit_id)
+        .order_by(Block.id)
+    ).all()
+    occupancy = db.session.execute(
+        select(Occupancy.id, Occupancy.night, Occupancy.block_id, Occupancy.booking_id)
+        .where(Occupancy.unit_id == unit_id)
+        .order_by(Occupancy.id)
+    ).all()
+    return blocks, occupancy
+
+
+@pytest.fixture
+def unit(make_unit):
+    return make_unit()
+
+
+def add(db, unit, url: str, label: str = "Airbnb") -> CalendarFeed:
+    feed = feeds.add_feed(unit, url, label, NOW)
+    db.session.commit()
+    return feed
+
+
+def sync(db, unit=None, now=NOW) -> str:
+    summary = sync_calendars(now, unit_id=unit.id if unit else None)
+    db.session.expire_all()
+    return summary
+
+
+# --- the three channels -----------------------------------------------------------
+
+
+def test_airbnb_feed_blocks_its_nights(db, unit, feed_server):
+    feed = add(db, unit, feed_server.serve("/airbnb/abc.ics", AIRBNB))
+    summary = sync(db)
+    assert summary.startswith("1 feeds: 1 changed")
+    assert held(db, unit.id) == nights("2026-12-07", "2026-12-10") | nights(
+        "2026-12-20", "2026-12-24"
+    )
+    blocks = db.session.scalars(select(Block).where(Block.feed_id == feed.id)).all()
+    assert {b.summary for b in blocks} == {"Reserved", "Airbnb (Not available)"}
+    feed = db.session.get(CalendarFeed, feed.id)
+    assert feed.events_imported == 2 and feed.last_success_at == NOW and feed.last_error is None
+    # The sync identified itself.
+    _path, headers = feed_server.requests[-1]
+    assert headers["User-Agent"].startswith("Engawa-Calendar-Sync")
+
+
+def test_booking_com_feed_with_bare_newlines(db, unit, feed_server):
+    add(db, unit, feed_server.serve("/bcom.ics", BOOKING_COM), "Booking.com")
+    sync(db)
+    assert held(db, unit.id) == nights("2026-12-15", "2026-12-17")
+
+
+def test_google_feed_with_timed_and_recurring_events(db, unit, feed_server):
+    add(db, unit, feed_server.serve("/google.ics", GOOGLE), "Google")
+    sync(db)
+    # Timed: Tokyo 12-04 16:00 → 12-06 15:00 covers the nights of the 4th and 5th
+    # (a night is check-in 15:00 to check-out 10:00); the weekly event, three nights.
+    assert held(db, unit.id) == nights("2026-12-04", "2026-12-06") | {
+        d("2027-01-09"),
+        d("2027-01-16"),
+        d("2027-01-23"),
+    }
+
+
+def test_blocked_nights_show_as_unavailable_in_the_api(db, app, unit, feed_server, make_user):
+    from accounts.services import create_api_token
+
+    add(db, unit, feed_server.serve("/bcom.ics", BOOKING_COM))
+    sync(db)
+    employee = make_user()
+    _token, secret = create_api_token(employee, "t", NOW)
+    db.session.commit()
+    response = app.test_client().get(
+        f"/api/v1/facilities/{unit.facility_id}/availability?from=2026-12-14&to=2026-12-18",
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    unit_nights = next(u for u in body["units"] if u["id"] == unit.id)["nights"]
+    free = {n["date"]: n["available"] for n in unit_nights}
+    assert free == {
+        "2026-12-14": True,
+        "2026-12-15": False,
+        "2026-12-16": False,
+        "2026-12-17": True,
+    }
+
+
+def test_a_booking_on_imported_nights_is_refused(db, unit, feed_server, make_user):
+    add(db, unit, feed_server.serve("/bcom.ics", BOOKING_COM))
+    sync(db)
+    with pytest.raises(booking_services.BookingConflict):
+        booking_services.book_stay(make_user(), unit.id, d("2026-12-16"), d("2026-12-18"), 1, NOW)
+
+
+# --- events that change ---------------------------------------------------------------
+
+
+def test_an_event_that_moves_moves_its_block(db, unit, feed_server):
+    url = feed_server.serve("/bcom.ics", BOOKING_COM)
+    add(db, unit, url)
+    sync(db)
+    feed_server.serve(
+        "/bcom.ics", BOOKING_COM.replace("20261215", "20261218").replace("20261217", "20261221")
+    )
+    sync(db)
+    assert held(db, unit.id) == nights("2026-12-18", "2026-12-21")
+    assert db.session.scalar(select(func.count()).select_from(Block)) == 1
+
+
+def test_an_event_that_disappears_releases_its_nights(db, unit, feed_server):
+    add(db, unit, feed_server.serve("/airbnb.ics", AIRBNB))
+    sync(db)
+    start = AIRBNB.index("BEGIN:VEVENT")
+    end = AIRBNB.index("END:VEVENT\r\n") + len("END:VEVENT\r\n")
+    feed_server.serve("/airbnb.ics", AIRBNB[:start] + AIRBNB[end:])
+    sync(db)
+    assert held(db, unit.id) == nights("2026-12-20", "2026-12-24")
+
+
+def test_an_empty_calendar_releases_everything(db, unit, feed_server):
+    add(db, unit, feed_server.serve("/airbnb.ics", AIRBNB))
+    sync(db)
+    feed_server.serve("/airbnb.ics", "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n")
+    sync(db)
+    assert held(db, unit.id) == set()
+
+
+# --- bad fetches keep every block -----------------------------------------------------
+
+BAD = {
+    "500": dict(body=b"oops", status=500),
+    "html": dict(
+        body=b"<!DOCTYPE html><html><body>Login</body></html>",
+        headers={"Content-Type": "text/html"},
+    ),
+    "empty": dict(body=b""),
+    "truncated": dict(body=AIRBNB[: len(AIRBNB) // 2].encode()),
+    "20mb": dict(chunked_bytes=20 * 1024 * 1024),
+    "slow": dict(body=AIRBNB.encode(), delay=2.5),
+    "404": dict(body=b"", status=404),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD))
+def test_a_bad_fetch_keeps_every_block(db, unit, feed_server, kind):
+    feed = add(db, unit, feed_server.serve("/airbnb.ics", AIRBNB))
+    sync(db)
+    before = snapshot(db, unit.id)
+    feed_server.serve("/airbnb.ics", **BAD[kind])
+    later = NOW + timedelta(minutes=15)
+    summary = sync(db, now=later)
+    assert "1 failed" in summary
+    assert snapshot(db, unit.id) == before
+    feed = db.session.get(CalendarFeed, feed.id)
+    assert feed.last_error and feed.last_error_at == later
+    assert feed.last_success_at == NOW  # the last *good* sync
+    assert feed.failures == 1
+    assert feed.events_imported == 2
+
+
+def test_a_refused_address_is_recorded_and_keeps_blocks(app, db, unit, feed_server):
+    add(db, unit, feed_server.serve("/airbnb.ics", AIRBNB))
+    sync(db)
+    before = snapshot(db, unit.id)
+    app.config["CALENDAR_ALLOW_PRIVATE_HOSTS"] = False
+    sync(db)
+    assert snapshot(db, unit.id) == before
+    feed = db.session.scalar(select(CalendarFeed))
+    assert "not allowed" in feed.last_error
+
+
+def test_not_modified_changes_nothing(db, unit, feed_server):
+    feed = add(db, unit, feed_server.serve("/airbnb.ics", AIRBNB, etag='"v1"'))
+    sync(db)
+    before = snapshot(db, unit.id)
+    summary = sync(db, now=NOW + timedelta(minutes=15))
+    assert "1 unchanged" in summary
+    _path, headers = feed_server.requests[-1]
+    assert headers.get("If-None-Match") == '"v1"'
+    assert snapshot(db, unit.id) == before
+    assert db.session.get(CalendarFeed, feed.id).last_success_at == NOW + timedelta(minutes=15)
+
+
+def test_a_second_run_changes_nothing(db, unit, feed_server):
+    add(db, unit, feed_server.serve("/airbnb.ics", AIRBNB))
+    add(db, unit, feed_server.serve("/google.ics", GOOGLE), "Google")
+    sync(db)
+    before = snapshot(db, unit.id)
+    sync(db)
+    assert snapshot(db, unit.id) == before
+
+
+# --- conflicts and overlaps -----------------------------------------------------------
+
+
+def test_an_event_over_an_engawa_booking_becomes_a_conflict(db, unit, feed_server, make_user):
+    booking = booking_services.book_stay(
+        make_user(), unit.id, d("2026-12-08"), d("2026-12-12"), 1, NOW
+    )
+    db.session.commit()
+    feed = add(db, unit, feed_server.serve("/airbnb.ics", AIRBNB))
+    summary = sync(db)
+    assert "1 open conflicts" in summary
+    conflict = db.session.scalar(select(CalendarConflict))
+    assert conflict.booking_id == booking.id and conflict.feed_id == feed.id
+    assert (conflict.first_night, conflict.nights) == (d("2026-12-08"), 2)
+    assert conflict.event_summary == "Reserved"
+    # The rest of the feed still imported; the booking keeps every night.
+    assert held(db, unit.id) == {d("2026-12-07")} | nights("2026-12-20", "2026-12-24")
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(Occupancy).where(Occupancy.booking_id == booking.id)
+        )
+        == 4
+    )
+    # A re-sync does not duplicate it; resolving closes it for good.
+    sync(db)
+    assert db.session.scalar(select(func.count()).select_from(CalendarConflict)) == 1
+    feeds.resolve_conflict(conflict, make_user(), NOW)
+    db.session.commit()
+    sync(db)
+    assert feeds.open_conflicts([unit.facility_id]) == []
+
+
+def test_a_conflict_clears_when_the_booking_is_cancelled(db, unit, feed_server, make_user):
+    guest = make_user()
+    booking = booking_services.book_stay(guest, unit.id, d("2026-12-08"), d("2026-12-12"), 1, NOW)
+    db.session.commit()
+    add(db, unit, feed_server.serve("/airbnb.ics", AIRBNB))
+    sync(db)
+    booking_services.cancel_booking(guest, booking.id, NOW)
+    db.session.commit()
+    sync(db)
+    assert feeds.open_conflicts([unit.facility_id]) == []
+    # The imported event now holds the nights the booking gave up.
+    assert nights("2026-12-07", "2026-12-10") <= held(db, unit.id)
+
+
+def test_two_feeds_over_one_night_hand_it_over(db, unit, feed_server):
+    add(db, unit, feed_server.serve("/bcom.ics", BOOKING_COM), "Booking.com")
+    airbnb_same = BOOKING_COM.replace("aa11bb22cc33@booking.com", "x@airbnb.com")
+    add(db, unit, feed_server.serve("/airbnb.ics", airbnb_same), "Airbnb")
+    sync(db)
+    assert held(db, unit.id) == nights("2026-12-15", "2026-12-17")
+    feed_server.serve("/bcom.ics", "BEGIN:VCALENDAR\nVERSION:2.0\nEND:VCALENDAR\n")
+    sync(db)
+    assert held(db, unit.id) == nights("2026-12-15", "2026-12-17")  # Airbnb's block holds them
+
+
+def test_removing_a_feed_opens_its_nights(db, unit, feed_server):
+    feed = add(db, unit, feed_server.serve("/airbnb.ics", AIRBNB))
+    sync(db)
+    feeds.remove_feed(db.session.get(CalendarFeed, feed.id), TODAY)
+    db.session.commit()
+    assert held(db, unit.id) == set()
+    assert db.session.scalar(select(func.count()).select_from(Block)) == 0
+
+
+def test_our_own_events_coming_back_are_ignored(app, db, unit, feed_server):
+    domain = app.config["CALENDAR_UID_DOMAIN"]
+    echo = BOOKING_COM.replace("aa11bb22cc33@booking.com", f"booking-7@{domain}")
+    add(db, unit, feed_server.serve("/echo.ics", echo))
+    sync(db)
+    assert held(db, unit.id) == set()
+
+
+# --- secrets and robustness -----------------------------------------------------------
+
+
+def test_feed_urls_never_reach_the_logs(db, unit, feed_server, caplog):
+    caplog.set_level(logging.DEBUG)
+    url = feed_server.serve("/ical/secret-token-abc123.ics", status=500, body=b"")
+    add(db, unit, url + "?s=topsecret")
+    sync(db)
+    feed = db.session.scalar(select(CalendarFeed))
+    text = caplog.text + (feed.last_error or "")
+    assert "secret-token-abc123" not in text and "topsecret" not in text
+    assert feeds.masked_url(feed.url) == "http://127.0.0.1/…"
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(body=st.binary(max_size=2048))
+def test_random_bytes_never_crash_nor_release_blocks(app, db, unit, feed_server, body):
+    if db.session.scalar(select(func.count()).select_from(CalendarFeed)) == 0:
+        add(db, unit, feed_server.serve("/airbnb.ics", AIRBNB))
+        sync(db)
+    feed = db.session.scalar(select(CalendarFeed))
+    before = held(db, unit.id)
+    settings_ = calendar_sync.FetchSettings.from_config(app.config)
+    result = FetchResult(not_modified=False, body=body, etag=None, last_modified=None)
+    outcome = calendar_sync.apply_result(feed, result, NOW + timedelta(minutes=1), settings_)
+    db.session.commit()
+    assert outcome.status == "failed"
+    assert held(db, unit.id) == before
