@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import logging
 import re
 import socket
 import ssl
@@ -43,6 +44,23 @@ from urllib3.exceptions import (
     SSLError,
 )
 from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
+
+
+class _RedactRequestPaths(logging.Filter):
+    """urllib3 logs every request line, path and query included, and feed URLs carry
+    secret tokens: drop its DEBUG records and mask any path in the others."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.DEBUG:
+            return False
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                "/…" if isinstance(a, str) and a.startswith("/") else a for a in record.args
+            )
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_RedactRequestPaths())
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[..., Sequence[tuple[Any, ...]]]
@@ -194,7 +212,7 @@ def _forbidden_reason(ip: IPAddress) -> str | None:
 @dataclass(frozen=True)
 class _Target:
     url: str  # with webcal:// already rewritten, for resolving relative redirects
-    scheme: Literal["http", "https"]
+    scheme: str  # "http" or "https"
     host: str  # ASCII; an IPv6 literal without brackets
     port: int
     request_target: str  # path and query, ASCII only
@@ -229,7 +247,7 @@ def _parse_url(url: str) -> _Target:
         basic_auth = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
     return _Target(
         url=parts._replace(scheme=scheme).geturl(),
-        scheme=scheme,  # type: ignore[arg-type]
+        scheme=scheme,
         host=host,
         port=port or _DEFAULT_PORTS[scheme],
         request_target=_NOT_URL_SAFE.sub(lambda m: quote(m.group()), request_target),

@@ -387,7 +387,9 @@ def test_timed_event_with_duration():
 
 def test_facility_check_in_and_check_out_times_are_used():
     feed = calendar(
-        "UID:x@example.com\nDTSTART;TZID=Asia/Tokyo:20261205T100000\nDTEND;TZID=Asia/Tokyo:20261205T120000"
+        "UID:x@example.com\n"
+        "DTSTART;TZID=Asia/Tokyo:20261205T100000\n"
+        "DTEND;TZID=Asia/Tokyo:20261205T120000"
     )
 
     events = parse(feed, check_in=time(11), check_out=time(9))
