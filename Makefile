@@ -40,12 +40,16 @@ instance/secret_key:
 	@mkdir -p instance
 	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_hex(32))' > $@
 
+# The web server and the scheduler together; Ctrl-C (or any exit) stops both.
+# Local development may import calendars served from this machine or the LAN.
 run: install instance/secret_key
-	@export SECRET_KEY=$$(cat instance/secret_key) && \
+	@export SECRET_KEY=$$(cat instance/secret_key) CALENDAR_ALLOW_PRIVATE_HOSTS=$${CALENDAR_ALLOW_PRIVATE_HOSTS:-1} && \
 	$(FLASK) db upgrade && \
 	$(FLASK) seed-demo && \
-	echo "Engawa on http://$(HOST):$(PORT)  (Ctrl-C stops it)" && \
-	exec $(FLASK) run --host $(HOST) --port $(PORT)
+	trap 'kill $$scheduler 2>/dev/null; wait $$scheduler 2>/dev/null' EXIT && \
+	{ $(FLASK) scheduler run & scheduler=$$!; } && \
+	echo "Engawa on http://$(HOST):$(PORT) with the scheduler (Ctrl-C stops both)" && \
+	$(FLASK) run --host $(HOST) --port $(PORT)
 
 # Debian's Chromium for the browser tests (never a downloaded browser build).
 chromium:

@@ -83,7 +83,7 @@ class Unit(db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     # Housekeeping as last set by staff; a check-out after ``housekeeping_at``
     # makes the room dirty again (see facilities.operations.housekeeping_board).
-    housekeeping: Mapped[str] = mapped_column(String(10), default="clean")
+    housekeeping: Mapped[str] = mapped_column(String(10), default="clean", server_default="clean")
     housekeeping_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     facility: Mapped[Facility] = relationship(back_populates="units")
