@@ -41,9 +41,10 @@ instance/secret_key:
 	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_hex(32))' > $@
 
 # The web server and the scheduler together; Ctrl-C (or any exit) stops both.
-# Local development may import calendars served from this machine or the LAN.
+# To import calendars served from this machine or the LAN while developing:
+# CALENDAR_ALLOW_PRIVATE_HOSTS=1 make run
 run: install instance/secret_key
-	@export SECRET_KEY=$$(cat instance/secret_key) CALENDAR_ALLOW_PRIVATE_HOSTS=$${CALENDAR_ALLOW_PRIVATE_HOSTS:-1} && \
+	@export SECRET_KEY=$$(cat instance/secret_key) && \
 	$(FLASK) db upgrade && \
 	$(FLASK) seed-demo && \
 	trap 'kill $$scheduler 2>/dev/null; wait $$scheduler 2>/dev/null' EXIT && \

@@ -37,6 +37,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 OUT_DIR = BENCH_DIR / "out"
 sys.path[:0] = [str(BENCH_DIR.parent), str(BENCH_DIR)]
 
+from flask import current_app  # noqa: E402
 from search_and_book import (  # noqa: E402
     PG_ADMIN_DEFAULT,
     SECRET_KEY,
@@ -274,7 +275,7 @@ def export_figures() -> tuple[float, float, int]:
         count += 1
     path = calendar_export.export_for_unit(unit, NOW).path
     db.session.commit()
-    client = db.get_app().test_client()
+    client = current_app.test_client()
     samples = []
     for i in range(EXPORT_REQUESTS + 10):
         start = time.perf_counter()

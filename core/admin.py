@@ -56,7 +56,7 @@ def calendars():
     rows = feeds.feed_health(None, edge_now(), interval)
     counts = {
         state: sum(1 for r in rows if r.state == state)
-        for state in ("ok", "stale", "failing", "never")
+        for state in ("ok", "stale", "failing", "never", "paused")
     }
     return render_template(
         "admin/calendars.html",

@@ -11,13 +11,14 @@ Jobs are registered in ``JOBS``; later packages (pricing, billing) add theirs.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 
 from core.db import TOKYO, edge_now, utcnow
 from core.extensions import db
@@ -77,29 +78,47 @@ JOBS: dict[str, JobSpec] = {
 
 def run_job(app: Flask, name: str, now: datetime | None = None) -> JobRun:
     """Run one job in its own app context and record the run, whatever happens."""
-    spec = JOBS[name]
     with app.app_context():
-        started = now or edge_now()
-        run = JobRun(job=name, started_at=utcnow(), outcome="running")
-        db.session.add(run)
-        db.session.commit()
-        run_id = run.id
-        try:
-            summary = spec.func(started)
-            outcome = "ok"
-        except Exception as exc:
-            db.session.rollback()
-            # The class only: messages can carry URLs with secrets or personal data.
-            log.error("job %s failed: %s", name, type(exc).__name__)
-            summary, outcome = f"failed: {type(exc).__name__}", "failed"
-        run = db.session.get(JobRun, run_id)
-        run.finished_at = utcnow()
-        run.outcome = outcome
-        run.summary = (summary or "")[:500]
-        db.session.commit()
-        log.info("job %s: %s (%s)", name, outcome, run.summary)
-        db.session.expunge(run)
-        return run
+        return run_recorded(name, JOBS[name].func, now or edge_now())
+
+
+def run_recorded(name: str, func: Callable[[datetime], str], now: datetime) -> JobRun:
+    """Call ``func(now)`` in the current app context, recorded as a run of ``name``.
+
+    Used by the scheduler and by the commands that run a job by hand. A failure
+    is recorded (by exception class only: messages can carry secret URLs or
+    personal data) and not raised.
+    """
+    run = JobRun(job=name, started_at=utcnow(), outcome="running")
+    db.session.add(run)
+    db.session.commit()
+    run_id = run.id
+    try:
+        summary = func(now)
+        outcome = "ok"
+    except Exception as exc:
+        db.session.rollback()
+        log.error("job %s failed: %s", name, type(exc).__name__)
+        summary, outcome = f"failed: {type(exc).__name__}", "failed"
+    run = db.session.get(JobRun, run_id)
+    run.finished_at = utcnow()
+    run.outcome = outcome
+    run.summary = (summary or "")[:500]
+    db.session.commit()
+    log.info("job %s: %s (%s)", name, outcome, run.summary)
+    db.session.expunge(run)
+    return run
+
+
+def close_interrupted_runs(now: datetime) -> int:
+    """Runs still 'running' when a scheduler starts were cut off (killed, power loss)."""
+    result = db.session.execute(
+        update(JobRun)
+        .where(JobRun.outcome == "running")
+        .values(outcome="failed", finished_at=now, summary="interrupted: the process stopped")
+    )
+    db.session.commit()
+    return result.rowcount
 
 
 def build_scheduler(app: Flask):
@@ -125,10 +144,19 @@ def build_scheduler(app: Flask):
 
 
 def serve(app: Flask) -> None:  # pragma: no cover - runs until a signal; see tests/core
+    with app.app_context():
+        interrupted = close_interrupted_runs(utcnow())
+    if interrupted:
+        log.warning("scheduler: %d runs from an earlier process marked interrupted", interrupted)
     scheduler = build_scheduler(app)
+    stopping = []
 
     def stop(signum, _frame):
-        log.info("scheduler: signal %s, stopping", signum)
+        if stopping:  # a second Ctrl-C: do not wait for the running job
+            log.warning("scheduler: stopping now; the running job is cut off")
+            os._exit(1)
+        stopping.append(signum)
+        log.info("scheduler: signal %s, stopping after the running job (again to force)", signum)
         scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, stop)

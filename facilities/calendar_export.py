@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 
 from icalendar import Calendar, Event
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from booking.models import Booking, BookingStatus
 from core.extensions import db
@@ -39,6 +40,31 @@ def export_for_unit(unit: Unit, now: datetime) -> CalendarExport:
         db.session.add(export)
         db.session.flush()
     return export
+
+
+def exports_for_units(units: list[Unit], now: datetime) -> dict[int, CalendarExport]:
+    """Each unit's export in one query, making the missing ones.
+
+    Two first views at once may both try to make them: the loser re-reads.
+    """
+    ids = [u.id for u in units]
+
+    def existing() -> dict[int, CalendarExport]:
+        rows = db.session.scalars(select(CalendarExport).where(CalendarExport.unit_id.in_(ids)))
+        return {e.unit_id: e for e in rows}
+
+    found = existing()
+    missing = [i for i in ids if i not in found]
+    if missing:
+        try:
+            with db.session.begin_nested():
+                db.session.add_all(
+                    CalendarExport(token=_new_token(), unit_id=i, created_at=now) for i in missing
+                )
+        except IntegrityError:
+            pass
+        found = existing()
+    return found
 
 
 def export_for_facility(facility: Facility, now: datetime) -> CalendarExport:

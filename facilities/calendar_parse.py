@@ -87,6 +87,12 @@ class ImportedEvent:
     summary: str  # SUMMARY, stripped, at most 200 characters
 
 
+@dataclass(frozen=True)
+class ParsedFeed:
+    events: list[ImportedEvent]
+    unreadable_uids: frozenset[str]
+
+
 class FeedParseError(Exception):
     """The feed cannot be read; the caller keeps the blocks it had."""
 
@@ -95,7 +101,7 @@ class _Unreadable(Exception):
     """One event (or series) cannot be read; it is skipped."""
 
 
-def parse_feed(
+def read_feed(
     body: bytes,
     *,
     tz: ZoneInfo,
@@ -103,8 +109,9 @@ def parse_feed(
     check_out: time,
     window_start: date,
     window_end: date,
-) -> list[ImportedEvent]:
-    """Return the events of the feed ``body`` with the nights each blocks.
+) -> ParsedFeed:
+    """The events of the feed ``body`` with the nights each blocks, and the UIDs of
+    events that could not be read (their earlier blocks should be kept).
 
     Raises FeedParseError, and nothing else, for a body that is not a complete
     iCalendar file or has no readable event. See the module docstring for how
@@ -126,7 +133,27 @@ def parse_feed(
         raise FeedParseError("calendar could not be read") from exc
 
 
-def _parse(body: bytes, rules: _Rules) -> list[ImportedEvent]:
+def parse_feed(
+    body: bytes,
+    *,
+    tz: ZoneInfo,
+    check_in: time,
+    check_out: time,
+    window_start: date,
+    window_end: date,
+) -> list[ImportedEvent]:
+    """Return the events of the feed ``body`` with the nights each blocks (see read_feed)."""
+    return read_feed(
+        body,
+        tz=tz,
+        check_in=check_in,
+        check_out=check_out,
+        window_start=window_start,
+        window_end=window_end,
+    ).events
+
+
+def _parse(body: bytes, rules: _Rules) -> ParsedFeed:
     text = bytes(body).decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
     if not text.strip():
         raise FeedParseError("empty body")
@@ -137,8 +164,10 @@ def _parse(body: bytes, rules: _Rules) -> list[ImportedEvent]:
         raise FeedParseError("not a valid iCalendar file") from exc
     events = [c for c in _with_x_wr_timezone(calendar).subcomponents if c.name == "VEVENT"]
     if not events:
-        return []
-    return _FeedReader(rules).read(events)
+        return ParsedFeed([], frozenset())
+    reader = _FeedReader(rules)
+    found = reader.read(events)
+    return ParsedFeed(found, frozenset(reader.unreadable_uids))
 
 
 # --- the file as text ------------------------------------------------------
@@ -321,6 +350,7 @@ class _Candidate:
 class _FeedReader:
     def __init__(self, rules: _Rules) -> None:
         self.rules = rules
+        self.unreadable_uids: set[str] = set()
         self.readable = 0
         self.rule_steps = 0
         self.occurrences = 0
@@ -361,12 +391,26 @@ class _FeedReader:
             base_key = _text(event, "UID") or _no_uid_key(event, self.rules)
             candidate = _candidate(event, base_key, nights)
         except Exception:  # one broken event must not cost the others
+            self._note_unreadable(event)
             return
         self.readable += 1
         yield candidate
 
+    def _note_unreadable(self, event: Component) -> None:
+        """Remember the UID, so the caller keeps what this event blocked before."""
+        try:
+            uid = _text(event, "UID")
+        except Exception:  # noqa: S110 - without a UID nothing can be kept
+            return
+        if uid:
+            self.unreadable_uids.add(uid)
+
     def _series(self, members: list[Component]) -> list[_Candidate]:
-        members = [m for m in members if _is_readable(m, self.rules)]
+        readable = [m for m in members if _is_readable(m, self.rules)]
+        if len(readable) < len(members):
+            for member in members:
+                self._note_unreadable(member)
+        members = readable
         if not members:
             return []
         try:
@@ -375,6 +419,8 @@ class _FeedReader:
         except FeedParseError:
             raise
         except Exception:  # one broken series must not cost the others
+            for member in members:
+                self._note_unreadable(member)
             return []
         self.readable += len(members)
         candidates = []
@@ -383,7 +429,8 @@ class _FeedReader:
                 start = _date_value(occurrence, "DTSTART")
                 base_key = f"{prefix}/{self.rules.iso(start)}"
                 candidates.append(_candidate(occurrence, base_key, self.rules.nights(occurrence)))
-            except Exception:  # noqa: S112 - skip the one occurrence, keep the series
+            except Exception:  # skip the one occurrence, keep the series
+                self._note_unreadable(members[0])
                 continue
         return candidates
 

@@ -21,11 +21,12 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 
+from booking.models import Booking
 from core.db import TOKYO, tokyo_today
 from core.extensions import db
 from facilities.blocks import booked_nights, delete_blocks, nights_between, reconcile_unit
 from facilities.calendar_fetch import FetchError, FetchResult, fetch_feed
-from facilities.calendar_parse import FeedParseError, ImportedEvent, parse_feed
+from facilities.calendar_parse import FeedParseError, ImportedEvent, read_feed
 from facilities.models import (
     Block,
     BlockReason,
@@ -156,7 +157,7 @@ def apply_result(
         select(Facility).join(Unit, Unit.facility_id == Facility.id).where(Unit.id == feed.unit_id)
     )
     try:
-        events = parse_feed(
+        parsed = read_feed(
             body,
             tz=TOKYO,
             check_in=facility.check_in_time,
@@ -168,9 +169,9 @@ def apply_result(
         return record_failure(feed, str(exc), now)
     # Our own bookings come back from a channel that imported our feed: skip them.
     own = "@" + settings.own_uid_domain
-    events = [e for e in events if not e.uid.endswith(own)]
+    events = [e for e in parsed.events if not e.uid.endswith(own)]
 
-    outcome = _apply_events(feed, events, now, today)
+    outcome = _apply_events(feed, events, parsed.unreadable_uids, now, today)
     _record_success(feed, result, now)
     feed.body_digest = digest
     feed.events_imported = len(events)
@@ -178,21 +179,41 @@ def apply_result(
 
 
 def _unchanged(feed: CalendarFeed, now: datetime, today: date) -> SyncOutcome:
-    """Same events as last time; but bookings may have come and gone since."""
-    reconcile_unit(feed.unit_id, today)
-    conflicts = _record_conflicts(feed, now, today)
+    """Same events as last time: nothing to do, unless a conflict may have gone away.
+
+    A booking can never take a night a block holds, and a cancellation hands its
+    nights to the blocks at once (``booking.services.cancel_booking``); so only
+    open conflicts need a second look.
+    """
+    open_conflict = db.session.scalar(
+        select(CalendarConflict.id)
+        .where(CalendarConflict.feed_id == feed.id, CalendarConflict.resolved_at.is_(None))
+        .limit(1)
+    )
+    conflicts = 0
+    if open_conflict is not None:
+        reconcile_unit(feed.unit_id, today)
+        conflicts = _record_conflicts(feed, now, today)
     return SyncOutcome(feed.id, "unchanged", events=feed.events_imported, conflicts=conflicts)
 
 
+def _kept_for_unreadable(event_key: str, unreadable_uids: frozenset[str]) -> bool:
+    """A block whose event is still in the feed but could not be read this time."""
+    uid = event_key.split("/", 1)[0].split("#", 1)[0]
+    return uid in unreadable_uids or event_key in unreadable_uids
+
+
 def _apply_events(
-    feed: CalendarFeed, events: list[ImportedEvent], now: datetime, today: date
+    feed: CalendarFeed,
+    events: list[ImportedEvent],
+    unreadable_uids: frozenset[str],
+    now: datetime,
+    today: date,
 ) -> SyncOutcome:
     outcome = SyncOutcome(feed.id, "changed", events=len(events))
+    # Past blocks too: an event that ended can come back (a stay extended).
     existing = {
-        b.event_key: b
-        for b in db.session.scalars(
-            select(Block).where(Block.feed_id == feed.id, Block.end_date > today)
-        )
+        b.event_key: b for b in db.session.scalars(select(Block).where(Block.feed_id == feed.id))
     }
     seen: set[str] = set()
     for event in events:
@@ -224,7 +245,13 @@ def _apply_events(
             block.start_date, block.end_date = start, event.end
             block.summary = event.summary[:200]
             block.updated_at = now
-    gone = [b for key, b in existing.items() if key not in seen]
+    # Gone from the feed: release its nights. Past blocks stay as history, and a
+    # block whose event is present but unreadable this time is kept.
+    gone = [
+        b
+        for key, b in existing.items()
+        if key not in seen and b.end_date > today and not _kept_for_unreadable(key, unreadable_uids)
+    ]
     outcome.removed = len(gone)
     delete_blocks(gone)
     db.session.flush()
@@ -249,6 +276,25 @@ def _record_conflicts(feed: CalendarFeed, now: datetime, today: date) -> int:
                 booking_id = taken.get((feed.unit_id, night))
                 if booking_id is not None:
                     overlaps.setdefault((block.event_key, booking_id), (block, []))[1].append(night)
+    if overlaps:
+        # A channel that imported our feed may publish our stay back under its own
+        # UID as a closed period ("Airbnb (Not available)"): a block over exactly
+        # the stay's dates that does not call itself a reservation is that echo.
+        # A "Reserved" event is a guest of theirs: always a conflict.
+        stays = {
+            booking_id: (check_in, check_out)
+            for booking_id, check_in, check_out in db.session.execute(
+                select(Booking.id, Booking.check_in, Booking.check_out).where(
+                    Booking.id.in_({booking_id for _key, booking_id in overlaps})
+                )
+            )
+        }
+        overlaps = {
+            key: value
+            for key, value in overlaps.items()
+            if stays[key[1]] != (value[0].start_date, value[0].end_date)
+            or "reserved" in value[0].summary.lower()
+        }
 
     known = {
         (c.event_key, c.booking_id): c

@@ -122,7 +122,7 @@ def facility(facility_id: int):
     facility = _own_facility(facility_id)
     now = edge_now()
     facility_export = calendar_export.export_for_facility(facility, now)
-    unit_exports = {u.id: calendar_export.export_for_unit(u, now) for u in facility.units}
+    unit_exports = calendar_export.exports_for_units(list(facility.units), now)
     unit_feeds: dict[int, list[CalendarFeed]] = {u.id: [] for u in facility.units}
     for row in feeds.feed_health([facility.id], now, current_app.config["CALENDAR_SYNC_MINUTES"]):
         unit_feeds[row.unit.id].append(row)

@@ -8,6 +8,7 @@ from flask.cli import AppGroup
 
 from core.db import edge_now, get_by_id
 from core.extensions import db
+from core.scheduler import run_recorded
 from facilities import calendar_export, feeds
 from facilities.jobs import sync_calendars
 from facilities.models import Unit
@@ -63,10 +64,16 @@ def sync(unit_id: int | None):
                 failures.append(outcome)
             bar.update(1)
 
-        summary = sync_calendars(edge_now(), unit_id=unit_id, progress=step)
+        run = run_recorded(
+            "calendar_sync",
+            lambda now: "by hand: " + sync_calendars(now, unit_id=unit_id, progress=step),
+            edge_now(),
+        )
     for outcome in failures:
         click.echo(f"  feed {outcome.feed_id}: {outcome.error}", err=True)
-    click.echo(summary)
+    click.echo(run.summary)
+    if run.outcome != "ok" or failures:
+        raise SystemExit(1)
 
 
 def init_app(app: Flask) -> None:

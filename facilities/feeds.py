@@ -88,7 +88,7 @@ class FeedHealth:
     feed: CalendarFeed
     unit: Unit
     facility: Facility
-    state: str  # "ok", "stale", "failing", "never"
+    state: str  # "ok", "stale", "failing", "never", "paused"
     open_conflicts: int
 
 
@@ -121,7 +121,9 @@ def feed_health(
     stale_before = now - timedelta(minutes=2 * interval_minutes)
     rows = []
     for feed in feeds:
-        if feed.last_success_at is None:
+        if not (feed.active and feed.unit.active and feed.unit.facility.active):
+            state = "paused"  # not synced: the room or facility is off sale
+        elif feed.last_success_at is None:
             state = "failing" if feed.last_error else "never"
         elif feed.last_success_at < stale_before:
             state = "stale"

@@ -50,6 +50,9 @@ def sync_calendars(
 def _apply_one(feed_id: int, result, now: datetime, settings) -> calendar_sync.SyncOutcome:
     try:
         feed = db.session.get(CalendarFeed, feed_id)
+        if feed is None:  # removed by its operator while we were fetching
+            db.session.rollback()
+            return calendar_sync.SyncOutcome(feed_id, "failed", error="feed removed")
         outcome = calendar_sync.apply_result(feed, result, now, settings)
         db.session.commit()
         return outcome
@@ -59,6 +62,8 @@ def _apply_one(feed_id: int, result, now: datetime, settings) -> calendar_sync.S
         # the feed URL's secret token or an event's summary (personal data).
         log.error("calendar feed %s: sync failed (%s)", feed_id, type(exc).__name__)
         feed = db.session.get(CalendarFeed, feed_id)
+        if feed is None:
+            return calendar_sync.SyncOutcome(feed_id, "failed", error="feed removed")
         outcome = calendar_sync.record_failure(feed, "internal error while importing", now)
         db.session.commit()
         return outcome

@@ -418,3 +418,88 @@ def test_random_bytes_never_crash_nor_release_blocks(app, db, unit, feed_server,
     db.session.commit()
     assert outcome.status == "failed"
     assert held(db, unit.id) == before
+
+
+# --- found in review ------------------------------------------------------------------
+
+
+def _cal(*events: tuple[str, str, str, str]) -> bytes:
+    """An all-day calendar of (uid, first night, end, summary)."""
+    body = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n"
+    for uid, start, end, summary in events:
+        body += (
+            f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTART;VALUE=DATE:{start}\r\n"
+            f"DTEND;VALUE=DATE:{end}\r\nSUMMARY:{summary}\r\nEND:VEVENT\r\n"
+        )
+    return (body + "END:VCALENDAR\r\n").encode()
+
+
+def _apply(app, db, feed_id: int, body: bytes, now):
+    feed = db.session.get(CalendarFeed, feed_id)
+    settings_ = calendar_sync.FetchSettings.from_config(app.config)
+    result = FetchResult(not_modified=False, body=body, etag=None, last_modified=None)
+    outcome = calendar_sync.apply_result(feed, result, now, settings_)
+    db.session.commit()
+    return outcome
+
+
+def test_an_ended_event_that_comes_back_extended_is_imported(app, db, unit):
+    feed = add(db, unit, "https://calendar.example/a.ics")
+    _apply(app, db, feed.id, _cal(("x@airbnb.com", "20261202", "20261205", "Reserved")), NOW)
+    # Four days later the stay has ended, then the guest extends it; a new stay too.
+    later = NOW + timedelta(days=4)
+    body = _cal(
+        ("x@airbnb.com", "20261202", "20261208", "Reserved"),
+        ("y@airbnb.com", "20261210", "20261212", "Reserved"),
+    )
+    assert _apply(app, db, feed.id, body, later).status == "changed"
+    assert nights("2026-12-05", "2026-12-08") | nights("2026-12-10", "2026-12-12") <= held(
+        db, unit.id
+    )
+
+
+def test_an_unreadable_event_keeps_its_block(app, db, unit):
+    feed = add(db, unit, "https://calendar.example/a.ics")
+    good = _cal(
+        ("x@airbnb.com", "20261203", "20261205", "Reserved"),
+        ("y@airbnb.com", "20261210", "20261212", "Reserved"),
+    )
+    _apply(app, db, feed.id, good, NOW)
+    broken = good.replace(b"DTSTART;VALUE=DATE:20261210", b"DTSTART;VALUE=DATE:2026121")
+    outcome = _apply(app, db, feed.id, broken, NOW + timedelta(minutes=15))
+    assert outcome.status == "changed"
+    assert nights("2026-12-10", "2026-12-12") <= held(db, unit.id)
+
+
+def test_a_feed_removed_during_a_sync_is_skipped(app, db, unit, make_unit):
+    first = add(db, unit, "https://calendar.example/a.ics")
+    second = add(db, make_unit(), "https://calendar.example/b.ics", "Google")
+    body = _cal(("x@airbnb.com", "20261203", "20261205", "Reserved"))
+    first_id = first.id
+
+    def fetcher(target, settings_):
+        if target.feed_id == first_id:
+            # The operator removes the feed (in a request of their own) while the
+            # job is fetching it.
+            with app.app_context():
+                feeds.remove_feed(db.session.get(CalendarFeed, first_id), TODAY)
+                db.session.commit()
+                db.session.remove()
+        return FetchResult(not_modified=False, body=body, etag=None, last_modified=None)
+
+    app.config["CALENDAR_SYNC_WORKERS"] = 1
+    summary = sync_calendars(NOW, fetcher=fetcher)
+    assert "1 changed" in summary and "1 failed" in summary
+    db.session.expire_all()
+    assert db.session.get(CalendarFeed, second.id).events_imported == 1
+
+
+def test_our_stay_echoed_back_as_closed_is_not_a_conflict(app, db, unit, make_user):
+    booking_services.book_stay(make_user(), unit.id, d("2026-12-08"), d("2026-12-11"), 1, NOW)
+    db.session.commit()
+    feed = add(db, unit, "https://calendar.example/a.ics")
+    echo = _cal(("e1@airbnb.com", "20261208", "20261211", "Airbnb (Not available)"))
+    assert _apply(app, db, feed.id, echo, NOW).conflicts == 0
+    # Their own guest on exactly the same dates is a real double booking.
+    guest = _cal(("g1@airbnb.com", "20261208", "20261211", "Reserved"))
+    assert _apply(app, db, feed.id, guest, NOW + timedelta(minutes=15)).conflicts == 1
