@@ -15,8 +15,7 @@ from datetime import date, datetime, timedelta
 
 from flask_babel import format_date
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from accounts.models import User
@@ -55,13 +54,31 @@ def booked_nights(unit_ids: Iterable[int], start: date, end: date) -> dict[tuple
     return {(unit_id, night): booking_id for unit_id, night, booking_id in rows}
 
 
+# PostgreSQL: one statement with array parameters, the same text whatever the
+# number of rows, so it is prepared once (a multi-row VALUES list is not).
+_PG_CLAIM = text(
+    "INSERT INTO occupancy (unit_id, night, block_id)"
+    " SELECT * FROM unnest(CAST(:unit_ids AS integer[]), CAST(:nights AS date[]),"
+    " CAST(:block_ids AS integer[]))"
+    " ON CONFLICT (unit_id, night) DO NOTHING"
+)
+
+
 def _insert_ignoring_taken(rows: list[dict]) -> None:
     """Insert occupancy rows; a night someone already holds is skipped, not an error."""
     if not rows:
         return
-    dialect = db.session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(Occupancy).on_conflict_do_nothing(index_elements=["unit_id", "night"])
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(
+            _PG_CLAIM,
+            {
+                "unit_ids": [r["unit_id"] for r in rows],
+                "nights": [r["night"] for r in rows],
+                "block_ids": [r["block_id"] for r in rows],
+            },
+        )
+        return
+    stmt = sqlite_insert(Occupancy).on_conflict_do_nothing(index_elements=["unit_id", "night"])
     db.session.execute(stmt, rows)
 
 

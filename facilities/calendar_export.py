@@ -12,9 +12,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from icalendar import Calendar, Event
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -120,27 +119,59 @@ def render(export: CalendarExport, today: date, uid_domain: str) -> bytes:
         block_query = block_query.where(Block.source == BlockSource.MANUAL)
     blocks = db.session.execute(block_query.order_by(Block.start_date, Block.id)).all()
 
-    cal = Calendar()
-    cal.add("prodid", "-//Engawa//Availability//EN")
-    cal.add("version", "2.0")
-    cal.add("calscale", "GREGORIAN")
-    cal.add("method", "PUBLISH")
     title = facility.name_en if export.unit_id is None else f"{facility.name_en} {units[0].name}"
-    cal.add("x-wr-calname", f"Engawa: {title}")
-    cal.add("x-published-ttl", "PT15M")
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//Engawa//Availability//EN",
+        "CALSCALE:GREGORIAN",
+        "METHOD:PUBLISH",
+        "X-WR-CALNAME:" + _text(f"Engawa: {title}"),
+        "X-PUBLISHED-TTL:PT15M",
+    ]
     for kind, summary, rows in (("booking", BOOKED, bookings), ("block", CLOSED, blocks)):
         for row_id, unit_id, start, end, stamp in rows:
-            event = Event()
-            event.add("uid", f"{kind}-{row_id}@{uid_domain}")
-            event.add("dtstamp", stamp)
-            event.add("dtstart", start)
-            event.add("dtend", end)
-            event.add("summary", summary)
+            lines += [
+                "BEGIN:VEVENT",
+                f"UID:{kind}-{row_id}@{_text(uid_domain)}",
+                f"DTSTAMP:{stamp.astimezone(UTC):%Y%m%dT%H%M%SZ}",
+                f"DTSTART;VALUE=DATE:{start:%Y%m%d}",
+                f"DTEND;VALUE=DATE:{end:%Y%m%d}",
+                f"SUMMARY:{summary}",
+            ]
             if export.unit_id is None:
-                event.add("description", names[unit_id])
-            event.add("transp", "OPAQUE")
-            cal.add_component(event)
-    return cal.to_ical()
+                lines.append("DESCRIPTION:" + _text(names[unit_id]))
+            lines += ["TRANSP:OPAQUE", "END:VEVENT"]
+    lines.append("END:VCALENDAR")
+    return "".join(_fold(line) + "\r\n" for line in lines).encode()
+
+
+def _text(value: str) -> str:
+    """An RFC 5545 TEXT value: backslash, semicolon, comma and newlines escaped."""
+    return (
+        value.replace("\\", "\\\\")
+        .replace(";", "\\;")
+        .replace(",", "\\,")
+        .replace("\r\n", "\\n")
+        .replace("\n", "\\n")
+        .replace("\r", "\\n")
+    )
+
+
+def _fold(line: str) -> str:
+    """Fold at 75 octets without splitting a UTF-8 character (RFC 5545 3.1)."""
+    if len(line.encode()) <= 75:
+        return line
+    parts, current, size = [], [], 0
+    for char in line:
+        width = len(char.encode())
+        if size + width > (75 if not parts else 74):
+            parts.append("".join(current))
+            current, size = [], 0
+        current.append(char)
+        size += width
+    parts.append("".join(current))
+    return "\r\n ".join(parts)
 
 
 def refresh_validators(export: CalendarExport, body: bytes, now: datetime) -> str:

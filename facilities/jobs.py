@@ -29,8 +29,9 @@ def sync_calendars(
     Re-running with unchanged feeds changes nothing but the sync timestamps.
     """
     settings = calendar_sync.FetchSettings.from_config(current_app.config)
-    feeds = calendar_sync.feeds_to_sync(unit_id)
-    targets = calendar_sync.targets(feeds)
+    # Plain values only: holding 1,000 feed objects would make every commit
+    # expire them all (the session's identity map keeps what is referenced).
+    targets = calendar_sync.targets(calendar_sync.feeds_to_sync(unit_id))
     db.session.commit()  # no transaction stays open while we wait for the network
     counts = {"changed": 0, "unchanged": 0, "failed": 0}
     conflicts = 0

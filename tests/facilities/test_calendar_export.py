@@ -174,3 +174,23 @@ def test_cli_prints_the_export_path(app, db, unit):
     assert again.output.strip() == path
     missing = app.test_cli_runner().invoke(args=["calendars", "export-url", "999999"])
     assert missing.exit_code != 0 and "No unit" in missing.output
+
+
+def test_text_is_escaped_and_long_lines_folded(db, client, make_facility, make_unit, make_user):
+    facility = make_facility(name_en="Karuizawa; Forest, House \\ Annex " + "長い名前" * 20)
+    unit = make_unit(facility=facility, name="離れ, 2F; 和室")
+    book(db, make_user(), unit, 5, 7)
+    export = calendar_export.export_for_facility(facility, NOW)
+    db.session.commit()
+    body = client.get(export.path).data
+    assert all(len(line) <= 75 for line in body.split(b"\r\n"))
+    assert body.endswith(b"END:VCALENDAR\r\n")
+    cal = icalendar.Calendar.from_ical(body)
+    # (icalendar leaves X- properties escaped, as written)
+    assert (
+        str(cal["X-WR-CALNAME"])
+        == "Engawa: Karuizawa\\; Forest\\, House \\\\ Annex " + "長い名前" * 20
+    )
+    (event,) = cal.walk("VEVENT")
+    assert str(event["DESCRIPTION"]) == "離れ, 2F; 和室"
+    assert vobject.readOne(body.decode()).vevent.description.value == "離れ, 2F; 和室"
