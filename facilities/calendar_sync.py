@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from booking.models import Booking
 from core.db import TOKYO, tokyo_today
@@ -216,23 +216,25 @@ def _apply_events(
         b.event_key: b for b in db.session.scalars(select(Block).where(Block.feed_id == feed.id))
     }
     seen: set[str] = set()
+    new_blocks: list[dict] = []
     for event in events:
         seen.add(event.key)
         block = existing.get(event.key)
         if block is None:
-            db.session.add(
-                Block(
-                    unit_id=feed.unit_id,
-                    start_date=event.start,
-                    end_date=event.end,
-                    source=BlockSource.IMPORT,
-                    reason=BlockReason.EXTERNAL,
-                    feed_id=feed.id,
-                    event_key=event.key,
-                    summary=event.summary[:200],
-                    created_at=now,
-                    updated_at=now,
-                )
+            new_blocks.append(
+                {
+                    "unit_id": feed.unit_id,
+                    "start_date": event.start,
+                    "end_date": event.end,
+                    "source": BlockSource.IMPORT,
+                    "reason": BlockReason.EXTERNAL,
+                    "note": "",
+                    "feed_id": feed.id,
+                    "event_key": event.key,
+                    "summary": event.summary[:200],
+                    "created_at": now,
+                    "updated_at": now,
+                }
             )
             outcome.added += 1
             continue
@@ -254,6 +256,8 @@ def _apply_events(
     ]
     outcome.removed = len(gone)
     delete_blocks(gone)
+    if new_blocks:  # one bulk insert, not an object per event (1,000 feeds × 50 events)
+        db.session.execute(insert(Block), new_blocks)
     db.session.flush()
     reconcile_unit(feed.unit_id, today)
     outcome.conflicts = _record_conflicts(feed, now, today)
