@@ -39,6 +39,7 @@ from core.db import edge_now, get_by_id, tokyo_today
 from core.extensions import db
 from core.i18n import current_locale
 from facilities.models import Facility
+from facilities.services import facility_photos
 
 bp = Blueprint("booking", __name__)
 STAY_ARGS = ("unit_id", "check_in", "check_out", "guests")
@@ -166,6 +167,7 @@ def facility(facility_id: int):
         stay=stay,
         amenity_labels=AMENITY_LABELS,
         kind_labels=KIND_LABELS,
+        photos=facility_photos(facility),
     )
 
 

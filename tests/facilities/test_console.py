@@ -358,6 +358,9 @@ def test_operator_uploads_sees_and_deletes_a_photo(app, db, client, console, mak
     employee.post("/login", data={"email": make_employee().email, "password": PASSWORD})
     with employee.get(url) as seen:
         assert seen.status_code == 200
+    # ... and the employee's facility page shows it.
+    facility_page = employee.get(f"/facilities/{console.facility.id}").get_data(as_text=True)
+    assert f'src="{url}"' in facility_page and 'alt="冬の外観"' in facility_page
 
     gone = follow(client, client.post(f"/operator/photos/{photo.id}/delete"))
     assert "The photo has been deleted." in flashes(gone)
