@@ -20,6 +20,7 @@ from accounts.models import Company, User
 from booking.dates import month_bounds, stay_nights
 from booking.models import Booking, BookingNight, BookingStatus, Occupancy
 from core.db import get_by_id, in_id_range, tokyo_today
+from core.errors import RuleError
 from core.extensions import db
 from core.i18n import format_day
 from facilities.blocks import reconcile_unit
@@ -30,16 +31,8 @@ MAX_GUESTS = 20
 OCCUPANCY_UNIQUE = "uq_occupancy_unit_id_night"  # from the naming convention
 
 
-class BookingError(Exception):
-    """A booking rule refused the request. ``code`` is stable; the message is for people."""
-
-    code = "invalid"
-
-    def __init__(self, message, code: str | None = None):
-        super().__init__(str(message))
-        self.message = message
-        if code:
-            self.code = code
+class BookingError(RuleError):
+    """A booking rule refused the request."""
 
 
 class BookingConflict(BookingError):

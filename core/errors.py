@@ -11,6 +11,19 @@ from werkzeug.exceptions import HTTPException
 log = logging.getLogger(__name__)
 
 
+class RuleError(Exception):
+    """A business rule refused an action. ``code`` is stable; the message is for people
+    (often a lazy translation, rendered in the reader's language)."""
+
+    code = "invalid"
+
+    def __init__(self, message, code: str | None = None):
+        super().__init__(str(message))
+        self.message = message
+        if code:
+            self.code = code
+
+
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str):
         super().__init__(message)

@@ -21,6 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from accounts.models import User
 from booking.models import Occupancy
 from core.db import tokyo_today
+from core.errors import RuleError
 from core.extensions import db
 from facilities.models import Block, BlockReason, BlockSource, Unit
 
@@ -28,13 +29,8 @@ MAX_BLOCK_NIGHTS = 366
 MANUAL_REASONS = (BlockReason.MAINTENANCE, BlockReason.PRIVATE_USE, BlockReason.OTHER)
 
 
-class BlockError(Exception):
+class BlockError(RuleError):
     """A block that cannot be made; the message is for the operator."""
-
-    def __init__(self, message, code: str = "invalid"):
-        super().__init__(str(message))
-        self.message = message
-        self.code = code
 
 
 def nights_between(start: date, end: date) -> list[date]:

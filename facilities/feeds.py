@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import joinedload
 
 from accounts.models import User
+from core.errors import RuleError
 from core.extensions import db
 from facilities.blocks import delete_blocks, reconcile_unit
 from facilities.models import Block, CalendarConflict, CalendarFeed, Facility, Unit
@@ -20,11 +21,8 @@ MAX_FEEDS_PER_UNIT = 10
 FEED_SCHEMES = ("http", "https", "webcal")
 
 
-class FeedError(Exception):
-    def __init__(self, message, code: str = "invalid"):
-        super().__init__(str(message))
-        self.message = message
-        self.code = code
+class FeedError(RuleError):
+    """An external feed that cannot be added."""
 
 
 def masked_url(url: str) -> str:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from accounts.models import Role, User
 from booking.models import Booking, BookingStatus
 from core.db import get_by_id, tokyo_today
+from core.errors import RuleError
 from core.extensions import db
 from facilities import blocks
 from facilities.models import Block, Facility, FacilityPhoto, Unit
@@ -68,13 +69,8 @@ Image.MAX_IMAGE_PIXELS = MAX_PHOTO_PIXELS
 MAX_CLOSE_AHEAD_DAYS = 3 * 366
 
 
-class ConsoleError(Exception):
+class ConsoleError(RuleError):
     """An operator action refused by a rule; the message is for the operator."""
-
-    def __init__(self, message, code: str = "invalid"):
-        super().__init__(str(message))
-        self.message = message
-        self.code = code
 
 
 class PhotoError(ConsoleError):
