@@ -125,13 +125,8 @@ def close_dates(
     ]
     db.session.add_all(blocks)
     db.session.flush()
-    _insert_ignoring_taken(
-        [
-            {"unit_id": block.unit_id, "night": night, "block_id": block.id}
-            for block in blocks
-            for night in nights_between(start, end)
-        ]
-    )
+    for unit in units:
+        reconcile_unit(unit.id, today)
     # Checked after claiming: a booking that slipped in concurrently is seen
     # here (the insert waited for it), and the caller rolls everything back.
     taken = booked_nights([u.id for u in units], start, end)

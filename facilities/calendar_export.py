@@ -33,24 +33,26 @@ def _new_token() -> str:
 
 def export_for_unit(unit: Unit, now: datetime) -> CalendarExport:
     """The unit's export, made on first use."""
-    export = db.session.scalar(select(CalendarExport).where(CalendarExport.unit_id == unit.id))
-    if export is None:
-        export = CalendarExport(token=_new_token(), unit_id=unit.id, created_at=now)
-        db.session.add(export)
-        db.session.flush()
-    return export
+    return exports_for_units([unit], now)[unit.id]
 
 
 def exports_for_units(units: list[Unit], now: datetime) -> dict[int, CalendarExport]:
-    """Each unit's export in one query, making the missing ones.
+    """Each unit's export in one query, making the missing ones."""
+    return _get_or_make(CalendarExport.unit_id, [u.id for u in units], now)
 
-    Two first views at once may both try to make them: the loser re-reads.
-    """
-    ids = [u.id for u in units]
+
+def export_for_facility(facility: Facility, now: datetime) -> CalendarExport:
+    """The facility's export, made on first use."""
+    return _get_or_make(CalendarExport.facility_id, [facility.id], now)[facility.id]
+
+
+def _get_or_make(column, ids: list[int], now: datetime) -> dict[int, CalendarExport]:
+    """Exports by target id. Two first views at once may both try to make one:
+    the loser's savepoint rolls back and it reads the winner's."""
 
     def existing() -> dict[int, CalendarExport]:
-        rows = db.session.scalars(select(CalendarExport).where(CalendarExport.unit_id.in_(ids)))
-        return {e.unit_id: e for e in rows}
+        rows = db.session.scalars(select(CalendarExport).where(column.in_(ids)))
+        return {getattr(e, column.key): e for e in rows}
 
     found = existing()
     missing = [i for i in ids if i not in found]
@@ -58,23 +60,13 @@ def exports_for_units(units: list[Unit], now: datetime) -> dict[int, CalendarExp
         try:
             with db.session.begin_nested():
                 db.session.add_all(
-                    CalendarExport(token=_new_token(), unit_id=i, created_at=now) for i in missing
+                    CalendarExport(token=_new_token(), created_at=now, **{column.key: i})
+                    for i in missing
                 )
         except IntegrityError:
             pass
         found = existing()
     return found
-
-
-def export_for_facility(facility: Facility, now: datetime) -> CalendarExport:
-    export = db.session.scalar(
-        select(CalendarExport).where(CalendarExport.facility_id == facility.id)
-    )
-    if export is None:
-        export = CalendarExport(token=_new_token(), facility_id=facility.id, created_at=now)
-        db.session.add(export)
-        db.session.flush()
-    return export
 
 
 def rotate(export: CalendarExport, now: datetime) -> None:
