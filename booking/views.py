@@ -16,6 +16,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_from_directory,
     url_for,
 )
 from flask_babel import gettext as _
@@ -38,8 +39,9 @@ from booking.services import MAX_GUESTS
 from core.db import edge_now, get_by_id, tokyo_today
 from core.extensions import db
 from core.i18n import current_locale
+from facilities.console import photo_dir
 from facilities.models import Facility
-from facilities.services import facility_photos
+from facilities.services import facility_photos, visible_photo
 
 bp = Blueprint("booking", __name__)
 STAY_ARGS = ("unit_id", "check_in", "check_out", "guests")
@@ -244,6 +246,19 @@ def book():
     db.session.commit()
     flash(_("Your stay is booked."), "success")
     return redirect(url_for("booking.stay", booking_id=booking.id), 303)
+
+
+@bp.get("/photos/<filename>")
+def photo(filename: str):
+    """A facility photo: for its operator, or for any member if the facility is open."""
+    stored = visible_photo(current_user, filename)
+    if stored is None:
+        abort(404)
+    response = send_from_directory(
+        photo_dir(), filename, mimetype=stored.content_type, max_age=3600
+    )
+    response.cache_control.private = True
+    return response
 
 
 @bp.get("/stays")

@@ -1,7 +1,8 @@
 """Calendar pages: the public iCal feeds, and the operator's sync settings and health.
 
 ``/calendars/<token>.ics`` needs no sign-in: the unguessable token is the key,
-and rotating it revokes every copy of the old address.
+and rotating it revokes every copy of the old address. The operator's pages hang
+on the console's blueprint, so its sign-in and role check cover them.
 """
 
 from __future__ import annotations
@@ -19,18 +20,17 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required
+from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import BooleanField, StringField
 from wtforms.validators import DataRequired, Length
 
 from accounts.forms import EmptyForm
-from accounts.models import Role
-from core.db import edge_now, get_by_id, tokyo_today
+from core.db import edge_now, tokyo_today
 from core.extensions import db
-from facilities import calendar_export, feeds
-from facilities.models import CalendarConflict, CalendarFeed, Facility, Unit
+from facilities import calendar_export, feeds, services
+from facilities.console import bp as operator_bp
+from facilities.console import facility_or_404, require_post_form, unit_or_404
 
 bp = Blueprint("calendars", __name__)
 
@@ -68,43 +68,14 @@ def feed(token: str):
     return response.make_conditional(request)
 
 
-# --- operator pages ------------------------------------------------------------------
+# --- operator pages (on the console's blueprint) ---------------------------------------
 
 
-def _require_operator():
-    if current_user.role != Role.OPERATOR or current_user.operator_id is None:
-        abort(403)
-
-
-def _own_facility(facility_id: int) -> Facility:
-    facility = get_by_id(Facility, facility_id)
-    if facility is None or facility.operator_id != current_user.operator_id:
-        abort(404)
-    return facility
-
-
-def _own_unit(unit_id: int) -> Unit:
-    unit = get_by_id(Unit, unit_id)
-    if unit is None or unit.facility.operator_id != current_user.operator_id:
-        abort(404)
-    return unit
-
-
-def _own_facility_ids() -> list[int]:
-    return list(
-        db.session.scalars(
-            select(Facility.id).where(Facility.operator_id == current_user.operator_id)
-        )
-    )
-
-
-@bp.get("/operator/calendars")
-@login_required
-def health():
-    _require_operator()
+@operator_bp.get("/calendars")
+def calendar_sync():
     now = edge_now()
     interval = current_app.config["CALENDAR_SYNC_MINUTES"]
-    facility_ids = _own_facility_ids()
+    facility_ids = [f.id for f in services.operator_facilities(current_user)]
     return render_template(
         "calendars/health.html",
         rows=feeds.feed_health(facility_ids, now, interval),
@@ -115,15 +86,13 @@ def health():
     )
 
 
-@bp.get("/operator/facilities/<int:facility_id>/calendars")
-@login_required
-def facility(facility_id: int):
-    _require_operator()
-    facility = _own_facility(facility_id)
+@operator_bp.get("/facilities/<int:facility_id>/calendars")
+def facility_calendars(facility_id: int):
+    facility = facility_or_404(facility_id)
     now = edge_now()
     facility_export = calendar_export.export_for_facility(facility, now)
     unit_exports = calendar_export.exports_for_units(list(facility.units), now)
-    unit_feeds: dict[int, list[CalendarFeed]] = {u.id: [] for u in facility.units}
+    unit_feeds: dict[int, list[feeds.FeedHealth]] = {u.id: [] for u in facility.units}
     for row in feeds.feed_health([facility.id], now, current_app.config["CALENDAR_SYNC_MINUTES"]):
         unit_feeds[row.unit.id].append(row)
     db.session.commit()  # exports are made on first view
@@ -140,70 +109,61 @@ def facility(facility_id: int):
     )
 
 
-@bp.post("/operator/units/<int:unit_id>/feeds")
-@login_required
+def _back_to(facility_id: int, unit_id: int | None = None):
+    anchor = f"#unit-{unit_id}" if unit_id else ""
+    return redirect(url_for(".facility_calendars", facility_id=facility_id) + anchor)
+
+
+def _or_404(found):
+    if found is None:
+        abort(404)
+    return found
+
+
+@operator_bp.post("/units/<int:unit_id>/feeds")
 def add_feed(unit_id: int):
-    _require_operator()
-    unit = _own_unit(unit_id)
+    unit = unit_or_404(unit_id)
     form = FeedForm()
     if not form.validate():
         flash(_("Give the feed a name and its iCal address."), "error")
-    else:
-        try:
-            feed = feeds.add_feed(unit, form.url.data, form.label.data, edge_now())
-        except feeds.FeedError as exc:
-            flash(str(exc.message), "error")
-        else:
-            db.session.commit()
-            flash(
-                _(
-                    "%(label)s added to %(unit)s. It is imported at the next sync"
-                    " (every %(n)d minutes).",
-                    label=feed.label,
-                    unit=unit.name,
-                    n=current_app.config["CALENDAR_SYNC_MINUTES"],
-                ),
-                "success",
-            )
-    return redirect(url_for(".facility", facility_id=unit.facility_id) + f"#unit-{unit.id}")
+        return _back_to(unit.facility_id, unit.id)
+    try:
+        feed = feeds.add_feed(unit, form.url.data, form.label.data, edge_now())
+    except feeds.FeedError as exc:
+        flash(str(exc.message), "error")
+        return _back_to(unit.facility_id, unit.id)
+    db.session.commit()
+    flash(
+        _(
+            "%(label)s added to %(unit)s. It is imported at the next sync (every %(n)d minutes).",
+            label=feed.label,
+            unit=unit.name,
+            n=current_app.config["CALENDAR_SYNC_MINUTES"],
+        ),
+        "success",
+    )
+    return _back_to(unit.facility_id, unit.id)
 
 
-@bp.post("/operator/feeds/<int:feed_id>/delete")
-@login_required
+@operator_bp.post("/feeds/<int:feed_id>/delete")
 def delete_feed(feed_id: int):
-    _require_operator()
-    feed = get_by_id(CalendarFeed, feed_id)
-    if feed is None:
-        abort(404)
-    unit = _own_unit(feed.unit_id)
-    if not EmptyForm().validate():
-        abort(400)
-    label = feed.label
+    feed = _or_404(services.operator_feed(current_user, feed_id))
+    require_post_form()
+    label, facility_id, unit_id = feed.label, feed.unit.facility_id, feed.unit_id
     feeds.remove_feed(feed, tokyo_today(edge_now()))
     db.session.commit()
     flash(_("%(label)s removed; its blocked nights are open again.", label=label), "success")
-    return redirect(url_for(".facility", facility_id=unit.facility_id) + f"#unit-{unit.id}")
+    return _back_to(facility_id, unit_id)
 
 
-def _own_export(export_id: int):
-    from facilities.models import CalendarExport
-
-    export = get_by_id(CalendarExport, export_id)
-    if export is None:
-        abort(404)
-    facility = export.facility if export.facility_id else export.unit.facility
-    if facility.operator_id != current_user.operator_id:
-        abort(404)
-    return export, facility
+def _export_facility_id(export) -> int:
+    return export.facility_id or export.unit.facility_id
 
 
-@bp.post("/operator/exports/<int:export_id>/rotate")
-@login_required
+@operator_bp.post("/exports/<int:export_id>/rotate")
 def rotate_export(export_id: int):
-    _require_operator()
-    export, facility = _own_export(export_id)
-    if not EmptyForm().validate():
-        abort(400)
+    export = _or_404(services.operator_export(current_user, export_id))
+    require_post_form()
     calendar_export.rotate(export, edge_now())
     db.session.commit()
     flash(
@@ -213,34 +173,26 @@ def rotate_export(export_id: int):
         ),
         "success",
     )
-    return redirect(url_for(".facility", facility_id=facility.id))
+    return _back_to(_export_facility_id(export))
 
 
-@bp.post("/operator/exports/<int:export_id>/settings")
-@login_required
+@operator_bp.post("/exports/<int:export_id>/settings")
 def export_settings(export_id: int):
-    _require_operator()
-    export, facility = _own_export(export_id)
+    export = _or_404(services.operator_export(current_user, export_id))
     form = ExportSettingsForm()
     if not form.validate():
         abort(400)
     export.include_imported = form.include_imported.data
     db.session.commit()
     flash(_("Export settings saved."), "success")
-    return redirect(url_for(".facility", facility_id=facility.id))
+    return _back_to(_export_facility_id(export))
 
 
-@bp.post("/operator/conflicts/<int:conflict_id>/resolve")
-@login_required
+@operator_bp.post("/conflicts/<int:conflict_id>/resolve")
 def resolve_conflict(conflict_id: int):
-    _require_operator()
-    conflict = get_by_id(CalendarConflict, conflict_id)
-    if conflict is None:
-        abort(404)
-    _own_unit(conflict.unit_id)
-    if not EmptyForm().validate():
-        abort(400)
+    conflict = _or_404(services.operator_conflict(current_user, conflict_id))
+    require_post_form()
     feeds.resolve_conflict(conflict, current_user, edge_now())
     db.session.commit()
     flash(_("Conflict marked as resolved."), "success")
-    return redirect(url_for(".health"))
+    return redirect(url_for(".calendar_sync"))

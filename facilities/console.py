@@ -21,7 +21,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_from_directory,
     url_for,
 )
 from flask_babel import gettext as _
@@ -30,7 +29,6 @@ from flask_login import current_user, login_required
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from accounts.forms import EmptyForm
-from accounts.models import Role
 from booking.forms import AMENITY_LABELS, KIND_LABELS
 from core.db import edge_now, tokyo_today
 from core.extensions import csrf, db
@@ -50,7 +48,6 @@ from facilities.models import Facility, Unit
 
 bp = Blueprint("operator", __name__, url_prefix="/operator")
 
-PHOTO_NAME = re.compile(r"[0-9a-f]{32}\.(?:jpg|png|webp)")
 MONTH_ARG = re.compile(r"(\d{4})-(\d{2})")
 MONTHS_AROUND = 60  # month navigation reaches five years either way
 
@@ -58,12 +55,9 @@ MONTHS_AROUND = 60  # month navigation reaches five years either way
 @bp.before_request
 @login_required
 def _operators_only():
-    """Operators of an organisation only; photos are for every signed-in user."""
-    if request.endpoint == "operator.photo":
-        return None
-    if current_user.role != Role.OPERATOR or current_user.operator_id is None:
+    """Operators of an organisation only (the calendar pages included)."""
+    if not services.runs_facilities(current_user):
         abort(403)
-    return None
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -73,27 +67,27 @@ def _today() -> date:
     return tokyo_today(edge_now())
 
 
-def _facility_or_404(facility_id: int) -> Facility:
+def facility_or_404(facility_id: int) -> Facility:
     facility = services.operator_facility(current_user, facility_id)
     if facility is None:
         abort(404)
     return facility
 
 
-def _unit_or_404(unit_id: int) -> Unit:
+def unit_or_404(unit_id: int) -> Unit:
     unit = services.operator_unit(current_user, unit_id)
     if unit is None:
         abort(404)
     return unit
 
 
-def _require_post_form() -> None:
+def require_post_form() -> None:
     """A POST button carries only the CSRF token; without it, nothing happens."""
     if not EmptyForm().validate_on_submit():
         abort(400)
 
 
-def _photo_dir() -> Path:
+def photo_dir() -> Path:
     return Path(current_app.instance_path) / "photos"
 
 
@@ -149,7 +143,7 @@ def dashboard():
 
 @bp.get("/facilities/<int:facility_id>")
 def facility(facility_id: int):
-    facility = _facility_or_404(facility_id)
+    facility = facility_or_404(facility_id)
     return render_template(
         "operator/facility.html",
         facility=facility,
@@ -188,7 +182,7 @@ def facility_new():
 
 @bp.route("/facilities/<int:facility_id>/edit", methods=["GET", "POST"])
 def facility_edit(facility_id: int):
-    facility = _facility_or_404(facility_id)
+    facility = facility_or_404(facility_id)
     form = FacilityForm(obj=facility, locale=current_locale())
     if not form.validate_on_submit():
         return _facility_form_page(form, facility, status=400 if form.is_submitted() else 200)
@@ -204,8 +198,8 @@ def facility_edit(facility_id: int):
 
 @bp.post("/facilities/<int:facility_id>/deactivate")
 def facility_deactivate(facility_id: int):
-    facility = _facility_or_404(facility_id)
-    _require_post_form()
+    facility = facility_or_404(facility_id)
+    require_post_form()
     upcoming = services.set_facility_active(facility, False, _today())
     db.session.commit()
     flash(_("The facility is closed: it no longer appears in search."), "success")
@@ -215,8 +209,8 @@ def facility_deactivate(facility_id: int):
 
 @bp.post("/facilities/<int:facility_id>/reactivate")
 def facility_reactivate(facility_id: int):
-    facility = _facility_or_404(facility_id)
-    _require_post_form()
+    facility = facility_or_404(facility_id)
+    require_post_form()
     services.set_facility_active(facility, True, _today())
     db.session.commit()
     flash(_("The facility is open for booking again."), "success")
@@ -234,7 +228,7 @@ def _unit_form_page(form: UnitForm, facility: Facility, unit=None, error=None, s
 
 @bp.route("/facilities/<int:facility_id>/units/new", methods=["GET", "POST"])
 def unit_new(facility_id: int):
-    facility = _facility_or_404(facility_id)
+    facility = facility_or_404(facility_id)
     form = UnitForm()
     if not form.validate_on_submit():
         return _unit_form_page(form, facility, status=400 if form.is_submitted() else 200)
@@ -250,7 +244,7 @@ def unit_new(facility_id: int):
 
 @bp.route("/units/<int:unit_id>/edit", methods=["GET", "POST"])
 def unit_edit(unit_id: int):
-    unit = _unit_or_404(unit_id)
+    unit = unit_or_404(unit_id)
     form = UnitForm(obj=unit)
     if not form.validate_on_submit():
         return _unit_form_page(
@@ -268,8 +262,8 @@ def unit_edit(unit_id: int):
 
 @bp.post("/units/<int:unit_id>/deactivate")
 def unit_deactivate(unit_id: int):
-    unit = _unit_or_404(unit_id)
-    _require_post_form()
+    unit = unit_or_404(unit_id)
+    require_post_form()
     upcoming = services.set_unit_active(unit, False, _today())
     db.session.commit()
     flash(_("Room %(name)s is off sale.", name=unit.name), "success")
@@ -279,8 +273,8 @@ def unit_deactivate(unit_id: int):
 
 @bp.post("/units/<int:unit_id>/reactivate")
 def unit_reactivate(unit_id: int):
-    unit = _unit_or_404(unit_id)
-    _require_post_form()
+    unit = unit_or_404(unit_id)
+    require_post_form()
     services.set_unit_active(unit, True, _today())
     db.session.commit()
     flash(_("Room %(name)s is on sale again.", name=unit.name), "success")
@@ -293,7 +287,7 @@ def unit_reactivate(unit_id: int):
 @bp.post("/facilities/<int:facility_id>/photos")
 @csrf.exempt  # checked below, once the larger body limit for photos applies
 def photo_upload(facility_id: int):
-    facility = _facility_or_404(facility_id)
+    facility = facility_or_404(facility_id)
     max_bytes = current_app.config["PHOTO_MAX_BYTES"]
     request.max_content_length = max_bytes + 64 * 1024
     back = redirect(url_for("operator.facility", facility_id=facility.id, _anchor="photos"), 303)
@@ -316,7 +310,7 @@ def photo_upload(facility_id: int):
             upload.stream,
             upload.filename or "",
             edge_now(),
-            _photo_dir(),
+            photo_dir(),
             max_bytes,
             caption=form.caption.data or "",
         )
@@ -328,7 +322,7 @@ def photo_upload(facility_id: int):
         db.session.commit()
     except Exception:
         db.session.rollback()
-        services.discard_photo_file(_photo_dir(), photo.filename)
+        services.discard_photo_file(photo_dir(), photo.filename)
         raise
     flash(_("The photo has been added."), "success")
     return back
@@ -339,28 +333,13 @@ def photo_delete(photo_id: int):
     photo = services.operator_photo(current_user, photo_id)
     if photo is None:
         abort(404)
-    _require_post_form()
+    require_post_form()
     facility_id = photo.facility_id
     filename = services.delete_photo(photo)
     db.session.commit()
-    services.discard_photo_file(_photo_dir(), filename)
+    services.discard_photo_file(photo_dir(), filename)
     flash(_("The photo has been deleted."), "success")
     return redirect(url_for("operator.facility", facility_id=facility_id, _anchor="photos"), 303)
-
-
-@bp.get("/photos/<filename>")
-def photo(filename: str):
-    """A stored photo, for its operator, or for any signed-in user if the facility is open."""
-    if not PHOTO_NAME.fullmatch(filename):
-        abort(404)
-    stored = services.visible_photo(current_user, filename)
-    if stored is None:
-        abort(404)
-    response = send_from_directory(
-        _photo_dir(), filename, mimetype=stored.content_type, max_age=3600
-    )
-    response.cache_control.private = True
-    return response
 
 
 # --- closed dates -------------------------------------------------------------------------
@@ -382,7 +361,7 @@ def _close_page(facility: Facility, form: CloseDatesForm, error=None, status=200
 
 @bp.route("/facilities/<int:facility_id>/close", methods=["GET", "POST"])
 def close_dates(facility_id: int):
-    facility = _facility_or_404(facility_id)
+    facility = facility_or_404(facility_id)
     form = CloseDatesForm(units=[u for u in facility.units if u.active])
     if not form.validate_on_submit():
         return _close_page(facility, form, status=400 if form.is_submitted() else 200)
@@ -424,7 +403,7 @@ def block_reopen(block_id: int):
     block = services.operator_block(current_user, block_id)
     if block is None:
         abort(404)
-    _require_post_form()
+    require_post_form()
     facility_id = block.unit.facility_id
     try:
         removed = remove_block(block, _today())
@@ -449,7 +428,7 @@ def block_reopen(block_id: int):
 
 @bp.get("/facilities/<int:facility_id>/today")
 def today(facility_id: int):
-    facility = _facility_or_404(facility_id)
+    facility = facility_or_404(facility_id)
     today = _today()
     return render_template(
         "operator/today.html",
@@ -461,7 +440,7 @@ def today(facility_id: int):
 
 @bp.get("/facilities/<int:facility_id>/housekeeping")
 def housekeeping(facility_id: int):
-    facility = _facility_or_404(facility_id)
+    facility = facility_or_404(facility_id)
     return render_template(
         "operator/housekeeping.html",
         facility=facility,
@@ -473,7 +452,7 @@ def housekeeping(facility_id: int):
 
 @bp.post("/units/<int:unit_id>/housekeeping")
 def housekeeping_set(unit_id: int):
-    unit = _unit_or_404(unit_id)
+    unit = unit_or_404(unit_id)
     form = HousekeepingForm()
     if not form.validate_on_submit():
         abort(400)
@@ -492,7 +471,7 @@ def housekeeping_set(unit_id: int):
 
 @bp.get("/facilities/<int:facility_id>/occupancy")
 def occupancy(facility_id: int):
-    facility = _facility_or_404(facility_id)
+    facility = facility_or_404(facility_id)
     first = _month_arg(_today())
     return render_template(
         "operator/occupancy.html",
@@ -504,7 +483,7 @@ def occupancy(facility_id: int):
 
 @bp.get("/facilities/<int:facility_id>/bookings.csv")
 def bookings_csv(facility_id: int):
-    facility = _facility_or_404(facility_id)
+    facility = facility_or_404(facility_id)
     first = _month_arg(_today())
     _first, last = operations.month_bounds(first.year, first.month)
     header = [
@@ -548,7 +527,7 @@ def bookings_csv(facility_id: int):
 
 @bp.get("/facilities/<int:facility_id>/calendar")
 def calendar(facility_id: int):
-    facility = _facility_or_404(facility_id)
+    facility = facility_or_404(facility_id)
     today = _today()
     first = _month_arg(today)
     return render_template(

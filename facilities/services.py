@@ -27,7 +27,15 @@ from core.db import get_by_id, tokyo_today
 from core.errors import RuleError
 from core.extensions import db
 from facilities import blocks
-from facilities.models import Block, Facility, FacilityPhoto, Unit
+from facilities.models import (
+    Block,
+    CalendarConflict,
+    CalendarExport,
+    CalendarFeed,
+    Facility,
+    FacilityPhoto,
+    Unit,
+)
 
 FACILITY_FIELDS = (
     "name_ja",
@@ -77,7 +85,8 @@ class PhotoError(ConsoleError):
     pass
 
 
-def _runs_facilities(actor: User) -> bool:
+def runs_facilities(actor: User) -> bool:
+    """An operator with an organisation: the only role the console serves."""
     return actor.role == Role.OPERATOR and actor.operator_id is not None
 
 
@@ -86,7 +95,7 @@ def _runs_facilities(actor: User) -> bool:
 
 def operator_facilities(actor: User) -> list[Facility]:
     """The actor's facilities, open ones first, with their rooms loaded."""
-    if not _runs_facilities(actor):
+    if not runs_facilities(actor):
         return []
     return list(
         db.session.scalars(
@@ -98,41 +107,67 @@ def operator_facilities(actor: User) -> list[Facility]:
     )
 
 
+def _owned(actor: User, model, ident: int, facility_of, *path):
+    """``model`` row ``ident`` if the actor's organisation runs its facility, else None.
+
+    ``path`` are the relationships to load with it on the way to the facility.
+    """
+    if not runs_facilities(actor):
+        return None
+    options = []
+    if path:
+        load = joinedload(path[0])
+        for step in path[1:]:
+            load = load.joinedload(step)
+        options.append(load)
+    row = get_by_id(model, ident, options=options)
+    if row is None or facility_of(row).operator_id != actor.operator_id:
+        return None
+    return row
+
+
 def operator_facility(actor: User, facility_id: int) -> Facility | None:
     """The facility if the actor's organisation runs it; None for a foreign or unknown id."""
-    if not _runs_facilities(actor):
-        return None
-    facility = get_by_id(Facility, facility_id)
-    if facility is None or facility.operator_id != actor.operator_id:
-        return None
-    return facility
+    return _owned(actor, Facility, facility_id, lambda f: f)
 
 
 def operator_unit(actor: User, unit_id: int) -> Unit | None:
-    if not _runs_facilities(actor):
-        return None
-    unit = get_by_id(Unit, unit_id, options=[joinedload(Unit.facility)])
-    if unit is None or unit.facility.operator_id != actor.operator_id:
-        return None
-    return unit
+    return _owned(actor, Unit, unit_id, lambda u: u.facility, Unit.facility)
 
 
 def operator_block(actor: User, block_id: int) -> Block | None:
-    if not _runs_facilities(actor):
-        return None
-    block = get_by_id(Block, block_id, options=[joinedload(Block.unit).joinedload(Unit.facility)])
-    if block is None or block.unit.facility.operator_id != actor.operator_id:
-        return None
-    return block
+    return _owned(actor, Block, block_id, lambda b: b.unit.facility, Block.unit, Unit.facility)
+
+
+def operator_feed(actor: User, feed_id: int) -> CalendarFeed | None:
+    return _owned(
+        actor, CalendarFeed, feed_id, lambda f: f.unit.facility, CalendarFeed.unit, Unit.facility
+    )
+
+
+def operator_conflict(actor: User, conflict_id: int) -> CalendarConflict | None:
+    return _owned(
+        actor,
+        CalendarConflict,
+        conflict_id,
+        lambda c: c.unit.facility,
+        CalendarConflict.unit,
+        Unit.facility,
+    )
+
+
+def operator_export(actor: User, export_id: int) -> CalendarExport | None:
+    """A unit's or a facility's calendar export."""
+    return _owned(
+        actor,
+        CalendarExport,
+        export_id,
+        lambda e: e.facility if e.facility_id else e.unit.facility,
+    )
 
 
 def operator_photo(actor: User, photo_id: int) -> FacilityPhoto | None:
-    if not _runs_facilities(actor):
-        return None
-    photo = get_by_id(FacilityPhoto, photo_id, options=[joinedload(FacilityPhoto.facility)])
-    if photo is None or photo.facility.operator_id != actor.operator_id:
-        return None
-    return photo
+    return _owned(actor, FacilityPhoto, photo_id, lambda p: p.facility, FacilityPhoto.facility)
 
 
 def visible_photo(actor: User, filename: str) -> FacilityPhoto | None:
@@ -144,7 +179,7 @@ def visible_photo(actor: User, filename: str) -> FacilityPhoto | None:
     )
     if photo is None:
         return None
-    own = _runs_facilities(actor) and photo.facility.operator_id == actor.operator_id
+    own = runs_facilities(actor) and photo.facility.operator_id == actor.operator_id
     return photo if own or photo.facility.active else None
 
 

@@ -346,9 +346,9 @@ def test_operator_uploads_sees_and_deletes_a_photo(app, db, client, console, mak
     assert re.fullmatch(r"[0-9a-f]{32}\.jpg", photo.filename)
     assert (photo.width, photo.height, photo.caption) == (120, 80, "冬の外観")
     assert (console.photos / photo.filename).read_bytes() == data
-    assert f'src="/operator/photos/{photo.filename}"' in page
+    assert f'src="/photos/{photo.filename}"' in page
 
-    name, url = photo.filename, f"/operator/photos/{photo.filename}"
+    name, url = photo.filename, f"/photos/{photo.filename}"
     with client.get(url) as served:
         assert (served.status_code, served.mimetype, served.data) == (200, "image/jpeg", data)
         assert served.headers["X-Content-Type-Options"] == "nosniff"
@@ -437,7 +437,7 @@ def test_a_photo_just_over_the_limit_is_refused_by_the_service(app, db, client, 
     "name", ["../instance/engawa.db", "..%2F..%2Fetc%2Fpasswd", "abc.jpg", "A" * 32 + ".jpg"]
 )
 def test_photo_serving_takes_only_stored_random_names(client, console, name):
-    assert client.get(f"/operator/photos/{name}").status_code == 404
+    assert client.get(f"/photos/{name}").status_code == 404
 
 
 # --- closed dates -------------------------------------------------------------------------

@@ -242,7 +242,7 @@ def test_the_dashboard_lists_only_the_operators_own_facilities(app, db, make_use
 def test_photos_of_an_open_facility_are_seen_by_members_but_not_once_it_closes(
     app, db, make_user, world
 ):
-    url = f"/operator/photos/{world.photo.filename}"
+    url = f"/photos/{world.photo.filename}"
     viewers = [make_user(Role.OPERATOR), make_user(Role.EMPLOYEE), make_user(Role.COMPANY_ADMIN)]
     for viewer in viewers:
         with signed_in(app, viewer).get(url) as response:
