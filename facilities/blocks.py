@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from flask_babel import format_date
 from flask_babel import lazy_gettext as _l
@@ -19,6 +19,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from accounts.models import User
+from booking.dates import stay_nights
 from booking.models import Occupancy
 from core.db import tokyo_today
 from core.errors import RuleError
@@ -31,10 +32,6 @@ MANUAL_REASONS = (BlockReason.MAINTENANCE, BlockReason.PRIVATE_USE, BlockReason.
 
 class BlockError(RuleError):
     """A block that cannot be made; the message is for the operator."""
-
-
-def nights_between(start: date, end: date) -> list[date]:
-    return [start + timedelta(days=i) for i in range((end - start).days)]
 
 
 def booked_nights(unit_ids: Iterable[int], start: date, end: date) -> dict[tuple[int, date], int]:
@@ -187,7 +184,7 @@ def reconcile_unit(unit_id: int, today: date) -> None:
     wanted: dict[date, set[int]] = {}
     first_wanter: dict[date, int] = {}
     for block_id, start, end in blocks:
-        for night in nights_between(max(start, today), end):
+        for night in stay_nights(max(start, today), end):
             wanted.setdefault(night, set()).add(block_id)
             first_wanter.setdefault(night, block_id)
 

@@ -21,10 +21,11 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import insert, select
 
+from booking.dates import stay_nights
 from booking.models import Booking
 from core.db import TOKYO, tokyo_today
 from core.extensions import db
-from facilities.blocks import booked_nights, delete_blocks, nights_between, reconcile_unit
+from facilities.blocks import booked_nights, delete_blocks, reconcile_unit
 from facilities.calendar_fetch import FetchError, FetchResult, fetch_feed
 from facilities.calendar_parse import FeedParseError, ImportedEvent, read_feed
 from facilities.models import (
@@ -276,7 +277,7 @@ def _record_conflicts(feed: CalendarFeed, now: datetime, today: date) -> int:
     if blocks:
         taken = booked_nights([feed.unit_id], today, max(b.end_date for b in blocks))
         for block in blocks:
-            for night in nights_between(max(block.start_date, today), block.end_date):
+            for night in stay_nights(max(block.start_date, today), block.end_date):
                 booking_id = taken.get((feed.unit_id, night))
                 if booking_id is not None:
                     overlaps.setdefault((block.event_key, booking_id), (block, []))[1].append(night)

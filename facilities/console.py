@@ -29,6 +29,7 @@ from flask_login import current_user, login_required
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from accounts.forms import EmptyForm
+from booking.dates import month_bounds
 from booking.forms import AMENITY_LABELS, KIND_LABELS
 from core.db import edge_now, tokyo_today
 from core.extensions import csrf, db
@@ -485,7 +486,7 @@ def occupancy(facility_id: int):
 def bookings_csv(facility_id: int):
     facility = facility_or_404(facility_id)
     first = _month_arg(_today())
-    _first, last = operations.month_bounds(first.year, first.month)
+    _first, end = month_bounds(first)
     header = [
         _("Booking number"),
         _("Room"),
@@ -512,7 +513,7 @@ def bookings_csv(facility_id: int):
             b.total_yen,
             statuses.get(b.status, b.status),
         ]
-        for b in operations.bookings_for_csv(facility, first, last)
+        for b in operations.bookings_for_csv(facility, first, end)
     ]
     filename = f"engawa-bookings-{facility.id}-{first:%Y-%m}.csv"
     return Response(

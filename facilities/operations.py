@@ -6,7 +6,6 @@ whatever the number of rooms or bookings (no query per room or per night).
 
 from __future__ import annotations
 
-import calendar
 import csv
 import io
 from collections.abc import Iterable, Sequence
@@ -17,6 +16,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import aliased
 
 from accounts.models import Company, User
+from booking.dates import month_bounds, stay_nights
 from booking.models import Booking, BookingStatus, Occupancy
 from core.db import TOKYO, tokyo_today
 from core.extensions import db
@@ -224,14 +224,8 @@ def set_housekeeping(unit: Unit, status: str, now: datetime) -> None:
 # --- occupancy ----------------------------------------------------------------------------
 
 
-def month_bounds(year: int, month: int) -> tuple[date, date]:
-    """The first and the last day of a month."""
-    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
-
-
 def month_nights(year: int, month: int) -> list[date]:
-    first, last = month_bounds(year, month)
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    return stay_nights(*month_bounds(date(year, month, 1)))
 
 
 @dataclass(frozen=True)
@@ -273,7 +267,7 @@ class MonthOccupancy:
 def month_occupancy(facility: Facility, year: int, month: int) -> MonthOccupancy:
     """Per night of the month: rooms sold (held by bookings), closed (held by blocks)
     and available (open rooms minus closed ones), over the facility's open rooms."""
-    first, last = month_bounds(year, month)
+    first, following = month_bounds(date(year, month, 1))
     unit_ids = [u.id for u in facility.units if u.active]
     counts: dict[date, tuple[int, int]] = {}
     if unit_ids:
@@ -284,7 +278,7 @@ def month_occupancy(facility: Facility, year: int, month: int) -> MonthOccupancy
             .where(
                 Occupancy.unit_id.in_(unit_ids),
                 Occupancy.night >= first,
-                Occupancy.night <= last,
+                Occupancy.night < following,
             )
             .group_by(Occupancy.night)
         )
@@ -313,8 +307,8 @@ class CsvBooking:
     status: str
 
 
-def bookings_for_csv(facility: Facility, first: date, last: date) -> list[CsvBooking]:
-    """Bookings (confirmed and cancelled) with a night in first..last, by check-in."""
+def bookings_for_csv(facility: Facility, first: date, end: date) -> list[CsvBooking]:
+    """Bookings (confirmed and cancelled) with a night in [first, end), by check-in."""
     rows = db.session.execute(
         select(
             Booking.id,
@@ -332,7 +326,7 @@ def bookings_for_csv(facility: Facility, first: date, last: date) -> list[CsvBoo
         .join(Company, Company.id == Booking.company_id)
         .where(
             Unit.facility_id == facility.id,
-            Booking.check_in <= last,
+            Booking.check_in < end,
             Booking.check_out > first,
         )
         .order_by(Booking.check_in, Booking.id)
