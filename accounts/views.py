@@ -78,15 +78,15 @@ def login():
             minutes = max(1, -(-exc.retry_after // 60))
             flash(_("Too many failed sign-ins. Try again in %(n)d minutes.", n=minutes), "error")
             return render_template("accounts/login.html", form=form), 429
+        lang = session.get("lang")
+        if user is not None and lang and user.locale != lang:
+            user.locale = lang  # chosen before signing in: the account remembers it
         db.session.commit()
         if user is None:
             flash(_("E-mail or password is wrong."), "error")
             status = 401
         else:
-            lang = session.get("lang")
-            session.clear()  # a fresh session on sign-in (fixation guard)
-            if lang:
-                session["lang"] = lang
+            _fresh_session()  # on sign-in: a session fixation guard
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
     elif request.method == "POST":
@@ -96,16 +96,21 @@ def login():
     return render_template("accounts/login.html", form=form), status
 
 
+def _fresh_session() -> None:
+    """Forget everything in the session but the language the visitor chose."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+
+
 @bp.post("/logout")
 @login_required
 def logout():
     if not EmptyForm().validate_on_submit():
         abort(400)
-    lang = session.get("lang")
     logout_user()
-    session.clear()
-    if lang:
-        session["lang"] = lang
+    _fresh_session()
     flash(_("You have signed out."), "info")
     return redirect(url_for("accounts.login"))
 

@@ -269,7 +269,6 @@ def test_language_chosen_before_sign_in_is_kept_and_remembered(app, client, make
     client.get("/lang/en")
     client.post("/login", data={"email": user.email, "password": PASSWORD})
     assert "My stays" in client.get("/stays").get_data(as_text=True)
-    client.get("/lang/en")
     db.session.refresh(user)
     assert user.locale == "en"
     fresh = app.test_client()  # a new browser: the account remembers English
