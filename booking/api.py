@@ -235,7 +235,7 @@ def create_booking():
 
 @bp.get("/bookings")
 def list_bookings():
-    upcoming, past = services.bookings_of(g.api_user, tokyo_today(edge_now()))
+    upcoming, past = services.bookings_of(g.api_user, tokyo_today(edge_now()), with_nights=True)
     return jsonify(bookings=[_booking_json(b) for b in past[::-1] + upcoming])
 
 

@@ -143,7 +143,8 @@ class Quote:
 
 
 def _require_booker(actor: User) -> None:
-    if not actor.books_stays or actor.company_id is None:
+    # (The database ties employees and company admins to a company.)
+    if not actor.books_stays:
         raise BookingForbidden(_l("Only employees of a subscribing company can book stays."))
 
 
@@ -230,12 +231,11 @@ def book_stay(
     # Lock the employee's row: one booking decision per employee at a time, so
     # the request key and the monthly cap are checked against settled data.
     db.session.execute(select(User.id).where(User.id == actor.id).with_for_update())
-    user = actor
     if request_key:
         # A retry gets the first answer, even if the rules would refuse it now
         # (midnight has passed, the company paused its subscription).
         earlier = db.session.scalar(
-            select(Booking).where(Booking.user_id == user.id, Booking.request_key == request_key)
+            select(Booking).where(Booking.user_id == actor.id, Booking.request_key == request_key)
         )
         if earlier is not None:
             if (earlier.unit_id, earlier.check_in, earlier.check_out, earlier.guests) != (
@@ -250,13 +250,13 @@ def book_stay(
                 )
             return earlier
     unit, company, nights = _check_request(
-        user, unit_id, check_in, check_out, guests, now, horizon_days
+        actor, unit_id, check_in, check_out, guests, now, horizon_days
     )
-    _check_monthly_cap(user, company, nights)
+    _check_monthly_cap(actor, company, nights)
 
     prices = nightly_prices(unit, nights)
     booking = Booking(
-        user_id=user.id,
+        user_id=actor.id,
         company_id=company.id,
         unit_id=unit.id,
         check_in=check_in,
@@ -294,17 +294,7 @@ def cancel_booking(actor: User, booking_id: int, now: datetime) -> Booking:
     Cancelling an already cancelled stay changes nothing. A stay that has begun
     cannot be cancelled here.
     """
-    booking = (
-        db.session.scalar(
-            select(Booking)
-            .where(Booking.id == booking_id, Booking.user_id == actor.id)
-            .with_for_update()
-        )
-        if in_id_range(booking_id)
-        else None
-    )
-    if booking is None:
-        raise BookingNotFound(_l("No such stay."))
+    booking = booking_of(actor, booking_id, lock=True)
     if booking.status == BookingStatus.CANCELLED:
         return booking
     if booking.check_in <= tokyo_today(now):
@@ -321,15 +311,20 @@ def cancel_booking(actor: User, booking_id: int, now: datetime) -> Booking:
     return booking
 
 
-def bookings_of(user: User, today: date) -> tuple[list[Booking], list[Booking]]:
-    """The user's stays: upcoming (incl. in progress and cancelled-upcoming) and past."""
+def bookings_of(
+    user: User, today: date, *, with_nights: bool = False
+) -> tuple[list[Booking], list[Booking]]:
+    """The user's stays: upcoming (incl. in progress and cancelled-upcoming) and past.
+
+    Rooms and facilities come loaded; the nights too when asked (the API lists them).
+    """
+    options = [selectinload(Booking.unit).selectinload(Unit.facility)]
+    if with_nights:
+        options.append(selectinload(Booking.nights))
     rows = db.session.scalars(
         select(Booking)
         .where(Booking.user_id == user.id)
-        .options(
-            selectinload(Booking.unit).selectinload(Unit.facility),
-            selectinload(Booking.nights),
-        )
+        .options(*options)
         .order_by(Booking.check_in)
     ).all()
     upcoming = [b for b in rows if b.check_out > today]
@@ -337,12 +332,11 @@ def bookings_of(user: User, today: date) -> tuple[list[Booking], list[Booking]]:
     return upcoming, past
 
 
-def booking_of(user: User, booking_id: int) -> Booking:
-    """One of the user's own bookings; anybody else's answers not found."""
+def booking_of(user: User, booking_id: int, *, lock: bool = False) -> Booking:
+    """One of the user's own bookings (row-locked if asked); anybody else's is not found."""
+    query = select(Booking).where(Booking.id == booking_id, Booking.user_id == user.id)
     booking = (
-        db.session.scalar(
-            select(Booking).where(Booking.id == booking_id, Booking.user_id == user.id)
-        )
+        db.session.scalar(query.with_for_update() if lock else query)
         if in_id_range(booking_id)
         else None
     )
