@@ -32,6 +32,7 @@ def test_wrong_password_is_refused_with_a_message(client, make_employee):
     user = make_employee()
     response = client.post("/login", data={"email": user.email, "password": "nope"})
     assert response.status_code == 401
+    assert "メールアドレスまたはパスワードが正しくありません。" in response.get_data(as_text=True)
     assert client.get("/stays").status_code == 302
 
 
@@ -214,6 +215,8 @@ def test_language_switch(client, make_employee, login):
     client.get("/lang/en")
     assert "My stays" in client.get("/stays").get_data(as_text=True)
     client.get("/lang/ja")
+    back = client.get("/stays").get_data(as_text=True)
+    assert "マイ予約" in back and "My stays" not in back
     assert client.get("/lang/xx").status_code == 404
 
 

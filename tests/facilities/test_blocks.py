@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from accounts.models import Role, User
 from booking import services as booking_services
@@ -99,11 +99,17 @@ def test_overlapping_blocks_share_nights_and_hand_them_over(db, unit, operator):
     assert claimed(db, unit.id) == span(5, 8)  # night 5 passed to the second block
 
 
-def test_reconcile_twice_changes_nothing(db, unit, operator):
-    blocks.close_dates(operator, [unit], days(3), days(6), "maintenance", "", NOW)
+def test_reconcile_repairs_then_changes_nothing(db, unit, operator):
+    (block,) = blocks.close_dates(operator, [unit], days(3), days(6), "maintenance", "", NOW)
     db.session.commit()
-    before = db.session.execute(select(Occupancy.id, Occupancy.night, Occupancy.block_id)).all()
+    # Out of step: one held night lost, and the block now wants one night more.
+    db.session.execute(delete(Occupancy).where(Occupancy.night == days(4)))
+    block.end_date = days(7)
+    db.session.commit()
     blocks.reconcile_unit(unit.id, TODAY)
+    db.session.commit()
+    assert claimed(db, unit.id) == span(3, 7)
+    before = db.session.execute(select(Occupancy.id, Occupancy.night, Occupancy.block_id)).all()
     blocks.reconcile_unit(unit.id, TODAY)
     db.session.commit()
     after = db.session.execute(select(Occupancy.id, Occupancy.night, Occupancy.block_id)).all()

@@ -79,12 +79,19 @@ def test_cancelled_stays_leave_the_feed(db, client, unit, make_user):
     assert "VEVENT" not in client.get(path).get_data(as_text=True)
 
 
-def test_uids_are_stable_and_the_body_is_byte_identical(db, client, unit, make_user):
-    book(db, make_user(), unit, 5, 8)
+def test_uids_are_stable_and_the_body_is_byte_identical(app, db, client, unit, make_user):
+    booking = book(db, make_user(), unit, 5, 8)
     path = export_path(db, unit)
-    first, second = client.get(path), client.get(path)
+    first = client.get(path)
+    app.config["FIXED_NOW"] = NOW + timedelta(hours=1)  # later: same calendar, same bytes
+    second = client.get(path)
     assert first.data == second.data
     assert first.headers["ETag"] == second.headers["ETag"]
+    # Another stay adds an event; the first one's lines do not change.
+    book(db, make_user(), unit, 10, 12)
+    third = client.get(path).get_data(as_text=True)
+    event = first.get_data(as_text=True).split("BEGIN:VEVENT")[1].split("END:VEVENT")[0]
+    assert f"UID:booking-{booking.id}@" in event and event in third
 
 
 def test_conditional_requests_get_304(db, client, unit, make_user):

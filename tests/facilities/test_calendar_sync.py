@@ -308,7 +308,7 @@ def test_a_second_run_changes_nothing(db, unit, feed_server):
     add(db, unit, feed_server.serve("/google.ics", GOOGLE), "Google")
     sync(db)
     before = snapshot(db, unit.id)
-    sync(db)
+    sync(db, now=NOW + timedelta(minutes=15))
     assert snapshot(db, unit.id) == before
 
 
@@ -492,6 +492,7 @@ def test_a_feed_removed_during_a_sync_is_skipped(app, db, unit, make_unit):
     assert "1 changed" in summary and "1 failed" in summary
     db.session.expire_all()
     assert db.session.get(CalendarFeed, second.id).events_imported == 1
+    assert held(db, unit.id) == set()  # nothing imported for the removed feed
 
 
 def test_our_stay_echoed_back_as_closed_is_not_a_conflict(app, db, unit, make_user):
