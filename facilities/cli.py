@@ -10,7 +10,6 @@ from core.db import edge_now, get_by_id
 from core.extensions import db
 from core.scheduler import run_recorded
 from facilities import calendar_export, feeds
-from facilities.jobs import sync_calendars
 from facilities.models import Unit
 
 calendars = AppGroup("calendars", help="Calendar export (iCal feeds) and import (sync).")
@@ -50,7 +49,9 @@ def add_feed(unit_id: int, url: str, label: str):
 @click.option("--unit", "unit_id", type=int, default=None, help="Only this unit's feeds.")
 def sync(unit_id: int | None):
     """Import external feeds now, with a progress bar."""
+    # Imported here: web workers load this module but never sync.
     from facilities.calendar_sync import feeds_to_sync
+    from facilities.jobs import sync_calendars
 
     if unit_id is not None:
         _unit(unit_id)
