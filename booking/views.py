@@ -39,9 +39,8 @@ from booking.services import MAX_GUESTS
 from core.db import edge_now, get_by_id, tokyo_today
 from core.extensions import db
 from core.i18n import current_locale
-from facilities.console import photo_dir
 from facilities.models import Facility
-from facilities.services import facility_photos, visible_photo
+from facilities.services import facility_photos, photo_dir, visible_photo
 
 bp = Blueprint("booking", __name__)
 STAY_ARGS = ("unit_id", "check_in", "check_out", "guests")
@@ -255,7 +254,7 @@ def photo(filename: str):
     if stored is None:
         abort(404)
     response = send_from_directory(
-        photo_dir(), filename, mimetype=stored.content_type, max_age=3600
+        photo_dir(current_app.instance_path), filename, mimetype=stored.content_type, max_age=3600
     )
     response.cache_control.private = True
     return response

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from pathlib import Path
 
 from flask import (
     Blueprint,
@@ -86,10 +85,6 @@ def require_post_form() -> None:
     """A POST button carries only the CSRF token; without it, nothing happens."""
     if not EmptyForm().validate_on_submit():
         abort(400)
-
-
-def photo_dir() -> Path:
-    return Path(current_app.instance_path) / "photos"
 
 
 def _month_arg(today: date) -> date:
@@ -311,7 +306,7 @@ def photo_upload(facility_id: int):
             upload.stream,
             upload.filename or "",
             edge_now(),
-            photo_dir(),
+            services.photo_dir(current_app.instance_path),
             max_bytes,
             caption=form.caption.data or "",
         )
@@ -323,7 +318,7 @@ def photo_upload(facility_id: int):
         db.session.commit()
     except Exception:
         db.session.rollback()
-        services.discard_photo_file(photo_dir(), photo.filename)
+        services.discard_photo_file(services.photo_dir(current_app.instance_path), photo.filename)
         raise
     flash(_("The photo has been added."), "success")
     return back
@@ -338,7 +333,7 @@ def photo_delete(photo_id: int):
     facility_id = photo.facility_id
     filename = services.delete_photo(photo)
     db.session.commit()
-    services.discard_photo_file(photo_dir(), filename)
+    services.discard_photo_file(services.photo_dir(current_app.instance_path), filename)
     flash(_("The photo has been deleted."), "success")
     return redirect(url_for("operator.facility", facility_id=facility_id, _anchor="photos"), 303)
 

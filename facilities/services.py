@@ -72,7 +72,6 @@ MAX_PHOTO_PIXELS = 40_000_000  # a 40-megapixel camera; more is a decompression 
 MAX_PHOTOS_PER_FACILITY = 30
 # Pillow warns above this many pixels and refuses at twice as many; photos never
 # need more, and the check below refuses anything between as well.
-Image.MAX_IMAGE_PIXELS = MAX_PHOTO_PIXELS
 # Closing nights years ahead is a typo, and date arithmetic near year 9999 overflows.
 MAX_CLOSE_AHEAD_DAYS = 3 * 366
 
@@ -283,13 +282,11 @@ def _identify(data: bytes) -> tuple[str, int, int]:
     """(format, width, height) of an accepted image, judged by its content alone."""
     try:
         with warnings.catch_warnings():
-            # Pillow only warns between one and two times MAX_IMAGE_PIXELS: refuse those too.
+            # Pillow only warns over its own pixel limit (below twice it): refuse those too.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(BytesIO(data)) as image:
-                image_format = image.format
+                image_format, (width, height) = image.format, image.size
                 image.verify()
-            with Image.open(BytesIO(data)) as image:
-                width, height = image.size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise PhotoError(_l("This image has too many pixels."), "too_many_pixels") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
@@ -364,6 +361,11 @@ def delete_photo(photo: FacilityPhoto) -> str:
     db.session.delete(photo)
     db.session.flush()
     return filename
+
+
+def photo_dir(instance_path: str) -> Path:
+    """Where photos are stored: ``instance/photos``."""
+    return Path(instance_path) / "photos"
 
 
 def discard_photo_file(photo_dir: Path, filename: str) -> None:
