@@ -286,17 +286,17 @@ def _identify(data: bytes) -> tuple[str, int, int]:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(BytesIO(data)) as image:
                 image_format, (width, height) = image.format, image.size
+                if width < 1 or height < 1 or width * height > MAX_PHOTO_PIXELS:
+                    raise PhotoError(_l("This image has too many pixels."), "too_many_pixels")
                 image.verify()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise PhotoError(_l("This image has too many pixels."), "too_many_pixels") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError):
         raise PhotoError(
             _l("This file is not a JPEG, PNG or WebP image, or it is damaged."), "not_image"
         ) from None
     if image_format not in PHOTO_TYPES:
         raise PhotoError(_l("Upload a JPEG, PNG or WebP image."), "type")
-    if width < 1 or height < 1 or width * height > MAX_PHOTO_PIXELS:
-        raise PhotoError(_l("This image has too many pixels."), "too_many_pixels")
     return image_format, width, height
 
 
