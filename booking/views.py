@@ -25,7 +25,6 @@ from flask_login import current_user, login_required
 from accounts.forms import EmptyForm
 from booking import search as search_service
 from booking import services
-from booking.dates import MAX_SEARCH_NIGHTS
 from booking.forms import (
     AMENITY_LABELS,
     KIND_LABELS,
@@ -133,13 +132,13 @@ def facility(facility_id: int):
     next_month = date(first.year + (first.month == 12), first.month % 12 + 1, 1)
     stay = QuoteForm(request.args)
     # With dates chosen (from search), say which rooms are free for the whole stay.
+    # (Field by field: a room need not be chosen yet.)
     free_units = None
-    if stay.check_in.data and stay.check_out.data and not stay.check_out.errors:
-        if 0 < (stay.check_out.data - stay.check_in.data).days <= MAX_SEARCH_NIGHTS:
-            free_units = search_service.units_free_for_stay(
-                facility, stay.check_in.data, stay.check_out.data
-            )
-    guests = stay.guests.data if isinstance(stay.guests.data, int) and stay.guests.data > 0 else 1
+    if stay.check_in.validate(stay) and stay.check_out.validate(stay):
+        free_units = search_service.units_free_for_stay(
+            facility, stay.check_in.data, stay.check_out.data
+        )
+    guests = stay.guests.data if stay.guests.validate(stay) else 1
     offered = [
         u.id
         for u in facility.units
