@@ -20,6 +20,27 @@ def month_bounds(day: date) -> tuple[date, date]:
     return first, following
 
 
+MONTH_ARG = re.compile(r"([0-9]{4})-([0-9]{2})", re.ASCII)
+
+
+def parse_month(raw: str | None, today: date, months_around: int) -> date:
+    """The first day of the month ``YYYY-MM``; this month when ``raw`` is missing,
+    malformed, or more than ``months_around`` months from today."""
+    this_month = today.replace(day=1)
+    found = MONTH_ARG.fullmatch(raw or "")
+    if not found:
+        return this_month
+    year, month = int(found.group(1)), int(found.group(2))
+    if not 1 <= month <= 12 or abs((year - today.year) * 12 + month - today.month) > months_around:
+        return this_month
+    return date(year, month, 1)
+
+
+def adjacent_months(first: date) -> tuple[date, date]:
+    """The first days of the months before and after ``first``'s."""
+    return (first - timedelta(days=1)).replace(day=1), month_bounds(first)[1]
+
+
 def parse_iso_date(value: str | None) -> date | None:
     """A strict ``YYYY-MM-DD`` date, or None for anything else (week dates included)."""
     if not value or not ISO_DATE.fullmatch(value):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import date, timedelta
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from flask import (
@@ -25,6 +25,7 @@ from flask_login import current_user, login_required
 from accounts.forms import EmptyForm
 from booking import search as search_service
 from booking import services
+from booking.dates import adjacent_months, parse_month
 from booking.forms import (
     AMENITY_LABELS,
     KIND_LABELS,
@@ -102,19 +103,6 @@ def home():
     ), status
 
 
-def _month_arg(today: date) -> date:
-    raw = request.args.get("month", "")
-    try:
-        year, month = (int(part) for part in raw.split("-"))
-        first = date(year, month, 1)
-    except ValueError:
-        return today.replace(day=1)
-    # Months far from today are not bookable; keep the navigation within sense.
-    if abs((first - today).days) > 3 * 366:
-        return today.replace(day=1)
-    return first
-
-
 def _active_facility(facility_id: int) -> Facility:
     facility = get_by_id(Facility, facility_id)
     if facility is None or not facility.active:
@@ -126,10 +114,10 @@ def _active_facility(facility_id: int) -> Facility:
 def facility(facility_id: int):
     facility = _active_facility(facility_id)
     today = tokyo_today(edge_now())
-    first = _month_arg(today)
+    # Months far from today are not bookable; keep the navigation within sense.
+    first = parse_month(request.args.get("month"), today, months_around=36)
     weeks = search_service.month_calendar(facility, first.year, first.month, today)
-    prev_month = (first - date.resolution).replace(day=1)
-    next_month = date(first.year + (first.month == 12), first.month % 12 + 1, 1)
+    prev_month, next_month = adjacent_months(first)
     stay = QuoteForm(request.args)
     # With dates chosen (from search), say which rooms are free for the whole stay.
     # (Field by field: a room need not be chosen yet.)

@@ -8,7 +8,6 @@ organisation, so somebody else's id answers 404 exactly like one that does not e
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 from flask import (
@@ -28,7 +27,7 @@ from flask_login import current_user, login_required
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from accounts.forms import EmptyForm
-from booking.dates import month_bounds
+from booking.dates import adjacent_months, month_bounds, parse_month
 from booking.forms import AMENITY_LABELS, KIND_LABELS
 from core.db import edge_now, tokyo_today
 from core.extensions import csrf, db
@@ -48,7 +47,6 @@ from facilities.models import Facility, Unit
 
 bp = Blueprint("operator", __name__, url_prefix="/operator")
 
-MONTH_ARG = re.compile(r"(\d{4})-(\d{2})")
 MONTHS_AROUND = 60  # month navigation reaches five years either way
 
 
@@ -88,22 +86,11 @@ def require_post_form() -> None:
 
 
 def _month_arg(today: date) -> date:
-    """The month of ``?month=YYYY-MM``; this month when it is missing, garbage or far off."""
-    found = MONTH_ARG.fullmatch(request.args.get("month", ""))
-    this_month = today.replace(day=1)
-    if not found:
-        return this_month
-    year, month = int(found.group(1)), int(found.group(2))
-    if not 1 <= month <= 12:
-        return this_month
-    if abs((year - today.year) * 12 + month - today.month) > MONTHS_AROUND:
-        return this_month
-    return date(year, month, 1)
+    return parse_month(request.args.get("month"), today, MONTHS_AROUND)
 
 
 def _month_links(first: date) -> dict:
-    prev_month = date(first.year - (first.month == 1), (first.month - 2) % 12 + 1, 1)
-    next_month = date(first.year + (first.month == 12), first.month % 12 + 1, 1)
+    prev_month, next_month = adjacent_months(first)
     return {"month": first, "prev_month": prev_month, "next_month": next_month}
 
 
