@@ -22,7 +22,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from accounts import services
 from accounts.forms import ApiTokenForm, EmptyForm, LoginForm, PasswordChangeForm
 from accounts.models import User
-from core.db import edge_now
+from core.db import edge_now, get_by_id
 from core.extensions import db, login_manager
 
 bp = Blueprint("accounts", __name__)
@@ -34,9 +34,9 @@ login_manager.login_message = None
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     raw_id, _sep, version = user_id.partition(":")
-    if not raw_id.isdigit() or not version.isdigit():
+    if not (raw_id.isascii() and raw_id.isdigit() and version.isascii() and version.isdigit()):
         return None
-    user = db.session.get(User, int(raw_id))
+    user = get_by_id(User, int(raw_id))
     if user is None or user.session_version != int(version):
         return None
     return user

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user, login_required
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from accounts.models import Role
 from core.db import edge_now
@@ -32,11 +32,19 @@ def jobs():
         query = query.where(JobRun.job == job)
     else:
         job = ""
+    newest = (
+        select(JobRun.job, func.max(JobRun.started_at).label("started_at"))
+        .group_by(JobRun.job)
+        .subquery()
+    )
     latest = {
-        name: db.session.scalar(
-            select(JobRun).where(JobRun.job == name).order_by(JobRun.started_at.desc()).limit(1)
+        run.job: run
+        for run in db.session.scalars(
+            select(JobRun).join(
+                newest,
+                (JobRun.job == newest.c.job) & (JobRun.started_at == newest.c.started_at),
+            )
         )
-        for name in JOBS
     }
     return render_template(
         "admin/jobs.html",

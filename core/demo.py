@@ -39,8 +39,6 @@ HISTORY_DAYS = 90  # existing bookings start this long before today…
 FUTURE_DAYS = 120  # …and end this long after it
 STAY_LENGTHS = (2, 2, 3, 3, 3, 4, 4, 5, 5, 6, 7, 7, 8, 9, 10)  # nights, short stays likelier
 OCCUPANCY = (0.40, 0.55)  # share of nights booked, drawn per unit
-# The demo employees' own calendars stay empty this far ahead, for hands-on trials.
-DEMO_EMPLOYEE_FREE_DAYS = 60
 # Every 2-night window in the next OPEN_WINDOW_DAYS keeps at least this many facilities
 # with a free unit, and every facility keeps a free 3-night run in the next two weeks.
 OPEN_WINDOW_DAYS = 60

@@ -106,16 +106,14 @@ def feed_health(
     if facility_ids is not None:
         query = query.where(Unit.facility_id.in_(list(facility_ids)) if facility_ids else False)
     feeds = db.session.scalars(query).all()
-    conflicts = dict(
-        db.session.execute(
-            select(CalendarConflict.feed_id, func.count())
-            .where(
-                CalendarConflict.feed_id.in_([f.id for f in feeds]),
-                CalendarConflict.resolved_at.is_(None),
-            )
-            .group_by(CalendarConflict.feed_id)
-        ).all()
+    open_by_feed = (
+        select(CalendarConflict.feed_id, func.count())
+        .where(CalendarConflict.resolved_at.is_(None))
+        .group_by(CalendarConflict.feed_id)
     )
+    if facility_ids is not None:
+        open_by_feed = open_by_feed.where(CalendarConflict.feed_id.in_([f.id for f in feeds]))
+    conflicts = dict(db.session.execute(open_by_feed).all())
     stale_before = now - timedelta(minutes=2 * interval_minutes)
     rows = []
     for feed in feeds:

@@ -221,3 +221,13 @@ def test_forms_need_csrf(app, db, unit, operator, foreign):
     for method, path in DOORS[1:]:
         response = browser.open(path.format(**foreign), method=method, data={"label": "x"})
         assert response.status_code == 400, path
+
+
+def test_platform_admin_sees_every_feed_of_the_network(app, db, make_user, foreign, make_unit):
+    other = feeds.add_feed(make_unit(), "https://calendar.example/b.ics", "Google", NOW)
+    db.session.commit()
+    page = signed_in(app, make_user(Role.PLATFORM_ADMIN)).get("/admin/calendars")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert f'data-feed-id="{foreign["feed"]}"' in text and f'data-feed-id="{other.id}"' in text
+    assert "calendar.example/b.ics" not in text  # masked
