@@ -12,11 +12,11 @@ from sqlalchemy import and_, exists, select
 from booking.dates import stay_nights
 from booking.models import Occupancy
 from core.extensions import db
-from facilities.models import Facility, FacilityKind, Unit
+from facilities.models import YES_NO_AMENITIES, Facility, FacilityKind, Unit
 from facilities.pricing import price_table
 from facilities.regions import prefecture_codes_in
 
-AMENITIES = ("meeting_room", "parking", "kitchen", "onsen", "family_friendly", "work_desks")
+AMENITIES = (*YES_NO_AMENITIES, "work_desks")
 
 
 @dataclass(frozen=True)

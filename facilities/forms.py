@@ -34,7 +34,7 @@ from wtforms.validators import (
 
 from booking.forms import KIND_LABELS
 from facilities.blocks import MANUAL_REASONS
-from facilities.models import BlockReason, FacilityKind, Housekeeping
+from facilities.models import YES_NO_AMENITIES, BlockReason, FacilityKind, Housekeeping
 from facilities.regions import PREFECTURES
 from facilities.services import FACILITY_FIELDS
 
@@ -120,7 +120,7 @@ class FacilityForm(FlaskForm):
         _l("Description (English)"), validators=[Optional(), Length(max=5000)]
     )
 
-    AMENITIES = ("meeting_room", "parking", "kitchen", "onsen", "family_friendly")
+    AMENITIES = YES_NO_AMENITIES
 
     def __init__(self, *args, locale: str = "ja", **kwargs):
         super().__init__(*args, **kwargs)

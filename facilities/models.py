@@ -18,6 +18,10 @@ class FacilityKind(StrEnum):
     BOTH = "both"
 
 
+# The yes/no amenities, as Facility columns (work desks and Wi-Fi are counts).
+YES_NO_AMENITIES = ("meeting_room", "parking", "kitchen", "onsen", "family_friendly")
+
+
 class Facility(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     operator_id: Mapped[int] = mapped_column(ForeignKey("operator_org.id"), index=True)
