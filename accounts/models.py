@@ -86,6 +86,15 @@ class User(UserMixin, db.Model):
     def books_stays(self) -> bool:
         return self.role in COMPANY_ROLES
 
+    @property
+    def runs_facilities(self) -> bool:
+        """An operator of an organisation: the only role the operator console serves."""
+        return self.role == Role.OPERATOR and self.operator_id is not None
+
+    @property
+    def is_platform_admin(self) -> bool:
+        return self.role == Role.PLATFORM_ADMIN
+
 
 class LoginThrottle(db.Model):
     """Failed sign-ins per e-mail address, to slow password guessing."""

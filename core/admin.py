@@ -6,7 +6,6 @@ from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
-from accounts.models import Role
 from core.db import edge_now
 from core.extensions import db
 from core.models import JobRun
@@ -19,7 +18,7 @@ PAGE_SIZE = 100
 @bp.before_request
 @login_required
 def _platform_admin_only():
-    if current_user.role != Role.PLATFORM_ADMIN:
+    if not current_user.is_platform_admin:
         abort(403)
 
 

@@ -54,7 +54,7 @@ MONTHS_AROUND = 60  # month navigation reaches five years either way
 @login_required
 def _operators_only():
     """Operators of an organisation only (the calendar pages included)."""
-    if not services.runs_facilities(current_user):
+    if not current_user.runs_facilities:
         abort(403)
 
 

@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from accounts.models import Role, User
+from accounts.models import User
 from booking.models import Booking, BookingStatus
 from core.db import get_by_id, tokyo_today
 from core.errors import RuleError
@@ -84,17 +84,12 @@ class PhotoError(ConsoleError):
     pass
 
 
-def runs_facilities(actor: User) -> bool:
-    """An operator with an organisation: the only role the console serves."""
-    return actor.role == Role.OPERATOR and actor.operator_id is not None
-
-
 # --- lookups within the actor's organisation -------------------------------------------
 
 
 def operator_facilities(actor: User) -> list[Facility]:
     """The actor's facilities, open ones first, with their rooms loaded."""
-    if not runs_facilities(actor):
+    if not actor.runs_facilities:
         return []
     return list(
         db.session.scalars(
@@ -111,7 +106,7 @@ def _owned(actor: User, model, ident: int, facility_of, *path):
 
     ``path`` are the relationships to load with it on the way to the facility.
     """
-    if not runs_facilities(actor):
+    if not actor.runs_facilities:
         return None
     options = []
     if path:
@@ -178,7 +173,7 @@ def visible_photo(actor: User, filename: str) -> FacilityPhoto | None:
     )
     if photo is None:
         return None
-    own = runs_facilities(actor) and photo.facility.operator_id == actor.operator_id
+    own = actor.runs_facilities and photo.facility.operator_id == actor.operator_id
     return photo if own or photo.facility.active else None
 
 
