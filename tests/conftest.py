@@ -275,6 +275,23 @@ def login(client):
     return do
 
 
+def signed_in(app, user: User) -> FlaskClient:
+    """A browser of its own, signed in as ``user``."""
+    browser = app.test_client()
+    response = browser.post("/login", data={"email": user.email, "password": PASSWORD})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return browser
+
+
+def bearer(db, user: User) -> dict[str, str]:
+    """A fresh API token for ``user``, as request headers."""
+    from accounts.services import create_api_token
+
+    _token, secret = create_api_token(user, "t", NOW)
+    db.session.commit()
+    return {"Authorization": f"Bearer {secret}"}
+
+
 def days(n: int) -> date:
     """A date ``n`` days after the fixed TODAY."""
     return TODAY + timedelta(days=n)

@@ -11,7 +11,7 @@ from accounts.models import Role
 from accounts.services import create_api_token, revoke_api_token
 from booking import services
 from booking.models import Booking, Occupancy
-from tests.conftest import NOW, days
+from tests.conftest import NOW, bearer, days
 
 FACILITY_KEYS = {"id", "name", "prefecture", "units"}
 UNIT_OFFER_KEYS = {"id", "name", "capacity", "total_price"}
@@ -36,13 +36,6 @@ REGION_SAMPLES = {
 
 def iso(day: date) -> str:
     return day.isoformat()
-
-
-def bearer(db, user) -> dict[str, str]:
-    """A fresh API token for ``user``, as request headers."""
-    _token, secret = create_api_token(user, "t", NOW)
-    db.session.commit()
-    return {"Authorization": f"Bearer {secret}"}
 
 
 def count(db, model) -> int:

@@ -5,13 +5,11 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
-from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from accounts.services import create_api_token
 from booking import services
 from booking.models import Booking, Occupancy
-from tests.conftest import NOW, PASSWORD, days
+from tests.conftest import NOW, bearer, days, signed_in
 
 WEB_DOORS = [
     ("GET", "/stays/{id}"),
@@ -24,20 +22,6 @@ API_DOOR_IDS = ["api-get", "api-delete"]
 
 
 # --- helpers ------------------------------------------------------------------------
-
-
-def signed_in(app, user) -> FlaskClient:
-    """A browser of its own, signed in as ``user``."""
-    browser = app.test_client()
-    response = browser.post("/login", data={"email": user.email, "password": PASSWORD})
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return browser
-
-
-def bearer(db, user) -> dict[str, str]:
-    _token, secret = create_api_token(user, "t", NOW)
-    db.session.commit()
-    return {"Authorization": f"Bearer {secret}"}
 
 
 def book(db, user, unit, check_in: int = 10, check_out: int = 13) -> int:

@@ -237,3 +237,8 @@ def new_page(request, browser: Browser) -> Iterator[Callable[..., Page]]:
 @pytest.fixture
 def page(new_page) -> Page:
     return new_page()
+
+
+def page_overflow(page) -> int:
+    """How many CSS pixels the page is wider than the viewport (0 when it fits)."""
+    return page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")

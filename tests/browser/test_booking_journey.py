@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import EMPLOYEE, PHONE, LiveServer, days, yen
+from tests.browser.conftest import EMPLOYEE, PHONE, LiveServer, days, page_overflow, yen
 
 pytestmark = pytest.mark.browser
 
@@ -40,11 +40,6 @@ def search_for(page: Page, check_in, check_out, place: str = "", guests: int = 1
     form.locator("input[name=guests]").fill(str(guests))
     form.locator("button[type=submit]").click()
     expect(page.get_by_test_id("result-count")).to_be_visible()
-
-
-def page_overflow(page: Page) -> int:
-    """How many CSS pixels the page is wider than the viewport (0 when it fits)."""
-    return page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
 
 
 def test_employee_books_a_stay_and_cancels_it(page: Page, live_server: LiveServer):

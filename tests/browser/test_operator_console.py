@@ -20,7 +20,7 @@ from accounts.models import User
 from booking.models import Occupancy
 from core.extensions import db
 from facilities.models import Block, Facility, Unit
-from tests.browser.conftest import LiveServer, days
+from tests.browser.conftest import LiveServer, days, page_overflow
 
 pytestmark = pytest.mark.browser
 
@@ -59,10 +59,6 @@ def held(server: LiveServer, unit_id: int, first: date, last: date) -> dict[date
             .where(Occupancy.unit_id == unit_id, Occupancy.night.between(first, last))
         ).all()
         return {night: (f"booking {b}" if b else reason) for night, b, reason in rows}
-
-
-def page_overflow(page: Page) -> int:
-    return page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
 
 
 def test_operator_closes_nights_and_sees_them_on_the_facility_calendar(

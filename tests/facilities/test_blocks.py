@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import delete, func, select
 
-from accounts.models import Role, User
+from accounts.models import User
 from booking import services as booking_services
 from booking.models import Booking, Occupancy
 from core.extensions import db as _db
@@ -13,16 +13,6 @@ from facilities import blocks
 from facilities.models import Block, Unit
 from tests.booking.test_race import race
 from tests.conftest import NOW, TODAY, days
-
-
-@pytest.fixture
-def unit(make_unit):
-    return make_unit()
-
-
-@pytest.fixture
-def operator(make_user, unit):
-    return make_user(Role.OPERATOR, operator=unit.facility.operator)
 
 
 def claimed(db, unit_id, kind="block") -> set:

@@ -15,11 +15,6 @@ from facilities.models import Block, BlockSource
 from tests.conftest import NOW, TODAY, days
 
 
-@pytest.fixture
-def unit(make_unit):
-    return make_unit()
-
-
 def book(db, user, unit, first: int, last: int):
     booking = booking_services.book_stay(user, unit.id, days(first), days(last), 1, NOW)
     db.session.commit()

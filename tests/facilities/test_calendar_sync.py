@@ -129,11 +129,6 @@ def snapshot(db, unit_id: int):
     return blocks, occupancy
 
 
-@pytest.fixture
-def unit(make_unit):
-    return make_unit()
-
-
 def add(db, unit, url: str, label: str = "Airbnb") -> CalendarFeed:
     feed = feeds.add_feed(unit, url, label, NOW)
     db.session.commit()

@@ -14,33 +14,16 @@ from booking import services as booking_services
 from facilities import calendar_export, feeds
 from facilities.jobs import sync_calendars
 from facilities.models import CalendarConflict, CalendarExport, CalendarFeed
-from tests.conftest import NOW, PASSWORD, days
+from tests.conftest import NOW, PASSWORD, days, signed_in
 from tests.facilities.test_calendar_sync import AIRBNB
 
 pytestmark = pytest.mark.usefixtures("sync_config")
 
 
 @pytest.fixture
-def unit(make_unit):
-    return make_unit()
-
-
-@pytest.fixture
-def operator(make_user, unit):
-    return make_user(Role.OPERATOR, operator=unit.facility.operator)
-
-
-@pytest.fixture
 def stranger(make_user):
     """An operator of another organisation."""
     return make_user(Role.OPERATOR)
-
-
-def signed_in(app, user):
-    browser = app.test_client()
-    response = browser.post("/login", data={"email": user.email, "password": PASSWORD})
-    assert response.status_code == 302
-    return browser
 
 
 def test_operator_adds_a_feed_and_sees_it_on_the_health_page(app, db, unit, operator, feed_server):

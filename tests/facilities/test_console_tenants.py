@@ -24,7 +24,7 @@ from booking import services as booking
 from booking.models import Occupancy
 from facilities import services
 from facilities.models import Block, Facility, FacilityPhoto, Unit
-from tests.conftest import NOW, PASSWORD, days
+from tests.conftest import NOW, days, signed_in
 
 FACILITY_FORM = {
     "name_ja": "乗っ取り",
@@ -89,13 +89,6 @@ DOOR_IDS = [f"{m}-{p.split('/operator/')[1].split('?')[0]}" for m, p, _f in DOOR
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-def signed_in(app, user) -> FlaskClient:
-    browser = app.test_client()
-    response = browser.post("/login", data={"email": user.email, "password": PASSWORD})
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return browser
 
 
 def knock(browser: FlaskClient, method: str, path: str, form, world):
