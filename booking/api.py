@@ -98,13 +98,19 @@ def _raise_booking_error(exc: services.BookingError):
     raise ApiError(status, exc.code, str(exc.message))
 
 
+def _stay_args(source) -> tuple[date, date]:
+    """``check_in`` and ``check_out`` of a search or a booking, at most 90 nights apart."""
+    check_in = _date_arg(source, "check_in")
+    check_out = _date_arg(source, "check_out")
+    if (check_out - check_in).days > MAX_SEARCH_NIGHTS:
+        raise ApiError(400, "out_of_range", f"A stay is at most {MAX_SEARCH_NIGHTS} nights.")
+    return check_in, check_out
+
+
 @bp.get("/facilities")
 def facilities():
     args = request.args
-    check_in = _date_arg(args, "check_in")
-    check_out = _date_arg(args, "check_out")
-    if (check_out - check_in).days > MAX_SEARCH_NIGHTS:
-        raise ApiError(400, "out_of_range", f"A stay is at most {MAX_SEARCH_NIGHTS} nights.")
+    check_in, check_out = _stay_args(args)
     region = args.get("region") or None
     if region is not None and region not in REGIONS_BY_SLUG:
         raise ApiError(
@@ -206,11 +212,8 @@ def create_booking():
     unit_id = _int_arg(body, "unit_id", None, 1, MAX_ID)
     if unit_id is None:
         raise ApiError(400, "missing_field", "'unit_id' is required.")
-    check_in = _date_arg(body, "check_in")
-    check_out = _date_arg(body, "check_out")
+    check_in, check_out = _stay_args(body)
     guests = _int_arg(body, "guests", 1, 1, MAX_GUESTS)
-    if (check_out - check_in).days > MAX_SEARCH_NIGHTS:
-        raise ApiError(400, "out_of_range", f"A stay is at most {MAX_SEARCH_NIGHTS} nights.")
     key = request.headers.get("Idempotency-Key") or None
     if key is not None and len(key) > 64:
         raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key is at most 64 characters.")

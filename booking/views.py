@@ -155,7 +155,7 @@ def facility(facility_id: int):
         stay=stay,
         amenity_labels=AMENITY_LABELS,
         kind_labels=KIND_LABELS,
-        photos=facility_photos(facility),
+        photos=facility_photos(facility, limit=6),
     )
 
 

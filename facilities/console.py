@@ -135,7 +135,7 @@ def facility(facility_id: int):
         button=EmptyForm(),
         kind_labels=KIND_LABELS,
         amenity_labels=AMENITY_LABELS,
-        photo_max_mb=current_app.config["PHOTO_MAX_BYTES"] // (1024 * 1024),
+        photo_max_mb=services.photo_mb(current_app.config["PHOTO_MAX_BYTES"]),
     )
 
 
@@ -280,7 +280,7 @@ def photo_upload(facility_id: int):
         form = PhotoForm()
         valid = form.validate()
     except RequestEntityTooLarge:
-        flash(_("Photos can be at most %(mb)d MB.", mb=max(1, max_bytes // (1024 * 1024))), "error")
+        flash(str(services.photo_too_big(max_bytes)), "error")
         return back
     if not valid:
         for errors in form.errors.values():

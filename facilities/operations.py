@@ -56,10 +56,22 @@ class DayOps:
         return len(self.arrivals) + len(self.staying)
 
 
+def _facility_bookings(facility: Facility, *columns):
+    """``columns`` of the facility's bookings, with room, guest and company joined."""
+    return (
+        select(*columns)
+        .join(Unit, Unit.id == Booking.unit_id)
+        .join(User, User.id == Booking.user_id)
+        .join(Company, Company.id == Booking.company_id)
+        .where(Unit.facility_id == facility.id)
+    )
+
+
 def _stays(facility: Facility, first: date, last: date) -> list[Stay]:
     """Confirmed stays of the facility touching the days first..last (check-out included)."""
     rows = db.session.execute(
-        select(
+        _facility_bookings(
+            facility,
             Booking.id,
             Booking.unit_id,
             Unit.name,
@@ -69,11 +81,7 @@ def _stays(facility: Facility, first: date, last: date) -> list[Stay]:
             Booking.check_out,
             Booking.guests,
         )
-        .join(Unit, Unit.id == Booking.unit_id)
-        .join(User, User.id == Booking.user_id)
-        .join(Company, Company.id == Booking.company_id)
         .where(
-            Unit.facility_id == facility.id,
             Booking.status == BookingStatus.CONFIRMED,
             Booking.check_in <= last,
             Booking.check_out >= first,
@@ -310,7 +318,8 @@ class CsvBooking:
 def bookings_for_csv(facility: Facility, first: date, end: date) -> list[CsvBooking]:
     """Bookings (confirmed and cancelled) with a night in [first, end), by check-in."""
     rows = db.session.execute(
-        select(
+        _facility_bookings(
+            facility,
             Booking.id,
             Unit.name,
             Booking.check_in,
@@ -321,11 +330,7 @@ def bookings_for_csv(facility: Facility, first: date, end: date) -> list[CsvBook
             Booking.total_price,
             Booking.status,
         )
-        .join(Unit, Unit.id == Booking.unit_id)
-        .join(User, User.id == Booking.user_id)
-        .join(Company, Company.id == Booking.company_id)
         .where(
-            Unit.facility_id == facility.id,
             Booking.check_in < end,
             Booking.check_out > first,
         )

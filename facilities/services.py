@@ -322,10 +322,7 @@ def save_photo(
         )
     data = stream.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise PhotoError(
-            _l("Photos can be at most %(mb)d MB.", mb=max(1, max_bytes // (1024 * 1024))),
-            "too_big",
-        )
+        raise PhotoError(photo_too_big(max_bytes), "too_big")
     if not data:
         raise PhotoError(_l("The file is empty."), "empty")
     image_format, width, height = _identify(data)
@@ -356,6 +353,14 @@ def delete_photo(photo: FacilityPhoto) -> str:
     db.session.delete(photo)
     db.session.flush()
     return filename
+
+
+def photo_mb(max_bytes: int) -> int:
+    return max(1, max_bytes // (1024 * 1024))
+
+
+def photo_too_big(max_bytes: int):
+    return _l("Photos can be at most %(mb)d MB.", mb=photo_mb(max_bytes))
 
 
 def photo_dir(instance_path: str) -> Path:
@@ -444,11 +449,12 @@ def closed_periods(facility: Facility, today: date) -> list[ClosedPeriod]:
     return list(periods.values())
 
 
-def facility_photos(facility: Facility) -> list[FacilityPhoto]:
+def facility_photos(facility: Facility, limit: int | None = None) -> list[FacilityPhoto]:
     return list(
         db.session.scalars(
             select(FacilityPhoto)
             .where(FacilityPhoto.facility_id == facility.id)
             .order_by(FacilityPhoto.id)
+            .limit(limit)
         )
     )
