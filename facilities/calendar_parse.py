@@ -133,24 +133,6 @@ def read_feed(
         raise FeedParseError("calendar could not be read") from exc
 
 
-def parse_feed(
-    body: bytes,
-    *,
-    tz: ZoneInfo,
-    check_in: time,
-    check_out: time,
-    window_start: date,
-    window_end: date,
-) -> list[ImportedEvent]:
-    """Return the events of the feed ``body`` with the nights each blocks (see read_feed)."""
-    return read_feed(
-        body,
-        tz=tz,
-        check_in=check_in,
-        check_out=check_out,
-        window_start=window_start,
-        window_end=window_end,
-    ).events
 
 
 def _parse(body: bytes, rules: _Rules) -> ParsedFeed:

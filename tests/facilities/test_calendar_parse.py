@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from facilities.calendar_parse import MAX_EVENTS, FeedParseError, ImportedEvent, parse_feed
+from facilities.calendar_parse import MAX_EVENTS, FeedParseError, ImportedEvent, read_feed
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 WINDOW = (date(2026, 11, 1), date(2027, 3, 1))
@@ -25,14 +25,14 @@ WINDOW = (date(2026, 11, 1), date(2027, 3, 1))
 def parse(body: bytes | str, *, window=WINDOW, check_in=time(15), check_out=time(10)):
     if isinstance(body, str):
         body = body.encode()
-    return parse_feed(
+    return read_feed(
         body,
         tz=TOKYO,
         check_in=check_in,
         check_out=check_out,
         window_start=window[0],
         window_end=window[1],
-    )
+    ).events
 
 
 def nights(events: list[ImportedEvent]) -> dict[str, tuple[date, date]]:

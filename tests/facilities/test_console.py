@@ -11,9 +11,6 @@ import csv
 import io
 import os
 import re
-import struct
-import zlib
-from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,6 +24,7 @@ from booking import services as booking
 from booking.models import Occupancy
 from facilities.models import Block, Facility, FacilityPhoto, Unit
 from tests.conftest import NOW, PASSWORD, TODAY, days
+from tests.facilities.test_console_services import image_bytes, png_header, stay
 
 # --- helpers ------------------------------------------------------------------------------
 
@@ -48,19 +46,6 @@ def count(db, model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
 
-def stay(db, employee, unit, check_in, check_out, guests: int = 1):
-    booked_at = datetime.combine(check_in - timedelta(days=1), datetime.min.time(), tzinfo=UTC)
-    result = booking.book_stay(employee, unit.id, check_in, check_out, guests, booked_at)
-    db.session.commit()
-    return result
-
-
-def image_bytes(fmt: str = "PNG", size=(40, 30)) -> bytes:
-    out = BytesIO()
-    Image.new("RGB", size, (30, 120, 60)).save(out, fmt)
-    return out.getvalue()
-
-
 def noise_png(megabytes: int) -> bytes:
     """A real PNG of random pixels, so it does not compress below ``megabytes``."""
     side = int((megabytes * 1024 * 1024 / 3) ** 0.5) + 1
@@ -69,16 +54,6 @@ def noise_png(megabytes: int) -> bytes:
         out, "PNG", compress_level=0
     )
     return out.getvalue()
-
-
-def png_bomb_header() -> bytes:
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-        )
-
-    ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
 
 
 FACILITY_FORM = {
@@ -373,7 +348,7 @@ def test_operator_uploads_sees_and_deletes_a_photo(app, db, client, console, mak
     ("data", "name", "message"),
     [
         (b"just text, not a picture\n", "photo.jpg", "This file is not a JPEG, PNG or WebP image"),
-        (png_bomb_header(), "bomb.png", "This image has too many pixels."),
+        (png_header(100_000, 100_000), "bomb.png", "This image has too many pixels."),
         (image_bytes("GIF"), "anim.gif", "Upload a JPEG, PNG or WebP image."),
         (b"", "empty.jpg", "The file is empty."),
     ],
