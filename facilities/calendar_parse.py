@@ -29,8 +29,9 @@ How an event becomes nights:
   with no nights left is dropped.
 
 A feed that cannot be read as a whole raises FeedParseError, so the caller
-keeps the blocks it had. A single unreadable event is skipped, unless no
-event at all can be read.
+keeps the blocks it had. A single unreadable event is skipped (its UID is
+reported, so the caller keeps what it blocked before), unless no event at all
+can be read.
 """
 
 from __future__ import annotations
