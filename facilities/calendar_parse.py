@@ -134,8 +134,6 @@ def read_feed(
         raise FeedParseError("calendar could not be read") from exc
 
 
-
-
 def _parse(body: bytes, rules: _Rules) -> ParsedFeed:
     text = bytes(body).decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
     if not text.strip():
