@@ -23,7 +23,7 @@ def _free_port() -> int:
 
 def _processes_of(session_id: int) -> list[str]:
     out = subprocess.run(
-        ["ps", "-eo", "sid=,args="],  # noqa: S607
+        ["ps", "-ww", "-eo", "sid=,args="],  # noqa: S607
         capture_output=True,
         text=True,
         check=True,
