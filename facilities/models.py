@@ -89,6 +89,10 @@ class Unit(db.Model):
     # makes the room dirty again (see facilities.operations.housekeeping_board).
     housekeeping: Mapped[str] = mapped_column(String(10), default="clean", server_default="clean")
     housekeeping_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Bounds of the demand price (yen with tax, multiples of ¥100); None: the
+    # facility's maximum discount below, twice the base price above.
+    price_floor: Mapped[int | None]
+    price_ceiling: Mapped[int | None]
 
     facility: Mapped[Facility] = relationship(back_populates="units")
 
@@ -97,6 +101,10 @@ class Unit(db.Model):
         CheckConstraint("base_price >= 0", name="base_price_not_negative"),
         CheckConstraint(
             "housekeeping IN ('clean', 'dirty', 'inspected')", name="housekeeping_known"
+        ),
+        CheckConstraint(
+            "price_floor IS NULL OR price_ceiling IS NULL OR price_floor <= price_ceiling",
+            name="price_bounds_ordered",
         ),
     )
 
