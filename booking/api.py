@@ -131,7 +131,7 @@ def facilities():
         kind=kind,
         amenities=amenities,
         min_wifi_mbps=_int_arg(args, "min_wifi_mbps", 0, 0, 100_000),
-        sort="price_desc" if args.get("sort") == "price_desc" else "price",
+        sort=args.get("sort") if args.get("sort") in search_service.SORTS else "price",
     )
     try:
         services.validate_stay_dates(
@@ -151,12 +151,15 @@ def facilities():
                 "kind": r.facility.kind,
                 "nights": r.nights,
                 "lowest_total_price": r.lowest_total,
+                "best_saving": r.best_saving,
+                "off_season_percent": r.off_season,
                 "units": [
                     {
                         "id": u.id,
                         "name": u.name,
                         "capacity": u.capacity,
                         "total_price": u.total_price,
+                        "base_total_price": u.base_total,
                     }
                     for u in r.units
                 ],
@@ -192,7 +195,13 @@ def availability(facility_id: int):
                 "name": ua.unit.name,
                 "capacity": ua.unit.capacity,
                 "nights": [
-                    {"date": n.night.isoformat(), "available": n.available, "price": n.price}
+                    {
+                        "date": n.night.isoformat(),
+                        "available": n.available,
+                        "price": n.price,
+                        "base_price": n.base_price,
+                        "reasons": [{"code": c, "percent": p} for c, p in n.reasons],
+                    }
                     for n in ua.nights
                 ],
             }

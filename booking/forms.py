@@ -89,7 +89,11 @@ class SearchForm(StayDatesMixin, FlaskForm):
     )
     sort = SelectField(
         _l("Sort"),
-        choices=[C("price", _l("Price: low to high")), C("price_desc", _l("Price: high to low"))],
+        choices=[
+            C("price", _l("Price: low to high")),
+            C("price_desc", _l("Price: high to low")),
+            C("saving", _l("Biggest saving first")),
+        ],
         default="price",
     )
 

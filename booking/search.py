@@ -7,13 +7,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, exists, func, select
 
 from booking.dates import stay_nights
 from booking.models import Occupancy
 from core.extensions import db
 from facilities.models import YES_NO_AMENITIES, Facility, FacilityKind, Unit
-from facilities.pricing import price_table
+from facilities.pricing import NightPrice, night_prices
+from facilities.pricing.models import NightlyPrice
 from facilities.regions import prefecture_codes_in
 
 AMENITIES = (*YES_NO_AMENITIES, "work_desks")
@@ -29,11 +30,14 @@ class SearchQuery:
     kind: str | None = None
     amenities: frozenset[str] = frozenset()
     min_wifi_mbps: int = 0
-    sort: str = "price"
+    sort: str = "price"  # "price", "price_desc" or "saving" (biggest saving first)
 
     @property
     def nights(self) -> int:
         return (self.check_out - self.check_in).days
+
+
+SORTS = ("price", "price_desc", "saving")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,13 @@ class UnitOffer:
     name: str
     capacity: int
     total_price: int
+    base_total: int = 0  # the same nights at the base price
+    off_season: int = 0  # the deepest off-season percent among its nights (≤ 0)
+    base_price: int = 0
+
+    @property
+    def saving(self) -> int:
+        return max(0, self.base_total - self.total_price)
 
 
 @dataclass
@@ -50,10 +61,22 @@ class FacilityResult:
     units: list[UnitOffer]
     nights: int
     facility: Facility | None = None
+    # Each night's price of the cheapest unit (loaded for the page shown).
+    night_prices: list[tuple[date, NightPrice]] = field(default_factory=list)
 
     @property
     def lowest_total(self) -> int:
         return min(u.total_price for u in self.units)
+
+    @property
+    def best_saving(self) -> int:
+        """What the offer shown (the cheapest unit) saves against its base price."""
+        return min(self.units, key=lambda u: (u.total_price, u.id)).saving
+
+    @property
+    def off_season(self) -> int:
+        """The off-season discount (a positive percent) on any night of the stay, or 0."""
+        return -min(u.off_season for u in self.units)
 
 
 @dataclass
@@ -111,31 +134,73 @@ def search(query: SearchQuery) -> list[FacilityResult]:
             Occupancy.night < query.check_out,
         )
     )
+    unit_filters = [Unit.active.is_(True), Unit.capacity >= query.guests, *_facility_filters(query)]
     rows = db.session.execute(
         select(Unit.id, Unit.facility_id, Unit.name, Unit.capacity, Unit.base_price)
         .join(Facility, Facility.id == Unit.facility_id)
-        .where(
-            Unit.active.is_(True), Unit.capacity >= query.guests, ~taken, *_facility_filters(query)
-        )
+        .where(~taken, *unit_filters)
         .order_by(Unit.facility_id, Unit.id)
     ).all()
-    nights = stay_nights(query.check_in, query.check_out)
-    prices = price_table(((r.id, r.base_price) for r in rows), nights)
+    # The stay's price per unit, summed in the database (nights without a stored
+    # price cost the base price).
+    stored = {
+        r.unit_id: r
+        for r in db.session.execute(
+            select(
+                NightlyPrice.unit_id,
+                func.sum(NightlyPrice.price).label("total"),
+                func.sum(NightlyPrice.base_price).label("base_total"),
+                func.count().label("nights"),
+                func.min(NightlyPrice.off_season).label("off_season"),
+            )
+            .join(Unit, Unit.id == NightlyPrice.unit_id)
+            .join(Facility, Facility.id == Unit.facility_id)
+            .where(
+                NightlyPrice.night >= query.check_in,
+                NightlyPrice.night < query.check_out,
+                *unit_filters,
+            )
+            .group_by(NightlyPrice.unit_id)
+        )
+    }
+    nights = query.nights
 
     by_facility: dict[int, FacilityResult] = {}
     for r in rows:
-        result = by_facility.setdefault(
-            r.facility_id, FacilityResult(r.facility_id, [], len(nights))
+        result = by_facility.setdefault(r.facility_id, FacilityResult(r.facility_id, [], nights))
+        p = stored.get(r.id)
+        unpriced = nights - (p.nights if p else 0)
+        result.units.append(
+            UnitOffer(
+                r.id,
+                r.name,
+                r.capacity,
+                (p.total if p else 0) + unpriced * r.base_price,
+                (p.base_total if p else 0) + unpriced * r.base_price,
+                p.off_season if p else 0,
+                r.base_price,
+            )
         )
-        result.units.append(UnitOffer(r.id, r.name, r.capacity, sum(prices[r.id])))
     results = list(by_facility.values())
     for result in results:
         result.units.sort(key=lambda u: (u.total_price, u.id))
     if query.sort == "price_desc":
         results.sort(key=lambda r: (-r.lowest_total, r.facility_id))
+    elif query.sort == "saving":
+        results.sort(key=lambda r: (-r.best_saving, r.lowest_total, r.facility_id))
     else:
         results.sort(key=lambda r: (r.lowest_total, r.facility_id))
     return results
+
+
+def attach_night_prices(results: list[FacilityResult], check_in: date, check_out: date) -> None:
+    """Each result's cheapest unit, night by night, in one query."""
+    nights = stay_nights(check_in, check_out)
+    cheapest = {r.facility_id: r.units[0] for r in results}
+    prices = night_prices(((u.id, u.base_price) for u in cheapest.values()), nights)
+    for r in results:
+        unit = cheapest[r.facility_id]
+        r.night_prices = list(zip(nights, prices[unit.id], strict=True))
 
 
 def attach_facilities(results: list[FacilityResult]) -> None:
@@ -153,6 +218,7 @@ def search_page(query: SearchQuery, page: int, per_page: int) -> Page:
     page = max(1, min(page, max(1, -(-len(results) // per_page))))
     items = results[(page - 1) * per_page : page * per_page]
     attach_facilities(items)
+    attach_night_prices(items, query.check_in, query.check_out)
     return Page(items, len(results), page, per_page)
 
 
@@ -164,6 +230,13 @@ class NightStatus:
     night: date
     available: bool
     price: int
+    base_price: int = 0
+    reasons: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def off_season(self) -> int:
+        """The off-season discount of the night as a positive percent, or 0."""
+        return -next((p for code, p in self.reasons if code == "off_season"), 0)
 
 
 @dataclass
@@ -188,12 +261,12 @@ def facility_availability(facility: Facility, start: date, end: date) -> list[Un
     units = [u for u in facility.units if u.active]
     nights = stay_nights(start, end)
     taken = _taken_nights([u.id for u in units], start, end)
-    prices = price_table(((u.id, u.base_price) for u in units), nights)
+    prices = night_prices(((u.id, u.base_price) for u in units), nights)
     return [
         UnitAvailability(
             u,
             [
-                NightStatus(n, (u.id, n) not in taken, p)
+                NightStatus(n, (u.id, n) not in taken, p.price, p.base_price, p.reasons)
                 for n, p in zip(nights, prices[u.id], strict=True)
             ],
         )
@@ -216,6 +289,7 @@ class CalendarDay:
     total_units: int
     price_from: int | None
     past: bool
+    off_season: int = 0  # off-season discount of the night, a positive percent
 
     @property
     def status(self) -> str:
@@ -238,10 +312,12 @@ def month_calendar(
     availability = facility_availability(facility, start, end)
     total = len(availability)
     days: dict[date, list[int]] = defaultdict(list)
+    off_season: dict[date, int] = defaultdict(int)
     for ua in availability:
         for n in ua.nights:
             if n.available:
                 days[n.night].append(n.price)
+                off_season[n.night] = max(off_season[n.night], n.off_season)
     return [
         [
             CalendarDay(
@@ -251,6 +327,7 @@ def month_calendar(
                 total_units=total,
                 price_from=min(days[d]) if days[d] else None,
                 past=d < today,
+                off_season=off_season[d] if d >= today else 0,
             )
             for d in week
         ]

@@ -25,7 +25,8 @@ from core.extensions import db
 from core.i18n import format_day
 from facilities.blocks import reconcile_unit
 from facilities.models import Facility, Unit
-from facilities.pricing import nightly_prices
+from facilities.pricing import NightPrice, nightly_prices, unit_night_prices
+from facilities.pricing.engine import queue_refresh
 
 MAX_GUESTS = 20
 OCCUPANCY_UNIQUE = "uq_occupancy_unit_id_night"  # from the naming convention
@@ -136,6 +137,7 @@ class Quote:
     guests: int
     nights: list[tuple[date, int]]
     available: bool
+    explained: list[tuple[date, NightPrice]] = ()  # each night's price and its reasons
 
     @property
     def total(self) -> int:
@@ -190,14 +192,15 @@ def quote_stay(
             Occupancy.night < check_out,
         )
     )
-    prices = nightly_prices(unit, nights)
+    prices = unit_night_prices(unit, nights)
     return Quote(
         unit,
         check_in,
         check_out,
         guests,
-        list(zip(nights, prices, strict=True)),
+        [(n, p.price) for n, p in zip(nights, prices, strict=True)],
         available=taken == 0,
+        explained=list(zip(nights, prices, strict=True)),
     )
 
 
@@ -285,6 +288,8 @@ def book_stay(
                 " Please choose other dates or another room."
             )
         ) from None
+    # Demand around these nights changed: re-price them once this commits.
+    queue_refresh(unit.facility_id, check_in, check_out)
     return booking
 
 
@@ -308,6 +313,7 @@ def cancel_booking(actor: User, booking_id: int, now: datetime) -> Booking:
     db.session.flush()
     # A block that wanted these nights (an external calendar over the stay) takes them now.
     reconcile_unit(booking.unit_id, tokyo_today(now))
+    queue_refresh(booking.unit.facility_id, booking.check_in, booking.check_out)
     return booking
 
 

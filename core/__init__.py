@@ -38,10 +38,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     from booking.views import bp as booking_bp
     from core import cli, errors
     from core import models as _platform_models  # noqa: F401  (job runs)
-    from facilities.pricing import models as _pricing_models  # noqa: F401
     from core.admin import bp as admin_bp
     from facilities.calendar_views import bp as calendars_bp
     from facilities.console import bp as operator_bp
+    from facilities.pricing import models as _pricing_models  # noqa: F401
 
     app.register_blueprint(accounts_bp)
     app.register_blueprint(booking_bp)
@@ -49,6 +49,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(operator_bp)
     app.register_blueprint(calendars_bp)
     app.register_blueprint(admin_bp)
+    from facilities.pricing.rules import reason_label
+
+    app.jinja_env.globals["reason_label"] = reason_label
     ext.csrf.exempt(api_bp)  # bearer tokens only, never cookies: nothing to forge
     errors.init_app(app)
     app.after_request(_security_headers)

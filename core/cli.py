@@ -29,13 +29,17 @@ def init_app(app: Flask) -> None:
         if db.session.scalar(select(func.count()).select_from(User)):
             click.echo("The database already has users; the demo network was not added.")
             return
-        summary = seed_demo(edge_now(), password_method=app.config["PASSWORD_HASH_METHOD"])
+        from facilities.pricing.engine import recompute
+
+        now = edge_now()
+        summary = seed_demo(now, password_method=app.config["PASSWORD_HASH_METHOD"])
         db.session.commit()
         click.echo(
             f"Demo network: {summary['facilities']} facilities, {summary['units']} units, "
             f"{summary['bookings']} bookings, {summary['users']} accounts "
             "(password: engawa-demo)."
         )
+        click.echo("Prices: " + recompute(now).summary())
 
     @app.cli.command("api-token")
     @click.argument("email")
@@ -87,6 +91,9 @@ def scheduler_run_job(name: str):
     if name not in JOBS:
         raise click.ClickException(f"Unknown job {name!r}; known: {', '.join(JOBS)}")
     run = run_job(current_app._get_current_object(), name)
+    if run is None:
+        click.echo(f"{name}: nothing to do")
+        return
     click.echo(f"{run.job}: {run.outcome} — {run.summary}")
     if run.outcome != "ok":
         raise SystemExit(1)

@@ -125,6 +125,11 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "CALENDAR_IMPORT_DAYS": _int(env, "CALENDAR_IMPORT_DAYS", 730, minimum=30),
         "CALENDAR_SYNC_WORKERS": _int(env, "CALENDAR_SYNC_WORKERS", 8, minimum=1),
         "JOB_RUN_KEEP_DAYS": _int(env, "JOB_RUN_KEEP_DAYS", 90, minimum=1),
+        # Demand pricing (facilities/pricing): nights priced ahead, how often the
+        # scheduler re-prices around new bookings, how long price history is kept.
+        "PRICING_HORIZON_DAYS": _int(env, "PRICING_HORIZON_DAYS", 365, minimum=30),
+        "PRICING_REFRESH_SECONDS": _int(env, "PRICING_REFRESH_SECONDS", 5, minimum=1),
+        "PRICE_HISTORY_KEEP_DAYS": _int(env, "PRICE_HISTORY_KEEP_DAYS", 400, minimum=1),
         # Facility photos (instance/photos): JPEG, PNG or WebP up to this size.
         "PHOTO_MAX_BYTES": _int(env, "PHOTO_MAX_BYTES", 5 * 1024 * 1024, minimum=1024),
         "BABEL_DEFAULT_LOCALE": "ja",

@@ -23,6 +23,7 @@ from core.demo_data import (
     AMENITIES,
     FAMILY_NAMES,
     GIVEN_NAMES,
+    OFF_SEASON_MONTHS,
     OFFICE,
     OPERATORS,
     PLACES,
@@ -31,6 +32,7 @@ from core.demo_data import (
 )
 from core.extensions import db
 from facilities.models import Facility, Unit
+from facilities.pricing.models import PricingPolicy
 from facilities.regions import PREFECTURES_BY_CODE
 
 SEED = 2026
@@ -154,6 +156,10 @@ def _facilities(
         _add_units(rng, facility, place)
         facilities.append(facility)
     db.session.add_all(facilities)
+    for facility in facilities:
+        policy = PricingPolicy(facility=facility)
+        policy.months = OFF_SEASON_MONTHS[PREFECTURES_BY_CODE[facility.prefecture].region]
+        db.session.add(policy)
     return facilities
 
 

@@ -321,3 +321,17 @@ GIVEN_NAMES = (
     ("悠斗", "yuto"), ("七海", "nanami"), ("亮", "ryo"), ("彩", "aya"),
     ("誠", "makoto"), ("葵", "aoi"), ("蓮", "ren"), ("真由美", "mayumi"),
 )  # fmt: skip
+
+
+# Each region's quiet months (閑散期), set as the off-season of its demo facilities:
+# winter away from the ski fields, the rainy season (梅雨), the typhoon months.
+OFF_SEASON_MONTHS = {
+    "hokkaido": (4, 11),
+    "tohoku": (1, 2, 11),
+    "kanto": (1, 2, 6),
+    "chubu": (6, 11),
+    "kinki": (1, 2, 6),
+    "chugoku": (1, 2, 6),
+    "shikoku": (1, 2, 6),
+    "kyushu-okinawa": (6, 9),
+}

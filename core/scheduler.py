@@ -36,12 +36,39 @@ class JobSpec:
     trigger_args: Callable[[dict], dict] = field(default=lambda config: {})
     description: str = ""
     run_at_start: bool = False  # also once when the scheduler starts
+    # For frequent polling jobs: when this says there is nothing to do, the run
+    # is skipped and not recorded (a record every few seconds would bury the rest).
+    has_work: Callable[[], bool] | None = None
 
 
 def _sync_calendars(now: datetime) -> str:
     from facilities.jobs import sync_calendars
 
     return sync_calendars(now)
+
+
+def _recompute_prices(now: datetime) -> str:
+    from facilities.pricing.engine import recompute_job
+
+    return recompute_job(now)
+
+
+def _refresh_prices(now: datetime) -> str:
+    from facilities.pricing.engine import refresh_job
+
+    return refresh_job(now)
+
+
+def _prices_queued() -> bool:
+    from facilities.pricing.engine import refresh_pending
+
+    return refresh_pending()
+
+
+def _prune_price_history(now: datetime) -> str:
+    from facilities.pricing.services import prune_history
+
+    return prune_history(now)
 
 
 def prune_job_runs(now: datetime) -> str:
@@ -66,6 +93,29 @@ JOBS: dict[str, JobSpec] = {
             run_at_start=True,
         ),
         JobSpec(
+            "pricing_recompute",
+            _recompute_prices,
+            "cron",
+            lambda config: {"hour": 3, "minute": 0},
+            "Re-price every unsold night of the next year",
+            run_at_start=True,
+        ),
+        JobSpec(
+            "pricing_refresh",
+            _refresh_prices,
+            "interval",
+            lambda config: {"seconds": config["PRICING_REFRESH_SECONDS"]},
+            "Re-price the nights around new bookings and cancellations",
+            has_work=_prices_queued,
+        ),
+        JobSpec(
+            "prune_price_history",
+            _prune_price_history,
+            "cron",
+            lambda config: {"hour": 4, "minute": 40},
+            "Remove old price history",
+        ),
+        JobSpec(
             "prune_job_runs",
             prune_job_runs,
             "cron",
@@ -76,10 +126,21 @@ JOBS: dict[str, JobSpec] = {
 }
 
 
-def run_job(app: Flask, name: str, now: datetime | None = None) -> JobRun:
-    """Run one job in its own app context and record the run, whatever happens."""
+def run_job(app: Flask, name: str, now: datetime | None = None) -> JobRun | None:
+    """Run one job in its own app context and record the run, whatever happens.
+
+    A polling job with nothing to do is skipped (None).
+    """
+    spec = JOBS[name]
     with app.app_context():
-        return run_recorded(name, JOBS[name].func, now or edge_now())
+        if spec.has_work is not None:
+            try:
+                idle = not spec.has_work()
+            finally:
+                db.session.rollback()  # end the read; the run opens its own transactions
+            if idle:
+                return None
+        return run_recorded(name, spec.func, now or edge_now())
 
 
 def run_recorded(name: str, func: Callable[[datetime], str], now: datetime) -> JobRun:

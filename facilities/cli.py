@@ -1,4 +1,4 @@
-"""`flask --app wsgi calendars ...`: calendar export and import by hand."""
+"""`flask --app wsgi calendars ...` and `pricing ...`: calendar sync and pricing by hand."""
 
 from __future__ import annotations
 
@@ -77,5 +77,42 @@ def sync(unit_id: int | None):
         raise SystemExit(1)
 
 
+pricing = AppGroup("pricing", help="Demand pricing: nightly prices of every unit.")
+
+
+@pricing.command("recompute")
+@click.option("--facility", "facility_id", type=int, default=None, help="Only this facility.")
+@click.option("--dry-run", is_flag=True, help="Compute and count, write nothing.")
+def recompute(facility_id: int | None, dry_run: bool):
+    """Re-price every unsold night of the next year now, with a progress bar."""
+    from facilities.pricing import engine
+
+    ids = engine.facility_ids(facility_id)
+    db.session.rollback()
+    if facility_id is not None and not ids:
+        raise click.ClickException(f"No active facility with id {facility_id}.")
+    label = "Pricing (dry run)" if dry_run else "Pricing"
+    with click.progressbar(length=len(ids), label=label, show_pos=True) as bar:
+
+        def step(_facility_id, _counts):
+            bar.update(1)
+
+        def job(now):
+            counts = engine.recompute(
+                now, facility_id=facility_id, dry_run=dry_run, cause="manual", progress=step
+            )
+            return ("dry run: " if dry_run else "by hand: ") + counts.summary()
+
+        if dry_run:  # nothing changes, so nothing to record as a job run
+            summary, outcome = job(edge_now()), "ok"
+        else:
+            run = run_recorded("pricing_recompute", job, edge_now())
+            summary, outcome = run.summary, run.outcome
+    click.echo(summary)
+    if outcome != "ok":
+        raise SystemExit(1)
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(calendars)
+    app.cli.add_command(pricing)

@@ -1,15 +1,74 @@
 """Nightly prices: what a unit costs on a given night, in integer yen, tax included.
 
-Today the price of a night is the unit's base price. Demand pricing (its own
-issue) replaces the inside of these functions; callers ask only through them.
+The recompute job (``facilities.pricing.engine``) stores each unsold night's
+price and its reasons in ``nightly_price``; everything that shows or charges a
+price reads it through these functions. A night without a stored price (before
+the first run, or beyond the horizon) costs the unit's base price.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date
 
+from sqlalchemy import select
+
+from core.extensions import db
 from facilities.models import Unit
+from facilities.pricing.rules import Reason, decode_reasons
+
+
+@dataclass(frozen=True)
+class NightPrice:
+    price: int
+    base_price: int
+    reasons: tuple[Reason, ...] = ()
+    off_season: int = 0  # the off-season percent among the reasons (≤ 0)
+
+    @property
+    def saving(self) -> int:
+        return self.base_price - self.price
+
+
+def night_prices(
+    units: Iterable[tuple[int, int]], nights: Sequence[date]
+) -> dict[int, list[NightPrice]]:
+    """Each night's price for many units, from ``(unit_id, base_price)`` pairs."""
+    from facilities.pricing.models import NightlyPrice
+
+    units = list(units)
+    out = {unit_id: [NightPrice(base, base) for _ in nights] for unit_id, base in units}
+    if not units or not nights:
+        return out
+    index = {night: i for i, night in enumerate(nights)}
+    rows = db.session.execute(
+        select(
+            NightlyPrice.unit_id,
+            NightlyPrice.night,
+            NightlyPrice.price,
+            NightlyPrice.base_price,
+            NightlyPrice.reasons,
+            NightlyPrice.off_season,
+        ).where(
+            NightlyPrice.unit_id.in_([unit_id for unit_id, _ in units]),
+            NightlyPrice.night >= min(nights),
+            NightlyPrice.night <= max(nights),
+        )
+    )
+    for unit_id, night, price, base, reasons, off_season in rows:
+        i = index.get(night)
+        if i is not None:
+            out[unit_id][i] = NightPrice(price, base, decode_reasons(reasons), off_season)
+    return out
+
+
+def price_table(units: Iterable[tuple[int, int]], nights: Sequence[date]) -> dict[int, list[int]]:
+    """Prices for many units at once, from ``(unit_id, base_price)`` pairs."""
+    return {
+        unit_id: [p.price for p in prices]
+        for unit_id, prices in night_prices(units, nights).items()
+    }
 
 
 def nightly_prices(unit: Unit, nights: Sequence[date]) -> list[int]:
@@ -17,6 +76,5 @@ def nightly_prices(unit: Unit, nights: Sequence[date]) -> list[int]:
     return price_table([(unit.id, unit.base_price)], nights)[unit.id]
 
 
-def price_table(units: Iterable[tuple[int, int]], nights: Sequence[date]) -> dict[int, list[int]]:
-    """Prices for many units at once, from ``(unit_id, base_price)`` pairs."""
-    return {unit_id: [base_price for _ in nights] for unit_id, base_price in units}
+def unit_night_prices(unit: Unit, nights: Sequence[date]) -> list[NightPrice]:
+    return night_prices([(unit.id, unit.base_price)], nights)[unit.id]

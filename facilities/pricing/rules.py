@@ -49,6 +49,10 @@ REASON_LABELS = {
 MONTHS = tuple(range(1, 13))
 
 
+def reason_label(code: str) -> str:
+    return str(REASON_LABELS.get(code, code))
+
+
 @dataclass(frozen=True)
 class Policy:
     """A facility's pricing settings. The first block is the operator's to set."""
@@ -84,12 +88,15 @@ def floor_100(amount: int) -> int:
 def pace(lead_days: int) -> float:
     """The share of its final occupancy a night has usually sold ``lead_days`` ahead.
 
-    Company stays are planned weeks ahead: everything is expected to be sold in
-    the final two weeks, a fifth of it five months ahead, linearly in between.
+    Company stays are planned weeks ahead: everything is expected to be sold by
+    the final two weeks, nothing yet about four months ahead, linearly in between.
     """
     if lead_days <= 14:
         return 1.0
-    return max(0.2, 1.0 - (lead_days - 14) / 150)
+    return max(0.0, 1.0 - (lead_days - 14) / 106)
+
+
+MIN_PACE = 0.25  # earlier than this (about 3 months ahead) it is too soon to judge
 
 
 def occupancy_percent(sold_share: float, lead_days: int, policy: Policy) -> int:
@@ -98,10 +105,12 @@ def occupancy_percent(sold_share: float, lead_days: int, policy: Policy) -> int:
     ``sold_share`` is the facility's sold share of unit-nights around the night
     (0–1). Nothing sold gives −swing; twice the expected share or more gives
     +swing; exactly on pace gives 0. Never decreases as ``sold_share`` grows.
+    Nights too far ahead to judge (pace below ``MIN_PACE``) get nothing.
     """
-    expected = policy.target_occupancy / 100 * pace(lead_days)
-    if expected <= 0:
+    share_of_final = pace(lead_days)
+    if share_of_final < MIN_PACE:
         return 0
+    expected = policy.target_occupancy / 100 * share_of_final
     ratio = min(1.0, max(-1.0, (sold_share - expected) / expected))
     return int(ratio * policy.occupancy_swing + (0.5 if ratio >= 0 else -0.5))
 

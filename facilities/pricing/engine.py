@@ -1,0 +1,411 @@
+"""The recompute: every unsold night of every unit for the next year, priced and stored.
+
+One transaction per facility, so a run that stops half-way leaves each facility
+with all its old prices or all its new ones. Only rows whose price, base price
+or reasons changed are written, so a second run straight after the first writes
+nothing. Nights held by a booking or a block are skipped: a booking keeps the
+prices frozen in its ``BookingNight`` rows, and the row here stays as it was.
+
+The inner loop works on day ordinals (``date.toordinal()``) read straight from
+SQL, and prices each distinct (base, bounds, factors) once per run: a year of
+10,000 rooms is 3.65 million nights but only a few thousand distinct prices.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import Date, bindparam, delete, exists, insert, select, text
+
+from core.db import tokyo_today
+from core.extensions import db
+from facilities.models import Facility
+from facilities.pricing.models import PriceChange, PricingPolicy, PricingRefresh
+from facilities.pricing.rules import (
+    Policy,
+    compute_price,
+    encode_reasons,
+    find_gaps,
+    night_factors,
+    off_season_percent,
+    override_price,
+)
+
+WINDOW = 3  # forward occupancy looks at the nights D-3 … D+3
+# Nights around a booking whose price it can move: the occupancy window, and
+# gaps (a 1–2 night hole needs a stay on each side) fall inside it too.
+REFRESH_MARGIN = WINDOW
+
+
+def _ordinal_sql(column: str) -> str:
+    """SQL giving ``date.toordinal()`` of a DATE column, on either engine."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return f"({column} - DATE '0001-01-01' + 1)"
+    return f"(CAST(julianday({column}) AS INTEGER) - 1721424)"
+
+
+def _dated(sql: str, *names: str):
+    return text(sql).bindparams(*(bindparam(n, type_=Date) for n in names))
+
+
+@dataclass
+class Counts:
+    """What a recompute did (or would do, in a dry run)."""
+
+    facilities: int = 0
+    priced: int = 0  # unsold nights looked at
+    changed: int = 0  # rows written: new or different
+    new: int = 0  # of which first prices (no row before)
+    up: int = 0
+    down: int = 0
+
+    def add(self, other: Counts) -> None:
+        for name in ("facilities", "priced", "changed", "new", "up", "down"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def summary(self) -> str:
+        return (
+            f"{self.facilities} facilities, {self.priced} nights priced: "
+            f"{self.changed} prices changed ({self.up} up, {self.down} down, {self.new} new)"
+        )
+
+
+@dataclass(frozen=True)
+class _UnitRow:
+    id: int
+    base: int
+    floor: int | None
+    ceiling: int | None
+
+
+class _PriceCache:
+    """Prices by (policy, base, bounds, factors, gap): computed once per run."""
+
+    def __init__(self) -> None:
+        self._prices: dict[tuple, tuple[int, int, str]] = {}
+
+    def get(self, policy: Policy, unit: _UnitRow, factors: tuple, gap: bool):
+        key = (policy, unit.base, unit.floor, unit.ceiling, factors, gap)
+        hit = self._prices.get(key)
+        if hit is None:
+            price, reasons = compute_price(
+                unit.base, factors, policy, floor=unit.floor, ceiling=unit.ceiling, gap=gap
+            )
+            hit = (price, off_season_percent(reasons), encode_reasons(reasons))
+            self._prices[key] = hit
+        return hit
+
+
+def horizon_days() -> int:
+    return current_app.config["PRICING_HORIZON_DAYS"]
+
+
+def policy_for(facility_id: int) -> Policy:
+    row = db.session.get(PricingPolicy, facility_id)
+    return row.rules() if row is not None else Policy()
+
+
+def _units(facility_id: int) -> list[_UnitRow]:
+    rows = db.session.execute(
+        text(
+            "SELECT id, base_price, price_floor, price_ceiling FROM unit"
+            " WHERE facility_id = :f AND active ORDER BY id"
+        ),
+        {"f": facility_id},
+    )
+    return [_UnitRow(*r) for r in rows]
+
+
+def _claimed(facility_id: int, start: date, end: date) -> dict[int, set[int]]:
+    """Unit id → ordinals of its nights in [start, end) held by a booking or block."""
+    rows = db.session.execute(
+        _dated(
+            f"SELECT o.unit_id, {_ordinal_sql('o.night')} FROM occupancy o"  # noqa: S608
+            " JOIN unit u ON u.id = o.unit_id"
+            " WHERE u.facility_id = :f AND u.active AND o.night >= :a AND o.night < :b",
+            "a",
+            "b",
+        ),
+        {"f": facility_id, "a": start, "b": end},
+    )
+    claimed: dict[int, set[int]] = defaultdict(set)
+    for unit_id, day in rows:
+        claimed[unit_id].add(day)
+    return claimed
+
+
+def _stored(facility_id: int, start: date, end: date) -> dict[tuple[int, int], tuple]:
+    """(unit id, ordinal) → (price, base price, reasons) as stored now."""
+    rows = db.session.execute(
+        _dated(
+            f"SELECT p.unit_id, {_ordinal_sql('p.night')}, p.price, p.base_price, p.reasons"  # noqa: S608
+            " FROM nightly_price p JOIN unit u ON u.id = p.unit_id"
+            " WHERE u.facility_id = :f AND u.active AND p.night >= :a AND p.night < :b",
+            "a",
+            "b",
+        ),
+        {"f": facility_id, "a": start, "b": end},
+    )
+    return {(r[0], r[1]): (r[2], r[3], r[4]) for r in rows}
+
+
+def _overrides(facility_id: int, units: list[_UnitRow], start: date, end: date):
+    """(unit id, ordinal) → the operator's price; a unit's own beats the facility's,
+    and the newest beats older ones."""
+    rows = db.session.execute(
+        _dated(
+            "SELECT unit_id, start_date, end_date, price FROM price_override"
+            " WHERE facility_id = :f AND end_date > :a AND start_date < :b"
+            " ORDER BY CASE WHEN unit_id IS NULL THEN 0 ELSE 1 END, created_at, id",
+            "a",
+            "b",
+        ),
+        {"f": facility_id, "a": start, "b": end},
+    )
+    out: dict[tuple[int, int], int] = {}
+    unit_ids = [u.id for u in units]
+    for unit_id, first, stop, price in rows:
+        first, stop = date.fromisoformat(str(first)), date.fromisoformat(str(stop))
+        for day in range(max(first, start).toordinal(), min(stop, end).toordinal()):
+            for uid in unit_ids if unit_id is None else (unit_id,):
+                out[uid, day] = price
+    return out
+
+
+def reprice_facility(
+    facility_id: int,
+    today: date,
+    now: datetime,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    cause: str = "nightly",
+    cache: _PriceCache | None = None,
+    write: bool = True,
+) -> Counts:
+    """Price the unsold nights of one facility in [start, end) (default: the horizon).
+
+    Flushes its writes; the caller commits (one transaction per facility).
+    """
+    horizon_end = today + timedelta(days=horizon_days())
+    start = max(start or today, today)
+    end = min(end or horizon_end, horizon_end)
+    counts = Counts(facilities=1)
+    units = _units(facility_id)
+    if not units or start >= end:
+        return counts
+    cache = cache or _PriceCache()
+    policy = policy_for(facility_id)
+    margin = timedelta(days=WINDOW)
+    claimed = _claimed(facility_id, start - margin, end + margin)
+    stored = _stored(facility_id, start, end)
+    overrides = _overrides(facility_id, units, start, end)
+
+    first, stop, today_n = start.toordinal(), end.toordinal(), today.toordinal()
+    # Sold unit-nights per night, around each night (the forward-occupancy window).
+    sold = defaultdict(int)
+    for days in claimed.values():
+        for day in days:
+            sold[day] += 1
+    capacity = len(units) * (2 * WINDOW + 1)
+    gaps = {
+        u.id: find_gaps(claimed[u.id], first, stop - 1) if u.id in claimed else set() for u in units
+    }
+
+    rows: list[tuple] = []
+    changes: list[dict] = []
+    for day in range(first, stop):
+        night = date.fromordinal(day)
+        lead = day - today_n
+        share = sum(sold[d] for d in range(day - WINDOW, day + WINDOW + 1)) / capacity
+        factors = night_factors(night, lead, share, policy)
+        for unit in units:
+            if day in claimed.get(unit.id, ()):
+                continue
+            counts.priced += 1
+            override = overrides.get((unit.id, day))
+            if override is not None:
+                price, reasons = override_price(unit.base, override)
+                new = (price, off_season_percent(reasons), encode_reasons(reasons))
+            else:
+                new = cache.get(policy, unit, factors, day in gaps[unit.id])
+            old = stored.get((unit.id, day))
+            if old is not None and old == (new[0], unit.base, new[2]):
+                continue
+            counts.changed += 1
+            rows.append((unit.id, night, new[0], unit.base, new[1], new[2]))
+            if old is None:
+                counts.new += 1
+            elif new[0] != old[0]:
+                counts.up += new[0] > old[0]
+                counts.down += new[0] < old[0]
+                changes.append(
+                    {
+                        "unit_id": unit.id,
+                        "night": night,
+                        "old_price": old[0],
+                        "new_price": new[0],
+                        "cause": cause,
+                        "changed_at": now,
+                    }
+                )
+    if write:
+        _upsert(rows)
+        if changes:
+            db.session.execute(insert(PriceChange), changes)
+    return counts
+
+
+_PG_UPSERT = text(
+    "INSERT INTO nightly_price (unit_id, night, price, base_price, off_season, reasons)"
+    " SELECT * FROM unnest(CAST(:u AS integer[]), CAST(:n AS date[]), CAST(:p AS integer[]),"
+    " CAST(:b AS integer[]), CAST(:o AS smallint[]), CAST(:r AS varchar[]))"
+    " ON CONFLICT (unit_id, night) DO UPDATE SET price = EXCLUDED.price,"
+    " base_price = EXCLUDED.base_price, off_season = EXCLUDED.off_season,"
+    " reasons = EXCLUDED.reasons"
+)
+_SQLITE_UPSERT = (
+    "INSERT INTO nightly_price (unit_id, night, price, base_price, off_season, reasons)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (unit_id, night) DO UPDATE SET"
+    " price = excluded.price, base_price = excluded.base_price,"
+    " off_season = excluded.off_season, reasons = excluded.reasons"
+)
+
+
+def _upsert(rows: list[tuple]) -> None:
+    if not rows:
+        return
+    if db.session.get_bind().dialect.name == "postgresql":
+        columns = list(zip(*rows, strict=True))
+        db.session.execute(
+            _PG_UPSERT,
+            dict(zip("unpbor", (list(c) for c in columns), strict=True)),
+        )
+        return
+    db.session.connection().exec_driver_sql(
+        _SQLITE_UPSERT, [(u, n.isoformat(), p, b, o, r) for u, n, p, b, o, r in rows]
+    )
+
+
+def _forget_past(facility_id: int, today: date) -> None:
+    """Prices of nights gone by are of no use to anybody (bookings keep their own)."""
+    db.session.execute(
+        _dated(
+            "DELETE FROM nightly_price WHERE night < :t"
+            " AND unit_id IN (SELECT id FROM unit WHERE facility_id = :f)",
+            "t",
+        ),
+        {"f": facility_id, "t": today},
+    )
+
+
+def facility_ids(facility_id: int | None = None) -> list[int]:
+    query = select(Facility.id).where(Facility.active.is_(True)).order_by(Facility.id)
+    if facility_id is not None:
+        query = query.where(Facility.id == facility_id)
+    return list(db.session.scalars(query))
+
+
+def recompute(
+    now: datetime,
+    *,
+    facility_id: int | None = None,
+    dry_run: bool = False,
+    cause: str = "nightly",
+    progress: Callable[[int, Counts], None] | None = None,
+) -> Counts:
+    """Re-price every active facility (or one), one transaction each.
+
+    ``dry_run`` computes and counts but writes nothing.
+    """
+    today = tokyo_today(now)
+    ids = facility_ids(facility_id)
+    db.session.commit()
+    total = Counts()
+    cache = _PriceCache()
+    for fid in ids:
+        counts = reprice_facility(fid, today, now, cause=cause, cache=cache, write=not dry_run)
+        if dry_run:
+            db.session.rollback()
+        else:
+            _forget_past(fid, today)
+            db.session.commit()
+        total.add(counts)
+        if progress is not None:
+            progress(fid, counts)
+    return total
+
+
+def recompute_job(now: datetime) -> str:
+    """The nightly job (03:00 Asia/Tokyo): every facility, the whole horizon."""
+    return recompute(now).summary()
+
+
+# --- After a booking or cancellation ---------------------------------------------------
+
+
+def queue_refresh(facility_id: int, check_in: date, check_out: date) -> None:
+    """Ask for the nights around a stay to be re-priced after this transaction commits."""
+    margin = timedelta(days=REFRESH_MARGIN)
+    db.session.add(
+        PricingRefresh(
+            facility_id=facility_id, start_date=check_in - margin, end_date=check_out + margin
+        )
+    )
+
+
+def refresh_pending() -> bool:
+    return bool(db.session.scalar(select(exists().where(PricingRefresh.id.is_not(None)))))
+
+
+def refresh_queued(now: datetime, *, limit: int = 500) -> Counts:
+    """Re-price what bookings and cancellations queued; one transaction per facility.
+
+    A facility's queued ranges are merged into one span and its queue rows are
+    deleted in the same transaction as its new prices: a crash re-does the work,
+    never loses it.
+    """
+    today = tokyo_today(now)
+    queued = db.session.execute(
+        select(
+            PricingRefresh.id,
+            PricingRefresh.facility_id,
+            PricingRefresh.start_date,
+            PricingRefresh.end_date,
+        )
+        .order_by(PricingRefresh.id)
+        .limit(limit)
+    ).all()
+    db.session.commit()
+    spans: dict[int, tuple[list[int], date, date]] = {}
+    for row_id, fid, start, end in queued:
+        ids, first, stop = spans.get(fid, ([], start, end))
+        ids.append(row_id)
+        spans[fid] = (ids, min(first, start), max(stop, end))
+    total = Counts()
+    cache = _PriceCache()
+    for fid, (ids, start, end) in spans.items():
+        total.add(
+            reprice_facility(fid, today, now, start=start, end=end, cause="booking", cache=cache)
+        )
+        db.session.execute(delete(PricingRefresh).where(PricingRefresh.id.in_(ids)))
+        db.session.commit()
+    return total
+
+
+def refresh_job(now: datetime) -> str:
+    return refresh_queued(now).summary()
+
+
+def reprice_now(facility_ids_: Iterable[int], now: datetime, cause: str) -> Counts:
+    """Re-price facilities at once (after an operator changed settings); commits each."""
+    today = tokyo_today(now)
+    total = Counts()
+    for fid in facility_ids_:
+        total.add(reprice_facility(fid, today, now, cause=cause))
+        db.session.commit()
+    return total
