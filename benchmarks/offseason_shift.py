@@ -32,7 +32,7 @@ The demand model, in plain words:
    home). Utility of a facility =
    its appeal + its region's attractiveness in the arrival month
    − ``DISTANCE_COST`` × distance from the employee's home region
-   − ``--beta`` × the stay's average price per night / ¥10,000
+   − ``--beta`` × the stay's average price per night / the facility's base price
    + random taste (a Gumbel draw, which makes the choice a logit).
    Regional seasonality: Hokkaido peaks in summer and in February (snow);
    Okinawa in winter and spring and is quiet in the rainy season and the typhoon
@@ -98,8 +98,10 @@ PRICING_OFF = Policy(enabled=False)
 
 TRIPS_PER_EMPLOYEE = 0.5  # stays thought about per employee per year
 DEFAULT_EMPLOYEES = 40_000
-DEFAULT_BETA = 2.0  # utility lost per ¥10,000 of average price per night
-PRICE_UNIT = 10_000
+# Utility lost per base price of average price per night: 2.0 makes a 20% discount worth
+# +0.4, about 1.5 times the odds of being chosen. A base price is taken to be what the
+# facility is worth (its appeal says the rest), so only the change from it counts.
+DEFAULT_BETA = 2.0
 DISTANCE_COST = 0.35  # utility lost per step of distance between regions
 OUTSIDE_UTILITY = 0.0  # "not at all": a hotel elsewhere, or staying home
 RETRY_CHANCE = 0.5
@@ -379,7 +381,7 @@ def simulate(
                     facility.appeal
                     + SEASONS[facility.zone].by_month[month - 1]
                     - DISTANCE_COST * abs(positions[index] - home)
-                    - beta * per_night / PRICE_UNIT
+                    - beta * per_night / facility.base
                     + tastes[index]
                 )
                 if utility > best_utility:
@@ -587,7 +589,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--beta",
         type=float,
         default=DEFAULT_BETA,
-        help="price sensitivity: utility lost per ¥10,000 of average price per night",
+        help="price sensitivity: utility lost per base price of average price per night",
     )
     parser.add_argument(
         "--chart",
@@ -635,7 +637,9 @@ def main(argv: list[str] | None = None) -> None:
         f"({len(network)} facilities, {args.employees:,} employees, seed {args.seed})"
     )
     draw_chart(network, results[False], results[True], args.chart, title)
-    print(f"chart: {args.chart}  ({time.perf_counter() - started:.1f} s)")
+    shown = args.chart.resolve()
+    shown = shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown
+    print(f"chart: {shown}  ({time.perf_counter() - started:.1f} s)")
 
 
 if __name__ == "__main__":

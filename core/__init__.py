@@ -42,6 +42,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from facilities.calendar_views import bp as calendars_bp
     from facilities.console import bp as operator_bp
     from facilities.pricing import models as _pricing_models  # noqa: F401
+    from facilities.pricing import views as _pricing_views  # noqa: F401  (operator pages)
 
     app.register_blueprint(accounts_bp)
     app.register_blueprint(booking_bp)

@@ -130,9 +130,11 @@ def night_factors(
     reasons: list[Reason] = []
     season = season_of(night)
     if season == PEAK:
-        reasons.append((PEAK, policy.peak_premium))
+        if policy.peak_premium:
+            reasons.append((PEAK, policy.peak_premium))
     elif season == HOLIDAY_EVE:
-        reasons.append((HOLIDAY_EVE, policy.holiday_eve_premium))
+        if policy.holiday_eve_premium:
+            reasons.append((HOLIDAY_EVE, policy.holiday_eve_premium))
     elif night.month in policy.off_season_months and policy.off_season_discount:
         reasons.append(("off_season", -policy.off_season_discount))
     if is_weekend_night(night) and policy.weekend_premium:

@@ -1,13 +1,258 @@
-"""Operator-facing pricing: settings, bounds, overrides, the price calendar, history."""
+"""Operator-facing pricing: settings, bounds, overrides, the price calendar, history.
+
+Services flush; the view commits and then re-prices the facility
+(``engine.reprice_now``), so the operator sees the new prices on the next page.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import delete
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import delete, func, select
 
+from accounts.models import User
+from booking.dates import stay_nights
+from booking.models import Booking, BookingNight, Occupancy
+from core.db import in_id_range
+from core.errors import RuleError
 from core.extensions import db
-from facilities.pricing.models import PriceChange
+from facilities.models import Facility, Unit
+from facilities.pricing import NightPrice, night_prices
+from facilities.pricing.models import PriceChange, PriceOverride, PricingPolicy
+from facilities.pricing.rules import MONTHS
+
+MAX_PRICE = 10_000_000  # yen a night: anything above is a typo
+MAX_OVERRIDE_NIGHTS = 366
+PERCENT_FIELDS = (
+    "off_season_discount",
+    "target_occupancy",
+    "max_discount",
+    "last_minute_max",
+    "gap_discount",
+)
+
+
+class PricingError(RuleError):
+    """A pricing setting that cannot be saved; the message is for the operator."""
+
+
+def policy_row(facility: Facility) -> PricingPolicy:
+    """The facility's settings row, made with the defaults on first use."""
+    row = db.session.get(PricingPolicy, facility.id)
+    if row is None:
+        row = PricingPolicy(facility_id=facility.id)
+        db.session.add(row)
+        db.session.flush()
+    return row
+
+
+def save_policy(
+    actor: User,
+    facility: Facility,
+    *,
+    enabled: bool,
+    off_season_months: Iterable[int],
+    now: datetime,
+    **percents: int,
+) -> PricingPolicy:
+    months = set(off_season_months)
+    if not months <= set(MONTHS):
+        raise PricingError(_l("Months are 1 to 12."), "months")
+    unknown = set(percents) - set(PERCENT_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown settings: {sorted(unknown)}")
+    for name, value in percents.items():
+        low = 1 if name == "target_occupancy" else 0
+        high = 100 if name == "target_occupancy" else 90
+        if not low <= value <= high:
+            raise PricingError(
+                _l("Percentages must be between %(low)d and %(high)d.", low=low, high=high),
+                name,
+            )
+    row = policy_row(facility)
+    row.enabled = enabled
+    row.months = months
+    for name, value in percents.items():
+        setattr(row, name, value)
+    row.updated_at = now
+    row.updated_by_id = actor.id
+    db.session.flush()
+    return row
+
+
+def _check_amount(amount: int | None, what) -> None:
+    if amount is None:
+        return
+    if amount < 0 or amount > MAX_PRICE:
+        raise PricingError(
+            _l("%(what)s must be between ¥0 and ¥10,000,000.", what=what), "amount_range"
+        )
+    if amount % 100:
+        raise PricingError(_l("%(what)s must be a multiple of ¥100.", what=what), "amount_step")
+
+
+def set_bounds(unit: Unit, floor: int | None, ceiling: int | None) -> None:
+    """A unit's floor and ceiling (None: no floor / twice the base price)."""
+    _check_amount(floor, _l("The floor"))
+    _check_amount(ceiling, _l("The ceiling"))
+    if floor is not None and ceiling is not None and floor > ceiling:
+        raise PricingError(_l("The floor cannot be above the ceiling."), "bounds_order")
+    unit.price_floor = floor
+    unit.price_ceiling = ceiling
+    db.session.flush()
+
+
+def add_override(
+    actor: User,
+    facility: Facility,
+    *,
+    unit: Unit | None,
+    first_night: date,
+    last_night: date,
+    price: int,
+    note: str,
+    today: date,
+) -> PriceOverride:
+    """The operator's price for the nights first_night … last_night (inclusive)."""
+    if unit is not None and unit.facility_id != facility.id:
+        raise PricingError(_l("That room is not in this facility."), "unit")
+    if last_night < first_night:
+        raise PricingError(_l("The last night must not be before the first."), "dates_order")
+    if last_night < today:
+        raise PricingError(_l("These nights are already past."), "dates_past")
+    if (last_night - first_night).days + 1 > MAX_OVERRIDE_NIGHTS:
+        raise PricingError(
+            _l("An override covers at most %(n)d nights.", n=MAX_OVERRIDE_NIGHTS), "too_long"
+        )
+    _check_amount(price, _l("The price"))
+    override = PriceOverride(
+        facility_id=facility.id,
+        unit_id=unit.id if unit is not None else None,
+        start_date=first_night,
+        end_date=last_night + timedelta(days=1),
+        price=price,
+        note=note.strip()[:200],
+        created_by_id=actor.id,
+    )
+    db.session.add(override)
+    db.session.flush()
+    return override
+
+
+def operator_override(actor: User, override_id: int) -> PriceOverride | None:
+    """One of the actor's organisation's overrides; anybody else's is None."""
+    if not in_id_range(override_id) or actor.operator_id is None:
+        return None
+    return db.session.scalar(
+        select(PriceOverride)
+        .join(Facility, Facility.id == PriceOverride.facility_id)
+        .where(PriceOverride.id == override_id, Facility.operator_id == actor.operator_id)
+    )
+
+
+def overrides_of(facility: Facility, today: date) -> list[PriceOverride]:
+    """Current and future overrides, soonest first."""
+    return list(
+        db.session.scalars(
+            select(PriceOverride)
+            .where(PriceOverride.facility_id == facility.id, PriceOverride.end_date > today)
+            .order_by(PriceOverride.start_date, PriceOverride.id)
+        )
+    )
+
+
+def delete_override(override: PriceOverride) -> int:
+    """Remove an override; returns its facility id (to re-price)."""
+    facility_id = override.facility_id
+    db.session.execute(delete(PriceOverride).where(PriceOverride.id == override.id))
+    return facility_id
+
+
+# --- Price calendar -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PricedNight:
+    night: date
+    price: NightPrice
+    state: str  # "open", "booked", "closed" (a block), "past"
+    booked_price: int | None = None  # the price frozen in the booking
+
+
+def price_calendar(unit: Unit, start: date, end: date, today: date) -> list[PricedNight]:
+    """Each night of [start, end) of one unit: its price, its reasons, and whether it
+    is sold (with the price the booking froze) or closed."""
+    nights = stay_nights(start, end)
+    prices = night_prices([(unit.id, unit.base_price)], nights)[unit.id]
+    claims = {
+        night: (booking_id, block_id)
+        for night, booking_id, block_id in db.session.execute(
+            select(Occupancy.night, Occupancy.booking_id, Occupancy.block_id).where(
+                Occupancy.unit_id == unit.id, Occupancy.night >= start, Occupancy.night < end
+            )
+        )
+    }
+    frozen = dict(
+        db.session.execute(
+            select(BookingNight.night, BookingNight.price)
+            .join(Booking, Booking.id == BookingNight.booking_id)
+            .join(Occupancy, Occupancy.booking_id == Booking.id)
+            .where(
+                Occupancy.unit_id == unit.id,
+                Occupancy.night == BookingNight.night,
+                BookingNight.night >= start,
+                BookingNight.night < end,
+            )
+        ).all()
+    )
+    out = []
+    for night, price in zip(nights, prices, strict=True):
+        booking_id, block_id = claims.get(night, (None, None))
+        if booking_id is not None:
+            state = "booked"
+        elif block_id is not None:
+            state = "closed"
+        elif night < today:
+            state = "past"
+        else:
+            state = "open"
+        out.append(PricedNight(night, price, state, frozen.get(night)))
+    return out
+
+
+# --- History --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    items: list[tuple[PriceChange, str]]  # (change, unit name)
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def history(facility: Facility, page: int, per_page: int = 50) -> HistoryPage:
+    """The facility's price changes, newest first."""
+    where = Unit.facility_id == facility.id
+    total = db.session.scalar(select(func.count()).select_from(PriceChange).join(Unit).where(where))
+    pages = max(1, -(-total // per_page))
+    page = max(1, min(page, pages))
+    rows = db.session.execute(
+        select(PriceChange, Unit.name)
+        .join(Unit, Unit.id == PriceChange.unit_id)
+        .where(where)
+        .order_by(PriceChange.changed_at.desc(), PriceChange.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return HistoryPage([(c, name) for c, name in rows], total, page, per_page)
 
 
 def prune_history(now: datetime) -> str:
