@@ -81,22 +81,38 @@ class _UnitRow:
     floor: int | None
     ceiling: int | None
 
+    @property
+    def bounds(self) -> tuple[int, int | None, int | None]:
+        return (self.base, self.floor, self.ceiling)
+
 
 class _PriceCache:
-    """Prices by (policy, base, bounds, factors, gap): computed once per run."""
+    """Prices by (policy, factors, base and bounds, gap), each computed once per run.
+
+    Policies, factor tuples and unit bounds are numbered as they are first seen,
+    so the per-night lookup hashes four small integers.
+    """
 
     def __init__(self) -> None:
-        self._prices: dict[tuple, tuple[int, int, str]] = {}
+        self.policies: dict[Policy, int] = {}
+        self.factors: dict[tuple, int] = {}
+        self.bounds: dict[tuple[int, int | None, int | None], int] = {}
+        self.prices: dict[tuple[int, int, int, bool], tuple[tuple[int, int, str], int]] = {}
 
-    def get(self, policy: Policy, unit: _UnitRow, factors: tuple, gap: bool):
-        key = (policy, unit.base, unit.floor, unit.ceiling, factors, gap)
-        hit = self._prices.get(key)
-        if hit is None:
-            price, reasons = compute_price(
-                unit.base, factors, policy, floor=unit.floor, ceiling=unit.ceiling, gap=gap
-            )
-            hit = (price, off_season_percent(reasons), encode_reasons(reasons))
-            self._prices[key] = hit
+    @staticmethod
+    def number(table: dict, value) -> int:
+        n = table.get(value)
+        if n is None:
+            n = table[value] = len(table)
+        return n
+
+    def compute(self, key, policy: Policy, unit: _UnitRow, factors: tuple, gap: bool):
+        """``((price, base, reasons), off_season)``, stored under ``key``."""
+        price, reasons = compute_price(
+            unit.base, factors, policy, floor=unit.floor, ceiling=unit.ceiling, gap=gap
+        )
+        hit = ((price, unit.base, encode_reasons(reasons)), off_season_percent(reasons))
+        self.prices[key] = hit
         return hit
 
 
@@ -120,42 +136,61 @@ def _units(facility_id: int) -> list[_UnitRow]:
     return [_UnitRow(*r) for r in rows]
 
 
-def _claimed(facility_id: int, start: date, end: date) -> dict[int, set[int]]:
-    """Unit id → ordinals of its nights in [start, end) held by a booking or block."""
-    rows = db.session.execute(
-        _dated(
-            f"SELECT o.unit_id, {_ordinal_sql('o.night')} FROM occupancy o"  # noqa: S608
-            " JOIN unit u ON u.id = o.unit_id"
-            " WHERE u.facility_id = :f AND u.active AND o.night >= :a AND o.night < :b",
-            "a",
-            "b",
-        ),
-        {"f": facility_id, "a": start, "b": end},
-    )
-    claimed: dict[int, set[int]] = defaultdict(set)
-    for unit_id, day in rows:
-        claimed[unit_id].add(day)
-    return claimed
+# Rows are keyed by one integer, unit id x KEY + day ordinal: cheaper to build and
+# to look up than (unit id, date) pairs, millions of times a run.
+KEY = 1_000_000
 
 
-def _stored(facility_id: int, start: date, end: date) -> dict[tuple[int, int], tuple]:
-    """(unit id, ordinal) → (price, base price, reasons) as stored now."""
-    rows = db.session.execute(
-        _dated(
-            f"SELECT p.unit_id, {_ordinal_sql('p.night')}, p.price, p.base_price, p.reasons"  # noqa: S608
-            " FROM nightly_price p JOIN unit u ON u.id = p.unit_id"
-            " WHERE u.facility_id = :f AND u.active AND p.night >= :a AND p.night < :b",
-            "a",
-            "b",
-        ),
-        {"f": facility_id, "a": start, "b": end},
+def _fetch(sql: str, facility_id: int, start: date, end: date) -> list[tuple]:
+    """Rows of ``sql`` (parameters ``:f``, ``:a``, ``:b``) as plain tuples.
+
+    Straight from the DB-API cursor: these queries return millions of rows a run,
+    and building result rows costs more than the query.
+    """
+    postgres = db.session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        sql = sql.replace(":f", "%(f)s").replace(":a", "%(a)s").replace(":b", "%(b)s")
+        params = {"f": facility_id, "a": start, "b": end}
+    else:
+        params = {"f": facility_id, "a": start.isoformat(), "b": end.isoformat()}
+    cursor = db.session.connection().connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _claimed(facility_id: int, start: date, end: date) -> set[int]:
+    """Keys of the facility's nights in [start, end) held by a booking or block."""
+    rows = _fetch(
+        f"SELECT o.unit_id * {KEY} + {_ordinal_sql('o.night')} FROM occupancy o"  # noqa: S608
+        " JOIN unit u ON u.id = o.unit_id"
+        " WHERE u.facility_id = :f AND u.active AND o.night >= :a AND o.night < :b",
+        facility_id,
+        start,
+        end,
     )
-    return {(r[0], r[1]): (r[2], r[3], r[4]) for r in rows}
+    return {key for (key,) in rows}
+
+
+def _stored(facility_id: int, start: date, end: date) -> dict[int, tuple[int, int, str]]:
+    """Key → (price, base price, reasons) as stored now."""
+    rows = _fetch(
+        f"SELECT p.unit_id * {KEY} + {_ordinal_sql('p.night')},"  # noqa: S608
+        " p.price, p.base_price, p.reasons"
+        " FROM nightly_price p JOIN unit u ON u.id = p.unit_id"
+        " WHERE u.facility_id = :f AND u.active AND p.night >= :a AND p.night < :b",
+        facility_id,
+        start,
+        end,
+    )
+    return {key: (price, base, reasons) for key, price, base, reasons in rows}
 
 
 def _overrides(facility_id: int, units: list[_UnitRow], start: date, end: date):
-    """(unit id, ordinal) → the operator's price; a unit's own beats the facility's,
-    and the newest beats older ones."""
+    """Key → the operator's price; a unit's own beats the facility's, and the newest
+    beats older ones."""
     rows = db.session.execute(
         _dated(
             "SELECT unit_id, start_date, end_date, price FROM price_override"
@@ -166,13 +201,13 @@ def _overrides(facility_id: int, units: list[_UnitRow], start: date, end: date):
         ),
         {"f": facility_id, "a": start, "b": end},
     )
-    out: dict[tuple[int, int], int] = {}
+    out: dict[int, int] = {}
     unit_ids = [u.id for u in units]
     for unit_id, first, stop, price in rows:
         first, stop = date.fromisoformat(str(first)), date.fromisoformat(str(stop))
         for day in range(max(first, start).toordinal(), min(stop, end).toordinal()):
             for uid in unit_ids if unit_id is None else (unit_id,):
-                out[uid, day] = price
+                out[uid * KEY + day] = price
     return out
 
 
@@ -207,14 +242,21 @@ def reprice_facility(
 
     first, stop, today_n = start.toordinal(), end.toordinal(), today.toordinal()
     # Sold unit-nights per night, around each night (the forward-occupancy window).
-    sold = defaultdict(int)
-    for days in claimed.values():
-        for day in days:
-            sold[day] += 1
+    sold: dict[int, int] = defaultdict(int)
+    by_unit: dict[int, list[int]] = defaultdict(list)
+    for key in claimed:
+        sold[key % KEY] += 1
+        by_unit[key // KEY].append(key % KEY)
     capacity = len(units) * (2 * WINDOW + 1)
     gaps = {
-        u.id: find_gaps(claimed[u.id], first, stop - 1) if u.id in claimed else set() for u in units
+        u.id * KEY + day
+        for u in units
+        if u.id in by_unit
+        for day in find_gaps(by_unit[u.id], first, stop - 1)
     }
+    policy_n = cache.number(cache.policies, policy)
+    bounds_n = {u.id: cache.number(cache.bounds, u.bounds) for u in units}
+    prices = cache.prices
 
     rows: list[tuple] = []
     changes: list[dict] = []
@@ -223,32 +265,37 @@ def reprice_facility(
         lead = day - today_n
         share = sum(sold[d] for d in range(day - WINDOW, day + WINDOW + 1)) / capacity
         factors = night_factors(night, lead, share, policy)
+        factors_n = cache.number(cache.factors, factors)
         for unit in units:
-            if day in claimed.get(unit.id, ()):
+            key = unit.id * KEY + day
+            if key in claimed:
                 continue
             counts.priced += 1
-            override = overrides.get((unit.id, day))
+            override = overrides.get(key)
             if override is not None:
                 price, reasons = override_price(unit.base, override)
-                new = (price, off_season_percent(reasons), encode_reasons(reasons))
+                new = ((price, unit.base, encode_reasons(reasons)), off_season_percent(reasons))
             else:
-                new = cache.get(policy, unit, factors, day in gaps[unit.id])
-            old = stored.get((unit.id, day))
-            if old is not None and old == (new[0], unit.base, new[2]):
+                gap = key in gaps
+                price_key = (policy_n, factors_n, bounds_n[unit.id], gap)
+                new = prices.get(price_key) or cache.compute(price_key, policy, unit, factors, gap)
+            value = new[0]
+            old = stored.get(key)
+            if old == value:
                 continue
             counts.changed += 1
-            rows.append((unit.id, night, new[0], unit.base, new[1], new[2]))
+            rows.append((unit.id, night, value[0], unit.base, new[1], value[2]))
             if old is None:
                 counts.new += 1
-            elif new[0] != old[0]:
-                counts.up += new[0] > old[0]
-                counts.down += new[0] < old[0]
+            elif value[0] != old[0]:
+                counts.up += value[0] > old[0]
+                counts.down += value[0] < old[0]
                 changes.append(
                     {
                         "unit_id": unit.id,
                         "night": night,
                         "old_price": old[0],
-                        "new_price": new[0],
+                        "new_price": value[0],
                         "cause": cause,
                         "changed_at": now,
                     }
@@ -310,6 +357,17 @@ def facility_ids(facility_id: int | None = None) -> list[int]:
     return list(db.session.scalars(query))
 
 
+def _relaxed_commit() -> None:
+    """PostgreSQL: this transaction's commit need not wait for the disk.
+
+    A crash can lose the last few facilities' new prices, but never half of one
+    (commits stay atomic and ordered), and the next run re-does them. Saves a disk
+    flush per facility: about 1,000 a run.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL synchronous_commit = off"))
+
+
 def recompute(
     now: datetime,
     *,
@@ -328,6 +386,7 @@ def recompute(
     total = Counts()
     cache = _PriceCache()
     for fid in ids:
+        _relaxed_commit()
         counts = reprice_facility(fid, today, now, cause=cause, cache=cache, write=not dry_run)
         if dry_run:
             db.session.rollback()
