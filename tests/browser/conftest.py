@@ -29,6 +29,7 @@ from core import create_app
 from core.db import tokyo_today
 from core.demo import seed_demo
 from core.extensions import db
+from facilities.pricing.engine import recompute
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -167,6 +168,7 @@ def live_server(tmp_path_factory) -> Iterator[LiveServer]:
         db.create_all()
         seed_demo(NOW, password_method=FAST_HASH)
         db.session.commit()
+        recompute(NOW)  # as `flask seed-demo` does: every night priced
         db.session.remove()
 
     server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
