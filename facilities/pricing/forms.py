@@ -25,18 +25,15 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Val
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from facilities.pricing.rules import MONTHS
-from facilities.pricing.services import MAX_PRICE, PERCENT_FIELDS
+from facilities.pricing.services import MAX_PRICE, PERCENT_FIELDS, PERCENT_RANGES
 
 ALL_ROOMS = "all"
-
-# (low, high) percent of each setting, as the CHECK constraints of PricingPolicy.
-PERCENT_RANGES = {name: (0, 90) for name in PERCENT_FIELDS} | {"target_occupancy": (1, 100)}
 
 CAUSE_LABELS = {
     "nightly": _l("Nightly re-pricing"),
     "booking": _l("After a booking"),
     "settings": _l("Settings changed"),
-    "manual": _l("Manual price"),
+    "manual": _l("Fixed price"),
 }
 
 

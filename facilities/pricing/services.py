@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import joinedload
 
 from accounts.models import User
 from booking.dates import stay_nights
@@ -22,7 +23,7 @@ from core.extensions import db
 from facilities.models import Facility, Unit
 from facilities.pricing import NightPrice, night_prices
 from facilities.pricing.models import PriceChange, PriceOverride, PricingPolicy
-from facilities.pricing.rules import MONTHS
+from facilities.pricing.rules import MONTHS, Policy
 
 MAX_PRICE = 10_000_000  # yen a night: anything above is a typo
 MAX_OVERRIDE_NIGHTS = 366
@@ -33,17 +34,33 @@ PERCENT_FIELDS = (
     "last_minute_max",
     "gap_discount",
 )
+# (low, high) percent of each setting, as the CHECK constraints of PricingPolicy.
+PERCENT_RANGES = {name: (0, 90) for name in PERCENT_FIELDS} | {"target_occupancy": (1, 100)}
 
 
 class PricingError(RuleError):
     """A pricing setting that cannot be saved; the message is for the operator."""
 
 
+def policy_of(facility: Facility) -> PricingPolicy:
+    """The facility's settings, or (unsaved) the defaults: for showing, never writes."""
+    row = db.session.get(PricingPolicy, facility.id)
+    if row is None:
+        defaults = Policy()
+        row = PricingPolicy(
+            facility_id=facility.id,
+            enabled=defaults.enabled,
+            off_season_months="",
+            **{name: getattr(defaults, name) for name in PERCENT_FIELDS},
+        )
+    return row
+
+
 def policy_row(facility: Facility) -> PricingPolicy:
     """The facility's settings row, made with the defaults on first use."""
     row = db.session.get(PricingPolicy, facility.id)
     if row is None:
-        row = PricingPolicy(facility_id=facility.id)
+        row = policy_of(facility)
         db.session.add(row)
         db.session.flush()
     return row
@@ -65,8 +82,7 @@ def save_policy(
     if unknown:
         raise ValueError(f"unknown settings: {sorted(unknown)}")
     for name, value in percents.items():
-        low = 1 if name == "target_occupancy" else 0
-        high = 100 if name == "target_occupancy" else 90
+        low, high = PERCENT_RANGES[name]
         if not low <= value <= high:
             raise PricingError(
                 _l("Percentages must be between %(low)d and %(high)d.", low=low, high=high),
@@ -158,6 +174,7 @@ def overrides_of(facility: Facility, today: date) -> list[PriceOverride]:
     return list(
         db.session.scalars(
             select(PriceOverride)
+            .options(joinedload(PriceOverride.unit))
             .where(PriceOverride.facility_id == facility.id, PriceOverride.end_date > today)
             .order_by(PriceOverride.start_date, PriceOverride.id)
         )

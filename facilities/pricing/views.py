@@ -75,7 +75,7 @@ def _pricing_page(
     today = tokyo_today(edge_now())
     units = _active_units(facility)
     if policy_form is None:
-        row = services.policy_row(facility)
+        row = services.policy_of(facility)
         policy_form = PolicyForm(
             formdata=None, data=PolicyForm.data_of(row), locale=current_locale()
         )
@@ -194,8 +194,8 @@ def add_price_override(facility_id: int):
     db.session.commit()
     flash(
         _(
-            "%(rooms)s cost %(price)s a night from %(first)s to %(last)s.",
-            rooms=unit.name if unit is not None else _("All rooms"),
+            "Fixed price of %(price)s a night for %(rooms)s, %(first)s to %(last)s.",
+            rooms=unit.name if unit is not None else _("all rooms"),
             price=format_yen_plain(form.price.data),
             first=format_day(form.first_night.data, "short"),
             last=format_day(form.last_night.data, "short"),
@@ -214,7 +214,7 @@ def delete_price_override(override_id: int):
     require_post_form()
     facility_id = services.delete_override(override)
     db.session.commit()
-    flash(_("The override has been removed: these nights get computed prices again."), "success")
+    flash(_("The fixed price has been removed: these nights get computed prices again."), "success")
     _repriced(facility_id, "manual")
     return _back(facility_id, "overrides")
 
