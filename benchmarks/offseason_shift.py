@@ -32,7 +32,7 @@ The demand model, in plain words:
    home). Utility of a facility =
    its appeal + its region's attractiveness in the arrival month
    − ``DISTANCE_COST`` × distance from the employee's home region
-   − ``--beta`` × the stay's average price per night / the facility's base price
+   − ``--beta`` × (the stay's average price per night − the base price) / the base price
    + random taste (a Gumbel draw, which makes the choice a logit).
    Regional seasonality: Hokkaido peaks in summer and in February (snow);
    Okinawa in winter and spring and is quiet in the rainy season and the typhoon
@@ -55,6 +55,7 @@ of the monthly occupancies (``--chart``).
 
     .venv/bin/python benchmarks/offseason_shift.py            # the full run, under a minute
     .venv/bin/python benchmarks/offseason_shift.py --quick    # a smoke run, a few seconds
+    .venv/bin/python benchmarks/offseason_shift.py --breakdown    # which factors do it
     .venv/bin/python benchmarks/offseason_shift.py --seed 7 --beta 3
 
 It is a model with made-up numbers, not a forecast; docs/PRICING.md says what
@@ -93,17 +94,19 @@ DAY0 = FIRST_ARRIVAL  # day index 0
 YEAR_FIRST = (date(YEAR, 1, 1) - DAY0).days
 YEAR_LAST = (date(YEAR, 12, 31) - DAY0).days
 N_DAYS = (LAST_ARRIVAL - DAY0).days + MAX_NIGHTS + 1
+LAST_DAY = (LAST_ARRIVAL - DAY0).days  # the last arrival, also after a change of dates
 DATES = tuple(DAY0 + timedelta(days=d) for d in range(N_DAYS))
 PRICING_OFF = Policy(enabled=False)
 
 TRIPS_PER_EMPLOYEE = 0.5  # stays thought about per employee per year
 DEFAULT_EMPLOYEES = 40_000
-# Utility lost per base price of average price per night: 2.0 makes a 20% discount worth
-# +0.4, about 1.5 times the odds of being chosen. A base price is taken to be what the
-# facility is worth (its appeal says the rest), so only the change from it counts.
+# Price sensitivity: utility per 100% of the base price above or below it. 2.0 makes a
+# 20% discount worth +0.4, about 1.5 times the odds of being chosen. A base price is
+# taken to be what the facility is worth (its appeal says the rest), so only the change
+# from it counts, and a run with pricing off is the same whatever the sensitivity.
 DEFAULT_BETA = 2.0
 DISTANCE_COST = 0.35  # utility lost per step of distance between regions
-OUTSIDE_UTILITY = 0.0  # "not at all": a hotel elsewhere, or staying home
+OUTSIDE_UTILITY = 2.0  # "not at all": a hotel elsewhere, or staying home
 RETRY_CHANCE = 0.5
 RETRIES = 2
 RETRY_SHIFT = 7  # days, earlier or later
@@ -281,7 +284,7 @@ def make_trips(employees: int, rng: random.Random) -> list[Trip]:
     """Every trip of the simulated period, in the order they are decided."""
     homes = list(HOME_WEIGHTS)
     home_of = rng.choices(homes, weights=[HOME_WEIGHTS[h] for h in homes], k=employees)
-    arrivals = range((LAST_ARRIVAL - DAY0).days + 1)
+    arrivals = range(LAST_DAY + 1)
     weights = []
     for day in arrivals:
         night = DATES[day]
@@ -381,7 +384,7 @@ def simulate(
                     facility.appeal
                     + SEASONS[facility.zone].by_month[month - 1]
                     - DISTANCE_COST * abs(positions[index] - home)
-                    - beta * per_night / facility.base
+                    - beta * (per_night - facility.base) / facility.base
                     + tastes[index]
                 )
                 if utility > best_utility:
@@ -397,7 +400,7 @@ def simulate(
             if any_free:
                 outcome.elsewhere += 1
                 break
-            new_arrival = max(trip.booked_on, arrival + shift)
+            new_arrival = min(LAST_DAY, max(trip.booked_on, 0, arrival + shift))
             if attempt == RETRIES or retry_roll >= RETRY_CHANCE or new_arrival == arrival:
                 outcome.gave_up += 1
                 break
@@ -583,13 +586,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seed", type=int, default=2027)
-    parser.add_argument("--employees", type=int, default=None, help=f"{DEFAULT_EMPLOYEES:,}")
+    parser.add_argument("--seed", type=int, default=2027, help="default 2027")
+    parser.add_argument(
+        "--employees",
+        type=int,
+        default=None,
+        help=f"default {DEFAULT_EMPLOYEES:,} ({DEFAULT_EMPLOYEES // 4:,} with --quick)",
+    )
     parser.add_argument(
         "--beta",
         type=float,
         default=DEFAULT_BETA,
-        help="price sensitivity: utility lost per base price of average price per night",
+        help="price sensitivity: utility per 100%% of the base price above or below it",
     )
     parser.add_argument(
         "--chart",

@@ -2,8 +2,8 @@
 
 Builds its own data on SQLite and, when reachable, PostgreSQL: 1,000 facilities
 with 10 units each (10,000 units), each facility with its region's off-season
-months, and about a third of the next year's unit-nights already sold (denser in
-the coming weeks, as real bookings are). Then, exactly as the scheduler runs them:
+months, and about a sixth of the next year's unit-nights already sold (half of the
+coming two months, thinning out to the booking horizon). Then, exactly as the scheduler runs them:
 
 1. the first full recompute: 10,000 units x 365 nights (``engine.recompute``);
 2. an unchanged re-run straight after (must write nothing);
@@ -74,12 +74,19 @@ _PG_CLAIM = text(
 
 
 def sold_nights(rng: random.Random) -> list[date]:
-    """About a third of the year sold: stays of 2–7 nights, denser in the coming weeks."""
+    """A unit's sold nights, the way bookings arrive: about half of the next two
+    months, a fifth of the months up to the booking horizon (180 days), and only
+    the odd closed date beyond. About 16% of the year in all."""
     nights, night = [], TODAY - timedelta(days=3)
     end = TODAY + timedelta(days=HORIZON + 3)
     while night < end:
         ahead = (night - TODAY).days
-        free = rng.randint(1, 4) if ahead < 60 else rng.randint(3, 14)
+        if ahead < 60:
+            free = rng.randint(1, 8)
+        elif ahead < 180:
+            free = rng.randint(8, 30)
+        else:
+            free = rng.randint(40, 160)
         night += timedelta(days=free)
         length = rng.randint(2, 7)
         nights += [night + timedelta(days=k) for k in range(length)]

@@ -164,7 +164,7 @@ def _fetch(sql: str, facility_id: int, start: date, end: date) -> list[tuple]:
 def _claimed(facility_id: int, start: date, end: date) -> set[int]:
     """Keys of the facility's nights in [start, end) held by a booking or block."""
     rows = _fetch(
-        f"SELECT o.unit_id * {KEY} + {_ordinal_sql('o.night')} FROM occupancy o"  # noqa: S608
+        f"SELECT CAST(o.unit_id AS BIGINT) * {KEY} + {_ordinal_sql('o.night')} FROM occupancy o"  # noqa: S608
         " JOIN unit u ON u.id = o.unit_id"
         " WHERE u.facility_id = :f AND u.active AND o.night >= :a AND o.night < :b",
         facility_id,
@@ -177,7 +177,7 @@ def _claimed(facility_id: int, start: date, end: date) -> set[int]:
 def _stored(facility_id: int, start: date, end: date) -> dict[int, tuple[int, int, str]]:
     """Key → (price, base price, reasons) as stored now."""
     rows = _fetch(
-        f"SELECT p.unit_id * {KEY} + {_ordinal_sql('p.night')},"  # noqa: S608
+        f"SELECT CAST(p.unit_id AS BIGINT) * {KEY} + {_ordinal_sql('p.night')},"  # noqa: S608
         " p.price, p.base_price, p.reasons"
         " FROM nightly_price p JOIN unit u ON u.id = p.unit_id"
         " WHERE u.facility_id = :f AND u.active AND p.night >= :a AND p.night < :b",

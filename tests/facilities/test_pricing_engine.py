@@ -354,3 +354,10 @@ def test_nights_beyond_the_horizon_and_before_the_first_run_cost_the_base_price(
     quote = booking_services.quote_stay(make_employee(), unit.id, days(10), days(12), 1, NOW)
     assert [p for _, p in quote.nights] == [13000, 13000]
     assert TODAY + timedelta(days=HORIZON) not in prices(db, unit.id)
+
+
+def test_units_with_large_ids_are_priced(db, make_unit):
+    # Keys combine the unit id and the night; they must not overflow a 32-bit integer.
+    unit = make_unit(id=3_000_000)
+    engine.recompute(NOW)
+    assert len(prices(db, unit.id)) == HORIZON
