@@ -6,7 +6,10 @@ months, and about a sixth of the next year's unit-nights already sold (half of t
 coming two months, thinning out to the booking horizon). Then, exactly as the scheduler runs them:
 
 1. the first full recompute: 10,000 units x 365 nights (``engine.recompute``);
-2. an unchanged re-run straight after (must write nothing);
+2. an unchanged re-run straight after (must write nothing): each facility's
+   inputs digest as before, so it is skipped; then the same with ``force=True``
+   (what ``pricing recompute --force`` does), which prices and compares every
+   night, for the cost of the comparison itself;
 3. the incremental re-price after one booking: an employee books 3 nights through
    ``booking.services.book_stay``, the transaction commits, and the refresh job
    (``engine.refresh_queued``) re-prices that facility's nights around the stay.
@@ -175,10 +178,12 @@ def build(facilities: int, rng: random.Random) -> int:
     return claimed
 
 
-def timed_recompute(label: str, now: datetime) -> tuple[float, engine.Counts]:
+def timed_recompute(
+    label: str, now: datetime, *, force: bool = False
+) -> tuple[float, engine.Counts]:
     say(f"{label}: {load_average()}")
     start = time.perf_counter()
-    counts = engine.recompute(now)
+    counts = engine.recompute(now, force=force)
     seconds = time.perf_counter() - start
     say(f"  {seconds:6.2f} s  — {counts.summary()}")
     return seconds, counts
@@ -237,7 +242,11 @@ def run_backend(backend: str, url: str, facilities: int, seed: int) -> dict:
         rows = db.session.scalar(select(func.count()).select_from(NightlyPrice))
         say(f"  {rows:,} prices stored ({units * HORIZON:,} unit-nights, less the sold ones)")
         unchanged, again = timed_recompute("unchanged re-run", NOW)
-        assert again.changed == 0, again.summary()
+        assert again.changed == 0 and again.unchanged == facilities, again.summary()
+        compared, forced = timed_recompute(
+            "unchanged re-run, --force (every night priced and compared)", NOW, force=True
+        )
+        assert forced.changed == 0, forced.summary()
         samples = incremental(rng)
         say(
             f"incremental re-price after one booking ({len(samples)} bookings):"
@@ -251,6 +260,7 @@ def run_backend(backend: str, url: str, facilities: int, seed: int) -> dict:
         "backend": backend,
         "full": full,
         "unchanged": unchanged,
+        "compared": compared,
         "incremental_p95": percentile(samples, 95),
         "incremental_worst": max(samples),
         "next_night": next_night,
@@ -286,6 +296,7 @@ def main() -> None:
     lines = [
         ("full recompute (s)", "full", TARGET_FULL_S, "{:.1f}"),
         ("unchanged re-run (s)", "unchanged", TARGET_UNCHANGED_S, "{:.1f}"),
+        ("  the same with --force (s)", "compared", None, "{:.1f}"),
         ("after one booking, p95 (ms)", "incremental_p95", TARGET_INCREMENTAL_MS, "{:.0f}"),
         ("after one booking, worst (ms)", "incremental_worst", None, "{:.0f}"),
         ("next night's run (s)", "next_night", None, "{:.1f}"),

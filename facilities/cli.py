@@ -83,7 +83,10 @@ pricing = AppGroup("pricing", help="Demand pricing: nightly prices of every unit
 @pricing.command("recompute")
 @click.option("--facility", "facility_id", type=int, default=None, help="Only this facility.")
 @click.option("--dry-run", is_flag=True, help="Compute and count, write nothing.")
-def recompute(facility_id: int | None, dry_run: bool):
+@click.option(
+    "--force", is_flag=True, help="Also facilities whose inputs have not changed since the last run."
+)
+def recompute(facility_id: int | None, dry_run: bool, force: bool):
     """Re-price every unsold night of the next year now, with a progress bar."""
     from facilities.pricing import engine
 
@@ -99,7 +102,12 @@ def recompute(facility_id: int | None, dry_run: bool):
 
         def job(now):
             counts = engine.recompute(
-                now, facility_id=facility_id, dry_run=dry_run, cause="manual", progress=step
+                now,
+                facility_id=facility_id,
+                dry_run=dry_run,
+                force=force,
+                cause="manual",
+                progress=step,
             )
             return ("dry run: " if dry_run else "by hand: ") + counts.summary()
 

@@ -130,3 +130,15 @@ class PricingRefresh(db.Model):
     start_date: Mapped[date] = mapped_column(Date)
     end_date: Mapped[date] = mapped_column(Date)  # exclusive
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PricingState(db.Model):
+    """What a facility's last full re-pricing was computed from (a digest of its inputs).
+
+    A full run whose inputs digest to the same value would write nothing, so it
+    skips the facility without reading its prices.
+    """
+
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facility.id"), primary_key=True)
+    inputs_digest: Mapped[str] = mapped_column(String(64))
+    priced_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -9,14 +9,20 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from booking import services as booking_services
 from booking.models import BookingNight
 from core.models import JobRun
 from core.scheduler import JOBS, run_job
 from facilities.pricing import engine
-from facilities.pricing.models import NightlyPrice, PriceChange, PriceOverride, PricingPolicy
+from facilities.pricing.models import (
+    NightlyPrice,
+    PriceChange,
+    PriceOverride,
+    PricingPolicy,
+    PricingState,
+)
 from facilities.pricing.rules import decode_reasons
 from tests.conftest import NOW, TODAY, bearer, days, signed_in
 
@@ -79,7 +85,12 @@ def test_a_second_run_changes_nothing(db, make_unit, make_employee):
     again = engine.recompute(NOW)
 
     assert (again.changed, again.new, again.up, again.down) == (0, 0, 0, 0)
-    assert again.priced == HORIZON - 4
+    assert again.unchanged == 1  # skipped: nothing it is priced from changed
+    # Without the shortcut, every night is priced again, and again nothing changes.
+    db.session.execute(delete(PricingState))
+    db.session.commit()
+    compared = engine.recompute(NOW)
+    assert (compared.changed, compared.unchanged, compared.priced) == (0, 0, HORIZON - 4)
     assert prices(db, unit.id) == before
 
 
@@ -119,20 +130,20 @@ def test_a_run_interrupted_between_facilities_leaves_none_half_priced(
     for unit in units:
         set_policy(db, unit.facility, months={12, 1, 2, 3})
 
-    real_upsert = engine._upsert
+    real_write = engine._write
     calls = []
 
-    def upsert_then_crash(rows):
+    def write_then_crash(rows, new_rows):
         calls.append(len(rows))
-        real_upsert(rows)  # the rows are written…
+        real_write(rows, new_rows)  # the rows are written…
         if len(calls) == 2:
             raise RuntimeError("power cut")  # …and the process dies before the commit
 
-    monkeypatch.setattr(engine, "_upsert", upsert_then_crash)
+    monkeypatch.setattr(engine, "_write", write_then_crash)
     with pytest.raises(RuntimeError):
         engine.recompute(NOW)
     db.session.rollback()
-    monkeypatch.setattr(engine, "_upsert", real_upsert)
+    monkeypatch.setattr(engine, "_write", real_write)
 
     first, second, third = (prices(db, u.id) for u in units)
     assert first != old[units[0].id]
@@ -143,6 +154,44 @@ def test_a_run_interrupted_between_facilities_leaves_none_half_priced(
     # The next run finishes the job; the one after it has nothing left to do.
     assert engine.recompute(NOW).changed > 0
     assert engine.recompute(NOW).changed == 0
+
+
+def test_a_first_run_interrupted_leaves_the_next_facility_unpriced(
+    db, make_unit, make_facility, monkeypatch
+):
+    """The same with no prices yet (PostgreSQL writes first prices with COPY)."""
+    first, second = make_unit(facility=make_facility()), make_unit(facility=make_facility())
+    real_write = engine._write
+
+    def crash_on_second(rows, new_rows):
+        real_write(rows, new_rows)
+        if rows[0][0] == second.id:
+            raise RuntimeError("killed")
+
+    monkeypatch.setattr(engine, "_write", crash_on_second)
+    with pytest.raises(RuntimeError):
+        engine.recompute(NOW)
+    db.session.rollback()
+    assert len(prices(db, first.id)) == HORIZON
+    assert prices(db, second.id) == {}
+    monkeypatch.setattr(engine, "_write", real_write)
+    assert engine.recompute(NOW).new == HORIZON
+
+
+def test_an_unchanged_facility_is_skipped_and_any_change_reprices_it(db, make_unit, make_employee):
+    unit = make_unit()
+    engine.recompute(NOW)
+    assert engine.recompute(NOW).unchanged == 1
+
+    # A booking whose refresh never ran (the scheduler was down): the next full
+    # run sees the facility's inputs changed and prices it again.
+    booking_services.book_stay(make_employee(), unit.id, days(30), days(32), 1, NOW)
+    db.session.commit()
+    again = engine.recompute(NOW)
+    assert again.unchanged == 0 and again.changed > 0
+    assert engine.recompute(NOW).unchanged == 1
+    # A new day moves every lead time: nothing is skipped.
+    assert engine.recompute(NOW + timedelta(days=1)).unchanged == 0
 
 
 def test_dry_run_counts_but_writes_nothing(db, make_unit):
