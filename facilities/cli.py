@@ -84,7 +84,7 @@ pricing = AppGroup("pricing", help="Demand pricing: nightly prices of every unit
 @click.option("--facility", "facility_id", type=int, default=None, help="Only this facility.")
 @click.option("--dry-run", is_flag=True, help="Compute and count, write nothing.")
 @click.option(
-    "--force", is_flag=True, help="Also facilities whose inputs have not changed since the last run."
+    "--force", is_flag=True, help="Also facilities whose inputs did not change since the last run."
 )
 def recompute(facility_id: int | None, dry_run: bool, force: bool):
     """Re-price every unsold night of the next year now, with a progress bar."""
