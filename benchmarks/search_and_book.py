@@ -55,6 +55,7 @@ from booking.search import SearchQuery, search  # noqa: E402
 from core import create_app  # noqa: E402
 from core.config import normalise_database_url  # noqa: E402
 from core.extensions import db  # noqa: E402
+from facilities.pricing.engine import recompute  # noqa: E402
 
 SEARCH_NIGHTS = 7
 SEARCH_WINDOW_DAYS = 150  # check-in falls within the next 150 days
@@ -237,6 +238,10 @@ def run_backend(backend: str, database_url: str, args: argparse.Namespace) -> Ba
             f"prefecture {SEARCH_PREFECTURE} (東京都): {network.prefecture_facilities} facilities,"
             f" {network.prefecture_units} units"
         )
+        # Searches and bookings read each night's demand price, as in production.
+        start = time.perf_counter()
+        priced = recompute(NOW)
+        say(f"priced in {time.perf_counter() - start:.0f} s: {priced.summary()}")
         # Serve searches from a heap like a worker's: wsgi.py freezes its start-up
         # objects, so full garbage collections do not walk them.
         gc.collect()

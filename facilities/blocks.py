@@ -25,6 +25,7 @@ from core.db import tokyo_today
 from core.errors import RuleError
 from core.extensions import db
 from facilities.models import Block, BlockReason, BlockSource, Unit
+from facilities.pricing.engine import queue_refresh
 
 MAX_BLOCK_NIGHTS = 366
 MANUAL_REASONS = (BlockReason.MAINTENANCE, BlockReason.PRIVATE_USE, BlockReason.OTHER)
@@ -139,6 +140,9 @@ def close_dates(
             ),
             "booked",
         )
+    # Fewer nights to sell changes demand around them: re-price after the commit.
+    for facility_id in {u.facility_id for u in units}:
+        queue_refresh(facility_id, start, end)
     return blocks
 
 
@@ -155,6 +159,8 @@ def remove_block(block: Block, today: date) -> int:
     delete_blocks(group)
     for unit_id in {b.unit_id for b in group}:
         reconcile_unit(unit_id, today)
+    # The reopened nights need prices (they had none while closed).
+    queue_refresh(block.unit.facility_id, block.start_date, block.end_date)
     return len(group)
 
 

@@ -410,3 +410,22 @@ def test_units_with_large_ids_are_priced(db, make_unit):
     unit = make_unit(id=3_000_000)
     engine.recompute(NOW)
     assert len(prices(db, unit.id)) == HORIZON
+
+
+def test_closing_and_reopening_dates_reprices_them(db, make_unit, make_user):
+    from accounts.models import Role
+    from facilities.blocks import close_dates, remove_block
+
+    unit = make_unit()
+    operator = make_user(Role.OPERATOR, operator=unit.facility.operator)
+    engine.recompute(NOW)
+    blocks = close_dates(operator, [unit], days(20), days(25), "maintenance", "", NOW)
+    db.session.commit()
+    assert engine.refresh_pending()
+    engine.refresh_queued(NOW)
+    remove_block(blocks[0], TODAY)
+    db.session.commit()
+    engine.refresh_queued(NOW)
+    # Every reopened night has its price again, exactly what a full run gives.
+    assert all(days(d) in prices(db, unit.id) for d in range(20, 25))
+    assert engine.recompute(NOW, force=True).changed == 0
