@@ -72,6 +72,13 @@ def facility_or_404(facility_id: int) -> Facility:
     return facility
 
 
+def reprice(facility_id: int) -> None:
+    """After a committed change to rooms: their nights' prices follow at once."""
+    from facilities.pricing.engine import reprice_now
+
+    reprice_now([facility_id], edge_now(), cause="settings")
+
+
 def unit_or_404(unit_id: int) -> Unit:
     unit = services.operator_unit(current_user, unit_id)
     if unit is None:
@@ -221,6 +228,7 @@ def unit_new(facility_id: int):
         db.session.rollback()
         return _unit_form_page(form, facility, error=exc.message, status=422)
     db.session.commit()
+    reprice(facility.id)
     flash(_("Room %(name)s has been added.", name=unit.name), "success")
     return redirect(url_for("operator.facility", facility_id=facility.id), 303)
 
@@ -239,6 +247,7 @@ def unit_edit(unit_id: int):
         db.session.rollback()
         return _unit_form_page(form, unit.facility, unit, exc.message, 422)
     db.session.commit()
+    reprice(unit.facility_id)
     flash(_("Room %(name)s has been saved.", name=unit.name), "success")
     return redirect(url_for("operator.facility", facility_id=unit.facility_id), 303)
 
@@ -249,6 +258,7 @@ def unit_deactivate(unit_id: int):
     require_post_form()
     upcoming = services.set_unit_active(unit, False, _today())
     db.session.commit()
+    reprice(unit.facility_id)
     flash(_("Room %(name)s is off sale.", name=unit.name), "success")
     _upcoming_note(upcoming)
     return redirect(url_for("operator.facility", facility_id=unit.facility_id), 303)
@@ -260,6 +270,7 @@ def unit_reactivate(unit_id: int):
     require_post_form()
     services.set_unit_active(unit, True, _today())
     db.session.commit()
+    reprice(unit.facility_id)
     flash(_("Room %(name)s is on sale again.", name=unit.name), "success")
     return redirect(url_for("operator.facility", facility_id=unit.facility_id), 303)
 

@@ -16,7 +16,7 @@ from tests.conftest import NOW, bearer, days
 FACILITY_KEYS = {"id", "name", "prefecture", "units"}
 UNIT_OFFER_KEYS = {"id", "name", "capacity", "total_price"}
 BOOKING_KEYS = {"id", "status", "unit_id", "check_in", "check_out", "total_price", "nights"}
-NIGHT_STATUS_KEYS = {"date", "available", "price"}
+NIGHT_STATUS_KEYS = {"date", "available", "price", "base_price", "reasons"}
 
 # One prefecture per region (JIS codes).
 REGION_SAMPLES = {
@@ -117,7 +117,13 @@ def test_search_answers_the_contract_shape(client, auth, make_facility, make_uni
     assert found["name"] == "東京サテライト"
     assert found["prefecture"] == 13 and isinstance(found["prefecture"], int)
     assert found["units"] == [
-        {"id": unit.id, "name": "201 洋室", "capacity": 3, "total_price": 36000}
+        {
+            "id": unit.id,
+            "name": "201 洋室",
+            "capacity": 3,
+            "total_price": 36000,
+            "base_total_price": 36000,
+        }
     ]
 
 

@@ -429,3 +429,22 @@ def test_closing_and_reopening_dates_reprices_them(db, make_unit, make_user):
     # Every reopened night has its price again, exactly what a full run gives.
     assert all(days(d) in prices(db, unit.id) for d in range(20, 25))
     assert engine.recompute(NOW, force=True).changed == 0
+
+
+def test_a_new_base_price_reprices_the_room_at_once(app, db, make_unit, make_user):
+    from accounts.models import Role
+
+    unit = make_unit(name="101 和室", base_price=10000)
+    engine.recompute(NOW)
+    operator = make_user(Role.OPERATOR, operator=unit.facility.operator)
+    browser = signed_in(app, operator)
+
+    response = browser.post(
+        f"/operator/units/{unit.id}/edit",
+        data={"name": "101 和室", "capacity": "2", "base_price": "20000"},
+    )
+
+    assert response.status_code == 303
+    stored = prices(db, unit.id)
+    assert {base for _, base, _ in stored.values()} == {20000}
+    assert stored[date(2027, 9, 8)] == (20000, 20000, "")  # an ordinary far-off night
