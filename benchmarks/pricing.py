@@ -56,7 +56,7 @@ from booking.models import Occupancy  # noqa: E402
 from core import create_app  # noqa: E402
 from core.demo_data import OFF_SEASON_MONTHS  # noqa: E402
 from core.extensions import db  # noqa: E402
-from facilities.models import Block, Facility, Unit  # noqa: E402
+from facilities.models import Block, CalendarFeed, Facility, Unit  # noqa: E402
 from facilities.pricing import engine  # noqa: E402
 from facilities.pricing.models import NightlyPrice, PricingPolicy  # noqa: E402
 from facilities.regions import PREFECTURES_BY_CODE  # noqa: E402
@@ -98,7 +98,7 @@ def sold_nights(rng: random.Random) -> list[date]:
 
 
 def build(facilities: int, rng: random.Random) -> int:
-    """Facilities, units, policies, and claimed nights (held by one block per unit)."""
+    """Facilities, units, policies, and sold nights (held by one imported block per unit)."""
     operator = OperatorOrg(name="Bench operator")
     db.session.add(operator)
     db.session.flush()
@@ -135,15 +135,25 @@ def build(facilities: int, rng: random.Random) -> int:
     ]
     db.session.add_all(units)
     db.session.flush()
+    # Sold nights are held by one imported block per unit (the quickest way to
+    # claim them in bulk; pricing counts bookings and imported blocks alike as sold).
+    feeds = [
+        CalendarFeed(unit_id=u.id, label="Airbnb", url=f"https://example.invalid/{u.id}.ics")
+        for u in units
+    ]
+    db.session.add_all(feeds)
+    db.session.flush()
     blocks = [
         Block(
             unit_id=u.id,
             start_date=TODAY - timedelta(days=10),
             end_date=TODAY + timedelta(days=HORIZON + 10),
-            source="manual",
-            reason="other",
+            source="import",
+            reason="external",
+            feed_id=f.id,
+            event_key=f"bench-{u.id}",
         )
-        for u in units
+        for u, f in zip(units, feeds, strict=True)
     ]
     db.session.add_all(blocks)
     db.session.flush()

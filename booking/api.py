@@ -88,6 +88,7 @@ def _booking_json(booking: Booking) -> dict:
 def _raise_booking_error(exc: services.BookingError):
     status = {
         services.BookingConflict: 409,
+        services.PriceChanged: 409,
         services.BookingNotFound: 404,
         services.BookingForbidden: 403,
     }.get(type(exc), 422)
@@ -223,6 +224,7 @@ def create_booking():
         raise ApiError(400, "missing_field", "'unit_id' is required.")
     check_in, check_out = _stay_args(body)
     guests = _int_arg(body, "guests", 1, 1, MAX_GUESTS)
+    expected_total = _int_arg(body, "expected_total", None, 0, 10**10)
     key = request.headers.get("Idempotency-Key") or None
     if key is not None and len(key) > 64:
         raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key is at most 64 characters.")
@@ -236,6 +238,7 @@ def create_booking():
             edge_now(),
             request_key=key,
             horizon_days=current_app.config["BOOKING_HORIZON_DAYS"],
+            expected_total=expected_total,
         )
     except services.BookingError as exc:
         db.session.rollback()

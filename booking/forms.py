@@ -127,6 +127,8 @@ class StayForm(StayDatesMixin, FlaskForm):
     )
     # Fixed when the confirmation page is shown, so a double submit books once.
     request_key = HiddenField(validators=[Optional(), Length(max=64)])
+    # The total the guest was shown: a price that moved since is not charged unseen.
+    expected_total = IntegerField(validators=[Optional(), NumberRange(0, 10**10)])
 
 
 class QuoteForm(StayForm):

@@ -15,6 +15,7 @@ from core.extensions import db
 from facilities.models import YES_NO_AMENITIES, Facility, FacilityKind, Unit
 from facilities.pricing import NightPrice, night_prices
 from facilities.pricing.models import NightlyPrice
+from facilities.pricing.rules import shown_off_season
 from facilities.regions import prefecture_codes_in
 
 AMENITIES = (*YES_NO_AMENITIES, "work_desks")
@@ -75,8 +76,8 @@ class FacilityResult:
 
     @property
     def off_season(self) -> int:
-        """The off-season discount (a positive percent) on any night of the stay, or 0."""
-        return -min(u.off_season for u in self.units)
+        """The off-season discount (a positive percent) of the offer shown, or 0."""
+        return -min(self.units, key=lambda u: (u.total_price, u.id)).off_season
 
 
 @dataclass
@@ -134,35 +135,37 @@ def search(query: SearchQuery) -> list[FacilityResult]:
             Occupancy.night < query.check_out,
         )
     )
-    unit_filters = [Unit.active.is_(True), Unit.capacity >= query.guests, *_facility_filters(query)]
     rows = db.session.execute(
         select(Unit.id, Unit.facility_id, Unit.name, Unit.capacity, Unit.base_price)
         .join(Facility, Facility.id == Unit.facility_id)
-        .where(~taken, *unit_filters)
+        .where(
+            Unit.active.is_(True), Unit.capacity >= query.guests, ~taken, *_facility_filters(query)
+        )
         .order_by(Unit.facility_id, Unit.id)
     ).all()
-    # The stay's price per unit, summed in the database (nights without a stored
-    # price cost the base price).
-    stored = {
-        r.unit_id: r
-        for r in db.session.execute(
-            select(
-                NightlyPrice.unit_id,
-                func.sum(NightlyPrice.price).label("total"),
-                func.sum(NightlyPrice.base_price).label("base_total"),
-                func.count().label("nights"),
-                func.min(NightlyPrice.off_season).label("off_season"),
+    # The stay's price per free unit, summed in the database (nights without a
+    # stored price cost the base price). By unit id: the primary key's order.
+    stored = {}
+    unit_ids = [r.id for r in rows]
+    for i in range(0, len(unit_ids), 10_000):
+        stored.update(
+            (r.unit_id, r)
+            for r in db.session.execute(
+                select(
+                    NightlyPrice.unit_id,
+                    func.sum(NightlyPrice.price).label("total"),
+                    func.sum(NightlyPrice.base_price).label("base_total"),
+                    func.count().label("nights"),
+                    func.min(NightlyPrice.off_season).label("off_season"),
+                )
+                .where(
+                    NightlyPrice.unit_id.in_(unit_ids[i : i + 10_000]),
+                    NightlyPrice.night >= query.check_in,
+                    NightlyPrice.night < query.check_out,
+                )
+                .group_by(NightlyPrice.unit_id)
             )
-            .join(Unit, Unit.id == NightlyPrice.unit_id)
-            .join(Facility, Facility.id == Unit.facility_id)
-            .where(
-                NightlyPrice.night >= query.check_in,
-                NightlyPrice.night < query.check_out,
-                *unit_filters,
-            )
-            .group_by(NightlyPrice.unit_id)
         )
-    }
     nights = query.nights
 
     by_facility: dict[int, FacilityResult] = {}
@@ -236,7 +239,7 @@ class NightStatus:
     @property
     def off_season(self) -> int:
         """The off-season discount of the night as a positive percent, or 0."""
-        return -next((p for code, p in self.reasons if code == "off_season"), 0)
+        return -shown_off_season(self.price, self.base_price, self.reasons)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from booking.models import Booking, BookingNight, BookingStatus, Occupancy
 from core.db import get_by_id, in_id_range, tokyo_today
 from core.errors import RuleError
 from core.extensions import db
-from core.i18n import format_day
+from core.i18n import format_day, format_yen
 from facilities.blocks import reconcile_unit
 from facilities.models import Facility, Unit
 from facilities.pricing import NightPrice, nightly_prices, unit_night_prices
@@ -48,6 +48,12 @@ class BookingNotFound(BookingError):
 
 class BookingForbidden(BookingError):
     code = "forbidden"
+
+
+class PriceChanged(BookingError):
+    """The stay's price moved since the guest saw it: they confirm the new one."""
+
+    code = "price_changed"
 
 
 def validate_stay_dates(check_in: date, check_out: date, today: date, horizon_days: int) -> None:
@@ -222,6 +228,7 @@ def book_stay(
     *,
     request_key: str | None = None,
     horizon_days: int = 180,
+    expected_total: int | None = None,
 ) -> Booking:
     """Book ``unit_id`` for [check_in, check_out) for ``actor``.
 
@@ -229,6 +236,9 @@ def book_stay(
     company active and its nights-per-stay and nights-per-month caps; guests within
     capacity. Every night must be free: the unique occupancy row decides. The same
     ``request_key`` from the same user returns the first booking instead of a second.
+    With ``expected_total`` (the total the guest was shown), a stay whose price has
+    moved since (demand pricing) is refused with ``PriceChanged`` rather than
+    charged at a price the guest never saw.
     """
     _require_booker(actor)
     # Lock the employee's row: one booking decision per employee at a time, so
@@ -258,6 +268,14 @@ def book_stay(
     _check_monthly_cap(actor, company, nights)
 
     prices = nightly_prices(unit, nights)
+    if expected_total is not None and sum(prices) != expected_total:
+        raise PriceChanged(
+            _l(
+                "The price of this stay has changed to %(total)s since it was shown."
+                " Please check the new price and confirm again.",
+                total=LazyString(format_yen, sum(prices)),
+            )
+        )
     booking = Booking(
         user_id=actor.id,
         company_id=company.id,

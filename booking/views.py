@@ -218,6 +218,7 @@ def book():
             edge_now(),
             request_key=form.request_key.data or None,
             horizon_days=_horizon(),
+            expected_total=form.expected_total.data,
         )
     except services.BookingNotFound:
         db.session.rollback()
@@ -225,7 +226,8 @@ def book():
     except services.BookingError as exc:
         db.session.rollback()
         quote, _error = _quote_or_error(form)
-        status = 409 if isinstance(exc, services.BookingConflict) else 422
+        conflict = isinstance(exc, services.BookingConflict | services.PriceChanged)
+        status = 409 if conflict else 422
         return render_template(
             "booking/quote.html", quote=quote, error=exc, form=form, unit_id=form.unit_id.data
         ), status

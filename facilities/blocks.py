@@ -164,6 +164,13 @@ def remove_block(block: Block, today: date) -> int:
     return len(group)
 
 
+def queue_unit_refresh(unit: Unit, spans: Iterable[tuple[date, date]]) -> None:
+    """Re-price the nights around blocks that came, moved or went (after the commit)."""
+    spans = list(spans)
+    if spans:
+        queue_refresh(unit.facility_id, min(s for s, _ in spans), max(e for _, e in spans))
+
+
 def delete_blocks(blocks: Sequence[Block]) -> None:
     """Delete blocks and release every night they held (call ``reconcile_unit`` after)."""
     if not blocks:

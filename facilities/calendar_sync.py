@@ -25,7 +25,7 @@ from booking.dates import stay_nights
 from booking.models import Booking
 from core.db import TOKYO, tokyo_today
 from core.extensions import db
-from facilities.blocks import booked_nights, delete_blocks, reconcile_unit
+from facilities.blocks import booked_nights, delete_blocks, queue_unit_refresh, reconcile_unit
 from facilities.calendar_fetch import FetchError, FetchResult, fetch_feed
 from facilities.calendar_parse import FeedParseError, ImportedEvent, read_feed
 from facilities.models import (
@@ -218,6 +218,7 @@ def _apply_events(
     }
     seen: set[str] = set()
     new_blocks: list[dict] = []
+    spans: list[tuple[date, date]] = []  # nights whose price may move
     for event in events:
         seen.add(event.key)
         block = existing.get(event.key)
@@ -238,6 +239,7 @@ def _apply_events(
                 }
             )
             outcome.added += 1
+            spans.append((event.start, event.end))
             continue
         # A block that began before today keeps its past nights as history.
         kept_past = event.start == today and block.start_date < today
@@ -245,6 +247,7 @@ def _apply_events(
         if (block.start_date, block.end_date, block.summary) != (start, event.end, event.summary):
             if (block.start_date, block.end_date) != (start, event.end):
                 outcome.moved += 1
+                spans += [(block.start_date, block.end_date), (start, event.end)]
             block.start_date, block.end_date = start, event.end
             block.summary = event.summary[:200]
             block.updated_at = now
@@ -256,11 +259,13 @@ def _apply_events(
         if key not in seen and b.end_date > today and not _kept_for_unreadable(key, unreadable_uids)
     ]
     outcome.removed = len(gone)
+    spans += [(b.start_date, b.end_date) for b in gone]
     delete_blocks(gone)
     if new_blocks:  # one bulk insert, not an object per event (1,000 feeds × 50 events)
         db.session.execute(insert(Block), new_blocks)
     db.session.flush()
     reconcile_unit(feed.unit_id, today)
+    queue_unit_refresh(feed.unit, spans)
     outcome.conflicts = _record_conflicts(feed, now, today)
     return outcome
 

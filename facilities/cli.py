@@ -106,7 +106,7 @@ def recompute(facility_id: int | None, dry_run: bool, force: bool):
                 facility_id=facility_id,
                 dry_run=dry_run,
                 force=force,
-                cause="manual",
+                cause="cli",
                 progress=step,
             )
             return ("dry run: " if dry_run else "by hand: ") + counts.summary()

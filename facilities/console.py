@@ -203,6 +203,7 @@ def facility_reactivate(facility_id: int):
     require_post_form()
     services.set_facility_active(facility, True, _today())
     db.session.commit()
+    reprice(facility.id)  # its prices were left alone while it was closed
     flash(_("The facility is open for booking again."), "success")
     return redirect(url_for("operator.facility", facility_id=facility.id), 303)
 

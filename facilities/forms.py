@@ -153,6 +153,12 @@ class UnitForm(FlaskForm):
         validators=[InputRequired(), NumberRange(0, MAX_BASE_PRICE)],
     )
 
+    def validate_base_price(self, field) -> None:
+        # Demand prices are rounded to ¥100; a base price off that grid would make
+        # every night look discounted (or dearer) for no reason.
+        if field.data is not None and field.data % 100:
+            raise ValidationError(_l("Prices are in steps of ¥100."))
+
     def values(self) -> dict[str, Any]:
         return {
             "name": self.name.data.strip(),

@@ -34,8 +34,8 @@ from facilities.pricing.rules import (
     encode_reasons,
     find_gaps,
     night_factors,
-    off_season_percent,
     override_price,
+    shown_off_season,
 )
 
 WINDOW = 3  # forward occupancy looks at the nights D-3 … D+3
@@ -116,7 +116,10 @@ class _PriceCache:
         price, reasons = compute_price(
             unit.base, factors, policy, floor=unit.floor, ceiling=unit.ceiling, gap=gap
         )
-        hit = ((price, unit.base, encode_reasons(reasons)), off_season_percent(reasons))
+        hit = (
+            (price, unit.base, encode_reasons(reasons)),
+            shown_off_season(price, unit.base, reasons),
+        )
         self.prices[key] = hit
         return hit
 
@@ -166,17 +169,21 @@ def _fetch(sql: str, facility_id: int, start: date, end: date) -> list[tuple]:
         cursor.close()
 
 
-def _claimed(facility_id: int, start: date, end: date) -> set[int]:
-    """Keys of the facility's nights in [start, end) held by a booking or block."""
+def _claimed(facility_id: int, start: date, end: date) -> tuple[set[int], set[int]]:
+    """Keys of the facility's nights in [start, end) held by a booking or block, and
+    of those the ones an operator closed (maintenance, private use): not for sale,
+    but not sold either."""
     rows = _fetch(
-        f"SELECT CAST(o.unit_id AS BIGINT) * {KEY} + {_ordinal_sql('o.night')} FROM occupancy o"  # noqa: S608
-        " JOIN unit u ON u.id = o.unit_id"
+        f"SELECT CAST(o.unit_id AS BIGINT) * {KEY} + {_ordinal_sql('o.night')},"  # noqa: S608
+        " CASE WHEN b.source = 'manual' THEN 1 ELSE 0 END"
+        " FROM occupancy o JOIN unit u ON u.id = o.unit_id"
+        " LEFT JOIN block b ON b.id = o.block_id"
         " WHERE u.facility_id = :f AND u.active AND o.night >= :a AND o.night < :b",
         facility_id,
         start,
         end,
     )
-    return {key for (key,) in rows}
+    return {key for key, _ in rows}, {key for key, closed in rows if closed}
 
 
 def _stored(facility_id: int, start: date, end: date) -> dict[int, tuple[int, int, str]]:
@@ -241,8 +248,18 @@ def _lock_facility(facility_id: int) -> None:
         )
 
 
-def _inputs_digest(today, start, end, policy, units, claimed, overrides) -> str:
-    parts = (_CODE, today, start, end, policy, units, sorted(claimed), sorted(overrides.items()))
+def _inputs_digest(today, start, end, policy, units, claimed, closed, overrides) -> str:
+    parts = (
+        _CODE,
+        today,
+        start,
+        end,
+        policy,
+        units,
+        sorted(claimed),
+        sorted(closed),
+        sorted(overrides.items()),
+    )
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
@@ -277,11 +294,11 @@ def reprice_facility(
     cache = cache or _PriceCache()
     policy = policy_for(facility_id)
     margin = timedelta(days=WINDOW)
-    claimed = _claimed(facility_id, start - margin, end + margin)
+    claimed, closed = _claimed(facility_id, start - margin, end + margin)
     overrides = _overrides(facility_id, units, start, end)
     digest = None
     if full:
-        digest = _inputs_digest(today, start, end, policy, units, claimed, overrides)
+        digest = _inputs_digest(today, start, end, policy, units, claimed, closed, overrides)
         state = db.session.get(PricingState, facility_id)
         if skip_unchanged and state is not None and state.inputs_digest == digest:
             counts.unchanged = 1
@@ -289,13 +306,19 @@ def reprice_facility(
     stored = _stored(facility_id, start, end)
 
     first, stop, today_n = start.toordinal(), end.toordinal(), today.toordinal()
-    # Sold unit-nights per night, around each night (the forward-occupancy window).
+    # Sold and closed unit-nights per night, for the forward-occupancy window:
+    # sold / (rooms x nights − closed), around each night.
     sold: dict[int, int] = defaultdict(int)
+    shut: dict[int, int] = defaultdict(int)
     by_unit: dict[int, list[int]] = defaultdict(list)
     for key in claimed:
-        sold[key % KEY] += 1
-        by_unit[key // KEY].append(key % KEY)
-    capacity = len(units) * (2 * WINDOW + 1)
+        day = key % KEY
+        if key in closed:
+            shut[day] += 1
+        else:
+            sold[day] += 1
+        by_unit[key // KEY].append(day)
+    room_nights = len(units) * (2 * WINDOW + 1)
     gaps = {
         u.id * KEY + day
         for u in units
@@ -311,7 +334,9 @@ def reprice_facility(
     for day in range(first, stop):
         night = date.fromordinal(day)
         lead = day - today_n
-        share = sum(sold[d] for d in range(day - WINDOW, day + WINDOW + 1)) / capacity
+        window = range(day - WINDOW, day + WINDOW + 1)
+        capacity = room_nights - sum(shut[d] for d in window)
+        share = sum(sold[d] for d in window) / capacity if capacity else 0.0
         factors = night_factors(night, lead, share, policy)
         factors_n = cache.number(cache.factors, factors)
         for unit in units:
@@ -322,7 +347,7 @@ def reprice_facility(
             override = overrides.get(key)
             if override is not None:
                 price, reasons = override_price(unit.base, override)
-                new = ((price, unit.base, encode_reasons(reasons)), off_season_percent(reasons))
+                new = ((price, unit.base, encode_reasons(reasons)), 0)
             else:
                 gap = key in gaps
                 price_key = (policy_n, factors_n, bounds_n[unit.id], gap)
@@ -363,19 +388,24 @@ def reprice_facility(
     return counts
 
 
+# The WHERE NOT EXISTS: a night booked after this run read the facility's nights
+# keeps its row as it was (bookings do not wait for the pricing lock).
 _PG_UPSERT = text(
     "INSERT INTO nightly_price (unit_id, night, price, base_price, off_season, reasons)"
     " SELECT * FROM unnest(CAST(:u AS integer[]), CAST(:n AS date[]), CAST(:p AS integer[]),"
     " CAST(:b AS integer[]), CAST(:o AS smallint[]), CAST(:r AS varchar[]))"
     " ON CONFLICT (unit_id, night) DO UPDATE SET price = EXCLUDED.price,"
     " base_price = EXCLUDED.base_price, off_season = EXCLUDED.off_season,"
-    " reasons = EXCLUDED.reasons"
+    " reasons = EXCLUDED.reasons WHERE NOT EXISTS (SELECT 1 FROM occupancy o"
+    " WHERE o.unit_id = nightly_price.unit_id AND o.night = nightly_price.night)"
 )
 _SQLITE_UPSERT = (
     "INSERT INTO nightly_price (unit_id, night, price, base_price, off_season, reasons)"
     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (unit_id, night) DO UPDATE SET"
     " price = excluded.price, base_price = excluded.base_price,"
-    " off_season = excluded.off_season, reasons = excluded.reasons"
+    " off_season = excluded.off_season, reasons = excluded.reasons WHERE NOT EXISTS"
+    " (SELECT 1 FROM occupancy o"
+    " WHERE o.unit_id = nightly_price.unit_id AND o.night = nightly_price.night)"
 )
 
 

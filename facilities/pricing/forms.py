@@ -31,9 +31,10 @@ ALL_ROOMS = "all"
 
 CAUSE_LABELS = {
     "nightly": _l("Nightly re-pricing"),
-    "booking": _l("After a booking"),
+    "booking": _l("After a booking or a calendar change"),
     "settings": _l("Settings changed"),
     "manual": _l("Fixed price"),
+    "cli": _l("Re-priced by hand"),
 }
 
 

@@ -108,7 +108,8 @@ class PriceChange(db.Model):
     night: Mapped[date] = mapped_column(Date)
     old_price: Mapped[int]
     new_price: Mapped[int]
-    cause: Mapped[str] = mapped_column(String(20))  # nightly, booking, settings, manual
+    # nightly, booking (or calendar change), settings, manual (fixed price), cli
+    cause: Mapped[str] = mapped_column(String(20))
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (

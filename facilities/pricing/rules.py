@@ -238,3 +238,14 @@ def decode_reasons(text: str) -> tuple[Reason, ...]:
 def off_season_percent(reasons: Iterable[Reason]) -> int:
     """The off-season discount among ``reasons`` (negative), or 0."""
     return next((p for code, p in reasons if code == "off_season"), 0)
+
+
+def shown_off_season(price: int, base: int, reasons: Iterable[Reason]) -> int:
+    """The off-season discount to show an employee (negative), or 0: only on a night
+    that really costs less than its base price, and never more than it saves (a
+    floor or the maximum discount can take the discount back)."""
+    percent = off_season_percent(reasons)
+    if not percent or price >= base or base <= 0:
+        return 0
+    saved = (base - price) * 100 // base
+    return max(percent, -saved) if saved else 0

@@ -499,3 +499,20 @@ def test_our_stay_echoed_back_as_closed_is_not_a_conflict(app, db, unit, make_us
     # Their own guest on exactly the same dates is a real double booking.
     guest = _cal(("g1@airbnb.com", "20261208", "20261211", "Reserved"))
     assert _apply(app, db, feed.id, guest, NOW + timedelta(minutes=15)).conflicts == 1
+
+
+def test_imported_blocks_reprice_their_facility_after_each_change(db, unit, feed_server):
+    from facilities.pricing import engine
+
+    engine.recompute(NOW)
+    feed = add(db, unit, feed_server.serve("/airbnb.ics", AIRBNB))
+    sync(db)
+    assert engine.refresh_pending()  # new blocks queued a re-price…
+    engine.refresh_queued(NOW)
+    assert engine.recompute(NOW, force=True).changed == 0  # …which left nothing to do
+
+    feeds.remove_feed(db.session.get(CalendarFeed, feed.id), TODAY)
+    db.session.commit()
+    assert engine.refresh_pending()
+    engine.refresh_queued(NOW)
+    assert engine.recompute(NOW, force=True).changed == 0

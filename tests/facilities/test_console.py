@@ -274,6 +274,7 @@ BAD_ROOMS = [
     ({"capacity": "two"}, "capacity", 400),
     ({"base_price": "-1"}, "base_price", 400),
     ({"base_price": "11000.5"}, "base_price", 400),
+    ({"base_price": "12345"}, "base_price", 400),  # prices go in steps of ¥100
     ({"base_price": "99999999999999999999"}, "base_price", 400),
     ({"base_price": ""}, "base_price", 400),
     ({"name": "102 洋室"}, None, 422),  # the other room's name

@@ -448,3 +448,99 @@ def test_a_new_base_price_reprices_the_room_at_once(app, db, make_unit, make_use
     stored = prices(db, unit.id)
     assert {base for _, base, _ in stored.values()} == {20000}
     assert stored[date(2027, 9, 8)] == (20000, 20000, "")  # an ordinary far-off night
+
+
+def test_closed_rooms_are_not_counted_as_sold(db, make_unit, make_user):
+    from accounts.models import Role
+    from facilities.blocks import close_dates
+
+    unit = make_unit()
+    other = make_unit(facility=unit.facility)
+    engine.recompute(NOW)
+    before = prices(db, other.id)[days(6)]
+    operator = make_user(Role.OPERATOR, operator=unit.facility.operator)
+
+    close_dates(operator, [unit], days(3), days(10), "maintenance", "", NOW)
+    db.session.commit()
+    engine.refresh_queued(NOW)
+
+    # The other room's demand is unchanged: nothing sold, the closed room just
+    # is not for sale.
+    assert prices(db, other.id)[days(6)] == before
+    assert dict(decode_reasons(before[2]))["occupancy"] == -15
+
+
+def test_no_off_season_badge_where_a_floor_takes_the_discount_back(
+    db, client, make_unit, make_employee
+):
+    unit = make_unit(base_price=10000, price_floor=10000)
+    set_policy(db, unit.facility, months={1})
+    engine.recompute(NOW)
+    stored = prices(db, unit.id)[date(2027, 1, 13)]
+    assert stored[0] == 10000 and "off_season" in stored[2]  # recorded for the operator…
+
+    response = client.get(
+        "/api/v1/facilities?check_in=2027-01-12&check_out=2027-01-15",
+        headers=bearer(db, make_employee()),
+    )
+    [found] = response.get_json()["facilities"]
+    assert found["off_season_percent"] == 0  # …but no saving, so no badge
+    assert found["best_saving"] == 0
+
+
+def test_a_price_that_moved_since_the_quote_is_not_charged(db, client, make_unit, make_employee):
+    unit = make_unit(base_price=10000)
+    employee = make_employee()
+    quote = booking_services.quote_stay(employee, unit.id, days(60), days(62), 1, NOW)
+    set_policy(db, unit.facility, months={1, 2})  # days(60) is in January 2027
+    engine.recompute(NOW)
+
+    with pytest.raises(booking_services.PriceChanged):
+        booking_services.book_stay(
+            employee, unit.id, days(60), days(62), 1, NOW, expected_total=quote.total
+        )
+    db.session.rollback()
+
+    response = client.post(
+        "/api/v1/bookings",
+        json={
+            "unit_id": unit.id,
+            "check_in": days(60).isoformat(),
+            "check_out": days(62).isoformat(),
+            "expected_total": quote.total,
+        },
+        headers=bearer(db, employee),
+    )
+    assert response.status_code == 409
+    assert response.get_json()["error"]["code"] == "price_changed"
+    new_total = sum(prices(db, unit.id)[days(d)][0] for d in (60, 61))
+    booking = booking_services.book_stay(
+        employee, unit.id, days(60), days(62), 1, NOW, expected_total=new_total
+    )
+    assert booking.total_price == new_total < quote.total
+
+
+def test_the_confirm_page_shows_the_new_price_instead_of_charging_it(
+    app, db, make_unit, make_employee
+):
+    unit = make_unit(base_price=10000)
+    browser = signed_in(app, make_employee())
+    stay = {
+        "unit_id": unit.id,
+        "check_in": days(60).isoformat(),
+        "check_out": days(62).isoformat(),
+        "guests": 1,
+    }
+    shown = browser.get("/book", query_string=stay)
+    assert 'name="expected_total" value="20000"' in shown.get_data(as_text=True)
+    set_policy(db, unit.facility, months={1, 2})
+    engine.recompute(NOW)
+
+    response = browser.post("/book", data={**stay, "expected_total": "20000"})
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 409
+    new_total = sum(prices(db, unit.id)[days(d)][0] for d in (60, 61))
+    assert f'name="expected_total" value="{new_total}"' in page
+    assert "料金が" in page or "price of this stay has changed" in page
+    assert db.session.scalar(select(func.count()).select_from(BookingNight)) == 0
