@@ -42,7 +42,7 @@ FACILITY_FORM = {
     "min_nights": "1",
     "max_nights": "30",
 }
-UNIT_FORM = {"name": "乗っ取り", "capacity": "9", "base_price": "1"}
+UNIT_FORM = {"name": "乗っ取り", "capacity": "9", "base_price": "100"}
 
 
 def png() -> bytes:

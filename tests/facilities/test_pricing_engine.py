@@ -542,5 +542,5 @@ def test_the_confirm_page_shows_the_new_price_instead_of_charging_it(
     assert response.status_code == 409
     new_total = sum(prices(db, unit.id)[days(d)][0] for d in (60, 61))
     assert f'name="expected_total" value="{new_total}"' in page
-    assert "料金が" in page or "price of this stay has changed" in page
+    assert "新しい料金をご確認" in page  # the price changed: confirm the new one
     assert db.session.scalar(select(func.count()).select_from(BookingNight)) == 0
