@@ -149,51 +149,53 @@ def _units(facility_id: int) -> list[_UnitRow]:
 KEY = 1_000_000
 
 
-def _fetch(sql: str, facility_id: int, start: date, end: date) -> list[tuple]:
-    """Rows of ``sql`` (parameters ``:f``, ``:a``, ``:b``) as plain tuples.
+def _fetch(sql: str, unit_ids: list[int], start: date, end: date) -> list[tuple]:
+    """Rows of ``sql`` (``{units}`` for the id list, ``:a`` and ``:b`` for the dates)
+    as plain tuples.
 
     Straight from the DB-API cursor: these queries return millions of rows a run,
-    and building result rows costs more than the query.
+    and building result rows costs more than the query. The unit ids are listed
+    (they are integers from the database), so each query walks the primary key /
+    ``UNIQUE(unit_id, night)`` index of its few rooms whatever the statistics say.
     """
+    units = ",".join(str(int(u)) for u in unit_ids)
     postgres = db.session.get_bind().dialect.name == "postgresql"
     if postgres:
-        sql = sql.replace(":f", "%(f)s").replace(":a", "%(a)s").replace(":b", "%(b)s")
-        params = {"f": facility_id, "a": start, "b": end}
+        sql = sql.replace(":a", "%(a)s").replace(":b", "%(b)s")
+        params = {"a": start, "b": end}
     else:
-        params = {"f": facility_id, "a": start.isoformat(), "b": end.isoformat()}
+        params = {"a": start.isoformat(), "b": end.isoformat()}
     cursor = db.session.connection().connection.cursor()
     try:
-        cursor.execute(sql, params)
+        cursor.execute(sql.replace("{units}", units), params)
         return cursor.fetchall()
     finally:
         cursor.close()
 
 
-def _claimed(facility_id: int, start: date, end: date) -> tuple[set[int], set[int]]:
-    """Keys of the facility's nights in [start, end) held by a booking or block, and
-    of those the ones an operator closed (maintenance, private use): not for sale,
+def _claimed(unit_ids: list[int], start: date, end: date) -> tuple[set[int], set[int]]:
+    """Keys of the rooms' nights in [start, end) held by a booking or block, and of
+    those the ones an operator closed (maintenance, private use): not for sale,
     but not sold either."""
     rows = _fetch(
         f"SELECT CAST(o.unit_id AS BIGINT) * {KEY} + {_ordinal_sql('o.night')},"  # noqa: S608
         " CASE WHEN b.source = 'manual' THEN 1 ELSE 0 END"
-        " FROM occupancy o JOIN unit u ON u.id = o.unit_id"
-        " LEFT JOIN block b ON b.id = o.block_id"
-        " WHERE u.facility_id = :f AND u.active AND o.night >= :a AND o.night < :b",
-        facility_id,
+        " FROM occupancy o LEFT JOIN block b ON b.id = o.block_id"
+        " WHERE o.unit_id IN ({units}) AND o.night >= :a AND o.night < :b",
+        unit_ids,
         start,
         end,
     )
     return {key for key, _ in rows}, {key for key, closed in rows if closed}
 
 
-def _stored(facility_id: int, start: date, end: date) -> dict[int, tuple[int, int, str]]:
+def _stored(unit_ids: list[int], start: date, end: date) -> dict[int, tuple[int, int, str]]:
     """Key → (price, base price, reasons) as stored now."""
     rows = _fetch(
         f"SELECT CAST(p.unit_id AS BIGINT) * {KEY} + {_ordinal_sql('p.night')},"  # noqa: S608
-        " p.price, p.base_price, p.reasons"
-        " FROM nightly_price p JOIN unit u ON u.id = p.unit_id"
-        " WHERE u.facility_id = :f AND u.active AND p.night >= :a AND p.night < :b",
-        facility_id,
+        " p.price, p.base_price, p.reasons FROM nightly_price p"
+        " WHERE p.unit_id IN ({units}) AND p.night >= :a AND p.night < :b",
+        unit_ids,
         start,
         end,
     )
@@ -294,7 +296,8 @@ def reprice_facility(
     cache = cache or _PriceCache()
     policy = policy_for(facility_id)
     margin = timedelta(days=WINDOW)
-    claimed, closed = _claimed(facility_id, start - margin, end + margin)
+    unit_ids = [u.id for u in units]
+    claimed, closed = _claimed(unit_ids, start - margin, end + margin)
     overrides = _overrides(facility_id, units, start, end)
     digest = None
     if full:
@@ -303,7 +306,7 @@ def reprice_facility(
         if skip_unchanged and state is not None and state.inputs_digest == digest:
             counts.unchanged = 1
             return counts
-    stored = _stored(facility_id, start, end)
+    stored = _stored(unit_ids, start, end)
 
     first, stop, today_n = start.toordinal(), end.toordinal(), today.toordinal()
     # Sold and closed unit-nights per night, for the forward-occupancy window:
