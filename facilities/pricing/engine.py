@@ -185,14 +185,25 @@ def _claimed(unit_ids: list[int], start: date, end: date) -> tuple[set[int], set
     but not sold either."""
     rows = _fetch(
         f"SELECT CAST(o.unit_id AS BIGINT) * {KEY} + {_ordinal_sql('o.night')},"  # noqa: S608
-        " CASE WHEN b.source = 'manual' THEN 1 ELSE 0 END"
-        " FROM occupancy o LEFT JOIN block b ON b.id = o.block_id"
+        " o.block_id FROM occupancy o"
         " WHERE o.unit_id IN ({units}) AND o.night >= :a AND o.night < :b",
         unit_ids,
         start,
         end,
     )
-    return {key for key, _ in rows}, {key for key, closed in rows if closed}
+    # The operator's own blocks, looked up apart: a join let PostgreSQL hash the
+    # whole block table (every imported event of the network) for each facility.
+    manual = {
+        block_id
+        for (block_id,) in _fetch(
+            "SELECT id FROM block WHERE unit_id IN ({units}) AND source = 'manual'"
+            " AND end_date > :a AND start_date < :b",
+            unit_ids,
+            start,
+            end,
+        )
+    }
+    return {key for key, _ in rows}, {key for key, block_id in rows if block_id in manual}
 
 
 def _stored(unit_ids: list[int], start: date, end: date) -> dict[int, tuple[int, int, str]]:
