@@ -156,24 +156,26 @@ KEY = 1_000_000
 
 
 def _fetch(sql: str, unit_ids: list[int], start: date, end: date) -> list[tuple]:
-    """Rows of ``sql`` (``{units}`` for the id list, ``:a`` and ``:b`` for the dates)
-    as plain tuples.
+    """Rows of ``sql`` (``{units}`` stands for the room ids, ``:a`` and ``:b`` for
+    the dates) as plain tuples.
 
     Straight from the DB-API cursor: these queries return millions of rows a run,
-    and building result rows costs more than the query. The unit ids are listed
-    (they are integers from the database), so each query walks the primary key /
-    ``UNIQUE(unit_id, night)`` index of its few rooms whatever the statistics say.
+    and building result rows costs more than the query. The rooms are given by id,
+    so each query walks the ``(unit_id, night)`` index of its few rooms whatever
+    the statistics say: PostgreSQL gets them as one array parameter (the same
+    statement text every time, prepared once per connection), SQLite as a list.
     """
-    units = ",".join(str(int(u)) for u in unit_ids)
     postgres = db.session.get_bind().dialect.name == "postgresql"
     if postgres:
+        sql = sql.replace("IN ({units})", "= ANY(%(u)s)")
         sql = sql.replace(":a", "%(a)s").replace(":b", "%(b)s")
-        params = {"a": start, "b": end}
+        params = {"u": unit_ids, "a": start, "b": end}
     else:
+        sql = sql.replace("{units}", ",".join(str(int(u)) for u in unit_ids))
         params = {"a": start.isoformat(), "b": end.isoformat()}
     cursor = db.session.connection().connection.cursor()
     try:
-        cursor.execute(sql.replace("{units}", units), params)
+        cursor.execute(sql, params)
         return cursor.fetchall()
     finally:
         cursor.close()
