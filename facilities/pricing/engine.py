@@ -531,7 +531,8 @@ def recompute(
         if dry_run:
             db.session.rollback()
         else:
-            _forget_past(fid, today)
+            if not counts.unchanged:  # (an unchanged facility was cleaned today already)
+                _forget_past(fid, today)
             db.session.commit()
         total.add(counts)
         if progress is not None:
