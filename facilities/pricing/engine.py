@@ -269,6 +269,21 @@ def _lock_facility(facility_id: int) -> None:
         )
 
 
+def hold_prices(facility_id: int) -> None:
+    """For a booking: read the facility's prices while no pricing writer is between
+    its read and its commit, and keep writers out until the booking commits.
+
+    The shared side of the writers' lock (bookings do not wait for each other), so
+    the price a booking freezes is the stored one, and a run that starts later sees
+    the booking's nights as sold.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(
+            text("SELECT pg_advisory_xact_lock_shared(:ns, :f)"),
+            {"ns": _LOCK_NAMESPACE, "f": facility_id},
+        )
+
+
 def _inputs_digest(today, start, end, policy, units, claimed, closed, overrides) -> str:
     parts = (
         _CODE,
