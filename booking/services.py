@@ -26,7 +26,7 @@ from core.i18n import format_day, format_yen
 from facilities.blocks import reconcile_unit
 from facilities.models import Facility, Unit
 from facilities.pricing import NightPrice, nightly_prices, unit_night_prices
-from facilities.pricing.engine import hold_prices, queue_refresh
+from facilities.pricing.engine import lock_prices, queue_refresh
 
 MAX_GUESTS = 20
 OCCUPANCY_UNIQUE = "uq_occupancy_unit_id_night"  # from the naming convention
@@ -267,7 +267,7 @@ def book_stay(
     )
     _check_monthly_cap(actor, company, nights)
 
-    hold_prices(unit.facility_id)
+    lock_prices(unit.facility_id, shared=True)  # no pricing run between read and commit
     prices = nightly_prices(unit, nights)
     if expected_total is not None and sum(prices) != expected_total:
         raise PriceChanged(

@@ -18,11 +18,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 from importlib.metadata import version
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import Date, bindparam, delete, exists, insert, select, text
+from sqlalchemy import delete, exists, insert, select, text
 
 from core.db import tokyo_today
 from core.extensions import db
@@ -30,6 +31,7 @@ from facilities.models import Facility, Unit
 from facilities.pricing.models import (
     NightlyPrice,
     PriceChange,
+    PriceOverride,
     PricingPolicy,
     PricingRefresh,
     PricingState,
@@ -55,10 +57,6 @@ def _ordinal_sql(column: str) -> str:
     if db.session.get_bind().dialect.name == "postgresql":
         return f"({column} - DATE '0001-01-01' + 1)"
     return f"(CAST(julianday({column}) AS INTEGER) - 1721424)"
-
-
-def _dated(sql: str, *names: str):
-    return text(sql).bindparams(*(bindparam(n, type_=Date) for n in names))
 
 
 @dataclass
@@ -225,68 +223,64 @@ def _overrides(facility_id: int, units: list[_UnitRow], start: date, end: date):
     """Key → the operator's price; a unit's own beats the facility's, and the newest
     beats older ones."""
     rows = db.session.execute(
-        _dated(
-            "SELECT unit_id, start_date, end_date, price FROM price_override"
-            " WHERE facility_id = :f AND end_date > :a AND start_date < :b"
-            " ORDER BY CASE WHEN unit_id IS NULL THEN 0 ELSE 1 END, created_at, id",
-            "a",
-            "b",
-        ),
-        {"f": facility_id, "a": start, "b": end},
+        select(
+            PriceOverride.unit_id,
+            PriceOverride.start_date,
+            PriceOverride.end_date,
+            PriceOverride.price,
+        )
+        .where(
+            PriceOverride.facility_id == facility_id,
+            PriceOverride.end_date > start,
+            PriceOverride.start_date < end,
+        )
+        .order_by(PriceOverride.unit_id.is_not(None), PriceOverride.created_at, PriceOverride.id)
     )
     out: dict[int, int] = {}
     unit_ids = [u.id for u in units]
     for unit_id, first, stop, price in rows:
-        first, stop = date.fromisoformat(str(first)), date.fromisoformat(str(stop))
         for day in range(max(first, start).toordinal(), min(stop, end).toordinal()):
             for uid in unit_ids if unit_id is None else (unit_id,):
                 out[uid * KEY + day] = price
     return out
 
 
+@cache
 def _code_fingerprint() -> str:
-    """The pricing code and holiday calendar: a new release re-prices everything."""
+    """The pricing code and holiday calendar: a new release re-prices everything.
+
+    Read on the first full run, not at import (web workers import this module too).
+    """
     digest = hashlib.sha256(version("jpholiday").encode())
     for name in ("rules.py", "seasons.py", "engine.py"):
         digest.update((Path(__file__).parent / name).read_bytes())
     return digest.hexdigest()
 
 
-_CODE = _code_fingerprint()
 _LOCK_NAMESPACE = 0x50524943  # "PRIC": pg_advisory_xact_lock(namespace, facility id)
 
 
-def _lock_facility(facility_id: int) -> None:
-    """One pricing writer per facility at a time (the nightly run, a refresh, an
-    operator's change), so what was read is still true when it is written.
+def lock_prices(facility_id: int, *, shared: bool = False) -> None:
+    """The facility's pricing lock, held until the transaction ends.
 
-    PostgreSQL: a transaction-scoped advisory lock. SQLite: every transaction
-    already holds the database's write lock (BEGIN IMMEDIATE).
+    Pricing writers (the nightly run, a refresh, an operator's change) take it
+    alone, so what they read is still true when they write. A booking takes the
+    shared side while it reads and freezes its prices: bookings do not wait for
+    each other, the price a booking freezes is the stored one, and a run that
+    starts later sees the booking's nights as sold. PostgreSQL: an advisory lock.
+    SQLite: every transaction already holds the database's write lock.
     """
     if db.session.get_bind().dialect.name == "postgresql":
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
         db.session.execute(
-            text("SELECT pg_advisory_xact_lock(:ns, :f)"), {"ns": _LOCK_NAMESPACE, "f": facility_id}
-        )
-
-
-def hold_prices(facility_id: int) -> None:
-    """For a booking: read the facility's prices while no pricing writer is between
-    its read and its commit, and keep writers out until the booking commits.
-
-    The shared side of the writers' lock (bookings do not wait for each other), so
-    the price a booking freezes is the stored one, and a run that starts later sees
-    the booking's nights as sold.
-    """
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(
-            text("SELECT pg_advisory_xact_lock_shared(:ns, :f)"),
+            text(f"SELECT {function}(:ns, :f)"),  # noqa: S608 - one of two fixed names
             {"ns": _LOCK_NAMESPACE, "f": facility_id},
         )
 
 
 def _inputs_digest(today, start, end, policy, units, claimed, closed, overrides) -> str:
     parts = (
-        _CODE,
+        _code_fingerprint(),
         today,
         start,
         end,
@@ -323,7 +317,7 @@ def reprice_facility(
     end = min(end or horizon_end, horizon_end)
     counts = Counts(facilities=1)
     if write:
-        _lock_facility(facility_id)
+        lock_prices(facility_id)
     units = _units(facility_id)
     if not units or start >= end:
         return counts
@@ -333,7 +327,7 @@ def reprice_facility(
     unit_ids = [u.id for u in units]
     claimed, closed = _claimed(unit_ids, start - margin, end + margin)
     overrides = _overrides(facility_id, units, start, end)
-    digest = None
+    digest = state = None
     if full:
         digest = _inputs_digest(today, start, end, policy, units, claimed, closed, overrides)
         state = db.session.get(PricingState, facility_id)
@@ -415,7 +409,6 @@ def reprice_facility(
         if changes:
             db.session.execute(insert(PriceChange), changes)
         if digest is not None:
-            state = db.session.get(PricingState, facility_id)
             if state is None:
                 db.session.add(
                     PricingState(facility_id=facility_id, inputs_digest=digest, priced_at=now)
