@@ -15,7 +15,6 @@ from core.extensions import db
 from facilities.models import YES_NO_AMENITIES, Facility, FacilityKind, Unit
 from facilities.pricing import NightPrice, night_prices
 from facilities.pricing.models import NightlyPrice
-from facilities.pricing.rules import shown_off_season
 from facilities.regions import prefecture_codes_in
 
 AMENITIES = (*YES_NO_AMENITIES, "work_desks")
@@ -66,18 +65,23 @@ class FacilityResult:
     night_prices: list[tuple[date, NightPrice]] = field(default_factory=list)
 
     @property
+    def offer(self) -> UnitOffer:
+        """The unit shown for the facility: the cheapest (``search`` sorts them)."""
+        return self.units[0]
+
+    @property
     def lowest_total(self) -> int:
-        return min(u.total_price for u in self.units)
+        return self.offer.total_price
 
     @property
     def best_saving(self) -> int:
-        """What the offer shown (the cheapest unit) saves against its base price."""
-        return min(self.units, key=lambda u: (u.total_price, u.id)).saving
+        """What the offer shown saves against its base price."""
+        return self.offer.saving
 
     @property
     def off_season(self) -> int:
         """The off-season discount (a positive percent) of the offer shown, or 0."""
-        return -min(self.units, key=lambda u: (u.total_price, u.id)).off_season
+        return -self.offer.off_season
 
 
 @dataclass
@@ -199,11 +203,9 @@ def search(query: SearchQuery) -> list[FacilityResult]:
 def attach_night_prices(results: list[FacilityResult], check_in: date, check_out: date) -> None:
     """Each result's cheapest unit, night by night, in one query."""
     nights = stay_nights(check_in, check_out)
-    cheapest = {r.facility_id: r.units[0] for r in results}
-    prices = night_prices(((u.id, u.base_price) for u in cheapest.values()), nights)
+    prices = night_prices(((r.offer.id, r.offer.base_price) for r in results), nights)
     for r in results:
-        unit = cheapest[r.facility_id]
-        r.night_prices = list(zip(nights, prices[unit.id], strict=True))
+        r.night_prices = list(zip(nights, prices[r.offer.id], strict=True))
 
 
 def attach_facilities(results: list[FacilityResult]) -> None:
@@ -235,11 +237,7 @@ class NightStatus:
     price: int
     base_price: int = 0
     reasons: tuple[tuple[str, int], ...] = ()
-
-    @property
-    def off_season(self) -> int:
-        """The off-season discount of the night as a positive percent, or 0."""
-        return -shown_off_season(self.price, self.base_price, self.reasons)
+    off_season: int = 0  # the off-season discount shown, a positive percent
 
 
 @dataclass
@@ -269,7 +267,9 @@ def facility_availability(facility: Facility, start: date, end: date) -> list[Un
         UnitAvailability(
             u,
             [
-                NightStatus(n, (u.id, n) not in taken, p.price, p.base_price, p.reasons)
+                NightStatus(
+                    n, (u.id, n) not in taken, p.price, p.base_price, p.reasons, -p.off_season
+                )
                 for n, p in zip(nights, prices[u.id], strict=True)
             ],
         )

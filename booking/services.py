@@ -25,7 +25,7 @@ from core.extensions import db
 from core.i18n import format_day, format_yen
 from facilities.blocks import reconcile_unit
 from facilities.models import Facility, Unit
-from facilities.pricing import NightPrice, nightly_prices, unit_night_prices
+from facilities.pricing import NightPrice, unit_night_prices
 from facilities.pricing.engine import lock_prices, queue_refresh
 
 MAX_GUESTS = 20
@@ -141,13 +141,16 @@ class Quote:
     check_in: date
     check_out: date
     guests: int
-    nights: list[tuple[date, int]]
+    explained: list[tuple[date, NightPrice]]  # each night's price and its reasons
     available: bool
-    explained: list[tuple[date, NightPrice]] = ()  # each night's price and its reasons
+
+    @property
+    def nights(self) -> list[tuple[date, int]]:
+        return [(night, p.price) for night, p in self.explained]
 
     @property
     def total(self) -> int:
-        return sum(price for _night, price in self.nights)
+        return sum(p.price for _night, p in self.explained)
 
 
 def _require_booker(actor: User) -> None:
@@ -204,9 +207,8 @@ def quote_stay(
         check_in,
         check_out,
         guests,
-        [(n, p.price) for n, p in zip(nights, prices, strict=True)],
+        list(zip(nights, prices, strict=True)),
         available=taken == 0,
-        explained=list(zip(nights, prices, strict=True)),
     )
 
 
@@ -268,7 +270,7 @@ def book_stay(
     _check_monthly_cap(actor, company, nights)
 
     lock_prices(unit.facility_id, shared=True)  # no pricing run between read and commit
-    prices = nightly_prices(unit, nights)
+    prices = [p.price for p in unit_night_prices(unit, nights)]
     if expected_total is not None and sum(prices) != expected_total:
         raise PriceChanged(
             _l(

@@ -24,11 +24,7 @@ class NightPrice:
     price: int
     base_price: int
     reasons: tuple[Reason, ...] = ()
-    off_season: int = 0  # the off-season percent among the reasons (≤ 0)
-
-    @property
-    def saving(self) -> int:
-        return self.base_price - self.price
+    off_season: int = 0  # the off-season percent shown to employees (≤ 0)
 
 
 def night_prices(
@@ -63,18 +59,6 @@ def night_prices(
     return out
 
 
-def price_table(units: Iterable[tuple[int, int]], nights: Sequence[date]) -> dict[int, list[int]]:
-    """Prices for many units at once, from ``(unit_id, base_price)`` pairs."""
-    return {
-        unit_id: [p.price for p in prices]
-        for unit_id, prices in night_prices(units, nights).items()
-    }
-
-
-def nightly_prices(unit: Unit, nights: Sequence[date]) -> list[int]:
-    """The price of each night, in the order given."""
-    return price_table([(unit.id, unit.base_price)], nights)[unit.id]
-
-
 def unit_night_prices(unit: Unit, nights: Sequence[date]) -> list[NightPrice]:
+    """One unit's price of each night, in the order given."""
     return night_prices([(unit.id, unit.base_price)], nights)[unit.id]
