@@ -16,6 +16,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from importlib import import_module
 
 from flask import Flask
 from sqlalchemy import delete, update
@@ -41,44 +42,31 @@ class JobSpec:
     has_work: Callable[[], bool] | None = None
 
 
-def _sync_calendars(now: datetime) -> str:
-    from facilities.jobs import sync_calendars
+def later(target: str) -> Callable:
+    """``"package.module:function"``, imported when the job first runs: core does
+    not import the feature packages, and web workers never load their jobs."""
+    module, name = target.split(":")
 
-    return sync_calendars(now)
+    def call(*args):
+        return getattr(import_module(module), name)(*args)
 
-
-def _recompute_prices(now: datetime) -> str:
-    from facilities.pricing.engine import recompute_job
-
-    return recompute_job(now)
-
-
-def _refresh_prices(now: datetime) -> str:
-    from facilities.pricing.engine import refresh_job
-
-    return refresh_job(now)
+    call.__name__ = name
+    return call
 
 
-def _prices_queued() -> bool:
-    from facilities.pricing.engine import refresh_pending
+def prune_older_than(column, config_key: str, now: datetime, what: str) -> str:
+    """Delete the rows whose ``column`` is older than the ``config_key`` days."""
+    from flask import current_app
 
-    return refresh_pending()
-
-
-def _prune_price_history(now: datetime) -> str:
-    from facilities.pricing.services import prune_history
-
-    return prune_history(now)
+    cutoff = now - timedelta(days=current_app.config[config_key])
+    result = db.session.execute(delete(column.class_).where(column < cutoff))
+    db.session.commit()
+    return f"{result.rowcount} old {what} removed"
 
 
 def prune_job_runs(now: datetime) -> str:
     """Forget job runs older than JOB_RUN_KEEP_DAYS."""
-    from flask import current_app
-
-    cutoff = now - timedelta(days=current_app.config["JOB_RUN_KEEP_DAYS"])
-    result = db.session.execute(delete(JobRun).where(JobRun.started_at < cutoff))
-    db.session.commit()
-    return f"{result.rowcount} old runs removed"
+    return prune_older_than(JobRun.started_at, "JOB_RUN_KEEP_DAYS", now, "runs")
 
 
 JOBS: dict[str, JobSpec] = {
@@ -86,7 +74,7 @@ JOBS: dict[str, JobSpec] = {
     for spec in (
         JobSpec(
             "calendar_sync",
-            _sync_calendars,
+            later("facilities.jobs:sync_calendars"),
             "interval",
             lambda config: {"minutes": config["CALENDAR_SYNC_MINUTES"]},
             "Import external iCal feeds",
@@ -94,7 +82,7 @@ JOBS: dict[str, JobSpec] = {
         ),
         JobSpec(
             "pricing_recompute",
-            _recompute_prices,
+            later("facilities.pricing.engine:recompute_job"),
             "cron",
             lambda config: {"hour": 3, "minute": 0},
             "Re-price every unsold night of the next year",
@@ -102,15 +90,15 @@ JOBS: dict[str, JobSpec] = {
         ),
         JobSpec(
             "pricing_refresh",
-            _refresh_prices,
+            later("facilities.pricing.engine:refresh_job"),
             "interval",
             lambda config: {"seconds": config["PRICING_REFRESH_SECONDS"]},
             "Re-price the nights around new bookings and cancellations",
-            has_work=_prices_queued,
+            has_work=later("facilities.pricing.engine:refresh_pending"),
         ),
         JobSpec(
             "prune_price_history",
-            _prune_price_history,
+            later("facilities.pricing.services:prune_history"),
             "cron",
             lambda config: {"hour": 4, "minute": 40},
             "Remove old price history",

@@ -274,9 +274,6 @@ def history(facility: Facility, page: int, per_page: int = 50) -> HistoryPage:
 
 def prune_history(now: datetime) -> str:
     """Forget price changes older than PRICE_HISTORY_KEEP_DAYS."""
-    from flask import current_app
+    from core.scheduler import prune_older_than
 
-    cutoff = now - timedelta(days=current_app.config["PRICE_HISTORY_KEEP_DAYS"])
-    result = db.session.execute(delete(PriceChange).where(PriceChange.changed_at < cutoff))
-    db.session.commit()
-    return f"{result.rowcount} old price changes removed"
+    return prune_older_than(PriceChange.changed_at, "PRICE_HISTORY_KEEP_DAYS", now, "price changes")

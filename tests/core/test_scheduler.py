@@ -108,3 +108,35 @@ def test_scheduler_process_starts_runs_and_stops_on_ctrl_c(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+def test_pruning_jobs_forget_old_records_and_keep_recent_ones(app, db, make_unit):
+    from datetime import timedelta
+
+    from facilities.pricing.models import PriceChange
+
+    unit = make_unit()
+    old, recent = NOW - timedelta(days=500), NOW - timedelta(days=10)
+    for when in (old, recent):
+        db.session.add(JobRun(job="x", started_at=when, finished_at=when, outcome="ok"))
+        db.session.add(
+            PriceChange(
+                unit_id=unit.id,
+                night=NOW.date(),
+                old_price=1000,
+                new_price=900,
+                cause="nightly",
+                changed_at=when,
+            )
+        )
+    db.session.commit()
+
+    prices = scheduler.run_job(app, "prune_price_history", now=NOW)
+    runs = scheduler.run_job(app, "prune_job_runs", now=NOW)
+
+    assert prices.summary == "1 old price changes removed"
+    assert runs.summary == "1 old runs removed"
+    assert [c.changed_at for c in db.session.scalars(select(PriceChange))] == [recent]
+    assert {r.started_at for r in db.session.scalars(select(JobRun).where(JobRun.job == "x"))} == {
+        recent
+    }
