@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import re
 from datetime import date, timedelta
 
@@ -34,6 +35,12 @@ def parse_month(raw: str | None, today: date, months_around: int) -> date:
     if not 1 <= month <= 12 or abs((year - today.year) * 12 + month - today.month) > months_around:
         return this_month
     return date(year, month, 1)
+
+
+def month_weeks(first: date) -> list[list[date]]:
+    """The weeks of a month, Sunday first as Japanese calendars are, padded with the
+    days of the months either side."""
+    return calendar.Calendar(firstweekday=6).monthdatescalendar(first.year, first.month)
 
 
 def adjacent_months(first: date) -> tuple[date, date]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import calendar
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from sqlalchemy import and_, exists, func, select
 
-from booking.dates import stay_nights
+from booking.dates import month_weeks, stay_nights
 from booking.models import Occupancy
 from core.extensions import db
 from facilities.models import YES_NO_AMENITIES, Facility, FacilityKind, Unit
@@ -86,10 +85,17 @@ class FacilityResult:
 
 @dataclass
 class Page:
-    items: list[FacilityResult]
+    """One page of a longer list (search results, an operator's price history)."""
+
+    items: list
     total: int
     page: int
     per_page: int
+
+    @staticmethod
+    def number(page: int, total: int, per_page: int) -> int:
+        """``page`` brought within 1 … the last page."""
+        return max(1, min(page, max(1, -(-total // per_page))))
 
     @property
     def pages(self) -> int:
@@ -220,7 +226,7 @@ def attach_facilities(results: list[FacilityResult]) -> None:
 
 def search_page(query: SearchQuery, page: int, per_page: int) -> Page:
     results = search(query)
-    page = max(1, min(page, max(1, -(-len(results) // per_page))))
+    page = Page.number(page, len(results), per_page)
     items = results[(page - 1) * per_page : page * per_page]
     attach_facilities(items)
     attach_night_prices(items, query.check_in, query.check_out)
@@ -309,8 +315,7 @@ def month_calendar(
     facility: Facility, year: int, month: int, today: date
 ) -> list[list[CalendarDay]]:
     """Weeks (Sunday first, as Japanese calendars are) of one month's nights."""
-    cal = calendar.Calendar(firstweekday=6)
-    weeks = cal.monthdatescalendar(year, month)
+    weeks = month_weeks(date(year, month, 1))
     start, end = weeks[0][0], weeks[-1][-1] + timedelta(days=1)
     availability = facility_availability(facility, start, end)
     total = len(availability)

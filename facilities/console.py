@@ -72,11 +72,11 @@ def facility_or_404(facility_id: int) -> Facility:
     return facility
 
 
-def reprice(facility_id: int) -> None:
-    """After a committed change to rooms: their nights' prices follow at once."""
+def reprice(facility_id: int, cause: str = "settings"):
+    """After a committed change to rooms or prices: the nights' prices follow at once."""
     from facilities.pricing.engine import reprice_now
 
-    reprice_now([facility_id], edge_now(), cause="settings")
+    return reprice_now([facility_id], edge_now(), cause=cause)
 
 
 def unit_or_404(unit_id: int) -> Unit:

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import joinedload
 
 from accounts.models import User
 from booking.dates import stay_nights
-from booking.models import Booking, BookingNight, Occupancy
+from booking.models import BookingNight, Occupancy
+from booking.search import Page
 from core.db import in_id_range
 from core.errors import RuleError
 from core.extensions import db
@@ -204,30 +205,24 @@ def price_calendar(unit: Unit, start: date, end: date, today: date) -> list[Pric
     is sold (with the price the booking froze) or closed."""
     nights = stay_nights(start, end)
     prices = night_prices([(unit.id, unit.base_price)], nights)[unit.id]
+    # Each held night: its booking (with the price it froze) or its block.
     claims = {
-        night: (booking_id, block_id)
-        for night, booking_id, block_id in db.session.execute(
-            select(Occupancy.night, Occupancy.booking_id, Occupancy.block_id).where(
-                Occupancy.unit_id == unit.id, Occupancy.night >= start, Occupancy.night < end
+        night: (booking_id, block_id, frozen)
+        for night, booking_id, block_id, frozen in db.session.execute(
+            select(Occupancy.night, Occupancy.booking_id, Occupancy.block_id, BookingNight.price)
+            .outerjoin(
+                BookingNight,
+                and_(
+                    BookingNight.booking_id == Occupancy.booking_id,
+                    BookingNight.night == Occupancy.night,
+                ),
             )
+            .where(Occupancy.unit_id == unit.id, Occupancy.night >= start, Occupancy.night < end)
         )
     }
-    frozen = dict(
-        db.session.execute(
-            select(BookingNight.night, BookingNight.price)
-            .join(Booking, Booking.id == BookingNight.booking_id)
-            .join(Occupancy, Occupancy.booking_id == Booking.id)
-            .where(
-                Occupancy.unit_id == unit.id,
-                Occupancy.night == BookingNight.night,
-                BookingNight.night >= start,
-                BookingNight.night < end,
-            )
-        ).all()
-    )
     out = []
     for night, price in zip(nights, prices, strict=True):
-        booking_id, block_id = claims.get(night, (None, None))
+        booking_id, block_id, frozen = claims.get(night, (None, None, None))
         if booking_id is not None:
             state = "booked"
         elif block_id is not None:
@@ -236,31 +231,18 @@ def price_calendar(unit: Unit, start: date, end: date, today: date) -> list[Pric
             state = "past"
         else:
             state = "open"
-        out.append(PricedNight(night, price, state, frozen.get(night)))
+        out.append(PricedNight(night, price, state, frozen))
     return out
 
 
 # --- History --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class HistoryPage:
-    items: list[tuple[PriceChange, str]]  # (change, unit name)
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-
-def history(facility: Facility, page: int, per_page: int = 50) -> HistoryPage:
-    """The facility's price changes, newest first."""
+def history(facility: Facility, page: int, per_page: int = 50) -> Page:
+    """The facility's price changes, newest first: ``(change, unit name)`` items."""
     where = Unit.facility_id == facility.id
     total = db.session.scalar(select(func.count()).select_from(PriceChange).join(Unit).where(where))
-    pages = max(1, -(-total // per_page))
-    page = max(1, min(page, pages))
+    page = Page.number(page, total, per_page)
     rows = db.session.execute(
         select(PriceChange, Unit.name)
         .join(Unit, Unit.id == PriceChange.unit_id)
@@ -269,7 +251,7 @@ def history(facility: Facility, page: int, per_page: int = 50) -> HistoryPage:
         .limit(per_page)
         .offset((page - 1) * per_page)
     ).all()
-    return HistoryPage([(c, name) for c, name in rows], total, page, per_page)
+    return Page([(c, name) for c, name in rows], total, page, per_page)
 
 
 def prune_history(now: datetime) -> str:

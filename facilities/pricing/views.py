@@ -9,7 +9,6 @@ A change is committed first, then the facility is re-priced at once
 
 from __future__ import annotations
 
-import calendar as _calendar
 from datetime import timedelta
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -18,14 +17,20 @@ from flask_babel import ngettext
 from flask_login import current_user
 
 from accounts.forms import EmptyForm
-from booking.dates import adjacent_months, month_bounds, parse_month
+from booking.dates import adjacent_months, month_bounds, month_weeks, parse_month
 from core.db import edge_now, tokyo_today
 from core.extensions import db
 from core.i18n import current_locale, format_day, format_yen_plain
-from facilities.console import MONTHS_AROUND, facility_or_404, require_post_form, unit_or_404
+from facilities.console import (
+    MONTHS_AROUND,
+    facility_or_404,
+    reprice,
+    require_post_form,
+    unit_or_404,
+)
 from facilities.console import bp as operator_bp
 from facilities.models import Facility, Unit
-from facilities.pricing import engine, services
+from facilities.pricing import services
 from facilities.pricing.forms import BoundsForm, OverrideForm, PolicyForm, cause_label
 from facilities.pricing.rules import default_ceiling
 
@@ -49,7 +54,7 @@ def _back(facility_id: int, anchor: str | None = None):
 
 def _repriced(facility_id: int, cause: str) -> None:
     """Re-price the facility now and say how many nights changed."""
-    counts = engine.reprice_now([facility_id], edge_now(), cause=cause)
+    counts = reprice(facility_id, cause)
     flash(
         ngettext(
             "%(num)d night has a new price.",
@@ -229,7 +234,7 @@ def unit_prices(unit_id: int):
     first = parse_month(request.args.get("month"), today, MONTHS_AROUND)
     start, end = month_bounds(first)
     nights = {n.night: n for n in services.price_calendar(unit, start, end, today)}
-    weeks = _calendar.Calendar(firstweekday=6).monthdatescalendar(first.year, first.month)
+    weeks = month_weeks(first)
     prev_month, next_month = adjacent_months(first)
     return render_template(
         "operator/unit_prices.html",
