@@ -159,8 +159,6 @@ def remove_block(block: Block, today: date) -> int:
     delete_blocks(group)
     for unit_id in {b.unit_id for b in group}:
         reconcile_unit(unit_id, today)
-    # The reopened nights need prices (they had none while closed).
-    queue_refresh(block.unit.facility_id, block.start_date, block.end_date)
     return len(group)
 
 
@@ -172,9 +170,27 @@ def queue_unit_refresh(unit: Unit, spans: Iterable[tuple[date, date]]) -> None:
 
 
 def delete_blocks(blocks: Sequence[Block]) -> None:
-    """Delete blocks and release every night they held (call ``reconcile_unit`` after)."""
+    """Delete blocks and release every night they held (call ``reconcile_unit`` after).
+
+    The released nights are queued for re-pricing (they had no price while held):
+    every way a block goes (reopened, dropped by its calendar, its feed removed)
+    comes through here.
+    """
     if not blocks:
         return
+    spans: dict[int, list[tuple[date, date]]] = {}
+    for b in blocks:
+        spans.setdefault(b.unit_id, []).append((b.start_date, b.end_date))
+    facility_of = dict(
+        db.session.execute(select(Unit.id, Unit.facility_id).where(Unit.id.in_(list(spans)))).all()
+    )
+    by_facility: dict[int, list[tuple[date, date]]] = {}
+    for unit_id, unit_spans in spans.items():
+        by_facility.setdefault(facility_of[unit_id], []).extend(unit_spans)
+    for facility_id, facility_spans in by_facility.items():
+        queue_refresh(
+            facility_id, min(s for s, _ in facility_spans), max(e for _, e in facility_spans)
+        )
     ids = [b.id for b in blocks]
     db.session.execute(delete(Occupancy).where(Occupancy.block_id.in_(ids)))
     for block in blocks:

@@ -218,7 +218,7 @@ def _apply_events(
     }
     seen: set[str] = set()
     new_blocks: list[dict] = []
-    spans: list[tuple[date, date]] = []  # nights whose price may move
+    spans: list[tuple[date, date]] = []  # nights claimed or moved: re-priced after the commit
     for event in events:
         seen.add(event.key)
         block = existing.get(event.key)
@@ -259,8 +259,7 @@ def _apply_events(
         if key not in seen and b.end_date > today and not _kept_for_unreadable(key, unreadable_uids)
     ]
     outcome.removed = len(gone)
-    spans += [(b.start_date, b.end_date) for b in gone]
-    delete_blocks(gone)
+    delete_blocks(gone)  # (queues the nights it releases for re-pricing)
     if new_blocks:  # one bulk insert, not an object per event (1,000 feeds × 50 events)
         db.session.execute(insert(Block), new_blocks)
     db.session.flush()

@@ -14,7 +14,7 @@ from sqlalchemy.orm import joinedload
 from accounts.models import User
 from core.errors import RuleError
 from core.extensions import db
-from facilities.blocks import delete_blocks, queue_unit_refresh, reconcile_unit
+from facilities.blocks import delete_blocks, reconcile_unit
 from facilities.models import Block, CalendarConflict, CalendarFeed, Facility, Unit
 
 MAX_FEEDS_PER_UNIT = 10
@@ -73,9 +73,6 @@ def add_feed(unit: Unit, url: str, label: str, now: datetime) -> CalendarFeed:
 def remove_feed(feed: CalendarFeed, today: date) -> None:
     """Stop importing: the feed's blocks go and their nights open (unless others want them)."""
     blocks = db.session.scalars(select(Block).where(Block.feed_id == feed.id)).all()
-    queue_unit_refresh(
-        feed.unit, [(b.start_date, b.end_date) for b in blocks if b.end_date > today]
-    )
     delete_blocks(blocks)
     db.session.execute(delete(CalendarConflict).where(CalendarConflict.feed_id == feed.id))
     unit_id = feed.unit_id
