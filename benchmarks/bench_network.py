@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 
 from sqlalchemy import func, insert, select, text
 
@@ -401,3 +402,28 @@ def _settle(backend: str) -> None:
     finally:
         raw.close()
     db.engine.dispose()  # no connection in the pool keeps the autocommit setting
+
+
+def plain_facilities(count: int) -> list[Facility]:
+    """``count`` facilities of one operator, spread over the 47 prefectures (flushed)."""
+    operator = OperatorOrg(name="Bench operator")
+    db.session.add(operator)
+    db.session.flush()
+    facilities = [
+        Facility(
+            operator_id=operator.id,
+            name_ja=f"施設{i}",
+            name_en=f"Facility {i}",
+            prefecture=1 + i % 47,
+            municipality="町",
+            address="1-1",
+            latitude=35.0,
+            longitude=135.0,
+            check_in_time=dtime(15),
+            check_out_time=dtime(10),
+        )
+        for i in range(count)
+    ]
+    db.session.add_all(facilities)
+    db.session.flush()
+    return facilities

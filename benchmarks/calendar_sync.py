@@ -29,7 +29,6 @@ import sys
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
-from datetime import time as dtime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -37,6 +36,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 OUT_DIR = BENCH_DIR / "out"
 sys.path[:0] = [str(BENCH_DIR.parent), str(BENCH_DIR)]
 
+from bench_network import plain_facilities  # noqa: E402
 from flask import current_app  # noqa: E402
 from search_and_book import (  # noqa: E402
     PG_ADMIN_DEFAULT,
@@ -50,7 +50,7 @@ from search_and_book import (  # noqa: E402
 )
 from sqlalchemy import func, insert, select  # noqa: E402
 
-from accounts.models import Company, OperatorOrg, Role, User  # noqa: E402
+from accounts.models import Company, Role, User  # noqa: E402
 from booking.models import Booking, BookingNight, BookingStatus, Occupancy  # noqa: E402
 from core import create_app  # noqa: E402
 from core.extensions import db  # noqa: E402
@@ -175,26 +175,7 @@ class Feeds:
 
 def build(server: Feeds, rng: random.Random) -> dict[int, list]:
     """Facilities, units and one feed per unit; returns each feed's events by feed id."""
-    operator = OperatorOrg(name="Bench operator")
-    db.session.add(operator)
-    db.session.flush()
-    facilities = [
-        Facility(
-            operator_id=operator.id,
-            name_ja=f"施設{i}",
-            name_en=f"Facility {i}",
-            prefecture=1 + i % 47,
-            municipality="町",
-            address="1-1",
-            latitude=35.0,
-            longitude=135.0,
-            check_in_time=dtime(15),
-            check_out_time=dtime(10),
-        )
-        for i in range(FACILITIES)
-    ]
-    db.session.add_all(facilities)
-    db.session.flush()
+    facilities = plain_facilities(FACILITIES)
     units = [
         Unit(facility_id=f.id, name=f"{100 + j}", capacity=2, base_price=11000)
         for f in facilities

@@ -31,12 +31,12 @@ import random
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
-from datetime import time as dtime
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH_DIR.parent), str(BENCH_DIR)]
 
+from bench_network import plain_facilities  # noqa: E402
 from search_and_book import (  # noqa: E402
     OUT_DIR,
     PG_ADMIN_DEFAULT,
@@ -50,16 +50,15 @@ from search_and_book import (  # noqa: E402
 )
 from sqlalchemy import func, insert, select, text  # noqa: E402
 
-from accounts.models import Company, OperatorOrg, Role, User  # noqa: E402
+from accounts.models import Company, Role, User  # noqa: E402
 from booking import services as booking_services  # noqa: E402
 from booking.models import Occupancy  # noqa: E402
 from core import create_app  # noqa: E402
-from core.demo_data import OFF_SEASON_MONTHS  # noqa: E402
+from core.demo import region_pricing  # noqa: E402
 from core.extensions import db  # noqa: E402
-from facilities.models import Block, CalendarFeed, Facility, Unit  # noqa: E402
+from facilities.models import Block, CalendarFeed, Unit  # noqa: E402
 from facilities.pricing import engine  # noqa: E402
-from facilities.pricing.models import NightlyPrice, PricingPolicy  # noqa: E402
-from facilities.regions import PREFECTURES_BY_CODE  # noqa: E402
+from facilities.pricing.models import NightlyPrice  # noqa: E402
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # 12:00 in Tokyo
 TODAY = date(2026, 12, 1)
@@ -99,30 +98,8 @@ def sold_nights(rng: random.Random) -> list[date]:
 
 def build(facilities: int, rng: random.Random) -> int:
     """Facilities, units, policies, and sold nights (held by one imported block per unit)."""
-    operator = OperatorOrg(name="Bench operator")
-    db.session.add(operator)
-    db.session.flush()
-    rows = [
-        Facility(
-            operator_id=operator.id,
-            name_ja=f"施設{i}",
-            name_en=f"Facility {i}",
-            prefecture=1 + i % 47,
-            municipality="町",
-            address="1-1",
-            latitude=35.0,
-            longitude=135.0,
-            check_in_time=dtime(15),
-            check_out_time=dtime(10),
-        )
-        for i in range(facilities)
-    ]
-    db.session.add_all(rows)
-    db.session.flush()
-    for f in rows:
-        policy = PricingPolicy(facility_id=f.id)
-        policy.months = OFF_SEASON_MONTHS[PREFECTURES_BY_CODE[f.prefecture].region]
-        db.session.add(policy)
+    rows = plain_facilities(facilities)
+    db.session.add_all(region_pricing(f) for f in rows)
     units = [
         Unit(
             facility_id=f.id,

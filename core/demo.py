@@ -156,11 +156,15 @@ def _facilities(
         _add_units(rng, facility, place)
         facilities.append(facility)
     db.session.add_all(facilities)
-    for facility in facilities:
-        policy = PricingPolicy(facility=facility)
-        policy.months = OFF_SEASON_MONTHS[PREFECTURES_BY_CODE[facility.prefecture].region]
-        db.session.add(policy)
+    db.session.add_all(region_pricing(f) for f in facilities)
     return facilities
+
+
+def region_pricing(facility: Facility) -> PricingPolicy:
+    """Pricing with the facility's region's quiet months as its off-season."""
+    policy = PricingPolicy(facility=facility)
+    policy.months = OFF_SEASON_MONTHS[PREFECTURES_BY_CODE[facility.prefecture].region]
+    return policy
 
 
 def _facility(place: Place, operator: OperatorOrg, since: datetime) -> Facility:
