@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import UTCDateTime, utcnow
@@ -30,6 +30,8 @@ class Company(db.Model):
     # Booking policy: nights per stay, and nights per employee per calendar month.
     max_nights_per_stay: Mapped[int] = mapped_column(default=14)
     max_nights_per_month: Mapped[int] = mapped_column(default=20)
+    # Staff with an address at this domain may join by themselves (a link to that address).
+    email_domain: Mapped[str | None] = mapped_column(String(253))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
@@ -61,6 +63,8 @@ class User(UserMixin, db.Model):
     locale: Mapped[str | None] = mapped_column(String(5))
     # Bumped on password change so that every other session signs out.
     session_version: Mapped[int] = mapped_column(default=1)
+    # A deactivated employee cannot sign in; their sessions and tokens end at once.
+    active: Mapped[bool] = mapped_column(default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     company: Mapped[Company | None] = relationship()
@@ -118,3 +122,23 @@ class ApiToken(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
+
+
+class Invitation(db.Model):
+    """A one-time link to join a company as an employee; only its SHA-256 is stored."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("company.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # invite: sent by a company admin; domain: asked for by the employee (verified domain)
+    kind: Mapped[str] = mapped_column(String(10), default="invite")
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    company: Mapped[Company] = relationship()
+
+    __table_args__ = (CheckConstraint("kind IN ('invite', 'domain')", name="kind_known"),)

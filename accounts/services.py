@@ -74,7 +74,7 @@ def authenticate(
 
     user = user_by_email(email)
     ok = check_password_hash(user.password_hash if user else _dummy_hash(hash_method), password)
-    if ok and user:
+    if ok and user and user.active:
         if throttle:
             db.session.delete(throttle)
         db.session.flush()
@@ -131,7 +131,7 @@ def user_for_token(secret: str, now: datetime) -> User | None:
         .options(joinedload(ApiToken.user))
         .where(ApiToken.token_hash == _digest(secret), ApiToken.revoked_at.is_(None))
     )
-    if token is None:
+    if token is None or not token.user.active:
         return None
     # Record use at most once a minute, so the API does not write on every read.
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):

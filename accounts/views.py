@@ -37,7 +37,7 @@ def load_user(user_id: str) -> User | None:
     if not (raw_id.isascii() and raw_id.isdigit() and version.isascii() and version.isdigit()):
         return None
     user = get_by_id(User, int(raw_id))
-    if user is None or user.session_version != int(version):
+    if user is None or not user.active or user.session_version != int(version):
         return None
     return user
 

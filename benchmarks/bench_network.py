@@ -344,6 +344,29 @@ def _load_bookings(loader: BulkLoader, bookings: list[Booked], prices: dict[int,
     )
 
 
+def fund_company(company_id: int, credit: int = 10_000_000_000) -> None:
+    """An active Standard subscription and ample stay credit, so the benchmark measures
+    booking, not a company running out of credit (the ledger is written as usual)."""
+    from billing import ledger
+    from billing.models import EntryKind, Plan, Subscription
+    from billing.services import ensure_default_plans
+
+    ensure_default_plans()
+    plan = db.session.scalar(select(Plan).where(Plan.code == "standard"))
+    account = ledger.account_of(company_id, lock=True)
+    subscription = Subscription(
+        company_id=company_id,
+        plan_id=plan.id,
+        stripe_subscription_id=f"sub_bench_{company_id}",
+        status="active",
+        seats=100_000,
+    )
+    db.session.add(subscription)
+    db.session.flush()
+    account.subscription_id = subscription.id
+    ledger.append(account, EntryKind.GRANT, credit, NOW, note="benchmark credit")
+
+
 def _add_clients(count: int) -> tuple[list[int], list[str]]:
     """The benchmark's clients, each with an API token, in a company whose policy lets them book.
 
@@ -353,6 +376,7 @@ def _add_clients(count: int) -> tuple[list[int], list[str]]:
     company = Company(name="ベンチ顧客", max_nights_per_stay=30, max_nights_per_month=10_000)
     db.session.add(company)
     db.session.flush()
+    fund_company(company.id)
     user_ids, tokens = [], []
     for i in range(count):
         user = User(

@@ -36,7 +36,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH_DIR.parent), str(BENCH_DIR)]
 
-from bench_network import plain_facilities  # noqa: E402
+from bench_network import fund_company, plain_facilities  # noqa: E402
 from search_and_book import (  # noqa: E402
     OUT_DIR,
     PG_ADMIN_DEFAULT,
@@ -152,6 +152,7 @@ def build(facilities: int, rng: random.Random) -> int:
     company = Company(name="Bench company", max_nights_per_stay=14, max_nights_per_month=31)
     db.session.add(company)
     db.session.flush()
+    fund_company(company.id)
     db.session.add(
         User(
             email="bench@example.com",

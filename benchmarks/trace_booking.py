@@ -24,6 +24,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH_DIR.parent), str(BENCH_DIR)]
 
+from bench_network import fund_company  # noqa: E402
 from search_and_book import (  # noqa: E402
     PG_ADMIN_DEFAULT,
     SECRET_KEY,
@@ -61,6 +62,7 @@ def build() -> tuple[list[int], str]:
     operator = OperatorOrg(name="Trace operator")
     db.session.add_all([company, operator])
     db.session.flush()
+    fund_company(company.id)
     facility = Facility(
         operator_id=operator.id, name_ja="施設", name_en="Facility", prefecture=13,
         municipality="町", address="1-1", latitude=35.0, longitude=139.0, max_nights=30,

@@ -91,6 +91,7 @@ def _raise_booking_error(exc: services.BookingError):
         services.PriceChanged: 409,
         services.BookingNotFound: 404,
         services.BookingForbidden: 403,
+        services.BillingRefused: 402,  # the company's credit or subscription
     }.get(type(exc), 422)
     if exc.code.startswith("dates_"):
         status = 400  # malformed stay dates, as in search
@@ -275,3 +276,13 @@ def cancel_booking(booking_id: int):
         _raise_booking_error(exc)
     db.session.commit()
     return "", 204
+
+
+@bp.get("/company")
+def company():
+    """The caller's company and its subscription: corporate admins only."""
+    from billing.services import summary
+
+    if g.api_user.role != "company_admin":
+        raise ApiError(403, "forbidden", "Only a corporate admin's token can read the company.")
+    return jsonify(summary(g.api_user.company_id).as_json())

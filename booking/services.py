@@ -7,6 +7,7 @@ The database is the last word on double booking: ``Occupancy`` has
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -17,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from accounts.models import Company, User
+from billing.ledger import CreditRefused, refund_for_cancellation, spend_for_booking
 from booking.dates import month_bounds, stay_nights
 from booking.models import Booking, BookingNight, BookingStatus, Occupancy
 from core.db import get_by_id, in_id_range, tokyo_today
@@ -48,6 +50,12 @@ class BookingNotFound(BookingError):
 
 class BookingForbidden(BookingError):
     code = "forbidden"
+
+
+class BillingRefused(BookingError):
+    """The company's subscription, stay credit or credit policy does not cover the stay."""
+
+    code = "credit"
 
 
 class PriceChanged(BookingError):
@@ -202,6 +210,7 @@ def quote_stay(
         )
     )
     prices = unit_night_prices(unit, nights)
+    _check_credit(actor, sum(p.price for p in prices), now)
     return Quote(
         unit,
         check_in,
@@ -210,6 +219,25 @@ def quote_stay(
         list(zip(nights, prices, strict=True)),
         available=taken == 0,
     )
+
+
+def _check_credit(actor: User, total: int, now: datetime) -> None:
+    """The company's subscription, credit and the employee's cap allow this stay (unlocked)."""
+    from flask import current_app
+
+    from billing import ledger
+
+    account = ledger.account_of(actor.company_id)
+    with _billing_refusals():
+        ledger.check_spend(account, actor, total, now, current_app.config["BILLING_GRACE_DAYS"])
+
+
+@contextmanager
+def _billing_refusals():
+    try:
+        yield
+    except CreditRefused as exc:
+        raise BillingRefused(exc.message, exc.code) from None
 
 
 def _is_night_already_claimed(exc: IntegrityError) -> bool:
@@ -244,8 +272,11 @@ def book_stay(
     """
     _require_booker(actor)
     # Lock the employee's row: one booking decision per employee at a time, so
-    # the request key and the monthly cap are checked against settled data.
-    db.session.execute(select(User.id).where(User.id == actor.id).with_for_update())
+    # the request key and the monthly cap are checked against settled data (and a
+    # deactivation that committed a moment ago is seen).
+    active = db.session.scalar(select(User.active).where(User.id == actor.id).with_for_update())
+    if not active:
+        raise BookingForbidden(_l("This account has been deactivated by your company."))
     if request_key:
         # A retry gets the first answer, even if the rules would refuse it now
         # (midnight has passed, the company paused its subscription).
@@ -309,16 +340,26 @@ def book_stay(
                 " Please choose other dates or another room."
             )
         ) from None
+    # Pay with the company's stay credit, under its account lock (refuses if short).
+    with _billing_refusals():
+        spend_for_booking(booking, actor, now, _grace_days())
     # Demand around these nights changed: re-price them once this commits.
     queue_refresh(unit.facility_id, check_in, check_out)
     return booking
+
+
+def _grace_days() -> int:
+    from flask import current_app
+
+    return current_app.config["BILLING_GRACE_DAYS"]
 
 
 def cancel_booking(actor: User, booking_id: int, now: datetime) -> Booking:
     """Cancel one of the actor's own upcoming stays and free its nights at once.
 
     Cancelling an already cancelled stay changes nothing. A stay that has begun
-    cannot be cancelled here.
+    cannot be cancelled here. The company gets its credit back by the
+    cancellation policy (all of it until 3 days before check-in, half after).
     """
     booking = booking_of(actor, booking_id, lock=True)
     if booking.status == BookingStatus.CANCELLED:
@@ -328,6 +369,33 @@ def cancel_booking(actor: User, booking_id: int, now: datetime) -> Booking:
             _l("This stay has already begun and can no longer be cancelled here."),
             "not_cancellable",
         )
+    _release(booking, now)
+    refund_for_cancellation(booking, now)
+    return booking
+
+
+def cancel_future_stays(user: User, now: datetime) -> list[Booking]:
+    """Cancel every stay of ``user`` that has not begun, refunding the credit in full.
+
+    For an employee the company deactivates: the company ended the stays, not them.
+    """
+    rows = db.session.scalars(
+        select(Booking)
+        .where(
+            Booking.user_id == user.id,
+            Booking.status == BookingStatus.CONFIRMED,
+            Booking.check_in > tokyo_today(now),
+        )
+        .order_by(Booking.id)
+        .with_for_update()
+    ).all()
+    for booking in rows:
+        _release(booking, now)
+        refund_for_cancellation(booking, now, full=True)
+    return list(rows)
+
+
+def _release(booking: Booking, now: datetime) -> None:
     db.session.execute(delete(Occupancy).where(Occupancy.booking_id == booking.id))
     booking.status = BookingStatus.CANCELLED
     booking.cancelled_at = now
@@ -335,7 +403,6 @@ def cancel_booking(actor: User, booking_id: int, now: datetime) -> Booking:
     # A block that wanted these nights (an external calendar over the stay) takes them now.
     reconcile_unit(booking.unit_id, tokyo_today(now))
     queue_refresh(booking.unit.facility_id, booking.check_in, booking.check_out)
-    return booking
 
 
 def bookings_of(

@@ -23,6 +23,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from accounts.forms import EmptyForm
+from billing.services import credit_notice
 from booking import search as search_service
 from booking import services
 from booking.dates import adjacent_months, parse_month
@@ -98,6 +99,7 @@ def home():
         form=form,
         page=page,
         error=error,
+        credit=credit_notice(current_user, edge_now(), current_app.config["BILLING_GRACE_DAYS"]),
         amenity_labels=AMENITY_LABELS,
         kind_labels=KIND_LABELS,
     ), status

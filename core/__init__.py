@@ -33,7 +33,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     i18n.init_app(app)
     ext.login_manager.init_app(app)
 
+    from accounts import mail as _mail  # noqa: F401
+    from accounts.member_views import bp as members_bp
     from accounts.views import bp as accounts_bp
+    from billing import models as _billing_models  # noqa: F401
+    from billing.local_views import bp as local_billing_bp
+    from billing.platform_views import bp as plans_bp
+    from billing.views import bp as company_bp
+    from billing.webhook_view import bp as webhook_bp
     from booking.api import bp as api_bp
     from booking.views import bp as booking_bp
     from core import cli, errors
@@ -45,11 +52,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     from facilities.pricing import views as _pricing_views  # noqa: F401  (operator pages)
 
     app.register_blueprint(accounts_bp)
+    app.register_blueprint(members_bp)
     app.register_blueprint(booking_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(operator_bp)
     app.register_blueprint(calendars_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(company_bp)
+    app.register_blueprint(webhook_bp)
+    ext.csrf.exempt(webhook_bp)  # signed by the provider instead
+    app.register_blueprint(local_billing_bp)
+    app.register_blueprint(plans_bp)
     from facilities.pricing.rules import reason_label
 
     app.jinja_env.globals["reason_label"] = reason_label

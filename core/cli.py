@@ -40,6 +40,11 @@ def init_app(app: Flask) -> None:
             "(password: engawa-demo)."
         )
         click.echo("Prices: " + recompute(now).summary())
+        if app.config["BILLING_BACKEND"] == "local":
+            from core.demo import subscribe_demo_companies
+
+            for line in subscribe_demo_companies(now):
+                click.echo("Subscribed (local test mode): " + line)
 
     @app.cli.command("api-token")
     @click.argument("email")

@@ -6,6 +6,7 @@ Secrets are never given defaults outside development.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
@@ -60,6 +61,49 @@ def _hash_method(env: Mapping[str, str]) -> str:
     if method.split(":")[0] not in ("scrypt", "pbkdf2"):
         raise ConfigError(f"PASSWORD_HASH_METHOD must be scrypt or pbkdf2[:...], got {method!r}")
     return method
+
+
+def _billing(env: Mapping[str, str], production: bool, secret_key: str) -> dict:
+    """Stripe when its keys are set (or asked for), else the local simulation."""
+    stripe_key = env.get("STRIPE_SECRET_KEY", "")
+    backend = env.get("BILLING_BACKEND", "") or ("stripe" if stripe_key else "local")
+    if backend not in ("local", "stripe"):
+        raise ConfigError(f"BILLING_BACKEND must be local or stripe, got {backend!r}")
+    webhook_secret = env.get("STRIPE_WEBHOOK_SECRET", "")
+    if backend == "stripe" and not (stripe_key and webhook_secret):
+        raise ConfigError(
+            "BILLING_BACKEND=stripe needs STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET"
+        )
+    if not webhook_secret:
+        # The local backend signs its own events; derived from SECRET_KEY, so it
+        # survives restarts wherever the session key does.
+        digest = hashlib.sha256(b"engawa-local-webhook:" + secret_key.encode()).hexdigest()
+        webhook_secret = "whsec_local_" + digest[:32]
+    prices = {}
+    for pair in filter(None, (p.strip() for p in env.get("STRIPE_PRICE_IDS", "").split(","))):
+        code, sep, price = pair.partition("=")
+        if not sep or not code.strip() or not price.strip():
+            raise ConfigError("STRIPE_PRICE_IDS must look like lite=price_123,standard=price_456")
+        prices[code.strip()] = price.strip()
+    registration = env.get("INVOICE_REGISTRATION_NUMBER", "" if production else "T1234567890123")
+    if registration and not (
+        len(registration) == 14 and registration[0] == "T" and registration[1:].isdigit()
+    ):
+        raise ConfigError("INVOICE_REGISTRATION_NUMBER must be T followed by 13 digits")
+    return {
+        "BILLING_BACKEND": backend,
+        "STRIPE_SECRET_KEY": stripe_key,
+        "STRIPE_WEBHOOK_SECRET": webhook_secret,
+        # Tests point the real SDK at a Stripe-compatible server on 127.0.0.1.
+        "STRIPE_API_BASE": env.get("STRIPE_API_BASE", ""),
+        "STRIPE_PRICE_IDS": prices,
+        "BILLING_GRACE_DAYS": _int(env, "BILLING_GRACE_DAYS", 7),
+        "INVOICE_DAYS_UNTIL_DUE": _int(env, "INVOICE_DAYS_UNTIL_DUE", 30, minimum=1),
+        # 適格請求書発行事業者登録番号, printed on invoices and the invoices page.
+        "INVOICE_REGISTRATION_NUMBER": registration,
+        "PLATFORM_BILLING_NAME": env.get("PLATFORM_BILLING_NAME", "Engawa株式会社"),
+        "INVITATION_DAYS": _int(env, "INVITATION_DAYS", 14, minimum=1),
+    }
 
 
 def engine_options(database_url: str) -> dict:
@@ -136,4 +180,5 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "BABEL_DEFAULT_TIMEZONE": "Asia/Tokyo",
         "BABEL_TRANSLATION_DIRECTORIES": str(PROJECT_ROOT / "translations"),
         "LANGUAGES": ("ja", "en"),
+        **_billing(env, production, secret_key),
     }

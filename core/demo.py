@@ -12,10 +12,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from accounts.models import Company, OperatorOrg, Role, User
 from accounts.services import hash_password
+from billing.models import BillingAccount, CreditEntry
+from billing.services import ensure_default_plans
 from booking.dates import month_bounds, stay_nights
 from booking.models import Booking, BookingNight, BookingStatus, Occupancy
 from core.db import TOKYO, tokyo_today
@@ -105,6 +107,7 @@ def seed_demo(now: datetime, password_method: str = "scrypt") -> dict:  # noqa: 
     today = tokyo_today(now)
     since = now - timedelta(days=365)
 
+    ensure_default_plans()
     operators = _operators(since)
     companies = _companies(since)
     facilities = _facilities(rng, operators, since)
@@ -120,6 +123,7 @@ def seed_demo(now: datetime, password_method: str = "scrypt") -> dict:  # noqa: 
     background = _assign_holders(rng, stays, companies, password_hash, since)
     db.session.flush()
     bookings = _insert_bookings(rng, stays, now)
+    _bill_seeded_stays(companies.values(), since)
 
     return {
         "facilities": len(facilities),
@@ -403,6 +407,59 @@ def _insert_bookings(rng: random.Random, stays: list[_Stay], now: datetime) -> i
         db.session.execute(insert(BookingNight.__table__), night_rows)
         db.session.execute(insert(Occupancy.__table__), occupancy_rows)
     return len(ids)
+
+
+def _bill_seeded_stays(companies, since: datetime) -> None:
+    """Write the seeded stays into each company's credit ledger, so ledger and bookings
+    reconcile: an opening grant covering them, then one spend per stay, in booking order."""
+    for company in companies:
+        stays = db.session.execute(
+            select(Booking.id, Booking.user_id, Booking.total_price, Booking.created_at)
+            .where(Booking.company_id == company.id)
+            .order_by(Booking.created_at, Booking.id)
+        ).all()
+        opening = sum(total for _id, _user, total, _at in stays)
+        balance, rows = opening, []
+        rows.append({
+            "company_id": company.id, "kind": "grant", "amount": opening,
+            "balance_after": opening, "booking_id": None, "user_id": None,
+            "created_at": since, "note": "demo: stays before the demo",
+        })  # fmt: skip
+        for booking_id, user_id, total, created_at in stays:
+            balance -= total
+            rows.append({
+                "company_id": company.id, "kind": "spend", "amount": -total,
+                "balance_after": balance, "booking_id": booking_id, "user_id": user_id,
+                "created_at": created_at, "note": "",
+            })  # fmt: skip
+        db.session.execute(insert(CreditEntry.__table__), rows)
+        account = BillingAccount(company_id=company.id, credit_balance=balance)
+        account.billing_name = company.name
+        db.session.add(account)
+    db.session.flush()
+
+
+def subscribe_demo_companies(now: datetime) -> list[str]:
+    """Subscribe Acme and Globex through the local backend's test-mode Checkout (commits)."""
+    from billing import flows
+    from billing.gateway import gateway
+    from billing.services import plans, seats_used
+
+    done = []
+    standard = next(plan for plan in plans() if plan.code == "standard")
+    for company in db.session.scalars(select(Company).order_by(Company.id)).all():
+        admin = db.session.scalar(
+            select(User).where(User.company_id == company.id, User.role == Role.COMPANY_ADMIN)
+        )
+        seats = (seats_used(company.id) // 10 + 2) * 10  # room to invite a few more
+        company_id, admin_id, name, plan_id = company.id, admin.id, company.name, standard.id
+        url = flows.subscribe(
+            company_id, admin_id, plan_id, seats, "card", now,
+            success_url="/company/billing", cancel_url="/company/billing",
+        )  # fmt: skip
+        gateway().complete_checkout(url.rsplit("/", 1)[1])
+        done.append(f"{name}: Standard × {seats} seats")
+    return done
 
 
 def _booked_at(rng: random.Random, check_in: date, now: datetime) -> datetime:

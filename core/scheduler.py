@@ -104,6 +104,51 @@ JOBS: dict[str, JobSpec] = {
             "Remove old price history",
         ),
         JobSpec(
+            "billing_reconcile",
+            later("billing.jobs:reconcile"),
+            "cron",
+            lambda config: {"hour": 5, "minute": 10},
+            "Re-read every subscription and invoice from the payment provider",
+        ),
+        JobSpec(
+            "billing_expire_credit",
+            later("billing.jobs:expire_lapsed_credit"),
+            "cron",
+            lambda config: {"hour": 5, "minute": 20},
+            "Expire the credit of ended subscriptions after its carry-over period",
+        ),
+        JobSpec(
+            "billing_overage",
+            later("billing.jobs:bill_overage"),
+            "interval",
+            lambda config: {"minutes": 15},
+            "Put overage credit on the companies' next invoices",
+        ),
+        JobSpec(
+            "local_billing_cycle",
+            later("billing.jobs:local_cycle"),
+            "interval",
+            lambda config: {"minutes": 10},
+            "Local billing backend: renew periods, end cancelled subscriptions",
+            run_at_start=True,
+        ),
+        JobSpec(
+            "local_billing_events",
+            later("billing.jobs:deliver_local_events"),
+            "interval",
+            lambda config: {"seconds": 30},
+            "Local billing backend: deliver events a failed delivery left behind",
+            has_work=later("billing.jobs:local_events_pending"),
+        ),
+        JobSpec(
+            "mail_outbox",
+            later("accounts.mail:deliver_outbox"),
+            "interval",
+            lambda config: {"minutes": 5},
+            "Send queued e-mail (invitations, join links)",
+            has_work=later("accounts.mail:outbox_pending"),
+        ),
+        JobSpec(
             "prune_job_runs",
             prune_job_runs,
             "cron",
@@ -140,8 +185,11 @@ def run_recorded(name: str, func: Callable[[datetime], str], now: datetime) -> J
     """
     run = JobRun(job=name, started_at=utcnow(), outcome="running")
     db.session.add(run)
-    db.session.commit()
+    db.session.flush()
     run_id = run.id
+    # No transaction stays open while the job runs: a job may work through sessions
+    # of its own (the local billing backend), and on SQLite an open one holds the lock.
+    db.session.commit()
     try:
         summary = func(now)
         outcome = "ok"

@@ -16,10 +16,12 @@ import psycopg
 import pytest
 from flask import has_app_context
 from flask.testing import FlaskClient
-from sqlalchemy import make_url, text
+from sqlalchemy import make_url, select, text
 
 from accounts.models import Company, OperatorOrg, Role, User
 from accounts.services import hash_password
+from billing import ledger
+from billing.models import EntryKind, Plan, Subscription
 from core import create_app
 from core.config import normalise_database_url
 from core.extensions import db as _db
@@ -164,9 +166,54 @@ def client(app):
 _seq = itertools.count(1)
 
 
+def plan_named(code: str = "standard") -> Plan:
+    plan = _db.session.scalar(select(Plan).where(Plan.code == code))
+    if plan is None:
+        fee, credit = {"lite": (3000, 5000), "standard": (8000, 15000)}.get(code, (8000, 15000))
+        plan = Plan(code=code, name=code.title(), fee_per_seat=fee, credit_per_seat=credit)
+        _db.session.add(plan)
+        _db.session.flush()
+    return plan
+
+
+def subscribe(
+    company: Company,
+    *,
+    seats: int = 1000,
+    credit: int = 10_000_000,
+    status: str = "active",
+    plan: str = "standard",
+    now: datetime = NOW,
+) -> Subscription:
+    """Give a company a subscription in ``status`` and ``credit`` yen granted on the ledger."""
+    account = ledger.account_of(company.id, lock=True)
+    sub = Subscription(
+        company_id=company.id,
+        plan_id=plan_named(plan).id,
+        stripe_subscription_id=f"sub_test_{company.id}_{next(_seq)}",
+        status=status,
+        seats=seats,
+        current_period_start=now - timedelta(days=10),
+        current_period_end=now + timedelta(days=20),
+        past_due_since=now if status == "past_due" else None,
+        created_at=now,
+    )
+    _db.session.add(sub)
+    _db.session.flush()
+    account.subscription_id = sub.id
+    if credit:
+        ledger.append(account, EntryKind.GRANT, credit, now, note="test grant")
+    _db.session.commit()
+    return sub
+
+
 @pytest.fixture
 def make_company(db):
     def make(**kw) -> Company:
+        """A company with an active subscription and ample credit, unless told otherwise
+        (``subscribed=False``; ``seats``, ``credit``, ``status`` for the subscription)."""
+        subscribed = kw.pop("subscribed", True)
+        billing = {k: kw.pop(k) for k in ("seats", "credit", "status", "plan") if k in kw}
         company = Company(
             name=kw.pop("name", f"Company {next(_seq)}"),
             max_nights_per_stay=kw.pop("max_nights_per_stay", 14),
@@ -175,6 +222,8 @@ def make_company(db):
         )
         db.session.add(company)
         db.session.commit()
+        if subscribed:
+            subscribe(company, **billing)
         return company
 
     return make

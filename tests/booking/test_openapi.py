@@ -36,3 +36,16 @@ def test_contract_fields_are_required_in_the_schemas():
     assert {"id", "status", "unit_id", "check_in", "check_out", "total_price", "nights"} <= set(
         schemas["Booking"]["required"]
     )
+
+
+def test_company_contract_fields_are_required():
+    schemas = yaml.safe_load(SPEC.read_text())["components"]["schemas"]
+    assert set(schemas["Company"]["required"]) == {
+        "id",
+        "name",
+        "plan",
+        "seats",
+        "seats_used",
+        "subscription_status",
+        "credit_balance",
+    }

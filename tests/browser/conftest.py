@@ -27,7 +27,7 @@ from booking.models import Booking, Occupancy
 from booking.search import SearchQuery, search
 from core import create_app
 from core.db import tokyo_today
-from core.demo import seed_demo
+from core.demo import seed_demo, subscribe_demo_companies
 from core.extensions import db
 from facilities.pricing.engine import recompute
 
@@ -169,6 +169,7 @@ def live_server(tmp_path_factory) -> Iterator[LiveServer]:
         seed_demo(NOW, password_method=FAST_HASH)
         db.session.commit()
         recompute(NOW)  # as `flask seed-demo` does: every night priced
+        subscribe_demo_companies(NOW)  # and Acme and Globex subscribed (local backend)
         db.session.remove()
 
     server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)

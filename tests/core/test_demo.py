@@ -294,3 +294,39 @@ def test_cli_seeds_an_empty_database_once(fresh_app):
             counts[2],
             counts[3],
         )
+
+
+def test_demo_companies_subscribe_and_their_ledgers_reconcile_with_the_stays(tmp_path):
+    from billing import ledger
+    from billing.models import CreditEntry
+    from billing.services import seats_used
+    from core.demo import subscribe_demo_companies
+
+    app = _make_app(tmp_path / "demo.db")
+    with app.app_context():
+        seed_demo(NOW, password_method=app.config["PASSWORD_HASH_METHOD"])
+        db.session.commit()
+        lines = subscribe_demo_companies(NOW)
+        assert len(lines) == 2
+        for company in db.session.scalars(select(Company)).all():
+            account = ledger.account_of(company.id)
+            sub = account.subscription
+            assert (sub.status, sub.plan.code) == ("active", "standard")
+            assert sub.seats > seats_used(company.id)
+            assert account.credit_balance == ledger.ledger_sum(company.id) == sub.seats * 15_000
+            spent = dict(
+                db.session.execute(
+                    select(CreditEntry.booking_id, CreditEntry.amount).where(
+                        CreditEntry.company_id == company.id, CreditEntry.kind == "spend"
+                    )
+                ).all()
+            )
+            totals = dict(
+                db.session.execute(
+                    select(Booking.id, Booking.total_price).where(
+                        Booking.company_id == company.id
+                    )
+                ).all()
+            )
+            assert spent == {booking_id: -total for booking_id, total in totals.items()}
+    _dispose(app)

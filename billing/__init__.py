@@ -1,0 +1,1 @@
+"""Plans, subscriptions, the Stripe gateway and webhooks, the credit ledger, invoices."""

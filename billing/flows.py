@@ -1,0 +1,399 @@
+"""Steps that alternate between our database and the payment provider.
+
+No provider call may happen while a transaction of ours holds locks, so these
+flows are the one place in billing that commits between steps: a short
+transaction decides and records what we are about to ask (the row whose id
+keys the provider's idempotency), commit, call the provider, then a second short
+transaction stores the answer. A retry at any point repeats the same keys, so
+the provider creates each object once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from billing import ledger, webhooks
+from billing.gateway import GatewayError, ObjectMissing, SignatureError, gateway
+from billing.models import CheckoutAttempt, CreditEntry, EntryKind, StripeEvent, Subscription
+from billing.services import BillingError, is_live, plan_by_id, price_id_of, seats_used
+from core.extensions import db
+
+log = logging.getLogger(__name__)
+
+PENDING_ATTEMPT_MINUTES = 30  # a second click within this reuses the first attempt's keys
+
+
+def _cfg(name: str):
+    return current_app.config[name]
+
+
+def _provider_error(exc: GatewayError) -> BillingError:
+    log.warning("payment provider refused: %s", exc)
+    return BillingError(
+        _l(
+            "The payment service could not be reached or refused the request."
+            " Nothing was charged; please try again."
+        ),
+        "provider",
+    )
+
+
+def _expire_open_checkouts(company_id: int) -> None:
+    """End the company's earlier Checkout sessions, so a forgotten tab paid later cannot
+    start a second subscription next to the one being made now."""
+    sessions = db.session.scalars(
+        select(CheckoutAttempt.stripe_session_id).where(
+            CheckoutAttempt.company_id == company_id,
+            CheckoutAttempt.stripe_session_id.is_not(None),
+        )
+    ).all()
+    db.session.commit()
+    gw = gateway()
+    for session_id in sessions:
+        try:
+            if gw.checkout(session_id).status == "open":
+                gw.expire_checkout(session_id)
+        except GatewayError as exc:
+            raise _provider_error(exc) from None
+
+
+def _ensure_customer(company_id: int) -> str:
+    account = ledger.account_of(company_id)
+    customer, name = account.stripe_customer_id, account.billing_name or account.company.name
+    email = account.billing_email
+    db.session.commit()
+    if customer:
+        return customer
+    try:
+        customer = gateway().create_customer(
+            company_id=company_id,
+            name=name,
+            email=email,
+            key=f"engawa-company-{company_id}-customer",
+        )
+    except GatewayError as exc:
+        raise _provider_error(exc) from None
+    account = ledger.account_of(company_id, lock=True)
+    if account.stripe_customer_id is None:
+        account.stripe_customer_id = customer
+    customer = account.stripe_customer_id
+    db.session.commit()
+    return customer
+
+
+def subscribe(
+    company_id: int,
+    user_id: int,
+    plan_id: int,
+    seats: int,
+    method: str,
+    now: datetime,
+    *,
+    success_url: str,
+    cancel_url: str,
+) -> str | None:
+    """Start a subscription. Card: the Checkout URL to send the admin to. Invoice: None
+    (the subscription exists at once and its first invoice is sent, due in 30 days)."""
+    account = ledger.account_of(company_id, lock=True)
+    if is_live(account.subscription):
+        raise BillingError(_l("Your company already has a subscription."), "subscribed")
+    plan = plan_by_id(plan_id)
+    if method not in ("card", "invoice"):
+        raise BillingError(_l("Please choose how to pay."), "method")
+    used = seats_used(company_id)
+    if seats < max(1, used):
+        raise BillingError(
+            _l(
+                "You have %(used)d people enrolled, so at least %(used)d seats are needed.",
+                used=used,
+            ),
+            "seats_too_few",
+        )
+    price_id = price_id_of(plan, _cfg("BILLING_BACKEND"), _cfg("STRIPE_PRICE_IDS"))
+    # A double click or a retry within a short while reuses the first attempt, so
+    # its idempotency keys make the provider answer with the same objects.
+    attempt = db.session.scalar(
+        select(CheckoutAttempt)
+        .where(
+            CheckoutAttempt.company_id == company_id,
+            CheckoutAttempt.plan_id == plan.id,
+            CheckoutAttempt.seats == seats,
+            CheckoutAttempt.method == method,
+            CheckoutAttempt.created_at > now - timedelta(minutes=PENDING_ATTEMPT_MINUTES),
+        )
+        .order_by(CheckoutAttempt.id.desc())
+        .limit(1)
+    )
+    if attempt is not None and attempt.stripe_subscription_id is not None:
+        attempt = None  # it made its subscription, since ended: start afresh
+    if attempt is not None and attempt.stripe_session_id is not None:
+        # Its Checkout is there already: send the admin back to it while it is open.
+        session_id = attempt.stripe_session_id
+        db.session.commit()
+        try:
+            session = gateway().checkout(session_id)
+        except GatewayError as exc:
+            raise _provider_error(exc) from None
+        if session.status == "open" and session.url:
+            return session.url
+        attempt = None  # expired or completed: a new attempt, new keys
+        account = ledger.account_of(company_id, lock=True)
+        if is_live(account.subscription):
+            raise BillingError(_l("Your company already has a subscription."), "subscribed")
+    if attempt is None:
+        _expire_open_checkouts(company_id)
+        attempt = CheckoutAttempt(
+            company_id=company_id,
+            user_id=user_id,
+            plan_id=plan.id,
+            seats=seats,
+            method=method,
+            created_at=now,
+        )
+        db.session.add(attempt)
+        db.session.flush()
+    attempt_id = attempt.id
+    db.session.commit()
+
+    customer = _ensure_customer(company_id)
+    gw = gateway()
+    try:
+        if method == "card":
+            session = gw.create_checkout(
+                customer=customer,
+                price_id=price_id,
+                seats=seats,
+                company_id=company_id,
+                success_url=success_url,
+                cancel_url=cancel_url,
+                key=f"engawa-checkout-{attempt_id}",
+            )
+        else:
+            record = gw.create_invoiced_subscription(
+                customer=customer,
+                price_id=price_id,
+                seats=seats,
+                company_id=company_id,
+                days_until_due=_cfg("INVOICE_DAYS_UNTIL_DUE"),
+                key=f"engawa-subscription-{attempt_id}",
+            )
+    except GatewayError as exc:
+        raise _provider_error(exc) from None
+    attempt = db.session.get(CheckoutAttempt, attempt_id)
+    if method == "card":
+        attempt.stripe_session_id = session.id
+        db.session.commit()
+        return session.url
+    attempt.stripe_subscription_id = record.id
+    # Apply what we were answered now; the webhook that follows changes nothing more.
+    account = ledger.account_of(company_id, lock=True)
+    webhooks.apply_subscription(account, record, now, _cfg("STRIPE_PRICE_IDS"))
+    db.session.commit()
+    return None
+
+
+def _live_subscription(company_id: int) -> Subscription:
+    account = ledger.account_of(company_id)
+    if not is_live(account.subscription):
+        raise BillingError(_l("Your company has no active subscription."), "not_subscribed")
+    return account.subscription
+
+
+def _refresh_subscription(company_id: int, stripe_id: str, now: datetime) -> None:
+    """Re-read the subscription after a change so the page shows it at once."""
+    record = gateway().subscription(stripe_id)
+    account = ledger.account_of(company_id, lock=True)
+    webhooks.apply_subscription(account, record, now, _cfg("STRIPE_PRICE_IDS"))
+    db.session.commit()
+
+
+def change_seats(company_id: int, seats: int, now: datetime) -> None:
+    """Seats up or down (the provider prorates); never below the people enrolled."""
+    sub = _live_subscription(company_id)
+    used = seats_used(company_id)
+    if seats < max(1, used):
+        raise BillingError(
+            _l(
+                "%(used)d people are enrolled. Deactivate employees before going below"
+                " %(used)d seats.",
+                used=used,
+            ),
+            "seats_too_few",
+        )
+    if sub.cancel_at_period_end:
+        raise BillingError(_l("The subscription ends at the end of this period."), "ending")
+    if seats == sub.seats:
+        return
+    stripe_id, version = sub.stripe_subscription_id, _version(sub)
+    db.session.commit()
+    gw = gateway()
+    try:
+        record = gw.subscription(stripe_id)
+        # Keyed by the change and the state it starts from: a double submit changes
+        # once, while 10 → 12 → 10 → 12 later on is three changes.
+        gw.change_seats(record, seats, key=f"engawa-seats-{stripe_id}-{version}-{seats}")
+        _refresh_subscription(company_id, stripe_id, now)
+    except GatewayError as exc:
+        raise _provider_error(exc) from None
+
+
+def _version(sub: Subscription) -> int:
+    """Our copy's version: part of the keys of the changes asked for from it."""
+    return sub.version
+
+
+def cancel_at_period_end(company_id: int, now: datetime) -> None:
+    sub = _live_subscription(company_id)
+    if sub.cancel_at_period_end:
+        return
+    stripe_id, version = sub.stripe_subscription_id, _version(sub)
+    db.session.commit()
+    try:
+        gateway().cancel_at_period_end(stripe_id, key=f"engawa-cancel-{stripe_id}-{version}")
+        _refresh_subscription(company_id, stripe_id, now)
+    except GatewayError as exc:
+        raise _provider_error(exc) from None
+
+
+def save_billing_details(company_id: int, *, name: str, address: str, email: str) -> None:
+    """Save whom invoices name, then tell the provider (its invoices print the customer)."""
+    from billing.services import save_billing_details as save
+
+    save(company_id, name=name, address=address, email=email)
+    customer = ledger.account_of(company_id).stripe_customer_id
+    db.session.commit()
+    if customer:
+        try:
+            gateway().update_customer(customer, name=name, email=email, address=address)
+        except GatewayError as exc:
+            raise _provider_error(exc) from None
+
+
+def portal_url(company_id: int, return_url: str) -> str:
+    account = ledger.account_of(company_id)
+    customer = account.stripe_customer_id
+    db.session.commit()
+    if not customer:
+        raise BillingError(_l("Your company has no billing account yet."), "no_customer")
+    try:
+        return gateway().portal_url(customer=customer, return_url=return_url)
+    except GatewayError as exc:
+        raise _provider_error(exc) from None
+
+
+# --- Webhooks -----------------------------------------------------------------------
+
+
+class WebhookRejected(Exception):
+    """Bad or stale signature, or an unreadable body: answer 400, change nothing."""
+
+
+class ProviderUnavailable(Exception):
+    """The object could not be re-read: answer 503 so the provider delivers again."""
+
+
+def receive_webhook(payload: bytes, signature: str | None, now: datetime) -> str:
+    """Handle one delivery; returns what happened (handled, duplicate, ignored)."""
+    gw = gateway()
+    try:
+        event = gw.verify_event(payload, signature)
+    except SignatureError as exc:
+        raise WebhookRejected(str(exc)) from None
+    if event.type not in webhooks.HANDLED:
+        return "ignored"
+    seen = db.session.get(StripeEvent, event.id) is not None
+    db.session.rollback()  # no transaction open while the provider is asked
+    if seen:
+        return "duplicate"
+    try:
+        snapshot = webhooks.fetch(gw, event.type, event.object_id)
+    except ObjectMissing:
+        log.info("event %s points at an object the provider no longer has", event.id)
+        return "ignored"
+    except GatewayError as exc:
+        log.warning("could not re-read %s for event %s: %s", event.object_type, event.id, exc)
+        raise ProviderUnavailable(event.id) from None
+    if not webhooks.record_event(event.id, event.type, now):
+        db.session.rollback()
+        return "duplicate"
+    webhooks.apply(snapshot, now, _cfg("BILLING_GRACE_DAYS"), _cfg("STRIPE_PRICE_IDS"))
+    db.session.commit()
+    return "handled"
+
+
+# --- Jobs ---------------------------------------------------------------------------
+
+
+def reconcile(now: datetime) -> str:
+    """Re-read every live subscription and its invoices, in case an event never arrived."""
+    rows = db.session.execute(
+        select(Subscription.company_id, Subscription.stripe_subscription_id).where(
+            Subscription.status.notin_(("canceled", "incomplete_expired"))
+        )
+    ).all()
+    db.session.rollback()
+    gw, changed, failed = gateway(), 0, 0
+    for company_id, stripe_id in rows:
+        try:
+            record = gw.subscription(stripe_id)
+            invoices = [
+                inv for inv in gw.invoices_of(record.customer) if inv.subscription == stripe_id
+            ]
+        except GatewayError as exc:
+            log.warning("reconcile: could not read subscription %s: %s", stripe_id, exc)
+            failed += 1
+            continue
+        account = ledger.account_of(company_id, lock=True)
+        before = (account.credit_balance, account.subscription and account.subscription.status)
+        webhooks.apply(
+            webhooks.Snapshot(subscription=record),
+            now,
+            _cfg("BILLING_GRACE_DAYS"),
+            _cfg("STRIPE_PRICE_IDS"),
+        )
+        for invoice in sorted(invoices, key=lambda inv: inv.created or now):
+            webhooks.apply_invoice(account, invoice, now, _cfg("STRIPE_PRICE_IDS"))
+        db.session.flush()
+        if before != (account.credit_balance, account.subscription and account.subscription.status):
+            changed += 1
+        db.session.commit()
+    return f"{len(rows)} subscriptions checked, {changed} corrected, {failed} unreachable"
+
+
+def bill_overage(now: datetime) -> str:
+    """Put each unbilled overage entry on the company's next invoice (once: keyed by entry)."""
+    rows = db.session.execute(
+        select(CreditEntry.id, CreditEntry.amount, CreditEntry.company_id).where(
+            CreditEntry.kind == EntryKind.OVERAGE, CreditEntry.stripe_invoice_item_id.is_(None)
+        )
+    ).all()
+    db.session.rollback()
+    billed = 0
+    for entry_id, amount, company_id in rows:
+        account = ledger.account_of(company_id)
+        customer, sub = account.stripe_customer_id, account.subscription
+        sub_id = sub.stripe_subscription_id if sub else None
+        db.session.rollback()
+        if not (customer and sub_id):
+            continue
+        try:
+            item = gateway().add_overage_item(
+                customer=customer,
+                subscription_id=sub_id,
+                amount=amount,
+                description=f"Stay credit overage #{entry_id}",
+                key=f"engawa-overage-{entry_id}",
+            )
+        except GatewayError as exc:
+            log.warning("overage %s not billed yet: %s", entry_id, exc)
+            continue
+        entry = db.session.get(CreditEntry, entry_id)
+        entry.stripe_invoice_item_id = item
+        db.session.commit()
+        billed += 1
+    return f"{billed} overage items billed" if billed else ""

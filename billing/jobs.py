@@ -1,0 +1,59 @@
+"""Scheduled billing work: reconcile with the provider, bill overage, run the local simulation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import select
+
+from billing import flows, ledger
+from billing.gateway import gateway
+from billing.models import LocalEvent
+from core.extensions import db
+
+
+def reconcile(now: datetime) -> str:
+    """Daily: every live subscription and its invoices re-read, in case an event was lost."""
+    return flows.reconcile(now)
+
+
+def expire_lapsed_credit(now: datetime) -> str:
+    """Daily: the credit of companies that stopped paying expires after its carry-over period."""
+    expired = ledger.expire_lapsed(now)
+    db.session.commit()
+    return f"credit expired for {expired} companies" if expired else ""
+
+
+def bill_overage(now: datetime) -> str:
+    return flows.bill_overage(now)
+
+
+def _local() -> bool:
+    return current_app.config["BILLING_BACKEND"] == "local"
+
+
+def local_cycle(now: datetime) -> str:
+    """The local backend's provider side: renewals, ends of subscriptions, overdue invoices."""
+    if not _local():
+        return ""
+    return gateway().run_cycle(now)
+
+
+def local_events_pending() -> bool:
+    if not _local():
+        return False
+    found = db.session.scalar(
+        select(LocalEvent.id).where(LocalEvent.delivered_at.is_(None)).limit(1)
+    )
+    db.session.rollback()
+    return found is not None
+
+
+def deliver_local_events(now: datetime) -> str:
+    """Retry local events a failed delivery left behind (as Stripe retries its own)."""
+    if not _local():
+        return ""
+    db.session.rollback()
+    delivered = gateway().deliver_pending()
+    return f"{delivered} local billing events delivered"

@@ -1,0 +1,337 @@
+"""The credit ledger: every yen of a company's stay credit, coming and going.
+
+Rules it enforces:
+
+- Entries are appended, never changed; the balance is their sum, kept on the
+  company's ``BillingAccount`` row under that row's lock (so two bookings of one
+  company cannot both spend the last yen).
+- A paid period invoice grants ``seats × credit per seat`` once. Unused credit
+  carries over one period, then expires: when a period's grant arrives, whatever
+  exceeds the previous grant expires (spending uses the oldest credit first), the
+  rest is carried over.
+- A stay spends its frozen total once; cancelling refunds it by the cancellation
+  policy (free until 3 days before check-in, 50% after); a stay never cancelled
+  (a no-show) refunds nothing.
+- The balance never goes below zero. A company that pays overage gets the
+  missing credit as an ``overage`` entry, billed on its next invoice, up to its
+  monthly limit; otherwise the booking is refused.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from accounts.models import Company, User
+from billing.models import BillingAccount, CreditEntry, EntryKind, Subscription
+from booking.dates import month_bounds
+from core.db import tokyo_today
+from core.errors import RuleError
+from core.extensions import db
+from core.i18n import format_yen
+
+FREE_CANCELLATION_DAYS = 3  # days before check-in; after that half is refunded
+BOOKABLE_STATUSES = frozenset({"active", "trialing"})
+
+
+class CreditRefused(RuleError):
+    """The company's subscription, credit or policy does not allow this stay."""
+
+    code = "credit"
+
+
+def account_of(company_id: int, *, lock: bool = False) -> BillingAccount:
+    """The company's billing account, made on first use; locked when asked."""
+    query = select(BillingAccount).where(BillingAccount.company_id == company_id)
+    account = db.session.scalar(query.with_for_update() if lock else query)
+    if account is None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(BillingAccount(company_id=company_id))
+        except IntegrityError:
+            pass  # made by a concurrent request a moment ago
+        account = db.session.scalar(query.with_for_update() if lock else query)
+    return account
+
+
+def append(
+    account: BillingAccount, kind: EntryKind, amount: int, now: datetime, **refs
+) -> CreditEntry:
+    """Add one entry and move the balance with it (the caller holds the account lock)."""
+    account.credit_balance += amount
+    entry = CreditEntry(
+        company_id=account.company_id,
+        kind=kind,
+        amount=amount,
+        balance_after=account.credit_balance,
+        created_at=now,
+        **refs,
+    )
+    db.session.add(entry)
+    db.session.flush()
+    return entry
+
+
+# --- Whether a stay may be booked ---------------------------------------------------
+
+
+def booking_block_reason(
+    subscription: Subscription | None, now: datetime, grace_days: int
+) -> LazyString | None:
+    """Why the company's subscription does not allow booking now, or None if it does."""
+    if subscription is None:
+        return _l("Your company has no subscription yet.")
+    status = subscription.status
+    if status in BOOKABLE_STATUSES:
+        return None
+    if status == "past_due":
+        since = subscription.past_due_since or now
+        if now - since <= timedelta(days=grace_days):
+            return None
+        return _l("Your company's payment is overdue.")
+    if status == "canceled":
+        return _l("Your company's subscription has ended.")
+    if status in ("incomplete", "incomplete_expired"):
+        return _l("Your company's subscription has not been paid for yet.")
+    return _l("Your company's subscription is unpaid.")
+
+
+def ask_admin(reason: LazyString, company_id: int) -> LazyString:
+    admins = db.session.scalars(
+        select(User.email)
+        .where(User.company_id == company_id, User.role == "company_admin", User.active)
+        .order_by(User.id)
+        .limit(2)
+    ).all()
+    return _l(
+        "%(reason)s New stays cannot be booked. Please ask your company admin (%(admins)s).",
+        reason=reason,
+        admins=", ".join(admins) or "—",
+    )
+
+
+def month_spent_by(user_id: int, today: date) -> int:
+    """Credit the employee has spent on stays booked this calendar month, net of refunds."""
+    start, end = month_bounds(today.replace(day=1))
+    spent = db.session.scalar(
+        select(func.coalesce(func.sum(CreditEntry.amount), 0)).where(
+            CreditEntry.user_id == user_id,
+            CreditEntry.kind.in_((EntryKind.SPEND, EntryKind.REFUND)),
+            CreditEntry.created_at >= tokyo_midnight(start),
+            CreditEntry.created_at < tokyo_midnight(end),
+        )
+    )
+    return -spent
+
+
+def overage_this_month(company_id: int, today: date) -> int:
+    start, end = month_bounds(today.replace(day=1))
+    return db.session.scalar(
+        select(func.coalesce(func.sum(CreditEntry.amount), 0)).where(
+            CreditEntry.company_id == company_id,
+            CreditEntry.kind == EntryKind.OVERAGE,
+            CreditEntry.created_at >= tokyo_midnight(start),
+            CreditEntry.created_at < tokyo_midnight(end),
+        )
+    )
+
+
+def tokyo_midnight(day: date) -> datetime:
+    from zoneinfo import ZoneInfo
+
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo("Asia/Tokyo"))
+
+
+def check_spend(
+    account: BillingAccount, user: User, total: int, now: datetime, grace_days: int
+) -> int:
+    """Refuse a stay of ``total`` yen the company cannot pay for; return the overage it needs.
+
+    Checks, in order: the subscription allows booking, the employee's monthly
+    cap, the company's credit (with overage up to its monthly limit).
+    """
+    company: Company = account.company
+    if not company.active:
+        raise CreditRefused(
+            ask_admin(_l("Your company's account is suspended."), company.id), "company_inactive"
+        )
+    reason = booking_block_reason(account.subscription, now, grace_days)
+    if reason is not None:
+        raise CreditRefused(ask_admin(reason, company.id), "subscription")
+    today = tokyo_today(now)
+    if account.employee_monthly_cap is not None:
+        spent = month_spent_by(user.id, today)
+        if spent + total > account.employee_monthly_cap:
+            raise CreditRefused(
+                _l(
+                    "This stay costs %(total)s, but your company allows you %(cap)s of credit"
+                    " a month and you have used %(spent)s this month.",
+                    total=LazyString(format_yen, total),
+                    cap=LazyString(format_yen, account.employee_monthly_cap),
+                    spent=LazyString(format_yen, spent),
+                ),
+                "employee_cap",
+            )
+    missing = max(0, total - account.credit_balance)
+    if missing == 0:
+        return 0
+    if account.overage_allowed:
+        used = overage_this_month(company.id, today)
+        if used + missing <= account.overage_monthly_limit:
+            return missing
+    raise CreditRefused(
+        _l(
+            "This stay costs %(total)s, but your company has %(balance)s of stay credit left."
+            " Please choose a shorter or cheaper stay, or ask your company admin.",
+            total=LazyString(format_yen, total),
+            balance=LazyString(format_yen, account.credit_balance),
+        ),
+        "credit",
+    )
+
+
+def spend_for_booking(booking, user: User, now: datetime, grace_days: int) -> None:
+    """Spend the stay's frozen total from the company's credit, under the account lock."""
+    account = account_of(booking.company_id, lock=True)
+    overage = check_spend(account, user, booking.total_price, now, grace_days)
+    if overage:
+        append(account, EntryKind.OVERAGE, overage, now, booking_id=booking.id, user_id=user.id)
+    if booking.total_price:
+        append(
+            account,
+            EntryKind.SPEND,
+            -booking.total_price,
+            now,
+            booking_id=booking.id,
+            user_id=user.id,
+        )
+
+
+def refund_amount(total: int, check_in: date, today: date) -> int:
+    """Cancellation policy: all until 3 days before check-in, half after, none once begun."""
+    days_before = (check_in - today).days
+    if days_before >= FREE_CANCELLATION_DAYS:
+        return total
+    if days_before > 0:
+        return total // 2
+    return 0
+
+
+def refund_for_cancellation(booking, now: datetime, *, full: bool = False) -> int:
+    """Give back what the policy allows for a cancelled stay (once); returns the yen refunded."""
+    account = account_of(booking.company_id, lock=True)
+    spent = -db.session.scalar(
+        select(func.coalesce(func.sum(CreditEntry.amount), 0)).where(
+            CreditEntry.booking_id == booking.id, CreditEntry.kind == EntryKind.SPEND
+        )
+    )
+    amount = spent if full else refund_amount(spent, booking.check_in, tokyo_today(now))
+    already = db.session.scalar(
+        select(CreditEntry.id).where(
+            CreditEntry.booking_id == booking.id, CreditEntry.kind == EntryKind.REFUND
+        )
+    )
+    if amount <= 0 or already is not None:
+        return 0
+    append(
+        account,
+        EntryKind.REFUND,
+        amount,
+        now,
+        booking_id=booking.id,
+        user_id=booking.user_id,
+    )
+    return amount
+
+
+def grant_period(
+    account: BillingAccount,
+    amount: int,
+    now: datetime,
+    *,
+    invoice_id: int,
+    period_start: date | None,
+) -> None:
+    """A paid period: expire what is older than one carry-over, carry the rest, grant anew.
+
+    A period that grants nothing is no period: it changes nothing.
+    """
+    if amount <= 0:
+        return
+    previous = db.session.scalar(
+        select(CreditEntry.amount)
+        .where(CreditEntry.company_id == account.company_id, CreditEntry.kind == EntryKind.GRANT)
+        .order_by(CreditEntry.id.desc())
+        .limit(1)
+    )
+    balance = account.credit_balance
+    if previous is not None and balance > 0:
+        expired = max(0, balance - previous)
+        if expired:
+            append(account, EntryKind.EXPIRY, -expired, now, note="older than one period")
+        carried = balance - expired
+        if carried:
+            append(account, EntryKind.CARRY_OVER, -carried, now, note="closing")
+            append(
+                account,
+                EntryKind.CARRY_OVER,
+                carried,
+                now,
+                period_start=period_start,
+                note="opening",
+            )
+    append(
+        account,
+        EntryKind.GRANT,
+        amount,
+        now,
+        invoice_id=invoice_id,
+        period_start=period_start,
+    )
+
+
+def expire_lapsed(now: datetime) -> int:
+    """Credit of a company whose subscription has ended expires once the period after
+    its last paid period is over (the one carry-over every credit gets). Returns the
+    number of companies whose credit expired."""
+    from billing.models import Invoice
+
+    last_grants = (
+        select(CreditEntry.company_id, func.max(CreditEntry.id).label("entry_id"))
+        .where(CreditEntry.kind == EntryKind.GRANT, CreditEntry.invoice_id.is_not(None))
+        .group_by(CreditEntry.company_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(BillingAccount.company_id, Invoice.period_start, Invoice.period_end)
+        .join(last_grants, last_grants.c.company_id == BillingAccount.company_id)
+        .join(CreditEntry, CreditEntry.id == last_grants.c.entry_id)
+        .join(Invoice, Invoice.id == CreditEntry.invoice_id)
+        .outerjoin(Subscription, Subscription.id == BillingAccount.subscription_id)
+        .where(
+            BillingAccount.credit_balance > 0,
+            Subscription.status.in_(("canceled", "incomplete_expired", "unpaid")),
+        )
+    ).all()
+    expired = 0
+    for company_id, start, end in rows:
+        if start is None or end is None or now < end + (end - start):
+            continue
+        account = account_of(company_id, lock=True)
+        if account.credit_balance > 0:
+            append(account, EntryKind.EXPIRY, -account.credit_balance, now, note="no paid period")
+            expired += 1
+    db.session.flush()
+    return expired
+
+
+def ledger_sum(company_id: int) -> int:
+    return db.session.scalar(
+        select(func.coalesce(func.sum(CreditEntry.amount), 0)).where(
+            CreditEntry.company_id == company_id
+        )
+    )

@@ -1,0 +1,271 @@
+"""Stripe events as triggers: verify, re-read the object from the provider, apply once.
+
+An event's own payload is never trusted for state: it may be a redelivery, or
+older than one already handled. The handler reads the object as it is now from
+the provider (before any transaction opens), then in one transaction records the
+event id and applies the object. A redelivered event finds its id and changes
+nothing; an old ``updated`` after a ``deleted`` re-reads a canceled subscription,
+and a canceled subscription never moves again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from billing import ledger
+from billing.gateway import (
+    CheckoutRecord,
+    Gateway,
+    InvoiceRecord,
+    SubscriptionRecord,
+)
+from billing.models import (
+    TERMINAL_STATUSES,
+    BillingAccount,
+    Invoice,
+    Plan,
+    StripeEvent,
+    Subscription,
+)
+from core.db import tokyo_today
+from core.extensions import db
+
+log = logging.getLogger(__name__)
+
+HANDLED = frozenset(
+    {
+        "checkout.session.completed",
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "invoice.paid",
+        "invoice.payment_failed",
+        # Not required, but they keep the invoice list current.
+        "invoice.finalized",
+        "invoice.updated",
+        "invoice.voided",
+        "invoice.marked_uncollectible",
+    }
+)
+
+
+@dataclass
+class Snapshot:
+    """What the provider says now about the objects an event points at."""
+
+    checkout: CheckoutRecord | None = None
+    subscription: SubscriptionRecord | None = None
+    invoice: InvoiceRecord | None = None
+
+
+def fetch(gw: Gateway, event_type: str, object_id: str | None) -> Snapshot:
+    """Re-read the event's object (and its subscription) from the provider. No transaction."""
+    snap = Snapshot()
+    if not object_id:
+        return snap
+    if event_type.startswith("checkout.session."):
+        snap.checkout = gw.checkout(object_id)
+        if snap.checkout.subscription:
+            snap.subscription = gw.subscription(snap.checkout.subscription)
+    elif event_type.startswith("customer.subscription."):
+        snap.subscription = gw.subscription(object_id)
+    elif event_type.startswith("invoice."):
+        snap.invoice = gw.invoice(object_id)
+        if snap.invoice.subscription:
+            snap.subscription = gw.subscription(snap.invoice.subscription)
+    return snap
+
+
+def record_event(event_id: str, event_type: str, now: datetime) -> bool:
+    """Claim the event id in this transaction; False if it was handled already."""
+    if db.session.get(StripeEvent, event_id) is not None:
+        return False
+    try:
+        with db.session.begin_nested():
+            db.session.add(StripeEvent(id=event_id, type=event_type, received_at=now))
+    except IntegrityError:
+        return False  # a concurrent delivery of the same event claimed it first
+    return True
+
+
+def apply(snapshot: Snapshot, now: datetime, grace_days: int, prices: dict[str, str]) -> None:
+    """Bring our rows in line with the provider's objects (the caller commits)."""
+    company_id = _company_of(snapshot)
+    if company_id is None:
+        log.warning("billing event for an unknown customer ignored")
+        return
+    account = ledger.account_of(company_id, lock=True)
+    customer = (
+        (snapshot.checkout and snapshot.checkout.customer)
+        or (snapshot.subscription and snapshot.subscription.customer)
+        or (snapshot.invoice and snapshot.invoice.customer)
+    )
+    if customer and account.stripe_customer_id is None:
+        account.stripe_customer_id = customer
+    if snapshot.subscription is not None:
+        apply_subscription(account, snapshot.subscription, now, prices)
+    if snapshot.invoice is not None:
+        apply_invoice(account, snapshot.invoice, now, prices)
+    db.session.flush()
+
+
+def _company_of(snapshot: Snapshot) -> int | None:
+    # Ours only: a customer we created, or metadata/client_reference_id we set.
+    for record in (snapshot.checkout, snapshot.subscription, snapshot.invoice):
+        customer = record and record.customer
+        if customer:
+            found = db.session.scalar(
+                select(BillingAccount.company_id).where(
+                    BillingAccount.stripe_customer_id == customer
+                )
+            )
+            if found is not None:
+                return found
+    for record in (snapshot.checkout, snapshot.subscription):
+        if record is not None and record.company_id is not None:
+            account = db.session.get(BillingAccount, record.company_id)
+            if account is not None and account.stripe_customer_id in (None, record.customer):
+                return record.company_id
+    return None
+
+
+def plan_for_price(price_id: str | None, prices: dict[str, str]) -> Plan | None:
+    if price_id is None:
+        return None
+    for code, configured in prices.items():
+        if configured == price_id:
+            return db.session.scalar(select(Plan).where(Plan.code == code))
+    if price_id.startswith("price_local_"):
+        return db.session.scalar(select(Plan).where(Plan.code == price_id[len("price_local_") :]))
+    return db.session.scalar(select(Plan).where(Plan.stripe_price_id == price_id))
+
+
+def apply_subscription(
+    account: BillingAccount, record: SubscriptionRecord, now: datetime, prices: dict[str, str]
+) -> Subscription | None:
+    """Copy the provider's subscription; a canceled one stays canceled."""
+    sub = db.session.scalar(
+        select(Subscription)
+        .where(Subscription.stripe_subscription_id == record.id)
+        .with_for_update()
+    )
+    plan = plan_for_price(record.price_id, prices)
+    if sub is None:
+        if plan is None:
+            log.warning("subscription %s has a price we do not sell; ignored", record.id)
+            return None
+        sub = Subscription(
+            company_id=account.company_id,
+            plan_id=plan.id,
+            stripe_subscription_id=record.id,
+            status=record.status,
+            seats=record.seats,
+            created_at=now,
+        )
+        db.session.add(sub)
+    elif sub.status in TERMINAL_STATUSES:
+        return sub
+    if plan is not None:
+        sub.plan_id = plan.id
+    if record.status == "past_due" and sub.past_due_since is None:
+        sub.past_due_since = now
+    elif record.status != "past_due":
+        sub.past_due_since = None
+    sub.status = record.status
+    sub.seats = max(1, record.seats)
+    sub.collection_method = record.collection_method
+    sub.current_period_start = record.current_period_start
+    sub.current_period_end = record.current_period_end
+    sub.cancel_at_period_end = record.cancel_at_period_end
+    sub.updated_at = now
+    sub.version = (sub.version or 0) + 1
+    db.session.flush()
+    current = account.subscription
+    # The newest live subscription decides; an ended one only until another exists.
+    if current is None or current.id == sub.id or current.status in TERMINAL_STATUSES:
+        account.subscription_id = sub.id
+    return sub
+
+
+# Invoices that open a period of seats (not prorations or one-off items).
+PERIOD_REASONS = frozenset({"subscription_create", "subscription_cycle"})
+
+
+def apply_invoice(
+    account: BillingAccount, record: InvoiceRecord, now: datetime, prices: dict[str, str]
+) -> Invoice:
+    """Copy the invoice; a paid period invoice grants its seats' credit, once."""
+    invoice = db.session.scalar(
+        select(Invoice).where(Invoice.stripe_invoice_id == record.id).with_for_update()
+    )
+    if invoice is None:
+        invoice = Invoice(
+            company_id=account.company_id,
+            stripe_invoice_id=record.id,
+            created_at=record.created or now,
+            total=record.total,
+            status=record.status,
+        )
+        db.session.add(invoice)
+    # "paid" and "void" are final at Stripe; an older snapshot (reconcile reads
+    # lists that can lag) cannot undo them or their amounts.
+    if invoice.status in ("paid", "void") and record.status != invoice.status:
+        return invoice
+    invoice.status = record.status
+    for name in (
+        "number",
+        "billing_reason",
+        "collection_method",
+        "total",
+        "amount_paid",
+        "amount_due",
+        "seats",
+        "period_start",
+        "period_end",
+        "due_date",
+        "hosted_invoice_url",
+        "invoice_pdf",
+    ):
+        setattr(invoice, name, getattr(record, name))
+    invoice.stripe_subscription_id = record.subscription
+    db.session.flush()
+    if invoice.status == "paid" and record.billing_reason in PERIOD_REASONS:
+        _grant_once(account, invoice, record, now, prices)
+    return invoice
+
+
+def _grant_once(account, invoice: Invoice, record: InvoiceRecord, now, prices) -> None:
+    from billing.models import CreditEntry, EntryKind
+
+    granted = db.session.scalar(
+        select(CreditEntry.id).where(
+            CreditEntry.invoice_id == invoice.id, CreditEntry.kind == EntryKind.GRANT
+        )
+    )
+    if granted is not None:
+        return
+    plan = plan_for_price(record.price_id, prices)
+    if plan is None and record.subscription:
+        sub = db.session.scalar(
+            select(Subscription).where(Subscription.stripe_subscription_id == record.subscription)
+        )
+        plan = sub.plan if sub else None
+    if plan is None or not record.seats:
+        log.warning("paid invoice %s has no seats of a known plan; no credit granted", record.id)
+        return
+    amount = record.seats * plan.credit_per_seat
+    if amount <= 0:
+        return
+    period_start = tokyo_today(record.period_start) if record.period_start else None
+    ledger.grant_period(
+        account,
+        amount,
+        now,
+        invoice_id=invoice.id,
+        period_start=period_start,
+    )
