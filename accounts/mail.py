@@ -127,7 +127,8 @@ def deliver_outbox(now: datetime) -> str:
                     _record_failure([mail_id], exc)
                     failed += 1
                 else:
-                    _record(mail_id, sent_at=now)
+                    # Sent: the body (it holds one-time links) is not kept.
+                    _record(mail_id, sent_at=now, body="")
                     sent += 1
     except (OSError, smtplib.SMTPException) as exc:
         # No connection, or it broke: every message not yet handled tried and failed.

@@ -144,7 +144,7 @@ def email_domain():
         return _employees_page(domain_form=form, status=400)
     try:
         company = members.set_email_domain(
-            company_id, form.domain.data or "", current_user._get_current_object()
+            company_id, form.domain.data or "", current_user._get_current_object(), edge_now()
         )
     except RuleError as exc:
         db.session.rollback()

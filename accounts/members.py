@@ -20,7 +20,7 @@ from accounts.models import ApiToken, Company, Invitation, Role, User
 from accounts.services import MIN_PASSWORD_LENGTH, hash_password, normalise_email, user_by_email
 from billing.services import check_seat_free
 from booking.services import cancel_future_stays
-from core.db import in_id_range
+from core.db import in_id_range, utcnow
 from core.errors import RuleError
 from core.extensions import db
 
@@ -317,7 +317,23 @@ def normalise_domain(domain: str) -> str:
     return domain.strip().lower().removeprefix("@").removesuffix(".")
 
 
-def set_email_domain(company_id: int, domain: str, admin: User) -> Company:
+def _revoke_domain_links(company_id: int, now: datetime) -> None:
+    """Join links sent for the old domain stop working when the domain changes."""
+    db.session.execute(
+        update(Invitation)
+        .where(
+            Invitation.company_id == company_id,
+            Invitation.kind == "domain",
+            Invitation.used_at.is_(None),
+            Invitation.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+
+
+def set_email_domain(
+    company_id: int, domain: str, admin: User, now: datetime | None = None
+) -> Company:
     """Let staff with an address at ``domain`` join the company by themselves.
 
     The domain counts as verified because the admin setting it has an address there
@@ -328,6 +344,8 @@ def set_email_domain(company_id: int, domain: str, admin: User) -> Company:
     _require_admin_of(admin, company_id)
     company = db.session.get(Company, company_id, with_for_update=True)
     domain = normalise_domain(domain)
+    if domain != company.email_domain:
+        _revoke_domain_links(company_id, now or utcnow())
     if not domain:
         company.email_domain = None
         db.session.flush()
@@ -396,6 +414,9 @@ def deactivate(company_id: int, user_id: int, now: datetime, *, actor_id: int | 
     left alone. Nobody deactivates themself, and the company keeps at least one
     active admin. Deactivating an inactive member changes nothing.
     """
+    # The company row first: two admins deactivating each other at once take turns,
+    # so the second sees the first one's change and the company keeps an admin.
+    db.session.execute(select(Company.id).where(Company.id == company_id).with_for_update())
     user = _member(company_id, user_id)
     if actor_id is not None and user.id == actor_id:
         raise MemberError(_l("You cannot deactivate yourself."), "self")

@@ -26,6 +26,7 @@ from core.extensions import db
 log = logging.getLogger(__name__)
 
 PENDING_ATTEMPT_MINUTES = 30  # a second click within this reuses the first attempt's keys
+CHECKOUT_LIFETIME_HOURS = 24  # Stripe's Checkout Sessions expire after this
 
 
 def _cfg(name: str):
@@ -33,7 +34,13 @@ def _cfg(name: str):
 
 
 def _provider_error(exc: GatewayError) -> BillingError:
-    log.warning("payment provider refused: %s", exc)
+    # The provider's message can quote customer details: the log gets its kind only.
+    cause = exc.__cause__
+    log.warning(
+        "payment provider refused: %s (%s)",
+        type(cause or exc).__name__,
+        getattr(cause, "code", None) or "-",
+    )
     return BillingError(
         _l(
             "The payment service could not be reached or refused the request."
@@ -43,13 +50,15 @@ def _provider_error(exc: GatewayError) -> BillingError:
     )
 
 
-def _expire_open_checkouts(company_id: int) -> None:
+def _expire_open_checkouts(company_id: int, now: datetime) -> None:
     """End the company's earlier Checkout sessions, so a forgotten tab paid later cannot
     start a second subscription next to the one being made now."""
     sessions = db.session.scalars(
         select(CheckoutAttempt.stripe_session_id).where(
             CheckoutAttempt.company_id == company_id,
             CheckoutAttempt.stripe_session_id.is_not(None),
+            # Stripe's Checkout Sessions expire by themselves after 24 hours.
+            CheckoutAttempt.created_at > now - timedelta(hours=CHECKOUT_LIFETIME_HOURS),
         )
     ).all()
     db.session.commit()
@@ -58,6 +67,8 @@ def _expire_open_checkouts(company_id: int) -> None:
         try:
             if gw.checkout(session_id).status == "open":
                 gw.expire_checkout(session_id)
+        except ObjectMissing:
+            continue  # gone at the provider (other keys, other backend): nothing to end
         except GatewayError as exc:
             raise _provider_error(exc) from None
 
@@ -146,7 +157,11 @@ def subscribe(
         if is_live(account.subscription):
             raise BillingError(_l("Your company already has a subscription."), "subscribed")
     if attempt is None:
-        _expire_open_checkouts(company_id)
+        _expire_open_checkouts(company_id, now)
+        # Decide again under the lock: a checkout finished in another tab meanwhile wins.
+        account = ledger.account_of(company_id, lock=True)
+        if is_live(account.subscription):
+            raise BillingError(_l("Your company already has a subscription."), "subscribed")
         attempt = CheckoutAttempt(
             company_id=company_id,
             user_id=user_id,
@@ -271,7 +286,14 @@ def save_billing_details(company_id: int, *, name: str, address: str, email: str
         try:
             gateway().update_customer(customer, name=name, email=email, address=address)
         except GatewayError as exc:
-            raise _provider_error(exc) from None
+            _provider_error(exc)
+            raise BillingError(
+                _l(
+                    "The billing details were saved here, but the payment service could not"
+                    " be updated, so invoices may still show the old ones. Please save again."
+                ),
+                "provider",
+            ) from None
 
 
 def portal_url(company_id: int, return_url: str) -> str:
@@ -336,8 +358,25 @@ def reconcile(now: datetime) -> str:
             Subscription.status.notin_(("canceled", "incomplete_expired"))
         )
     ).all()
+    known = set(db.session.scalars(select(Subscription.stripe_subscription_id)))
+    recent_checkouts = db.session.execute(
+        select(CheckoutAttempt.company_id, CheckoutAttempt.stripe_session_id).where(
+            CheckoutAttempt.stripe_session_id.is_not(None),
+            CheckoutAttempt.created_at > now - timedelta(hours=2 * CHECKOUT_LIFETIME_HOURS),
+        )
+    ).all()
     db.session.rollback()
     gw, changed, failed = gateway(), 0, 0
+    # A paid Checkout whose events were all lost: its subscription is found from the session.
+    rows = list(rows)
+    for company_id, session_id in recent_checkouts:
+        try:
+            session = gw.checkout(session_id)
+        except GatewayError:
+            continue
+        if session.subscription and session.subscription not in known:
+            rows.append((company_id, session.subscription))
+            known.add(session.subscription)
     for company_id, stripe_id in rows:
         try:
             record = gw.subscription(stripe_id)
@@ -377,7 +416,8 @@ def bill_overage(now: datetime) -> str:
     for entry_id, amount, company_id in rows:
         account = ledger.account_of(company_id)
         customer, sub = account.stripe_customer_id, account.subscription
-        sub_id = sub.stripe_subscription_id if sub else None
+        # Only a live subscription has a next invoice; an ended one's overage waits.
+        sub_id = sub.stripe_subscription_id if is_live(sub) else None
         db.session.rollback()
         if not (customer and sub_id):
             continue

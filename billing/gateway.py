@@ -12,11 +12,13 @@ a retried create makes one object. Amounts are integer yen (JPY has no minor uni
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from flask import current_app
+
+from core.db import utcnow
 
 
 class GatewayError(Exception):
@@ -44,6 +46,8 @@ class SubscriptionRecord:
     current_period_end: datetime | None
     cancel_at_period_end: bool
     company_id: int | None  # from metadata.company_id
+    # When we asked (our clock, taken before the call): an older read never wins.
+    read_at: datetime | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -168,7 +172,7 @@ def _id(value: Any) -> str | None:
     return _get(value, "id")
 
 
-def subscription_record(obj: Any) -> SubscriptionRecord:
+def subscription_record(obj: Any, read_at: datetime | None = None) -> SubscriptionRecord:
     item = (_get(obj, "items", "data") or [None])[0]
     # Since API version 2025-03-31 the period lives on the item; older ones keep it on top.
     start = _get(item, "current_period_start") or _get(obj, "current_period_start")
@@ -185,6 +189,7 @@ def subscription_record(obj: Any) -> SubscriptionRecord:
         current_period_end=_time(end),
         cancel_at_period_end=bool(_get(obj, "cancel_at_period_end")),
         company_id=_int_or_none(_get(obj, "metadata", "company_id")),
+        read_at=read_at,
     )
 
 
@@ -262,11 +267,13 @@ class StripeGateway:
         api_base: str | None = None,
         timeout: float = 20,
         max_network_retries: int = 2,
+        registration_number: str = "",
     ):
         import stripe
 
         self._error = stripe.StripeError
         self.webhook_secret = webhook_secret
+        self.registration_number = registration_number
         self.client = stripe.StripeClient(
             secret_key,
             base_addresses={"api": api_base} if api_base else None,
@@ -284,13 +291,28 @@ class StripeGateway:
             raise GatewayError(exc.user_message or str(exc)) from exc
 
     def create_customer(self, *, company_id: int, name: str, email: str, key: str) -> str:
-        params = {"name": name, "metadata": {"company_id": str(company_id)}}
+        params = {
+            "name": name,
+            "metadata": {"company_id": str(company_id)},
+            "invoice_settings": self._invoice_settings(),
+        }
         if email:
             params["email"] = email
         return self._call(self.client.v1.customers.create, params=params, key=key).id
 
+    def _invoice_settings(self) -> dict:
+        """Every invoice shows the platform's qualified-invoice registration number (適格請求書)."""
+        if not self.registration_number:
+            return {}
+        return {"custom_fields": [{"name": "登録番号", "value": self.registration_number}]}
+
     def update_customer(self, customer: str, *, name: str, email: str, address: str) -> None:
-        params = {"name": name, "email": email, "address": {"line1": address[:200]}}
+        params = {
+            "name": name,
+            "email": email,
+            "address": {"line1": address[:200]},
+            "invoice_settings": self._invoice_settings(),
+        }
         self._call(self.client.v1.customers.update, customer, params=params)
 
     def create_checkout(
@@ -336,8 +358,9 @@ class StripeGateway:
             "days_until_due": days_until_due,
             "metadata": {"company_id": str(company_id)},
         }
+        read_at = utcnow()
         created = self._call(self.client.v1.subscriptions.create, params=params, key=key)
-        return subscription_record(created)
+        return subscription_record(created, read_at)
 
     def change_seats(self, subscription: SubscriptionRecord, seats: int, *, key: str) -> None:
         params = {
@@ -367,9 +390,9 @@ class StripeGateway:
         return self._call(self.client.v1.invoice_items.create, params=params, key=key).id
 
     def subscription(self, subscription_id: str) -> SubscriptionRecord:
-        return subscription_record(
-            self._call(self.client.v1.subscriptions.retrieve, subscription_id)
-        )
+        read_at = utcnow()
+        found = self._call(self.client.v1.subscriptions.retrieve, subscription_id)
+        return subscription_record(found, read_at)
 
     def checkout(self, session_id: str) -> CheckoutRecord:
         return checkout_record(self._call(self.client.v1.checkout.sessions.retrieve, session_id))
@@ -421,6 +444,7 @@ def gateway() -> Gateway:
                 app.config["STRIPE_SECRET_KEY"],
                 app.config["STRIPE_WEBHOOK_SECRET"],
                 api_base=app.config.get("STRIPE_API_BASE") or None,
+                registration_number=app.config["INVOICE_REGISTRATION_NUMBER"],
             )
         else:
             from billing.local import LocalGateway

@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from accounts.models import Company, User
 from billing.models import BillingAccount, CreditEntry, EntryKind, Subscription
 from booking.dates import month_bounds
-from core.db import tokyo_today
+from core.db import TOKYO, tokyo_today
 from core.errors import RuleError
 from core.extensions import db
 from core.i18n import format_yen
@@ -115,14 +115,19 @@ def ask_admin(reason: LazyString, company_id: int) -> LazyString:
 
 
 def month_spent_by(user_id: int, today: date) -> int:
-    """Credit the employee has spent on stays booked this calendar month, net of refunds."""
+    """Credit the employee spent on stays booked this calendar month, net of their refunds
+    (a refund counts against the month its stay was booked in, whenever it came)."""
     start, end = month_bounds(today.replace(day=1))
+    booked_this_month = select(CreditEntry.booking_id).where(
+        CreditEntry.user_id == user_id,
+        CreditEntry.kind == EntryKind.SPEND,
+        CreditEntry.created_at >= tokyo_midnight(start),
+        CreditEntry.created_at < tokyo_midnight(end),
+    )
     spent = db.session.scalar(
         select(func.coalesce(func.sum(CreditEntry.amount), 0)).where(
-            CreditEntry.user_id == user_id,
+            CreditEntry.booking_id.in_(booked_this_month),
             CreditEntry.kind.in_((EntryKind.SPEND, EntryKind.REFUND)),
-            CreditEntry.created_at >= tokyo_midnight(start),
-            CreditEntry.created_at < tokyo_midnight(end),
         )
     )
     return -spent
@@ -141,9 +146,7 @@ def overage_this_month(company_id: int, today: date) -> int:
 
 
 def tokyo_midnight(day: date) -> datetime:
-    from zoneinfo import ZoneInfo
-
-    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo("Asia/Tokyo"))
+    return datetime(day.year, day.month, day.day, tzinfo=TOKYO)
 
 
 def check_spend(

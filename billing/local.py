@@ -16,6 +16,7 @@ a failed card payment (past_due), and renewals (the ``local_billing_cycle`` job)
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import hmac
 import json
@@ -44,7 +45,7 @@ from billing.gateway import (
     verify_event,
 )
 from billing.models import LocalEvent, LocalObject, Plan
-from core.db import edge_now
+from core.db import edge_now, utcnow
 from core.extensions import db
 
 PAST_DUE_TO_UNPAID_DAYS = 14  # like Stripe's retry schedule, then "unpaid"
@@ -166,6 +167,7 @@ class LocalGateway:
         days_until_due: int,
         key: str,
     ) -> SubscriptionRecord:
+        read_at = utcnow()
         with self._store() as store:
             found = store.by_key(key)
             if found is None:
@@ -181,7 +183,7 @@ class LocalGateway:
                 )
                 store.emit("customer.subscription.created", found)
                 store.new_invoice(found, "subscription_create", paid=False)
-        return subscription_record(found)
+        return subscription_record(found, read_at)
 
     def change_seats(self, subscription: SubscriptionRecord, seats: int, *, key: str) -> None:
         with self._store() as store:
@@ -249,7 +251,8 @@ class LocalGateway:
             return item["id"]
 
     def subscription(self, subscription_id: str) -> SubscriptionRecord:
-        return subscription_record(self._read(subscription_id, "subscription"))
+        read_at = utcnow()  # the real clock: it orders reads, across processes too
+        return subscription_record(self._read(subscription_id, "subscription"), read_at)
 
     def checkout(self, session_id: str) -> CheckoutRecord:
         return checkout_record(self._read(session_id, "checkout.session"))
@@ -375,7 +378,10 @@ class LocalGateway:
         client = Client(app)
         for event_id, payload in pending:
             body = payload.encode()
-            response = client.post(
+            # In a context of its own: the request gets a fresh app context and so its
+            # own database session, as a delivery from Stripe would.
+            response = contextvars.Context().run(
+                client.post,
                 "/billing/stripe/webhook",
                 data=body,
                 headers={

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -78,14 +88,15 @@ def pay(session_id: str):
     session = _own(session_id, "checkout.session")
     if not EmptyForm().validate_on_submit():
         abort(400)
+    # Back to our own billing page (not to URLs stored on the session).
     if request.form.get("action") == "cancel":
         gateway().expire_checkout(session_id)
-        return redirect(session["cancel_url"])
+        return redirect(url_for("company.billing", checkout="cancelled"), 303)
     if session["status"] != "open":
         flash(_("This checkout has already ended. Nothing was charged."), "error")
-        return redirect(session["cancel_url"])
+        return redirect(url_for("company.billing"), 303)
     gateway().complete_checkout(session_id)
-    return redirect(session["success_url"])
+    return redirect(url_for("company.billing", checkout="done"), 303)
 
 
 @bp.get("/invoices/<invoice_id>")

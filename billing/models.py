@@ -9,6 +9,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -71,11 +72,11 @@ class BillingAccount(db.Model):
     billing_address: Mapped[str] = mapped_column(String(500), default="")
     billing_email: Mapped[str] = mapped_column(String(254), default="")
     # The sum of the company's ledger entries, kept with each entry under this row's lock.
-    credit_balance: Mapped[int] = mapped_column(default=0)
+    credit_balance: Mapped[int] = mapped_column(BigInteger, default=0)
     # Policy: per-employee credit per calendar month (None: no cap); overage.
-    employee_monthly_cap: Mapped[int | None]
+    employee_monthly_cap: Mapped[int | None] = mapped_column(BigInteger)
     overage_allowed: Mapped[bool] = mapped_column(default=False)
-    overage_monthly_limit: Mapped[int] = mapped_column(default=0)
+    overage_monthly_limit: Mapped[int] = mapped_column(BigInteger, default=0)
     # The subscription that decides whether employees can book now.
     subscription_id: Mapped[int | None] = mapped_column(ForeignKey("subscription.id"))
 
@@ -111,6 +112,8 @@ class Subscription(db.Model):
     # Bumped whenever the provider's copy is applied: changes asked for from one
     # version share idempotency keys (a double submit), later ones do not.
     version: Mapped[int] = mapped_column(default=1)
+    # When the provider's copy applied last was read: an older read never wins.
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     plan: Mapped[Plan] = relationship()
 
@@ -151,9 +154,9 @@ class Invoice(db.Model):
     status: Mapped[str] = mapped_column(String(20))  # draft, open, paid, void, uncollectible
     billing_reason: Mapped[str | None] = mapped_column(String(40))
     collection_method: Mapped[str] = mapped_column(String(30), default="charge_automatically")
-    total: Mapped[int]
-    amount_paid: Mapped[int] = mapped_column(default=0)
-    amount_due: Mapped[int] = mapped_column(default=0)
+    total: Mapped[int] = mapped_column(BigInteger)
+    amount_paid: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_due: Mapped[int] = mapped_column(BigInteger, default=0)
     seats: Mapped[int | None]  # the subscription line's quantity
     period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -186,8 +189,8 @@ class CreditEntry(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("company.id"))
     kind: Mapped[str] = mapped_column(String(12))
-    amount: Mapped[int]  # signed yen
-    balance_after: Mapped[int]
+    amount: Mapped[int] = mapped_column(BigInteger)  # signed yen
+    balance_after: Mapped[int] = mapped_column(BigInteger)
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("booking.id"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"))

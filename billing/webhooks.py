@@ -170,6 +170,8 @@ def apply_subscription(
         db.session.add(sub)
     elif sub.status in TERMINAL_STATUSES:
         return sub
+    elif record.read_at and sub.synced_at and record.read_at < sub.synced_at:
+        return sub  # read before the copy we hold (a slower concurrent handler)
     if plan is not None:
         sub.plan_id = plan.id
     if record.status == "past_due" and sub.past_due_since is None:
@@ -183,6 +185,8 @@ def apply_subscription(
     sub.current_period_end = record.current_period_end
     sub.cancel_at_period_end = record.cancel_at_period_end
     sub.updated_at = now
+    if record.read_at is not None:
+        sub.synced_at = record.read_at
     sub.version = (sub.version or 0) + 1
     db.session.flush()
     current = account.subscription
@@ -234,7 +238,8 @@ def apply_invoice(
         setattr(invoice, name, getattr(record, name))
     invoice.stripe_subscription_id = record.subscription
     db.session.flush()
-    if invoice.status == "paid" and record.billing_reason in PERIOD_REASONS:
+    # A ¥0 invoice (a free trial) is not a paid period: credit comes with paid seats.
+    if invoice.status == "paid" and record.billing_reason in PERIOD_REASONS and record.total > 0:
         _grant_once(account, invoice, record, now, prices)
     return invoice
 

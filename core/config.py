@@ -66,6 +66,12 @@ def _hash_method(env: Mapping[str, str]) -> str:
 def _billing(env: Mapping[str, str], production: bool, secret_key: str) -> dict:
     """Stripe when its keys are set (or asked for), else the local simulation."""
     stripe_key = env.get("STRIPE_SECRET_KEY", "")
+    if production and not stripe_key and not env.get("BILLING_BACKEND"):
+        # Never fall back to the simulation in production by a missing key: with it,
+        # any company admin could "pay" on the test-mode pages.
+        raise ConfigError(
+            "Production needs STRIPE_SECRET_KEY (or BILLING_BACKEND=local for a demo deployment)"
+        )
     backend = env.get("BILLING_BACKEND", "") or ("stripe" if stripe_key else "local")
     if backend not in ("local", "stripe"):
         raise ConfigError(f"BILLING_BACKEND must be local or stripe, got {backend!r}")

@@ -108,6 +108,7 @@ def test_delivery_sends_and_marks_the_mail(app, db, smtp_server):
     db.session.expire_all()
     sent = db.session.get(OutgoingMail, queued.id)
     assert sent.sent_at == NOW and sent.attempts == 0 and sent.last_error is None
+    assert sent.body == ""  # its one-time link is not kept once sent
     [(envelope, data)] = smtp_server.received
     assert "<hanako@example.com>" in envelope["rcpt"][0]
     assert "<engawa@acme.example>" in envelope["from"]

@@ -649,3 +649,13 @@ def test_racing_with_one_link_makes_one_account(app, db, make_admin):
         )
         == 1
     )
+
+
+def test_turning_domain_joining_off_ends_the_links_already_sent(db, make_admin):
+    admin = make_admin(email="boss@acme.example")
+    members.set_email_domain(admin.company_id, "acme.example", admin, NOW)
+    _invitation, secret = members.request_domain_join("a@acme.example", NOW, 14)
+    db.session.commit()
+    members.set_email_domain(admin.company_id, "", admin, NOW + timedelta(minutes=1))
+    db.session.commit()
+    assert members.invitation_for(secret, NOW + timedelta(minutes=2)) is None

@@ -364,3 +364,24 @@ def test_credit_of_a_live_subscription_never_lapses(db, make_company):
     company = make_company(credit=15_000)
     assert ledger.expire_lapsed(NOW + timedelta(days=400)) == 0
     assert ledger.account_of(company.id).credit_balance == 15_000
+
+
+def test_a_refund_counts_against_the_month_its_stay_was_booked_in(
+    db, make_company, make_user, rooms
+):
+    """A stay booked in December and cancelled in January gives January no extra room."""
+    company = make_company(credit=1_000_000)
+    account = ledger.account_of(company.id, lock=True)
+    account.employee_monthly_cap = 30_000
+    db.session.commit()
+    user = make_user(Role.EMPLOYEE, company=company)
+    january = NOW + timedelta(days=31)  # 2027-01-01
+    check_in = TODAY + timedelta(days=60)
+    booking = services.book_stay(user, rooms[0], check_in, check_in + timedelta(days=3), 1, NOW)
+    db.session.commit()
+    services.cancel_booking(user, booking.id, january)
+    db.session.commit()
+    assert ledger.month_spent_by(user.id, TODAY + timedelta(days=31)) == 0
+    later = check_in + timedelta(days=5)
+    with pytest.raises(services.BillingRefused):  # ¥40,000 > the ¥30,000 cap in January
+        services.book_stay(user, rooms[1], later, later + timedelta(days=4), 1, january)

@@ -211,7 +211,9 @@ def test_invoiced_subscription_sends_bank_transfer_terms(gw, fake_stripe, custom
         current_period_end=at(item["current_period_end"]),
         cancel_at_period_end=False,
         company_id=7,
+        read_at=record.read_at,
     )
+    assert record.read_at is not None  # when we asked, to order concurrent reads
     assert record.item_id.startswith("si_")
     assert 28 <= (record.current_period_end - record.current_period_start).days <= 31
 

@@ -21,8 +21,16 @@ def test_production_requires_secrets():
 
 def test_production_cookies_are_secure_httponly_samesite():
     config = load_config(
-        {"ENGAWA_ENV": "production", "SECRET_KEY": "s" * 40, "DATABASE_URL": "postgres://h/db"}
+        {
+            "ENGAWA_ENV": "production",
+            "SECRET_KEY": "s" * 40,
+            "DATABASE_URL": "postgres://h/db",
+            "STRIPE_SECRET_KEY": "sk_live_x",
+            "STRIPE_WEBHOOK_SECRET": "whsec_x",
+            "INVOICE_REGISTRATION_NUMBER": "T1234567890123",
+        }
     )
+    assert config["BILLING_BACKEND"] == "stripe"
     assert config["SESSION_COOKIE_SECURE"] is True
     assert config["SESSION_COOKIE_HTTPONLY"] is True
     assert config["SESSION_COOKIE_SAMESITE"] == "Lax"
@@ -61,3 +69,40 @@ def test_factory_touches_no_database(tmp_path):
     target = tmp_path / "never-created.db"
     create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{target}", "SECRET_KEY": "x"})
     assert not target.exists()
+
+
+PRODUCTION = {"ENGAWA_ENV": "production", "SECRET_KEY": "s" * 40, "DATABASE_URL": "postgres://h/db"}
+
+
+def test_production_never_falls_back_to_simulated_billing():
+    with pytest.raises(ConfigError, match="STRIPE_SECRET_KEY"):
+        load_config(PRODUCTION)
+    # A demo deployment may ask for the simulation explicitly.
+    assert load_config({**PRODUCTION, "BILLING_BACKEND": "local"})["BILLING_BACKEND"] == "local"
+
+
+def test_stripe_backend_needs_both_secrets_and_well_formed_settings():
+    with pytest.raises(ConfigError, match="STRIPE_WEBHOOK_SECRET"):
+        load_config({"BILLING_BACKEND": "stripe", "STRIPE_SECRET_KEY": "sk_test_x"})
+    with pytest.raises(ConfigError, match="BILLING_BACKEND"):
+        load_config({"BILLING_BACKEND": "paypal"})
+    with pytest.raises(ConfigError, match="STRIPE_PRICE_IDS"):
+        load_config({"STRIPE_PRICE_IDS": "lite"})
+    with pytest.raises(ConfigError, match="INVOICE_REGISTRATION_NUMBER"):
+        load_config({"INVOICE_REGISTRATION_NUMBER": "1234567890123"})
+    config = load_config(
+        {
+            "STRIPE_SECRET_KEY": "sk_test_x",
+            "STRIPE_WEBHOOK_SECRET": "whsec_x",
+            "STRIPE_PRICE_IDS": "lite=price_1, standard = price_2",
+        }
+    )
+    assert config["BILLING_BACKEND"] == "stripe"
+    assert config["STRIPE_PRICE_IDS"] == {"lite": "price_1", "standard": "price_2"}
+
+
+def test_local_webhook_secret_follows_the_session_key():
+    first = load_config({"SECRET_KEY": "a" * 40})["STRIPE_WEBHOOK_SECRET"]
+    assert first == load_config({"SECRET_KEY": "a" * 40})["STRIPE_WEBHOOK_SECRET"]
+    assert first != load_config({"SECRET_KEY": "b" * 40})["STRIPE_WEBHOOK_SECRET"]
+    assert first.startswith("whsec_local_")

@@ -323,9 +323,7 @@ def test_demo_companies_subscribe_and_their_ledgers_reconcile_with_the_stays(tmp
             )
             totals = dict(
                 db.session.execute(
-                    select(Booking.id, Booking.total_price).where(
-                        Booking.company_id == company.id
-                    )
+                    select(Booking.id, Booking.total_price).where(Booking.company_id == company.id)
                 ).all()
             )
             assert spent == {booking_id: -total for booking_id, total in totals.items()}
