@@ -228,3 +228,43 @@ def test_billing_details_reach_the_provider(db, company, admin):
     db.session.commit()
     customer = gateway().raw(customer_id, "customer")
     assert (customer["name"], customer["email"]) == ("Acme 株式会社 経理部", "ap@acme.example")
+
+
+def test_an_event_signed_outside_is_handled_like_the_local_backends_own(
+    app, db, client, company, admin
+):
+    """The contract: the endpoint verifies with STRIPE_WEBHOOK_SECRET under the local backend
+    too, so an event signed elsewhere with that secret is handled the same way."""
+    from tests.billing.fakestripe import signed_event
+
+    _pay(db, _subscribe(company, admin, seats=3))
+    sub = ledger.account_of(company.id).subscription
+    stripe_id, seats = sub.stripe_subscription_id, sub.seats
+    db.session.commit()
+    obj = gateway().raw(stripe_id, "subscription")
+    secret = app.config["STRIPE_WEBHOOK_SECRET"]
+
+    body, header = signed_event("customer.subscription.updated", obj, secret)
+    answer = client.post(
+        "/billing/stripe/webhook",
+        data=body,
+        headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+    )
+    assert (answer.status_code, answer.get_json()["outcome"]) == (200, "handled")
+    again = client.post(
+        "/billing/stripe/webhook",
+        data=body,
+        headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+    )
+    assert again.get_json()["outcome"] == "duplicate"
+
+    forged, forged_header = signed_event("customer.subscription.deleted", obj, "whsec_wrong")
+    refused = client.post(
+        "/billing/stripe/webhook",
+        data=forged,
+        headers={"Stripe-Signature": forged_header, "Content-Type": "application/json"},
+    )
+    assert refused.status_code == 400
+    db.session.expire_all()
+    sub = ledger.account_of(company.id).subscription
+    assert (sub.status, sub.seats) == ("active", seats)
