@@ -167,6 +167,8 @@ class Gunicorn:
             "DATABASE_URL": database_url,
             "SECRET_KEY": secret_key,
             "ENGAWA_BENCH_FIXED_NOW": NOW.isoformat(),
+            # Bookings spend credit the benchmark granted; no payment provider is asked.
+            "BILLING_BACKEND": "local",
         }
         self._log = log_path.open("w")
         self.process = subprocess.Popen(
