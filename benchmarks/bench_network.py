@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import Integer, func, insert, select, text
 
 from accounts.models import Company, OperatorOrg, Role, User
 from accounts.services import create_api_token, hash_password
@@ -398,7 +398,8 @@ def _add_clients(count: int) -> tuple[list[int], list[str]]:
 def _reset_sequences() -> None:
     """Explicit ids were loaded; move PostgreSQL's id sequences past them."""
     for table in db.metadata.sorted_tables:
-        if "id" in table.c and table.c.id.primary_key:
+        # (integer ids only: the local billing tables are keyed by provider-style strings)
+        if "id" in table.c and table.c.id.primary_key and isinstance(table.c.id.type, Integer):
             db.session.execute(
                 text(
                     f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'),"

@@ -50,6 +50,8 @@ from bench_network import (  # noqa: E402
 from sqlalchemy import Column, Date, Integer, MetaData, Table, func, insert, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from accounts.models import User  # noqa: E402
+from billing.models import BillingAccount, CreditEntry  # noqa: E402
 from booking.models import Booking, BookingNight, BookingStatus, Occupancy  # noqa: E402
 from booking.search import SearchQuery, search  # noqa: E402
 from core import create_app  # noqa: E402
@@ -170,7 +172,24 @@ def single_row_insert_rate(seconds: float) -> tuple[float, int]:
 
 
 def verify_bookings(client_user_ids: list[int], answered_201: int) -> str | None:
-    """Every 201 is one confirmed booking in the database, claiming exactly its nights."""
+    """Every 201 is one confirmed booking in the database, claiming exactly its nights,
+    paid by one spend of its total from the company's credit, which adds up."""
+
+    spends = db.session.execute(
+        select(func.count(), func.coalesce(func.sum(CreditEntry.amount), 0)).where(
+            CreditEntry.user_id.in_(client_user_ids), CreditEntry.kind == "spend"
+        )
+    ).one()
+    totals = db.session.scalar(
+        select(func.coalesce(func.sum(Booking.total_price), 0)).where(
+            Booking.user_id.in_(client_user_ids)
+        )
+    )
+    company_id = db.session.scalar(select(User.company_id).where(User.id == client_user_ids[0]))
+    balance = db.session.get(BillingAccount, company_id).credit_balance
+    ledger_sum = db.session.scalar(
+        select(func.sum(CreditEntry.amount)).where(CreditEntry.company_id == company_id)
+    )
     db.session.remove()
     mine = Booking.user_id.in_(client_user_ids)
     booked = db.session.scalar(
@@ -189,6 +208,10 @@ def verify_bookings(client_user_ids: list[int], answered_201: int) -> str | None
         return f"{answered_201} answers were 201 but the database holds {booked} client bookings"
     if nights != claimed:
         return f"the client bookings have {nights} nights but claim {claimed}"
+    if tuple(spends) != (booked, -totals):
+        return f"{booked} bookings worth ¥{totals:,} but the ledger has {spends[0]} spends"
+    if balance != ledger_sum:
+        return f"the company's balance ¥{balance:,} is not its ledger's sum ¥{ledger_sum:,}"
     return None
 
 
@@ -267,7 +290,8 @@ def run_backend(backend: str, database_url: str, args: argparse.Namespace) -> Ba
         mismatch = verify_bookings(network.client_user_ids, sum(b.answered_201 for b in bookings))
         if mismatch:
             problems.append(mismatch)
-        say(f"verification: {mismatch or 'every 201 is one confirmed booking claiming its nights'}")
+        ok = "every 201 is one confirmed booking claiming its nights, paid once from the ledger"
+        say(f"verification: {mismatch or ok}")
         db.engine.dispose()
     return BackendResult(backend, network, prefecture, country, insert_rates, bookings, problems)
 

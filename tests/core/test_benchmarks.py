@@ -34,3 +34,16 @@ def test_offseason_simulation_prints_its_table_and_draws_its_chart(tmp_path):
     for month in ("Jan", "Jun", "Dec", "year"):
         assert f"\n{month}" in out
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_search_and_book_benchmark_runs_on_both_engines():
+    """A tiny network through the whole script: search, gunicorn booking, verification."""
+    out = run(
+        "benchmarks/search_and_book.py",
+        "--facilities", "20", "--units-per-facility", "3", "--searches", "5",
+        "--booking-seconds", "2", "--warmup-seconds", "1", "--insert-seconds", "1",
+        "--clients", "2", "--workers", "sync:2",
+    )  # fmt: skip
+    verified = "verification: every 201 is one confirmed booking claiming its nights, paid once"
+    assert out.count(verified) == 2
+    assert " 0 errors" in out
