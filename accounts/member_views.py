@@ -33,8 +33,6 @@ from core.extensions import db, login_manager
 
 bp = Blueprint("members", __name__)
 
-DEFAULT_INVITATION_DAYS = 14
-
 
 @dataclass(frozen=True)
 class NewInvitation:
@@ -46,7 +44,7 @@ class NewInvitation:
 
 
 def _invitation_days() -> int:
-    return current_app.config.get("INVITATION_DAYS", DEFAULT_INVITATION_DAYS)
+    return current_app.config["INVITATION_DAYS"]
 
 
 def _admin_company_id() -> int:

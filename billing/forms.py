@@ -16,8 +16,9 @@ from wtforms import EmailField, IntegerField, RadioField, StringField, TextAreaF
 from wtforms.fields.choices import SelectChoice as C
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
+from billing.services import MAX_NIGHTS_PER_STAY
+
 MAX_SEATS = 100_000
-MAX_NIGHTS_PER_STAY = 60
 MAX_YEN = 1_000_000_000  # a month, per employee or per company; anything above is a typo
 # Enough to catch a typo; the provider checks deliverability when it sends invoices.
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"

@@ -25,6 +25,7 @@ from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from accounts.models import Company, User
 from billing.models import BillingAccount, CreditEntry, EntryKind, Subscription
@@ -45,16 +46,25 @@ class CreditRefused(RuleError):
 
 
 def account_of(company_id: int, *, lock: bool = False) -> BillingAccount:
-    """The company's billing account, made on first use; locked when asked."""
-    query = select(BillingAccount).where(BillingAccount.company_id == company_id)
-    account = db.session.scalar(query.with_for_update() if lock else query)
+    """The company's billing account (with its subscription and company), made on first
+    use; locked when asked, and then read as of the lock, not as this session last saw it."""
+    query = (
+        select(BillingAccount)
+        .where(BillingAccount.company_id == company_id)
+        .options(joinedload(BillingAccount.subscription), joinedload(BillingAccount.company))
+    )
+    if lock:
+        query = query.with_for_update(of=BillingAccount).execution_options(
+            populate_existing=True
+        )
+    account = db.session.scalar(query)
     if account is None:
         try:
             with db.session.begin_nested():
                 db.session.add(BillingAccount(company_id=company_id))
         except IntegrityError:
             pass  # made by a concurrent request a moment ago
-        account = db.session.scalar(query.with_for_update() if lock else query)
+        account = db.session.scalar(query)
     return account
 
 
