@@ -54,9 +54,7 @@ def account_of(company_id: int, *, lock: bool = False) -> BillingAccount:
         .options(joinedload(BillingAccount.subscription), joinedload(BillingAccount.company))
     )
     if lock:
-        query = query.with_for_update(of=BillingAccount).execution_options(
-            populate_existing=True
-        )
+        query = query.with_for_update(of=BillingAccount).execution_options(populate_existing=True)
     account = db.session.scalar(query)
     if account is None:
         try:
