@@ -244,7 +244,7 @@ def change_seats(company_id: int, seats: int, now: datetime) -> None:
         raise BillingError(_l("The subscription ends at the end of this period."), "ending")
     if seats == sub.seats:
         return
-    stripe_id, version = sub.stripe_subscription_id, _version(sub)
+    stripe_id, version = sub.stripe_subscription_id, sub.version
     db.session.commit()
     gw = gateway()
     try:
@@ -257,16 +257,11 @@ def change_seats(company_id: int, seats: int, now: datetime) -> None:
         raise _provider_error(exc) from None
 
 
-def _version(sub: Subscription) -> int:
-    """Our copy's version: part of the keys of the changes asked for from it."""
-    return sub.version
-
-
 def cancel_at_period_end(company_id: int, now: datetime) -> None:
     sub = _live_subscription(company_id)
     if sub.cancel_at_period_end:
         return
-    stripe_id, version = sub.stripe_subscription_id, _version(sub)
+    stripe_id, version = sub.stripe_subscription_id, sub.version
     db.session.commit()
     try:
         gateway().cancel_at_period_end(stripe_id, key=f"engawa-cancel-{stripe_id}-{version}")

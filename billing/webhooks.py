@@ -27,6 +27,8 @@ from billing.gateway import (
 from billing.models import (
     TERMINAL_STATUSES,
     BillingAccount,
+    CreditEntry,
+    EntryKind,
     Invoice,
     Plan,
     StripeEvent,
@@ -245,8 +247,6 @@ def apply_invoice(
 
 
 def _grant_once(account, invoice: Invoice, record: InvoiceRecord, now, prices) -> None:
-    from billing.models import CreditEntry, EntryKind
-
     granted = db.session.scalar(
         select(CreditEntry.id).where(
             CreditEntry.invoice_id == invoice.id, CreditEntry.kind == EntryKind.GRANT
