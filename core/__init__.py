@@ -45,6 +45,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from booking.views import bp as booking_bp
     from core import cli, errors
     from core import models as _platform_models  # noqa: F401  (job runs)
+    from core import ratelimit as _ratelimit  # noqa: F401  (rate-limit windows)
     from core.admin import bp as admin_bp
     from facilities.calendar_views import bp as calendars_bp
     from facilities.console import bp as operator_bp

@@ -149,6 +149,9 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
 
     return {
         "ENGAWA_ENV": environment,
+        # The public address every link in a mail, calendar or API answer is built
+        # from (core.urls.public_url); never the request's Host header.
+        "BASE_URL": env.get("BASE_URL", "").rstrip("/") or "http://127.0.0.1:5000",
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "MAX_CONTENT_LENGTH": 1024 * 1024,  # forms and JSON; photo uploads raise it per request

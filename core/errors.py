@@ -47,7 +47,9 @@ def init_app(app) -> None:
     def http_error(exc: HTTPException):
         if _wants_json():
             code = (exc.name or "error").lower().replace(" ", "_")
-            return _api_body(exc.code or 500, code, exc.description or exc.name)
+            body, status = _api_body(exc.code or 500, code, exc.description or exc.name)
+            headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+            return body, status, headers
         messages = {
             400: _("The request could not be understood. Please go back and try again."),
             403: _("You do not have access to this page."),
@@ -56,7 +58,10 @@ def init_app(app) -> None:
             429: _("Too many requests. Please wait a moment."),
         }
         message = messages.get(exc.code, _("Something went wrong."))
-        return render_template("error.html", status=exc.code, message=message), exc.code
+        page = render_template("error.html", status=exc.code, message=message)
+        # Keep what the exception says about the answer (Retry-After, Allow, …).
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+        return page, exc.code, headers
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -149,6 +149,13 @@ JOBS: dict[str, JobSpec] = {
             has_work=later("accounts.mail:outbox_pending"),
         ),
         JobSpec(
+            "prune_rate_limits",
+            later("core.ratelimit:prune"),
+            "interval",
+            lambda config: {"minutes": 30},
+            "Remove ended rate-limit windows",
+        ),
+        JobSpec(
             "prune_job_runs",
             prune_job_runs,
             "cron",
