@@ -42,6 +42,6 @@ def weak_password_reason(password: str, email: str = ""):
         return _l("This password is one of the most commonly used. Please choose another.")
     email = email.strip().casefold()
     local = email.partition("@")[0]
-    if email and (folded == email or (len(local) >= 3 and local in folded)):
+    if email and (folded == email or (len(local) >= 4 and local in folded)):
         return _l("The password must not contain your e-mail address.")
     return None
