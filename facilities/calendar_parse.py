@@ -26,7 +26,10 @@ How an event becomes nights:
 * Cancelled events are ignored; transparent ("free") ones still block, because
   operators block with Google's all-day events, which are transparent.
 * Nights are clipped to the window ``[window_start, window_end)``; an event
-  with no nights left is dropped.
+  with no nights left is dropped. The first night as listed (before clipping)
+  is kept too: it tells a stay that has begun from one that starts today.
+* Text (UID, SUMMARY) loses NUL and the other control characters; line
+  breaks and tabs become spaces.
 
 A feed that cannot be read as a whole raises FeedParseError, so the caller
 keeps the blocks it had. A single unreadable event is skipped (its UID is
@@ -73,6 +76,8 @@ _NEWLINE = re.compile(r"\r?\n")
 _SUB_DAILY = {"SECONDLY", "MINUTELY", "HOURLY"}
 _TIME_PARTS = ("BYHOUR", "BYMINUTE", "BYSECOND")
 _SERIES_PROPERTIES = ("RRULE", "RDATE", "EXDATE", "RECURRENCE-ID")
+_BREAKS = re.compile(r"[\t\n\v\f\r]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Warnings about the feed's content (e.g. a guessed TZID) are not ours to show.
 _FEED_WARNINGS = (UserWarning, RuntimeWarning, UnicodeWarning, BytesWarning)
 
@@ -86,6 +91,13 @@ class ImportedEvent:
     start: date  # first night blocked
     end: date  # night after the last one blocked (exclusive), end > start
     summary: str  # SUMMARY, stripped, at most 200 characters
+    # The first night as the feed gives it, before clipping to the window: a
+    # stay that began before today still says when it began.
+    listed_start: date | None = None
+
+    @property
+    def first_listed(self) -> date:
+        return self.listed_start or self.start
 
 
 @dataclass(frozen=True)
@@ -364,7 +376,9 @@ class _FeedReader:
         end = min(candidate.nights[1], self.rules.window_end)
         if start >= end:
             return None
-        return ImportedEvent(key, candidate.uid, start, end, candidate.summary)
+        return ImportedEvent(
+            key, candidate.uid, start, end, candidate.summary, min(candidate.nights[0], start)
+        )
 
     def _single(self, event: Component) -> Iterator[_Candidate]:
         try:
@@ -538,8 +552,13 @@ def _first(component: Component, name: str):
 
 
 def _text(component: Component, name: str) -> str:
+    """A text property without control characters: line breaks and tabs become
+    spaces, NUL and the other C0 controls go (PostgreSQL refuses NUL in text,
+    and none of them means anything in a UID or a one-line summary)."""
     value = _first(component, name)
-    return "" if value is None else str(value)
+    if value is None:
+        return ""
+    return _CONTROL.sub("", _BREAKS.sub(" ", str(value)))
 
 
 def _date_value(component: Component, name: str) -> date | None:

@@ -1,11 +1,15 @@
 """Import external calendars (Airbnb, Booking.com, Google…) as blocks.
 
-A sync fetches every feed (concurrently: the time goes in waiting for the
-network), then applies each result on its own: the events of a good feed become
-blocks keyed by (feed, event key) — new events block nights, changed ones move,
-vanished ones release theirs. A bad fetch or a bad body changes no block and is
-recorded on the feed. An event over nights an Engawa booking holds becomes a
-``CalendarConflict`` for the operator instead of failing the feed.
+A sync fetches every due feed (concurrently: the time goes in waiting for the
+network; each operator organisation gets its fair share of the workers, so one
+organisation's slow feeds cannot hold up everyone else's), then applies each
+result on its own: the events of a good feed become blocks keyed by (feed,
+event key) — new events block nights, changed ones move, vanished ones release
+theirs. A bad fetch or a bad body changes no block, is recorded on the feed,
+and backs the feed off (15 min, 30, 1 h … 6 h) until it succeeds again. An
+event over nights an Engawa booking holds becomes a ``CalendarConflict`` for the
+operator instead of failing the feed, unless it is the channel's copy of that
+very stay (``_is_echo_of``).
 
 Nothing here commits: ``facilities.jobs.sync_calendars`` commits once per feed,
 so one broken feed never undoes another's work.
@@ -14,8 +18,11 @@ so one broken feed never undoes another's work.
 from __future__ import annotations
 
 import hashlib
+import math
+import re
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -26,6 +33,7 @@ from booking.models import Booking
 from core.db import TOKYO, tokyo_today
 from core.extensions import db
 from facilities.blocks import booked_nights, delete_blocks, queue_unit_refresh, reconcile_unit
+from facilities.calendar_export import is_own_event, uid_key
 from facilities.calendar_fetch import FetchError, FetchResult, fetch_feed
 from facilities.calendar_parse import FeedParseError, ImportedEvent, read_feed
 from facilities.models import (
@@ -38,6 +46,21 @@ from facilities.models import (
     Unit,
 )
 
+# Back-off of a failing feed: skipped for 15 min after a failure, then 30, 1 h,
+# 2 h, 4 h, and 6 h after every further one; a success ends it. A sync that
+# starts up to BACKOFF_SLACK early still tries (scheduled runs drift a little).
+BACKOFF_FIRST = timedelta(minutes=15)
+BACKOFF_MAX = timedelta(hours=6)
+BACKOFF_SLACK = timedelta(minutes=1)
+_HEADER_VALUE = re.compile(r"[\x20-\x7e\x80-\xff]+")
+
+
+def backoff_delay(failures: int) -> timedelta:
+    """How long a feed with ``failures`` failures in a row is left alone."""
+    if failures <= 0:
+        return timedelta(0)
+    return min(BACKOFF_FIRST * 2 ** min(failures - 1, 16), BACKOFF_MAX)
+
 
 @dataclass(frozen=True)
 class FetchSettings:
@@ -46,6 +69,7 @@ class FetchSettings:
     max_bytes: int
     import_days: int
     own_uid_domain: str
+    own_uid_key: bytes = b""
     user_agent: str = "Engawa-Calendar-Sync/1.0 (+https://engawa.example/calendars)"
 
     @classmethod
@@ -56,6 +80,7 @@ class FetchSettings:
             max_bytes=config["CALENDAR_MAX_BYTES"],
             import_days=config["CALENDAR_IMPORT_DAYS"],
             own_uid_domain=config["CALENDAR_UID_DOMAIN"],
+            own_uid_key=uid_key(config["SECRET_KEY"]),
         )
 
 
@@ -67,6 +92,7 @@ class FeedTarget:
     url: str
     etag: str | None
     last_modified: str | None
+    operator_id: int = 0  # whose share of the sync it is fetched in
 
 
 @dataclass
@@ -82,7 +108,17 @@ class SyncOutcome:
 
 
 def targets(feeds: Sequence[CalendarFeed]) -> list[FeedTarget]:
-    return [FeedTarget(f.id, f.url, f.etag, f.last_modified) for f in feeds]
+    """Targets of these feeds (one query for their organisations)."""
+    if not feeds:
+        return []
+    operator_of = dict(
+        db.session.execute(
+            select(Unit.id, Facility.operator_id)
+            .join(Facility, Facility.id == Unit.facility_id)
+            .where(Unit.id.in_({f.unit_id for f in feeds}))
+        ).all()
+    )
+    return [FeedTarget(f.id, f.url, f.etag, f.last_modified, operator_of[f.unit_id]) for f in feeds]
 
 
 def fetch(target: FeedTarget, settings: FetchSettings) -> FetchResult | FetchError:
@@ -106,21 +142,67 @@ def fetch_all(
     workers: int,
     fetcher: Callable[[FeedTarget, FetchSettings], FetchResult | FetchError] = fetch,
 ) -> Iterator[tuple[FeedTarget, FetchResult | FetchError]]:
-    """Fetch concurrently; yield each result as it arrives (in the caller's thread)."""
+    """Fetch concurrently, organisations taking turns; yield each result as it
+    arrives (in the caller's thread).
+
+    Fairness: the organisations with feeds still waiting take turns (round
+    robin), and none has more than its share of the workers in flight — the
+    workers divided by the organisations still waiting, rounded up. So an
+    organisation whose 200 feeds all time out holds at most its share, while
+    every other organisation's feeds go through the rest; once the others are
+    done, the slow one gets every worker.
+    """
     if not feed_targets:
         return
-    with ThreadPoolExecutor(max_workers=min(workers, len(feed_targets))) as pool:
-        futures = {pool.submit(fetcher, t, settings): t for t in feed_targets}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
+    waiting: dict[int, deque[FeedTarget]] = {}
+    for target in feed_targets:
+        waiting.setdefault(target.operator_id, deque()).append(target)
+    turns = deque(waiting)  # organisations, in the order they take turns
+    in_flight: Counter[int] = Counter()
+    workers = max(1, min(workers, len(feed_targets)))
+    running: dict[Future, FeedTarget] = {}
+
+    def next_target() -> FeedTarget | None:
+        share = math.ceil(workers / len(waiting)) if waiting else workers
+        for _ in range(len(turns)):
+            operator_id = turns[0]
+            turns.rotate(-1)
+            if in_flight[operator_id] < share:
+                target = waiting[operator_id].popleft()
+                if not waiting[operator_id]:
+                    del waiting[operator_id]
+                    turns.remove(operator_id)
+                return target
+        return None
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+
+        def start_next() -> None:
+            while len(running) < workers and (target := next_target()) is not None:
+                running[pool.submit(fetcher, target, settings)] = target
+                in_flight[target.operator_id] += 1
+
+        start_next()
+        while running:
+            done, _pending = wait(running, return_when=FIRST_COMPLETED)
+            finished = []
+            for future in done:
+                target = running.pop(future)
+                in_flight[target.operator_id] -= 1
+                finished.append((target, future.result()))
+            # Start the next fetches before handing the results over: applying
+            # them takes the caller a while, the network should not wait for it.
+            start_next()
+            yield from finished
 
 
 def record_failure(feed: CalendarFeed, message: str, now: datetime) -> SyncOutcome:
-    """Note a failed sync; every block the feed had stays as it was."""
+    """Note a failed sync and back the feed off; every block it had stays as it was."""
     feed.last_attempt_at = now
     feed.last_error = message[:300]
     feed.last_error_at = now
     feed.failures = (feed.failures or 0) + 1
+    feed.next_attempt_at = now + backoff_delay(feed.failures)
     return SyncOutcome(feed.id, "failed", events=feed.events_imported, error=feed.last_error)
 
 
@@ -129,9 +211,11 @@ def _record_success(feed: CalendarFeed, result: FetchResult, now: datetime) -> N
     feed.last_success_at = now
     feed.last_error = None
     feed.failures = 0
-    if result.etag:
+    feed.next_attempt_at = None
+    # Validators go back out as request headers: only what a header may hold.
+    if result.etag and _HEADER_VALUE.fullmatch(result.etag):
         feed.etag = result.etag[:300]
-    if result.last_modified:
+    if result.last_modified and _HEADER_VALUE.fullmatch(result.last_modified):
         feed.last_modified = result.last_modified[:100]
 
 
@@ -168,9 +252,13 @@ def apply_result(
         )
     except FeedParseError as exc:
         return record_failure(feed, str(exc), now)
-    # Our own bookings come back from a channel that imported our feed: skip them.
-    own = "@" + settings.own_uid_domain
-    events = [e for e in parsed.events if not e.uid.endswith(own)]
+    # This room's own bookings and blocks come back from a channel that imported
+    # its feed (or its facility's): skip them. Other rooms' events block nights.
+    events = [
+        e
+        for e in parsed.events
+        if not is_own_event(e.uid, settings.own_uid_key, feed.unit_id, settings.own_uid_domain)
+    ]
 
     outcome = _apply_events(feed, events, parsed.unreadable_uids, now, today)
     _record_success(feed, result, now)
@@ -226,7 +314,9 @@ def _apply_events(
             new_blocks.append(
                 {
                     "unit_id": feed.unit_id,
-                    "start_date": event.start,
+                    # As listed, so a stay that has begun keeps its real first night
+                    # (nights before today are never claimed: reconcile_unit).
+                    "start_date": event.first_listed,
                     "end_date": event.end,
                     "source": BlockSource.IMPORT,
                     "reason": BlockReason.EXTERNAL,
@@ -241,9 +331,10 @@ def _apply_events(
             outcome.added += 1
             spans.append((event.start, event.end))
             continue
-        # A block that began before today keeps its past nights as history.
-        kept_past = event.start == today and block.start_date < today
-        start = block.start_date if kept_past else event.start
+        # A block that began before today keeps its past nights as history, also
+        # when the channel stops listing them.
+        kept_past = event.first_listed == today and block.start_date < today
+        start = block.start_date if kept_past else event.first_listed
         if (block.start_date, block.end_date, block.summary) != (start, event.end, event.summary):
             if (block.start_date, block.end_date) != (start, event.end):
                 outcome.moved += 1
@@ -286,10 +377,6 @@ def _record_conflicts(feed: CalendarFeed, now: datetime, today: date) -> int:
                 if booking_id is not None:
                     overlaps.setdefault((block.event_key, booking_id), (block, []))[1].append(night)
     if overlaps:
-        # A channel that imported our feed may publish our stay back under its own
-        # UID as a closed period ("Airbnb (Not available)"): a block over exactly
-        # the stay's dates that does not call itself a reservation is that echo.
-        # A "Reserved" event is a guest of theirs: always a conflict.
         stays = {
             booking_id: (check_in, check_out)
             for booking_id, check_in, check_out in db.session.execute(
@@ -301,8 +388,7 @@ def _record_conflicts(feed: CalendarFeed, now: datetime, today: date) -> int:
         overlaps = {
             key: value
             for key, value in overlaps.items()
-            if stays[key[1]] != (value[0].start_date, value[0].end_date)
-            or "reserved" in value[0].summary.lower()
+            if not _is_echo_of(value[0], stays[key[1]])
         }
 
     known = {
@@ -338,8 +424,21 @@ def _record_conflicts(feed: CalendarFeed, now: datetime, today: date) -> int:
     return open_count
 
 
-def feeds_to_sync(unit_id: int | None = None) -> list[CalendarFeed]:
-    """Active feeds of active units of active facilities (or of one unit), by id."""
+def _is_echo_of(block: Block, stay: tuple[date, date]) -> bool:
+    """The channel's copy of our own stay, not a guest of theirs.
+
+    A channel that imported our feed publishes our stay back under its own UID
+    as a closed period ("Airbnb (Not available)", "CLOSED - Not available"). The
+    rule, one for every stay, begun or not: the event's dates as the feed lists
+    them are exactly the stay's check-in and check-out, and it does not call
+    itself a reservation. A "Reserved" event is a guest of theirs: always a
+    conflict; so is an event that starts or ends on another day than the stay.
+    (A stay that has begun: a feed listing only from today on is a conflict.)
+    """
+    return (block.start_date, block.end_date) == stay and "reserved" not in block.summary.lower()
+
+
+def _feed_query(unit_id: int | None):
     query = (
         select(CalendarFeed)
         .join(Unit, Unit.id == CalendarFeed.unit_id)
@@ -348,7 +447,39 @@ def feeds_to_sync(unit_id: int | None = None) -> list[CalendarFeed]:
         .order_by(CalendarFeed.id)
     )
     if unit_id is not None:
-        query = query.where(CalendarFeed.unit_id == unit_id)
-    else:
-        query = query.where(Unit.active.is_(True), Facility.active.is_(True))
-    return list(db.session.scalars(query))
+        return query.where(CalendarFeed.unit_id == unit_id)
+    return query.where(Unit.active.is_(True), Facility.active.is_(True))
+
+
+def feeds_to_sync(unit_id: int | None = None) -> list[CalendarFeed]:
+    """Active feeds of active units of active facilities (or of one unit), by id,
+    backing off or not."""
+    return list(db.session.scalars(_feed_query(unit_id)))
+
+
+def due_targets(now: datetime, unit_id: int | None = None) -> tuple[list[FeedTarget], int]:
+    """What to fetch now, and how many feeds are left alone while they back off.
+
+    One unit's feeds (a sync by hand for a room) are all fetched, backing off or not.
+    """
+    query = _feed_query(unit_id).with_only_columns(
+        CalendarFeed.id,
+        CalendarFeed.url,
+        CalendarFeed.etag,
+        CalendarFeed.last_modified,
+        Facility.operator_id,
+        CalendarFeed.next_attempt_at,
+    )
+    due, backing_off = [], 0
+    for feed_id, url, etag, last_modified, operator_id, next_attempt_at in db.session.execute(
+        query
+    ):
+        if (
+            unit_id is None
+            and next_attempt_at is not None
+            and next_attempt_at > now + BACKOFF_SLACK
+        ):
+            backing_off += 1
+            continue
+        due.append(FeedTarget(feed_id, url, etag, last_modified, operator_id))
+    return due, backing_off

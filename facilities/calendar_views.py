@@ -53,14 +53,17 @@ def feed(token: str):
     if export is None:
         abort(404)
     now = edge_now()
-    body = calendar_export.render(
-        export, tokyo_today(now), current_app.config["CALENDAR_UID_DOMAIN"]
+    rendered = calendar_export.render(
+        export,
+        now,
+        calendar_export.uid_key(current_app.config["SECRET_KEY"]),
+        current_app.config["CALENDAR_UID_DOMAIN"],
     )
-    etag = calendar_export.refresh_validators(export, body, now)
+    calendar_export.refresh_validators(export, rendered.etag, now)
     db.session.commit()
-    response = Response(body, mimetype="text/calendar")
+    response = Response(rendered.body, mimetype="text/calendar")
     response.charset = "utf-8"
-    response.set_etag(etag)
+    response.set_etag(rendered.etag)
     response.last_modified = export.last_modified
     # Calendar apps revalidate; shared caches must not keep a secret feed.
     response.headers["Cache-Control"] = "private, no-cache"
@@ -79,6 +82,9 @@ def calendar_sync():
     return render_template(
         "calendars/health.html",
         rows=feeds.feed_health(facility_ids, now, interval),
+        feed_count=feeds.operator_feed_count(current_user.operator_id),
+        operator_cap=feeds.operator_cap(current_app.config),
+        per_room=feeds.MAX_FEEDS_PER_UNIT,
         conflicts=feeds.open_conflicts(facility_ids),
         interval=interval,
         masked_url=feeds.masked_url,
@@ -128,7 +134,13 @@ def add_feed(unit_id: int):
         flash(_("Give the feed a name and its iCal address."), "error")
         return _back_to(unit.facility_id, unit.id)
     try:
-        feed = feeds.add_feed(unit, form.url.data, form.label.data, edge_now())
+        feed = feeds.add_feed(
+            unit,
+            form.url.data,
+            form.label.data,
+            edge_now(),
+            operator_cap=feeds.operator_cap(current_app.config),
+        )
     except feeds.FeedError as exc:
         flash(str(exc.message), "error")
         return _back_to(unit.facility_id, unit.id)

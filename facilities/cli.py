@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from core.db import edge_now, get_by_id
@@ -38,7 +38,13 @@ def export_url(unit_id: int):
 def add_feed(unit_id: int, url: str, label: str):
     """Import the external iCal feed at URL into UNIT_ID."""
     try:
-        feed = feeds.add_feed(_unit(unit_id), url, label, edge_now())
+        feed = feeds.add_feed(
+            _unit(unit_id),
+            url,
+            label,
+            edge_now(),
+            operator_cap=feeds.operator_cap(current_app.config),
+        )
     except feeds.FeedError as exc:
         raise click.ClickException(str(exc.message)) from None
     db.session.commit()
@@ -46,16 +52,25 @@ def add_feed(unit_id: int, url: str, label: str):
 
 
 @calendars.command("sync")
-@click.option("--unit", "unit_id", type=int, default=None, help="Only this unit's feeds.")
+@click.option(
+    "--unit",
+    "unit_id",
+    type=int,
+    default=None,
+    help="Only this unit's feeds (also those backing off after failures).",
+)
 def sync(unit_id: int | None):
-    """Import external feeds now, with a progress bar."""
+    """Import external feeds now, with a progress bar.
+
+    Feeds backing off after failures wait for their turn, except with --unit.
+    """
     # Imported here: web workers load this module but never sync.
-    from facilities.calendar_sync import feeds_to_sync
+    from facilities.calendar_sync import due_targets
     from facilities.jobs import sync_calendars
 
     if unit_id is not None:
         _unit(unit_id)
-    total = len(feeds_to_sync(unit_id))
+    total = len(due_targets(edge_now(), unit_id)[0])
     db.session.rollback()
     failures = []
     with click.progressbar(length=total, label="Syncing calendars", show_pos=True) as bar:

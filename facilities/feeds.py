@@ -1,7 +1,13 @@
-"""External calendar feeds of units: adding, removing, health and conflicts."""
+"""External calendar feeds of units: adding, removing, health and conflicts.
+
+Caps: a room imports at most MAX_FEEDS_PER_UNIT (10) feeds, and the rooms of one
+operator organisation together at most CALENDAR_MAX_FEEDS_PER_OPERATOR (200),
+so that no organisation can fill the sync with its feeds.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -11,14 +17,16 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import joinedload
 
-from accounts.models import User
+from accounts.models import OperatorOrg, User
 from core.errors import RuleError
 from core.extensions import db
 from facilities.blocks import delete_blocks, reconcile_unit
 from facilities.models import Block, CalendarConflict, CalendarFeed, Facility, Unit
 
 MAX_FEEDS_PER_UNIT = 10
+MAX_FEEDS_PER_OPERATOR = 200  # the default of CALENDAR_MAX_FEEDS_PER_OPERATOR
 FEED_SCHEMES = ("http", "https", "webcal")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class FeedError(RuleError):
@@ -33,6 +41,11 @@ def masked_url(url: str) -> str:
     except ValueError:
         return "…"
     return f"{parts.scheme}://{host}/…" if host else "…"
+
+
+def operator_cap(config) -> int:
+    """CALENDAR_MAX_FEEDS_PER_OPERATOR, with its default."""
+    return int(config.get("CALENDAR_MAX_FEEDS_PER_OPERATOR", MAX_FEEDS_PER_OPERATOR))
 
 
 def check_feed_url(url: str) -> str:
@@ -50,12 +63,28 @@ def check_feed_url(url: str) -> str:
     return url
 
 
-def add_feed(unit: Unit, url: str, label: str, now: datetime) -> CalendarFeed:
-    """Import ``url`` into ``unit``. The address is checked again on every fetch."""
+def add_feed(
+    unit: Unit,
+    url: str,
+    label: str,
+    now: datetime,
+    *,
+    operator_cap: int = MAX_FEEDS_PER_OPERATOR,
+) -> CalendarFeed:
+    """Import ``url`` into ``unit``. The address is checked again on every fetch.
+
+    At most MAX_FEEDS_PER_UNIT feeds per room and ``operator_cap`` per operator
+    organisation; the organisation's row is locked while counting, so two
+    additions at once cannot both take the last place.
+    """
     url = check_feed_url(url)
     label = label.strip()
-    if not label or len(label) > 60:
+    if not label or len(label) > 60 or _CONTROL.search(label):
         raise FeedError(_l("Give the feed a name of up to 60 characters."), "label")
+    operator_id = unit.facility.operator_id
+    db.session.execute(
+        select(OperatorOrg.id).where(OperatorOrg.id == operator_id).with_for_update()
+    )
     existing = db.session.scalars(select(CalendarFeed).where(CalendarFeed.unit_id == unit.id))
     existing = list(existing)
     if any(f.url == url for f in existing):
@@ -64,10 +93,30 @@ def add_feed(unit: Unit, url: str, label: str, now: datetime) -> CalendarFeed:
         raise FeedError(
             _l("A room can import at most %(n)d calendars.", n=MAX_FEEDS_PER_UNIT), "too_many"
         )
+    if operator_feed_count(operator_id) >= operator_cap:
+        raise FeedError(
+            _l(
+                "Your organisation already imports %(n)d calendars, the most it can."
+                " Remove one you no longer need first.",
+                n=operator_cap,
+            ),
+            "too_many_for_operator",
+        )
     feed = CalendarFeed(unit_id=unit.id, url=url, label=label, created_at=now)
     db.session.add(feed)
     db.session.flush()
     return feed
+
+
+def operator_feed_count(operator_id: int) -> int:
+    """Feeds of every room of the organisation's facilities, paused ones included."""
+    return db.session.scalar(
+        select(func.count())
+        .select_from(CalendarFeed)
+        .join(Unit, Unit.id == CalendarFeed.unit_id)
+        .join(Facility, Facility.id == Unit.facility_id)
+        .where(Facility.operator_id == operator_id)
+    )
 
 
 def remove_feed(feed: CalendarFeed, today: date) -> None:
@@ -88,6 +137,8 @@ class FeedHealth:
     facility: Facility
     state: str  # "ok", "stale", "failing", "never", "paused"
     open_conflicts: int
+    # Backing off after failures: the feed is not fetched again before then.
+    retry_at: datetime | None = None
 
 
 def feed_health(
@@ -127,8 +178,13 @@ def feed_health(
             state = "failing"
         else:
             state = "ok"
+        retry_at = feed.next_attempt_at
+        if state == "paused" or retry_at is None or retry_at <= now:
+            retry_at = None
         rows.append(
-            FeedHealth(feed, feed.unit, feed.unit.facility, state, conflicts.get(feed.id, 0))
+            FeedHealth(
+                feed, feed.unit, feed.unit.facility, state, conflicts.get(feed.id, 0), retry_at
+            )
         )
     return rows
 

@@ -22,16 +22,18 @@ def sync_calendars(
     progress: Callable[[calendar_sync.SyncOutcome], None] | None = None,
     fetcher=calendar_sync.fetch,
 ) -> str:
-    """Import every active external feed (or one unit's). Returns a short summary.
+    """Import every active external feed that is not backing off (or every feed of
+    one unit). Returns a short summary.
 
     Each feed is its own transaction: a feed that fails (even unexpectedly)
-    rolls back alone, keeps its blocks, and has the failure recorded.
+    rolls back alone, keeps its blocks, and has the failure recorded (and is
+    left alone for a while: ``calendar_sync.backoff_delay``).
     Re-running with unchanged feeds changes nothing but the sync timestamps.
     """
     settings = calendar_sync.FetchSettings.from_config(current_app.config)
     # Plain values only: holding 1,000 feed objects would make every commit
     # expire them all (the session's identity map keeps what is referenced).
-    targets = calendar_sync.targets(calendar_sync.feeds_to_sync(unit_id))
+    targets, backing_off = calendar_sync.due_targets(now, unit_id)
     db.session.commit()  # no transaction stays open while we wait for the network
     counts = {"changed": 0, "unchanged": 0, "failed": 0}
     conflicts = 0
@@ -42,10 +44,13 @@ def sync_calendars(
         conflicts += outcome.conflicts
         if progress is not None:
             progress(outcome)
-    return (
+    summary = (
         f"{len(targets)} feeds: {counts['changed']} changed, {counts['unchanged']} unchanged, "
         f"{counts['failed']} failed; {conflicts} open conflicts"
     )
+    if backing_off:
+        summary += f"; {backing_off} backing off after failures"
+    return summary
 
 
 def _apply_one(feed_id: int, result, now: datetime, settings) -> calendar_sync.SyncOutcome:

@@ -208,6 +208,9 @@ class CalendarFeed(db.Model):
     last_error: Mapped[str | None] = mapped_column(String(300))
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failures: Mapped[int] = mapped_column(default=0)  # consecutive
+    # Back-off: after failures in a row the feed is skipped until then (15 min,
+    # 30, 1 h … 6 h; facilities.calendar_sync.backoff_delay); None after a success.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     events_imported: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -2,7 +2,10 @@
 
 Each path serves a ``FeedResponse`` the test sets and may change between syncs.
 ETag/If-None-Match is honoured when the response has an etag; every request's
-headers are kept so tests can check what the sync sent.
+headers are kept so tests can check what the sync sent, in the order they
+arrived (``started``), so tests can see the order of the sync's fetches (never
+their wall-clock speed): a response may wait for a ``gate`` that another
+request ``opens``.
 """
 
 from __future__ import annotations
@@ -21,12 +24,16 @@ class FeedResponse:
     delay: float = 0.0  # seconds before answering
     headers: dict[str, str] = field(default_factory=dict)
     chunked_bytes: int = 0  # stream this many filler bytes instead of ``body``
+    gate: threading.Event | None = None  # answer only once this is set (at most 10 s)
+    opens: threading.Event | None = None  # set this when the request arrives
 
 
 class FeedServer:
     def __init__(self) -> None:
         self.responses: dict[str, FeedResponse] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self._arrived: list[str] = []  # paths, in the order the requests came
+        self._lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -37,12 +44,21 @@ class FeedServer:
 
             def do_GET(self):  # noqa: N802 (http.server's naming)
                 server.requests.append((self.path, dict(self.headers)))
-                spec = server.responses.get(self.path.split("?")[0])
+                path = self.path.split("?")[0]
+                with server._lock:
+                    server._arrived.append(path)
+                self.answer(server.responses.get(path))
+
+            def answer(self, spec: FeedResponse | None):
                 if spec is None:
                     self.send_response(404)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
+                if spec.opens is not None:
+                    spec.opens.set()
+                if spec.gate is not None:
+                    spec.gate.wait(10)
                 if spec.delay:
                     time.sleep(spec.delay)
                 if spec.etag and self.headers.get("If-None-Match") == spec.etag:
@@ -78,6 +94,11 @@ class FeedServer:
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def started(self) -> list[str]:
+        """Paths requested so far, in the order the requests arrived."""
+        with self._lock:
+            return list(self._arrived)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"

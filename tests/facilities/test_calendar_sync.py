@@ -20,7 +20,7 @@ from facilities import calendar_sync, feeds
 from facilities.calendar_fetch import FetchResult
 from facilities.jobs import sync_calendars
 from facilities.models import Block, CalendarConflict, CalendarFeed
-from tests.conftest import NOW, TODAY
+from tests.conftest import NOW, TODAY, days
 
 pytestmark = pytest.mark.usefixtures("sync_config")
 
@@ -373,12 +373,173 @@ def test_removing_a_feed_opens_its_nights(db, unit, feed_server):
     assert db.session.scalar(select(func.count()).select_from(Block)) == 0
 
 
-def test_our_own_events_coming_back_are_ignored(app, db, unit, feed_server):
-    domain = app.config["CALENDAR_UID_DOMAIN"]
-    echo = BOOKING_COM.replace("aa11bb22cc33@booking.com", f"booking-7@{domain}")
-    add(db, unit, feed_server.serve("/echo.ics", echo))
+def imported(db, feed_id: int) -> set[date]:
+    """Nights the feed's blocks want."""
+    out: set[date] = set()
+    for start, end in db.session.execute(
+        select(Block.start_date, Block.end_date).where(Block.feed_id == feed_id)
+    ):
+        out |= {start + timedelta(days=i) for i in range((end - start).days)}
+    return out
+
+
+def served_export(db, client, feed_server, path: str, export) -> str:
+    """Serve Engawa's own export (as a channel that re-publishes it would)."""
+    db.session.commit()
+    response = client.get(export.path)
+    assert response.status_code == 200
+    return feed_server.serve(path, response.data)
+
+
+def test_echoes_are_skipped_only_in_the_room_they_came_from(
+    db, client, make_unit, make_user, feed_server
+):
+    from facilities import blocks, calendar_export
+
+    room_a = make_unit(name="A")
+    room_b = make_unit(facility=room_a.facility, name="B")
+    whole_house = make_unit(facility=room_a.facility, name="Whole house")
+    for room, first, last in ((room_a, 5, 8), (whole_house, 20, 22)):
+        booking_services.book_stay(make_user(), room.id, days(first), days(last), 1, NOW)
+    operator = make_user("operator", operator=room_a.facility.operator)
+    blocks.close_dates(operator, [room_b], days(10), days(12), "maintenance", "", NOW)
+    a_url = served_export(
+        db, client, feed_server, "/a.ics", calendar_export.export_for_unit(room_a, NOW)
+    )
+    house_url = served_export(
+        db,
+        client,
+        feed_server,
+        "/house.ics",
+        calendar_export.export_for_facility(room_a.facility, NOW),
+    )
+    # A channel that re-publishes room A's feed, imported back into A: all echoes.
+    echo = add(db, room_a, a_url, "Echo")
+    # Room A's feed imported into room B: A's stay blocks B.
+    a_into_b = add(db, room_b, a_url, "Room A")
+    # The facility's feed imported into the whole-house room: every other room's
+    # nights block it; its own stay in the facility feed is an echo.
+    house = add(db, whole_house, house_url, "Every room")
+    summary = sync(db)
+    assert summary.startswith("3 feeds: 3 changed")
+    assert imported(db, echo.id) == set()
+    assert db.session.get(CalendarFeed, echo.id).events_imported == 0
+    assert imported(db, a_into_b.id) == {days(5), days(6), days(7)}
+    assert db.session.get(CalendarFeed, a_into_b.id).events_imported == 1
+    assert imported(db, house.id) == {days(5), days(6), days(7), days(10), days(11)}
+    assert db.session.get(CalendarFeed, house.id).events_imported == 2
+    assert {days(5), days(6), days(7)} <= held(db, room_b.id)
+    assert feeds.open_conflicts([room_a.facility_id]) == []
+
+
+def test_a_facility_feed_into_one_of_its_rooms_skips_that_rooms_events(
+    db, client, make_unit, make_user, feed_server
+):
+    from facilities import calendar_export
+
+    room_a = make_unit()
+    room_b = make_unit(facility=room_a.facility)
+    booking_services.book_stay(make_user(), room_a.id, days(5), days(8), 1, NOW)
+    booking_services.book_stay(make_user(), room_b.id, days(5), days(7), 1, NOW)
+    url = served_export(
+        db, client, feed_server, "/f.ics", calendar_export.export_for_facility(room_a.facility, NOW)
+    )
+    feed = add(db, room_a, url, "Facility")
     sync(db)
-    assert held(db, unit.id) == set()
+    # Room B's stay is foreign to room A, and its nights are A's own booking's:
+    # a real conflict (one house sold twice), not an echo.
+    assert imported(db, feed.id) == {days(5), days(6)}
+    (conflict,) = feeds.open_conflicts([room_a.facility_id])
+    assert conflict.unit_id == room_a.id and conflict.nights == 2
+
+
+def test_an_engawa_event_passed_on_by_another_room_is_still_known(
+    db, client, make_unit, make_user, feed_server
+):
+    """Room B imports room A and passes on what it imported (include_imported);
+    room A imports room B: its own stay must not come back as a block."""
+    from facilities import blocks, calendar_export
+
+    room_a = make_unit()
+    room_b = make_unit(facility=room_a.facility)
+    booking_services.book_stay(make_user(), room_a.id, days(5), days(8), 1, NOW)
+    operator = make_user("operator", operator=room_a.facility.operator)
+    blocks.close_dates(operator, [room_b], days(10), days(12), "maintenance", "", NOW)
+    a_url = served_export(
+        db, client, feed_server, "/a.ics", calendar_export.export_for_unit(room_a, NOW)
+    )
+    add(db, room_b, a_url, "Room A")
+    sync(db, unit=room_b)
+    b_export = calendar_export.export_for_unit(room_b, NOW)
+    b_export.include_imported = True
+    b_url = served_export(db, client, feed_server, "/b.ics", b_export)
+    assert client.get(b_export.path).data.count(b"BEGIN:VEVENT") == 2
+    b_into_a = add(db, room_a, b_url, "Room B")
+    sync(db, unit=room_a)
+    assert imported(db, b_into_a.id) == {days(10), days(11)}
+
+
+def test_echo_rule_is_one_for_stays_begun_or_not(app, db, unit, make_user):
+    """An event listed with exactly a stay's dates and not called a reservation is
+    the channel's copy of the stay, begun or not; anything else is a conflict."""
+    booking_services.book_stay(make_user(), unit.id, d("2026-12-08"), d("2026-12-11"), 1, NOW)
+    db.session.commit()
+    feed = add(db, unit, "https://calendar.example/a.ics")
+    echo = _cal(("e1@airbnb.com", "20261208", "20261211", "Airbnb (Not available)"))
+    # First seen when the stay has begun (today is 12-09): still the echo.
+    begun = NOW + timedelta(days=8)
+    assert _apply(app, db, feed.id, echo, begun).conflicts == 0
+    assert feeds.open_conflicts([unit.facility_id]) == []
+    block = db.session.scalar(select(Block).where(Block.feed_id == feed.id))
+    assert (block.start_date, block.end_date) == (d("2026-12-08"), d("2026-12-11"))
+    assert _apply(app, db, feed.id, echo, begun + timedelta(days=1)).conflicts == 0
+
+
+@pytest.mark.parametrize("begun", [False, True])
+@pytest.mark.parametrize(
+    ("start", "end", "summary"),
+    [
+        ("20261207", "20261211", "CLOSED - Not available"),  # a night more
+        ("20261208", "20261210", "Not available"),  # a night less
+        ("20261208", "20261211", "Reserved"),  # a guest of theirs, same dates
+    ],
+)
+def test_any_other_overlap_is_a_conflict(app, db, unit, make_user, start, end, summary, begun):
+    booking_services.book_stay(make_user(), unit.id, d("2026-12-08"), d("2026-12-11"), 1, NOW)
+    db.session.commit()
+    feed = add(db, unit, "https://calendar.example/a.ics")
+    now = NOW + timedelta(days=8) if begun else NOW
+    body = _cal(("x1@airbnb.com", start, end, summary))
+    assert _apply(app, db, feed.id, body, now).conflicts == 1
+
+
+def test_control_characters_in_imported_text_never_reach_the_database(app, db, unit, make_user):
+    booking_services.book_stay(make_user(), unit.id, d("2026-12-08"), d("2026-12-11"), 1, NOW)
+    db.session.commit()
+    feed = add(db, unit, "https://calendar.example/a.ics")
+    body = _cal(
+        ("n\x00ul\x01@airbnb.com", "20261208", "20261211", "Re\x00served\x07 by\x1b Taro"),
+        ("tab\x7f@airbnb.com", "20261220", "20261222", "Closed\tfor\\nrepairs"),
+    )
+    settings_ = calendar_sync.FetchSettings.from_config(app.config)
+    result = FetchResult(not_modified=False, body=body, etag='"v\x001"', last_modified="x\x00y")
+    outcome = calendar_sync.apply_result(
+        db.session.get(CalendarFeed, feed.id), result, NOW, settings_
+    )
+    db.session.commit()
+    assert outcome.status == "changed" and outcome.conflicts == 1
+    db.session.expire_all()
+    rows = db.session.execute(
+        select(Block.event_key, Block.summary).where(Block.feed_id == feed.id).order_by(Block.id)
+    ).all()
+    assert rows == [
+        ("nul@airbnb.com", "Reserved by Taro"),
+        ("tab@airbnb.com", "Closed for repairs"),
+    ]
+    conflict = db.session.scalar(select(CalendarConflict))
+    assert conflict.event_summary == "Reserved by Taro" and conflict.event_key == "nul@airbnb.com"
+    stored = db.session.get(CalendarFeed, feed.id)
+    assert stored.etag is None and stored.last_modified is None
 
 
 # --- secrets and robustness -----------------------------------------------------------
