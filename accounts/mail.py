@@ -4,22 +4,34 @@ Queuing in the same transaction means a mail exists exactly when the thing it
 announces does. ``deliver_outbox`` sends over SMTP when ``SMTP_HOST`` is set;
 failures stay queued for the next run. Addresses and bodies are personal data:
 they are never logged, and a failure is recorded by its kind only.
+
+Bodies carry one-time links (invitations, join links), so they are never stored
+in clear: each is encrypted (Fernet: AES-128-CBC with an HMAC-SHA256 tag) with a
+key derived from ``SECRET_KEY``, so a copy of the database alone opens no link.
+A sent mail keeps no body, and a mail whose link has expired (``expires_at``)
+before it could be sent has its body dropped (``discarded_at``) by the delivery
+job, with or without a mail server. A body that no longer decrypts (the secret
+key changed) is dropped the same way.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import smtplib
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from flask_babel import force_locale, gettext
 from sqlalchemy import String, Text, func, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import UTCDateTime, utcnow
+from core.db import UTCDateTime, edge_now, utcnow
 from core.extensions import db
 from core.i18n import format_datetime_local
 
@@ -32,6 +44,9 @@ BATCH_SIZE = 100
 # After this many failed runs a mail is no longer tried; it stays in the outbox (attempts,
 # last_error) for a person to look at. With a run every 5 minutes: about 100 minutes.
 MAX_ATTEMPTS = 20
+# Stored bodies start with this; anything else is a body from before encryption (read
+# as it is, and dropped when sent or expired like any other).
+ENCRYPTED_PREFIX = "fernet1:"
 
 
 class OutgoingMail(db.Model):
@@ -42,27 +57,94 @@ class OutgoingMail(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     to_address: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(200))
+    # Encrypted (``ENCRYPTED_PREFIX``); empty once sent or discarded.
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(String(200))
+    # When what the mail carries (a one-time link) stops working; None: never.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Not sent and never will be: its link expired first, or its body became unreadable.
+    discarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-def queue_mail(to: str, subject: str, body: str, now: datetime) -> OutgoingMail:
-    mail = OutgoingMail(to_address=to, subject=subject[:200], body=body, created_at=now)
+def _cipher() -> Fernet:
+    """The outbox's own key, derived from ``SECRET_KEY`` (HKDF-SHA256, its own label)."""
+    secret = current_app.config["SECRET_KEY"]
+    secret = secret.encode() if isinstance(secret, str) else bytes(secret)
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"engawa outbox body v1")
+    return Fernet(base64.urlsafe_b64encode(key.derive(secret)))
+
+
+def _seal(body: str) -> str:
+    return ENCRYPTED_PREFIX + _cipher().encrypt(body.encode()).decode("ascii")
+
+
+def body_of(mail: OutgoingMail) -> str | None:
+    """The mail's text in clear; "" once sent or discarded; None if it cannot be read."""
+    return open_body(mail.body)
+
+
+def open_body(stored: str) -> str | None:
+    if not stored.startswith(ENCRYPTED_PREFIX):
+        return stored
+    try:
+        return _cipher().decrypt(stored.removeprefix(ENCRYPTED_PREFIX).encode()).decode()
+    except InvalidToken:
+        return None
+
+
+def queue_mail(
+    to: str, subject: str, body: str, now: datetime, *, expires_at: datetime | None = None
+) -> OutgoingMail:
+    """Queue a mail (the body is stored encrypted). ``expires_at``: when the link it
+    carries stops working; a mail still unsent then is discarded, never sent late."""
+    mail = OutgoingMail(
+        to_address=to,
+        subject=subject[:200],
+        body=_seal(body),
+        created_at=now,
+        expires_at=expires_at,
+    )
     db.session.add(mail)
     db.session.flush()
     return mail
 
 
 def _unsent():
-    return (OutgoingMail.sent_at.is_(None), OutgoingMail.attempts < MAX_ATTEMPTS)
+    return (
+        OutgoingMail.sent_at.is_(None),
+        OutgoingMail.discarded_at.is_(None),
+        OutgoingMail.attempts < MAX_ATTEMPTS,
+    )
+
+
+def _expired(now: datetime):
+    return (
+        OutgoingMail.sent_at.is_(None),
+        OutgoingMail.discarded_at.is_(None),
+        OutgoingMail.expires_at <= now,
+    )
+
+
+def discard_expired(now: datetime) -> int:
+    """Drop the bodies of unsent mails whose link has expired; flushes. Mail that gave
+    up after ``MAX_ATTEMPTS`` too: its link must not wait in the table either."""
+    result = db.session.execute(
+        update(OutgoingMail).where(*_expired(now)).values(body="", discarded_at=now)
+    )
+    db.session.flush()
+    return result.rowcount
 
 
 def outbox_pending() -> bool:
-    """Whether the delivery job has anything to do (the scheduler's ``has_work``)."""
-    return db.session.scalar(select(OutgoingMail.id).where(*_unsent()).limit(1)) is not None
+    """Whether the delivery job has anything to do (the scheduler's ``has_work``): mail
+    to send, or an expired one to discard."""
+    return any(
+        db.session.scalar(select(OutgoingMail.id).where(*condition).limit(1)) is not None
+        for condition in (_unsent(), _expired(edge_now()))
+    )
 
 
 def recent_mail(limit: int = 50) -> list[OutgoingMail]:
@@ -94,16 +176,20 @@ def deliver_outbox(now: datetime) -> str:
     The rows are read and the transaction ended before talking to the mail server,
     so no database lock is held over the network; each result is committed as soon
     as it is known, so a crash resends at most one message. A mail that fails is
-    kept with ``attempts`` and ``last_error`` for the next run.
+    kept with ``attempts`` and ``last_error`` for the next run. First, with or
+    without a mail server, unsent mail whose link has expired is discarded.
     """
     config = current_app.config
+    discarded = discard_expired(now)
+    db.session.commit()
+    expired = f"; {discarded} expired unsent (body dropped)" if discarded else ""
     host = config.get("SMTP_HOST")
     if not host:
         waiting = db.session.scalar(
             select(func.count()).select_from(OutgoingMail).where(*_unsent())
         )
         db.session.rollback()
-        return f"SMTP_HOST is not set: {waiting} message(s) left in the outbox"
+        return f"SMTP_HOST is not set: {waiting} message(s) left in the outbox{expired}"
     port = int(config.get("SMTP_PORT") or DEFAULT_SMTP_PORT)
     mail_from = config.get("MAIL_FROM") or DEFAULT_MAIL_FROM
     batch = db.session.execute(
@@ -113,8 +199,9 @@ def deliver_outbox(now: datetime) -> str:
         .limit(BATCH_SIZE)
     ).all()
     db.session.commit()
+    batch, unreadable = _readable(batch, now)
     if not batch:
-        return "nothing to send"
+        return "nothing to send" + expired + unreadable
     sent = failed = 0
     try:
         with smtplib.SMTP(host, port, timeout=SMTP_TIMEOUT_SECONDS) as smtp:
@@ -135,7 +222,29 @@ def deliver_outbox(now: datetime) -> str:
         rest = [mail_id for mail_id, *_ in batch[sent + failed :]]
         _record_failure(rest, exc)
         failed += len(rest)
-    return f"{sent} sent, {failed} failed"
+    return f"{sent} sent, {failed} failed{expired}{unreadable}"
+
+
+def _readable(batch, now: datetime) -> tuple[list[tuple], str]:
+    """The batch with bodies in clear; a body that does not decrypt (SECRET_KEY changed)
+    is discarded, since nobody can read it any more."""
+    readable, lost = [], []
+    for mail_id, to, subject, stored in batch:
+        body = open_body(stored)
+        if body is None:
+            lost.append(mail_id)
+        else:
+            readable.append((mail_id, to, subject, body))
+    if not lost:
+        return readable, ""
+    log.warning("%d queued mail(s) could not be decrypted (SECRET_KEY changed?)", len(lost))
+    db.session.execute(
+        update(OutgoingMail)
+        .where(OutgoingMail.id.in_(lost))
+        .values(body="", discarded_at=now, last_error="undecryptable")
+    )
+    db.session.commit()
+    return readable, f"; {len(lost)} undecryptable (discarded)"
 
 
 def _record(mail_id: int, **values) -> None:
@@ -195,5 +304,25 @@ def invitation_mail(
             ignore = gettext("If you did not expect this invitation, ignore this e-mail.")
         until = gettext("The link works once, until %(until)s (Japan time).", **values)
         return subject, f"{intro}\n\n{link}\n\n{until}\n{ignore}\n"
+
+    return _in_both_languages(render)
+
+
+def account_exists_mail(company_name: str) -> tuple[str, str]:
+    """Subject and body telling the owner of an existing account that a company tried to
+    invite their address (the admin who invited is told nothing different)."""
+
+    def render() -> tuple[str, str]:
+        values = {"company": company_name}
+        subject = gettext("Invitation to %(company)s on Engawa", **values)
+        body = gettext(
+            "%(company)s tried to invite this e-mail address to Engawa, but it already"
+            " has an Engawa account, so no new account can be made with it. You can sign"
+            " in with your account as before. If you should move to %(company)s, ask"
+            " their company admin to invite another address of yours.",
+            **values,
+        )
+        ignore = gettext("If you did not expect this invitation, ignore this e-mail.")
+        return subject, f"{body}\n\n{ignore}\n"
 
     return _in_both_languages(render)

@@ -3,8 +3,7 @@ development outbox."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from urllib.parse import quote
+import math
 
 from flask import (
     Blueprint,
@@ -20,27 +19,31 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required, login_user
+from werkzeug.exceptions import TooManyRequests
 
 from accounts import mail, members
 from accounts.forms import EmptyForm
 from accounts.member_forms import EmailDomainForm, InviteForm, JoinForm, JoinRequestForm
 from accounts.models import Company, Role
+from accounts.services import normalise_email
 from accounts.views import _fresh_session
 from billing import services as billing
+from core import ratelimit
 from core.db import edge_now
 from core.errors import RuleError
 from core.extensions import db, login_manager
+from core.ratelimit import Limit
+from core.urls import public_url
 
 bp = Blueprint("members", __name__)
 
-
-@dataclass(frozen=True)
-class NewInvitation:
-    """Shown once, in the response that made it: the link is never stored in clear."""
-
-    email: str
-    link: str
-    mailto: str
+# The anonymous joining forms, per client address and, for join-link requests, per
+# e-mail domain. The domain is counted only for requests its client's limit let
+# through, so one client alone cannot use up a domain's allowance for everybody.
+# Fixed one-hour windows, counted in the database every worker shares.
+JOIN_REQUESTS_PER_IP = Limit("join-request-ip", 10, 3600)
+JOIN_REQUESTS_PER_DOMAIN = Limit("join-request-domain", 30, 3600)
+JOIN_ACCEPTS_PER_IP = Limit("join-accept-ip", 20, 3600)
 
 
 def _invitation_days() -> int:
@@ -58,12 +61,11 @@ def _employees_page(
     *,
     invite_form: InviteForm | None = None,
     domain_form: EmailDomainForm | None = None,
-    new_invitation: NewInvitation | None = None,
     status: int = 200,
 ):
     company_id = _admin_company_id()
     company = db.session.get(Company, company_id)
-    page = render_template(
+    return render_template(
         "accounts/employees.html",
         company=company,
         summary=billing.summary(company_id),
@@ -72,22 +74,22 @@ def _employees_page(
         invite_form=invite_form or InviteForm(formdata=None),
         domain_form=domain_form or EmailDomainForm(formdata=None, domain=company.email_domain),
         button_form=EmptyForm(),
-        new_invitation=new_invitation,
-    )
-    response = make_response(page, status)
-    if new_invitation:
-        response.headers["Cache-Control"] = "no-store"
-    return response
+        join_url=public_url("members.join_request"),
+    ), status
 
 
-def _queue_invitation(invitation, secret: str, now) -> tuple[str, str, str]:
-    """Queue the e-mail with the one-time link; returns the link, subject and body."""
-    link = url_for("members.join", token=secret, _external=True)
-    subject, body = mail.invitation_mail(
-        invitation.company.name, link, invitation.expires_at, invitation.kind
-    )
-    mail.queue_mail(invitation.email, subject, body, now)
-    return link, subject, body
+def _queue_invitation(invitation, secret: str | None, now) -> None:
+    """Queue the e-mail with the one-time link (built from ``BASE_URL``, never from the
+    request's host). Without a secret (the address has an account elsewhere) the mail
+    tells its owner instead, with no link."""
+    company = invitation.company.name
+    if secret is None:
+        subject, body = mail.account_exists_mail(company)
+        mail.queue_mail(invitation.email, subject, body, now)
+        return
+    link = public_url("members.join", token=secret)
+    subject, body = mail.invitation_mail(company, link, invitation.expires_at, invitation.kind)
+    mail.queue_mail(invitation.email, subject, body, now, expires_at=invitation.expires_at)
 
 
 @bp.get("/company/employees")
@@ -117,19 +119,19 @@ def invite():
         db.session.rollback()
         flash(exc.message, "error")
         return _employees_page(invite_form=form, status=400)
-    link, subject, body = _queue_invitation(invitation, secret, now)
+    # The same answer whether or not the address has an account elsewhere: the admin
+    # learns nothing about other companies' people (the link goes by e-mail only).
+    _queue_invitation(invitation, secret, now)
     email = invitation.email
     db.session.commit()
     flash(
         _(
-            "Invitation e-mail queued for %(email)s. You can also send the link yourself:"
-            " it is shown only now.",
+            "An invitation e-mail with a one-time link is on its way to %(email)s.",
             email=email,
         ),
         "success",
     )
-    mailto = f"mailto:{quote(email, safe='@')}?subject={quote(subject)}&body={quote(body)}"
-    return _employees_page(new_invitation=NewInvitation(email, link, mailto))
+    return redirect(url_for("members.employees"), 303)
 
 
 @bp.post("/company/employees/domain")
@@ -148,12 +150,26 @@ def email_domain():
         db.session.rollback()
         flash(exc.message, "error")
         return _employees_page(domain_form=form, status=400)
-    domain = company.email_domain
+    domain, state = company.email_domain, company.email_domain_state
     db.session.commit()
-    if domain:
+    if state == "approved":
         flash(
             _("Staff with an address at @%(domain)s can now join by themselves.", domain=domain),
             "success",
+        )
+    elif state == "pending":
+        flash(
+            _(
+                "@%(domain)s now waits for approval by the Engawa team."
+                " Join links are sent once it is approved.",
+                domain=domain,
+            ),
+            "success",
+        )
+    elif state == "rejected":
+        flash(
+            _("The Engawa team did not approve @%(domain)s for joining.", domain=domain),
+            "error",
         )
     else:
         flash(_("Joining with a company e-mail address is turned off."), "success")
@@ -235,12 +251,44 @@ def _invalid_link():
     return _no_store(make_response(render_template("accounts/join.html", invitation=None), 404))
 
 
+def _rate_limited(checks, now) -> TooManyRequests | None:
+    """Count the request under ``checks`` (in order, stopping at the first one over its
+    limit); the refusal, if any, to answer with."""
+    for check in checks:
+        try:
+            ratelimit.enforce([check], now)
+        except TooManyRequests as refused:
+            return refused
+    return None
+
+
+def _too_many(template: str, refused: TooManyRequests, **context):
+    """The form's own page, saying how long to wait, with status 429 and Retry-After."""
+    minutes = max(1, math.ceil(int(refused.retry_after) / 60))
+    error = _(
+        "Too many requests from your network or for this e-mail domain."
+        " Please try again in %(minutes)d minutes.",
+        minutes=minutes,
+    )
+    page = render_template(template, error=error, **context)
+    response = make_response(page, 429)
+    response.headers["Retry-After"] = str(refused.retry_after)
+    return _no_store(response)
+
+
 @bp.route("/join/<token>", methods=["GET", "POST"])
 def join(token: str):
     now = edge_now()
+    refused = None
+    if request.method == "POST":
+        # Each attempt costs a password hash: counted per client before anything else.
+        refused = _rate_limited([(JOIN_ACCEPTS_PER_IP, ratelimit.client_ip())], now)
     invitation = members.invitation_for(token, now)
     if invitation is None:
         return _invalid_link()
+    if refused is not None:
+        form = JoinForm(formdata=None)
+        return _too_many("accounts/join.html", refused, invitation=invitation, form=form)
     form = JoinForm()
     status, error = 200, None
     if form.validate_on_submit():
@@ -265,7 +313,9 @@ def join(token: str):
             )
         except RuleError as exc:
             db.session.rollback()
-            status, error = 409, exc.message
+            # A weak password is the form's fault (400); an account made meanwhile, 409.
+            status = 400 if exc.code in ("weak_password", "name") else 409
+            error = exc.message
         else:
             db.session.commit()
             _fresh_session()  # whoever was signed in on this browser before is not any more
@@ -290,6 +340,18 @@ def join_request():
     """Ask for a join link at a company e-mail address. The answer is the same whether or
     not a company uses the domain or the address has an account."""
     form = JoinRequestForm()
+    if request.method == "POST":
+        now = edge_now()
+        domain = members.domain_of(normalise_email(request.form.get("email", "")))
+        refused = _rate_limited(
+            [
+                (JOIN_REQUESTS_PER_IP, ratelimit.client_ip()),
+                (JOIN_REQUESTS_PER_DOMAIN, domain),
+            ],
+            now,
+        )
+        if refused is not None:
+            return _too_many("accounts/join_request.html", refused, form=form)
     if form.validate_on_submit():
         now = edge_now()
         made = members.request_domain_join(form.email.data, now, _invitation_days())
@@ -320,4 +382,5 @@ def dev_mail():
         return login_manager.unauthorized()
     if not current_user.is_platform_admin:
         abort(403)
-    return render_template("accounts/dev_mail.html", mails=mail.recent_mail())
+    mails = [(m, mail.body_of(m)) for m in mail.recent_mail()]
+    return render_template("accounts/dev_mail.html", mails=mails)

@@ -11,13 +11,15 @@ import hashlib
 import re
 import secrets
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from accounts.models import ApiToken, Company, Invitation, Role, User
-from accounts.services import MIN_PASSWORD_LENGTH, hash_password, normalise_email, user_by_email
+from accounts.passwords import weak_password_reason
+from accounts.services import hash_password, normalise_email, user_by_email
 from billing.services import check_seat_free
 from booking.services import cancel_future_stays
 from core.db import in_id_range, utcnow
@@ -27,41 +29,25 @@ from core.extensions import db
 # A domain join link is not sent again to the same address within this time, so the
 # public form cannot be used to flood somebody's mailbox.
 DOMAIN_JOIN_RESEND_MINUTES = 5
+# Beyond this many unused domain join links, a company gets no more until some are used
+# or expire: the public form cannot grow the table without bound (the form's answer
+# stays the same, so the cap reveals nothing).
+MAX_PENDING_DOMAIN_INVITATIONS = 200
 MAX_TOKEN_LENGTH = 100  # token_urlsafe(32) is 43 characters; anything far longer is junk
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 DOMAIN_RE = re.compile(rf"(?:{_LABEL}\.)+[a-z]{{2,63}}", re.ASCII)
 LOCAL_PART_RE = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 
-# Anyone can have an address at these, so owning one proves no tie to a company.
+# Anyone can have an address at these, so owning one proves no tie to a company. A
+# subdomain counts too (ab.so-net.ne.jp, xyz.ocn.ne.jp: ISPs hand out addresses at
+# regional subdomains). The list only stops the obvious; every join domain also
+# waits for the platform admin's approval.
+FREE_MAIL_DOMAINS_FILE = Path(__file__).resolve().parent / "data" / "free-mail-domains.txt"
 FREE_MAIL_DOMAINS = frozenset(
-    {
-        "gmail.com",
-        "googlemail.com",
-        "yahoo.co.jp",
-        "yahoo.com",
-        "ymail.ne.jp",
-        "outlook.com",
-        "outlook.jp",
-        "hotmail.com",
-        "hotmail.co.jp",
-        "live.com",
-        "live.jp",
-        "msn.com",
-        "icloud.com",
-        "me.com",
-        "mac.com",
-        "aol.com",
-        "proton.me",
-        "protonmail.com",
-        "docomo.ne.jp",
-        "ezweb.ne.jp",
-        "au.com",
-        "softbank.ne.jp",
-        "i.softbank.jp",
-        "nifty.com",
-        "excite.co.jp",
-    }
+    line.strip()
+    for line in FREE_MAIL_DOMAINS_FILE.read_text(encoding="utf-8").splitlines()
+    if line.strip() and not line.startswith("#")
 )
 
 
@@ -113,6 +99,12 @@ def domain_of(email: str) -> str:
     return email.rpartition("@")[2]
 
 
+def is_free_mail_domain(domain: str) -> bool:
+    """Whether ``domain`` or a domain above it is on the free-mail list."""
+    labels = domain.lower().removesuffix(".").split(".")
+    return any(".".join(labels[i:]) in FREE_MAIL_DOMAINS for i in range(len(labels) - 1))
+
+
 def _require_admin_of(user: User, company_id: int) -> None:
     if user.role != Role.COMPANY_ADMIN or user.company_id != company_id or not user.active:
         raise MemberError(_l("Only this company's admins can do that."), "forbidden")
@@ -149,27 +141,35 @@ def _pending(now: datetime):
 
 def invite(
     company_id: int, email: str, invited_by: User, now: datetime, days: int
-) -> tuple[Invitation, str]:
-    """Invite ``email`` to join the company as an employee; returns the link's secret once.
+) -> tuple[Invitation, str | None]:
+    """Invite ``email`` to join the company as an employee.
 
-    Refused for a malformed address, an address that already has an account (in any
-    company; the answer does not say which), and when every paid seat is taken by an
-    active person (seats are checked again when the invitation is accepted). Inviting
-    the same address again revokes the earlier pending invitation.
+    Returns the invitation and its link's secret, once; the secret is None when the
+    address already has an account in another company: the invitation is recorded all
+    the same (it can never be accepted) and the caller sends that address a notice
+    instead of a link, so the admin sees the same outcome either way and cannot tell
+    which addresses have accounts elsewhere. Refused for a malformed address, a person
+    already in this company (the admin sees them on the page anyway), and when every
+    paid seat is taken by an active person (seats are checked again on acceptance).
+    Inviting the same address again revokes the earlier pending invitation.
     """
     _require_admin_of(invited_by, company_id)
     email = normalise_email(email)
     if not valid_email(email):
         raise MemberError(_l("Please enter a valid e-mail address."), "invalid_email")
-    if user_by_email(email) is not None:
-        raise MemberError(_l("This e-mail address already has an Engawa account."), "taken")
+    existing = user_by_email(email)
+    if existing is not None and existing.company_id == company_id:
+        raise MemberError(
+            _l("This person is already one of your company's people."), "already_member"
+        )
     db.session.execute(
         update(Invitation)
         .where(Invitation.company_id == company_id, Invitation.email == email, *_pending(now))
         .values(revoked_at=now)
     )
     check_seat_free(company_id)
-    return _new_invitation(company_id, email, "invite", now, days, invited_by)
+    invitation, secret = _new_invitation(company_id, email, "invite", now, days, invited_by)
+    return invitation, (secret if existing is None else None)
 
 
 def invitation_for(token: str, now: datetime, *, lock: bool = False) -> Invitation | None:
@@ -195,21 +195,21 @@ def invitation_for(token: str, now: datetime, *, lock: bool = False) -> Invitati
 def accept(token: str, name: str, password: str, now: datetime, hash_method: str) -> User:
     """Create the employee an invitation (or a domain link) was made for, once.
 
-    The invitation row is locked and re-checked, then the seat count is checked under
+    The password must pass the common rule (``accounts.passwords``: length, not a
+    common password, not the invitee's address, not one repeated character). The
+    invitation row is locked and re-checked, then the seat count is checked under
     the company's billing lock: two people accepting for the last seat cannot both get
     it. Raises ``InvitationInvalid``, ``MemberError`` or ``billing.services.BillingError``.
     """
     name = " ".join(name.split())
     if not name or len(name) > 200:
         raise MemberError(_l("Please enter your name (up to 200 characters)."), "name")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise MemberError(
-            _l("The password must be at least %(n)d characters.", n=MIN_PASSWORD_LENGTH),
-            "too_short",
-        )
     invitation = invitation_for(token, now, lock=True)
     if invitation is None:
         raise InvitationInvalid()
+    reason = weak_password_reason(password, invitation.email)
+    if reason is not None:
+        raise MemberError(reason, "weak_password")
     if user_by_email(invitation.email) is not None:
         raise _already_has_account()
     check_seat_free(invitation.company_id)
@@ -273,22 +273,40 @@ def revoke_invitation(company_id: int, invitation_id: int, now: datetime) -> Inv
 
 
 def request_domain_join(email: str, now: datetime, days: int) -> tuple[Invitation, str] | None:
-    """A join link for an address at a company's verified domain, else None.
+    """A join link for an address at a company's verified, approved domain, else None.
 
-    None also when the address has an account, the company is inactive, or a link
-    went to the address minutes ago: the caller answers the same in every case, so
-    the form reveals neither companies nor accounts.
+    None also when the address has an account, the company is inactive, its domain
+    still waits for the platform admin's approval (or is on the free-mail list), a
+    link went to the address minutes ago, or the company already has
+    ``MAX_PENDING_DOMAIN_INVITATIONS`` unused join links: the caller answers the same
+    in every case, so the form reveals neither companies nor accounts. The company
+    row is locked while counting, so racing requests cannot pass the cap together.
     """
     email = normalise_email(email)
-    if not valid_email(email) or user_by_email(email) is not None:
+    if not valid_email(email) or is_free_mail_domain(domain_of(email)):
+        return None
+    if user_by_email(email) is not None:
         return None
     company = db.session.scalar(
         select(Company)
-        .where(func.lower(Company.email_domain) == domain_of(email), Company.active)
+        .where(
+            func.lower(Company.email_domain) == domain_of(email),
+            Company.email_domain_approved_at.is_not(None),
+            Company.active,
+        )
         .order_by(Company.id)
         .limit(1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     if company is None:
+        return None
+    pending = db.session.scalar(
+        select(func.count())
+        .select_from(Invitation)
+        .where(Invitation.company_id == company.id, Invitation.kind == "domain", *_pending(now))
+    )
+    if pending >= MAX_PENDING_DOMAIN_INVITATIONS:
         return None
     recent = db.session.scalar(
         select(Invitation.id).where(
@@ -334,21 +352,24 @@ def _revoke_domain_links(company_id: int, now: datetime) -> None:
 def set_email_domain(
     company_id: int, domain: str, admin: User, now: datetime | None = None
 ) -> Company:
-    """Let staff with an address at ``domain`` join the company by themselves.
+    """Ask for staff with an address at ``domain`` to join the company by themselves.
 
     The domain counts as verified because the admin setting it has an address there
     (and signed in with it): an admin can only open joining for the domain they are
-    at. Free-mail domains are refused (owning an address there proves nothing), as is
-    a domain another company already uses. An empty value turns domain joining off.
+    at. Free-mail domains and their subdomains are refused (owning an address there
+    proves nothing), as is a domain another company uses or waits for. A new domain
+    then waits for the platform admin's approval (``review_email_domain``): no join
+    link is sent before. Saving the same domain again changes nothing (a rejected one
+    stays rejected); an empty value turns domain joining off.
     """
     _require_admin_of(admin, company_id)
     company = db.session.get(Company, company_id, with_for_update=True)
     domain = normalise_domain(domain)
-    if domain != company.email_domain:
-        _revoke_domain_links(company_id, now or utcnow())
+    if domain == (company.email_domain or ""):
+        return company
     if not domain:
-        company.email_domain = None
-        db.session.flush()
+        _revoke_domain_links(company_id, now or utcnow())
+        _set_domain(company, None)
         return company
     if not valid_domain(domain):
         raise MemberError(_l("Please enter a domain such as example.co.jp."), "invalid_domain")
@@ -356,19 +377,100 @@ def set_email_domain(
         raise MemberError(
             _l("You can only enable the domain of your own e-mail address."), "not_your_domain"
         )
-    if domain in FREE_MAIL_DOMAINS:
+    if is_free_mail_domain(domain):
         raise MemberError(
             _l("Anyone can get an address at this domain, so it cannot be used for joining."),
             "free_mail",
         )
-    taken = db.session.scalar(
-        select(Company.id).where(
-            func.lower(Company.email_domain) == domain, Company.id != company_id
+    if _domain_used_elsewhere(domain, company_id):
+        raise MemberError(_l("Another company already uses this domain."), "domain_taken")
+    _revoke_domain_links(company_id, now or utcnow())
+    _set_domain(company, domain)
+    return company
+
+
+def _set_domain(company: Company, domain: str | None) -> None:
+    company.email_domain = domain
+    company.email_domain_approved_at = None
+    company.email_domain_rejected_at = None
+    db.session.flush()
+
+
+def _domain_used_elsewhere(domain: str, company_id: int, *, approved_only: bool = False) -> bool:
+    """Whether another company has ``domain`` approved or (unless ``approved_only``)
+    waiting for approval; a rejected one does not hold the domain."""
+    query = select(Company.id).where(
+        func.lower(Company.email_domain) == domain,
+        Company.id != company_id,
+        Company.email_domain_rejected_at.is_(None),
+    )
+    if approved_only:
+        query = query.where(Company.email_domain_approved_at.is_not(None))
+    return db.session.scalar(query.limit(1)) is not None
+
+
+# --- The platform admin's approval of join domains ------------------------------------
+
+
+class DomainReviewError(MemberError):
+    """The domain changed (or was reviewed) since the page was shown, or cannot be approved."""
+
+
+def domains_for_review() -> tuple[list[Company], list[Company]]:
+    """(waiting for approval, approved): companies with a join domain, oldest first."""
+    with_domain = select(Company).where(
+        Company.email_domain.is_not(None), Company.email_domain_rejected_at.is_(None)
+    )
+    waiting = db.session.scalars(
+        with_domain.where(Company.email_domain_approved_at.is_(None)).order_by(Company.id)
+    )
+    approved = db.session.scalars(
+        with_domain.where(Company.email_domain_approved_at.is_not(None)).order_by(
+            Company.email_domain
         )
     )
-    if taken is not None:
-        raise MemberError(_l("Another company already uses this domain."), "domain_taken")
-    company.email_domain = domain
+    return list(waiting), list(approved)
+
+
+def review_email_domain(
+    company_id: int, domain: str, approve: bool, reviewer: User, now: datetime
+) -> Company:
+    """The platform admin approves a company's join domain, or rejects it.
+
+    ``domain`` is the one the reviewer saw: if the company changed it meanwhile, or it
+    was already decided that way, nothing changes (``DomainReviewError``). Approval is
+    refused for a free-mail domain and for a domain another company has approved.
+    Rejecting (also an approved domain, to withdraw it) ends the join links already
+    sent; the company sees the decision and may ask for another domain.
+    """
+    if not reviewer.is_platform_admin or not reviewer.active:
+        raise MemberError(_l("Only the platform admin can do that."), "forbidden")
+    company = (
+        db.session.get(Company, company_id, with_for_update=True, populate_existing=True)
+        if in_id_range(company_id)
+        else None
+    )
+    if company is None:
+        raise MemberNotFound(_l("No such company."))
+    domain = normalise_domain(domain)
+    decided = company.email_domain_approved_at if approve else company.email_domain_rejected_at
+    if not domain or company.email_domain != domain or decided is not None:
+        raise DomainReviewError(
+            _l("The company's domain changed since the page was shown; nothing was changed."),
+            "changed",
+        )
+    if approve:
+        if is_free_mail_domain(domain):
+            raise DomainReviewError(
+                _l("Anyone can get an address at this domain, so it cannot be used for joining."),
+                "free_mail",
+            )
+        if _domain_used_elsewhere(domain, company_id, approved_only=True):
+            raise DomainReviewError(_l("Another company already uses this domain."), "domain_taken")
+        company.email_domain_approved_at, company.email_domain_rejected_at = now, None
+    else:
+        _revoke_domain_links(company_id, now)
+        company.email_domain_approved_at, company.email_domain_rejected_at = None, now
     db.session.flush()
     return company
 

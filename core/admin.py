@@ -1,11 +1,15 @@
-"""Pages for the platform admin: scheduled job runs and calendar sync health."""
+"""Pages for the platform admin: scheduled job runs, calendar sync health, and the
+companies' join domains waiting for approval."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
+from accounts import members
+from accounts.member_forms import DomainReviewForm
 from core.db import edge_now
 from core.extensions import db
 from core.models import JobRun
@@ -72,3 +76,44 @@ def calendars():
         interval=interval,
         masked_url=feeds.masked_url,
     )
+
+
+@bp.get("/domains")
+def domains():
+    """Join domains: those waiting for approval, then those approved (to withdraw)."""
+    waiting, approved = members.domains_for_review()
+    return render_template("admin/domains.html", waiting=waiting, approved=approved)
+
+
+@bp.post("/domains/<int:company_id>/approve")
+def approve_domain(company_id: int):
+    return _review_domain(company_id, approve=True)
+
+
+@bp.post("/domains/<int:company_id>/reject")
+def reject_domain(company_id: int):
+    return _review_domain(company_id, approve=False)
+
+
+def _review_domain(company_id: int, *, approve: bool):
+    form = DomainReviewForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        company = members.review_email_domain(
+            company_id, form.domain.data, approve, current_user._get_current_object(), edge_now()
+        )
+    except members.MemberNotFound:
+        db.session.rollback()
+        abort(404)
+    except members.MemberError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("admin.domains"), 303)
+    domain, name = company.email_domain, company.name
+    db.session.commit()
+    if approve:
+        flash(_("@%(domain)s approved for %(company)s.", domain=domain, company=name), "success")
+    else:
+        flash(_("@%(domain)s rejected for %(company)s.", domain=domain, company=name), "success")
+    return redirect(url_for("admin.domains"), 303)
