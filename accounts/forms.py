@@ -1,9 +1,10 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice as C
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
-from accounts.services import MIN_PASSWORD_LENGTH
+from accounts.passwords import MAX_PASSWORD_LENGTH, weak_password_reason
 
 
 class LoginForm(FlaskForm):
@@ -12,19 +13,43 @@ class LoginForm(FlaskForm):
 
 
 class PasswordChangeForm(FlaskForm):
+    """``email`` is the person's own address: a new password must not contain it."""
+
     current_password = PasswordField(_l("Current password"), validators=[DataRequired()])
     new_password = PasswordField(
-        _l("New password"),
-        validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=200)],
+        _l("New password"), validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)]
     )
     confirm = PasswordField(
         _l("New password again"),
         validators=[DataRequired(), EqualTo("new_password", message=_l("The passwords differ."))],
     )
 
+    def __init__(self, *args, email: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def validate_new_password(self, field) -> None:
+        reason = weak_password_reason(field.data or "", self.email)
+        if reason is not None:
+            raise ValidationError(str(reason))
+
 
 class ApiTokenForm(FlaskForm):
     name = StringField(_l("Token name"), validators=[DataRequired(), Length(max=100)])
+    expires_in = SelectField(
+        _l("Expires"),
+        choices=[
+            C("30", _l("in 30 days")),
+            C("90", _l("in 90 days")),
+            C("365", _l("in 1 year")),
+            C("never", _l("never")),
+        ],
+        default="90",
+    )
+
+    def valid_days(self) -> int | None:
+        """The chosen lifetime in days, None for a token that lasts until revoked."""
+        return int(self.expires_in.data) if self.expires_in.data.isdigit() else None
 
 
 class EmptyForm(FlaskForm):

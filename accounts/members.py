@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from accounts.models import ApiToken, Company, Invitation, Role, User
 from accounts.passwords import weak_password_reason
+from accounts.sessions import end_sessions
 from accounts.services import hash_password, normalise_email, user_by_email
 from billing.services import check_seat_free
 from booking.services import cancel_future_stays
@@ -528,6 +529,7 @@ def deactivate(company_id: int, user_id: int, now: datetime, *, actor_id: int | 
         raise MemberError(_l("The company needs at least one active admin."), "last_admin")
     user.active = False
     user.session_version += 1
+    end_sessions(user.id, now)
     db.session.execute(
         update(ApiToken)
         .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))

@@ -30,14 +30,32 @@ class Company(db.Model):
     # Booking policy: nights per stay, and nights per employee per calendar month.
     max_nights_per_stay: Mapped[int] = mapped_column(default=14)
     max_nights_per_month: Mapped[int] = mapped_column(default=20)
-    # Staff with an address at this domain may join by themselves (a link to that address).
+    # Staff with an address at this domain may join by themselves (a link to that address),
+    # once the platform admin has approved it; a rejection is kept so the company sees it.
     email_domain: Mapped[str | None] = mapped_column(String(253))
+    email_domain_approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    email_domain_rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
         CheckConstraint("max_nights_per_stay > 0", name="max_nights_per_stay_positive"),
         CheckConstraint("max_nights_per_month > 0", name="max_nights_per_month_positive"),
+        CheckConstraint(
+            "email_domain_approved_at IS NULL OR email_domain_rejected_at IS NULL",
+            name="email_domain_one_decision",
+        ),
     )
+
+    @property
+    def email_domain_state(self) -> str | None:
+        """None (no join domain), "pending", "approved" or "rejected"."""
+        if not self.email_domain:
+            return None
+        if self.email_domain_approved_at is not None:
+            return "approved"
+        if self.email_domain_rejected_at is not None:
+            return "rejected"
+        return "pending"
 
 
 class OperatorOrg(db.Model):
@@ -61,7 +79,8 @@ class User(UserMixin, db.Model):
     company_id: Mapped[int | None] = mapped_column(ForeignKey("company.id"), index=True)
     operator_id: Mapped[int | None] = mapped_column(ForeignKey("operator_org.id"), index=True)
     locale: Mapped[str | None] = mapped_column(String(5))
-    # Bumped on password change so that every other session signs out.
+    # Bumped on password change and deactivation: a second guard beside the
+    # server-side session records (accounts.sessions), and part of get_id().
     session_version: Mapped[int] = mapped_column(default=1)
     # A deactivated employee cannot sign in; their sessions and tokens end at once.
     active: Mapped[bool] = mapped_column(default=True, server_default=true())
@@ -101,11 +120,15 @@ class User(UserMixin, db.Model):
 
 
 class LoginThrottle(db.Model):
-    """Failed sign-ins per e-mail address, to slow password guessing."""
+    """Failed sign-ins per e-mail address in a row, to slow password guessing.
+
+    After ``LOGIN_MAX_FAILURES`` failures each attempt waits until ``locked_until``,
+    a delay that doubles per further failure (capped); a success deletes the row.
+    """
 
     email: Mapped[str] = mapped_column(String(254), primary_key=True)
     failures: Mapped[int] = mapped_column(default=0)
-    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -119,6 +142,8 @@ class ApiToken(db.Model):
     prefix: Mapped[str] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # None: valid until revoked.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
@@ -142,3 +167,25 @@ class Invitation(db.Model):
     company: Mapped[Company] = relationship()
 
     __table_args__ = (CheckConstraint("kind IN ('invite', 'domain')", name="kind_known"),)
+
+
+class UserSession(db.Model):
+    """A signed-in browser. The cookie carries a random secret; only its SHA-256 is kept.
+
+    Live while not ended, before ``expires_at`` (the absolute lifetime) and seen within
+    the idle timeout; see ``accounts.sessions``.
+    """
+
+    __tablename__ = "user_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # "Firefox · Windows": a summary of the User-Agent, never the whole header, no IP.
+    device: Mapped[str] = mapped_column(String(60), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()

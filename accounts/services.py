@@ -1,4 +1,8 @@
-"""Sign-in, passwords, throttling and API tokens. Services flush; the caller commits."""
+"""Sign-in, passwords, throttling and API tokens. Services flush; the caller commits.
+
+Sign-in sessions are in ``accounts.sessions``. Failed sign-ins are also counted per
+client IP (``core.ratelimit``, by the view) and checked before any password hash runs.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,22 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import case, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from accounts.models import ApiToken, LoginThrottle, User
+
+# MIN_PASSWORD_LENGTH: accounts.members and member_forms import it from here.
+from accounts.passwords import MIN_PASSWORD_LENGTH, weak_password_reason  # noqa: F401
 from core.db import in_id_range
 from core.extensions import db
+from core.ratelimit import MAX_KEY_LENGTH, Limit, RateLimitWindow
 
-MIN_PASSWORD_LENGTH = 10
 TOKEN_PREFIX = "eng_"  # noqa: S105 (a label, not a secret)
+# Failed sign-ins for an address are forgotten this long after the last one.
+FAILURE_MEMORY = timedelta(hours=24)
 
 
 @functools.cache
@@ -40,10 +50,28 @@ class LoginThrottled(AccountError):
         self.retry_after = retry_after
 
 
+class WeakPassword(AccountError):
+    def __init__(self, reason):
+        super().__init__("weak_password")
+        self.reason = reason  # translated: shown to the person as it is
+
+
 @dataclass(frozen=True)
 class ThrottlePolicy:
+    """Failures for one address before delays begin, the first delay, the longest."""
+
     max_failures: int
-    lockout_seconds: int
+    first_delay_seconds: int
+    max_delay_seconds: int
+
+    def delay_after(self, failures: int) -> timedelta | None:
+        """The wait after ``failures`` failures in a row: none below ``max_failures``,
+        then the first delay, doubled per further failure, capped."""
+        if failures < self.max_failures:
+            return None
+        doublings = min(failures - self.max_failures, 32)
+        seconds = min(self.max_delay_seconds, self.first_delay_seconds * 2**doublings)
+        return timedelta(seconds=seconds)
 
 
 def normalise_email(email: str) -> str:
@@ -63,9 +91,13 @@ def authenticate(
 ) -> User | None:
     """Return the user for a correct e-mail and password, else None.
 
-    After ``policy.max_failures`` failures within the lockout window the address is
-    locked for ``policy.lockout_seconds``; while locked even a correct password is
-    refused (``LoginThrottled``), so guessing gains nothing.
+    After ``policy.max_failures`` failures in a row for an address, its next attempt
+    must wait (``LoginThrottled``, no hash is computed), a delay that doubles per
+    further failure up to ``policy.max_delay_seconds``. An attempt refused for waiting
+    is not a failure, so nobody can push the wait beyond the cap, and once it has
+    passed the right password works again; a success forgets the failures. Unknown
+    addresses are throttled the same way and hashed against a dummy, so neither
+    timing nor throttling tells whether an address has an account.
     """
     email = normalise_email(email)
     throttle = db.session.get(LoginThrottle, email, with_for_update=True)
@@ -79,28 +111,85 @@ def authenticate(
             db.session.delete(throttle)
         db.session.flush()
         return user
-
-    window = timedelta(seconds=policy.lockout_seconds)
-    if throttle is None:
-        throttle = LoginThrottle(email=email, failures=0, window_started_at=now)
-        db.session.add(throttle)
-    elif now - throttle.window_started_at > window:
-        throttle.failures, throttle.window_started_at, throttle.locked_until = 0, now, None
-    throttle.failures += 1
-    if throttle.failures >= policy.max_failures:
-        throttle.locked_until = now + window
-    db.session.flush()
+    _count_failure(email, now, policy)
+    if throttle is not None:
+        db.session.expire(throttle)  # changed in the database, not on this object
     return None
 
 
+def _count_failure(email: str, now: datetime, policy: ThrottlePolicy) -> None:
+    """One more failure for ``email``: an atomic upsert, so racing attempts all count
+    (and never collide on the first row); failures older than FAILURE_MEMORY restart."""
+    table = LoginThrottle.__table__
+    forgotten = table.c.last_failed_at <= now - FAILURE_MEMORY
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    failures = db.session.execute(
+        dialect.insert(LoginThrottle)
+        .values(email=email, failures=1, last_failed_at=now, locked_until=None)
+        .on_conflict_do_update(
+            index_elements=["email"],
+            set_={
+                "failures": case((forgotten, 1), else_=table.c.failures + 1),
+                "last_failed_at": now,
+            },
+        )
+        .returning(LoginThrottle.failures)
+    ).scalar_one()
+    delay = policy.delay_after(failures)
+    db.session.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.email == email)
+        .values(locked_until=now + delay if delay else None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def prune_login_throttles(now: datetime) -> int:
+    """Forget addresses whose last failure is older than FAILURE_MEMORY; flushes."""
+    result = db.session.execute(
+        delete(LoginThrottle).where(
+            LoginThrottle.last_failed_at <= now - FAILURE_MEMORY,
+            or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until <= now),
+        )
+    )
+    db.session.flush()
+    return result.rowcount
+
+
+def failures_wait(limit: Limit, subject: str, now: datetime) -> int:
+    """Seconds until ``subject`` may try again under ``limit``, 0 when it may now.
+
+    Reads the count that ``core.ratelimit.hit`` keeps for ``subject`` (the views count
+    each failed sign-in of a client address), without adding to it: successful
+    sign-ins from one office address never add up. Racing attempts may each pass
+    this check; each failure is still counted after.
+    """
+    window = db.session.execute(
+        select(RateLimitWindow.count, RateLimitWindow.window_end).where(
+            RateLimitWindow.key == f"{limit.scope}:{subject}"[:MAX_KEY_LENGTH],
+            RateLimitWindow.window_start <= now,
+            RateLimitWindow.window_end > now,
+        )
+    ).first()
+    if window is None or window.count < limit.count:
+        return 0
+    return max(1, int((window.window_end - now).total_seconds()) + 1)
+
+
 def change_password(user: User, current: str, new: str, method: str = "scrypt") -> None:
-    """Replace the password after checking the current one; other sessions sign out."""
+    """Replace the password after checking the current one.
+
+    The new one must pass the common password rule (``accounts.passwords``). Moves
+    ``session_version`` on; the caller ends the other sessions
+    (``accounts.sessions.end_sessions``) and re-signs the current one in.
+    """
     if not check_password_hash(user.password_hash, current):
         raise AccountError("wrong_password")
-    if len(new) < MIN_PASSWORD_LENGTH:
-        raise AccountError("too_short")
     if new == current:
         raise AccountError("unchanged")
+    reason = weak_password_reason(new, user.email)
+    if reason is not None:
+        raise WeakPassword(reason)
     user.password_hash = hash_password(new, method)
     user.session_version += 1
     db.session.flush()
@@ -110,8 +199,11 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_api_token(user: User, name: str, now: datetime) -> tuple[ApiToken, str]:
-    """Create a token; the secret is returned once and only its hash is kept."""
+def create_api_token(
+    user: User, name: str, now: datetime, valid_days: int | None = None
+) -> tuple[ApiToken, str]:
+    """Create a token, valid for ``valid_days`` (None: until revoked); the secret is
+    returned once and only its hash is kept."""
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         user_id=user.id,
@@ -119,6 +211,7 @@ def create_api_token(user: User, name: str, now: datetime) -> tuple[ApiToken, st
         token_hash=_digest(secret),
         prefix=secret[: len(TOKEN_PREFIX) + 6],
         created_at=now,
+        expires_at=now + timedelta(days=valid_days) if valid_days else None,
     )
     db.session.add(token)
     db.session.flush()
@@ -126,10 +219,15 @@ def create_api_token(user: User, name: str, now: datetime) -> tuple[ApiToken, st
 
 
 def user_for_token(secret: str, now: datetime) -> User | None:
+    """The active user a token that is neither revoked nor expired belongs to, else None."""
     token = db.session.scalar(
         select(ApiToken)
         .options(joinedload(ApiToken.user))
-        .where(ApiToken.token_hash == _digest(secret), ApiToken.revoked_at.is_(None))
+        .where(
+            ApiToken.token_hash == _digest(secret),
+            ApiToken.revoked_at.is_(None),
+            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+        )
     )
     if token is None or not token.user.active:
         return None
@@ -153,6 +251,7 @@ def revoke_api_token(user: User, token_id: int, now: datetime) -> bool:
 
 
 def tokens_of(user: User) -> list[ApiToken]:
+    """The person's tokens not revoked, expired ones included (the page marks them)."""
     return list(
         db.session.scalars(
             select(ApiToken)

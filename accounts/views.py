@@ -1,7 +1,14 @@
-"""Sign-in, sign-out, account page (password and API tokens), language switch."""
+"""Sign-in, sign-out, account page (password, sessions, API tokens), language switch.
+
+Signing in opens a server-side session record (``accounts.sessions``) whose secret
+rides in the Flask session cookie; ``load_user`` accepts a cookie only while its
+record is live, so a cookie kept after sign-out, an idle or too old session, and a
+remember-me cookie (never issued, and carrying no record) all open nothing.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import (
@@ -9,6 +16,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     make_response,
     redirect,
     render_template,
@@ -17,12 +25,13 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, login_user, logout_user, user_logged_in
 
-from accounts import services
+from accounts import services, sessions
 from accounts.forms import ApiTokenForm, EmptyForm, LoginForm, PasswordChangeForm
 from accounts.models import User
-from core.db import edge_now, get_by_id
+from core import ratelimit
+from core.db import edge_now
 from core.extensions import db, login_manager
 
 bp = Blueprint("accounts", __name__)
@@ -31,15 +40,60 @@ login_manager.login_view = "accounts.login"
 login_manager.login_message = None
 
 
+DEFAULT_IP_ATTEMPTS = 20
+DEFAULT_IP_WINDOW_SECONDS = 600
+DEFAULT_FIRST_DELAY_SECONDS = 30
+
+
+def _session_policy() -> sessions.SessionPolicy:
+    return sessions.SessionPolicy.from_config(current_app.config)
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
+    """The user of this browser's live session record, else None (signed out).
+
+    ``user_id`` is ``get_id()``: the id and the ``session_version`` (a password change
+    or deactivation moves it on). The record is found by the secret in the cookie.
+    """
     raw_id, _sep, version = user_id.partition(":")
+    secret = session.get(sessions.SESSION_KEY)
     if not (raw_id.isascii() and raw_id.isdigit() and version.isascii() and version.isdigit()):
         return None
-    user = get_by_id(User, int(raw_id))
-    if user is None or not user.active or user.session_version != int(version):
+    if not isinstance(secret, str) or len(raw_id) > 18:
         return None
-    return user
+    record = sessions.resume(secret, int(raw_id), edge_now(), _session_policy())
+    if record is None or record.user.session_version != int(version):
+        return None
+    g.user_session = record
+    return record.user
+
+
+@bp.before_app_request
+def _resume_session() -> None:
+    """Load a signed-in user before any view runs, so a due ``last_seen_at`` (at most
+    once a minute) is committed at the edge, never inside a view's own transaction."""
+    if request.endpoint == "static" or sessions.SESSION_KEY not in session:
+        return
+    current_user._get_current_object()  # runs load_user once for the request
+    if db.session.dirty:
+        db.session.commit()
+
+
+@user_logged_in.connect
+def _open_session_record(app, user: User, **_extra) -> None:
+    """Every ``login_user`` gets a session record, whichever view signs the person in
+    (sign-in, joining by invitation). Re-signing the current session in after a
+    password change keeps its record. Commits: the caller has done its work."""
+    current = g.get("user_session")
+    if current is not None and current.user_id == user.id and session.get(sessions.SESSION_KEY):
+        return
+    now = edge_now()
+    device = sessions.device_summary(request.user_agent.string or "")
+    record, secret = sessions.start(user, now, device, _session_policy())
+    session[sessions.SESSION_KEY] = secret
+    g.user_session = record
+    db.session.commit()
 
 
 def _safe_next(target: str | None) -> str:
@@ -53,9 +107,32 @@ def _safe_next(target: str | None) -> str:
 
 
 def _throttle_policy() -> services.ThrottlePolicy:
+    config = current_app.config
     return services.ThrottlePolicy(
-        current_app.config["LOGIN_MAX_FAILURES"], current_app.config["LOGIN_LOCKOUT_SECONDS"]
+        max_failures=config["LOGIN_MAX_FAILURES"],
+        first_delay_seconds=config.get("LOGIN_DELAY_SECONDS", DEFAULT_FIRST_DELAY_SECONDS),
+        max_delay_seconds=config["LOGIN_LOCKOUT_SECONDS"],
     )
+
+
+def _ip_limit() -> ratelimit.Limit:
+    config = current_app.config
+    return ratelimit.Limit(
+        "login-ip",
+        config.get("LOGIN_IP_MAX_ATTEMPTS", DEFAULT_IP_ATTEMPTS),
+        config.get("LOGIN_IP_WINDOW_SECONDS", DEFAULT_IP_WINDOW_SECONDS),
+    )
+
+
+def _refused(form: LoginForm, message: str, retry_after: int):
+    flash(message, "error")
+    response = make_response(render_template("accounts/login.html", form=form), 429)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def _minutes(seconds: int) -> int:
+    return max(1, -(-seconds // 60))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -65,29 +142,42 @@ def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
+        now = edge_now()
+        # Failures per client IP, checked before any hash runs: spraying one password
+        # over many addresses from one client is slowed as much as guessing one.
+        limit, address = _ip_limit(), ratelimit.client_ip()
+        retry_after = services.failures_wait(limit, address, now)
+        if retry_after:
+            message = _(
+                "Too many failed sign-ins from your network. Try again in %(n)d minutes.",
+                n=_minutes(retry_after),
+            )
+            return _refused(form, message, retry_after)
         try:
             user = services.authenticate(
                 form.email.data,
                 form.password.data,
-                edge_now(),
+                now,
                 _throttle_policy(),
                 current_app.config["PASSWORD_HASH_METHOD"],
             )
         except services.LoginThrottled as exc:
             db.session.rollback()
-            minutes = max(1, -(-exc.retry_after // 60))
-            flash(_("Too many failed sign-ins. Try again in %(n)d minutes.", n=minutes), "error")
-            return render_template("accounts/login.html", form=form), 429
-        lang = session.get("lang")
-        if user is not None and lang and user.locale != lang:
-            user.locale = lang  # chosen before signing in: the account remembers it
-        db.session.commit()
+            message = _(
+                "Too many failed sign-ins. Try again in %(n)d minutes.", n=_minutes(exc.retry_after)
+            )
+            return _refused(form, message, exc.retry_after)
         if user is None:
+            ratelimit.hit(limit, address, now)
+            db.session.commit()
             flash(_("E-mail or password is wrong."), "error")
             status = 401
         else:
+            lang = session.get("lang")
+            if lang and user.locale != lang:
+                user.locale = lang  # chosen before signing in: the account remembers it
             _fresh_session()  # on sign-in: a session fixation guard
-            login_user(user)
+            login_user(user)  # opens the session record and commits (_open_session_record)
             return redirect(_safe_next(request.args.get("next")))
     elif request.method == "POST":
         status = 400
@@ -97,7 +187,14 @@ def login():
 
 
 def _fresh_session() -> None:
-    """Forget everything in the session but the language the visitor chose."""
+    """Forget everything in the session but the language the visitor chose.
+
+    A session record this browser had (someone else signed in here before) ends; the
+    caller commits, or signs a person in (which commits).
+    """
+    current = g.pop("user_session", None)
+    if current is not None:
+        sessions.end(current, edge_now())
     lang = session.get("lang")
     session.clear()
     if lang:
@@ -110,7 +207,8 @@ def logout():
     if not EmptyForm().validate_on_submit():
         abort(400)
     logout_user()
-    _fresh_session()
+    _fresh_session()  # ends the record: the cookie, if kept, opens nothing any more
+    db.session.commit()
     flash(_("You have signed out."), "info")
     return redirect(url_for("accounts.login"))
 
@@ -121,21 +219,32 @@ def account():
     return _account_page()
 
 
+def _password_form(**kwargs) -> PasswordChangeForm:
+    return PasswordChangeForm(email=current_user.email, **kwargs)
+
+
 def _account_page(password_form=None, new_token: str | None = None) -> str:
+    now = edge_now()
+    policy = _session_policy()
     return render_template(
         "accounts/account.html",
-        password_form=password_form or PasswordChangeForm(formdata=None),
+        password_form=password_form or _password_form(formdata=None),
         token_form=ApiTokenForm(formdata=None),
         revoke_form=EmptyForm(),
         tokens=services.tokens_of(current_user),
         new_token=new_token,
+        now=now,
+        sessions=sessions.live_sessions_of(current_user, now, policy),
+        current_session_id=g.user_session.id,
+        session_idle_minutes=policy.idle // timedelta(minutes=1),
+        session_max_hours=policy.lifetime // timedelta(hours=1),
     )
 
 
 @bp.post("/account/password")
 @login_required
 def change_password():
-    form = PasswordChangeForm()
+    form = _password_form()
     if form.validate_on_submit():
         try:
             services.change_password(
@@ -144,15 +253,18 @@ def change_password():
                 form.new_password.data,
                 current_app.config["PASSWORD_HASH_METHOD"],
             )
+        except services.WeakPassword as exc:
+            db.session.rollback()
+            flash(str(exc.reason), "error")
         except services.AccountError as exc:
             db.session.rollback()
             messages = {
                 "wrong_password": _("The current password is wrong."),
-                "too_short": _("The new password is too short."),
                 "unchanged": _("The new password must differ from the current one."),
             }
             flash(messages[exc.code], "error")
         else:
+            sessions.end_sessions(current_user.id, edge_now(), except_id=g.user_session.id)
             db.session.commit()
             login_user(current_user._get_current_object())  # this session carries on
             flash(
@@ -165,14 +277,43 @@ def change_password():
     return _account_page(password_form=form), 400
 
 
+@bp.post("/account/sessions/<int:session_id>/end")
+@login_required
+def end_session(session_id: int):
+    """End one of the person's other sessions; a foreign or unknown one answers 404."""
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    if not sessions.end_other(current_user, session_id, g.user_session.id, edge_now()):
+        abort(404)
+    db.session.commit()
+    flash(_("The session has been ended."), "success")
+    return redirect(url_for("accounts.account"), 303)
+
+
+@bp.post("/account/sessions/end-others")
+@login_required
+def end_other_sessions():
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    sessions.end_sessions(current_user.id, edge_now(), except_id=g.user_session.id)
+    db.session.commit()
+    flash(_("All your other sessions have been ended."), "success")
+    return redirect(url_for("accounts.account"), 303)
+
+
 @bp.post("/account/tokens")
 @login_required
 def create_token():
     form = ApiTokenForm()
     if not form.validate_on_submit():
-        flash(_("Give the token a name (up to 100 characters)."), "error")
+        if form.name.errors:
+            flash(_("Give the token a name (up to 100 characters)."), "error")
+        else:
+            flash(_("Choose when the token expires."), "error")
         return redirect(url_for("accounts.account"))
-    _token, secret = services.create_api_token(current_user, form.name.data, edge_now())
+    _token, secret = services.create_api_token(
+        current_user, form.name.data, edge_now(), form.valid_days()
+    )
     db.session.commit()
     # Shown once, in this response only: never stored, never cached.
     flash(_("API token created. Copy it now: it will not be shown again."), "success")

@@ -156,6 +156,20 @@ JOBS: dict[str, JobSpec] = {
             "Remove ended rate-limit windows",
         ),
         JobSpec(
+            "prune_sign_ins",
+            later("accounts.sessions:prune"),
+            "interval",
+            lambda config: {"minutes": 30},
+            "Remove ended and expired sign-in sessions and old failed sign-in counts",
+        ),
+        JobSpec(
+            "prune_webhook_events",
+            later("billing.jobs:prune_webhook_events"),
+            "cron",
+            lambda config: {"hour": 4, "minute": 50},
+            "Forget handled webhook event ids after WEBHOOK_EVENT_KEEP_DAYS",
+        ),
+        JobSpec(
             "prune_job_runs",
             prune_job_runs,
             "cron",

@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from accounts import services
 from accounts.models import ApiToken, User
 from accounts.services import create_api_token, user_for_token
-from tests.conftest import NOW, PASSWORD, days
+from tests.conftest import FAST_HASH, NOW, PASSWORD, days
 
 
 def test_sign_in_and_out(client, make_employee, login):
@@ -43,21 +44,22 @@ def test_passwords_are_hashed(db, make_employee):
 
 
 def test_sign_in_is_throttled_after_repeated_failures(app, client, make_employee):
+    """More in test_throttle.py (per IP, growing delays)."""
     user = make_employee()
     for _ in range(app.config["LOGIN_MAX_FAILURES"]):
         client.post("/login", data={"email": user.email, "password": "guess"})
-    # Locked: even the right password is refused for now.
+    # Waiting: even the right password is refused for now.
     locked = client.post("/login", data={"email": user.email, "password": PASSWORD})
-    assert locked.status_code == 429
-    # Unknown addresses are throttled the same way, so locking reveals nothing.
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+    # Unknown addresses are throttled the same way, so throttling reveals nothing.
     for _ in range(app.config["LOGIN_MAX_FAILURES"]):
         client.post("/login", data={"email": "nobody@example.com", "password": "guess"})
     assert (
         client.post("/login", data={"email": "nobody@example.com", "password": "x"}).status_code
         == 429
     )
-    # After the lockout the right password works again.
-    app.config["FIXED_NOW"] = NOW + timedelta(seconds=app.config["LOGIN_LOCKOUT_SECONDS"] + 1)
+    # After the wait (never longer than LOGIN_LOCKOUT_SECONDS) the right password works.
+    app.config["FIXED_NOW"] = NOW + timedelta(seconds=app.config["LOGIN_LOCKOUT_SECONDS"])
     assert (
         client.post("/login", data={"email": user.email, "password": PASSWORD}).status_code == 302
     )
@@ -79,6 +81,10 @@ def test_next_parameter_cannot_leave_the_site(client, make_employee, target):
     response = client.post(
         "/login", query_string={"next": target}, data={"email": user.email, "password": PASSWORD}
     )
+    if "\t" in target:  # a control character: refused before any view (core.input_guard)
+        assert response.status_code == 400
+        assert client.get("/lang/en", query_string={"next": target}).status_code == 400
+        return
     assert response.headers["Location"] == "/"
     client.post("/logout")
     assert client.get("/lang/en", query_string={"next": target}).headers["Location"] == "/"
@@ -140,6 +146,43 @@ def test_password_change_rules(client, make_employee, login):
         assert client.post("/account/password", data=data).status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("new", "reason"),
+    [
+        ("short", "The password must be at least 10 characters."),
+        ("1234567890", "This password is one of the most commonly used. Please choose another."),
+        ("Password123", "This password is one of the most commonly used. Please choose another."),
+        ("aaaaaaaaaaaa", "The password must not be one character repeated."),
+        ("hanako.yamada@example.com", "The password must not contain your e-mail address."),
+        ("my hanako.yamada pw", "The password must not contain your e-mail address."),
+    ],
+)
+def test_a_weak_new_password_is_refused_with_the_reason(
+    db, client, make_employee, login, new, reason
+):
+    user = make_employee(email="hanako.yamada@example.com")
+    login(user)
+    client.get("/lang/en")
+    before = user.password_hash
+    response = client.post(
+        "/account/password",
+        data={"current_password": PASSWORD, "new_password": new, "confirm": new},
+    )
+    assert response.status_code == 400
+    assert reason in response.get_data(as_text=True)
+    db.session.refresh(user)
+    assert user.password_hash == before
+
+
+def test_the_password_service_refuses_a_weak_password_too(db, make_employee):
+    """Whatever the form lets through, the service checks the same rule."""
+    user = make_employee()
+    with pytest.raises(services.WeakPassword) as refused:
+        services.change_password(user, PASSWORD, "qwertyuiop", FAST_HASH)
+    assert "most commonly used" in str(refused.value.reason)
+    services.change_password(user, PASSWORD, "a good new passphrase", FAST_HASH)
+
+
 def test_forms_require_a_csrf_token(app, make_employee):
     app.config["WTF_CSRF_ENABLED"] = True
     user = make_employee()
@@ -183,6 +226,64 @@ def test_api_tokens_are_created_shown_once_and_revoked(db, client, make_employee
         client.get("/api/v1/bookings", headers={"Authorization": f"Bearer {secret}"}).status_code
         == 401
     )
+
+
+@pytest.mark.parametrize(
+    ("choice", "days"), [("30", 30), ("90", 90), ("365", 365), ("never", None)]
+)
+def test_an_api_token_may_be_given_an_expiry(db, client, make_employee, login, choice, days):
+    user = make_employee()
+    login(user)
+    client.post("/account/tokens", data={"name": "nightly export", "expires_in": choice})
+    token = db.session.scalar(select(ApiToken).where(ApiToken.user_id == user.id))
+    assert token.expires_at == (NOW + timedelta(days=days) if days else None)
+
+
+def test_an_expired_api_token_is_refused(app, db, client, make_employee, login):
+    user = make_employee()
+    login(user)
+    created = client.post("/account/tokens", data={"name": "script", "expires_in": "30"})
+    secret = re.search(r'data-testid="new-token">([^<]+)<', created.get_data(as_text=True)).group(1)
+    headers = {"Authorization": f"Bearer {secret}"}
+    app.config["FIXED_NOW"] = NOW + timedelta(days=30) - timedelta(seconds=1)
+    assert client.get("/api/v1/bookings", headers=headers).status_code == 200
+    app.config["FIXED_NOW"] = NOW + timedelta(days=30)
+    assert client.get("/api/v1/bookings", headers=headers).status_code == 401
+    assert user_for_token(secret, NOW + timedelta(days=31)) is None
+    # The token that never expires still works years later.
+    _token, forever = create_api_token(user, "forever", NOW)
+    db.session.commit()
+    assert user_for_token(forever, NOW + timedelta(days=3650)).id == user.id
+
+
+def test_an_unknown_expiry_choice_makes_no_token(db, client, make_employee, login):
+    user = make_employee()
+    login(user)
+    client.post("/account/tokens", data={"name": "x", "expires_in": "36500"})
+    assert db.session.scalar(select(ApiToken).where(ApiToken.user_id == user.id)) is None
+
+
+def test_the_account_page_shows_when_each_token_was_used_and_expires(
+    app, db, client, make_employee, login
+):
+    user = make_employee()
+    used, used_secret = create_api_token(user, "used", NOW - timedelta(days=2), valid_days=90)
+    expired, _s = create_api_token(user, "expired", NOW - timedelta(days=40), valid_days=30)
+    never, _s = create_api_token(user, "never", NOW)
+    db.session.commit()
+    app.config["FIXED_NOW"] = NOW + timedelta(hours=1, minutes=5)
+    client.get("/api/v1/bookings", headers={"Authorization": f"Bearer {used_secret}"})
+    login(user)
+    client.get("/lang/en")
+    page = client.get("/account").get_data(as_text=True)
+
+    def row(token):
+        return re.search(rf'data-testid="token-{token.id}">(.*?)</tr>', page, re.S).group(1)
+
+    assert "2026/12/01 13:05" in row(used)  # last used, Tokyo time
+    assert "2027/02/27 12:00" in row(used)  # expires: 90 days after creation
+    assert "Expired" in row(expired) and "never used" in row(expired)
+    assert "never" in row(never) and "Expired" not in row(never)
 
 
 def test_a_foreign_token_cannot_be_revoked(db, client, make_employee, login):
