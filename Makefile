@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 HOST ?= 127.0.0.1
+# The address links in mails and calendars point at (core/config.py). Serving the
+# LAN with HOST=0.0.0.0? Set BASE_URL to the address others use (or TRUSTED_HOSTS).
+BASE_URL ?= http://$(HOST):$(PORT)
 FLASK := $(BIN)/flask --app wsgi
 CATALOGS := $(wildcard translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
@@ -36,20 +39,17 @@ extract-messages: $(VENV)/.installed-dev
 	  --ignore-dirs=".venv tests benchmarks migrations instance" .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching
 
-instance/secret_key:
-	@mkdir -p instance
-	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_hex(32))' > $@
-
 # The web server and the scheduler together; Ctrl-C (or any exit) stops both.
-# To import calendars served from this machine or the LAN while developing:
-# CALENDAR_ALLOW_PRIVATE_HOSTS=1 make run
-run: install instance/secret_key
-	@export SECRET_KEY=$$(cat instance/secret_key) && \
+# Without SECRET_KEY every process reads the one key in instance/secret_key (the
+# first to start writes it). To import calendars served from this machine or the
+# LAN while developing: CALENDAR_ALLOW_PRIVATE_HOSTS=1 make run
+run: install
+	@export BASE_URL='$(BASE_URL)' && \
 	$(FLASK) db upgrade && \
 	$(FLASK) seed-demo && \
 	trap 'kill $$scheduler 2>/dev/null; wait $$scheduler 2>/dev/null' EXIT && \
 	{ $(FLASK) scheduler run & scheduler=$$!; } && \
-	echo "Engawa on http://$(HOST):$(PORT) with the scheduler (Ctrl-C stops both)" && \
+	echo "Engawa on $(BASE_URL) with the scheduler (Ctrl-C stops both)" && \
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
 # Debian's Chromium for the browser tests (never a downloaded browser build).

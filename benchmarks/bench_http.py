@@ -166,6 +166,8 @@ class Gunicorn:
             "ENGAWA_ENV": "production",
             "DATABASE_URL": database_url,
             "SECRET_KEY": secret_key,
+            # Production requires the public address (https); requests use 127.0.0.1.
+            "BASE_URL": f"https://127.0.0.1:{self.port}",
             "ENGAWA_BENCH_FIXED_NOW": NOW.isoformat(),
             # Bookings spend credit the benchmark granted; no payment provider is asked.
             "BILLING_BACKEND": "local",

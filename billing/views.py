@@ -48,6 +48,7 @@ from core.db import edge_now, tokyo_today
 from core.errors import RuleError
 from core.extensions import db
 from core.i18n import format_datetime_local, format_yen_plain
+from core.urls import public_url
 from facilities.operations import csv_safe
 
 bp = Blueprint("company", __name__, url_prefix="/company")
@@ -177,8 +178,8 @@ def subscribe():
             form.seats.data,
             form.method.data,
             edge_now(),
-            success_url=url_for("company.billing", _external=True, checkout="done"),
-            cancel_url=url_for("company.billing", _external=True, checkout="cancelled"),
+            success_url=public_url("company.billing", checkout="done"),
+            cancel_url=public_url("company.billing", checkout="cancelled"),
         )
     except RuleError as exc:
         db.session.rollback()
@@ -251,7 +252,7 @@ def portal():
     if not EmptyForm().validate_on_submit():
         abort(400)
     try:
-        url = flows.portal_url(_company_id(), url_for("company.billing", _external=True))
+        url = flows.portal_url(_company_id(), public_url("company.billing"))
     except RuleError as exc:
         db.session.rollback()
         flash(str(exc.message), "error")

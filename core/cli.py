@@ -26,6 +26,12 @@ def init_app(app: Flask) -> None:
         from accounts.models import User
         from core.demo import seed_demo
 
+        if app.config["ENGAWA_ENV"] == "production":
+            # Demo accounts share a published password: never on a real deployment.
+            raise click.ClickException(
+                "seed-demo refuses to run in production (ENGAWA_ENV=production): "
+                "the demo accounts' password is public."
+            )
         if db.session.scalar(select(func.count()).select_from(User)):
             click.echo("The database already has users; the demo network was not added.")
             return

@@ -9,9 +9,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import secrets
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from werkzeug.sansio.utils import host_is_trusted
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = PROJECT_ROOT / "instance"
@@ -56,11 +61,137 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
 
 
-def _hash_method(env: Mapping[str, str]) -> str:
+# The weakest password hashing production accepts: werkzeug's scrypt default
+# (N=2**15, r=8, p=1), or PBKDF2-HMAC-SHA256/512 with OWASP's 600,000 iterations.
+SCRYPT_MIN_N = 2**15
+SCRYPT_MIN_R = 8
+PBKDF2_MIN_ITERATIONS = 600_000
+PBKDF2_HASHES = ("sha256", "sha512")
+
+
+def _hash_method(env: Mapping[str, str], production: bool) -> str:
+    """``scrypt[:N:r:p]`` or ``pbkdf2[:hash[:iterations]]``, well formed everywhere and
+    at least as strong as werkzeug's defaults in production (tests use a fast one)."""
     method = env.get("PASSWORD_HASH_METHOD", "scrypt")
-    if method.split(":")[0] not in ("scrypt", "pbkdf2"):
-        raise ConfigError(f"PASSWORD_HASH_METHOD must be scrypt or pbkdf2[:...], got {method!r}")
+    name, *args = method.split(":")
+    usage = (
+        f"PASSWORD_HASH_METHOD must be scrypt[:N:r:p] or pbkdf2[:hash[:iterations]], got {method!r}"
+    )
+    if name == "scrypt":
+        if args and (len(args) != 3 or not all(a.isdigit() for a in args)):
+            raise ConfigError(usage)
+        n, r, p = map(int, args) if args else (SCRYPT_MIN_N, SCRYPT_MIN_R, 1)
+        if n < 2 or n & (n - 1) or r < 1 or p < 1:
+            raise ConfigError(
+                f"PASSWORD_HASH_METHOD: scrypt needs N a power of 2, r and p ≥ 1, got {method!r}"
+            )
+        weak = n < SCRYPT_MIN_N or r < SCRYPT_MIN_R
+    elif name == "pbkdf2":
+        if len(args) > 2 or (len(args) == 2 and not args[1].isdigit()):
+            raise ConfigError(usage)
+        hash_name = args[0] if args else "sha256"
+        if hash_name not in hashlib.algorithms_available:
+            raise ConfigError(f"PASSWORD_HASH_METHOD: unknown hash {hash_name!r}")
+        iterations = int(args[1]) if len(args) == 2 else PBKDF2_MIN_ITERATIONS
+        if iterations < 1:
+            raise ConfigError(usage)
+        weak = hash_name not in PBKDF2_HASHES or iterations < PBKDF2_MIN_ITERATIONS
+    else:
+        raise ConfigError(usage)
+    if production and weak:
+        raise ConfigError(
+            f"PASSWORD_HASH_METHOD {method!r} is too weak for production: use scrypt "
+            f"(N ≥ {SCRYPT_MIN_N}, r ≥ {SCRYPT_MIN_R}) or pbkdf2:sha256 with at least "
+            f"{PBKDF2_MIN_ITERATIONS:,} iterations"
+        )
     return method
+
+
+def _base_url(env: Mapping[str, str], production: bool) -> str:
+    """The one public address links are built from: ``scheme://host[:port]``, nothing more."""
+    raw = env.get("BASE_URL", "").strip()
+    if not raw:
+        if production:
+            raise ConfigError("BASE_URL must be set in production (e.g. https://engawa.example)")
+        return "http://127.0.0.1:5000"
+    usage = f"BASE_URL must look like https://engawa.example[:port], got {raw!r}"
+    parts = urlsplit(raw)
+    try:
+        parts.port  # noqa: B018  (raises on a malformed port)
+    except ValueError:
+        raise ConfigError(usage) from None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or "@" in parts.netloc
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or raw.endswith(("?", "#"))
+        or not host_is_trusted(parts.netloc)  # the characters a Host header may carry
+        or not _HOST_NAME.fullmatch(parts.hostname)
+        or parts.hostname.startswith(".")
+    ):
+        raise ConfigError(usage + " (a host name or IPv4 address; no path, query or user)")
+    if production and parts.scheme != "https":
+        raise ConfigError(f"BASE_URL must be https in production, got {raw!r}")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+# A host name or IPv4 address (werkzeug cannot match an IPv6 literal against a list).
+_HOST_NAME = re.compile(r"\.?[a-z0-9-]+(?:\.[a-z0-9-]+)*", re.IGNORECASE)
+
+
+def _trusted_hosts(env: Mapping[str, str], base_url: str, production: bool) -> list[str]:
+    """Host names requests may carry: BASE_URL's, ``TRUSTED_HOSTS`` (comma-separated,
+    e.g. an internal health-check name; ``.example.org`` allows its subdomains), and
+    outside production the loopback names ``make run`` and the test client use."""
+    hosts = [urlsplit(base_url).hostname]
+    for name in filter(None, (h.strip().lower() for h in env.get("TRUSTED_HOSTS", "").split(","))):
+        if not _HOST_NAME.fullmatch(name):
+            raise ConfigError(
+                "TRUSTED_HOSTS must be comma-separated host names without scheme or port,"
+                f" got {name!r}"
+            )
+        hosts.append(name)
+    if not production:
+        hosts += ["localhost", "127.0.0.1"]
+    return list(dict.fromkeys(hosts))
+
+
+def _proxy_fix(env: Mapping[str, str]) -> dict:
+    """How many proxies in front of Engawa may set each X-Forwarded-* header (werkzeug
+    ProxyFix). 0, the default, trusts none: the client's own headers are ignored."""
+    return {
+        f"PROXY_FIX_X_{part}": _int(env, f"PROXY_FIX_X_{part}", 0)
+        for part in ("FOR", "PROTO", "HOST", "PORT")
+    }
+
+
+def _development_secret_key(instance_dir: Path) -> str:
+    """The key every development process shares, kept in ``instance/secret_key`` (0600).
+
+    The first process to start writes it; the file appears whole (written aside,
+    then linked into place), so a process starting at the same moment reads the
+    same key and never half a one.
+    """
+    path = instance_dir / "secret_key"
+    if not path.exists():
+        instance_dir.mkdir(parents=True, exist_ok=True)
+        fd, draft = tempfile.mkstemp(dir=instance_dir, prefix=".secret_key.")  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_hex(32) + "\n")
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                pass  # another process was first: use its key
+        finally:
+            os.unlink(draft)
+    key = path.read_text().strip()
+    if not key:
+        raise ConfigError(f"{path} is empty: delete it (a new key is made) or set SECRET_KEY")
+    return key
 
 
 def _billing(env: Mapping[str, str], production: bool, secret_key: str) -> dict:
@@ -118,8 +249,9 @@ def engine_options(database_url: str) -> dict:
     return {"pool_pre_ping": True}
 
 
-def load_config(env: Mapping[str, str] | None = None) -> dict:
-    """Build the Flask config from ``env`` (default: ``os.environ``)."""
+def load_config(env: Mapping[str, str] | None = None, instance_dir: Path | None = None) -> dict:
+    """Build the Flask config from ``env`` (default: ``os.environ``); the development
+    key file lives in ``instance_dir`` (default: the project's ``instance/``)."""
     env = os.environ if env is None else env
     environment = env.get("ENGAWA_ENV", "development")
     if environment not in ENVIRONMENTS:
@@ -127,14 +259,17 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
             f"ENGAWA_ENV must be one of {', '.join(ENVIRONMENTS)}, got {environment!r}"
         )
     production = environment == "production"
+    if production and _bool(env, "FLASK_DEBUG", False):
+        # The debugger runs any code a visitor types into an error page.
+        raise ConfigError("FLASK_DEBUG must be off in production")
 
     secret_key = env.get("SECRET_KEY", "")
     if not secret_key:
         if production:
             raise ConfigError("SECRET_KEY must be set in production")
-        # Development without a key: sessions last until the process restarts.
-        # `make run` writes a persistent key to instance/secret_key instead.
-        secret_key = secrets.token_hex(32)
+        # Development: one key for every process (web workers, scheduler, commands),
+        # so a session signed by one is read by the others and survives restarts.
+        secret_key = _development_secret_key(instance_dir or INSTANCE_DIR)
     elif production and len(secret_key) < 32:
         raise ConfigError("SECRET_KEY must be at least 32 characters in production")
 
@@ -147,11 +282,15 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
     if not database_url.startswith(("sqlite:", "postgresql+psycopg:")):
         raise ConfigError("DATABASE_URL must be a sqlite:// or postgresql:// URL")
 
+    base_url = _base_url(env, production)
     return {
         "ENGAWA_ENV": environment,
         # The public address every link in a mail, calendar or API answer is built
         # from (core.urls.public_url); never the request's Host header.
-        "BASE_URL": env.get("BASE_URL", "").rstrip("/") or "http://127.0.0.1:5000",
+        "BASE_URL": base_url,
+        # Requests for any other host are refused (400) before any view runs.
+        "TRUSTED_HOSTS": _trusted_hosts(env, base_url, production),
+        **_proxy_fix(env),
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "MAX_CONTENT_LENGTH": 1024 * 1024,  # forms and JSON; photo uploads raise it per request
@@ -164,7 +303,15 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "WTF_CSRF_TIME_LIMIT": None if not production else 8 * 3600,
         "LOGIN_MAX_FAILURES": _int(env, "LOGIN_MAX_FAILURES", 5, minimum=1),
         "LOGIN_LOCKOUT_SECONDS": _int(env, "LOGIN_LOCKOUT_SECONDS", 900, minimum=1),
-        "PASSWORD_HASH_METHOD": _hash_method(env),
+        # Sign-in: the first wait after LOGIN_MAX_FAILURES, doubled per further failure up to
+        # LOGIN_LOCKOUT_SECONDS; failed sign-ins per client IP before any password hash.
+        "LOGIN_DELAY_SECONDS": _int(env, "LOGIN_DELAY_SECONDS", 30, minimum=1),
+        "LOGIN_IP_MAX_ATTEMPTS": _int(env, "LOGIN_IP_MAX_ATTEMPTS", 20, minimum=1),
+        "LOGIN_IP_WINDOW_SECONDS": _int(env, "LOGIN_IP_WINDOW_SECONDS", 600, minimum=1),
+        # Server-side sessions end after this long unused, and this long after sign-in.
+        "SESSION_IDLE_MINUTES": _int(env, "SESSION_IDLE_MINUTES", 120, minimum=1),
+        "SESSION_MAX_HOURS": _int(env, "SESSION_MAX_HOURS", 12, minimum=1),
+        "PASSWORD_HASH_METHOD": _hash_method(env, production),
         # The domain in calendar UIDs: stable, whatever host or proxy served the page.
         "CALENDAR_UID_DOMAIN": env.get("CALENDAR_UID_DOMAIN", "engawa.example"),
         "BOOKING_HORIZON_DAYS": _int(env, "BOOKING_HORIZON_DAYS", 180, minimum=1),
@@ -177,6 +324,10 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "CALENDAR_MAX_BYTES": _int(env, "CALENDAR_MAX_BYTES", 5 * 1024 * 1024, minimum=1024),
         "CALENDAR_IMPORT_DAYS": _int(env, "CALENDAR_IMPORT_DAYS", 730, minimum=30),
         "CALENDAR_SYNC_WORKERS": _int(env, "CALENDAR_SYNC_WORKERS", 8, minimum=1),
+        # External feeds one operator organisation may import in all (a room: 10).
+        "CALENDAR_MAX_FEEDS_PER_OPERATOR": _int(
+            env, "CALENDAR_MAX_FEEDS_PER_OPERATOR", 200, minimum=1
+        ),
         "JOB_RUN_KEEP_DAYS": _int(env, "JOB_RUN_KEEP_DAYS", 90, minimum=1),
         # Demand pricing (facilities/pricing): nights priced ahead, how often the
         # scheduler re-prices around new bookings, how long price history is kept.

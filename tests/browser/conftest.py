@@ -173,6 +173,7 @@ def live_server(tmp_path_factory) -> Iterator[LiveServer]:
         db.session.remove()
 
     server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+    app.config["BASE_URL"] = f"http://127.0.0.1:{server.server_port}"  # links in mails
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
+from core import config as config_module
 from core import create_app
 from core.config import ConfigError, load_config, normalise_database_url
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def instance_dir(tmp_path, monkeypatch):
+    """Development settings without SECRET_KEY keep their key in instance/: a temporary one
+    here, so these tests never write into the project's own instance/ folder."""
+    folder = tmp_path / "instance"
+    monkeypatch.setattr(config_module, "INSTANCE_DIR", folder)
+    return folder
 
 
 def test_production_requires_secrets():
@@ -28,6 +46,7 @@ def test_production_cookies_are_secure_httponly_samesite():
             "STRIPE_SECRET_KEY": "sk_live_x",
             "STRIPE_WEBHOOK_SECRET": "whsec_x",
             "INVOICE_REGISTRATION_NUMBER": "T1234567890123",
+            "BASE_URL": "https://engawa.example",
         }
     )
     assert config["BILLING_BACKEND"] == "stripe"
@@ -71,7 +90,12 @@ def test_factory_touches_no_database(tmp_path):
     assert not target.exists()
 
 
-PRODUCTION = {"ENGAWA_ENV": "production", "SECRET_KEY": "s" * 40, "DATABASE_URL": "postgres://h/db"}
+PRODUCTION = {
+    "ENGAWA_ENV": "production",
+    "SECRET_KEY": "s" * 40,
+    "DATABASE_URL": "postgres://h/db",
+    "BASE_URL": "https://engawa.example",
+}
 
 
 def test_production_never_falls_back_to_simulated_billing():
@@ -106,3 +130,214 @@ def test_local_webhook_secret_follows_the_session_key():
     assert first == load_config({"SECRET_KEY": "a" * 40})["STRIPE_WEBHOOK_SECRET"]
     assert first != load_config({"SECRET_KEY": "b" * 40})["STRIPE_WEBHOOK_SECRET"]
     assert first.startswith("whsec_local_")
+
+
+# --- the public address, trusted hosts and proxies ------------------------------------------
+
+
+def test_production_needs_an_https_base_url():
+    with pytest.raises(ConfigError, match="BASE_URL must be set in production"):
+        load_config({**PRODUCTION, "BILLING_BACKEND": "local", "BASE_URL": ""})
+    with pytest.raises(ConfigError, match="BASE_URL must be https in production"):
+        load_config({**PRODUCTION, "BILLING_BACKEND": "local", "BASE_URL": "http://engawa.example"})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "engawa.example",
+        "ftp://engawa.example",
+        "javascript:alert(1)",
+        "https://",
+        "https://engawa.example/engawa",
+        "https://engawa.example/?next=/",
+        "https://engawa.example?",
+        "https://engawa.example/#top",
+        "https://admin@engawa.example",
+        "https://engawa.example:99999",
+        "https://engawa.example:port",
+        "https://engawa example",
+        "https://engawa.example\\@evil.example",
+        "http://[::1]:5000",  # werkzeug cannot trust an IPv6 literal host
+        "https://.engawa.example",
+    ],
+)
+def test_a_malformed_base_url_is_refused(url):
+    with pytest.raises(ConfigError, match="BASE_URL"):
+        load_config({"BASE_URL": url})
+
+
+def test_base_url_is_normalised_and_its_host_trusted():
+    config = load_config(
+        {**PRODUCTION, "BILLING_BACKEND": "local", "BASE_URL": "https://Engawa.Example/"}
+    )
+    assert config["BASE_URL"] == "https://engawa.example"
+    # Production trusts BASE_URL's host only (and TRUSTED_HOSTS): no loopback names.
+    assert config["TRUSTED_HOSTS"] == ["engawa.example"]
+    config = load_config(
+        {
+            **PRODUCTION,
+            "BILLING_BACKEND": "local",
+            "BASE_URL": "https://engawa.example:8443",
+            "TRUSTED_HOSTS": " health.internal , .engawa.example,10.0.0.5",
+        }
+    )
+    assert config["BASE_URL"] == "https://engawa.example:8443"
+    assert config["TRUSTED_HOSTS"] == [
+        "engawa.example",
+        "health.internal",
+        ".engawa.example",
+        "10.0.0.5",
+    ]
+
+
+def test_development_serves_its_loopback_names_and_base_url_defaults_to_make_run():
+    config = load_config({})
+    assert config["BASE_URL"] == "http://127.0.0.1:5000"
+    assert config["TRUSTED_HOSTS"] == ["127.0.0.1", "localhost"]
+    config = load_config({"BASE_URL": "http://engawa.test:8000"})
+    assert config["TRUSTED_HOSTS"] == ["engawa.test", "localhost", "127.0.0.1"]
+
+
+@pytest.mark.parametrize(
+    "entry", ["https://health.internal", "health.internal:8080", "*", "a b", "[::1]"]
+)
+def test_trusted_hosts_are_plain_host_names(entry):
+    with pytest.raises(ConfigError, match="TRUSTED_HOSTS"):
+        load_config({"TRUSTED_HOSTS": f"engawa.example,{entry}"})
+
+
+def test_no_proxy_header_is_trusted_unless_configured():
+    config = load_config({})
+    assert [config[f"PROXY_FIX_X_{p}"] for p in ("FOR", "PROTO", "HOST", "PORT")] == [0, 0, 0, 0]
+    config = load_config({"PROXY_FIX_X_FOR": "2", "PROXY_FIX_X_PROTO": "1"})
+    assert (config["PROXY_FIX_X_FOR"], config["PROXY_FIX_X_PROTO"]) == (2, 1)
+    with pytest.raises(ConfigError, match="PROXY_FIX_X_FOR"):
+        load_config({"PROXY_FIX_X_FOR": "-1"})
+    with pytest.raises(ConfigError, match="PROXY_FIX_X_HOST"):
+        load_config({"PROXY_FIX_X_HOST": "yes"})
+
+
+# --- production refuses debug and weak password hashing ---------------------------------------
+
+
+@pytest.mark.parametrize("flag", ["1", "true", "on"])
+def test_production_refuses_debug(flag):
+    with pytest.raises(ConfigError, match="FLASK_DEBUG"):
+        load_config({**PRODUCTION, "BILLING_BACKEND": "local", "FLASK_DEBUG": flag})
+    assert load_config({"FLASK_DEBUG": flag})["ENGAWA_ENV"] == "development"
+
+
+def test_a_production_app_refuses_debug_mode_however_it_is_set(monkeypatch):
+    for name, value in {**PRODUCTION, "BILLING_BACKEND": "local"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("FLASK_DEBUG", raising=False)
+    with pytest.raises(ConfigError, match="Debug mode"):
+        create_app({"DEBUG": True})
+    assert create_app({"DEBUG": False}).config["ENGAWA_ENV"] == "production"
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "pbkdf2:sha256:1",
+        "pbkdf2:sha256:599999",
+        "pbkdf2:sha1",
+        "pbkdf2:md5:1000000",
+        "scrypt:16384:8:1",
+        "scrypt:32768:4:1",
+    ],
+)
+def test_production_refuses_weak_password_hashing(method):
+    env = {**PRODUCTION, "BILLING_BACKEND": "local", "PASSWORD_HASH_METHOD": method}
+    with pytest.raises(ConfigError, match="too weak for production"):
+        load_config(env)
+    # Development and tests may hash fast.
+    assert load_config({"PASSWORD_HASH_METHOD": method})["PASSWORD_HASH_METHOD"] == method
+
+
+@pytest.mark.parametrize(
+    "method",
+    ["scrypt", "scrypt:65536:8:1", "pbkdf2", "pbkdf2:sha256", "pbkdf2:sha512:600000"],
+)
+def test_production_accepts_werkzeug_strength_hashing(method):
+    env = {**PRODUCTION, "BILLING_BACKEND": "local", "PASSWORD_HASH_METHOD": method}
+    assert load_config(env)["PASSWORD_HASH_METHOD"] == method
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "bcrypt",
+        "scrypt:1",
+        "scrypt:a:b:c",
+        "scrypt:1000:8:1",
+        "pbkdf2:sha256:many",
+        "pbkdf2:nohash",
+    ],
+)
+def test_malformed_password_hashing_is_refused_everywhere(method):
+    with pytest.raises(ConfigError, match="PASSWORD_HASH_METHOD"):
+        load_config({"PASSWORD_HASH_METHOD": method})
+
+
+def test_the_tests_fast_hash_still_works_in_testing():
+    config = load_config({"ENGAWA_ENV": "testing", "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"})
+    assert config["PASSWORD_HASH_METHOD"] == "pbkdf2:sha256:1000"
+
+
+# --- one development key for every process ---------------------------------------------------
+
+
+def test_development_keeps_one_key_in_the_instance_folder(instance_dir):
+    first = load_config({})["SECRET_KEY"]
+    key_file = instance_dir / "secret_key"
+    assert key_file.read_text().strip() == first and len(first) == 64
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert load_config({})["SECRET_KEY"] == first  # the next process reads it
+    assert load_config({"SECRET_KEY": "e" * 40})["SECRET_KEY"] == "e" * 40  # the env wins
+    assert [p.name for p in instance_dir.iterdir()] == ["secret_key"]  # no drafts left
+
+
+def test_a_key_written_by_make_run_before_is_read(instance_dir):
+    instance_dir.mkdir()
+    (instance_dir / "secret_key").write_text("k" * 64 + "\n")
+    assert load_config({})["SECRET_KEY"] == "k" * 64
+
+
+def test_processes_starting_together_share_one_key(tmp_path):
+    """As gunicorn -w 4 starts its workers: each process loads the config at once."""
+    folder = tmp_path / "instance"
+    script = (
+        "import sys; from pathlib import Path; from core.config import load_config; "
+        "print(load_config({}, instance_dir=Path(sys.argv[1]))['SECRET_KEY'])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    workers = [
+        subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
+            [sys.executable, "-c", script, str(folder)],
+            cwd=PROJECT,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    keys = {w.communicate(timeout=60)[0].strip() for w in workers}
+    assert all(w.returncode == 0 for w in workers)
+    assert keys == {(folder / "secret_key").read_text().strip()}
+
+
+def test_an_empty_key_file_is_named(instance_dir):
+    instance_dir.mkdir()
+    (instance_dir / "secret_key").write_text("\n")
+    with pytest.raises(ConfigError, match="secret_key is empty"):
+        load_config({})
+
+
+def test_test_apps_never_write_the_instance_folder(instance_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    assert create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "given"}).secret_key == "given"
+    assert create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True}).secret_key
+    assert not instance_dir.exists()

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -45,7 +46,15 @@ def _as_from_a_terminal() -> None:
 @pytest.mark.skipif(not Path("/usr/bin/make").exists(), reason="needs make")
 def test_make_run_serves_and_schedules_and_ctrl_c_stops_both(tmp_path):
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}", "PORT": str(port)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
+        "PORT": str(port),
+        # Given, so the test leaves the project's instance/secret_key alone (without it
+        # every process reads that one file: tests/core/test_config.py).
+        "SECRET_KEY": "make-run-test-" + "k" * 32,
+    }
+    env.pop("BASE_URL", None)
     log = open(tmp_path / "run.log", "w+")
     proc = subprocess.Popen(  # noqa: S603
         ["make", "--no-print-directory", "run"],  # noqa: S607
@@ -66,6 +75,15 @@ def test_make_run_serves_and_schedules_and_ctrl_c_stops_both(tmp_path):
             except OSError:
                 assert proc.poll() is None, (tmp_path / "run.log").read_text()
         assert status == 200, (tmp_path / "run.log").read_text()
+        # make run serves BASE_URL=http://127.0.0.1:PORT, and no other host.
+        assert f"Engawa on http://127.0.0.1:{port} " in (tmp_path / "run.log").read_text()
+        forged = urllib.request.Request(  # noqa: S310
+            f"http://127.0.0.1:{port}/login", headers={"Host": "evil.example"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(forged, timeout=5)  # noqa: S310
+        assert refused.value.code == 400
+        refused.value.close()
         while "job calendar_sync: ok" not in (tmp_path / "run.log").read_text():
             assert time.monotonic() < deadline, (tmp_path / "run.log").read_text()
             time.sleep(0.5)
