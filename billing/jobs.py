@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from billing import flows, ledger
 from billing.gateway import gateway
-from billing.models import LocalEvent
+from billing.models import LocalEvent, StripeEvent
 from core.extensions import db
+
+# Stripe retries a delivery for 3 days and keeps its events (and the dashboard's
+# "resend") for 30; an id is kept at least as long as its event can come back.
+DEFAULT_WEBHOOK_EVENT_KEEP_DAYS = 30
 
 
 def reconcile(now: datetime) -> str:
@@ -23,6 +27,20 @@ def expire_lapsed_credit(now: datetime) -> str:
     expired = ledger.expire_lapsed(now)
     db.session.commit()
     return f"credit expired for {expired} companies" if expired else ""
+
+
+def prune_webhook_events(now: datetime) -> str:
+    """Daily: forget handled webhook event ids older than WEBHOOK_EVENT_KEEP_DAYS.
+
+    A captured delivery cannot be replayed later (its signature is good for 5 minutes),
+    and an event Stripe resends after its id is gone is re-read and applied again,
+    which changes nothing that is already so (credit is granted once per invoice).
+    """
+    days = current_app.config.get("WEBHOOK_EVENT_KEEP_DAYS", DEFAULT_WEBHOOK_EVENT_KEEP_DAYS)
+    cutoff = now - timedelta(days=days)
+    removed = db.session.execute(delete(StripeEvent).where(StripeEvent.received_at < cutoff))
+    db.session.commit()
+    return f"{removed.rowcount} old webhook event ids removed" if removed.rowcount else ""
 
 
 def bill_overage(now: datetime) -> str:

@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, jsonify, request
 
-from billing import flows
+from billing import flows, webhooks
+from billing.gateway import SignatureError, gateway
 from core.db import edge_now
+from core.input_guard import trust_body
 
 bp = Blueprint("stripe_webhook", __name__)
 
 
+def _bad_signature():
+    return jsonify(error={"code": "bad_signature", "message": "Invalid signature."}), 400
+
+
 @bp.post("/billing/stripe/webhook")
+@trust_body  # signed by the provider and checked field by field below, not by the guard
 def stripe_webhook():
     payload = request.get_data(cache=False)  # the raw bytes the signature covers
+    signature = request.headers.get("Stripe-Signature")
     try:
-        outcome = flows.receive_webhook(
-            payload, request.headers.get("Stripe-Signature"), edge_now()
-        )
+        webhooks.check_delivery(gateway(), payload, signature, time.time())
+    except SignatureError:
+        return _bad_signature()
+    except webhooks.EventRefused as exc:
+        return jsonify(error={"code": exc.code, "message": exc.message}), 400
+    try:
+        outcome = flows.receive_webhook(payload, signature, edge_now())
     except flows.WebhookRejected:
-        return jsonify(error={"code": "bad_signature", "message": "Invalid signature."}), 400
+        return _bad_signature()
     except flows.ProviderUnavailable:
         return jsonify(error={"code": "retry", "message": "Try again later."}), 503
     return jsonify(received=True, outcome=outcome)

@@ -10,9 +10,12 @@ and a canceled subscription never moves again.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +25,7 @@ from billing.gateway import (
     CheckoutRecord,
     Gateway,
     InvoiceRecord,
+    SignatureError,
     SubscriptionRecord,
 )
 from billing.models import (
@@ -54,6 +58,96 @@ HANDLED = frozenset(
         "invoice.marked_uncollectible",
     }
 )
+
+
+# --- What a signed delivery must look like before anything acts on it -------------------
+
+# How far ahead of the real clock a signature may be dated (clocks drift a little).
+# The SDK's tolerance (300 s, billing.gateway.verify_event) bounds the past only.
+FUTURE_SKEW = timedelta(minutes=5)
+# Our column for event ids and types, and the columns object ids go into.
+MAX_STRIPE_ID = StripeEvent.__table__.c.id.type.length
+MAX_EVENT_TYPE = StripeEvent.__table__.c.type.type.length
+# Stripe's ids are letters, digits and underscores ("evt_1Q…", "cs_test_a1…"). They end
+# up in our columns and in the provider's URLs, so nothing else is let through.
+STRIPE_ID = re.compile(rf"[A-Za-z0-9_]{{1,{MAX_STRIPE_ID}}}", re.ASCII)
+EVENT_TYPE = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)+", re.ASCII)  # invoice.paid
+OBJECT_NAME = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)*", re.ASCII)  # invoice, checkout.session
+
+
+class EventRefused(Exception):
+    """A correctly signed delivery that cannot be acted on: 400, nothing recorded or changed."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def check_delivery(gw: Gateway, payload: bytes, signature: str | None, wall_clock: float) -> None:
+    """Refuse what the handler must never see: a bad signature, or one dated more than
+    ``FUTURE_SKEW`` ahead (``SignatureError``); an event whose shape is not Stripe's
+    (``EventRefused``).
+
+    ``wall_clock`` (``time.time()``) is the clock the SDK judges a stale signature by,
+    so it judges a future one too: Stripe signs each delivery when it sends it. The
+    event's own ``created`` is not judged by any clock of ours: under a Stripe test
+    clock it is the simulated time, weeks ahead, and a replay is stopped by the
+    signature's time anyway.
+    """
+    gw.verify_event(payload, signature)
+    if _signed_at(signature) > wall_clock + FUTURE_SKEW.total_seconds():
+        raise SignatureError("the signature is dated in the future")
+    _check_shape(json.loads(payload))  # verify_event has read it: a JSON object
+
+
+def _signed_at(signature: str | None) -> int:
+    """The latest ``t=`` of a header the SDK has accepted (it reads the first)."""
+    stamps = []
+    for item in (signature or "").split(","):
+        key, _sep, value = item.partition("=")
+        if key.strip() == "t" and value.strip().isdigit():
+            stamps.append(int(value))
+    return max(stamps, default=0)
+
+
+def _malformed(what: str) -> EventRefused:
+    log.warning("signed webhook event refused: %s", what)  # never the payload itself
+    return EventRefused("malformed_event", f"Malformed event: {what}.")
+
+
+def _check_shape(event: dict[str, Any]) -> None:
+    """The fields the handlers read, each of the type and size Stripe sends."""
+    event_id, event_type = event.get("id"), event.get("type")
+    if not _is_id(event_id):
+        raise _malformed("id")
+    if (
+        not isinstance(event_type, str)
+        or len(event_type) > MAX_EVENT_TYPE
+        or not EVENT_TYPE.fullmatch(event_type)
+    ):
+        raise _malformed("type")
+    created = event.get("created")
+    if type(created) is not int or created < 0:  # bool is an int too: not a time
+        raise _malformed("created")
+    data = event.get("data")
+    data_object = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(data_object, dict):
+        raise _malformed("data.object")
+    # The handled types re-read their object by its id; other objects may have none.
+    object_id = data_object.get("id")
+    if (object_id is not None or event_type in HANDLED) and not _is_id(object_id):
+        raise _malformed("data.object.id")
+    object_name = data_object.get("object")
+    if object_name is not None and not (
+        isinstance(object_name, str)
+        and len(object_name) <= MAX_EVENT_TYPE
+        and OBJECT_NAME.fullmatch(object_name)
+    ):
+        raise _malformed("data.object.object")
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str) and STRIPE_ID.fullmatch(value) is not None
 
 
 @dataclass

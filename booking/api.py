@@ -18,12 +18,27 @@ from core.db import MAX_ID, edge_now, get_by_id, tokyo_today
 from core.errors import ApiError
 from core.extensions import db
 from facilities.models import Facility
-from facilities.regions import REGIONS_BY_SLUG
+from facilities.regions import PREFECTURES_BY_CODE, REGIONS_BY_SLUG
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
+# The bounds the API enforces; docs/openapi.yaml states each one, and
+# tests/booking/test_openapi.py compares the two.
 MAX_AVAILABILITY_NIGHTS = 366
-INTEGER = re.compile(r"-?[0-9]{1,9}", re.ASCII)
+DEFAULT_AVAILABILITY_NIGHTS = 30
+MIN_GUESTS = 1  # and at most services.MAX_GUESTS
+DEFAULT_GUESTS = 1
+MIN_PREFECTURE = min(PREFECTURES_BY_CODE)  # JIS X 0401: 1 Hokkaido … 47 Okinawa
+MAX_PREFECTURE = max(PREFECTURES_BY_CODE)
+KINDS = ("stay", "office")
+DEFAULT_SORT = "price"  # also for a sort the search does not know
+MIN_WIFI_MBPS = 0  # also the default: no minimum
+MAX_WIFI_MBPS = 100_000
+MIN_ID = 1  # and at most core.db.MAX_ID
+MIN_EXPECTED_TOTAL = 0
+MAX_EXPECTED_TOTAL = 10**10  # yen: far beyond any stay, well inside a 64-bit integer
+MAX_IDEMPOTENCY_KEY = 64  # Booking.request_key
+INTEGER = re.compile(r"-?[0-9]{1,9}", re.ASCII)  # integers sent as strings
 
 
 @bp.before_request
@@ -119,7 +134,7 @@ def facilities():
             400, "invalid_region", f"'region' must be one of {', '.join(REGIONS_BY_SLUG)}."
         )
     kind = args.get("kind") or None
-    if kind is not None and kind not in ("stay", "office"):
+    if kind is not None and kind not in KINDS:
         raise ApiError(400, "invalid_kind", "'kind' must be 'stay' or 'office'.")
     amenities = frozenset(a for a in args.get("amenities", "").split(",") if a)
     if not amenities <= set(AMENITIES):
@@ -127,13 +142,13 @@ def facilities():
     query = SearchQuery(
         check_in=check_in,
         check_out=check_out,
-        guests=_int_arg(args, "guests", 1, 1, MAX_GUESTS),
+        guests=_int_arg(args, "guests", DEFAULT_GUESTS, MIN_GUESTS, MAX_GUESTS),
         region=region,
-        prefecture=_int_arg(args, "prefecture", None, 1, 47),
+        prefecture=_int_arg(args, "prefecture", None, MIN_PREFECTURE, MAX_PREFECTURE),
         kind=kind,
         amenities=amenities,
-        min_wifi_mbps=_int_arg(args, "min_wifi_mbps", 0, 0, 100_000),
-        sort=args.get("sort") if args.get("sort") in search_service.SORTS else "price",
+        min_wifi_mbps=_int_arg(args, "min_wifi_mbps", MIN_WIFI_MBPS, MIN_WIFI_MBPS, MAX_WIFI_MBPS),
+        sort=args.get("sort") if args.get("sort") in search_service.SORTS else DEFAULT_SORT,
     )
     try:
         services.validate_stay_dates(
@@ -179,9 +194,9 @@ def availability(facility_id: int):
     start = _date_arg(request.args, "from", required=False) or tokyo_today(edge_now())
     end = _date_arg(request.args, "to", required=False)
     if end is None:
-        if start > date.max - timedelta(days=30):
+        if start > date.max - timedelta(days=DEFAULT_AVAILABILITY_NIGHTS):
             raise ApiError(400, "out_of_range", "'from' is too far in the future.")
-        end = start + timedelta(days=30)
+        end = start + timedelta(days=DEFAULT_AVAILABILITY_NIGHTS)
     if end <= start:
         raise ApiError(400, "dates_order", "'to' must be after 'from'.")
     if (end - start).days > MAX_AVAILABILITY_NIGHTS:
@@ -220,15 +235,19 @@ def create_booking():
         body = None
     if not isinstance(body, dict):
         raise ApiError(400, "malformed_json", "The body must be a JSON object.")
-    unit_id = _int_arg(body, "unit_id", None, 1, MAX_ID)
+    unit_id = _int_arg(body, "unit_id", None, MIN_ID, MAX_ID)
     if unit_id is None:
         raise ApiError(400, "missing_field", "'unit_id' is required.")
     check_in, check_out = _stay_args(body)
-    guests = _int_arg(body, "guests", 1, 1, MAX_GUESTS)
-    expected_total = _int_arg(body, "expected_total", None, 0, 10**10)
+    guests = _int_arg(body, "guests", DEFAULT_GUESTS, MIN_GUESTS, MAX_GUESTS)
+    expected_total = _int_arg(body, "expected_total", None, MIN_EXPECTED_TOTAL, MAX_EXPECTED_TOTAL)
     key = request.headers.get("Idempotency-Key") or None
-    if key is not None and len(key) > 64:
-        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key is at most 64 characters.")
+    if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
+        raise ApiError(
+            400,
+            "invalid_idempotency_key",
+            f"Idempotency-Key is at most {MAX_IDEMPOTENCY_KEY} characters.",
+        )
     try:
         booking = services.book_stay(
             g.api_user,

@@ -327,9 +327,13 @@ def book_stay(
         with db.session.begin_nested():
             db.session.add(booking)
             db.session.flush()
+            # One multi-row INSERT, not an executemany: psycopg 3 runs executemany in
+            # pipeline mode, and a refused row there aborts the pipeline, which psycopg
+            # logs as a warning ("pipeline aborted") although the refusal is expected.
             db.session.execute(
-                insert(Occupancy),
-                [{"unit_id": unit.id, "night": n, "booking_id": booking.id} for n in nights],
+                insert(Occupancy).values(
+                    [{"unit_id": unit.id, "night": n, "booking_id": booking.id} for n in nights]
+                )
             )
     except IntegrityError as exc:
         if not _is_night_already_claimed(exc):

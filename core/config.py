@@ -240,6 +240,8 @@ def _billing(env: Mapping[str, str], production: bool, secret_key: str) -> dict:
         "INVOICE_REGISTRATION_NUMBER": registration,
         "PLATFORM_BILLING_NAME": env.get("PLATFORM_BILLING_NAME", "Engawa株式会社"),
         "INVITATION_DAYS": _int(env, "INVITATION_DAYS", 14, minimum=1),
+        # Handled Stripe event ids are kept this long (Stripe retries for 3 days).
+        "WEBHOOK_EVENT_KEEP_DAYS": _int(env, "WEBHOOK_EVENT_KEEP_DAYS", 30, minimum=4),
     }
 
 

@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import func, select
 
 from accounts.models import Company, Role, User
-from billing import flows, ledger
+from billing import flows, jobs, ledger
 from billing.gateway import StripeGateway, gateway
 from billing.models import (
     CheckoutAttempt,
@@ -36,7 +36,7 @@ from billing.models import (
     Subscription,
 )
 from billing.services import BillingError
-from billing.webhooks import HANDLED
+from billing.webhooks import FUTURE_SKEW, HANDLED
 from booking import services
 from core.db import tokyo_today
 from tests.billing.fakestripe import (
@@ -1031,4 +1031,200 @@ def test_an_event_that_cannot_be_re_read_is_refused_with_503_and_handled_on_rede
     stripe_app.extensions.pop("billing_gateway")
     response = deliver(client, paid)  # Stripe delivers again later
     assert (response.status_code, response.get_json()["outcome"]) == (200, "handled")
+    assert balance(db, company_id) == 5 * STANDARD_CREDIT
+
+
+# --- signed, but not an event we can act on -----------------------------------------------
+
+
+def _paid_event(db, fake, company_id, admin_id) -> dict:
+    """A genuine ``invoice.paid`` that would grant 5 seats of credit."""
+    stripe_id = subscribed_by_invoice(db, company_id, admin_id, seats=5)
+    invoice_id = first_invoice_id(fake, stripe_id)
+    fake.pay_invoice(invoice_id)
+    [paid] = fake.events_of("invoice.paid", invoice_id)
+    return paid
+
+
+def _changed(event: dict, path: str, value) -> dict:
+    """A copy of ``event`` with the field at ``a.b.c`` set to ``value`` (``...``: removed)."""
+    changed = copy.deepcopy(event)
+    *parents, last = path.split(".")
+    node = changed
+    for name in parents:
+        node = node[name]
+    if value is ...:
+        del node[last]
+    else:
+        node[last] = value
+    return changed
+
+
+MALFORMED = {
+    "type_a_list": ("type", ["invoice.paid"]),
+    "type_a_number": ("type", 5),
+    "type_with_a_newline": ("type", "invoice.paid\nX-Injected: 1"),
+    "type_of_5000_characters": ("type", "invoice." + "p" * 5000),
+    "object_a_list": ("data.object", [{"id": "in_1"}]),
+    "object_a_string": ("data.object", "in_1"),
+    "object_missing": ("data.object", ...),
+    "data_a_list": ("data", [1]),
+    "data_missing": ("data", ...),
+    "object_id_an_object": ("data.object.id", {"id": "in_1"}),
+    "object_id_a_number": ("data.object.id", 7),
+    "object_id_a_path": ("data.object.id", "in_1/../../v1/customers"),
+    "object_id_missing": ("data.object.id", ...),
+    "object_name_a_list": ("data.object.object", ["invoice"]),
+    "id_of_5000_characters": ("id", "evt_" + "a" * 5000),
+    "id_a_number": ("id", 12345),
+    "id_with_a_nul": ("id", "evt_\x00abc"),
+    "id_with_a_control_character": ("id", "evt_\x1b[2Jabc"),
+    "id_with_a_newline": ("id", "evt_abc\nevt_def"),
+    "created_a_string": ("created", "1764558000"),
+    "created_true": ("created", True),
+    "created_missing": ("created", ...),
+    "created_negative": ("created", -1),
+}
+
+
+def test_signed_but_malformed_events_are_refused_with_400_and_change_nothing(
+    db, client, fake, company_id, admin_id
+):
+    paid = _paid_event(db, fake, company_id, admin_id)
+    requests_before = len(fake.requests)
+
+    answers = {}
+    for name, (path, value) in MALFORMED.items():
+        response = deliver(client, _changed(paid, path, value))
+        answers[name] = (response.status_code, (response.get_json() or {}).get("error"))
+
+    refused = (400, {"code": "malformed_event"})
+    assert {
+        name: (status, error and {"code": error["code"]})
+        for name, (status, error) in answers.items()
+    } == dict.fromkeys(MALFORMED, refused)
+    assert recorded_events(db) == set()
+    assert balance(db, company_id) == 0
+    assert invoices(db, company_id) == []
+    assert len(fake.requests) == requests_before  # not even looked up
+
+    # The genuine event is still handled: no refusal recorded anything under its id.
+    response = deliver(client, paid)
+    assert (response.status_code, response.get_json()["outcome"]) == (200, "handled")
+    assert balance(db, company_id) == 5 * STANDARD_CREDIT
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[1, 2]", b'"invoice.paid"', b"null", b"{}", b'{"type": "invoice.paid"}', b"{"],
+    ids=["a_list", "a_string", "null", "empty_object", "no_id", "not_json"],
+)
+def test_a_signed_body_that_is_no_event_at_all_is_refused_with_400(
+    db, client, fake, company_id, body
+):
+    response = post_signed(client, body, sign_payload(body, SECRET))
+
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] in ("bad_signature", "malformed_event")
+    assert recorded_events(db) == set()
+
+
+def test_an_event_of_a_type_we_ignore_may_carry_an_object_without_an_id(
+    db, client, fake, company_id
+):
+    balance_event = make_event("balance.available", {"object": "balance", "available": []})
+    balance_event["created"] = int(NOW.timestamp())
+
+    response = deliver(client, balance_event)
+
+    assert (response.status_code, response.get_json()["outcome"]) == (200, "ignored")
+    assert recorded_events(db) == set()
+
+
+# --- dated in the future --------------------------------------------------------------------
+
+
+def test_a_signature_dated_more_than_five_minutes_ahead_is_refused(
+    db, client, fake, company_id, admin_id
+):
+    paid = _paid_event(db, fake, company_id, admin_id)
+    skew = int(FUTURE_SKEW.total_seconds())
+    requests_before = len(fake.requests)
+
+    # The SDK refuses a signature older than 300 s; one from the future it would take.
+    response = deliver(client, paid, timestamp=int(time.time()) + skew + 120)
+
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "bad_signature"
+    assert recorded_events(db) == set()
+    assert balance(db, company_id) == 0
+    assert len(fake.requests) == requests_before
+
+    # A clock a little ahead (within the skew) is no reason to refuse.
+    response = deliver(client, paid, timestamp=int(time.time()) + skew - 60)
+    assert (response.status_code, response.get_json()["outcome"]) == (200, "handled")
+    assert balance(db, company_id) == 5 * STANDARD_CREDIT
+
+
+def test_a_signature_carrying_a_second_future_timestamp_is_refused(
+    db, client, fake, company_id, admin_id
+):
+    paid = _paid_event(db, fake, company_id, admin_id)
+    body, header = sign_event(paid, SECRET)
+    future = int(time.time()) + int(FUTURE_SKEW.total_seconds()) + 120
+
+    response = post_signed(client, body, f"{header},t={future}")
+
+    assert response.status_code == 400
+    assert recorded_events(db) == set()
+
+
+def test_an_event_created_weeks_ahead_but_signed_now_is_handled(
+    db, client, fake, company_id, admin_id
+):
+    """Under a Stripe test clock an event's ``created`` is the simulated time: only the
+    signature's time says when it was sent, so ``created`` is not held against our clock."""
+    paid = _paid_event(db, fake, company_id, admin_id)
+    simulated = int((NOW + timedelta(days=30)).timestamp())
+
+    response = deliver(client, _changed(paid, "created", simulated))
+
+    assert (response.status_code, response.get_json()["outcome"]) == (200, "handled")
+    assert balance(db, company_id) == 5 * STANDARD_CREDIT
+
+
+# --- old event ids are forgotten --------------------------------------------------------------
+
+
+def test_handled_event_ids_are_pruned_after_the_retention_period(db, stripe_app):
+    keep = jobs.DEFAULT_WEBHOOK_EVENT_KEEP_DAYS
+    stripe_app.config.pop("WEBHOOK_EVENT_KEEP_DAYS", None)  # the default applies
+    for name, age in [("old", keep + 1), ("edge", keep), ("recent", 3)]:
+        db.session.add(
+            StripeEvent(id=f"evt_{name}", type="invoice.paid", received_at=NOW - timedelta(age))
+        )
+    db.session.commit()
+
+    assert jobs.prune_webhook_events(NOW) == "1 old webhook event ids removed"
+    assert recorded_events(db) == {"evt_edge", "evt_recent"}
+    assert jobs.prune_webhook_events(NOW) == ""  # nothing more: the job can run again
+
+    stripe_app.config["WEBHOOK_EVENT_KEEP_DAYS"] = 2
+    jobs.prune_webhook_events(NOW)
+    assert recorded_events(db) == set()
+
+
+def test_an_event_resent_after_its_id_was_pruned_grants_no_second_credit(
+    db, client, fake, stripe_app, company_id, admin_id
+):
+    paid = _paid_event(db, fake, company_id, admin_id)
+    assert deliver(client, paid).get_json()["outcome"] == "handled"
+    later = NOW + timedelta(days=jobs.DEFAULT_WEBHOOK_EVENT_KEEP_DAYS + 1)
+    jobs.prune_webhook_events(later)
+    assert recorded_events(db) == set()
+
+    response = deliver(client, paid)  # resent from Stripe's dashboard, say
+
+    assert (response.status_code, response.get_json()["outcome"]) == (200, "handled")
+    assert grants(db, company_id) == [5 * STANDARD_CREDIT]
     assert balance(db, company_id) == 5 * STANDARD_CREDIT

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
-from core import create_app
+from billing import ledger
+from booking import api, search, services
+from booking.dates import MAX_SEARCH_NIGHTS
+from booking.models import Booking, BookingStatus
+from core import create_app, errors, input_guard
+from core.db import MAX_ID
+from core.errors import ApiError
+from facilities.regions import REGIONS_BY_SLUG
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 
@@ -49,3 +59,224 @@ def test_company_contract_fields_are_required():
         "subscription_status",
         "credit_balance",
     }
+
+
+# --- bounds: the spec states the code's constants ----------------------------------------
+
+
+def _spec() -> dict:
+    return yaml.safe_load(SPEC.read_text())
+
+
+def _resolve(spec: dict, node: dict) -> dict:
+    """Follow a ``$ref`` (``#/components/...``) to the node it names."""
+    while "$ref" in node:
+        target = spec
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _param(spec: dict, path: str, method: str, name: str) -> dict:
+    for param in spec["paths"][path][method]["parameters"]:
+        param = _resolve(spec, param)
+        if param["name"] == name:
+            return param
+    raise AssertionError(f"{method} {path} documents no parameter {name!r}")
+
+
+def _bounds(schema: dict) -> dict:
+    return {k: schema[k] for k in ("minimum", "maximum", "default", "maxLength") if k in schema}
+
+
+def _body_schema(spec: dict) -> dict:
+    body = spec["paths"]["/api/v1/bookings"]["post"]["requestBody"]
+    return _resolve(spec, body["content"]["application/json"]["schema"])["properties"]
+
+
+def test_the_search_parameters_state_the_bounds_the_code_enforces():
+    spec = _spec()
+
+    def schema(name: str) -> dict:
+        return _param(spec, "/api/v1/facilities", "get", name)["schema"]
+
+    assert _bounds(schema("guests")) == {
+        "minimum": api.MIN_GUESTS,
+        "maximum": services.MAX_GUESTS,
+        "default": api.DEFAULT_GUESTS,
+    }
+    assert _bounds(schema("prefecture")) == {
+        "minimum": api.MIN_PREFECTURE,
+        "maximum": api.MAX_PREFECTURE,
+    }
+    assert _bounds(schema("min_wifi_mbps")) == {
+        "minimum": api.MIN_WIFI_MBPS,
+        "maximum": api.MAX_WIFI_MBPS,
+        "default": api.MIN_WIFI_MBPS,
+    }
+    assert schema("region")["enum"] == list(REGIONS_BY_SLUG)
+    assert schema("kind")["enum"] == list(api.KINDS)
+    assert schema("amenities")["items"]["enum"] == list(search.AMENITIES)
+    assert schema("sort")["enum"] == list(search.SORTS)
+    assert schema("sort")["default"] == api.DEFAULT_SORT
+    stay_limit = f"at most {MAX_SEARCH_NIGHTS} nights"
+    assert stay_limit in _param(spec, "/api/v1/facilities", "get", "check_out")["description"]
+
+
+def test_the_booking_body_states_the_bounds_the_code_enforces():
+    spec = _spec()
+    body = _body_schema(spec)
+
+    assert _bounds(body["unit_id"]) == {"minimum": api.MIN_ID, "maximum": MAX_ID}
+    assert _bounds(body["guests"]) == {
+        "minimum": api.MIN_GUESTS,
+        "maximum": services.MAX_GUESTS,
+        "default": api.DEFAULT_GUESTS,
+    }
+    assert _bounds(body["expected_total"]) == {
+        "minimum": api.MIN_EXPECTED_TOTAL,
+        "maximum": api.MAX_EXPECTED_TOTAL,
+    }
+    assert f"at most {MAX_SEARCH_NIGHTS} nights" in body["check_out"]["description"]
+    key = _param(spec, "/api/v1/bookings", "post", "Idempotency-Key")["schema"]
+    assert _bounds(key) == {"maxLength": api.MAX_IDEMPOTENCY_KEY}
+    # The key is stored with the booking: the column must hold the longest one allowed.
+    assert Booking.__table__.c.request_key.type.length == api.MAX_IDEMPOTENCY_KEY
+
+
+def test_ids_in_paths_and_availability_ranges_state_the_codes_bounds():
+    spec = _spec()
+    for path, method in [
+        ("/api/v1/facilities/{id}/availability", "get"),
+        ("/api/v1/bookings/{id}", "get"),
+        ("/api/v1/bookings/{id}", "delete"),
+    ]:
+        assert _bounds(_param(spec, path, method, "id")["schema"]) == {
+            "minimum": api.MIN_ID,
+            "maximum": MAX_ID,
+        }, (method, path)
+    to = _param(spec, "/api/v1/facilities/{id}/availability", "get", "to")["description"]
+    assert f"from + {api.DEFAULT_AVAILABILITY_NIGHTS} nights" in to
+    assert f"at most {api.MAX_AVAILABILITY_NIGHTS} nights" in to
+    horizon = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "x"}).config[
+        "BOOKING_HORIZON_DAYS"
+    ]
+    assert f"`BOOKING_HORIZON_DAYS` (default {horizon})" in spec["info"]["description"]
+    assert f"at most {MAX_SEARCH_NIGHTS} nights" in spec["info"]["description"]
+
+
+def test_enums_of_answers_are_the_codes_values():
+    schemas = _spec()["components"]["schemas"]
+    assert schemas["Booking"]["properties"]["status"]["enum"] == [s.value for s in BookingStatus]
+
+
+# --- error codes: every (status, code) the API can answer, read from the code -------------
+
+
+def _tree(module) -> ast.Module:
+    return ast.parse(inspect.getsource(module))
+
+
+def _literal_errors(module, *callables: str) -> set[tuple[int, str]]:
+    """``ApiError(400, "code", …)``-style calls with a literal status and code."""
+    found = set()
+    for node in ast.walk(_tree(module)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in callables
+            and len(node.args) >= 2
+            and all(isinstance(arg, ast.Constant) for arg in node.args[:2])
+        ):
+            found.add((node.args[0].value, node.args[1].value))
+    return found
+
+
+def _raised_rule_errors(module, base: type) -> set[tuple[type, str | None]]:
+    """``raise Cls(message, code)`` sites in ``module`` for subclasses of ``base``: the
+    class and its code (the class's own when none is given, None when computed)."""
+    found = set()
+    for node in ast.walk(_tree(module)):
+        if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)):
+            continue
+        func = node.exc.func
+        cls = getattr(module, func.id, None) if isinstance(func, ast.Name) else None
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            continue
+        code_arg = node.exc.args[1] if len(node.exc.args) > 1 else None
+        for keyword in node.exc.keywords:
+            if keyword.arg == "code":
+                code_arg = keyword.value
+        if code_arg is None:
+            found.add((cls, cls.code))
+        elif isinstance(code_arg, ast.Constant):
+            found.add((cls, code_arg.value))
+        else:
+            found.add((cls, None))
+    return found
+
+
+def _as_api_answer(cls: type, code: str) -> tuple[int, str]:
+    with pytest.raises(ApiError) as answered:
+        api._raise_booking_error(cls("message", code))
+    return answered.value.status, answered.value.code
+
+
+def _answerable_errors() -> set[tuple[int, str]]:
+    answers = _literal_errors(api, "ApiError") | _literal_errors(errors, "_api_body")
+    credit_codes = {code for _cls, code in _raised_rule_errors(ledger, ledger.CreditRefused)}
+    for cls, code in _raised_rule_errors(services, services.BookingError):
+        # A computed code is the ledger's refusal passed on (BillingRefused(exc.code)).
+        for each in [code] if code is not None else sorted(credit_codes):
+            answers.add(_as_api_answer(cls, each))
+    answers.add((input_guard.InvalidCharacters.code, input_guard.InvalidCharacters.api_code))
+    return answers
+
+
+def _documented_errors(spec: dict) -> dict[tuple[int, str], list[str]]:
+    documented: dict[tuple[int, str], list[str]] = {}
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for status, answer in operation["responses"].items():
+                for code in _resolve(spec, answer).get("x-error-codes", []):
+                    documented.setdefault((int(status), code), []).append(f"{method} {path}")
+    return documented
+
+
+def test_the_derivation_finds_the_codes_it_should():
+    # Guards the reading of the source itself: if these vanish, the parser broke.
+    answerable = _answerable_errors()
+    assert {
+        (400, "out_of_range"),
+        (409, "taken"),
+        (409, "price_changed"),
+        (422, "idempotency_mismatch"),
+        (402, "employee_cap"),
+        (400, "invalid_characters"),
+        (401, "unauthorized"),
+    } <= answerable
+
+
+def test_every_error_the_api_can_answer_is_documented_and_nothing_else():
+    assert set(_documented_errors(_spec())) == _answerable_errors()
+
+
+def test_the_error_schema_lists_every_code():
+    spec = _spec()
+    code = spec["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]
+    assert sorted(code["enum"]) == sorted({code for _status, code in _answerable_errors()})
+
+
+def test_every_error_answer_names_its_codes_and_every_operation_the_common_ones():
+    spec = _spec()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            answers = {int(s): _resolve(spec, a) for s, a in operation["responses"].items()}
+            for status, answer in answers.items():
+                if status >= 400:
+                    assert answer.get("x-error-codes"), (method, path, status)
+            # Every request passes the bearer check and the control-character guard.
+            assert "unauthorized" in answers[401]["x-error-codes"], (method, path)
+            assert "invalid_characters" in answers[400]["x-error-codes"], (method, path)
+            assert "internal_error" in answers[500]["x-error-codes"], (method, path)
