@@ -19,8 +19,8 @@ from sqlalchemy.exc import IntegrityError
 
 from accounts.models import ApiToken, Company, Invitation, Role, User
 from accounts.passwords import weak_password_reason
-from accounts.sessions import end_sessions
 from accounts.services import hash_password, normalise_email, user_by_email
+from accounts.sessions import end_sessions
 from billing.services import check_seat_free
 from booking.services import cancel_future_stays
 from core.db import in_id_range, utcnow

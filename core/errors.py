@@ -8,6 +8,8 @@ from flask import jsonify, render_template, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
+from core import input_guard
+
 log = logging.getLogger(__name__)
 
 
@@ -43,10 +45,14 @@ def init_app(app) -> None:
     def api_error(exc: ApiError):
         return _api_body(exc.status, exc.code, exc.message)
 
+    input_guard.init_app(app)
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        # An exception may carry its own stable API code and message for people
+        # (``api_code``, ``page_message``: core.input_guard's refusals do).
         if _wants_json():
-            code = (exc.name or "error").lower().replace(" ", "_")
+            code = getattr(exc, "api_code", None) or (exc.name or "error").lower().replace(" ", "_")
             body, status = _api_body(exc.code or 500, code, exc.description or exc.name)
             headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
             return body, status, headers
@@ -57,7 +63,9 @@ def init_app(app) -> None:
             405: _("That action is not allowed here."),
             429: _("Too many requests. Please wait a moment."),
         }
-        message = messages.get(exc.code, _("Something went wrong."))
+        message = getattr(exc, "page_message", None) or messages.get(
+            exc.code, _("Something went wrong.")
+        )
         page = render_template("error.html", status=exc.code, message=message)
         # Keep what the exception says about the answer (Retry-After, Allow, …).
         headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]

@@ -8,7 +8,7 @@ organisation, so somebody else's id answers 404 exactly like one that does not e
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from flask import (
     Blueprint,
@@ -29,6 +29,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from accounts.forms import EmptyForm
 from booking.dates import adjacent_months, month_bounds, parse_month
 from booking.forms import AMENITY_LABELS, KIND_LABELS
+from core import input_guard
 from core.db import edge_now, tokyo_today
 from core.extensions import csrf, db
 from core.i18n import current_locale, format_day
@@ -281,12 +282,14 @@ def unit_reactivate(unit_id: int):
 
 @bp.post("/facilities/<int:facility_id>/photos")
 @csrf.exempt  # checked below, once the larger body limit for photos applies
+@input_guard.defer_body_check  # likewise
 def photo_upload(facility_id: int):
     facility = facility_or_404(facility_id)
     max_bytes = current_app.config["PHOTO_MAX_BYTES"]
     request.max_content_length = max_bytes + 64 * 1024
     back = redirect(url_for("operator.facility", facility_id=facility.id, _anchor="photos"), 303)
     try:
+        input_guard.check_body()
         if current_app.config.get("WTF_CSRF_ENABLED", True):
             csrf.protect()
         form = PhotoForm()
@@ -299,25 +302,29 @@ def photo_upload(facility_id: int):
             flash(str(errors[0]), "error")
         return back
     upload = form.photo.data
+    photo_dir = services.photo_dir(current_app.instance_path)
+    stored = None
     try:
-        photo = services.save_photo(
+        stored = services.save_photo(
             facility,
             upload.stream,
             upload.filename or "",
             edge_now(),
-            services.photo_dir(current_app.instance_path),
+            photo_dir,
             max_bytes,
             caption=form.caption.data or "",
-        )
+        ).filename
+        db.session.commit()
     except services.PhotoError as exc:
         db.session.rollback()
         flash(str(exc.message), "error")
         return back
-    try:
-        db.session.commit()
-    except Exception:
+    except BaseException:
+        # The file is written once its row is flushed (save_photo removes it if it
+        # fails itself); a commit that fails must not leave a file no row names.
         db.session.rollback()
-        services.discard_photo_file(services.photo_dir(current_app.instance_path), photo.filename)
+        if stored is not None:
+            services.discard_photo_file(photo_dir, stored)
         raise
     flash(_("The photo has been added."), "success")
     return back
@@ -351,6 +358,7 @@ def _close_page(facility: Facility, form: CloseDatesForm, error=None, status=200
         reason_labels=REASON_LABELS,
         button=EmptyForm(),
         today=today,
+        horizon=today + timedelta(days=services.MAX_CLOSE_AHEAD_DAYS),  # the last date allowed
     ), status
 
 

@@ -7,8 +7,11 @@ input is a form error on the page, never an IntegrityError.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -33,10 +36,12 @@ from wtforms.validators import (
 )
 
 from booking.forms import KIND_LABELS
+from core.db import edge_now, tokyo_today
+from core.i18n import format_day
 from facilities.blocks import MANUAL_REASONS
 from facilities.models import YES_NO_AMENITIES, BlockReason, FacilityKind, Housekeeping
 from facilities.regions import PREFECTURES
-from facilities.services import FACILITY_FIELDS
+from facilities.services import FACILITY_FIELDS, MAX_CLOSE_AHEAD_DAYS
 
 MAX_NIGHTS_LIMIT = 365
 MAX_WIFI_MBPS = 100_000
@@ -69,6 +74,31 @@ class Finite:
     def __call__(self, form, field):
         if field.data is not None and not math.isfinite(field.data):
             raise ValidationError(_l("Enter a number."))
+
+
+class WithinHorizon:
+    """A date from today (Tokyo) to ``ahead_days`` ahead: an operator's dates never lie
+    in the past, and a typo such as 9999-12-31 is a form error here, never a date that
+    overflows further on. ``ahead_days`` may be a callable, read when the form validates
+    (for a bound that follows the configuration)."""
+
+    def __init__(self, ahead_days: int | Callable[[], int]):
+        self.ahead_days = ahead_days
+
+    def __call__(self, form, field):
+        if field.data is None:  # missing or not a date: the field's own error says so
+            return
+        ahead = self.ahead_days() if callable(self.ahead_days) else self.ahead_days
+        first = tokyo_today(edge_now())
+        last = first + timedelta(days=ahead)
+        if not first <= field.data <= last:
+            raise ValidationError(
+                _(
+                    "Choose a date from %(first)s to %(last)s.",
+                    first=format_day(first, "long"),
+                    last=format_day(last, "long"),
+                )
+            )
 
 
 class FacilityForm(FlaskForm):
@@ -179,8 +209,12 @@ class CloseDatesForm(FlaskForm):
     """Nights to close, both ends included: 10 to 12 December closes three nights."""
 
     unit = SelectField(_l("Room"), choices=[], default=WHOLE_FACILITY)
-    first_night = DateField(_l("First night"), validators=[InputRequired()])
-    last_night = DateField(_l("Last night"), validators=[InputRequired()])
+    first_night = DateField(
+        _l("First night"), validators=[InputRequired(), WithinHorizon(MAX_CLOSE_AHEAD_DAYS)]
+    )
+    last_night = DateField(
+        _l("Last night"), validators=[InputRequired(), WithinHorizon(MAX_CLOSE_AHEAD_DAYS)]
+    )
     reason = SelectField(
         _l("Reason"),
         choices=[C(r.value, REASON_LABELS[r]) for r in MANUAL_REASONS],

@@ -307,9 +307,10 @@ def save_photo(
     """Store an uploaded photo under a random name in ``photo_dir``.
 
     At most ``max_bytes`` are read; the type comes from the bytes (JPEG, PNG or
-    WebP), never from ``filename``, which is not stored. The file is written
-    before the row is flushed; the caller removes it (``discard_photo_file``) if
-    the transaction then fails.
+    WebP), never from ``filename``, which is not stored. The row is flushed first
+    and the file written after it, so a refused row leaves no file; a failed write
+    removes what it wrote. If the transaction then fails, the caller removes the
+    file (``discard_photo_file``).
     """
     count = db.session.scalar(
         select(func.count())
@@ -328,10 +329,7 @@ def save_photo(
     image_format, width, height = _identify(data)
     extension, content_type = PHOTO_TYPES[image_format]
 
-    photo_dir.mkdir(parents=True, exist_ok=True)
     stored_name = f"{secrets.token_hex(16)}.{extension}"
-    with open(photo_dir / stored_name, "xb") as out:
-        out.write(data)
     photo = FacilityPhoto(
         facility_id=facility.id,
         filename=stored_name,
@@ -344,7 +342,21 @@ def save_photo(
     )
     db.session.add(photo)
     db.session.flush()
+    _write_new_file(photo_dir, stored_name, data)
     return photo
+
+
+def _write_new_file(photo_dir: Path, name: str, data: bytes) -> None:
+    """Write a file that must not exist yet; on any failure, nothing is left behind."""
+    photo_dir.mkdir(parents=True, exist_ok=True)
+    path = photo_dir / name
+    with open(path, "xb") as out:  # "x": never overwrite another photo's file
+        try:
+            out.write(data)
+        except BaseException:
+            out.close()
+            path.unlink(missing_ok=True)
+            raise
 
 
 def delete_photo(photo: FacilityPhoto) -> str:

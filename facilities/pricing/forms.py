@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from babel.dates import get_month_names
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -24,10 +25,19 @@ from wtforms.fields.choices import SelectChoice as C
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from facilities.forms import WithinHorizon
 from facilities.pricing.rules import MONTHS
 from facilities.pricing.services import MAX_PRICE, PERCENT_FIELDS, PERCENT_RANGES
+from facilities.services import MAX_CLOSE_AHEAD_DAYS
 
 ALL_ROOMS = "all"
+
+
+def override_ahead_days() -> int:
+    """How far ahead a fixed price may reach: as far as closing dates (about three
+    years, for events known early), and at least as far as prices are computed."""
+    return max(MAX_CLOSE_AHEAD_DAYS, current_app.config["PRICING_HORIZON_DAYS"])
+
 
 CAUSE_LABELS = {
     "nightly": _l("Nightly re-pricing"),
@@ -107,8 +117,12 @@ class OverrideForm(FlaskForm):
     """The operator's price for nights first … last, both included."""
 
     unit = SelectField(_l("Room"), choices=[], default=ALL_ROOMS)
-    first_night = DateField(_l("First night"), validators=[InputRequired()])
-    last_night = DateField(_l("Last night"), validators=[InputRequired()])
+    first_night = DateField(
+        _l("First night"), validators=[InputRequired(), WithinHorizon(override_ahead_days)]
+    )
+    last_night = DateField(
+        _l("Last night"), validators=[InputRequired(), WithinHorizon(override_ahead_days)]
+    )
     price = IntegerField(
         _l("Price a night (yen, tax included)"),
         validators=[InputRequired(), NumberRange(0, MAX_PRICE)],

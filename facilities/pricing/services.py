@@ -28,6 +28,9 @@ from facilities.pricing.rules import MONTHS, Policy
 
 MAX_PRICE = 10_000_000  # yen a night: anything above is a typo
 MAX_OVERRIDE_NIGHTS = 366
+# A safety net behind the form's horizon (pricing.forms.override_ahead_days): far-future
+# dates such as 9999-12-31 would overflow date arithmetic.
+MAX_OVERRIDE_AHEAD_DAYS = 10 * 366
 PERCENT_FIELDS = (
     "off_season_discount",
     "target_occupancy",
@@ -140,6 +143,8 @@ def add_override(
         raise PricingError(_l("The last night must not be before the first."), "dates_order")
     if last_night < today:
         raise PricingError(_l("These nights are already past."), "dates_past")
+    if (last_night - today).days > MAX_OVERRIDE_AHEAD_DAYS:
+        raise PricingError(_l("Dates that far ahead cannot be priced yet."), "too_far")
     if (last_night - first_night).days + 1 > MAX_OVERRIDE_NIGHTS:
         raise PricingError(
             _l("An override covers at most %(n)d nights.", n=MAX_OVERRIDE_NIGHTS), "too_long"

@@ -31,7 +31,13 @@ from facilities.console import (
 from facilities.console import bp as operator_bp
 from facilities.models import Facility, Unit
 from facilities.pricing import services
-from facilities.pricing.forms import BoundsForm, OverrideForm, PolicyForm, cause_label
+from facilities.pricing.forms import (
+    BoundsForm,
+    OverrideForm,
+    PolicyForm,
+    cause_label,
+    override_ahead_days,
+)
 from facilities.pricing.rules import default_ceiling
 
 RECENT_CHANGES = 10
@@ -109,6 +115,7 @@ def _pricing_page(
         error=error,
         error_at=error_at,
         today=today,
+        override_horizon=today + timedelta(days=override_ahead_days()),  # the last date allowed
     ), status
 
 

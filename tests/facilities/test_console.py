@@ -17,11 +17,13 @@ from types import SimpleNamespace
 
 import pytest
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
 
 from accounts.models import Role
 from booking import services as booking
 from booking.models import Occupancy
+from facilities import services as console_services
 from facilities.models import Block, Facility, FacilityPhoto, Unit
 from tests.conftest import NOW, PASSWORD, TODAY, days
 from tests.facilities.test_console_services import image_bytes, png_header, stay
@@ -409,6 +411,32 @@ def test_a_photo_just_over_the_limit_is_refused_by_the_service(app, db, client, 
     assert count(db, FacilityPhoto) == 0
 
 
+@pytest.mark.parametrize("failing", ["before_flush", "before_commit"], ids=["flush", "commit"])
+def test_a_failed_upload_leaves_no_photo_file(db, client, console, monkeypatch, failing):
+    """The database refuses the row (flush) or the transaction (commit): the upload
+    answers an error and leaves neither a row nor a file behind."""
+    real_save = console_services.save_photo
+
+    def refuse(*_args):
+        raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+
+    def save_with_a_failure(*args, **kwargs):
+        if failing == "before_flush":
+            event.listen(db.session(), failing, refuse, once=True)
+            return real_save(*args, **kwargs)
+        photo = real_save(*args, **kwargs)
+        assert (console.photos / photo.filename).exists()  # written before the commit
+        event.listen(db.session(), failing, refuse, once=True)
+        return photo
+
+    monkeypatch.setattr(console_services, "save_photo", save_with_a_failure)
+    response = upload(client, console.facility.id, image_bytes("PNG"), "a.png", "外観")
+
+    assert response.status_code == 500
+    assert count(db, FacilityPhoto) == 0
+    assert not console.photos.exists() or list(console.photos.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     "name", ["../instance/engawa.db", "..%2F..%2Fetc%2Fpasswd", "abc.jpg", "A" * 32 + ".jpg"]
 )
@@ -494,26 +522,45 @@ def test_closing_nights_a_guest_has_booked_is_refused_with_a_clear_message(
     assert closed_nights(db, console.a.id) == []
 
 
+# Closing reaches from today to MAX_CLOSE_AHEAD_DAYS (1,098 days: 2029-12-03) ahead.
+HORIZON = "Choose a date from Tue 1 Dec 2026 to Mon 3 Dec 2029."
 BAD_CLOSE = [
-    ("", 7, 400),
-    ("garbage", 7, 400),
-    ("2026/12/06", 7, 400),
-    ("2026-02-30", 7, 400),
-    (7, 5, 400),
-    (-1, 2, 422),
-    (0, 400, 422),
-    ("9999-12-30", "9999-12-31", 422),
-    ("0001-01-01", "0001-01-02", 422),
+    ("", 7, 400, "This field is required."),
+    ("garbage", 7, 400, "Not a valid date value."),
+    ("2026/12/06", 7, 400, "Not a valid date value."),
+    ("2026-02-30", 7, 400, "Not a valid date value."),
+    (7, 5, 400, "The last night cannot be before the first night."),
+    (-1, 2, 400, HORIZON),  # yesterday: just outside the horizon
+    (0, 400, 422, "Close at most 366 nights at a time."),
+    (1098, 1099, 400, HORIZON),  # the last night just outside the horizon
+    ("9999-12-30", "9999-12-31", 400, HORIZON),
+    ("0001-01-01", "0001-01-02", 400, HORIZON),
+    ("0001-01-01", "9999-12-31", 400, HORIZON),
+    ("10000-01-01", 2, 400, "Not a valid date value."),
 ]
 
 
-@pytest.mark.parametrize(("first", "last", "status"), BAD_CLOSE, ids=[str(b) for b in BAD_CLOSE])
-def test_bad_close_dates_are_refused_and_close_nothing(db, client, console, first, last, status):
+@pytest.mark.parametrize(
+    ("first", "last", "status", "message"), BAD_CLOSE, ids=[str(b[:2]) for b in BAD_CLOSE]
+)
+def test_bad_close_dates_are_refused_and_close_nothing(
+    db, client, console, first, last, status, message
+):
     response = close(client, console.facility.id, console.a.id, first, last)
 
-    assert response.status_code == status
-    assert 'data-testid="form-error"' in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert response.status_code == status, page[:2000]
+    assert 'data-testid="form-error"' in page
+    assert message in page
     assert count(db, Block) == 0
+
+
+@pytest.mark.parametrize(("first", "last"), [(0, 0), (1097, 1098)], ids=["today", "last-day"])
+def test_dates_just_inside_the_horizon_are_closed(db, client, console, first, last):
+    response = close(client, console.facility.id, console.a.id, first, last)
+
+    assert response.status_code == 303, response.get_data(as_text=True)[:2000]
+    assert closed_nights(db, console.a.id) == [days(n) for n in range(first, last + 1)]
 
 
 @pytest.mark.parametrize(
@@ -610,12 +657,38 @@ def test_occupancy_page_shows_totals_and_a_chart(db, client, console, make_emplo
     assert "<script" not in page[page.index("<main") :].split("</main>")[0]
 
 
-@pytest.mark.parametrize("month", ["garbage", "2026-13", "2026-00", "1999-01", "99999-01", ""])
+@pytest.mark.parametrize(
+    "month",
+    ["garbage", "2026-13", "2026-00", "1999-01", "99999-01", "", "9999-12", "0001-01", "0000-01"],
+)
 def test_a_bad_month_shows_this_month(client, console, month):
     for page in ("occupancy", "calendar"):
         response = client.get(f"/operator/facilities/{console.facility.id}/{page}?month={month}")
         assert response.status_code == 200
         assert 'data-testid="month">December 2026<' in response.get_data(as_text=True)
+
+
+# Month navigation reaches 60 months (MONTHS_AROUND) either side of December 2026.
+MONTH_HORIZON = [
+    ("2031-12", "December 2031", "2031-12"),  # just inside
+    ("2032-01", "December 2026", "2026-12"),  # just outside: this month
+    ("2021-12", "December 2021", "2021-12"),
+    ("2021-11", "December 2026", "2026-12"),
+    ("9999-12", "December 2026", "2026-12"),
+    ("0001-01", "December 2026", "2026-12"),
+]
+
+
+@pytest.mark.parametrize(("month", "shown", "csv_month"), MONTH_HORIZON)
+def test_month_navigation_stays_within_its_horizon(client, console, month, shown, csv_month):
+    base = f"/operator/facilities/{console.facility.id}"
+    for page in ("occupancy", "calendar"):
+        response = client.get(f"{base}/{page}?month={month}")
+        assert response.status_code == 200
+        assert f'data-testid="month">{shown}<' in response.get_data(as_text=True)
+    with client.get(f"{base}/bookings.csv?month={month}") as response:
+        assert response.status_code == 200
+        assert f"-{csv_month}.csv" in response.headers["Content-Disposition"]
 
 
 def test_bookings_csv_is_a_safe_utf8_spreadsheet_for_excel(

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import struct
 import zlib
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from io import BytesIO
+from io import BytesIO, FileIO
 
 import pytest
 from PIL import Image
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
 
 from accounts.models import Role, User
 from booking import services as booking
@@ -231,6 +233,32 @@ def test_a_facility_has_a_photo_limit(db, facility, photo_dir, monkeypatch):
     with pytest.raises(services.PhotoError) as exc:
         services.save_photo(facility, BytesIO(image_bytes()), "a.png", NOW, photo_dir, 10**6)
     assert exc.value.code == "too_many"
+
+
+def test_a_row_the_database_refuses_leaves_no_file(db, facility, photo_dir, monkeypatch):
+    def refuse():
+        raise OperationalError("INSERT INTO facility_photo", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(db.session, "flush", refuse)
+    with pytest.raises(OperationalError):
+        services.save_photo(facility, BytesIO(image_bytes()), "a.png", NOW, photo_dir, 10**6)
+
+    assert not photo_dir.exists() or list(photo_dir.iterdir()) == []
+
+
+def test_a_failed_write_leaves_no_file(db, facility, photo_dir, monkeypatch):
+    """A disk that fills up half-way: the half-written file goes too."""
+
+    class FullDisk(FileIO):
+        def write(self, data):
+            super().write(data[:10])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(services, "open", FullDisk, raising=False)
+    with pytest.raises(OSError):
+        services.save_photo(facility, BytesIO(image_bytes()), "a.png", NOW, photo_dir, 10**6)
+
+    assert list(photo_dir.iterdir()) == []
 
 
 def test_deleting_a_photo_removes_row_then_file(db, facility, photo_dir):

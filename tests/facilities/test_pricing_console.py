@@ -27,6 +27,8 @@ from facilities.pricing.models import NightlyPrice, PriceChange, PriceOverride, 
 from facilities.pricing.rules import decode_reasons
 from tests.conftest import NOW, PASSWORD, days, signed_in
 
+# Fixed prices reach from today to 1,098 days ahead (or the pricing horizon, if longer).
+HORIZON = "Choose a date from Tue 1 Dec 2026 to Mon 3 Dec 2029."
 JUNE_TUESDAY = date(2027, 6, 15)  # an ordinary night: no peak, holiday eve or weekend
 
 SETTINGS = {
@@ -364,7 +366,13 @@ def test_bad_overrides_are_refused_and_change_nothing(db, shop, make_facility, m
             "Number must be between 0 and 10000000.",
         ),
         (override_form(shop.a, days(20), days(21), 5050), 422, "multiple of ¥100"),
-        (override_form(shop.a, days(-5), days(-2), 5000), 422, "These nights are already past."),
+        (override_form(shop.a, days(-5), days(-2), 5000), 400, HORIZON),
+        (override_form(shop.a, days(-1), days(2), 5000), 400, HORIZON),
+        (override_form(shop.a, days(1098), days(1099), 5000), 400, HORIZON),
+        (override_form(shop.a, date(9999, 12, 31), date(9999, 12, 31), 5000), 400, HORIZON),
+        (override_form(shop.a, date(1, 1, 1), date(1, 1, 1), 5000), 400, HORIZON),
+        (override_form(shop.a, date(1, 1, 1), date(9999, 12, 31), 5000), 400, HORIZON),
+        ({**override_form(shop.a, days(1), days(2), 5000), "last_night": "10000-01-01"}, 400, ""),
         (override_form(shop.a, days(20), days(400), 5000), 422, "at most 366 nights"),
         (override_form(shop.a, days(20), days(21), ""), 400, "This field is required."),
         ({**override_form(shop.a, days(20), days(21), 5000), "first_night": "x"}, 400, ""),
@@ -381,6 +389,34 @@ def test_bad_overrides_are_refused_and_change_nothing(db, shop, make_facility, m
 
     assert state(db, shop.facility.id) == before
     assert db.session.scalar(select(func.count()).select_from(PriceOverride)) == 0
+
+
+@pytest.mark.parametrize(
+    ("first", "last"), [(0, 0), (1098, 1098)], ids=["today", "last-day-of-the-horizon"]
+)
+def test_an_override_just_inside_the_horizon_is_saved(db, shop, first, last):
+    response = shop.browser.post(
+        f"{shop.url}/overrides", data=override_form(shop.a, days(first), days(last), 7000)
+    )
+
+    assert response.status_code == 303, response.get_data(as_text=True)[:3000]
+    db.session.rollback()
+    saved = db.session.execute(select(PriceOverride.start_date, PriceOverride.end_date)).one()
+    assert tuple(saved) == (days(first), days(last + 1))
+
+
+def test_the_override_horizon_follows_a_longer_pricing_horizon(app, db, shop):
+    app.config["PRICING_HORIZON_DAYS"] = 1500
+    response = shop.browser.post(
+        f"{shop.url}/overrides", data=override_form(shop.a, days(1500), days(1500), 7000)
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)[:3000]
+
+    response = shop.browser.post(
+        f"{shop.url}/overrides", data=override_form(shop.a, days(1501), days(1501), 7000)
+    )
+    assert response.status_code == 400
+    assert "Choose a date from Tue 1 Dec 2026 to " in response.get_data(as_text=True)
 
 
 # --- a room's price calendar ------------------------------------------------------------------
@@ -446,6 +482,22 @@ def test_the_price_calendar_navigates_months_and_shows_past_nights(db, shop):
 
 
 # --- history --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("month", "shown"),
+    [
+        ("2031-12", "December 2031"),  # 60 months ahead: just inside
+        ("2032-01", "December 2026"),  # just outside: this month
+        ("9999-12", "December 2026"),
+        ("0001-01", "December 2026"),
+    ],
+)
+def test_the_price_calendar_months_stay_within_the_horizon(db, shop, month, shown):
+    response = shop.browser.get(f"/operator/units/{shop.a.id}/prices?month={month}")
+
+    assert response.status_code == 200
+    assert f'data-testid="month">{shown}<' in response.get_data(as_text=True)
 
 
 def test_the_history_lists_changes_after_a_settings_change(db, shop):
