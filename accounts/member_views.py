@@ -354,7 +354,7 @@ def join_request():
             return _too_many("accounts/join_request.html", refused, form=form)
     if form.validate_on_submit():
         now = edge_now()
-        made = members.request_domain_join(form.email.data, now, _invitation_days())
+        made = members.request_domain_join(form.email.data, now, members.DOMAIN_JOIN_LINK_DAYS)
         if made is not None:
             _queue_invitation(*made, now)
         db.session.commit()

@@ -30,10 +30,15 @@ from core.extensions import db
 # A domain join link is not sent again to the same address within this time, so the
 # public form cannot be used to flood somebody's mailbox.
 DOMAIN_JOIN_RESEND_MINUTES = 5
+# A join link asked for on the public form is for the person asking, who opens it at
+# once: it lasts a day (an admin's invitation lasts INVITATION_DAYS).
+DOMAIN_JOIN_LINK_DAYS = 1
 # Beyond this many unused domain join links, a company gets no more until some are used
 # or expire: the public form cannot grow the table without bound (the form's answer
-# stays the same, so the cap reveals nothing).
-MAX_PENDING_DOMAIN_INVITATIONS = 200
+# stays the same, so the cap reveals nothing). Above what the per-domain rate limit
+# lets through in a link's lifetime (30 an hour × 24 h), so a flood within the limits
+# never fills it and shuts the company's joining.
+MAX_PENDING_DOMAIN_INVITATIONS = 1000
 MAX_TOKEN_LENGTH = 100  # token_urlsafe(32) is 43 characters; anything far longer is junk
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"

@@ -120,13 +120,17 @@ class User(UserMixin, db.Model):
 
 
 class LoginThrottle(db.Model):
-    """Failed sign-ins per e-mail address in a row, to slow password guessing.
+    """Failed sign-ins in a row for one e-mail address from one client network, to slow
+    password guessing.
 
     After ``LOGIN_MAX_FAILURES`` failures each attempt waits until ``locked_until``,
     a delay that doubles per further failure (capped); a success deletes the row.
+    ``key`` is the SHA-256 of the address and the network (``accounts.services.
+    throttle_key``): no address is stored, and a guesser elsewhere never makes the
+    owner wait.
     """
 
-    email: Mapped[str] = mapped_column(String(254), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
     failures: Mapped[int] = mapped_column(default=0)
     last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -20,7 +20,7 @@ COMMON_PASSWORDS_FILE = Path(__file__).resolve().parent / "data" / "common-passw
 @functools.cache
 def common_passwords() -> frozenset[str]:
     lines = COMMON_PASSWORDS_FILE.read_text(encoding="utf-8").splitlines()
-    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("# "))
 
 
 def weak_password_reason(password: str, email: str = ""):
@@ -35,13 +35,13 @@ def weak_password_reason(password: str, email: str = ""):
         return _l("The password must be at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)
     if len(password) > MAX_PASSWORD_LENGTH:
         return _l("The password must be at most %(n)d characters.", n=MAX_PASSWORD_LENGTH)
-    folded = password.strip().casefold()
-    if len(set(folded)) == 1:
+    folded = password.casefold()
+    if len(set(folded)) == 1 or not folded.strip():
         return _l("The password must not be one character repeated.")
-    if folded in common_passwords():
+    if folded.strip() in common_passwords():
         return _l("This password is one of the most commonly used. Please choose another.")
     email = email.strip().casefold()
     local = email.partition("@")[0]
-    if email and (folded == email or (len(local) >= 4 and local in folded)):
+    if email and (email in folded or (len(local) >= 4 and local in folded)):
         return _l("The password must not contain your e-mail address.")
     return None

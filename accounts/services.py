@@ -23,7 +23,6 @@ from accounts.models import ApiToken, LoginThrottle, User
 from accounts.passwords import MIN_PASSWORD_LENGTH, weak_password_reason  # noqa: F401
 from core.db import in_id_range
 from core.extensions import db
-from core.ratelimit import MAX_KEY_LENGTH, Limit, RateLimitWindow
 
 TOKEN_PREFIX = "eng_"  # noqa: S105 (a label, not a secret)
 # Failed sign-ins for an address are forgotten this long after the last one.
@@ -74,6 +73,12 @@ class ThrottlePolicy:
         return timedelta(seconds=seconds)
 
 
+def throttle_key(email: str, client: str) -> str:
+    """The row of failures for ``email`` tried from ``client`` (a network, see
+    ``core.ratelimit.client_ip``): hashed, so its length is fixed whatever the input."""
+    return hashlib.sha256(f"{normalise_email(email)}\n{client}".encode()).hexdigest()
+
+
 def normalise_email(email: str) -> str:
     return email.strip().lower()
 
@@ -87,7 +92,12 @@ def hash_password(password: str, method: str = "scrypt") -> str:
 
 
 def authenticate(
-    email: str, password: str, now: datetime, policy: ThrottlePolicy, hash_method: str = "scrypt"
+    email: str,
+    password: str,
+    now: datetime,
+    policy: ThrottlePolicy,
+    hash_method: str = "scrypt",
+    client: str = "",
 ) -> User | None:
     """Return the user for a correct e-mail and password, else None.
 
@@ -98,9 +108,15 @@ def authenticate(
     passed the right password works again; a success forgets the failures. Unknown
     addresses are throttled the same way and hashed against a dummy, so neither
     timing nor throttling tells whether an address has an account.
+
+    Failures are counted per address *and* client network (``client``): someone
+    guessing from elsewhere slows themself, never the owner signing in from their
+    own network. Guessing from many networks is slowed by the per-network limit the
+    view applies before this runs.
     """
     email = normalise_email(email)
-    throttle = db.session.get(LoginThrottle, email, with_for_update=True)
+    key = throttle_key(email, client)
+    throttle = db.session.get(LoginThrottle, key, with_for_update=True)
     if throttle and throttle.locked_until and throttle.locked_until > now:
         raise LoginThrottled(int((throttle.locked_until - now).total_seconds()) + 1)
 
@@ -111,23 +127,24 @@ def authenticate(
             db.session.delete(throttle)
         db.session.flush()
         return user
-    _count_failure(email, now, policy)
+    _count_failure(key, now, policy)
     if throttle is not None:
         db.session.expire(throttle)  # changed in the database, not on this object
     return None
 
 
-def _count_failure(email: str, now: datetime, policy: ThrottlePolicy) -> None:
-    """One more failure for ``email``: an atomic upsert, so racing attempts all count
-    (and never collide on the first row); failures older than FAILURE_MEMORY restart."""
+def _count_failure(key: str, now: datetime, policy: ThrottlePolicy) -> None:
+    """One more failure for ``key``: an atomic upsert, so racing attempts all count
+    (and never collide on the first row); failures older than FAILURE_MEMORY restart.
+    A racing failure never shortens a wait another one set."""
     table = LoginThrottle.__table__
     forgotten = table.c.last_failed_at <= now - FAILURE_MEMORY
     dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
     failures = db.session.execute(
         dialect.insert(LoginThrottle)
-        .values(email=email, failures=1, last_failed_at=now, locked_until=None)
+        .values(key=key, failures=1, last_failed_at=now, locked_until=None)
         .on_conflict_do_update(
-            index_elements=["email"],
+            index_elements=["key"],
             set_={
                 "failures": case((forgotten, 1), else_=table.c.failures + 1),
                 "last_failed_at": now,
@@ -136,10 +153,16 @@ def _count_failure(email: str, now: datetime, policy: ThrottlePolicy) -> None:
         .returning(LoginThrottle.failures)
     ).scalar_one()
     delay = policy.delay_after(failures)
+    if delay is None:
+        return
+    until = now + delay
     db.session.execute(
         update(LoginThrottle)
-        .where(LoginThrottle.email == email)
-        .values(locked_until=now + delay if delay else None)
+        .where(
+            LoginThrottle.key == key,
+            or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until < until),
+        )
+        .values(locked_until=until)
         .execution_options(synchronize_session=False)
     )
 
@@ -154,26 +177,6 @@ def prune_login_throttles(now: datetime) -> int:
     )
     db.session.flush()
     return result.rowcount
-
-
-def failures_wait(limit: Limit, subject: str, now: datetime) -> int:
-    """Seconds until ``subject`` may try again under ``limit``, 0 when it may now.
-
-    Reads the count that ``core.ratelimit.hit`` keeps for ``subject`` (the views count
-    each failed sign-in of a client address), without adding to it: successful
-    sign-ins from one office address never add up. Racing attempts may each pass
-    this check; each failure is still counted after.
-    """
-    window = db.session.execute(
-        select(RateLimitWindow.count, RateLimitWindow.window_end).where(
-            RateLimitWindow.key == f"{limit.scope}:{subject}"[:MAX_KEY_LENGTH],
-            RateLimitWindow.window_start <= now,
-            RateLimitWindow.window_end > now,
-        )
-    ).first()
-    if window is None or window.count < limit.count:
-        return 0
-    return max(1, int((window.window_end - now).total_seconds()) + 1)
 
 
 def change_password(user: User, current: str, new: str, method: str = "scrypt") -> None:

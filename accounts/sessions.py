@@ -31,9 +31,6 @@ SESSION_KEY = "_sid"
 # last_seen_at is written at most this often: no write on every request.
 TOUCH_EVERY = timedelta(minutes=1)
 
-DEFAULT_IDLE_MINUTES = 120
-DEFAULT_MAX_HOURS = 12
-
 
 @dataclass(frozen=True)
 class SessionPolicy:
@@ -44,8 +41,8 @@ class SessionPolicy:
     def from_config(cls, config) -> SessionPolicy:
         """``SESSION_IDLE_MINUTES`` (default 120) and ``SESSION_MAX_HOURS`` (default 12)."""
         return cls(
-            idle=timedelta(minutes=config.get("SESSION_IDLE_MINUTES", DEFAULT_IDLE_MINUTES)),
-            lifetime=timedelta(hours=config.get("SESSION_MAX_HOURS", DEFAULT_MAX_HOURS)),
+            idle=timedelta(minutes=config["SESSION_IDLE_MINUTES"]),
+            lifetime=timedelta(hours=config["SESSION_MAX_HOURS"]),
         )
 
 

@@ -40,11 +40,6 @@ login_manager.login_view = "accounts.login"
 login_manager.login_message = None
 
 
-DEFAULT_IP_ATTEMPTS = 20
-DEFAULT_IP_WINDOW_SECONDS = 600
-DEFAULT_FIRST_DELAY_SECONDS = 30
-
-
 def _session_policy() -> sessions.SessionPolicy:
     return sessions.SessionPolicy.from_config(current_app.config)
 
@@ -106,11 +101,15 @@ def _safe_next(target: str | None) -> str:
     return url_for("booking.home")
 
 
+# Password changes per account: each one runs the password hash on the current password.
+PASSWORD_CHANGE_LIMIT = ratelimit.Limit("password-change", 10, 900)
+
+
 def _throttle_policy() -> services.ThrottlePolicy:
     config = current_app.config
     return services.ThrottlePolicy(
         max_failures=config["LOGIN_MAX_FAILURES"],
-        first_delay_seconds=config.get("LOGIN_DELAY_SECONDS", DEFAULT_FIRST_DELAY_SECONDS),
+        first_delay_seconds=config["LOGIN_DELAY_SECONDS"],
         max_delay_seconds=config["LOGIN_LOCKOUT_SECONDS"],
     )
 
@@ -119,8 +118,8 @@ def _ip_limit() -> ratelimit.Limit:
     config = current_app.config
     return ratelimit.Limit(
         "login-ip",
-        config.get("LOGIN_IP_MAX_ATTEMPTS", DEFAULT_IP_ATTEMPTS),
-        config.get("LOGIN_IP_WINDOW_SECONDS", DEFAULT_IP_WINDOW_SECONDS),
+        config["LOGIN_IP_MAX_ATTEMPTS"],
+        config["LOGIN_IP_WINDOW_SECONDS"],
     )
 
 
@@ -146,7 +145,7 @@ def login():
         # Failures per client IP, checked before any hash runs: spraying one password
         # over many addresses from one client is slowed as much as guessing one.
         limit, address = _ip_limit(), ratelimit.client_ip()
-        retry_after = services.failures_wait(limit, address, now)
+        retry_after = ratelimit.peek(limit, address, now)
         if retry_after:
             message = _(
                 "Too many failed sign-ins from your network. Try again in %(n)d minutes.",
@@ -160,6 +159,7 @@ def login():
                 now,
                 _throttle_policy(),
                 current_app.config["PASSWORD_HASH_METHOD"],
+                client=address,
             )
         except services.LoginThrottled as exc:
             db.session.rollback()
@@ -246,6 +246,9 @@ def _account_page(password_form=None, new_token: str | None = None) -> str:
 def change_password():
     form = _password_form()
     if form.validate_on_submit():
+        # Each attempt hashes the current password: a stolen session may not guess it
+        # at will, nor anyone keep the workers busy.
+        ratelimit.enforce([(PASSWORD_CHANGE_LIMIT, str(current_user.id))], edge_now())
         try:
             services.change_password(
                 current_user,

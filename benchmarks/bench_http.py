@@ -164,6 +164,7 @@ class Gunicorn:
         env = {
             **os.environ,
             "ENGAWA_ENV": "production",
+            "PROXY_FIX_X_FOR": "0",  # the load generator connects directly
             "DATABASE_URL": database_url,
             "SECRET_KEY": secret_key,
             # Production requires the public address (https); requests use 127.0.0.1.

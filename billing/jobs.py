@@ -14,7 +14,6 @@ from core.extensions import db
 
 # Stripe retries a delivery for 3 days and keeps its events (and the dashboard's
 # "resend") for 30; an id is kept at least as long as its event can come back.
-DEFAULT_WEBHOOK_EVENT_KEEP_DAYS = 30
 
 
 def reconcile(now: datetime) -> str:
@@ -36,7 +35,7 @@ def prune_webhook_events(now: datetime) -> str:
     and an event Stripe resends after its id is gone is re-read and applied again,
     which changes nothing that is already so (credit is granted once per invoice).
     """
-    days = current_app.config.get("WEBHOOK_EVENT_KEEP_DAYS", DEFAULT_WEBHOOK_EVENT_KEEP_DAYS)
+    days = current_app.config["WEBHOOK_EVENT_KEEP_DAYS"]
     cutoff = now - timedelta(days=days)
     removed = db.session.execute(delete(StripeEvent).where(StripeEvent.received_at < cutoff))
     db.session.commit()

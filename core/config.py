@@ -159,9 +159,19 @@ def _trusted_hosts(env: Mapping[str, str], base_url: str, production: bool) -> l
     return list(dict.fromkeys(hosts))
 
 
-def _proxy_fix(env: Mapping[str, str]) -> dict:
+def _proxy_fix(env: Mapping[str, str], production: bool) -> dict:
     """How many proxies in front of Engawa may set each X-Forwarded-* header (werkzeug
-    ProxyFix). 0, the default, trusts none: the client's own headers are ignored."""
+    ProxyFix). 0, the default, trusts none: the client's own headers are ignored.
+
+    Production must say how many proxies set X-Forwarded-For (0 included): behind an
+    unnamed proxy every visitor would share the proxy's address, and one client's
+    failed sign-ins would throttle everybody.
+    """
+    if production and not env.get("PROXY_FIX_X_FOR"):
+        raise ConfigError(
+            "PROXY_FIX_X_FOR must be set in production: the number of proxies in front that"
+            " set X-Forwarded-For (0 when clients connect directly)"
+        )
     return {
         f"PROXY_FIX_X_{part}": _int(env, f"PROXY_FIX_X_{part}", 0)
         for part in ("FOR", "PROTO", "HOST", "PORT")
@@ -292,7 +302,7 @@ def load_config(env: Mapping[str, str] | None = None, instance_dir: Path | None 
         "BASE_URL": base_url,
         # Requests for any other host are refused (400) before any view runs.
         "TRUSTED_HOSTS": _trusted_hosts(env, base_url, production),
-        **_proxy_fix(env),
+        **_proxy_fix(env, production),
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "MAX_CONTENT_LENGTH": 1024 * 1024,  # forms and JSON; photo uploads raise it per request

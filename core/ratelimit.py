@@ -13,11 +13,12 @@ configured, so a client cannot pick its own address.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import request
-from sqlalchemy import String, delete
+from sqlalchemy import String, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.exceptions import TooManyRequests
@@ -53,6 +54,29 @@ def _window_start(now: datetime, seconds: int) -> datetime:
     return datetime.fromtimestamp(epoch - epoch % seconds, tz=UTC)
 
 
+def _key(limit: Limit, subject: str) -> str:
+    return f"{limit.scope}:{subject}"[:MAX_KEY_LENGTH]
+
+
+def peek(limit: Limit, subject: str, now: datetime) -> int:
+    """Seconds until ``subject`` is within ``limit`` again, 0 when it is now; counts nothing.
+
+    For limits that count only failures (sign-in): checked before the work, counted
+    with ``hit`` after a failure. Racing requests may each pass the check; each
+    failure is still counted.
+    """
+    window = db.session.execute(
+        select(RateLimitWindow.count, RateLimitWindow.window_end).where(
+            RateLimitWindow.key == _key(limit, subject),
+            RateLimitWindow.window_start <= now,
+            RateLimitWindow.window_end > now,
+        )
+    ).first()
+    if window is None or window.count < limit.count:
+        return 0
+    return max(1, int((window.window_end - now).total_seconds()) + 1)
+
+
 def hit(limit: Limit, subject: str, now: datetime) -> int:
     """Count one hit of ``subject`` under ``limit``; flushes.
 
@@ -60,7 +84,7 @@ def hit(limit: Limit, subject: str, now: datetime) -> int:
     window ends (for ``Retry-After``). The increment is one atomic upsert, so
     racing workers never lose a count.
     """
-    key = f"{limit.scope}:{subject}"[:MAX_KEY_LENGTH]
+    key = _key(limit, subject)
     start = _window_start(now, limit.seconds)
     end = start + timedelta(seconds=limit.seconds)
     dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
@@ -80,8 +104,19 @@ def hit(limit: Limit, subject: str, now: datetime) -> int:
 
 
 def client_ip() -> str:
-    """The client's address as the configured proxies report it."""
-    return request.remote_addr or "unknown"
+    """The client's network as the configured proxies report it: its IPv4 address, or
+    the /64 of an IPv6 address (one subscriber holds a whole /64, so counting single
+    IPv6 addresses would give a client 2^64 separate allowances)."""
+    raw = request.remote_addr or ""
+    try:
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        return "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def enforce(checks: list[tuple[Limit, str]], now: datetime) -> None:
@@ -106,4 +141,4 @@ def prune(now: datetime) -> str:
     return f"{result.rowcount} ended rate-limit windows removed"
 
 
-__all__ = ["Limit", "RateLimitWindow", "client_ip", "enforce", "hit", "prune"]
+__all__ = ["Limit", "RateLimitWindow", "client_ip", "enforce", "hit", "peek", "prune"]

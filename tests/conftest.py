@@ -23,7 +23,7 @@ from accounts.services import hash_password
 from billing import ledger
 from billing.models import EntryKind, Plan, Subscription
 from core import create_app
-from core.config import normalise_database_url
+from core.config import load_config, normalise_database_url
 from core.extensions import db as _db
 from facilities.models import Facility, Unit
 
@@ -33,6 +33,8 @@ PASSWORD = "correct horse battery"
 # A fixed instant: 2026-12-01 12:00 in Tokyo. Tests never depend on today's date.
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 TODAY = date(2026, 12, 1)
+# The shipped defaults, from the one place that sets them (no environment read).
+DEFAULTS = load_config({"SECRET_KEY": "defaults-" + "x" * 32})
 
 
 def pg_url() -> str:

@@ -64,12 +64,18 @@ def upgrade():
     # Domains set before approval existed passed the old rule (the admin's own domain).
     op.execute("UPDATE company SET email_domain_approved_at = CURRENT_TIMESTAMP WHERE email_domain IS NOT NULL")
 
-    # Throttle rows count failures differently now; a clean start is harmless.
-    op.execute("DELETE FROM login_throttle")
+    # Throttle rows are now keyed by a hash of the address and the client network, and
+    # count failures in a row: a clean start is harmless (the rows only slow guessing).
+    op.drop_table('login_throttle')
+    op.create_table('login_throttle',
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('failures', sa.Integer(), nullable=False),
+    sa.Column('last_failed_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('locked_until', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('key', name=op.f('pk_login_throttle'))
+    )
     with op.batch_alter_table('login_throttle', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('last_failed_at', core.db.UTCDateTime(timezone=True), nullable=False))
         batch_op.create_index(batch_op.f('ix_login_throttle_last_failed_at'), ['last_failed_at'], unique=False)
-        batch_op.drop_column('window_started_at')
 
     with op.batch_alter_table('outgoing_mail', schema=None) as batch_op:
         batch_op.add_column(sa.Column('expires_at', core.db.UTCDateTime(timezone=True), nullable=True))
@@ -89,11 +95,14 @@ def downgrade():
         batch_op.drop_column('discarded_at')
         batch_op.drop_column('expires_at')
 
-    op.execute("DELETE FROM login_throttle")
-    with op.batch_alter_table('login_throttle', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('window_started_at', core.db.UTCDateTime(timezone=True), nullable=False))
-        batch_op.drop_index(batch_op.f('ix_login_throttle_last_failed_at'))
-        batch_op.drop_column('last_failed_at')
+    op.drop_table('login_throttle')
+    op.create_table('login_throttle',
+    sa.Column('email', sa.String(length=254), nullable=False),
+    sa.Column('failures', sa.Integer(), nullable=False),
+    sa.Column('window_started_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('locked_until', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('email', name=op.f('pk_login_throttle'))
+    )
 
     with op.batch_alter_table('company', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_company_email_domain_one_decision'), type_='check')

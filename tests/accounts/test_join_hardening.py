@@ -227,11 +227,19 @@ def test_racing_requests_cannot_pass_the_pending_cap_together(app, db, acme, mon
     assert db.session.scalar(pending) == 3
 
 
-def test_the_pending_cap_is_the_documented_default():
-    assert members.MAX_PENDING_DOMAIN_INVITATIONS == 200
-    assert (JOIN_REQUESTS_PER_IP.count, JOIN_REQUESTS_PER_IP.seconds) == (10, 3600)
-    assert (JOIN_REQUESTS_PER_DOMAIN.count, JOIN_REQUESTS_PER_DOMAIN.seconds) == (30, 3600)
-    assert (JOIN_ACCEPTS_PER_IP.count, JOIN_ACCEPTS_PER_IP.seconds) == (20, 3600)
+def test_a_flood_within_the_limits_never_fills_the_pending_cap():
+    """Otherwise three clients could shut a company's self-joining for a link's lifetime."""
+    lifetime = timedelta(days=members.DOMAIN_JOIN_LINK_DAYS).total_seconds()
+    windows = lifetime / JOIN_REQUESTS_PER_DOMAIN.seconds
+    assert JOIN_REQUESTS_PER_DOMAIN.count * windows < members.MAX_PENDING_DOMAIN_INVITATIONS
+    assert JOIN_REQUESTS_PER_IP.count < JOIN_REQUESTS_PER_DOMAIN.count
+    assert JOIN_ACCEPTS_PER_IP.seconds == 3600
+
+
+def test_a_link_asked_for_on_the_public_form_lasts_a_day(app, db, acme):
+    assert visitor(app).post("/join", data={"email": "kenta@acme.example"}).status_code == 303
+    invitation = db.session.scalar(select(Invitation).where(Invitation.kind == "domain"))
+    assert invitation.expires_at == NOW + timedelta(days=1)
 
 
 # --- the password rule when joining ------------------------------------------------------------

@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 from accounts import members, sessions
 from accounts.models import LoginThrottle, Role, User, UserSession
 from core.scheduler import JOBS
-from tests.conftest import NOW, PASSWORD, signed_in
+from tests.conftest import DEFAULTS, NOW, PASSWORD, signed_in
 
-IDLE = timedelta(minutes=sessions.DEFAULT_IDLE_MINUTES)
-LIFETIME = timedelta(hours=sessions.DEFAULT_MAX_HOURS)
+IDLE = timedelta(minutes=DEFAULTS["SESSION_IDLE_MINUTES"])
+LIFETIME = timedelta(hours=DEFAULTS["SESSION_MAX_HOURS"])
 NEW_PASSWORD = "a fresh passphrase 42"
 
 
@@ -322,19 +322,13 @@ def test_the_prune_job_forgets_ended_expired_and_idle_sessions(app, db, make_emp
     expired.expires_at = NOW + timedelta(hours=1)
     idle.last_seen_at = NOW + timedelta(hours=1) - IDLE - timedelta(seconds=1)
     live.last_seen_at = NOW + timedelta(hours=1) - timedelta(minutes=5)
-    db.session.add(
-        LoginThrottle(email="old@example.com", failures=3, last_failed_at=NOW - timedelta(days=2))
-    )
-    db.session.add(
-        LoginThrottle(
-            email="recent@example.com", failures=3, last_failed_at=NOW - timedelta(hours=2)
-        )
-    )
+    db.session.add(LoginThrottle(key="old", failures=3, last_failed_at=NOW - timedelta(days=2)))
+    db.session.add(LoginThrottle(key="recent", failures=3, last_failed_at=NOW - timedelta(hours=2)))
     db.session.commit()
     message = sessions.prune(NOW + timedelta(hours=1))
     assert "3 ended or expired sessions" in message and "1 old sign-in throttles" in message
     assert [r.id for r in records_of(db, user)] == [live.id]
-    assert db.session.scalars(select(LoginThrottle.email)).all() == ["recent@example.com"]
+    assert db.session.scalars(select(LoginThrottle.key)).all() == ["recent"]
 
 
 def test_the_prune_job_is_scheduled(app, db):

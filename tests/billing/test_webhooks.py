@@ -47,7 +47,7 @@ from tests.billing.fakestripe import (
     sign_payload,
 )
 from tests.booking.test_race import JOIN_TIMEOUT, live_server, race
-from tests.conftest import NOW, plan_named
+from tests.conftest import DEFAULTS, NOW, plan_named
 
 API_KEY = "sk_test_123"
 SECRET = "whsec_test"
@@ -1197,7 +1197,7 @@ def test_an_event_created_weeks_ahead_but_signed_now_is_handled(
 
 
 def test_handled_event_ids_are_pruned_after_the_retention_period(db, stripe_app):
-    keep = jobs.DEFAULT_WEBHOOK_EVENT_KEEP_DAYS
+    keep = DEFAULTS["WEBHOOK_EVENT_KEEP_DAYS"]
     stripe_app.config.pop("WEBHOOK_EVENT_KEEP_DAYS", None)  # the default applies
     for name, age in [("old", keep + 1), ("edge", keep), ("recent", 3)]:
         db.session.add(
@@ -1219,7 +1219,7 @@ def test_an_event_resent_after_its_id_was_pruned_grants_no_second_credit(
 ):
     paid = _paid_event(db, fake, company_id, admin_id)
     assert deliver(client, paid).get_json()["outcome"] == "handled"
-    later = NOW + timedelta(days=jobs.DEFAULT_WEBHOOK_EVENT_KEEP_DAYS + 1)
+    later = NOW + timedelta(days=DEFAULTS["WEBHOOK_EVENT_KEEP_DAYS"] + 1)
     jobs.prune_webhook_events(later)
     assert recorded_events(db) == set()
 

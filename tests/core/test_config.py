@@ -43,6 +43,7 @@ def test_production_cookies_are_secure_httponly_samesite():
             "ENGAWA_ENV": "production",
             "SECRET_KEY": "s" * 40,
             "DATABASE_URL": "postgres://h/db",
+            "PROXY_FIX_X_FOR": "0",
             "STRIPE_SECRET_KEY": "sk_live_x",
             "STRIPE_WEBHOOK_SECRET": "whsec_x",
             "INVOICE_REGISTRATION_NUMBER": "T1234567890123",
@@ -95,6 +96,7 @@ PRODUCTION = {
     "SECRET_KEY": "s" * 40,
     "DATABASE_URL": "postgres://h/db",
     "BASE_URL": "https://engawa.example",
+    "PROXY_FIX_X_FOR": "1",
 }
 
 
@@ -341,3 +343,13 @@ def test_test_apps_never_write_the_instance_folder(instance_dir, tmp_path, monke
     assert create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "given"}).secret_key == "given"
     assert create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True}).secret_key
     assert not instance_dir.exists()
+
+
+def test_production_must_say_how_many_proxies_set_x_forwarded_for():
+    """Behind an unnamed proxy every visitor would share its address, and one client's
+    failed sign-ins would throttle everybody."""
+    unnamed = {k: v for k, v in PRODUCTION.items() if k != "PROXY_FIX_X_FOR"}
+    with pytest.raises(ConfigError, match="PROXY_FIX_X_FOR must be set in production"):
+        load_config({**unnamed, "BILLING_BACKEND": "local"})
+    direct = load_config({**unnamed, "BILLING_BACKEND": "local", "PROXY_FIX_X_FOR": "0"})
+    assert direct["PROXY_FIX_X_FOR"] == 0

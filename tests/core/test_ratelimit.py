@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from core import ratelimit
@@ -71,3 +72,18 @@ def test_an_over_limit_request_answers_429_with_retry_after(app):
             assert int(exc.retry_after) > 0
         else:
             raise AssertionError("the fourth hit was not refused")
+
+
+@pytest.mark.parametrize(
+    ("remote", "network"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"),  # the same subscriber
+        ("::ffff:203.0.113.9", "203.0.113.9"),  # IPv4 seen through an IPv6 socket
+        ("not-an-address", "unknown"),
+    ],
+)
+def test_a_client_is_counted_by_its_address_or_its_ipv6_64(app, remote, network):
+    with app.test_request_context("/", environ_base={"REMOTE_ADDR": remote}):
+        assert ratelimit.client_ip() == network

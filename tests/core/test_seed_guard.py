@@ -18,6 +18,7 @@ def test_seed_demo_refuses_in_production(tmp_path):
             "SECRET_KEY": "s" * 40,
             "PASSWORD_HASH_METHOD": FAST_HASH,
             "ENGAWA_ENV": "production",
+            "PROXY_FIX_X_FOR": "0",
         }
     )
     with app.app_context():
