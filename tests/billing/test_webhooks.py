@@ -1198,7 +1198,6 @@ def test_an_event_created_weeks_ahead_but_signed_now_is_handled(
 
 def test_handled_event_ids_are_pruned_after_the_retention_period(db, stripe_app):
     keep = DEFAULTS["WEBHOOK_EVENT_KEEP_DAYS"]
-    stripe_app.config.pop("WEBHOOK_EVENT_KEEP_DAYS", None)  # the default applies
     for name, age in [("old", keep + 1), ("edge", keep), ("recent", 3)]:
         db.session.add(
             StripeEvent(id=f"evt_{name}", type="invoice.paid", received_at=NOW - timedelta(age))
