@@ -24,8 +24,6 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from flask_babel import force_locale, gettext
 from sqlalchemy import String, Text, func, select, update
@@ -34,6 +32,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.db import UTCDateTime, edge_now, utcnow
 from core.extensions import db
 from core.i18n import format_datetime_local
+from core.keys import derive_key
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +69,9 @@ class OutgoingMail(db.Model):
 
 
 def _cipher() -> Fernet:
-    """The outbox's own key, derived from ``SECRET_KEY`` (HKDF-SHA256, its own label)."""
-    secret = current_app.config["SECRET_KEY"]
-    secret = secret.encode() if isinstance(secret, str) else bytes(secret)
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"engawa outbox body v1")
-    return Fernet(base64.urlsafe_b64encode(key.derive(secret)))
+    """The outbox's own key, derived from ``SECRET_KEY``."""
+    key = derive_key(current_app.config["SECRET_KEY"], "outbox body v1")
+    return Fernet(base64.urlsafe_b64encode(key))
 
 
 def _seal(body: str) -> str:

@@ -7,7 +7,6 @@ requests never wait on each other in opposite orders.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from datetime import datetime, timedelta
@@ -19,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from accounts.models import ApiToken, Company, Invitation, Role, User
 from accounts.passwords import weak_password_reason
-from accounts.services import hash_password, normalise_email, user_by_email
+from accounts.services import hash_password, normalise_email, token_digest, user_by_email
 from accounts.sessions import end_sessions
 from billing.services import check_seat_free
 from booking.services import cancel_future_stays
@@ -81,10 +80,6 @@ class InvitationInvalid(MemberError):
         )
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def valid_email(email: str) -> bool:
     """A plain address: ASCII local part, a real-looking domain, at most 254 characters."""
     local, sep, domain = email.rpartition("@")
@@ -123,7 +118,7 @@ def _new_invitation(
     invitation = Invitation(
         company_id=company_id,
         email=email,
-        token_hash=_digest(secret),
+        token_hash=token_digest(secret),
         kind=kind,
         invited_by_id=invited_by.id if invited_by else None,
         created_at=now,
@@ -183,7 +178,7 @@ def invitation_for(token: str, now: datetime, *, lock: bool = False) -> Invitati
     its company active); else None."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
-    query = select(Invitation).where(Invitation.token_hash == _digest(token))
+    query = select(Invitation).where(Invitation.token_hash == token_digest(token))
     if lock:
         query = query.with_for_update().execution_options(populate_existing=True)
     invitation = db.session.scalar(query)

@@ -198,7 +198,8 @@ def change_password(user: User, current: str, new: str, method: str = "scrypt") 
     db.session.flush()
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """What is stored of a secret token (API tokens, invitations, sessions): its SHA-256."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -211,7 +212,7 @@ def create_api_token(
     token = ApiToken(
         user_id=user.id,
         name=name.strip()[:100] or "API",
-        token_hash=_digest(secret),
+        token_hash=token_digest(secret),
         prefix=secret[: len(TOKEN_PREFIX) + 6],
         created_at=now,
         expires_at=now + timedelta(days=valid_days) if valid_days else None,
@@ -227,7 +228,7 @@ def user_for_token(secret: str, now: datetime) -> User | None:
         select(ApiToken)
         .options(joinedload(ApiToken.user))
         .where(
-            ApiToken.token_hash == _digest(secret),
+            ApiToken.token_hash == token_digest(secret),
             ApiToken.revoked_at.is_(None),
             or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
         )

@@ -11,7 +11,6 @@ Services flush; the caller commits. ``prune`` is a job and commits its own work.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from accounts.models import User, UserSession
-from accounts.services import prune_login_throttles
+from accounts.services import prune_login_throttles, token_digest
 from core.db import in_id_range
 from core.extensions import db
 
@@ -46,10 +45,6 @@ class SessionPolicy:
         )
 
 
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def _live(now: datetime, policy: SessionPolicy):
     """The SQL condition for a live session at ``now``."""
     return (
@@ -64,7 +59,7 @@ def start(user: User, now: datetime, device: str, policy: SessionPolicy) -> tupl
     secret = secrets.token_urlsafe(32)
     record = UserSession(
         user_id=user.id,
-        token_hash=_digest(secret),
+        token_hash=token_digest(secret),
         device=device[:60],
         created_at=now,
         last_seen_at=now,
@@ -84,7 +79,7 @@ def resume(secret: str, user_id: int, now: datetime, policy: SessionPolicy) -> U
     record = db.session.scalar(
         select(UserSession)
         .options(joinedload(UserSession.user))
-        .where(UserSession.token_hash == _digest(secret), *_live(now, policy))
+        .where(UserSession.token_hash == token_digest(secret), *_live(now, policy))
     )
     if record is None or record.user_id != user_id or not record.user.active:
         return None

@@ -29,17 +29,17 @@ from sqlalchemy.exc import IntegrityError
 from booking.models import Booking, BookingStatus
 from core.db import tokyo_today
 from core.extensions import db
+from core.input_guard import TEXT_REFUSED
+from core.keys import derive_key
 from facilities.models import Block, BlockSource, CalendarExport, Facility, Unit
 
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32,64}")
 HISTORY_DAYS = 90  # past stays stay visible for a while, then drop off the feed
 BOOKED = "Reserved"
 CLOSED = "Not available"
-_UID_KEY_LABEL = b"engawa:calendar-export-uid:v1"
 _EVENT_CHARS = 26  # base32 characters of the event's HMAC (130 bits)
 _TAG_CHARS = 16  # … and of the room's tag (80 bits)
 _STAMP = "\x00STAMP\x00"  # DTSTAMP placeholder: no TEXT value can hold a NUL
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def uid_key(secret_key: str | bytes) -> bytes:
@@ -49,8 +49,7 @@ def uid_key(secret_key: str | bytes) -> bytes:
     once, and echoes of the old UIDs are not recognised until the channels
     re-import.
     """
-    secret = secret_key.encode() if isinstance(secret_key, str) else secret_key
-    return hmac.new(secret, _UID_KEY_LABEL, hashlib.sha256).digest()
+    return derive_key(secret_key, "calendar export uid v1")
 
 
 def _mac(key: bytes, message: str, chars: int) -> str:
@@ -233,7 +232,7 @@ def render(export: CalendarExport, now: datetime, uid_key: bytes, uid_domain: st
 def _text(value: str) -> str:
     """An RFC 5545 TEXT value: backslash, semicolon, comma and newlines escaped."""
     return (
-        _CONTROL.sub("", value)
+        TEXT_REFUSED.sub("", value)
         .replace("\\", "\\\\")
         .replace(";", "\\;")
         .replace(",", "\\,")

@@ -54,6 +54,8 @@ import x_wr_timezone
 from icalendar import Calendar, Component
 from icalendar.prop import vDDDTypes
 
+from core.input_guard import NAME_REFUSED
+
 MAX_EVENTS = 20_000
 MAX_KEY = 255
 MAX_SUMMARY = 200
@@ -77,7 +79,6 @@ _SUB_DAILY = {"SECONDLY", "MINUTELY", "HOURLY"}
 _TIME_PARTS = ("BYHOUR", "BYMINUTE", "BYSECOND")
 _SERIES_PROPERTIES = ("RRULE", "RDATE", "EXDATE", "RECURRENCE-ID")
 _BREAKS = re.compile(r"[\t\n\v\f\r]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Warnings about the feed's content (e.g. a guessed TZID) are not ours to show.
 _FEED_WARNINGS = (UserWarning, RuntimeWarning, UnicodeWarning, BytesWarning)
 
@@ -558,7 +559,7 @@ def _text(component: Component, name: str) -> str:
     value = _first(component, name)
     if value is None:
         return ""
-    return _CONTROL.sub("", _BREAKS.sub(" ", str(value)))
+    return NAME_REFUSED.sub("", _BREAKS.sub(" ", str(value)))
 
 
 def _date_value(component: Component, name: str) -> date | None:

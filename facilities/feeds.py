@@ -7,7 +7,6 @@ so that no organisation can fill the sync with its feeds.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -20,13 +19,13 @@ from sqlalchemy.orm import joinedload
 from accounts.models import OperatorOrg, User
 from core.errors import RuleError
 from core.extensions import db
+from core.input_guard import NAME_REFUSED
 from facilities.blocks import delete_blocks, reconcile_unit
 from facilities.models import Block, CalendarConflict, CalendarFeed, Facility, Unit
 
 MAX_FEEDS_PER_UNIT = 10
 MAX_FEEDS_PER_OPERATOR = 200  # the default of CALENDAR_MAX_FEEDS_PER_OPERATOR
 FEED_SCHEMES = ("http", "https", "webcal")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class FeedError(RuleError):
@@ -79,7 +78,7 @@ def add_feed(
     """
     url = check_feed_url(url)
     label = label.strip()
-    if not label or len(label) > 60 or _CONTROL.search(label):
+    if not label or len(label) > 60 or NAME_REFUSED.search(label):
         raise FeedError(_l("Give the feed a name of up to 60 characters."), "label")
     operator_id = unit.facility.operator_id
     db.session.execute(
