@@ -2,7 +2,7 @@
 
 import gc
 
-from core import create_app
+from app import create_app
 
 app = create_app()
 # Start-up objects never become garbage: keep them out of the cyclic collector's

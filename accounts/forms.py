@@ -50,7 +50,3 @@ class ApiTokenForm(FlaskForm):
     def valid_days(self) -> int | None:
         """The chosen lifetime in days, None for a token that lasts until revoked."""
         return int(self.expires_in.data) if self.expires_in.data.isdigit() else None
-
-
-class EmptyForm(FlaskForm):
-    """A form with only the CSRF token, for POST buttons (sign out, revoke, cancel)."""

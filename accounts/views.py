@@ -28,11 +28,12 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user, user_logged_in
 
 from accounts import services, sessions
-from accounts.forms import ApiTokenForm, EmptyForm, LoginForm, PasswordChangeForm
+from accounts.forms import ApiTokenForm, LoginForm, PasswordChangeForm
 from accounts.models import User
 from core import ratelimit
 from core.db import edge_now
 from core.extensions import db, login_manager
+from core.forms import EmptyForm
 
 bp = Blueprint("accounts", __name__)
 

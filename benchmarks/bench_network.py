@@ -18,7 +18,8 @@ from sqlalchemy import Integer, func, insert, select, text
 
 from accounts.models import Company, OperatorOrg, Role, User
 from accounts.services import create_api_token, hash_password
-from booking.models import BookingStatus, Occupancy
+from availability.models import Occupancy
+from booking.models import BookingStatus
 from core.db import tokyo_today
 from core.extensions import db
 from facilities.models import Facility, FacilityKind, Unit

@@ -4,7 +4,7 @@ Builds its own data on SQLite and, when reachable, PostgreSQL: 100 facilities wi
 10 units each, every unit importing one external feed (1,000 feeds) of 50 all-day
 events, served by a local HTTP server on 127.0.0.1 that honours ETag /
 If-None-Match like Airbnb's and Google's servers. Then it runs the import job
-exactly as the scheduler does (``facilities.jobs.sync_calendars``) three times:
+exactly as the scheduler does (``calendars.jobs.sync_calendars``) three times:
 
 1. the first sync (every event becomes a block and claims its nights);
 2. an unchanged re-sync (every feed answers 304 Not Modified);
@@ -51,12 +51,17 @@ from search_and_book import (  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 
 from accounts.models import Company, Role, User  # noqa: E402
-from booking.models import Booking, BookingNight, BookingStatus, Occupancy  # noqa: E402
-from core import create_app  # noqa: E402
+from app import create_app  # noqa: E402
+from availability.models import (
+    Block,  # noqa: E402
+    Occupancy,
+)
+from booking.models import Booking, BookingNight, BookingStatus  # noqa: E402
+from calendars import export as calendar_export  # noqa: E402
+from calendars.jobs import sync_calendars  # noqa: E402
+from calendars.models import CalendarFeed
 from core.extensions import db  # noqa: E402
-from facilities import calendar_export  # noqa: E402
-from facilities.jobs import sync_calendars  # noqa: E402
-from facilities.models import Block, CalendarFeed, Facility, Unit  # noqa: E402
+from facilities.models import Facility, Unit
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 TODAY = date(2026, 12, 1)

@@ -6,7 +6,7 @@ same employees, the same trips and the same random tastes:
 
 - **pricing OFF**: every night costs the unit's base price;
 - **pricing ON**: every night is priced by the real rules,
-  ``facilities.pricing.rules.night_factors`` and ``compute_price``, at the moment
+  ``pricing.rules.night_factors`` and ``compute_price``, at the moment
   the employee books: season (peak, holiday eve, off-season), weekend, the
   facility's occupancy against its target pace (from the simulation's own sold
   nights, ±3 nights around each night), last minute (from the lead time), gap
@@ -78,9 +78,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 sys.path[:0] = [str(ROOT)]
 
-from facilities.pricing.rules import Policy, compute_price, find_gaps, night_factors  # noqa: E402
-from facilities.pricing.seasons import HOLIDAY_EVE, PEAK, is_weekend_night, season_of  # noqa: E402
 from facilities.regions import PREFECTURES_BY_CODE  # noqa: E402
+from pricing.rules import Policy, compute_price, find_gaps, night_factors  # noqa: E402
+from pricing.seasons import HOLIDAY_EVE, PEAK, is_weekend_night, season_of  # noqa: E402
 
 YEAR = 2027
 # Trips arrive from a month before the year to two weeks after it, so that the

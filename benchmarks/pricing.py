@@ -51,14 +51,18 @@ from search_and_book import (  # noqa: E402
 from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from accounts.models import Company, Role, User  # noqa: E402
+from app import create_app  # noqa: E402
+from availability.models import (
+    Block,  # noqa: E402
+    Occupancy,  # noqa: E402
+)
 from booking import services as booking_services  # noqa: E402
-from booking.models import Occupancy  # noqa: E402
-from core import create_app  # noqa: E402
-from core.demo import region_pricing  # noqa: E402
+from calendars.models import CalendarFeed
 from core.extensions import db  # noqa: E402
-from facilities.models import Block, CalendarFeed, Unit  # noqa: E402
-from facilities.pricing import engine  # noqa: E402
-from facilities.pricing.models import NightlyPrice  # noqa: E402
+from demo.seed import region_pricing  # noqa: E402
+from facilities.models import Unit
+from pricing import engine  # noqa: E402
+from pricing.models import NightlyPrice  # noqa: E402
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # 12:00 in Tokyo
 TODAY = date(2026, 12, 1)

@@ -51,13 +51,14 @@ from sqlalchemy import Column, Date, Integer, MetaData, Table, func, insert, sel
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from accounts.models import User  # noqa: E402
+from app import create_app  # noqa: E402
+from availability.models import Occupancy
 from billing.models import BillingAccount, CreditEntry  # noqa: E402
-from booking.models import Booking, BookingNight, BookingStatus, Occupancy  # noqa: E402
+from booking.models import Booking, BookingNight, BookingStatus  # noqa: E402
 from booking.search import SearchQuery, search  # noqa: E402
-from core import create_app  # noqa: E402
 from core.config import normalise_database_url  # noqa: E402
 from core.extensions import db  # noqa: E402
-from facilities.pricing.engine import recompute  # noqa: E402
+from pricing.engine import recompute  # noqa: E402
 
 SEARCH_NIGHTS = 7
 SEARCH_WINDOW_DAYS = 150  # check-in falls within the next 150 days

@@ -37,7 +37,7 @@ from sqlalchemy import event  # noqa: E402
 
 from accounts.models import Company, OperatorOrg, Role, User  # noqa: E402
 from accounts.services import create_api_token  # noqa: E402
-from core import create_app  # noqa: E402
+from app import create_app  # noqa: E402
 from core.extensions import db  # noqa: E402
 from facilities.models import Facility, Unit  # noqa: E402
 

@@ -17,9 +17,10 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from billing import ledger, webhooks
-from billing.gateway import GatewayError, ObjectMissing, SignatureError, gateway
+from billing import ledger, services, webhooks
 from billing.models import CheckoutAttempt, CreditEntry, EntryKind, StripeEvent, Subscription
+from billing.providers import gateway
+from billing.providers.base import GatewayError, ObjectMissing, SignatureError
 from billing.services import BillingError, is_live, plan_by_id, price_id_of, seats_used
 from core.extensions import db
 
@@ -272,9 +273,7 @@ def cancel_at_period_end(company_id: int, now: datetime) -> None:
 
 def save_billing_details(company_id: int, *, name: str, address: str, email: str) -> None:
     """Save whom invoices name, then tell the provider (its invoices print the customer)."""
-    from billing.services import save_billing_details as save
-
-    save(company_id, name=name, address=address, email=email)
+    services.save_billing_details(company_id, name=name, address=address, email=email)
     customer = ledger.account_of(company_id).stripe_customer_id
     db.session.commit()
     if customer:

@@ -8,8 +8,8 @@ from flask import current_app
 from sqlalchemy import delete, select
 
 from billing import flows, ledger
-from billing.gateway import gateway
 from billing.models import LocalEvent, StripeEvent
+from billing.providers import local_gateway
 from core.extensions import db
 
 # Stripe retries a delivery for 3 days and keeps its events (and the dashboard's
@@ -54,7 +54,7 @@ def local_cycle(now: datetime) -> str:
     """The local backend's provider side: renewals, ends of subscriptions, overdue invoices."""
     if not _local():
         return ""
-    return gateway().run_cycle(now)
+    return local_gateway().run_cycle(now)
 
 
 def local_events_pending() -> bool:
@@ -72,5 +72,5 @@ def deliver_local_events(now: datetime) -> str:
     if not _local():
         return ""
     db.session.rollback()
-    delivered = gateway().deliver_pending()
+    delivered = local_gateway().deliver_pending()
     return f"{delivered} local billing events delivered"

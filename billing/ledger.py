@@ -28,8 +28,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from accounts.models import Company, User
-from billing.models import BillingAccount, CreditEntry, EntryKind, Subscription
-from booking.dates import month_bounds
+from billing.models import BillingAccount, CreditEntry, EntryKind, Invoice, Subscription
+from core.dates import month_bounds
 from core.db import TOKYO, tokyo_today
 from core.errors import RuleError
 from core.extensions import db
@@ -309,8 +309,6 @@ def expire_lapsed(now: datetime) -> int:
     """Credit of a company whose subscription has ended expires once the period after
     its last paid period is over (the one carry-over every credit gets). Returns the
     number of companies whose credit expired."""
-    from billing.models import Invoice
-
     last_grants = (
         select(CreditEntry.company_id, func.max(CreditEntry.id).label("entry_id"))
         .where(CreditEntry.kind == EntryKind.GRANT, CreditEntry.invoice_id.is_not(None))

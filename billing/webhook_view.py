@@ -7,7 +7,8 @@ import time
 from flask import Blueprint, jsonify, request
 
 from billing import flows, webhooks
-from billing.gateway import SignatureError, gateway
+from billing.providers import gateway
+from billing.providers.base import SignatureError
 from core.db import edge_now
 from core.input_guard import trust_body
 

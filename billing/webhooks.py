@@ -21,13 +21,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from billing import ledger
-from billing.gateway import (
-    CheckoutRecord,
-    Gateway,
-    InvoiceRecord,
-    SignatureError,
-    SubscriptionRecord,
-)
 from billing.models import (
     TERMINAL_STATUSES,
     BillingAccount,
@@ -37,6 +30,13 @@ from billing.models import (
     Plan,
     StripeEvent,
     Subscription,
+)
+from billing.providers.base import (
+    CheckoutRecord,
+    Gateway,
+    InvoiceRecord,
+    SignatureError,
+    SubscriptionRecord,
 )
 from core.db import tokyo_today
 from core.extensions import db
@@ -63,7 +63,7 @@ HANDLED = frozenset(
 # --- What a signed delivery must look like before anything acts on it -------------------
 
 # How far ahead of the real clock a signature may be dated (clocks drift a little).
-# The SDK's tolerance (300 s, billing.gateway.verify_event) bounds the past only.
+# The SDK's tolerance (300 s, billing.providers.stripe.verify_event) bounds the past only.
 FUTURE_SKEW = timedelta(minutes=5)
 # Our column for event ids and types, and the columns object ids go into.
 MAX_STRIPE_ID = StripeEvent.__table__.c.id.type.length

@@ -1,1 +1,15 @@
-"""Search, availability, bookings and their lifecycle, employee pages, JSON API."""
+"""Search, quote, book, change and cancel stays; the employee's pages, the JSON API
+and the .ics of a stay."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from booking import api, views
+from core.extensions import csrf
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)  # bearer tokens only, never cookies: nothing to forge

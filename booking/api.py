@@ -8,12 +8,13 @@ from datetime import date, timedelta
 from flask import Blueprint, current_app, g, jsonify, request
 
 from accounts import services as accounts
+from billing.services import summary
 from booking import search as search_service
 from booking import services
-from booking.dates import MAX_SEARCH_NIGHTS, parse_iso_date
 from booking.models import Booking
 from booking.search import AMENITIES, SearchQuery
 from booking.services import MAX_GUESTS
+from core.dates import MAX_SEARCH_NIGHTS, parse_iso_date
 from core.db import MAX_ID, edge_now, get_by_id, tokyo_today
 from core.errors import ApiError
 from core.extensions import db
@@ -300,8 +301,6 @@ def cancel_booking(booking_id: int):
 @bp.get("/company")
 def company():
     """The caller's company and its subscription: corporate admins only."""
-    from billing.services import summary
-
     if g.api_user.role != "company_admin":
         raise ApiError(403, "forbidden", "Only a corporate admin's token can read the company.")
     return jsonify(summary(g.api_user.company_id).as_json())

@@ -7,9 +7,9 @@ from wtforms.fields.choices import SelectChoice as C
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from booking.dates import MAX_SEARCH_NIGHTS
 from booking.search import SearchQuery
 from booking.services import MAX_GUESTS
+from core.dates import MAX_SEARCH_NIGHTS
 from core.db import MAX_ID
 from facilities.regions import PREFECTURES, REGIONS
 

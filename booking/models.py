@@ -66,23 +66,3 @@ class BookingNight(db.Model):
     price: Mapped[int]
 
     booking: Mapped[Booking] = relationship(back_populates="nights")
-
-
-class Occupancy(db.Model):
-    """One claimed night of one unit: the only source of truth for availability.
-
-    ``UNIQUE(unit_id, night)`` makes the database refuse a second claim, on
-    SQLite and PostgreSQL alike. A cancelled booking or a removed block deletes its rows.
-    """
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
-    night: Mapped[date] = mapped_column(Date)
-    # Exactly one claimant: a booking or a block (closed dates, external calendars).
-    booking_id: Mapped[int | None] = mapped_column(ForeignKey("booking.id"), index=True)
-    block_id: Mapped[int | None] = mapped_column(ForeignKey("block.id"), index=True)
-
-    __table_args__ = (
-        UniqueConstraint("unit_id", "night"),
-        CheckConstraint("(booking_id IS NULL) <> (block_id IS NULL)", name="one_claimant"),
-    )

@@ -8,13 +8,14 @@ from datetime import date, timedelta
 
 from sqlalchemy import and_, exists, func, select
 
-from booking.dates import month_weeks, stay_nights
-from booking.models import Occupancy
+from availability.models import Occupancy
+from core.dates import month_weeks, stay_nights
 from core.extensions import db
+from core.paging import Page
 from facilities.models import YES_NO_AMENITIES, Facility, FacilityKind, Unit
-from facilities.pricing import NightPrice, night_prices
-from facilities.pricing.models import NightlyPrice
 from facilities.regions import prefecture_codes_in
+from pricing.models import NightlyPrice
+from pricing.prices import NightPrice, night_prices
 
 AMENITIES = (*YES_NO_AMENITIES, "work_desks")
 
@@ -81,33 +82,6 @@ class FacilityResult:
     def off_season(self) -> int:
         """The off-season discount (a positive percent) of the offer shown, or 0."""
         return -self.offer.off_season
-
-
-@dataclass
-class Page:
-    """One page of a longer list (search results, an operator's price history)."""
-
-    items: list
-    total: int
-    page: int
-    per_page: int
-
-    @staticmethod
-    def number(page: int, total: int, per_page: int) -> int:
-        """``page`` brought within 1 … the last page."""
-        return max(1, min(page, max(1, -(-total // per_page))))
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
 
 
 def _facility_filters(query: SearchQuery) -> list:

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from flask import current_app
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, insert, select
@@ -18,17 +19,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from accounts.models import Company, User
+from availability.blocks import reconcile_unit
+from availability.changes import nights_changed
+from availability.models import Occupancy
+from billing import ledger
 from billing.ledger import CreditRefused, refund_for_cancellation, spend_for_booking
-from booking.dates import month_bounds, stay_nights
-from booking.models import Booking, BookingNight, BookingStatus, Occupancy
+from booking.models import Booking, BookingNight, BookingStatus
+from core.dates import month_bounds, stay_nights
 from core.db import get_by_id, in_id_range, tokyo_today
 from core.errors import RuleError
 from core.extensions import db
 from core.i18n import format_day, format_yen
-from facilities.blocks import reconcile_unit
 from facilities.models import Facility, Unit
-from facilities.pricing import NightPrice, unit_night_prices
-from facilities.pricing.engine import lock_prices, queue_refresh
+from pricing.engine import lock_prices
+from pricing.prices import NightPrice, unit_night_prices
 
 MAX_GUESTS = 20
 OCCUPANCY_UNIQUE = "uq_occupancy_unit_id_night"  # from the naming convention
@@ -223,10 +227,6 @@ def quote_stay(
 
 def _check_credit(actor: User, total: int, now: datetime) -> None:
     """The company's subscription, credit and the employee's cap allow this stay (unlocked)."""
-    from flask import current_app
-
-    from billing import ledger
-
     account = ledger.account_of(actor.company_id)
     with _billing_refusals():
         ledger.check_spend(account, actor, total, now, current_app.config["BILLING_GRACE_DAYS"])
@@ -348,12 +348,11 @@ def book_stay(
     with _billing_refusals():
         spend_for_booking(booking, actor, now, _grace_days())
     # Demand around these nights changed: re-price them once this commits.
-    queue_refresh(unit.facility_id, check_in, check_out)
+    nights_changed(unit.facility_id, check_in, check_out)
     return booking
 
 
 def _grace_days() -> int:
-    from flask import current_app
 
     return current_app.config["BILLING_GRACE_DAYS"]
 
@@ -406,7 +405,7 @@ def _release(booking: Booking, now: datetime) -> None:
     db.session.flush()
     # A block that wanted these nights (an external calendar over the stay) takes them now.
     reconcile_unit(booking.unit_id, tokyo_today(now))
-    queue_refresh(booking.unit.facility_id, booking.check_in, booking.check_out)
+    nights_changed(booking.unit.facility_id, booking.check_in, booking.check_out)
 
 
 def bookings_of(
@@ -441,3 +440,18 @@ def booking_of(user: User, booking_id: int, *, lock: bool = False) -> Booking:
     if booking is None:
         raise BookingNotFound(_l("No such stay."))
     return booking
+
+
+def upcoming_stay_count(unit_ids: list[int], today: date) -> int:
+    """Confirmed stays of these rooms that have not ended yet."""
+    if not unit_ids:
+        return 0
+    return db.session.scalar(
+        select(func.count())
+        .select_from(Booking)
+        .where(
+            Booking.unit_id.in_(unit_ids),
+            Booking.status == BookingStatus.CONFIRMED,
+            Booking.check_out > today,
+        )
+    )

@@ -22,11 +22,9 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from accounts.forms import EmptyForm
 from billing.services import credit_notice
 from booking import search as search_service
 from booking import services
-from booking.dates import adjacent_months, parse_month
 from booking.forms import (
     AMENITY_LABELS,
     KIND_LABELS,
@@ -37,8 +35,10 @@ from booking.forms import (
 )
 from booking.ics import stay_calendar
 from booking.services import MAX_GUESTS
+from core.dates import adjacent_months, parse_month
 from core.db import edge_now, get_by_id, tokyo_today
 from core.extensions import db
+from core.forms import EmptyForm
 from core.i18n import current_locale
 from facilities.models import Facility
 from facilities.services import facility_photos, photo_dir, visible_photo

@@ -4,9 +4,12 @@ import sqlite3
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from flask import current_app
 from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
+
+from core.extensions import db
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -20,8 +23,6 @@ def in_id_range(value: int) -> bool:
 
 def get_by_id(model, ident: int, **options):
     """``session.get`` for ids from URLs and forms; an impossible id is just absent."""
-    from core.extensions import db
-
     return db.session.get(model, ident, **options) if in_id_range(ident) else None
 
 
@@ -99,6 +100,5 @@ def edge_now() -> datetime:
     Services take ``now`` as an argument; the edge (views, CLI) asks here. Tests
     pin the clock with ``FIXED_NOW`` in the config so no test depends on today.
     """
-    from flask import current_app
 
     return current_app.config.get("FIXED_NOW") or utcnow()

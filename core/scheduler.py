@@ -5,7 +5,7 @@ plain function ``job(now) -> summary`` that commits its own work, so tests
 call it directly. ``run_job`` records every run (``JobRun``): start, end,
 outcome and the summary, visible to the platform admin.
 
-Jobs are registered in ``JOBS``; later packages (pricing, billing) add theirs.
+Each package registers its jobs, as callables, in its ``init_app`` (``register_jobs``).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from importlib import import_module
 
-from flask import Flask
+from apscheduler.schedulers.blocking import BlockingScheduler
+from flask import Flask, current_app
 from sqlalchemy import delete, update
 
 from core.db import TOKYO, edge_now, utcnow
@@ -42,22 +42,8 @@ class JobSpec:
     has_work: Callable[[], bool] | None = None
 
 
-def later(target: str) -> Callable:
-    """``"package.module:function"``, imported when the job first runs: core does
-    not import the feature packages, and web workers never load their jobs."""
-    module, name = target.split(":")
-
-    def call(*args):
-        return getattr(import_module(module), name)(*args)
-
-    call.__name__ = name
-    return call
-
-
 def prune_older_than(column, config_key: str, now: datetime, what: str) -> str:
     """Delete the rows whose ``column`` is older than the ``config_key`` days."""
-    from flask import current_app
-
     cutoff = now - timedelta(days=current_app.config[config_key])
     result = db.session.execute(delete(column.class_).where(column < cutoff))
     db.session.commit()
@@ -69,115 +55,21 @@ def prune_job_runs(now: datetime) -> str:
     return prune_older_than(JobRun.started_at, "JOB_RUN_KEEP_DAYS", now, "runs")
 
 
-JOBS: dict[str, JobSpec] = {
-    spec.name: spec
-    for spec in (
-        JobSpec(
-            "calendar_sync",
-            later("facilities.jobs:sync_calendars"),
-            "interval",
-            lambda config: {"minutes": config["CALENDAR_SYNC_MINUTES"]},
-            "Import external iCal feeds",
-            run_at_start=True,
-        ),
-        JobSpec(
-            "pricing_recompute",
-            later("facilities.pricing.engine:recompute_job"),
-            "cron",
-            lambda config: {"hour": 3, "minute": 0},
-            "Re-price every unsold night of the next year",
-            run_at_start=True,
-        ),
-        JobSpec(
-            "pricing_refresh",
-            later("facilities.pricing.engine:refresh_job"),
-            "interval",
-            lambda config: {"seconds": config["PRICING_REFRESH_SECONDS"]},
-            "Re-price the nights around new bookings and cancellations",
-            has_work=later("facilities.pricing.engine:refresh_pending"),
-        ),
-        JobSpec(
-            "prune_price_history",
-            later("facilities.pricing.services:prune_history"),
-            "cron",
-            lambda config: {"hour": 4, "minute": 40},
-            "Remove old price history",
-        ),
-        JobSpec(
-            "billing_reconcile",
-            later("billing.jobs:reconcile"),
-            "cron",
-            lambda config: {"hour": 5, "minute": 10},
-            "Re-read every subscription and invoice from the payment provider",
-        ),
-        JobSpec(
-            "billing_expire_credit",
-            later("billing.jobs:expire_lapsed_credit"),
-            "cron",
-            lambda config: {"hour": 5, "minute": 20},
-            "Expire the credit of ended subscriptions after its carry-over period",
-        ),
-        JobSpec(
-            "billing_overage",
-            later("billing.jobs:bill_overage"),
-            "interval",
-            lambda config: {"minutes": 15},
-            "Put overage credit on the companies' next invoices",
-        ),
-        JobSpec(
-            "local_billing_cycle",
-            later("billing.jobs:local_cycle"),
-            "interval",
-            lambda config: {"minutes": 10},
-            "Local billing backend: renew periods, end cancelled subscriptions",
-            run_at_start=True,
-        ),
-        JobSpec(
-            "local_billing_events",
-            later("billing.jobs:deliver_local_events"),
-            "interval",
-            lambda config: {"seconds": 30},
-            "Local billing backend: deliver events a failed delivery left behind",
-            has_work=later("billing.jobs:local_events_pending"),
-        ),
-        JobSpec(
-            "mail_outbox",
-            later("accounts.mail:deliver_outbox"),
-            "interval",
-            lambda config: {"minutes": 5},
-            "Send queued e-mail (invitations, join links)",
-            has_work=later("accounts.mail:outbox_pending"),
-        ),
-        JobSpec(
-            "prune_rate_limits",
-            later("core.ratelimit:prune"),
-            "interval",
-            lambda config: {"minutes": 30},
-            "Remove ended rate-limit windows",
-        ),
-        JobSpec(
-            "prune_sign_ins",
-            later("accounts.sessions:prune"),
-            "interval",
-            lambda config: {"minutes": 30},
-            "Remove ended and expired sign-in sessions and old failed sign-in counts",
-        ),
-        JobSpec(
-            "prune_webhook_events",
-            later("billing.jobs:prune_webhook_events"),
-            "cron",
-            lambda config: {"hour": 4, "minute": 50},
-            "Forget handled webhook event ids after WEBHOOK_EVENT_KEEP_DAYS",
-        ),
-        JobSpec(
-            "prune_job_runs",
-            prune_job_runs,
-            "cron",
-            lambda config: {"hour": 4, "minute": 30},
-            "Remove old job run records",
-        ),
-    )
-}
+JOBS_KEY = "engawa.jobs"
+
+
+def register_jobs(app: Flask, *specs: JobSpec) -> None:
+    """Add recurring jobs to the app's registry (each package's ``init_app`` adds its own)."""
+    registry = app.extensions.setdefault(JOBS_KEY, {})
+    for spec in specs:
+        if spec.name in registry:
+            raise ValueError(f"job {spec.name!r} is registered twice")
+        registry[spec.name] = spec
+
+
+def registered_jobs(app: Flask) -> dict[str, JobSpec]:
+    """Every job the app's packages registered, by name, in registration order."""
+    return app.extensions.get(JOBS_KEY, {})
 
 
 def run_job(app: Flask, name: str, now: datetime | None = None) -> JobRun | None:
@@ -185,7 +77,7 @@ def run_job(app: Flask, name: str, now: datetime | None = None) -> JobRun | None
 
     A polling job with nothing to do is skipped (None).
     """
-    spec = JOBS[name]
+    spec = registered_jobs(app)[name]
     with app.app_context():
         if spec.has_work is not None:
             try:
@@ -241,13 +133,11 @@ def close_interrupted_runs(now: datetime) -> int:
 
 def build_scheduler(app: Flask):
     """A BlockingScheduler with every job; runs never overlap and missed runs coalesce."""
-    from apscheduler.schedulers.blocking import BlockingScheduler
-
     scheduler = BlockingScheduler(
         timezone=TOKYO,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 600},
     )
-    for spec in JOBS.values():
+    for spec in registered_jobs(app).values():
         extra = {"next_run_time": datetime.now(TOKYO)} if spec.run_at_start else {}
         scheduler.add_job(
             run_job,

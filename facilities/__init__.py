@@ -1,1 +1,12 @@
-"""Operator organisations' facilities and their bookable units."""
+"""The catalogue: operator organisations' facilities, their bookable units and photos,
+the regions they are in. Nothing here knows who holds a night or what it costs."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from facilities import models  # noqa: F401  (the catalogue's tables, for every app)
+
+
+def init_app(app: Flask) -> None:
+    """The catalogue has no pages of its own: the consoles and booking show it."""

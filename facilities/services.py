@@ -1,4 +1,4 @@
-"""The operator console's business rules: facilities, rooms, photos and closed dates.
+"""The catalogue's rules as operators change it: facilities, rooms and photos.
 
 An operator works only on their own organisation's facilities: every lookup here
 takes the actor and answers None for somebody else's id, which the console turns
@@ -10,8 +10,7 @@ from __future__ import annotations
 import secrets
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from io import BytesIO
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -22,20 +21,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from accounts.models import User
-from booking.models import Booking, BookingStatus
-from core.db import get_by_id, tokyo_today
+from core.db import get_by_id
 from core.errors import RuleError
 from core.extensions import db
-from facilities import blocks
-from facilities.models import (
-    Block,
-    CalendarConflict,
-    CalendarExport,
-    CalendarFeed,
-    Facility,
-    FacilityPhoto,
-    Unit,
-)
+from facilities.models import Facility, FacilityPhoto, Unit
 
 FACILITY_FIELDS = (
     "name_ja",
@@ -68,12 +57,10 @@ PHOTO_TYPES = {
     "PNG": ("png", "image/png"),
     "WEBP": ("webp", "image/webp"),
 }
-MAX_PHOTO_PIXELS = 40_000_000  # a 40-megapixel camera; more is a decompression bomb
-MAX_PHOTOS_PER_FACILITY = 30
 # Pillow warns above this many pixels and refuses at twice as many; photos never
 # need more, and the check below refuses anything between as well.
-# Closing nights years ahead is a typo, and date arithmetic near year 9999 overflows.
-MAX_CLOSE_AHEAD_DAYS = 3 * 366
+MAX_PHOTO_PIXELS = 40_000_000  # a 40-megapixel camera; more is a decompression bomb
+MAX_PHOTOS_PER_FACILITY = 30
 
 
 class ConsoleError(RuleError):
@@ -101,7 +88,7 @@ def operator_facilities(actor: User) -> list[Facility]:
     )
 
 
-def _owned(actor: User, model, ident: int, facility_of, *path):
+def owned(actor: User, model, ident: int, facility_of, *path):
     """``model`` row ``ident`` if the actor's organisation runs its facility, else None.
 
     ``path`` are the relationships to load with it on the way to the facility.
@@ -122,46 +109,15 @@ def _owned(actor: User, model, ident: int, facility_of, *path):
 
 def operator_facility(actor: User, facility_id: int) -> Facility | None:
     """The facility if the actor's organisation runs it; None for a foreign or unknown id."""
-    return _owned(actor, Facility, facility_id, lambda f: f)
+    return owned(actor, Facility, facility_id, lambda f: f)
 
 
 def operator_unit(actor: User, unit_id: int) -> Unit | None:
-    return _owned(actor, Unit, unit_id, lambda u: u.facility, Unit.facility)
-
-
-def operator_block(actor: User, block_id: int) -> Block | None:
-    return _owned(actor, Block, block_id, lambda b: b.unit.facility, Block.unit, Unit.facility)
-
-
-def operator_feed(actor: User, feed_id: int) -> CalendarFeed | None:
-    return _owned(
-        actor, CalendarFeed, feed_id, lambda f: f.unit.facility, CalendarFeed.unit, Unit.facility
-    )
-
-
-def operator_conflict(actor: User, conflict_id: int) -> CalendarConflict | None:
-    return _owned(
-        actor,
-        CalendarConflict,
-        conflict_id,
-        lambda c: c.unit.facility,
-        CalendarConflict.unit,
-        Unit.facility,
-    )
-
-
-def operator_export(actor: User, export_id: int) -> CalendarExport | None:
-    """A unit's or a facility's calendar export."""
-    return _owned(
-        actor,
-        CalendarExport,
-        export_id,
-        lambda e: e.facility if e.facility_id else e.unit.facility,
-    )
+    return owned(actor, Unit, unit_id, lambda u: u.facility, Unit.facility)
 
 
 def operator_photo(actor: User, photo_id: int) -> FacilityPhoto | None:
-    return _owned(actor, FacilityPhoto, photo_id, lambda p: p.facility, FacilityPhoto.facility)
+    return owned(actor, FacilityPhoto, photo_id, lambda p: p.facility, FacilityPhoto.facility)
 
 
 def visible_photo(actor: User, filename: str) -> FacilityPhoto | None:
@@ -207,30 +163,14 @@ def update_facility(facility: Facility, values: Mapping[str, Any]) -> None:
     db.session.flush()
 
 
-def upcoming_stays(unit_ids: list[int], today: date) -> int:
-    """Confirmed stays of these rooms that have not ended yet."""
-    if not unit_ids:
-        return 0
-    return db.session.scalar(
-        select(func.count())
-        .select_from(Booking)
-        .where(
-            Booking.unit_id.in_(unit_ids),
-            Booking.status == BookingStatus.CONFIRMED,
-            Booking.check_out > today,
-        )
-    )
-
-
-def set_facility_active(facility: Facility, active: bool, today: date) -> int:
+def set_facility_active(facility: Facility, active: bool) -> None:
     """Close a facility to new bookings, or open it again.
 
-    Booked stays are kept (guests hold confirmations); the count of those still
-    to come is returned so the operator can see what needs handling.
+    Booked stays are kept (guests hold confirmations): the console shows the
+    operator how many are still to come (``booking.services.upcoming_stay_count``).
     """
     facility.active = active
     db.session.flush()
-    return upcoming_stays([u.id for u in facility.units], today)
 
 
 def _check_unit_name(facility: Facility, name: str, unit: Unit | None = None) -> None:
@@ -263,11 +203,10 @@ def update_unit(unit: Unit, values: Mapping[str, Any]) -> None:
     db.session.flush()
 
 
-def set_unit_active(unit: Unit, active: bool, today: date) -> int:
-    """Take a room off sale (or back); returns its confirmed stays still to come."""
+def set_unit_active(unit: Unit, active: bool) -> None:
+    """Take a room off sale (or back); its booked stays are kept."""
     unit.active = active
     db.session.flush()
-    return upcoming_stays([unit.id], today)
 
 
 # --- photos ------------------------------------------------------------------------------
@@ -383,82 +322,6 @@ def photo_dir(instance_path: str) -> Path:
 def discard_photo_file(photo_dir: Path, filename: str) -> None:
     """Remove a stored photo file; a file already gone is fine."""
     (photo_dir / Path(filename).name).unlink(missing_ok=True)
-
-
-# --- closed dates ------------------------------------------------------------------------
-
-
-def close_facility_dates(
-    actor: User,
-    facility: Facility,
-    unit_id: int | None,
-    first_night: date,
-    last_night: date,
-    reason: str,
-    note: str,
-    now: datetime,
-) -> list[Block]:
-    """Close the nights first_night..last_night (both included) of one room or all of them.
-
-    ``unit_id`` None closes every open room of the facility. Refused, closing
-    nothing, where a guest is booked on any of those nights (``BlockError``);
-    the caller rolls back.
-    """
-    today = tokyo_today(now)
-    if last_night < first_night:
-        raise blocks.BlockError(_l("The last night cannot be before the first night."), "order")
-    if (last_night - today).days > MAX_CLOSE_AHEAD_DAYS:
-        raise blocks.BlockError(_l("Dates that far ahead cannot be closed yet."), "too_far")
-    open_units = [u for u in facility.units if u.active]
-    if unit_id is None:
-        units = open_units
-    else:
-        units = [u for u in open_units if u.id == unit_id]
-        if not units:
-            raise blocks.BlockError(_l("Choose one of this facility's rooms."), "unit")
-    return blocks.close_dates(
-        actor, units, first_night, last_night + timedelta(days=1), reason, note, now
-    )
-
-
-@dataclass(frozen=True)
-class ClosedPeriod:
-    """Nights closed together: one room, or every room of the facility at once."""
-
-    block_id: int  # any block of the group: reopening one reopens them all
-    start: date
-    end: date  # exclusive
-    reason: str
-    note: str
-    unit_names: list[str]
-
-    @property
-    def last_night(self) -> date:
-        return self.end - timedelta(days=1)
-
-    @property
-    def nights(self) -> int:
-        return (self.end - self.start).days
-
-
-def closed_periods(facility: Facility, today: date) -> list[ClosedPeriod]:
-    """The facility's current and future manual closings, soonest first."""
-    names = {u.id: u.name for u in facility.units}
-    periods: dict[str, ClosedPeriod] = {}
-    for block in blocks.manual_blocks_of(list(names), today):
-        key = block.group_key or f"block-{block.id}"
-        if key in periods:
-            periods[key].unit_names.append(names[block.unit_id])
-            continue
-        periods[key] = ClosedPeriod(
-            block.id,
-            block.start_date,
-            block.end_date,
-            block.reason,
-            block.note,
-            [names[block.unit_id]],
-        )
-    return list(periods.values())
 
 
 def facility_photos(facility: Facility, limit: int | None = None) -> list[FacilityPhoto]:

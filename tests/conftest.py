@@ -20,9 +20,9 @@ from sqlalchemy import make_url, select, text
 
 from accounts.models import Company, OperatorOrg, Role, User
 from accounts.services import hash_password
+from app import create_app
 from billing import ledger
 from billing.models import EntryKind, Plan, Subscription
-from core import create_app
 from core.config import load_config, normalise_database_url
 from core.extensions import db as _db
 from facilities.models import Facility, Unit

@@ -10,14 +10,15 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from accounts import mail, members
+from accounts import mail
 from accounts.mail import OutgoingMail
-from accounts.member_views import (
+from accounts.models import Invitation, Role, User
+from consoles.company import members
+from consoles.company.member_views import (
     JOIN_ACCEPTS_PER_IP,
     JOIN_REQUESTS_PER_DOMAIN,
     JOIN_REQUESTS_PER_IP,
 )
-from accounts.models import Invitation, Role, User
 from tests.conftest import NOW, signed_in
 
 BASE = "https://engawa.example"

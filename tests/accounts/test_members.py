@@ -10,13 +10,14 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from accounts import mail, members
+from accounts import mail
 from accounts.mail import OutgoingMail
 from accounts.models import ApiToken, Invitation, Role, User
 from billing import ledger
 from billing.services import BillingError, seats_used
 from booking import services as booking
 from booking.models import Booking
+from consoles.company import members
 from tests.conftest import FAST_HASH, NOW, PASSWORD, TODAY, bearer, days, signed_in
 
 NEW_PASSWORD = "a long new password"

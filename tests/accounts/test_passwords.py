@@ -11,7 +11,7 @@ from accounts.passwords import (
     common_passwords,
     weak_password_reason,
 )
-from core import create_app
+from app import create_app
 
 EMAIL = "hanako.sato@acme.example"
 

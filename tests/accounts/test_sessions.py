@@ -10,8 +10,9 @@ import pytest
 from flask_login.utils import encode_cookie
 from sqlalchemy import func, select
 
-from accounts import members, sessions
+from accounts import sessions
 from accounts.models import LoginThrottle, Role, User, UserSession
+from consoles.company import members
 from core.scheduler import JOBS
 from tests.conftest import DEFAULTS, NOW, PASSWORD, signed_in
 

@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 
 from accounts.models import Company, Role
 from billing import ledger
-from billing.gateway import gateway
 from billing.models import (
     BillingAccount,
     CheckoutAttempt,
@@ -26,6 +25,7 @@ from billing.models import (
     LocalObject,
     Subscription,
 )
+from billing.providers import gateway
 from booking import services as booking
 from tests.conftest import NOW, days, plan_named, signed_in
 

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 from accounts.models import Role
 from billing import flows, ledger
-from billing.gateway import gateway
-from billing.local import add_month
 from billing.models import CreditEntry, Invoice, LocalEvent, StripeEvent, Subscription
+from billing.providers import gateway
+from billing.providers.local import add_month
 from billing.services import BillingError
 from tests.conftest import NOW, plan_named
 

@@ -18,16 +18,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import stripe
 
-from billing.gateway import (
+from billing.providers.base import (
     CheckoutRecord,
     EventRecord,
     GatewayError,
     ObjectMissing,
     SignatureError,
-    StripeGateway,
     SubscriptionRecord,
-    verify_event,
 )
+from billing.providers.stripe import StripeGateway, verify_event
 from tests.billing.fakestripe import (
     FakeStripe,
     add_months,

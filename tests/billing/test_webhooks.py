@@ -26,7 +26,6 @@ from sqlalchemy import func, select
 
 from accounts.models import Company, Role, User
 from billing import flows, jobs, ledger
-from billing.gateway import StripeGateway, gateway
 from billing.models import (
     CheckoutAttempt,
     CreditEntry,
@@ -35,6 +34,8 @@ from billing.models import (
     StripeEvent,
     Subscription,
 )
+from billing.providers import gateway
+from billing.providers.stripe import StripeGateway
 from billing.services import BillingError
 from billing.webhooks import FUTURE_SKEW, HANDLED
 from booking import services

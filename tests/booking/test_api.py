@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 
 from accounts.models import Role
 from accounts.services import create_api_token, revoke_api_token
+from availability.models import Occupancy
 from booking import services
-from booking.models import Booking, Occupancy
+from booking.models import Booking
 from tests.conftest import NOW, bearer, days
 
 FACILITY_KEYS = {"id", "name", "prefecture", "units"}

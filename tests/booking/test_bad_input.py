@@ -28,8 +28,10 @@ from flask_wtf.file import FileField
 from sqlalchemy import func, select
 
 from accounts.services import create_api_token
+from availability import closing
+from availability.models import Occupancy
 from booking import services
-from booking.models import Booking, Occupancy
+from booking.models import Booking
 from tests.conftest import NOW, PASSWORD, days
 
 INVALID = (400, 422)  # malformed, or well-formed but against a rule
@@ -635,14 +637,9 @@ def audience_of(rule: str) -> str:
 @pytest.fixture
 def network(app, db, make_user, make_facility, make_unit) -> Network:
     from accounts.models import Invitation, Role
-    from facilities import services as console
-    from facilities.models import (
-        CalendarConflict,
-        CalendarExport,
-        CalendarFeed,
-        FacilityPhoto,
-    )
-    from facilities.pricing.models import PriceOverride
+    from calendars.models import CalendarConflict, CalendarExport, CalendarFeed
+    from facilities.models import FacilityPhoto
+    from pricing.models import PriceOverride
     from tests.conftest import bearer, plan_named, signed_in
 
     operator = make_user(Role.OPERATOR, locale="en")
@@ -652,7 +649,7 @@ def network(app, db, make_user, make_facility, make_unit) -> Network:
     employee = make_user(Role.EMPLOYEE, company=admin.company, locale="en")
     platform = make_user(Role.PLATFORM_ADMIN, locale="en")
     stay = services.book_stay(employee, unit.id, days(5), days(7), 1, NOW)
-    block = console.close_facility_dates(
+    block = closing.close_facility_dates(
         operator, facility, unit.id, days(10), days(11), "maintenance", "", NOW
     )[0]
     feed = CalendarFeed(unit_id=unit.id, label="Airbnb", url="https://example.com/a.ics")

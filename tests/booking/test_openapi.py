@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from app import create_app
 from billing import ledger
 from booking import api, search, services
-from booking.dates import MAX_SEARCH_NIGHTS
 from booking.models import Booking, BookingStatus
-from core import create_app, errors, input_guard
+from core import errors, input_guard
+from core.dates import MAX_SEARCH_NIGHTS
 from core.db import MAX_ID
 from core.errors import ApiError
 from facilities.regions import REGIONS_BY_SLUG

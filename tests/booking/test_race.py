@@ -24,8 +24,9 @@ from werkzeug.serving import make_server
 
 from accounts.models import User
 from accounts.services import create_api_token
+from availability.models import Occupancy
 from booking import services
-from booking.models import Booking, BookingNight, BookingStatus, Occupancy
+from booking.models import Booking, BookingNight, BookingStatus
 from tests.conftest import NOW, days
 
 RACERS = 24

@@ -6,8 +6,9 @@ import pytest
 from sqlalchemy import func, select
 
 from accounts.models import Role
+from availability.models import Occupancy
 from booking import services
-from booking.models import Booking, BookingNight, Occupancy
+from booking.models import Booking, BookingNight
 from tests.conftest import NOW, days
 
 

@@ -7,8 +7,9 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, select
 
+from availability.models import Occupancy
 from booking import services
-from booking.models import Booking, Occupancy
+from booking.models import Booking
 from tests.conftest import NOW, bearer, days, signed_in
 
 WEB_DOORS = [

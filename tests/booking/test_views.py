@@ -7,8 +7,9 @@ import re
 from icalendar import Calendar
 from sqlalchemy import func, select
 
+from availability.models import Occupancy
 from booking import services
-from booking.models import Booking, Occupancy
+from booking.models import Booking
 from tests.conftest import NOW, days
 
 

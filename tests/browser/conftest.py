@@ -23,13 +23,14 @@ from sqlalchemy import func, select
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from accounts.models import User
-from booking.models import Booking, Occupancy
+from app import create_app
+from availability.models import Occupancy
+from booking.models import Booking
 from booking.search import SearchQuery, search
-from core import create_app
 from core.db import tokyo_today
-from core.demo import seed_demo, subscribe_demo_companies
 from core.extensions import db
-from facilities.pricing.engine import recompute
+from demo.seed import seed_demo, subscribe_demo_companies
+from pricing.engine import recompute
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -17,9 +17,9 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from accounts.models import User
-from booking.models import Occupancy
+from availability.models import Block, Occupancy
 from core.extensions import db
-from facilities.models import Block, Facility, Unit
+from facilities.models import Facility, Unit
 from tests.browser.conftest import LiveServer, days, page_overflow
 
 pytestmark = pytest.mark.browser

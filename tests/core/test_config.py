@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from app import create_app
 from core import config as config_module
-from core import create_app
 from core.config import ConfigError, load_config, normalise_database_url
 
 PROJECT = Path(__file__).resolve().parents[2]

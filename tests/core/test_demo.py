@@ -10,12 +10,13 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
 from accounts.models import Company, User
-from booking.dates import stay_nights
-from booking.models import Booking, BookingNight, BookingStatus, Occupancy
-from core import create_app
+from app import create_app
+from availability.models import Occupancy
+from booking.models import Booking, BookingNight, BookingStatus
+from core.dates import stay_nights
 from core.db import TOKYO, tokyo_today
-from core.demo import seed_demo
 from core.extensions import db
+from demo.seed import seed_demo
 from facilities.models import Facility, Unit
 from facilities.regions import PREFECTURES_BY_CODE, REGIONS
 
@@ -300,7 +301,7 @@ def test_demo_companies_subscribe_and_their_ledgers_reconcile_with_the_stays(tmp
     from billing import ledger
     from billing.models import CreditEntry
     from billing.services import seats_used
-    from core.demo import subscribe_demo_companies
+    from demo.seed import subscribe_demo_companies
 
     app = _make_app(tmp_path / "demo.db")
     with app.app_context():

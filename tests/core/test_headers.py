@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from facilities import calendar_export
+from calendars import export as calendar_export
 from tests.conftest import NOW, signed_in
 
 PROJECT = Path(__file__).resolve().parents[2]

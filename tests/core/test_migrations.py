@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
 
-from core import create_app
+from app import create_app
 from core.extensions import db
 from tests.conftest import app_config, database_url, mark_schema_dirty
 

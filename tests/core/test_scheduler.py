@@ -113,7 +113,7 @@ def test_scheduler_process_starts_runs_and_stops_on_ctrl_c(tmp_path):
 def test_pruning_jobs_forget_old_records_and_keep_recent_ones(app, db, make_unit):
     from datetime import timedelta
 
-    from facilities.pricing.models import PriceChange
+    from pricing.models import PriceChange
 
     unit = make_unit()
     old, recent = NOW - timedelta(days=500), NOW - timedelta(days=10)

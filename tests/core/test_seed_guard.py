@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from accounts.models import User
-from core import create_app
+from app import create_app
 from core.extensions import db
 from tests.conftest import FAST_HASH
 

@@ -6,11 +6,12 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from accounts.models import User
+from availability import blocks
+from availability.models import Block, Occupancy
 from booking import services as booking_services
-from booking.models import Booking, Occupancy
+from booking.models import Booking
 from core.extensions import db as _db
-from facilities import blocks
-from facilities.models import Block, Unit
+from facilities.models import Unit
 from tests.booking.test_race import race
 from tests.conftest import NOW, TODAY, days
 

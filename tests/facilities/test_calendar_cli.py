@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from booking.models import Occupancy
+from availability.models import Occupancy
+from calendars.models import CalendarFeed
 from core.models import JobRun
-from facilities.models import CalendarFeed
 from tests.facilities.test_calendar_sync import BOOKING_COM
 
 pytestmark = pytest.mark.usefixtures("sync_config")

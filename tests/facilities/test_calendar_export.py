@@ -9,9 +9,10 @@ import icalendar
 import pytest
 import vobject
 
+from availability import blocks
+from availability.models import Block, BlockSource
 from booking import services as booking_services
-from facilities import blocks, calendar_export
-from facilities.models import Block, BlockSource
+from calendars import export as calendar_export
 from tests.conftest import NOW, TODAY, days
 
 
@@ -191,7 +192,7 @@ def test_unknown_tokens_answer_404(client, path):
 
 
 def _imported_block(db, unit, feed_server_url="http://127.0.0.1/x.ics"):
-    from facilities.feeds import add_feed
+    from calendars.feeds import add_feed
 
     feed = add_feed(unit, feed_server_url, "Airbnb", NOW)
     block = Block(

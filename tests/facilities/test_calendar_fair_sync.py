@@ -16,9 +16,10 @@ import pytest
 from sqlalchemy import func, select
 
 from accounts.models import Role
-from facilities import calendar_sync, feeds
-from facilities.jobs import sync_calendars
-from facilities.models import CalendarFeed
+from calendars import feeds
+from calendars import sync as calendar_sync
+from calendars.jobs import sync_calendars
+from calendars.models import CalendarFeed
 from tests.conftest import NOW, signed_in
 
 pytestmark = pytest.mark.usefixtures("sync_config")

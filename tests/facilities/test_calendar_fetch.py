@@ -32,8 +32,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from facilities import calendar_fetch
-from facilities.calendar_fetch import FetchError, FetchResult, check_address, fetch_feed
+from calendars import fetch as calendar_fetch
+from calendars.fetch import FetchError, FetchResult, check_address, fetch_feed
 
 ICS = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nEND:VCALENDAR\r\n"
 ETAG = '"v1"'

@@ -1,4 +1,4 @@
-"""facilities.calendar_parse: iCal feed bytes → the nights they block.
+"""calendars.parse: iCal feed bytes → the nights they block.
 
 Plain functions, no app or database. Dates are fixed; nothing depends on today.
 """
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from facilities.calendar_parse import MAX_EVENTS, FeedParseError, ImportedEvent, read_feed
+from calendars.parse import MAX_EVENTS, FeedParseError, ImportedEvent, read_feed
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 WINDOW = (date(2026, 11, 1), date(2027, 3, 1))

@@ -14,12 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from availability.models import Block, Occupancy
 from booking import services as booking_services
-from booking.models import Occupancy
-from facilities import calendar_sync, feeds
-from facilities.calendar_fetch import FetchResult
-from facilities.jobs import sync_calendars
-from facilities.models import Block, CalendarConflict, CalendarFeed
+from calendars import feeds
+from calendars import sync as calendar_sync
+from calendars.fetch import FetchResult
+from calendars.jobs import sync_calendars
+from calendars.models import CalendarConflict, CalendarFeed
 from tests.conftest import NOW, TODAY, days
 
 pytestmark = pytest.mark.usefixtures("sync_config")
@@ -394,7 +395,8 @@ def served_export(db, client, feed_server, path: str, export) -> str:
 def test_echoes_are_skipped_only_in_the_room_they_came_from(
     db, client, make_unit, make_user, feed_server
 ):
-    from facilities import blocks, calendar_export
+    from availability import blocks
+    from calendars import export as calendar_export
 
     room_a = make_unit(name="A")
     room_b = make_unit(facility=room_a.facility, name="B")
@@ -435,7 +437,7 @@ def test_echoes_are_skipped_only_in_the_room_they_came_from(
 def test_a_facility_feed_into_one_of_its_rooms_skips_that_rooms_events(
     db, client, make_unit, make_user, feed_server
 ):
-    from facilities import calendar_export
+    from calendars import export as calendar_export
 
     room_a = make_unit()
     room_b = make_unit(facility=room_a.facility)
@@ -458,7 +460,8 @@ def test_an_engawa_event_passed_on_by_another_room_is_still_known(
 ):
     """Room B imports room A and passes on what it imported (include_imported);
     room A imports room B: its own stay must not come back as a block."""
-    from facilities import blocks, calendar_export
+    from availability import blocks
+    from calendars import export as calendar_export
 
     room_a = make_unit()
     room_b = make_unit(facility=room_a.facility)
@@ -663,7 +666,7 @@ def test_our_stay_echoed_back_as_closed_is_not_a_conflict(app, db, unit, make_us
 
 
 def test_imported_blocks_reprice_their_facility_after_each_change(db, unit, feed_server):
-    from facilities.pricing import engine
+    from pricing import engine
 
     engine.recompute(NOW)
     feed = add(db, unit, feed_server.serve("/airbnb.ics", AIRBNB))

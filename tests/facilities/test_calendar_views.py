@@ -11,9 +11,10 @@ from sqlalchemy import func, select
 
 from accounts.models import Role
 from booking import services as booking_services
-from facilities import calendar_export, feeds
-from facilities.jobs import sync_calendars
-from facilities.models import CalendarConflict, CalendarExport, CalendarFeed
+from calendars import export as calendar_export
+from calendars import feeds
+from calendars.jobs import sync_calendars
+from calendars.models import CalendarConflict, CalendarExport, CalendarFeed
 from tests.conftest import NOW, PASSWORD, days, signed_in
 from tests.facilities.test_calendar_sync import AIRBNB
 

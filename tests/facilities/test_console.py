@@ -21,10 +21,10 @@ from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 
 from accounts.models import Role
+from availability.models import Block, Occupancy
 from booking import services as booking
-from booking.models import Occupancy
 from facilities import services as console_services
-from facilities.models import Block, Facility, FacilityPhoto, Unit
+from facilities.models import Facility, FacilityPhoto, Unit
 from tests.conftest import NOW, PASSWORD, TODAY, days
 from tests.facilities.test_console_services import image_bytes, png_header, stay
 

@@ -15,11 +15,14 @@ from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 
 from accounts.models import Role, User
+from availability import closing
+from availability.blocks import BlockError
+from availability.models import Block, Occupancy
 from booking import services as booking
-from booking.models import Occupancy
-from facilities import operations, services
-from facilities.blocks import BlockError
-from facilities.models import Block, CalendarFeed, FacilityPhoto
+from calendars.models import CalendarFeed
+from consoles.operator import operations
+from facilities import services
+from facilities.models import FacilityPhoto
 from tests.conftest import NOW, TODAY, days
 
 # --- helpers ------------------------------------------------------------------------------
@@ -87,7 +90,7 @@ def test_lookups_answer_only_within_the_operators_organisation(
 ):
     unit = make_unit(facility=facility)
     foreign = make_unit()
-    [block] = services.close_facility_dates(
+    [block] = closing.close_facility_dates(
         operator, facility, unit.id, days(3), days(4), "maintenance", "", NOW
     )
     photo = services.save_photo(facility, BytesIO(image_bytes()), "a.png", NOW, photo_dir, 10**6)
@@ -97,13 +100,13 @@ def test_lookups_answer_only_within_the_operators_organisation(
 
     assert services.operator_facility(operator, facility.id) is facility
     assert services.operator_unit(operator, unit.id) is unit
-    assert services.operator_block(operator, block.id) is block
+    assert closing.operator_block(operator, block.id) is block
     assert services.operator_photo(operator, photo.id) is photo
     assert [f.id for f in services.operator_facilities(operator)] == [facility.id]
     for actor in (stranger, employee):
         assert services.operator_facility(actor, facility.id) is None
         assert services.operator_unit(actor, unit.id) is None
-        assert services.operator_block(actor, block.id) is None
+        assert closing.operator_block(actor, block.id) is None
         assert services.operator_photo(actor, photo.id) is None
         assert services.operator_facilities(actor) == []
     assert services.operator_unit(operator, foreign.id) is None
@@ -153,10 +156,14 @@ def test_deactivating_counts_the_stays_still_to_come(
     cancelled = stay(db, make_employee(), unit, days(20), days(22))
     booking.cancel_booking(cancelled.user, cancelled.id, NOW)
 
-    assert services.set_facility_active(facility, False, TODAY) == 2
+    services.set_facility_active(facility, False)
     assert facility.active is False
-    assert services.set_unit_active(unit, False, TODAY) == 2
-    assert services.set_unit_active(unit, True, TODAY) == 2 and unit.active
+    assert booking.upcoming_stay_count([u.id for u in facility.units], TODAY) == 2
+    services.set_unit_active(unit, False)
+    assert unit.active is False
+    assert booking.upcoming_stay_count([unit.id], TODAY) == 2
+    services.set_unit_active(unit, True)
+    assert unit.active is True
 
 
 # --- photos -------------------------------------------------------------------------------
@@ -290,7 +297,7 @@ def test_closing_a_whole_facility_closes_its_rooms_on_sale(db, operator, facilit
     a, b = make_unit(facility=facility), make_unit(facility=facility)
     off = make_unit(facility=facility, active=False)
 
-    closed = services.close_facility_dates(
+    closed = closing.close_facility_dates(
         operator, facility, None, days(5), days(7), "private_use", "社員旅行", NOW
     )
     db.session.commit()
@@ -298,7 +305,7 @@ def test_closing_a_whole_facility_closes_its_rooms_on_sale(db, operator, facilit
     assert sorted(bl.unit_id for bl in closed) == [a.id, b.id]
     assert held_by_blocks(db, a.id) == [days(5), days(6), days(7)]  # both ends included
     assert held_by_blocks(db, off.id) == []
-    [period] = services.closed_periods(facility, TODAY)
+    [period] = closing.closed_periods(facility, TODAY)
     assert (period.start, period.last_night, period.nights) == (days(5), days(7), 3)
     assert sorted(period.unit_names) == sorted([a.name, b.name])
     assert (period.reason, period.note) == ("private_use", "社員旅行")
@@ -311,7 +318,7 @@ def test_closing_over_a_booking_is_refused_and_closes_nothing(
     stay(db, make_employee(), b, days(6), days(8))
 
     with pytest.raises(BlockError) as exc:
-        services.close_facility_dates(
+        closing.close_facility_dates(
             operator, facility, None, days(5), days(7), "maintenance", "", NOW
         )
     db.session.rollback()
@@ -336,7 +343,7 @@ def test_closing_over_a_booking_is_refused_and_closes_nothing(
 def test_closing_bad_dates_is_refused(db, operator, facility, make_unit, first, last, code):
     unit = make_unit(facility=facility)
     with pytest.raises(BlockError) as exc:
-        services.close_facility_dates(
+        closing.close_facility_dates(
             operator, facility, unit.id, first, last, "maintenance", "", NOW
         )
     assert exc.value.code == code
@@ -346,7 +353,7 @@ def test_closing_a_room_of_another_facility_is_refused(db, operator, facility, m
     make_unit(facility=facility)
     foreign = make_unit()
     with pytest.raises(BlockError) as exc:
-        services.close_facility_dates(
+        closing.close_facility_dates(
             operator, facility, foreign.id, days(3), days(4), "maintenance", "", NOW
         )
     assert exc.value.code == "unit"
@@ -486,10 +493,10 @@ def test_month_occupancy_counts_sold_closed_and_available(
     a, b = make_unit(facility=facility), make_unit(facility=facility)
     off = make_unit(facility=facility)
     stay(db, make_employee(), off, days(1), days(3))
-    services.set_unit_active(off, False, TODAY)  # off sale: not counted at all
+    services.set_unit_active(off, False)  # off sale: not counted at all
     stay(db, make_employee(), a, days(0), days(3))  # Dec 1, 2, 3
     stay(db, make_employee(), a, days(30), days(33))  # Dec 31, then January
-    services.close_facility_dates(
+    closing.close_facility_dates(
         operator, facility, b.id, days(1), days(2), "maintenance", "", NOW
     )  # Dec 2, 3
     db.session.commit()
@@ -589,7 +596,7 @@ def test_the_month_grid_shows_booked_closed_external_and_free_nights(
     other = make_unit(facility=facility, name="102")
     guest = make_employee(name="鈴木 一郎")
     booked = stay(db, guest, unit, days(2), days(4))
-    services.close_facility_dates(
+    closing.close_facility_dates(
         operator, facility, unit.id, days(5), days(5), "maintenance", "畳替え", NOW
     )
     feed = CalendarFeed(unit_id=other.id, label="Airbnb", url="https://example.com/a.ics")
@@ -645,7 +652,7 @@ def test_read_models_use_the_same_few_queries_however_many_rooms(
             lambda f: operations.month_occupancy(f, 2026, 12),
             lambda f: operations.facility_month_grid(f, 2026, 12),
             lambda f: operations.today_counts([f.id], TODAY),
-            lambda f: services.closed_periods(f, TODAY),
+            lambda f: closing.closed_periods(f, TODAY),
         ):
             facility = db.session.get(type(facility), facility.id)
             with counted_queries(db) as statements:

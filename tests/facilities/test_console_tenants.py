@@ -20,10 +20,11 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from accounts.models import Role
+from availability import closing
+from availability.models import Block, Occupancy
 from booking import services as booking
-from booking.models import Occupancy
 from facilities import services
-from facilities.models import Block, Facility, FacilityPhoto, Unit
+from facilities.models import Facility, FacilityPhoto, Unit
 from tests.conftest import NOW, days, signed_in
 
 FACILITY_FORM = {
@@ -156,7 +157,7 @@ def world(app, db, make_user, make_facility, make_unit, make_employee, tmp_path)
     unit = make_unit(facility=facility)
     make_unit(facility=facility)
     booking.book_stay(make_employee(), unit.id, days(3), days(5), 1, NOW)
-    [block] = services.close_facility_dates(
+    [block] = closing.close_facility_dates(
         owner, facility, unit.id, days(10), days(12), "maintenance", "", NOW
     )
     photo = services.save_photo(facility, BytesIO(png()), "p.png", NOW, photo_dir, 10**6)

@@ -18,13 +18,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from accounts.models import Role
+from availability import closing
 from booking import services as booking
 from booking.models import BookingNight
-from facilities import services as console_services
 from facilities.models import Unit
-from facilities.pricing import engine
-from facilities.pricing.models import NightlyPrice, PriceChange, PriceOverride, PricingPolicy
-from facilities.pricing.rules import decode_reasons
+from pricing import engine
+from pricing.models import NightlyPrice, PriceChange, PriceOverride, PricingPolicy
+from pricing.rules import decode_reasons
 from tests.conftest import NOW, PASSWORD, days, signed_in
 
 # Fixed prices reach from today to 1,098 days ahead (or the pricing horizon, if longer).
@@ -433,7 +433,7 @@ def test_the_price_calendar_shows_prices_reasons_and_booked_nights(db, shop, mak
     stay = booking.book_stay(make_employee(), shop.a.id, days(10), days(12), 1, NOW)
     db.session.commit()
     frozen = {n.night: n.price for n in db.session.scalars(select(BookingNight))}
-    console_services.close_facility_dates(
+    closing.close_facility_dates(
         shop.operator, shop.facility, shop.a.id, days(20), days(20), "maintenance", "", NOW
     )
     db.session.commit()

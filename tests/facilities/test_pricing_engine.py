@@ -15,15 +15,9 @@ from booking import services as booking_services
 from booking.models import BookingNight
 from core.models import JobRun
 from core.scheduler import JOBS, run_job
-from facilities.pricing import engine
-from facilities.pricing.models import (
-    NightlyPrice,
-    PriceChange,
-    PriceOverride,
-    PricingPolicy,
-    PricingState,
-)
-from facilities.pricing.rules import decode_reasons
+from pricing import engine
+from pricing.models import NightlyPrice, PriceChange, PriceOverride, PricingPolicy, PricingState
+from pricing.rules import decode_reasons
 from tests.conftest import NOW, TODAY, bearer, days, signed_in
 
 HORIZON = 365
@@ -414,7 +408,7 @@ def test_units_with_large_ids_are_priced(db, make_unit):
 
 def test_closing_and_reopening_dates_reprices_them(db, make_unit, make_user):
     from accounts.models import Role
-    from facilities.blocks import close_dates, remove_block
+    from availability.blocks import close_dates, remove_block
 
     unit = make_unit()
     operator = make_user(Role.OPERATOR, operator=unit.facility.operator)
@@ -452,7 +446,7 @@ def test_a_new_base_price_reprices_the_room_at_once(app, db, make_unit, make_use
 
 def test_closed_rooms_are_not_counted_as_sold(db, make_unit, make_user):
     from accounts.models import Role
-    from facilities.blocks import close_dates
+    from availability.blocks import close_dates
 
     unit = make_unit()
     other = make_unit(facility=unit.facility)

@@ -16,8 +16,8 @@ from accounts.models import User
 from booking import services as booking_services
 from booking.models import Booking, BookingNight
 from core.extensions import db as _db
-from facilities.pricing import engine
-from facilities.pricing.models import NightlyPrice
+from pricing import engine
+from pricing.models import NightlyPrice
 from tests.booking.test_race import race
 from tests.conftest import NOW, days
 

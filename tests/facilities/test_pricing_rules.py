@@ -1,4 +1,4 @@
-"""facilities.pricing.rules and .seasons: how a night's demand price is made.
+"""pricing.rules and .seasons: how a night's demand price is made.
 
 Plain functions, no app or database. Dates are fixed; nothing depends on today.
 Expected numbers are worked out by hand from the documented rules (module
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from facilities.pricing.rules import (
+from pricing.rules import (
     MIN_PACE,
     REASON_LABELS,
     Policy,
@@ -34,7 +34,7 @@ from facilities.pricing.rules import (
     pace,
     round_100,
 )
-from facilities.pricing.seasons import HOLIDAY_EVE, PEAK, is_weekend_night, season_of
+from pricing.seasons import HOLIDAY_EVE, PEAK, is_weekend_night, season_of
 
 PROPERTY = settings(max_examples=200, deadline=None, database=None)
 

@@ -1,0 +1,25 @@
+"""iCal both ways: external feeds fetched, parsed and synced into blocks; each unit's
+and facility's own feed exported at a secret address."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from calendars import cli, jobs, views
+from core.scheduler import JobSpec, register_jobs
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(views.bp)
+    cli.init_app(app)
+    register_jobs(
+        app,
+        JobSpec(
+            "calendar_sync",
+            jobs.sync_calendars,
+            "interval",
+            lambda config: {"minutes": config["CALENDAR_SYNC_MINUTES"]},
+            "Import external iCal feeds",
+            run_at_start=True,
+        ),
+    )

@@ -1,0 +1,13 @@
+"""/company: the corporate admin's console (members and invitations, subscription,
+policy, usage, invoices) and the employees' join pages."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from consoles.company import member_views, views
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(member_views.bp)
+    app.register_blueprint(views.bp)

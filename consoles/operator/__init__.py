@@ -1,0 +1,13 @@
+"""/operator: facilities and rooms, today, housekeeping, occupancy, closed dates,
+calendars and pricing. Every page hangs on one blueprint (``views.bp``), whose
+sign-in and role check cover them all."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from consoles.operator import calendars, pricing, views  # noqa: F401  (pages on views.bp)
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(views.bp)

@@ -1,0 +1,547 @@
+"""The facility operator's console (施設運営者): facilities, rooms, photos, closed dates,
+arrivals and departures, housekeeping, occupancy and the facility calendar.
+
+Every page is for signed-in operators of an organisation; any other role gets 403.
+Every facility, room, block or photo id is looked up within the operator's own
+organisation, so somebody else's id answers 404 exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from flask_login import current_user, login_required
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from availability import closing
+from availability.blocks import BlockError, remove_block
+from booking import services as booking_services
+from booking.forms import AMENITY_LABELS, KIND_LABELS
+from consoles.operator import operations
+from consoles.operator.forms import (
+    HOUSEKEEPING_LABELS,
+    REASON_LABELS,
+    CloseDatesForm,
+    FacilityForm,
+    HousekeepingForm,
+    PhotoForm,
+    UnitForm,
+)
+from core import input_guard
+from core.dates import adjacent_months, month_bounds, parse_month
+from core.db import edge_now, tokyo_today
+from core.extensions import csrf, db
+from core.forms import EmptyForm
+from core.i18n import current_locale, format_day
+from facilities import services
+from facilities.models import Facility, Unit
+from pricing.engine import reprice_now
+
+bp = Blueprint("operator", __name__, url_prefix="/operator")
+
+MONTHS_AROUND = 60  # month navigation reaches five years either way
+
+
+@bp.before_request
+@login_required
+def _operators_only():
+    """Operators of an organisation only (the calendar pages included)."""
+    if not current_user.runs_facilities:
+        abort(403)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _today() -> date:
+    return tokyo_today(edge_now())
+
+
+def facility_or_404(facility_id: int) -> Facility:
+    facility = services.operator_facility(current_user, facility_id)
+    if facility is None:
+        abort(404)
+    return facility
+
+
+def reprice(facility_id: int, cause: str = "settings"):
+    """After a committed change to rooms or prices: the nights' prices follow at once."""
+    return reprice_now([facility_id], edge_now(), cause=cause)
+
+
+def unit_or_404(unit_id: int) -> Unit:
+    unit = services.operator_unit(current_user, unit_id)
+    if unit is None:
+        abort(404)
+    return unit
+
+
+def require_post_form() -> None:
+    """A POST button carries only the CSRF token; without it, nothing happens."""
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+
+
+def _month_arg(today: date) -> date:
+    return parse_month(request.args.get("month"), today, MONTHS_AROUND)
+
+
+def _month_links(first: date) -> dict:
+    prev_month, next_month = adjacent_months(first)
+    return {"month": first, "prev_month": prev_month, "next_month": next_month}
+
+
+def _upcoming_note(upcoming: int) -> None:
+    if upcoming:
+        flash(
+            ngettext(
+                "%(num)d booked stay is still to come: contact the guest or cancel it.",
+                "%(num)d booked stays are still to come: contact the guests or cancel them.",
+                upcoming,
+            ),
+            "info",
+        )
+
+
+# --- overview -----------------------------------------------------------------------------
+
+
+@bp.get("/")
+def dashboard():
+    today = _today()
+    facilities = services.operator_facilities(current_user)
+    counts = operations.today_counts([f.id for f in facilities], today)
+    return render_template(
+        "operator/dashboard.html",
+        facilities=facilities,
+        counts=counts,
+        empty=operations.TodayCounts(),
+        today=today,
+        kind_labels=KIND_LABELS,
+    )
+
+
+@bp.get("/facilities/<int:facility_id>")
+def facility(facility_id: int):
+    facility = facility_or_404(facility_id)
+    return render_template(
+        "operator/facility.html",
+        facility=facility,
+        photos=services.facility_photos(facility),
+        photo_form=PhotoForm(formdata=None),
+        button=EmptyForm(),
+        kind_labels=KIND_LABELS,
+        amenity_labels=AMENITY_LABELS,
+        photo_max_mb=services.photo_mb(current_app.config["PHOTO_MAX_BYTES"]),
+    )
+
+
+# --- facilities ---------------------------------------------------------------------------
+
+
+def _facility_form_page(form: FacilityForm, facility: Facility | None, error=None, status=200):
+    return render_template(
+        "operator/facility_form.html", form=form, facility=facility, error=error
+    ), status
+
+
+@bp.route("/facilities/new", methods=["GET", "POST"])
+def facility_new():
+    form = FacilityForm(locale=current_locale())
+    if not form.validate_on_submit():
+        return _facility_form_page(form, None, status=400 if form.is_submitted() else 200)
+    try:
+        facility = services.create_facility(current_user, form.values(), edge_now())
+    except services.ConsoleError as exc:
+        db.session.rollback()
+        return _facility_form_page(form, None, exc.message, 422)
+    db.session.commit()
+    flash(_("The facility has been created. Add its rooms next."), "success")
+    return redirect(url_for("operator.facility", facility_id=facility.id), 303)
+
+
+@bp.route("/facilities/<int:facility_id>/edit", methods=["GET", "POST"])
+def facility_edit(facility_id: int):
+    facility = facility_or_404(facility_id)
+    form = FacilityForm(obj=facility, locale=current_locale())
+    if not form.validate_on_submit():
+        return _facility_form_page(form, facility, status=400 if form.is_submitted() else 200)
+    try:
+        services.update_facility(facility, form.values())
+    except services.ConsoleError as exc:
+        db.session.rollback()
+        return _facility_form_page(form, facility, exc.message, 422)
+    db.session.commit()
+    flash(_("The facility has been saved."), "success")
+    return redirect(url_for("operator.facility", facility_id=facility.id), 303)
+
+
+@bp.post("/facilities/<int:facility_id>/deactivate")
+def facility_deactivate(facility_id: int):
+    facility = facility_or_404(facility_id)
+    require_post_form()
+    services.set_facility_active(facility, False)
+    upcoming = booking_services.upcoming_stay_count([u.id for u in facility.units], _today())
+    db.session.commit()
+    flash(_("The facility is closed: it no longer appears in search."), "success")
+    _upcoming_note(upcoming)
+    return redirect(url_for("operator.facility", facility_id=facility.id), 303)
+
+
+@bp.post("/facilities/<int:facility_id>/reactivate")
+def facility_reactivate(facility_id: int):
+    facility = facility_or_404(facility_id)
+    require_post_form()
+    services.set_facility_active(facility, True)
+    db.session.commit()
+    reprice(facility.id)  # its prices were left alone while it was closed
+    flash(_("The facility is open for booking again."), "success")
+    return redirect(url_for("operator.facility", facility_id=facility.id), 303)
+
+
+# --- rooms --------------------------------------------------------------------------------
+
+
+def _unit_form_page(form: UnitForm, facility: Facility, unit=None, error=None, status=200):
+    return render_template(
+        "operator/unit_form.html", form=form, facility=facility, unit=unit, error=error
+    ), status
+
+
+@bp.route("/facilities/<int:facility_id>/units/new", methods=["GET", "POST"])
+def unit_new(facility_id: int):
+    facility = facility_or_404(facility_id)
+    form = UnitForm()
+    if not form.validate_on_submit():
+        return _unit_form_page(form, facility, status=400 if form.is_submitted() else 200)
+    try:
+        unit = services.create_unit(facility, form.values())
+    except services.ConsoleError as exc:
+        db.session.rollback()
+        return _unit_form_page(form, facility, error=exc.message, status=422)
+    db.session.commit()
+    reprice(facility.id)
+    flash(_("Room %(name)s has been added.", name=unit.name), "success")
+    return redirect(url_for("operator.facility", facility_id=facility.id), 303)
+
+
+@bp.route("/units/<int:unit_id>/edit", methods=["GET", "POST"])
+def unit_edit(unit_id: int):
+    unit = unit_or_404(unit_id)
+    form = UnitForm(obj=unit)
+    if not form.validate_on_submit():
+        return _unit_form_page(
+            form, unit.facility, unit, status=400 if form.is_submitted() else 200
+        )
+    try:
+        services.update_unit(unit, form.values())
+    except services.ConsoleError as exc:
+        db.session.rollback()
+        return _unit_form_page(form, unit.facility, unit, exc.message, 422)
+    db.session.commit()
+    reprice(unit.facility_id)
+    flash(_("Room %(name)s has been saved.", name=unit.name), "success")
+    return redirect(url_for("operator.facility", facility_id=unit.facility_id), 303)
+
+
+@bp.post("/units/<int:unit_id>/deactivate")
+def unit_deactivate(unit_id: int):
+    unit = unit_or_404(unit_id)
+    require_post_form()
+    services.set_unit_active(unit, False)
+    upcoming = booking_services.upcoming_stay_count([unit.id], _today())
+    db.session.commit()
+    reprice(unit.facility_id)
+    flash(_("Room %(name)s is off sale.", name=unit.name), "success")
+    _upcoming_note(upcoming)
+    return redirect(url_for("operator.facility", facility_id=unit.facility_id), 303)
+
+
+@bp.post("/units/<int:unit_id>/reactivate")
+def unit_reactivate(unit_id: int):
+    unit = unit_or_404(unit_id)
+    require_post_form()
+    services.set_unit_active(unit, True)
+    db.session.commit()
+    reprice(unit.facility_id)
+    flash(_("Room %(name)s is on sale again.", name=unit.name), "success")
+    return redirect(url_for("operator.facility", facility_id=unit.facility_id), 303)
+
+
+# --- photos -------------------------------------------------------------------------------
+
+
+@bp.post("/facilities/<int:facility_id>/photos")
+@csrf.exempt  # checked below, once the larger body limit for photos applies
+@input_guard.defer_body_check  # likewise
+def photo_upload(facility_id: int):
+    facility = facility_or_404(facility_id)
+    max_bytes = current_app.config["PHOTO_MAX_BYTES"]
+    request.max_content_length = max_bytes + 64 * 1024
+    back = redirect(url_for("operator.facility", facility_id=facility.id, _anchor="photos"), 303)
+    try:
+        input_guard.check_body()
+        if current_app.config.get("WTF_CSRF_ENABLED", True):
+            csrf.protect()
+        form = PhotoForm()
+        valid = form.validate()
+    except RequestEntityTooLarge:
+        flash(str(services.photo_too_big(max_bytes)), "error")
+        return back
+    if not valid:
+        for errors in form.errors.values():
+            flash(str(errors[0]), "error")
+        return back
+    upload = form.photo.data
+    photo_dir = services.photo_dir(current_app.instance_path)
+    stored = None
+    try:
+        stored = services.save_photo(
+            facility,
+            upload.stream,
+            upload.filename or "",
+            edge_now(),
+            photo_dir,
+            max_bytes,
+            caption=form.caption.data or "",
+        ).filename
+        db.session.commit()
+    except services.PhotoError as exc:
+        db.session.rollback()
+        flash(str(exc.message), "error")
+        return back
+    except BaseException:
+        # The file is written once its row is flushed (save_photo removes it if it
+        # fails itself); a commit that fails must not leave a file no row names.
+        db.session.rollback()
+        if stored is not None:
+            services.discard_photo_file(photo_dir, stored)
+        raise
+    flash(_("The photo has been added."), "success")
+    return back
+
+
+@bp.post("/photos/<int:photo_id>/delete")
+def photo_delete(photo_id: int):
+    photo = services.operator_photo(current_user, photo_id)
+    if photo is None:
+        abort(404)
+    require_post_form()
+    facility_id = photo.facility_id
+    filename = services.delete_photo(photo)
+    db.session.commit()
+    services.discard_photo_file(services.photo_dir(current_app.instance_path), filename)
+    flash(_("The photo has been deleted."), "success")
+    return redirect(url_for("operator.facility", facility_id=facility_id, _anchor="photos"), 303)
+
+
+# --- closed dates -------------------------------------------------------------------------
+
+
+def _close_page(facility: Facility, form: CloseDatesForm, error=None, status=200):
+    today = _today()
+    return render_template(
+        "operator/close.html",
+        facility=facility,
+        form=form,
+        error=error,
+        periods=closing.closed_periods(facility, today),
+        reason_labels=REASON_LABELS,
+        button=EmptyForm(),
+        today=today,
+        horizon=today + timedelta(days=closing.MAX_CLOSE_AHEAD_DAYS),  # the last date allowed
+    ), status
+
+
+@bp.route("/facilities/<int:facility_id>/close", methods=["GET", "POST"])
+def close_dates(facility_id: int):
+    facility = facility_or_404(facility_id)
+    form = CloseDatesForm(units=[u for u in facility.units if u.active])
+    if not form.validate_on_submit():
+        return _close_page(facility, form, status=400 if form.is_submitted() else 200)
+    try:
+        closed = closing.close_facility_dates(
+            current_user,
+            facility,
+            form.unit_id,
+            form.first_night.data,
+            form.last_night.data,
+            form.reason.data,
+            form.note.data or "",
+            edge_now(),
+        )
+    except BlockError as exc:
+        db.session.rollback()
+        return _close_page(facility, form, exc.message, 409 if exc.code == "booked" else 422)
+    db.session.commit()
+    rooms = (
+        closed[0].unit.name
+        if form.unit_id is not None
+        else ngettext("%(num)d room", "%(num)d rooms", len(closed))
+    )
+    flash(
+        _(
+            "Closed the nights of %(first)s to %(last)s for %(rooms)s.",
+            first=format_day(form.first_night.data, "short"),
+            last=format_day(form.last_night.data, "short"),
+            rooms=rooms,
+        ),
+        "success",
+    )
+    month = form.first_night.data.strftime("%Y-%m")
+    return redirect(url_for("operator.calendar", facility_id=facility.id, month=month), 303)
+
+
+@bp.post("/blocks/<int:block_id>/reopen")
+def block_reopen(block_id: int):
+    block = closing.operator_block(current_user, block_id)
+    if block is None:
+        abort(404)
+    require_post_form()
+    facility_id = block.unit.facility_id
+    try:
+        removed = remove_block(block, _today())
+    except BlockError as exc:
+        db.session.rollback()
+        flash(str(exc.message), "error")
+        return redirect(url_for("operator.close_dates", facility_id=facility_id), 303)
+    db.session.commit()
+    flash(
+        ngettext(
+            "The nights are open again (%(num)d room).",
+            "The nights are open again (%(num)d rooms).",
+            removed,
+        ),
+        "success",
+    )
+    return redirect(url_for("operator.close_dates", facility_id=facility_id), 303)
+
+
+# --- the daily pages ----------------------------------------------------------------------
+
+
+@bp.get("/facilities/<int:facility_id>/today")
+def today(facility_id: int):
+    facility = facility_or_404(facility_id)
+    today = _today()
+    return render_template(
+        "operator/today.html",
+        facility=facility,
+        agenda=operations.days_ahead(facility, today),
+        today=today,
+    )
+
+
+@bp.get("/facilities/<int:facility_id>/housekeeping")
+def housekeeping(facility_id: int):
+    facility = facility_or_404(facility_id)
+    return render_template(
+        "operator/housekeeping.html",
+        facility=facility,
+        board=operations.housekeeping_board(facility, edge_now()),
+        labels=HOUSEKEEPING_LABELS,
+        form=HousekeepingForm(formdata=None),
+    )
+
+
+@bp.post("/units/<int:unit_id>/housekeeping")
+def housekeeping_set(unit_id: int):
+    unit = unit_or_404(unit_id)
+    form = HousekeepingForm()
+    if not form.validate_on_submit():
+        abort(400)
+    operations.set_housekeeping(unit, form.status.data, edge_now())
+    db.session.commit()
+    flash(
+        _(
+            "Room %(name)s: %(status)s.",
+            name=unit.name,
+            status=HOUSEKEEPING_LABELS[form.status.data],
+        ),
+        "success",
+    )
+    return redirect(url_for("operator.housekeeping", facility_id=unit.facility_id), 303)
+
+
+@bp.get("/facilities/<int:facility_id>/occupancy")
+def occupancy(facility_id: int):
+    facility = facility_or_404(facility_id)
+    first = _month_arg(_today())
+    return render_template(
+        "operator/occupancy.html",
+        facility=facility,
+        occupancy=operations.month_occupancy(facility, first.year, first.month),
+        **_month_links(first),
+    )
+
+
+@bp.get("/facilities/<int:facility_id>/bookings.csv")
+def bookings_csv(facility_id: int):
+    facility = facility_or_404(facility_id)
+    first = _month_arg(_today())
+    _first, end = month_bounds(first)
+    header = [
+        _("Booking number"),
+        _("Room"),
+        _("Check-in"),
+        _("Check-out"),
+        _("Nights"),
+        _("Guests"),
+        _("Company"),
+        _("Guest name"),
+        _("Total (yen, tax included)"),
+        _("Status"),
+    ]
+    statuses = {"confirmed": _("Confirmed"), "cancelled": _("Cancelled")}
+    rows = [
+        [
+            b.booking_id,
+            b.unit,
+            b.check_in.isoformat(),
+            b.check_out.isoformat(),
+            b.nights,
+            b.guests,
+            b.company,
+            b.guest_name,
+            b.total_yen,
+            statuses.get(b.status, b.status),
+        ]
+        for b in operations.bookings_for_csv(facility, first, end)
+    ]
+    filename = f"engawa-bookings-{facility.id}-{first:%Y-%m}.csv"
+    return Response(
+        operations.write_csv(header, rows),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+@bp.get("/facilities/<int:facility_id>/calendar")
+def calendar(facility_id: int):
+    facility = facility_or_404(facility_id)
+    today = _today()
+    first = _month_arg(today)
+    return render_template(
+        "operator/calendar.html",
+        facility=facility,
+        grid=operations.facility_month_grid(facility, first.year, first.month),
+        reason_labels=REASON_LABELS,
+        today=today,
+        **_month_links(first),
+    )

@@ -1,0 +1,44 @@
+"""`flask --app wsgi seed-demo`: the demo network on an empty database."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import func, select
+
+from accounts.models import User
+from core.db import edge_now
+from core.extensions import db
+from demo.seed import seed_demo, subscribe_demo_companies
+from pricing.engine import recompute
+
+
+@click.command("seed-demo")
+def seed_demo_command():
+    """Fill an empty database with the demo network and demo accounts."""
+    config = current_app.config
+    if config["ENGAWA_ENV"] == "production":
+        # Demo accounts share a published password: never on a real deployment.
+        raise click.ClickException(
+            "seed-demo refuses to run in production (ENGAWA_ENV=production): "
+            "the demo accounts' password is public."
+        )
+    if db.session.scalar(select(func.count()).select_from(User)):
+        click.echo("The database already has users; the demo network was not added.")
+        return
+    now = edge_now()
+    summary = seed_demo(now, password_method=config["PASSWORD_HASH_METHOD"])
+    db.session.commit()
+    click.echo(
+        f"Demo network: {summary['facilities']} facilities, {summary['units']} units, "
+        f"{summary['bookings']} bookings, {summary['users']} accounts "
+        "(password: engawa-demo)."
+    )
+    click.echo("Prices: " + recompute(now).summary())
+    if config["BILLING_BACKEND"] == "local":
+        for line in subscribe_demo_companies(now):
+            click.echo("Subscribed (local test mode): " + line)
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(seed_demo_command)

@@ -1,0 +1,41 @@
+"""Demand pricing: seasons, rules, the engine that prices every unsold night, and the
+operator's policy, bounds and overrides. Prices are read through ``pricing.prices``."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from core.scheduler import JobSpec, register_jobs
+from pricing import cli, engine, services
+from pricing.rules import reason_label
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(cli.pricing)
+    app.jinja_env.globals["reason_label"] = reason_label
+    register_jobs(
+        app,
+        JobSpec(
+            "pricing_recompute",
+            engine.recompute_job,
+            "cron",
+            lambda config: {"hour": 3, "minute": 0},
+            "Re-price every unsold night of the next year",
+            run_at_start=True,
+        ),
+        JobSpec(
+            "pricing_refresh",
+            engine.refresh_job,
+            "interval",
+            lambda config: {"seconds": config["PRICING_REFRESH_SECONDS"]},
+            "Re-price the nights around new bookings and cancellations",
+            has_work=engine.refresh_pending,
+        ),
+        JobSpec(
+            "prune_price_history",
+            services.prune_history,
+            "cron",
+            lambda config: {"hour": 4, "minute": 40},
+            "Remove old price history",
+        ),
+    )
