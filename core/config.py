@@ -328,7 +328,7 @@ def load_config(env: Mapping[str, str] | None = None, instance_dir: Path | None 
         "CALENDAR_UID_DOMAIN": env.get("CALENDAR_UID_DOMAIN", "engawa.example"),
         "BOOKING_HORIZON_DAYS": _int(env, "BOOKING_HORIZON_DAYS", 180, minimum=1),
         "SEARCH_PAGE_SIZE": _int(env, "SEARCH_PAGE_SIZE", 20, minimum=1),
-        # Calendar sync (facilities/calendar_sync.py). Private hosts are refused
+        # Calendar sync (calendars/sync.py). Private hosts are refused
         # unless explicitly allowed (tests and local development).
         "CALENDAR_SYNC_MINUTES": _int(env, "CALENDAR_SYNC_MINUTES", 15, minimum=1),
         "CALENDAR_ALLOW_PRIVATE_HOSTS": _bool(env, "CALENDAR_ALLOW_PRIVATE_HOSTS", False),

@@ -346,3 +346,14 @@ def bearer(db, user: User) -> dict[str, str]:
 def days(n: int) -> date:
     """A date ``n`` days after the fixed TODAY."""
     return TODAY + timedelta(days=n)
+
+
+@pytest.fixture
+def unit(make_unit):
+    return make_unit()
+
+
+@pytest.fixture
+def operator(make_user, unit):
+    """An operator of ``unit``'s organisation."""
+    return make_user(Role.OPERATOR, operator=unit.facility.operator)

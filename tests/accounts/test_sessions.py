@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from accounts import sessions
 from accounts.models import LoginThrottle, Role, User, UserSession
 from consoles.company import members
-from core.scheduler import JOBS
+from core.scheduler import registered_jobs
 from tests.conftest import DEFAULTS, NOW, PASSWORD, signed_in
 
 IDLE = timedelta(minutes=DEFAULTS["SESSION_IDLE_MINUTES"])
@@ -333,7 +333,7 @@ def test_the_prune_job_forgets_ended_expired_and_idle_sessions(app, db, make_emp
 
 
 def test_the_prune_job_is_scheduled(app, db):
-    spec = JOBS["prune_sign_ins"]
+    spec = registered_jobs(app)["prune_sign_ins"]
     assert spec.func.__name__ == "prune"
     assert db.session.scalar(select(func.count()).select_from(UserSession)) == 0
     assert "0 ended or expired sessions" in spec.func(NOW)

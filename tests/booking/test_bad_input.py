@@ -945,7 +945,7 @@ def test_a_valid_form_with_one_control_character_changes_nothing(
 def test_a_photo_caption_or_file_name_with_a_control_character_changes_nothing(
     app, db, network, tmp_path
 ):
-    from tests.facilities.test_console_services import image_bytes
+    from tests.facilities.test_services import image_bytes
 
     app.instance_path = str(tmp_path / "instance")
     url = f"/operator/facilities/{network.ids['facility_id']}/photos"

@@ -20,7 +20,7 @@ from accounts.models import Role, User
 from core.input_guard import InvalidCharacters
 from facilities.models import FacilityPhoto
 from tests.conftest import PASSWORD, bearer
-from tests.facilities.test_console_services import image_bytes
+from tests.facilities.test_services import image_bytes
 
 REFUSED = ["\x00", "\x01", "\x08", "\x0b", "\x0c", "\x1b", "\x1f", "\x7f"]
 LINE_BREAKS = ["\t", "\n", "\r", "\r\n"]

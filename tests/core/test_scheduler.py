@@ -35,7 +35,9 @@ def test_a_failing_job_is_recorded_as_failed(app, db, monkeypatch):
         raise RuntimeError("https://calendar.example/secret-token")
 
     monkeypatch.setitem(
-        scheduler.JOBS, "calendar_sync", scheduler.JobSpec("calendar_sync", explode, "interval")
+        scheduler.registered_jobs(app),
+        "calendar_sync",
+        scheduler.JobSpec("calendar_sync", explode, "interval"),
     )
     run = scheduler.run_job(app, "calendar_sync", now=NOW)
     assert run.outcome == "failed"
@@ -47,7 +49,7 @@ def test_the_scheduler_holds_every_job_with_configured_intervals(app):
     app.config["CALENDAR_SYNC_MINUTES"] = 7
     sched = scheduler.build_scheduler(app)
     jobs = {job.id: job for job in sched.get_jobs()}
-    assert set(jobs) == set(scheduler.JOBS)
+    assert set(jobs) == set(scheduler.registered_jobs(app))
     assert jobs["calendar_sync"].trigger.interval.total_seconds() == 7 * 60
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from availability.models import Occupancy
 from calendars.models import CalendarFeed
 from core.models import JobRun
-from tests.facilities.test_calendar_sync import BOOKING_COM
+from tests.calendars.test_calendar_sync import BOOKING_COM
 
 pytestmark = pytest.mark.usefixtures("sync_config")
 

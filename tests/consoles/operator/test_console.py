@@ -26,7 +26,7 @@ from booking import services as booking
 from facilities import services as console_services
 from facilities.models import Facility, FacilityPhoto, Unit
 from tests.conftest import NOW, PASSWORD, TODAY, days
-from tests.facilities.test_console_services import image_bytes, png_header, stay
+from tests.facilities.test_services import image_bytes, png_header, stay
 
 # --- helpers ------------------------------------------------------------------------------
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.models import Role
-from tests.facilities.feedserver import FeedServer
+from tests.calendars.feedserver import FeedServer
 
 
 @pytest.fixture
@@ -23,14 +22,3 @@ def sync_config(app):
         CALENDAR_SYNC_WORKERS=4,
     )
     return app.config
-
-
-@pytest.fixture
-def unit(make_unit):
-    return make_unit()
-
-
-@pytest.fixture
-def operator(make_user, unit):
-    """An operator of ``unit``'s organisation."""
-    return make_user(Role.OPERATOR, operator=unit.facility.operator)

@@ -15,8 +15,8 @@ from calendars import export as calendar_export
 from calendars import feeds
 from calendars.jobs import sync_calendars
 from calendars.models import CalendarConflict, CalendarExport, CalendarFeed
+from tests.calendars.test_calendar_sync import AIRBNB
 from tests.conftest import NOW, PASSWORD, days, signed_in
-from tests.facilities.test_calendar_sync import AIRBNB
 
 pytestmark = pytest.mark.usefixtures("sync_config")
 

@@ -1,6 +1,6 @@
 """Importing external calendars: nights blocked, moved, released — and never lost on a bad fetch.
 
-Feeds come from a real HTTP server on 127.0.0.1 (tests/facilities/feedserver.py);
+Feeds come from a real HTTP server on 127.0.0.1 (tests/calendars/feedserver.py);
 the job runs exactly as the scheduler runs it.
 """
 

@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select
 from booking import services as booking_services
 from booking.models import BookingNight
 from core.models import JobRun
-from core.scheduler import JOBS, run_job
+from core.scheduler import registered_jobs, run_job
 from pricing import engine
 from pricing.models import NightlyPrice, PriceChange, PriceOverride, PricingPolicy, PricingState
 from pricing.rules import decode_reasons
@@ -373,9 +373,10 @@ def test_cli_recompute_prints_a_summary_and_records_the_run(app, db, make_unit):
 def test_scheduler_runs_the_recompute_at_three_and_refreshes_only_when_queued(
     app, db, make_unit, make_employee
 ):
-    assert JOBS["pricing_recompute"].trigger == "cron"
-    assert JOBS["pricing_recompute"].trigger_args(app.config) == {"hour": 3, "minute": 0}
-    assert JOBS["pricing_refresh"].trigger_args(app.config) == {"seconds": 5}
+    jobs = registered_jobs(app)
+    assert jobs["pricing_recompute"].trigger == "cron"
+    assert jobs["pricing_recompute"].trigger_args(app.config) == {"hour": 3, "minute": 0}
+    assert jobs["pricing_refresh"].trigger_args(app.config) == {"seconds": 5}
 
     assert run_job(app, "pricing_refresh", NOW) is None  # nothing queued: not even recorded
     assert db.session.scalar(select(func.count()).select_from(JobRun)) == 0

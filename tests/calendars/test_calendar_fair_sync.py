@@ -1,6 +1,6 @@
 """Fair calendar sync: feed caps, each organisation's share of the workers, back-off.
 
-Feeds come from the local feed server (tests/facilities/feedserver.py). Fairness
+Feeds come from the local feed server (tests/calendars/feedserver.py). Fairness
 is shown by the order and the concurrency of the fetches, never by wall-clock
 speed: a slow organisation's feeds wait on a gate that only the other
 organisation's last feed opens.
