@@ -259,6 +259,7 @@ def create_booking():
             edge_now(),
             request_key=key,
             horizon_days=current_app.config["BOOKING_HORIZON_DAYS"],
+            grace_days=current_app.config["BILLING_GRACE_DAYS"],
             expected_total=expected_total,
         )
     except services.BookingError as exc:

@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from flask import current_app
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, insert, select
@@ -36,6 +35,10 @@ from pricing.prices import NightPrice, unit_night_prices
 
 MAX_GUESTS = 20
 OCCUPANCY_UNIQUE = "uq_occupancy_unit_id_night"  # from the naming convention
+
+
+# Days a past-due subscription may still book (the edge passes BILLING_GRACE_DAYS).
+DEFAULT_GRACE_DAYS = 7
 
 
 class BookingError(RuleError):
@@ -198,6 +201,7 @@ def quote_stay(
     now: datetime,
     *,
     horizon_days: int = 180,
+    grace_days: int = DEFAULT_GRACE_DAYS,
 ) -> Quote:
     """Every rule ``book_stay`` applies, without booking: for the confirmation page."""
     unit, company, nights = _check_request(
@@ -214,7 +218,7 @@ def quote_stay(
         )
     )
     prices = unit_night_prices(unit, nights)
-    _check_credit(actor, sum(p.price for p in prices), now)
+    _check_credit(actor, sum(p.price for p in prices), now, grace_days)
     return Quote(
         unit,
         check_in,
@@ -225,11 +229,11 @@ def quote_stay(
     )
 
 
-def _check_credit(actor: User, total: int, now: datetime) -> None:
+def _check_credit(actor: User, total: int, now: datetime, grace_days: int) -> None:
     """The company's subscription, credit and the employee's cap allow this stay (unlocked)."""
     account = ledger.account_of(actor.company_id)
     with _billing_refusals():
-        ledger.check_spend(account, actor, total, now, current_app.config["BILLING_GRACE_DAYS"])
+        ledger.check_spend(account, actor, total, now, grace_days)
 
 
 @contextmanager
@@ -258,6 +262,7 @@ def book_stay(
     *,
     request_key: str | None = None,
     horizon_days: int = 180,
+    grace_days: int = DEFAULT_GRACE_DAYS,
     expected_total: int | None = None,
 ) -> Booking:
     """Book ``unit_id`` for [check_in, check_out) for ``actor``.
@@ -278,22 +283,8 @@ def book_stay(
     if not active:
         raise BookingForbidden(_l("This account has been deactivated by your company."))
     if request_key:
-        # A retry gets the first answer, even if the rules would refuse it now
-        # (midnight has passed, the company paused its subscription).
-        earlier = db.session.scalar(
-            select(Booking).where(Booking.user_id == actor.id, Booking.request_key == request_key)
-        )
+        earlier = _replay(actor, request_key, (unit_id, check_in, check_out, guests))
         if earlier is not None:
-            if (earlier.unit_id, earlier.check_in, earlier.check_out, earlier.guests) != (
-                unit_id,
-                check_in,
-                check_out,
-                guests,
-            ):
-                raise BookingError(
-                    _l("This request key was already used for a different stay."),
-                    "idempotency_mismatch",
-                )
             return earlier
     unit, company, nights = _check_request(
         actor, unit_id, check_in, check_out, guests, now, horizon_days
@@ -301,15 +292,7 @@ def book_stay(
     _check_monthly_cap(actor, company, nights)
 
     lock_prices(unit.facility_id, shared=True)  # no pricing run between read and commit
-    prices = [p.price for p in unit_night_prices(unit, nights)]
-    if expected_total is not None and sum(prices) != expected_total:
-        raise PriceChanged(
-            _l(
-                "The price of this stay has changed to %(total)s since it was shown."
-                " Please check the new price and confirm again.",
-                total=LazyString(format_yen, sum(prices)),
-            )
-        )
+    prices = _prices_as_shown(unit, nights, expected_total)
     booking = Booking(
         user_id=actor.id,
         company_id=company.id,
@@ -323,6 +306,51 @@ def book_stay(
         created_at=now,
         nights=[BookingNight(night=n, price=p) for n, p in zip(nights, prices, strict=True)],
     )
+    _claim_nights(booking, nights)
+    # Pay with the company's stay credit, under its account lock (refuses if short).
+    with _billing_refusals():
+        spend_for_booking(booking, actor, now, grace_days)
+    # Demand around these nights changed: re-price them once this commits.
+    nights_changed(unit.facility_id, check_in, check_out)
+    return booking
+
+
+def _replay(actor: User, request_key: str, stay: tuple) -> Booking | None:
+    """The booking an earlier request with this key made, or None.
+
+    A retry gets the first answer, even if the rules would refuse it now
+    (midnight has passed, the company paused its subscription); the same key for
+    another stay ``(unit_id, check_in, check_out, guests)`` is refused.
+    """
+    earlier = db.session.scalar(
+        select(Booking).where(Booking.user_id == actor.id, Booking.request_key == request_key)
+    )
+    if earlier is None:
+        return None
+    if (earlier.unit_id, earlier.check_in, earlier.check_out, earlier.guests) != stay:
+        raise BookingError(
+            _l("This request key was already used for a different stay."),
+            "idempotency_mismatch",
+        )
+    return earlier
+
+
+def _prices_as_shown(unit: Unit, nights: list[date], expected_total: int | None) -> list[int]:
+    """Each night's price now; refused when the total moved from the one the guest saw."""
+    prices = [p.price for p in unit_night_prices(unit, nights)]
+    if expected_total is not None and sum(prices) != expected_total:
+        raise PriceChanged(
+            _l(
+                "The price of this stay has changed to %(total)s since it was shown."
+                " Please check the new price and confirm again.",
+                total=LazyString(format_yen, sum(prices)),
+            )
+        )
+    return prices
+
+
+def _claim_nights(booking: Booking, nights: list[date]) -> None:
+    """Add the booking and claim its nights; the unique occupancy row refuses a taken one."""
     try:
         with db.session.begin_nested():
             db.session.add(booking)
@@ -332,7 +360,10 @@ def book_stay(
             # logs as a warning ("pipeline aborted") although the refusal is expected.
             db.session.execute(
                 insert(Occupancy).values(
-                    [{"unit_id": unit.id, "night": n, "booking_id": booking.id} for n in nights]
+                    [
+                        {"unit_id": booking.unit_id, "night": n, "booking_id": booking.id}
+                        for n in nights
+                    ]
                 )
             )
     except IntegrityError as exc:
@@ -344,17 +375,6 @@ def book_stay(
                 " Please choose other dates or another room."
             )
         ) from None
-    # Pay with the company's stay credit, under its account lock (refuses if short).
-    with _billing_refusals():
-        spend_for_booking(booking, actor, now, _grace_days())
-    # Demand around these nights changed: re-price them once this commits.
-    nights_changed(unit.facility_id, check_in, check_out)
-    return booking
-
-
-def _grace_days() -> int:
-
-    return current_app.config["BILLING_GRACE_DAYS"]
 
 
 def cancel_booking(actor: User, booking_id: int, now: datetime) -> Booking:

@@ -169,7 +169,11 @@ def _stay(form: StayForm) -> tuple:
 def _quote_or_error(form: StayForm):
     try:
         return services.quote_stay(
-            current_user, *_stay(form), edge_now(), horizon_days=_horizon()
+            current_user,
+            *_stay(form),
+            edge_now(),
+            horizon_days=_horizon(),
+            grace_days=current_app.config["BILLING_GRACE_DAYS"],
         ), None
     except services.BookingNotFound:
         abort(404)
@@ -220,6 +224,7 @@ def book():
             edge_now(),
             request_key=form.request_key.data or None,
             horizon_days=_horizon(),
+            grace_days=current_app.config["BILLING_GRACE_DAYS"],
             expected_total=form.expected_total.data,
         )
     except services.BookingNotFound:
