@@ -63,9 +63,11 @@ chromium:
 	  fi; \
 	fi
 
+# ruff, and the layers contract: every import points down (docs/ARCHITECTURE.md).
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
