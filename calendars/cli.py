@@ -67,8 +67,6 @@ def sync(unit_id: int | None):
 
     Feeds backing off after failures wait for their turn, except with --unit.
     """
-    # Imported here: web workers load this module but never sync.
-
     if unit_id is not None:
         _unit(unit_id)
     total = len(due_targets(edge_now(), unit_id)[0])
