@@ -1,4 +1,4 @@
-"""Scheduled entry points of the facilities package (see core/scheduler.py)."""
+"""The calendar sync job: import every due external feed (registered in calendars.init_app)."""
 
 from __future__ import annotations
 
