@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 
 from accounts import services as accounts
 from core.db import edge_now
@@ -11,6 +12,7 @@ from core.extensions import db
 
 
 @click.command("api-token")
+@with_appcontext
 @click.argument("email")
 @click.option("--name", default="CLI", help="A label to recognise the token by.")
 def api_token_command(email: str, name: str):

@@ -154,12 +154,13 @@ class Gunicorn:
         self.log_path = log_path
         command = [
             sys.executable, "-m", "gunicorn",
-            "--chdir", str(ROOT), "--pythonpath", f"{ROOT},{BENCH_DIR}",
+            # The project root only: benchmarks/pricing.py would shadow the pricing package.
+            "--chdir", str(ROOT), "--pythonpath", str(ROOT),
             "--bind", f"127.0.0.1:{self.port}",
             "--worker-class", config.worker_class,
             "--workers", str(config.workers), "--threads", str(config.threads),
             "--log-level", "warning", "--timeout", "60",
-            "bench_wsgi:app",
+            "benchmarks.bench_wsgi:app",
         ]  # fmt: skip
         env = {
             **os.environ,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from accounts.models import User
@@ -14,6 +15,7 @@ from pricing.engine import recompute
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo_command():
     """Fill an empty database with the demo network and demo accounts."""
     config = current_app.config

@@ -561,31 +561,6 @@ def test_bookings_for_csv_are_those_with_a_night_in_the_month(
     assert rows[2].status == "cancelled"
 
 
-@pytest.mark.parametrize(
-    ("value", "shown"),
-    [
-        ('=HYPERLINK("http://evil")', '\'=HYPERLINK("http://evil")'),
-        ("+81 3", "'+81 3"),
-        ("-1", "'-1"),
-        ("@SUM(A1)", "'@SUM(A1)"),
-        ("\tx", "'\tx"),
-        ("\rx", "'\rx"),
-        ("山田 花子", "山田 花子"),
-        ("a=b", "a=b"),
-        (11000, "11000"),
-        (None, ""),
-    ],
-)
-def test_csv_cells_never_start_like_a_formula(value, shown):
-    assert operations.csv_safe(value) == shown
-
-
-def test_write_csv_has_a_bom_and_crlf_lines():
-    text = operations.write_csv(["名前", "金額"], [["=1+1", 11000], ["佐藤, 次郎", 0]])
-    assert text.startswith("\ufeff名前,金額\r\n")
-    assert text.endswith('\'=1+1,11000\r\n"佐藤, 次郎",0\r\n')
-
-
 # --- facility calendar --------------------------------------------------------------------
 
 
