@@ -13,14 +13,10 @@ SQL, and prices each distinct (base, bounds, factors) once per run: a year of
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import cache
-from importlib.metadata import version
-from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import delete, exists, insert, select, text
@@ -29,7 +25,8 @@ from availability.models import ChangedNights
 from core.db import tokyo_today
 from core.extensions import db
 from facilities.models import Facility, Unit
-from pricing.models import NightlyPrice, PriceChange, PriceOverride, PricingPolicy, PricingState
+from pricing.inputs import KEY, FacilityInputs, UnitRow, load_inputs, load_stored
+from pricing.models import NightlyPrice, PriceChange, PricingState
 from pricing.rules import (
     Policy,
     compute_price,
@@ -44,13 +41,6 @@ WINDOW = 3  # forward occupancy looks at the nights D-3 … D+3
 # Nights around a booking whose price it can move: the occupancy window, and
 # gaps (a 1–2 night hole needs a stay on each side) fall inside it too.
 REFRESH_MARGIN = WINDOW
-
-
-def _ordinal_sql(column: str) -> str:
-    """SQL giving ``date.toordinal()`` of a DATE column, on either engine."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return f"({column} - DATE '0001-01-01' + 1)"
-    return f"(CAST(julianday({column}) AS INTEGER) - 1721424)"
 
 
 @dataclass
@@ -77,18 +67,6 @@ class Counts:
         )
 
 
-@dataclass(frozen=True)
-class _UnitRow:
-    id: int
-    base: int
-    floor: int | None
-    ceiling: int | None
-
-    @property
-    def bounds(self) -> tuple[int, int | None, int | None]:
-        return (self.base, self.floor, self.ceiling)
-
-
 class _PriceCache:
     """Prices by (policy, factors, base and bounds, gap), each computed once per run.
 
@@ -109,7 +87,7 @@ class _PriceCache:
             n = table[value] = len(table)
         return n
 
-    def compute(self, key, policy: Policy, unit: _UnitRow, factors: tuple, gap: bool):
+    def compute(self, key, policy: Policy, unit: UnitRow, factors: tuple, gap: bool):
         """``((price, base, reasons), off_season)``, stored under ``key``."""
         price, reasons = compute_price(
             unit.base, factors, policy, floor=unit.floor, ceiling=unit.ceiling, gap=gap
@@ -124,131 +102,6 @@ class _PriceCache:
 
 def horizon_days() -> int:
     return current_app.config["PRICING_HORIZON_DAYS"]
-
-
-def policy_for(facility_id: int) -> Policy:
-    row = db.session.get(PricingPolicy, facility_id)
-    return row.rules() if row is not None else Policy()
-
-
-def _units(facility_id: int) -> list[_UnitRow]:
-    rows = db.session.execute(
-        text(
-            "SELECT id, base_price, price_floor, price_ceiling FROM unit"
-            " WHERE facility_id = :f AND active ORDER BY id"
-        ),
-        {"f": facility_id},
-    )
-    return [_UnitRow(*r) for r in rows]
-
-
-# Rows are keyed by one integer, unit id x KEY + day ordinal: cheaper to build and
-# to look up than (unit id, date) pairs, millions of times a run.
-KEY = 1_000_000
-
-
-def _fetch(sql: str, unit_ids: list[int], start: date, end: date) -> list[tuple]:
-    """Rows of ``sql`` (``{units}`` stands for the room ids, ``:a`` and ``:b`` for
-    the dates) as plain tuples.
-
-    Straight from the DB-API cursor: these queries return millions of rows a run,
-    and building result rows costs more than the query. The rooms are given by id,
-    so each query walks the ``(unit_id, night)`` index of its few rooms whatever
-    the statistics say: PostgreSQL gets them as one array parameter (the same
-    statement text every time, prepared once per connection), SQLite as a list.
-    """
-    postgres = db.session.get_bind().dialect.name == "postgresql"
-    if postgres:
-        sql = sql.replace("IN ({units})", "= ANY(%(u)s)")
-        sql = sql.replace(":a", "%(a)s").replace(":b", "%(b)s")
-        params = {"u": unit_ids, "a": start, "b": end}
-    else:
-        sql = sql.replace("{units}", ",".join(str(int(u)) for u in unit_ids))
-        params = {"a": start.isoformat(), "b": end.isoformat()}
-    cursor = db.session.connection().connection.cursor()
-    try:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-    finally:
-        cursor.close()
-
-
-def _claimed(unit_ids: list[int], start: date, end: date) -> tuple[set[int], set[int]]:
-    """Keys of the rooms' nights in [start, end) held by a booking or block, and of
-    those the ones an operator closed (maintenance, private use): not for sale,
-    but not sold either."""
-    rows = _fetch(
-        f"SELECT CAST(o.unit_id AS BIGINT) * {KEY} + {_ordinal_sql('o.night')},"  # noqa: S608
-        " o.block_id FROM occupancy o"
-        " WHERE o.unit_id IN ({units}) AND o.night >= :a AND o.night < :b",
-        unit_ids,
-        start,
-        end,
-    )
-    # The operator's own blocks, looked up apart: a join let PostgreSQL hash the
-    # whole block table (every imported event of the network) for each facility.
-    manual = {
-        block_id
-        for (block_id,) in _fetch(
-            "SELECT id FROM block WHERE unit_id IN ({units}) AND source = 'manual'"
-            " AND end_date > :a AND start_date < :b",
-            unit_ids,
-            start,
-            end,
-        )
-    }
-    return {key for key, _ in rows}, {key for key, block_id in rows if block_id in manual}
-
-
-def _stored(unit_ids: list[int], start: date, end: date) -> dict[int, tuple[int, int, str]]:
-    """Key → (price, base price, reasons) as stored now."""
-    rows = _fetch(
-        f"SELECT CAST(p.unit_id AS BIGINT) * {KEY} + {_ordinal_sql('p.night')},"  # noqa: S608
-        " p.price, p.base_price, p.reasons FROM nightly_price p"
-        " WHERE p.unit_id IN ({units}) AND p.night >= :a AND p.night < :b",
-        unit_ids,
-        start,
-        end,
-    )
-    return {key: (price, base, reasons) for key, price, base, reasons in rows}
-
-
-def _overrides(facility_id: int, units: list[_UnitRow], start: date, end: date):
-    """Key → the operator's price; a unit's own beats the facility's, and the newest
-    beats older ones."""
-    rows = db.session.execute(
-        select(
-            PriceOverride.unit_id,
-            PriceOverride.start_date,
-            PriceOverride.end_date,
-            PriceOverride.price,
-        )
-        .where(
-            PriceOverride.facility_id == facility_id,
-            PriceOverride.end_date > start,
-            PriceOverride.start_date < end,
-        )
-        .order_by(PriceOverride.unit_id.is_not(None), PriceOverride.created_at, PriceOverride.id)
-    )
-    out: dict[int, int] = {}
-    unit_ids = [u.id for u in units]
-    for unit_id, first, stop, price in rows:
-        for day in range(max(first, start).toordinal(), min(stop, end).toordinal()):
-            for uid in unit_ids if unit_id is None else (unit_id,):
-                out[uid * KEY + day] = price
-    return out
-
-
-@cache
-def _code_fingerprint() -> str:
-    """The pricing code and holiday calendar: a new release re-prices everything.
-
-    Read on the first full run, not at import (web workers import this module too).
-    """
-    digest = hashlib.sha256(version("jpholiday").encode())
-    for name in ("rules.py", "seasons.py", "engine.py"):
-        digest.update((Path(__file__).parent / name).read_bytes())
-    return digest.hexdigest()
 
 
 _LOCK_NAMESPACE = 0x50524943  # "PRIC": pg_advisory_xact_lock(namespace, facility id)
@@ -270,21 +123,6 @@ def lock_prices(facility_id: int, *, shared: bool = False) -> None:
             text(f"SELECT {function}(:ns, :f)"),  # noqa: S608 - one of two fixed names
             {"ns": _LOCK_NAMESPACE, "f": facility_id},
         )
-
-
-def _inputs_digest(today, start, end, policy, units, claimed, closed, overrides) -> str:
-    parts = (
-        _code_fingerprint(),
-        today,
-        start,
-        end,
-        policy,
-        units,
-        sorted(claimed),
-        sorted(closed),
-        sorted(overrides.items()),
-    )
-    return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
 def reprice_facility(
@@ -312,57 +150,105 @@ def reprice_facility(
     counts = Counts(facilities=1)
     if write:
         lock_prices(facility_id)
-    units = _units(facility_id)
-    if not units or start >= end:
+    inputs = load_inputs(facility_id, start, end, margin=timedelta(days=WINDOW))
+    if inputs is None:
         return counts
-    cache = cache or _PriceCache()
-    policy = policy_for(facility_id)
-    margin = timedelta(days=WINDOW)
-    unit_ids = [u.id for u in units]
-    claimed, closed = _claimed(unit_ids, start - margin, end + margin)
-    overrides = _overrides(facility_id, units, start, end)
     digest = state = None
     if full:
-        digest = _inputs_digest(today, start, end, policy, units, claimed, closed, overrides)
+        digest = inputs.digest(today, start, end)
         state = db.session.get(PricingState, facility_id)
         if skip_unchanged and state is not None and state.inputs_digest == digest:
             counts.unchanged = 1
             return counts
-    stored = _stored(unit_ids, start, end)
+    stored = load_stored(inputs.unit_ids, start, end)
+    rows, changes = _price_nights(
+        inputs, stored, today, start, end, cache or _PriceCache(), counts, cause=cause, now=now
+    )
+    if write:
+        _write_changes(facility_id, rows, changes, counts.new, digest, state, now)
+    return counts
 
-    first, stop, today_n = start.toordinal(), end.toordinal(), today.toordinal()
-    # Sold and closed unit-nights per night, for the forward-occupancy window:
-    # sold / (rooms x nights − closed), around each night.
+
+def _occupancy(
+    inputs: FacilityInputs, first: int, stop: int
+) -> tuple[dict[int, int], dict[int, int], set[int]]:
+    """Sold and closed unit-nights per day ordinal, and the keys of the gap nights
+    (unsold holes between stays) in [first, stop)."""
     sold: dict[int, int] = defaultdict(int)
     shut: dict[int, int] = defaultdict(int)
     by_unit: dict[int, list[int]] = defaultdict(list)
-    for key in claimed:
+    for key in inputs.claimed:
         day = key % KEY
-        if key in closed:
+        if key in inputs.closed:
             shut[day] += 1
         else:
             sold[day] += 1
         by_unit[key // KEY].append(day)
-    room_nights = len(units) * (2 * WINDOW + 1)
     gaps = {
         u.id * KEY + day
-        for u in units
+        for u in inputs.units
         if u.id in by_unit
         for day in find_gaps(by_unit[u.id], first, stop - 1)
     }
+    return sold, shut, gaps
+
+
+def _night_factors(
+    night: date,
+    lead: int,
+    sold: dict[int, int],
+    shut: dict[int, int],
+    room_nights: int,
+    policy: Policy,
+) -> tuple:
+    """The night's pricing factors. Sold and closed unit-nights per night, for the
+    forward-occupancy window: sold / (rooms x nights − closed), around each night."""
+    day = night.toordinal()
+    window = range(day - WINDOW, day + WINDOW + 1)
+    capacity = room_nights - sum(shut[d] for d in window)
+    share = sum(sold[d] for d in window) / capacity if capacity else 0.0
+    return night_factors(night, lead, share, policy)
+
+
+def _price_change(unit_id: int, night: date, old: int, new: int, cause: str, now: datetime):
+    """A ``PriceChange`` row: the history of an unsold night's price."""
+    return {
+        "unit_id": unit_id,
+        "night": night,
+        "old_price": old,
+        "new_price": new,
+        "cause": cause,
+        "changed_at": now,
+    }
+
+
+def _price_nights(
+    inputs: FacilityInputs,
+    stored: dict[int, tuple[int, int, str]],
+    today: date,
+    start: date,
+    end: date,
+    cache: _PriceCache,
+    counts: Counts,
+    *,
+    cause: str,
+    now: datetime,
+) -> tuple[list[tuple], list[dict]]:
+    """Price every unsold night in [start, end): the rows that are new or differ from
+    ``stored``, and the price changes to record. Adds what it did to ``counts``."""
+    policy, units = inputs.policy, inputs.units
+    claimed, overrides = inputs.claimed, inputs.overrides
+    first, stop, today_n = start.toordinal(), end.toordinal(), today.toordinal()
+    sold, shut, gaps = _occupancy(inputs, first, stop)
+    room_nights = len(units) * (2 * WINDOW + 1)
     policy_n = cache.number(cache.policies, policy)
     bounds_n = {u.id: cache.number(cache.bounds, u.bounds) for u in units}
     prices = cache.prices
-
     rows: list[tuple] = []
     changes: list[dict] = []
     for day in range(first, stop):
         night = date.fromordinal(day)
-        lead = day - today_n
-        window = range(day - WINDOW, day + WINDOW + 1)
-        capacity = room_nights - sum(shut[d] for d in window)
-        share = sum(sold[d] for d in window) / capacity if capacity else 0.0
-        factors = night_factors(night, lead, share, policy)
+        factors = _night_factors(night, day - today_n, sold, shut, room_nights, policy)
         factors_n = cache.number(cache.factors, factors)
         for unit in units:
             key = unit.id * KEY + day
@@ -388,28 +274,31 @@ def reprice_facility(
             elif value[0] != old[0]:
                 counts.up += value[0] > old[0]
                 counts.down += value[0] < old[0]
-                changes.append(
-                    {
-                        "unit_id": unit.id,
-                        "night": night,
-                        "old_price": old[0],
-                        "new_price": value[0],
-                        "cause": cause,
-                        "changed_at": now,
-                    }
-                )
-    if write:
-        _write(rows, new_rows=counts.new)
-        if changes:
-            db.session.execute(insert(PriceChange), changes)
-        if digest is not None:
-            if state is None:
-                db.session.add(
-                    PricingState(facility_id=facility_id, inputs_digest=digest, priced_at=now)
-                )
-            else:
-                state.inputs_digest, state.priced_at = digest, now
-    return counts
+                changes.append(_price_change(unit.id, night, old[0], value[0], cause, now))
+    return rows, changes
+
+
+def _write_changes(
+    facility_id: int,
+    rows: list[tuple],
+    changes: list[dict],
+    new_rows: int,
+    digest: str | None,
+    state: PricingState | None,
+    now: datetime,
+) -> None:
+    """Flush the changed rows, their price history and, after a full run, the digest
+    of what the facility was priced from."""
+    _write(rows, new_rows=new_rows)
+    if changes:
+        db.session.execute(insert(PriceChange), changes)
+    if digest is not None:
+        if state is None:
+            db.session.add(
+                PricingState(facility_id=facility_id, inputs_digest=digest, priced_at=now)
+            )
+        else:
+            state.inputs_digest, state.priced_at = digest, now
 
 
 # The WHERE NOT EXISTS: a night booked after this run read the facility's nights
