@@ -18,7 +18,14 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from billing import ledger, services, webhooks
-from billing.models import CheckoutAttempt, CreditEntry, EntryKind, StripeEvent, Subscription
+from billing.models import (
+    CheckoutAttempt,
+    CreditEntry,
+    EntryKind,
+    Plan,
+    StripeEvent,
+    Subscription,
+)
 from billing.providers import gateway
 from billing.providers.base import GatewayError, ObjectMissing, SignatureError
 from billing.services import BillingError, is_live, plan_by_id, price_id_of, seats_used
@@ -98,6 +105,140 @@ def _ensure_customer(company_id: int) -> str:
     return customer
 
 
+def _refuse_if_subscribed(company_id: int) -> None:
+    """A company has one live subscription: lock its account and refuse a second."""
+    account = ledger.account_of(company_id, lock=True)
+    if is_live(account.subscription):
+        raise BillingError(_l("Your company already has a subscription."), "subscribed")
+
+
+def _checked_plan(company_id: int, plan_id: int, seats: int, method: str) -> Plan:
+    """The plan asked for, once the request is one we may start: no live subscription,
+    a known way to pay, and no fewer seats than the people enrolled (at least one)."""
+    _refuse_if_subscribed(company_id)
+    plan = plan_by_id(plan_id)
+    if method not in ("card", "invoice"):
+        raise BillingError(_l("Please choose how to pay."), "method")
+    used = seats_used(company_id)
+    if seats < max(1, used):
+        raise BillingError(
+            _l(
+                "You have %(used)d people enrolled, so at least %(used)d seats are needed.",
+                used=used,
+            ),
+            "seats_too_few",
+        )
+    return plan
+
+
+def _recent_attempt(
+    company_id: int, plan_id: int, seats: int, method: str, now: datetime
+) -> CheckoutAttempt | None:
+    """The same request made a short while ago and not yet turned into a subscription."""
+    # A double click or a retry within a short while reuses the first attempt, so
+    # its idempotency keys make the provider answer with the same objects.
+    attempt = db.session.scalar(
+        select(CheckoutAttempt)
+        .where(
+            CheckoutAttempt.company_id == company_id,
+            CheckoutAttempt.plan_id == plan_id,
+            CheckoutAttempt.seats == seats,
+            CheckoutAttempt.method == method,
+            CheckoutAttempt.created_at > now - timedelta(minutes=PENDING_ATTEMPT_MINUTES),
+        )
+        .order_by(CheckoutAttempt.id.desc())
+        .limit(1)
+    )
+    if attempt is not None and attempt.stripe_subscription_id is not None:
+        return None  # it made its subscription, since ended: start afresh
+    return attempt
+
+
+def _open_checkout_url(session_id: str) -> str | None:
+    """The Checkout's URL while it is still open (commits first: the provider is asked)."""
+    db.session.commit()
+    try:
+        session = gateway().checkout(session_id)
+    except GatewayError as exc:
+        raise _provider_error(exc) from None
+    if session.status == "open" and session.url:
+        return session.url
+    return None
+
+
+def _start_attempt(
+    company_id: int, user_id: int, plan_id: int, seats: int, method: str, now: datetime
+) -> CheckoutAttempt:
+    """A new attempt (new keys), once earlier Checkouts are ended."""
+    _expire_open_checkouts(company_id, now)
+    # Decide again under the lock: a checkout finished in another tab meanwhile wins.
+    _refuse_if_subscribed(company_id)
+    attempt = CheckoutAttempt(
+        company_id=company_id,
+        user_id=user_id,
+        plan_id=plan_id,
+        seats=seats,
+        method=method,
+        created_at=now,
+    )
+    db.session.add(attempt)
+    db.session.flush()
+    return attempt
+
+
+def _create_checkout(
+    company_id: int,
+    attempt_id: int,
+    customer: str,
+    price_id: str,
+    seats: int,
+    success_url: str,
+    cancel_url: str,
+) -> str:
+    """Ask the provider for the attempt's Checkout (keyed by the attempt); its URL."""
+    gw = gateway()
+    try:
+        session = gw.create_checkout(
+            customer=customer,
+            price_id=price_id,
+            seats=seats,
+            company_id=company_id,
+            success_url=success_url,
+            cancel_url=cancel_url,
+            key=f"engawa-checkout-{attempt_id}",
+        )
+    except GatewayError as exc:
+        raise _provider_error(exc) from None
+    attempt = db.session.get(CheckoutAttempt, attempt_id)
+    attempt.stripe_session_id = session.id
+    db.session.commit()
+    return session.url
+
+
+def _create_invoiced_subscription(
+    company_id: int, attempt_id: int, customer: str, price_id: str, seats: int, now: datetime
+) -> None:
+    """Ask the provider for the attempt's invoiced subscription (keyed by the attempt)."""
+    gw = gateway()
+    try:
+        record = gw.create_invoiced_subscription(
+            customer=customer,
+            price_id=price_id,
+            seats=seats,
+            company_id=company_id,
+            days_until_due=_cfg("INVOICE_DAYS_UNTIL_DUE"),
+            key=f"engawa-subscription-{attempt_id}",
+        )
+    except GatewayError as exc:
+        raise _provider_error(exc) from None
+    attempt = db.session.get(CheckoutAttempt, attempt_id)
+    attempt.stripe_subscription_id = record.id
+    # Apply what we were answered now; the webhook that follows changes nothing more.
+    account = ledger.account_of(company_id, lock=True)
+    webhooks.apply_subscription(account, record, now, _cfg("STRIPE_PRICE_IDS"))
+    db.session.commit()
+
+
 def subscribe(
     company_id: int,
     user_id: int,
@@ -111,105 +252,27 @@ def subscribe(
 ) -> str | None:
     """Start a subscription. Card: the Checkout URL to send the admin to. Invoice: None
     (the subscription exists at once and its first invoice is sent, due in 30 days)."""
-    account = ledger.account_of(company_id, lock=True)
-    if is_live(account.subscription):
-        raise BillingError(_l("Your company already has a subscription."), "subscribed")
-    plan = plan_by_id(plan_id)
-    if method not in ("card", "invoice"):
-        raise BillingError(_l("Please choose how to pay."), "method")
-    used = seats_used(company_id)
-    if seats < max(1, used):
-        raise BillingError(
-            _l(
-                "You have %(used)d people enrolled, so at least %(used)d seats are needed.",
-                used=used,
-            ),
-            "seats_too_few",
-        )
+    plan = _checked_plan(company_id, plan_id, seats, method)
     price_id = price_id_of(plan, _cfg("BILLING_BACKEND"), _cfg("STRIPE_PRICE_IDS"))
-    # A double click or a retry within a short while reuses the first attempt, so
-    # its idempotency keys make the provider answer with the same objects.
-    attempt = db.session.scalar(
-        select(CheckoutAttempt)
-        .where(
-            CheckoutAttempt.company_id == company_id,
-            CheckoutAttempt.plan_id == plan.id,
-            CheckoutAttempt.seats == seats,
-            CheckoutAttempt.method == method,
-            CheckoutAttempt.created_at > now - timedelta(minutes=PENDING_ATTEMPT_MINUTES),
-        )
-        .order_by(CheckoutAttempt.id.desc())
-        .limit(1)
-    )
-    if attempt is not None and attempt.stripe_subscription_id is not None:
-        attempt = None  # it made its subscription, since ended: start afresh
+    attempt = _recent_attempt(company_id, plan.id, seats, method, now)
     if attempt is not None and attempt.stripe_session_id is not None:
         # Its Checkout is there already: send the admin back to it while it is open.
-        session_id = attempt.stripe_session_id
-        db.session.commit()
-        try:
-            session = gateway().checkout(session_id)
-        except GatewayError as exc:
-            raise _provider_error(exc) from None
-        if session.status == "open" and session.url:
-            return session.url
+        url = _open_checkout_url(attempt.stripe_session_id)
+        if url:
+            return url
         attempt = None  # expired or completed: a new attempt, new keys
-        account = ledger.account_of(company_id, lock=True)
-        if is_live(account.subscription):
-            raise BillingError(_l("Your company already has a subscription."), "subscribed")
+        _refuse_if_subscribed(company_id)
     if attempt is None:
-        _expire_open_checkouts(company_id, now)
-        # Decide again under the lock: a checkout finished in another tab meanwhile wins.
-        account = ledger.account_of(company_id, lock=True)
-        if is_live(account.subscription):
-            raise BillingError(_l("Your company already has a subscription."), "subscribed")
-        attempt = CheckoutAttempt(
-            company_id=company_id,
-            user_id=user_id,
-            plan_id=plan.id,
-            seats=seats,
-            method=method,
-            created_at=now,
-        )
-        db.session.add(attempt)
-        db.session.flush()
+        attempt = _start_attempt(company_id, user_id, plan.id, seats, method, now)
     attempt_id = attempt.id
     db.session.commit()
 
     customer = _ensure_customer(company_id)
-    gw = gateway()
-    try:
-        if method == "card":
-            session = gw.create_checkout(
-                customer=customer,
-                price_id=price_id,
-                seats=seats,
-                company_id=company_id,
-                success_url=success_url,
-                cancel_url=cancel_url,
-                key=f"engawa-checkout-{attempt_id}",
-            )
-        else:
-            record = gw.create_invoiced_subscription(
-                customer=customer,
-                price_id=price_id,
-                seats=seats,
-                company_id=company_id,
-                days_until_due=_cfg("INVOICE_DAYS_UNTIL_DUE"),
-                key=f"engawa-subscription-{attempt_id}",
-            )
-    except GatewayError as exc:
-        raise _provider_error(exc) from None
-    attempt = db.session.get(CheckoutAttempt, attempt_id)
     if method == "card":
-        attempt.stripe_session_id = session.id
-        db.session.commit()
-        return session.url
-    attempt.stripe_subscription_id = record.id
-    # Apply what we were answered now; the webhook that follows changes nothing more.
-    account = ledger.account_of(company_id, lock=True)
-    webhooks.apply_subscription(account, record, now, _cfg("STRIPE_PRICE_IDS"))
-    db.session.commit()
+        return _create_checkout(
+            company_id, attempt_id, customer, price_id, seats, success_url, cancel_url
+        )
+    _create_invoiced_subscription(company_id, attempt_id, customer, price_id, seats, now)
     return None
 
 

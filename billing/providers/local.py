@@ -20,9 +20,7 @@ import contextvars
 import hashlib
 import hmac
 import json
-import secrets
 import time
-from calendar import monthrange
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -32,11 +30,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.test import Client
 
-from billing.models import LocalEvent, LocalObject, Plan
+from billing.models import LocalEvent, LocalObject
 from billing.providers.base import (
     CheckoutRecord,
     EventRecord,
-    GatewayError,
     InvoiceRecord,
     ObjectMissing,
     SubscriptionRecord,
@@ -44,28 +41,17 @@ from billing.providers.base import (
     invoice_record,
     subscription_record,
 )
+from billing.providers.local_store import LocalStore, add_month, timestamp_of
 from billing.providers.stripe import verify_event  # signed as Stripe signs, read the same way
 from core.db import edge_now, utcnow
 from core.extensions import db
 
+# ``add_month`` lives with the store now; it is still imported from here (tests).
+__all__ = ["LocalGateway", "add_month", "sign"]
+
 PAST_DUE_TO_UNPAID_DAYS = 14  # like Stripe's retry schedule, then "unpaid"
 # Its clock is the app's (``edge_now``): tests and demos that pin the time see
 # periods, due dates and prorations on the same calendar as everything else.
-
-
-def add_month(moment: datetime) -> datetime:
-    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
-    day = min(moment.day, monthrange(year, month)[1])
-    return moment.replace(year=year, month=month, day=day)
-
-
-def _ts(moment: datetime) -> int:
-    return int(moment.timestamp())
-
-
-def _sortable_id(prefix: str) -> str:
-    """Ids that sort in the order they were made (the app clock may stand still in tests)."""
-    return f"{prefix}_{time.time_ns():016x}{secrets.token_hex(4)}"
 
 
 def sign(payload: bytes, secret: str, timestamp: int | None = None) -> str:
@@ -82,9 +68,9 @@ class LocalGateway:
     # --- storage ---------------------------------------------------------------------
 
     @contextmanager
-    def _store(self) -> Iterator[_Store]:
+    def _store(self) -> Iterator[LocalStore]:
         with Session(db.engine) as session, session.begin():
-            store = _Store(session)
+            store = LocalStore(session)
             yield store
         self.deliver_pending()
 
@@ -194,7 +180,7 @@ class LocalGateway:
             before, price = item["quantity"], store.plan(item["price"]["id"])
             # Prorate the rest of the period on the next invoice, as Stripe does.
             start, end = item["current_period_start"], item["current_period_end"]
-            left = max(0, end - _ts(edge_now())) / max(1, end - start)
+            left = max(0, end - timestamp_of(edge_now())) / max(1, end - start)
             amount = round((seats - before) * price.fee_per_seat * left)
             if amount:
                 customer = store.get(sub["customer"], "customer")
@@ -331,11 +317,11 @@ class LocalGateway:
                 item = sub["items"]["data"][0]
                 if sub["status"] in ("canceled", "incomplete_expired"):
                     continue
-                if sub["status"] == "past_due" and sub.get("past_due_at", _ts(now)) <= _ts(
-                    now - timedelta(days=PAST_DUE_TO_UNPAID_DAYS)
-                ):
-                    store.set_status(sub, "unpaid")
-                if item["current_period_end"] > _ts(now):
+                if sub["status"] == "past_due":
+                    since = sub.get("past_due_at", timestamp_of(now))
+                    if since <= timestamp_of(now - timedelta(days=PAST_DUE_TO_UNPAID_DAYS)):
+                        store.set_status(sub, "unpaid")
+                if item["current_period_end"] > timestamp_of(now):
                     continue
                 if sub["cancel_at_period_end"] or sub["status"] == "unpaid":
                     store.set_status(sub, "canceled", event="customer.subscription.deleted")
@@ -343,7 +329,7 @@ class LocalGateway:
                     continue
                 start = datetime.fromtimestamp(item["current_period_end"], UTC)
                 item["current_period_start"] = item["current_period_end"]
-                item["current_period_end"] = _ts(add_month(start))
+                item["current_period_end"] = timestamp_of(add_month(start))
                 store.put(sub)
                 store.emit("customer.subscription.updated", sub)
                 store.new_invoice(sub, "subscription_cycle", paid=True)
@@ -352,7 +338,7 @@ class LocalGateway:
                 if (
                     invoice["status"] == "open"
                     and invoice.get("due_date")
-                    and invoice["due_date"] < _ts(now)
+                    and invoice["due_date"] < timestamp_of(now)
                 ):
                     sub_id = invoice["parent"]["subscription_details"]["subscription"]
                     sub = store.get(sub_id, "subscription")
@@ -395,229 +381,3 @@ class LocalGateway:
                 session.get(LocalEvent, event_id).delivered_at = edge_now()
             delivered += 1
         return delivered
-
-
-class _Store:
-    """The simulated provider's records, inside one transaction of its own session."""
-
-    def __init__(self, session: Session):
-        self.session = session
-
-    def by_key(self, key: str | None) -> dict | None:
-        if not key:
-            return None
-        row = self.session.scalar(select(LocalObject).where(LocalObject.idempotency_key == key))
-        return json.loads(row.data) if row else None
-
-    def mark_key(self, key: str, object_id: str) -> None:
-        self.session.add(
-            LocalObject(
-                id=f"idem_{secrets.token_hex(8)}",
-                kind="idempotency",
-                data=json.dumps({"id": object_id}),
-                idempotency_key=key,
-            )
-        )
-
-    def add(self, kind: str, prefix: str, data: dict, key: str | None = None) -> dict:
-        now = edge_now()
-        obj = {
-            "id": _sortable_id(prefix),
-            "object": kind,
-            "created": _ts(now),
-            "livemode": False,
-            **data,
-        }
-        self.session.add(
-            LocalObject(
-                id=obj["id"], kind=kind, data=json.dumps(obj), idempotency_key=key, created_at=now
-            )
-        )
-        self.session.flush()
-        return obj
-
-    def get(self, object_id: str, kind: str) -> dict:
-        row = self.session.get(LocalObject, object_id, with_for_update=True)
-        if row is None or row.kind != kind:
-            raise ObjectMissing(f"No such {kind}: {object_id}")
-        return json.loads(row.data)
-
-    def put(self, obj: dict) -> None:
-        self.session.get(LocalObject, obj["id"]).data = json.dumps(obj)
-        self.session.flush()
-
-    def all(self, kind: str) -> list[dict]:
-        rows = self.session.scalars(
-            select(LocalObject.data)
-            .where(LocalObject.kind == kind)
-            .order_by(LocalObject.created_at, LocalObject.id)
-        ).all()
-        return [json.loads(data) for data in rows]
-
-    def plan(self, price_id: str) -> Plan:
-        code = price_id.removeprefix("price_local_")
-        plan = self.session.scalar(select(Plan).where(Plan.code == code))
-        if plan is None:
-            raise GatewayError(f"No such price: {price_id}")
-        return plan
-
-    def emit(self, event_type: str, obj: dict) -> None:
-        event_id = _sortable_id("evt_local")
-        payload = {
-            "id": event_id,
-            "object": "event",
-            "type": event_type,
-            "created": _ts(edge_now()),
-            "livemode": False,
-            "data": {"object": obj},
-        }
-        self.session.add(
-            LocalEvent(id=event_id, payload=json.dumps(payload), created_at=edge_now())
-        )
-        self.session.flush()
-
-    def set_status(self, sub: dict, status: str, event: str = "customer.subscription.updated"):
-        if status == "past_due":
-            sub["past_due_at"] = _ts(edge_now())
-        sub["status"] = status
-        self.put(sub)
-        self.emit(event, sub)
-
-    def new_subscription(self, customer, price_id, seats, metadata, method, days, key) -> dict:
-        plan = self.plan(price_id)
-        start = edge_now()
-        sub = self.add(
-            "subscription",
-            "sub_local",
-            {
-                "customer": customer,
-                "status": "active",
-                "collection_method": method,
-                "days_until_due": days,
-                "cancel_at_period_end": False,
-                "metadata": metadata,
-                "items": {
-                    "object": "list",
-                    "data": [
-                        {
-                            "id": f"si_local_{secrets.token_hex(8)}",
-                            "object": "subscription_item",
-                            "price": {
-                                "id": price_id,
-                                "object": "price",
-                                "unit_amount": plan.fee_per_seat,
-                                "currency": "jpy",
-                            },
-                            "quantity": seats,
-                            "current_period_start": _ts(start),
-                            "current_period_end": _ts(add_month(start)),
-                        }
-                    ],
-                },
-            },
-            key,
-        )
-        return sub
-
-    def new_invoice(self, sub: dict, reason: str, *, paid: bool) -> dict:
-        item = sub["items"]["data"][0]
-        customer = self.get(sub["customer"], "customer")
-        price = item["price"]
-        lines = [
-            {
-                "id": f"il_local_{secrets.token_hex(8)}",
-                "object": "line_item",
-                "amount": price["unit_amount"] * item["quantity"],
-                "quantity": item["quantity"],
-                "description": f"{self.plan(price['id']).name} × {item['quantity']}",
-                "period": {
-                    "start": item["current_period_start"],
-                    "end": item["current_period_end"],
-                },
-                "pricing": {"price_details": {"price": price["id"]}},
-                "parent": {
-                    "type": "subscription_item_details",
-                    "subscription_item_details": {"proration": False},
-                },
-            }
-        ]
-        if reason == "subscription_cycle":
-            for pending in customer["pending_items"]:
-                lines.append(
-                    {
-                        "id": f"il_local_{secrets.token_hex(8)}",
-                        "object": "line_item",
-                        "amount": pending["amount"],
-                        "quantity": None,
-                        "description": pending["description"],
-                        "period": None,
-                        "pricing": None,
-                        "parent": {
-                            "type": "invoice_item_details",
-                            "invoice_item_details": {"proration": pending["proration"]},
-                        },
-                    }
-                )
-            customer["pending_items"] = []
-        total = max(0, sum(line["amount"] for line in lines))
-        number = f"LOCAL-{len(self.all('invoice')) + 1:05d}"
-        invoice = self.add(
-            "invoice",
-            "in_local",
-            {
-                "customer": sub["customer"],
-                "status": "open",
-                "number": number,
-                "billing_reason": reason,
-                "collection_method": sub["collection_method"],
-                "currency": "jpy",
-                "total": total,
-                "amount_due": total,
-                "amount_paid": 0,
-                "period_start": item["current_period_start"],
-                "period_end": item["current_period_end"],
-                "due_date": _ts(edge_now() + timedelta(days=sub["days_until_due"]))
-                if sub["collection_method"] == "send_invoice"
-                else None,
-                "parent": {
-                    "type": "subscription_details",
-                    "subscription_details": {"subscription": sub["id"]},
-                },
-                "lines": {"object": "list", "data": lines},
-            },
-        )
-        invoice["hosted_invoice_url"] = f"/billing/local/invoices/{invoice['id']}"
-        invoice["invoice_pdf"] = f"/billing/local/invoices/{invoice['id']}?print=1"
-        self.put(invoice)
-        self.emit("invoice.finalized", invoice)
-        if sub["collection_method"] == "send_invoice":
-            self.put(customer)
-            return invoice
-        if customer["fail_next_payment"]:
-            customer["fail_next_payment"] = False
-            self.put(customer)
-            self.emit("invoice.payment_failed", invoice)
-            self.set_status(sub, "past_due")
-            return invoice
-        self.put(customer)
-        if paid:
-            self.settle(invoice)
-        return invoice
-
-    def settle(self, invoice: dict) -> None:
-        invoice["status"], invoice["amount_paid"], invoice["amount_due"] = (
-            "paid",
-            invoice["total"],
-            0,
-        )
-        self.put(invoice)
-        self.emit("invoice.paid", invoice)
-        sub = self.get(invoice["parent"]["subscription_details"]["subscription"], "subscription")
-        open_left = [
-            inv
-            for inv in self.all("invoice")
-            if inv["status"] == "open"
-            and inv["parent"]["subscription_details"]["subscription"] == sub["id"]
-        ]
-        if sub["status"] in ("past_due", "unpaid") and not open_left:
-            self.set_status(sub, "active")
