@@ -41,6 +41,7 @@ from consoles.operator.forms import (
     UnitForm,
 )
 from core import input_guard
+from core.csv import write_csv
 from core.dates import adjacent_months, month_bounds, parse_month
 from core.db import edge_now, tokyo_today
 from core.extensions import csrf, db
@@ -523,7 +524,7 @@ def bookings_csv(facility_id: int):
     ]
     filename = f"engawa-bookings-{facility.id}-{first:%Y-%m}.csv"
     return Response(
-        operations.write_csv(header, rows),
+        write_csv(header, rows),
         mimetype="text/csv",
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',
