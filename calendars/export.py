@@ -21,7 +21,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -172,23 +172,7 @@ def render(export: CalendarExport, now: datetime, uid_key: bytes, uid_domain: st
     names = {u.id: u.name for u in units}
     facility = export.facility or export.unit.facility
     since = tokyo_today(now) - timedelta(days=HISTORY_DAYS)
-    unit_ids = list(names)
-    bookings = db.session.execute(
-        select(Booking.id, Booking.unit_id, Booking.check_in, Booking.check_out)
-        .where(
-            Booking.unit_id.in_(unit_ids),
-            Booking.status == BookingStatus.CONFIRMED,
-            Booking.check_out > since,
-        )
-        .order_by(Booking.check_in, Booking.id)
-    ).all()
-    bookings = [(*row, None) for row in bookings]  # (no imported event key)
-    block_query = select(
-        Block.id, Block.unit_id, Block.start_date, Block.end_date, Block.event_key
-    ).where(Block.unit_id.in_(unit_ids), Block.end_date > since)
-    if not export.include_imported:
-        block_query = block_query.where(Block.source == BlockSource.MANUAL)
-    blocks = db.session.execute(block_query.order_by(Block.start_date, Block.id)).all()
+    bookings, blocks = _rows(export, list(names), since)
 
     title = facility.name_en if export.unit_id is None else f"{facility.name_en} {units[0].name}"
     lines = [
@@ -229,6 +213,28 @@ def render(export: CalendarExport, now: datetime, uid_key: bytes, uid_domain: st
     # RFC 5545: with METHOD, DTSTAMP is when this iCalendar object was made.
     stamp = f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}"
     return Rendered(text.replace(_STAMP, stamp).encode(), etag)
+
+
+def _rows(export: CalendarExport, unit_ids: list[int], since: date) -> tuple[list, list]:
+    """The bookings and blocks the feed shows, each row as
+    (id, unit_id, start, end, imported event key or None), in feed order."""
+    bookings = db.session.execute(
+        select(Booking.id, Booking.unit_id, Booking.check_in, Booking.check_out)
+        .where(
+            Booking.unit_id.in_(unit_ids),
+            Booking.status == BookingStatus.CONFIRMED,
+            Booking.check_out > since,
+        )
+        .order_by(Booking.check_in, Booking.id)
+    ).all()
+    bookings = [(*row, None) for row in bookings]  # (no imported event key)
+    block_query = select(
+        Block.id, Block.unit_id, Block.start_date, Block.end_date, Block.event_key
+    ).where(Block.unit_id.in_(unit_ids), Block.end_date > since)
+    if not export.include_imported:
+        block_query = block_query.where(Block.source == BlockSource.MANUAL)
+    blocks = db.session.execute(block_query.order_by(Block.start_date, Block.id)).all()
+    return bookings, blocks
 
 
 def _text(value: str) -> str:

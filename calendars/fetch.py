@@ -23,8 +23,6 @@ import logging
 import re
 import socket
 import ssl
-import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,8 +31,7 @@ from http.client import HTTPException
 from typing import Any, Literal
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
-from urllib3 import BaseHTTPResponse, HTTPConnectionPool, HTTPSConnectionPool, Timeout
-from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3 import BaseHTTPResponse, HTTPConnectionPool, Timeout
 from urllib3.exceptions import (
     ConnectTimeoutError,
     DecodeError,
@@ -44,6 +41,8 @@ from urllib3.exceptions import (
     SSLError,
 )
 from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
+
+from calendars.fetch_deadline import Deadline, PinnedHTTPPool, PinnedHTTPSPool
 
 
 class _RedactRequestPaths(logging.Filter):
@@ -141,7 +140,7 @@ def fetch_feed(
     if last_modified and _HEADER_VALUE.fullmatch(last_modified):
         headers["If-Modified-Since"] = last_modified
 
-    deadline = _Deadline(timeout)
+    deadline = Deadline(timeout)
     try:
         with _translated_errors(deadline, timeout):
             target = _parse_url(url)
@@ -311,7 +310,7 @@ def _exchange(
     target: _Target,
     addresses: list[IPAddress],
     headers: dict[str, str],
-    deadline: _Deadline,
+    deadline: Deadline,
     timeout: float,
 ) -> Iterator[BaseHTTPResponse]:
     """GET the target from the first of ``addresses`` that accepts a connection;
@@ -353,11 +352,11 @@ def _exchange(
         return
 
 
-def _pool(target: _Target, address: IPAddress, deadline: _Deadline) -> HTTPConnectionPool:
+def _pool(target: _Target, address: IPAddress, deadline: Deadline) -> HTTPConnectionPool:
     """A single-connection pool pinned to ``address``; TLS still checks the name."""
     if target.scheme == "https":
         tls_name = target.host.rstrip(".")
-        return _PinnedHTTPSPool(
+        return PinnedHTTPSPool(
             str(address),
             target.port,
             maxsize=1,
@@ -368,7 +367,7 @@ def _pool(target: _Target, address: IPAddress, deadline: _Deadline) -> HTTPConne
             assert_hostname=tls_name,
             deadline=deadline,
         )
-    return _PinnedHTTPPool(str(address), target.port, maxsize=1, retries=False, deadline=deadline)
+    return PinnedHTTPPool(str(address), target.port, maxsize=1, retries=False, deadline=deadline)
 
 
 @cache
@@ -381,39 +380,6 @@ def _tls_context() -> ssl.SSLContext:
     return context
 
 
-class _Watched:
-    """A connection whose socket the fetch's deadline may shut down (mixin)."""
-
-    def __init__(self, *args: Any, deadline: _Deadline, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._deadline = deadline
-
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        try:
-            self._deadline.watch(sock)
-        except BaseException:
-            sock.close()
-            raise
-        return sock
-
-
-class _WatchedHTTPConnection(_Watched, HTTPConnection):
-    pass
-
-
-class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
-    pass
-
-
-class _PinnedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _PinnedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-
 def _redirect_location(response: BaseHTTPResponse) -> str | None:
     if response.status not in _REDIRECT_STATUSES:
         return None
@@ -424,7 +390,7 @@ def _redirect_location(response: BaseHTTPResponse) -> str | None:
 
 
 def _result(
-    response: BaseHTTPResponse, deadline: _Deadline, timeout: float, max_bytes: int
+    response: BaseHTTPResponse, deadline: Deadline, timeout: float, max_bytes: int
 ) -> FetchResult:
     etag = response.headers.get("ETag")
     last_modified = response.headers.get("Last-Modified")
@@ -437,7 +403,7 @@ def _result(
 
 
 def _read_body(
-    response: BaseHTTPResponse, deadline: _Deadline, timeout: float, max_bytes: int
+    response: BaseHTTPResponse, deadline: Deadline, timeout: float, max_bytes: int
 ) -> bytes:
     """Read at most ``max_bytes`` of decoded body: a small gzip bomb is inflated
     only as far as the limit, never whole."""
@@ -467,66 +433,7 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
-# --- time limit and error translation ----------------------------------------
-
-
-class _Deadline:
-    """The whole fetch's time budget.
-
-    urllib3's timeouts apply to each socket operation, so a server that sends one
-    byte every few seconds (of TLS handshake, headers or body) never trips them.
-    Once a connection exists, a timer shuts its socket down when the budget runs
-    out; the blocked read then fails and the failure is reported as a timeout.
-    """
-
-    def __init__(self, seconds: float):
-        self._seconds = seconds
-        self._end = time.monotonic() + seconds
-        self._lock = threading.Lock()
-        self._watched: list[socket.socket] = []
-        self._fired = False
-        self._timer: threading.Timer | None = None
-
-    def remaining(self) -> float:
-        return self._end - time.monotonic()
-
-    @property
-    def expired(self) -> bool:
-        return self._fired or self.remaining() <= 0
-
-    def watch(self, sock: socket.socket) -> None:
-        # A duplicate descriptor: shutting it down ends the connection even after
-        # TLS has taken over the original socket object, and it is ours to close.
-        with self._lock:
-            handle = sock.dup()
-            self._watched.append(handle)
-            if self._fired:
-                _shutdown(handle)
-            elif self._timer is None:
-                self._timer = threading.Timer(max(self.remaining(), 0), self._fire)
-                self._timer.daemon = True
-                self._timer.start()
-
-    def _fire(self) -> None:
-        with self._lock:
-            self._fired = True
-            for handle in self._watched:
-                _shutdown(handle)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-            for handle in self._watched:
-                handle.close()
-            self._watched.clear()
-
-
-def _shutdown(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass  # already closed by the peer
+# --- error translation ---------------------------------------------------------
 
 
 def _timed_out(timeout: float) -> FetchError:
@@ -534,7 +441,7 @@ def _timed_out(timeout: float) -> FetchError:
 
 
 @contextmanager
-def _translated_errors(deadline: _Deadline, timeout: float) -> Iterator[None]:
+def _translated_errors(deadline: Deadline, timeout: float) -> Iterator[None]:
     """urllib3 and socket errors become FetchError. Their text can name the host,
     path or query, so it is dropped (``from None``), not chained."""
     try:

@@ -46,7 +46,7 @@ import warnings
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 import recurring_ical_events
@@ -54,7 +54,13 @@ import x_wr_timezone
 from icalendar import Calendar, Component
 from icalendar.prop import vDDDTypes
 
-from core.input_guard import NAME_REFUSED
+from calendars.event_nights import (
+    NightRules,
+    Unreadable,
+    date_value,
+    first_value,
+    text_value,
+)
 
 MAX_EVENTS = 20_000
 MAX_KEY = 255
@@ -67,18 +73,12 @@ MAX_RULE_STEPS = 5_000_000
 MAX_OCCURRENCES = 50_000
 MAX_DEPTH = 16
 
-ONE_DAY = timedelta(days=1)
-# The expansion is asked for a little more than the window; the nights of
-# each occurrence are then worked out exactly and clipped.
-QUERY_MARGIN = timedelta(days=2)
-
 # Unfolding and line breaks exactly as icalendar reads them.
 _FOLD = re.compile(r"(?:(?<!\n)\r\n|(?<![\r\n])\n)(?:\r?\n)*[ \t]")
 _NEWLINE = re.compile(r"\r?\n")
 _SUB_DAILY = {"SECONDLY", "MINUTELY", "HOURLY"}
 _TIME_PARTS = ("BYHOUR", "BYMINUTE", "BYSECOND")
 _SERIES_PROPERTIES = ("RRULE", "RDATE", "EXDATE", "RECURRENCE-ID")
-_BREAKS = re.compile(r"[\t\n\v\f\r]+")
 # Warnings about the feed's content (e.g. a guessed TZID) are not ours to show.
 _FEED_WARNINGS = (UserWarning, RuntimeWarning, UnicodeWarning, BytesWarning)
 
@@ -111,10 +111,6 @@ class FeedParseError(Exception):
     """The feed cannot be read; the caller keeps the blocks it had."""
 
 
-class _Unreadable(Exception):
-    """One event (or series) cannot be read; it is skipped."""
-
-
 def read_feed(
     body: bytes,
     *,
@@ -131,7 +127,7 @@ def read_feed(
     iCalendar file or has no readable event. See the module docstring for how
     an event becomes nights.
     """
-    rules = _Rules(tz, check_in, check_out, window_start, window_end)
+    rules = NightRules(tz, check_in, check_out, window_start, window_end)
     try:
         with warnings.catch_warnings():
             for category in _FEED_WARNINGS:
@@ -147,7 +143,7 @@ def read_feed(
         raise FeedParseError("calendar could not be read") from exc
 
 
-def _parse(body: bytes, rules: _Rules) -> ParsedFeed:
+def _parse(body: bytes, rules: NightRules) -> ParsedFeed:
     text = bytes(body).decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
     if not text.strip():
         raise FeedParseError("empty body")
@@ -219,7 +215,7 @@ def _rule_parts(rule: str) -> dict[str, list[str]]:
 def _with_x_wr_timezone(calendar: Component) -> Component:
     """Google writes times in UTC and names the calendar's zone in
     X-WR-TIMEZONE; repeating events expand in that zone."""
-    name = _first(calendar, "X-WR-TIMEZONE")
+    name = first_value(calendar, "X-WR-TIMEZONE")
     if name is None:
         return calendar
     try:
@@ -227,106 +223,6 @@ def _with_x_wr_timezone(calendar: Component) -> Component:
     except (ValueError, KeyError, OSError):
         return calendar  # an unknown zone: read the times as RFC 5545 says
     return x_wr_timezone.to_standard(calendar, timezone=zone)
-
-
-# --- nights ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Rules:
-    tz: ZoneInfo
-    check_in: time
-    check_out: time
-    window_start: date
-    window_end: date
-
-    @property
-    def query_start(self) -> date:
-        return self.window_start - QUERY_MARGIN
-
-    @property
-    def query_end(self) -> date:
-        return self.window_end + QUERY_MARGIN
-
-    def stay_start(self, night: date) -> datetime:
-        """When the guest of this night arrives, in UTC."""
-        return datetime.combine(night, self.check_in.replace(tzinfo=None), self.tz).astimezone(UTC)
-
-    def stay_end(self, night: date) -> datetime:
-        """When the guest of this night leaves, in UTC."""
-        morning = night + ONE_DAY
-        return datetime.combine(morning, self.check_out.replace(tzinfo=None), self.tz).astimezone(
-            UTC
-        )
-
-    def to_utc(self, value: datetime) -> datetime:
-        """An aware instant; floating times are facility-local."""
-        if value.tzinfo is None or value.utcoffset() is None:
-            value = value.replace(tzinfo=self.tz)
-        return value.astimezone(UTC)
-
-    def timed_nights(self, start: datetime, end: datetime | None) -> tuple[date, date] | None:
-        """The nights whose stay overlaps [start, end), both UTC."""
-        local_start = start.astimezone(self.tz).date()
-        if end is None or end <= start:
-            nights = [
-                night
-                for night in (local_start - ONE_DAY, local_start)
-                if self.stay_start(night) <= start < self.stay_end(night)
-            ]
-            return (nights[0], nights[-1] + ONE_DAY) if nights else None
-        first = local_start - 2 * ONE_DAY
-        while self.stay_end(first) <= start:
-            first += ONE_DAY
-        last = end.astimezone(self.tz).date() + ONE_DAY
-        while self.stay_start(last) >= end:
-            last -= ONE_DAY
-        return (first, last + ONE_DAY) if first <= last else None
-
-    def nights(self, component: Component) -> tuple[date, date] | None:
-        """The nights an event blocks, before clipping to the window."""
-        start = _date_value(component, "DTSTART")
-        if start is None:
-            raise _Unreadable("no DTSTART")
-        end = _date_value(component, "DTEND")
-        duration = _duration(component) if end is None else None
-        if isinstance(start, datetime):
-            return self.timed_nights(self.to_utc(start), self._timed_end(start, end, duration))
-        return start, _all_day_end(start, end, duration)
-
-    def _timed_end(
-        self, start: datetime, end: date | None, duration: timedelta | None
-    ) -> datetime | None:
-        if isinstance(end, datetime):
-            return self.to_utc(end)
-        if end is not None:  # a date after a timed start: midnight, in the start's zone
-            return self.to_utc(datetime.combine(end, time(0), start.tzinfo))
-        if duration is not None:
-            return self.to_utc(start + duration)  # wall-clock days, as RFC 5545 wants
-        return None
-
-    def iso(self, value: date) -> str:
-        """A stable text form of a start, for keys: dates as they are, times in UTC."""
-        if isinstance(value, datetime):
-            return self.to_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return value.isoformat()
-
-    def order(self, value: date) -> datetime:
-        if isinstance(value, datetime):
-            return self.to_utc(value)
-        return datetime.combine(value, time(0), self.tz).astimezone(UTC)
-
-
-def _all_day_end(start: date, end: date | None, duration: timedelta | None) -> date:
-    if end is not None:
-        # A date-time end after a date start: its date as written, not converted.
-        last = end.date() if isinstance(end, datetime) else end
-    elif duration is not None:
-        whole_days = duration.days + (1 if duration.seconds or duration.microseconds else 0)
-        last = start + timedelta(days=max(whole_days, 0))
-    else:
-        last = start
-    return last if last > start else start + ONE_DAY
 
 
 # --- reading events ---------------------------------------------------------
@@ -342,7 +238,7 @@ class _Candidate:
 
 
 class _FeedReader:
-    def __init__(self, rules: _Rules) -> None:
+    def __init__(self, rules: NightRules) -> None:
         self.rules = rules
         self.unreadable_uids: set[str] = set()
         self.readable = 0
@@ -355,7 +251,7 @@ class _FeedReader:
         series = _series_by_uid(events)
         candidates: list[_Candidate] = []
         for event in events:
-            uid = _text(event, "UID")
+            uid = text_value(event, "UID")
             members = series.get(uid) if uid else ([event] if _is_series(event) else None)
             if members is None:
                 candidates.extend(self._single(event))
@@ -384,7 +280,7 @@ class _FeedReader:
     def _single(self, event: Component) -> Iterator[_Candidate]:
         try:
             nights = self.rules.nights(event)
-            base_key = _text(event, "UID") or _no_uid_key(event, self.rules)
+            base_key = text_value(event, "UID") or _no_uid_key(event, self.rules)
             candidate = _candidate(event, base_key, nights)
         except Exception:  # one broken event must not cost the others
             self._note_unreadable(event)
@@ -395,7 +291,7 @@ class _FeedReader:
     def _note_unreadable(self, event: Component) -> None:
         """Remember the UID, so the caller keeps what this event blocked before."""
         try:
-            uid = _text(event, "UID")
+            uid = text_value(event, "UID")
         except Exception:  # noqa: S110 - without a UID nothing can be kept
             return
         if uid:
@@ -411,7 +307,7 @@ class _FeedReader:
             return []
         try:
             occurrences = self._expand(members)
-            prefix = _text(members[0], "UID") or _no_uid_key(members[0], self.rules)
+            prefix = text_value(members[0], "UID") or _no_uid_key(members[0], self.rules)
         except FeedParseError:
             raise
         except Exception:  # one broken series must not cost the others
@@ -422,7 +318,7 @@ class _FeedReader:
         candidates = []
         for occurrence in occurrences:
             try:
-                start = _date_value(occurrence, "DTSTART")
+                start = date_value(occurrence, "DTSTART")
                 base_key = f"{prefix}/{self.rules.iso(start)}"
                 candidates.append(_candidate(occurrence, base_key, self.rules.nights(occurrence)))
             except Exception:  # skip the one occurrence, keep the series
@@ -433,7 +329,7 @@ class _FeedReader:
     def _expand(self, members: list[Component]) -> list[Component]:
         steps = sum(_rule_steps(m, self.rules.query_end) for m in members)
         if steps > MAX_SERIES_STEPS:
-            raise _Unreadable("repeats for too long")
+            raise Unreadable("repeats for too long")
         self.rule_steps += steps
         if self.rule_steps > MAX_RULE_STEPS:
             raise FeedParseError("calendar has too many repeating events")
@@ -446,17 +342,17 @@ class _FeedReader:
         self.occurrences += len(found)
         if self.occurrences > MAX_OCCURRENCES:
             raise FeedParseError("calendar repeats into too many events")
-        return sorted(found, key=lambda c: self.rules.order(_date_value(c, "DTSTART")))
+        return sorted(found, key=lambda c: self.rules.order(date_value(c, "DTSTART")))
 
 
 def _candidate(event: Component, base_key: str, nights: tuple[date, date] | None) -> _Candidate:
-    status = _text(event, "STATUS").strip().upper()
-    summary = _text(event, "SUMMARY").strip()[:MAX_SUMMARY]
-    uid = _text(event, "UID")[:MAX_KEY]
+    status = text_value(event, "STATUS").strip().upper()
+    summary = text_value(event, "SUMMARY").strip()[:MAX_SUMMARY]
+    uid = text_value(event, "UID")[:MAX_KEY]
     return _Candidate(base_key, uid, nights, summary, status == "CANCELLED")
 
 
-def _is_readable(event: Component, rules: _Rules) -> bool:
+def _is_readable(event: Component, rules: NightRules) -> bool:
     try:
         rules.nights(event)
     except Exception:
@@ -472,7 +368,7 @@ def _series_by_uid(events: list[Component]) -> dict[str, list[Component]]:
     """Events sharing a UID, for UIDs where one of them repeats or overrides."""
     by_uid: dict[str, list[Component]] = {}
     for event in events:
-        uid = _text(event, "UID")
+        uid = text_value(event, "UID")
         if uid:
             by_uid.setdefault(uid, []).append(event)
     return {uid: group for uid, group in by_uid.items() if any(map(_is_series, group))}
@@ -484,7 +380,7 @@ def _rule_steps(event: Component, query_end: date) -> int:
     rules = event.get("RRULE")
     if rules is None:
         return 0
-    start = _date_value(event, "DTSTART")
+    start = date_value(event, "DTSTART")
     start_day = start.date() if isinstance(start, datetime) else start
     days = max((query_end - start_day).days, 0)
     steps = 0
@@ -493,7 +389,7 @@ def _rule_steps(event: Component, query_end: date) -> int:
         if parts.get("FREQ", [""])[0] in _SUB_DAILY or any(
             len(parts.get(name, [])) > 1 for name in _TIME_PARTS
         ):
-            raise _Unreadable("repeats within a day")
+            raise Unreadable("repeats within a day")
         count = parts.get("COUNT", [""])[0]
         steps += min(days, int(count)) if count.isdigit() else days
     return steps
@@ -503,7 +399,7 @@ def _dates_as_written(event: Component) -> None:
     """``DTSTART;VALUE=DATE;TZID=…`` stays a date: icalendar would make it
     midnight in that zone, and a feed's dates never go through a zone."""
     for name in ("DTSTART", "DTEND", "RECURRENCE-ID"):
-        prop = _first(event, name)
+        prop = first_value(event, name)
         if prop is None:
             continue
         try:
@@ -526,57 +422,16 @@ def _unique_keys(base_keys: list[str]) -> list[str]:
     return keys
 
 
-def _no_uid_key(event: Component, rules: _Rules) -> str:
-    start = _date_value(event, "DTSTART")
-    end = _date_value(event, "DTEND")
+def _no_uid_key(event: Component, rules: NightRules) -> str:
+    start = date_value(event, "DTSTART")
+    end = date_value(event, "DTEND")
     parts = [
         rules.iso(start) if start is not None else "",
         rules.iso(end) if end is not None else "",
-        _text(event, "SUMMARY"),
+        text_value(event, "SUMMARY"),
     ]
     return "nouid-" + _sha1("\x1f".join(parts))
 
 
 def _sha1(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8", "surrogatepass"), usedforsecurity=False).hexdigest()
-
-
-# --- properties -------------------------------------------------------------
-
-
-def _first(component: Component, name: str):
-    """A property that may appear more than once: the first one."""
-    value = component.get(name)
-    if isinstance(value, list):
-        return value[0] if value else None
-    return value
-
-
-def _text(component: Component, name: str) -> str:
-    """A text property without control characters: line breaks and tabs become
-    spaces, NUL and the other C0 controls go (PostgreSQL refuses NUL in text,
-    and none of them means anything in a UID or a one-line summary)."""
-    value = _first(component, name)
-    if value is None:
-        return ""
-    return NAME_REFUSED.sub("", _BREAKS.sub(" ", str(value)))
-
-
-def _date_value(component: Component, name: str) -> date | None:
-    prop = _first(component, name)
-    if prop is None:
-        return None
-    value = prop.dt  # a broken property raises here
-    if not isinstance(value, date):
-        raise _Unreadable(f"{name} is not a date or date-time")
-    return value
-
-
-def _duration(component: Component) -> timedelta | None:
-    prop = _first(component, "DURATION")
-    if prop is None:
-        return None
-    value = prop.dt
-    if not isinstance(value, timedelta):
-        raise _Unreadable("DURATION is not a duration")
-    return value

@@ -305,37 +305,14 @@ def _apply_events(
         seen.add(event.key)
         block = existing.get(event.key)
         if block is None:
-            new_blocks.append(
-                {
-                    "unit_id": feed.unit_id,
-                    # As listed, so a stay that has begun keeps its real first night
-                    # (nights before today are never claimed: reconcile_unit).
-                    "start_date": event.first_listed,
-                    "end_date": event.end,
-                    "source": BlockSource.IMPORT,
-                    "reason": BlockReason.EXTERNAL,
-                    "note": "",
-                    "feed_id": feed.id,
-                    "event_key": event.key,
-                    "summary": event.summary[:200],
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
+            new_blocks.append(_new_block_row(feed, event, now))
             outcome.added += 1
             spans.append((event.start, event.end))
             continue
-        # A block that began before today keeps its past nights as history, also
-        # when the channel stops listing them.
-        kept_past = event.first_listed == today and block.start_date < today
-        start = block.start_date if kept_past else event.first_listed
-        if (block.start_date, block.end_date, block.summary) != (start, event.end, event.summary):
-            if (block.start_date, block.end_date) != (start, event.end):
-                outcome.moved += 1
-                spans += [(block.start_date, block.end_date), (start, event.end)]
-            block.start_date, block.end_date = start, event.end
-            block.summary = event.summary[:200]
-            block.updated_at = now
+        moved = _update_block(block, event, now, today)
+        if moved:
+            outcome.moved += 1
+            spans += moved
     # Gone from the feed: release its nights. Past blocks stay as history, and a
     # block whose event is present but unreadable this time is kept.
     gone = [
@@ -354,37 +331,49 @@ def _apply_events(
     return outcome
 
 
+def _new_block_row(feed: CalendarFeed, event: ImportedEvent, now: datetime) -> dict:
+    """The row of the block a new event claims its nights with."""
+    return {
+        "unit_id": feed.unit_id,
+        # As listed, so a stay that has begun keeps its real first night
+        # (nights before today are never claimed: reconcile_unit).
+        "start_date": event.first_listed,
+        "end_date": event.end,
+        "source": BlockSource.IMPORT,
+        "reason": BlockReason.EXTERNAL,
+        "note": "",
+        "feed_id": feed.id,
+        "event_key": event.key,
+        "summary": event.summary[:200],
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _update_block(
+    block: Block, event: ImportedEvent, now: datetime, today: date
+) -> list[tuple[date, date]]:
+    """Bring a known event's block up to date; its old and new span if it moved."""
+    # A block that began before today keeps its past nights as history, also
+    # when the channel stops listing them.
+    kept_past = event.first_listed == today and block.start_date < today
+    start = block.start_date if kept_past else event.first_listed
+    moved: list[tuple[date, date]] = []
+    if (block.start_date, block.end_date, block.summary) != (start, event.end, event.summary):
+        if (block.start_date, block.end_date) != (start, event.end):
+            moved = [(block.start_date, block.end_date), (start, event.end)]
+        block.start_date, block.end_date = start, event.end
+        block.summary = event.summary[:200]
+        block.updated_at = now
+    return moved
+
+
 def _record_conflicts(feed: CalendarFeed, now: datetime, today: date) -> int:
     """Open a conflict for each (event, booking) overlap; clear those that went away.
 
     Returns the number of open conflicts of this feed.
     """
-    blocks = db.session.scalars(
-        select(Block).where(Block.feed_id == feed.id, Block.end_date > today)
-    ).all()
-    overlaps: dict[tuple[str, int], tuple[Block, list[date]]] = {}
-    if blocks:
-        taken = booked_nights([feed.unit_id], today, max(b.end_date for b in blocks))
-        for block in blocks:
-            for night in stay_nights(max(block.start_date, today), block.end_date):
-                booking_id = taken.get((feed.unit_id, night))
-                if booking_id is not None:
-                    overlaps.setdefault((block.event_key, booking_id), (block, []))[1].append(night)
-    if overlaps:
-        stays = {
-            booking_id: (check_in, check_out)
-            for booking_id, check_in, check_out in db.session.execute(
-                select(Booking.id, Booking.check_in, Booking.check_out).where(
-                    Booking.id.in_({booking_id for _key, booking_id in overlaps})
-                )
-            )
-        }
-        overlaps = {
-            key: value
-            for key, value in overlaps.items()
-            if not _is_echo_of(value[0], stays[key[1]])
-        }
-
+    overlaps = _overlaps(feed, today)
     known = {
         (c.event_key, c.booking_id): c
         for c in db.session.scalars(
@@ -416,6 +405,37 @@ def _record_conflicts(feed: CalendarFeed, now: datetime, today: date) -> int:
             conflict.resolution = "cleared"
     db.session.flush()
     return open_count
+
+
+def _overlaps(feed: CalendarFeed, today: date) -> dict[tuple[str, int], tuple[Block, list[date]]]:
+    """The feed's current blocks over booked nights, by (event key, booking id),
+    with the nights they share; the channel's echoes of our own stays left out."""
+    blocks = db.session.scalars(
+        select(Block).where(Block.feed_id == feed.id, Block.end_date > today)
+    ).all()
+    overlaps: dict[tuple[str, int], tuple[Block, list[date]]] = {}
+    if blocks:
+        taken = booked_nights([feed.unit_id], today, max(b.end_date for b in blocks))
+        for block in blocks:
+            for night in stay_nights(max(block.start_date, today), block.end_date):
+                booking_id = taken.get((feed.unit_id, night))
+                if booking_id is not None:
+                    overlaps.setdefault((block.event_key, booking_id), (block, []))[1].append(night)
+    if overlaps:
+        stays = {
+            booking_id: (check_in, check_out)
+            for booking_id, check_in, check_out in db.session.execute(
+                select(Booking.id, Booking.check_in, Booking.check_out).where(
+                    Booking.id.in_({booking_id for _key, booking_id in overlaps})
+                )
+            )
+        }
+        overlaps = {
+            key: value
+            for key, value in overlaps.items()
+            if not _is_echo_of(value[0], stays[key[1]])
+        }
+    return overlaps
 
 
 def _is_echo_of(block: Block, stay: tuple[date, date]) -> bool:
