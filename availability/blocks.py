@@ -76,6 +76,40 @@ def _insert_ignoring_taken(rows: list[dict]) -> None:
     db.session.execute(stmt, rows)
 
 
+def _check_closing(units: Sequence[Unit], start: date, end: date, reason: str, today: date) -> None:
+    """Refuse a closing with dates out of order, in the past or too long, an unknown
+    reason, or no units."""
+    if end <= start:
+        raise BlockError(_l("The last night must come after the first."), "dates_order")
+    if start < today:
+        raise BlockError(_l("Nights in the past cannot be closed."), "past")
+    if (end - start).days > MAX_BLOCK_NIGHTS:
+        raise BlockError(
+            _l("Close at most %(n)d nights at a time.", n=MAX_BLOCK_NIGHTS), "too_long"
+        )
+    if reason not in MANUAL_REASONS:
+        raise BlockError(_l("Choose a reason."), "reason")
+    if not units:
+        raise BlockError(_l("This facility has no rooms to close."), "no_units")
+
+
+def _refuse_booked(units: Sequence[Unit], start: date, end: date) -> None:
+    """Refuse when a booking holds any night [start, end) of ``units``, naming up to five."""
+    taken = booked_nights([u.id for u in units], start, end)
+    if taken:
+        names = {u.id: u.name for u in units}
+        first = sorted(taken)[:5]
+        listed = ", ".join(f"{names[u]} {format_date(n, 'medium')}" for u, n in first)
+        raise BlockError(
+            _l(
+                "Guests are booked on %(nights)s. Move or cancel those stays first;"
+                " nothing was closed.",
+                nights=listed + (" …" if len(taken) > len(first) else ""),
+            ),
+            "booked",
+        )
+
+
 def close_dates(
     actor: User,
     units: Sequence[Unit],
@@ -92,19 +126,7 @@ def close_dates(
     holds are shared with it. The caller has checked that ``actor`` runs the units.
     """
     today = tokyo_today(now)
-    if end <= start:
-        raise BlockError(_l("The last night must come after the first."), "dates_order")
-    if start < today:
-        raise BlockError(_l("Nights in the past cannot be closed."), "past")
-    if (end - start).days > MAX_BLOCK_NIGHTS:
-        raise BlockError(
-            _l("Close at most %(n)d nights at a time.", n=MAX_BLOCK_NIGHTS), "too_long"
-        )
-    if reason not in MANUAL_REASONS:
-        raise BlockError(_l("Choose a reason."), "reason")
-    if not units:
-        raise BlockError(_l("This facility has no rooms to close."), "no_units")
-
+    _check_closing(units, start, end, reason, today)
     group_key = secrets.token_hex(8) if len(units) > 1 else None
     blocks = [
         Block(
@@ -127,19 +149,7 @@ def close_dates(
         reconcile_unit(unit.id, today)
     # Checked after claiming: a booking that slipped in concurrently is seen
     # here (the insert waited for it), and the caller rolls everything back.
-    taken = booked_nights([u.id for u in units], start, end)
-    if taken:
-        names = {u.id: u.name for u in units}
-        first = sorted(taken)[:5]
-        listed = ", ".join(f"{names[u]} {format_date(n, 'medium')}" for u, n in first)
-        raise BlockError(
-            _l(
-                "Guests are booked on %(nights)s. Move or cancel those stays first;"
-                " nothing was closed.",
-                nights=listed + (" …" if len(taken) > len(first) else ""),
-            ),
-            "booked",
-        )
+    _refuse_booked(units, start, end)
     # Fewer nights to sell changes demand around them: re-price after the commit.
     for facility_id in {u.facility_id for u in units}:
         nights_changed(facility_id, start, end)

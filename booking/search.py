@@ -106,12 +106,8 @@ def _facility_filters(query: SearchQuery) -> list:
     return filters
 
 
-def search(query: SearchQuery) -> list[FacilityResult]:
-    """Facilities with at least one unit free for every night of the stay, and those units.
-
-    Each facility carries its free units and their stay totals; the list is sorted by
-    the lowest total (or as ``query.sort`` says). Facilities are not loaded here.
-    """
+def _free_units(query: SearchQuery) -> list:
+    """Active units big enough for the party, free every night, in facilities that match."""
     taken = exists().where(
         and_(
             Occupancy.unit_id == Unit.id,
@@ -119,7 +115,7 @@ def search(query: SearchQuery) -> list[FacilityResult]:
             Occupancy.night < query.check_out,
         )
     )
-    rows = db.session.execute(
+    return db.session.execute(
         select(Unit.id, Unit.facility_id, Unit.name, Unit.capacity, Unit.base_price)
         .join(Facility, Facility.id == Unit.facility_id)
         .where(
@@ -127,10 +123,13 @@ def search(query: SearchQuery) -> list[FacilityResult]:
         )
         .order_by(Unit.facility_id, Unit.id)
     ).all()
+
+
+def _stored_totals(unit_ids: list[int], check_in: date, check_out: date) -> dict:
+    """The stored nightly prices of the stay summed per unit id."""
     # The stay's price per free unit, summed in the database (nights without a
     # stored price cost the base price). By unit id: the primary key's order.
     stored = {}
-    unit_ids = [r.id for r in rows]
     for i in range(0, len(unit_ids), 10_000):
         stored.update(
             (r.unit_id, r)
@@ -144,14 +143,17 @@ def search(query: SearchQuery) -> list[FacilityResult]:
                 )
                 .where(
                     NightlyPrice.unit_id.in_(unit_ids[i : i + 10_000]),
-                    NightlyPrice.night >= query.check_in,
-                    NightlyPrice.night < query.check_out,
+                    NightlyPrice.night >= check_in,
+                    NightlyPrice.night < check_out,
                 )
                 .group_by(NightlyPrice.unit_id)
             )
         )
-    nights = query.nights
+    return stored
 
+
+def _facility_results(rows: list, stored: dict, nights: int) -> list[FacilityResult]:
+    """The free units grouped by facility, each facility's units cheapest first."""
     by_facility: dict[int, FacilityResult] = {}
     for r in rows:
         result = by_facility.setdefault(r.facility_id, FacilityResult(r.facility_id, [], nights))
@@ -171,6 +173,18 @@ def search(query: SearchQuery) -> list[FacilityResult]:
     results = list(by_facility.values())
     for result in results:
         result.units.sort(key=lambda u: (u.total_price, u.id))
+    return results
+
+
+def search(query: SearchQuery) -> list[FacilityResult]:
+    """Facilities with at least one unit free for every night of the stay, and those units.
+
+    Each facility carries its free units and their stay totals; the list is sorted by
+    the lowest total (or as ``query.sort`` says). Facilities are not loaded here.
+    """
+    rows = _free_units(query)
+    stored = _stored_totals([r.id for r in rows], query.check_in, query.check_out)
+    results = _facility_results(rows, stored, query.nights)
     if query.sort == "price_desc":
         results.sort(key=lambda r: (-r.lowest_total, r.facility_id))
     elif query.sort == "saving":

@@ -261,10 +261,8 @@ def engine_options(database_url: str) -> dict:
     return {"pool_pre_ping": True}
 
 
-def load_config(env: Mapping[str, str] | None = None, instance_dir: Path | None = None) -> dict:
-    """Build the Flask config from ``env`` (default: ``os.environ``); the development
-    key file lives in ``instance_dir`` (default: the project's ``instance/``)."""
-    env = os.environ if env is None else env
+def _environment(env: Mapping[str, str]) -> tuple[str, bool]:
+    """``ENGAWA_ENV`` and whether it is production; debug mode is refused there."""
     environment = env.get("ENGAWA_ENV", "development")
     if environment not in ENVIRONMENTS:
         raise ConfigError(
@@ -274,7 +272,11 @@ def load_config(env: Mapping[str, str] | None = None, instance_dir: Path | None 
     if production and _bool(env, "FLASK_DEBUG", False):
         # The debugger runs any code a visitor types into an error page.
         raise ConfigError("FLASK_DEBUG must be off in production")
+    return environment, production
 
+
+def _secret_key(env: Mapping[str, str], production: bool, instance_dir: Path | None) -> str:
+    """``SECRET_KEY``: required (32+ characters) in production, else the shared dev key."""
     secret_key = env.get("SECRET_KEY", "")
     if not secret_key:
         if production:
@@ -284,7 +286,11 @@ def load_config(env: Mapping[str, str] | None = None, instance_dir: Path | None 
         secret_key = _development_secret_key(instance_dir or INSTANCE_DIR)
     elif production and len(secret_key) < 32:
         raise ConfigError("SECRET_KEY must be at least 32 characters in production")
+    return secret_key
 
+
+def _database_url(env: Mapping[str, str], production: bool) -> str:
+    """``DATABASE_URL``: required in production, else a SQLite file in ``instance/``."""
     database_url = env.get("DATABASE_URL", "")
     if not database_url:
         if production:
@@ -293,18 +299,22 @@ def load_config(env: Mapping[str, str] | None = None, instance_dir: Path | None 
     database_url = normalise_database_url(database_url)
     if not database_url.startswith(("sqlite:", "postgresql+psycopg:")):
         raise ConfigError("DATABASE_URL must be a sqlite:// or postgresql:// URL")
+    return database_url
 
-    base_url = _base_url(env, production)
+
+def _host_settings(env: Mapping[str, str], base_url: str, production: bool) -> dict:
     return {
-        "ENGAWA_ENV": environment,
         # The public address every link in a mail, calendar or API answer is built
         # from (core.urls.public_url); never the request's Host header.
         "BASE_URL": base_url,
         # Requests for any other host are refused (400) before any view runs.
         "TRUSTED_HOSTS": _trusted_hosts(env, base_url, production),
         **_proxy_fix(env, production),
-        "SECRET_KEY": secret_key,
-        "SQLALCHEMY_DATABASE_URI": database_url,
+    }
+
+
+def _session_settings(env: Mapping[str, str], production: bool) -> dict:
+    return {
         "MAX_CONTENT_LENGTH": 1024 * 1024,  # forms and JSON; photo uploads raise it per request
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -324,10 +334,20 @@ def load_config(env: Mapping[str, str] | None = None, instance_dir: Path | None 
         "SESSION_IDLE_MINUTES": _int(env, "SESSION_IDLE_MINUTES", 120, minimum=1),
         "SESSION_MAX_HOURS": _int(env, "SESSION_MAX_HOURS", 12, minimum=1),
         "PASSWORD_HASH_METHOD": _hash_method(env, production),
+    }
+
+
+def _booking_settings(env: Mapping[str, str]) -> dict:
+    return {
         # The domain in calendar UIDs: stable, whatever host or proxy served the page.
         "CALENDAR_UID_DOMAIN": env.get("CALENDAR_UID_DOMAIN", "engawa.example"),
         "BOOKING_HORIZON_DAYS": _int(env, "BOOKING_HORIZON_DAYS", 180, minimum=1),
         "SEARCH_PAGE_SIZE": _int(env, "SEARCH_PAGE_SIZE", 20, minimum=1),
+    }
+
+
+def _calendar_settings(env: Mapping[str, str]) -> dict:
+    return {
         # Calendar sync (calendars/sync.py). Private hosts are refused
         # unless explicitly allowed (tests and local development).
         "CALENDAR_SYNC_MINUTES": _int(env, "CALENDAR_SYNC_MINUTES", 15, minimum=1),
@@ -340,17 +360,50 @@ def load_config(env: Mapping[str, str] | None = None, instance_dir: Path | None 
         "CALENDAR_MAX_FEEDS_PER_OPERATOR": _int(
             env, "CALENDAR_MAX_FEEDS_PER_OPERATOR", 200, minimum=1
         ),
+    }
+
+
+def _job_and_pricing_settings(env: Mapping[str, str]) -> dict:
+    return {
         "JOB_RUN_KEEP_DAYS": _int(env, "JOB_RUN_KEEP_DAYS", 90, minimum=1),
         # Demand pricing (facilities/pricing): nights priced ahead, how often the
         # scheduler re-prices around new bookings, how long price history is kept.
         "PRICING_HORIZON_DAYS": _int(env, "PRICING_HORIZON_DAYS", 365, minimum=30),
         "PRICING_REFRESH_SECONDS": _int(env, "PRICING_REFRESH_SECONDS", 5, minimum=1),
         "PRICE_HISTORY_KEEP_DAYS": _int(env, "PRICE_HISTORY_KEEP_DAYS", 400, minimum=1),
+    }
+
+
+def _photo_and_locale_settings(env: Mapping[str, str]) -> dict:
+    return {
         # Facility photos (instance/photos): JPEG, PNG or WebP up to this size.
         "PHOTO_MAX_BYTES": _int(env, "PHOTO_MAX_BYTES", 5 * 1024 * 1024, minimum=1024),
         "BABEL_DEFAULT_LOCALE": "ja",
         "BABEL_DEFAULT_TIMEZONE": "Asia/Tokyo",
         "BABEL_TRANSLATION_DIRECTORIES": str(PROJECT_ROOT / "translations"),
         "LANGUAGES": ("ja", "en"),
+    }
+
+
+def load_config(env: Mapping[str, str] | None = None, instance_dir: Path | None = None) -> dict:
+    """Build the Flask config from ``env`` (default: ``os.environ``); the development
+    key file lives in ``instance_dir`` (default: the project's ``instance/``)."""
+    env = os.environ if env is None else env
+    environment, production = _environment(env)
+    secret_key = _secret_key(env, production, instance_dir)
+    database_url = _database_url(env, production)
+    base_url = _base_url(env, production)
+    # The groups are evaluated in this order, so the first invalid setting is the one
+    # reported, and the keys keep this order.
+    return {
+        "ENGAWA_ENV": environment,
+        **_host_settings(env, base_url, production),
+        "SECRET_KEY": secret_key,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        **_session_settings(env, production),
+        **_booking_settings(env),
+        **_calendar_settings(env),
+        **_job_and_pricing_settings(env),
+        **_photo_and_locale_settings(env),
         **_billing(env, production, secret_key),
     }

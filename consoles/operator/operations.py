@@ -156,6 +156,33 @@ def _checkout_instant(facility: Facility, check_out: date) -> datetime:
     return datetime.combine(check_out, facility.check_out_time, tzinfo=TOKYO)
 
 
+def _last_checkouts(unit_ids: list[int], last_done: date) -> dict[int, date]:
+    """Each unit's latest confirmed check-out date on or before ``last_done``."""
+    return dict(
+        db.session.execute(
+            select(Booking.unit_id, func.max(Booking.check_out))
+            .where(
+                Booking.unit_id.in_(unit_ids),
+                Booking.status == BookingStatus.CONFIRMED,
+                Booking.check_out <= last_done,
+            )
+            .group_by(Booking.unit_id)
+        ).all()
+    )
+
+
+def _stays_around(unit_ids: list[int], today: date) -> list:
+    """(unit id, check-in, check-out) of the confirmed stays that touch ``today``."""
+    return db.session.execute(
+        select(Booking.unit_id, Booking.check_in, Booking.check_out).where(
+            Booking.unit_id.in_(unit_ids),
+            Booking.status == BookingStatus.CONFIRMED,
+            Booking.check_in <= today,
+            Booking.check_out >= today,
+        )
+    ).all()
+
+
 def housekeeping_board(facility: Facility, now: datetime) -> list[RoomStatus]:
     """Each open room's housekeeping status as it stands at ``now``.
 
@@ -174,25 +201,8 @@ def housekeeping_board(facility: Facility, now: datetime) -> list[RoomStatus]:
     unit_ids = [u.id for u in units]
     # The last day whose check-out has already happened (all rooms share the time).
     last_done = today if _checkout_instant(facility, today) <= now else today - timedelta(days=1)
-    last_checkout = dict(
-        db.session.execute(
-            select(Booking.unit_id, func.max(Booking.check_out))
-            .where(
-                Booking.unit_id.in_(unit_ids),
-                Booking.status == BookingStatus.CONFIRMED,
-                Booking.check_out <= last_done,
-            )
-            .group_by(Booking.unit_id)
-        ).all()
-    )
-    around_today = db.session.execute(
-        select(Booking.unit_id, Booking.check_in, Booking.check_out).where(
-            Booking.unit_id.in_(unit_ids),
-            Booking.status == BookingStatus.CONFIRMED,
-            Booking.check_in <= today,
-            Booking.check_out >= today,
-        )
-    ).all()
+    last_checkout = _last_checkouts(unit_ids, last_done)
+    around_today = _stays_around(unit_ids, today)
     start_of_today = datetime.combine(today, datetime.min.time(), tzinfo=TOKYO)
 
     board = []
