@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
 from calendars import feeds
+from consoles.company import domains as company_domains
 from consoles.company import members
 from consoles.company.member_forms import DomainReviewForm
 from core.db import edge_now
@@ -81,7 +82,7 @@ def calendars():
 @bp.get("/domains")
 def domains():
     """Join domains: those waiting for approval, then those approved (to withdraw)."""
-    waiting, approved = members.domains_for_review()
+    waiting, approved = company_domains.domains_for_review()
     return render_template("admin/domains.html", waiting=waiting, approved=approved)
 
 
@@ -100,7 +101,7 @@ def _review_domain(company_id: int, *, approve: bool):
     if not form.validate_on_submit():
         abort(400)
     try:
-        company = members.review_email_domain(
+        company = company_domains.review_email_domain(
             company_id, form.domain.data, approve, current_user._get_current_object(), edge_now()
         )
     except members.MemberNotFound:

@@ -26,7 +26,7 @@ from accounts.models import Company, Role
 from accounts.services import normalise_email
 from accounts.views import _fresh_session
 from billing import services as billing
-from consoles.company import members
+from consoles.company import domains, members
 from consoles.company.member_forms import EmailDomainForm, InviteForm, JoinForm, JoinRequestForm
 from core import ratelimit
 from core.db import edge_now
@@ -144,7 +144,7 @@ def email_domain():
         flash(_("Please enter a domain such as example.co.jp."), "error")
         return _employees_page(domain_form=form, status=400)
     try:
-        company = members.set_email_domain(
+        company = domains.set_email_domain(
             company_id, form.domain.data or "", current_user._get_current_object(), edge_now()
         )
     except RuleError as exc:

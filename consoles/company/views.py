@@ -8,8 +8,6 @@ company id is ever read from the URL or a form.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -44,7 +42,7 @@ from consoles.company.forms import (
     SeatsForm,
     SubscribeForm,
 )
-from core.csv import csv_safe
+from core.csv import write_csv
 from core.db import edge_now, tokyo_today
 from core.errors import RuleError
 from core.extensions import db
@@ -377,9 +375,6 @@ def ledger_csv(entries) -> str:
     Text cells that a spreadsheet would run as a formula get a leading '; amounts
     and balances are written as integers, which no spreadsheet runs.
     """
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out, lineterminator="\r\n")
     header = [
         _("Date (Asia/Tokyo)"),
         _("Kind"),
@@ -389,20 +384,19 @@ def ledger_csv(entries) -> str:
         _("Booking number"),
         _("Note"),
     ]
-    writer.writerow([csv_safe(cell) for cell in header])
-    for entry in reversed(entries):
-        writer.writerow(
-            [
-                csv_safe(format_datetime_local(entry.created_at)),
-                csv_safe(str(ENTRY_KIND_LABELS.get(entry.kind, entry.kind))),
-                int(entry.amount),
-                int(entry.balance_after),
-                csv_safe(entry.user.email if entry.user else ""),
-                "" if entry.booking_id is None else int(entry.booking_id),
-                csv_safe(entry_note(entry.note)),
-            ]
-        )
-    return out.getvalue()
+    rows = [
+        [
+            format_datetime_local(entry.created_at),
+            str(ENTRY_KIND_LABELS.get(entry.kind, entry.kind)),
+            int(entry.amount),
+            int(entry.balance_after),
+            entry.user.email if entry.user else "",
+            "" if entry.booking_id is None else int(entry.booking_id),
+            entry_note(entry.note),
+        ]
+        for entry in reversed(entries)
+    ]
+    return write_csv(header, rows)
 
 
 @bp.get("/usage.csv")

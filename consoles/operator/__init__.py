@@ -1,12 +1,12 @@
 """/operator: facilities and rooms, today, housekeeping, occupancy, closed dates,
-calendars and pricing. Every page hangs on one blueprint (``views.bp``), whose
+calendars, photos and pricing. Every page hangs on one blueprint (``views.bp``), whose
 sign-in and role check cover them all."""
 
 from __future__ import annotations
 
 from flask import Flask
 
-from consoles.operator import calendars, pricing, views  # noqa: F401  (pages on views.bp)
+from consoles.operator import calendars, photo_views, pricing, views  # noqa: F401  (pages on views.bp)
 
 
 def init_app(app: Flask) -> None:

@@ -1,5 +1,6 @@
-"""The facility operator's console (施設運営者): facilities, rooms, photos, closed dates,
-arrivals and departures, housekeeping, occupancy and the facility calendar.
+"""The facility operator's console (施設運営者): facilities, rooms, closed dates,
+arrivals and departures, housekeeping, occupancy and the facility calendar
+(photos are in ``photo_views``, on this same blueprint).
 
 Every page is for signed-in operators of an organisation; any other role gets 403.
 Every facility, room, block or photo id is looked up within the operator's own
@@ -24,7 +25,6 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from availability import closing
 from availability.blocks import BlockError, remove_block
@@ -40,11 +40,10 @@ from consoles.operator.forms import (
     PhotoForm,
     UnitForm,
 )
-from core import input_guard
 from core.csv import write_csv
 from core.dates import adjacent_months, month_bounds, parse_month
 from core.db import edge_now, tokyo_today
-from core.extensions import csrf, db
+from core.extensions import db
 from core.forms import EmptyForm
 from core.i18n import current_locale, format_day
 from facilities import services
@@ -280,73 +279,6 @@ def unit_reactivate(unit_id: int):
     reprice(unit.facility_id)
     flash(_("Room %(name)s is on sale again.", name=unit.name), "success")
     return redirect(url_for("operator.facility", facility_id=unit.facility_id), 303)
-
-
-# --- photos -------------------------------------------------------------------------------
-
-
-@bp.post("/facilities/<int:facility_id>/photos")
-@csrf.exempt  # checked below, once the larger body limit for photos applies
-@input_guard.defer_body_check  # likewise
-def photo_upload(facility_id: int):
-    facility = facility_or_404(facility_id)
-    max_bytes = current_app.config["PHOTO_MAX_BYTES"]
-    request.max_content_length = max_bytes + 64 * 1024
-    back = redirect(url_for("operator.facility", facility_id=facility.id, _anchor="photos"), 303)
-    try:
-        input_guard.check_body()
-        if current_app.config.get("WTF_CSRF_ENABLED", True):
-            csrf.protect()
-        form = PhotoForm()
-        valid = form.validate()
-    except RequestEntityTooLarge:
-        flash(str(services.photo_too_big(max_bytes)), "error")
-        return back
-    if not valid:
-        for errors in form.errors.values():
-            flash(str(errors[0]), "error")
-        return back
-    upload = form.photo.data
-    photo_dir = services.photo_dir(current_app.instance_path)
-    stored = None
-    try:
-        stored = services.save_photo(
-            facility,
-            upload.stream,
-            upload.filename or "",
-            edge_now(),
-            photo_dir,
-            max_bytes,
-            caption=form.caption.data or "",
-        ).filename
-        db.session.commit()
-    except services.PhotoError as exc:
-        db.session.rollback()
-        flash(str(exc.message), "error")
-        return back
-    except BaseException:
-        # The file is written once its row is flushed (save_photo removes it if it
-        # fails itself); a commit that fails must not leave a file no row names.
-        db.session.rollback()
-        if stored is not None:
-            services.discard_photo_file(photo_dir, stored)
-        raise
-    flash(_("The photo has been added."), "success")
-    return back
-
-
-@bp.post("/photos/<int:photo_id>/delete")
-def photo_delete(photo_id: int):
-    photo = services.operator_photo(current_user, photo_id)
-    if photo is None:
-        abort(404)
-    require_post_form()
-    facility_id = photo.facility_id
-    filename = services.delete_photo(photo)
-    db.session.commit()
-    services.discard_photo_file(services.photo_dir(current_app.instance_path), filename)
-    flash(_("The photo has been deleted."), "success")
-    return redirect(url_for("operator.facility", facility_id=facility_id, _anchor="photos"), 303)
 
 
 # --- closed dates -------------------------------------------------------------------------

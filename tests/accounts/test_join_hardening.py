@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from accounts import mail
 from accounts.mail import OutgoingMail
 from accounts.models import Invitation, Role, User
-from consoles.company import members
+from consoles.company import domains, members
 from consoles.company.member_views import (
     JOIN_ACCEPTS_PER_IP,
     JOIN_REQUESTS_PER_DOMAIN,
@@ -31,8 +31,8 @@ def acme(app, db, make_user, make_company):
     """Acme's admin, with acme.example approved for joining, and BASE_URL configured."""
     app.config["BASE_URL"] = BASE
     admin = make_user(Role.COMPANY_ADMIN, company=make_company(), email="boss@acme.example")
-    members.set_email_domain(admin.company_id, "acme.example", admin, NOW)
-    members.review_email_domain(
+    domains.set_email_domain(admin.company_id, "acme.example", admin, NOW)
+    domains.review_email_domain(
         admin.company_id, "acme.example", True, make_user(Role.PLATFORM_ADMIN), NOW
     )
     db.session.commit()

@@ -16,7 +16,7 @@ from accounts.models import Invitation, Role
 from app import create_app
 from billing import flows
 from billing.models import LocalObject
-from consoles.company import members
+from consoles.company import domains
 from core.extensions import db as _db
 from core.ratelimit import client_ip
 from core.urls import public_url
@@ -47,8 +47,8 @@ def join_domain(db, make_user, make_company):
     """Acme lets staff at acme.example join by themselves (approved by the platform)."""
     admin = make_user(Role.COMPANY_ADMIN, company=make_company(), email="boss@acme.example")
     root = make_user(Role.PLATFORM_ADMIN)
-    members.set_email_domain(admin.company_id, "acme.example", admin, NOW)
-    members.review_email_domain(admin.company_id, "acme.example", True, root, NOW)
+    domains.set_email_domain(admin.company_id, "acme.example", admin, NOW)
+    domains.review_email_domain(admin.company_id, "acme.example", True, root, NOW)
     db.session.commit()
     return admin.company
 

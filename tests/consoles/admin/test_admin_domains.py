@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from accounts.mail import OutgoingMail
 from accounts.models import Company, Role
-from consoles.company import members
+from consoles.company import domains, members
 from tests.conftest import NOW, PASSWORD, signed_in
 
 
@@ -25,7 +25,7 @@ def acme_admin(db, make_user, make_company):
     admin = make_user(
         Role.COMPANY_ADMIN, company=make_company(name="Acme 株式会社"), email="boss@acme.example"
     )
-    members.set_email_domain(admin.company_id, "acme.example", admin, NOW)
+    domains.set_email_domain(admin.company_id, "acme.example", admin, NOW)
     db.session.commit()
     return admin
 
@@ -94,11 +94,11 @@ def test_a_rejected_domain_sends_nothing_and_the_company_sees_why(
     # Saving the same domain again does not put it back in the queue.
     english(app, acme_admin).post("/company/employees/domain", data={"domain": "acme.example"})
     assert company(db, acme_admin.company_id).email_domain_state == "rejected"
-    assert members.domains_for_review() == ([], [])
+    assert domains.domains_for_review() == ([], [])
 
 
 def test_withdrawing_an_approval_ends_the_links_already_sent(app, db, acme_admin, platform_admin):
-    members.review_email_domain(acme_admin.company_id, "acme.example", True, platform_admin, NOW)
+    domains.review_email_domain(acme_admin.company_id, "acme.example", True, platform_admin, NOW)
     _invitation, secret = members.request_domain_join("hanako@acme.example", NOW, 14)
     db.session.commit()
     response = english(app, platform_admin).post(
@@ -114,7 +114,7 @@ def test_a_domain_changed_since_the_page_was_shown_is_not_decided(
 ):
     browser = english(app, platform_admin)
     # The admin saw "acme.example"; the company has since cleared it and asked again for…
-    members.set_email_domain(acme_admin.company_id, "", acme_admin, NOW)
+    domains.set_email_domain(acme_admin.company_id, "", acme_admin, NOW)
     db.session.commit()
     response = browser.post(
         f"/admin/domains/{acme_admin.company_id}/approve", data={"domain": "acme.example"}
@@ -131,7 +131,7 @@ def test_a_free_mail_domain_from_before_the_list_grew_cannot_be_approved(
 ):
     legacy = make_company(email_domain="abc.ocn.ne.jp")  # saved before ocn.ne.jp was listed
     with pytest.raises(members.MemberError) as refused:
-        members.review_email_domain(legacy.id, "abc.ocn.ne.jp", True, platform_admin, NOW)
+        domains.review_email_domain(legacy.id, "abc.ocn.ne.jp", True, platform_admin, NOW)
     assert refused.value.code == "free_mail"
     # And even an approved one sends no link.
     db.session.rollback()
@@ -146,10 +146,10 @@ def test_a_domain_is_approved_for_one_company_only(
 ):
     # A second company got the same domain in before the first was approved (a race).
     other = make_company(email_domain="acme.example")
-    members.review_email_domain(acme_admin.company_id, "acme.example", True, platform_admin, NOW)
+    domains.review_email_domain(acme_admin.company_id, "acme.example", True, platform_admin, NOW)
     db.session.commit()
     with pytest.raises(members.MemberError) as refused:
-        members.review_email_domain(other.id, "acme.example", True, platform_admin, NOW)
+        domains.review_email_domain(other.id, "acme.example", True, platform_admin, NOW)
     assert refused.value.code == "domain_taken"
 
 
@@ -164,7 +164,7 @@ def test_only_the_platform_admin_reviews(app, db, acme_admin, make_user):
     assert anonymous.get("/admin/domains").status_code == 302
     assert company(db, acme_admin.company_id).email_domain_state == "pending"
     with pytest.raises(members.MemberError) as refused:
-        members.review_email_domain(acme_admin.company_id, "acme.example", True, acme_admin, NOW)
+        domains.review_email_domain(acme_admin.company_id, "acme.example", True, acme_admin, NOW)
     assert refused.value.code == "forbidden"
 
 

@@ -17,7 +17,7 @@ from billing import ledger
 from billing.services import BillingError, seats_used
 from booking import services as booking
 from booking.models import Booking
-from consoles.company import members
+from consoles.company import domains, members
 from tests.conftest import FAST_HASH, NOW, PASSWORD, TODAY, bearer, days, signed_in
 
 NEW_PASSWORD = "a long new password"
@@ -73,8 +73,8 @@ def mail_to(db, address: str) -> str:
 
 def enable_domain(db, admin: User, domain: str, reviewer: User) -> None:
     """The company admin asks for ``domain`` and the platform admin approves it."""
-    members.set_email_domain(admin.company_id, domain, admin, NOW)
-    members.review_email_domain(admin.company_id, domain, True, reviewer, NOW)
+    domains.set_email_domain(admin.company_id, domain, admin, NOW)
+    domains.review_email_domain(admin.company_id, domain, True, reviewer, NOW)
     db.session.commit()
 
 
@@ -519,7 +519,7 @@ def test_domain_join_for_the_verified_domain_only(app, db, make_admin, platform_
     waiting, waiting_page = ask("hanako@acme.example")
     assert waiting.status_code == 303
     assert db.session.scalar(select(func.count()).select_from(OutgoingMail)) == 0
-    members.review_email_domain(admin.company_id, "acme.example", True, platform_admin, NOW)
+    domains.review_email_domain(admin.company_id, "acme.example", True, platform_admin, NOW)
     db.session.commit()
 
     known, known_page = ask("Hanako@Acme.Example")
@@ -588,7 +588,7 @@ def test_domain_join_needs_an_enabled_domain_and_an_active_company(db, make_admi
 def test_an_admin_may_only_enable_their_own_domain(db, make_admin, admin_email, domain, code):
     admin = make_admin(email=admin_email)
     with pytest.raises(members.MemberError) as refused:
-        members.set_email_domain(admin.company_id, domain, admin)
+        domains.set_email_domain(admin.company_id, domain, admin)
     assert refused.value.code == code
 
 
@@ -610,10 +610,10 @@ def test_the_domain_page_refuses_a_foreign_domain_and_clears(app, db, make_admin
 def test_a_domain_belongs_to_one_company(db, make_admin):
     first = make_admin(email="a@acme.example")
     second = make_admin(email="b@acme.example")
-    members.set_email_domain(first.company_id, "acme.example", first)
+    domains.set_email_domain(first.company_id, "acme.example", first)
     db.session.commit()
     with pytest.raises(members.MemberError) as refused:  # held while waiting for approval
-        members.set_email_domain(second.company_id, "ACME.example", second)
+        domains.set_email_domain(second.company_id, "ACME.example", second)
     assert refused.value.code == "domain_taken"
 
 
@@ -726,6 +726,6 @@ def test_turning_domain_joining_off_ends_the_links_already_sent(db, make_admin, 
     enable_domain(db, admin, "acme.example", platform_admin)
     _invitation, secret = members.request_domain_join("a@acme.example", NOW, 14)
     db.session.commit()
-    members.set_email_domain(admin.company_id, "", admin, NOW + timedelta(minutes=1))
+    domains.set_email_domain(admin.company_id, "", admin, NOW + timedelta(minutes=1))
     db.session.commit()
     assert members.invitation_for(secret, NOW + timedelta(minutes=2)) is None
