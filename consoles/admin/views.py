@@ -8,10 +8,9 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
+from accounts import join_domains, membership
 from calendars import feeds
-from consoles.company import domains as company_domains
-from consoles.company import members
-from consoles.company.member_forms import DomainReviewForm
+from consoles.admin.forms import DomainReviewForm
 from core.db import edge_now
 from core.extensions import db
 from core.models import JobRun
@@ -82,7 +81,7 @@ def calendars():
 @bp.get("/domains")
 def domains():
     """Join domains: those waiting for approval, then those approved (to withdraw)."""
-    waiting, approved = company_domains.domains_for_review()
+    waiting, approved = join_domains.domains_for_review()
     return render_template("admin/domains.html", waiting=waiting, approved=approved)
 
 
@@ -101,13 +100,13 @@ def _review_domain(company_id: int, *, approve: bool):
     if not form.validate_on_submit():
         abort(400)
     try:
-        company = company_domains.review_email_domain(
+        company = join_domains.review_email_domain(
             company_id, form.domain.data, approve, current_user._get_current_object(), edge_now()
         )
-    except members.MemberNotFound:
+    except membership.MemberNotFound:
         db.session.rollback()
         abort(404)
-    except members.MemberError as exc:
+    except membership.MemberError as exc:
         db.session.rollback()
         flash(exc.message, "error")
         return redirect(url_for("admin.domains"), 303)

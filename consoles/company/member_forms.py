@@ -2,7 +2,7 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField, StringField
+from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from accounts.passwords import MIN_PASSWORD_LENGTH
@@ -39,10 +39,3 @@ class JoinForm(FlaskForm):
 
 class JoinRequestForm(FlaskForm):
     email = EmailField(_l("Your company e-mail"), validators=[DataRequired(), Length(max=254)])
-
-
-class DomainReviewForm(FlaskForm):
-    """The platform admin's approve / reject button: carries the domain they saw, so a
-    domain the company changed meanwhile is not decided blind."""
-
-    domain = HiddenField(validators=[DataRequired(), Length(max=253)])

@@ -21,12 +21,13 @@ from flask_babel import ngettext
 from flask_login import current_user, login_required, login_user
 from werkzeug.exceptions import TooManyRequests
 
+from accounts import join_domains as domains
 from accounts import mail
 from accounts.models import Company, Role
 from accounts.services import normalise_email
 from accounts.views import _fresh_session
 from billing import services as billing
-from consoles.company import domains, members
+from consoles.company import members
 from consoles.company.member_forms import EmailDomainForm, InviteForm, JoinForm, JoinRequestForm
 from core import ratelimit
 from core.db import edge_now

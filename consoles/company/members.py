@@ -8,7 +8,6 @@ requests never wait on each other in opposite orders.
 
 from __future__ import annotations
 
-import re
 import secrets
 from datetime import datetime, timedelta
 
@@ -16,7 +15,15 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from accounts.domains import FREE_MAIL_DOMAINS
+from accounts.membership import (
+    InvitationInvalid,
+    MemberError,
+    MemberNotFound,
+    domain_of,
+    is_free_mail_domain,
+    require_admin_of,
+    valid_email,
+)
 from accounts.models import ApiToken, Company, Invitation, Role, User
 from accounts.passwords import weak_password_reason
 from accounts.services import hash_password, normalise_email, token_digest, user_by_email
@@ -24,7 +31,6 @@ from accounts.sessions import end_sessions
 from billing.services import check_seat_free
 from booking.services import cancel_future_stays
 from core.db import in_id_range
-from core.errors import RuleError
 from core.extensions import db
 
 # A domain join link is not sent again to the same address within this time, so the
@@ -40,65 +46,6 @@ DOMAIN_JOIN_LINK_DAYS = 1
 # never fills it and shuts the company's joining.
 MAX_PENDING_DOMAIN_INVITATIONS = 1000
 MAX_TOKEN_LENGTH = 100  # token_urlsafe(32) is 43 characters; anything far longer is junk
-
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-DOMAIN_RE = re.compile(rf"(?:{_LABEL}\.)+[a-z]{{2,63}}", re.ASCII)
-LOCAL_PART_RE = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
-
-
-class MemberError(RuleError):
-    """A rule about a company's members refused the request; the message says why."""
-
-
-class MemberNotFound(MemberError):
-    """No such member or invitation in this company (another company's is not found either)."""
-
-    code = "not_found"
-
-
-class InvitationInvalid(MemberError):
-    """The link is unknown, used, revoked or expired."""
-
-    code = "invalid_invitation"
-
-    def __init__(self):
-        super().__init__(
-            _l(
-                "This invitation link is invalid or has expired."
-                " Ask your company admin for a new one."
-            )
-        )
-
-
-def valid_email(email: str) -> bool:
-    """A plain address: ASCII local part, a real-looking domain, at most 254 characters."""
-    local, sep, domain = email.rpartition("@")
-    return (
-        bool(sep)
-        and len(email) <= 254
-        and len(local) <= 64
-        and LOCAL_PART_RE.fullmatch(local) is not None
-        and valid_domain(domain)
-    )
-
-
-def valid_domain(domain: str) -> bool:
-    return len(domain) <= 253 and DOMAIN_RE.fullmatch(domain) is not None
-
-
-def domain_of(email: str) -> str:
-    return email.rpartition("@")[2]
-
-
-def is_free_mail_domain(domain: str) -> bool:
-    """Whether ``domain`` or a domain above it is on the free-mail list."""
-    labels = domain.lower().removesuffix(".").split(".")
-    return any(".".join(labels[i:]) in FREE_MAIL_DOMAINS for i in range(len(labels) - 1))
-
-
-def require_admin_of(user: User, company_id: int) -> None:
-    if user.role != Role.COMPANY_ADMIN or user.company_id != company_id or not user.active:
-        raise MemberError(_l("Only this company's admins can do that."), "forbidden")
 
 
 def _new_invitation(

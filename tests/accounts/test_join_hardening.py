@@ -10,10 +10,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from accounts import join_domains as domains
 from accounts import mail
 from accounts.mail import OutgoingMail
 from accounts.models import Invitation, Role, User
-from consoles.company import domains, members
+from consoles.company import members
 from consoles.company.member_views import (
     JOIN_ACCEPTS_PER_IP,
     JOIN_REQUESTS_PER_DOMAIN,

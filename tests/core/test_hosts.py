@@ -11,12 +11,12 @@ import pytest
 from flask import render_template_string, request
 from sqlalchemy import func, select
 
+from accounts import join_domains as domains
 from accounts.mail import OutgoingMail, body_of
 from accounts.models import Invitation, Role
 from app import create_app
 from billing import flows
 from billing.models import LocalObject
-from consoles.company import domains
 from core.extensions import db as _db
 from core.ratelimit import client_ip
 from core.urls import public_url

@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from accounts import join_domains as domains
 from accounts.mail import OutgoingMail
 from accounts.models import Company, Role
-from consoles.company import domains, members
+from consoles.company import members
 from tests.conftest import NOW, PASSWORD, signed_in
 
 

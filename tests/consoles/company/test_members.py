@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, select
 
+from accounts import join_domains as domains
 from accounts import mail
 from accounts.mail import OutgoingMail
 from accounts.models import ApiToken, Invitation, Role, User
@@ -17,7 +18,7 @@ from billing import ledger
 from billing.services import BillingError, seats_used
 from booking import services as booking
 from booking.models import Booking
-from consoles.company import domains, members
+from consoles.company import members
 from tests.conftest import FAST_HASH, NOW, PASSWORD, TODAY, bearer, days, signed_in
 
 NEW_PASSWORD = "a long new password"

@@ -11,9 +11,7 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
-from accounts.models import Company, Invitation, User
-from accounts.services import normalise_email
-from consoles.company.members import (
+from accounts.membership import (
     MemberError,
     MemberNotFound,
     domain_of,
@@ -21,6 +19,8 @@ from consoles.company.members import (
     require_admin_of,
     valid_domain,
 )
+from accounts.models import Company, Invitation, User
+from accounts.services import normalise_email
 from core.db import in_id_range, utcnow
 from core.extensions import db
 
