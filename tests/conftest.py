@@ -10,16 +10,22 @@ from __future__ import annotations
 import contextvars
 import itertools
 import os
+import socket
+import socketserver
+import threading
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Self
 
 import psycopg
 import pytest
 from flask import has_app_context
 from flask.testing import FlaskClient
 from sqlalchemy import make_url, select, text
+from werkzeug.serving import make_server
 
 from accounts.models import Company, OperatorOrg, Role, User
-from accounts.services import hash_password
+from accounts.services import create_api_token, hash_password
 from app import create_app
 from billing import ledger
 from billing.models import EntryKind, Plan, Subscription
@@ -35,6 +41,71 @@ NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 TODAY = date(2026, 12, 1)
 # The shipped defaults, from the one place that sets them (no environment read).
 DEFAULTS = load_config({"SECRET_KEY": "defaults-" + "x" * 32})
+
+
+LOOPBACK = "127.0.0.1"
+
+
+class LoopbackServer:
+    """One server of the test suite, on a free port of 127.0.0.1, served on a daemon thread.
+
+    ``make(address)`` builds and binds any ``socketserver`` server (HTTP, WSGI, SMTP…)
+    on the address it is given; a server bound anywhere but an IPv4 loopback port is
+    closed and refused, so no test ever listens beyond this machine. Bound on
+    construction (``port``/``url`` are known at once), served from ``start()`` or
+    ``with``, and ``stop()`` shuts down, closes (joining handler threads where the
+    server blocks on close) and joins the serving thread. ``stop()`` is idempotent.
+    """
+
+    def __init__(
+        self,
+        make: Callable[[tuple[str, int]], socketserver.BaseServer],
+        *,
+        name: str = "loopback-server",
+        poll_interval: float = 0.05,  # how long shutdown() may wait for the loop to notice
+        join_timeout: float = 10,
+    ) -> None:
+        self.server = make((LOOPBACK, 0))
+        bound = self.server.server_address
+        family = getattr(self.server, "address_family", None)
+        if family != socket.AF_INET or bound[0] != LOOPBACK or not bound[1]:
+            self.server.server_close()
+            raise ValueError(f"a test server must listen on {LOOPBACK} only, not {bound!r}")
+        self.port: int = bound[1]
+        self.url = f"http://{LOOPBACK}:{self.port}"  # meaningful for HTTP servers only
+        self._thread = threading.Thread(
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": poll_interval},
+            name=name,
+            daemon=True,
+        )
+        self._join_timeout = join_timeout
+        self._stopped = False
+
+    @classmethod
+    def wsgi(cls, app: Callable, **kw) -> Self:
+        """A real threaded WSGI server (werkzeug's) for ``app``."""
+        return cls(lambda address: make_server(*address, app, threaded=True), **kw)
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._thread.is_alive():
+            self.server.shutdown()  # returns once serve_forever has left its loop
+        self.server.server_close()
+        if self._thread.ident is not None:
+            self._thread.join(self._join_timeout)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
 
 
 def pg_url() -> str:
@@ -336,8 +407,6 @@ def signed_in(app, user: User) -> FlaskClient:
 
 def bearer(db, user: User) -> dict[str, str]:
     """A fresh API token for ``user``, as request headers."""
-    from accounts.services import create_api_token
-
     _token, secret = create_api_token(user, "t", NOW)
     db.session.commit()
     return {"Authorization": f"Bearer {secret}"}

@@ -6,7 +6,6 @@ import email
 import logging
 import socket
 import socketserver
-import threading
 from email import policy
 
 import pytest
@@ -15,7 +14,7 @@ from sqlalchemy import select
 from accounts import mail
 from accounts.mail import OutgoingMail, deliver_outbox, invitation_mail, queue_mail
 from accounts.models import Role
-from tests.conftest import NOW, signed_in
+from tests.conftest import NOW, LoopbackServer, signed_in
 
 # --- a tiny SMTP server on 127.0.0.1 -----------------------------------------------------------
 
@@ -70,22 +69,18 @@ class _SMTPServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), _SMTPHandler)
+    def __init__(self, address: tuple[str, int]):
+        super().__init__(address, _SMTPHandler)
         self.received: list = []
         self.refuse: tuple[str, ...] = ()
 
 
 @pytest.fixture
 def smtp_server(app):
-    server = _SMTPServer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=server.server_address[1])
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    # Not HTTP, but a socketserver all the same: the shared loopback helper fits as is.
+    with LoopbackServer(_SMTPServer, name="smtp-server") as loopback:
+        app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=loopback.port)
+        yield loopback.server
 
 
 def _closed_port() -> int:

@@ -40,6 +40,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.conftest import LoopbackServer
+
 API_VERSION = "2026-10-28.endive"
 DAY = 86_400
 _ALNUM = string.ascii_letters + string.digits
@@ -324,32 +326,28 @@ class FakeStripe:
         self._product_names: dict[str, str] = {}
         self._request_key: str | None = None
         self._stopping = threading.Event()
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._loopback: LoopbackServer | None = None
 
     # --- lifecycle ---
 
     def start(self) -> FakeStripe:
         self._stopping.clear()
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
-        self._httpd.fake = self
-        port = self._httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{port}"
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+
+        def make(address: tuple[str, int]) -> _Server:
+            httpd = _Server(address, _Handler)
+            httpd.fake = self
+            return httpd
+
+        self._loopback = LoopbackServer(make, name="fake-stripe", join_timeout=5).start()
+        self.url = self._loopback.url
         return self
 
     def stop(self) -> None:
-        if self._httpd is None:
+        if self._loopback is None:
             return
         self._stopping.set()  # wakes a handler sleeping in a delay
-        self._httpd.shutdown()
-        self._httpd.server_close()  # joins the handler threads
-        if self._thread is not None:
-            self._thread.join(5)
-        self._httpd = self._thread = None
+        self._loopback.stop()  # server_close joins the handler threads
+        self._loopback = None
 
     def __enter__(self) -> FakeStripe:
         return self.start()

@@ -20,14 +20,13 @@ from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from accounts.models import User
 from accounts.services import create_api_token
 from availability.models import Occupancy
 from booking import services
 from booking.models import Booking, BookingNight, BookingStatus
-from tests.conftest import NOW, days
+from tests.conftest import NOW, LoopbackServer, days
 
 RACERS = 24
 DOUBLE_SUBMITS = 10
@@ -103,15 +102,8 @@ def book_in_thread(
 @contextmanager
 def live_server(app) -> Iterator[int]:
     """A real threaded WSGI server on an ephemeral port of 127.0.0.1; yields the port."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="wsgi-server", daemon=True)
-    thread.start()
-    try:
-        yield server.server_port
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(JOIN_TIMEOUT)
+    with LoopbackServer.wsgi(app, name="wsgi-server", join_timeout=JOIN_TIMEOUT) as server:
+        yield server.port
 
 
 def post_booking(

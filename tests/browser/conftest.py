@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -20,7 +19,6 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from sqlalchemy import func, select
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from accounts.models import User
 from app import create_app
@@ -31,6 +29,7 @@ from core.db import tokyo_today
 from core.extensions import db
 from demo.seed import seed_demo, subscribe_demo_companies
 from pricing.engine import recompute
+from tests.conftest import LoopbackServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -173,16 +172,12 @@ def live_server(tmp_path_factory) -> Iterator[LiveServer]:
         subscribe_demo_companies(NOW)  # and Acme and Globex subscribed (local backend)
         db.session.remove()
 
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
-    app.config["BASE_URL"] = f"http://127.0.0.1:{server.server_port}"  # links in mails
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
+    server = LoopbackServer.wsgi(app, name="live-server")
+    app.config["BASE_URL"] = server.url  # links in mails
     try:
-        yield LiveServer(f"http://127.0.0.1:{server.server_port}", app)
+        with server:
+            yield LiveServer(server.url, app)
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
         with app.app_context():
             db.engine.dispose()
 

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.conftest import LoopbackServer
+
 
 @dataclass
 class FeedResponse:
@@ -90,10 +92,14 @@ class FeedServer:
                 self.end_headers()
                 self.wfile.write(spec.body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        def make(address: tuple[str, int]) -> ThreadingHTTPServer:
+            httpd = ThreadingHTTPServer(address, Handler)
+            httpd.daemon_threads = True
+            return httpd
+
+        self.loopback = LoopbackServer(make, name="feed-server", join_timeout=5)
+        self.httpd = self.loopback.server
+        self.port = self.loopback.port
 
     def started(self) -> list[str]:
         """Paths requested so far, in the order the requests arrived."""
@@ -101,7 +107,7 @@ class FeedServer:
             return list(self._arrived)
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.loopback.url}{path}"
 
     def serve(self, path: str, body: bytes | str = b"", **kw) -> str:
         if isinstance(body, str):
@@ -110,10 +116,8 @@ class FeedServer:
         return self.url(path)
 
     def __enter__(self) -> FeedServer:
-        self.thread.start()
+        self.loopback.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
+        self.loopback.stop()

@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 
 from calendars import fetch as calendar_fetch
 from calendars.fetch import FetchError, FetchResult, check_address, fetch_feed
+from tests.conftest import LoopbackServer
 
 ICS = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nEND:VCALENDAR\r\n"
 ETAG = '"v1"'
@@ -122,15 +123,17 @@ class FeedServer:
     def __init__(self, tls: ssl.SSLContext | None = None):
         self.requests: list[Seen] = []
         self.stop = threading.Event()  # wakes sleeping handlers at teardown
-        self.httpd = QuietServer(("127.0.0.1", 0), FeedHandler)
-        self.httpd.feed = self
-        if tls is not None:
-            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
+
+        def make(address: tuple[str, int]) -> QuietServer:
+            httpd = QuietServer(address, FeedHandler)
+            httpd.feed = self
+            if tls is not None:
+                httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
+            return httpd
+
+        self.loopback = LoopbackServer(make, name="fetch-feed-server").start()
+        self.httpd = self.loopback.server
+        self.port = self.loopback.port
 
     def url(self, path: str, host: str = "127.0.0.1", scheme: str = "http") -> str:
         return f"{scheme}://{host}:{self.port}{path}"
@@ -140,9 +143,7 @@ class FeedServer:
 
     def close(self) -> None:
         self.stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
+        self.loopback.stop()
 
 
 @pytest.fixture(scope="module")
