@@ -208,7 +208,9 @@ def incremental(rng: random.Random) -> list[float]:
         stay = free_stay(unit_id, TODAY + timedelta(days=rng.randint(20, 150)))
         if stay is None:
             continue
-        booking_services.book_stay(employee, unit_id, stay[0], stay[1], 1, NOW)
+        booking_services.book_stay(
+            employee, booking_services.StayRequest(unit_id, stay[0], stay[1], 1), NOW
+        )
         db.session.commit()
         start = time.perf_counter()
         counts = engine.refresh_queued(NOW)

@@ -252,10 +252,7 @@ def create_booking():
     try:
         booking = services.book_stay(
             g.api_user,
-            unit_id,
-            check_in,
-            check_out,
-            guests,
+            services.StayRequest(unit_id, check_in, check_out, guests),
             edge_now(),
             request_key=key,
             horizon_days=current_app.config["BOOKING_HORIZON_DAYS"],

@@ -149,6 +149,21 @@ def _check_monthly_cap(user: User, company: Company, nights: list[date]) -> None
 
 
 @dataclass(frozen=True)
+class StayRequest:
+    """The stay a guest asks for: one unit, the nights [check_in, check_out), how many guests."""
+
+    unit_id: int
+    check_in: date
+    check_out: date
+    guests: int
+
+    @property
+    def key(self) -> tuple[int, date, date, int]:
+        """What makes two requests the same stay (a retried request key must match it)."""
+        return (self.unit_id, self.check_in, self.check_out, self.guests)
+
+
+@dataclass(frozen=True)
 class Quote:
     """What a stay would cost, night by night, and whether it is free right now."""
 
@@ -175,55 +190,45 @@ def _require_booker(actor: User) -> None:
 
 
 def _check_request(
-    actor: User,
-    unit_id: int,
-    check_in: date,
-    check_out: date,
-    guests: int,
-    now: datetime,
-    horizon_days: int,
+    actor: User, stay: StayRequest, now: datetime, horizon_days: int
 ) -> tuple[Unit, Company, list[date]]:
     _require_booker(actor)
+    check_in, check_out = stay.check_in, stay.check_out
     validate_stay_dates(check_in, check_out, tokyo_today(now), horizon_days)
-    unit = _bookable_unit(unit_id)
+    unit = _bookable_unit(stay.unit_id)
     company = db.session.get(Company, actor.company_id)
     # Rules first, on the count alone: an absurd range is refused before it is expanded.
-    _check_stay_rules(unit, company, (check_out - check_in).days, guests)
+    _check_stay_rules(unit, company, (check_out - check_in).days, stay.guests)
     return unit, company, stay_nights(check_in, check_out)
 
 
 def quote_stay(
     actor: User,
-    unit_id: int,
-    check_in: date,
-    check_out: date,
-    guests: int,
+    stay: StayRequest,
     now: datetime,
     *,
     horizon_days: int = 180,
     grace_days: int = DEFAULT_GRACE_DAYS,
 ) -> Quote:
     """Every rule ``book_stay`` applies, without booking: for the confirmation page."""
-    unit, company, nights = _check_request(
-        actor, unit_id, check_in, check_out, guests, now, horizon_days
-    )
+    unit, company, nights = _check_request(actor, stay, now, horizon_days)
     _check_monthly_cap(actor, company, nights)
     taken = db.session.scalar(
         select(func.count())
         .select_from(Occupancy)
         .where(
             Occupancy.unit_id == unit.id,
-            Occupancy.night >= check_in,
-            Occupancy.night < check_out,
+            Occupancy.night >= stay.check_in,
+            Occupancy.night < stay.check_out,
         )
     )
     prices = unit_night_prices(unit, nights)
     _check_credit(actor, sum(p.price for p in prices), now, grace_days)
     return Quote(
         unit,
-        check_in,
-        check_out,
-        guests,
+        stay.check_in,
+        stay.check_out,
+        stay.guests,
         list(zip(nights, prices, strict=True)),
         available=taken == 0,
     )
@@ -254,10 +259,7 @@ def _is_night_already_claimed(exc: IntegrityError) -> bool:
 
 def book_stay(
     actor: User,
-    unit_id: int,
-    check_in: date,
-    check_out: date,
-    guests: int,
+    stay: StayRequest,
     now: datetime,
     *,
     request_key: str | None = None,
@@ -265,7 +267,7 @@ def book_stay(
     grace_days: int = DEFAULT_GRACE_DAYS,
     expected_total: int | None = None,
 ) -> Booking:
-    """Book ``unit_id`` for [check_in, check_out) for ``actor``.
+    """Book ``stay.unit_id`` for [check_in, check_out) for ``actor``.
 
     Rules: dates ordered, not past, within the horizon; facility min/max nights;
     company active and its nights-per-stay and nights-per-month caps; guests within
@@ -283,12 +285,10 @@ def book_stay(
     if not active:
         raise BookingForbidden(_l("This account has been deactivated by your company."))
     if request_key:
-        earlier = _replay(actor, request_key, (unit_id, check_in, check_out, guests))
+        earlier = _replay(actor, request_key, stay)
         if earlier is not None:
             return earlier
-    unit, company, nights = _check_request(
-        actor, unit_id, check_in, check_out, guests, now, horizon_days
-    )
+    unit, company, nights = _check_request(actor, stay, now, horizon_days)
     _check_monthly_cap(actor, company, nights)
 
     lock_prices(unit.facility_id, shared=True)  # no pricing run between read and commit
@@ -297,9 +297,9 @@ def book_stay(
         user_id=actor.id,
         company_id=company.id,
         unit_id=unit.id,
-        check_in=check_in,
-        check_out=check_out,
-        guests=guests,
+        check_in=stay.check_in,
+        check_out=stay.check_out,
+        guests=stay.guests,
         status=BookingStatus.CONFIRMED,
         total_price=sum(prices),
         request_key=request_key,
@@ -311,23 +311,23 @@ def book_stay(
     with _billing_refusals():
         spend_for_booking(booking, actor, now, grace_days)
     # Demand around these nights changed: re-price them once this commits.
-    nights_changed(unit.facility_id, check_in, check_out)
+    nights_changed(unit.facility_id, stay.check_in, stay.check_out)
     return booking
 
 
-def _replay(actor: User, request_key: str, stay: tuple) -> Booking | None:
+def _replay(actor: User, request_key: str, stay: StayRequest) -> Booking | None:
     """The booking an earlier request with this key made, or None.
 
     A retry gets the first answer, even if the rules would refuse it now
     (midnight has passed, the company paused its subscription); the same key for
-    another stay ``(unit_id, check_in, check_out, guests)`` is refused.
+    another stay is refused.
     """
     earlier = db.session.scalar(
         select(Booking).where(Booking.user_id == actor.id, Booking.request_key == request_key)
     )
     if earlier is None:
         return None
-    if (earlier.unit_id, earlier.check_in, earlier.check_out, earlier.guests) != stay:
+    if (earlier.unit_id, earlier.check_in, earlier.check_out, earlier.guests) != stay.key:
         raise BookingError(
             _l("This request key was already used for a different stay."),
             "idempotency_mismatch",

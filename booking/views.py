@@ -161,16 +161,18 @@ def facility(facility_id: int):
     )
 
 
-def _stay(form: StayForm) -> tuple:
-    """The stay a form names, as the booking services take it (unit, dates, guests)."""
-    return form.unit_id.data, form.check_in.data, form.check_out.data, form.guests.data
+def _stay(form: StayForm) -> services.StayRequest:
+    """The stay a form names, as the booking services take it."""
+    return services.StayRequest(
+        form.unit_id.data, form.check_in.data, form.check_out.data, form.guests.data
+    )
 
 
 def _quote_or_error(form: StayForm):
     try:
         return services.quote_stay(
             current_user,
-            *_stay(form),
+            _stay(form),
             edge_now(),
             horizon_days=_horizon(),
             grace_days=current_app.config["BILLING_GRACE_DAYS"],
@@ -220,7 +222,7 @@ def book():
     try:
         booking = services.book_stay(
             current_user,
-            *_stay(form),
+            _stay(form),
             edge_now(),
             request_key=form.request_key.data or None,
             horizon_days=_horizon(),

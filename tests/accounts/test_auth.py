@@ -355,7 +355,9 @@ def test_every_state_changing_form_requires_csrf(app, db, make_employee, make_un
 
     app.config["WTF_CSRF_ENABLED"] = True
     user = make_employee()
-    booking = services.book_stay(user, make_unit().id, days(20), days(22), 1, NOW)
+    booking = services.book_stay(
+        user, services.StayRequest(make_unit().id, days(20), days(22), 1), NOW
+    )
     token, _secret = create_api_token(user, "t", NOW)
     db.session.commit()
     client = app.test_client()

@@ -34,7 +34,9 @@ def test_closing_dates_claims_the_nights(db, unit, operator, make_user):
     db.session.commit()
     assert claimed(db, unit.id) == span(3, 6)
     with pytest.raises(booking_services.BookingConflict):
-        booking_services.book_stay(make_user(), unit.id, days(5), days(8), 1, NOW)
+        booking_services.book_stay(
+            make_user(), booking_services.StayRequest(unit.id, days(5), days(8), 1), NOW
+        )
 
 
 def test_closing_a_whole_facility_blocks_every_unit(db, unit, operator, make_unit):
@@ -50,7 +52,9 @@ def test_closing_a_whole_facility_blocks_every_unit(db, unit, operator, make_uni
 
 
 def test_booked_nights_refuse_the_block_and_change_nothing(db, unit, operator, make_user):
-    booking_services.book_stay(make_user(), unit.id, days(4), days(6), 1, NOW)
+    booking_services.book_stay(
+        make_user(), booking_services.StayRequest(unit.id, days(4), days(6), 1), NOW
+    )
     db.session.commit()
     with pytest.raises(blocks.BlockError) as refused:
         blocks.close_dates(operator, [unit], days(1), days(10), "maintenance", "", NOW)
@@ -120,7 +124,9 @@ def test_closing_and_booking_race_one_wins(app, db, unit, operator, make_user):
                 if i < 12:
                     user = _db.session.get(User, guest_ids[i])
                     try:
-                        booking_services.book_stay(user, unit_id, days(10), days(13), 1, NOW)
+                        booking_services.book_stay(
+                            user, booking_services.StayRequest(unit_id, days(10), days(13), 1), NOW
+                        )
                     except booking_services.BookingConflict:
                         _db.session.rollback()
                         return "taken"

@@ -131,7 +131,11 @@ def test_any_sequence_keeps_the_ledger_summed_non_negative_and_matching_bookings
             total = nights * NIGHT_PRICE
             try:
                 booking = services.book_stay(
-                    user, rooms[room], check_in, check_in + timedelta(days=nights), 1, NOW
+                    user,
+                    services.StayRequest(
+                        rooms[room], check_in, check_in + timedelta(days=nights), 1
+                    ),
+                    NOW,
                 )
             except services.BookingConflict:
                 db.session.rollback()
@@ -189,7 +193,9 @@ def test_cancellation_refunds_by_the_policy(
     company = make_company(credit=100_000)
     user = make_user(Role.EMPLOYEE, company=company)
     check_in = TODAY + timedelta(days=20)
-    booking = services.book_stay(user, rooms[0], check_in, check_in + timedelta(days=3), 1, NOW)
+    booking = services.book_stay(
+        user, services.StayRequest(rooms[0], check_in, check_in + timedelta(days=3), 1), NOW
+    )
     db.session.commit()
     assert ledger.account_of(company.id).credit_balance == 70_000
     services.cancel_booking(user, booking.id, NOW + timedelta(days=20 - days_before))
@@ -208,7 +214,9 @@ def test_booking_is_refused_when_credit_is_short_and_nothing_is_kept(
     user = make_user(Role.EMPLOYEE, company=company)
     check_in = TODAY + timedelta(days=5)
     with pytest.raises(services.BillingRefused) as refused:
-        services.book_stay(user, rooms[0], check_in, check_in + timedelta(days=3), 1, NOW)
+        services.book_stay(
+            user, services.StayRequest(rooms[0], check_in, check_in + timedelta(days=3), 1), NOW
+        )
     db.session.rollback()
     assert "¥25,000" in str(refused.value.message)
     assert db.session.scalar(select(func.count()).select_from(Booking)) == 0
@@ -224,7 +232,9 @@ def test_overage_covers_the_missing_credit_up_to_the_monthly_limit(
     db.session.commit()
     user = make_user(Role.EMPLOYEE, company=company)
     check_in = TODAY + timedelta(days=5)
-    booking = services.book_stay(user, rooms[0], check_in, check_in + timedelta(days=3), 1, NOW)
+    booking = services.book_stay(
+        user, services.StayRequest(rooms[0], check_in, check_in + timedelta(days=3), 1), NOW
+    )
     db.session.commit()
     kinds = dict(
         db.session.execute(
@@ -234,7 +244,9 @@ def test_overage_covers_the_missing_credit_up_to_the_monthly_limit(
     assert kinds == {"overage": 5_000, "spend": -30_000}
     assert ledger.account_of(company.id).credit_balance == 0
     with pytest.raises(services.BillingRefused):  # 10,000 more would pass the limit
-        services.book_stay(user, rooms[1], check_in, check_in + timedelta(days=1), 1, NOW)
+        services.book_stay(
+            user, services.StayRequest(rooms[1], check_in, check_in + timedelta(days=1), 1), NOW
+        )
 
 
 def test_employee_monthly_cap(db, make_company, make_user, rooms):
@@ -244,14 +256,20 @@ def test_employee_monthly_cap(db, make_company, make_user, rooms):
     db.session.commit()
     user = make_user(Role.EMPLOYEE, company=company)
     check_in = TODAY + timedelta(days=5)
-    services.book_stay(user, rooms[0], check_in, check_in + timedelta(days=4), 1, NOW)
+    services.book_stay(
+        user, services.StayRequest(rooms[0], check_in, check_in + timedelta(days=4), 1), NOW
+    )
     db.session.commit()
     with pytest.raises(services.BillingRefused) as refused:
-        services.book_stay(user, rooms[1], check_in, check_in + timedelta(days=2), 1, NOW)
+        services.book_stay(
+            user, services.StayRequest(rooms[1], check_in, check_in + timedelta(days=2), 1), NOW
+        )
     assert refused.value.code == "employee_cap"
     db.session.rollback()
     other = make_user(Role.EMPLOYEE, company=company)  # a colleague has a cap of their own
-    services.book_stay(other, rooms[1], check_in, check_in + timedelta(days=2), 1, NOW)
+    services.book_stay(
+        other, services.StayRequest(rooms[1], check_in, check_in + timedelta(days=2), 1), NOW
+    )
     db.session.commit()
 
 
@@ -280,14 +298,20 @@ def test_subscription_state_gates_booking(
     user = make_user(Role.EMPLOYEE, company=company)
     check_in = TODAY + timedelta(days=5)
     if allowed:
-        services.book_stay(user, rooms[0], check_in, check_in + timedelta(days=2), 1, NOW)
+        services.book_stay(
+            user, services.StayRequest(rooms[0], check_in, check_in + timedelta(days=2), 1), NOW
+        )
         return
     with pytest.raises(services.BillingRefused) as refused:
-        services.book_stay(user, rooms[0], check_in, check_in + timedelta(days=2), 1, NOW)
+        services.book_stay(
+            user, services.StayRequest(rooms[0], check_in, check_in + timedelta(days=2), 1), NOW
+        )
     # The employee learns why and whom to ask.
     assert admin.email in str(refused.value.message)
     with pytest.raises(services.BillingRefused):
-        services.quote_stay(user, rooms[0], check_in, check_in + timedelta(days=2), 1, NOW)
+        services.quote_stay(
+            user, services.StayRequest(rooms[0], check_in, check_in + timedelta(days=2), 1), NOW
+        )
 
 
 def test_no_subscription_cannot_book(db, make_company, make_user, rooms):
@@ -295,7 +319,9 @@ def test_no_subscription_cannot_book(db, make_company, make_user, rooms):
     user = make_user(Role.EMPLOYEE, company=company)
     with pytest.raises(services.BillingRefused):
         services.book_stay(
-            user, rooms[0], TODAY + timedelta(days=3), TODAY + timedelta(days=4), 1, NOW
+            user,
+            services.StayRequest(rooms[0], TODAY + timedelta(days=3), TODAY + timedelta(days=4), 1),
+            NOW,
         )
 
 
@@ -317,7 +343,11 @@ def test_racing_bookings_never_spend_more_than_the_credit(app, db, make_company,
             user = db.session.get(User, users[i])
             try:
                 services.book_stay(
-                    user, more_rooms[i % 3], check_in, check_in + timedelta(days=2), 1, NOW
+                    user,
+                    services.StayRequest(
+                        more_rooms[i % 3], check_in, check_in + timedelta(days=2), 1
+                    ),
+                    NOW,
                 )
                 db.session.commit()
                 return "booked"
@@ -377,11 +407,15 @@ def test_a_refund_counts_against_the_month_its_stay_was_booked_in(
     user = make_user(Role.EMPLOYEE, company=company)
     january = NOW + timedelta(days=31)  # 2027-01-01
     check_in = TODAY + timedelta(days=60)
-    booking = services.book_stay(user, rooms[0], check_in, check_in + timedelta(days=3), 1, NOW)
+    booking = services.book_stay(
+        user, services.StayRequest(rooms[0], check_in, check_in + timedelta(days=3), 1), NOW
+    )
     db.session.commit()
     services.cancel_booking(user, booking.id, january)
     db.session.commit()
     assert ledger.month_spent_by(user.id, TODAY + timedelta(days=31)) == 0
     later = check_in + timedelta(days=5)
     with pytest.raises(services.BillingRefused):  # ¥40,000 > the ¥30,000 cap in January
-        services.book_stay(user, rooms[1], later, later + timedelta(days=4), 1, january)
+        services.book_stay(
+            user, services.StayRequest(rooms[1], later, later + timedelta(days=4), 1), january
+        )

@@ -574,7 +574,9 @@ def test_a_failed_renewal_is_past_due_with_a_grace_period_until_paid(
     check_in = tokyo_today(renewal_at) + timedelta(days=20)
     employee = db.session.get(User, employee_id)
     services.book_stay(
-        employee, unit_id, check_in, check_in + timedelta(days=2), 1, renewal_at + timedelta(days=3)
+        employee,
+        services.StayRequest(unit_id, check_in, check_in + timedelta(days=2), 1),
+        renewal_at + timedelta(days=3),
     )
     db.session.commit()
     assert balance(db, company_id) == 5 * STANDARD_CREDIT - 20_000
@@ -583,10 +585,9 @@ def test_a_failed_renewal_is_past_due_with_a_grace_period_until_paid(
     with pytest.raises(services.BillingRefused) as refused:
         services.book_stay(
             employee,
-            unit_id,
-            check_in + timedelta(days=5),
-            check_in + timedelta(days=6),
-            1,
+            services.StayRequest(
+                unit_id, check_in + timedelta(days=5), check_in + timedelta(days=6), 1
+            ),
             renewal_at + timedelta(days=8),
         )
     db.session.rollback()
@@ -612,7 +613,11 @@ def test_a_failed_renewal_is_past_due_with_a_grace_period_until_paid(
     assert ledger.ledger_sum(company_id) == balance(db, company_id)
     employee = db.session.get(User, employee_id)
     booking = services.book_stay(
-        employee, unit_id, check_in + timedelta(days=5), check_in + timedelta(days=6), 1, paid_at
+        employee,
+        services.StayRequest(
+            unit_id, check_in + timedelta(days=5), check_in + timedelta(days=6), 1
+        ),
+        paid_at,
     )
     db.session.commit()
     assert balance(db, company_id) == carried + 5 * STANDARD_CREDIT - booking.total_price
@@ -939,7 +944,9 @@ def test_overage_is_billed_once_in_yen_on_the_next_invoice(
     unit_id = make_unit(base_price=11_000).id
     check_in = tokyo_today(NOW) + timedelta(days=10)
     services.book_stay(
-        db.session.get(User, employee_id), unit_id, check_in, check_in + timedelta(days=2), 1, NOW
+        db.session.get(User, employee_id),
+        services.StayRequest(unit_id, check_in, check_in + timedelta(days=2), 1),
+        NOW,
     )
     db.session.commit()
     overage = 2 * 11_000 - 2 * LITE_CREDIT

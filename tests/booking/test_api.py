@@ -96,7 +96,7 @@ def occupy(db, make_employee):
 
     def claim(unit, check_in: int, check_out: int) -> Booking:
         booking = services.book_stay(
-            make_employee(), unit.id, days(check_in), days(check_out), 1, NOW
+            make_employee(), services.StayRequest(unit.id, days(check_in), days(check_out), 1), NOW
         )
         db.session.commit()
         return booking

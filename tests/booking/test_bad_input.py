@@ -145,7 +145,7 @@ class World:
 @pytest.fixture
 def world(db, client, login, make_employee, make_unit) -> World:
     unit = make_unit(capacity=2)
-    services.book_stay(make_employee(), unit.id, days(20), days(23), 1, NOW)
+    services.book_stay(make_employee(), services.StayRequest(unit.id, days(20), days(23), 1), NOW)
     employee = make_employee()
     _token, secret = create_api_token(employee, "t", NOW)
     db.session.commit()
@@ -648,7 +648,7 @@ def network(app, db, make_user, make_facility, make_unit) -> Network:
     admin = make_user(Role.COMPANY_ADMIN, locale="en")
     employee = make_user(Role.EMPLOYEE, company=admin.company, locale="en")
     platform = make_user(Role.PLATFORM_ADMIN, locale="en")
-    stay = services.book_stay(employee, unit.id, days(5), days(7), 1, NOW)
+    stay = services.book_stay(employee, services.StayRequest(unit.id, days(5), days(7), 1), NOW)
     block = closing.close_facility_dates(
         operator, facility, unit.id, days(10), days(11), "maintenance", "", NOW
     )[0]

@@ -87,7 +87,10 @@ def book_in_thread(
             barrier.wait()
             actor = db.session.get(User, employee_id)
             booking = services.book_stay(
-                actor, unit_id, check_in, check_out, 1, NOW, request_key=request_key
+                actor,
+                services.StayRequest(unit_id, check_in, check_out, 1),
+                NOW,
+                request_key=request_key,
             )
             booking_id = booking.id
             db.session.commit()

@@ -26,7 +26,9 @@ API_DOOR_IDS = ["api-get", "api-delete"]
 
 
 def book(db, user, unit, check_in: int = 10, check_out: int = 13) -> int:
-    booking = services.book_stay(user, unit.id, days(check_in), days(check_out), 1, NOW)
+    booking = services.book_stay(
+        user, services.StayRequest(unit.id, days(check_in), days(check_out), 1), NOW
+    )
     db.session.commit()
     return booking.id
 

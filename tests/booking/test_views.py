@@ -49,7 +49,7 @@ def test_search_hides_facilities_without_a_free_unit_and_filters_amenities(
     login(make_employee())
     full = make_facility(name_ja="満室の宿")
     unit = make_unit(facility=full)
-    services.book_stay(make_employee(), unit.id, days(11), days(12), 1, NOW)
+    services.book_stay(make_employee(), services.StayRequest(unit.id, days(11), days(12), 1), NOW)
     db.session.commit()
     onsen = make_facility(name_ja="湯の宿", onsen=True)
     make_unit(facility=onsen, capacity=4)
@@ -91,7 +91,9 @@ def test_facility_page_shows_calendar_with_free_few_full(
     facility = make_facility(name_ja="海辺の家")
     a = make_unit(facility=facility, base_price=10000)
     make_unit(facility=facility, base_price=20000)
-    services.book_stay(make_employee(), a.id, days(10), days(11), 1, NOW)  # 2026-12-11
+    services.book_stay(
+        make_employee(), services.StayRequest(a.id, days(10), days(11), 1), NOW
+    )  # 2026-12-11
     db.session.commit()
 
     page = client.get(f"/facilities/{facility.id}?month=2026-12").get_data(as_text=True)
@@ -153,7 +155,7 @@ def test_taken_nights_answer_409_with_a_clear_message(db, client, login, make_em
         "check_out": days(22).isoformat(),
         "guests": 1,
     }
-    services.book_stay(make_employee(), unit.id, days(21), days(23), 1, NOW)
+    services.book_stay(make_employee(), services.StayRequest(unit.id, days(21), days(23), 1), NOW)
     db.session.commit()
     response = client.post("/book", data={**stay, "request_key": "abc"})
     assert response.status_code == 409
@@ -181,7 +183,9 @@ def test_my_stays_and_cancel(db, client, login, make_employee, make_unit):
     employee = make_employee()
     login(employee)
     unit = make_unit()
-    upcoming = services.book_stay(employee, unit.id, days(30), days(32), 1, NOW)
+    upcoming = services.book_stay(
+        employee, services.StayRequest(unit.id, days(30), days(32), 1), NOW
+    )
     db.session.commit()
 
     page = client.get("/stays").get_data(as_text=True)
@@ -204,7 +208,7 @@ def test_facility_page_with_dates_offers_only_rooms_free_for_the_stay(
     facility = make_facility()
     taken = make_unit(facility=facility, base_price=9000)
     free = make_unit(facility=facility, base_price=12000)
-    services.book_stay(make_employee(), taken.id, days(11), days(12), 1, NOW)
+    services.book_stay(make_employee(), services.StayRequest(taken.id, days(11), days(12), 1), NOW)
     db.session.commit()
 
     page = client.get(

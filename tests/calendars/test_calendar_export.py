@@ -17,7 +17,9 @@ from tests.conftest import NOW, TODAY, days
 
 
 def book(db, user, unit, first: int, last: int):
-    booking = booking_services.book_stay(user, unit.id, days(first), days(last), 1, NOW)
+    booking = booking_services.book_stay(
+        user, booking_services.StayRequest(unit.id, days(first), days(last), 1), NOW
+    )
     db.session.commit()
     return booking
 

@@ -207,7 +207,11 @@ def test_a_booking_on_imported_nights_is_refused(db, unit, feed_server, make_use
     add(db, unit, feed_server.serve("/bcom.ics", BOOKING_COM))
     sync(db)
     with pytest.raises(booking_services.BookingConflict):
-        booking_services.book_stay(make_user(), unit.id, d("2026-12-16"), d("2026-12-18"), 1, NOW)
+        booking_services.book_stay(
+            make_user(),
+            booking_services.StayRequest(unit.id, d("2026-12-16"), d("2026-12-18"), 1),
+            NOW,
+        )
 
 
 # --- events that change ---------------------------------------------------------------
@@ -313,7 +317,7 @@ def test_a_second_run_changes_nothing(db, unit, feed_server):
 
 def test_an_event_over_an_engawa_booking_becomes_a_conflict(db, unit, feed_server, make_user):
     booking = booking_services.book_stay(
-        make_user(), unit.id, d("2026-12-08"), d("2026-12-12"), 1, NOW
+        make_user(), booking_services.StayRequest(unit.id, d("2026-12-08"), d("2026-12-12"), 1), NOW
     )
     db.session.commit()
     feed = add(db, unit, feed_server.serve("/airbnb.ics", AIRBNB))
@@ -342,7 +346,9 @@ def test_an_event_over_an_engawa_booking_becomes_a_conflict(db, unit, feed_serve
 
 def test_a_conflict_clears_when_the_booking_is_cancelled(db, unit, feed_server, make_user):
     guest = make_user()
-    booking = booking_services.book_stay(guest, unit.id, d("2026-12-08"), d("2026-12-12"), 1, NOW)
+    booking = booking_services.book_stay(
+        guest, booking_services.StayRequest(unit.id, d("2026-12-08"), d("2026-12-12"), 1), NOW
+    )
     db.session.commit()
     add(db, unit, feed_server.serve("/airbnb.ics", AIRBNB))
     sync(db)
@@ -402,7 +408,9 @@ def test_echoes_are_skipped_only_in_the_room_they_came_from(
     room_b = make_unit(facility=room_a.facility, name="B")
     whole_house = make_unit(facility=room_a.facility, name="Whole house")
     for room, first, last in ((room_a, 5, 8), (whole_house, 20, 22)):
-        booking_services.book_stay(make_user(), room.id, days(first), days(last), 1, NOW)
+        booking_services.book_stay(
+            make_user(), booking_services.StayRequest(room.id, days(first), days(last), 1), NOW
+        )
     operator = make_user("operator", operator=room_a.facility.operator)
     blocks.close_dates(operator, [room_b], days(10), days(12), "maintenance", "", NOW)
     a_url = served_export(
@@ -441,8 +449,12 @@ def test_a_facility_feed_into_one_of_its_rooms_skips_that_rooms_events(
 
     room_a = make_unit()
     room_b = make_unit(facility=room_a.facility)
-    booking_services.book_stay(make_user(), room_a.id, days(5), days(8), 1, NOW)
-    booking_services.book_stay(make_user(), room_b.id, days(5), days(7), 1, NOW)
+    booking_services.book_stay(
+        make_user(), booking_services.StayRequest(room_a.id, days(5), days(8), 1), NOW
+    )
+    booking_services.book_stay(
+        make_user(), booking_services.StayRequest(room_b.id, days(5), days(7), 1), NOW
+    )
     url = served_export(
         db, client, feed_server, "/f.ics", calendar_export.export_for_facility(room_a.facility, NOW)
     )
@@ -465,7 +477,9 @@ def test_an_engawa_event_passed_on_by_another_room_is_still_known(
 
     room_a = make_unit()
     room_b = make_unit(facility=room_a.facility)
-    booking_services.book_stay(make_user(), room_a.id, days(5), days(8), 1, NOW)
+    booking_services.book_stay(
+        make_user(), booking_services.StayRequest(room_a.id, days(5), days(8), 1), NOW
+    )
     operator = make_user("operator", operator=room_a.facility.operator)
     blocks.close_dates(operator, [room_b], days(10), days(12), "maintenance", "", NOW)
     a_url = served_export(
@@ -485,7 +499,9 @@ def test_an_engawa_event_passed_on_by_another_room_is_still_known(
 def test_echo_rule_is_one_for_stays_begun_or_not(app, db, unit, make_user):
     """An event listed with exactly a stay's dates and not called a reservation is
     the channel's copy of the stay, begun or not; anything else is a conflict."""
-    booking_services.book_stay(make_user(), unit.id, d("2026-12-08"), d("2026-12-11"), 1, NOW)
+    booking_services.book_stay(
+        make_user(), booking_services.StayRequest(unit.id, d("2026-12-08"), d("2026-12-11"), 1), NOW
+    )
     db.session.commit()
     feed = add(db, unit, "https://calendar.example/a.ics")
     echo = _cal(("e1@airbnb.com", "20261208", "20261211", "Airbnb (Not available)"))
@@ -508,7 +524,9 @@ def test_echo_rule_is_one_for_stays_begun_or_not(app, db, unit, make_user):
     ],
 )
 def test_any_other_overlap_is_a_conflict(app, db, unit, make_user, start, end, summary, begun):
-    booking_services.book_stay(make_user(), unit.id, d("2026-12-08"), d("2026-12-11"), 1, NOW)
+    booking_services.book_stay(
+        make_user(), booking_services.StayRequest(unit.id, d("2026-12-08"), d("2026-12-11"), 1), NOW
+    )
     db.session.commit()
     feed = add(db, unit, "https://calendar.example/a.ics")
     now = NOW + timedelta(days=8) if begun else NOW
@@ -517,7 +535,9 @@ def test_any_other_overlap_is_a_conflict(app, db, unit, make_user, start, end, s
 
 
 def test_control_characters_in_imported_text_never_reach_the_database(app, db, unit, make_user):
-    booking_services.book_stay(make_user(), unit.id, d("2026-12-08"), d("2026-12-11"), 1, NOW)
+    booking_services.book_stay(
+        make_user(), booking_services.StayRequest(unit.id, d("2026-12-08"), d("2026-12-11"), 1), NOW
+    )
     db.session.commit()
     feed = add(db, unit, "https://calendar.example/a.ics")
     body = _cal(
@@ -655,7 +675,9 @@ def test_a_feed_removed_during_a_sync_is_skipped(app, db, unit, make_unit):
 
 
 def test_our_stay_echoed_back_as_closed_is_not_a_conflict(app, db, unit, make_user):
-    booking_services.book_stay(make_user(), unit.id, d("2026-12-08"), d("2026-12-11"), 1, NOW)
+    booking_services.book_stay(
+        make_user(), booking_services.StayRequest(unit.id, d("2026-12-08"), d("2026-12-11"), 1), NOW
+    )
     db.session.commit()
     feed = add(db, unit, "https://calendar.example/a.ics")
     echo = _cal(("e1@airbnb.com", "20261208", "20261211", "Airbnb (Not available)"))

@@ -80,7 +80,9 @@ def test_failing_feed_shows_its_error(app, db, unit, operator, feed_server):
 
 
 def test_conflict_is_listed_and_resolved(app, db, unit, operator, feed_server, make_user):
-    booking_services.book_stay(make_user(), unit.id, days(7), days(9), 1, NOW)
+    booking_services.book_stay(
+        make_user(), booking_services.StayRequest(unit.id, days(7), days(9), 1), NOW
+    )
     feeds.add_feed(unit, feed_server.serve("/a.ics", AIRBNB), "Airbnb", NOW)
     db.session.commit()
     sync_calendars(NOW)
@@ -126,7 +128,9 @@ def test_removing_a_feed_from_the_page(app, db, unit, operator, feed_server):
 @pytest.fixture
 def foreign(db, unit, feed_server, make_user):
     """Ids of one of everything, belonging to ``unit``'s operator."""
-    booking_services.book_stay(make_user(), unit.id, days(7), days(9), 1, NOW)
+    booking_services.book_stay(
+        make_user(), booking_services.StayRequest(unit.id, days(7), days(9), 1), NOW
+    )
     feed = feeds.add_feed(unit, feed_server.serve("/a.ics", AIRBNB), "Airbnb", NOW)
     export = calendar_export.export_for_unit(unit, NOW)
     db.session.commit()

@@ -31,7 +31,9 @@ from tests.conftest import NOW, TODAY, days
 def stay(db, employee, unit, check_in: date, check_out: date, guests: int = 1):
     """A confirmed stay, booked early enough that past dates are allowed."""
     booked_at = datetime.combine(check_in - timedelta(days=1), datetime.min.time(), tzinfo=UTC)
-    result = booking.book_stay(employee, unit.id, check_in, check_out, guests, booked_at)
+    result = booking.book_stay(
+        employee, booking.StayRequest(unit.id, check_in, check_out, guests), booked_at
+    )
     db.session.commit()
     return result
 

@@ -71,7 +71,9 @@ def test_every_unsold_night_of_the_horizon_gets_an_explained_price(db, make_unit
 
 def test_a_second_run_changes_nothing(db, make_unit, make_employee):
     unit = make_unit()
-    booking_services.book_stay(make_employee(), unit.id, days(20), days(24), 1, NOW)
+    booking_services.book_stay(
+        make_employee(), booking_services.StayRequest(unit.id, days(20), days(24), 1), NOW
+    )
     db.session.commit()
     engine.recompute(NOW)
     before = prices(db, unit.id)
@@ -91,7 +93,9 @@ def test_a_second_run_changes_nothing(db, make_unit, make_employee):
 def test_booked_nights_keep_their_price_and_their_row(db, make_unit, make_employee):
     unit = make_unit(base_price=20000)
     engine.recompute(NOW)
-    booking = booking_services.book_stay(make_employee(), unit.id, days(40), days(43), 1, NOW)
+    booking = booking_services.book_stay(
+        make_employee(), booking_services.StayRequest(unit.id, days(40), days(43), 1), NOW
+    )
     db.session.commit()
     frozen = [(n.night, n.price) for n in booking.nights]
     before = prices(db, unit.id)
@@ -179,7 +183,9 @@ def test_an_unchanged_facility_is_skipped_and_any_change_reprices_it(db, make_un
 
     # A booking whose refresh never ran (the scheduler was down): the next full
     # run sees the facility's inputs changed and prices it again.
-    booking_services.book_stay(make_employee(), unit.id, days(30), days(32), 1, NOW)
+    booking_services.book_stay(
+        make_employee(), booking_services.StayRequest(unit.id, days(30), days(32), 1), NOW
+    )
     db.session.commit()
     again = engine.recompute(NOW)
     assert again.unchanged == 0 and again.changed > 0
@@ -199,13 +205,17 @@ def test_dry_run_counts_but_writes_nothing(db, make_unit):
 def test_a_booking_reprices_its_neighbourhood_after_commit(db, make_unit, make_employee):
     unit = make_unit()
     employee = make_employee()
-    booking_services.book_stay(employee, unit.id, days(30), days(33), 1, NOW)
+    booking_services.book_stay(
+        employee, booking_services.StayRequest(unit.id, days(30), days(33), 1), NOW
+    )
     db.session.commit()
     engine.recompute(NOW)
     assert "gap" not in prices(db, unit.id)[days(33)][2]
 
     # A stay from days(34) leaves a one-night gap at days(33).
-    booking_services.book_stay(employee, unit.id, days(34), days(36), 1, NOW)
+    booking_services.book_stay(
+        employee, booking_services.StayRequest(unit.id, days(34), days(36), 1), NOW
+    )
     db.session.commit()
     # Not inside the booking's transaction: queued, still the old price…
     assert engine.refresh_pending()
@@ -226,7 +236,9 @@ def test_a_booking_reprices_its_neighbourhood_after_commit(db, make_unit, make_e
 def test_a_cancellation_reprices_the_freed_nights(db, make_unit, make_employee):
     unit = make_unit()
     employee = make_employee()
-    booking = booking_services.book_stay(employee, unit.id, days(50), days(57), 1, NOW)
+    booking = booking_services.book_stay(
+        employee, booking_services.StayRequest(unit.id, days(50), days(57), 1), NOW
+    )
     db.session.commit()
     engine.recompute(NOW)
     assert days(52) not in prices(db, unit.id)  # never priced: booked before the first run
@@ -341,7 +353,9 @@ def test_the_booking_freezes_the_computed_price(db, make_unit, make_employee):
     engine.recompute(NOW)
     expected = [prices(db, unit.id)[days(d)][0] for d in (42, 43)]
 
-    booking = booking_services.book_stay(make_employee(), unit.id, days(42), days(44), 1, NOW)
+    booking = booking_services.book_stay(
+        make_employee(), booking_services.StayRequest(unit.id, days(42), days(44), 1), NOW
+    )
     db.session.commit()
 
     assert [n.price for n in booking.nights] == expected
@@ -382,7 +396,9 @@ def test_scheduler_runs_the_recompute_at_three_and_refreshes_only_when_queued(
     assert db.session.scalar(select(func.count()).select_from(JobRun)) == 0
 
     unit = make_unit()
-    booking_services.book_stay(make_employee(), unit.id, days(3), days(5), 1, NOW)
+    booking_services.book_stay(
+        make_employee(), booking_services.StayRequest(unit.id, days(3), days(5), 1), NOW
+    )
     db.session.commit()
     run = run_job(app, "pricing_refresh", NOW)
     assert run.outcome == "ok"
@@ -395,7 +411,9 @@ def test_nights_beyond_the_horizon_and_before_the_first_run_cost_the_base_price(
     db, make_unit, make_employee
 ):
     unit = make_unit(base_price=13000)
-    quote = booking_services.quote_stay(make_employee(), unit.id, days(10), days(12), 1, NOW)
+    quote = booking_services.quote_stay(
+        make_employee(), booking_services.StayRequest(unit.id, days(10), days(12), 1), NOW
+    )
     assert [p for _, p in quote.nights] == [13000, 13000]
     assert TODAY + timedelta(days=HORIZON) not in prices(db, unit.id)
 
@@ -486,13 +504,18 @@ def test_no_off_season_badge_where_a_floor_takes_the_discount_back(
 def test_a_price_that_moved_since_the_quote_is_not_charged(db, client, make_unit, make_employee):
     unit = make_unit(base_price=10000)
     employee = make_employee()
-    quote = booking_services.quote_stay(employee, unit.id, days(60), days(62), 1, NOW)
+    quote = booking_services.quote_stay(
+        employee, booking_services.StayRequest(unit.id, days(60), days(62), 1), NOW
+    )
     set_policy(db, unit.facility, months={1, 2})  # days(60) is in January 2027
     engine.recompute(NOW)
 
     with pytest.raises(booking_services.PriceChanged):
         booking_services.book_stay(
-            employee, unit.id, days(60), days(62), 1, NOW, expected_total=quote.total
+            employee,
+            booking_services.StayRequest(unit.id, days(60), days(62), 1),
+            NOW,
+            expected_total=quote.total,
         )
     db.session.rollback()
 
@@ -510,7 +533,10 @@ def test_a_price_that_moved_since_the_quote_is_not_charged(db, client, make_unit
     assert response.get_json()["error"]["code"] == "price_changed"
     new_total = sum(prices(db, unit.id)[days(d)][0] for d in (60, 61))
     booking = booking_services.book_stay(
-        employee, unit.id, days(60), days(62), 1, NOW, expected_total=new_total
+        employee,
+        booking_services.StayRequest(unit.id, days(60), days(62), 1),
+        NOW,
+        expected_total=new_total,
     )
     assert booking.total_price == new_total < quote.total
 

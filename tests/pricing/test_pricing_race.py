@@ -44,7 +44,11 @@ def test_bookings_racing_the_recompute_keep_their_price_rows(app, db, make_unit,
                     for k in range(3):  # three short stays each, one after another
                         start = first + timedelta(days=10 * k)
                         booking_services.book_stay(
-                            user, unit_id, start, start + timedelta(days=2), 1, NOW
+                            user,
+                            booking_services.StayRequest(
+                                unit_id, start, start + timedelta(days=2), 1
+                            ),
+                            NOW,
                         )
                         _db.session.commit()
                     return "booked"

@@ -116,7 +116,9 @@ def policy_of(db, company_id: int) -> tuple:
 
 
 def book(db, employee, unit, first: int, last: int):
-    stay = booking.book_stay(employee, unit.id, days(first), days(last), 1, NOW)
+    stay = booking.book_stay(
+        employee, booking.StayRequest(unit.id, days(first), days(last), 1), NOW
+    )
     db.session.commit()
     return stay
 
@@ -529,7 +531,7 @@ def test_the_saved_cap_is_what_bookings_are_checked_against(
     browser.post("/company/policy", data={**GOOD_POLICY, "employee_monthly_cap": "5000"})
 
     with pytest.raises(booking.BookingError):
-        booking.book_stay(employee, unit.id, days(5), days(6), 1, NOW)
+        booking.book_stay(employee, booking.StayRequest(unit.id, days(5), days(6), 1), NOW)
 
 
 # --- usage ----------------------------------------------------------------------------------

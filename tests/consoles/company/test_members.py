@@ -307,8 +307,10 @@ def test_deactivation_ends_sessions_tokens_and_future_stays(
     employee = make_employee(company=admin.company)
     company_id = admin.company_id
     before = balance(company_id)
-    future = booking.book_stay(employee, make_unit().id, days(20), days(23), 1, NOW)
-    begun = booking.book_stay(employee, make_unit().id, TODAY, days(2), 1, NOW)
+    future = booking.book_stay(
+        employee, booking.StayRequest(make_unit().id, days(20), days(23), 1), NOW
+    )
+    begun = booking.book_stay(employee, booking.StayRequest(make_unit().id, TODAY, days(2), 1), NOW)
     db.session.commit()
     future_id, begun_id, begun_price = future.id, begun.id, begun.total_price
     assert balance(company_id) == before - future.total_price - begun_price
@@ -344,8 +346,8 @@ def test_deactivate_service_returns_the_stays_cancelled_and_is_idempotent(
 ):
     admin = make_admin()
     employee = make_employee(company=admin.company)
-    booking.book_stay(employee, make_unit().id, days(20), days(23), 1, NOW)
-    booking.book_stay(employee, make_unit().id, days(30), days(31), 1, NOW)
+    booking.book_stay(employee, booking.StayRequest(make_unit().id, days(20), days(23), 1), NOW)
+    booking.book_stay(employee, booking.StayRequest(make_unit().id, days(30), days(31), 1), NOW)
     db.session.commit()
     assert members.deactivate(admin.company_id, employee.id, NOW, actor_id=admin.id) == 2
     db.session.commit()

@@ -156,7 +156,7 @@ def world(app, db, make_user, make_facility, make_unit, make_employee, tmp_path)
     facility = make_facility(operator=owner.operator)
     unit = make_unit(facility=facility)
     make_unit(facility=facility)
-    booking.book_stay(make_employee(), unit.id, days(3), days(5), 1, NOW)
+    booking.book_stay(make_employee(), booking.StayRequest(unit.id, days(3), days(5), 1), NOW)
     [block] = closing.close_facility_dates(
         owner, facility, unit.id, days(10), days(12), "maintenance", "", NOW
     )

@@ -430,7 +430,9 @@ def cell(page: str, night: date) -> str:
 
 def test_the_price_calendar_shows_prices_reasons_and_booked_nights(db, shop, make_employee):
     engine.recompute(NOW)
-    stay = booking.book_stay(make_employee(), shop.a.id, days(10), days(12), 1, NOW)
+    stay = booking.book_stay(
+        make_employee(), booking.StayRequest(shop.a.id, days(10), days(12), 1), NOW
+    )
     db.session.commit()
     frozen = {n.night: n.price for n in db.session.scalars(select(BookingNight))}
     closing.close_facility_dates(
