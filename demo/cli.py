@@ -36,7 +36,8 @@ def seed_demo_command():
         f"{summary['bookings']} bookings, {summary['users']} accounts "
         "(password: engawa-demo)."
     )
-    click.echo("Prices: " + recompute(now).summary())
+    horizon = config["PRICING_HORIZON_DAYS"]
+    click.echo("Prices: " + recompute(now, horizon_days=horizon).summary())
     if config["BILLING_BACKEND"] == "local":
         for line in subscribe_demo_companies(now):
             click.echo("Subscribed (local test mode): " + line)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Flask
 
 from core.scheduler import JobSpec, register_jobs
-from pricing import cli, engine, services
+from pricing import cli, engine, jobs, services
 from pricing.rules import reason_label
 
 
@@ -17,7 +17,7 @@ def init_app(app: Flask) -> None:
         app,
         JobSpec(
             "pricing_recompute",
-            engine.recompute_job,
+            jobs.recompute_job,
             "cron",
             lambda config: {"hour": 3, "minute": 0},
             "Re-price every unsold night of the next year",
@@ -25,7 +25,7 @@ def init_app(app: Flask) -> None:
         ),
         JobSpec(
             "pricing_refresh",
-            engine.refresh_job,
+            jobs.refresh_job,
             "interval",
             lambda config: {"seconds": config["PRICING_REFRESH_SECONDS"]},
             "Re-price the nights around new bookings and cancellations",

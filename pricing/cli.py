@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
 from core.db import edge_now
@@ -39,6 +40,7 @@ def recompute(facility_id: int | None, dry_run: bool, force: bool):
                 force=force,
                 cause="cli",
                 progress=step,
+                horizon_days=current_app.config["PRICING_HORIZON_DAYS"],
             )
             return ("dry run: " if dry_run else "by hand: ") + counts.summary()
 

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import delete, exists, insert, select, text
 
 from availability.models import ChangedNights
@@ -100,8 +99,8 @@ class _PriceCache:
         return hit
 
 
-def horizon_days() -> int:
-    return current_app.config["PRICING_HORIZON_DAYS"]
+# The nights priced ahead; the edges pass PRICING_HORIZON_DAYS (same default).
+DEFAULT_HORIZON_DAYS = 365
 
 
 _LOCK_NAMESPACE = 0x50524943  # "PRIC": pg_advisory_xact_lock(namespace, facility id)
@@ -136,6 +135,7 @@ def reprice_facility(
     cache: _PriceCache | None = None,
     write: bool = True,
     skip_unchanged: bool = False,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
 ) -> Counts:
     """Price the unsold nights of one facility in [start, end) (default: the horizon).
 
@@ -144,7 +144,7 @@ def reprice_facility(
     Flushes its writes; the caller commits (one transaction per facility).
     """
     full = start is None and end is None
-    horizon_end = today + timedelta(days=horizon_days())
+    horizon_end = today + timedelta(days=horizon_days)
     start = max(start or today, today)
     end = min(end or horizon_end, horizon_end)
     counts = Counts(facilities=1)
@@ -397,6 +397,7 @@ def recompute(
     force: bool = False,
     cause: str = "nightly",
     progress: Callable[[int, Counts], None] | None = None,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
 ) -> Counts:
     """Re-price every active facility (or one), one transaction each.
 
@@ -418,6 +419,7 @@ def recompute(
             cache=cache,
             write=not dry_run,
             skip_unchanged=not force,
+            horizon_days=horizon_days,
         )
         if dry_run:
             db.session.rollback()
@@ -431,11 +433,6 @@ def recompute(
     return total
 
 
-def recompute_job(now: datetime) -> str:
-    """The nightly job (03:00 Asia/Tokyo): every facility, the whole horizon."""
-    return recompute(now).summary()
-
-
 # --- After a booking or cancellation ---------------------------------------------------
 
 
@@ -443,7 +440,9 @@ def refresh_pending() -> bool:
     return bool(db.session.scalar(select(exists().where(ChangedNights.id.is_not(None)))))
 
 
-def refresh_queued(now: datetime, *, limit: int = 500) -> Counts:
+def refresh_queued(
+    now: datetime, *, limit: int = 500, horizon_days: int = DEFAULT_HORIZON_DAYS
+) -> Counts:
     """Re-price what bookings and cancellations queued; one transaction per facility.
 
     A facility's queued ranges are merged into one span and its queue rows are
@@ -474,22 +473,33 @@ def refresh_queued(now: datetime, *, limit: int = 500) -> Counts:
     cache = _PriceCache()
     for fid, (ids, start, end) in spans.items():
         total.add(
-            reprice_facility(fid, today, now, start=start, end=end, cause="booking", cache=cache)
+            reprice_facility(
+                fid,
+                today,
+                now,
+                start=start,
+                end=end,
+                cause="booking",
+                cache=cache,
+                horizon_days=horizon_days,
+            )
         )
         db.session.execute(delete(ChangedNights).where(ChangedNights.id.in_(ids)))
         db.session.commit()
     return total
 
 
-def refresh_job(now: datetime) -> str:
-    return refresh_queued(now).summary()
-
-
-def reprice_now(facility_ids_: Iterable[int], now: datetime, cause: str) -> Counts:
+def reprice_now(
+    facility_ids_: Iterable[int],
+    now: datetime,
+    cause: str,
+    *,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+) -> Counts:
     """Re-price facilities at once (after an operator changed settings); commits each."""
     today = tokyo_today(now)
     total = Counts()
     for fid in facility_ids_:
-        total.add(reprice_facility(fid, today, now, cause=cause))
+        total.add(reprice_facility(fid, today, now, cause=cause, horizon_days=horizon_days))
         db.session.commit()
     return total

@@ -79,7 +79,8 @@ def facility_or_404(facility_id: int) -> Facility:
 
 def reprice(facility_id: int, cause: str = "settings"):
     """After a committed change to rooms or prices: the nights' prices follow at once."""
-    return reprice_now([facility_id], edge_now(), cause=cause)
+    horizon = current_app.config["PRICING_HORIZON_DAYS"]
+    return reprice_now([facility_id], edge_now(), cause=cause, horizon_days=horizon)
 
 
 def unit_or_404(unit_id: int) -> Unit:
