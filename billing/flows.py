@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
@@ -29,16 +28,13 @@ from billing.models import (
 from billing.providers import gateway
 from billing.providers.base import GatewayError, ObjectMissing, SignatureError
 from billing.services import BillingError, is_live, plan_by_id, price_id_of, seats_used
+from billing.settings import BillingSettings
 from core.extensions import db
 
 log = logging.getLogger(__name__)
 
 PENDING_ATTEMPT_MINUTES = 30  # a second click within this reuses the first attempt's keys
 CHECKOUT_LIFETIME_HOURS = 24  # Stripe's Checkout Sessions expire after this
-
-
-def _cfg(name: str):
-    return current_app.config[name]
 
 
 def _provider_error(exc: GatewayError) -> BillingError:
@@ -216,7 +212,14 @@ def _create_checkout(
 
 
 def _create_invoiced_subscription(
-    company_id: int, attempt_id: int, customer: str, price_id: str, seats: int, now: datetime
+    company_id: int,
+    attempt_id: int,
+    customer: str,
+    price_id: str,
+    seats: int,
+    now: datetime,
+    *,
+    settings: BillingSettings,
 ) -> None:
     """Ask the provider for the attempt's invoiced subscription (keyed by the attempt)."""
     gw = gateway()
@@ -226,7 +229,7 @@ def _create_invoiced_subscription(
             price_id=price_id,
             seats=seats,
             company_id=company_id,
-            days_until_due=_cfg("INVOICE_DAYS_UNTIL_DUE"),
+            days_until_due=settings.invoice_days_until_due,
             key=f"engawa-subscription-{attempt_id}",
         )
     except GatewayError as exc:
@@ -235,7 +238,7 @@ def _create_invoiced_subscription(
     attempt.stripe_subscription_id = record.id
     # Apply what we were answered now; the webhook that follows changes nothing more.
     account = ledger.account_of(company_id, lock=True)
-    webhooks.apply_subscription(account, record, now, _cfg("STRIPE_PRICE_IDS"))
+    webhooks.apply_subscription(account, record, now, settings.price_ids)
     db.session.commit()
 
 
@@ -249,11 +252,12 @@ def subscribe(
     *,
     success_url: str,
     cancel_url: str,
+    settings: BillingSettings,
 ) -> str | None:
     """Start a subscription. Card: the Checkout URL to send the admin to. Invoice: None
     (the subscription exists at once and its first invoice is sent, due in 30 days)."""
     plan = _checked_plan(company_id, plan_id, seats, method)
-    price_id = price_id_of(plan, _cfg("BILLING_BACKEND"), _cfg("STRIPE_PRICE_IDS"))
+    price_id = price_id_of(plan, settings.backend, settings.price_ids)
     attempt = _recent_attempt(company_id, plan.id, seats, method, now)
     if attempt is not None and attempt.stripe_session_id is not None:
         # Its Checkout is there already: send the admin back to it while it is open.
@@ -272,7 +276,9 @@ def subscribe(
         return _create_checkout(
             company_id, attempt_id, customer, price_id, seats, success_url, cancel_url
         )
-    _create_invoiced_subscription(company_id, attempt_id, customer, price_id, seats, now)
+    _create_invoiced_subscription(
+        company_id, attempt_id, customer, price_id, seats, now, settings=settings
+    )
     return None
 
 
@@ -283,15 +289,17 @@ def _live_subscription(company_id: int) -> Subscription:
     return account.subscription
 
 
-def _refresh_subscription(company_id: int, stripe_id: str, now: datetime) -> None:
+def _refresh_subscription(
+    company_id: int, stripe_id: str, now: datetime, *, settings: BillingSettings
+) -> None:
     """Re-read the subscription after a change so the page shows it at once."""
     record = gateway().subscription(stripe_id)
     account = ledger.account_of(company_id, lock=True)
-    webhooks.apply_subscription(account, record, now, _cfg("STRIPE_PRICE_IDS"))
+    webhooks.apply_subscription(account, record, now, settings.price_ids)
     db.session.commit()
 
 
-def change_seats(company_id: int, seats: int, now: datetime) -> None:
+def change_seats(company_id: int, seats: int, now: datetime, *, settings: BillingSettings) -> None:
     """Seats up or down (the provider prorates); never below the people enrolled."""
     sub = _live_subscription(company_id)
     used = seats_used(company_id)
@@ -316,12 +324,12 @@ def change_seats(company_id: int, seats: int, now: datetime) -> None:
         # Keyed by the change and the state it starts from: a double submit changes
         # once, while 10 → 12 → 10 → 12 later on is three changes.
         gw.change_seats(record, seats, key=f"engawa-seats-{stripe_id}-{version}-{seats}")
-        _refresh_subscription(company_id, stripe_id, now)
+        _refresh_subscription(company_id, stripe_id, now, settings=settings)
     except GatewayError as exc:
         raise _provider_error(exc) from None
 
 
-def cancel_at_period_end(company_id: int, now: datetime) -> None:
+def cancel_at_period_end(company_id: int, now: datetime, *, settings: BillingSettings) -> None:
     sub = _live_subscription(company_id)
     if sub.cancel_at_period_end:
         return
@@ -329,7 +337,7 @@ def cancel_at_period_end(company_id: int, now: datetime) -> None:
     db.session.commit()
     try:
         gateway().cancel_at_period_end(stripe_id, key=f"engawa-cancel-{stripe_id}-{version}")
-        _refresh_subscription(company_id, stripe_id, now)
+        _refresh_subscription(company_id, stripe_id, now, settings=settings)
     except GatewayError as exc:
         raise _provider_error(exc) from None
 
@@ -376,7 +384,9 @@ class ProviderUnavailable(Exception):
     """The object could not be re-read: answer 503 so the provider delivers again."""
 
 
-def receive_webhook(payload: bytes, signature: str | None, now: datetime) -> str:
+def receive_webhook(
+    payload: bytes, signature: str | None, now: datetime, *, settings: BillingSettings
+) -> str:
     """Handle one delivery; returns what happened (handled, duplicate, ignored)."""
     gw = gateway()
     try:
@@ -400,7 +410,7 @@ def receive_webhook(payload: bytes, signature: str | None, now: datetime) -> str
     if not webhooks.record_event(event.id, event.type, now):
         db.session.rollback()
         return "duplicate"
-    webhooks.apply(snapshot, now, _cfg("BILLING_GRACE_DAYS"), _cfg("STRIPE_PRICE_IDS"))
+    webhooks.apply(snapshot, now, settings.grace_days, settings.price_ids)
     db.session.commit()
     return "handled"
 
@@ -408,7 +418,7 @@ def receive_webhook(payload: bytes, signature: str | None, now: datetime) -> str
 # --- Jobs ---------------------------------------------------------------------------
 
 
-def reconcile(now: datetime) -> str:
+def reconcile(now: datetime, *, settings: BillingSettings) -> str:
     """Re-read every live subscription and its invoices, in case an event never arrived."""
     rows = db.session.execute(
         select(Subscription.company_id, Subscription.stripe_subscription_id).where(
@@ -447,13 +457,10 @@ def reconcile(now: datetime) -> str:
         account = ledger.account_of(company_id, lock=True)
         before = (account.credit_balance, account.subscription and account.subscription.status)
         webhooks.apply(
-            webhooks.Snapshot(subscription=record),
-            now,
-            _cfg("BILLING_GRACE_DAYS"),
-            _cfg("STRIPE_PRICE_IDS"),
+            webhooks.Snapshot(subscription=record), now, settings.grace_days, settings.price_ids
         )
         for invoice in sorted(invoices, key=lambda inv: inv.created or now):
-            webhooks.apply_invoice(account, invoice, now, _cfg("STRIPE_PRICE_IDS"))
+            webhooks.apply_invoice(account, invoice, now, settings.price_ids)
         db.session.flush()
         if before != (account.credit_balance, account.subscription and account.subscription.status):
             changed += 1

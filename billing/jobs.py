@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from billing import flows, ledger
 from billing.models import LocalEvent, StripeEvent
 from billing.providers import local_gateway
+from billing.settings import BillingSettings
 from core.extensions import db
 
 # Stripe retries a delivery for 3 days and keeps its events (and the dashboard's
@@ -18,7 +19,7 @@ from core.extensions import db
 
 def reconcile(now: datetime) -> str:
     """Daily: every live subscription and its invoices re-read, in case an event was lost."""
-    return flows.reconcile(now)
+    return flows.reconcile(now, settings=BillingSettings.from_config(current_app.config))
 
 
 def expire_lapsed_credit(now: datetime) -> str:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from billing import flows, webhooks
 from billing.providers import gateway
 from billing.providers.base import SignatureError
+from billing.settings import BillingSettings
 from core.db import edge_now
 from core.input_guard import trust_body
 
@@ -30,8 +31,9 @@ def stripe_webhook():
         return _bad_signature()
     except webhooks.EventRefused as exc:
         return jsonify(error={"code": exc.code, "message": exc.message}), 400
+    settings = BillingSettings.from_config(current_app.config)
     try:
-        outcome = flows.receive_webhook(payload, signature, edge_now())
+        outcome = flows.receive_webhook(payload, signature, edge_now(), settings=settings)
     except flows.WebhookRejected:
         return _bad_signature()
     except flows.ProviderUnavailable:

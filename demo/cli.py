@@ -8,6 +8,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from accounts.models import User
+from billing.settings import BillingSettings
 from core.db import edge_now
 from core.extensions import db
 from demo.seed import seed_demo, subscribe_demo_companies
@@ -39,7 +40,8 @@ def seed_demo_command():
     horizon = config["PRICING_HORIZON_DAYS"]
     click.echo("Prices: " + recompute(now, horizon_days=horizon).summary())
     if config["BILLING_BACKEND"] == "local":
-        for line in subscribe_demo_companies(now):
+        settings = BillingSettings.from_config(config)
+        for line in subscribe_demo_companies(now, settings=settings):
             click.echo("Subscribed (local test mode): " + line)
 
 

@@ -21,6 +21,7 @@ from billing import flows
 from billing.models import BillingAccount, CreditEntry
 from billing.providers import local_gateway
 from billing.services import ensure_default_plans, plans, seats_used
+from billing.settings import BillingSettings
 from booking.models import Booking, BookingNight, BookingStatus
 from core.dates import month_bounds, stay_nights
 from core.db import TOKYO, tokyo_today
@@ -442,7 +443,7 @@ def _bill_seeded_stays(companies, since: datetime) -> None:
     db.session.flush()
 
 
-def subscribe_demo_companies(now: datetime) -> list[str]:
+def subscribe_demo_companies(now: datetime, *, settings: BillingSettings) -> list[str]:
     """Subscribe Acme and Globex through the local backend's test-mode Checkout (commits)."""
     done = []
     standard = next(plan for plan in plans() if plan.code == "standard")
@@ -454,7 +455,7 @@ def subscribe_demo_companies(now: datetime) -> list[str]:
         company_id, admin_id, name, plan_id = company.id, admin.id, company.name, standard.id
         url = flows.subscribe(
             company_id, admin_id, plan_id, seats, "card", now,
-            success_url="/company/billing", cancel_url="/company/billing",
+            success_url="/company/billing", cancel_url="/company/billing", settings=settings,
         )  # fmt: skip
         local_gateway().complete_checkout(url.rsplit("/", 1)[1])
         done.append(f"{name}: Standard × {seats} seats")

@@ -27,6 +27,7 @@ from flask_login import current_user, login_required
 
 from accounts.models import Role
 from billing import flows, services
+from billing.settings import BillingSettings
 from consoles.company import usage as usage_report
 from consoles.company.forms import (
     CARD,
@@ -79,6 +80,10 @@ def _helpers() -> dict:
 
 def _company_id() -> int:
     return current_user.company_id
+
+
+def _billing_settings() -> BillingSettings:
+    return BillingSettings.from_config(current_app.config)
 
 
 def signed_yen(amount: int) -> str:
@@ -179,6 +184,7 @@ def subscribe():
             edge_now(),
             success_url=public_url("company.billing", checkout="done"),
             cancel_url=public_url("company.billing", checkout="cancelled"),
+            settings=_billing_settings(),
         )
     except RuleError as exc:
         db.session.rollback()
@@ -204,7 +210,7 @@ def seats():
     if not form.validate_on_submit():
         return _billing_page(seats_form=form, error_at="seats", status=400)
     try:
-        flows.change_seats(_company_id(), form.seats.data, edge_now())
+        flows.change_seats(_company_id(), form.seats.data, edge_now(), settings=_billing_settings())
     except RuleError as exc:
         db.session.rollback()
         return _billing_page(seats_form=form, error=exc.message, error_at="seats", status=422)
@@ -231,7 +237,7 @@ def cancel():
             return _back_to_billing()
         return render_template("billing/cancel.html", s=summary, form=form)
     try:
-        flows.cancel_at_period_end(_company_id(), edge_now())
+        flows.cancel_at_period_end(_company_id(), edge_now(), settings=_billing_settings())
     except RuleError as exc:
         db.session.rollback()
         flash(str(exc.message), "error")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from flask import current_app
 from sqlalchemy import func, select
 
 from accounts.models import Role
@@ -14,7 +15,13 @@ from billing.models import CreditEntry, Invoice, LocalEvent, StripeEvent, Subscr
 from billing.providers import gateway
 from billing.providers.local import add_month
 from billing.services import BillingError
+from billing.settings import BillingSettings
 from tests.conftest import NOW, plan_named
+
+
+def settings() -> BillingSettings:
+    """What the edges would pass: the billing settings of the app in context."""
+    return BillingSettings.from_config(current_app.config)
 
 
 @pytest.fixture
@@ -41,6 +48,7 @@ def _subscribe(company, admin, method="card", seats=3, plan="standard"):
         NOW,
         success_url="/company/billing?checkout=done",
         cancel_url="/company/billing?checkout=cancelled",
+        settings=settings(),
     )
 
 
@@ -115,11 +123,11 @@ def test_a_company_with_a_subscription_cannot_subscribe_again(db, company, admin
 def test_seats_change_and_cannot_go_below_people_enrolled(db, company, admin, make_user):
     _pay(db, _subscribe(company, admin, seats=3))
     make_user(Role.EMPLOYEE, company=company)
-    flows.change_seats(company.id, 5, NOW)
+    flows.change_seats(company.id, 5, NOW, settings=settings())
     db.session.expire_all()
     assert ledger.account_of(company.id).subscription.seats == 5
     with pytest.raises(BillingError):
-        flows.change_seats(company.id, 1, NOW)  # two people enrolled
+        flows.change_seats(company.id, 1, NOW, settings=settings())  # two people enrolled
     db.session.expire_all()
     assert ledger.account_of(company.id).subscription.seats == 5
 
@@ -159,7 +167,7 @@ def test_renewal_carries_unused_credit_over_once_then_expires_it(db, company, ad
 
 def test_cancel_at_period_end_ends_the_subscription_at_renewal(db, company, admin):
     _pay(db, _subscribe(company, admin))
-    flows.cancel_at_period_end(company.id, NOW)
+    flows.cancel_at_period_end(company.id, NOW, settings=settings())
     db.session.expire_all()
     sub = ledger.account_of(company.id).subscription
     assert sub.cancel_at_period_end and sub.status == "active"
@@ -191,7 +199,7 @@ def test_add_month_clamps_to_the_month_end():
 def test_seats_back_and_forth_are_separate_changes(db, company, admin):
     _pay(db, _subscribe(company, admin, seats=10))
     for seats in (12, 10, 12):
-        flows.change_seats(company.id, seats, NOW)
+        flows.change_seats(company.id, seats, NOW, settings=settings())
         db.session.expire_all()
         sub = ledger.account_of(company.id).subscription
         stripe_id = sub.stripe_subscription_id

@@ -22,6 +22,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from flask import current_app
 from sqlalchemy import func, select
 
 from accounts.models import Company, Role, User
@@ -37,6 +38,7 @@ from billing.models import (
 from billing.providers import gateway
 from billing.providers.stripe import StripeGateway
 from billing.services import BillingError
+from billing.settings import BillingSettings
 from billing.webhooks import FUTURE_SKEW, HANDLED
 from booking import services
 from core.db import tokyo_today
@@ -119,6 +121,11 @@ def admin_id(db, make_user, company_id):
 # --- helpers ------------------------------------------------------------------------------
 
 
+def settings() -> BillingSettings:
+    """What the edges would pass: the billing settings of the app in context."""
+    return BillingSettings.from_config(current_app.config)
+
+
 def at(moment: int) -> datetime:
     return datetime.fromtimestamp(moment, UTC)
 
@@ -156,6 +163,7 @@ def subscribe(company_id: int, admin_id: int, method: str, *, seats=5, plan="sta
         now,
         success_url=SUCCESS_URL,
         cancel_url=CANCEL_URL,
+        settings=settings(),
     )
 
 
@@ -762,7 +770,7 @@ def test_reconcile_grants_a_renewal_whose_events_never_arrived_once(
     renewal = fake.renew(stripe_id)  # paid by card; its events are lost
     db.session.commit()
 
-    report = flows.reconcile(renewal_at)
+    report = flows.reconcile(renewal_at, settings=settings())
 
     assert report == "1 subscriptions checked, 1 corrected, 0 unreachable"
     assert grants(db, company_id) == [5 * STANDARD_CREDIT, 5 * STANDARD_CREDIT]
@@ -772,7 +780,10 @@ def test_reconcile_grants_a_renewal_whose_events_never_arrived_once(
     assert (latest.stripe_invoice_id, latest.status) == (renewal["id"], "paid")
     assert ledger.account_of(company_id).subscription.current_period_start == renewal_at
 
-    assert flows.reconcile(renewal_at) == "1 subscriptions checked, 0 corrected, 0 unreachable"
+    assert (
+        flows.reconcile(renewal_at, settings=settings())
+        == "1 subscriptions checked, 0 corrected, 0 unreachable"
+    )
     deliver_since(client, fake, mark)  # the events turn up after all
     assert grants(db, company_id) == [5 * STANDARD_CREDIT, 5 * STANDARD_CREDIT]
     assert balance(db, company_id) == 2 * 5 * STANDARD_CREDIT
@@ -786,10 +797,16 @@ def test_reconcile_marks_a_subscription_canceled_without_events(
     fake.delete_subscription(stripe_id)  # in the dashboard; the event is lost
     db.session.commit()
 
-    assert flows.reconcile(NOW) == "1 subscriptions checked, 1 corrected, 0 unreachable"
+    assert (
+        flows.reconcile(NOW, settings=settings())
+        == "1 subscriptions checked, 1 corrected, 0 unreachable"
+    )
 
     assert state(db, company_id)["status"] == "canceled"
-    assert flows.reconcile(NOW) == "0 subscriptions checked, 0 corrected, 0 unreachable"
+    assert (
+        flows.reconcile(NOW, settings=settings())
+        == "0 subscriptions checked, 0 corrected, 0 unreachable"
+    )
     assert balance(db, company_id) == 5 * STANDARD_CREDIT
 
 
@@ -800,7 +817,7 @@ def test_change_seats_prorates_at_stripe_and_shows_at_once(db, client, fake, com
     stripe_id = subscribed_by_invoice(db, company_id, admin_id, seats=5)
     item_id = fake.subscription(stripe_id)["items"]["data"][0]["id"]
 
-    flows.change_seats(company_id, 8, NOW)
+    flows.change_seats(company_id, 8, NOW, settings=settings())
 
     request = fake.last_request("POST", f"/v1/subscriptions/{stripe_id}")
     assert request.params == {
@@ -812,7 +829,7 @@ def test_change_seats_prorates_at_stripe_and_shows_at_once(db, client, fake, com
     prorations = [item for item in fake.invoice_items.values() if item["proration"]]
     assert sorted(item["quantity"] for item in prorations) == [5, 8]
 
-    flows.change_seats(company_id, 8, NOW)  # submitted twice
+    flows.change_seats(company_id, 8, NOW, settings=settings())  # submitted twice
 
     assert len(fake.requests_to("POST", f"/v1/subscriptions/{stripe_id}")) == 1
     assert [item["quantity"] for item in fake.subscription(stripe_id)["items"]["data"]] == [8]
@@ -830,7 +847,7 @@ def test_a_concurrent_double_submit_changes_the_seats_once(
         with stripe_app.app_context():
             try:
                 barrier.wait()
-                flows.change_seats(company_id, 8, NOW)
+                flows.change_seats(company_id, 8, NOW, settings=settings())
                 return "done"
             finally:
                 db.session.remove()
@@ -849,7 +866,7 @@ def test_seats_cannot_go_below_the_people_enrolled(db, fake, company_id, admin_i
     make_user(Role.EMPLOYEE, company=db.session.get(Company, company_id))  # 2 people now
 
     with pytest.raises(BillingError) as refused:
-        flows.change_seats(company_id, 1, NOW)
+        flows.change_seats(company_id, 1, NOW, settings=settings())
     db.session.rollback()
 
     assert refused.value.code == "seats_too_few"
@@ -860,9 +877,9 @@ def test_seats_cannot_go_below_the_people_enrolled(db, fake, company_id, admin_i
 def test_going_back_to_an_earlier_seat_count_changes_the_seats(db, fake, company_id, admin_id):
     stripe_id = subscribed_by_invoice(db, company_id, admin_id, seats=5)
 
-    flows.change_seats(company_id, 8, NOW)
-    flows.change_seats(company_id, 5, NOW + timedelta(minutes=10))
-    flows.change_seats(company_id, 8, NOW + timedelta(minutes=20))
+    flows.change_seats(company_id, 8, NOW, settings=settings())
+    flows.change_seats(company_id, 5, NOW + timedelta(minutes=10), settings=settings())
+    flows.change_seats(company_id, 8, NOW + timedelta(minutes=20), settings=settings())
 
     assert [item["quantity"] for item in fake.subscription(stripe_id)["items"]["data"]] == [8]
     assert state(db, company_id)["seats"] == 8
@@ -873,7 +890,7 @@ def test_cancel_at_period_end_keeps_the_subscription_until_the_renewal(
 ):
     stripe_id = subscribed_by_card(db, client, fake, company_id, admin_id, seats=5)
 
-    flows.cancel_at_period_end(company_id, NOW)
+    flows.cancel_at_period_end(company_id, NOW, settings=settings())
 
     request = fake.last_request("POST", f"/v1/subscriptions/{stripe_id}")
     assert request.params == {"cancel_at_period_end": "true"}
@@ -882,7 +899,8 @@ def test_cancel_at_period_end_keeps_the_subscription_until_the_renewal(
     sub = ledger.account_of(company_id).subscription
     assert (sub.status, sub.cancel_at_period_end) == ("active", True)  # before any webhook
 
-    flows.cancel_at_period_end(company_id, NOW + timedelta(minutes=1))  # submitted twice
+    # submitted twice
+    flows.cancel_at_period_end(company_id, NOW + timedelta(minutes=1), settings=settings())
 
     posts = fake.requests_to("POST", f"/v1/subscriptions/{stripe_id}")
     assert [post for post in posts if not post.replayed] == posts[:1]
@@ -893,7 +911,7 @@ def test_cancel_at_period_end_keeps_the_subscription_until_the_renewal(
     ]
     assert len(cancels) == 1
     with pytest.raises(BillingError) as refused:
-        flows.change_seats(company_id, 8, NOW)
+        flows.change_seats(company_id, 8, NOW, settings=settings())
     db.session.rollback()
     assert refused.value.code == "ending"
 
@@ -913,14 +931,14 @@ def test_cancelling_again_after_resuming_in_the_portal_cancels(
     db, client, fake, stripe_app, company_id, admin_id
 ):
     stripe_id = subscribed_by_card(db, client, fake, company_id, admin_id, seats=5)
-    flows.cancel_at_period_end(company_id, NOW)
+    flows.cancel_at_period_end(company_id, NOW, settings=settings())
     mark = len(fake.events)
     gateway().client.v1.subscriptions.update(stripe_id, {"cancel_at_period_end": False})
     deliver_since(client, fake, mark)  # the portal's update arrives
     assert ledger.account_of(company_id).subscription.cancel_at_period_end is False
     db.session.commit()
 
-    flows.cancel_at_period_end(company_id, NOW + timedelta(hours=1))
+    flows.cancel_at_period_end(company_id, NOW + timedelta(hours=1), settings=settings())
 
     assert fake.subscription(stripe_id)["cancel_at_period_end"] is True
     db.session.commit()

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from accounts.models import User
 from app import create_app
 from availability.models import Occupancy
+from billing.settings import BillingSettings
 from booking.models import Booking
 from booking.search import SearchQuery, search
 from core.db import tokyo_today
@@ -169,7 +170,8 @@ def live_server(tmp_path_factory) -> Iterator[LiveServer]:
         seed_demo(NOW, password_method=FAST_HASH)
         db.session.commit()
         recompute(NOW)  # as `flask seed-demo` does: every night priced
-        subscribe_demo_companies(NOW)  # and Acme and Globex subscribed (local backend)
+        # and Acme and Globex subscribed (local backend)
+        subscribe_demo_companies(NOW, settings=BillingSettings.from_config(app.config))
         db.session.remove()
 
     server = LoopbackServer.wsgi(app, name="live-server")

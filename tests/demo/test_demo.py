@@ -12,6 +12,7 @@ from werkzeug.security import check_password_hash
 from accounts.models import Company, User
 from app import create_app
 from availability.models import Occupancy
+from billing.settings import BillingSettings
 from booking.models import Booking, BookingNight, BookingStatus
 from core.dates import stay_nights
 from core.db import TOKYO, tokyo_today
@@ -307,7 +308,7 @@ def test_demo_companies_subscribe_and_their_ledgers_reconcile_with_the_stays(tmp
     with app.app_context():
         seed_demo(NOW, password_method=app.config["PASSWORD_HASH_METHOD"])
         db.session.commit()
-        lines = subscribe_demo_companies(NOW)
+        lines = subscribe_demo_companies(NOW, settings=BillingSettings.from_config(app.config))
         assert len(lines) == 2
         for company in db.session.scalars(select(Company)).all():
             account = ledger.account_of(company.id)
