@@ -12,7 +12,7 @@ coming two months, thinning out to the booking horizon). Then, exactly as the sc
    night, for the cost of the comparison itself;
 3. the incremental re-price after one booking: an employee books 3 nights through
    ``booking.services.book_stay``, the transaction commits, and the refresh job
-   (``engine.refresh_queued``) re-prices that facility's nights around the stay.
+   (``refresh.refresh_queued``) re-prices that facility's nights around the stay.
    Repeated for 20 bookings in 20 facilities: median, p95 and worst;
 4. the next night's run (``now`` + 1 day), for what a normal nightly run writes.
 
@@ -61,7 +61,7 @@ from calendars.models import CalendarFeed
 from core.extensions import db  # noqa: E402
 from demo.seed import region_pricing  # noqa: E402
 from facilities.models import Unit
-from pricing import engine  # noqa: E402
+from pricing import engine, refresh
 from pricing.models import NightlyPrice  # noqa: E402
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # 12:00 in Tokyo
@@ -213,9 +213,9 @@ def incremental(rng: random.Random) -> list[float]:
         )
         db.session.commit()
         start = time.perf_counter()
-        counts = engine.refresh_queued(NOW)
+        counts = refresh.refresh_queued(NOW)
         samples.append((time.perf_counter() - start) * 1000)
-        assert counts.facilities == 1 and not engine.refresh_pending()
+        assert counts.facilities == 1 and not refresh.refresh_pending()
     return samples
 
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import delete, select
 
-from billing import flows, ledger
+from billing import ledger, provider_sync
 from billing.models import LocalEvent, StripeEvent
 from billing.providers import local_gateway
 from billing.settings import BillingSettings
@@ -19,7 +19,7 @@ from core.extensions import db
 
 def reconcile(now: datetime) -> str:
     """Daily: every live subscription and its invoices re-read, in case an event was lost."""
-    return flows.reconcile(now, settings=BillingSettings.from_config(current_app.config))
+    return provider_sync.reconcile(now, settings=BillingSettings.from_config(current_app.config))
 
 
 def expire_lapsed_credit(now: datetime) -> str:
@@ -44,7 +44,7 @@ def prune_webhook_events(now: datetime) -> str:
 
 
 def bill_overage(now: datetime) -> str:
-    return flows.bill_overage(now)
+    return provider_sync.bill_overage(now)
 
 
 def _local() -> bool:

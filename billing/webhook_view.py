@@ -6,7 +6,7 @@ import time
 
 from flask import Blueprint, current_app, jsonify, request
 
-from billing import flows, webhooks
+from billing import provider_sync, webhooks
 from billing.providers import gateway
 from billing.providers.base import SignatureError
 from billing.settings import BillingSettings
@@ -33,9 +33,9 @@ def stripe_webhook():
         return jsonify(error={"code": exc.code, "message": exc.message}), 400
     settings = BillingSettings.from_config(current_app.config)
     try:
-        outcome = flows.receive_webhook(payload, signature, edge_now(), settings=settings)
-    except flows.WebhookRejected:
+        outcome = provider_sync.receive_webhook(payload, signature, edge_now(), settings=settings)
+    except provider_sync.WebhookRejected:
         return _bad_signature()
-    except flows.ProviderUnavailable:
+    except provider_sync.ProviderUnavailable:
         return jsonify(error={"code": "retry", "message": "Try again later."}), 503
     return jsonify(received=True, outcome=outcome)

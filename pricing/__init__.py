@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Flask
 
 from core.scheduler import JobSpec, register_jobs
-from pricing import cli, engine, jobs, services
+from pricing import cli, jobs, refresh, services
 from pricing.rules import reason_label
 
 
@@ -29,7 +29,7 @@ def init_app(app: Flask) -> None:
             "interval",
             lambda config: {"seconds": config["PRICING_REFRESH_SECONDS"]},
             "Re-price the nights around new bookings and cancellations",
-            has_work=engine.refresh_pending,
+            has_work=refresh.refresh_pending,
         ),
         JobSpec(
             "prune_price_history",

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from flask import current_app
 
-from pricing import engine
+from pricing import engine, refresh
 
 
 def recompute_job(now: datetime) -> str:
@@ -17,4 +17,4 @@ def recompute_job(now: datetime) -> str:
 def refresh_job(now: datetime) -> str:
     """Re-price the nights around new bookings, cancellations and blocks."""
     horizon = current_app.config["PRICING_HORIZON_DAYS"]
-    return engine.refresh_queued(now, horizon_days=horizon).summary()
+    return refresh.refresh_queued(now, horizon_days=horizon).summary()

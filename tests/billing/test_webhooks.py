@@ -26,7 +26,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from accounts.models import Company, Role, User
-from billing import flows, jobs, ledger
+from billing import flows, jobs, ledger, provider_sync
 from billing.models import (
     CheckoutAttempt,
     CreditEntry,
@@ -770,7 +770,7 @@ def test_reconcile_grants_a_renewal_whose_events_never_arrived_once(
     renewal = fake.renew(stripe_id)  # paid by card; its events are lost
     db.session.commit()
 
-    report = flows.reconcile(renewal_at, settings=settings())
+    report = provider_sync.reconcile(renewal_at, settings=settings())
 
     assert report == "1 subscriptions checked, 1 corrected, 0 unreachable"
     assert grants(db, company_id) == [5 * STANDARD_CREDIT, 5 * STANDARD_CREDIT]
@@ -781,7 +781,7 @@ def test_reconcile_grants_a_renewal_whose_events_never_arrived_once(
     assert ledger.account_of(company_id).subscription.current_period_start == renewal_at
 
     assert (
-        flows.reconcile(renewal_at, settings=settings())
+        provider_sync.reconcile(renewal_at, settings=settings())
         == "1 subscriptions checked, 0 corrected, 0 unreachable"
     )
     deliver_since(client, fake, mark)  # the events turn up after all
@@ -798,13 +798,13 @@ def test_reconcile_marks_a_subscription_canceled_without_events(
     db.session.commit()
 
     assert (
-        flows.reconcile(NOW, settings=settings())
+        provider_sync.reconcile(NOW, settings=settings())
         == "1 subscriptions checked, 1 corrected, 0 unreachable"
     )
 
     assert state(db, company_id)["status"] == "canceled"
     assert (
-        flows.reconcile(NOW, settings=settings())
+        provider_sync.reconcile(NOW, settings=settings())
         == "0 subscriptions checked, 0 corrected, 0 unreachable"
     )
     assert balance(db, company_id) == 5 * STANDARD_CREDIT
@@ -975,7 +975,7 @@ def test_overage_is_billed_once_in_yen_on_the_next_invoice(
     customer = ledger.account_of(company_id).stripe_customer_id
     db.session.commit()
 
-    assert flows.bill_overage(NOW) == "1 overage items billed"
+    assert provider_sync.bill_overage(NOW) == "1 overage items billed"
 
     request = fake.last_request("POST", "/v1/invoiceitems")
     assert request.params == {
@@ -991,7 +991,7 @@ def test_overage_is_billed_once_in_yen_on_the_next_invoice(
     db.session.commit()
     assert db.session.get(CreditEntry, entry_id).stripe_invoice_item_id == item["id"]
 
-    assert flows.bill_overage(NOW + timedelta(hours=1)) == ""
+    assert provider_sync.bill_overage(NOW + timedelta(hours=1)) == ""
     assert len(fake.requests_to("POST", "/v1/invoiceitems")) == 1
 
     renewal = fake.renew(stripe_id)

@@ -21,6 +21,7 @@ from calendars import sync as calendar_sync
 from calendars.fetch import FetchResult
 from calendars.jobs import sync_calendars
 from calendars.models import CalendarConflict, CalendarFeed
+from pricing import engine, refresh
 from tests.conftest import NOW, TODAY, days
 
 pytestmark = pytest.mark.usefixtures("sync_config")
@@ -688,17 +689,15 @@ def test_our_stay_echoed_back_as_closed_is_not_a_conflict(app, db, unit, make_us
 
 
 def test_imported_blocks_reprice_their_facility_after_each_change(db, unit, feed_server):
-    from pricing import engine
-
     engine.recompute(NOW)
     feed = add(db, unit, feed_server.serve("/airbnb.ics", AIRBNB))
     sync(db)
-    assert engine.refresh_pending()  # new blocks queued a re-price…
-    engine.refresh_queued(NOW)
+    assert refresh.refresh_pending()  # new blocks queued a re-price…
+    refresh.refresh_queued(NOW)
     assert engine.recompute(NOW, force=True).changed == 0  # …which left nothing to do
 
     feeds.remove_feed(db.session.get(CalendarFeed, feed.id), TODAY)
     db.session.commit()
-    assert engine.refresh_pending()
-    engine.refresh_queued(NOW)
+    assert refresh.refresh_pending()
+    refresh.refresh_queued(NOW)
     assert engine.recompute(NOW, force=True).changed == 0

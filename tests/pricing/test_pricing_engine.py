@@ -15,7 +15,7 @@ from booking import services as booking_services
 from booking.models import BookingNight
 from core.models import JobRun
 from core.scheduler import registered_jobs, run_job
-from pricing import engine
+from pricing import engine, refresh
 from pricing.models import NightlyPrice, PriceChange, PriceOverride, PricingPolicy, PricingState
 from pricing.rules import decode_reasons
 from tests.conftest import NOW, TODAY, bearer, days, signed_in
@@ -218,15 +218,15 @@ def test_a_booking_reprices_its_neighbourhood_after_commit(db, make_unit, make_e
     )
     db.session.commit()
     # Not inside the booking's transaction: queued, still the old price…
-    assert engine.refresh_pending()
+    assert refresh.refresh_pending()
     assert "gap" not in prices(db, unit.id)[days(33)][2]
 
-    counts = engine.refresh_queued(NOW)
+    counts = refresh.refresh_queued(NOW)
 
     # …and re-priced by the refresh job right after.
     assert "gap" in codes(prices(db, unit.id)[days(33)][2])
     assert counts.changed > 0
-    assert not engine.refresh_pending()
+    assert not refresh.refresh_pending()
     # The refresh did everything a full run would do for these nights.
     assert engine.recompute(NOW).changed == 0
     changes = db.session.scalars(select(PriceChange).where(PriceChange.night == days(33))).all()
@@ -245,7 +245,7 @@ def test_a_cancellation_reprices_the_freed_nights(db, make_unit, make_employee):
 
     booking_services.cancel_booking(employee, booking.id, NOW)
     db.session.commit()
-    engine.refresh_queued(NOW)
+    refresh.refresh_queued(NOW)
 
     assert days(52) in prices(db, unit.id)
     assert engine.recompute(NOW).changed == 0
@@ -434,11 +434,11 @@ def test_closing_and_reopening_dates_reprices_them(db, make_unit, make_user):
     engine.recompute(NOW)
     blocks = close_dates(operator, [unit], days(20), days(25), "maintenance", "", NOW)
     db.session.commit()
-    assert engine.refresh_pending()
-    engine.refresh_queued(NOW)
+    assert refresh.refresh_pending()
+    refresh.refresh_queued(NOW)
     remove_block(blocks[0], TODAY)
     db.session.commit()
-    engine.refresh_queued(NOW)
+    refresh.refresh_queued(NOW)
     # Every reopened night has its price again, exactly what a full run gives.
     assert all(days(d) in prices(db, unit.id) for d in range(20, 25))
     assert engine.recompute(NOW, force=True).changed == 0
@@ -475,7 +475,7 @@ def test_closed_rooms_are_not_counted_as_sold(db, make_unit, make_user):
 
     close_dates(operator, [unit], days(3), days(10), "maintenance", "", NOW)
     db.session.commit()
-    engine.refresh_queued(NOW)
+    refresh.refresh_queued(NOW)
 
     # The other room's demand is unchanged: nothing sold, the closed room just
     # is not for sale.

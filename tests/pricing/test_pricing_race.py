@@ -16,7 +16,7 @@ from accounts.models import User
 from booking import services as booking_services
 from booking.models import Booking, BookingNight
 from core.extensions import db as _db
-from pricing import engine
+from pricing import engine, refresh
 from pricing.models import NightlyPrice
 from tests.booking.test_race import race
 from tests.conftest import NOW, days
@@ -56,7 +56,7 @@ def test_bookings_racing_the_recompute_keep_their_price_rows(app, db, make_unit,
                     engine.recompute(NOW, force=True)
                     return "recomputed"
                 for _ in range(5):
-                    engine.refresh_queued(NOW)
+                    refresh.refresh_queued(NOW)
                 return "refreshed"
             finally:
                 _db.session.remove()
@@ -78,6 +78,6 @@ def test_bookings_racing_the_recompute_keep_their_price_rows(app, db, make_unit,
     assert all(stored == frozen for stored, frozen in booked), booked
 
     # Once the queue is drained, nothing is left for a full run to change.
-    engine.refresh_queued(NOW)
-    assert not engine.refresh_pending()
+    refresh.refresh_queued(NOW)
+    assert not refresh.refresh_pending()
     assert engine.recompute(NOW, force=True).changed == 0
