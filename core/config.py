@@ -366,7 +366,7 @@ def _calendar_settings(env: Mapping[str, str]) -> dict:
 def _job_and_pricing_settings(env: Mapping[str, str]) -> dict:
     return {
         "JOB_RUN_KEEP_DAYS": _int(env, "JOB_RUN_KEEP_DAYS", 90, minimum=1),
-        # Demand pricing (facilities/pricing): nights priced ahead, how often the
+        # Demand pricing (pricing/): nights priced ahead, how often the
         # scheduler re-prices around new bookings, how long price history is kept.
         "PRICING_HORIZON_DAYS": _int(env, "PRICING_HORIZON_DAYS", 365, minimum=30),
         "PRICING_REFRESH_SECONDS": _int(env, "PRICING_REFRESH_SECONDS", 5, minimum=1),
