@@ -1,4 +1,4 @@
-"""Operator-facing pricing: settings, bounds, overrides, the price calendar, history.
+"""Operator-facing pricing: settings, bounds, overrides, history.
 
 Services flush; the view commits and then re-prices the facility
 (``engine.reprice_now``), so the operator sees the new prices on the next page.
@@ -191,7 +191,7 @@ def delete_override(override: PriceOverride) -> int:
     return facility_id
 
 
-# --- Price calendar -------------------------------------------------------------------
+# --- History --------------------------------------------------------------------------
 
 
 def history(facility: Facility, page: int, per_page: int = 50) -> Page:

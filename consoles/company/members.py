@@ -1,6 +1,7 @@
 """A company's people: invitations, joining by verified domain, deactivation.
 
-Setting the join domain and the platform admin's review of it are in ``domains``.
+Setting the join domain and the platform admin's review of it are in
+``accounts.join_domains``.
 Services flush; the caller commits. Lock order, everywhere here and in booking:
 an invitation row, then a user row, then the company's billing account, so two
 requests never wait on each other in opposite orders.
