@@ -65,7 +65,7 @@ class Counts:
         )
 
 
-class _PriceCache:
+class PriceCache:
     """Prices by (policy, factors, base and bounds, gap), each computed once per run.
 
     Policies, factor tuples and unit bounds are numbered as they are first seen,
@@ -131,7 +131,7 @@ def reprice_facility(
     start: date | None = None,
     end: date | None = None,
     cause: str = "nightly",
-    cache: _PriceCache | None = None,
+    cache: PriceCache | None = None,
     write: bool = True,
     skip_unchanged: bool = False,
     horizon_days: int = DEFAULT_HORIZON_DAYS,
@@ -161,7 +161,7 @@ def reprice_facility(
             return counts
     stored = load_stored(inputs.unit_ids, start, end)
     rows, changes = _price_nights(
-        inputs, stored, today, start, end, cache or _PriceCache(), counts, cause=cause, now=now
+        inputs, stored, today, start, end, cache or PriceCache(), counts, cause=cause, now=now
     )
     if write:
         _write_changes(facility_id, rows, changes, counts.new, digest, state, now)
@@ -227,7 +227,7 @@ def _price_nights(
     today: date,
     start: date,
     end: date,
-    cache: _PriceCache,
+    cache: PriceCache,
     counts: Counts,
     *,
     cause: str,
@@ -407,7 +407,7 @@ def recompute(
     ids = facility_ids(facility_id)
     db.session.commit()
     total = Counts()
-    cache = _PriceCache()
+    cache = PriceCache()
     for fid in ids:
         _relaxed_commit()
         counts = reprice_facility(

@@ -14,7 +14,7 @@ from pricing.engine import (
     DEFAULT_HORIZON_DAYS,
     REFRESH_MARGIN,
     Counts,
-    _PriceCache,
+    PriceCache,
     reprice_facility,
 )
 
@@ -53,7 +53,7 @@ def refresh_queued(
         ids.append(row_id)
         spans[fid] = (ids, min(first, start), max(stop, end))
     total = Counts()
-    cache = _PriceCache()
+    cache = PriceCache()
     for fid, (ids, start, end) in spans.items():
         total.add(
             reprice_facility(
