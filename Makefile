@@ -12,7 +12,7 @@ FLASK := $(BIN)/flask --app wsgi
 CATALOGS := $(wildcard translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
 
-.PHONY: run test install install-dev lint format chromium translations extract-messages bench clean
+.PHONY: run test install install-dev lint format chromium node vendor translations extract-messages bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,28 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
-install: $(VENV)/.installed translations
-install-dev: $(VENV)/.installed-dev translations
+install: $(VENV)/.installed translations vendor
+install-dev: $(VENV)/.installed-dev translations vendor
+
+# Front-end libraries from npm (package.json, locked in package-lock.json), copied
+# into static/vendor: the app serves them itself, no CDN. axe-core stays in
+# node_modules for the browser tests.
+vendor: static/vendor/.installed
+static/vendor/.installed: package.json package-lock.json tools/vendor-assets.mjs | node
+	npm ci --no-audit --no-fund --loglevel=error
+	node tools/vendor-assets.mjs
+	touch $@
+
+# Debian's Node.js and npm, for `make vendor`.
+node:
+	@if ! command -v npm >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's nodejs and npm for the front-end libraries"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	  else \
+	    echo "npm is missing: run 'sudo apt-get install nodejs npm'"; exit 1; \
+	  fi; \
+	fi
 
 translations: $(COMPILED)
 %.mo: %.po | $(VENV)/.installed
@@ -80,4 +100,4 @@ bench: install-dev
 	$(BIN)/python benchmarks/search_and_book.py
 
 clean:
-	rm -rf $(VENV) instance/engawa.db* .pytest_cache .ruff_cache
+	rm -rf $(VENV) instance/engawa.db* .pytest_cache .ruff_cache node_modules static/vendor

@@ -19,6 +19,7 @@ Rules it enforces:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask_babel import LazyString
@@ -222,14 +223,74 @@ def spend_for_booking(booking, user: User, now: datetime, grace_days: int) -> No
         )
 
 
+@dataclass(frozen=True)
+class RefundBand:
+    """From ``starts`` (a Tokyo date) on, a cancellation refunds ``refund_percent`` of the stay."""
+
+    starts: date
+    refund_percent: int
+
+
+@dataclass(frozen=True)
+class CancellationPolicy:
+    """The one cancellation policy the ledger enforces, as dates for one stay.
+
+    Free (100% back) until ``free_until`` inclusive, half back from the next day, and
+    nothing once the stay has begun (check-in day on). Shown to employees wherever a
+    stay is chosen or held, and what ``refund_amount`` computes.
+    """
+
+    check_in: date
+    bands: tuple[RefundBand, ...]
+
+    @property
+    def free_until(self) -> date:
+        return self.bands[1].starts - timedelta(days=1)
+
+    def percent_on(self, today: date) -> int:
+        percent = self.bands[0].refund_percent
+        for band in self.bands:
+            if today >= band.starts:
+                percent = band.refund_percent
+        return percent
+
+    def refund_on(self, total: int, today: date) -> int:
+        """Yen back for a stay of ``total`` cancelled on ``today`` (half rounds down)."""
+        percent = self.percent_on(today)
+        return total if percent == 100 else total * percent // 100
+
+    def as_json(self) -> dict:
+        return {
+            "free_until": self.free_until.isoformat(),
+            "bands": [
+                {"from": b.starts.isoformat(), "refund_percent": b.refund_percent}
+                for b in self.bands
+            ],
+        }
+
+
+LATE_CANCELLATION_REFUND_PERCENT = 50
+
+
+def cancellation_policy(check_in: date, booked_on: date = date.min) -> CancellationPolicy:
+    """The policy's bands for a stay starting ``check_in``: 100%, then 50%, then 0%.
+
+    ``booked_on`` (the Tokyo date the stay was or would be booked) starts the first band.
+    """
+    late = check_in - timedelta(days=FREE_CANCELLATION_DAYS - 1)
+    return CancellationPolicy(
+        check_in,
+        (
+            RefundBand(min(booked_on, late), 100),
+            RefundBand(late, LATE_CANCELLATION_REFUND_PERCENT),
+            RefundBand(check_in, 0),
+        ),
+    )
+
+
 def refund_amount(total: int, check_in: date, today: date) -> int:
     """Cancellation policy: all until 3 days before check-in, half after, none once begun."""
-    days_before = (check_in - today).days
-    if days_before >= FREE_CANCELLATION_DAYS:
-        return total
-    if days_before > 0:
-        return total // 2
-    return 0
+    return cancellation_policy(check_in).refund_on(total, today)
 
 
 def refund_for_cancellation(booking, now: datetime, *, full: bool = False) -> int:
