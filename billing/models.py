@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -175,6 +176,7 @@ class EntryKind(StrEnum):
     CARRY_OVER = "carry_over"  # closing (−) and opening (+) of one period's unused credit
     EXPIRY = "expiry"  # credit older than one carry-over (negative)
     OVERAGE = "overage"  # credit beyond the pool, billed on the next invoice
+    CHANGE = "change"  # a stay changed: the difference charged (−) or refunded (+)
 
 
 class CreditEntry(db.Model):
@@ -204,15 +206,24 @@ class CreditEntry(db.Model):
 
     __table_args__ = (
         CheckConstraint(
-            "kind IN ('grant', 'spend', 'refund', 'carry_over', 'expiry', 'overage')",
+            "kind IN ('grant', 'spend', 'refund', 'carry_over', 'expiry', 'overage', 'change')",
             name="kind_known",
         ),
         CheckConstraint(
             "(kind IN ('grant', 'refund', 'overage') AND amount > 0)"
-            " OR (kind IN ('spend', 'expiry') AND amount < 0) OR kind = 'carry_over'",
+            " OR (kind IN ('spend', 'expiry') AND amount < 0) OR kind = 'carry_over'"
+            " OR (kind = 'change' AND amount <> 0)",
             name="amount_sign",
         ),
-        UniqueConstraint("booking_id", "kind"),
+        # A stay is spent and refunded once; its changes and overage may come several times.
+        Index(
+            "uq_credit_entry_booking_once",
+            "booking_id",
+            "kind",
+            unique=True,
+            sqlite_where=text("kind IN ('spend', 'refund')"),
+            postgresql_where=text("kind IN ('spend', 'refund')"),
+        ),
         UniqueConstraint("invoice_id", "kind"),
         Index("ix_credit_entry_company_id_created_at", "company_id", "created_at"),
         # An employee's spending this month (the monthly cap).

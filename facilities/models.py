@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime, time
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from accounts.models import OperatorOrg
@@ -31,6 +31,9 @@ class Facility(db.Model):
     prefecture: Mapped[int] = mapped_column(index=True)  # JIS X 0401 code, 1–47
     municipality: Mapped[str] = mapped_column(String(100))
     address: Mapped[str] = mapped_column(String(300))
+    postal_code: Mapped[str] = mapped_column(
+        String(7), default="", server_default=text("''")
+    )  # 7 digits, no hyphen
     latitude: Mapped[float]
     longitude: Mapped[float]
     # Amenities
@@ -127,5 +130,22 @@ class FacilityPhoto(db.Model):
     height: Mapped[int]
     caption: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The operator's order (ascending) and choice of cover: one per facility at most.
+    position: Mapped[int] = mapped_column(default=0, server_default="0")
+    is_cover: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # A photo of one room (shown with that room), or of the facility (None).
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id", ondelete="SET NULL"))
+    # Widths of the resized copies made at upload ("480,960,1600"), for srcset.
+    widths: Mapped[str] = mapped_column(String(40), default="", server_default=text("''"))
 
     facility: Mapped[Facility] = relationship()
+
+    __table_args__ = (
+        Index(
+            "uq_facility_photo_one_cover",
+            "facility_id",
+            unique=True,
+            sqlite_where=text("is_cover"),
+            postgresql_where=text("is_cover"),
+        ),
+    )
