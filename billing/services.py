@@ -137,10 +137,28 @@ def summary(company_id: int) -> CompanySummary:
 
 @dataclass(frozen=True)
 class CreditNotice:
-    """What an employee sees above the search: the pool left, or why booking is closed."""
+    """What an employee sees about money before choosing a stay.
 
-    balance: int
+    Their own monthly allowance (the company's cap per employee, in yen, and what
+    they have used this month), or why booking is closed. Never the company's whole
+    balance: that is for the company admins' console.
+    """
+
     blocked: str | None
+    monthly_cap: int | None  # None: the company sets no cap per employee
+    spent_this_month: int
+
+    @property
+    def remaining(self) -> int | None:
+        if self.monthly_cap is None:
+            return None
+        return max(0, self.monthly_cap - self.spent_this_month)
+
+    def remaining_after(self, total: int) -> int | None:
+        """What is left of the allowance after a stay of ``total`` yen (None: no cap)."""
+        if self.monthly_cap is None:
+            return None
+        return self.monthly_cap - self.spent_this_month - total
 
 
 def credit_notice(user: User, now: datetime, grace_days: int) -> CreditNotice | None:
@@ -151,7 +169,8 @@ def credit_notice(user: User, now: datetime, grace_days: int) -> CreditNotice | 
     if not user.company.active:
         reason = _l("Your company's account is suspended.")
     blocked = str(ledger.ask_admin(reason, user.company_id)) if reason is not None else None
-    return CreditNotice(account.credit_balance, blocked)
+    spent = ledger.month_spent_by(user.id, tokyo_today(now))
+    return CreditNotice(blocked, account.employee_monthly_cap, spent)
 
 
 def check_seat_free(company_id: int) -> None:

@@ -24,7 +24,7 @@ from flask_login import current_user, login_required
 
 from billing.services import credit_notice
 from booking import search as search_service
-from booking import services
+from booking import services, stay_options
 from booking.forms import (
     AMENITY_LABELS,
     KIND_LABELS,
@@ -35,12 +35,13 @@ from booking.forms import (
 )
 from booking.ics import stay_calendar
 from booking.services import MAX_GUESTS
+from booking.terms import stay_terms
 from core.dates import adjacent_months, parse_month
 from core.db import edge_now, get_by_id, tokyo_today
 from core.extensions import db
 from core.forms import EmptyForm
 from core.i18n import current_locale
-from facilities.models import Facility
+from facilities.models import Facility, Unit
 from facilities.services import facility_photos, photo_dir, visible_photo
 
 bp = Blueprint("booking", __name__)
@@ -60,29 +61,59 @@ def _horizon() -> int:
 @bp.app_template_filter("pager_query")
 def pager_query(args, page: int) -> str:
     """The current query string with another page number."""
+    return with_args(args, page=page)
+
+
+@bp.app_template_filter("with_args")
+def with_args(args, **changes) -> str:
+    """The current query string with some arguments replaced (repeated ones kept)."""
     params = args.to_dict(flat=False)
-    params["page"] = [str(page)]
+    for name, value in changes.items():
+        params[name] = [str(value)]
     return urlencode(params, doseq=True)
+
+
+@bp.app_template_filter("drop_filter")
+def drop_filter(args, field: str) -> str:
+    """The current search without one filter (a no-results suggestion), from page 1."""
+    params = args.to_dict(flat=False)
+    params["page"] = ["1"]
+    if field.startswith("amenity:"):
+        params["amenities"] = [a for a in params.get("amenities", []) if a != field[8:]]
+    elif field == "min_wifi":
+        params["min_wifi"] = ["0"]
+    elif field == "guests":
+        params["guests"] = ["1"]
+    else:
+        params.pop(field, None)
+    return urlencode(params, doseq=True)
+
+
+def _last_check_in(today):
+    return today + timedelta(days=_horizon())
+
+
+def _bookable_day(day, today) -> bool:
+    """A check-in the terms can be stated for: from today to the booking horizon."""
+    return day is not None and today <= day <= _last_check_in(today)
 
 
 @bp.get("/")
 def home():
     form = SearchForm(request.args)
     form.place.choices = place_choices(current_locale())
+    now = edge_now()
+    today = tokyo_today(now)
     if "check_in" not in request.args:
         # Suggest a week-long stay two weeks out, the network's typical booking.
-        today = tokyo_today(edge_now())
         form.check_in.data = today + timedelta(days=14)
         form.check_out.data = today + timedelta(days=21)
-    page = None
-    error = None
+    page = query = error = suggestions = terms = None
     if "check_in" in request.args:
         if form.validate():
             query = form.to_query()
             try:
-                services.validate_stay_dates(
-                    query.check_in, query.check_out, tokyo_today(edge_now()), _horizon()
-                )
+                services.validate_stay_dates(query.check_in, query.check_out, today, _horizon())
             except services.BookingError as exc:
                 error = exc.message
             else:
@@ -91,15 +122,22 @@ def home():
                 page = search_service.search_page(
                     query, page_no, current_app.config["SEARCH_PAGE_SIZE"]
                 )
+                terms = stay_terms(query.check_in, today)
+                if not page.total:
+                    suggestions = stay_options.suggestions(query, today, _last_check_in(today))
         else:
             error = _("Please check the search fields.")
     status = 400 if error else 200
     return render_template(
         "booking/search.html",
         form=form,
+        query=query,
         page=page,
         error=error,
-        credit=credit_notice(current_user, edge_now(), current_app.config["BILLING_GRACE_DAYS"]),
+        terms=terms,
+        suggestions=suggestions,
+        today=today,
+        credit=credit_notice(current_user, now, current_app.config["BILLING_GRACE_DAYS"]),
         amenity_labels=AMENITY_LABELS,
         kind_labels=KIND_LABELS,
     ), status
@@ -114,37 +152,49 @@ def _active_facility(facility_id: int) -> Facility:
 
 @bp.get("/facilities/<int:facility_id>")
 def facility(facility_id: int):
-    facility = _active_facility(facility_id)
+    return _facility_page(_active_facility(facility_id), request.args)
+
+
+def _facility_page(facility: Facility, args, error: services.BookingError | None = None):
+    """The facility page for the stay being chosen in ``args``, with a rule's refusal inline.
+
+    A refused quote (too many nights, too many guests, over a cap) comes back here with
+    the facility, room, dates and guests kept, so the employee corrects it in place.
+    """
     today = tokyo_today(edge_now())
-    # Months far from today are not bookable; keep the navigation within sense.
-    first = parse_month(request.args.get("month"), today, months_around=36)
+    stay = QuoteForm(args)
+    check_in = stay.check_in.data if stay.check_in.validate(stay) else None
+    check_out = stay.check_out.data if stay.check_out.validate(stay) else None
+    if check_in and check_out and not (check_in < check_out):
+        check_out = None
+    # Months far from today are not bookable; keep the navigation within sense. The
+    # month shown is the one asked for, else the stay's, else this month.
+    default_month = check_in.strftime("%Y-%m") if check_in else None
+    first = parse_month(args.get("month") or default_month, today, months_around=36)
     weeks = search_service.month_calendar(facility, first.year, first.month, today)
     prev_month, next_month = adjacent_months(first)
-    stay = QuoteForm(request.args)
-    # With dates chosen (from search), say which rooms are free for the whole stay.
-    # (Field by field: a room need not be chosen yet.)
-    free_units = None
-    if stay.check_in.validate(stay) and stay.check_out.validate(stay):
-        free_units = search_service.units_free_for_stay(
-            facility, stay.check_in.data, stay.check_out.data
-        )
     guests = stay.guests.data if stay.guests.validate(stay) else 1
-    offered = [
-        u.id
-        for u in facility.units
-        if u.active and u.capacity >= guests and (free_units is None or u.id in free_units)
-    ]
+    # With dates chosen, each room's total for the stay, and whether it is free.
+    rooms = None
+    if check_in and check_out:
+        free = search_service.units_free_for_stay(facility, check_in, check_out)
+        rooms = stay_options.room_offers(facility, check_in, check_out, guests, free)
+        offered = [r.unit.id for r in rooms if r.offered]
+    else:
+        offered = [u.id for u in facility.units if u.active and u.capacity >= guests]
     chosen_unit_id = (
         stay.unit_id.data if stay.unit_id.data in offered else next(iter(offered), None)
     )
     # Month links keep the stay being chosen.
-    stay_args = {k: request.args[k] for k in STAY_ARGS if request.args.get(k)}
+    stay_args = {k: args[k] for k in STAY_ARGS if args.get(k)}
     return render_template(
         "booking/facility.html",
-        free_units=free_units,
+        rooms=rooms,
         offered=offered,
         max_guests=MAX_GUESTS,
         guests=guests,
+        check_in=check_in,
+        check_out=check_out,
         stay_args=stay_args,
         show_prev=prev_month >= today.replace(day=1),
         chosen_unit_id=chosen_unit_id,
@@ -154,11 +204,14 @@ def facility(facility_id: int):
         prev_month=prev_month,
         next_month=next_month,
         today=today,
+        horizon_end=_last_check_in(today),
         stay=stay,
+        error=error,
+        terms=stay_terms(check_in, today) if _bookable_day(check_in, today) else None,
         amenity_labels=AMENITY_LABELS,
         kind_labels=KIND_LABELS,
         photos=facility_photos(facility, limit=6),
-    )
+    ), (422 if error else 200)
 
 
 def _stay(form: StayForm) -> services.StayRequest:
@@ -196,20 +249,46 @@ def _incomplete(form: StayForm, message: str):
 
 @bp.get("/book")
 def quote():
-    """The confirmation page: price per night, total, and the confirm button."""
+    """The confirmation page: price per night, total, the money terms, and the confirm button.
+
+    A stay the rules refuse goes back to the facility page with the reason inline.
+    """
     form = QuoteForm(request.args)
     if not form.validate():
+        unit = get_by_id(Unit, form.unit_id.data) if form.unit_id.data else None
+        if unit is not None and unit.active and unit.facility.active:
+            error = services.BookingError(_("Choose a room, dates and guests."), "invalid")
+            return _facility_page(unit.facility, request.args, error)
         return _incomplete(form, _("Choose a room, dates and guests."))
     quote, error = _quote_or_error(form)
+    if error is not None:
+        return _facility_page(_bookable_facility(form.unit_id.data), request.args, error)
     confirm = StayForm(formdata=None)
     confirm.request_key.data = secrets.token_urlsafe(16)
+    return _quote_page(quote, confirm)
+
+
+def _bookable_facility(unit_id: int) -> Facility:
+    unit = get_by_id(Unit, unit_id)
+    if unit is None or not unit.active or not unit.facility.active:
+        abort(404)
+    return unit.facility
+
+
+def _quote_page(quote, form, error=None, status=200):
+    now = edge_now()
+    today = tokyo_today(now)
+    credit = credit_notice(current_user, now, current_app.config["BILLING_GRACE_DAYS"])
     return render_template(
         "booking/quote.html",
         quote=quote,
         error=error,
-        form=confirm,
-        unit_id=form.unit_id.data,
-    ), (200 if error is None else 422)
+        form=form,
+        credit=credit,
+        terms=stay_terms(quote.check_in, today) if quote else None,
+        today=today,
+        unit_id=quote.unit.id if quote else form.unit_id.data,
+    ), status
 
 
 @bp.post("/book")
@@ -236,26 +315,10 @@ def book():
         db.session.rollback()
         quote, _error = _quote_or_error(form)
         conflict = isinstance(exc, services.BookingConflict | services.PriceChanged)
-        status = 409 if conflict else 422
-        return render_template(
-            "booking/quote.html", quote=quote, error=exc, form=form, unit_id=form.unit_id.data
-        ), status
+        return _quote_page(quote, form, exc, 409 if conflict else 422)
     db.session.commit()
     flash(_("Your stay is booked."), "success")
     return redirect(url_for("booking.stay", booking_id=booking.id), 303)
-
-
-@bp.get("/photos/<filename>")
-def photo(filename: str):
-    """A facility photo: for its operator, or for any member if the facility is open."""
-    stored = visible_photo(current_user, filename)
-    if stored is None:
-        abort(404)
-    response = send_from_directory(
-        photo_dir(current_app.instance_path), filename, mimetype=stored.content_type, max_age=3600
-    )
-    response.cache_control.private = True
-    return response
 
 
 @bp.get("/stays")

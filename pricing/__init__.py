@@ -7,12 +7,13 @@ from flask import Flask
 
 from core.scheduler import JobSpec, register_jobs
 from pricing import cli, jobs, refresh, services
-from pricing.rules import reason_label
+from pricing.rules import guest_reason_label, reason_label
 
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(cli.pricing)
     app.jinja_env.globals["reason_label"] = reason_label
+    app.jinja_env.globals["guest_reason_label"] = guest_reason_label
     register_jobs(
         app,
         JobSpec(

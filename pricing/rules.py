@@ -46,11 +46,35 @@ REASON_LABELS = {
     "override": _l("Set by the operator"),
 }
 
+# The same reasons as a guest reads them (料金の内訳): what the night is, not how the
+# engine got there. Demand reads by its direction.
+GUEST_REASON_LABELS = {
+    "peak": _l("Peak season"),
+    "holiday_eve": _l("Night before a holiday"),
+    "off_season": _l("Off-season discount"),
+    "weekend": _l("Weekend night"),
+    "occupancy_down": _l("Quiet dates discount"),
+    "occupancy_up": _l("Popular dates"),
+    "last_minute": _l("Last-minute discount"),
+    "gap": _l("Short gap between stays"),
+    "max_discount": _l("Discounts capped"),
+    "floor": _l("Facility's lowest price"),
+    "ceiling": _l("Facility's highest price"),
+    "override": _l("Price set by the facility"),
+}
+
 MONTHS = tuple(range(1, 13))
 
 
 def reason_label(code: str) -> str:
     return str(REASON_LABELS.get(code, code))
+
+
+def guest_reason_label(code: str, percent: int) -> str:
+    """A night's price reason in the guest's words."""
+    if code == "occupancy":
+        code = "occupancy_down" if percent < 0 else "occupancy_up"
+    return str(GUEST_REASON_LABELS.get(code, REASON_LABELS.get(code, code)))
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,15 @@ def test_quote_book_confirm_and_download(db, client, login, make_employee, make_
     quote = client.get("/book", query_string=stay)
     page = quote.get_data(as_text=True)
     assert quote.status_code == 200
-    assert page.count("¥11,000（税込）") == 2 and "¥22,000（税込）" in page
+    breakdown = page[page.index('data-testid="breakdown"') : page.index('data-testid="total"')]
+    assert breakdown.count("¥11,000（税込）") == 2 and "¥22,000（税込）" in page
+    # The money terms before confirming: paid from the company's credit, and what a
+    # cancellation would return (half of it 1–2 days before check-in).
+    who_pays = page.split('data-testid="who-pays"')[1].split("</section>")[0]
+    assert "¥22,000（税込）" in who_pays
+    assert (
+        'data-testid="terms"' in page and "¥11,000（税込）" in page.split('data-testid="terms"')[1]
+    )
     key = re.search(r'name="request_key" type="hidden" value="([^"]+)"', page).group(1)
 
     booked = client.post("/book", data={**stay, "request_key": key})
@@ -215,8 +223,8 @@ def test_facility_page_with_dates_offers_only_rooms_free_for_the_stay(
         f"/facilities/{facility.id}",
         query_string={"check_in": days(10), "check_out": days(13), "unit_id": taken.id},
     ).get_data(as_text=True)
-    taken_radio = re.search(rf'<input[^>]*value="{taken.id}"[^>]*>', page).group(0)
-    free_radio = re.search(rf'<input[^>]*value="{free.id}"[^>]*>', page).group(0)
+    taken_radio = re.search(rf'<input[^>]*name="unit_id" value="{taken.id}"[^>]*>', page).group(0)
+    free_radio = re.search(rf'<input[^>]*name="unit_id" value="{free.id}"[^>]*>', page).group(0)
     assert "disabled" in taken_radio and "checked" not in taken_radio
     assert "checked" in free_radio and "disabled" not in free_radio
 
@@ -232,8 +240,8 @@ def test_facility_page_offers_only_rooms_big_enough_and_keeps_the_stay_in_month_
         f"/facilities/{facility.id}",
         query_string={"check_in": days(10), "check_out": days(13), "guests": 4},
     ).get_data(as_text=True)
-    small_radio = re.search(rf'<input[^>]*value="{small.id}"[^>]*>', page).group(0)
-    big_radio = re.search(rf'<input[^>]*value="{big.id}"[^>]*>', page).group(0)
+    small_radio = re.search(rf'<input[^>]*name="unit_id" value="{small.id}"[^>]*>', page).group(0)
+    big_radio = re.search(rf'<input[^>]*name="unit_id" value="{big.id}"[^>]*>', page).group(0)
     assert "disabled" in small_radio and "checked" in big_radio
     next_link = re.search(r'<a href="([^"]+)" rel="next">', page).group(1)
     assert "guests=4" in next_link and f"check_in={days(10)}" in next_link
