@@ -7,7 +7,10 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
+from accounts.models import User
+from booking.models import Booking, BookingStatus
 from booking.search import SearchQuery, search
 from core.dates import stay_nights
 from core.extensions import db
@@ -53,6 +56,21 @@ def room_offers(
         )
         for u in units
     ]
+
+
+def next_stay(user: User, today: date) -> Booking | None:
+    """The employee's next confirmed stay that has not ended (shown above the search)."""
+    return db.session.scalar(
+        select(Booking)
+        .where(
+            Booking.user_id == user.id,
+            Booking.status == BookingStatus.CONFIRMED,
+            Booking.check_out > today,
+        )
+        .options(selectinload(Booking.unit).selectinload(Unit.facility))
+        .order_by(Booking.check_in, Booking.id)
+        .limit(1)
+    )
 
 
 # --- When nothing is found -----------------------------------------------------------

@@ -16,7 +16,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_from_directory,
     url_for,
 )
 from flask_babel import gettext as _
@@ -35,14 +34,14 @@ from booking.forms import (
 )
 from booking.ics import stay_calendar
 from booking.services import MAX_GUESTS
-from booking.terms import stay_terms
+from booking.terms import StayTerms, stay_terms
 from core.dates import adjacent_months, parse_month
 from core.db import edge_now, get_by_id, tokyo_today
 from core.extensions import db
 from core.forms import EmptyForm
 from core.i18n import current_locale
 from facilities.models import Facility, Unit
-from facilities.services import facility_photos, photo_dir, visible_photo
+from facilities.services import facility_photos
 
 bp = Blueprint("booking", __name__)
 STAY_ARGS = ("unit_id", "check_in", "check_out", "guests")
@@ -138,6 +137,7 @@ def home():
         suggestions=suggestions,
         today=today,
         credit=credit_notice(current_user, now, current_app.config["BILLING_GRACE_DAYS"]),
+        next_stay=stay_options.next_stay(current_user, today) if current_user.books_stays else None,
         amenity_labels=AMENITY_LABELS,
         kind_labels=KIND_LABELS,
     ), status
@@ -325,8 +325,12 @@ def book():
 def stays():
     today = tokyo_today(edge_now())
     upcoming, past = services.bookings_of(current_user, today)
+    terms = {
+        booking_id: StayTerms(held.policy, today)
+        for booking_id, held in services.cancellation_terms_of(upcoming, today).items()
+    }
     return render_template(
-        "booking/stays.html", upcoming=upcoming, past=past, today=today, cancel_form=EmptyForm()
+        "booking/stays.html", upcoming=upcoming, past=past, today=today, terms=terms
     )
 
 
@@ -340,8 +344,14 @@ def _own_booking(booking_id: int):
 @bp.get("/stays/<int:booking_id>")
 def stay(booking_id: int):
     booking = _own_booking(booking_id)
+    today = tokyo_today(edge_now())
+    money = services.cancellation_terms(booking, today)
     return render_template(
-        "booking/stay.html", booking=booking, today=tokyo_today(edge_now()), cancel_form=EmptyForm()
+        "booking/stay.html",
+        booking=booking,
+        today=today,
+        money=money,
+        terms=StayTerms(money.policy, today),
     )
 
 
@@ -367,20 +377,3 @@ def stay_ics(booking_id: int):
         mimetype="text/calendar",
         headers={"Content-Disposition": f'attachment; filename="engawa-stay-{booking.id}.ics"'},
     )
-
-
-@bp.post("/stays/<int:booking_id>/cancel")
-def cancel(booking_id: int):
-    if not EmptyForm().validate_on_submit():
-        abort(400)
-    try:
-        services.cancel_booking(current_user, booking_id, edge_now())
-    except services.BookingNotFound:
-        abort(404)
-    except services.BookingError as exc:
-        db.session.rollback()
-        flash(str(exc.message), "error")
-        return redirect(url_for("booking.stay", booking_id=booking_id), 303)
-    db.session.commit()
-    flash(_("Your stay has been cancelled and its nights released."), "success")
-    return redirect(url_for("booking.stays"), 303)

@@ -236,3 +236,18 @@ def test_suggestions_never_offer_past_dates_or_dates_past_the_horizon(client, ma
         found = suggestions(query, TODAY, days(5))
         assert all(TODAY <= s.check_in <= days(5) for s in found.dates)
         assert [s.field for s in found.filters] == ["kind"]
+
+
+def test_the_search_page_opens_on_the_employees_next_stay(
+    db, client, login, make_employee, make_unit
+):
+    employee = make_employee()
+    unit = make_unit()
+    later = services.book_stay(employee, services.StayRequest(unit.id, days(30), days(32), 1), NOW)
+    sooner = services.book_stay(employee, services.StayRequest(unit.id, days(5), days(7), 1), NOW)
+    db.session.commit()
+    login(employee)
+    page = client.get("/").get_data(as_text=True)
+    card = _section(page, "next-stay")
+    assert f"/stays/{sooner.id}" in card and f"/stays/{later.id}" not in card
+    assert page.index('data-testid="next-stay"') < page.index("search-panel")
