@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask_babel import lazy_gettext as _l
 
 from accounts import cli, mail, sessions, views
 from core.scheduler import JobSpec, register_jobs
@@ -18,7 +19,7 @@ def init_app(app: Flask) -> None:
             mail.deliver_outbox,
             "interval",
             lambda config: {"minutes": 5},
-            "Send queued e-mail (invitations, join links)",
+            _l("Send queued e-mail (invitations, join links)"),
             has_work=mail.outbox_pending,
         ),
         JobSpec(
@@ -26,6 +27,6 @@ def init_app(app: Flask) -> None:
             sessions.prune,
             "interval",
             lambda config: {"minutes": 30},
-            "Remove ended and expired sign-in sessions and old failed sign-in counts",
+            _l("Remove ended and expired sign-in sessions and old failed sign-in counts"),
         ),
     )

@@ -29,7 +29,7 @@ from flask_login import current_user, login_required, login_user, logout_user, u
 
 from accounts import services, sessions
 from accounts.forms import ApiTokenForm, LoginForm, PasswordChangeForm
-from accounts.models import User
+from accounts.models import Role, User
 from core import ratelimit
 from core.db import edge_now
 from core.extensions import db, login_manager
@@ -92,14 +92,32 @@ def _open_session_record(app, user: User, **_extra) -> None:
     db.session.commit()
 
 
-def _safe_next(target: str | None) -> str:
-    """Only same-site paths, never another host (open-redirect guard)."""
+def _safe_next(target: str | None, fallback: str | None = None) -> str:
+    """Only same-site paths, never another host (open-redirect guard); else ``fallback``
+    (the search page unless told)."""
     # Browsers read "\\" as "/", so "/\\evil.example" would leave the site.
     if target and target.startswith("/") and target.isprintable() and "\\" not in target:
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and not target.startswith("//"):
             return target
-    return url_for("booking.home")
+    return fallback or url_for("booking.home")
+
+
+# Each role's own home: where signing in lands when no page was asked for. The platform
+# console has no overview yet, so its admins land on the jobs page.
+HOME_BY_ROLE = {
+    Role.COMPANY_ADMIN: "company.billing",
+    Role.OPERATOR: "operator.dashboard",
+    Role.PLATFORM_ADMIN: "admin.jobs",
+}
+
+
+def home_of(user: User) -> str:
+    """The page a signed-in person starts from: employees search (their next stay on top),
+    company admins their company's console, operators theirs, platform admins theirs."""
+    if user.role == Role.OPERATOR and not user.runs_facilities:
+        return url_for("booking.home")  # an operator account without an organisation
+    return url_for(HOME_BY_ROLE.get(user.role, "booking.home"))
 
 
 # Password changes per account: each one runs the password hash on the current password.
@@ -138,7 +156,7 @@ def _minutes(seconds: int) -> int:
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated:
-        return redirect(url_for("booking.home"))
+        return redirect(_safe_next(request.args.get("next"), home_of(current_user)))
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
@@ -179,7 +197,7 @@ def login():
                 user.locale = lang  # chosen before signing in: the account remembers it
             _fresh_session()  # on sign-in: a session fixation guard
             login_user(user)  # opens the session record and commits (_open_session_record)
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(_safe_next(request.args.get("next"), home_of(user)))
     elif request.method == "POST":
         status = 400
         if "csrf_token" in form.errors:

@@ -4,6 +4,7 @@ providers behind one protocol (``billing.providers``: Stripe, or the local backe
 from __future__ import annotations
 
 from flask import Flask
+from flask_babel import lazy_gettext as _l
 
 from billing import jobs, webhook_view
 from billing.providers import local_views
@@ -22,28 +23,28 @@ def init_app(app: Flask) -> None:
             jobs.reconcile,
             "cron",
             lambda config: {"hour": 5, "minute": 10},
-            "Re-read every subscription and invoice from the payment provider",
+            _l("Re-read every subscription and invoice from the payment provider"),
         ),
         JobSpec(
             "billing_expire_credit",
             jobs.expire_lapsed_credit,
             "cron",
             lambda config: {"hour": 5, "minute": 20},
-            "Expire the credit of ended subscriptions after its carry-over period",
+            _l("Expire the credit of ended subscriptions after its carry-over period"),
         ),
         JobSpec(
             "billing_overage",
             jobs.bill_overage,
             "interval",
             lambda config: {"minutes": 15},
-            "Put overage credit on the companies' next invoices",
+            _l("Put overage credit on the companies' next invoices"),
         ),
         JobSpec(
             "local_billing_cycle",
             jobs.local_cycle,
             "interval",
             lambda config: {"minutes": 10},
-            "Local billing backend: renew periods, end cancelled subscriptions",
+            _l("Local billing backend: renew periods, end cancelled subscriptions"),
             run_at_start=True,
         ),
         JobSpec(
@@ -51,7 +52,7 @@ def init_app(app: Flask) -> None:
             jobs.deliver_local_events,
             "interval",
             lambda config: {"seconds": 30},
-            "Local billing backend: deliver events a failed delivery left behind",
+            _l("Local billing backend: deliver events a failed delivery left behind"),
             has_work=jobs.local_events_pending,
         ),
         JobSpec(
@@ -59,6 +60,6 @@ def init_app(app: Flask) -> None:
             jobs.prune_webhook_events,
             "cron",
             lambda config: {"hour": 4, "minute": 50},
-            "Forget handled webhook event ids after WEBHOOK_EVENT_KEEP_DAYS",
+            _l("Forget handled webhook event ids after the days set to keep them"),
         ),
     )

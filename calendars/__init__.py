@@ -4,6 +4,7 @@ and facility's own feed exported at a secret address."""
 from __future__ import annotations
 
 from flask import Flask
+from flask_babel import lazy_gettext as _l
 
 from calendars import cli, jobs, views
 from core.scheduler import JobSpec, register_jobs
@@ -19,7 +20,7 @@ def init_app(app: Flask) -> None:
             jobs.sync_calendars,
             "interval",
             lambda config: {"minutes": config["CALENDAR_SYNC_MINUTES"]},
-            "Import external iCal feeds",
+            _l("Import external iCal feeds"),
             run_at_start=True,
         ),
     )

@@ -8,6 +8,7 @@ the request-wide behaviour every page shares.
 from __future__ import annotations
 
 from flask import Flask
+from flask_babel import lazy_gettext as _l
 
 from core import cli, errors, i18n, ratelimit, scheduler, web
 from core import extensions as ext
@@ -43,13 +44,13 @@ def init_app(app: Flask) -> None:
             ratelimit.prune,
             "interval",
             lambda config: {"minutes": 30},
-            "Remove ended rate-limit windows",
+            _l("Remove ended rate-limit windows"),
         ),
         JobSpec(
             "prune_job_runs",
             scheduler.prune_job_runs,
             "cron",
             lambda config: {"hour": 4, "minute": 30},
-            "Remove old job run records",
+            _l("Remove old job run records"),
         ),
     )

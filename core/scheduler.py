@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask, current_app
+from flask_babel import LazyString
 from sqlalchemy import delete, update
 
 from core.db import TOKYO, edge_now, utcnow
@@ -35,7 +36,7 @@ class JobSpec:
     trigger: str  # "interval" or "cron"
     # Trigger arguments; a callable gets the app config (for configurable intervals).
     trigger_args: Callable[[dict], dict] = field(default=lambda config: {})
-    description: str = ""
+    description: str | LazyString = ""
     run_at_start: bool = False  # also once when the scheduler starts
     # For frequent polling jobs: when this says there is nothing to do, the run
     # is skipped and not recorded (a record every few seconds would bury the rest).
@@ -144,7 +145,7 @@ def build_scheduler(app: Flask):
             spec.trigger,
             args=(app, spec.name),
             id=spec.name,
-            name=spec.description or spec.name,
+            name=str(spec.description) or spec.name,
             **spec.trigger_args(app.config),
             **extra,
         )

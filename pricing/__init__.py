@@ -4,6 +4,7 @@ operator's policy, bounds and overrides. Prices are read through ``pricing.price
 from __future__ import annotations
 
 from flask import Flask
+from flask_babel import lazy_gettext as _l
 
 from core.scheduler import JobSpec, register_jobs
 from pricing import cli, jobs, refresh, services
@@ -21,7 +22,7 @@ def init_app(app: Flask) -> None:
             jobs.recompute_job,
             "cron",
             lambda config: {"hour": 3, "minute": 0},
-            "Re-price every unsold night of the next year",
+            _l("Re-price every unsold night of the next year"),
             run_at_start=True,
         ),
         JobSpec(
@@ -29,7 +30,7 @@ def init_app(app: Flask) -> None:
             jobs.refresh_job,
             "interval",
             lambda config: {"seconds": config["PRICING_REFRESH_SECONDS"]},
-            "Re-price the nights around new bookings and cancellations",
+            _l("Re-price the nights around new bookings and cancellations"),
             has_work=refresh.refresh_pending,
         ),
         JobSpec(
@@ -37,6 +38,6 @@ def init_app(app: Flask) -> None:
             services.prune_history,
             "cron",
             lambda config: {"hour": 4, "minute": 40},
-            "Remove old price history",
+            _l("Remove old price history"),
         ),
     )

@@ -48,6 +48,14 @@ NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 TODAY = tokyo_today(NOW)
 DEMO_PASSWORD = "engawa-demo"
 EMPLOYEE = "employee@acme.example"
+# Where each demo role lands after signing in (everyone else: search).
+LANDING = {
+    "admin@acme.example": "/company/billing",
+    "admin@globex.example": "/company/billing",
+    "operator@satoyama.example": "/operator/",
+    "operator@umibe.example": "/operator/",
+    "root@engawa.example": "/admin/jobs",
+}
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 740}
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "test-results"
@@ -141,14 +149,17 @@ class LiveServer:
     # What a person does in the browser.
 
     def sign_in(self, page: Page, email: str = EMPLOYEE, password: str = DEMO_PASSWORD) -> None:
-        """Sign in through the real form (with its CSRF token) and land on search."""
+        """Sign in through the real form (with its CSRF token) and land on the role's home:
+        search for employees, the company console, the operator or platform console."""
         page.goto(f"{self.url}/login")
         form = page.locator("main form")
         form.locator("input[name=email]").fill(email)
         form.locator("input[name=password]").fill(password)
         form.locator("button[type=submit]").click()
-        expect(page).to_have_url(f"{self.url}/")
-        expect(page.locator("form.search-form")).to_be_visible()
+        home = LANDING.get(email, "/")
+        expect(page).to_have_url(f"{self.url}{home}")
+        if home == "/":
+            expect(page.locator("form.search-form")).to_be_visible()
 
 
 @pytest.fixture(scope="session")

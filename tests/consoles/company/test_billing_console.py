@@ -568,7 +568,9 @@ def test_usage_shows_balance_burn_down_stays_and_ledger(db, browser, company, st
     # By employee and by month.
     by_employee = re.search(r'data-testid="by-employee">(.*?)</table>', html, re.S).group(1)
     assert "山田 花子" in by_employee and f"¥{spent:,}" in by_employee
-    assert "2026-12" in re.search(r'data-testid="by-month">(.*?)</table>', html, re.S).group(1)
+    assert "December 2026" in re.search(r'data-testid="by-month">(.*?)</table>', html, re.S).group(
+        1
+    )
     # The ledger: the grant and both stays, signed.
     ledger_rows = re.search(r'data-testid="ledger">(.*?)</table>', html, re.S).group(1)
     assert "Granted" in ledger_rows and "+¥10,000,000" in ledger_rows
