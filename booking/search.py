@@ -6,6 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+import jpholiday
 from sqlalchemy import and_, exists, func, select
 
 from availability.models import Occupancy
@@ -282,11 +283,15 @@ def units_free_for_stay(facility: Facility, check_in: date, check_out: date) -> 
 class CalendarDay:
     day: date
     in_month: bool
-    free_units: int
-    total_units: int
+    free_units: int  # units that sleep the guests, free this night
+    total_units: int  # active units that sleep the guests
     price_from: int | None
     past: bool
     off_season: int = 0  # off-season discount of the night, a positive percent
+    holiday: str | None = None  # the national holiday's name (祝日, from jpholiday)
+    free_unit_ids: tuple[int, ...] = ()  # the free units that sleep the guests
+    check_in_ok: bool = False  # a stay of the minimum nights may start this day
+    check_out_ok: bool = False  # a stay from the chosen check-in may end this day
 
     @property
     def status(self) -> str:
@@ -298,32 +303,88 @@ class CalendarDay:
             return "few"
         return "free"
 
+    @property
+    def saturday(self) -> bool:
+        return self.day.weekday() == 5
+
+    @property
+    def sunday(self) -> bool:
+        return self.day.weekday() == 6
+
 
 def month_calendar(
-    facility: Facility, year: int, month: int, today: date
+    facility: Facility,
+    year: int,
+    month: int,
+    today: date,
+    *,
+    guests: int = 1,
+    check_in: date | None = None,
+    last_check_in: date | None = None,
 ) -> list[list[CalendarDay]]:
-    """Weeks (Sunday first, as Japanese calendars are) of one month's nights."""
+    """Weeks (Sunday first, as Japanese calendars are) of one month's nights.
+
+    Each day counts the units that sleep ``guests`` and are free that night. A day is a
+    possible check-in when it is neither past nor after ``last_check_in`` (the booking
+    horizon) and one unit is free for the facility's minimum nights from it; with
+    ``check_in`` chosen (and itself possible), a day is a possible check-out when one
+    unit is free every night in between and the length is within the facility's
+    minimum and maximum nights, as the booking rules require.
+    """
     weeks = month_weeks(date(year, month, 1))
-    start, end = weeks[0][0], weeks[-1][-1] + timedelta(days=1)
-    availability = facility_availability(facility, start, end)
-    total = len(availability)
-    days: dict[date, list[int]] = defaultdict(list)
+    first, last = weeks[0][0], weeks[-1][-1]
+    min_nights, max_nights = max(1, facility.min_nights), max(1, facility.max_nights)
+    # The grid's nights, the minimum stay past its last day, and back to a check-in
+    # before the grid whose stay may still end inside it.
+    start = first
+    if check_in and first - timedelta(days=max_nights) <= check_in < first:
+        start = check_in
+    end = last + timedelta(days=min_nights)
+    availability = [
+        ua for ua in facility_availability(facility, start, end) if ua.unit.capacity >= guests
+    ]
+    free: dict[date, set[int]] = defaultdict(set)
+    prices: dict[date, list[int]] = defaultdict(list)
     off_season: dict[date, int] = defaultdict(int)
     for ua in availability:
         for n in ua.nights:
             if n.available:
-                days[n.night].append(n.price)
+                free[n.night].add(ua.unit.id)
+                prices[n.night].append(n.price)
                 off_season[n.night] = max(off_season[n.night], n.off_season)
+
+    def can_check_in(d: date) -> bool:
+        if d < today or (last_check_in is not None and d > last_check_in):
+            return False
+        units = set(free.get(d, ()))
+        for n in range(1, min_nights):
+            units &= free.get(d + timedelta(days=n), set())
+        return bool(units)
+
+    # The days a stay from the check-in may end on: one unit free every night between.
+    check_outs: set[date] = set()
+    if check_in and can_check_in(check_in):
+        units = set(free.get(check_in, ()))
+        for n in range(1, max_nights + 1):
+            if not units:
+                break
+            if n >= min_nights:
+                check_outs.add(check_in + timedelta(days=n))
+            units &= free.get(check_in + timedelta(days=n), set())
     return [
         [
             CalendarDay(
                 day=d,
                 in_month=d.month == month,
-                free_units=len(days[d]),
-                total_units=total,
-                price_from=min(days[d]) if days[d] else None,
+                free_units=len(prices[d]),
+                total_units=len(availability),
+                price_from=min(prices[d]) if prices[d] and d >= today else None,
                 past=d < today,
                 off_season=off_season[d] if d >= today else 0,
+                holiday=jpholiday.is_holiday_name(d),
+                free_unit_ids=tuple(sorted(free[d])) if d >= today else (),
+                check_in_ok=can_check_in(d),
+                check_out_ok=d in check_outs,
             )
             for d in week
         ]

@@ -38,7 +38,6 @@ from booking.terms import StayTerms, stay_terms
 from core.dates import adjacent_months, parse_month
 from core.db import edge_now, get_by_id, tokyo_today
 from core.extensions import db
-from core.forms import EmptyForm
 from core.i18n import current_locale
 from facilities.models import Facility, Unit
 from facilities.services import facility_photos
@@ -171,9 +170,17 @@ def _facility_page(facility: Facility, args, error: services.BookingError | None
     # month shown is the one asked for, else the stay's, else this month.
     default_month = check_in.strftime("%Y-%m") if check_in else None
     first = parse_month(args.get("month") or default_month, today, months_around=36)
-    weeks = search_service.month_calendar(facility, first.year, first.month, today)
-    prev_month, next_month = adjacent_months(first)
     guests = stay.guests.data if stay.guests.validate(stay) else 1
+    weeks = search_service.month_calendar(
+        facility,
+        first.year,
+        first.month,
+        today,
+        guests=guests,
+        check_in=check_in,
+        last_check_in=_last_check_in(today),
+    )
+    prev_month, next_month = adjacent_months(first)
     # With dates chosen, each room's total for the stay, and whether it is free.
     rooms = None
     if check_in and check_out:
