@@ -38,9 +38,10 @@ from booking.terms import StayTerms, stay_terms
 from core.dates import adjacent_months, parse_month
 from core.db import edge_now, get_by_id, tokyo_today
 from core.extensions import db
-from core.i18n import current_locale
+from core.i18n import current_locale, format_yen
+from facilities.geo import facility_pins
 from facilities.models import Facility, Unit
-from facilities.services import facility_photos
+from facilities.photos import cover_photos, facility_photos
 
 bp = Blueprint("booking", __name__)
 STAY_ARGS = ("unit_id", "check_in", "check_out", "guests")
@@ -107,6 +108,7 @@ def home():
         form.check_in.data = today + timedelta(days=14)
         form.check_out.data = today + timedelta(days=21)
     page = query = error = suggestions = terms = None
+    covers, links, pins = {}, {}, []
     if "check_in" in request.args:
         if form.validate():
             query = form.to_query()
@@ -121,6 +123,8 @@ def home():
                     query, page_no, current_app.config["SEARCH_PAGE_SIZE"]
                 )
                 terms = stay_terms(query.check_in, today)
+                covers = cover_photos([r.facility_id for r in page.items])
+                links, pins = _result_links_and_pins(page.items, query)
                 if not page.total:
                     suggestions = stay_options.suggestions(query, today, _last_check_in(today))
         else:
@@ -134,12 +138,39 @@ def home():
         error=error,
         terms=terms,
         suggestions=suggestions,
+        covers=covers,
+        links=links,
+        pins=pins,
         today=today,
         credit=credit_notice(current_user, now, current_app.config["BILLING_GRACE_DAYS"]),
         next_stay=stay_options.next_stay(current_user, today) if current_user.books_stays else None,
         amenity_labels=AMENITY_LABELS,
         kind_labels=KIND_LABELS,
     ), status
+
+
+def _result_links_and_pins(results, query) -> tuple[dict[int, str], list[dict]]:
+    """Each result's link (the facility page with the stay chosen) and its map pin."""
+    links = {
+        r.facility_id: url_for(
+            "booking.facility",
+            facility_id=r.facility_id,
+            unit_id=r.offer.id,
+            check_in=query.check_in.isoformat(),
+            check_out=query.check_out.isoformat(),
+            guests=query.guests,
+            month=query.check_in.strftime("%Y-%m"),
+        )
+        for r in results
+    }
+    prices = {r.facility_id: format_yen(r.lowest_total) for r in results}
+    pins = facility_pins(
+        [r.facility for r in results],
+        current_locale(),
+        lambda f: links[f.id],
+        lambda f: prices[f.id],
+    )
+    return links, pins
 
 
 def _active_facility(facility_id: int) -> Facility:
@@ -217,7 +248,12 @@ def _facility_page(facility: Facility, args, error: services.BookingError | None
         terms=stay_terms(check_in, today) if _bookable_day(check_in, today) else None,
         amenity_labels=AMENITY_LABELS,
         kind_labels=KIND_LABELS,
-        photos=facility_photos(facility, limit=6),
+        photos=facility_photos(facility),
+        pins=facility_pins(
+            [facility],
+            current_locale(),
+            lambda f: url_for("booking.facility", facility_id=f.id),
+        ),
     ), (422 if error else 200)
 
 

@@ -385,6 +385,57 @@ def _photo_and_locale_settings(env: Mapping[str, str]) -> dict:
     }
 
 
+# Map tiles: a Leaflet URL template such as https://tile.openstreetmap.org/{z}/{x}/{y}.png.
+_TILE_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_TILE_REQUIRED = {"z", "x", "y"}
+_TILE_ALLOWED = _TILE_REQUIRED | {"s", "r"}  # {s}: a subdomain letter; {r}: "@2x" on retina
+
+
+def map_tile_origin(url: str) -> str:
+    """The origin a tile URL template loads images from, as a CSP source (``''`` without
+    tiles): ``https://{s}.tile.example/…`` → ``https://*.tile.example``."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.lower().replace('{s}.', '*.', 1)}"
+
+
+def _map_settings(env: Mapping[str, str], production: bool) -> dict:
+    """``MAP_TILE_URL``: where the maps' background tiles come from; empty (the default)
+    draws no tiles, only the outline of Japan served by Engawa itself."""
+    url = env.get("MAP_TILE_URL", "").strip()
+    if url:
+        usage = (
+            "MAP_TILE_URL must be an http(s) tile URL template with {z}, {x} and {y},"
+            f" such as https://tile.openstreetmap.org/{{z}}/{{x}}/{{y}}.png; got {url!r}"
+        )
+        parts = urlsplit(url)
+        host = (parts.hostname or "").removeprefix("{s}.")
+        names = _TILE_PLACEHOLDER.findall(url)
+        try:
+            parts.port  # noqa: B018  (raises on a malformed port)
+        except ValueError:
+            raise ConfigError(usage) from None
+        if (
+            parts.scheme not in ("http", "https")
+            or "@" in parts.netloc
+            or not _HOST_NAME.fullmatch(host)
+            or host.startswith(".")
+            or not _TILE_REQUIRED <= set(names) <= _TILE_ALLOWED
+            or "{" in parts.netloc.replace("{s}.", "", 1)
+            or re.search(r"[\s\"'<>\\;,]", url)  # nothing that could leave the CSP source
+            or parts.fragment
+        ):
+            raise ConfigError(usage)
+        if production and parts.scheme != "https":
+            raise ConfigError(f"MAP_TILE_URL must be https in production, got {url!r}")
+    return {
+        "MAP_TILE_URL": url,
+        # Credit the tile provider asks for (e.g. "© OpenStreetMap contributors"), as text.
+        "MAP_TILE_ATTRIBUTION": env.get("MAP_TILE_ATTRIBUTION", "").strip(),
+    }
+
+
 def load_config(env: Mapping[str, str] | None = None, instance_dir: Path | None = None) -> dict:
     """Build the Flask config from ``env`` (default: ``os.environ``); the development
     key file lives in ``instance_dir`` (default: the project's ``instance/``)."""
@@ -405,5 +456,6 @@ def load_config(env: Mapping[str, str] | None = None, instance_dir: Path | None 
         **_calendar_settings(env),
         **_job_and_pricing_settings(env),
         **_photo_and_locale_settings(env),
+        **_map_settings(env, production),
         **_billing(env, production, secret_key),
     }

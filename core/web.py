@@ -6,11 +6,24 @@ from flask import Flask, current_app, jsonify, render_template, request
 from werkzeug.exceptions import SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from core.config import map_tile_origin
+
 
 def init_app(app: Flask) -> None:
     _trust_proxies(app)
     _refuse_unknown_hosts(app)
     app.after_request(_security_headers)
+    app.jinja_env.globals["map_tiles"] = map_tiles
+
+
+def map_tiles() -> dict:
+    """What every map (templates/_map.html) draws under its pins: the configured tiles,
+    or none (then only the outline of Japan). A template global, so imported macros see it."""
+    config = current_app.config
+    return {
+        "url": config.get("MAP_TILE_URL", ""),
+        "attribution": config.get("MAP_TILE_ATTRIBUTION", ""),
+    }
 
 
 def _trust_proxies(app: Flask) -> None:
@@ -53,8 +66,9 @@ def _refuse_unknown_hosts(app: Flask) -> None:
 # Sources for every page: only Engawa's own scripts, styles and images; no plugins,
 # no framing, forms post only here. Checkout and the billing portal are reached by a
 # redirect after a form post, which form-action also governs: with Stripe, its hosts.
+# With MAP_TILE_URL, the maps' tiles are the one kind of image from elsewhere.
 CSP = (
-    "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
+    "default-src 'self'; {images}frame-ancestors 'none'; base-uri 'self'; "
     "form-action 'self'{stripe}; object-src 'none'"
 )
 STRIPE_PAGES = " https://checkout.stripe.com https://billing.stripe.com"
@@ -74,7 +88,9 @@ def _security_headers(response):
     """
     config = current_app.config
     stripe = STRIPE_PAGES if config["BILLING_BACKEND"] == "stripe" else ""
-    response.headers.setdefault("Content-Security-Policy", CSP.format(stripe=stripe))
+    tiles = map_tile_origin(config.get("MAP_TILE_URL", ""))
+    images = f"img-src 'self' {tiles}; " if tiles else ""
+    response.headers.setdefault("Content-Security-Policy", CSP.format(stripe=stripe, images=images))
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")

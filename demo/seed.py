@@ -11,6 +11,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
 from sqlalchemy import insert, select
 
@@ -37,6 +38,7 @@ from demo.data import (
     STAY,
     Place,
 )
+from demo.photos import add_demo_photos
 from facilities.models import Facility, Unit
 from facilities.regions import PREFECTURES_BY_CODE
 from pricing.models import PricingPolicy
@@ -99,8 +101,15 @@ class _Holder:
         self.month_nights.update(stay.months)
 
 
-def seed_demo(now: datetime, password_method: str = "scrypt") -> dict:  # noqa: S107
+def seed_demo(
+    now: datetime,
+    password_method: str = "scrypt",  # noqa: S107
+    photo_dir: Path | None = None,
+) -> dict:
     """Fill an empty database with the demo network; flushes, never commits.
+
+    With ``photo_dir``, every facility also gets illustrative photos stored there
+    (``demo.photos``: a cover and three more, with their resized copies).
 
     Existing bookings cover about 40–55% of each unit's nights from 90 days before
     ``now``'s Tokyo date to 120 days after, held by background employees who stay in
@@ -120,6 +129,8 @@ def seed_demo(now: datetime, password_method: str = "scrypt") -> dict:  # noqa: 
     password_hash = hash_password(DEMO_PASSWORD, password_method)
     demo_users, demo_employees = _demo_accounts(operators, companies, password_hash, since)
     db.session.flush()
+    if photo_dir is not None:
+        add_demo_photos(facilities, photo_dir, now)
 
     stays = _plan_stays(rng, facilities, today)
     for user in demo_employees:

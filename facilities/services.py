@@ -1,4 +1,5 @@
-"""The catalogue's rules as operators change it: facilities, rooms and photos.
+"""The catalogue's rules as operators change it: facilities and rooms (photos:
+``facilities.photos``).
 
 An operator works only on their own organisation's facilities: every lookup here
 takes the actor and answers None for somebody else's id, which the console turns
@@ -7,16 +8,11 @@ into a 404 exactly like an id that does not exist. Services flush, never commit.
 
 from __future__ import annotations
 
-import secrets
-import warnings
 from collections.abc import Mapping
 from datetime import datetime
-from io import BytesIO
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from PIL import Image, UnidentifiedImageError
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -24,7 +20,24 @@ from accounts.models import User
 from core.db import get_by_id
 from core.errors import RuleError
 from core.extensions import db
-from facilities.models import Facility, FacilityPhoto, Unit
+from facilities.models import Facility, Unit
+
+# The photo functions live in facilities.photos; these names stay importable from here.
+from facilities.photos import (  # noqa: F401
+    MAX_PHOTO_PIXELS,
+    MAX_PHOTOS_PER_FACILITY,
+    PHOTO_TYPES,
+    PhotoError,
+    delete_photo,
+    discard_photo_file,
+    facility_photos,
+    operator_photo,
+    photo_dir,
+    photo_mb,
+    photo_too_big,
+    save_photo,
+    visible_photo,
+)
 
 FACILITY_FIELDS = (
     "name_ja",
@@ -33,6 +46,7 @@ FACILITY_FIELDS = (
     "prefecture",
     "municipality",
     "address",
+    "postal_code",
     "latitude",
     "longitude",
     "wifi_mbps",
@@ -51,24 +65,9 @@ FACILITY_FIELDS = (
 )
 UNIT_FIELDS = ("name", "capacity", "base_price")
 
-# Photos: what browsers show everywhere, identified by their bytes, never their name.
-PHOTO_TYPES = {
-    "JPEG": ("jpg", "image/jpeg"),
-    "PNG": ("png", "image/png"),
-    "WEBP": ("webp", "image/webp"),
-}
-# Pillow warns above this many pixels and refuses at twice as many; photos never
-# need more, and the check below refuses anything between as well.
-MAX_PHOTO_PIXELS = 40_000_000  # a 40-megapixel camera; more is a decompression bomb
-MAX_PHOTOS_PER_FACILITY = 30
-
 
 class ConsoleError(RuleError):
     """An operator action refused by a rule; the message is for the operator."""
-
-
-class PhotoError(ConsoleError):
-    pass
 
 
 # --- lookups within the actor's organisation -------------------------------------------
@@ -114,23 +113,6 @@ def operator_facility(actor: User, facility_id: int) -> Facility | None:
 
 def operator_unit(actor: User, unit_id: int) -> Unit | None:
     return owned(actor, Unit, unit_id, lambda u: u.facility, Unit.facility)
-
-
-def operator_photo(actor: User, photo_id: int) -> FacilityPhoto | None:
-    return owned(actor, FacilityPhoto, photo_id, lambda p: p.facility, FacilityPhoto.facility)
-
-
-def visible_photo(actor: User, filename: str) -> FacilityPhoto | None:
-    """A stored photo the actor may see: any of their own, or one of an open facility."""
-    photo = db.session.scalar(
-        select(FacilityPhoto)
-        .where(FacilityPhoto.filename == filename)
-        .options(joinedload(FacilityPhoto.facility))
-    )
-    if photo is None:
-        return None
-    own = actor.runs_facilities and photo.facility.operator_id == actor.operator_id
-    return photo if own or photo.facility.active else None
 
 
 # --- facilities and rooms ---------------------------------------------------------------
@@ -207,129 +189,3 @@ def set_unit_active(unit: Unit, active: bool) -> None:
     """Take a room off sale (or back); its booked stays are kept."""
     unit.active = active
     db.session.flush()
-
-
-# --- photos ------------------------------------------------------------------------------
-
-
-def _identify(data: bytes) -> tuple[str, int, int]:
-    """(format, width, height) of an accepted image, judged by its content alone."""
-    try:
-        with warnings.catch_warnings():
-            # Pillow only warns over its own pixel limit (below twice it): refuse those too.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(BytesIO(data)) as image:
-                image_format, (width, height) = image.format, image.size
-                if width < 1 or height < 1 or width * height > MAX_PHOTO_PIXELS:
-                    raise PhotoError(_l("This image has too many pixels."), "too_many_pixels")
-                image.verify()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise PhotoError(_l("This image has too many pixels."), "too_many_pixels") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError):
-        raise PhotoError(
-            _l("This file is not a JPEG, PNG or WebP image, or it is damaged."), "not_image"
-        ) from None
-    if image_format not in PHOTO_TYPES:
-        raise PhotoError(_l("Upload a JPEG, PNG or WebP image."), "type")
-    return image_format, width, height
-
-
-def save_photo(
-    facility: Facility,
-    stream: BinaryIO,
-    filename: str,
-    now: datetime,
-    photo_dir: Path,
-    max_bytes: int,
-    caption: str = "",
-) -> FacilityPhoto:
-    """Store an uploaded photo under a random name in ``photo_dir``.
-
-    At most ``max_bytes`` are read; the type comes from the bytes (JPEG, PNG or
-    WebP), never from ``filename``, which is not stored. The row is flushed first
-    and the file written after it, so a refused row leaves no file; a failed write
-    removes what it wrote. If the transaction then fails, the caller removes the
-    file (``discard_photo_file``).
-    """
-    count = db.session.scalar(
-        select(func.count())
-        .select_from(FacilityPhoto)
-        .where(FacilityPhoto.facility_id == facility.id)
-    )
-    if count >= MAX_PHOTOS_PER_FACILITY:
-        raise PhotoError(
-            _l("A facility can have at most %(n)d photos.", n=MAX_PHOTOS_PER_FACILITY), "too_many"
-        )
-    data = stream.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise PhotoError(photo_too_big(max_bytes), "too_big")
-    if not data:
-        raise PhotoError(_l("The file is empty."), "empty")
-    image_format, width, height = _identify(data)
-    extension, content_type = PHOTO_TYPES[image_format]
-
-    stored_name = f"{secrets.token_hex(16)}.{extension}"
-    photo = FacilityPhoto(
-        facility_id=facility.id,
-        filename=stored_name,
-        content_type=content_type,
-        size=len(data),
-        width=width,
-        height=height,
-        caption=caption.strip()[:200],
-        created_at=now,
-    )
-    db.session.add(photo)
-    db.session.flush()
-    _write_new_file(photo_dir, stored_name, data)
-    return photo
-
-
-def _write_new_file(photo_dir: Path, name: str, data: bytes) -> None:
-    """Write a file that must not exist yet; on any failure, nothing is left behind."""
-    photo_dir.mkdir(parents=True, exist_ok=True)
-    path = photo_dir / name
-    with open(path, "xb") as out:  # "x": never overwrite another photo's file
-        try:
-            out.write(data)
-        except BaseException:
-            out.close()
-            path.unlink(missing_ok=True)
-            raise
-
-
-def delete_photo(photo: FacilityPhoto) -> str:
-    """Delete the photo's row; returns the stored file name to discard after commit."""
-    filename = photo.filename
-    db.session.delete(photo)
-    db.session.flush()
-    return filename
-
-
-def photo_mb(max_bytes: int) -> int:
-    return max(1, max_bytes // (1024 * 1024))
-
-
-def photo_too_big(max_bytes: int):
-    return _l("Photos can be at most %(mb)d MB.", mb=photo_mb(max_bytes))
-
-
-def photo_dir(instance_path: str) -> Path:
-    """Where photos are stored: ``instance/photos``."""
-    return Path(instance_path) / "photos"
-
-
-def discard_photo_file(photo_dir: Path, filename: str) -> None:
-    """Remove a stored photo file; a file already gone is fine."""
-    (photo_dir / Path(filename).name).unlink(missing_ok=True)
-
-
-def facility_photos(facility: Facility, limit: int | None = None) -> list[FacilityPhoto]:
-    return list(
-        db.session.scalars(
-            select(FacilityPhoto)
-            .where(FacilityPhoto.facility_id == facility.id)
-            .order_by(FacilityPhoto.id)
-            .limit(limit)
-        )
-    )

@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from flask import Flask
 
-from consoles.operator import calendars, photo_views, pricing, views  # noqa: F401  (pages on views.bp)
+from consoles.operator import (  # noqa: F401  (pages on views.bp)
+    calendars,
+    location_views,
+    photo_views,
+    pricing,
+    views,
+)
 
 
 def init_app(app: Flask) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileField, FileRequired
+from flask_wtf.file import FileField, FileRequired, MultipleFileField
 from wtforms import (
     BooleanField,
     DateField,
@@ -41,6 +41,8 @@ from availability.models import BlockReason
 from booking.forms import KIND_LABELS
 from core.db import edge_now, tokyo_today
 from core.i18n import format_day
+from facilities import postal
+from facilities.geo import JAPAN_EAST, JAPAN_NORTH, JAPAN_SOUTH, JAPAN_WEST
 from facilities.models import YES_NO_AMENITIES, FacilityKind, Housekeeping
 from facilities.regions import PREFECTURES
 from facilities.services import FACILITY_FIELDS
@@ -112,13 +114,25 @@ class FacilityForm(FlaskForm):
         default=FacilityKind.STAY.value,
     )
     prefecture = SelectField(_l("Prefecture"), choices=[], coerce=int, default=13)
+    postal_code = StringField(_l("Postal code"), validators=[Optional()])
     municipality = StringField(_l("Municipality"), validators=[DataRequired(), Length(max=100)])
     address = StringField(_l("Address"), validators=[DataRequired(), Length(max=300)])
+    # Set by the pin on the map; typed by hand only without JavaScript. Inside Japan.
     latitude = FloatField(
-        _l("Latitude"), validators=[InputRequired(), Finite(), NumberRange(-90, 90)]
+        _l("Latitude"),
+        validators=[
+            InputRequired(),
+            Finite(),
+            NumberRange(JAPAN_SOUTH, JAPAN_NORTH, message=_l("Put the pin in Japan.")),
+        ],
     )
     longitude = FloatField(
-        _l("Longitude"), validators=[InputRequired(), Finite(), NumberRange(-180, 180)]
+        _l("Longitude"),
+        validators=[
+            InputRequired(),
+            Finite(),
+            NumberRange(JAPAN_WEST, JAPAN_EAST, message=_l("Put the pin in Japan.")),
+        ],
     )
     wifi_mbps = IntegerField(
         _l("Wi-Fi speed (Mbps)"),
@@ -157,6 +171,40 @@ class FacilityForm(FlaskForm):
     def __init__(self, *args, locale: str = "ja", **kwargs):
         super().__init__(*args, **kwargs)
         self.prefecture.choices = prefecture_choices(locale)
+        # The place a postal code filled in on this submission (shown, not yet saved).
+        self.filled_from: postal.PostalAddress | None = None
+
+    def validate(self, extra_validators=None) -> bool:
+        """Without JavaScript, a postal code sent with the municipality and address
+        empty fills them in: the form comes back for the operator to check them."""
+        self.filled_from = None
+        unknown = False
+        if not (self.municipality.data or "").strip() and not (self.address.data or "").strip():
+            self.filled_from, unknown = self._fill_from_postal_code()
+        valid = super().validate(extra_validators)
+        if unknown:
+            self.postal_code.errors.append(_l("No address has this postal code: type it in."))
+        return valid and self.filled_from is None and not unknown
+
+    def _fill_from_postal_code(self) -> tuple[postal.PostalAddress | None, bool]:
+        """The place the postal code names, filled into the form; and whether the code,
+        though well formed, names no place."""
+        try:
+            place = postal.lookup(self.postal_code.data or "")
+        except postal.PostalCodeError:
+            return None, False  # empty or malformed: the field's own check speaks
+        if place is None:
+            return None, True
+        self.prefecture.data = place.prefecture
+        self.municipality.data = place.municipality
+        self.address.data = place.town
+        return place, False
+
+    def validate_postal_code(self, field):
+        try:
+            field.data = postal.normalise(field.data)
+        except postal.PostalCodeError as exc:
+            raise ValidationError(exc.message) from None
 
     def validate_max_nights(self, field):
         if isinstance(self.min_nights.data, int) and isinstance(field.data, int):
@@ -170,6 +218,7 @@ class FacilityForm(FlaskForm):
         values = {name: self[name].data for name in FACILITY_FIELDS}
         for name in ("name_ja", "name_en", "municipality", "address"):
             values[name] = values[name].strip()
+        values["postal_code"] = values["postal_code"] or ""  # 7 digits once validated
         for name in ("description_ja", "description_en"):
             values[name] = (values[name] or "").strip()
         return values
@@ -199,12 +248,42 @@ class UnitForm(FlaskForm):
         }
 
 
+class PhotoFiles(MultipleFileField, FileField):
+    """Several files under one name (``<input type=file multiple>``); still a FileField."""
+
+
 class PhotoForm(FlaskForm):
-    photo = FileField(
-        _l("Photo (JPEG, PNG or WebP)"),
+    """One or more photos at once; each is accepted or refused on its own."""
+
+    photo = PhotoFiles(
+        _l("Photos (JPEG, PNG or WebP; several at once)"),
         validators=[FileRequired(_l("Choose a photo to upload."))],
     )
     caption = StringField(_l("Caption"), validators=[Optional(), Length(max=200)])
+
+
+class PhotoDetailsForm(FlaskForm):
+    """A photo's caption and what it shows: the facility, or one of its rooms."""
+
+    caption = StringField(_l("Caption"), validators=[Optional(), Length(max=200)])
+    unit = SelectField(_l("Shows"), choices=[], default=WHOLE_FACILITY)
+
+    def __init__(self, *args, units=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.unit.choices = [C(WHOLE_FACILITY, _l("The facility"))] + [
+            C(str(u.id), u.name) for u in units
+        ]
+
+    @property
+    def unit_id(self) -> int | None:
+        """The chosen room's id, or None for the facility as a whole."""
+        return None if self.unit.data == WHOLE_FACILITY else int(self.unit.data)
+
+
+class PhotoMoveForm(FlaskForm):
+    """Move a photo one place earlier or later."""
+
+    direction = SelectField(choices=[C("up", _l("Earlier")), C("down", _l("Later"))])
 
 
 class CloseDatesForm(FlaskForm):
