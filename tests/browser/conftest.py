@@ -29,6 +29,7 @@ from booking.search import SearchQuery, search
 from core.db import tokyo_today
 from core.extensions import db
 from demo.seed import seed_demo, subscribe_demo_companies
+from facilities.photos import photo_dir
 from pricing.engine import recompute
 from tests.conftest import LoopbackServer
 
@@ -176,9 +177,11 @@ def live_server(tmp_path_factory) -> Iterator[LiveServer]:
         }
     )
     assert app.config.get("WTF_CSRF_ENABLED", True), "the browser tests need CSRF on"
+    # Photos (the demo's drawn ones, and uploads) go to a temporary instance folder.
+    app.instance_path = str(db_file.parent / "instance")
     with app.app_context():
         db.create_all()
-        seed_demo(NOW, password_method=FAST_HASH)
+        seed_demo(NOW, password_method=FAST_HASH, photo_dir=photo_dir(app.instance_path))
         db.session.commit()
         recompute(NOW)  # as `flask seed-demo` does: every night priced
         # and Acme and Globex subscribed (local backend)
