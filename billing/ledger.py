@@ -12,6 +12,16 @@ Rules it enforces:
 - A stay spends its frozen total once; cancelling refunds it by the cancellation
   policy (free until 3 days before check-in, 50% after); a stay never cancelled
   (a no-show) refunds nothing.
+- A changed stay (other dates, room or guests) settles only the difference, as
+  ``change`` entries: a dearer stay is charged the difference (overage as for a
+  booking, within the employee's cap); a cheaper one is refunded the dropped
+  amount *by the cancellation policy of the stay as it was*, so shortening a stay
+  late gives back only half of what the dropped nights cost, like a late
+  cancellation of those nights (the other half is kept). What a stay holds is its
+  spend plus its changes; cancelling it later refunds by the policy the price of
+  the nights it still has (at most what it holds), so no night is charged a fee twice.
+- An employee's monthly cap counts a stay, with its changes and refund, in the
+  month it was booked.
 - The balance never goes below zero. A company that pays overage gets the
   missing credit as an ``overage`` entry, billed on its next invoice, up to its
   monthly limit; otherwise the booking is refused.
@@ -19,6 +29,7 @@ Rules it enforces:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -34,7 +45,7 @@ from core.dates import month_bounds
 from core.db import TOKYO, tokyo_today
 from core.errors import RuleError
 from core.extensions import db
-from core.i18n import format_yen
+from core.i18n import format_day, format_yen
 
 FREE_CANCELLATION_DAYS = 3  # days before check-in; after that half is refunded
 BOOKABLE_STATUSES = frozenset({"active", "trialing"})
@@ -123,9 +134,13 @@ def ask_admin(reason: LazyString, company_id: int) -> LazyString:
     )
 
 
+STAY_KINDS = (EntryKind.SPEND, EntryKind.CHANGE)  # what a stay holds: spend and changes
+
+
 def month_spent_by(user_id: int, today: date) -> int:
-    """Credit the employee spent on stays booked this calendar month, net of their refunds
-    (a refund counts against the month its stay was booked in, whenever it came)."""
+    """Credit the employee spent on stays booked this calendar month, net of their changes
+    and refunds (a change or refund counts against the month its stay was booked in,
+    whenever it came)."""
     start, end = month_bounds(today.replace(day=1))
     booked_this_month = select(CreditEntry.booking_id).where(
         CreditEntry.user_id == user_id,
@@ -136,7 +151,7 @@ def month_spent_by(user_id: int, today: date) -> int:
     spent = db.session.scalar(
         select(func.coalesce(func.sum(CreditEntry.amount), 0)).where(
             CreditEntry.booking_id.in_(booked_this_month),
-            CreditEntry.kind.in_((EntryKind.SPEND, EntryKind.REFUND)),
+            CreditEntry.kind.in_((*STAY_KINDS, EntryKind.REFUND)),
         )
     )
     return -spent
@@ -159,12 +174,20 @@ def tokyo_midnight(day: date) -> datetime:
 
 
 def check_spend(
-    account: BillingAccount, user: User, total: int, now: datetime, grace_days: int
+    account: BillingAccount,
+    user: User,
+    total: int,
+    now: datetime,
+    grace_days: int,
+    *,
+    counted_in: date | None = None,
 ) -> int:
     """Refuse a stay of ``total`` yen the company cannot pay for; return the overage it needs.
 
     Checks, in order: the subscription allows booking, the employee's monthly
-    cap, the company's credit (with overage up to its monthly limit).
+    cap, the company's credit (with overage up to its monthly limit). With
+    ``counted_in`` (a day), ``total`` is the increase of a changed stay booked in
+    that day's month, and the cap is checked against that month.
     """
     company: Company = account.company
     if not company.active:
@@ -176,18 +199,7 @@ def check_spend(
         raise CreditRefused(ask_admin(reason, company.id), "subscription")
     today = tokyo_today(now)
     if account.employee_monthly_cap is not None:
-        spent = month_spent_by(user.id, today)
-        if spent + total > account.employee_monthly_cap:
-            raise CreditRefused(
-                _l(
-                    "This stay costs %(total)s, but your company allows you %(cap)s of credit"
-                    " a month and you have used %(spent)s this month.",
-                    total=LazyString(format_yen, total),
-                    cap=LazyString(format_yen, account.employee_monthly_cap),
-                    spent=LazyString(format_yen, spent),
-                ),
-                "employee_cap",
-            )
+        _check_employee_cap(account, user, total, today, counted_in)
     missing = max(0, total - account.credit_balance)
     if missing == 0:
         return 0
@@ -195,6 +207,16 @@ def check_spend(
         used = overage_this_month(company.id, today)
         if used + missing <= account.overage_monthly_limit:
             return missing
+    if counted_in is not None:
+        raise CreditRefused(
+            _l(
+                "This change costs %(total)s more, but your company has %(balance)s of stay"
+                " credit left. Please choose a shorter or cheaper stay, or ask your company admin.",
+                total=LazyString(format_yen, total),
+                balance=LazyString(format_yen, account.credit_balance),
+            ),
+            "credit",
+        )
     raise CreditRefused(
         _l(
             "This stay costs %(total)s, but your company has %(balance)s of stay credit left."
@@ -204,6 +226,39 @@ def check_spend(
         ),
         "credit",
     )
+
+
+def _check_employee_cap(
+    account: BillingAccount, user: User, total: int, today: date, counted_in: date | None
+) -> None:
+    cap = account.employee_monthly_cap
+    if counted_in is None:
+        spent = month_spent_by(user.id, today)
+        if spent + total > cap:
+            raise CreditRefused(
+                _l(
+                    "This stay costs %(total)s, but your company allows you %(cap)s of credit"
+                    " a month and you have used %(spent)s this month.",
+                    total=LazyString(format_yen, total),
+                    cap=LazyString(format_yen, cap),
+                    spent=LazyString(format_yen, spent),
+                ),
+                "employee_cap",
+            )
+        return
+    spent = month_spent_by(user.id, counted_in)
+    if spent + total > cap:
+        raise CreditRefused(
+            _l(
+                "This change costs %(total)s more, but your company allows you %(cap)s of"
+                " credit a month and the stays you booked in %(month)s already use %(spent)s.",
+                total=LazyString(format_yen, total),
+                cap=LazyString(format_yen, cap),
+                month=LazyString(format_day, counted_in, "month"),
+                spent=LazyString(format_yen, spent),
+            ),
+            "employee_cap",
+        )
 
 
 def spend_for_booking(booking, user: User, now: datetime, grace_days: int) -> None:
@@ -293,15 +348,41 @@ def refund_amount(total: int, check_in: date, today: date) -> int:
     return cancellation_policy(check_in).refund_on(total, today)
 
 
-def refund_for_cancellation(booking, now: datetime, *, full: bool = False) -> int:
-    """Give back what the policy allows for a cancelled stay (once); returns the yen refunded."""
-    account = account_of(booking.company_id, lock=True)
-    spent = -db.session.scalar(
-        select(func.coalesce(func.sum(CreditEntry.amount), 0)).where(
-            CreditEntry.booking_id == booking.id, CreditEntry.kind == EntryKind.SPEND
-        )
+def cancellation_refund(total: int, held: int, check_in: date, today: date) -> int:
+    """Yen back for cancelling on ``today`` a stay whose nights cost ``total`` and that holds
+    ``held`` (its spend and changes): the policy's share of the nights' price, at most
+    what the stay holds (a fee already kept by a late change is not charged again)."""
+    return max(0, min(held, refund_amount(total, check_in, today)))
+
+
+def paid_for(booking_ids: Iterable[int]) -> dict[int, int]:
+    """What each stay holds of the company's credit: its spend and changes, in yen (≥ 0)."""
+    ids = list(booking_ids)
+    held = dict.fromkeys(ids, 0)
+    if not ids:
+        return held
+    rows = db.session.execute(
+        select(CreditEntry.booking_id, func.sum(CreditEntry.amount))
+        .where(CreditEntry.booking_id.in_(ids), CreditEntry.kind.in_(STAY_KINDS))
+        .group_by(CreditEntry.booking_id)
     )
-    amount = spent if full else refund_amount(spent, booking.check_in, tokyo_today(now))
+    for booking_id, amount in rows:
+        held[booking_id] = -int(amount)  # PostgreSQL sums a BIGINT as a numeric
+    return held
+
+
+def refund_for_cancellation(booking, now: datetime, *, full: bool = False) -> int:
+    """Give back what the policy allows for a cancelled stay (once); returns the yen refunded.
+
+    ``full``: everything the stay holds (the company ended the stay, not the employee).
+    """
+    account = account_of(booking.company_id, lock=True)
+    held = paid_for([booking.id])[booking.id]
+    amount = (
+        held
+        if full
+        else cancellation_refund(booking.total_price, held, booking.check_in, tokyo_today(now))
+    )
     already = db.session.scalar(
         select(CreditEntry.id).where(
             CreditEntry.booking_id == booking.id, CreditEntry.kind == EntryKind.REFUND
@@ -318,6 +399,76 @@ def refund_for_cancellation(booking, now: datetime, *, full: bool = False) -> in
         user_id=booking.user_id,
     )
     return amount
+
+
+@dataclass(frozen=True)
+class ChangeMoney:
+    """What changing a stay does to the company's credit, in yen (each ≥ 0).
+
+    ``charged``: the increase, taken from the credit. ``refunded``: the policy's share
+    of the decrease, given back. ``kept``: the rest of the decrease, kept as a late
+    cancellation of the dropped nights would keep it.
+    """
+
+    difference: int  # new total − old total
+    charged: int
+    refunded: int
+    kept: int
+    refund_percent: int  # the policy's band on the day of the change (for a decrease)
+
+
+def change_money(difference: int, check_in: date, booked_on: date, today: date) -> ChangeMoney:
+    """Settle ``difference`` (new total − old total) of a stay starting ``check_in`` (as it
+    was before the change, booked on ``booked_on``), changed on ``today``.
+
+    A dearer stay pays the difference. A cheaper one is refunded the dropped amount
+    by the cancellation policy: in full until the free-cancellation date, half from
+    then on (shortening a stay late is a late cancellation of the dropped nights).
+    """
+    policy = cancellation_policy(check_in, booked_on)
+    if difference >= 0:
+        return ChangeMoney(difference, difference, 0, 0, policy.percent_on(today))
+    dropped = -difference
+    refunded = policy.refund_on(dropped, today)
+    return ChangeMoney(difference, 0, refunded, dropped - refunded, policy.percent_on(today))
+
+
+def _spend_entry(booking_id: int) -> CreditEntry | None:
+    return db.session.scalar(
+        select(CreditEntry).where(
+            CreditEntry.booking_id == booking_id, CreditEntry.kind == EntryKind.SPEND
+        )
+    )
+
+
+def check_change_spend(
+    account: BillingAccount, booking, user: User, increase: int, now: datetime, grace_days: int
+) -> int:
+    """Refuse an ``increase`` of a stay the company cannot pay for; return the overage it
+    needs. The employee's cap counts it in the month the stay was booked."""
+    spend = _spend_entry(booking.id)
+    counted_in = tokyo_today(spend.created_at if spend is not None else now)
+    return check_spend(account, user, increase, now, grace_days, counted_in=counted_in)
+
+
+def settle_change(booking, user: User, money: ChangeMoney, now: datetime, grace_days: int) -> None:
+    """Write ``money`` (from ``change_money``) to the ledger under the account lock.
+
+    The increase is refused (``CreditRefused``) when the company cannot pay for it;
+    overage covers a shortfall as for a booking. A stay that never spent anything
+    (it was free) spends its first charge rather than changing it, so the cap and
+    the refunds find it as they find any stay.
+    """
+    account = account_of(booking.company_id, lock=True)
+    refs = {"booking_id": booking.id, "user_id": booking.user_id}
+    if money.charged:
+        overage = check_change_spend(account, booking, user, money.charged, now, grace_days)
+        if overage:
+            append(account, EntryKind.OVERAGE, overage, now, **refs)
+        first = _spend_entry(booking.id) is None
+        append(account, EntryKind.SPEND if first else EntryKind.CHANGE, -money.charged, now, **refs)
+    if money.refunded:
+        append(account, EntryKind.CHANGE, money.refunded, now, **refs)
 
 
 def grant_period(

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from booking import api, views
+from booking import (  # noqa: F401  (change_views, photo_views: routes on views.bp)
+    api,
+    change_views,
+    photo_views,
+    views,
+)
 from core.extensions import csrf
 
 

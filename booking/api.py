@@ -86,7 +86,10 @@ def _int_arg(args, name: str, default: int | None, lo: int, hi: int) -> int | No
     return value
 
 
-def _booking_json(booking: Booking) -> dict:
+def _booking_json(booking: Booking, terms: services.CancellationTerms | None = None) -> dict:
+    """A booking as the API answers it, with its cancellation terms as of today."""
+    if terms is None:
+        terms = services.cancellation_terms(booking, tokyo_today(edge_now()))
     return {
         "id": booking.id,
         "status": booking.status,
@@ -98,6 +101,8 @@ def _booking_json(booking: Booking) -> dict:
         "total_price": booking.total_price,
         "nights": [{"date": n.night.isoformat(), "price": n.price} for n in booking.nights],
         "created_at": booking.created_at.isoformat(),
+        "cancellation_policy": terms.policy.as_json(),
+        "refund_if_cancelled_now": terms.refund_if_cancelled_now,
     }
 
 
@@ -111,8 +116,8 @@ def _raise_booking_error(exc: services.BookingError):
     }.get(type(exc), 422)
     if exc.code.startswith("dates_"):
         status = 400  # malformed stay dates, as in search
-    elif exc.code == "not_cancellable":
-        status = 409
+    elif exc.code in ("not_cancellable", "not_changeable"):
+        status = 409  # the stay's state, not the request, refuses it
     raise ApiError(status, exc.code, str(exc.message))
 
 
@@ -228,14 +233,19 @@ def availability(facility_id: int):
     )
 
 
-@bp.post("/bookings")
-def create_booking():
+def _json_object() -> dict:
     try:
         body = request.get_json(silent=True)
     except RecursionError:  # absurdly nested JSON
         body = None
     if not isinstance(body, dict):
         raise ApiError(400, "malformed_json", "The body must be a JSON object.")
+    return body
+
+
+@bp.post("/bookings")
+def create_booking():
+    body = _json_object()
     unit_id = _int_arg(body, "unit_id", None, MIN_ID, MAX_ID)
     if unit_id is None:
         raise ApiError(400, "missing_field", "'unit_id' is required.")
@@ -269,8 +279,11 @@ def create_booking():
 
 @bp.get("/bookings")
 def list_bookings():
-    upcoming, past = services.bookings_of(g.api_user, tokyo_today(edge_now()), with_nights=True)
-    return jsonify(bookings=[_booking_json(b) for b in past[::-1] + upcoming])
+    today = tokyo_today(edge_now())
+    upcoming, past = services.bookings_of(g.api_user, today, with_nights=True)
+    bookings = past[::-1] + upcoming
+    terms = services.cancellation_terms_of(bookings, today)
+    return jsonify(bookings=[_booking_json(b, terms[b.id]) for b in bookings])
 
 
 def _own(booking_id: int) -> Booking:
@@ -283,6 +296,48 @@ def _own(booking_id: int) -> Booking:
 @bp.get("/bookings/<int:booking_id>")
 def get_booking(booking_id: int):
     return jsonify(_booking_json(_own(booking_id)))
+
+
+@bp.patch("/bookings/<int:booking_id>")
+def change_booking(booking_id: int):
+    """Change a stay: other dates, another room of the same facility, other guests.
+
+    Fields left out keep the stay's current value. Answers the changed booking and
+    ``change``: what the difference did to the company's credit."""
+    booking = _own(booking_id)  # somebody else's id: 404 whatever the body
+    body = _json_object()
+    unit_id = _int_arg(body, "unit_id", booking.unit_id, MIN_ID, MAX_ID)
+    check_in = _date_arg(body, "check_in", required=False) or booking.check_in
+    check_out = _date_arg(body, "check_out", required=False) or booking.check_out
+    if (check_out - check_in).days > MAX_SEARCH_NIGHTS:
+        raise ApiError(400, "out_of_range", f"A stay is at most {MAX_SEARCH_NIGHTS} nights.")
+    guests = _int_arg(body, "guests", booking.guests, MIN_GUESTS, MAX_GUESTS)
+    expected = _int_arg(body, "expected_difference", None, -MAX_EXPECTED_TOTAL, MAX_EXPECTED_TOTAL)
+    try:
+        result = services.change_booking(
+            g.api_user,
+            booking_id,
+            services.StayRequest(unit_id, check_in, check_out, guests),
+            edge_now(),
+            horizon_days=current_app.config["BOOKING_HORIZON_DAYS"],
+            grace_days=current_app.config["BILLING_GRACE_DAYS"],
+            expected_difference=expected,
+        )
+    except services.BookingError as exc:
+        db.session.rollback()
+        _raise_booking_error(exc)
+    money = result.money
+    payload = _booking_json(result.booking)  # before the commit expires what it reads
+    payload["change"] = {
+        "old_total": result.old_total,
+        "new_total": result.new_total,
+        "difference": money.difference,
+        "charged": money.charged,
+        "refunded": money.refunded,
+        "kept": money.kept,
+    }
+    db.session.commit()
+    return jsonify(payload)
 
 
 @bp.delete("/bookings/<int:booking_id>")

@@ -22,7 +22,14 @@ from availability.blocks import reconcile_unit
 from availability.changes import nights_changed
 from availability.models import Occupancy
 from billing import ledger
-from billing.ledger import CreditRefused, refund_for_cancellation, spend_for_booking
+from billing.ledger import (
+    CancellationPolicy,
+    ChangeMoney,
+    CreditRefused,
+    cancellation_policy,
+    refund_for_cancellation,
+    spend_for_booking,
+)
 from booking.models import Booking, BookingNight, BookingStatus
 from core.dates import month_bounds, stay_nights
 from core.db import get_by_id, in_id_range, tokyo_today
@@ -119,8 +126,11 @@ def _check_stay_rules(unit: Unit, company: Company, nights: int, guests: int) ->
         raise BookingError(_l("This room sleeps at most %(num)d.", num=unit.capacity), "capacity")
 
 
-def _check_monthly_cap(user: User, company: Company, nights: list[date]) -> None:
-    """Nights per employee per calendar month, counting confirmed stays."""
+def _check_monthly_cap(
+    user: User, company: Company, nights: list[date], *, excluding: int | None = None
+) -> None:
+    """Nights per employee per calendar month, counting confirmed stays (but not the
+    stay ``excluding``, whose nights a change replaces)."""
     wanted = Counter(night.replace(day=1) for night in nights)
     for month_start, count in wanted.items():
         start, end = month_bounds(month_start)
@@ -131,6 +141,7 @@ def _check_monthly_cap(user: User, company: Company, nights: list[date]) -> None
             .where(
                 Booking.user_id == user.id,
                 Booking.status == BookingStatus.CONFIRMED,
+                Booking.id != (excluding or 0),
                 BookingNight.night >= start,
                 BookingNight.night < end,
             )
@@ -190,12 +201,26 @@ def _require_booker(actor: User) -> None:
 
 
 def _check_request(
-    actor: User, stay: StayRequest, now: datetime, horizon_days: int
+    actor: User,
+    stay: StayRequest,
+    now: datetime,
+    horizon_days: int,
+    *,
+    facility_id: int | None = None,
 ) -> tuple[Unit, Company, list[date]]:
+    """The rules of a stay; with ``facility_id``, its room must belong to that facility."""
     _require_booker(actor)
     check_in, check_out = stay.check_in, stay.check_out
     validate_stay_dates(check_in, check_out, tokyo_today(now), horizon_days)
     unit = _bookable_unit(stay.unit_id)
+    if facility_id is not None and unit.facility_id != facility_id:
+        raise BookingError(
+            _l(
+                "A stay can move only to another room of the same facility. To stay"
+                " elsewhere, book the new stay and cancel this one."
+            ),
+            "other_facility",
+        )
     company = db.session.get(Company, actor.company_id)
     # Rules first, on the count alone: an absurd range is refused before it is expanded.
     _check_stay_rules(unit, company, (check_out - check_in).days, stay.guests)
@@ -351,21 +376,30 @@ def _prices_as_shown(unit: Unit, nights: list[date], expected_total: int | None)
 
 def _claim_nights(booking: Booking, nights: list[date]) -> None:
     """Add the booking and claim its nights; the unique occupancy row refuses a taken one."""
+    with _taken_refusal(), db.session.begin_nested():
+        db.session.add(booking)
+        db.session.flush()
+        _insert_occupancy(booking.id, booking.unit_id, nights)
+
+
+def _insert_occupancy(booking_id: int, unit_id: int, nights: list[date]) -> None:
+    if not nights:
+        return
+    # One multi-row INSERT, not an executemany: psycopg 3 runs executemany in
+    # pipeline mode, and a refused row there aborts the pipeline, which psycopg
+    # logs as a warning ("pipeline aborted") although the refusal is expected.
+    db.session.execute(
+        insert(Occupancy).values(
+            [{"unit_id": unit_id, "night": n, "booking_id": booking_id} for n in nights]
+        )
+    )
+
+
+@contextmanager
+def _taken_refusal():
+    """A refused claim of a night (``UNIQUE(unit_id, night)``) becomes ``BookingConflict``."""
     try:
-        with db.session.begin_nested():
-            db.session.add(booking)
-            db.session.flush()
-            # One multi-row INSERT, not an executemany: psycopg 3 runs executemany in
-            # pipeline mode, and a refused row there aborts the pipeline, which psycopg
-            # logs as a warning ("pipeline aborted") although the refusal is expected.
-            db.session.execute(
-                insert(Occupancy).values(
-                    [
-                        {"unit_id": booking.unit_id, "night": n, "booking_id": booking.id}
-                        for n in nights
-                    ]
-                )
-            )
+        yield
     except IntegrityError as exc:
         if not _is_night_already_claimed(exc):
             raise
@@ -377,24 +411,314 @@ def _claim_nights(booking: Booking, nights: list[date]) -> None:
         ) from None
 
 
-def cancel_booking(actor: User, booking_id: int, now: datetime) -> Booking:
+# --- Changing a stay ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChangeNight:
+    """One night of a changed stay and its price."""
+
+    night: date
+    price: int
+    kept: bool  # the stay already holds it in this room: its frozen price stays
+    explained: NightPrice | None = None  # a new night: today's price and its reasons
+
+
+@dataclass(frozen=True)
+class ChangeQuote:
+    """What changing a stay would do, shown before the employee confirms it."""
+
+    booking: Booking
+    unit: Unit
+    stay: StayRequest
+    nights: list[ChangeNight]
+    old_total: int
+    money: ChangeMoney
+    available: bool  # every new night is free in that room right now
+
+    @property
+    def new_total(self) -> int:
+        return sum(n.price for n in self.nights)
+
+    @property
+    def new_nights(self) -> list[ChangeNight]:
+        return [n for n in self.nights if not n.kept]
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    """A changed stay and what the change did to the company's credit."""
+
+    booking: Booking
+    old_total: int
+    new_total: int
+    money: ChangeMoney  # difference, charged, refunded, kept
+
+
+def can_change(booking: Booking, today: date) -> bool:
+    """Whether the stay may still be changed or cancelled: confirmed and not begun."""
+    return booking.is_confirmed and booking.check_in > today
+
+
+def _check_changeable(booking: Booking, stay: StayRequest, today: date) -> None:
+    if booking.status != BookingStatus.CONFIRMED:
+        raise BookingError(
+            _l("This stay was cancelled and can no longer be changed."), "not_changeable"
+        )
+    if booking.check_in <= today:
+        raise BookingError(
+            _l("This stay has already begun and can no longer be changed here."),
+            "not_changeable",
+        )
+    if (booking.unit_id, booking.check_in, booking.check_out, booking.guests) == stay.key:
+        raise BookingError(
+            _l("That is the stay you already have. Change the dates, the room or the guests."),
+            "unchanged",
+        )
+
+
+def _plan_change(
+    actor: User, booking: Booking, stay: StayRequest, now: datetime, horizon_days: int
+) -> tuple[Unit, list[date], dict[date, int]]:
+    """Every rule of a booking, for the stay a booking would become: its room, its
+    nights, and the frozen prices of the nights it keeps (same room only)."""
+    _check_changeable(booking, stay, tokyo_today(now))
+    unit, company, nights = _check_request(
+        actor, stay, now, horizon_days, facility_id=booking.unit.facility_id
+    )
+    _check_monthly_cap(actor, company, nights, excluding=booking.id)
+    wanted = set(nights)
+    kept = (
+        {n.night: n.price for n in booking.nights if n.night in wanted}
+        if unit.id == booking.unit_id
+        else {}
+    )
+    return unit, nights, kept
+
+
+def _price_change(unit: Unit, nights: list[date], kept: dict[date, int]) -> list[ChangeNight]:
+    """Kept nights keep their frozen price; every other night costs today's price."""
+    fresh = [n for n in nights if n not in kept]
+    today_prices = dict(zip(fresh, unit_night_prices(unit, fresh), strict=True))
+    return [
+        ChangeNight(n, kept[n], True)
+        if n in kept
+        else ChangeNight(n, today_prices[n].price, False, today_prices[n])
+        for n in nights
+    ]
+
+
+def _change_money(booking: Booking, new_total: int, now: datetime) -> ChangeMoney:
+    return ledger.change_money(
+        new_total - booking.total_price,
+        booking.check_in,
+        tokyo_today(booking.created_at),
+        tokyo_today(now),
+    )
+
+
+def quote_change(
+    actor: User,
+    booking_id: int,
+    stay: StayRequest,
+    now: datetime,
+    *,
+    horizon_days: int = 180,
+    grace_days: int = DEFAULT_GRACE_DAYS,
+) -> ChangeQuote:
+    """Every rule ``change_booking`` applies, without changing anything: for the preview.
+
+    Says what the stay would cost, night by night, what would be charged to or
+    returned to the company's credit, and whether the new nights are free.
+    """
+    booking = booking_of(actor, booking_id)
+    unit, nights, kept = _plan_change(actor, booking, stay, now, horizon_days)
+    priced = _price_change(unit, nights, kept)
+    money = _change_money(booking, sum(n.price for n in priced), now)
+    if money.charged:
+        account = ledger.account_of(actor.company_id)
+        with _billing_refusals():
+            ledger.check_change_spend(account, booking, actor, money.charged, now, grace_days)
+    taken = db.session.scalar(
+        select(func.count())
+        .select_from(Occupancy)
+        .where(
+            Occupancy.unit_id == unit.id,
+            Occupancy.night >= stay.check_in,
+            Occupancy.night < stay.check_out,
+            func.coalesce(Occupancy.booking_id, 0) != booking.id,
+        )
+    )
+    return ChangeQuote(booking, unit, stay, priced, booking.total_price, money, taken == 0)
+
+
+def change_booking(
+    actor: User,
+    booking_id: int,
+    stay: StayRequest,
+    now: datetime,
+    *,
+    horizon_days: int = 180,
+    grace_days: int = DEFAULT_GRACE_DAYS,
+    expected_difference: int | None = None,
+) -> ChangeResult:
+    """Change one of the actor's own stays to ``stay``: other dates, another room of the
+    same facility, other guests, or several at once, without cancelling it.
+
+    Rules: only a confirmed stay that has not begun; the new stay obeys every rule of
+    a booking (dates and horizon, min/max nights, the company's nights per stay and per
+    month, where this stay's own nights do not count, capacity, company active).
+    Prices: a night the stay keeps in the same room keeps its frozen price; every
+    other night costs today's price. The difference (new total − old total) is settled
+    on the company's credit: an increase is charged (within the credit, overage and the
+    employee's monthly cap, else ``BillingRefused``); a decrease is refunded by the
+    cancellation policy of the stay as it was, so shortening a stay late returns only
+    half of what the dropped nights cost (``billing.ledger.change_money``). With
+    ``expected_difference`` (what the employee was shown), a moved price is refused with
+    ``PriceChanged``. The same stay again is refused as ``unchanged``.
+
+    Atomic: the new nights are claimed (in a savepoint) before the old ones are
+    released, so a night just taken answers ``BookingConflict`` and nothing changes.
+    """
+    _require_booker(actor)
+    # The same locks as a booking, in the same order: the employee, then the stay.
+    active = db.session.scalar(select(User.active).where(User.id == actor.id).with_for_update())
+    if not active:
+        raise BookingForbidden(_l("This account has been deactivated by your company."))
+    booking = booking_of(actor, booking_id, lock=True)
+    unit, nights, kept = _plan_change(actor, booking, stay, now, horizon_days)
+    lock_prices(unit.facility_id, shared=True)  # no pricing run between read and commit
+    priced = _price_change(unit, nights, kept)
+    new_total = sum(n.price for n in priced)
+    money = _change_money(booking, new_total, now)
+    if expected_difference is not None and money.difference != expected_difference:
+        raise PriceChanged(
+            _l(
+                "The price of this change has moved since it was shown: the stay now costs"
+                " %(total)s. Please check the new price and confirm again.",
+                total=LazyString(format_yen, new_total),
+            )
+        )
+    old_unit_id, old_total = booking.unit_id, booking.total_price
+    old_range = (booking.check_in, booking.check_out)
+    _move_nights(booking, unit, nights, set(kept))
+    _reprice_nights(booking, priced)
+    booking.unit = unit
+    booking.check_in, booking.check_out = stay.check_in, stay.check_out
+    booking.guests = stay.guests
+    booking.total_price = new_total
+    db.session.flush()
+    db.session.expire(booking, ["nights"])  # read back in night order
+    with _billing_refusals():
+        ledger.settle_change(booking, actor, money, now, grace_days)
+    if (old_unit_id, *old_range) != (unit.id, stay.check_in, stay.check_out):
+        nights_changed(unit.facility_id, *old_range)
+        nights_changed(unit.facility_id, stay.check_in, stay.check_out)
+        # A block that wanted a released night (an external calendar) takes it now.
+        reconcile_unit(old_unit_id, tokyo_today(now))
+    return ChangeResult(booking, old_total, new_total, money)
+
+
+def _move_nights(booking: Booking, unit: Unit, nights: list[date], held: set[date]) -> None:
+    """Claim the nights the stay does not hold yet, then release the ones it no longer needs.
+
+    ``held``: the nights the stay already holds in ``unit``. A night taken by somebody
+    else refuses the whole change (``BookingConflict``) before anything is released.
+    """
+    with _taken_refusal(), db.session.begin_nested():
+        _insert_occupancy(booking.id, unit.id, [n for n in nights if n not in held])
+    db.session.execute(
+        delete(Occupancy).where(
+            Occupancy.booking_id == booking.id,
+            (Occupancy.unit_id != unit.id) | Occupancy.night.not_in(nights),
+        )
+    )
+
+
+def _reprice_nights(booking: Booking, priced: list[ChangeNight]) -> None:
+    """The stay's frozen nightly prices become ``priced`` (rows kept where the night is)."""
+    wanted = {n.night: n.price for n in priced}
+    existing = {n.night: n for n in booking.nights}
+    for row in list(booking.nights):
+        if row.night not in wanted:
+            booking.nights.remove(row)
+    for night, price in wanted.items():
+        if night in existing:
+            existing[night].price = price
+        else:
+            booking.nights.append(BookingNight(night=night, price=price))
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    """What cancelling did to the company's credit, in yen."""
+
+    booking: Booking
+    paid: int  # what the stay held of the company's credit before the refund
+    refunded: int  # returned to the company's credit
+    kept: int  # of the stay's price, kept under the cancellation policy
+    refund_percent: int  # the policy's band on the day of cancelling
+    already: bool = False  # it was cancelled before: nothing changed now
+
+
+def cancel_booking(actor: User, booking_id: int, now: datetime) -> CancelResult:
     """Cancel one of the actor's own upcoming stays and free its nights at once.
 
-    Cancelling an already cancelled stay changes nothing. A stay that has begun
-    cannot be cancelled here. The company gets its credit back by the
-    cancellation policy (all of it until 3 days before check-in, half after).
+    Cancelling an already cancelled stay changes nothing (``already``). A stay that
+    has begun cannot be cancelled here. The company gets its credit back by the
+    cancellation policy: all of it until 3 days before check-in, half after, of the
+    price of the nights the stay holds (see ``billing.ledger``).
     """
     booking = booking_of(actor, booking_id, lock=True)
+    today = tokyo_today(now)
     if booking.status == BookingStatus.CANCELLED:
-        return booking
-    if booking.check_in <= tokyo_today(now):
+        return CancelResult(booking, 0, 0, 0, 0, already=True)
+    if booking.check_in <= today:
         raise BookingError(
             _l("This stay has already begun and can no longer be cancelled here."),
             "not_cancellable",
         )
+    paid = ledger.paid_for([booking.id])[booking.id]
     _release(booking, now)
-    refund_for_cancellation(booking, now)
-    return booking
+    refunded = refund_for_cancellation(booking, now)
+    percent = _policy_of(booking).percent_on(today)
+    kept = max(0, min(paid, booking.total_price) - refunded)
+    return CancelResult(booking, paid, refunded, kept, percent)
+
+
+@dataclass(frozen=True)
+class CancellationTerms:
+    """The policy of one stay and what cancelling it today would return, for pages and API."""
+
+    policy: CancellationPolicy
+    paid: int  # what the stay holds of the company's credit (spend and changes)
+    refund_if_cancelled_now: int  # 0 for a cancelled stay or one that has begun
+    kept_if_cancelled_now: int
+    refund_percent_now: int  # the policy's band today (100, 50 or 0)
+
+
+def _policy_of(booking: Booking) -> CancellationPolicy:
+    return cancellation_policy(booking.check_in, tokyo_today(booking.created_at))
+
+
+def cancellation_terms_of(bookings: list[Booking], today: date) -> dict[int, CancellationTerms]:
+    """``cancellation_terms`` of many stays at once (one query for what they hold)."""
+    held = ledger.paid_for(b.id for b in bookings)
+    out = {}
+    for booking in bookings:
+        policy = _policy_of(booking)
+        paid = held[booking.id]
+        refund = kept = 0
+        if booking.is_confirmed and booking.check_in > today:
+            refund = ledger.cancellation_refund(booking.total_price, paid, booking.check_in, today)
+            kept = max(0, min(paid, booking.total_price) - refund)
+        out[booking.id] = CancellationTerms(policy, paid, refund, kept, policy.percent_on(today))
+    return out
+
+
+def cancellation_terms(booking: Booking, today: date) -> CancellationTerms:
+    """The stay's cancellation policy, what it holds, and what cancelling today returns."""
+    return cancellation_terms_of([booking], today)[booking.id]
 
 
 def cancel_future_stays(user: User, now: datetime) -> list[Booking]:
@@ -452,11 +776,9 @@ def bookings_of(
 def booking_of(user: User, booking_id: int, *, lock: bool = False) -> Booking:
     """One of the user's own bookings (row-locked if asked); anybody else's is not found."""
     query = select(Booking).where(Booking.id == booking_id, Booking.user_id == user.id)
-    booking = (
-        db.session.scalar(query.with_for_update() if lock else query)
-        if in_id_range(booking_id)
-        else None
-    )
+    if lock:  # read as of the lock, not as this session last saw it
+        query = query.with_for_update().execution_options(populate_existing=True)
+    booking = db.session.scalar(query) if in_id_range(booking_id) else None
     if booking is None:
         raise BookingNotFound(_l("No such stay."))
     return booking

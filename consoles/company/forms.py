@@ -68,6 +68,7 @@ ENTRY_KIND_LABELS = {
     "carry_over": _l("Carried over"),  # 繰越
     "expiry": _l("Expired"),  # 失効
     "overage": _l("Overage"),  # 超過利用
+    "change": _l("Stay changed"),  # 予約変更
 }
 # The notes billing.ledger writes on its own entries, in the reader's language.
 ENTRY_NOTE_LABELS = {

@@ -31,7 +31,7 @@ def usage_by_employee(company_id: int) -> list[UsageRow]:
         )
         .where(
             CreditEntry.company_id == company_id,
-            CreditEntry.kind.in_((EntryKind.SPEND, EntryKind.REFUND)),
+            CreditEntry.kind.in_((EntryKind.SPEND, EntryKind.CHANGE, EntryKind.REFUND)),
         )
         .group_by(CreditEntry.user_id)
         .subquery()

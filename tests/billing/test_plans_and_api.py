@@ -131,10 +131,15 @@ def test_ledger_account_is_made_once(app, db, make_company):
     assert ledger.account_of(company.id).company_id == first.company_id == company.id
 
 
-def test_employees_see_their_company_credit_above_the_search(app, db, make_company, make_user):
+def test_employees_see_their_own_allowance_not_the_company_credit(app, db, make_company, make_user):
     company = make_company(credit=123_400)
+    account = ledger.account_of(company.id)
+    account.employee_monthly_cap = 40_000
+    db.session.commit()
     page = signed_in(app, make_user(Role.EMPLOYEE, company=company)).get("/")
-    assert "¥123,400" in page.get_data(as_text=True)
+    html = page.get_data(as_text=True)
+    assert "¥123,400" not in html  # the pool is for the company's admins
+    assert "¥40,000" in html.split('data-testid="allowance"')[1][:400]
 
 
 @pytest.mark.parametrize("status", ["canceled", "unpaid", "incomplete"])

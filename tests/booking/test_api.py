@@ -412,8 +412,9 @@ ENDPOINTS = [
     ("GET", "/api/v1/bookings"),
     ("POST", "/api/v1/bookings"),
     ("DELETE", "/api/v1/bookings/1"),
+    ("PATCH", "/api/v1/bookings/1"),
 ]
-ENDPOINT_IDS = ["search", "list", "create", "delete"]
+ENDPOINT_IDS = ["search", "list", "create", "delete", "change"]
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import inspect
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -152,6 +153,7 @@ def test_ids_in_paths_and_availability_ranges_state_the_codes_bounds():
         ("/api/v1/facilities/{id}/availability", "get"),
         ("/api/v1/bookings/{id}", "get"),
         ("/api/v1/bookings/{id}", "delete"),
+        ("/api/v1/bookings/{id}", "patch"),
     ]:
         assert _bounds(_param(spec, path, method, "id")["schema"]) == {
             "minimum": api.MIN_ID,
@@ -165,6 +167,33 @@ def test_ids_in_paths_and_availability_ranges_state_the_codes_bounds():
     ]
     assert f"`BOOKING_HORIZON_DAYS` (default {horizon})" in spec["info"]["description"]
     assert f"at most {MAX_SEARCH_NIGHTS} nights" in spec["info"]["description"]
+
+
+def test_the_change_body_states_the_bounds_the_code_enforces():
+    spec = _spec()
+    body = spec["paths"]["/api/v1/bookings/{id}"]["patch"]["requestBody"]
+    fields = _resolve(spec, body["content"]["application/json"]["schema"])["properties"]
+    assert _bounds(fields["unit_id"]) == {"minimum": api.MIN_ID, "maximum": MAX_ID}
+    assert _bounds(fields["guests"]) == {"minimum": api.MIN_GUESTS, "maximum": services.MAX_GUESTS}
+    assert _bounds(fields["expected_difference"]) == {
+        "minimum": -api.MAX_EXPECTED_TOTAL,
+        "maximum": api.MAX_EXPECTED_TOTAL,
+    }
+    assert f"at most {MAX_SEARCH_NIGHTS} nights" in fields["check_out"]["description"]
+
+
+def test_the_booking_carries_its_cancellation_terms():
+    schemas = _spec()["components"]["schemas"]
+    booking = schemas["Booking"]
+    assert {"cancellation_policy", "refund_if_cancelled_now"} <= set(booking["required"])
+    policy = schemas["CancellationPolicy"]
+    assert set(policy["required"]) == {"free_until", "bands"}
+    band = policy["properties"]["bands"]["items"]
+    assert set(band["required"]) == {"from", "refund_percent"}
+    # The shape the ledger gives is the shape documented.
+    example = ledger.cancellation_policy(date(2027, 1, 10), date(2026, 12, 1)).as_json()
+    assert set(example) == set(policy["required"])
+    assert all(set(b) == set(band["required"]) for b in example["bands"])
 
 
 def test_enums_of_answers_are_the_codes_values():

@@ -1,0 +1,266 @@
+"""Change or cancel a stay: the employee's pages, the money stated before confirming.
+
+Routes on the employee blueprint (``booking.views.bp``, signed-in members only). The
+rules and the money are ``booking.services``' (``quote_change``, ``change_booking``,
+``cancellation_terms``, ``cancel_booking``); these views parse, authorise (somebody
+else's stay is 404), call one service and commit once.
+"""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from wtforms import IntegerField
+from wtforms.validators import NumberRange, Optional
+
+from booking import services
+from booking.forms import QuoteForm, StayForm
+from booking.models import Booking
+from booking.services import MAX_GUESTS
+from booking.terms import stay_terms
+from booking.views import bp
+from core.db import edge_now, tokyo_today
+from core.extensions import db
+from core.forms import EmptyForm
+from core.i18n import format_yen
+
+MAX_DIFFERENCE = 10**10  # yen, either way: far beyond any stay
+
+# Which field a refusal is about, so the form marks it (the message is shown above).
+ERROR_FIELDS = {
+    "dates_order": "check_out",
+    "dates_past": "check_in",
+    "dates_horizon": "check_in",
+    "min_nights": "check_out",
+    "max_nights": "check_out",
+    "policy_stay": "check_out",
+    "policy_month": "check_out",
+    "taken": "check_in",
+    "guests": "guests",
+    "capacity": "guests",
+    "other_facility": "unit_id",
+    "not_found": "unit_id",
+}
+
+
+class ChangeForm(QuoteForm):
+    """The stay asked for, read from the query string to preview a change (no CSRF:
+    a GET changes nothing)."""
+
+
+class ConfirmChangeForm(StayForm):
+    """The previewed change, posted to confirm it (CSRF-protected)."""
+
+    # The difference the employee was shown: a price that moved since is not settled unseen.
+    expected_difference = IntegerField(
+        validators=[Optional(), NumberRange(-MAX_DIFFERENCE, MAX_DIFFERENCE)]
+    )
+
+
+def _own(booking_id: int) -> Booking:
+    try:
+        return services.booking_of(current_user, booking_id)
+    except services.BookingNotFound:
+        abort(404)
+
+
+def _rules() -> dict:
+    return {
+        "horizon_days": current_app.config["BOOKING_HORIZON_DAYS"],
+        "grace_days": current_app.config["BILLING_GRACE_DAYS"],
+    }
+
+
+def _stay(form: StayForm) -> services.StayRequest:
+    return services.StayRequest(
+        form.unit_id.data, form.check_in.data, form.check_out.data, form.guests.data
+    )
+
+
+def _change_page(
+    booking: Booking,
+    form: StayForm,
+    *,
+    quote: services.ChangeQuote | None = None,
+    error: services.BookingError | None = None,
+    status: int = 200,
+):
+    """The change form (values kept, a refusal stated above it), with the preview if any."""
+    today = tokyo_today(edge_now())
+    confirm = None
+    if quote is not None:
+        confirm = ConfirmChangeForm(formdata=None)
+        confirm.expected_difference.data = quote.money.difference
+    units = [u for u in booking.unit.facility.units if u.active or u.id == booking.unit_id]
+    return render_template(
+        "booking/change.html",
+        booking=booking,
+        form=form,
+        units=units,
+        quote=quote,
+        confirm=confirm,
+        error=error,
+        error_field=ERROR_FIELDS.get(error.code) if error is not None else None,
+        today=today,
+        max_guests=MAX_GUESTS,
+    ), status
+
+
+def _not_changeable(booking: Booking):
+    flash(_("This stay has begun or was cancelled, so it can no longer be changed."), "error")
+    return redirect(url_for("booking.stay", booking_id=booking.id), 303)
+
+
+@bp.get("/stays/<int:booking_id>/change")
+def change(booking_id: int):
+    """The change form, filled with the stay as it is."""
+    booking = _own(booking_id)
+    if not services.can_change(booking, tokyo_today(edge_now())):
+        return _not_changeable(booking)
+    form = ChangeForm(
+        formdata=None,
+        unit_id=booking.unit_id,
+        check_in=booking.check_in,
+        check_out=booking.check_out,
+        guests=booking.guests,
+    )
+    return _change_page(booking, form)
+
+
+@bp.get("/stays/<int:booking_id>/change/preview")
+def change_preview(booking_id: int):
+    """The stay after the change, night by night, and what it does to the company's credit."""
+    booking = _own(booking_id)
+    if not services.can_change(booking, tokyo_today(edge_now())):
+        return _not_changeable(booking)
+    form = ChangeForm(request.args)
+    if not form.validate():
+        error = services.BookingError(_("Please check the fields below."), "invalid")
+        return _change_page(booking, form, error=error, status=400)
+    try:
+        quote = services.quote_change(current_user, booking.id, _stay(form), edge_now(), **_rules())
+    except services.BookingError as exc:  # a missing room too: the stay itself is ours
+        return _change_page(booking, form, error=exc, status=422)
+    return _change_page(booking, form, quote=quote)
+
+
+@bp.post("/stays/<int:booking_id>/change")
+def change_confirm(booking_id: int):
+    booking = _own(booking_id)
+    form = ConfirmChangeForm()
+    if not form.validate():
+        error = services.BookingError(
+            _("The change form was incomplete or had expired. Please try again."), "invalid"
+        )
+        return _change_page(booking, form, error=error, status=400)
+    try:
+        result = services.change_booking(
+            current_user,
+            booking.id,
+            _stay(form),
+            edge_now(),
+            expected_difference=form.expected_difference.data,
+            **_rules(),
+        )
+    except services.BookingError as exc:
+        db.session.rollback()
+        return _refused_change(booking, form, exc)
+    db.session.commit()
+    flash(_change_outcome(result.money), "success")
+    return redirect(url_for("booking.stay", booking_id=booking.id), 303)
+
+
+def _refused_change(booking: Booking, form: StayForm, exc: services.BookingError):
+    if exc.code == "unchanged":  # sent twice: the first one did it
+        flash(_("Your stay already has these dates, room and guests."), "info")
+        return redirect(url_for("booking.stay", booking_id=booking.id), 303)
+    if exc.code == "not_changeable":
+        return _not_changeable(booking)
+    conflict = isinstance(exc, services.BookingConflict | services.PriceChanged)
+    quote = None
+    if isinstance(exc, services.PriceChanged):  # show the new price beside the refusal
+        try:
+            quote = services.quote_change(
+                current_user, booking.id, _stay(form), edge_now(), **_rules()
+            )
+        except services.BookingError:
+            quote = None
+    return _change_page(booking, form, quote=quote, error=exc, status=409 if conflict else 422)
+
+
+def _change_outcome(money) -> str:
+    if money.charged:
+        return _(
+            "Your stay has been changed. %(amount)s more was charged to your company's credit.",
+            amount=format_yen(money.charged),
+        )
+    if money.kept:
+        return _(
+            "Your stay has been changed. %(refunded)s was returned to your company's credit;"
+            " %(kept)s was kept under the cancellation policy.",
+            refunded=format_yen(money.refunded),
+            kept=format_yen(money.kept),
+        )
+    if money.refunded:
+        return _(
+            "Your stay has been changed. %(amount)s was returned to your company's credit.",
+            amount=format_yen(money.refunded),
+        )
+    return _("Your stay has been changed. The price did not change.")
+
+
+# --- cancel ---------------------------------------------------------------------------
+
+
+@bp.get("/stays/<int:booking_id>/cancel")
+def cancel_confirm(booking_id: int):
+    """What cancelling now returns to the company and what it keeps, before confirming."""
+    booking = _own(booking_id)
+    today = tokyo_today(edge_now())
+    return render_template(
+        "booking/cancel.html",
+        booking=booking,
+        terms=services.cancellation_terms(booking, today),
+        policy=stay_terms(booking.check_in, today, tokyo_today(booking.created_at)),
+        cancellable=services.can_change(booking, today),
+        form=EmptyForm(),
+    )
+
+
+@bp.post("/stays/<int:booking_id>/cancel")
+def cancel(booking_id: int):
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        result = services.cancel_booking(current_user, booking_id, edge_now())
+    except services.BookingNotFound:
+        abort(404)
+    except services.BookingError as exc:
+        db.session.rollback()
+        flash(str(exc.message), "error")
+        return redirect(url_for("booking.stay", booking_id=booking_id), 303)
+    db.session.commit()
+    flash(*_cancel_outcome(result))
+    return redirect(url_for("booking.stays"), 303)
+
+
+def _cancel_outcome(result: services.CancelResult) -> tuple[str, str]:
+    if result.already:
+        return _("This stay was already cancelled."), "info"
+    if result.kept:
+        return _(
+            "Your stay has been cancelled and its nights released. %(refunded)s was returned"
+            " to your company's credit; %(kept)s (%(percent)d%%) was kept under the"
+            " cancellation policy.",
+            refunded=format_yen(result.refunded),
+            kept=format_yen(result.kept),
+            percent=100 - result.refund_percent,
+        ), "success"
+    if result.refunded:
+        return _(
+            "Your stay has been cancelled and its nights released. The whole %(amount)s was"
+            " returned to your company's credit.",
+            amount=format_yen(result.refunded),
+        ), "success"
+    return _("Your stay has been cancelled and its nights released."), "success"
