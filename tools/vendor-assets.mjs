@@ -10,6 +10,12 @@ for (const name of ["leaflet.js", "leaflet.css", "images"]) {
   cpSync(`node_modules/leaflet/dist/${name}`, `${out}/leaflet/${name}`, { recursive: true });
 }
 cpSync("node_modules/leaflet/LICENSE", `${out}/leaflet/LICENSE`);
+// Nearby pins grouped into one numbered marker (zoom in to split them).
+mkdirSync(`${out}/markercluster`, { recursive: true });
+for (const name of ["leaflet.markercluster.js", "MarkerCluster.css", "MarkerCluster.Default.css"]) {
+  cpSync(`node_modules/leaflet.markercluster/dist/${name}`, `${out}/markercluster/${name}`);
+}
+cpSync("node_modules/leaflet.markercluster/MIT-LICENCE.txt", `${out}/markercluster/LICENCE.txt`);
 
 // Japan's outline from Natural Earth (public domain) at 1:50m, as GeoJSON: the map's
 // background when no tile server is configured (tests, offline).
@@ -20,4 +26,4 @@ const round = (c) => (typeof c[0] === "number" ? c.map((v) => Math.round(v * 1e3
 japan.geometry.coordinates = round(japan.geometry.coordinates);
 mkdirSync(`${out}/japan`, { recursive: true });
 writeFileSync(`${out}/japan/japan.geojson`, JSON.stringify({ type: "FeatureCollection", features: [japan] }));
-console.log("static/vendor: leaflet and the outline of Japan");
+console.log("static/vendor: leaflet, markercluster and the outline of Japan");

@@ -93,15 +93,36 @@
     return box;
   }
 
+  // A group marker is a focusable button named by how many places it holds.
+  function nameClusters(el) {
+    var template = el.dataset.msgCluster || '{n}';
+    el.querySelectorAll('.marker-cluster').forEach(function (icon) {
+      var count = icon.textContent.trim();
+      icon.setAttribute('role', 'button');
+      icon.setAttribute('aria-label', template.replace('{n}', count));
+      icon.setAttribute('title', template.replace('{n}', count));
+    });
+  }
+
   function pinsMap(el) {
     var pins = JSON.parse(el.dataset.pins || '[]');
     var map = createMap(el);
+    // Pins that would overlap are grouped into one numbered marker (Leaflet.markercluster),
+    // so every marker keeps a target of its own; activating a group zooms into it.
+    var layer = (pins.length > 1 && L.markerClusterGroup)
+      ? L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 40 })
+      : map;
     pins.forEach(function (pin) {
       var name = pin.price ? pin.title + ' ' + pin.price : pin.title;
       L.marker([pin.lat, pin.lng], { title: name, alt: name, keyboard: true })
         .bindPopup(popupFor(pin))
-        .addTo(map);
+        .addTo(layer);
     });
+    if (layer !== map) {
+      layer.on('animationend spiderfied', function () { nameClusters(el); });
+      map.on('zoomend moveend', function () { nameClusters(el); });
+      layer.addTo(map);
+    }
     if (pins.length) {
       var bounds = L.latLngBounds(pins.map(function (pin) { return [pin.lat, pin.lng]; }));
       map.fitBounds(bounds, {

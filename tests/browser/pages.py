@@ -1,0 +1,299 @@
+"""Every GET page of every role in the demo network, with real demo ids.
+
+The list is derived from the app's URL map: each endpoint that answers GET either has
+an entry in ``PAGES`` (who opens it, and how its URL is built from the demo data) or a
+reason in ``EXCLUDED`` (downloads, JSON, images, redirects). ``unlisted_endpoints``
+names any other, so a new page without an entry fails a test
+(tests/browser/test_every_page.py) instead of going unchecked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from flask import Flask, url_for
+from sqlalchemy import select
+
+from accounts.models import User
+from billing.models import BillingAccount, LocalObject, Plan
+from booking.models import Booking
+from booking.search import SearchQuery, search
+from booking.services import BookingError, StayRequest, book_stay
+from core.db import tokyo_today
+from core.extensions import db
+from facilities.models import Facility
+
+# The demo accounts (demo/seed.py); each signs in with DEMO_PASSWORD.
+ROLES: dict[str, str | None] = {
+    "visitor": None,
+    "employee": "employee@acme.example",
+    "company_admin": "admin@acme.example",
+    "operator": "operator@satoyama.example",
+    "platform_admin": "root@engawa.example",
+}
+
+# GET endpoints that are not pages a person reads, and why.
+EXCLUDED: dict[str, str] = {
+    "static": "static files (stylesheets, scripts, icons)",
+    "booking.photo": "an image file",
+    "booking.stay_ics": "an .ics download",
+    "calendars.feed": "an .ics feed for other calendar apps",
+    "company.usage_csv": "a CSV download",
+    "operator.bookings_csv": "a CSV download",
+    "accounts.set_language": "a redirect back to the page the switch was used on",
+    "operator.postal_code": "JSON: the facility form's postal code look-up",
+}
+EXCLUDED_PREFIXES: dict[str, str] = {
+    "api.": "JSON API",
+}
+
+
+@dataclass(frozen=True)
+class DemoIds:
+    """The demo records the pages are opened for, looked up in the live database."""
+
+    stay_check_in: date
+    stay_check_out: date
+    facility_id: int  # the operator's first facility
+    unit_id: int  # its first room on sale
+    bookable_facility_id: int  # a facility with a room free for the stay
+    bookable_unit_id: int
+    booking_id: int  # the employee's first upcoming stay
+    change_to: dict  # another stay of that room the change preview is opened for
+    plan_id: int
+    customer_id: str  # the local billing backend's record of Acme
+    invoice_id: str
+    checkout_id: str
+
+
+@dataclass(frozen=True)
+class PageVisit:
+    role: str
+    endpoint: str
+    url: str  # path and query
+    status: int | None = None  # an error status the page answers on purpose
+
+    @property
+    def name(self) -> str:
+        return f"{self.role}:{self.url}"
+
+
+def _stay_query(ids: DemoIds, **extra) -> dict:
+    return {
+        "check_in": ids.stay_check_in.isoformat(),
+        "check_out": ids.stay_check_out.isoformat(),
+        "guests": 1,
+        **extra,
+    }
+
+
+# endpoint -> [(role, values for url_for[, the status it answers when not 200])].
+# Values may be a function of the demo ids.
+Values = dict | Callable[[DemoIds], dict]
+PAGES: dict[str, list[tuple]] = {
+    # signed out
+    "accounts.login": [("visitor", {})],
+    "members.join_request": [("visitor", {})],
+    # an invitation link that expired or never was: the page says so, with status 404
+    "members.join": [("visitor", {"token": "not-a-valid-invitation"}, 404)],
+    # the employee (company admins book too)
+    "booking.home": [
+        ("employee", {}),
+        ("employee", _stay_query),
+        ("company_admin", {}),
+    ],
+    "booking.facility": [
+        ("employee", lambda i: {"facility_id": i.bookable_facility_id}),
+        ("employee", lambda i: _stay_query(i, facility_id=i.bookable_facility_id)),
+    ],
+    "booking.quote": [("employee", lambda i: _stay_query(i, unit_id=i.bookable_unit_id))],
+    "booking.stays": [("employee", {}), ("company_admin", {})],
+    "booking.stay": [("employee", lambda i: {"booking_id": i.booking_id})],
+    "booking.change": [("employee", lambda i: {"booking_id": i.booking_id})],
+    "booking.change_preview": [
+        ("employee", lambda i: {"booking_id": i.booking_id, **i.change_to}),
+    ],
+    "booking.cancel_confirm": [("employee", lambda i: {"booking_id": i.booking_id})],
+    "accounts.account": [
+        ("employee", {}),
+        ("company_admin", {}),
+        ("operator", {}),
+        ("platform_admin", {}),
+    ],
+    # the company admin
+    "company.billing": [("company_admin", {})],
+    "company.cancel": [("company_admin", {})],
+    "company.policy": [("company_admin", {})],
+    "company.usage": [("company_admin", {})],
+    "company.invoices": [("company_admin", {})],
+    "members.employees": [("company_admin", {})],
+    "local_billing.checkout": [("company_admin", lambda i: {"session_id": i.checkout_id})],
+    "local_billing.invoice": [
+        ("company_admin", lambda i: {"invoice_id": i.invoice_id}),
+        ("company_admin", lambda i: {"invoice_id": i.invoice_id, "print": 1}),
+    ],
+    "local_billing.portal": [("company_admin", lambda i: {"customer_id": i.customer_id})],
+    # the operator
+    "operator.dashboard": [("operator", {})],
+    "operator.calendar_sync": [("operator", {})],
+    "operator.facility_new": [("operator", {})],
+    **{
+        endpoint: [("operator", lambda i: {"facility_id": i.facility_id})]
+        for endpoint in (
+            "operator.facility",
+            "operator.facility_edit",
+            "operator.today",
+            "operator.housekeeping",
+            "operator.calendar",
+            "operator.close_dates",
+            "operator.occupancy",
+            "operator.pricing",
+            "operator.pricing_history",
+            "operator.facility_calendars",
+            "operator.photos",
+            "operator.unit_new",
+        )
+    },
+    "operator.unit_edit": [("operator", lambda i: {"unit_id": i.unit_id})],
+    "operator.unit_prices": [("operator", lambda i: {"unit_id": i.unit_id})],
+    # the platform admin
+    "admin.jobs": [("platform_admin", {})],
+    "admin.calendars": [("platform_admin", {})],
+    "admin.domains": [("platform_admin", {})],
+    "plans.plans": [("platform_admin", {})],
+    "plans.edit": [("platform_admin", lambda i: {"plan_id": i.plan_id})],
+    "members.dev_mail": [("platform_admin", {})],
+}
+
+
+def get_endpoints(app: Flask) -> set[str]:
+    """Every endpoint of the app that answers GET."""
+    return {rule.endpoint for rule in app.url_map.iter_rules() if "GET" in rule.methods}
+
+
+def is_excluded(endpoint: str) -> bool:
+    return endpoint in EXCLUDED or any(endpoint.startswith(p) for p in EXCLUDED_PREFIXES)
+
+
+def unlisted_endpoints(app: Flask) -> list[str]:
+    """GET endpoints with neither a page entry nor a reason to leave them out."""
+    return sorted(e for e in get_endpoints(app) if e not in PAGES and not is_excluded(e))
+
+
+def demo_ids(app: Flask, now: datetime) -> DemoIds:
+    """Look the demo records up. The one thing added is an upcoming stay of the employee,
+    when the demo has none: the change and cancel pages need one."""
+    today = tokyo_today(now)
+    check_in, check_out = today + timedelta(days=20), today + timedelta(days=23)
+    with app.app_context():
+        operator = db.session.scalar(select(User).where(User.email == ROLES["operator"]))
+        facility = db.session.scalar(
+            select(Facility)
+            .where(Facility.operator_id == operator.operator_id)
+            .order_by(Facility.id)
+        )
+        unit = next(u for u in sorted(facility.units, key=lambda u: u.id) if u.active)
+        found = search(SearchQuery(check_in=check_in, check_out=check_out, guests=1))
+        bookable = found[0]
+        employee = db.session.scalar(select(User).where(User.email == ROLES["employee"]))
+        booking, change_to = _upcoming_stay(app, employee, operator.operator_id, now)
+        account = db.session.scalar(
+            select(BillingAccount).where(BillingAccount.company_id == employee.company_id)
+        )
+        ids = DemoIds(
+            stay_check_in=check_in,
+            stay_check_out=check_out,
+            facility_id=facility.id,
+            unit_id=unit.id,
+            bookable_facility_id=bookable.facility_id,
+            bookable_unit_id=bookable.units[0].id,
+            booking_id=booking.id,
+            change_to=change_to,
+            plan_id=db.session.scalar(select(Plan.id).order_by(Plan.id)),
+            customer_id=account.stripe_customer_id,
+            invoice_id=_local_object(account.stripe_customer_id, "invoice", "customer"),
+            checkout_id=_local_object(account.stripe_customer_id, "checkout.session", "customer"),
+        )
+        db.session.remove()
+    return ids
+
+
+def _upcoming_stay(app: Flask, employee: User, operator_id: int, now: datetime):
+    """The employee's first upcoming stay, and a stay one night later in the same room.
+
+    Without one in the demo, one is booked (and committed) 45 days out, in a room free for
+    a night more and away from the operator's own facilities, which other tests close."""
+    today = tokyo_today(now)
+    booking = db.session.scalar(
+        select(Booking)
+        .where(Booking.user_id == employee.id, Booking.status == "confirmed")
+        .where(Booking.check_in > today)
+        .order_by(Booking.check_in)
+    )
+    if booking is not None:
+        return booking, _stay_values(booking.unit_id, booking.check_in, booking.check_out)
+    first = today + timedelta(days=45)
+    found = search(SearchQuery(check_in=first, check_out=first + timedelta(days=3), guests=1))
+    for result in found:
+        if db.session.get(Facility, result.facility_id).operator_id == operator_id:
+            continue
+        for offer in result.units:
+            try:
+                booking = book_stay(
+                    employee,
+                    StayRequest(offer.id, first, first + timedelta(days=2), 1),
+                    now,
+                    horizon_days=app.config["BOOKING_HORIZON_DAYS"],
+                    grace_days=app.config["BILLING_GRACE_DAYS"],
+                )
+            except BookingError:
+                db.session.rollback()
+                continue
+            db.session.commit()
+            later = first + timedelta(days=1)
+            return booking, _stay_values(offer.id, later, later + timedelta(days=2))
+    raise LookupError("no room free to book a stay for the employee")
+
+
+def _stay_values(unit_id: int, check_in: date, check_out: date) -> dict:
+    return {
+        "unit_id": unit_id,
+        "check_in": check_in.isoformat(),
+        "check_out": check_out.isoformat(),
+        "guests": 1,
+    }
+
+
+def _local_object(customer_id: str, kind: str, owner_key: str) -> str:
+    """The first local billing record of one kind that belongs to the customer."""
+    for obj in db.session.scalars(
+        select(LocalObject).where(LocalObject.kind == kind).order_by(LocalObject.id)
+    ):
+        if json.loads(obj.data).get(owner_key) == customer_id:
+            return obj.id
+    raise LookupError(f"no local {kind} of {customer_id}")
+
+
+def every_page(app: Flask, now: datetime) -> list[PageVisit]:
+    """Every listed page of every role, its URL built from the demo ids."""
+    ids = demo_ids(app, now)
+    visits = []
+    with app.test_request_context():
+        for endpoint, entries in PAGES.items():
+            if endpoint not in app.view_functions:
+                continue  # listed ahead of the view that serves it
+            for role, values, *status in entries:
+                kwargs = values(ids) if callable(values) else values
+                url = url_for(endpoint, **kwargs)
+                visits.append(PageVisit(role, endpoint, url, status[0] if status else None))
+    return visits
+
+
+def pages_by_role(app: Flask, now: datetime) -> dict[str, list[PageVisit]]:
+    by_role: dict[str, list[PageVisit]] = {role: [] for role in ROLES}
+    for visit in every_page(app, now):
+        by_role[visit.role].append(visit)
+    return by_role
