@@ -373,16 +373,17 @@ def test_every_state_changing_form_requires_csrf(app, db, make_employee, make_un
     refused = [
         client.post("/book", data=stay),
         client.post(f"/stays/{booking.id}/cancel"),
+        client.post(f"/stays/{booking.id}/change", data=stay),
         client.post("/account/tokens", data={"name": "x"}),
         client.post(f"/account/tokens/{token.id}/revoke"),
         client.post("/account/password", data={"current_password": PASSWORD}),
         client.post("/logout"),
     ]
-    assert [r.status_code for r in refused] == [400] * 6
+    assert [r.status_code for r in refused] == [400] * 7
     db.session.refresh(booking)
     assert booking.status == "confirmed"
-    # With the page's token, the same cancel goes through.
-    csrf = _csrf_token(client, f"/stays/{booking.id}")
+    # With the cancel page's token, the same cancel goes through.
+    csrf = _csrf_token(client, f"/stays/{booking.id}/cancel")
     assert client.post(f"/stays/{booking.id}/cancel", data={"csrf_token": csrf}).status_code == 303
 
 
