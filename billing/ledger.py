@@ -12,14 +12,16 @@ Rules it enforces:
 - A stay spends its frozen total once; cancelling refunds it by the cancellation
   policy (free until 3 days before check-in, 50% after); a stay never cancelled
   (a no-show) refunds nothing.
-- A changed stay (other dates, room or guests) settles only the difference, as
-  ``change`` entries: a dearer stay is charged the difference (overage as for a
-  booking, within the employee's cap); a cheaper one is refunded the dropped
-  amount *by the cancellation policy of the stay as it was*, so shortening a stay
-  late gives back only half of what the dropped nights cost, like a late
-  cancellation of those nights (the other half is kept). What a stay holds is its
-  spend plus its changes; cancelling it later refunds by the policy the price of
-  the nights it still has (at most what it holds), so no night is charged a fee twice.
+- A changed stay (other dates, room or guests) is settled as ``change`` entries:
+  the nights it gives up are cancelled *by the policy of the stay as it was* and
+  the nights it gains are paid in full, and the net is charged (overage as for a
+  booking, within the employee's cap) or returned. Until the free-cancellation
+  date that is just the difference of the totals; after it, moving or shortening a
+  stay keeps half of the given-up nights' price, as cancelling them would, so a
+  late stay cannot escape the fee by moving to dates that are free to cancel. What
+  a stay holds is its spend plus its changes; cancelling it later refunds by the
+  policy the price of the nights it still has (at most what it holds), so no night
+  is charged a fee twice.
 - An employee's monthly cap counts a stay, with its changes and refund, in the
   month it was booked.
 - The balance never goes below zero. A company that pays overage gets the
@@ -315,11 +317,17 @@ class CancellationPolicy:
         return total if percent == 100 else total * percent // 100
 
     def as_json(self) -> dict:
+        """``free_until`` and the bands that cover at least one day (a stay booked inside
+        the late window has no free band: ``free_until`` is then before its booking)."""
+        bands = [
+            b
+            for b, following in zip(self.bands, (*self.bands[1:], None), strict=True)
+            if following is None or following.starts > b.starts
+        ]
         return {
             "free_until": self.free_until.isoformat(),
             "bands": [
-                {"from": b.starts.isoformat(), "refund_percent": b.refund_percent}
-                for b in self.bands
+                {"from": b.starts.isoformat(), "refund_percent": b.refund_percent} for b in bands
             ],
         }
 
@@ -405,32 +413,38 @@ def refund_for_cancellation(booking, now: datetime, *, full: bool = False) -> in
 class ChangeMoney:
     """What changing a stay does to the company's credit, in yen (each ≥ 0).
 
-    ``charged``: the increase, taken from the credit. ``refunded``: the policy's share
-    of the decrease, given back. ``kept``: the rest of the decrease, kept as a late
-    cancellation of the dropped nights would keep it.
+    ``charged``: taken from the credit. ``refunded``: given back. ``kept``: what the
+    policy keeps of the dropped nights' price, as a cancellation of those nights would.
+    At most one of ``charged`` and ``refunded`` is not 0: they are the net movement.
     """
 
     difference: int  # new total − old total
     charged: int
     refunded: int
-    kept: int
+    kept: int  # of the dropped nights' price, kept by the policy
     refund_percent: int  # the policy's band on the day of the change (for a decrease)
 
 
-def change_money(difference: int, check_in: date, booked_on: date, today: date) -> ChangeMoney:
-    """Settle ``difference`` (new total − old total) of a stay starting ``check_in`` (as it
-    was before the change, booked on ``booked_on``), changed on ``today``.
+def change_money(
+    added: int, dropped: int, check_in: date, booked_on: date, today: date
+) -> ChangeMoney:
+    """Settle a change of a stay starting ``check_in`` (as it was before the change, booked
+    on ``booked_on``), made on ``today``: nights costing ``added`` yen are booked, nights
+    that cost ``dropped`` yen are given up.
 
-    A dearer stay pays the difference. A cheaper one is refunded the dropped amount
-    by the cancellation policy: in full until the free-cancellation date, half from
-    then on (shortening a stay late is a late cancellation of the dropped nights).
+    The dropped nights are cancelled by the policy (all of their price back until the
+    free-cancellation date, half from then on) and the new nights are paid in full; the
+    net of the two is charged or returned. Until the free date this is just the
+    difference of the totals. After it, moving or shortening a stay costs what
+    cancelling those nights would: a late change cannot escape the fee by moving the
+    stay to dates that are free to cancel.
     """
     policy = cancellation_policy(check_in, booked_on)
-    if difference >= 0:
-        return ChangeMoney(difference, difference, 0, 0, policy.percent_on(today))
-    dropped = -difference
-    refunded = policy.refund_on(dropped, today)
-    return ChangeMoney(difference, 0, refunded, dropped - refunded, policy.percent_on(today))
+    back = policy.refund_on(dropped, today)
+    net = added - back
+    return ChangeMoney(
+        added - dropped, max(0, net), max(0, -net), dropped - back, policy.percent_on(today)
+    )
 
 
 def _spend_entry(booking_id: int) -> CreditEntry | None:

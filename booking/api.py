@@ -325,6 +325,15 @@ def change_booking(booking_id: int):
         )
     except services.BookingError as exc:
         db.session.rollback()
+        if exc.code == "unchanged":
+            # The stay already is what was asked: a retried PATCH whose first answer was
+            # lost gets the booking, with nothing moved this time.
+            payload = _booking_json(_own(booking_id))
+            payload["change"] = dict.fromkeys(("difference", "charged", "refunded", "kept"), 0) | {
+                "old_total": payload["total_price"],
+                "new_total": payload["total_price"],
+            }
+            return jsonify(payload)
         _raise_booking_error(exc)
     money = result.money
     payload = _booking_json(result.booking)  # before the commit expires what it reads

@@ -56,6 +56,17 @@ class ConfirmChangeForm(StayForm):
     expected_difference = IntegerField(
         validators=[Optional(), NumberRange(-MAX_DIFFERENCE, MAX_DIFFERENCE)]
     )
+    # The amount shown as charged (+) or returned (−): a policy band passed since (the
+    # free-cancellation date's midnight) is not settled unseen either.
+    expected_net = IntegerField(
+        validators=[Optional(), NumberRange(-MAX_DIFFERENCE, MAX_DIFFERENCE)]
+    )
+
+
+class CancelForm(EmptyForm):
+    """The cancel button, with the refund the employee was shown."""
+
+    expected_refund = IntegerField(validators=[Optional(), NumberRange(0, MAX_DIFFERENCE)])
 
 
 def _own(booking_id: int) -> Booking:
@@ -92,6 +103,7 @@ def _change_page(
     if quote is not None:
         confirm = ConfirmChangeForm(formdata=None)
         confirm.expected_difference.data = quote.money.difference
+        confirm.expected_net.data = quote.money.charged - quote.money.refunded
     units = [u for u in booking.unit.facility.units if u.active or u.id == booking.unit_id]
     return render_template(
         "booking/change.html",
@@ -102,6 +114,10 @@ def _change_page(
         confirm=confirm,
         error=error,
         error_field=ERROR_FIELDS.get(error.code) if error is not None else None,
+        # The terms the stay will have after the change (its new check-in's dates).
+        new_terms=stay_terms(quote.stay.check_in, today, tokyo_today(booking.created_at))
+        if quote is not None
+        else None,
         today=today,
         max_guests=MAX_GUESTS,
     ), status
@@ -161,6 +177,7 @@ def change_confirm(booking_id: int):
             _stay(form),
             edge_now(),
             expected_difference=form.expected_difference.data,
+            expected_net=form.expected_net.data,
             **_rules(),
         )
     except services.BookingError as exc:
@@ -224,18 +241,25 @@ def cancel_confirm(booking_id: int):
         terms=services.cancellation_terms(booking, today),
         policy=stay_terms(booking.check_in, today, tokyo_today(booking.created_at)),
         cancellable=services.can_change(booking, today),
-        form=EmptyForm(),
+        form=CancelForm(formdata=None),
     )
 
 
 @bp.post("/stays/<int:booking_id>/cancel")
 def cancel(booking_id: int):
-    if not EmptyForm().validate_on_submit():
+    form = CancelForm()
+    if not form.validate_on_submit():
         abort(400)
     try:
-        result = services.cancel_booking(current_user, booking_id, edge_now())
+        result = services.cancel_booking(
+            current_user, booking_id, edge_now(), expected_refund=form.expected_refund.data
+        )
     except services.BookingNotFound:
         abort(404)
+    except services.PriceChanged as exc:
+        db.session.rollback()
+        flash(str(exc.message), "error")
+        return redirect(url_for("booking.cancel_confirm", booking_id=booking_id), 303)
     except services.BookingError as exc:
         db.session.rollback()
         flash(str(exc.message), "error")

@@ -1,8 +1,10 @@
 """Facility photos as files: an original or one of its resized copies.
 
-One question for both: may the signed-in person see this facility's photos (its
-operator always; every member while the facility is open)? Any other name, a copy
-that was never made or a photo they may not see answers 404 alike.
+A copy goes to whoever may see the facility's photos (its operator always; every
+member while the facility is open). The original, which may carry where it was taken
+(EXIF GPS), goes to its own operator only, except for a photo stored before copies were
+made (``facilities.photos.visible_file``). Any other name, a copy that was never made
+or a file they may not have answers 404 alike.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from facilities.photos import photo_dir, visible_file
 
 @bp.get("/photos/<filename>")
 def photo(filename: str):
-    """A facility photo or a resized copy, for those who may see the facility's photos."""
+    """A resized copy for those who may see the facility's photos; an original for its
+    operator."""
     content_type = visible_file(current_user, filename)
     if content_type is None:
         abort(404)

@@ -508,9 +508,12 @@ def _price_change(unit: Unit, nights: list[date], kept: dict[date, int]) -> list
     ]
 
 
-def _change_money(booking: Booking, new_total: int, now: datetime) -> ChangeMoney:
+def _change_money(booking: Booking, priced: list[ChangeNight], now: datetime) -> ChangeMoney:
+    """The nights booked anew and the nights given up, settled by the policy."""
+    kept_total = sum(n.price for n in priced if n.kept)
     return ledger.change_money(
-        new_total - booking.total_price,
+        sum(n.price for n in priced if not n.kept),
+        booking.total_price - kept_total,
         booking.check_in,
         tokyo_today(booking.created_at),
         tokyo_today(now),
@@ -534,7 +537,7 @@ def quote_change(
     booking = booking_of(actor, booking_id)
     unit, nights, kept = _plan_change(actor, booking, stay, now, horizon_days)
     priced = _price_change(unit, nights, kept)
-    money = _change_money(booking, sum(n.price for n in priced), now)
+    money = _change_money(booking, priced, now)
     if money.charged:
         account = ledger.account_of(actor.company_id)
         with _billing_refusals():
@@ -561,6 +564,7 @@ def change_booking(
     horizon_days: int = 180,
     grace_days: int = DEFAULT_GRACE_DAYS,
     expected_difference: int | None = None,
+    expected_net: int | None = None,
 ) -> ChangeResult:
     """Change one of the actor's own stays to ``stay``: other dates, another room of the
     same facility, other guests, or several at once, without cancelling it.
@@ -570,12 +574,15 @@ def change_booking(
     month, where this stay's own nights do not count, capacity, company active).
     Prices: a night the stay keeps in the same room keeps its frozen price; every
     other night costs today's price. The difference (new total − old total) is settled
-    on the company's credit: an increase is charged (within the credit, overage and the
-    employee's monthly cap, else ``BillingRefused``); a decrease is refunded by the
-    cancellation policy of the stay as it was, so shortening a stay late returns only
-    half of what the dropped nights cost (``billing.ledger.change_money``). With
-    ``expected_difference`` (what the employee was shown), a moved price is refused with
-    ``PriceChanged``. The same stay again is refused as ``unchanged``.
+    on the company's credit: the dropped nights are cancelled by the policy of the stay
+    as it was and the new nights paid in full (``billing.ledger.change_money``), so
+    until the free-cancellation date only the difference moves, and after it a change
+    costs what cancelling the dropped nights would. A charge must fit the credit,
+    overage and the employee's monthly cap, else ``BillingRefused``. With
+    ``expected_difference`` and ``expected_net`` (the difference and the amount charged
+    (+) or returned (−) the employee was shown), a moved price or a policy band passed
+    since (midnight) is refused with ``PriceChanged``. The same stay again is refused
+    as ``unchanged``.
 
     Atomic: the new nights are claimed (in a savepoint) before the old ones are
     released, so a night just taken answers ``BookingConflict`` and nothing changes.
@@ -590,8 +597,9 @@ def change_booking(
     lock_prices(unit.facility_id, shared=True)  # no pricing run between read and commit
     priced = _price_change(unit, nights, kept)
     new_total = sum(n.price for n in priced)
-    money = _change_money(booking, new_total, now)
-    if expected_difference is not None and money.difference != expected_difference:
+    money = _change_money(booking, priced, now)
+    moved = expected_difference is not None and money.difference != expected_difference
+    if moved or (expected_net is not None and money.charged - money.refunded != expected_net):
         raise PriceChanged(
             _l(
                 "The price of this change has moved since it was shown: the stay now costs"
@@ -609,13 +617,14 @@ def change_booking(
     booking.total_price = new_total
     db.session.flush()
     db.session.expire(booking, ["nights"])  # read back in night order
-    with _billing_refusals():
-        ledger.settle_change(booking, actor, money, now, grace_days)
     if (old_unit_id, *old_range) != (unit.id, stay.check_in, stay.check_out):
         nights_changed(unit.facility_id, *old_range)
         nights_changed(unit.facility_id, stay.check_in, stay.check_out)
         # A block that wanted a released night (an external calendar) takes it now.
         reconcile_unit(old_unit_id, tokyo_today(now))
+    # The account lock last, as a booking and a cancellation take it.
+    with _billing_refusals():
+        ledger.settle_change(booking, actor, money, now, grace_days)
     return ChangeResult(booking, old_total, new_total, money)
 
 
@@ -661,13 +670,18 @@ class CancelResult:
     already: bool = False  # it was cancelled before: nothing changed now
 
 
-def cancel_booking(actor: User, booking_id: int, now: datetime) -> CancelResult:
+def cancel_booking(
+    actor: User, booking_id: int, now: datetime, *, expected_refund: int | None = None
+) -> CancelResult:
     """Cancel one of the actor's own upcoming stays and free its nights at once.
 
     Cancelling an already cancelled stay changes nothing (``already``). A stay that
     has begun cannot be cancelled here. The company gets its credit back by the
     cancellation policy: all of it until 3 days before check-in, half after, of the
-    price of the nights the stay holds (see ``billing.ledger``).
+    price of the nights the stay holds (see ``billing.ledger``). With
+    ``expected_refund`` (the refund the employee was shown), a refund that changed
+    since (the page was opened before midnight of the free date) is refused with
+    ``PriceChanged`` and nothing changes.
     """
     booking = booking_of(actor, booking_id, lock=True)
     today = tokyo_today(now)
@@ -679,6 +693,16 @@ def cancel_booking(actor: User, booking_id: int, now: datetime) -> CancelResult:
             "not_cancellable",
         )
     paid = ledger.paid_for([booking.id])[booking.id]
+    if expected_refund is not None:
+        refund = ledger.cancellation_refund(booking.total_price, paid, booking.check_in, today)
+        if refund != expected_refund:
+            raise PriceChanged(
+                _l(
+                    "What cancelling returns has changed since it was shown: it is now"
+                    " %(amount)s. Please check and confirm again.",
+                    amount=LazyString(format_yen, refund),
+                )
+            )
     _release(booking, now)
     refunded = refund_for_cancellation(booking, now)
     percent = _policy_of(booking).percent_on(today)

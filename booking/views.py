@@ -35,7 +35,7 @@ from booking.forms import (
 from booking.ics import stay_calendar
 from booking.services import MAX_GUESTS
 from booking.terms import StayTerms, stay_terms
-from core.dates import adjacent_months, parse_month
+from core.dates import MAX_SEARCH_NIGHTS, adjacent_months, parse_month
 from core.db import edge_now, get_by_id, tokyo_today
 from core.extensions import db
 from core.i18n import current_locale, format_yen
@@ -214,7 +214,14 @@ def _facility_page(facility: Facility, args, error: services.BookingError | None
     prev_month, next_month = adjacent_months(first)
     # With dates chosen, each room's total for the stay, and whether it is free.
     rooms = None
-    if check_in and check_out:
+    # Only a stay that could be booked is priced room by room (an absurd range from the
+    # query string would price every night of it).
+    if (
+        check_in
+        and check_out
+        and _bookable_day(check_in, today)
+        and (check_out - check_in).days <= MAX_SEARCH_NIGHTS
+    ):
         free = search_service.units_free_for_stay(facility, check_in, check_out)
         rooms = stay_options.room_offers(facility, check_in, check_out, guests, free)
         offered = [r.unit.id for r in rooms if r.offered]

@@ -1,4 +1,5 @@
-"""`flask --app wsgi seed-demo`: the demo network on an empty database."""
+"""`flask --app wsgi seed-demo`: the demo network on an empty database, with its
+illustrative photos in the instance folder (``instance/photos``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from billing.settings import BillingSettings
 from core.db import edge_now
 from core.extensions import db
 from demo.seed import seed_demo, subscribe_demo_companies
+from facilities.models import FacilityPhoto
+from facilities.photos import photo_dir
 from pricing.engine import recompute
 
 
@@ -30,13 +33,25 @@ def seed_demo_command():
         click.echo("The database already has users; the demo network was not added.")
         return
     now = edge_now()
-    summary = seed_demo(now, password_method=config["PASSWORD_HASH_METHOD"])
-    db.session.commit()
+    folder = photo_dir(current_app.instance_path)
+    before = set(folder.iterdir()) if folder.is_dir() else set()
+    try:
+        summary = seed_demo(now, password_method=config["PASSWORD_HASH_METHOD"], photo_dir=folder)
+        db.session.commit()
+    except BaseException:
+        # The photos' files are written before the commit: none may outlive their rows.
+        db.session.rollback()
+        if folder.is_dir():
+            for path in set(folder.iterdir()) - before:
+                path.unlink(missing_ok=True)
+        raise
+    photos = db.session.scalar(select(func.count()).select_from(FacilityPhoto))
     click.echo(
         f"Demo network: {summary['facilities']} facilities, {summary['units']} units, "
         f"{summary['bookings']} bookings, {summary['users']} accounts "
         "(password: engawa-demo)."
     )
+    click.echo(f"Photos: {photos}, stored in {folder}.")
     horizon = config["PRICING_HORIZON_DAYS"]
     click.echo("Prices: " + recompute(now, horizon_days=horizon).summary())
     if config["BILLING_BACKEND"] == "local":

@@ -3,9 +3,11 @@
 An upload is stored as it came (``<hex>.jpg``, ``.png`` or ``.webp``, a random name)
 beside WebP copies at the widths a page asks for (``<hex>-480.webp``, ``-960``,
 ``-1600``): never wider than the original, turned upright by the EXIF orientation,
-without the camera's metadata (EXIF, XMP: a photo's place and time). A page names the
-copies in ``srcset``; the route that serves a copy asks the same question as for the
-original: may this person see this facility's photos?
+without the camera's metadata (EXIF, XMP: a photo's place and time). Pages show the
+copies (``srcset``, the largest as ``src``); a copy is served to whoever may see the
+facility's photos, the original only to the facility's own operator (``visible_file``).
+Photos stored before copies were made get theirs from ``flask photos make-copies``
+(``make_copies``); until then their original stands in.
 
 The operator orders the photos (``position``, ascending), picks one cover (the first
 by position stands in when none is picked), writes captions and says which room a
@@ -319,6 +321,45 @@ def update_photo(photo: FacilityPhoto, caption: str, unit_id: int | None) -> Non
     db.session.flush()
 
 
+# --- copies for photos stored before copies were made ----------------------------------------
+
+
+def lacks_copies(photo: FacilityPhoto, photo_dir: Path) -> bool:
+    """Whether the photo has no copies listed (stored before they were made) or a listed
+    copy is missing on disk."""
+    copies = photo_copies(photo)
+    return not copies or any(not (photo_dir / name).is_file() for _width, name in copies)
+
+
+def make_copies(photo: FacilityPhoto, photo_dir: Path) -> list[str]:
+    """Make a stored photo's missing resized copies from its original; flushes.
+
+    The copies are made as at upload (upright, without metadata), the photo's width and
+    height become those shown (upright) and its copies are listed, so pages stop
+    showing the original. Copies already on disk for a listed width are kept; for a
+    photo that listed none, a file under a copy's name can only be left by an
+    interrupted earlier run, and is replaced. Returns the names written, for the caller
+    to remove if the transaction then fails. Raises ``PhotoError`` when the original is
+    no longer a picture it would accept, and ``FileNotFoundError`` when it is gone.
+    """
+    data = (photo_dir / photo.filename).read_bytes()
+    _image_format, width, height = _identify(data)
+    width, height, copies = _copies(data, width, height)
+    listed = dict(photo_copies(photo))
+    files = {}
+    for copy_width, copy in copies.items():
+        name = copy_name(photo.filename, copy_width)
+        if copy_width in listed and (photo_dir / name).is_file():
+            continue
+        (photo_dir / name).unlink(missing_ok=True)
+        files[name] = copy
+    _write_files(photo_dir, files)
+    photo.width, photo.height = width, height
+    photo.widths = ",".join(str(w) for w in copies)
+    db.session.flush()
+    return list(files)
+
+
 def photo_mb(max_bytes: int) -> int:
     return max(1, max_bytes // (1024 * 1024))
 
@@ -342,9 +383,12 @@ def operator_photo(actor: User, photo_id: int) -> FacilityPhoto | None:
     )
 
 
+def _owns(actor: User, photo: FacilityPhoto) -> bool:
+    return actor.runs_facilities and photo.facility.operator_id == actor.operator_id
+
+
 def _may_see(actor: User, photo: FacilityPhoto) -> bool:
-    own = actor.runs_facilities and photo.facility.operator_id == actor.operator_id
-    return own or photo.facility.active
+    return _owns(actor, photo) or photo.facility.active
 
 
 def visible_photo(actor: User, filename: str) -> FacilityPhoto | None:
@@ -359,10 +403,19 @@ def visible_photo(actor: User, filename: str) -> FacilityPhoto | None:
 
 def visible_file(actor: User, name: str) -> str | None:
     """The content type of the stored file ``name`` (an original or a resized copy) if
-    the actor may see its photo; None for any other name."""
+    the actor may see it; None for any other name.
+
+    An original is kept as uploaded, so it may carry the camera's metadata (EXIF GPS:
+    where it was taken). Only the photo's own operator gets it; everybody else sees the
+    copies, which carry none. A photo stored before copies were made (none listed)
+    still shows its original to those who may see it, until ``flask photos
+    make-copies`` makes them.
+    """
     if _ORIGINAL.fullmatch(name):
         photo = visible_photo(actor, name)
-        return photo.content_type if photo else None
+        if photo is None or (photo_copies(photo) and not _owns(actor, photo)):
+            return None
+        return photo.content_type
     copy = _COPY.fullmatch(name)
     if copy is None:
         return None

@@ -37,7 +37,6 @@ from consoles.operator.forms import (
     CloseDatesForm,
     FacilityForm,
     HousekeepingForm,
-    PhotoForm,
     UnitForm,
 )
 from core.csv import write_csv
@@ -142,11 +141,9 @@ def facility(facility_id: int):
         "operator/facility.html",
         facility=facility,
         photos=services.facility_photos(facility),
-        photo_form=PhotoForm(formdata=None),
         button=EmptyForm(),
         kind_labels=KIND_LABELS,
         amenity_labels=AMENITY_LABELS,
-        photo_max_mb=services.photo_mb(current_app.config["PHOTO_MAX_BYTES"]),
     )
 
 

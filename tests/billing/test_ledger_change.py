@@ -27,23 +27,27 @@ CHECK_IN = TODAY + timedelta(days=10)  # free until day 7, half back from day 8,
 
 
 @pytest.mark.parametrize(
-    ("difference", "today", "charged", "refunded", "kept", "percent"),
+    ("added", "dropped", "today", "charged", "refunded", "kept", "percent"),
     [
-        (20_000, 0, 20_000, 0, 0, 100),
-        (0, 9, 0, 0, 0, 50),
-        (-20_000, 0, 0, 20_000, 0, 100),
-        (-20_000, 7, 0, 20_000, 0, 100),
-        (-20_000, 8, 0, 10_000, 10_000, 50),
-        (-15_001, 9, 0, 7_500, 7_501, 50),  # half rounds down, as for a cancellation
-        (-20_000, 10, 0, 0, 20_000, 0),
+        (20_000, 0, 0, 20_000, 0, 0, 100),  # a longer stay pays its new nights
+        (20_000, 20_000, 0, 0, 0, 0, 100),  # moved while free: only the difference
+        (0, 20_000, 0, 0, 20_000, 0, 100),
+        (0, 20_000, 7, 0, 20_000, 0, 100),  # the free-cancellation date itself
+        (0, 20_000, 8, 0, 10_000, 10_000, 50),  # shortened late: half of the dropped
+        (0, 15_001, 9, 0, 7_500, 7_501, 50),  # half rounds down, as for a cancellation
+        (0, 20_000, 10, 0, 0, 20_000, 0),
+        # Moved late at the same price: the given-up nights cost their fee, as a
+        # cancellation would, so moving cannot dodge it.
+        (20_000, 20_000, 8, 10_000, 0, 10_000, 50),
+        (30_000, 20_000, 8, 20_000, 0, 10_000, 50),
     ],
 )
-def test_change_money_follows_the_cancellation_policy(
-    difference, today, charged, refunded, kept, percent
+def test_change_money_cancels_given_up_nights_by_the_policy_and_pays_new_ones(
+    added, dropped, today, charged, refunded, kept, percent
 ):
-    money = ledger.change_money(difference, CHECK_IN, TODAY, TODAY + timedelta(days=today))
+    money = ledger.change_money(added, dropped, CHECK_IN, TODAY, TODAY + timedelta(days=today))
     assert (money.difference, money.charged, money.refunded, money.kept) == (
-        difference,
+        added - dropped,
         charged,
         refunded,
         kept,

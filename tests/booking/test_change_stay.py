@@ -437,7 +437,9 @@ def test_the_preview_states_the_money_and_writes_nothing(db, company, employee, 
         (days(15), 12_000, False),
     ]
     assert [n.night for n in quote.new_nights] == [days(14), days(15)]
-    assert (quote.money.charged, quote.money.refunded) == (4_000, 0)
+    # Late (day 8 of a stay from day 10): the two nights given up are cancelled at 50%
+    # (¥10,000 kept of ¥20,000) and the two new ones paid in full (¥24,000).
+    assert (quote.money.charged, quote.money.refunded, quote.money.kept) == (14_000, 0, 10_000)
     assert snapshot(db, company, booking.id) == before
 
 
@@ -622,3 +624,25 @@ def test_a_change_racing_a_booking_for_the_same_nights_has_one_winner(
             ).one()
             assert claimed(db, other.id) == [(unit_id, n) for n in nights_of(days(21), days(24))]
     assert sum(outcomes_seen.values()) == ROUNDS
+
+
+def test_moving_a_late_stay_to_later_dates_does_not_escape_the_cancellation_fee(
+    db, company, employee, room
+):
+    """Day 8 of a stay from day 10 is past its free date: cancelling keeps half. Moving it
+    to dates that are free to cancel, then cancelling, must cost the same half."""
+    start = balance(company)
+    direct = book(db, employee, room, 10, 14)
+    services.cancel_booking(employee, direct.id, at(8))
+    db.session.commit()
+    fee = start - balance(company)
+    assert fee == 20_000
+
+    start = balance(company)
+    moved = book(db, employee, room, 10, 14)
+    result = change(db, employee, moved, room, 30, 34, now=at(8))
+    assert (result.money.charged, result.money.kept) == (20_000, 20_000)
+    outcome = services.cancel_booking(employee, moved.id, at(8))
+    db.session.commit()
+    assert outcome.refunded == 40_000 and outcome.kept == 0  # the fee was kept when it moved
+    assert start - balance(company) == fee

@@ -1,24 +1,20 @@
 """The photo gallery in a real browser: by keyboard, by swipe, at 390 px, without script.
 
 The gallery is the one guests see on a facility page; the operator's photo page shows
-it too ("as guests see them"), which is where these tests meet it. The fixture draws
-the demo photos for one facility of the shared live server into a temporary folder
-and takes them away afterwards, leaving the server as it found it.
+it too ("as guests see them"), which is where these tests meet it. The fixture takes
+one facility of the shared live server, whose demo photos the seed drew.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy import delete, select
+from sqlalchemy import func, select
 
 from accounts.models import User
 from core.extensions import db
-from demo.photos import add_demo_photos
 from facilities.models import Facility, FacilityPhoto
-from tests.browser.conftest import DEMO_PASSWORD, NOW, LiveServer, page_overflow
+from tests.browser.conftest import DEMO_PASSWORD, LiveServer, page_overflow
 
 pytestmark = pytest.mark.browser
 
@@ -27,35 +23,23 @@ PHONE_390 = {"width": 390, "height": 844}
 
 
 @pytest.fixture
-def facility_id(live_server: LiveServer, monkeypatch, tmp_path) -> Iterator[int]:
-    """A facility of the demo operator with four photos (the demo's own drawings)."""
-    app = live_server.app
-    monkeypatch.setattr(app, "instance_path", str(tmp_path / "instance"))
-    with app.app_context():
+def facility_id(live_server: LiveServer) -> int:
+    """A facility of the demo operator with the four photos the seed drew for it."""
+    with live_server.app.app_context():
         operator = db.session.scalar(select(User).where(User.email == OPERATOR))
         facility = db.session.scalars(
             select(Facility)
             .where(Facility.operator_id == operator.operator_id, Facility.active)
             .order_by(Facility.id)
         ).first()
-        before = set(
-            db.session.scalars(
-                select(FacilityPhoto.id).where(FacilityPhoto.facility_id == facility.id)
-            )
+        count = db.session.scalar(
+            select(func.count())
+            .select_from(FacilityPhoto)
+            .where(FacilityPhoto.facility_id == facility.id)
         )
-        add_demo_photos([facility], tmp_path / "instance" / "photos", NOW)
-        db.session.commit()
-        facility_id = facility.id
         db.session.remove()
-    yield facility_id
-    with app.app_context():
-        db.session.execute(
-            delete(FacilityPhoto).where(
-                FacilityPhoto.facility_id == facility_id, FacilityPhoto.id.not_in(before)
-            )
-        )
-        db.session.commit()
-        db.session.remove()
+    assert count == 4, "the browser tests' demo network has its drawn photos"
+    return facility.id
 
 
 def sign_in(page: Page, server: LiveServer) -> None:

@@ -17,8 +17,10 @@ from booking.models import Booking, BookingNight, BookingStatus
 from core.dates import stay_nights
 from core.db import TOKYO, tokyo_today
 from core.extensions import db
+from demo import photos as demo_photos
 from demo.seed import seed_demo
-from facilities.models import Facility, Unit
+from facilities.models import Facility, FacilityPhoto, Unit
+from facilities.photos import photo_dir
 from facilities.regions import PREFECTURES_BY_CODE, REGIONS
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # 12:00 on 1 December in Tokyo
@@ -75,6 +77,7 @@ def demo(seeded):
 @pytest.fixture
 def fresh_app(tmp_path):
     app = _make_app(tmp_path / "cli.db")
+    app.instance_path = str(tmp_path / "instance")  # the photos go here, not the repo's
     yield app
     _dispose(app)
 
@@ -286,16 +289,48 @@ def test_cli_seeds_an_empty_database_once(fresh_app):
         in result.output
     )
     assert "engawa-demo" in result.output
+    # Every facility gets its photos, stored with their copies in the instance folder.
+    folder = photo_dir(fresh_app.instance_path)
+    with fresh_app.app_context():
+        photos = _count(FacilityPhoto)
+        files = sorted(p.name for p in folder.iterdir())
+    assert photos == 4 * counts[0]
+    assert f"Photos: {photos}, stored in {folder}." in result.output
+    assert len([name for name in files if not name.endswith(".webp")]) == photos
 
     again = runner.invoke(args=["seed-demo"])
     assert again.exit_code == 0, again.output
     assert "already has users" in again.output
     with fresh_app.app_context():
-        assert (_count(Facility), _count(Booking), _count(User)) == (
+        assert (_count(Facility), _count(Booking), _count(User), _count(FacilityPhoto)) == (
             counts[0],
             counts[2],
             counts[3],
+            photos,
         )
+    assert sorted(p.name for p in folder.iterdir()) == files
+
+
+def test_a_seed_that_fails_leaves_no_photo_files(fresh_app, monkeypatch):
+    folder = photo_dir(fresh_app.instance_path)
+    folder.mkdir(parents=True)
+    (folder / "kept.jpg").write_bytes(b"a file that was there before")
+
+    written = []
+
+    def fail_once_files_are_written(photo):  # after the first facility's four photos
+        written.extend(folder.iterdir())
+        raise RuntimeError("the seed failed part-way")
+
+    monkeypatch.setattr(demo_photos, "set_cover", fail_once_files_are_written)
+    result = fresh_app.test_cli_runner().invoke(args=["seed-demo"])
+
+    assert len(written) > 4  # the original kept, and photos with their copies
+
+    assert result.exit_code == 1 and isinstance(result.exception, RuntimeError)
+    assert [p.name for p in folder.iterdir()] == ["kept.jpg"]
+    with fresh_app.app_context():
+        assert (_count(FacilityPhoto), _count(User)) == (0, 0)
 
 
 def test_demo_companies_subscribe_and_their_ledgers_reconcile_with_the_stays(tmp_path):

@@ -3,6 +3,7 @@ rooms, and the one-query covers for result cards."""
 
 from __future__ import annotations
 
+import secrets
 from io import BytesIO
 
 import pytest
@@ -265,7 +266,11 @@ def test_a_copy_is_served_to_whoever_may_see_its_photo_and_nobody_else(
     employee, stranger = make_employee(), make_user(Role.OPERATOR)
 
     assert photos.visible_file(employee, f"{stem}-480.webp") == "image/webp"
-    assert photos.visible_file(employee, photo.filename) == "image/jpeg"
+    # The original may carry where it was taken: its operator's alone.
+    assert photos.visible_file(employee, photo.filename) is None
+    assert photos.visible_file(make_user(Role.PLATFORM_ADMIN), photo.filename) is None
+    assert photos.visible_file(stranger, photo.filename) is None
+    assert photos.visible_file(operator, photo.filename) == "image/jpeg"
     for name in (f"{stem}-1600.webp", f"{stem}-480.png", f"{stem}-0480.webp", "x" * 32 + ".jpg"):
         assert photos.visible_file(employee, name) is None, name
 
@@ -274,3 +279,136 @@ def test_a_copy_is_served_to_whoever_may_see_its_photo_and_nobody_else(
     assert photos.visible_file(employee, f"{stem}-480.webp") is None
     assert photos.visible_file(stranger, f"{stem}-480.webp") is None
     assert photos.visible_file(operator, f"{stem}-480.webp") == "image/webp"
+
+
+# --- copies for photos stored before copies were made ---------------------------------------------
+
+
+def store_as_before_copies(db, facility, photo_dir, data: bytes, size=(1200, 800)) -> FacilityPhoto:
+    """A photo as uploads stored it before copies existed: the original alone, its size
+    as stored (not turned upright), no copies listed."""
+    photo_dir.mkdir(parents=True, exist_ok=True)
+    name = f"{secrets.token_hex(16)}.jpg"
+    (photo_dir / name).write_bytes(data)
+    photo = FacilityPhoto(
+        facility_id=facility.id, filename=name, content_type="image/jpeg", size=len(data),
+        width=size[0], height=size[1], caption="", created_at=NOW,
+    )  # fmt: skip
+    db.session.add(photo)
+    db.session.commit()
+    return photo
+
+
+def test_an_old_photo_shows_its_original_until_its_copies_are_made(
+    db, facility, photo_dir, operator, make_employee
+):
+    data = picture((1200, 800), exif=camera_exif(orientation=6))
+    assert b"PhoneMaker" in data
+    photo = store_as_before_copies(db, facility, photo_dir, data)
+    employee = make_employee()
+    # Without copies, the original is all a guest can be shown.
+    assert photos.visible_file(employee, photo.filename) == "image/jpeg"
+    assert photos.lacks_copies(photo, photo_dir)
+
+    written = photos.make_copies(photo, photo_dir)
+    db.session.commit()
+
+    stem = photo.filename.removesuffix(".jpg")
+    assert sorted(written) == [f"{stem}-480.webp", f"{stem}-800.webp"]
+    assert (photo.widths, photo.width, photo.height) == ("480,800", 800, 1200)  # upright now
+    assert files(photo_dir) == sorted([photo.filename, *written])
+    assert (photo_dir / photo.filename).read_bytes() == data  # the original is kept
+    for width, name in photos.photo_copies(photo):
+        with Image.open(photo_dir / name) as copy:
+            assert copy.size == (width, width * 3 // 2)
+            assert not copy.getexif().get_ifd(0x8825)
+        assert b"PhoneMaker" not in (photo_dir / name).read_bytes()
+    assert not photos.lacks_copies(photo, photo_dir)
+    assert photos.visible_file(employee, photo.filename) is None
+    assert photos.visible_file(operator, photo.filename) == "image/jpeg"
+
+
+def test_making_copies_writes_only_those_missing(db, facility, photo_dir):
+    photo = save(facility, photo_dir, picture((900, 450)))
+    db.session.commit()
+    small, large = (photo_dir / name for _w, name in photos.photo_copies(photo))
+    kept = small.stat().st_ino, small.read_bytes()
+    large.unlink()
+    assert photos.lacks_copies(photo, photo_dir)
+
+    assert photos.make_copies(photo, photo_dir) == [large.name]
+    db.session.commit()
+
+    assert large.exists() and (small.stat().st_ino, small.read_bytes()) == kept
+    assert photos.make_copies(photo, photo_dir) == []  # nothing left to make
+
+
+def test_an_interrupted_run_leaves_a_copy_that_is_replaced(db, facility, photo_dir):
+    photo = store_as_before_copies(db, facility, photo_dir, picture((600, 400)))
+    leftover = photo_dir / photos.copy_name(photo.filename, 480)
+    leftover.write_bytes(b"RIFF half a webp")
+
+    assert leftover.name in photos.make_copies(photo, photo_dir)
+    with Image.open(leftover) as copy:
+        assert (copy.format, copy.size) == ("WEBP", (480, 320))
+
+
+def test_copies_are_not_made_of_an_original_that_is_no_picture_or_gone(db, facility, photo_dir):
+    broken = store_as_before_copies(db, facility, photo_dir, b"not a picture at all")
+    with pytest.raises(photos.PhotoError) as exc:
+        photos.make_copies(broken, photo_dir)
+    assert exc.value.code == "not_image"
+    gone = store_as_before_copies(db, facility, photo_dir, picture())
+    (photo_dir / gone.filename).unlink()
+    with pytest.raises(FileNotFoundError):
+        photos.make_copies(gone, photo_dir)
+    db.session.rollback()
+    assert files(photo_dir) == [broken.filename]
+    assert (broken.widths, gone.widths) == ("", "")
+
+
+def make_copies_command(app):
+    return app.test_cli_runner().invoke(args=["photos", "make-copies"])
+
+
+def test_the_command_makes_the_missing_copies_once(app, db, facility, photo_dir):
+    app.instance_path = str(photo_dir.parent)
+    old = [store_as_before_copies(db, facility, photo_dir, picture((700, 350))) for _ in range(2)]
+    new = save(facility, photo_dir, picture((700, 350)))
+    db.session.commit()
+    # The command never looks inside copies it finds: a marker in one survives.
+    marked = photo_dir / photos.copy_name(new.filename, 480)
+    marked.write_bytes(b"made at upload")
+
+    result = make_copies_command(app)
+
+    assert result.exit_code == 0, result.output
+    assert "Copies made for 2 photo(s)." in result.output
+    db.session.expire_all()
+    assert [p.widths for p in old] == ["480,700", "480,700"]
+    assert files(photo_dir) == sorted(
+        name for p in [*old, new] for name in [p.filename, *dict(photos.photo_copies(p)).values()]
+    )
+    assert marked.read_bytes() == b"made at upload"
+    again = make_copies_command(app)
+    assert (again.exit_code, again.output.strip()) == (0, "Copies made for 0 photo(s).")
+
+
+def test_the_command_names_the_photos_it_could_not_give_copies_and_goes_on(
+    app, db, facility, photo_dir
+):
+    app.instance_path = str(photo_dir.parent)
+    broken = store_as_before_copies(db, facility, photo_dir, b"not a picture at all")
+    gone = store_as_before_copies(db, facility, photo_dir, picture())
+    (photo_dir / gone.filename).unlink()
+    fine = store_as_before_copies(db, facility, photo_dir, picture((300, 200)))
+
+    result = make_copies_command(app)
+
+    assert result.exit_code == 1
+    assert f"Photo {broken.id}: no copies made" in result.output
+    assert f"Photo {gone.id}: no copies made (the original is missing)." in result.output
+    assert "Copies made for 1 photo(s)." in result.output
+    assert "2 photo(s) could not be given copies" in result.output
+    db.session.expire_all()
+    assert (broken.widths, gone.widths, fine.widths) == ("", "", "300")

@@ -21,7 +21,7 @@ from availability.models import Block, Occupancy
 from booking import services as booking
 from calendars.models import CalendarFeed
 from consoles.operator import operations
-from facilities import services
+from facilities import photos, services
 from facilities.models import FacilityPhoto
 from tests.conftest import NOW, TODAY, days
 
@@ -189,7 +189,10 @@ def test_photos_are_stored_under_a_random_name_by_their_content(
     assert (photo.content_type, photo.width, photo.height) == (content_type, 64, 48)
     assert (photo.size, photo.caption) == (len(data), "外観")
     assert (photo_dir / photo.filename).read_bytes() == data
-    assert [p.name for p in photo_dir.iterdir()] == [photo.filename]
+    # Beside the original, only its resized copies (named after it, never after the upload).
+    copies = [name for _width, name in photos.photo_copies(photo)]
+    assert copies == [photo.filename.replace(f".{ext}", "-64.webp")]
+    assert sorted(p.name for p in photo_dir.iterdir()) == sorted([photo.filename, *copies])
 
 
 @pytest.mark.parametrize(
@@ -236,7 +239,7 @@ def test_a_photo_over_the_size_limit_is_refused_after_reading_one_byte_more(
 
 
 def test_a_facility_has_a_photo_limit(db, facility, photo_dir, monkeypatch):
-    monkeypatch.setattr(services, "MAX_PHOTOS_PER_FACILITY", 2)
+    monkeypatch.setattr(photos, "MAX_PHOTOS_PER_FACILITY", 2)
     for _ in range(2):
         services.save_photo(facility, BytesIO(image_bytes()), "a.png", NOW, photo_dir, 10**6)
     with pytest.raises(services.PhotoError) as exc:
@@ -263,7 +266,7 @@ def test_a_failed_write_leaves_no_file(db, facility, photo_dir, monkeypatch):
             super().write(data[:10])
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(services, "open", FullDisk, raising=False)
+    monkeypatch.setattr(photos, "open", FullDisk, raising=False)
     with pytest.raises(OSError):
         services.save_photo(facility, BytesIO(image_bytes()), "a.png", NOW, photo_dir, 10**6)
 

@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError
 from accounts.models import Role
 from availability.models import Block, Occupancy
 from booking import services as booking
-from facilities import services as console_services
+from facilities import photos
 from facilities.models import Facility, FacilityPhoto, Unit
 from tests.conftest import NOW, PASSWORD, TODAY, days
 from tests.facilities.test_services import image_bytes, png_header, stay
@@ -324,27 +324,34 @@ def test_operator_uploads_sees_and_deletes_a_photo(app, db, client, console, mak
     assert re.fullmatch(r"[0-9a-f]{32}\.jpg", photo.filename)
     assert (photo.width, photo.height, photo.caption) == (120, 80, "冬の外観")
     assert (console.photos / photo.filename).read_bytes() == data
-    assert f'src="/photos/{photo.filename}"' in page
+    # Pages show the resized copy (one, as wide as the picture), never the original.
+    copy_url = f"/photos/{photo.filename.removesuffix('.jpg')}-120.webp"
+    assert f'src="{copy_url}"' in page
 
-    name, url = photo.filename, f"/photos/{photo.filename}"
-    with client.get(url) as served:
+    url = f"/photos/{photo.filename}"
+    with client.get(url) as served:  # the original, to its own operator only
         assert (served.status_code, served.mimetype, served.data) == (200, "image/jpeg", data)
         assert served.headers["X-Content-Type-Options"] == "nosniff"
         assert "private" in served.headers["Cache-Control"]
-    # Any signed-in member sees photos of an open facility (for the facility pages).
+    # Any signed-in member sees the copies of an open facility's photos (for the
+    # facility pages), not the original (it may carry where it was taken).
     employee = app.test_client()
     employee.post("/login", data={"email": make_employee().email, "password": PASSWORD})
-    with employee.get(url) as seen:
-        assert seen.status_code == 200
+    with employee.get(copy_url) as seen:
+        assert (seen.status_code, seen.mimetype) == (200, "image/webp")
+    with employee.get(url) as original:
+        assert original.status_code == 404
     # ... and the employee's facility page shows it.
     facility_page = employee.get(f"/facilities/{console.facility.id}").get_data(as_text=True)
-    assert f'src="{url}"' in facility_page and 'alt="冬の外観"' in facility_page
+    assert f'src="{copy_url}"' in facility_page and 'alt="冬の外観"' in facility_page
+    assert url not in facility_page
 
     gone = follow(client, client.post(f"/operator/photos/{photo.id}/delete"))
     assert "The photo has been deleted." in flashes(gone)
     assert count(db, FacilityPhoto) == 0
-    assert not (console.photos / name).exists()
+    assert not console.photos.exists() or list(console.photos.iterdir()) == []
     assert client.get(url).status_code == 404
+    assert client.get(copy_url).status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -360,7 +367,9 @@ def test_operator_uploads_sees_and_deletes_a_photo(app, db, client, console, mak
 def test_a_file_that_is_not_a_photo_is_refused(db, client, console, data, name, message):
     page = follow(client, upload(client, console.facility.id, data, name))
 
-    assert any(text.startswith(message) for text in flashes(page)), flashes(page)
+    # Each refused file is named, so that one of several uploaded at once is found.
+    expected = f"“{name}” was not added: {message}"
+    assert any(text.startswith(expected) for text in flashes(page)), flashes(page)
     assert count(db, FacilityPhoto) == 0
     assert not console.photos.exists() or list(console.photos.iterdir()) == []
 
@@ -397,8 +406,9 @@ def test_a_six_megabyte_photo_is_refused_with_a_message(db, client, console):
     )
     page = follow(client, response)
 
-    assert "Photos can be at most 5 MB." in flashes(page)
+    assert "“huge.png” was not added: Photos can be at most 5 MB." in flashes(page)
     assert count(db, FacilityPhoto) == 0
+    assert not console.photos.exists() or list(console.photos.iterdir()) == []
 
 
 def test_a_photo_just_over_the_limit_is_refused_by_the_service(app, db, client, console):
@@ -407,15 +417,16 @@ def test_a_photo_just_over_the_limit_is_refused_by_the_service(app, db, client, 
 
     page = follow(client, upload(client, console.facility.id, data, "pad.png"))
 
-    assert "Photos can be at most 1 MB." in flashes(page)
+    assert "“pad.png” was not added: Photos can be at most 1 MB." in flashes(page)
     assert count(db, FacilityPhoto) == 0
+    assert not console.photos.exists() or list(console.photos.iterdir()) == []
 
 
 @pytest.mark.parametrize("failing", ["before_flush", "before_commit"], ids=["flush", "commit"])
 def test_a_failed_upload_leaves_no_photo_file(db, client, console, monkeypatch, failing):
     """The database refuses the row (flush) or the transaction (commit): the upload
     answers an error and leaves neither a row nor a file behind."""
-    real_save = console_services.save_photo
+    real_save = photos.save_photo
 
     def refuse(*_args):
         raise OperationalError("INSERT", {}, Exception("server closed the connection"))
@@ -429,7 +440,7 @@ def test_a_failed_upload_leaves_no_photo_file(db, client, console, monkeypatch, 
         event.listen(db.session(), failing, refuse, once=True)
         return photo
 
-    monkeypatch.setattr(console_services, "save_photo", save_with_a_failure)
+    monkeypatch.setattr(photos, "save_photo", save_with_a_failure)
     response = upload(client, console.facility.id, image_bytes("PNG"), "a.png", "外観")
 
     assert response.status_code == 500

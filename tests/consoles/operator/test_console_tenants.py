@@ -23,7 +23,7 @@ from accounts.models import Role
 from availability import closing
 from availability.models import Block, Occupancy
 from booking import services as booking
-from facilities import services
+from facilities import photos, services
 from facilities.models import Facility, FacilityPhoto, Unit
 from tests.conftest import NOW, days, signed_in
 
@@ -236,13 +236,19 @@ def test_the_dashboard_lists_only_the_operators_own_facilities(app, db, make_use
 def test_photos_of_an_open_facility_are_seen_by_members_but_not_once_it_closes(
     app, db, make_user, world
 ):
-    url = f"/photos/{world.photo.filename}"
+    # Members see the resized copies; the original (with whatever metadata the camera
+    # wrote) only its operator.
+    url = f"/photos/{photos.photo_copies(world.photo)[-1][1]}"
+    original = f"/photos/{world.photo.filename}"
     viewers = [make_user(Role.OPERATOR), make_user(Role.EMPLOYEE), make_user(Role.COMPANY_ADMIN)]
     for viewer in viewers:
         with signed_in(app, viewer).get(url) as response:
-            assert response.status_code == 200 and response.mimetype == "image/png"
+            assert response.status_code == 200 and response.mimetype == "image/webp"
+        assert signed_in(app, viewer).get(original).status_code == 404
     with app.test_client().get(url) as anonymous:
         assert redirects_to_login(anonymous)
+    with signed_in(app, world.owner).get(original) as own:
+        assert own.status_code == 200
 
     world.facility.active = False
     db.session.commit()

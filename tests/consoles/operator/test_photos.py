@@ -9,6 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from flask import render_template_string
 from PIL import Image
 from sqlalchemy import func, select
 
@@ -143,8 +144,11 @@ def test_several_files_at_once_each_accepted_or_refused_by_name(app, db, console
         for width, name in photos.photo_copies(photo):
             with Image.open(console.folder / name) as copy:
                 assert (copy.format, copy.width) == ("WEBP", width)
-    # The page shows each photo with its copies for the browser to choose from.
-    assert all(f"/photos/{p.filename}" in page for p in stored)
+    # The page shows each photo by its copies for the browser to choose from (the
+    # largest as src), never by the original.
+    for photo in stored:
+        largest = photos.photo_copies(photo)[-1][1]
+        assert f'src="/photos/{largest}"' in page and f"/photos/{photo.filename}" not in page
     stem = stored[0].filename.removesuffix(".jpg")
     assert f"/photos/{stem}-960.webp 960w" in page
 
@@ -349,6 +353,75 @@ def test_copies_are_served_like_their_original(app, db, console, make_employee):
     assert employee.get(f"/photos/{stem}-480.webp").status_code == 404
     with console.client.get(f"/photos/{stem}-480.webp") as own:  # its operator still sees it
         assert own.status_code == 200
+
+
+def gps_photo() -> bytes:
+    """A JPEG as a phone writes it: the camera's make and where it was taken (EXIF GPS)."""
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"
+    exif[0x8825] = {1: "N", 2: (35.0, 39.0, 0.0), 3: "E", 4: (139.0, 44.0, 0.0)}
+    out = BytesIO()
+    Image.new("RGB", (1200, 800), (40, 110, 160)).save(out, "JPEG", exif=exif.tobytes())
+    return out.getvalue()
+
+
+def test_only_its_operator_gets_the_original_everybody_else_the_copies_without_gps(
+    app, db, console, make_employee, make_user
+):
+    data = gps_photo()
+    follow(console.client, upload(console.client, console.facility.id, (data, "IMG_0001.jpg")))
+    (photo,) = rows(db)
+    original = f"/photos/{photo.filename}"
+    employee = sign_in(app, make_employee())
+    admin = sign_in(app, make_user(Role.PLATFORM_ADMIN))
+
+    with console.client.get(original) as own:  # the operator's own file, as uploaded
+        assert (own.status_code, own.data) == (200, data)
+        with Image.open(BytesIO(own.data)) as picture_:
+            assert picture_.getexif().get_ifd(0x8825)
+    assert employee.get(original).status_code == 404
+    assert admin.get(original).status_code == 404
+    for width, name in photos.photo_copies(photo):
+        with employee.get(f"/photos/{name}") as served:
+            assert (served.status_code, served.mimetype) == (200, "image/webp")
+            assert b"PhoneMaker" not in served.data
+            with Image.open(BytesIO(served.data)) as copy:
+                assert copy.width == width
+                assert not copy.getexif() and not copy.getexif().get_ifd(0x8825)
+
+    page = employee.get(f"/facilities/{console.facility.id}").get_data(as_text=True)
+    assert f'src="/photos/{photos.copy_name(photo.filename, 1200)}"' in page
+    assert original not in page
+
+
+def render_macros(app, photo) -> str:
+    template = (
+        '{% from "booking/_photos.html" import photo_img, cover_img, gallery, room_photos %}'
+        "{{ photo_img(photo, '10rem', 'a') }}{{ cover_img(photo, 'b') }}"
+        "{{ gallery([photo], 'c') }}{{ room_photos([photo], 'd') }}"
+    )
+    with app.test_request_context():
+        return render_template_string(template, photo=photo)
+
+
+def test_guest_pages_name_the_copies_and_an_original_only_for_a_photo_without_them(
+    app, db, console
+):
+    (photo,) = add_photos(db, console, 1)
+    stem = photo.filename.removesuffix(".jpg")
+
+    html = render_macros(app, photo)
+    # photo_img, cover_img, gallery: the largest copy as src; room_photos also links to it.
+    assert html.count(f'src="/photos/{stem}-600.webp"') == 3 + 1
+    assert f'href="/photos/{stem}-600.webp"' in html
+    assert f'srcset="/photos/{stem}-480.webp 480w, /photos/{stem}-600.webp 600w"' in html
+    assert f"/photos/{photo.filename}" not in html
+
+    photo.widths = ""  # as stored before copies were made
+    old = render_macros(app, photo)
+    assert old.count(f'src="/photos/{photo.filename}"') == 4 and "srcset" not in old
+    assert f'href="/photos/{photo.filename}"' in old
+    db.session.rollback()
 
 
 def test_nothing_is_left_on_disk_when_every_file_is_refused(db, console):
