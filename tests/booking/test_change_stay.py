@@ -560,7 +560,8 @@ def test_a_change_racing_a_booking_for_the_same_nights_has_one_winner(
     for _round in range(ROUNDS):
         company = make_company(credit=CREDIT)
         mover_id = make_user(Role.EMPLOYEE, company=company).id
-        booker_id = make_user(Role.EMPLOYEE).id
+        # The same company: both sides also contend for its account lock.
+        booker_id = make_user(Role.EMPLOYEE, company=company).id
         unit = make_unit(base_price=PRICE)
         unit_id = unit.id
         mover = db.session.get(User, mover_id)
@@ -618,12 +619,66 @@ def test_a_change_racing_a_booking_for_the_same_nights_has_one_winner(
                 == 1
             )
         else:
-            assert snapshot(db, company, booking_id)[:-1] == before[:-1]
             other = db.session.scalars(
                 select(Booking).where(Booking.unit_id == unit_id, Booking.id != booking_id)
             ).one()
+            after = snapshot(db, company, booking_id)
+            # The stay, its nights, claims and entries as they were; the balance moved
+            # by the other booking only.
+            assert after[:4] == before[:4]
+            assert after[4] == before[4] - other.total_price
             assert claimed(db, other.id) == [(unit_id, n) for n in nights_of(days(21), days(24))]
     assert sum(outcomes_seen.values()) == ROUNDS
+
+
+def test_a_change_and_a_booking_of_one_company_at_once_both_go_through(
+    app, db, make_company, make_user, make_unit
+):
+    """On other nights, a change and a booking of the same company take the same locks
+    (employee, stay, prices, nights, then the account) and neither waits forever."""
+    for _round in range(ROUNDS):
+        company = make_company(credit=CREDIT)
+        mover_id = make_user(Role.EMPLOYEE, company=company).id
+        booker_id = make_user(Role.EMPLOYEE, company=company).id
+        unit = make_unit(base_price=PRICE)
+        unit_id = unit.id
+        booking_id = book(db, db.session.get(User, mover_id), unit, 10, 13).id
+        start = balance(company)
+        db.session.remove()
+
+        def work(
+            i: int,
+            barrier: threading.Barrier,
+            unit_id=unit_id,
+            booking_id=booking_id,
+            mover_id=mover_id,
+            booker_id=booker_id,
+        ):
+            with app.app_context():
+                try:
+                    barrier.wait()
+                    if i == 0:
+                        services.change_booking(
+                            db.session.get(User, mover_id),
+                            booking_id,
+                            services.StayRequest(unit_id, days(20), days(24), 1),
+                            NOW,
+                        )
+                    else:
+                        services.book_stay(
+                            db.session.get(User, booker_id),
+                            services.StayRequest(unit_id, days(30), days(32), 1),
+                            NOW,
+                        )
+                    db.session.commit()
+                    return "won"
+                finally:
+                    db.session.remove()
+
+        assert race(2, work) == ["won", "won"]
+        assert_no_double_claim(db)
+        # One more night for the mover (¥10,000) and two for the booker (¥20,000).
+        assert start - balance(company) == 30_000
 
 
 def test_moving_a_late_stay_to_later_dates_does_not_escape_the_cancellation_fee(

@@ -5,6 +5,9 @@ when nothing is found."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+
+import pytest
 
 from billing import ledger
 from booking import services
@@ -34,12 +37,32 @@ def test_terms_state_the_free_date_then_half_then_nothing():
     late = stay_terms(days(20), days(19))
     assert not late.free_now and late.percent_now == 50 and late.refund_now(10001) == 5000
     assert [p.refund_percent for p in late.periods()] == [50, 0]
-    # The numbers are the ledger's: what a cancellation refunds on each of those days.
-    for day in range(0, 21):
-        today = days(day)
-        assert stay_terms(days(20), today).refund_now(22_000) == ledger.refund_amount(
-            22_000, days(20), today
-        )
+
+
+@pytest.mark.parametrize(("today", "back"), [(7, 22_000), (8, 11_000), (9, 11_000)])
+def test_the_refund_a_stay_page_states_is_what_cancelling_returns(
+    app, db, client, login, make_employee, make_unit, today, back
+):
+    """Day by day around the free date: the figure shown before cancelling is the one
+    the ledger then writes (check-in on day 10, two nights at ¥11,000)."""
+    employee = make_employee()
+    unit = make_unit(base_price=11_000)
+    stay = services.StayRequest(unit.id, days(10), days(12), 1)
+    booking = services.book_stay(employee, stay, NOW)
+    db.session.commit()
+    app.config["FIXED_NOW"] = NOW + timedelta(days=today)  # (sessions idle out: sign in then)
+    login(employee)
+
+    stay_page = client.get(f"/stays/{booking.id}").get_data(as_text=True)
+    cancel_page = client.get(f"/stays/{booking.id}/cancel").get_data(as_text=True)
+    shown = f"¥{back:,}（税込）"
+    assert shown in _section(stay_page, "refund-now")
+    assert shown in _section(cancel_page, "cancel-money")
+    before = ledger.account_of(employee.company_id).credit_balance
+    result = services.cancel_booking(employee, booking.id, NOW + timedelta(days=today))
+    db.session.commit()
+    assert result.refunded == back
+    assert ledger.account_of(employee.company_id).credit_balance - before == back
 
 
 def test_results_facility_page_and_quote_state_the_cancellation_terms(
@@ -229,13 +252,21 @@ def test_the_search_folds_into_a_summary_once_there_are_results(
     assert re.search(r'<details class="search-panel card" open', bad.get_data(as_text=True))
 
 
-def test_suggestions_never_offer_past_dates_or_dates_past_the_horizon(client, make_unit):
-    make_unit()
+def test_suggestions_move_dates_only_within_today_and_the_horizon(
+    db, client, make_employee, make_facility, make_unit
+):
+    office = make_unit(facility=make_facility(kind="office"))
+    # The office is taken on days 2–4 only: the stay asked for finds nothing.
+    services.book_stay(make_employee(), services.StayRequest(office.id, days(2), days(5), 1), NOW)
+    db.session.commit()
     with client.application.test_request_context():
-        query = SearchQuery(TODAY, days(3), kind="office")  # the stay facility is no office
-        found = suggestions(query, TODAY, days(5))
-        assert all(TODAY <= s.check_in <= days(5) for s in found.dates)
-        assert [s.field for s in found.filters] == ["kind"]
+        query = SearchQuery(days(2), days(4), kind="office")
+        found = suggestions(query, TODAY, days(6))
+        # Earlier than today (days −5 … 1) and later than day 6 are never offered.
+        # Of the shifts −1, +1, −3, +3, −7, +7…: ±1 overlap the booked nights, −3
+        # and −7 would start before today, +7 and later after day 6.
+        assert [(s.check_in, s.check_out) for s in found.dates] == [(days(5), days(7))]
+        assert found.filters == []  # the kind is not what finds nothing
 
 
 def test_the_search_page_opens_on_the_employees_next_stay(
