@@ -32,6 +32,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.db import UTCDateTime, edge_now, utcnow
 from core.extensions import db
 from core.i18n import format_datetime_local
+from core.job_summary import N_, NOTHING, JobSummary, joined, summary
 from core.keys import derive_key
 
 log = logging.getLogger(__name__)
@@ -167,7 +168,7 @@ def _message(mail_from: str, to: str, subject: str, body: str, now: datetime) ->
     return message
 
 
-def deliver_outbox(now: datetime) -> str:
+def deliver_outbox(now: datetime) -> JobSummary:
     """Send what is waiting (oldest first, a batch per run); a job, so it commits.
 
     The rows are read and the transaction ended before talking to the mail server,
@@ -179,14 +180,21 @@ def deliver_outbox(now: datetime) -> str:
     config = current_app.config
     discarded = discard_expired(now)
     db.session.commit()
-    expired = f"; {discarded} expired unsent (body dropped)" if discarded else ""
+    expired = (
+        summary(N_("%(n)d expired unsent (body dropped)"), n=discarded) if discarded else NOTHING
+    )
     host = config.get("SMTP_HOST")
     if not host:
         waiting = db.session.scalar(
             select(func.count()).select_from(OutgoingMail).where(*_unsent())
         )
         db.session.rollback()
-        return f"SMTP_HOST is not set: {waiting} message(s) left in the outbox{expired}"
+        not_set = summary(
+            N_("%(setting)s is not set: %(n)d message(s) left in the outbox"),
+            setting="SMTP_HOST",
+            n=waiting,
+        )
+        return joined(not_set, expired)
     port = int(config.get("SMTP_PORT") or DEFAULT_SMTP_PORT)
     mail_from = config.get("MAIL_FROM") or DEFAULT_MAIL_FROM
     batch = db.session.execute(
@@ -198,7 +206,7 @@ def deliver_outbox(now: datetime) -> str:
     db.session.commit()
     batch, unreadable = _readable(batch, now)
     if not batch:
-        return "nothing to send" + expired + unreadable
+        return joined(summary(N_("nothing to send")), expired, unreadable)
     sent = failed = 0
     try:
         with smtplib.SMTP(host, port, timeout=SMTP_TIMEOUT_SECONDS) as smtp:
@@ -219,10 +227,11 @@ def deliver_outbox(now: datetime) -> str:
         rest = [mail_id for mail_id, *_ in batch[sent + failed :]]
         _record_failure(rest, exc)
         failed += len(rest)
-    return f"{sent} sent, {failed} failed{expired}{unreadable}"
+    done = summary(N_("%(sent)d sent, %(failed)d failed"), sent=sent, failed=failed)
+    return joined(done, expired, unreadable)
 
 
-def _readable(batch, now: datetime) -> tuple[list[tuple], str]:
+def _readable(batch, now: datetime) -> tuple[list[tuple], JobSummary]:
     """The batch with bodies in clear; a body that does not decrypt (SECRET_KEY changed)
     is discarded, since nobody can read it any more."""
     readable, lost = [], []
@@ -233,7 +242,7 @@ def _readable(batch, now: datetime) -> tuple[list[tuple], str]:
         else:
             readable.append((mail_id, to, subject, body))
     if not lost:
-        return readable, ""
+        return readable, NOTHING
     log.warning("%d queued mail(s) could not be decrypted (SECRET_KEY changed?)", len(lost))
     db.session.execute(
         update(OutgoingMail)
@@ -241,7 +250,7 @@ def _readable(batch, now: datetime) -> tuple[list[tuple], str]:
         .values(body="", discarded_at=now, last_error="undecryptable")
     )
     db.session.commit()
-    return readable, f"; {len(lost)} undecryptable (discarded)"
+    return readable, summary(N_("%(n)d undecryptable (discarded)"), n=len(lost))
 
 
 def _record(mail_id: int, **values) -> None:

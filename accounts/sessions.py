@@ -24,6 +24,7 @@ from accounts.models import User, UserSession
 from accounts.services import prune_login_throttles, token_digest
 from core.db import in_id_range
 from core.extensions import db
+from core.job_summary import N_, JobSummary, summary
 
 # The key in the Flask session cookie that holds the session's secret.
 SESSION_KEY = "_sid"
@@ -171,7 +172,7 @@ def device_summary(user_agent: str) -> str:
     return " · ".join(part for part in (browser, system) if part)
 
 
-def prune(now: datetime) -> str:
+def prune(now: datetime) -> JobSummary:
     """Forget ended and expired sessions and old failed-sign-in counts (a job: commits)."""
     policy = SessionPolicy.from_config(current_app.config)
     sessions = db.session.execute(
@@ -185,7 +186,10 @@ def prune(now: datetime) -> str:
     )
     throttles = prune_login_throttles(now)
     db.session.commit()
-    return (
-        f"{sessions.rowcount} ended or expired sessions and"
-        f" {throttles} old sign-in throttles removed"
+    return summary(
+        N_(
+            "%(sessions)d ended or expired sessions and %(throttles)d old sign-in throttles removed"
+        ),
+        sessions=sessions.rowcount,
+        throttles=throttles,
     )

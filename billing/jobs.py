@@ -12,24 +12,25 @@ from billing.models import LocalEvent, StripeEvent
 from billing.providers import local_gateway
 from billing.settings import BillingSettings
 from core.extensions import db
+from core.job_summary import N_, NOTHING, JobSummary, summary
 
 # Stripe retries a delivery for 3 days and keeps its events (and the dashboard's
 # "resend") for 30; an id is kept at least as long as its event can come back.
 
 
-def reconcile(now: datetime) -> str:
+def reconcile(now: datetime) -> JobSummary:
     """Daily: every live subscription and its invoices re-read, in case an event was lost."""
     return provider_sync.reconcile(now, settings=BillingSettings.from_config(current_app.config))
 
 
-def expire_lapsed_credit(now: datetime) -> str:
+def expire_lapsed_credit(now: datetime) -> JobSummary:
     """Daily: the credit of companies that stopped paying expires after its carry-over period."""
     expired = ledger.expire_lapsed(now)
     db.session.commit()
-    return f"credit expired for {expired} companies" if expired else ""
+    return summary(N_("credit expired for %(n)d companies"), n=expired) if expired else NOTHING
 
 
-def prune_webhook_events(now: datetime) -> str:
+def prune_webhook_events(now: datetime) -> JobSummary:
     """Daily: forget handled webhook event ids older than WEBHOOK_EVENT_KEEP_DAYS.
 
     A captured delivery cannot be replayed later (its signature is good for 5 minutes),
@@ -40,10 +41,12 @@ def prune_webhook_events(now: datetime) -> str:
     cutoff = now - timedelta(days=days)
     removed = db.session.execute(delete(StripeEvent).where(StripeEvent.received_at < cutoff))
     db.session.commit()
-    return f"{removed.rowcount} old webhook event ids removed" if removed.rowcount else ""
+    if not removed.rowcount:
+        return NOTHING
+    return summary(N_("%(n)d old webhook event ids removed"), n=removed.rowcount)
 
 
-def bill_overage(now: datetime) -> str:
+def bill_overage(now: datetime) -> JobSummary:
     return provider_sync.bill_overage(now)
 
 
@@ -51,10 +54,10 @@ def _local() -> bool:
     return current_app.config["BILLING_BACKEND"] == "local"
 
 
-def local_cycle(now: datetime) -> str:
+def local_cycle(now: datetime) -> JobSummary:
     """The local backend's provider side: renewals, ends of subscriptions, overdue invoices."""
     if not _local():
-        return ""
+        return NOTHING
     return local_gateway().run_cycle(now)
 
 
@@ -68,10 +71,10 @@ def local_events_pending() -> bool:
     return found is not None
 
 
-def deliver_local_events(now: datetime) -> str:
+def deliver_local_events(now: datetime) -> JobSummary:
     """Retry local events a failed delivery left behind (as Stripe retries its own)."""
     if not _local():
-        return ""
+        return NOTHING
     db.session.rollback()
     delivered = local_gateway().deliver_pending()
-    return f"{delivered} local billing events delivered"
+    return summary(N_("%(n)d local billing events delivered"), n=delivered)

@@ -17,6 +17,7 @@ from billing.providers.base import GatewayError, ObjectMissing, SignatureError
 from billing.services import is_live
 from billing.settings import BillingSettings
 from core.extensions import db
+from core.job_summary import N_, NOTHING, JobSummary, summary
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def receive_webhook(
 # --- Jobs ---------------------------------------------------------------------------
 
 
-def reconcile(now: datetime, *, settings: BillingSettings) -> str:
+def reconcile(now: datetime, *, settings: BillingSettings) -> JobSummary:
     """Re-read every live subscription and its invoices, in case an event never arrived."""
     rows = db.session.execute(
         select(Subscription.company_id, Subscription.stripe_subscription_id).where(
@@ -113,10 +114,15 @@ def reconcile(now: datetime, *, settings: BillingSettings) -> str:
         if before != (account.credit_balance, account.subscription and account.subscription.status):
             changed += 1
         db.session.commit()
-    return f"{len(rows)} subscriptions checked, {changed} corrected, {failed} unreachable"
+    return summary(
+        N_("%(checked)d subscriptions checked, %(changed)d corrected, %(failed)d unreachable"),
+        checked=len(rows),
+        changed=changed,
+        failed=failed,
+    )
 
 
-def bill_overage(now: datetime) -> str:
+def bill_overage(now: datetime) -> JobSummary:
     """Put each unbilled overage entry on the company's next invoice (once: keyed by entry)."""
     rows = db.session.execute(
         select(CreditEntry.id, CreditEntry.amount, CreditEntry.company_id).where(
@@ -148,4 +154,4 @@ def bill_overage(now: datetime) -> str:
         entry.stripe_invoice_item_id = item
         db.session.commit()
         billed += 1
-    return f"{billed} overage items billed" if billed else ""
+    return summary(N_("%(n)d overage items billed"), n=billed) if billed else NOTHING

@@ -12,6 +12,7 @@ from calendars.jobs import sync_calendars
 from calendars.sync import due_targets
 from core.db import edge_now, get_by_id
 from core.extensions import db
+from core.job_summary import N_, summary
 from core.scheduler import run_recorded
 from facilities.models import Unit
 
@@ -81,7 +82,10 @@ def sync(unit_id: int | None):
 
         run = run_recorded(
             "calendar_sync",
-            lambda now: "by hand: " + sync_calendars(now, unit_id=unit_id, progress=step),
+            lambda now: summary(
+                N_("by hand: %(summary)s"),
+                summary=sync_calendars(now, unit_id=unit_id, progress=step),
+            ),
             edge_now(),
         )
     for outcome in failures:

@@ -11,6 +11,7 @@ from flask import current_app
 from calendars import sync as calendar_sync
 from calendars.models import CalendarFeed
 from core.extensions import db
+from core.job_summary import N_, JobSummary, joined, summary
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ def sync_calendars(
     unit_id: int | None = None,
     progress: Callable[[calendar_sync.SyncOutcome], None] | None = None,
     fetcher=calendar_sync.fetch,
-) -> str:
+) -> JobSummary:
     """Import every active external feed that is not backing off (or every feed of
     one unit). Returns a short summary.
 
@@ -44,13 +45,16 @@ def sync_calendars(
         conflicts += outcome.conflicts
         if progress is not None:
             progress(outcome)
-    summary = (
-        f"{len(targets)} feeds: {counts['changed']} changed, {counts['unchanged']} unchanged, "
-        f"{counts['failed']} failed; {conflicts} open conflicts"
+    synced = summary(
+        N_("%(feeds)d feeds: %(changed)d changed, %(unchanged)d unchanged, %(failed)d failed"),
+        feeds=len(targets),
+        **counts,
     )
-    if backing_off:
-        summary += f"; {backing_off} backing off after failures"
-    return summary
+    open_conflicts = summary(N_("%(n)d open conflicts"), n=conflicts)
+    waiting = (
+        summary(N_("%(n)d backing off after failures"), n=backing_off) if backing_off else None
+    )
+    return joined(synced, open_conflicts, waiting)
 
 
 def _apply_one(feed_id: int, result, now: datetime, settings) -> calendar_sync.SyncOutcome:

@@ -15,6 +15,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from core.db import TOKYO, edge_now, tokyo_today
+from core.job_summary import render_summary
 
 # long: a stay's dates; short: in lists and calendars, with the year added when it could
 # be mistaken (see format_day); date: documents (invoices), always with the year and no
@@ -80,7 +81,7 @@ def format_day(value: date | datetime, style: str = "long") -> str:
     if style == "short":
         today = _today()
         if value.year != today.year or abs(value - today) > SHORT_DATE_REACH:
-            style = "short_year"
+            return babel_format_date(value, patterns["short_year"], locale=locale)
     return babel_format_date(value, patterns[style], locale=locale)
 
 
@@ -182,6 +183,7 @@ def init_app(app) -> None:
     app.jinja_env.filters["day"] = format_day
     app.jinja_env.filters["month"] = format_month
     app.jinja_env.filters["status_label"] = status_label_filter
+    app.jinja_env.filters["job_summary"] = render_summary  # a JobRun's, in the reader's words
     app.jinja_env.globals["status_label"] = status_label
     app.jinja_env.globals["schedule_label"] = schedule_label
     app.jinja_env.globals["current_locale"] = current_locale

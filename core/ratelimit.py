@@ -25,6 +25,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from core.db import UTCDateTime
 from core.extensions import db
+from core.job_summary import N_, JobSummary, summary
 
 MAX_KEY_LENGTH = 200
 
@@ -134,11 +135,11 @@ def enforce(checks: list[tuple[Limit, str]], now: datetime) -> None:
         raise TooManyRequests(retry_after=retry_after)
 
 
-def prune(now: datetime) -> str:
+def prune(now: datetime) -> JobSummary:
     """Forget windows that have ended (a job: commits)."""
     result = db.session.execute(delete(RateLimitWindow).where(RateLimitWindow.window_end <= now))
     db.session.commit()
-    return f"{result.rowcount} ended rate-limit windows removed"
+    return summary(N_("%(n)d ended rate-limit windows removed"), n=result.rowcount)
 
 
 __all__ = ["Limit", "RateLimitWindow", "client_ip", "enforce", "hit", "peek", "prune"]

@@ -1,8 +1,9 @@
 """The scheduler process: one APScheduler (3.x) holding every recurring job.
 
 `flask --app wsgi scheduler run` starts it; web workers never do. A job is a
-plain function ``job(now) -> summary`` that commits its own work, so tests
-call it directly. ``run_job`` records every run (``JobRun``): start, end,
+plain function ``job(now) -> JobSummary`` that commits its own work, so tests
+call it directly (the summary is English text that /admin/jobs shows translated:
+``core.job_summary``). ``run_job`` records every run (``JobRun``): start, end,
 outcome and the summary, visible to the platform admin.
 
 Each package registers its jobs, as callables, in its ``init_app`` (``register_jobs``).
@@ -24,7 +25,10 @@ from sqlalchemy import delete, update
 
 from core.db import TOKYO, edge_now, utcnow
 from core.extensions import db
+from core.job_summary import N_, JobSummary, joined, summary
 from core.models import JobRun
+
+__all__ = ["N_", "JobSpec", "JobSummary", "joined", "register_jobs", "run_job", "summary"]
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +36,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class JobSpec:
     name: str
-    func: Callable[[datetime], str]
+    func: Callable[[datetime], JobSummary | str]
     trigger: str  # "interval" or "cron"
     # Trigger arguments; a callable gets the app config (for configurable intervals).
     trigger_args: Callable[[dict], dict] = field(default=lambda config: {})
@@ -43,17 +47,22 @@ class JobSpec:
     has_work: Callable[[], bool] | None = None
 
 
-def prune_older_than(column, config_key: str, now: datetime, what: str) -> str:
-    """Delete the rows whose ``column`` is older than the ``config_key`` days."""
+def prune_older_than(column, config_key: str, now: datetime, removed: str) -> JobSummary:
+    """Delete the rows whose ``column`` is older than the ``config_key`` days.
+
+    ``removed`` is the summary's message id, counting with ``%(n)d``.
+    """
     cutoff = now - timedelta(days=current_app.config[config_key])
     result = db.session.execute(delete(column.class_).where(column < cutoff))
     db.session.commit()
-    return f"{result.rowcount} old {what} removed"
+    return summary(removed, n=result.rowcount)
 
 
-def prune_job_runs(now: datetime) -> str:
+def prune_job_runs(now: datetime) -> JobSummary:
     """Forget job runs older than JOB_RUN_KEEP_DAYS."""
-    return prune_older_than(JobRun.started_at, "JOB_RUN_KEEP_DAYS", now, "runs")
+    return prune_older_than(
+        JobRun.started_at, "JOB_RUN_KEEP_DAYS", now, N_("%(n)d old runs removed")
+    )
 
 
 JOBS_KEY = "engawa.jobs"
@@ -90,12 +99,15 @@ def run_job(app: Flask, name: str, now: datetime | None = None) -> JobRun | None
         return run_recorded(name, spec.func, now or edge_now())
 
 
-def run_recorded(name: str, func: Callable[[datetime], str], now: datetime) -> JobRun:
+def run_recorded(name: str, func: Callable[[datetime], JobSummary | str], now: datetime) -> JobRun:
     """Call ``func(now)`` in the current app context, recorded as a run of ``name``.
 
     Used by the scheduler and by the commands that run a job by hand. A failure
     is recorded (by exception class only: messages can carry secret URLs or
     personal data) and not raised.
+
+    The summary is stored as JSON to be shown in the reader's language
+    (``core.job_summary``); ``run.summary`` reads back as its English text.
     """
     run = JobRun(job=name, started_at=utcnow(), outcome="running")
     db.session.add(run)
@@ -105,16 +117,17 @@ def run_recorded(name: str, func: Callable[[datetime], str], now: datetime) -> J
     # of its own (the local billing backend), and on SQLite an open one holds the lock.
     db.session.commit()
     try:
-        summary = func(now)
+        result = func(now)
         outcome = "ok"
     except Exception as exc:
         db.session.rollback()
         log.error("job %s failed: %s", name, type(exc).__name__)
-        summary, outcome = f"failed: {type(exc).__name__}", "failed"
+        result = summary(N_("failed: %(error)s"), error=type(exc).__name__)
+        outcome = "failed"
     run = db.session.get(JobRun, run_id)
     run.finished_at = utcnow()
     run.outcome = outcome
-    run.summary = (summary or "")[:500]
+    run.summary = result or ""
     db.session.commit()
     log.info("job %s: %s (%s)", name, outcome, run.summary)
     db.session.expunge(run)
@@ -126,7 +139,11 @@ def close_interrupted_runs(now: datetime) -> int:
     result = db.session.execute(
         update(JobRun)
         .where(JobRun.outcome == "running")
-        .values(outcome="failed", finished_at=now, summary="interrupted: the process stopped")
+        .values(
+            outcome="failed",
+            finished_at=now,
+            summary=summary(N_("interrupted: the process stopped")),
+        )
     )
     db.session.commit()
     return result.rowcount

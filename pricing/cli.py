@@ -6,8 +6,10 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from core import job_summary
 from core.db import edge_now
 from core.extensions import db
+from core.job_summary import N_
 from core.scheduler import run_recorded
 from pricing import engine
 
@@ -42,7 +44,8 @@ def recompute(facility_id: int | None, dry_run: bool, force: bool):
                 progress=step,
                 horizon_days=current_app.config["PRICING_HORIZON_DAYS"],
             )
-            return ("dry run: " if dry_run else "by hand: ") + counts.summary()
+            how = N_("dry run: %(summary)s") if dry_run else N_("by hand: %(summary)s")
+            return job_summary.summary(how, summary=counts.summary())
 
         if dry_run:  # nothing changes, so nothing to record as a job run
             summary, outcome = job(edge_now()), "ok"

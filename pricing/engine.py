@@ -22,6 +22,7 @@ from sqlalchemy import delete, insert, select, text
 
 from core.db import tokyo_today
 from core.extensions import db
+from core.job_summary import N_, JobSummary, summary
 from facilities.models import Facility, Unit
 from pricing.inputs import KEY, FacilityInputs, UnitRow, load_inputs, load_stored
 from pricing.models import NightlyPrice, PriceChange, PricingState
@@ -57,11 +58,26 @@ class Counts:
         for name in ("facilities", "unchanged", "priced", "changed", "new", "up", "down"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
-    def summary(self) -> str:
-        unchanged = f" ({self.unchanged} unchanged)" if self.unchanged else ""
-        return (
-            f"{self.facilities} facilities{unchanged}, {self.priced} nights priced: "
-            f"{self.changed} prices changed ({self.up} up, {self.down} down, {self.new} new)"
+    def summary(self) -> JobSummary:
+        counts = {
+            name: getattr(self, name)
+            for name in ("facilities", "priced", "changed", "up", "down", "new")
+        }
+        if self.unchanged:
+            return summary(
+                N_(
+                    "%(facilities)d facilities (%(unchanged)d unchanged), %(priced)d nights"
+                    " priced: %(changed)d prices changed (%(up)d up, %(down)d down, %(new)d new)"
+                ),
+                unchanged=self.unchanged,
+                **counts,
+            )
+        return summary(
+            N_(
+                "%(facilities)d facilities, %(priced)d nights priced: %(changed)d prices"
+                " changed (%(up)d up, %(down)d down, %(new)d new)"
+            ),
+            **counts,
         )
 
 

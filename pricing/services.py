@@ -17,6 +17,7 @@ from accounts.models import User
 from core.db import in_id_range
 from core.errors import RuleError
 from core.extensions import db
+from core.job_summary import N_, JobSummary
 from core.paging import Page
 from core.scheduler import prune_older_than
 from facilities.models import Facility, Unit
@@ -210,6 +211,11 @@ def history(facility: Facility, page: int, per_page: int = 50) -> Page:
     return Page([(c, name) for c, name in rows], total, page, per_page)
 
 
-def prune_history(now: datetime) -> str:
+def prune_history(now: datetime) -> JobSummary:
     """Forget price changes older than PRICE_HISTORY_KEEP_DAYS."""
-    return prune_older_than(PriceChange.changed_at, "PRICE_HISTORY_KEEP_DAYS", now, "price changes")
+    return prune_older_than(
+        PriceChange.changed_at,
+        "PRICE_HISTORY_KEEP_DAYS",
+        now,
+        N_("%(n)d old price changes removed"),
+    )

@@ -45,6 +45,7 @@ from billing.providers.local_store import LocalStore, add_month, timestamp_of
 from billing.providers.stripe import verify_event  # signed as Stripe signs, read the same way
 from core.db import edge_now, utcnow
 from core.extensions import db
+from core.job_summary import N_, NOTHING, JobSummary, summary
 
 # ``add_month`` lives with the store now; it is still imported from here (tests).
 __all__ = ["LocalGateway", "add_month", "sign"]
@@ -309,7 +310,7 @@ class LocalGateway:
             customer["fail_next_payment"] = fail
             store.put(customer)
 
-    def run_cycle(self, now: datetime) -> str:
+    def run_cycle(self, now: datetime) -> JobSummary:
         """Renew ended periods, end subscriptions set to cancel, mark overdue ones past due."""
         renewed = ended = overdue = 0
         with self._store() as store:
@@ -346,8 +347,13 @@ class LocalGateway:
                         store.set_status(sub, "past_due")
                         overdue += 1
         if not (renewed or ended or overdue):
-            return ""
-        return f"{renewed} renewed, {ended} ended, {overdue} overdue (local billing)"
+            return NOTHING
+        return summary(
+            N_("%(renewed)d renewed, %(ended)d ended, %(overdue)d overdue (local billing)"),
+            renewed=renewed,
+            ended=ended,
+            overdue=overdue,
+        )
 
     # --- delivery ----------------------------------------------------------------------
 

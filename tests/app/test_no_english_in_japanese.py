@@ -9,8 +9,9 @@ visible text (not what a form's textarea holds: that is what someone typed), its
 only if it is in ``ALLOWED`` (brands, units, file formats, technical names that Japanese
 pages write in Latin letters too), or comes from the data people entered (names of
 companies, facilities, rooms, people, plans, calendars; addresses; invoice numbers),
-or sits in an element marked ``translate="no"`` (codes such as job names and the
-job's recorded summary line) or ``lang="en"`` (English on purpose, e.g. the brand).
+or sits in an element marked ``translate="no"`` (codes such as job names and an
+error's class name in a job's summary) or ``lang="en"`` (English on purpose, e.g. the
+brand, or a job summary recorded before summaries were translatable).
 
 Every GET page of the url map must be reached by some role, unless ``SKIPPED`` says
 why it is not an HTML page to read (downloads, JSON, images, one-time links).

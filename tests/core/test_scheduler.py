@@ -64,7 +64,7 @@ def test_platform_admin_sees_job_runs(app, db, make_user, client, login):
     page = client.get("/admin/jobs")
     assert page.status_code == 200
     text = page.get_data(as_text=True)
-    assert "calendar_sync" in text and "0 feeds" in text
+    assert "calendar_sync" in text and "外部カレンダー 0 件" in text  # the summary, in Japanese
 
 
 @pytest.mark.parametrize("role", [Role.EMPLOYEE, Role.COMPANY_ADMIN, Role.OPERATOR])
