@@ -36,7 +36,8 @@
     var data = el.dataset;
     el.hidden = false;
     L.Icon.Default.imagePath = data.iconPath;
-    var map = L.map(el, { zoomControl: false, zoomSnap: 0.5 });
+    // A maximum zoom even without tiles: the pin groups (markercluster) need one.
+    var map = L.map(el, { zoomControl: false, zoomSnap: 0.5, maxZoom: 18 });
     L.control.zoom({ zoomInTitle: data.msgZoomIn, zoomOutTitle: data.msgZoomOut }).addTo(map);
     el.classList.add(data.tileUrl ? 'has-tiles' : 'no-tiles');
     if (data.tileUrl) {
@@ -110,7 +111,7 @@
     // Pins that would overlap are grouped into one numbered marker (Leaflet.markercluster),
     // so every marker keeps a target of its own; activating a group zooms into it.
     var layer = (pins.length > 1 && L.markerClusterGroup)
-      ? L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 40 })
+      ? L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 40, animate: false })
       : map;
     pins.forEach(function (pin) {
       var name = pin.price ? pin.title + ' ' + pin.price : pin.title;

@@ -234,7 +234,7 @@ def _upcoming_stay(app: Flask, employee: User, operator_id: int, now: datetime):
         .order_by(Booking.check_in)
     )
     if booking is not None:
-        return booking, _stay_values(booking.unit_id, booking.check_in, booking.check_out)
+        return booking, _another_party(booking)
     first = today + timedelta(days=45)
     found = search(SearchQuery(check_in=first, check_out=first + timedelta(days=3), guests=1))
     for result in found:
@@ -256,6 +256,17 @@ def _upcoming_stay(app: Flask, employee: User, operator_id: int, now: datetime):
             later = first + timedelta(days=1)
             return booking, _stay_values(offer.id, later, later + timedelta(days=2))
     raise LookupError("no room free to book a stay for the employee")
+
+
+def _another_party(booking: Booking) -> dict:
+    """A change of an existing stay that needs no other night: one guest more or fewer,
+    else one night fewer (the preview must differ from the stay, or it answers 422)."""
+    values = _stay_values(booking.unit_id, booking.check_in, booking.check_out)
+    if booking.guests > 1 or booking.unit.capacity > 1:
+        values["guests"] = 1 if booking.guests > 1 else 2
+    else:
+        values["check_out"] = (booking.check_out - timedelta(days=1)).isoformat()
+    return values
 
 
 def _stay_values(unit_id: int, check_in: date, check_out: date) -> dict:
