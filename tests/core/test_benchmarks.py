@@ -1,4 +1,4 @@
-"""The pricing benchmarks still run (small sizes): they check their own results.
+"""The benchmarks still run (small sizes): they check their own results.
 
 Only that they finish and what they assert about correctness; their timings are
 never checked here (tests do not depend on the machine's speed).
@@ -47,3 +47,16 @@ def test_search_and_book_benchmark_runs_on_both_engines():
     verified = "verification: every 201 is one confirmed booking claiming its nights, paid once"
     assert out.count(verified) == 2
     assert " 0 errors" in out
+
+
+def test_journey_pages_benchmark_runs():
+    """The journey's page work on a tiny network: every kind is timed and printed."""
+    out = run("benchmarks/journey_pages.py", "--facilities", "20", "--calls", "3")
+    for kind in (
+        "whole-country results page",
+        "its covers and map pins",
+        "no results + suggestions (party of 20)",
+        "no results + suggestions (filters)",
+        "facility: room totals + calendar",
+    ):
+        assert kind in out and "(3 calls)" in out.split(kind)[1].split("\n")[0]
