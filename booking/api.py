@@ -9,8 +9,8 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from accounts import services as accounts
 from billing.services import summary
+from booking import changes, services
 from booking import search as search_service
-from booking import services
 from booking.models import Booking
 from booking.search import AMENITIES, SearchQuery
 from booking.services import MAX_GUESTS
@@ -314,7 +314,7 @@ def change_booking(booking_id: int):
     guests = _int_arg(body, "guests", booking.guests, MIN_GUESTS, MAX_GUESTS)
     expected = _int_arg(body, "expected_difference", None, -MAX_EXPECTED_TOTAL, MAX_EXPECTED_TOTAL)
     try:
-        result = services.change_booking(
+        result = changes.change_booking(
             g.api_user,
             booking_id,
             services.StayRequest(unit_id, check_in, check_out, guests),

@@ -14,7 +14,7 @@ from flask_login import current_user
 from wtforms import IntegerField
 from wtforms.validators import NumberRange, Optional
 
-from booking import services
+from booking import changes, services
 from booking.forms import QuoteForm, StayForm
 from booking.models import Booking
 from booking.services import MAX_GUESTS
@@ -93,7 +93,7 @@ def _change_page(
     booking: Booking,
     form: StayForm,
     *,
-    quote: services.ChangeQuote | None = None,
+    quote: changes.ChangeQuote | None = None,
     error: services.BookingError | None = None,
     status: int = 200,
 ):
@@ -155,7 +155,7 @@ def change_preview(booking_id: int):
         error = services.BookingError(_("Please check the fields below."), "invalid")
         return _change_page(booking, form, error=error, status=400)
     try:
-        quote = services.quote_change(current_user, booking.id, _stay(form), edge_now(), **_rules())
+        quote = changes.quote_change(current_user, booking.id, _stay(form), edge_now(), **_rules())
     except services.BookingError as exc:  # a missing room too: the stay itself is ours
         return _change_page(booking, form, error=exc, status=422)
     return _change_page(booking, form, quote=quote)
@@ -171,7 +171,7 @@ def change_confirm(booking_id: int):
         )
         return _change_page(booking, form, error=error, status=400)
     try:
-        result = services.change_booking(
+        result = changes.change_booking(
             current_user,
             booking.id,
             _stay(form),
@@ -198,7 +198,7 @@ def _refused_change(booking: Booking, form: StayForm, exc: services.BookingError
     quote = None
     if isinstance(exc, services.PriceChanged):  # show the new price beside the refusal
         try:
-            quote = services.quote_change(
+            quote = changes.quote_change(
                 current_user, booking.id, _stay(form), edge_now(), **_rules()
             )
         except services.BookingError:

@@ -24,7 +24,6 @@ from availability.models import Occupancy
 from billing import ledger
 from billing.ledger import (
     CancellationPolicy,
-    ChangeMoney,
     CreditRefused,
     cancellation_policy,
     refund_for_cancellation,
@@ -126,7 +125,7 @@ def _check_stay_rules(unit: Unit, company: Company, nights: int, guests: int) ->
         raise BookingError(_l("This room sleeps at most %(num)d.", num=unit.capacity), "capacity")
 
 
-def _check_monthly_cap(
+def check_monthly_cap(
     user: User, company: Company, nights: list[date], *, excluding: int | None = None
 ) -> None:
     """Nights per employee per calendar month, counting confirmed stays (but not the
@@ -194,13 +193,13 @@ class Quote:
         return sum(p.price for _night, p in self.explained)
 
 
-def _require_booker(actor: User) -> None:
+def require_booker(actor: User) -> None:
     # (The database ties employees and company admins to a company.)
     if not actor.books_stays:
         raise BookingForbidden(_l("Only employees of a subscribing company can book stays."))
 
 
-def _check_request(
+def check_request(
     actor: User,
     stay: StayRequest,
     now: datetime,
@@ -209,7 +208,7 @@ def _check_request(
     facility_id: int | None = None,
 ) -> tuple[Unit, Company, list[date]]:
     """The rules of a stay; with ``facility_id``, its room must belong to that facility."""
-    _require_booker(actor)
+    require_booker(actor)
     check_in, check_out = stay.check_in, stay.check_out
     validate_stay_dates(check_in, check_out, tokyo_today(now), horizon_days)
     unit = _bookable_unit(stay.unit_id)
@@ -236,8 +235,8 @@ def quote_stay(
     grace_days: int = DEFAULT_GRACE_DAYS,
 ) -> Quote:
     """Every rule ``book_stay`` applies, without booking: for the confirmation page."""
-    unit, company, nights = _check_request(actor, stay, now, horizon_days)
-    _check_monthly_cap(actor, company, nights)
+    unit, company, nights = check_request(actor, stay, now, horizon_days)
+    check_monthly_cap(actor, company, nights)
     taken = db.session.scalar(
         select(func.count())
         .select_from(Occupancy)
@@ -262,12 +261,12 @@ def quote_stay(
 def _check_credit(actor: User, total: int, now: datetime, grace_days: int) -> None:
     """The company's subscription, credit and the employee's cap allow this stay (unlocked)."""
     account = ledger.account_of(actor.company_id)
-    with _billing_refusals():
+    with billing_refusals():
         ledger.check_spend(account, actor, total, now, grace_days)
 
 
 @contextmanager
-def _billing_refusals():
+def billing_refusals():
     try:
         yield
     except CreditRefused as exc:
@@ -302,7 +301,7 @@ def book_stay(
     moved since (demand pricing) is refused with ``PriceChanged`` rather than
     charged at a price the guest never saw.
     """
-    _require_booker(actor)
+    require_booker(actor)
     # Lock the employee's row: one booking decision per employee at a time, so
     # the request key and the monthly cap are checked against settled data (and a
     # deactivation that committed a moment ago is seen).
@@ -313,8 +312,8 @@ def book_stay(
         earlier = _replay(actor, request_key, stay)
         if earlier is not None:
             return earlier
-    unit, company, nights = _check_request(actor, stay, now, horizon_days)
-    _check_monthly_cap(actor, company, nights)
+    unit, company, nights = check_request(actor, stay, now, horizon_days)
+    check_monthly_cap(actor, company, nights)
 
     lock_prices(unit.facility_id, shared=True)  # no pricing run between read and commit
     prices = _prices_as_shown(unit, nights, expected_total)
@@ -333,7 +332,7 @@ def book_stay(
     )
     _claim_nights(booking, nights)
     # Pay with the company's stay credit, under its account lock (refuses if short).
-    with _billing_refusals():
+    with billing_refusals():
         spend_for_booking(booking, actor, now, grace_days)
     # Demand around these nights changed: re-price them once this commits.
     nights_changed(unit.facility_id, stay.check_in, stay.check_out)
@@ -376,13 +375,13 @@ def _prices_as_shown(unit: Unit, nights: list[date], expected_total: int | None)
 
 def _claim_nights(booking: Booking, nights: list[date]) -> None:
     """Add the booking and claim its nights; the unique occupancy row refuses a taken one."""
-    with _taken_refusal(), db.session.begin_nested():
+    with taken_refusal(), db.session.begin_nested():
         db.session.add(booking)
         db.session.flush()
-        _insert_occupancy(booking.id, booking.unit_id, nights)
+        insert_occupancy(booking.id, booking.unit_id, nights)
 
 
-def _insert_occupancy(booking_id: int, unit_id: int, nights: list[date]) -> None:
+def insert_occupancy(booking_id: int, unit_id: int, nights: list[date]) -> None:
     if not nights:
         return
     # One multi-row INSERT, not an executemany: psycopg 3 runs executemany in
@@ -396,7 +395,7 @@ def _insert_occupancy(booking_id: int, unit_id: int, nights: list[date]) -> None
 
 
 @contextmanager
-def _taken_refusal():
+def taken_refusal():
     """A refused claim of a night (``UNIQUE(unit_id, night)``) becomes ``BookingConflict``."""
     try:
         yield
@@ -411,251 +410,9 @@ def _taken_refusal():
         ) from None
 
 
-# --- Changing a stay ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ChangeNight:
-    """One night of a changed stay and its price."""
-
-    night: date
-    price: int
-    kept: bool  # the stay already holds it in this room: its frozen price stays
-    explained: NightPrice | None = None  # a new night: today's price and its reasons
-
-
-@dataclass(frozen=True)
-class ChangeQuote:
-    """What changing a stay would do, shown before the employee confirms it."""
-
-    booking: Booking
-    unit: Unit
-    stay: StayRequest
-    nights: list[ChangeNight]
-    old_total: int
-    money: ChangeMoney
-    available: bool  # every new night is free in that room right now
-
-    @property
-    def new_total(self) -> int:
-        return sum(n.price for n in self.nights)
-
-    @property
-    def new_nights(self) -> list[ChangeNight]:
-        return [n for n in self.nights if not n.kept]
-
-
-@dataclass(frozen=True)
-class ChangeResult:
-    """A changed stay and what the change did to the company's credit."""
-
-    booking: Booking
-    old_total: int
-    new_total: int
-    money: ChangeMoney  # difference, charged, refunded, kept
-
-
 def can_change(booking: Booking, today: date) -> bool:
     """Whether the stay may still be changed or cancelled: confirmed and not begun."""
     return booking.is_confirmed and booking.check_in > today
-
-
-def _check_changeable(booking: Booking, stay: StayRequest, today: date) -> None:
-    if booking.status != BookingStatus.CONFIRMED:
-        raise BookingError(
-            _l("This stay was cancelled and can no longer be changed."), "not_changeable"
-        )
-    if booking.check_in <= today:
-        raise BookingError(
-            _l("This stay has already begun and can no longer be changed here."),
-            "not_changeable",
-        )
-    if (booking.unit_id, booking.check_in, booking.check_out, booking.guests) == stay.key:
-        raise BookingError(
-            _l("That is the stay you already have. Change the dates, the room or the guests."),
-            "unchanged",
-        )
-
-
-def _plan_change(
-    actor: User, booking: Booking, stay: StayRequest, now: datetime, horizon_days: int
-) -> tuple[Unit, list[date], dict[date, int]]:
-    """Every rule of a booking, for the stay a booking would become: its room, its
-    nights, and the frozen prices of the nights it keeps (same room only)."""
-    _check_changeable(booking, stay, tokyo_today(now))
-    unit, company, nights = _check_request(
-        actor, stay, now, horizon_days, facility_id=booking.unit.facility_id
-    )
-    _check_monthly_cap(actor, company, nights, excluding=booking.id)
-    wanted = set(nights)
-    kept = (
-        {n.night: n.price for n in booking.nights if n.night in wanted}
-        if unit.id == booking.unit_id
-        else {}
-    )
-    return unit, nights, kept
-
-
-def _price_change(unit: Unit, nights: list[date], kept: dict[date, int]) -> list[ChangeNight]:
-    """Kept nights keep their frozen price; every other night costs today's price."""
-    fresh = [n for n in nights if n not in kept]
-    today_prices = dict(zip(fresh, unit_night_prices(unit, fresh), strict=True))
-    return [
-        ChangeNight(n, kept[n], True)
-        if n in kept
-        else ChangeNight(n, today_prices[n].price, False, today_prices[n])
-        for n in nights
-    ]
-
-
-def _change_money(booking: Booking, priced: list[ChangeNight], now: datetime) -> ChangeMoney:
-    """The nights booked anew and the nights given up, settled by the policy."""
-    kept_total = sum(n.price for n in priced if n.kept)
-    return ledger.change_money(
-        sum(n.price for n in priced if not n.kept),
-        booking.total_price - kept_total,
-        booking.check_in,
-        tokyo_today(booking.created_at),
-        tokyo_today(now),
-    )
-
-
-def quote_change(
-    actor: User,
-    booking_id: int,
-    stay: StayRequest,
-    now: datetime,
-    *,
-    horizon_days: int = 180,
-    grace_days: int = DEFAULT_GRACE_DAYS,
-) -> ChangeQuote:
-    """Every rule ``change_booking`` applies, without changing anything: for the preview.
-
-    Says what the stay would cost, night by night, what would be charged to or
-    returned to the company's credit, and whether the new nights are free.
-    """
-    booking = booking_of(actor, booking_id)
-    unit, nights, kept = _plan_change(actor, booking, stay, now, horizon_days)
-    priced = _price_change(unit, nights, kept)
-    money = _change_money(booking, priced, now)
-    if money.charged:
-        account = ledger.account_of(actor.company_id)
-        with _billing_refusals():
-            ledger.check_change_spend(account, booking, actor, money.charged, now, grace_days)
-    taken = db.session.scalar(
-        select(func.count())
-        .select_from(Occupancy)
-        .where(
-            Occupancy.unit_id == unit.id,
-            Occupancy.night >= stay.check_in,
-            Occupancy.night < stay.check_out,
-            func.coalesce(Occupancy.booking_id, 0) != booking.id,
-        )
-    )
-    return ChangeQuote(booking, unit, stay, priced, booking.total_price, money, taken == 0)
-
-
-def change_booking(
-    actor: User,
-    booking_id: int,
-    stay: StayRequest,
-    now: datetime,
-    *,
-    horizon_days: int = 180,
-    grace_days: int = DEFAULT_GRACE_DAYS,
-    expected_difference: int | None = None,
-    expected_net: int | None = None,
-) -> ChangeResult:
-    """Change one of the actor's own stays to ``stay``: other dates, another room of the
-    same facility, other guests, or several at once, without cancelling it.
-
-    Rules: only a confirmed stay that has not begun; the new stay obeys every rule of
-    a booking (dates and horizon, min/max nights, the company's nights per stay and per
-    month, where this stay's own nights do not count, capacity, company active).
-    Prices: a night the stay keeps in the same room keeps its frozen price; every
-    other night costs today's price. The difference (new total − old total) is settled
-    on the company's credit: the dropped nights are cancelled by the policy of the stay
-    as it was and the new nights paid in full (``billing.ledger.change_money``), so
-    until the free-cancellation date only the difference moves, and after it a change
-    costs what cancelling the dropped nights would. A charge must fit the credit,
-    overage and the employee's monthly cap, else ``BillingRefused``. With
-    ``expected_difference`` and ``expected_net`` (the difference and the amount charged
-    (+) or returned (−) the employee was shown), a moved price or a policy band passed
-    since (midnight) is refused with ``PriceChanged``. The same stay again is refused
-    as ``unchanged``.
-
-    Atomic: the new nights are claimed (in a savepoint) before the old ones are
-    released, so a night just taken answers ``BookingConflict`` and nothing changes.
-    """
-    _require_booker(actor)
-    # The same locks as a booking, in the same order: the employee, then the stay.
-    active = db.session.scalar(select(User.active).where(User.id == actor.id).with_for_update())
-    if not active:
-        raise BookingForbidden(_l("This account has been deactivated by your company."))
-    booking = booking_of(actor, booking_id, lock=True)
-    unit, nights, kept = _plan_change(actor, booking, stay, now, horizon_days)
-    lock_prices(unit.facility_id, shared=True)  # no pricing run between read and commit
-    priced = _price_change(unit, nights, kept)
-    new_total = sum(n.price for n in priced)
-    money = _change_money(booking, priced, now)
-    moved = expected_difference is not None and money.difference != expected_difference
-    if moved or (expected_net is not None and money.charged - money.refunded != expected_net):
-        raise PriceChanged(
-            _l(
-                "The price of this change has moved since it was shown: the stay now costs"
-                " %(total)s. Please check the new price and confirm again.",
-                total=LazyString(format_yen, new_total),
-            )
-        )
-    old_unit_id, old_total = booking.unit_id, booking.total_price
-    old_range = (booking.check_in, booking.check_out)
-    _move_nights(booking, unit, nights, set(kept))
-    _reprice_nights(booking, priced)
-    booking.unit = unit
-    booking.check_in, booking.check_out = stay.check_in, stay.check_out
-    booking.guests = stay.guests
-    booking.total_price = new_total
-    db.session.flush()
-    db.session.expire(booking, ["nights"])  # read back in night order
-    if (old_unit_id, *old_range) != (unit.id, stay.check_in, stay.check_out):
-        nights_changed(unit.facility_id, *old_range)
-        nights_changed(unit.facility_id, stay.check_in, stay.check_out)
-        # A block that wanted a released night (an external calendar) takes it now.
-        reconcile_unit(old_unit_id, tokyo_today(now))
-    # The account lock last, as a booking and a cancellation take it.
-    with _billing_refusals():
-        ledger.settle_change(booking, actor, money, now, grace_days)
-    return ChangeResult(booking, old_total, new_total, money)
-
-
-def _move_nights(booking: Booking, unit: Unit, nights: list[date], held: set[date]) -> None:
-    """Claim the nights the stay does not hold yet, then release the ones it no longer needs.
-
-    ``held``: the nights the stay already holds in ``unit``. A night taken by somebody
-    else refuses the whole change (``BookingConflict``) before anything is released.
-    """
-    with _taken_refusal(), db.session.begin_nested():
-        _insert_occupancy(booking.id, unit.id, [n for n in nights if n not in held])
-    db.session.execute(
-        delete(Occupancy).where(
-            Occupancy.booking_id == booking.id,
-            (Occupancy.unit_id != unit.id) | Occupancy.night.not_in(nights),
-        )
-    )
-
-
-def _reprice_nights(booking: Booking, priced: list[ChangeNight]) -> None:
-    """The stay's frozen nightly prices become ``priced`` (rows kept where the night is)."""
-    wanted = {n.night: n.price for n in priced}
-    existing = {n.night: n for n in booking.nights}
-    for row in list(booking.nights):
-        if row.night not in wanted:
-            booking.nights.remove(row)
-    for night, price in wanted.items():
-        if night in existing:
-            existing[night].price = price
-        else:
-            booking.nights.append(BookingNight(night=night, price=price))
 
 
 @dataclass(frozen=True)

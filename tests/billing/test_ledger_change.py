@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from accounts.models import Role
 from billing import ledger
 from billing.models import CreditEntry, EntryKind
-from booking import services
+from booking import changes, services
 from tests.conftest import NOW, TODAY
 
 PRICE = 10_000
@@ -94,7 +94,7 @@ def test_a_free_stay_made_dear_spends_its_first_charge(db, make_company, make_us
     free.base_price = 5_000
     db.session.commit()
 
-    services.change_booking(
+    changes.change_booking(
         user,
         booking.id,
         services.StayRequest(free.id, CHECK_IN, CHECK_IN + timedelta(days=3), 1),
@@ -121,7 +121,7 @@ def test_month_spent_counts_changes_and_refunds_of_stays_booked_that_month(
     db.session.commit()
     assert ledger.month_spent_by(user.id, TODAY) == 30_000
 
-    services.change_booking(
+    changes.change_booking(
         user,
         booking.id,
         services.StayRequest(room.id, CHECK_IN, CHECK_IN + timedelta(days=5), 1),
@@ -137,7 +137,7 @@ def test_month_spent_counts_changes_and_refunds_of_stays_booked_that_month(
 
 # --- any sequence of changes, then a cancel ----------------------------------------------
 
-changes = st.lists(
+change_steps = st.lists(
     st.tuples(
         st.integers(0, 9),  # the day of the change (check-in is day 10)
         st.integers(0, 2),  # the new check-in, days after day 10
@@ -154,7 +154,7 @@ changes = st.lists(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(steps=changes, cancel=st.booleans())
+@given(steps=change_steps, cancel=st.booleans())
 def test_any_changes_keep_the_ledger_whole_and_charge_no_night_twice(
     db, make_company, make_user, make_unit, steps, cancel
 ):
@@ -178,7 +178,7 @@ def test_any_changes_keep_the_ledger_whole_and_charge_no_night_twice(
             room.id, CHECK_IN + timedelta(days=start), CHECK_IN + timedelta(days=start + length), 1
         )
         try:
-            result = services.change_booking(user, booking_id, stay, now)
+            result = changes.change_booking(user, booking_id, stay, now)
         except services.BookingError as exc:
             db.session.rollback()
             assert exc.code in ("unchanged", "not_changeable"), exc.code

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from billing import ledger
-from booking import services
+from booking import changes, services
 from booking.models import Booking
 from tests.conftest import NOW, days
 
@@ -102,7 +102,7 @@ def test_the_company_ending_a_stay_returns_everything_it_holds(db, employee, roo
     """A late shortening kept half of the dropped nights; when the company deactivates
     the employee, the stay's whole remaining holding comes back, as before changes."""
     booking = book(db, employee, room, 10, 14)
-    services.change_booking(
+    changes.change_booking(
         employee,
         booking.id,
         services.StayRequest(room.id, days(10), days(12), 1),

@@ -18,7 +18,7 @@ from accounts.models import Role, User
 from availability.models import Block, ChangedNights, Occupancy
 from billing import ledger
 from billing.models import CreditEntry, EntryKind
-from booking import services
+from booking import changes, services
 from booking.models import Booking, BookingNight, BookingStatus
 from tests.booking.test_race import assert_no_double_claim, nights_of, race
 from tests.conftest import NOW, days
@@ -61,7 +61,7 @@ def book(db, user, unit, check_in: int, check_out: int, guests: int = 1) -> Book
 
 
 def change(db, user, booking, unit, check_in: int, check_out: int, guests: int = 1, now=NOW, **kw):
-    result = services.change_booking(
+    result = changes.change_booking(
         user,
         booking.id,
         services.StayRequest(unit.id, days(check_in), days(check_out), guests),
@@ -313,7 +313,7 @@ def test_an_increase_the_credit_cannot_cover_is_refused_and_changes_nothing(
     before = snapshot(db, company, booking.id)
 
     with pytest.raises(services.BillingRefused) as refused:
-        services.change_booking(
+        changes.change_booking(
             employee, booking.id, services.StayRequest(room.id, days(10), days(14), 1), NOW
         )
     assert refused.value.code == "credit"
@@ -352,7 +352,7 @@ def test_the_employee_cap_counts_the_change_but_not_the_stay_twice(
     assert ledger.month_spent_by(employee.id, days(0)) == 50_000
     before = snapshot(db, company, booking.id)
     with pytest.raises(services.BillingRefused) as refused:
-        services.change_booking(
+        changes.change_booking(
             employee, booking.id, services.StayRequest(room.id, days(10), days(16), 1), NOW
         )
     assert refused.value.code == "employee_cap"
@@ -374,7 +374,7 @@ def test_a_change_made_next_month_counts_in_the_month_the_stay_was_booked(
     january = at(31)
 
     with pytest.raises(services.BillingRefused):  # December would reach 60,000
-        services.change_booking(
+        changes.change_booking(
             employee, booking.id, services.StayRequest(room.id, days(40), days(46), 1), january
         )
     db.session.rollback()
@@ -393,7 +393,7 @@ def test_the_monthly_nights_cap_does_not_count_the_stay_being_changed(
 
     change(db, employee, booking, room, 10, 15)  # 5 nights: allowed, not 4 + 5
     with pytest.raises(services.BookingError) as refused:
-        services.change_booking(
+        changes.change_booking(
             employee, booking.id, services.StayRequest(room.id, days(10), days(16), 1), NOW
         )
     assert refused.value.code == "policy_month"
@@ -402,16 +402,16 @@ def test_the_monthly_nights_cap_does_not_count_the_stay_being_changed(
 def test_a_moved_price_is_refused_when_the_shown_difference_is_given(db, company, employee, room):
     booking = book(db, employee, room, 10, 13)
     stay = services.StayRequest(room.id, days(10), days(14), 1)
-    shown = services.quote_change(employee, booking.id, stay, NOW).money.difference
+    shown = changes.quote_change(employee, booking.id, stay, NOW).money.difference
     assert shown == PRICE
     room.base_price = 11_000
     db.session.commit()
     before = snapshot(db, company, booking.id)
 
     with pytest.raises(services.PriceChanged):
-        services.change_booking(employee, booking.id, stay, NOW, expected_difference=shown)
+        changes.change_booking(employee, booking.id, stay, NOW, expected_difference=shown)
     assert snapshot(db, company, booking.id) == before
-    result = services.change_booking(employee, booking.id, stay, NOW, expected_difference=11_000)
+    result = changes.change_booking(employee, booking.id, stay, NOW, expected_difference=11_000)
     assert result.new_total == 41_000
 
 
@@ -424,7 +424,7 @@ def test_the_preview_states_the_money_and_writes_nothing(db, company, employee, 
     db.session.commit()
     before = snapshot(db, company, booking.id)
 
-    quote = services.quote_change(
+    quote = changes.quote_change(
         employee, booking.id, services.StayRequest(room.id, days(12), days(16), 1), at(8)
     )
 
@@ -447,12 +447,12 @@ def test_the_preview_says_when_a_new_night_is_taken(db, company, employee, make_
     booking = book(db, employee, room, 10, 13)
     book(db, make_employee(), room, 13, 15)
 
-    quote = services.quote_change(
+    quote = changes.quote_change(
         employee, booking.id, services.StayRequest(room.id, days(10), days(14), 1), NOW
     )
     assert not quote.available
     # Its own nights never count as taken.
-    quote = services.quote_change(
+    quote = changes.quote_change(
         employee, booking.id, services.StayRequest(room.id, days(11), days(13), 1), NOW
     )
     assert quote.available
@@ -480,7 +480,7 @@ def test_bad_changes_are_refused_and_change_nothing(
     before = snapshot(db, company, booking.id)
 
     with pytest.raises(services.BookingError) as refused:
-        services.change_booking(
+        changes.change_booking(
             employee,
             booking.id,
             services.StayRequest(room.id, days(check_in), days(check_out), guests),
@@ -494,7 +494,7 @@ def test_a_room_of_another_facility_is_refused(db, company, employee, room, make
     booking = book(db, employee, room, 10, 13)
     elsewhere = make_unit()
     with pytest.raises(services.BookingError) as refused:
-        services.change_booking(
+        changes.change_booking(
             employee, booking.id, services.StayRequest(elsewhere.id, days(10), days(13), 1), NOW
         )
     assert refused.value.code == "other_facility"
@@ -504,7 +504,7 @@ def test_somebody_elses_stay_is_not_found(db, company, employee, room, make_empl
     booking = book(db, employee, room, 10, 13)
     colleague = make_employee(company=company)
     before = snapshot(db, company, booking.id)
-    for call in (services.change_booking, services.quote_change):
+    for call in (changes.change_booking, changes.quote_change):
         with pytest.raises(services.BookingNotFound):
             call(colleague, booking.id, services.StayRequest(room.id, days(10), days(14), 1), NOW)
     assert snapshot(db, company, booking.id) == before
@@ -518,7 +518,7 @@ def test_a_begun_or_cancelled_stay_cannot_be_changed(db, company, employee, room
 
     for booking, now in ((begun, at(2)), (begun, at(3)), (cancelled, NOW)):
         with pytest.raises(services.BookingError) as refused:
-            services.change_booking(
+            changes.change_booking(
                 employee,
                 booking.id,
                 services.StayRequest(
@@ -538,7 +538,7 @@ def test_nights_taken_by_somebody_else_refuse_the_change_and_change_nothing(
     before = snapshot(db, company, booking.id)
 
     with pytest.raises(services.BookingConflict):
-        services.change_booking(
+        changes.change_booking(
             employee, booking.id, services.StayRequest(room.id, days(10), days(14), 1), NOW
         )
     assert snapshot(db, company, booking.id) == before
@@ -582,7 +582,7 @@ def test_a_change_racing_a_booking_for_the_same_nights_has_one_winner(
                     barrier.wait()
                     if i == 0:
                         actor = db.session.get(User, mover_id)
-                        services.change_booking(
+                        changes.change_booking(
                             actor,
                             booking_id,
                             services.StayRequest(unit_id, days(20), days(23), 1),
@@ -658,7 +658,7 @@ def test_a_change_and_a_booking_of_one_company_at_once_both_go_through(
                 try:
                     barrier.wait()
                     if i == 0:
-                        services.change_booking(
+                        changes.change_booking(
                             db.session.get(User, mover_id),
                             booking_id,
                             services.StayRequest(unit_id, days(20), days(24), 1),

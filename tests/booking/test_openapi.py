@@ -13,7 +13,7 @@ import yaml
 
 from app import create_app
 from billing import ledger
-from booking import api, search, services
+from booking import api, changes, search, services
 from booking.models import Booking, BookingStatus
 from core import errors, input_guard
 from core.dates import MAX_SEARCH_NIGHTS
@@ -256,7 +256,9 @@ def _as_api_answer(cls: type, code: str) -> tuple[int, str]:
 def _answerable_errors() -> set[tuple[int, str]]:
     answers = _literal_errors(api, "ApiError") | _literal_errors(errors, "_api_body")
     credit_codes = {code for _cls, code in _raised_rule_errors(ledger, ledger.CreditRefused)}
-    for cls, code in _raised_rule_errors(services, services.BookingError):
+    raised = _raised_rule_errors(services, services.BookingError)
+    raised |= _raised_rule_errors(changes, services.BookingError)
+    for cls, code in raised:
         # A computed code is the ledger's refusal passed on (BillingRefused(exc.code)).
         for each in [code] if code is not None else sorted(credit_codes):
             answers.add(_as_api_answer(cls, each))

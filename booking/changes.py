@@ -1,0 +1,281 @@
+"""Changing a stay without cancelling it: other dates, another room of the same
+facility, other guests. The rules of a booking apply (``booking.services``); the money
+is settled by ``billing.ledger.change_money``: until the free-cancellation date only the
+difference moves, after it the given-up nights cost what cancelling them would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import delete, func, select
+
+from accounts.models import User
+from availability.blocks import reconcile_unit
+from availability.changes import nights_changed
+from availability.models import Occupancy
+from billing import ledger
+from billing.ledger import ChangeMoney
+from booking.models import Booking, BookingNight, BookingStatus
+from booking.services import (
+    DEFAULT_GRACE_DAYS,
+    BookingError,
+    BookingForbidden,
+    PriceChanged,
+    StayRequest,
+    billing_refusals,
+    booking_of,
+    check_monthly_cap,
+    check_request,
+    insert_occupancy,
+    require_booker,
+    taken_refusal,
+)
+from core.db import tokyo_today
+from core.extensions import db
+from core.i18n import format_yen
+from facilities.models import Unit
+from pricing.engine import lock_prices
+from pricing.prices import NightPrice, unit_night_prices
+
+
+@dataclass(frozen=True)
+class ChangeNight:
+    """One night of a changed stay and its price."""
+
+    night: date
+    price: int
+    kept: bool  # the stay already holds it in this room: its frozen price stays
+    explained: NightPrice | None = None  # a new night: today's price and its reasons
+
+
+@dataclass(frozen=True)
+class ChangeQuote:
+    """What changing a stay would do, shown before the employee confirms it."""
+
+    booking: Booking
+    unit: Unit
+    stay: StayRequest
+    nights: list[ChangeNight]
+    old_total: int
+    money: ChangeMoney
+    available: bool  # every new night is free in that room right now
+
+    @property
+    def new_total(self) -> int:
+        return sum(n.price for n in self.nights)
+
+    @property
+    def new_nights(self) -> list[ChangeNight]:
+        return [n for n in self.nights if not n.kept]
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    """A changed stay and what the change did to the company's credit."""
+
+    booking: Booking
+    old_total: int
+    new_total: int
+    money: ChangeMoney  # difference, charged, refunded, kept
+
+
+def _check_changeable(booking: Booking, stay: StayRequest, today: date) -> None:
+    if booking.status != BookingStatus.CONFIRMED:
+        raise BookingError(
+            _l("This stay was cancelled and can no longer be changed."), "not_changeable"
+        )
+    if booking.check_in <= today:
+        raise BookingError(
+            _l("This stay has already begun and can no longer be changed here."),
+            "not_changeable",
+        )
+    if (booking.unit_id, booking.check_in, booking.check_out, booking.guests) == stay.key:
+        raise BookingError(
+            _l("That is the stay you already have. Change the dates, the room or the guests."),
+            "unchanged",
+        )
+
+
+def _plan_change(
+    actor: User, booking: Booking, stay: StayRequest, now: datetime, horizon_days: int
+) -> tuple[Unit, list[date], dict[date, int]]:
+    """Every rule of a booking, for the stay a booking would become: its room, its
+    nights, and the frozen prices of the nights it keeps (same room only)."""
+    _check_changeable(booking, stay, tokyo_today(now))
+    unit, company, nights = check_request(
+        actor, stay, now, horizon_days, facility_id=booking.unit.facility_id
+    )
+    check_monthly_cap(actor, company, nights, excluding=booking.id)
+    wanted = set(nights)
+    kept = (
+        {n.night: n.price for n in booking.nights if n.night in wanted}
+        if unit.id == booking.unit_id
+        else {}
+    )
+    return unit, nights, kept
+
+
+def _price_change(unit: Unit, nights: list[date], kept: dict[date, int]) -> list[ChangeNight]:
+    """Kept nights keep their frozen price; every other night costs today's price."""
+    fresh = [n for n in nights if n not in kept]
+    today_prices = dict(zip(fresh, unit_night_prices(unit, fresh), strict=True))
+    return [
+        ChangeNight(n, kept[n], True)
+        if n in kept
+        else ChangeNight(n, today_prices[n].price, False, today_prices[n])
+        for n in nights
+    ]
+
+
+def _change_money(booking: Booking, priced: list[ChangeNight], now: datetime) -> ChangeMoney:
+    """The nights booked anew and the nights given up, settled by the policy."""
+    kept_total = sum(n.price for n in priced if n.kept)
+    return ledger.change_money(
+        sum(n.price for n in priced if not n.kept),
+        booking.total_price - kept_total,
+        booking.check_in,
+        tokyo_today(booking.created_at),
+        tokyo_today(now),
+    )
+
+
+def quote_change(
+    actor: User,
+    booking_id: int,
+    stay: StayRequest,
+    now: datetime,
+    *,
+    horizon_days: int = 180,
+    grace_days: int = DEFAULT_GRACE_DAYS,
+) -> ChangeQuote:
+    """Every rule ``change_booking`` applies, without changing anything: for the preview.
+
+    Says what the stay would cost, night by night, what would be charged to or
+    returned to the company's credit, and whether the new nights are free.
+    """
+    booking = booking_of(actor, booking_id)
+    unit, nights, kept = _plan_change(actor, booking, stay, now, horizon_days)
+    priced = _price_change(unit, nights, kept)
+    money = _change_money(booking, priced, now)
+    if money.charged:
+        account = ledger.account_of(actor.company_id)
+        with billing_refusals():
+            ledger.check_change_spend(account, booking, actor, money.charged, now, grace_days)
+    taken = db.session.scalar(
+        select(func.count())
+        .select_from(Occupancy)
+        .where(
+            Occupancy.unit_id == unit.id,
+            Occupancy.night >= stay.check_in,
+            Occupancy.night < stay.check_out,
+            func.coalesce(Occupancy.booking_id, 0) != booking.id,
+        )
+    )
+    return ChangeQuote(booking, unit, stay, priced, booking.total_price, money, taken == 0)
+
+
+def change_booking(
+    actor: User,
+    booking_id: int,
+    stay: StayRequest,
+    now: datetime,
+    *,
+    horizon_days: int = 180,
+    grace_days: int = DEFAULT_GRACE_DAYS,
+    expected_difference: int | None = None,
+    expected_net: int | None = None,
+) -> ChangeResult:
+    """Change one of the actor's own stays to ``stay``: other dates, another room of the
+    same facility, other guests, or several at once, without cancelling it.
+
+    Rules: only a confirmed stay that has not begun; the new stay obeys every rule of
+    a booking (dates and horizon, min/max nights, the company's nights per stay and per
+    month, where this stay's own nights do not count, capacity, company active).
+    Prices: a night the stay keeps in the same room keeps its frozen price; every
+    other night costs today's price. The difference (new total − old total) is settled
+    on the company's credit: the dropped nights are cancelled by the policy of the stay
+    as it was and the new nights paid in full (``billing.ledger.change_money``), so
+    until the free-cancellation date only the difference moves, and after it a change
+    costs what cancelling the dropped nights would. A charge must fit the credit,
+    overage and the employee's monthly cap, else ``BillingRefused``. With
+    ``expected_difference`` and ``expected_net`` (the difference and the amount charged
+    (+) or returned (−) the employee was shown), a moved price or a policy band passed
+    since (midnight) is refused with ``PriceChanged``. The same stay again is refused
+    as ``unchanged``.
+
+    Atomic: the new nights are claimed (in a savepoint) before the old ones are
+    released, so a night just taken answers ``BookingConflict`` and nothing changes.
+    """
+    require_booker(actor)
+    # The same locks as a booking, in the same order: the employee, then the stay.
+    active = db.session.scalar(select(User.active).where(User.id == actor.id).with_for_update())
+    if not active:
+        raise BookingForbidden(_l("This account has been deactivated by your company."))
+    booking = booking_of(actor, booking_id, lock=True)
+    unit, nights, kept = _plan_change(actor, booking, stay, now, horizon_days)
+    lock_prices(unit.facility_id, shared=True)  # no pricing run between read and commit
+    priced = _price_change(unit, nights, kept)
+    new_total = sum(n.price for n in priced)
+    money = _change_money(booking, priced, now)
+    moved = expected_difference is not None and money.difference != expected_difference
+    if moved or (expected_net is not None and money.charged - money.refunded != expected_net):
+        raise PriceChanged(
+            _l(
+                "The price of this change has moved since it was shown: the stay now costs"
+                " %(total)s. Please check the new price and confirm again.",
+                total=LazyString(format_yen, new_total),
+            )
+        )
+    old_unit_id, old_total = booking.unit_id, booking.total_price
+    old_range = (booking.check_in, booking.check_out)
+    _move_nights(booking, unit, nights, set(kept))
+    _reprice_nights(booking, priced)
+    booking.unit = unit
+    booking.check_in, booking.check_out = stay.check_in, stay.check_out
+    booking.guests = stay.guests
+    booking.total_price = new_total
+    db.session.flush()
+    db.session.expire(booking, ["nights"])  # read back in night order
+    if (old_unit_id, *old_range) != (unit.id, stay.check_in, stay.check_out):
+        nights_changed(unit.facility_id, *old_range)
+        nights_changed(unit.facility_id, stay.check_in, stay.check_out)
+        # A block that wanted a released night (an external calendar) takes it now.
+        reconcile_unit(old_unit_id, tokyo_today(now))
+    # The account lock last, as a booking and a cancellation take it.
+    with billing_refusals():
+        ledger.settle_change(booking, actor, money, now, grace_days)
+    return ChangeResult(booking, old_total, new_total, money)
+
+
+def _move_nights(booking: Booking, unit: Unit, nights: list[date], held: set[date]) -> None:
+    """Claim the nights the stay does not hold yet, then release the ones it no longer needs.
+
+    ``held``: the nights the stay already holds in ``unit``. A night taken by somebody
+    else refuses the whole change (``BookingConflict``) before anything is released.
+    """
+    with taken_refusal(), db.session.begin_nested():
+        insert_occupancy(booking.id, unit.id, [n for n in nights if n not in held])
+    db.session.execute(
+        delete(Occupancy).where(
+            Occupancy.booking_id == booking.id,
+            (Occupancy.unit_id != unit.id) | Occupancy.night.not_in(nights),
+        )
+    )
+
+
+def _reprice_nights(booking: Booking, priced: list[ChangeNight]) -> None:
+    """The stay's frozen nightly prices become ``priced`` (rows kept where the night is)."""
+    wanted = {n.night: n.price for n in priced}
+    existing = {n.night: n for n in booking.nights}
+    for row in list(booking.nights):
+        if row.night not in wanted:
+            booking.nights.remove(row)
+    for night, price in wanted.items():
+        if night in existing:
+            existing[night].price = price
+        else:
+            booking.nights.append(BookingNight(night=night, price=price))
