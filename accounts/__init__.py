@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from accounts import cli, mail, sessions, views
+from accounts import audit, cli, mail, sessions, views  # noqa: F401  (audit: its table)
 from core.scheduler import JobSpec, register_jobs
 
 

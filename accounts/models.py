@@ -4,7 +4,17 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, String, true
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import UTCDateTime, utcnow
@@ -35,6 +45,11 @@ class Company(db.Model):
     email_domain: Mapped[str | None] = mapped_column(String(253))
     email_domain_approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     email_domain_rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # 法人番号: 13 digits with its check digit (accounts.corporate_number); None for
+    # companies that joined before sign-up asked for it.
+    corporate_number: Mapped[str | None] = mapped_column(String(13), unique=True)
+    # When the platform admin deactivated it (``active`` False): nobody of it signs in.
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
@@ -58,6 +73,16 @@ class Company(db.Model):
         return "pending"
 
 
+class OperatorKind(StrEnum):
+    """What kind of body runs the facilities (shown on the application and the console)."""
+
+    COMPANY = "company"  # 株式会社・合同会社など
+    MUNICIPALITY = "municipality"  # 地方公共団体
+    ASSOCIATION = "association"  # 一般社団法人・一般財団法人
+    NONPROFIT = "nonprofit"  # NPO法人
+    OTHER = "other"
+
+
 class OperatorOrg(db.Model):
     """An organisation that runs facilities (施設運営者)."""
 
@@ -65,7 +90,19 @@ class OperatorOrg(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(
+        String(20), default=OperatorKind.COMPANY, server_default=text("'company'")
+    )
+    # Suspended by the platform admin: its facilities leave search, bookings stay.
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('company', 'municipality', 'association', 'nonprofit', 'other')",
+            name="kind_known",
+        ),
+    )
 
 
 class User(UserMixin, db.Model):
@@ -85,6 +122,20 @@ class User(UserMixin, db.Model):
     # A deactivated employee cannot sign in; their sessions and tokens end at once.
     active: Mapped[bool] = mapped_column(default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Locked by a platform admin: cannot sign in (any way) until unlocked.
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Two-factor sign-in (accounts.two_factor): the TOTP secret, encrypted with a key
+    # derived from SECRET_KEY; when it was confirmed; the last time step accepted (a
+    # code is never accepted twice); when the person was first asked to enrol.
+    totp_secret: Mapped[str | None] = mapped_column(Text)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    two_factor_prompted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by the company's directory (SCIM externalId); unique within a company.
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    # "scim" or "sso" when the directory created the account; None when a person did.
+    provisioned_by: Mapped[str | None] = mapped_column(String(10))
 
     company: Mapped[Company | None] = relationship()
     operator: Mapped[OperatorOrg | None] = relationship()
@@ -100,6 +151,7 @@ class User(UserMixin, db.Model):
             " OR (role = 'platform_admin' AND company_id IS NULL AND operator_id IS NULL)",
             name="role_membership",
         ),
+        UniqueConstraint("company_id", "external_id", name="uq_user_company_external_id"),
     )
 
     def get_id(self) -> str:
@@ -193,3 +245,70 @@ class UserSession(db.Model):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
+
+
+class PasswordToken(db.Model):
+    """A single-use link to choose a password: ``reset`` (forgotten password, valid one
+    hour) or ``set`` (a new account made by the platform admin, the CLI or an approved
+    application). Only the SHA-256 of the link's secret is stored."""
+
+    __tablename__ = "password_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(10))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+    __table_args__ = (CheckConstraint("purpose IN ('reset', 'set')", name="purpose_known"),)
+
+
+class RecoveryCode(db.Model):
+    """One of ten one-time codes that sign in when the authenticator is lost; hashed."""
+
+    __tablename__ = "recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CompanySso(db.Model):
+    """A company's single sign-on through its OpenID Connect provider.
+
+    The client secret is encrypted with a key derived from SECRET_KEY. ``mandatory``:
+    people of the covered domains may not sign in with a password.
+    """
+
+    __tablename__ = "company_sso"
+
+    company_id: Mapped[int] = mapped_column(ForeignKey("company.id"), primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(500))
+    client_id: Mapped[str] = mapped_column(String(255))
+    client_secret: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    mandatory: Mapped[bool] = mapped_column(default=False, server_default=false())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    company: Mapped[Company] = relationship()
+    domains: Mapped[list[SsoDomain]] = relationship(
+        back_populates="sso", order_by="SsoDomain.domain", cascade="all, delete-orphan"
+    )
+
+
+class SsoDomain(db.Model):
+    """An e-mail domain whose people sign in through one company's provider; a domain
+    belongs to one company only."""
+
+    __tablename__ = "sso_domain"
+
+    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("company_sso.company_id"), index=True)
+
+    sso: Mapped[CompanySso] = relationship(back_populates="domains")

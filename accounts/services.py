@@ -19,7 +19,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from accounts.models import ApiToken, LoginThrottle, User
 
-# MIN_PASSWORD_LENGTH: consoles.company.members and member_forms import it from here.
+# MIN_PASSWORD_LENGTH: identity.members and member_forms import it from here.
 from accounts.passwords import MIN_PASSWORD_LENGTH, weak_password_reason  # noqa: F401
 from core.db import in_id_range
 from core.extensions import db

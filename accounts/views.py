@@ -92,7 +92,7 @@ def _open_session_record(app, user: User, **_extra) -> None:
     db.session.commit()
 
 
-def _safe_next(target: str | None, fallback: str | None = None) -> str:
+def safe_next(target: str | None, fallback: str | None = None) -> str:
     """Only same-site paths, never another host (open-redirect guard); else ``fallback``
     (the search page unless told)."""
     # Browsers read "\\" as "/", so "/\\evil.example" would leave the site.
@@ -156,7 +156,7 @@ def _minutes(seconds: int) -> int:
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated:
-        return redirect(_safe_next(request.args.get("next"), home_of(current_user)))
+        return redirect(safe_next(request.args.get("next"), home_of(current_user)))
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
@@ -192,12 +192,7 @@ def login():
             flash(_("E-mail or password is wrong."), "error")
             status = 401
         else:
-            lang = session.get("lang")
-            if lang and user.locale != lang:
-                user.locale = lang  # chosen before signing in: the account remembers it
-            _fresh_session()  # on sign-in: a session fixation guard
-            login_user(user)  # opens the session record and commits (_open_session_record)
-            return redirect(_safe_next(request.args.get("next"), home_of(user)))
+            return complete_sign_in(user, request.args.get("next"))
     elif request.method == "POST":
         status = 400
         if "csrf_token" in form.errors:
@@ -205,7 +200,23 @@ def login():
     return render_template("accounts/login.html", form=form), status
 
 
-def _fresh_session() -> None:
+def complete_sign_in(user: User, next_url: str | None):
+    """Sign ``user`` in on this browser once every check has passed (password and second
+    factor, or the company's identity provider) and send them on: to ``next_url`` when
+    it is a page of this site, else to their role's home.
+
+    Keeps the language chosen before signing in, starts a fresh session (a fixation
+    guard), records the sign-in time, and opens the session record (which commits)."""
+    lang = session.get("lang")
+    if lang and user.locale != lang:
+        user.locale = lang  # chosen before signing in: the account remembers it
+    fresh_session()
+    user.last_login_at = edge_now()
+    login_user(user)  # opens the session record and commits (_open_session_record)
+    return redirect(safe_next(next_url, home_of(user)))
+
+
+def fresh_session() -> None:
     """Forget everything in the session but the language the visitor chose.
 
     A session record this browser had (someone else signed in here before) ends; the
@@ -226,7 +237,7 @@ def logout():
     if not EmptyForm().validate_on_submit():
         abort(400)
     logout_user()
-    _fresh_session()  # ends the record: the cookie, if kept, opens nothing any more
+    fresh_session()  # ends the record: the cookie, if kept, opens nothing any more
     db.session.commit()
     flash(_("You have signed out."), "info")
     return redirect(url_for("accounts.login"))
@@ -364,4 +375,4 @@ def set_language(code: str):
     if current_user.is_authenticated and current_user.locale != code:
         current_user.locale = code  # remembered for the next sign-in too
         db.session.commit()
-    return redirect(_safe_next(request.args.get("next")))
+    return redirect(safe_next(request.args.get("next")))

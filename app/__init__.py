@@ -21,6 +21,7 @@ import consoles
 import core
 import demo
 import facilities
+import identity
 import pricing
 from core.config import INSTANCE_DIR, load_config
 
@@ -34,6 +35,7 @@ PACKAGES = (
     billing,
     booking,
     calendars,
+    identity,
     consoles,
     demo,
 )

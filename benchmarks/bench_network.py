@@ -438,6 +438,7 @@ def plain_facilities(count: int) -> list[Facility]:
     facilities = [
         Facility(
             operator_id=operator.id,
+            reviewed_at=datetime.now(UTC),
             name_ja=f"施設{i}",
             name_en=f"Facility {i}",
             prefecture=1 + i % 47,

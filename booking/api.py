@@ -195,7 +195,7 @@ def facilities():
 @bp.get("/facilities/<int:facility_id>/availability")
 def availability(facility_id: int):
     facility = get_by_id(Facility, facility_id)
-    if facility is None or not facility.active:
+    if facility is None or not facility.listed:
         raise ApiError(404, "not_found", "No such facility.")
     start = _date_arg(request.args, "from", required=False) or tokyo_today(edge_now())
     end = _date_arg(request.args, "to", required=False)

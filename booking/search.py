@@ -87,7 +87,7 @@ class FacilityResult:
 
 def _facility_filters(query: SearchQuery) -> list:
     filters = [
-        Facility.active.is_(True),
+        Facility.listed,
         Facility.min_nights <= query.nights,
         Facility.max_nights >= query.nights,
     ]

@@ -175,7 +175,7 @@ def _result_links_and_pins(results, query) -> tuple[dict[int, str], list[dict]]:
 
 def _active_facility(facility_id: int) -> Facility:
     facility = get_by_id(Facility, facility_id)
-    if facility is None or not facility.active:
+    if facility is None or not facility.listed:
         abort(404)
     return facility
 

@@ -216,6 +216,7 @@ def _facility(place: Place, operator: OperatorOrg, since: datetime) -> Facility:
         description_ja=place.ja,
         description_en=place.en,
         created_at=since,
+        reviewed_at=since,
     )
 
 

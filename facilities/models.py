@@ -3,7 +3,8 @@ from __future__ import annotations
 from datetime import datetime, time
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, false, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, and_, false, select, text
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from accounts.models import OperatorOrg
@@ -51,6 +52,9 @@ class Facility(db.Model):
     description_ja: Mapped[str] = mapped_column(Text, default="")
     description_en: Mapped[str] = mapped_column(Text, default="")
     active: Mapped[bool] = mapped_column(default=True)
+    # When the platform admin reviewed it: a facility is listed (searchable, bookable)
+    # only once reviewed, while active and while its operator is not suspended.
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     operator: Mapped[OperatorOrg] = relationship()
@@ -67,6 +71,21 @@ class Facility(db.Model):
         CheckConstraint("min_nights >= 1 AND max_nights >= min_nights", name="nights_range"),
         CheckConstraint("wifi_mbps >= 0 AND work_desks >= 0", name="amenity_counts"),
     )
+
+    @hybrid_property
+    def listed(self) -> bool:
+        """Employees can find and book it: active, reviewed, its operator not suspended."""
+        return self.active and self.reviewed_at is not None and self.operator.suspended_at is None
+
+    @listed.inplace.expression
+    @classmethod
+    def _listed_expression(cls):
+        operator_live = (
+            select(OperatorOrg.id)
+            .where(OperatorOrg.id == cls.operator_id, OperatorOrg.suspended_at.is_(None))
+            .exists()
+        )
+        return and_(cls.active.is_(True), cls.reviewed_at.is_not(None), operator_live)
 
     def name_for(self, locale: str) -> str:
         return self.name_en if locale == "en" else self.name_ja

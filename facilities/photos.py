@@ -388,7 +388,7 @@ def _owns(actor: User, photo: FacilityPhoto) -> bool:
 
 
 def _may_see(actor: User, photo: FacilityPhoto) -> bool:
-    return _owns(actor, photo) or photo.facility.active
+    return _owns(actor, photo) or photo.facility.listed
 
 
 def visible_photo(actor: User, filename: str) -> FacilityPhoto | None:

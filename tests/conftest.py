@@ -361,6 +361,7 @@ def make_facility(db, make_operator):
             check_out_time=time(10),
             min_nights=kw.pop("min_nights", 1),
             max_nights=kw.pop("max_nights", 30),
+            reviewed_at=kw.pop("reviewed_at", NOW),
             **kw,
         )
         db.session.add(facility)

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from consoles.company import member_views, views
+from consoles.company import audit_views, member_views, scim_views, sso_views, views
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(member_views.bp)
     app.register_blueprint(views.bp)
+    app.register_blueprint(sso_views.bp)
+    app.register_blueprint(scim_views.bp)
+    app.register_blueprint(audit_views.bp)

@@ -25,9 +25,8 @@ from accounts import join_domains as domains
 from accounts import mail
 from accounts.models import Company, Role
 from accounts.services import normalise_email
-from accounts.views import _fresh_session
+from accounts.views import fresh_session
 from billing import services as billing
-from consoles.company import members
 from consoles.company.member_forms import EmailDomainForm, InviteForm, JoinForm, JoinRequestForm
 from core import ratelimit
 from core.db import edge_now
@@ -36,6 +35,7 @@ from core.extensions import db, login_manager
 from core.forms import EmptyForm
 from core.ratelimit import Limit
 from core.urls import public_url
+from identity import members
 
 bp = Blueprint("members", __name__)
 
@@ -320,7 +320,7 @@ def join(token: str):
             error = exc.message
         else:
             db.session.commit()
-            _fresh_session()  # whoever was signed in on this browser before is not any more
+            fresh_session()  # whoever was signed in on this browser before is not any more
             login_user(user)
             flash(
                 _(

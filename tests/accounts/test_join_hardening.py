@@ -14,7 +14,7 @@ from accounts import join_domains as domains
 from accounts import mail
 from accounts.mail import OutgoingMail
 from accounts.models import Invitation, Role, User
-from consoles.company import members
+from identity import members
 from consoles.company.member_views import (
     JOIN_ACCEPTS_PER_IP,
     JOIN_REQUESTS_PER_DOMAIN,

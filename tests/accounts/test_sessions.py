@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from accounts import sessions
 from accounts.models import LoginThrottle, Role, User, UserSession
-from consoles.company import members
+from identity import members
 from core.scheduler import registered_jobs
 from tests.conftest import DEFAULTS, NOW, PASSWORD, signed_in
 

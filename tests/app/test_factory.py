@@ -32,6 +32,7 @@ EXPECTED_JOBS = {
     "local_billing_events",
     "prune_webhook_events",
     "calendar_sync",
+    "expire_applications",
 }
 
 
@@ -58,6 +59,7 @@ def test_every_package_registers_itself_bottom_layer_first():
         "billing",
         "booking",
         "calendars",
+        "identity",
         "consoles",
         "demo",
     ]

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from accounts import join_domains as domains
 from accounts.mail import OutgoingMail
 from accounts.models import Company, Role
-from consoles.company import members
+from identity import members
 from tests.conftest import NOW, PASSWORD, signed_in
 
 

@@ -18,7 +18,7 @@ from billing import ledger
 from billing.services import BillingError, seats_used
 from booking import services as booking
 from booking.models import Booking
-from consoles.company import members
+from identity import members
 from tests.conftest import FAST_HASH, NOW, PASSWORD, TODAY, bearer, days, signed_in
 
 NEW_PASSWORD = "a long new password"
