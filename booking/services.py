@@ -92,7 +92,7 @@ def validate_stay_dates(check_in: date, check_out: date, today: date, horizon_da
 
 def _bookable_unit(unit_id: int) -> Unit:
     unit = get_by_id(Unit, unit_id, options=[joinedload(Unit.facility)])
-    if unit is None or not unit.active or not unit.facility.active:
+    if unit is None or not unit.active or not unit.facility.listed:
         raise BookingNotFound(_l("That room does not exist or is no longer offered."))
     return unit
 
