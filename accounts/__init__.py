@@ -4,13 +4,37 @@ from __future__ import annotations
 
 from flask import Flask
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 
-from accounts import audit, cli, mail, sessions, views  # noqa: F401  (audit: its table)
+from accounts import (  # noqa: F401  (audit: its table)
+    audit,
+    cli,
+    mail,
+    recovery_views,
+    sessions,
+    two_factor,
+    two_factor_views,
+    views,
+)
 from core.scheduler import JobSpec, register_jobs
+
+
+def _two_factor_prompt() -> dict:
+    """``two_factor_prompt``: the signed-in person's role requires two-factor sign-in and
+    they have not set it up (a page may ask them to)."""
+
+    def prompt() -> bool:
+        user = current_user
+        return bool(user and user.is_authenticated and two_factor.must_enrol_soon(user))
+
+    return {"two_factor_prompt": prompt}
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
+    app.register_blueprint(recovery_views.bp)
+    app.register_blueprint(two_factor_views.bp)
+    app.context_processor(_two_factor_prompt)
     cli.init_app(app)
     register_jobs(
         app,

@@ -2,14 +2,73 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice as C
-from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
+from accounts.membership import valid_email
 from accounts.passwords import MAX_PASSWORD_LENGTH, weak_password_reason
 
 
 class LoginForm(FlaskForm):
+    """The password may be left empty only by people whose company signs them in
+    through its identity provider (the view sends them there); anyone else is asked
+    for it."""
+
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
-    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+    password = PasswordField(_l("Password"), validators=[Optional(), Length(max=200)])
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(
+        _l("E-mail"),
+        validators=[
+            DataRequired(_l("Enter your e-mail address.")),
+            Length(max=254),
+        ],
+    )
+
+    def validate_email(self, field) -> None:
+        if not valid_email((field.data or "").strip().lower()):
+            raise ValidationError(_l("Enter a valid e-mail address."))
+
+
+class NewPasswordForm(FlaskForm):
+    """A password chosen through a reset or set link; ``email`` is the person's own
+    address (a password must not contain it)."""
+
+    password = PasswordField(
+        _l("New password"),
+        validators=[
+            DataRequired(_l("Enter a new password.")),
+            Length(max=MAX_PASSWORD_LENGTH),
+        ],
+    )
+    password_confirm = PasswordField(
+        _l("New password again"),
+        validators=[
+            DataRequired(_l("Enter the new password again.")),
+            EqualTo("password", message=_l("The passwords differ.")),
+        ],
+    )
+
+    def __init__(self, *args, email: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def validate_password(self, field) -> None:
+        reason = weak_password_reason(field.data or "", self.email)
+        if reason is not None:
+            raise ValidationError(str(reason))
+
+
+class TwoFactorCodeForm(FlaskForm):
+    code = StringField(_l("Code"), validators=[DataRequired(_l("Enter the code.")), Length(max=40)])
+
+
+class TwoFactorOffForm(FlaskForm):
+    password = PasswordField(
+        _l("Your password"),
+        validators=[DataRequired(_l("Enter your password.")), Length(max=200)],
+    )
 
 
 class PasswordChangeForm(FlaskForm):

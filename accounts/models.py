@@ -45,8 +45,9 @@ class Company(db.Model):
     email_domain: Mapped[str | None] = mapped_column(String(253))
     email_domain_approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     email_domain_rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # 法人番号: 13 digits with its check digit (accounts.corporate_number); None for
-    # companies that joined before sign-up asked for it.
+    # 法人番号: 13 digits with its check digit (checked by
+    # identity.applications.normalise_corporate_number); None for companies that
+    # joined before sign-up asked for it.
     corporate_number: Mapped[str | None] = mapped_column(String(13), unique=True)
     # When the platform admin deactivated it (``active`` False): nobody of it signs in.
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -21,7 +21,13 @@ from sqlalchemy import select, update
 from accounts.mail import _in_both_languages, queue_mail
 from accounts.models import ApiToken, PasswordToken, User
 from accounts.passwords import weak_password_reason
-from accounts.services import WeakPassword, hash_password, token_digest, user_by_email
+from accounts.services import (
+    WeakPassword,
+    hash_password,
+    may_sign_in,
+    token_digest,
+    user_by_email,
+)
 from accounts.sessions import end_sessions
 from core.extensions import db
 from core.i18n import format_datetime_local
@@ -72,7 +78,7 @@ def token_for(secret: str, purpose: str, now: datetime, *, lock: bool = False):
     if lock:
         query = query.with_for_update()
     token = db.session.scalar(query)
-    if token is None or not token.user.active or token.user.locked_at is not None:
+    if token is None or not may_sign_in(token.user):
         return None
     return token
 
@@ -115,7 +121,7 @@ def send_reset_link(email: str, now: datetime) -> None:
     """Queue a reset mail when ``email`` belongs to a person who may sign in; otherwise
     do nothing. The caller answers the same either way."""
     user = user_by_email(email)
-    if user is None or not user.active or user.locked_at is not None:
+    if user is None or not may_sign_in(user):
         return
     send_reset_link_to(user, now)
 

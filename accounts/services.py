@@ -122,7 +122,7 @@ def authenticate(
 
     user = user_by_email(email)
     ok = check_password_hash(user.password_hash if user else _dummy_hash(hash_method), password)
-    if ok and user and user.active:
+    if ok and user and may_sign_in(user):
         if throttle:
             db.session.delete(throttle)
         db.session.flush()
@@ -131,6 +131,15 @@ def authenticate(
     if throttle is not None:
         db.session.expire(throttle)  # changed in the database, not on this object
     return None
+
+
+def may_sign_in(user: User) -> bool:
+    """Active, not locked by a platform admin, and of no deactivated company."""
+    return (
+        user.active
+        and user.locked_at is None
+        and (user.company_id is None or user.company is None or user.company.active)
+    )
 
 
 def _count_failure(key: str, now: datetime, policy: ThrottlePolicy) -> None:
@@ -233,7 +242,7 @@ def user_for_token(secret: str, now: datetime) -> User | None:
             or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
         )
     )
-    if token is None or not token.user.active:
+    if token is None or not may_sign_in(token.user):
         return None
     # Record use at most once a minute, so the API does not write on every read.
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):

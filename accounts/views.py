@@ -9,7 +9,7 @@ remember-me cookie (never issued, and carrying no record) all open nothing.
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from flask import (
     Blueprint,
@@ -26,10 +26,12 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user, user_logged_in
+from werkzeug.routing import BuildError
 
-from accounts import services, sessions
+from accounts import services, sessions, two_factor
 from accounts.forms import ApiTokenForm, LoginForm, PasswordChangeForm
 from accounts.models import Role, User
+from accounts.sso_lookup import sso_for_email
 from core import ratelimit
 from core.db import edge_now
 from core.extensions import db, login_manager
@@ -60,6 +62,8 @@ def load_user(user_id: str) -> User | None:
         return None
     record = sessions.resume(secret, int(raw_id), edge_now(), _session_policy())
     if record is None or record.user.session_version != int(version):
+        return None
+    if record.user.locked_at is not None:
         return None
     g.user_session = record
     return record.user
@@ -161,6 +165,24 @@ def login():
     status = 200
     if form.validate_on_submit():
         now = edge_now()
+        # Single sign-on first: it depends on the address's domain only, never on
+        # whether the address has an account.
+        route = sso_for_email(form.email.data)
+        if route is not None and not form.password.data:
+            return redirect(sso_start_url(route.company_id, form.email.data))
+        if route is not None and route.mandatory:
+            flash(
+                _(
+                    "Your company signs you in through its own sign-in page:"
+                    " password sign-in is turned off for this address."
+                ),
+                "error",
+            )
+            sso_url = sso_start_url(route.company_id, form.email.data)
+            return render_template("accounts/login.html", form=form, sso_url=sso_url), 403
+        if not form.password.data:
+            form.password.errors = [_("Enter your password.")]
+            return render_template("accounts/login.html", form=form), 400
         # Failures per client IP, checked before any hash runs: spraying one password
         # over many addresses from one client is slowed as much as guessing one.
         limit, address = _ip_limit(), ratelimit.client_ip()
@@ -186,18 +208,63 @@ def login():
                 "Too many failed sign-ins. Try again in %(n)d minutes.", n=_minutes(exc.retry_after)
             )
             return _refused(form, message, exc.retry_after)
-        if user is None:
+        if user is None or not may_sign_in(user):
             ratelimit.hit(limit, address, now)
             db.session.commit()
             flash(_("E-mail or password is wrong."), "error")
             status = 401
         else:
-            return complete_sign_in(user, request.args.get("next"))
+            return after_password(user, request.args.get("next"), now)
     elif request.method == "POST":
         status = 400
         if "csrf_token" in form.errors:
             flash(_("The page had expired. Please sign in again."), "error")
     return render_template("accounts/login.html", form=form), status
+
+
+def sso_start_url(company_id: int, email: str) -> str:
+    """Where a person of a company under single sign-on starts: its identity provider,
+    through the SSO pages, with the page they asked for."""
+    values = {"company": company_id, "login_hint": email.strip().lower()}
+    next_url = request.args.get("next")
+    if next_url:
+        values["next"] = safe_next(next_url)
+    try:
+        return url_for("sso.start", **values)
+    except BuildError:  # the SSO pages are not there yet
+        return "/sso/start?" + urlencode(values)
+
+
+def may_sign_in(user: User) -> bool:
+    """Active and not locked by a platform admin: checked at every step of a sign-in."""
+    return user.active and user.locked_at is None
+
+
+# The sign-in waiting for its second step, in the (signed) session cookie: who, which
+# password generation, where to go next, and since when.
+PENDING_KEY = "two_factor_pending"
+PENDING_LIFETIME = timedelta(minutes=10)
+MAX_NEXT_LENGTH = 2000
+
+
+def after_password(user: User, next_url: str | None, now):
+    """A correct password: sign in, or ask for the second step first
+    (``accounts.two_factor``: a code, or enrolling an authenticator)."""
+    step = two_factor.step_after_password(user, now)
+    if step in (two_factor.Step.NONE, two_factor.Step.PROMPTED):
+        # PROMPTED: their pages ask them to enrol (``two_factor_prompt`` in templates).
+        return complete_sign_in(user, next_url)
+    db.session.commit()
+    fresh_session()
+    session[PENDING_KEY] = {
+        "user": user.id,
+        "version": user.session_version,
+        "next": (next_url or "")[:MAX_NEXT_LENGTH],
+        "started": int(now.timestamp()),
+    }
+    if step == two_factor.Step.CODE:
+        return redirect(url_for("two_factor.code"), 303)
+    return redirect(url_for("two_factor.enrol"), 303)
 
 
 def complete_sign_in(user: User, next_url: str | None):
@@ -207,6 +274,12 @@ def complete_sign_in(user: User, next_url: str | None):
 
     Keeps the language chosen before signing in, starts a fresh session (a fixation
     guard), records the sign-in time, and opens the session record (which commits)."""
+    if not may_sign_in(user):
+        # No way in for a deactivated or locked account, whichever step led here.
+        fresh_session()
+        db.session.commit()
+        flash(_("This account cannot sign in. Please contact your administrator."), "error")
+        return redirect(url_for("accounts.login"))
     lang = session.get("lang")
     if lang and user.locale != lang:
         user.locale = lang  # chosen before signing in: the account remembers it

@@ -352,6 +352,9 @@ def _calendar_settings(env: Mapping[str, str]) -> dict:
         # unless explicitly allowed (tests and local development).
         "CALENDAR_SYNC_MINUTES": _int(env, "CALENDAR_SYNC_MINUTES", 15, minimum=1),
         "CALENDAR_ALLOW_PRIVATE_HOSTS": _bool(env, "CALENDAR_ALLOW_PRIVATE_HOSTS", False),
+        # Single sign-on (identity/sso_oidc.py): identity providers on private or
+        # loopback hosts, and over http, only when allowed (tests, local development).
+        "SSO_ALLOW_PRIVATE_HOSTS": _bool(env, "SSO_ALLOW_PRIVATE_HOSTS", False),
         "CALENDAR_FETCH_TIMEOUT": _int(env, "CALENDAR_FETCH_TIMEOUT", 10, minimum=1),
         "CALENDAR_MAX_BYTES": _int(env, "CALENDAR_MAX_BYTES", 5 * 1024 * 1024, minimum=1024),
         "CALENDAR_IMPORT_DAYS": _int(env, "CALENDAR_IMPORT_DAYS", 730, minimum=30),

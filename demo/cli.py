@@ -12,6 +12,7 @@ from accounts.models import User
 from billing.settings import BillingSettings
 from core.db import edge_now
 from core.extensions import db
+from demo.data import DEMO_TOTP_SECRET
 from demo.seed import seed_demo, subscribe_demo_companies
 from facilities.models import FacilityPhoto
 from facilities.photos import photo_dir
@@ -50,6 +51,13 @@ def seed_demo_command():
         f"Demo network: {summary['facilities']} facilities, {summary['units']} units, "
         f"{summary['bookings']} bookings, {summary['users']} accounts "
         "(password: engawa-demo)."
+    )
+    click.echo(
+        "Two-factor sign-in: the demo operators, company admins and root@engawa.example"
+        f" sign in with a code from the demo authenticator key {DEMO_TOTP_SECRET}"
+        " (add it to an authenticator app by hand: time-based, 6 digits, 30 seconds;"
+        f' or print the current code with: python -c "import pyotp;'
+        f" print(pyotp.TOTP('{DEMO_TOTP_SECRET}').now())\")."
     )
     click.echo(f"Photos: {photos}, stored in {folder}.")
     horizon = config["PRICING_HORIZON_DAYS"]

@@ -7,6 +7,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+# The demo's authenticator key: the demo operators, company admins and platform admin
+# sign in with a code from it (two-factor sign-in is required for their roles). Public,
+# like the demo password: printed by seed-demo and in the README.
+DEMO_TOTP_SECRET = "ENGAWADEMOTOTPKEYFORTHEREADME234"  # noqa: S105
+
 AMENITIES = frozenset({"meeting", "parking", "kitchen", "onsen", "family"})
 
 SATOYAMA = "satoyama"  # mountains and inland

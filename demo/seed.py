@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
+from accounts import two_factor
 from accounts.models import Company, OperatorOrg, Role, User
 from accounts.services import hash_password
 from availability.models import Occupancy
@@ -29,6 +30,7 @@ from core.db import TOKYO, tokyo_today
 from core.extensions import db
 from demo.data import (
     AMENITIES,
+    DEMO_TOTP_SECRET,
     FAMILY_NAMES,
     GIVEN_NAMES,
     OFF_SEASON_MONTHS,
@@ -274,6 +276,8 @@ def _demo_accounts(
         ),
         user("root@engawa.example", "縁側 管理者", Role.PLATFORM_ADMIN),
     ]
+    for person in others:  # their roles require two-factor sign-in: enrolled with the demo key
+        two_factor.enrol_with_secret(person, DEMO_TOTP_SECRET, since)
     db.session.add_all(employees + others)
     return employees + others, employees
 

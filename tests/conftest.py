@@ -7,9 +7,11 @@ With ``CI=true`` an unreachable PostgreSQL fails the run instead of skipping.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import itertools
 import os
+import re
 import socket
 import socketserver
 import threading
@@ -18,12 +20,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Self
 
 import psycopg
+import pyotp
 import pytest
 from flask import has_app_context
 from flask.testing import FlaskClient
-from sqlalchemy import make_url, select, text
+from sqlalchemy import make_url, select, text, update
 from werkzeug.serving import make_server
 
+from accounts import two_factor
 from accounts.models import Company, OperatorOrg, Role, User
 from accounts.services import create_api_token, hash_password
 from app import create_app
@@ -36,6 +40,10 @@ from facilities.models import Facility, Unit
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 FAST_HASH = "pbkdf2:sha256:1000"
 PASSWORD = "correct horse battery"
+# The authenticator key of users made with ``make_user(..., totp=True)``.
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # noqa: S105
+# Where a sign-in asks for the authenticator's code.
+TWO_FACTOR_STEP = "/login/two-factor"
 # A fixed instant: 2026-12-01 12:00 in Tokyo. Tests never depend on today's date.
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 TODAY = date(2026, 12, 1)
@@ -316,7 +324,9 @@ def make_operator(db):
 @pytest.fixture
 def make_user(db, make_company, make_operator):
     def make(role: str = Role.EMPLOYEE, **kw) -> User:
+        """``totp=True``: enrolled in two-factor sign-in with ``TOTP_SECRET``."""
         n = next(_seq)
+        totp = kw.pop("totp", False)
         if role in (Role.EMPLOYEE, Role.COMPANY_ADMIN) and "company" not in kw:
             kw["company"] = make_company()
         if role == Role.OPERATOR and "operator" not in kw:
@@ -328,6 +338,8 @@ def make_user(db, make_company, make_operator):
             role=role,
             **kw,
         )
+        if totp:
+            two_factor.enrol_with_secret(user, TOTP_SECRET, NOW)
         db.session.add(user)
         db.session.commit()
         return user
@@ -388,10 +400,50 @@ def make_unit(db, make_facility):
     return make
 
 
+def ready_to_sign_in(email: str) -> None:
+    """Let an automated sign-in through the two-factor rules (``accounts.two_factor``):
+    forget the last code step accepted, so sign-ins within one 30-second step may use
+    the same code; and for a role that requires two-factor sign-in but has not enrolled,
+    forget that it was asked to, so its sign-in completes as its first one does.
+    (tests/accounts/test_two_factor.py proves the rules themselves.)"""
+    email = email.strip().lower()
+    _db.session.execute(update(User).where(User.email == email).values(totp_last_step=None))
+    _db.session.execute(
+        update(User)
+        .where(User.email == email, User.totp_enabled_at.is_(None))
+        .values(two_factor_prompted_at=None)
+    )
+    _db.session.commit()
+
+
+def current_code(email: str) -> str:
+    """The authenticator's code now for an enrolled person."""
+    user = _db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    return pyotp.TOTP(two_factor.open_secret(user.totp_secret)).now()
+
+
+def post_sign_in(browser: FlaskClient, email: str, password: str = PASSWORD, **kw):
+    """POST /login as a browser does, and the code step when the server asks for it;
+    the last answer. ``kw``: more for the client (``query_string``, extra ``data``)."""
+    with contextlib.ExitStack() as stack:
+        if not has_app_context():
+            stack.enter_context(browser.application.app_context())
+        ready_to_sign_in(email)
+        data = {"email": email, "password": password, **kw.pop("data", {})}
+        response = browser.post("/login", data=data, **kw)
+        if response.status_code == 303 and response.location.startswith(TWO_FACTOR_STEP):
+            code = {"code": current_code(email)}
+            if "csrf_token" in data:  # a new session began after the password: a new token
+                page = browser.get(TWO_FACTOR_STEP).get_data(as_text=True)
+                code["csrf_token"] = re.search(r'name="csrf_token" [^>]*value="([^"]+)"', page)[1]
+            response = browser.post(TWO_FACTOR_STEP, data=code)
+        return response
+
+
 @pytest.fixture
 def login(client):
     def do(user: User, password: str = PASSWORD):
-        response = client.post("/login", data={"email": user.email, "password": password})
+        response = post_sign_in(client, user.email, password)
         assert response.status_code == 302, response.get_data(as_text=True)
         return response
 
@@ -401,7 +453,7 @@ def login(client):
 def signed_in(app, user: User) -> FlaskClient:
     """A browser of its own, signed in as ``user``."""
     browser = app.test_client()
-    response = browser.post("/login", data={"email": user.email, "password": PASSWORD})
+    response = post_sign_in(browser, user.email)
     assert response.status_code == 302, response.get_data(as_text=True)
     return browser
 

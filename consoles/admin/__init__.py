@@ -1,10 +1,21 @@
-"""/admin: the platform admin's console (job runs, calendar health, plans, domains)."""
+"""/admin: the Engawa team's console (platform admins): the network overview,
+companies, operator organisations and their facilities, people, the audit log, job
+runs, calendar health, plans, join domains and sign-up applications."""
 
 from __future__ import annotations
 
 from flask import Flask
 
-from consoles.admin import application_views, plans, views
+from consoles.admin import (  # noqa: F401  (pages on views.bp)
+    application_views,
+    audit_views,
+    company_views,
+    operator_views,
+    overview_views,
+    plans,
+    user_views,
+    views,
+)
 
 
 def init_app(app: Flask) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import Flask
 
 from consoles.operator import (  # noqa: F401  (pages on views.bp)
+    audit_views,
     calendars,
     location_views,
     photo_views,

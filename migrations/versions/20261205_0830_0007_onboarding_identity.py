@@ -85,9 +85,12 @@ def upgrade():
     with op.batch_alter_table('audit_entry', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_entry_action'), ['action'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_entry_actor_id'), ['actor_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_audit_entry_company_id'), ['company_id'], unique=False)
+        batch_op.create_index('ix_audit_entry_company_action', ['company_id', 'action', 'object_type'], unique=False)
+        batch_op.create_index('ix_audit_entry_company_created', ['company_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_audit_entry_object', ['object_type', 'object_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_audit_entry_operator_action', ['operator_id', 'action', 'object_type'], unique=False)
+        batch_op.create_index('ix_audit_entry_operator_created', ['operator_id', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_entry_created_at'), ['created_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_audit_entry_operator_id'), ['operator_id'], unique=False)
 
     op.create_table('password_token',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -218,9 +221,12 @@ def downgrade():
 
     op.drop_table('password_token')
     with op.batch_alter_table('audit_entry', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_audit_entry_operator_id'))
+        batch_op.drop_index('ix_audit_entry_operator_created')
+        batch_op.drop_index('ix_audit_entry_operator_action')
+        batch_op.drop_index('ix_audit_entry_object')
+        batch_op.drop_index('ix_audit_entry_company_created')
+        batch_op.drop_index('ix_audit_entry_company_action')
         batch_op.drop_index(batch_op.f('ix_audit_entry_created_at'))
-        batch_op.drop_index(batch_op.f('ix_audit_entry_company_id'))
         batch_op.drop_index(batch_op.f('ix_audit_entry_actor_id'))
         batch_op.drop_index(batch_op.f('ix_audit_entry_action'))
 

@@ -14,12 +14,12 @@ from accounts import join_domains as domains
 from accounts import mail
 from accounts.mail import OutgoingMail
 from accounts.models import Invitation, Role, User
-from identity import members
 from consoles.company.member_views import (
     JOIN_ACCEPTS_PER_IP,
     JOIN_REQUESTS_PER_DOMAIN,
     JOIN_REQUESTS_PER_IP,
 )
+from identity import members
 from tests.conftest import NOW, signed_in
 
 BASE = "https://engawa.example"

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from accounts import sessions
 from accounts.models import LoginThrottle, Role, User, UserSession
-from identity import members
 from core.scheduler import registered_jobs
+from identity import members
 from tests.conftest import DEFAULTS, NOW, PASSWORD, signed_in
 
 IDLE = timedelta(minutes=DEFAULTS["SESSION_IDLE_MINUTES"])

@@ -46,6 +46,7 @@ from core.extensions import db
 from demo.seed import seed_demo, subscribe_demo_companies
 from facilities.models import Facility, FacilityPhoto, Unit
 from pricing.engine import recompute
+from tests.conftest import post_sign_in
 from tests.core.test_i18n import ensure_compiled
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
@@ -60,7 +61,7 @@ STAY = {
     "guests": "1",
 }
 ROLES = {
-    "anonymous": (None, ["/login", "/join", "/no-such-page"]),
+    "anonymous": (None, ["/login", "/join", "/password/forgot/sent", "/no-such-page"]),
     "employee": (
         "employee@acme.example",
         ["/", "/?" + "&".join(f"{k}={v}" for k, v in STAY.items()), "/stays", "/account"],
@@ -86,6 +87,10 @@ SKIPPED = {
     "local_billing.checkout": "a checkout session that subscribing opens (browser journey)",
     "members.dev_mail": "development only: shows the mails as queued, in their language",
     "operator.postal_code": "JSON for the address form's postal-code lookup",
+    "recovery.reset": "a one-time link from a reset e-mail",
+    "recovery.set_password": "a one-time link from a new account's e-mail",
+    "two_factor.code": "the second step of a sign-in, only after a password",
+    "two_factor.enrol": "the second step of a sign-in, only after a password",
 }
 SKIPPED_PREFIXES = ("api.",)  # the JSON API speaks English to machines by design
 
@@ -233,7 +238,7 @@ def demo_app(tmp_path_factory):
         offer = search(SearchQuery(check_in=later[0], check_out=later[1], guests=1))[0].units[0]
         db.session.remove()
     employee = app.test_client()
-    employee.post("/login", data={"email": ROLES["employee"][0], "password": PASSWORD})
+    post_sign_in(employee, ROLES["employee"][0], PASSWORD)
     booked = employee.post(
         "/book",
         data={
@@ -308,7 +313,7 @@ def test_no_english_word_on_any_japanese_page(demo_app, role):
     starts = starts + extra.get(role, [])
     client = app.test_client()
     if email:
-        response = client.post("/login", data={"email": email, "password": PASSWORD})
+        response = post_sign_in(client, email, PASSWORD)
         assert response.status_code == 302, f"{email} could not sign in"
     client.get("/lang/ja")
     found, read = walk(app, client, starts, data_words)
@@ -331,7 +336,7 @@ def test_every_page_of_the_url_map_is_read_by_some_role(demo_app):
         if role not in READ_BY_ROLE:
             client = app.test_client()
             if email:
-                client.post("/login", data={"email": email, "password": PASSWORD})
+                post_sign_in(client, email, PASSWORD)
             client.get("/lang/ja")
             READ_BY_ROLE[role] = walk(app, client, starts, data_words)[1]
         read |= READ_BY_ROLE[role]

@@ -57,6 +57,7 @@ def open_role(browser: Browser, server: LiveServer, role: str, viewport: dict) -
         form.locator("input[name=email]").fill(email)
         form.locator("input[name=password]").fill(DEMO_PASSWORD)
         form.locator("button[type=submit]").click()
+        server.pass_second_factor(page, email)
         page.wait_for_url(lambda url: "/login" not in url)
         page.close()
     return context

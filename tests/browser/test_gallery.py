@@ -48,6 +48,7 @@ def sign_in(page: Page, server: LiveServer) -> None:
     form.locator("input[name=email]").fill(OPERATOR)
     form.locator("input[name=password]").fill(DEMO_PASSWORD)
     form.locator("button[type=submit]").click()
+    server.pass_second_factor(page, OPERATOR)
     expect(page).not_to_have_url(f"{server.url}/login")
 
 

@@ -60,3 +60,22 @@ def test_journey_pages_benchmark_runs():
         "facility: room totals + calendar",
     ):
         assert kind in out and "(3 calls)" in out.split(kind)[1].split("\n")[0]
+
+
+def test_identity_scale_benchmark_runs():
+    """SCIM and the platform console on two tiny companies: every kind is timed and printed."""
+    out = run("benchmarks/identity_scale.py", "--employees", "50", "--calls", "3")
+    for kind in (
+        'SCIM GET /Users?filter=userName eq "…"',
+        "SCIM GET /Users?startIndex=k&count=100",
+        "SCIM POST /Users (inside the seats)",
+        "SCIM PATCH active: false (no stays)",
+        "/admin/users?q=<one person's address>",
+        "/admin/users?q=<a company's domain>",
+        "/admin/companies",
+        "/admin/ (overview)",
+        "/admin/audit (first page)",
+        "/admin/audit (company + action + dates)",
+        "/company/audit (its admin, first page)",
+    ):
+        assert kind in out and "(3 calls," in out.split(kind)[1].split("\n")[0]

@@ -25,7 +25,7 @@ from facilities.models import Unit
 from pricing import engine
 from pricing.models import NightlyPrice, PriceChange, PriceOverride, PricingPolicy
 from pricing.rules import decode_reasons
-from tests.conftest import NOW, PASSWORD, days, signed_in
+from tests.conftest import NOW, days, post_sign_in, signed_in
 
 # Fixed prices reach from today to 1,098 days ahead (or the pricing horizon, if longer).
 HORIZON = "Choose a date from Tue 1 Dec 2026 to Mon 3 Dec 2029."
@@ -629,9 +629,7 @@ def test_every_pricing_form_requires_a_csrf_token(app, db, world):
     app.config["WTF_CSRF_ENABLED"] = True
     browser = app.test_client()
     token = csrf_token(browser, "/login")
-    signed = browser.post(
-        "/login", data={"email": world.operator.email, "password": PASSWORD, "csrf_token": token}
-    )
+    signed = post_sign_in(browser, world.operator.email, data={"csrf_token": token})
     assert signed.status_code == 302  # the owner, signed in: the refusals below are CSRF's
     before = state(db, world.facility.id)
 

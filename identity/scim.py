@@ -1,0 +1,363 @@
+"""SCIM 2.0 provisioning: a company's directory keeps its people in Engawa.
+
+A company has at most one live SCIM token (``ScimToken``: only its SHA-256 is kept;
+rotating revokes the old one). The token reaches that company's people only, its
+employees and company admins: anyone else's id is not found. A person the directory
+creates is an employee inside the paid seats (checked under the company's billing
+lock, as ``identity.members.accept`` does), with no usable password: they sign in
+through the company's single sign-on or choose a password by "forgot password".
+Deactivation is the company console's own (``members.deactivate``: sessions and
+tokens end, stays not yet begun are cancelled and refunded); DELETE deactivates too,
+so nothing is lost. Every change is one audit entry (actor ``scim``).
+
+Services flush; the caller commits. Lock order as in ``identity.members``: the
+company row, then the person's row, then the company's billing account.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from accounts import audit
+from accounts.membership import MemberError
+from accounts.models import COMPANY_ROLES, Company, Role, User
+from accounts.recovery import unusable_password
+from accounts.services import token_digest, user_by_email
+from billing.services import BillingError, check_seat_free
+from core.db import in_id_range
+from core.extensions import db
+from identity import members
+from identity.models import ScimToken
+from identity.scim_input import MAX_NAME, UNSET, UserChanges
+from identity.scim_schema import ScimError
+
+TOKEN_PREFIX = "scim_"  # noqa: S105 (a label, not a secret)
+SHOWN_PREFIX = len(TOKEN_PREFIX) + 6  # what the console shows of a token
+MAX_TOKEN_LENGTH = 100  # "scim_" + token_urlsafe(32) is 48 characters
+PROVISIONED_BY = "scim"
+# Record a token's use at most this often, so reads do not write every time.
+LAST_USED_EVERY = timedelta(minutes=1)
+
+SEATS_FULL = (
+    "Every paid seat of the company is in use: its admin adds seats on the billing page"
+    " before more people can be provisioned."
+)
+
+
+# --- Tokens ---------------------------------------------------------------------------
+
+
+def live_token(company_id: int) -> ScimToken | None:
+    return db.session.scalar(
+        select(ScimToken)
+        .where(ScimToken.company_id == company_id, ScimToken.revoked_at.is_(None))
+        .order_by(ScimToken.id.desc())
+        .limit(1)
+    )
+
+
+def _lock_company(company_id: int) -> None:
+    db.session.execute(select(Company.id).where(Company.id == company_id).with_for_update())
+
+
+def rotate_token(
+    company_id: int,
+    now: datetime,
+    *,
+    actor: User | None,
+    actor_kind: str | None = None,
+    made_for: User | None = None,
+) -> tuple[ScimToken, str]:
+    """A new token for the company, revoking the live one; the secret is returned once.
+
+    ``made_for``: the admin a command made it for (``created_by``), when no person acted.
+    The company row is locked, so two rotations at once leave one live token."""
+    _lock_company(company_id)
+    revoked = db.session.execute(
+        update(ScimToken)
+        .where(ScimToken.company_id == company_id, ScimToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    ).rowcount
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    creator = actor or made_for
+    token = ScimToken(
+        company_id=company_id,
+        token_hash=token_digest(secret),
+        prefix=secret[:SHOWN_PREFIX],
+        created_at=now,
+        created_by_id=creator.id if creator is not None else None,
+    )
+    db.session.add(token)
+    db.session.flush()
+    audit.record(
+        "scim.token.rotate" if revoked else "scim.token.create",
+        now,
+        actor=actor,
+        actor_kind=actor_kind,
+        object_type="scim_token",
+        object_id=token.id,
+        company_id=company_id,
+        after={"prefix": token.prefix},
+    )
+    return token, secret
+
+
+def revoke_token(
+    company_id: int, now: datetime, *, actor: User | None, actor_kind: str | None = None
+) -> ScimToken | None:
+    """Revoke the company's live token (provisioning stops); None when there is none."""
+    _lock_company(company_id)
+    token = live_token(company_id)
+    if token is None:
+        return None
+    token.revoked_at = now
+    db.session.flush()
+    audit.record(
+        "scim.token.revoke",
+        now,
+        actor=actor,
+        actor_kind=actor_kind,
+        object_type="scim_token",
+        object_id=token.id,
+        company_id=company_id,
+        before={"prefix": token.prefix},
+    )
+    return token
+
+
+def company_for_token(secret: str, now: datetime) -> int | None:
+    """The id of the active company whose live token this is, else None."""
+    if not isinstance(secret, str) or not secret or len(secret) > MAX_TOKEN_LENGTH:
+        return None
+    token = db.session.scalar(
+        select(ScimToken)
+        .join(Company, Company.id == ScimToken.company_id)
+        .where(
+            ScimToken.token_hash == token_digest(secret),
+            ScimToken.revoked_at.is_(None),
+            Company.active,
+        )
+    )
+    if token is None:
+        return None
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_EVERY:
+        token.last_used_at = now
+    return token.company_id
+
+
+# --- Users ----------------------------------------------------------------------------
+
+
+def _snapshot(user: User) -> dict[str, Any]:
+    return {"userName": user.email, "name": user.name, "externalId": user.external_id}
+
+
+def _record(action: str, user: User, now: datetime, before=None, after=None) -> None:
+    audit.record(
+        action,
+        now,
+        actor_kind=audit.ACTOR_SCIM,
+        object_type="user",
+        object_id=user.id,
+        company_id=user.company_id,
+        before=before,
+        after=after,
+    )
+
+
+def _taken(what: str) -> ScimError:
+    return ScimError(409, f"{what} is already in use.", "uniqueness")
+
+
+def _seats_full() -> ScimError:
+    return ScimError(409, SEATS_FULL)
+
+
+def _name(name: str | None) -> str | None:
+    if name is not None and len(name) > MAX_NAME:
+        raise ScimError(400, f"The name is at most {MAX_NAME} characters.", "invalidValue")
+    return name
+
+
+def _external_id_holder(company_id: int, external_id: str) -> int | None:
+    return db.session.scalar(
+        select(User.id).where(User.company_id == company_id, User.external_id == external_id)
+    )
+
+
+def create_user(company_id: int, changes: UserChanges, now: datetime) -> User:
+    """A new employee of the company, inside the paid seats (unless created inactive).
+
+    Raises ``ScimError``: 409 when the address or externalId is taken or every seat is used."""
+    email = changes.user_name
+    if user_by_email(email) is not None:
+        raise _taken("userName")
+    external_id = None if changes.external_id is UNSET else changes.external_id
+    if external_id is not None and _external_id_holder(company_id, external_id) is not None:
+        raise _taken("externalId")
+    active = True if changes.active is None else changes.active
+    if active:
+        try:
+            check_seat_free(company_id)  # locks the billing account, then counts
+        except BillingError:
+            raise _seats_full() from None
+    user = User(
+        email=email,
+        name=_name(changes.new_name(None)) or email[:MAX_NAME],
+        password_hash=unusable_password(),
+        role=Role.EMPLOYEE,
+        company_id=company_id,
+        active=active,
+        external_id=external_id,
+        provisioned_by=PROVISIONED_BY,
+        created_at=now,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(user)
+            db.session.flush()
+    except IntegrityError:
+        raise _taken("userName or externalId") from None  # created a moment ago
+    _record("scim.user.create", user, now, after={**_snapshot(user), "active": user.active})
+    return user
+
+
+def _parse_id(user_id: str) -> int | None:
+    if not (isinstance(user_id, str) and user_id.isascii() and user_id.isdigit()):
+        return None
+    if len(user_id) > 10 or not in_id_range(int(user_id)):
+        return None
+    return int(user_id)
+
+
+def user_of(company_id: int, user_id: str, *, lock: bool = False) -> User:
+    """One of the company's people by the id in the URL; anyone else is not found (404)."""
+    ident = _parse_id(user_id)
+    if ident is None:
+        raise _not_found()
+    query = select(User).where(
+        User.id == ident, User.company_id == company_id, User.role.in_(COMPANY_ROLES)
+    )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    user = db.session.scalar(query)
+    if user is None:
+        raise _not_found()
+    return user
+
+
+def _not_found() -> ScimError:
+    return ScimError(404, "No such user.")
+
+
+def list_users(
+    company_id: int, where: tuple[str, str] | None, start_index: int, count: int
+) -> tuple[int, list[User]]:
+    """(totalResults, the page) of the company's people, oldest first, filtered by
+    ``("username" | "externalid", value)``; ``start_index`` is 1-based."""
+    query = select(User).where(User.company_id == company_id, User.role.in_(COMPANY_ROLES))
+    if where is not None:
+        attribute, value = where
+        if attribute == "username":  # userName is case-insensitive (caseExact false)
+            query = query.where(User.email == value.strip().lower())
+        else:
+            query = query.where(User.external_id == value)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    page = db.session.scalars(query.order_by(User.id).offset(start_index - 1).limit(count))
+    return total, list(page)
+
+
+def last_modified(users: list[User]) -> dict[int, datetime]:
+    """When each person last changed, by the audit log (User keeps no such column)."""
+    if not users:
+        return {}
+    rows = db.session.execute(
+        select(audit.AuditEntry.object_id, func.max(audit.AuditEntry.created_at))
+        .where(
+            audit.AuditEntry.object_type == "user",
+            audit.AuditEntry.object_id.in_([u.id for u in users]),
+        )
+        .group_by(audit.AuditEntry.object_id)
+    ).all()
+    return {object_id: when for object_id, when in rows}
+
+
+def update_user(company_id: int, user_id: str, changes: UserChanges, now: datetime) -> User:
+    """Apply a PUT or PATCH: what ``changes`` names changes, the rest stays.
+
+    Attributes first, then ``active``: false deactivates exactly as the console does,
+    true reactivates if a paid seat is free. Raises ``ScimError`` (404, 409, 400)."""
+    _lock_company(company_id)
+    user = user_of(company_id, user_id, lock=True)
+    before = _snapshot(user)
+    if changes.user_name is not None and changes.user_name != user.email:
+        if user_by_email(changes.user_name) is not None:
+            raise _taken("userName")
+        user.email = changes.user_name
+    if changes.external_id is not UNSET and changes.external_id != user.external_id:
+        holder = changes.external_id and _external_id_holder(company_id, changes.external_id)
+        if holder and holder != user.id:
+            raise _taken("externalId")
+        user.external_id = changes.external_id
+    name = _name(changes.new_name(user.name))
+    if name:
+        user.name = name
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:
+        raise _taken("userName or externalId") from None
+    changed_before, changed_after = audit.diff(before, _snapshot(user))
+    if changed_after:
+        _record("scim.user.update", user, now, changed_before, changed_after)
+    if changes.active is False:
+        deactivate_user(company_id, user, now)
+    elif changes.active is True:
+        reactivate_user(company_id, user, now)
+    return user
+
+
+def deactivate_user(company_id: int, user: User, now: datetime) -> None:
+    """``members.deactivate``, recorded; the last active admin is refused."""
+    if not user.active:
+        return
+    try:
+        cancelled = members.deactivate(company_id, user.id, now)
+    except MemberError as exc:
+        if exc.code == "last_admin":
+            raise ScimError(
+                400,
+                "This person is the company's last active admin and cannot be deactivated.",
+                "mutability",
+            ) from None
+        raise
+    _record(
+        "scim.user.deactivate",
+        user,
+        now,
+        before={"active": True},
+        after={"active": False, "stays_cancelled": cancelled},
+    )
+
+
+def reactivate_user(company_id: int, user: User, now: datetime) -> None:
+    if user.active:
+        return
+    try:
+        members.reactivate(company_id, user.id)
+    except BillingError:
+        raise _seats_full() from None
+    _record("scim.user.reactivate", user, now, before={"active": False}, after={"active": True})
+
+
+def delete_user(company_id: int, user_id: str, now: datetime) -> User:
+    """DELETE deactivates: the person, their bookings and history all stay."""
+    _lock_company(company_id)
+    user = user_of(company_id, user_id, lock=True)
+    deactivate_user(company_id, user, now)
+    return user
