@@ -107,12 +107,11 @@ def safe_next(target: str | None, fallback: str | None = None) -> str:
     return fallback or url_for("booking.home")
 
 
-# Each role's own home: where signing in lands when no page was asked for. The platform
-# console has no overview yet, so its admins land on the jobs page.
+# Each role's own home: where signing in lands when no page was asked for.
 HOME_BY_ROLE = {
     Role.COMPANY_ADMIN: "company.billing",
     Role.OPERATOR: "operator.dashboard",
-    Role.PLATFORM_ADMIN: "admin.jobs",
+    Role.PLATFORM_ADMIN: "admin.overview",
 }
 
 

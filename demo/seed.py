@@ -43,6 +43,7 @@ from demo.data import (
 from demo.photos import add_demo_photos
 from facilities.models import Facility, Unit
 from facilities.regions import PREFECTURES_BY_CODE
+from identity import applications
 from pricing.models import PricingPolicy
 
 SEED = 2026
@@ -141,6 +142,7 @@ def seed_demo(
     db.session.flush()
     bookings = _insert_bookings(rng, stays, now)
     _bill_seeded_stays(companies.values(), since)
+    _demo_applications(now)
 
     return {
         "facilities": len(facilities),
@@ -148,6 +150,27 @@ def seed_demo(
         "bookings": bookings,
         "users": len(demo_users) + len(background),
     }
+
+
+def _demo_applications(now: datetime) -> None:
+    """A company and an operator that applied yesterday and confirmed their e-mail, so
+    the Engawa team has applications to review (/admin/applications)."""
+    applied = now - timedelta(days=1)
+    company, secret = applications.apply_company(
+        "森のワークス株式会社", "9010401234567", "東京都千代田区丸の内1-1-1",
+        "森 花子", "hr@morinoworks.example", 120, applied,
+    )  # fmt: skip
+    applications.confirm(secret, applied)
+    facility = applications.FirstFacility(
+        name="奥入瀬の森ワークラウンジ", kind="both", postal_code="0340301",
+        prefecture=2, municipality="十和田市", address="奥瀬字栃久保1-1",
+        licence_number="青森県指令十保第123号",
+    )  # fmt: skip
+    operator, secret = applications.apply_operator(
+        "一般社団法人とわだ観光推進機構", "association", "田中 一郎",
+        "info@towada-kanko.example", facility, applied,
+    )  # fmt: skip
+    applications.confirm(secret, applied)
 
 
 def _operators(since: datetime) -> dict[str, OperatorOrg]:

@@ -11,7 +11,7 @@ HOMES = {
     Role.EMPLOYEE: "/",
     Role.COMPANY_ADMIN: "/company/billing",
     Role.OPERATOR: "/operator/",
-    Role.PLATFORM_ADMIN: "/admin/jobs",
+    Role.PLATFORM_ADMIN: "/admin/",
 }
 
 

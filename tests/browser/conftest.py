@@ -60,7 +60,7 @@ LANDING = {
     "admin@globex.example": "/company/billing",
     "operator@satoyama.example": "/operator/",
     "operator@umibe.example": "/operator/",
-    "root@engawa.example": "/admin/jobs",
+    "root@engawa.example": "/admin/",
 }
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 740}

@@ -25,6 +25,7 @@ from booking.services import BookingError, StayRequest, book_stay
 from core.db import tokyo_today
 from core.extensions import db
 from facilities.models import Facility
+from identity.models import Application, ApplicationKind
 
 # The demo accounts (demo/seed.py); each signs in with DEMO_PASSWORD.
 ROLES: dict[str, str | None] = {
@@ -45,9 +46,14 @@ EXCLUDED: dict[str, str] = {
     "operator.bookings_csv": "a CSV download",
     "accounts.set_language": "a redirect back to the page the switch was used on",
     "operator.postal_code": "JSON: the facility form's postal code look-up",
+    "two_factor.code": "the second step of a sign-in: without a password first it redirects",
+    "two_factor.enrol": "the second step of a sign-in: without a password first it redirects",
+    "sso.start": "a redirect to the company's identity provider",
+    "sso.callback": "the identity provider's answer: a redirect (its error pages: tests/identity)",
 }
 EXCLUDED_PREFIXES: dict[str, str] = {
     "api.": "JSON API",
+    "scim.": "SCIM 2.0: JSON for identity providers",
 }
 
 
@@ -67,6 +73,11 @@ class DemoIds:
     customer_id: str  # the local billing backend's record of Acme
     invoice_id: str
     checkout_id: str
+    company_id: int  # Acme
+    operator_org_id: int  # the operator's organisation
+    employee_id: int  # the demo employee's account
+    company_application_id: int  # the demo's pending applications
+    operator_application_id: int
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,15 @@ PAGES: dict[str, list[tuple]] = {
     "members.join_request": [("visitor", {})],
     # an invitation link that expired or never was: the page says so, with status 404
     "members.join": [("visitor", {"token": "not-a-valid-invitation"}, 404)],
+    "recovery.forgot": [("visitor", {})],
+    "recovery.forgot_sent": [("visitor", {})],
+    # a link that was never sent: the page says so (410) and offers a new one
+    "recovery.reset": [("visitor", {"token": "not-a-valid-link"}, 410)],
+    "recovery.set_password": [("visitor", {"token": "not-a-valid-link"}, 410)],
+    "signup.company": [("visitor", {})],
+    "signup.operator": [("visitor", {})],
+    "signup.check_mail": [("visitor", {})],
+    "signup.confirm": [("visitor", {"token": "not-a-valid-link"}, 404)],
     # the employee (company admins book too)
     "booking.home": [
         ("employee", {}),
@@ -123,6 +143,8 @@ PAGES: dict[str, list[tuple]] = {
         ("operator", {}),
         ("platform_admin", {}),
     ],
+    # the employee sees how to enrol (QR code); the operator, enrolled, its settings
+    "two_factor.settings": [("employee", {}), ("operator", {})],
     # the company admin
     "company.billing": [("company_admin", {})],
     "company.cancel": [("company_admin", {})],
@@ -130,6 +152,9 @@ PAGES: dict[str, list[tuple]] = {
     "company.usage": [("company_admin", {})],
     "company.invoices": [("company_admin", {})],
     "members.employees": [("company_admin", {})],
+    "company_sso.settings": [("company_admin", {})],
+    "company_scim.index": [("company_admin", {})],
+    "company_audit.audit": [("company_admin", {})],
     "local_billing.checkout": [("company_admin", lambda i: {"session_id": i.checkout_id})],
     "local_billing.invoice": [
         ("company_admin", lambda i: {"invoice_id": i.invoice_id}),
@@ -159,7 +184,34 @@ PAGES: dict[str, list[tuple]] = {
     },
     "operator.unit_edit": [("operator", lambda i: {"unit_id": i.unit_id})],
     "operator.unit_prices": [("operator", lambda i: {"unit_id": i.unit_id})],
+    "operator.audit": [("operator", {})],
     # the platform admin
+    "admin.overview": [("platform_admin", {})],
+    "admin.companies": [("platform_admin", {}), ("platform_admin", {"q": "Acme"})],
+    "admin.new_company": [("platform_admin", {})],
+    "admin.company": [("platform_admin", lambda i: {"company_id": i.company_id})],
+    "admin.deactivate_company": [("platform_admin", lambda i: {"company_id": i.company_id})],
+    "admin.reactivate_company": [("platform_admin", lambda i: {"company_id": i.company_id})],
+    "admin.operators": [("platform_admin", {})],
+    "admin.new_operator": [("platform_admin", {})],
+    "admin.operator": [("platform_admin", lambda i: {"operator_id": i.operator_org_id})],
+    "admin.suspend_operator": [("platform_admin", lambda i: {"operator_id": i.operator_org_id})],
+    "admin.unsuspend_operator": [("platform_admin", lambda i: {"operator_id": i.operator_org_id})],
+    "admin.unreview_facility": [("platform_admin", lambda i: {"facility_id": i.facility_id})],
+    "admin.users": [("platform_admin", {}), ("platform_admin", {"q": "acme"})],
+    "admin.user": [("platform_admin", lambda i: {"user_id": i.employee_id})],
+    "admin.lock_user": [("platform_admin", lambda i: {"user_id": i.employee_id})],
+    "admin.reset_two_factor": [("platform_admin", lambda i: {"user_id": i.employee_id})],
+    "admin.audit": [("platform_admin", {})],
+    "admin_applications.applications_list": [("platform_admin", {})],
+    "admin_applications.detail": [
+        ("platform_admin", lambda i: {"application_id": i.company_application_id}),
+        ("platform_admin", lambda i: {"application_id": i.operator_application_id}),
+    ],
+    "admin_applications.approve": [
+        ("platform_admin", lambda i: {"application_id": i.company_application_id}),
+        ("platform_admin", lambda i: {"application_id": i.operator_application_id}),
+    ],
     "admin.jobs": [("platform_admin", {})],
     "admin.calendars": [("platform_admin", {})],
     "admin.domains": [("platform_admin", {})],
@@ -216,9 +268,21 @@ def demo_ids(app: Flask, now: datetime) -> DemoIds:
             customer_id=account.stripe_customer_id,
             invoice_id=_local_object(account.stripe_customer_id, "invoice", "customer"),
             checkout_id=_local_object(account.stripe_customer_id, "checkout.session", "customer"),
+            company_id=employee.company_id,
+            operator_org_id=operator.operator_id,
+            employee_id=employee.id,
+            company_application_id=_application(ApplicationKind.COMPANY),
+            operator_application_id=_application(ApplicationKind.OPERATOR),
         )
         db.session.remove()
     return ids
+
+
+def _application(kind: str) -> int:
+    """The demo's pending application of ``kind`` (demo/seed.py)."""
+    return db.session.scalar(
+        select(Application.id).where(Application.kind == kind).order_by(Application.id)
+    )
 
 
 def _upcoming_stay(app: Flask, employee: User, operator_id: int, now: datetime):
