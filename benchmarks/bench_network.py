@@ -148,6 +148,7 @@ def _plan_facilities(
                 "max_nights": 30,
                 "active": True,
                 "created_at": NOW - timedelta(days=90),
+                "reviewed_at": NOW - timedelta(days=90),
             }
         )
         for k in range(units_per_facility):

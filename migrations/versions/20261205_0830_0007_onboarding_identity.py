@@ -192,6 +192,7 @@ def downgrade():
         batch_op.drop_column('last_login_at')
 
     with op.batch_alter_table('operator_org', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_operator_org_kind_known'), type_='check')
         batch_op.drop_column('suspended_at')
         batch_op.drop_column('kind')
 
