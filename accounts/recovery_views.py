@@ -129,7 +129,7 @@ def _choose(secret: str, purpose: str):
             status = 400
         else:
             audit.record(
-                "user.password_reset",
+                "user.password_chosen",
                 now,
                 actor=user,
                 object_type="user",

@@ -51,13 +51,18 @@ class Narrowed:
             object_type=self.object_type,
             company_id=self.company_id,
             operator_id=self.operator_id,
-            since=_tokyo_midnight(self.since) if self.since else None,
+            # Days outside years 2000 … 9998 narrow nothing (the log holds none), and
+            # midnight in Tokyo of year 1 would not fit in UTC.
+            since=_tokyo_midnight(self.since) if self.since and self.since >= EARLIEST else None,
             until=(
-                _tokyo_midnight(self.until + timedelta(days=1))
-                if self.until and self.until < date.max
+                _tokyo_midnight(max(self.until, EARLIEST) + timedelta(days=1))
+                if self.until and self.until <= LATEST
                 else None
             ),
         )
+
+
+EARLIEST, LATEST = date(2000, 1, 1), date(9998, 12, 31)
 
 
 def _tokyo_midnight(day: date) -> datetime:
@@ -138,6 +143,29 @@ ACTION_LABELS = {
     "user.unlock": _l("Account unlocked"),
     "user.password_reset": _l("Password reset sent"),
     "user.two_factor_reset": _l("Two-factor sign-in reset"),
+    "user.password_chosen": _l("New password chosen through a link"),
+    "user.two_factor_on": _l("Two-factor sign-in turned on"),
+    "user.two_factor_off": _l("Two-factor sign-in turned off"),
+    "application.approve": _l("Application approved"),
+    "application.reject": _l("Application rejected"),
+    "domain.approve": _l("Join domain approved"),
+    "domain.reject": _l("Join domain rejected"),
+    "plan.update": _l("Plan changed"),
+    "company.policy": _l("Booking policy changed"),
+    "company.join_domain": _l("Join domain set"),
+    "member.invite": _l("Employee invited"),
+    "member.invitation_revoke": _l("Invitation revoked"),
+    "member.deactivate": _l("Employee deactivated"),
+    "member.reactivate": _l("Employee reactivated"),
+    "sso.update": _l("Single sign-on settings changed"),
+    "sso.user.create": _l("Account created at the first single sign-on"),
+    "scim.token.create": _l("SCIM token created"),
+    "scim.token.rotate": _l("SCIM token rotated"),
+    "scim.token.revoke": _l("SCIM token revoked"),
+    "scim.user.create": _l("Account created by the directory"),
+    "scim.user.update": _l("Account changed by the directory"),
+    "scim.user.deactivate": _l("Account deactivated by the directory"),
+    "scim.user.reactivate": _l("Account reactivated by the directory"),
 }
 ACTOR_KIND_LABELS = {
     ACTOR_CLI: _l("Command line"),

@@ -10,11 +10,24 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange
 
+from accounts import audit
 from billing import services
-from core.db import get_by_id
+from core.db import edge_now, get_by_id
 from core.extensions import db
 
 bp = Blueprint("plans", __name__, url_prefix="/admin/plans")
+
+
+def _plan_values(plan) -> dict:
+    """A plan's settings as the audit log records them."""
+    return {
+        "name": plan.name,
+        "fee_per_seat": plan.fee_per_seat,
+        "credit_per_seat": plan.credit_per_seat,
+        "active": plan.active,
+    }
+
+
 MAX_YEN = 10_000_000
 
 
@@ -54,6 +67,7 @@ def edit(plan_id: int):
         abort(404)
     form = PlanForm(obj=plan)
     if form.validate_on_submit():
+        before = _plan_values(plan)
         services.save_plan(
             plan.id,
             name=form.name.data.strip(),
@@ -61,6 +75,12 @@ def edit(plan_id: int):
             credit_per_seat=form.credit_per_seat.data,
             active=form.active.data,
         )
+        changed_from, changed_to = audit.diff(before, _plan_values(plan))
+        if changed_to:
+            audit.record(
+                "plan.update", edge_now(), actor=current_user._get_current_object(),
+                object_type="plan", object_id=plan.id, before=changed_from, after=changed_to,
+            )  # fmt: skip
         db.session.commit()
         flash(_("Plan %(name)s saved.", name=form.name.data.strip()), "success")
         return redirect(url_for("plans.plans"))

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
-from accounts import join_domains, membership
+from accounts import audit, join_domains, membership
 from calendars import feeds
 from consoles.admin.forms import DomainReviewForm
 from core.db import edge_now
@@ -111,6 +111,11 @@ def _review_domain(company_id: int, *, approve: bool):
         flash(exc.message, "error")
         return redirect(url_for("admin.domains"), 303)
     domain, name = company.email_domain, company.name
+    audit.record(
+        "domain.approve" if approve else "domain.reject", edge_now(),
+        actor=current_user._get_current_object(), object_type="company",
+        object_id=company.id, company_id=company.id, after={"email_domain": domain},
+    )  # fmt: skip
     db.session.commit()
     if approve:
         flash(_("@%(domain)s approved for %(company)s.", domain=domain, company=name), "success")

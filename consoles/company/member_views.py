@@ -21,8 +21,8 @@ from flask_babel import ngettext
 from flask_login import current_user, login_required, login_user
 from werkzeug.exceptions import TooManyRequests
 
+from accounts import audit, mail
 from accounts import join_domains as domains
-from accounts import mail
 from accounts.models import Company, Role
 from accounts.services import normalise_email
 from accounts.views import fresh_session
@@ -125,6 +125,10 @@ def invite():
     # learns nothing about other companies' people (the link goes by e-mail only).
     _queue_invitation(invitation, secret, now)
     email = invitation.email
+    audit.record(
+        "member.invite", now, actor=current_user._get_current_object(),
+        object_type="invitation", object_id=invitation.id, company_id=company_id,
+    )  # fmt: skip
     db.session.commit()
     flash(
         _(
@@ -153,6 +157,11 @@ def email_domain():
         flash(exc.message, "error")
         return _employees_page(domain_form=form, status=400)
     domain, state = company.email_domain, company.email_domain_state
+    audit.record(
+        "company.join_domain", edge_now(), actor=current_user._get_current_object(),
+        object_type="company", object_id=company_id, company_id=company_id,
+        after={"email_domain": domain},
+    )  # fmt: skip
     db.session.commit()
     if state == "approved":
         flash(
@@ -178,9 +187,10 @@ def email_domain():
     return redirect(url_for("members.employees"), 303)
 
 
-def _button_action(action) -> None:
+def _button_action(action, audited: tuple[str, str, int] | None = None):
     """Run a member action behind a POST button: 404 for another company's id, a flash
-    for a refused rule, one commit otherwise."""
+    for a refused rule, one commit otherwise, with the audit entry ``audited`` (action,
+    object type, object id) when given."""
     if not EmptyForm().validate_on_submit():
         abort(400)
     try:
@@ -192,6 +202,12 @@ def _button_action(action) -> None:
         db.session.rollback()
         flash(exc.message, "error")
         return None
+    if audited is not None:
+        action_name, object_type, object_id = audited
+        audit.record(
+            action_name, edge_now(), actor=current_user._get_current_object(),
+            object_type=object_type, object_id=object_id, company_id=current_user.company_id,
+        )  # fmt: skip
     db.session.commit()
     return result
 
@@ -203,7 +219,8 @@ def deactivate(user_id: int):
     cancelled = _button_action(
         lambda company_id: members.deactivate(
             company_id, user_id, edge_now(), actor_id=current_user.id
-        )
+        ),
+        ("member.deactivate", "user", user_id),
     )
     if cancelled is not None:
         flash(_("The employee has been deactivated and signed out everywhere."), "success")
@@ -223,7 +240,10 @@ def deactivate(user_id: int):
 @login_required
 def reactivate(user_id: int):
     _admin_company_id()
-    user = _button_action(lambda company_id: members.reactivate(company_id, user_id))
+    user = _button_action(
+        lambda company_id: members.reactivate(company_id, user_id),
+        ("member.reactivate", "user", user_id),
+    )
     if user is not None:
         flash(_("The employee can sign in again."), "success")
     return redirect(url_for("members.employees"), 303)
@@ -234,7 +254,8 @@ def reactivate(user_id: int):
 def revoke_invitation(invitation_id: int):
     _admin_company_id()
     invitation = _button_action(
-        lambda company_id: members.revoke_invitation(company_id, invitation_id, edge_now())
+        lambda company_id: members.revoke_invitation(company_id, invitation_id, edge_now()),
+        ("member.invitation_revoke", "invitation", invitation_id),
     )
     if invitation is not None:
         flash(_("The invitation has been revoked; its link no longer works."), "success")

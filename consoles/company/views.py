@@ -25,6 +25,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from accounts import audit
 from accounts.models import Role
 from billing import flows, services
 from billing.settings import BillingSettings
@@ -294,17 +295,37 @@ def _policy_form(summary) -> PolicyForm:
     return form
 
 
+def _policy_values(company_id: int) -> dict:
+    """The booking policy as the audit log records it."""
+    summary = services.summary(company_id)
+    account = summary.account
+    return {
+        "max_nights_per_stay": summary.company.max_nights_per_stay,
+        "employee_monthly_cap": account.employee_monthly_cap if account else None,
+        "overage_allowed": account.overage_allowed if account else False,
+        "overage_monthly_limit": account.overage_monthly_limit if account else 0,
+    }
+
+
 @bp.route("/policy", methods=["GET", "POST"])
 def policy():
     form = PolicyForm()
     error = None
     if form.validate_on_submit():
         try:
+            before = _policy_values(_company_id())
             services.save_policy(_company_id(), **form.values())
         except RuleError as exc:
             db.session.rollback()
             error = exc.message
         else:
+            changed_from, changed_to = audit.diff(before, _policy_values(_company_id()))
+            if changed_to:
+                audit.record(
+                    "company.policy", edge_now(), actor=current_user._get_current_object(),
+                    object_type="company", object_id=_company_id(), company_id=_company_id(),
+                    before=changed_from, after=changed_to,
+                )  # fmt: skip
             db.session.commit()
             flash(_("The booking policy has been saved."), "success")
             return redirect(url_for("company.policy"), 303)

@@ -95,7 +95,7 @@ def test_a_forgotten_password_is_reset_through_the_mailed_link(
     )
     entry = db.session.scalars(select(AuditEntry)).one()
     assert (entry.action, entry.actor_id, entry.object_id) == (
-        "user.password_reset",
+        "user.password_chosen",
         user.id,
         user.id,
     )
@@ -292,7 +292,7 @@ def test_a_new_account_chooses_its_password_through_the_set_link(
         == 302
     )
     entry = db.session.scalars(select(AuditEntry)).one()
-    assert entry.action == "user.password_reset" and entry.operator_id == admin.operator_id
+    assert entry.action == "user.password_chosen" and entry.operator_id == admin.operator_id
     # A week later the (used) link, or any set link, is refused.
     app.config["FIXED_NOW"] = NOW + timedelta(days=8)
     assert client.get(path).status_code == 410

@@ -479,7 +479,8 @@ def test_the_audit_log_filters_and_pages(db, admin_browser, root, make_company, 
     assert "1 entry" in page  # 40 days before 1 December, in Japan's calendar
     page = admin_browser.get("/admin/audit?since=2026-12-02").get_data(as_text=True)
     assert "0 entries" in page and "No entries." in page
-    for junk in ("since=2026-13-01", "until=9999-12-31", "company=abc", "page=-1", "action=%25"):
+    junk_values = ("since=2026-13-01", "until=9999-12-31", "since=0001-01-01", "until=0001-01-01")
+    for junk in (*junk_values, "company=abc", "page=-1", "action=%25"):
         assert admin_browser.get(f"/admin/audit?{junk}").status_code == 200, junk
 
 
