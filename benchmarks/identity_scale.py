@@ -103,8 +103,17 @@ class Network:
 # --- Building ----------------------------------------------------------------------------
 
 
-def _company(name: str, plan_id: int, seats: int, corporate_number: str | None) -> int:
-    company = Company(name=name, corporate_number=corporate_number, created_at=NOW)
+def _company(
+    name: str, plan_id: int, seats: int, corporate_number: str | None, domain: str | None = None
+) -> int:
+    """A subscribed company; ``domain``: its approved join domain (SCIM creates need one)."""
+    company = Company(
+        name=name,
+        corporate_number=corporate_number,
+        created_at=NOW,
+        email_domain=domain,
+        email_domain_approved_at=NOW if domain else None,
+    )
     db.session.add(company)
     db.session.flush()
     sub = Subscription(
@@ -221,7 +230,7 @@ def build(employees: int, audit_entries: int, seat_headroom: int, seed: int) -> 
     for n, (name, domain) in enumerate(
         (("Kaisha A 株式会社", "a.example"), ("Kaisha B 株式会社", "b.example"))
     ):
-        cid = _company(name, plan.id, employees + seat_headroom, f"100000000000{n}")
+        cid = _company(name, plan.id, employees + seat_headroom, f"100000000000{n}", domain)
         _people(cid, domain, employees, rng, "staff")
         # The seats: every active person's, and the creates to come but one.
         active = db.session.scalar(

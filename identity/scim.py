@@ -6,6 +6,16 @@ employees and company admins: anyone else's id is not found. A person the direct
 creates is an employee inside the paid seats (checked under the company's billing
 lock, as ``identity.members.accept`` does), with no usable password: they sign in
 through the company's single sign-on or choose a password by "forgot password".
+A userName (on create, PUT and PATCH) must be an address at one of the company's own
+domains: its join domain once Engawa has approved it, or a subdomain of it, or one of
+its single sign-on domains. Anything else is refused (400 ``invalidValue``), before
+any lookup, so a token cannot ask whether an address elsewhere has an account, nor
+move a person (a company admin included) to an address outside the company, where a
+"forgot password" mail would then go. A company with no approved join domain and no
+SSO domain therefore cannot provision anyone: its admin sets the join domain on the
+company console's Employees page and Engawa approves it. Where another company holds
+a more specific domain (its approved join domain or SSO domain is a subdomain of this
+company's), the most specific holder owns the addresses there.
 Deactivation is the company console's own (``members.deactivate``: sessions and
 tokens end, stays not yet begun are cancelled and refunded); DELETE deactivates too,
 so nothing is lost. Every change is one audit entry (actor ``scim``).
@@ -24,8 +34,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from accounts import audit
-from accounts.membership import MemberError
-from accounts.models import COMPANY_ROLES, Company, Role, User
+from accounts.membership import MemberError, domain_of
+from accounts.models import COMPANY_ROLES, Company, Role, SsoDomain, User
 from accounts.recovery import unusable_password
 from accounts.services import token_digest, user_by_email
 from billing.services import BillingError, check_seat_free
@@ -46,6 +56,13 @@ LAST_USED_EVERY = timedelta(minutes=1)
 SEATS_FULL = (
     "Every paid seat of the company is in use: its admin adds seats on the billing page"
     " before more people can be provisioned."
+)
+
+NOT_OWN_DOMAIN = (
+    "The userName must be an address at the company's own domain: its join domain"
+    " approved by Engawa (or a subdomain of it) or one of its single sign-on domains."
+    " A company admin sets the join domain on the Employees page of the company console;"
+    " Engawa approves it."
 )
 
 
@@ -184,6 +201,41 @@ def _name(name: str | None) -> str | None:
     return name
 
 
+def _suffixes(domain: str) -> list[str]:
+    """``a.b.example``, ``b.example``, ``example``: the domain and every domain above it."""
+    labels = domain.split(".")
+    return [".".join(labels[i:]) for i in range(len(labels))]
+
+
+def _owner_of_domain(domain: str) -> set[int]:
+    """The companies holding the most specific claim on ``domain``: an approved join
+    domain equal to it or above it, or an SSO domain equal to it. Usually one or none."""
+    suffixes = _suffixes(domain.lower())
+    join_domains = db.session.execute(
+        select(func.lower(Company.email_domain), Company.id).where(
+            func.lower(Company.email_domain).in_(suffixes),
+            Company.email_domain_approved_at.is_not(None),
+        )
+    ).all()
+    sso_domains = db.session.execute(
+        select(SsoDomain.domain, SsoDomain.company_id).where(
+            SsoDomain.domain == suffixes[0]  # stored in lower case
+        )
+    ).all()
+    claims = [*join_domains, *sso_domains]
+    if not claims:
+        return set()
+    longest = max(len(claimed) for claimed, _company in claims)
+    return {company for claimed, company in claims if len(claimed) == longest}
+
+
+def _require_own_domain(company_id: int, email: str) -> None:
+    """Refuse (400) an address outside the company's own domains, before anything is
+    looked up about it."""
+    if _owner_of_domain(domain_of(email)) != {company_id}:
+        raise ScimError(400, NOT_OWN_DOMAIN, "invalidValue")
+
+
 def _external_id_holder(company_id: int, external_id: str) -> int | None:
     return db.session.scalar(
         select(User.id).where(User.company_id == company_id, User.external_id == external_id)
@@ -193,8 +245,13 @@ def _external_id_holder(company_id: int, external_id: str) -> int | None:
 def create_user(company_id: int, changes: UserChanges, now: datetime) -> User:
     """A new employee of the company, inside the paid seats (unless created inactive).
 
-    Raises ``ScimError``: 409 when the address or externalId is taken or every seat is used."""
+    Raises ``ScimError``: 400 for an address outside the company's domains; 409 when
+    the address or externalId is taken or every seat is used."""
     email = changes.user_name
+    _require_own_domain(company_id, email)
+    # The address is at the company's own, verified domain, so saying it is taken (by
+    # anyone, another company's person included) tells the company nothing beyond its
+    # own domain's addresses; an address elsewhere never gets this far.
     if user_by_email(email) is not None:
         raise _taken("userName")
     external_id = None if changes.external_id is UNSET else changes.external_id
@@ -296,6 +353,10 @@ def update_user(company_id: int, user_id: str, changes: UserChanges, now: dateti
     user = user_of(company_id, user_id, lock=True)
     before = _snapshot(user)
     if changes.user_name is not None and changes.user_name != user.email:
+        # Only to the company's own domains (a company admin's address too: a reset
+        # link must never be mailed outside the company); then a 409 for a taken
+        # address tells nothing beyond the company's own domain, as in create_user.
+        _require_own_domain(company_id, changes.user_name)
         if user_by_email(changes.user_name) is not None:
             raise _taken("userName")
         user.email = changes.user_name

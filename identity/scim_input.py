@@ -19,6 +19,7 @@ from typing import Any
 
 from accounts.membership import valid_email
 from accounts.services import normalise_email
+from core.input_guard import TEXT_REFUSED
 from identity.scim_schema import ENTERPRISE_SCHEMA, MAX_RESULTS, PATCH_OP, USER_SCHEMA, ScimError
 
 MAX_OPERATIONS = 100
@@ -318,6 +319,15 @@ def read_filter(text: str | None) -> tuple[str, str] | None:
         value = json.loads(f'"{match.group(2)}"')
     except ValueError:
         raise ScimError(400, "The filter's value is not a valid string.", "invalidFilter") from None
+    # The escapes are decoded only now (core.input_guard saw "\u0000", plain ASCII): a
+    # NUL, another control character or a lone surrogate ("\ud800") names nobody, and
+    # neither database could even compare it (PostgreSQL refuses a NUL, UTF-8 a surrogate).
+    if TEXT_REFUSED.search(value):
+        raise ScimError(
+            400,
+            "The filter's value contains a control character or a lone surrogate.",
+            "invalidFilter",
+        )
     return attribute, value
 
 

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from accounts.audit import AuditEntry
-from accounts.models import ApiToken, Role, User
+from accounts.models import ApiToken, CompanySso, Role, SsoDomain, User
 from billing import ledger
 from booking import services as booking
 from booking.models import Booking
@@ -73,7 +73,8 @@ class ScimClient:
 
 @dataclass
 class Directory:
-    """A company with an admin and a SCIM token."""
+    """A company with an admin and a SCIM token (and, unless told otherwise, the
+    approved join domain acme.example, where SCIM may provision people)."""
 
     company_id: int
     admin_id: int
@@ -101,7 +102,10 @@ def client_for(served):
 
 @pytest.fixture
 def directory(db, make_company, make_user):
-    def make(seats: int = 1000, **kw) -> Directory:
+    def make(seats: int = 1000, domain: str | None = "acme.example", **kw) -> Directory:
+        if domain is not None:
+            kw.setdefault("email_domain", domain)
+            kw.setdefault("email_domain_approved_at", NOW)
         company = make_company(seats=seats, **kw)
         admin = make_user(Role.COMPANY_ADMIN, company=company)
         _token, secret = scim.rotate_token(company.id, NOW, actor=admin)
@@ -262,6 +266,9 @@ def test_filter_and_paging(app, db, directory, client_for):
         'userName eq "unterminated',
         'userName eq "\\q"',
         "x" * 2000,
+        'externalId eq "\\ud800"',  # a lone surrogate, once the escape is decoded
+        'externalId eq "a\\u0000b"',  # a NUL (PostgreSQL cannot even compare it)
+        'userName eq "a\\u001fb@acme.example"',
     ],
 )
 def test_a_filter_beyond_eq_is_refused(app, directory, client_for, bad_filter):
@@ -470,12 +477,14 @@ def test_a_taken_user_name_or_external_id_is_409_uniqueness(
 ):
     d = directory()
     client = client_for(d.secret)
-    make_employee(email="elsewhere@other.example")  # another company's person
+    # Another company's person at this company's own domain (say, from before the domain
+    # was approved): telling the company so reveals nothing outside its own domain.
+    make_employee(email="elsewhere@acme.example")
     first = client.create(okta_user("first@acme.example", externalId="same")).json()
 
     for body in (
         okta_user("FIRST@acme.example", externalId="other"),
-        okta_user("elsewhere@other.example", externalId="x"),
+        okta_user("elsewhere@acme.example", externalId="x"),
         okta_user("second@acme.example", externalId="same"),
     ):
         assert_scim_error(client.create(body), 409, "uniqueness")
@@ -493,11 +502,117 @@ def test_a_taken_user_name_or_external_id_is_409_uniqueness(
     assert db.session.get(User, int(first["id"])).external_id == "same"
 
 
+# --- the company's own domains ---------------------------------------------------------
+
+
+def give_sso_domains(db, company_id: int, *domains: str) -> None:
+    db.session.add(
+        CompanySso(
+            company_id=company_id,
+            issuer="https://idp.example",
+            client_id="engawa",
+            client_secret="not used here",
+        )
+    )
+    db.session.flush()
+    db.session.add_all(SsoDomain(domain=domain, company_id=company_id) for domain in domains)
+    db.session.commit()
+
+
+def assert_not_own_domain(response: httpx.Response) -> None:
+    body = assert_scim_error(response, 400, "invalidValue")
+    assert body["detail"] == scim.NOT_OWN_DOMAIN
+    assert "join domain" in body["detail"] and "Engawa approves" in body["detail"]
+
+
+def test_a_user_name_outside_the_companys_domains_is_400_and_makes_nobody(
+    app, db, directory, client_for, make_user, make_employee
+):
+    d = directory(seats=1)  # full: refusing the domain comes before anything else
+    b = directory(domain="b.example")
+    directory(domain="jp.acme.example")  # a more specific domain is that company's
+    make_employee(email="ceo@b.example", company=db.session.get(User, b.admin_id).company)
+    make_user(Role.PLATFORM_ADMIN, email="root@engawa.example")
+    client = client_for(d.secret)
+
+    for email in (
+        "ceo@b.example",  # another company's person: not told apart from ...
+        "free@b.example",  # ... a free address there
+        "root@engawa.example",
+        "x@jp.acme.example",
+        "x@acme.example.evil.example",
+        "x@notacme.example",
+        "x@gmail.com",
+    ):
+        assert_not_own_domain(client.create(okta_user(email)))
+        assert_not_own_domain(client.create(okta_user(email, active=False)))  # no seat either
+    assert user_count(d.company_id) == 1
+    assert audit_actions(d.company_id) == []
+    # At the company's own domain the seats decide; a subdomain is the company's too.
+    assert_scim_error(client.create(okta_user("new@acme.example")), 409)
+    sub = client.create(okta_user("new@tokyo.acme.example", active=False))
+    assert sub.status_code == 201, sub.text
+
+
+def test_sso_domains_are_the_companys_own_and_nothing_else_without_approval(
+    app, db, directory, client_for
+):
+    pending = directory(domain=None, email_domain="pending.example")  # not yet approved
+    nothing = directory(domain=None)
+    sso_only = directory(domain=None)
+    give_sso_domains(db, sso_only.company_id, "group.example")
+
+    for d in (pending, nothing):
+        client = client_for(d.secret)
+        for email in ("a@pending.example", "a@acme.example", "a@group.example"):
+            assert_not_own_domain(client.create(okta_user(email, active=False)))
+        assert user_count(d.company_id) == 1
+    client = client_for(sso_only.secret)
+    assert client.create(okta_user("a@group.example")).status_code == 201
+    assert_not_own_domain(client.create(okta_user("a@sub.group.example")))
+    assert_not_own_domain(client.create(okta_user("a@pending.example")))
+
+
+def test_renaming_to_an_address_outside_the_companys_domains_is_400_and_unchanged(
+    app, db, directory, client_for, make_employee
+):
+    d = directory()
+    other = directory(domain="b.example")
+    make_employee(email="taken@b.example", company=db.session.get(User, other.admin_id).company)
+    client = client_for(d.secret)
+    user_id = client.create(okta_user("taro@acme.example")).json()["id"]
+    admin_email = db.session.get(User, d.admin_id).email  # made before the domain rule
+    admin_body = okta_user(admin_email, externalId="boss")
+
+    for target, email in (
+        (d.admin_id, "boss@evil.example"),  # a reset link would be mailed there
+        (d.admin_id, "taken@b.example"),
+        (user_id, "taken@b.example"),  # not told apart from a free address
+        (user_id, "free@b.example"),
+    ):
+        assert_not_own_domain(client.put(target, okta_user(email)))
+        assert_not_own_domain(
+            client.patch(target, {"op": "replace", "path": "userName", "value": email})
+        )
+        assert_not_own_domain(client.patch(target, {"op": "replace", "value": {"userName": email}}))
+    db.session.expire_all()
+    assert db.session.get(User, d.admin_id).email == admin_email
+    assert db.session.get(User, int(user_id)).email == "taro@acme.example"
+    assert audit_actions(d.company_id) == ["scim.user.create"]
+    # An address kept as it is is no rename, wherever it is; a rename at home is allowed.
+    assert client.put(d.admin_id, admin_body).status_code == 200
+    moved = client.patch(
+        d.admin_id, {"op": "replace", "path": "userName", "value": "b@acme.example"}
+    )
+    assert moved.status_code == 200, moved.text
+    assert db.session.get(User, d.admin_id).email == "b@acme.example"
+
+
 # --- tenant walls and tokens ----------------------------------------------------------
 
 
 def test_a_token_never_reaches_another_companys_people(app, db, directory, client_for):
-    mine, theirs = directory(), directory()
+    mine, theirs = directory(), directory(domain="theirs.example")
     client = client_for(mine.secret)
     other = client_for(theirs.secret)
     user_id = client.create(okta_user("private@acme.example")).json()["id"]
@@ -559,7 +674,27 @@ def test_wrong_tokens_are_limited_per_address(app, db, directory, client_for, mo
     limited = wrong.list()
     assert_scim_error(limited, 429)
     assert int(limited.headers["Retry-After"]) > 0
-    assert_scim_error(client_for(d.secret).list(), 429)  # a right guess is not told apart
+    assert_scim_error(client_for(None).list(), 429)  # no token counts as a wrong one
+    assert client_for(d.secret).list().status_code == 200  # a valid token is never held up
+
+
+def test_a_tenants_wrong_token_does_not_stop_other_companies_provisioning(
+    app, db, directory, client_for
+):
+    """Identity providers provision every customer from the same addresses: one
+    customer's wrong token must not hold up the others (the real limit, 20 an hour)."""
+    d = directory()
+    wrong = client_for("scim_wrong-token-of-another-tenant")
+    statuses = [wrong.list().status_code for _ in range(25)]
+    assert statuses == [401] * 20 + [429] * 5
+
+    right = client_for(d.secret)
+    assert right.list().status_code == 200
+    created = right.create(okta_user("still.works@acme.example"))
+    assert created.status_code == 201, created.text
+    assert_scim_error(wrong.list(), 429)
+    assert_scim_error(wrong.create(okta_user("x@acme.example")), 429)
+    assert user_count(d.company_id) == 2
 
 
 def test_token_use_is_recorded(app, db, directory, client_for):
