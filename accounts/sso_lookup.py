@@ -1,8 +1,9 @@
 """Which company's identity provider an e-mail address signs in through, if any.
 
 The sign-in page asks this before any password is checked: an address at a domain a
-company has put under single sign-on is sent to that company's provider, and when
-the company made SSO mandatory a password is refused. Knowing a domain's SSO tells
+company has put under single sign-on, with no password typed, is sent to that
+company's provider; when the company made SSO mandatory, a right password is refused
+for that company's own people only. Knowing a domain's SSO tells
 nothing about whether an address has an account.
 """
 

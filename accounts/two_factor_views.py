@@ -1,4 +1,5 @@
-"""Two-factor sign-in pages: the code step after the password, enrolling an
+"""Two-factor sign-in pages: the code step after the password (or after a company's
+single sign-on, for the roles that require two-factor sign-in), enrolling an
 authenticator (while signing in, or from the account page), recovery codes, turning
 it off (employees only).
 
@@ -29,12 +30,8 @@ from flask_login import current_user, login_required
 from accounts import audit, two_factor
 from accounts.forms import TwoFactorCodeForm, TwoFactorOffForm
 from accounts.models import User
-from accounts.views import (
-    PENDING_KEY,
-    PENDING_LIFETIME,
-    complete_sign_in,
-    may_sign_in,
-)
+from accounts.services import may_sign_in
+from accounts.views import PENDING_KEY, PENDING_LIFETIME, complete_sign_in
 from core import ratelimit
 from core.db import edge_now, utcnow
 from core.extensions import db

@@ -8,7 +8,7 @@ remember-me cookie (never issued, and carrying no record) all open nothing.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode, urlsplit
 
 from flask import (
@@ -52,7 +52,8 @@ def load_user(user_id: str) -> User | None:
     """The user of this browser's live session record, else None (signed out).
 
     ``user_id`` is ``get_id()``: the id and the ``session_version`` (a password change
-    or deactivation moves it on). The record is found by the secret in the cookie.
+    or deactivation moves it on). The record is found by the secret in the cookie. A
+    person who may no longer sign in (``services.may_sign_in``) is signed out.
     """
     raw_id, _sep, version = user_id.partition(":")
     secret = session.get(sessions.SESSION_KEY)
@@ -63,8 +64,12 @@ def load_user(user_id: str) -> User | None:
     record = sessions.resume(secret, int(raw_id), edge_now(), _session_policy())
     if record is None or record.user.session_version != int(version):
         return None
-    if record.user.locked_at is not None:
-        return None
+    # Loading the company must not flush the record's due ``last_seen_at``: the
+    # caller commits only while the session is dirty (``_resume_session``).
+    with db.session.no_autoflush:
+        allowed = services.may_sign_in(record.user)
+    if not allowed:
+        return None  # deactivated or locked since, or of a deactivated company
     g.user_session = record
     return record.user
 
@@ -164,21 +169,12 @@ def login():
     status = 200
     if form.validate_on_submit():
         now = edge_now()
-        # Single sign-on first: it depends on the address's domain only, never on
-        # whether the address has an account.
+        # Single sign-on first: with no password, an address at a domain under a
+        # company's SSO goes to its identity provider. That depends on the address's
+        # domain only, never on whether the address has an account.
         route = sso_for_email(form.email.data)
         if route is not None and not form.password.data:
             return redirect(sso_start_url(route.company_id, form.email.data))
-        if route is not None and route.mandatory:
-            flash(
-                _(
-                    "Your company signs you in through its own sign-in page:"
-                    " password sign-in is turned off for this address."
-                ),
-                "error",
-            )
-            sso_url = sso_start_url(route.company_id, form.email.data)
-            return render_template("accounts/login.html", form=form, sso_url=sso_url), 403
         if not form.password.data:
             form.password.errors = [_("Enter your password.")]
             return render_template("accounts/login.html", form=form), 400
@@ -207,13 +203,27 @@ def login():
                 "Too many failed sign-ins. Try again in %(n)d minutes.", n=_minutes(exc.retry_after)
             )
             return _refused(form, message, exc.retry_after)
-        if user is None or not may_sign_in(user):
+        if user is None or not services.may_sign_in(user):
             ratelimit.hit(limit, address, now)
             db.session.commit()
             flash(_("E-mail or password is wrong."), "error")
             status = 401
+        elif route is not None and route.mandatory and user.company_id == route.company_id:
+            # The company made its SSO the only way in for its own people. Anyone else
+            # with an address at that domain (an operator, a platform admin, another
+            # company's person) signs in with their password as usual.
+            db.session.commit()  # a right password forgets the failures, as always
+            flash(
+                _(
+                    "Your company signs you in through its own sign-in page:"
+                    " password sign-in is turned off for this address."
+                ),
+                "error",
+            )
+            sso_url = sso_start_url(route.company_id, form.email.data)
+            return render_template("accounts/login.html", form=form, sso_url=sso_url), 403
         else:
-            return after_password(user, request.args.get("next"), now)
+            return after_first_factor(user, request.args.get("next"), now)
     elif request.method == "POST":
         status = 400
         if "csrf_token" in form.errors:
@@ -234,11 +244,6 @@ def sso_start_url(company_id: int, email: str) -> str:
         return "/sso/start?" + urlencode(values)
 
 
-def may_sign_in(user: User) -> bool:
-    """Active and not locked by a platform admin: checked at every step of a sign-in."""
-    return user.active and user.locked_at is None
-
-
 # The sign-in waiting for its second step, in the (signed) session cookie: who, which
 # password generation, where to go next, and since when.
 PENDING_KEY = "two_factor_pending"
@@ -246,9 +251,11 @@ PENDING_LIFETIME = timedelta(minutes=10)
 MAX_NEXT_LENGTH = 2000
 
 
-def after_password(user: User, next_url: str | None, now):
-    """A correct password: sign in, or ask for the second step first
-    (``accounts.two_factor``: a code, or enrolling an authenticator)."""
+def after_first_factor(user: User, next_url: str | None, now: datetime):
+    """A first factor passed (a correct password, or a verified identity from the
+    company's identity provider for a role that requires two-factor sign-in): sign in,
+    or ask for the second step first (``accounts.two_factor``: a code, or enrolling an
+    authenticator), by the same rules whichever way the person came."""
     step = two_factor.step_after_password(user, now)
     if step in (two_factor.Step.NONE, two_factor.Step.PROMPTED):
         # PROMPTED: their pages ask them to enrol (``two_factor_prompt`` in templates).
@@ -267,13 +274,13 @@ def after_password(user: User, next_url: str | None, now):
 
 
 def complete_sign_in(user: User, next_url: str | None):
-    """Sign ``user`` in on this browser once every check has passed (password and second
-    factor, or the company's identity provider) and send them on: to ``next_url`` when
-    it is a page of this site, else to their role's home.
+    """Sign ``user`` in on this browser once every check has passed (the first factor
+    and, when ``after_first_factor`` asks for it, the second) and send them on: to
+    ``next_url`` when it is a page of this site, else to their role's home.
 
     Keeps the language chosen before signing in, starts a fresh session (a fixation
     guard), records the sign-in time, and opens the session record (which commits)."""
-    if not may_sign_in(user):
+    if not services.may_sign_in(user):
         # No way in for a deactivated or locked account, whichever step led here.
         fresh_session()
         db.session.commit()

@@ -40,6 +40,17 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
+def _route_of_request() -> str:
+    """The request's route for the log: its pattern (``/password/reset/<token>``), never
+    the path itself, which may carry a one-time secret; without a matched route, the
+    path's first segment only."""
+    rule = request.url_rule
+    if rule is not None:
+        return rule.rule
+    first, _sep, rest = request.path.lstrip("/").partition("/")
+    return "/" + first + ("/..." if rest else "")
+
+
 def init_app(app) -> None:
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
@@ -73,7 +84,7 @@ def init_app(app) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s", request.method, _route_of_request())
         if _wants_json():
             return _api_body(500, "internal_error", "Something went wrong on our side.")
         return render_template(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from flask_babel import force_locale
 
 from accounts.audit import ACTOR_CLI
 from accounts.models import OperatorKind
@@ -26,8 +27,10 @@ def init_app(app: Flask) -> None:
 
 
 def _refused(exc: orgs.OrgError) -> click.ClickException:
+    """The refusal in English: scripts read it, whatever the site's default language."""
     db.session.rollback()
-    return click.ClickException(str(exc.message))
+    with force_locale("en"):
+        return click.ClickException(str(exc.message))
 
 
 @orgs_cli.command("create-company")

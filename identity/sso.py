@@ -11,7 +11,9 @@ The round trip with the provider is ``identity.sso_oidc``. Once it has verified 
 token, ``sign_in_user`` decides who that is: an active, unlocked person of that same
 company signs in; anyone else is refused; an address nobody has yet becomes an
 employee of the company inside its paid seats (the first sign-in), under the
-company's billing lock, so two first sign-ins cannot both take the last seat.
+company's billing lock, so two first sign-ins cannot both take the last seat. The
+provider's word is the first factor only for a company admin: ``identity.sso_views``
+then asks for Engawa's own second factor, as after a password.
 
 Services flush; the caller commits.
 """
@@ -42,6 +44,7 @@ from accounts.models import COMPANY_ROLES, Company, CompanySso, Role, SsoDomain,
 from accounts.recovery import unusable_password
 from accounts.services import normalise_email, user_by_email
 from billing.services import BillingError, check_seat_free
+from core.db import get_by_id
 from core.errors import RuleError
 from core.extensions import db
 from core.keys import derive_key
@@ -105,7 +108,8 @@ class SsoSettings:
 
 
 def settings_of(company_id: int) -> CompanySso | None:
-    return db.session.get(CompanySso, company_id)
+    """The company's SSO settings; None for none, or an id that cannot exist."""
+    return get_by_id(CompanySso, company_id)
 
 
 def _snapshot(sso: CompanySso | None) -> dict:

@@ -4,13 +4,16 @@
 a fresh ``state``, ``nonce`` and PKCE verifier in this browser's session and sends the
 browser to the provider; ``/sso/callback`` takes them out again (once: a replayed or
 forged ``state`` finds nothing), has ``identity.sso_oidc`` exchange the code and check
-the ID token, lets ``identity.sso.sign_in_user`` say who that is (creating the employee
-on a first sign-in, inside the paid seats), and signs them in with
-``accounts.views.complete_sign_in``.
+the ID token, and lets ``identity.sso.sign_in_user`` say who that is (creating the
+employee on a first sign-in, inside the paid seats).
 
-Engawa's own two-factor sign-in (TOTP) is not asked for here: the company's identity
-provider authenticates the person, with whatever second factor the company requires
-there. Every refusal is a page saying why, writes nothing, and is never a 500.
+An employee is then signed in (``accounts.views.complete_sign_in``): the company's
+identity provider authenticated them, with whatever second factor the company
+requires there. A role that requires Engawa's two-factor sign-in (a company admin)
+goes through the same second step as after a password
+(``accounts.views.after_first_factor``): their authenticator's code, or enrolling one,
+before they are signed in. Every refusal is a page saying why, writes nothing, and is
+never a 500.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ import hmac
 from flask import Blueprint, current_app, redirect, render_template, request, session
 from flask_babel import gettext as _
 
-from accounts.views import complete_sign_in
+from accounts import two_factor
+from accounts.views import after_first_factor, complete_sign_in
 from core import ratelimit
-from core.db import edge_now
+from core.db import edge_now, in_id_range
 from core.extensions import db
 from core.ratelimit import Limit
 from core.urls import public_url
@@ -56,7 +60,8 @@ def _error(message, status: int = 400):
 
 
 def _company_id(raw: str | None) -> int | None:
-    if raw and raw.isascii() and raw.isdigit() and len(raw) <= 12:
+    """The company id asked for, or None when it cannot be one (not digits, too large)."""
+    if raw and raw.isascii() and raw.isdigit() and len(raw) <= 12 and in_id_range(int(raw)):
         return int(raw)
     return None
 
@@ -127,5 +132,9 @@ def callback():
         user = sso.sign_in_user(company_id, identity, now)
     except sso.SsoError as exc:
         return _error(exc.message, 502 if exc.code == "provider" else 403)
-    # complete_sign_in keeps only a page of this site (safe_next), else the role's home.
-    return complete_sign_in(user, pending.get("next") or None)  # commits (a new employee too)
+    # Both keep only a page of this site (safe_next), else the role's home.
+    next_url = pending.get("next") or None
+    if two_factor.required_for(user):
+        # A company admin: their code (or enrolment) next, exactly as after a password.
+        return after_first_factor(user, next_url, now)  # commits
+    return complete_sign_in(user, next_url)  # commits (a new employee too)

@@ -1,6 +1,6 @@
 """The sign-in page and single sign-on: addresses of a company's SSO domains are sent to
-its identity provider, a mandatory SSO refuses passwords, and nothing tells whether an
-address has an account."""
+its identity provider, a mandatory SSO refuses the passwords of that company's own
+people (never anyone else's), and nothing tells whether an address has an account."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from accounts.models import CompanySso, Role, SsoDomain
-from tests.conftest import PASSWORD
+from accounts import services
+from accounts.models import CompanySso, LoginThrottle, Role, SsoDomain
+from tests.conftest import PASSWORD, post_sign_in
 
 
 @pytest.fixture(autouse=True)
@@ -60,9 +61,27 @@ def test_the_answer_is_the_same_with_or_without_an_account(client, sso_company, 
     unknown = sign_in(client, "unknown@acme.example")
     assert known.status_code == unknown.status_code == 302
     assert known.location.replace("known", "X") == unknown.location.replace("unknown", "X")
-    known = sign_in(client, "known@acme.example", PASSWORD)
+    # A password is checked as anywhere else: a wrong one answers as any wrong one.
+    known = sign_in(client, "known@acme.example", "not-the-password")
     unknown = sign_in(client, "unknown@acme.example", PASSWORD)
-    assert known.status_code == unknown.status_code == 403
+    assert known.status_code == unknown.status_code == 401
+    known_page, unknown_page = known.get_data(as_text=True), unknown.get_data(as_text=True)
+    assert known_page.replace("known@", "X@") == unknown_page.replace("unknown@", "X@")
+    assert "E-mail or password is wrong." in known.get_data(as_text=True)
+
+
+def test_a_wrong_password_at_a_mandatory_sso_domain_counts_as_a_failure(
+    db, client, sso_company, make_employee
+):
+    company = sso_company(mandatory=True)
+    user = make_employee(email="hanako@acme.example", company=company)
+    assert sign_in(client, user.email, "not-the-password").status_code == 401
+    key = services.throttle_key(user.email, "127.0.0.1")
+    assert db.session.get(LoginThrottle, key).failures == 1
+    # The right password (then refused: SSO only) forgets the failures, as everywhere.
+    assert sign_in(client, user.email, PASSWORD).status_code == 403
+    db.session.expire_all()
+    assert db.session.get(LoginThrottle, key) is None
 
 
 def test_a_mandatory_sso_refuses_even_the_right_password(client, sso_company, make_employee):
@@ -74,6 +93,31 @@ def test_a_mandatory_sso_refuses_even_the_right_password(client, sso_company, ma
     assert "password sign-in is turned off for this address" in html
     assert 'data-testid="sso-continue"' in html and f"company={company.id}" in html
     assert client.get("/account").status_code == 302  # not signed in
+
+
+@pytest.mark.parametrize("who", ["operator", "platform_admin", "other_company"])
+def test_a_mandatory_sso_leaves_people_outside_the_company_their_password(
+    app, db, sso_company, make_company, make_user, who
+):
+    """An operator, a platform admin or another company's person whose address is at
+    the domain is no person of the company that made SSO mandatory: their password
+    signs them in (with their two-factor step, where their role has one)."""
+    sso_company(mandatory=True)
+    email = f"{who}@acme.example"
+    if who == "operator":
+        user = make_user(Role.OPERATOR, email=email, totp=True)
+    elif who == "platform_admin":
+        user = make_user(Role.PLATFORM_ADMIN, email=email, totp=True)
+    else:
+        user = make_user(Role.EMPLOYEE, email=email, company=make_company(name="Other"))
+    browser = app.test_client()
+    browser.get("/lang/en")
+    answer = post_sign_in(browser, user.email)
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    assert browser.get("/account").status_code == 200
+    # Without a password, the address still goes to the domain's company sign-in.
+    other = app.test_client()
+    assert sign_in(other, user.email).location.startswith("/sso/start?")
 
 
 def test_an_optional_sso_still_takes_a_password(client, sso_company, make_employee):
@@ -121,4 +165,17 @@ def test_locking_ends_a_signed_in_session(db, client, make_employee, login):
     assert client.get("/account").status_code == 200
     user.locked_at = user.created_at
     db.session.commit()
+    assert client.get("/account").status_code == 302
+
+
+def test_a_deactivated_company_signs_its_people_out(db, client, make_employee, login):
+    """``accounts.services.may_sign_in`` at every step: a live session of a person whose
+    company is deactivated opens nothing, and their password opens nothing either."""
+    user = make_employee()
+    login(user)
+    assert client.get("/account").status_code == 200
+    user.company.active = False
+    db.session.commit()
+    assert client.get("/account").status_code == 302
+    assert sign_in(client, user.email, PASSWORD).status_code == 401
     assert client.get("/account").status_code == 302

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+import pyotp
 import pytest
 import requests
 from sqlalchemy import func, select
 
+from accounts import two_factor
 from accounts.audit import AuditEntry
 from accounts.membership import MemberError
 from accounts.models import CompanySso, Role, SsoDomain, User
 from core.urls import public_url
 from identity import sso, sso_oidc
-from tests.conftest import NOW, PASSWORD, signed_in
+from tests.conftest import NOW, PASSWORD, TOTP_SECRET, post_sign_in, signed_in
 from tests.identity.oidc_provider import OidcProvider
 
 DOMAIN = "acme.example"
@@ -28,6 +30,12 @@ def _allow_loopback_provider(app):
     sso_oidc.clear_cache()
     yield
     sso_oidc.clear_cache()
+
+
+@pytest.fixture(autouse=True)
+def _english(app):
+    """Pages in English whatever browser asks (the texts below are the English ones)."""
+    app.config["BABEL_DEFAULT_LOCALE"] = "en"
 
 
 @pytest.fixture
@@ -439,7 +447,9 @@ def test_deactivated_company_or_sso_off_is_refused(app, db, admin, company, prov
     assert client.get("/sso/start", query_string={"company": company.id}).status_code == 400
 
 
-@pytest.mark.parametrize("raw", ["", "abc", "-1", "99999", "1" * 40])
+@pytest.mark.parametrize(
+    "raw", ["", "abc", "-1", "0", "99999", "2147483648", "999999999999", "1" * 40, "１２"]
+)
 def test_start_with_a_bad_company_is_a_clear_page(app, client, raw):
     response = client.get("/sso/start", query_string={"company": raw})
     assert response.status_code == 400
@@ -463,8 +473,90 @@ def test_mandatory_sso_refuses_password_sign_in(app, db, admin, company, make_em
     client = app.test_client()
     response = client.post("/login", data={"email": employee.email, "password": PASSWORD})
     assert response.status_code == 403
+    assert "password sign-in is turned off" in response.get_data(as_text=True)
+    assert not signed_in_as(client)
+    # A wrong password is only a wrong password, as for an address nobody has.
+    wrong = client.post("/login", data={"email": employee.email, "password": "wrong-one"})
+    nobody = client.post("/login", data={"email": f"nobody@{DOMAIN}", "password": PASSWORD})
+    assert wrong.status_code == nobody.status_code == 401
+    assert wrong.get_data(as_text=True).replace("taro@", "X@") == nobody.get_data(
+        as_text=True
+    ).replace("nobody@", "X@")
     assert not signed_in_as(client)
     # With no password, the sign-in page sends the address to its company's provider.
     sent = client.post("/login", data={"email": employee.email, "password": ""})
     assert sent.status_code in (302, 303)
     assert sent.location.startswith("/sso/start?") and f"company={company.id}" in sent.location
+
+
+def test_mandatory_sso_lets_an_operator_at_the_domain_sign_in_with_a_password(
+    app, db, admin, company, make_user, provider
+):
+    configure(db, admin, provider.issuer, mandatory=True)
+    operator = make_user(Role.OPERATOR, email=f"inn@{DOMAIN}", totp=True)
+    client = app.test_client()
+    answer = post_sign_in(client, operator.email)  # the password, then the code step
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    assert signed_in_as(client)
+
+
+# --- two-factor after single sign-on ---------------------------------------------------
+
+
+def test_an_enrolled_company_admin_gives_the_code_after_sso(app, db, admin, company, provider):
+    two_factor.enrol_with_secret(admin, TOTP_SECRET, NOW)
+    db.session.commit()
+    configure(db, admin, provider.issuer)
+    provider.user["email"] = admin.email
+    client = app.test_client()
+
+    response, _path = round_trip(client, company.id, admin.email, next_url="/company/sso/")
+    assert response.status_code == 303, response.get_data(as_text=True)
+    assert response.location.endswith("/login/two-factor")
+    assert not signed_in_as(client)  # not before the code
+    db.session.expire_all()
+    assert db.session.get(User, admin.id).last_login_at is None
+
+    page = client.get("/login/two-factor")
+    assert page.status_code == 200
+    done = client.post("/login/two-factor", data={"code": pyotp.TOTP(TOTP_SECRET).now()})
+    assert done.status_code == 302, done.get_data(as_text=True)
+    assert done.location.endswith("/company/sso/")  # the page asked for, kept
+    assert signed_in_as(client)
+    db.session.expire_all()
+    assert db.session.get(User, admin.id).last_login_at == NOW
+
+
+def test_a_company_admin_without_an_authenticator_enrols_after_sso(
+    app, db, admin, company, provider
+):
+    """The same rules as after a password: the first sign-in completes and asks them
+    to enrol; from the next one on, they enrol before it completes."""
+    configure(db, admin, provider.issuer)
+    provider.user["email"] = admin.email
+    first = app.test_client()
+    response, _path = round_trip(first, company.id, admin.email)
+    assert response.status_code == 302 and signed_in_as(first)
+    db.session.expire_all()
+    assert db.session.get(User, admin.id).two_factor_prompted_at == NOW
+
+    second = app.test_client()
+    response, _path = round_trip(second, company.id, admin.email)
+    assert response.status_code == 303
+    assert response.location.endswith("/login/two-factor/enrol")
+    assert not signed_in_as(second)
+    assert second.get("/login/two-factor/enrol").status_code == 200
+
+
+def test_an_employee_goes_straight_in_even_with_an_authenticator(
+    app, db, admin, company, make_employee, provider
+):
+    """Their company's identity provider does the second factor for employees."""
+    configure(db, admin, provider.issuer)
+    employee = make_employee(company=company, email=f"jiro@{DOMAIN}", totp=True)
+    provider.user["email"] = employee.email
+    client = app.test_client()
+    response, _path = round_trip(client, company.id, employee.email)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert "/login/two-factor" not in response.location
+    assert signed_in_as(client)
