@@ -235,6 +235,9 @@ def test_required_roles_enrol_at_their_next_sign_in(db, client, make_user, role)
     assert reload(db, user).two_factor_prompted_at == NOW
     account = client.get("/account").get_data(as_text=True)
     assert "requires two-factor sign-in from your next sign-in" in account
+    # Every page of theirs asks until they enrol (base.html), not only the account page.
+    home = client.get(first.location).get_data(as_text=True)
+    assert 'data-testid="two-factor-prompt"' in home
     client.post("/logout")
 
     second = password_step(client, user)
@@ -323,3 +326,8 @@ def test_a_platform_admin_reset_forgets_the_authenticator(db, make_user):
     assert db.session.scalars(select(RecoveryCode)).all() == []
     # Prompted before: the next sign-in enrols again.
     assert two_factor.step_after_password(row, NOW) == two_factor.Step.ENROL
+
+
+def test_an_employee_is_never_asked_to_enrol(client, make_employee, login):
+    login(make_employee())
+    assert 'data-testid="two-factor-prompt"' not in client.get("/").get_data(as_text=True)
