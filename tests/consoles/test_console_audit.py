@@ -69,5 +69,6 @@ def test_the_engawa_team_s_domain_approvals_and_plan_edits_are_audited(
     assert approved.after_values == {"email_domain": "acme.example"}
     (edited,) = _entries(db, "plan.update")
     assert edited.before_values["fee_per_seat"] == 3000
-    assert edited.after_values["fee_per_seat"] == 3500 and edited.after_values["name"] == "Lite 2027"
+    assert edited.after_values["fee_per_seat"] == 3500
+    assert edited.after_values["name"] == "Lite 2027"
     assert approved.created_at == NOW  # dated by the edge's clock (FIXED_NOW in tests)
