@@ -17,6 +17,7 @@ from consoles.admin.views import bp
 from core.db import edge_now
 from core.extensions import db
 from core.forms import EmptyForm
+from core.i18n import format_yen
 from identity import orgs
 from identity.audit_log import page_number
 
@@ -48,8 +49,17 @@ def companies():
 @bp.route("/companies/new", methods=["GET", "POST"])
 def new_company():
     form = CompanyCreateForm()
+    # Each plan with what a seat costs a month, so the bill is known before adding.
     form.plan.choices = [SelectChoice("", _("No subscription yet"))] + [
-        SelectChoice(plan.code, plan.name) for plan in billing.plans()
+        SelectChoice(
+            plan.code,
+            _(
+                "%(plan)s: %(fee)s a seat a month",
+                plan=plan.name,
+                fee=format_yen(plan.fee_per_seat),
+            ),
+        )
+        for plan in billing.plans()
     ]
     if form.validate_on_submit():
         try:

@@ -489,3 +489,12 @@ def test_orgs_made_on_the_console_and_the_cli_show_in_the_log(app, db, admin_bro
     db.session.commit()
     page = admin_browser.get("/admin/audit").get_data(as_text=True)
     assert "Operator organisation created" in page and "Command line" in page
+
+
+def test_the_create_form_names_each_plan_s_fee_per_seat(db, admin_browser):
+    """Money is never a surprise: choosing a plan for a new company says what a seat costs."""
+    plan = plan_named("standard")
+    db.session.commit()
+    page = admin_browser.get("/admin/companies/new").get_data(as_text=True)
+    assert f"{plan.name}: ¥{plan.fee_per_seat:,} (tax incl.) a seat a month" in page
+    assert "billed the fee of the plan for every seat each month" in page
