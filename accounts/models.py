@@ -137,6 +137,10 @@ class User(UserMixin, db.Model):
     external_id: Mapped[str | None] = mapped_column(String(255))
     # "scim" or "sso" when the directory created the account; None when a person did.
     provisioned_by: Mapped[str | None] = mapped_column(String(10))
+    # The company's identity provider's subject (the ID token's ``sub``) this account is
+    # bound to from its first single sign-on: later sign-ins must carry the same one,
+    # so an e-mail address changed at the provider cannot take over another account.
+    sso_subject: Mapped[str | None] = mapped_column(String(255))
 
     company: Mapped[Company | None] = relationship()
     operator: Mapped[OperatorOrg | None] = relationship()
@@ -153,6 +157,7 @@ class User(UserMixin, db.Model):
             name="role_membership",
         ),
         UniqueConstraint("company_id", "external_id", name="uq_user_company_external_id"),
+        UniqueConstraint("company_id", "sso_subject", name="uq_user_company_sso_subject"),
     )
 
     def get_id(self) -> str:

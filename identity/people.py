@@ -110,3 +110,16 @@ def reset_two_factor(user_id: int, now: datetime, *, actor: User | None = None) 
     )
     db.session.flush()
     return user
+
+
+def unbind_single_sign_on(user_id: int, now: datetime, *, actor: User | None = None) -> User:
+    """Forget which identity-provider account this person signs in with (their provider
+    account was re-created, or bound by mistake): their next single sign-on binds again."""
+    user = _person(user_id)
+    bound = user.sso_subject is not None
+    user.sso_subject = None
+    _record(
+        "user.sso_unbind", user, now, actor, before={"sso_bound": bound}, after={"sso_bound": False}
+    )
+    db.session.flush()
+    return user

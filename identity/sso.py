@@ -15,12 +15,25 @@ company's billing lock, so two first sign-ins cannot both take the last seat. Th
 provider's word is the first factor only for a company admin: ``identity.sso_views``
 then asks for Engawa's own second factor, as after a password.
 
+An account is bound to the provider's subject (the ID token's ``sub``, the provider's
+stable id of the person, stored as ``User.sso_subject``) at its first single sign-on:
+the employee that sign-in creates gets it at once, an existing account gets it then
+(audited ``sso.user.bind``). From then on the e-mail address only finds the account;
+the subject decides: a token with that account's address but another subject is
+refused, so whoever can change the e-mail attribute of their own account at the
+provider cannot sign in as someone else of the company ("nOAuth"). A subject already
+bound to another account of the company (the person's address changed at the
+provider) is refused too, with a message to ask the company admin: nothing is moved
+or merged. The unique constraint on (company, subject) settles two sign-ins at once.
+Refusals change nothing and log their kind only, never an address or a subject.
+
 Services flush; the caller commits.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +42,7 @@ from urllib.parse import urlsplit
 from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from accounts import audit
@@ -49,6 +62,8 @@ from core.errors import RuleError
 from core.extensions import db
 from core.keys import derive_key
 from identity.sso_http import allowed_url
+
+log = logging.getLogger(__name__)
 
 ENCRYPTED_PREFIX = "fernet1:"
 MAX_DOMAINS = 20
@@ -274,7 +289,8 @@ def save_settings(
 
 @dataclass(frozen=True)
 class Identity:
-    """What the provider vouched for in a valid ID token."""
+    """What the provider vouched for in a valid ID token. ``subject``: its ``sub``, the
+    provider's stable id of the person (non-empty, at most 255 characters)."""
 
     email: str
     name: str
@@ -294,16 +310,33 @@ def _refused(code: str) -> SsoError:
         "inactive": _l("Your account is deactivated or locked. Please ask your company admin."),
         "company_inactive": _l("Your company's Engawa account is not active."),
         "not_available": _l("Single sign-on is not available for your company."),
+        "subject_mismatch": _l(
+            "The Engawa account with this e-mail address belongs to another person at"
+            " your company's identity provider, so you cannot sign in to it. Please ask"
+            " your company admin."
+        ),
+        "subject_taken": _l(
+            "Your identity provider's account already signs in to another Engawa account"
+            " of your company (perhaps your e-mail address changed). Please ask your"
+            " company admin."
+        ),
     }
+    if code in ("subject_mismatch", "subject_taken"):
+        log.warning("single sign-on refused: %s", code)  # the kind only, never who
     return SsoError(messages[code], code)
 
 
 def sign_in_user(company_id: int, identity: Identity, now: datetime) -> User:
     """The person ``identity`` signs in as, created as an employee on their first sign-in.
 
+    The account is bound to ``identity.subject`` on its first single sign-on; a bound
+    account signs in only with that subject.
+
     Raises ``SsoError``: the address is not at one of the company's SSO domains, the
     account belongs to another company or role, is deactivated or locked, the company
-    is deactivated or its SSO off, or every paid seat is taken (a first sign-in).
+    is deactivated or its SSO off, every paid seat is taken (a first sign-in), the
+    account is bound to another subject (``subject_mismatch``), or the subject is bound
+    to another account of the company (``subject_taken``). Nothing is written then.
     """
     sso = settings_of(company_id)
     if sso is None or not sso.enabled:
@@ -315,12 +348,58 @@ def sign_in_user(company_id: int, identity: Identity, now: datetime) -> User:
         raise _refused("not_covered")
     user = user_by_email(email)
     if user is None:
+        if _bound_elsewhere(company_id, identity.subject, None):
+            raise _refused("subject_taken")
         user = _first_sign_in(sso.company, email, identity, now)
     if user.company_id != company_id or user.role not in COMPANY_ROLES:
         raise _refused("not_this_company")
     if not user.active or user.locked_at is not None:
         raise _refused("inactive")
+    if user.sso_subject is None:
+        _bind(user, identity.subject, now)
+    if user.sso_subject != identity.subject:
+        raise _refused("subject_mismatch")
     return user
+
+
+def _bound_elsewhere(company_id: int, subject: str, user_id: int | None) -> bool:
+    """Whether another account of the company (not ``user_id``) is bound to ``subject``."""
+    query = select(User.id).where(User.company_id == company_id, User.sso_subject == subject)
+    if user_id is not None:
+        query = query.where(User.id != user_id)
+    return db.session.scalar(query.limit(1)) is not None
+
+
+def _bind(user: User, subject: str, now: datetime) -> None:
+    """Bind ``user`` (no subject yet) to ``subject``, unless another account of the
+    company has it. Only a row still unbound is written, so of two first sign-ins at
+    once with different subjects one binds and the other finds the account bound."""
+    if _bound_elsewhere(user.company_id, subject, user.id):
+        raise _refused("subject_taken")
+    try:
+        with db.session.begin_nested():
+            bound = db.session.execute(
+                update(User)
+                .where(User.id == user.id, User.sso_subject.is_(None))
+                .values(sso_subject=subject)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+    except IntegrityError:
+        # Another account of the company was bound to it a moment ago.
+        raise _refused("subject_taken") from None
+    db.session.refresh(user, ["sso_subject"])
+    if not bound:
+        return  # bound a moment ago by another sign-in: the caller compares
+    audit.record(
+        "sso.user.bind",
+        now,
+        actor=user,
+        object_type="user",
+        object_id=user.id,
+        company_id=user.company_id,
+        after={"sso_subject": subject},
+    )
+    db.session.flush()
 
 
 def _display_name(identity: Identity, email: str) -> str:
@@ -347,16 +426,19 @@ def _first_sign_in(company: Company, email: str, identity: Identity, now: dateti
         company_id=company.id,
         created_at=now,
         provisioned_by=PROVISIONED_BY,
+        sso_subject=identity.subject,
     )
     try:
         with db.session.begin_nested():
             db.session.add(user)
             db.session.flush()
     except IntegrityError:
-        # The same person's other tab signed in a moment ago: that account it is.
+        # The same person's other tab signed in a moment ago: that account it is (the
+        # caller still compares its subject). No account with the address: the subject
+        # was bound to another account of the company a moment ago.
         existing = user_by_email(email)
         if existing is None:
-            raise
+            raise _refused("subject_taken") from None
         return existing
     audit.record(
         "sso.user.create",
@@ -365,7 +447,12 @@ def _first_sign_in(company: Company, email: str, identity: Identity, now: dateti
         object_type="user",
         object_id=user.id,
         company_id=company.id,
-        after={"email": email, "role": Role.EMPLOYEE.value, "provisioned_by": PROVISIONED_BY},
+        after={
+            "email": email,
+            "role": Role.EMPLOYEE.value,
+            "provisioned_by": PROVISIONED_BY,
+            "sso_subject": identity.subject,
+        },
     )
     db.session.flush()
     return user

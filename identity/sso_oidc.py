@@ -11,7 +11,10 @@ Authorization code flow with PKCE (S256), ``state`` and ``nonce``:
    is all the provider offers), then validate the ID token: its signature against the
    provider's keys (JWKS; RS/PS/ES algorithms only, never ``none`` or HS), ``iss``,
    ``aud`` = our client id (``azp`` too when present), ``exp``/``iat`` with a small
-   leeway, and ``nonce``. The e-mail must be present and ``email_verified`` true.
+   leeway, and ``nonce``. The subject (``sub``: the provider's own, stable id of the
+   person, which ``identity.sso`` binds the account to) must be a non-empty string of
+   at most 255 printable characters; the e-mail must be present and ``email_verified``
+   true.
 
 Discovery documents and key sets are cached for a few minutes per issuer; a token
 signed with a key id the cache does not know fetches the key set once again (key
@@ -54,6 +57,7 @@ SCOPE = "openid email profile"
 # are never accepted.
 SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384")
 MAX_HINT_LENGTH = 254
+MAX_SUBJECT_LENGTH = 255  # OpenID Connect Core 2: sub is at most 255 ASCII characters
 
 _cache: dict[tuple[str, str, bool], tuple[float, dict[str, Any]]] = {}
 _cache_lock = threading.Lock()
@@ -171,6 +175,14 @@ def finish(
     if not isinstance(id_token, str):
         raise _failed("token: no id_token")
     claims = _verified_claims(sso, metadata, id_token, token, nonce, now, allow_private)
+    subject = claims.get("sub")
+    if (
+        not isinstance(subject, str)
+        or not subject
+        or len(subject) > MAX_SUBJECT_LENGTH
+        or not subject.isprintable()
+    ):
+        raise _failed("id_token: no usable sub claim")
     email, verified = claims.get("email"), claims.get("email_verified")
     if not isinstance(email, str) or not email:
         raise _failed("id_token: no email claim")
@@ -186,7 +198,7 @@ def finish(
     if not isinstance(name, str):
         parts = [claims.get("given_name"), claims.get("family_name")]
         name = " ".join(p for p in parts if isinstance(p, str))
-    return Identity(email=email, name=name, subject=str(claims["sub"]))
+    return Identity(email=email, name=name, subject=subject)
 
 
 def _exchange(

@@ -5,7 +5,10 @@ a fresh ``state``, ``nonce`` and PKCE verifier in this browser's session and sen
 browser to the provider; ``/sso/callback`` takes them out again (once: a replayed or
 forged ``state`` finds nothing), has ``identity.sso_oidc`` exchange the code and check
 the ID token, and lets ``identity.sso.sign_in_user`` say who that is (creating the
-employee on a first sign-in, inside the paid seats).
+employee on a first sign-in, inside the paid seats). The account is found by e-mail
+address but must be bound to the token's subject (``sub``): bound at its first single
+sign-on, and refused afterwards for any other subject, so a changed e-mail address at
+the provider never opens someone else's account.
 
 An employee is then signed in (``accounts.views.complete_sign_in``): the company's
 identity provider authenticated them, with whatever second factor the company

@@ -32,6 +32,7 @@ ACTIONS = {
     "unlock": people.unlock,
     "password-reset": people.send_password_reset,
     "two-factor-reset": people.reset_two_factor,
+    "sso-unbind": people.unbind_single_sign_on,
 }
 
 
@@ -96,6 +97,11 @@ def reset_two_factor(user_id: int):
     return _user_action(user_id, "two-factor-reset")
 
 
+@bp.post("/users/<int:user_id>/sso-unbind")
+def unbind_sso(user_id: int):
+    return _user_action(user_id, "sso-unbind")
+
+
 def _user_action(user_id: int, action: str):
     """GET: the page that asks first (lock, two-factor reset). POST: do it."""
     if request.method == "GET":
@@ -125,6 +131,11 @@ def _user_action(user_id: int, action: str):
         "password-reset": _("A password reset link was sent to %(email)s.", email=email),
         "two-factor-reset": _(
             "Two-factor sign-in of %(email)s is reset: they enrol again at their next sign-in.",
+            email=email,
+        ),
+        "sso-unbind": _(
+            "%(email)s is no longer bound to an identity-provider account: their next"
+            " single sign-on binds it again.",
             email=email,
         ),
     }

@@ -5,7 +5,8 @@ Discovery, a JWKS, ``/authorize`` (no page: it answers at once with a code for
 redirect URI and PKCE verifier all checked; an ID token signed RS256). Knobs in
 ``provider.knobs`` make it misbehave: a wrong audience, a wrong issuer (in the token,
 or in the discovery document), an expired token, a bad nonce, a token signed by
-another key, an unverified e-mail.
+another key, an unverified e-mail. ``provider.user["sub"]`` is the subject the token
+carries; None leaves the claim out.
 
     with OidcProvider(now=NOW) as provider:
         provider.register("client-1", "s3cret", redirect_uri)
@@ -82,6 +83,8 @@ class OidcProvider:
             "email_verified": knobs.get("email_verified", self.user["email_verified"]),
             "name": self.user["name"],
         }
+        if claims["sub"] is None:
+            del claims["sub"]
         key = self.other_key if knobs.get("wrong_key") else self.key
         return jwt.encode({"alg": "RS256", "kid": KID}, claims, key)
 

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pyotp
 import pytest
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from accounts import two_factor
 from accounts.audit import AuditEntry
@@ -296,6 +296,7 @@ def test_first_sign_in_creates_an_employee_within_seats(app, db, admin, company,
     user = db.session.scalar(select(User).where(User.email == email))
     assert user.role == Role.EMPLOYEE and user.company_id == company.id
     assert user.provisioned_by == "sso" and user.name == "新 太郎"
+    assert user.sso_subject == "sub-1"  # bound from its creation
     assert user.password_hash.startswith("!")  # no password signs in
     assert client.post("/logout").status_code in (302, 400)
     stranger = app.test_client()
@@ -304,6 +305,8 @@ def test_first_sign_in_creates_an_employee_within_seats(app, db, admin, company,
     assert not signed_in_as(stranger)
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "sso.user.create"))
     assert entry.object_id == user.id and entry.company_id == company.id
+    assert entry.after_values["sso_subject"] == "sub-1"
+    assert db.session.scalar(select(AuditEntry).where(AuditEntry.action == "sso.user.bind")) is None
 
 
 def test_first_sign_in_is_refused_when_seats_are_full(app, db, make_company, make_user, provider):
@@ -357,6 +360,29 @@ def test_bad_id_tokens_are_refused_and_nothing_is_created(
         assert failures == [f"single sign-on failed: {reason}"]
     assert count(db, User) == users and count(db, AuditEntry) == entries
     assert not signed_in_as(client)
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [None, "", "x" * 256, 12345, "tab\there"],
+    ids=["none", "empty", "long", "int", "ctl"],
+)
+def test_a_token_without_a_usable_subject_is_refused(
+    app, db, admin, company, make_employee, provider, subject, caplog
+):
+    configure(db, admin, provider.issuer)
+    employee = make_employee(company=company, email=f"hanako@{DOMAIN}")
+    provider.user.update(email=employee.email, sub=subject)
+    users, entries = count(db, User), count(db, AuditEntry)
+    client = app.test_client()
+    response, _path = round_trip(client, company.id, employee.email)
+    assert response.status_code == 502 and not signed_in_as(client)
+    assert 'data-testid="sso-error"' in response.get_data(as_text=True)
+    failures = [r.getMessage() for r in caplog.records if r.name == "identity.sso_oidc"]
+    assert len(failures) == 1 and failures[0].startswith("single sign-on failed: id_token: ")
+    assert count(db, User) == users and count(db, AuditEntry) == entries
+    db.session.expire_all()
+    assert db.session.get(User, employee.id).sso_subject is None
 
 
 def test_a_wrong_client_secret_is_refused(app, db, admin, company, provider, caplog):
@@ -560,3 +586,169 @@ def test_an_employee_goes_straight_in_even_with_an_authenticator(
     assert response.status_code == 302, response.get_data(as_text=True)
     assert "/login/two-factor" not in response.location
     assert signed_in_as(client)
+
+
+# --- binding accounts to the provider's subject ----------------------------------------
+
+
+def bind_entries(db) -> list[AuditEntry]:
+    query = select(AuditEntry).where(AuditEntry.action == "sso.user.bind")
+    return list(db.session.scalars(query.order_by(AuditEntry.id)))
+
+
+def test_an_existing_account_is_bound_at_its_first_sso_and_signs_in_again(
+    app, db, admin, company, make_employee, provider
+):
+    configure(db, admin, provider.issuer)
+    employee = make_employee(company=company, email=f"hanako@{DOMAIN}")
+    provider.user.update(email=employee.email, sub="entra-oid-hanako")
+    client = app.test_client()
+    response, _path = round_trip(client, company.id, employee.email)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert signed_in_as(client)
+    db.session.expire_all()
+    assert db.session.get(User, employee.id).sso_subject == "entra-oid-hanako"
+    (entry,) = bind_entries(db)
+    assert entry.actor_id == employee.id and entry.company_id == company.id
+    assert entry.object_type == "user" and entry.object_id == employee.id
+    assert entry.after_values == {"sso_subject": "entra-oid-hanako"}
+
+    # The same subject signs in again: nothing more to bind.
+    again = app.test_client()
+    response, _path = round_trip(again, company.id, employee.email)
+    assert response.status_code == 302 and signed_in_as(again)
+    assert len(bind_entries(db)) == 1
+
+
+def test_a_subject_of_255_characters_is_kept_whole(
+    app, db, admin, company, make_employee, provider
+):
+    configure(db, admin, provider.issuer)
+    employee = make_employee(company=company, email=f"hanako@{DOMAIN}")
+    subject = "ü" + "s" * 254  # characters, not bytes
+    provider.user.update(email=employee.email, sub=subject)
+    client = app.test_client()
+    response, _path = round_trip(client, company.id, employee.email)
+    assert response.status_code == 302 and signed_in_as(client)
+    db.session.expire_all()
+    assert db.session.get(User, employee.id).sso_subject == subject
+
+
+@pytest.mark.parametrize("target", ["employee", "admin"])
+def test_another_subject_with_a_bound_accounts_address_is_refused(
+    app, db, admin, company, make_employee, provider, target, caplog
+):
+    """nOAuth: someone changes the e-mail of their own account at the provider to a
+    colleague's (or the admin's). The address finds the account; the subject refuses."""
+    configure(db, admin, provider.issuer)
+    victim = admin if target == "admin" else make_employee(company=company, email=f"v@{DOMAIN}")
+    victim.sso_subject = "the-real-one"
+    db.session.commit()
+    provider.user.update(email=victim.email, sub="the-attacker")
+    users, entries = count(db, User), count(db, AuditEntry)
+    client = app.test_client()
+    response, _path = round_trip(client, company.id, victim.email)
+    assert response.status_code == 403 and not signed_in_as(client)
+    text = response.get_data(as_text=True)
+    assert 'data-testid="sso-error"' in text
+    assert "belongs to another person at your company's identity provider" in text
+    db.session.expire_all()
+    unchanged = db.session.get(User, victim.id)
+    assert unchanged.sso_subject == "the-real-one" and unchanged.last_login_at is None
+    assert count(db, User) == users and count(db, AuditEntry) == entries
+    failures = [r.getMessage() for r in caplog.records if r.name == "identity.sso"]
+    assert failures == ["single sign-on refused: subject_mismatch"]
+    ours = " ".join(r.getMessage() for r in caplog.records if r.name != "werkzeug")
+    assert victim.email not in ours and "the-attacker" not in ours
+
+    # The real one still signs in.
+    provider.user["sub"] = "the-real-one"
+    real = app.test_client()
+    response, _path = round_trip(real, company.id, victim.email)
+    assert response.status_code in (302, 303), response.get_data(as_text=True)
+
+
+def test_a_subject_bound_to_another_account_is_refused(
+    app, db, admin, company, make_employee, provider, caplog
+):
+    """The person's address changed at the provider: neither a new account nor another
+    unbound one is theirs; their admin sorts it out."""
+    configure(db, admin, provider.issuer)
+    bound = make_employee(company=company, email=f"old.name@{DOMAIN}", sso_subject="sub-77")
+    unbound = make_employee(company=company, email=f"someone@{DOMAIN}")
+    users, entries = count(db, User), count(db, AuditEntry)
+    for email in (f"new.name@{DOMAIN}", unbound.email):
+        provider.user.update(email=email, sub="sub-77")
+        client = app.test_client()
+        response, _path = round_trip(client, company.id, email)
+        assert response.status_code == 403, email
+        text = response.get_data(as_text=True)
+        assert "already signs in to another Engawa account" in text
+        assert "ask your company admin" in text
+        assert not signed_in_as(client)
+    assert count(db, User) == users and count(db, AuditEntry) == entries
+    db.session.expire_all()
+    assert db.session.get(User, unbound.id).sso_subject is None
+    assert db.session.get(User, bound.id).sso_subject == "sub-77"
+    failures = [r.getMessage() for r in caplog.records if r.name == "identity.sso"]
+    assert failures == ["single sign-on refused: subject_taken"] * 2
+    assert "sub-77" not in " ".join(r.getMessage() for r in caplog.records)
+
+
+def test_the_same_subject_in_another_company_is_another_person(
+    app, db, admin, company, make_company, make_employee, provider
+):
+    """Subjects are unique per company (each company has its own provider)."""
+    configure(db, admin, provider.issuer)
+    other = make_company(name="Other")
+    make_employee(company=other, email="x@other.example", sso_subject="sub-1")
+    employee = make_employee(company=company, email=f"hanako@{DOMAIN}")
+    provider.user.update(email=employee.email, sub="sub-1")
+    client = app.test_client()
+    response, _path = round_trip(client, company.id, employee.email)
+    assert response.status_code == 302 and signed_in_as(client)
+    db.session.expire_all()
+    assert db.session.get(User, employee.id).sso_subject == "sub-1"
+
+
+def test_the_unique_constraint_settles_a_bind_race(db, admin, company, make_employee, monkeypatch):
+    """Two sign-ins at once: the check found the subject free, but another account was
+    bound to it before this one's write. The constraint refuses; nothing is written."""
+    configure(db, admin, "https://idp.example/tenant")
+    make_employee(company=company, email=f"first@{DOMAIN}", sso_subject="sub-9")
+    second = make_employee(company=company, email=f"second@{DOMAIN}")
+    monkeypatch.setattr(sso, "_bound_elsewhere", lambda *args: False)
+    entries = count(db, AuditEntry)
+
+    for email in (second.email, f"newcomer@{DOMAIN}"):  # binding, and creating
+        identity = sso.Identity(email=email, name="", subject="sub-9")
+        with pytest.raises(sso.SsoError) as refused:
+            sso.sign_in_user(company.id, identity, NOW)
+        assert refused.value.code == "subject_taken"
+        db.session.rollback()
+    assert db.session.get(User, second.id).sso_subject is None
+    assert db.session.scalar(select(User).where(User.email == f"newcomer@{DOMAIN}")) is None
+    assert count(db, AuditEntry) == entries
+
+
+def test_a_bind_that_lost_the_race_to_another_subject_is_refused(
+    db, admin, company, make_employee, monkeypatch
+):
+    """Two first sign-ins of one account with different subjects: the one whose write
+    finds the account already bound is refused, and the binding stays."""
+    configure(db, admin, "https://idp.example/tenant")
+    employee = make_employee(company=company, email=f"hanako@{DOMAIN}")
+    real_bound_elsewhere = sso._bound_elsewhere
+
+    def other_sign_in_binds_first(company_id, subject, user_id):
+        db.session.execute(
+            update(User).where(User.id == employee.id).values(sso_subject="the-first")
+        )
+        return real_bound_elsewhere(company_id, subject, user_id)
+
+    monkeypatch.setattr(sso, "_bound_elsewhere", other_sign_in_binds_first)
+    identity = sso.Identity(email=employee.email, name="", subject="the-second")
+    with pytest.raises(sso.SsoError) as refused:
+        sso.sign_in_user(company.id, identity, NOW)
+    assert refused.value.code == "subject_mismatch"
+    assert bind_entries(db) == []

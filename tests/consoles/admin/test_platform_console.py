@@ -498,3 +498,23 @@ def test_the_create_form_names_each_plan_s_fee_per_seat(db, admin_browser):
     page = admin_browser.get("/admin/companies/new").get_data(as_text=True)
     assert f"{plan.name}: ¥{plan.fee_per_seat:,} (tax incl.) a seat a month" in page
     assert "billed the fee of the plan for every seat each month" in page
+
+
+def test_a_person_is_unbound_from_single_sign_on(db, admin_browser, make_employee):
+    """Their provider account was re-created: the next single sign-on binds the new one."""
+    person = make_employee(sso_subject="idp-subject-1")
+    page = admin_browser.get(f"/admin/users/{person.id}").get_data(as_text=True)
+    assert "Bound to an account at the company" in page and 'data-testid="sso-unbind"' in page
+
+    response = admin_browser.post(f"/admin/users/{person.id}/sso-unbind")
+    assert response.status_code == 303
+    db.session.expire_all()
+    assert db.session.get(User, person.id).sso_subject is None
+    entry = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "user.sso_unbind")
+    ).one()
+    assert entry.object_id == person.id and entry.company_id == person.company_id
+    assert "idp-subject-1" not in (entry.before or "") + (entry.after or "")
+    page = admin_browser.get(f"/admin/users/{person.id}").get_data(as_text=True)
+    assert "Not bound" in page and 'data-testid="sso-unbind"' not in page
+    assert admin_browser.post("/admin/users/999999/sso-unbind").status_code == 404
