@@ -314,105 +314,91 @@ def end_access(user_ids, now: datetime) -> None:
     )
 
 
-def deactivate_company(
-    company_id: int, now: datetime, *, actor: User | None = None, actor_kind: str | None = None
-) -> Company:
-    """Nobody of the company signs in any more: every session and API token of its
-    people ends at once. Its bookings, people and subscription are kept, so
-    reactivating gives everything back. Deactivating an inactive company changes
-    nothing."""
-    company = _locked(Company, company_id, _l("No such company."))
-    if not company.active:
-        return company
-    company.active = False
-    company.deactivated_at = now
-    end_access(select(User.id).where(User.company_id == company.id), now)
+def _switched(
+    action: str,
+    setting: str,
+    value: bool,
+    now: datetime,
+    actor: User | None,
+    actor_kind: str | None,
+    **target,
+) -> None:
+    """Audit one yes/no setting of an organisation or facility turned to ``value``
+    (``target``: object_type, object_id and the organisation's id), then flush."""
     audit.record(
-        "company.deactivate",
+        action,
         now,
         actor=actor,
         actor_kind=_actor_kind(actor, actor_kind),
-        object_type="company",
-        object_id=company.id,
-        company_id=company.id,
-        before={"active": True},
-        after={"active": False},
+        before={setting: not value},
+        after={setting: value},
+        **target,
     )
     db.session.flush()
-    return company
 
 
-def reactivate_company(
-    company_id: int, now: datetime, *, actor: User | None = None, actor_kind: str | None = None
+def set_company_active(
+    company_id: int,
+    active: bool,
+    now: datetime,
+    *,
+    actor: User | None = None,
+    actor_kind: str | None = None,
 ) -> Company:
-    """Its people may sign in again (each signs in afresh)."""
+    """Deactivating: nobody of the company signs in any more, every session and API
+    token of its people ends at once; its bookings, people and subscription are kept.
+    Reactivating: its people may sign in again (each signs in afresh). Asking for the
+    state the company is in changes nothing."""
     company = _locked(Company, company_id, _l("No such company."))
-    if company.active:
+    if company.active == active:
         return company
-    company.active = True
-    company.deactivated_at = None
-    audit.record(
-        "company.reactivate",
+    company.active = active
+    company.deactivated_at = None if active else now
+    if not active:
+        end_access(select(User.id).where(User.company_id == company.id), now)
+    _switched(
+        "company.reactivate" if active else "company.deactivate",
+        "active",
+        active,
         now,
-        actor=actor,
-        actor_kind=_actor_kind(actor, actor_kind),
+        actor,
+        actor_kind,
         object_type="company",
         object_id=company.id,
         company_id=company.id,
-        before={"active": False},
-        after={"active": True},
     )
-    db.session.flush()
     return company
 
 
 # --- Operator organisations -------------------------------------------------------------
 
 
-def suspend_operator(
-    operator_id: int, now: datetime, *, actor: User | None = None, actor_kind: str | None = None
+def set_operator_suspended(
+    operator_id: int,
+    suspended: bool,
+    now: datetime,
+    *,
+    actor: User | None = None,
+    actor_kind: str | None = None,
 ) -> OperatorOrg:
-    """Its facilities leave search and cannot be booked (``Facility.listed``); stays
-    already booked are kept, and its operators still sign in to run them."""
+    """Suspended: its facilities leave search and cannot be booked
+    (``Facility.listed``); stays already booked are kept, and its operators still sign
+    in to run them. Unsuspended: its reviewed, open facilities are listed again."""
     org = _locked(OperatorOrg, operator_id, _l("No such operator organisation."))
-    if org.suspended_at is not None:
+    if (org.suspended_at is not None) == suspended:
         return org
-    org.suspended_at = now
-    audit.record(
-        "operator.suspend",
+    org.suspended_at = now if suspended else None
+    _switched(
+        "operator.suspend" if suspended else "operator.unsuspend",
+        "suspended",
+        suspended,
         now,
-        actor=actor,
-        actor_kind=_actor_kind(actor, actor_kind),
+        actor,
+        actor_kind,
         object_type="operator",
         object_id=org.id,
         operator_id=org.id,
-        before={"suspended": False},
-        after={"suspended": True},
     )
-    db.session.flush()
-    return org
-
-
-def unsuspend_operator(
-    operator_id: int, now: datetime, *, actor: User | None = None, actor_kind: str | None = None
-) -> OperatorOrg:
-    """Its reviewed, open facilities are listed again."""
-    org = _locked(OperatorOrg, operator_id, _l("No such operator organisation."))
-    if org.suspended_at is None:
-        return org
-    org.suspended_at = None
-    audit.record(
-        "operator.unsuspend",
-        now,
-        actor=actor,
-        actor_kind=_actor_kind(actor, actor_kind),
-        object_type="operator",
-        object_id=org.id,
-        operator_id=org.id,
-        before={"suspended": True},
-        after={"suspended": False},
-    )
-    db.session.flush()
     return org
 
 
@@ -433,16 +419,15 @@ def set_facility_reviewed(
     if (facility.reviewed_at is not None) == reviewed:
         return facility
     facility.reviewed_at = now if reviewed else None
-    audit.record(
+    _switched(
         "facility.review" if reviewed else "facility.unreview",
+        "reviewed",
+        reviewed,
         now,
-        actor=actor,
-        actor_kind=_actor_kind(actor, actor_kind),
+        actor,
+        actor_kind,
         object_type="facility",
         object_id=facility.id,
         operator_id=facility.operator_id,
-        before={"reviewed": not reviewed},
-        after={"reviewed": reviewed},
     )
-    db.session.flush()
     return facility

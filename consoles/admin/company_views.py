@@ -119,9 +119,8 @@ def _company_action(company_id: int, *, deactivate: bool):
         )
     if not form.validate_on_submit():
         abort(400)
-    service = orgs.deactivate_company if deactivate else orgs.reactivate_company
     try:
-        company = service(company_id, edge_now(), actor=actor())
+        company = orgs.set_company_active(company_id, not deactivate, edge_now(), actor=actor())
     except orgs.OrgNotFound:
         db.session.rollback()
         abort(404)

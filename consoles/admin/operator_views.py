@@ -96,9 +96,8 @@ def _operator_action(operator_id: int, *, suspend: bool):
         )
     if not form.validate_on_submit():
         abort(400)
-    service = orgs.suspend_operator if suspend else orgs.unsuspend_operator
     try:
-        org = service(operator_id, edge_now(), actor=actor())
+        org = orgs.set_operator_suspended(operator_id, suspend, edge_now(), actor=actor())
     except orgs.OrgNotFound:
         db.session.rollback()
         abort(404)

@@ -201,7 +201,7 @@ def test_a_deactivated_company_signs_nobody_in_and_keeps_its_bookings(
     secret = with_session_and_token(db, employee)
     bystander_secret = with_session_and_token(db, bystander)
     bookings = count(db, Booking)
-    orgs.deactivate_company(company.id, NOW, actor=root)
+    orgs.set_company_active(company.id, False, NOW, actor=root)
     db.session.commit()
     db.session.expire_all()
     assert (company.active, company.deactivated_at) == (False, NOW)
@@ -220,8 +220,8 @@ def test_a_deactivated_company_signs_nobody_in_and_keeps_its_bookings(
         {"active": True},
         {"active": False},
     )
-    orgs.deactivate_company(company.id, NOW, actor=root)  # again: nothing more
-    orgs.reactivate_company(company.id, NOW, actor=root)
+    orgs.set_company_active(company.id, False, NOW, actor=root)  # again: nothing more
+    orgs.set_company_active(company.id, True, NOW, actor=root)
     db.session.commit()
     db.session.expire_all()
     assert company.active and company.deactivated_at is None
@@ -231,10 +231,10 @@ def test_a_deactivated_company_signs_nobody_in_and_keeps_its_bookings(
 
 def test_unknown_ids_are_not_found(db):
     for call in (
-        lambda: orgs.deactivate_company(999, NOW),
-        lambda: orgs.reactivate_company(2**40, NOW),
-        lambda: orgs.suspend_operator(999, NOW),
-        lambda: orgs.unsuspend_operator(999, NOW),
+        lambda: orgs.set_company_active(999, False, NOW),
+        lambda: orgs.set_company_active(2**40, True, NOW),
+        lambda: orgs.set_operator_suspended(999, True, NOW),
+        lambda: orgs.set_operator_suspended(999, False, NOW),
         lambda: orgs.set_facility_reviewed(999, True, NOW),
         lambda: people.lock(999, NOW),
         lambda: people.unlock(999, NOW),
@@ -251,10 +251,10 @@ def test_a_suspended_operator_leaves_search_and_comes_back(db, make_facility, ma
     facility = make_facility(operator=org)
     listed = select(Facility.id).where(Facility.listed)
     assert facility.id in db.session.scalars(listed).all()
-    orgs.suspend_operator(org.id, NOW)
+    orgs.set_operator_suspended(org.id, True, NOW)
     db.session.commit()
     assert facility.id not in db.session.scalars(listed).all()
-    orgs.unsuspend_operator(org.id, NOW)
+    orgs.set_operator_suspended(org.id, False, NOW)
     db.session.commit()
     assert facility.id in db.session.scalars(listed).all()
     assert [(e.action, e.operator_id) for e in entries(db)] == [

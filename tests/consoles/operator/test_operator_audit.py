@@ -31,7 +31,7 @@ def test_operators_read_their_own_organisations_entries_only(
     other = make_facility(operator=theirs, reviewed_at=None)
     orgs.set_facility_reviewed(facility.id, True, NOW, actor=root)
     orgs.set_facility_reviewed(other.id, True, NOW, actor=root)
-    orgs.suspend_operator(theirs.id, NOW, actor=root)
+    orgs.set_operator_suspended(theirs.id, True, NOW, actor=root)
     company = make_company()
     audit.record("company.policy", NOW, object_type="company", company_id=company.id)
     db.session.commit()
