@@ -39,14 +39,6 @@ def init_app(app: Flask) -> None:
     register_jobs(
         app,
         JobSpec(
-            "mail_outbox",
-            mail.deliver_outbox,
-            "interval",
-            lambda config: {"minutes": 5},
-            _l("Send queued e-mail (invitations, join links)"),
-            has_work=mail.outbox_pending,
-        ),
-        JobSpec(
             "prune_sign_ins",
             sessions.prune,
             "interval",

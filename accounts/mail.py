@@ -26,7 +26,7 @@ from email.utils import format_datetime, make_msgid
 from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
 from flask_babel import force_locale, gettext
-from sqlalchemy import String, Text, func, select, update
+from sqlalchemy import ForeignKey, String, Text, func, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import UTCDateTime, edge_now, utcnow
@@ -67,6 +67,23 @@ class OutgoingMail(db.Model):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Not sent and never will be: its link expired first, or its body became unreadable.
     discarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Who it is for when they have an account (the development mailbox shows each
+    # person their own), and what it is (a notifications kind, "invitation", …).
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    kind: Mapped[str | None] = mapped_column(String(40))
+    # The HTML part, encrypted like ``body``; None for a plain-text mail.
+    html_body: Mapped[str | None] = mapped_column(Text)
+    # One attachment (a stay's .ics), its bytes as text, encrypted like ``body``.
+    attachment_name: Mapped[str | None] = mapped_column(String(100))
+    attachment_type: Mapped[str | None] = mapped_column(String(60))
+    attachment_body: Mapped[str | None] = mapped_column(Text)
+    # Retries: not tried again before ``next_attempt_at``; given up (``failed_at``)
+    # after the last attempt.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A delivery run's claim: no other run sends it before ``claimed_until``.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 def _cipher() -> Fernet:
@@ -94,17 +111,36 @@ def open_body(stored: str) -> str | None:
 
 
 def queue_mail(
-    to: str, subject: str, body: str, now: datetime, *, expires_at: datetime | None = None
+    to: str,
+    subject: str,
+    body: str,
+    now: datetime,
+    *,
+    expires_at: datetime | None = None,
+    user_id: int | None = None,
+    kind: str | None = None,
+    html: str | None = None,
+    attachment: tuple[str, str, str] | None = None,
 ) -> OutgoingMail:
     """Queue a mail (the body is stored encrypted). ``expires_at``: when the link it
-    carries stops working; a mail still unsent then is discarded, never sent late."""
+    carries stops working; a mail still unsent then is discarded, never sent late.
+    ``html``: an HTML part beside the plain text; ``attachment``: (file name, MIME
+    type, text), such as a stay's ``.ics``; both stored encrypted like the body."""
     mail = OutgoingMail(
         to_address=to,
         subject=subject[:200],
         body=_seal(body),
         created_at=now,
         expires_at=expires_at,
+        user_id=user_id,
+        kind=kind,
+        html_body=_seal(html) if html is not None else None,
     )
+    if attachment is not None:
+        name, mime_type, content = attachment
+        mail.attachment_name = name[:100]
+        mail.attachment_type = mime_type[:60]
+        mail.attachment_body = _seal(content)
     db.session.add(mail)
     db.session.flush()
     return mail

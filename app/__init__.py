@@ -22,6 +22,7 @@ import core
 import demo
 import facilities
 import identity
+import notifications
 import pricing
 from core.config import INSTANCE_DIR, load_config
 
@@ -36,6 +37,7 @@ PACKAGES = (
     booking,
     calendars,
     identity,
+    notifications,
     consoles,
     demo,
 )

@@ -66,3 +66,23 @@ class BookingNight(db.Model):
     price: Mapped[int]
 
     booking: Mapped[Booking] = relationship(back_populates="nights")
+
+
+class StayRating(db.Model):
+    """The guest's answer to the thank-you mail after a stay: 1–5 and a comment.
+
+    One per stay (answering again replaces it). Kept for the reports on what the
+    network brings each region.
+    """
+
+    __tablename__ = "stay_rating"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(ForeignKey("booking.id"), unique=True)
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facility.id"), index=True)
+    rating: Mapped[int]
+    comment: Mapped[str] = mapped_column(String(1000), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),)

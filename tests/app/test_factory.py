@@ -33,6 +33,10 @@ EXPECTED_JOBS = {
     "prune_webhook_events",
     "calendar_sync",
     "expire_applications",
+    "webhook_deliveries",
+    "stay_notices",
+    "operator_digest",
+    "feed_watch",
 }
 
 
@@ -60,6 +64,7 @@ def test_every_package_registers_itself_bottom_layer_first():
         "booking",
         "calendars",
         "identity",
+        "notifications",
         "consoles",
         "demo",
     ]

@@ -1,0 +1,167 @@
+"""Domain events: what happened that someone should hear of.
+
+A lower layer never imports the one that tells people (``notifications``, above every
+package that has news). It leaves an ``Event`` row in the same transaction as the
+change (``emit``), so an event exists exactly when the thing it announces does. The
+notifications package reads the rows after the commit and turns each into mail, in-app
+notices and webhook deliveries (``notifications.dispatch``), once: an event is claimed
+and marked dispatched in one transaction.
+
+An event carries ids and the few facts that will not be true later (what a
+cancellation refunded, the dates a stay had before a change); everything else is read
+when it is dispatched. It carries no names or addresses.
+
+``dedupe_key`` makes an event happen at most once however often its source runs: the
+reminder of one stay, the incident of one feed, the invoice of one period.
+
+The types, and what ``data`` holds for each:
+
+- ``booking.created``: {} (the booking is ``subject_id``)
+- ``booking.cancelled``: {"refund": yen, "fee": yen, "by": "employee" | "company_admin"
+  | "operator" | "system"}
+- ``booking.changed``: {"old_check_in", "old_check_out" (ISO dates), "old_unit_id",
+  "charged": yen, "refunded": yen, "by": role}
+- ``booking.refused``: {"reason": short code} (emitted after the refused transaction
+  rolled back; counted per employee and day)
+- ``stay.reminder`` and ``stay.thanks``: {} (jobs; deduped per booking)
+- ``calendar.conflict``: {} (the conflict is ``subject_id``)
+- ``feed.failing``: {"since": ISO instant of the last success or of the feed's creation}
+- ``operator.digest``: {"day": ISO date} (one per organisation and Japan day)
+- ``invoice.issued``: {} (the invoice is ``subject_id``)
+- ``payment.failed``: {"grace_until": ISO instant}
+- ``seats.full``: {} (someone could not join: one per company and day)
+- ``credit.low``: {"balance": yen, "grant": yen}
+- ``refusals.many``: {"count": n, "day": ISO date} (made by the dispatcher from
+  ``booking.refused``; ``user_id`` is the employee)
+- ``application.submitted``: {"kind": "company" | "operator"} (the application is
+  ``subject_id``)
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import UTCDateTime
+from core.extensions import db
+
+BOOKING_CREATED = "booking.created"
+BOOKING_CANCELLED = "booking.cancelled"
+BOOKING_CHANGED = "booking.changed"
+BOOKING_REFUSED = "booking.refused"
+STAY_REMINDER = "stay.reminder"
+STAY_THANKS = "stay.thanks"
+CALENDAR_CONFLICT = "calendar.conflict"
+FEED_FAILING = "feed.failing"
+OPERATOR_DIGEST = "operator.digest"
+INVOICE_ISSUED = "invoice.issued"
+PAYMENT_FAILED = "payment.failed"
+SEATS_FULL = "seats.full"
+CREDIT_LOW = "credit.low"
+REFUSALS_MANY = "refusals.many"
+APPLICATION_SUBMITTED = "application.submitted"
+
+EVENT_TYPES = (
+    BOOKING_CREATED,
+    BOOKING_CANCELLED,
+    BOOKING_CHANGED,
+    BOOKING_REFUSED,
+    STAY_REMINDER,
+    STAY_THANKS,
+    CALENDAR_CONFLICT,
+    FEED_FAILING,
+    OPERATOR_DIGEST,
+    INVOICE_ISSUED,
+    PAYMENT_FAILED,
+    SEATS_FULL,
+    CREDIT_LOW,
+    REFUSALS_MANY,
+    APPLICATION_SUBMITTED,
+)
+
+
+class Event(db.Model):
+    __tablename__ = "domain_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The organisations the event belongs to (whose people and systems hear of it).
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("company.id"), index=True)
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operator_org.id"), index=True)
+    # The person it is about (the employee of a stay), and who caused it.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # What it is about: "booking", "conflict", "feed", "invoice", "application", ….
+    subject_type: Mapped[str | None] = mapped_column(String(20))
+    subject_id: Mapped[int | None]
+    # A JSON object of the facts that will not be true later (see the module's list).
+    data: Mapped[str] = mapped_column(Text, default="{}")
+    # At most one event per key (unique; None: no limit).
+    dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True)
+    # Turned into mail, notices and webhook deliveries (notifications.dispatch).
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        # The dispatcher's queue: the undispatched, oldest first.
+        Index("ix_domain_event_dispatched_id", "dispatched_at", "id"),
+        # "Refused more than 3 times today": an employee's refusals by day.
+        Index("ix_domain_event_user_type_created", "user_id", "type", "created_at"),
+    )
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        return json.loads(self.data or "{}")
+
+
+def emit(
+    type_: str,
+    now: datetime,
+    *,
+    company_id: int | None = None,
+    operator_id: int | None = None,
+    user_id: int | None = None,
+    actor_id: int | None = None,
+    subject: tuple[str, int] | None = None,
+    data: dict[str, Any] | None = None,
+    dedupe_key: str | None = None,
+) -> Event | None:
+    """Record that ``type_`` happened, in the caller's transaction (flushes only).
+
+    With ``dedupe_key``, an event already recorded under the key makes this a no-op
+    that answers None (the insert runs in a savepoint, so a race between two
+    processes leaves one event and the caller's transaction intact).
+    """
+    if type_ not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type_!r}")
+    if dedupe_key is not None and db.session.scalar(
+        select(Event.id).where(Event.dedupe_key == dedupe_key)
+    ):
+        return None
+    event = Event(
+        type=type_,
+        created_at=now,
+        company_id=company_id,
+        operator_id=operator_id,
+        user_id=user_id,
+        actor_id=actor_id,
+        subject_type=subject[0] if subject else None,
+        subject_id=subject[1] if subject else None,
+        data=json.dumps(data or {}, sort_keys=True, default=str),
+        dedupe_key=dedupe_key,
+    )
+    if dedupe_key is None:
+        db.session.add(event)
+        db.session.flush()
+        return event
+    try:
+        with db.session.begin_nested():
+            db.session.add(event)
+    except IntegrityError:
+        return None
+    return event

@@ -1,0 +1,56 @@
+"""Telling people: each domain event (``accounts.events``) becomes mail through the
+outbox, notices under the bell, and signed webhook deliveries to the organisations'
+systems; with the reminders, the operators' daily digest and the feed watch that make
+events of their own."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_babel import lazy_gettext as _l
+
+from core.scheduler import JobSpec, register_jobs
+from notifications import jobs, models, stay_jobs, views  # noqa: F401  (models: the tables)
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(views.bp)
+    register_jobs(
+        app,
+        JobSpec(
+            "mail_outbox",
+            jobs.mail_outbox,
+            "interval",
+            lambda config: {"minutes": 1},
+            _l("Turn new events into mail and notices, then send the mail that is due"),
+            has_work=jobs.mail_work,
+        ),
+        JobSpec(
+            "webhook_deliveries",
+            jobs.webhook_deliveries,
+            "interval",
+            lambda config: {"minutes": 1},
+            _l("Turn new events into webhook deliveries, then send those that are due"),
+            has_work=jobs.webhook_work,
+        ),
+        JobSpec(
+            "stay_notices",
+            stay_jobs.stay_notices,
+            "interval",
+            lambda config: {"hours": 1},
+            _l("Remind guests 3 days before check-in and thank them after their stay"),
+        ),
+        JobSpec(
+            "operator_digest",
+            stay_jobs.operator_digest,
+            "cron",
+            lambda config: {"hour": 7, "minute": 0},
+            _l("Send operators the day's arrivals, departures and rooms to clean"),
+        ),
+        JobSpec(
+            "feed_watch",
+            stay_jobs.feed_watch,
+            "interval",
+            lambda config: {"minutes": 15},
+            _l("Tell operators of calendar feeds failing or stale for more than 6 hours"),
+        ),
+    )

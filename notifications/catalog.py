@@ -1,0 +1,96 @@
+"""Every kind of notification: who gets it, from which event, and whether it may be
+switched off.
+
+A *kind* is one message for one audience (the mail template ``templates/mail/<kind>``
+and the bell's notice share its name). One event can make several kinds: a new
+booking is ``booking_confirmed`` for the employee and ``operator_booking_created``
+for the facility's operators. Kinds that carry legal or money facts (``optional`` is
+False) cannot be switched off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask_babel import lazy_gettext as _l
+
+from accounts import events as ev
+
+# Audiences: who among the event's people receives the kind.
+EMPLOYEE = "employee"  # the event's user_id (the guest of the stay)
+OPERATORS = "operators"  # active operator users of the event's operator_id
+COMPANY_ADMINS = "company_admins"  # active company admins of the event's company_id
+PLATFORM_ADMINS = "platform_admins"  # the Engawa team
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    event_type: str
+    audience: str
+    optional: bool
+    # What the preference checkbox and the notices list call it.
+    label: object
+    # Whether the kind is also a notice under the bell (operators and admins).
+    notice: bool = True
+
+
+KINDS: tuple[Kind, ...] = (
+    # The employee's stay.
+    Kind("booking_confirmed", ev.BOOKING_CREATED, EMPLOYEE, False, _l("Booking confirmed"), False),
+    Kind("booking_cancelled", ev.BOOKING_CANCELLED, EMPLOYEE, False, _l("Booking cancelled"), False),
+    Kind("booking_changed", ev.BOOKING_CHANGED, EMPLOYEE, False, _l("Stay changed"), False),
+    Kind("stay_reminder", ev.STAY_REMINDER, EMPLOYEE, True, _l("Reminder 3 days before check-in"), False),
+    Kind("stay_thanks", ev.STAY_THANKS, EMPLOYEE, True, _l("Thank-you and rating after a stay"), False),
+    # The facility's operators.
+    Kind("operator_booking_created", ev.BOOKING_CREATED, OPERATORS, True, _l("New booking")),
+    Kind("operator_booking_cancelled", ev.BOOKING_CANCELLED, OPERATORS, True, _l("Booking cancelled by the guest or company")),
+    Kind("operator_booking_changed", ev.BOOKING_CHANGED, OPERATORS, True, _l("Stay changed")),
+    Kind("calendar_conflict", ev.CALENDAR_CONFLICT, OPERATORS, True, _l("Calendar conflict")),
+    Kind("feed_failing", ev.FEED_FAILING, OPERATORS, True, _l("Calendar feed not syncing")),
+    Kind("operator_digest", ev.OPERATOR_DIGEST, OPERATORS, True, _l("Daily summary at 7:00"), False),
+    # The company's admins.
+    Kind("invoice_issued", ev.INVOICE_ISSUED, COMPANY_ADMINS, False, _l("Invoice issued")),
+    Kind("payment_failed", ev.PAYMENT_FAILED, COMPANY_ADMINS, False, _l("Payment failed")),
+    Kind("seats_full", ev.SEATS_FULL, COMPANY_ADMINS, True, _l("Seats full: someone could not join")),
+    Kind("credit_low", ev.CREDIT_LOW, COMPANY_ADMINS, True, _l("Stay credit below 10%")),
+    Kind("refusals_many", ev.REFUSALS_MANY, COMPANY_ADMINS, True, _l("An employee's bookings refused repeatedly")),
+    # The Engawa team.
+    Kind("application_submitted", ev.APPLICATION_SUBMITTED, PLATFORM_ADMINS, True, _l("New sign-up application")),
+)
+
+BY_NAME = {kind.name: kind for kind in KINDS}
+
+
+def kinds_for_event(event_type: str) -> list[Kind]:
+    return [kind for kind in KINDS if kind.event_type == event_type]
+
+
+def kinds_for_role(role: str) -> list[Kind]:
+    """The kinds a person of ``role`` can receive (their preferences page lists the
+    optional ones). A company admin books stays too, so gets the employee's kinds."""
+    audiences = {
+        "employee": {EMPLOYEE},
+        "company_admin": {EMPLOYEE, COMPANY_ADMINS},
+        "operator": {OPERATORS},
+        "platform_admin": {PLATFORM_ADMINS},
+    }.get(role, set())
+    return [kind for kind in KINDS if kind.audience in audiences]
+
+
+# The event types an organisation's webhook endpoint may choose, by organisation.
+COMPANY_WEBHOOK_TYPES = (
+    ev.BOOKING_CREATED,
+    ev.BOOKING_CANCELLED,
+    ev.BOOKING_CHANGED,
+    ev.INVOICE_ISSUED,
+    ev.PAYMENT_FAILED,
+)
+OPERATOR_WEBHOOK_TYPES = (
+    ev.BOOKING_CREATED,
+    ev.BOOKING_CANCELLED,
+    ev.BOOKING_CHANGED,
+    ev.CALENDAR_CONFLICT,
+    ev.FEED_FAILING,
+)
+WEBHOOK_TYPES = tuple(dict.fromkeys(COMPANY_WEBHOOK_TYPES + OPERATOR_WEBHOOK_TYPES))
