@@ -51,6 +51,10 @@ class Facility(db.Model):
     max_nights: Mapped[int] = mapped_column(default=30)
     description_ja: Mapped[str] = mapped_column(Text, default="")
     description_en: Mapped[str] = mapped_column(Text, default="")
+    # What a guest needs on arrival (where the key is, parking, the last bus): in the
+    # reminder mail 3 days before check-in and on the stay's page.
+    arrival_notes_ja: Mapped[str] = mapped_column(Text, default="", server_default=text("''"))
+    arrival_notes_en: Mapped[str] = mapped_column(Text, default="", server_default=text("''"))
     active: Mapped[bool] = mapped_column(default=True)
     # When the platform admin reviewed it: a facility is listed (searchable, bookable)
     # only once reviewed, while active and while its operator is not suspended.

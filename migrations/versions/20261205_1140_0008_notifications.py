@@ -140,6 +140,10 @@ def upgrade():
     with op.batch_alter_table('stay_rating', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_stay_rating_facility_id'), ['facility_id'], unique=False)
 
+    with op.batch_alter_table('facility', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('arrival_notes_ja', sa.Text(), server_default=sa.text("''"), nullable=False))
+        batch_op.add_column(sa.Column('arrival_notes_en', sa.Text(), server_default=sa.text("''"), nullable=False))
+
     with op.batch_alter_table('outgoing_mail', schema=None) as batch_op:
         batch_op.add_column(sa.Column('user_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('kind', sa.String(length=40), nullable=True))
@@ -172,6 +176,10 @@ def downgrade():
         batch_op.drop_column('html_body')
         batch_op.drop_column('kind')
         batch_op.drop_column('user_id')
+
+    with op.batch_alter_table('facility', schema=None) as batch_op:
+        batch_op.drop_column('arrival_notes_en')
+        batch_op.drop_column('arrival_notes_ja')
 
     with op.batch_alter_table('stay_rating', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_stay_rating_facility_id'))
