@@ -70,6 +70,11 @@ run: install
 	trap 'kill $$scheduler 2>/dev/null; wait $$scheduler 2>/dev/null' EXIT && \
 	{ $(FLASK) scheduler run & scheduler=$$!; } && \
 	echo "Engawa on $(BASE_URL) with the scheduler (Ctrl-C stops both)" && \
+	if [ -n "$$SMTP_HOST" ]; then \
+	  echo "Mail: sent through $$SMTP_HOST (SMTP_PORT, SMTP_USER, SMTP_STARTTLS as set)"; \
+	else \
+	  echo "Mail: SMTP_HOST is not set, so no mail leaves this machine; each person reads theirs at $(BASE_URL)/dev/mail"; \
+	fi && \
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
 # Debian's Chromium for the browser tests (never a downloaded browser build).

@@ -14,12 +14,13 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from accounts.events import INVOICE_ISSUED, PAYMENT_FAILED, emit
 from billing import ledger
 from billing.models import (
     TERMINAL_STATUSES,
@@ -204,7 +205,7 @@ def apply(snapshot: Snapshot, now: datetime, grace_days: int, prices: dict[str, 
     if customer and account.stripe_customer_id is None:
         account.stripe_customer_id = customer
     if snapshot.subscription is not None:
-        apply_subscription(account, snapshot.subscription, now, prices)
+        apply_subscription(account, snapshot.subscription, now, prices, grace_days=grace_days)
     if snapshot.invoice is not None:
         apply_invoice(account, snapshot.invoice, now, prices)
     db.session.flush()
@@ -242,9 +243,19 @@ def plan_for_price(price_id: str | None, prices: dict[str, str]) -> Plan | None:
 
 
 def apply_subscription(
-    account: BillingAccount, record: SubscriptionRecord, now: datetime, prices: dict[str, str]
+    account: BillingAccount,
+    record: SubscriptionRecord,
+    now: datetime,
+    prices: dict[str, str],
+    *,
+    grace_days: int | None = None,
 ) -> Subscription | None:
-    """Copy the provider's subscription; a canceled one stays canceled."""
+    """Copy the provider's subscription; a canceled one stays canceled.
+
+    A subscription past due is news for the company's admins, once per incident
+    (``payment.failed``, with the end of its ``grace_days``); without ``grace_days``
+    the next webhook or reconcile that brings them tells.
+    """
     sub = db.session.scalar(
         select(Subscription)
         .where(Subscription.stripe_subscription_id == record.id)
@@ -285,6 +296,8 @@ def apply_subscription(
         sub.synced_at = record.read_at
     sub.version = (sub.version or 0) + 1
     db.session.flush()
+    if sub.status == "past_due" and sub.past_due_since is not None and grace_days is not None:
+        _payment_failed(sub, grace_days, now)
     current = account.subscription
     # The newest live subscription decides; an ended one only until another exists.
     if current is None or current.id == sub.id or current.status in TERMINAL_STATUSES:
@@ -292,17 +305,37 @@ def apply_subscription(
     return sub
 
 
+def _payment_failed(sub: Subscription, grace_days: int, now: datetime) -> None:
+    """One ``payment.failed`` per incident: keyed by when the subscription fell past due."""
+    since = sub.past_due_since.astimezone(UTC)
+    emit(
+        PAYMENT_FAILED,
+        now,
+        company_id=sub.company_id,
+        subject=("subscription", sub.id),
+        data={"grace_until": (since + timedelta(days=grace_days)).isoformat()},
+        dedupe_key=f"payment_failed:{sub.id}:{since.isoformat()}",
+    )
+
+
 # Invoices that open a period of seats (not prorations or one-off items).
 PERIOD_REASONS = frozenset({"subscription_create", "subscription_cycle"})
+# An invoice sent to the customer (not a draft, not voided or written off before it was).
+ISSUED_STATUSES = frozenset({"open", "paid"})
 
 
 def apply_invoice(
     account: BillingAccount, record: InvoiceRecord, now: datetime, prices: dict[str, str]
 ) -> Invoice:
-    """Copy the invoice; a paid period invoice grants its seats' credit, once."""
+    """Copy the invoice; a paid period invoice grants its seats' credit, once.
+
+    An invoice first seen issued (open or paid) is news for the company's admins, once
+    (``invoice.issued``), whichever of the webhooks or the reconcile brings it first.
+    """
     invoice = db.session.scalar(
         select(Invoice).where(Invoice.stripe_invoice_id == record.id).with_for_update()
     )
+    was_issued = invoice is not None and invoice.status in ISSUED_STATUSES
     if invoice is None:
         invoice = Invoice(
             company_id=account.company_id,
@@ -334,6 +367,14 @@ def apply_invoice(
         setattr(invoice, name, getattr(record, name))
     invoice.stripe_subscription_id = record.subscription
     db.session.flush()
+    if invoice.status in ISSUED_STATUSES and not was_issued:
+        emit(
+            INVOICE_ISSUED,
+            now,
+            company_id=invoice.company_id,
+            subject=("invoice", invoice.id),
+            dedupe_key=f"invoice:{invoice.id}",
+        )
     # A ¥0 invoice (a free trial) is not a paid period: credit comes with paid seats.
     if invoice.status == "paid" and record.billing_reason in PERIOD_REASONS and record.total > 0:
         _grant_once(account, invoice, record, now, prices)

@@ -271,6 +271,8 @@ def create_booking():
         )
     except services.BookingError as exc:
         db.session.rollback()
+        if services.record_refusal(g.api_user, exc, edge_now()) is not None:
+            db.session.commit()
         _raise_booking_error(exc)
     payload = _booking_json(booking)  # before the commit expires what it reads
     db.session.commit()

@@ -13,6 +13,7 @@ from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, select
 
+from accounts import events
 from accounts.models import User
 from availability.blocks import reconcile_unit
 from availability.changes import nights_changed
@@ -26,8 +27,10 @@ from booking.services import (
     BookingForbidden,
     PriceChanged,
     StayRequest,
+    acted_by,
     billing_refusals,
     booking_of,
+    booking_parties,
     check_monthly_cap,
     check_request,
     insert_occupancy,
@@ -248,6 +251,20 @@ def change_booking(
     # The account lock last, as a booking and a cancellation take it.
     with billing_refusals():
         ledger.settle_change(booking, actor, money, now, grace_days)
+    events.emit(
+        events.BOOKING_CHANGED,
+        now,
+        **booking_parties(booking, actor.id),
+        subject=("booking", booking.id),
+        data={
+            "old_check_in": old_range[0].isoformat(),
+            "old_check_out": old_range[1].isoformat(),
+            "old_unit_id": old_unit_id,
+            "charged": money.charged,
+            "refunded": money.refunded,
+            "by": acted_by(actor),
+        },
+    )
     return ChangeResult(booking, old_total, new_total, money)
 
 

@@ -17,7 +17,8 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
-from accounts.models import Company, User
+from accounts import events
+from accounts.models import Company, Role, User
 from availability.blocks import reconcile_unit
 from availability.changes import nights_changed
 from availability.models import Occupancy
@@ -336,7 +337,73 @@ def book_stay(
         spend_for_booking(booking, actor, now, grace_days)
     # Demand around these nights changed: re-price them once this commits.
     nights_changed(unit.facility_id, stay.check_in, stay.check_out)
+    events.emit(
+        events.BOOKING_CREATED,
+        now,
+        **booking_parties(booking, actor.id),
+        subject=("booking", booking.id),
+    )
     return booking
+
+
+def booking_parties(booking: Booking, actor_id: int | None) -> dict[str, int | None]:
+    """Whom an event about ``booking`` concerns: the employee's company, the facility's
+    operator, the guest, and who acted (None: nobody, a rule or a job)."""
+    return {
+        "company_id": booking.company_id,
+        "operator_id": booking.unit.facility.operator_id,
+        "user_id": booking.user_id,
+        "actor_id": actor_id,
+    }
+
+
+# The roles an event's ``by`` names; anybody else, or nobody, is the system.
+ACTING_ROLES = (Role.EMPLOYEE, Role.COMPANY_ADMIN, Role.OPERATOR)
+
+
+def acted_by(actor: User | None) -> str:
+    """Who changed a stay, as events say it (``by``): a role, or "system"."""
+    if actor is not None and actor.role in ACTING_ROLES:
+        return str(actor.role)
+    return "system"
+
+
+# Refusals that say the company's policy or its credit stood in the employee's way,
+# and the reason an event records for each (``booking.refused``). "Just taken", a moved
+# price, bad dates or input, and a missing room are not refusals of this kind.
+REFUSAL_REASONS = {
+    "min_nights": "min_nights",  # the facility's shortest stay
+    "max_nights": "max_nights",  # the facility's longest stay
+    "capacity": "capacity",  # more guests than the room sleeps
+    "policy_stay": "nights_per_stay",  # the company's nights per stay
+    "policy_month": "monthly_cap",  # the company's nights per employee and month
+    "company_inactive": "company_inactive",
+    "subscription": "subscription",  # not paid, ended, overdue past the grace days
+    "employee_cap": "monthly_allowance",  # the employee's yen per month
+    "credit": "credit",  # the company's stay credit (and overage) is short
+}
+
+
+def record_refusal(actor: User, exc: BookingError, now: datetime) -> events.Event | None:
+    """Record that the company's policy or credit refused the actor's booking, if it did.
+
+    Called by the edge after the refused transaction rolled back (the event is all
+    its own transaction holds); answers None for a refusal of another kind. The
+    notifications count these per employee and day.
+    """
+    if isinstance(exc, BookingConflict | PriceChanged | BookingNotFound):
+        return None
+    reason = REFUSAL_REASONS.get(exc.code)
+    if reason is None or not actor.books_stays:
+        return None
+    return events.emit(
+        events.BOOKING_REFUSED,
+        now,
+        company_id=actor.company_id,
+        user_id=actor.id,
+        actor_id=actor.id,
+        data={"reason": reason},
+    )
 
 
 def _replay(actor: User, request_key: str, stay: StayRequest) -> Booking | None:
@@ -464,7 +531,20 @@ def cancel_booking(
     refunded = refund_for_cancellation(booking, now)
     percent = _policy_of(booking).percent_on(today)
     kept = max(0, min(paid, booking.total_price) - refunded)
+    _cancelled(booking, actor, refunded, kept, now)
     return CancelResult(booking, paid, refunded, kept, percent)
+
+
+def _cancelled(
+    booking: Booking, actor: User | None, refunded: int, kept: int, now: datetime
+) -> None:
+    events.emit(
+        events.BOOKING_CANCELLED,
+        now,
+        **booking_parties(booking, actor.id if actor is not None else None),
+        subject=("booking", booking.id),
+        data={"refund": refunded, "fee": kept, "by": acted_by(actor)},
+    )
 
 
 @dataclass(frozen=True)
@@ -502,11 +582,16 @@ def cancellation_terms(booking: Booking, today: date) -> CancellationTerms:
     return cancellation_terms_of([booking], today)[booking.id]
 
 
-def cancel_future_stays(user: User, now: datetime) -> list[Booking]:
+def cancel_future_stays(
+    user: User, now: datetime, *, actor_id: int | None = None
+) -> list[Booking]:
     """Cancel every stay of ``user`` that has not begun, refunding the credit in full.
 
     For an employee the company deactivates: the company ended the stays, not them.
+    ``actor_id``: the admin who did it (None: provisioning or another process), as the
+    cancellation events name them.
     """
+    actor = db.session.get(User, actor_id) if actor_id is not None else None
     rows = db.session.scalars(
         select(Booking)
         .where(
@@ -517,9 +602,12 @@ def cancel_future_stays(user: User, now: datetime) -> list[Booking]:
         .order_by(Booking.id)
         .with_for_update()
     ).all()
+    held = ledger.paid_for(b.id for b in rows)
     for booking in rows:
         _release(booking, now)
-        refund_for_cancellation(booking, now, full=True)
+        refunded = refund_for_cancellation(booking, now, full=True)
+        kept = max(0, min(held[booking.id], booking.total_price) - refunded)
+        _cancelled(booking, actor, refunded, kept, now)
     return list(rows)
 
 

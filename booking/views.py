@@ -363,6 +363,8 @@ def book():
         abort(404)
     except services.BookingError as exc:
         db.session.rollback()
+        if services.record_refusal(current_user, exc, edge_now()) is not None:
+            db.session.commit()
         quote, _error = _quote_or_error(form)
         conflict = isinstance(exc, services.BookingConflict | services.PriceChanged)
         return _quote_page(quote, form, exc, 409 if conflict else 422)

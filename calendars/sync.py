@@ -28,6 +28,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import insert, select
 
+from accounts.events import CALENDAR_CONFLICT, emit
 from availability.blocks import booked_nights, delete_blocks, queue_unit_refresh, reconcile_unit
 from availability.models import Block, BlockReason, BlockSource
 from booking.models import Booking
@@ -371,7 +372,9 @@ def _update_block(
 def _record_conflicts(feed: CalendarFeed, now: datetime, today: date) -> int:
     """Open a conflict for each (event, booking) overlap; clear those that went away.
 
-    Returns the number of open conflicts of this feed.
+    A conflict seen for the first time is news for the operator (a
+    ``calendar.conflict`` event in the same transaction); one already open, seen
+    again on the next sync, is not. Returns the number of open conflicts of this feed.
     """
     overlaps = _overlaps(feed, today)
     known = {
@@ -381,6 +384,7 @@ def _record_conflicts(feed: CalendarFeed, now: datetime, today: date) -> int:
         )
     }
     open_count = 0
+    new: list[CalendarConflict] = []
     for key, (block, nights) in overlaps.items():
         conflict = known.get(key)
         if conflict is None:
@@ -392,6 +396,7 @@ def _record_conflicts(feed: CalendarFeed, now: datetime, today: date) -> int:
                 detected_at=now,
             )
             db.session.add(conflict)
+            new.append(conflict)
         elif conflict.resolution == "cleared":
             conflict.resolved_at = conflict.resolution = conflict.resolved_by_id = None
             conflict.detected_at = now
@@ -404,6 +409,14 @@ def _record_conflicts(feed: CalendarFeed, now: datetime, today: date) -> int:
             conflict.resolved_at = now
             conflict.resolution = "cleared"
     db.session.flush()
+    if new:
+        operator_id = db.session.scalar(
+            select(Facility.operator_id)
+            .join(Unit, Unit.facility_id == Facility.id)
+            .where(Unit.id == feed.unit_id)
+        )
+        for conflict in new:
+            emit(CALENDAR_CONFLICT, now, operator_id=operator_id, subject=("conflict", conflict.id))
     return open_count
 
 

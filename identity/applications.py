@@ -27,6 +27,7 @@ from sqlalchemy import func, select, update
 from stdnum.exceptions import ValidationError as NumberInvalid
 from stdnum.jp import cn as corporate_numbers
 
+from accounts.events import APPLICATION_SUBMITTED, emit
 from accounts.mail import queue_mail
 from accounts.membership import valid_email
 from accounts.models import OperatorKind
@@ -324,9 +325,10 @@ def _start(
 
 def confirm(secret: str, now: datetime) -> Application:
     """Confirm the contact's address: an unconfirmed application becomes pending and
-    waits ``DECIDE_DAYS`` for the Engawa team. A second click answers the application
-    as it stands. Raises ``LinkUnknown``, or ``LinkExpired`` for an application that was
-    not confirmed in time."""
+    waits ``DECIDE_DAYS`` for the Engawa team, who hear of it then (an
+    ``application.submitted`` event; not on the form's post, whose address may be
+    anybody's). A second click answers the application as it stands. Raises
+    ``LinkUnknown``, or ``LinkExpired`` for an application that was not confirmed in time."""
     if not isinstance(secret, str) or not secret or len(secret) > MAX_TOKEN_LENGTH:
         raise LinkUnknown()
     application = db.session.scalar(
@@ -347,6 +349,12 @@ def confirm(secret: str, now: datetime) -> Application:
         application.confirmed_at = now
         application.expires_at = now + timedelta(days=DECIDE_DAYS)
         db.session.flush()
+        emit(
+            APPLICATION_SUBMITTED,
+            now,
+            subject=("application", application.id),
+            data={"kind": str(application.kind)},
+        )
     return application
 
 

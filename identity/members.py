@@ -16,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from accounts.events import SEATS_FULL, emit
 from accounts.membership import (
     InvitationInvalid,
     MemberError,
@@ -31,7 +32,7 @@ from accounts.services import hash_password, normalise_email, token_digest, user
 from accounts.sessions import end_sessions
 from billing.services import check_seat_free
 from booking.services import cancel_future_stays
-from core.db import in_id_range
+from core.db import in_id_range, tokyo_today
 from core.extensions import db
 
 # A domain join link is not sent again to the same address within this time, so the
@@ -169,6 +170,22 @@ def accept(token: str, name: str, password: str, now: datetime, hash_method: str
     invitation.used_at = now
     db.session.flush()
     return user
+
+
+def record_seats_full(company_id: int, now: datetime) -> None:
+    """Someone could not join the company: every paid seat is taken (an invitation or
+    join link accepted, a first single sign-on, a directory's provisioning).
+
+    The company's admins hear of it once per Japan day however many are turned away
+    (a ``seats.full`` event). The refusal rolled its own transaction back, so the edge
+    calls this after the rollback and commits it on its own (flushes only).
+    """
+    emit(
+        SEATS_FULL,
+        now,
+        company_id=company_id,
+        dedupe_key=f"seats_full:{company_id}:{tokyo_today(now).isoformat()}",
+    )
 
 
 def _already_has_account() -> MemberError:

@@ -26,7 +26,7 @@ from core import ratelimit
 from core.db import edge_now
 from core.extensions import csrf, db
 from core.ratelimit import Limit
-from identity import scim
+from identity import members, scim
 from identity.scim_input import read_filter, read_paging, read_patch, read_user
 from identity.scim_schema import (
     USER_SCHEMA,
@@ -108,6 +108,10 @@ def _routing_errors():
 @bp.errorhandler(ScimError)
 def _scim_error(exc: ScimError):
     db.session.rollback()
+    if exc.status == 409 and exc.detail == scim.SEATS_FULL:
+        # A person the directory provisions could not join: the admins hear of it, once a day.
+        members.record_seats_full(_company_id(), edge_now())
+        db.session.commit()
     return _answer(exc.as_json(), exc.status, exc.headers)
 
 

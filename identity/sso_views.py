@@ -33,7 +33,7 @@ from core.db import edge_now, in_id_range
 from core.extensions import db
 from core.ratelimit import Limit
 from core.urls import public_url
-from identity import sso, sso_oidc
+from identity import members, sso, sso_oidc
 
 bp = Blueprint("sso", __name__)
 
@@ -134,6 +134,10 @@ def callback():
         )
         user = sso.sign_in_user(company_id, identity, now)
     except sso.SsoError as exc:
+        if exc.code == "seats_full":
+            db.session.rollback()
+            members.record_seats_full(company_id, now)  # the admins hear of it, once a day
+            db.session.commit()
         return _error(exc.message, 502 if exc.code == "provider" else 403)
     # Both keep only a page of this site (safe_next), else the role's home.
     next_url = pending.get("next") or None

@@ -314,6 +314,7 @@ def join(token: str):
         return _too_many("accounts/join.html", refused, invitation=invitation, form=form)
     form = JoinForm()
     status, error = 200, None
+    company_id = invitation.company_id
     if form.validate_on_submit():
         try:
             user = members.accept(
@@ -328,6 +329,8 @@ def join(token: str):
             return _invalid_link()
         except billing.BillingError:
             db.session.rollback()
+            members.record_seats_full(company_id, now)  # the admins hear of it, once a day
+            db.session.commit()
             status = 409
             error = _(
                 "All seats of %(company)s are in use, so no account was made."

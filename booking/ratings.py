@@ -1,0 +1,77 @@
+"""The guest's rating of a stay: 1 to 5 and a comment, asked for by the thank-you mail.
+
+One answer per stay (``StayRating.booking_id`` is unique): answering again replaces it.
+Ratings open on the check-out day (Tokyo) of a stay that was not cancelled, and only
+the stay's own employee answers. They are kept for the reports on what the network
+brings each region.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from accounts.models import User
+from booking.models import Booking, StayRating
+from booking.services import BookingError, booking_of
+from core.extensions import db
+
+MIN_RATING = 1
+MAX_RATING = 5
+MAX_COMMENT = 1000  # StayRating.comment
+
+
+class RatingNotOpen(BookingError):
+    """The stay cannot be rated (yet): it has not ended, or it was cancelled."""
+
+    code = "rating_not_open"
+
+
+def can_rate(booking: Booking, today: date) -> bool:
+    """A confirmed stay whose check-out day has come."""
+    return booking.is_confirmed and today >= booking.check_out
+
+
+def rating_of(booking_id: int) -> StayRating | None:
+    """The stay's rating, if its guest gave one."""
+    return db.session.scalar(select(StayRating).where(StayRating.booking_id == booking_id))
+
+
+def rate_stay(
+    actor: User, booking_id: int, rating: int, comment: str, today: date, now: datetime
+) -> StayRating:
+    """Record the actor's rating of their own stay, replacing an earlier one.
+
+    Rules: somebody else's stay is not found; a cancelled stay, or one whose
+    check-out day has not come, is refused (``RatingNotOpen``); the rating is a whole
+    number from 1 to 5; the comment (optional, trimmed) is at most 1,000 characters.
+    """
+    booking = booking_of(actor, booking_id, lock=True)  # one answer at a time per stay
+    if not booking.is_confirmed:
+        raise RatingNotOpen(_l("This stay was cancelled, so it cannot be rated."))
+    if not can_rate(booking, today):
+        raise RatingNotOpen(
+            _l("You can rate this stay from its check-out day, once you have stayed.")
+        )
+    if isinstance(rating, bool) or not isinstance(rating, int):
+        raise BookingError(_l("Choose from 1 to 5 stars."), "rating_range")
+    if not MIN_RATING <= rating <= MAX_RATING:
+        raise BookingError(_l("Choose from 1 to 5 stars."), "rating_range")
+    comment = (comment or "").strip()
+    if len(comment) > MAX_COMMENT:
+        raise BookingError(
+            _l("The comment can be at most %(n)d characters.", n=MAX_COMMENT), "comment_length"
+        )
+    answer = rating_of(booking.id)
+    if answer is None:
+        answer = StayRating(
+            booking_id=booking.id, facility_id=booking.unit.facility_id, created_at=now
+        )
+        db.session.add(answer)
+    answer.rating = rating
+    answer.comment = comment
+    answer.updated_at = now
+    db.session.flush()
+    return answer
