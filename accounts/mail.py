@@ -1,34 +1,56 @@
 """A small outbox: mail is queued with the request's work and sent by a job.
 
 Queuing in the same transaction means a mail exists exactly when the thing it
-announces does. ``deliver_outbox`` sends over SMTP when ``SMTP_HOST`` is set;
-failures stay queued for the next run. Addresses and bodies are personal data:
-they are never logged, and a failure is recorded by its kind only.
+announces does. ``deliver_outbox`` sends over SMTP when ``SMTP_HOST`` is set (with
+STARTTLS and a login when configured: core.config ``_mail_settings``); without it
+mail stays in the outbox, readable by the development mailbox. Addresses and bodies
+are personal data: they are never logged, and a failure is recorded by its kind only.
 
 Bodies carry one-time links (invitations, join links), so they are never stored
 in clear: each is encrypted (Fernet: AES-128-CBC with an HMAC-SHA256 tag) with a
-key derived from ``SECRET_KEY``, so a copy of the database alone opens no link.
-A sent mail keeps no body, and a mail whose link has expired (``expires_at``)
-before it could be sent has its body dropped (``discarded_at``) by the delivery
-job, with or without a mail server. A body that no longer decrypts (the secret
-key changed) is dropped the same way.
+key derived from ``SECRET_KEY``, so a copy of the database alone opens no link; the
+HTML part and the attachment likewise. A sent mail keeps no body, and a mail whose
+link has expired (``expires_at``) before it could be sent has its body dropped
+(``discarded_at``) by the delivery job, with or without a mail server. A body that
+no longer decrypts (the secret key changed) is dropped the same way.
+
+Delivery, at most once per message:
+
+- A run *claims* the rows it will send (``claim_token``, ``claimed_until``: ten
+  minutes) in one committed UPDATE; on PostgreSQL its row choice is ``SELECT … FOR
+  UPDATE SKIP LOCKED``, on SQLite the transaction already holds the write lock
+  (BEGIN IMMEDIATE, core/db.py). No other run touches a claimed row before
+  ``claimed_until``, so two scheduler processes never send the same mail.
+- Each result is committed as soon as it is known: sent (``sent_at``, bodies
+  emptied, claim cleared) or failed. A run killed mid-batch leaves the rest claimed;
+  a later run sends them once the claim has passed, never the ones already sent.
+- A failed attempt waits before the next (``RETRY_DELAYS``: 5 min, 25 min, 1 h 30,
+  4 h); the fifth failure gives up (``failed_at``, bodies dropped): about six hours.
+  /admin/jobs lists the mail given up (``failed_mail``).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import logging
+import secrets
 import smtplib
-from datetime import datetime
+import ssl
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, formataddr
 
 from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
 from flask_babel import force_locale, gettext
-from sqlalchemy import ForeignKey, String, Text, func, select, update
+from sqlalchemy import ForeignKey, String, Text, case, func, null, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core.config import DEFAULT_MAIL_FROM
 from core.db import UTCDateTime, edge_now, utcnow
 from core.extensions import db
 from core.i18n import format_datetime_local
@@ -37,13 +59,24 @@ from core.keys import derive_key
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SMTP_PORT = 25
-DEFAULT_MAIL_FROM = "no-reply@engawa.example"
 SMTP_TIMEOUT_SECONDS = 20
 BATCH_SIZE = 100
-# After this many failed runs a mail is no longer tried; it stays in the outbox (attempts,
-# last_error) for a person to look at. With a run every 5 minutes: about 100 minutes.
-MAX_ATTEMPTS = 20
+# The sender's display name: From: Engawa <MAIL_FROM>.
+FROM_NAME = "Engawa"
+# How long a failed mail waits before its next attempt, after failure 1, 2, 3 and 4;
+# the fifth failure gives up (``failed_at``): five attempts over about six hours.
+RETRY_DELAYS = (
+    timedelta(minutes=5),
+    timedelta(minutes=25),
+    timedelta(hours=1, minutes=30),
+    timedelta(hours=4),
+)
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+# A run's claim on the rows it sends: no other run takes them before it passes.
+CLAIM_DURATION = timedelta(minutes=10)
+# A run stops sending after this long (wall clock) and lets go of the rest, so it
+# never sends a row whose claim may have passed (another run may have taken it).
+SEND_WINDOW_SECONDS = CLAIM_DURATION.total_seconds() / 2
 # Stored bodies start with this; anything else is a body from before encryption (read
 # as it is, and dropped when sent or expired like any other).
 ENCRYPTED_PREFIX = "fernet1:"
@@ -101,6 +134,23 @@ def body_of(mail: OutgoingMail) -> str | None:
     return open_body(mail.body)
 
 
+def html_of(mail: OutgoingMail) -> str | None:
+    """The HTML part in clear; None for a plain-text mail or one that cannot be read;
+    "" once sent or discarded."""
+    return None if mail.html_body is None else open_body(mail.html_body)
+
+
+def attachment_of(mail: OutgoingMail) -> tuple[str, str, str] | None:
+    """(file name, MIME type, text) of the attachment; None without one or when it
+    cannot be read; the text is "" once sent or discarded."""
+    if mail.attachment_name is None or mail.attachment_body is None:
+        return None
+    content = open_body(mail.attachment_body)
+    if content is None:
+        return None
+    return mail.attachment_name, mail.attachment_type or "application/octet-stream", content
+
+
 def open_body(stored: str) -> str | None:
     if not stored.startswith(ENCRYPTED_PREFIX):
         return stored
@@ -146,27 +196,57 @@ def queue_mail(
     return mail
 
 
-def _unsent():
+# --- Which mail --------------------------------------------------------------------------
+
+
+def _waiting():
+    """Neither sent, discarded nor given up."""
     return (
         OutgoingMail.sent_at.is_(None),
         OutgoingMail.discarded_at.is_(None),
-        OutgoingMail.attempts < MAX_ATTEMPTS,
+        OutgoingMail.failed_at.is_(None),
+    )
+
+
+def _unclaimed(now: datetime):
+    return or_(OutgoingMail.claimed_until.is_(None), OutgoingMail.claimed_until <= now)
+
+
+def _due(now: datetime):
+    """Waiting, its next attempt due, claimed by no run, its link still good."""
+    return (
+        *_waiting(),
+        or_(OutgoingMail.next_attempt_at.is_(None), OutgoingMail.next_attempt_at <= now),
+        _unclaimed(now),
+        or_(OutgoingMail.expires_at.is_(None), OutgoingMail.expires_at > now),
     )
 
 
 def _expired(now: datetime):
-    return (
-        OutgoingMail.sent_at.is_(None),
-        OutgoingMail.discarded_at.is_(None),
-        OutgoingMail.expires_at <= now,
-    )
+    """Waiting with a link that stopped working (a run sending it now is left alone)."""
+    return (*_waiting(), OutgoingMail.expires_at <= now, _unclaimed(now))
+
+
+def _emptied() -> dict:
+    """Column values that drop what a mail carries (its one-time links), keeping whether
+    it had an HTML part or an attachment ("" rather than None)."""
+    return {
+        "body": "",
+        "html_body": case((OutgoingMail.html_body.is_(None), null()), else_=""),
+        "attachment_body": case((OutgoingMail.attachment_body.is_(None), null()), else_=""),
+        "claim_token": None,
+        "claimed_until": None,
+    }
 
 
 def discard_expired(now: datetime) -> int:
-    """Drop the bodies of unsent mails whose link has expired; flushes. Mail that gave
-    up after ``MAX_ATTEMPTS`` too: its link must not wait in the table either."""
+    """Drop the bodies of unsent mails whose link has expired; flushes. Mail given up
+    (``failed_at``) has dropped its body already."""
     result = db.session.execute(
-        update(OutgoingMail).where(*_expired(now)).values(body="", discarded_at=now)
+        update(OutgoingMail)
+        .where(*_expired(now))
+        .values(discarded_at=now, **_emptied())
+        .execution_options(synchronize_session=False)
     )
     db.session.flush()
     return result.rowcount
@@ -174,44 +254,145 @@ def discard_expired(now: datetime) -> int:
 
 def outbox_pending() -> bool:
     """Whether the delivery job has anything to do (the scheduler's ``has_work``): mail
-    to send, or an expired one to discard."""
+    due to be sent (only with a mail server: without ``SMTP_HOST`` the mail waits in
+    the outbox, and a run each minute would only say so), or an expired one to discard."""
+    now = edge_now()
+    conditions = [_expired(now)]
+    if current_app.config.get("SMTP_HOST"):
+        conditions.append(_due(now))
     return any(
         db.session.scalar(select(OutgoingMail.id).where(*condition).limit(1)) is not None
-        for condition in (_unsent(), _expired(edge_now()))
+        for condition in conditions
     )
 
 
 def recent_mail(limit: int = 50) -> list[OutgoingMail]:
+    """The newest mail of the outbox, newest first (read with ``body_of``, ``html_of``,
+    ``attachment_of``: the text is "" once sent or discarded)."""
     return list(
         db.session.scalars(select(OutgoingMail).order_by(OutgoingMail.id.desc()).limit(limit))
     )
 
 
-def _failure(exc: Exception) -> str:
-    """What went wrong, without the server's text (it can quote addresses)."""
-    code = getattr(exc, "smtp_code", None)
-    return f"{type(exc).__name__} {code}" if code else type(exc).__name__
+def mail_for_user(user_id: int, email: str, limit: int = 50) -> list[OutgoingMail]:
+    """One person's newest mail, newest first: queued for their account, or to their
+    address (mail queued before the account existed, such as a sign-up link)."""
+    return list(
+        db.session.scalars(
+            select(OutgoingMail)
+            .where(
+                or_(
+                    OutgoingMail.user_id == user_id,
+                    func.lower(OutgoingMail.to_address) == email.strip().lower(),
+                )
+            )
+            .order_by(OutgoingMail.id.desc())
+            .limit(limit)
+        )
+    )
 
 
-def _message(mail_from: str, to: str, subject: str, body: str, now: datetime) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = mail_from
-    message["To"] = to
-    message["Subject"] = subject
-    message["Date"] = format_datetime(now)
-    message["Message-ID"] = make_msgid(domain=mail_from.rpartition("@")[2] or None)
-    message.set_content(body)
-    return message
+def masked_address(address: str) -> str:
+    """``taro@example.com`` → ``t***@example.com``: enough to tell mails apart on a page
+    without showing who they were for."""
+    local, at, domain = address.rpartition("@")
+    if not at or not local:
+        return "***"
+    return f"{local[0]}***@{domain}"
+
+
+@dataclass(frozen=True)
+class FailedMail:
+    """A mail given up, as /admin/jobs shows it: the address masked, no text."""
+
+    id: int
+    queued_at: datetime
+    kind: str | None
+    to_masked: str
+    attempts: int
+    last_error: str | None
+    failed_at: datetime
+
+
+def failed_mail(limit: int = 50) -> list[FailedMail]:
+    """The mail given up after ``MAX_ATTEMPTS``, most recently given up first."""
+    rows = db.session.execute(
+        select(
+            OutgoingMail.id,
+            OutgoingMail.created_at,
+            OutgoingMail.kind,
+            OutgoingMail.to_address,
+            OutgoingMail.attempts,
+            OutgoingMail.last_error,
+            OutgoingMail.failed_at,
+        )
+        .where(OutgoingMail.failed_at.is_not(None))
+        .order_by(OutgoingMail.failed_at.desc(), OutgoingMail.id.desc())
+        .limit(limit)
+    )
+    return [
+        FailedMail(id_, created, kind, masked_address(to), attempts, error, failed)
+        for id_, created, kind, to, attempts, error, failed in rows
+    ]
+
+
+# --- Delivery ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    """A claimed mail, read in clear for sending."""
+
+    id: int
+    to: str
+    subject: str
+    created_at: datetime
+    attempts: int
+    body: str
+    html: str | None
+    attachment: tuple[str, str, str] | None
+
+
+@dataclass(frozen=True)
+class _Server:
+    host: str
+    port: int
+    user: str
+    password: str
+    starttls: bool
+    ca_file: str | None
+    mail_from: str
+
+    @classmethod
+    def from_config(cls, config) -> _Server:
+        starttls = bool(config.get("SMTP_STARTTLS"))
+        return cls(
+            host=config["SMTP_HOST"],
+            port=int(config.get("SMTP_PORT") or (587 if starttls else 25)),
+            user=config.get("SMTP_USER") or "",
+            password=config.get("SMTP_PASSWORD") or "",
+            starttls=starttls,
+            ca_file=config.get("SMTP_CA_FILE") or None,
+            mail_from=config.get("MAIL_FROM") or DEFAULT_MAIL_FROM,
+        )
+
+
+@dataclass
+class _Tally:
+    sent: int = 0
+    failed: int = 0
+    given_up: int = 0
+    released: int = 0
 
 
 def deliver_outbox(now: datetime) -> JobSummary:
-    """Send what is waiting (oldest first, a batch per run); a job, so it commits.
+    """Send what is due (oldest first, a batch per run); a job, so it commits.
 
-    The rows are read and the transaction ended before talking to the mail server,
-    so no database lock is held over the network; each result is committed as soon
-    as it is known, so a crash resends at most one message. A mail that fails is
-    kept with ``attempts`` and ``last_error`` for the next run. First, with or
-    without a mail server, unsent mail whose link has expired is discarded.
+    First, with or without a mail server, unsent mail whose link has expired is
+    discarded. The batch is claimed and the transaction ended before talking to the
+    mail server, so no database lock is held over the network; each result is
+    committed as soon as it is known. A mail that fails waits ``RETRY_DELAYS`` for
+    its next attempt, and is given up after ``MAX_ATTEMPTS``.
     """
     config = current_app.config
     discarded = discard_expired(now)
@@ -219,10 +400,9 @@ def deliver_outbox(now: datetime) -> JobSummary:
     expired = (
         summary(N_("%(n)d expired unsent (body dropped)"), n=discarded) if discarded else NOTHING
     )
-    host = config.get("SMTP_HOST")
-    if not host:
+    if not config.get("SMTP_HOST"):
         waiting = db.session.scalar(
-            select(func.count()).select_from(OutgoingMail).where(*_unsent())
+            select(func.count()).select_from(OutgoingMail).where(*_waiting())
         )
         db.session.rollback()
         not_set = summary(
@@ -231,79 +411,233 @@ def deliver_outbox(now: datetime) -> JobSummary:
             n=waiting,
         )
         return joined(not_set, expired)
-    port = int(config.get("SMTP_PORT") or DEFAULT_SMTP_PORT)
-    mail_from = config.get("MAIL_FROM") or DEFAULT_MAIL_FROM
-    batch = db.session.execute(
-        select(OutgoingMail.id, OutgoingMail.to_address, OutgoingMail.subject, OutgoingMail.body)
-        .where(*_unsent())
-        .order_by(OutgoingMail.id)
-        .limit(BATCH_SIZE)
-    ).all()
-    db.session.commit()
-    batch, unreadable = _readable(batch, now)
+    batch, unreadable = _readable(_claim(now), now)
     if not batch:
         return joined(summary(N_("nothing to send")), expired, unreadable)
-    sent = failed = 0
-    try:
-        with smtplib.SMTP(host, port, timeout=SMTP_TIMEOUT_SECONDS) as smtp:
-            for mail_id, to, subject, body in batch:
-                try:
-                    smtp.send_message(_message(mail_from, to, subject, body, now))
-                except smtplib.SMTPServerDisconnected:
-                    raise
-                except smtplib.SMTPException as exc:  # this message refused: the rest go on
-                    _record_failure([mail_id], exc)
-                    failed += 1
-                else:
-                    # Sent: the body (it holds one-time links) is not kept.
-                    _record(mail_id, sent_at=now, body="")
-                    sent += 1
-    except (OSError, smtplib.SMTPException) as exc:
-        # No connection, or it broke: every message not yet handled tried and failed.
-        rest = [mail_id for mail_id, *_ in batch[sent + failed :]]
-        _record_failure(rest, exc)
-        failed += len(rest)
-    done = summary(N_("%(sent)d sent, %(failed)d failed"), sent=sent, failed=failed)
-    return joined(done, expired, unreadable)
+    tally = _send(_Server.from_config(config), batch, now)
+    done = summary(N_("%(sent)d sent, %(failed)d failed"), sent=tally.sent, failed=tally.failed)
+    given_up = (
+        summary(
+            N_("%(n)d given up after %(attempts)d attempts"),
+            n=tally.given_up,
+            attempts=MAX_ATTEMPTS,
+        )
+        if tally.given_up
+        else NOTHING
+    )
+    released = (
+        summary(N_("%(n)d left for the next run"), n=tally.released) if tally.released else NOTHING
+    )
+    return joined(done, given_up, released, expired, unreadable)
 
 
-def _readable(batch, now: datetime) -> tuple[list[tuple], JobSummary]:
-    """The batch with bodies in clear; a body that does not decrypt (SECRET_KEY changed)
+def _claim(now: datetime) -> list[tuple]:
+    """Claim up to ``BATCH_SIZE`` due mails for this run and read them back; commits.
+
+    The UPDATE re-checks that each row is still due, and on PostgreSQL chooses its
+    rows with ``FOR UPDATE SKIP LOCKED``, so a concurrent run claims other rows
+    instead of waiting for these; on SQLite the transaction holds the write lock.
+    """
+    token = secrets.token_hex(16)
+    candidates = (
+        select(OutgoingMail.id)
+        .where(*_due(now))
+        .order_by(OutgoingMail.id)
+        .limit(BATCH_SIZE)
+        .with_for_update(skip_locked=True)
+    )
+    db.session.execute(
+        update(OutgoingMail)
+        .where(OutgoingMail.id.in_(candidates.scalar_subquery()), *_due(now))
+        .values(claim_token=token, claimed_until=now + CLAIM_DURATION)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    rows = db.session.execute(
+        select(
+            OutgoingMail.id,
+            OutgoingMail.to_address,
+            OutgoingMail.subject,
+            OutgoingMail.created_at,
+            OutgoingMail.attempts,
+            OutgoingMail.body,
+            OutgoingMail.html_body,
+            OutgoingMail.attachment_name,
+            OutgoingMail.attachment_type,
+            OutgoingMail.attachment_body,
+        )
+        .where(OutgoingMail.claim_token == token)
+        .order_by(OutgoingMail.id)
+    ).all()
+    db.session.commit()  # end the transaction (on SQLite it holds the write lock)
+    return rows
+
+
+def _readable(rows: list[tuple], now: datetime) -> tuple[list[_Outgoing], JobSummary]:
+    """The claimed mail in clear; a mail that does not decrypt (SECRET_KEY changed)
     is discarded, since nobody can read it any more."""
     readable, lost = [], []
-    for mail_id, to, subject, stored in batch:
-        body = open_body(stored)
-        if body is None:
-            lost.append(mail_id)
-        else:
-            readable.append((mail_id, to, subject, body))
+    for id_, to, subject, created, attempts, body, html, name, type_, attachment in rows:
+        text = open_body(body)
+        html_text = None if html is None else open_body(html)
+        content = None if attachment is None else open_body(attachment)
+        if (
+            text is None
+            or (html is not None and html_text is None)
+            or (attachment is not None and content is None)
+        ):
+            lost.append(id_)
+            continue
+        attached = (name or "attachment", type_ or "", content) if content is not None else None
+        readable.append(_Outgoing(id_, to, subject, created, attempts, text, html_text, attached))
     if not lost:
         return readable, NOTHING
     log.warning("%d queued mail(s) could not be decrypted (SECRET_KEY changed?)", len(lost))
     db.session.execute(
         update(OutgoingMail)
         .where(OutgoingMail.id.in_(lost))
-        .values(body="", discarded_at=now, last_error="undecryptable")
+        .values(discarded_at=now, last_error="undecryptable", **_emptied())
+        .execution_options(synchronize_session=False)
     )
     db.session.commit()
     return readable, summary(N_("%(n)d undecryptable (discarded)"), n=len(lost))
 
 
-def _record(mail_id: int, **values) -> None:
-    db.session.execute(update(OutgoingMail).where(OutgoingMail.id == mail_id).values(**values))
-    db.session.commit()
+def _send(server: _Server, batch: list[_Outgoing], now: datetime) -> _Tally:
+    """Send the claimed batch over one connection, recording each result."""
+    tally = _Tally()
+    pending = list(batch)
+    started = time.monotonic()
+    try:
+        with smtplib.SMTP(server.host, server.port, timeout=SMTP_TIMEOUT_SECONDS) as smtp:
+            _open(smtp, server)
+            while pending:
+                if time.monotonic() - started > SEND_WINDOW_SECONDS:
+                    tally.released = _release(pending)
+                    pending = []
+                    break
+                item = pending[0]
+                try:
+                    smtp.send_message(_message(item, server.mail_from, now))
+                except smtplib.SMTPServerDisconnected:
+                    raise  # the connection is gone: this one and the rest failed
+                except (smtplib.SMTPException, ValueError) as exc:
+                    # This message refused (or not writable as mail): the rest go on.
+                    tally.given_up += _record_failure([item], exc, now)
+                    tally.failed += 1
+                else:
+                    _record_sent(item.id, now)
+                    tally.sent += 1
+                pending.pop(0)
+    except (OSError, smtplib.SMTPException) as exc:
+        # No connection, TLS or login refused, or the connection broke: every message
+        # not yet handled was tried and failed.
+        tally.given_up += _record_failure(pending, exc, now)
+        tally.failed += len(pending)
+    return tally
 
 
-def _record_failure(mail_ids: list[int], exc: Exception) -> None:
-    if not mail_ids:
-        return
-    log.warning("%d mail(s) not sent: %s", len(mail_ids), _failure(exc))
+def _open(smtp: smtplib.SMTP, server: _Server) -> None:
+    """STARTTLS (the server's certificate checked) and the login, as configured."""
+    if server.starttls:
+        smtp.starttls(context=ssl.create_default_context(cafile=server.ca_file))
+    if server.user:
+        smtp.login(server.user, server.password)
+
+
+def _message(item: _Outgoing, mail_from: str, now: datetime) -> EmailMessage:
+    """The message: the text, an HTML alternative, and the attachment (a calendar
+    with ``method=PUBLISH``, as calendar programs expect of an event to add)."""
+    message = EmailMessage()
+    message["From"] = formataddr((FROM_NAME, mail_from))
+    message["To"] = item.to
+    message["Subject"] = item.subject
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = _message_id(item, mail_from)
+    # RFC 3834: sent by a program, so no out-of-office replies.
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(item.body)
+    if item.html is not None:
+        message.add_alternative(item.html, subtype="html")
+    if item.attachment is not None:
+        name, mime_type, content = item.attachment
+        maintype, _, subtype = mime_type.partition("/")
+        if maintype == "text" and subtype:
+            params = {"method": "PUBLISH"} if subtype == "calendar" else {}
+            message.add_attachment(content, subtype=subtype, filename=name, params=params)
+        else:
+            message.add_attachment(
+                content.encode(),
+                maintype=maintype if subtype else "application",
+                subtype=subtype or "octet-stream",
+                filename=name,
+            )
+    return message
+
+
+def _message_id(item: _Outgoing, mail_from: str) -> str:
+    """The same Message-ID at every attempt, so a mail sent twice (a crash between
+    sending and recording) is one message to the receiving system."""
+    key = derive_key(current_app.config["SECRET_KEY"], "outbox message id v1")
+    seed = f"{item.id}:{item.created_at.isoformat()}".encode()
+    digest = hmac.new(key, seed, hashlib.sha256).hexdigest()[:20]
+    return f"<outbox.{item.id}.{digest}@{mail_from.rpartition('@')[2]}>"
+
+
+def _failure(exc: Exception) -> str:
+    """What went wrong, without the server's text (it can quote addresses)."""
+    code = getattr(exc, "smtp_code", None)
+    return f"{type(exc).__name__} {code}" if code else type(exc).__name__
+
+
+def _record_sent(mail_id: int, now: datetime) -> None:
+    """Sent: the bodies (they hold one-time links) are not kept; commits."""
     db.session.execute(
         update(OutgoingMail)
-        .where(OutgoingMail.id.in_(mail_ids))
-        .values(attempts=OutgoingMail.attempts + 1, last_error=_failure(exc))
+        .where(OutgoingMail.id == mail_id)
+        .values(sent_at=now, next_attempt_at=None, **_emptied())
+        .execution_options(synchronize_session=False)
     )
     db.session.commit()
+
+
+def _record_failure(items: list[_Outgoing], exc: Exception, now: datetime) -> int:
+    """One more failed attempt for each; its next attempt waits, or after the last one
+    the mail is given up and its bodies dropped. Commits; how many were given up."""
+    if not items:
+        return 0
+    error = _failure(exc)
+    log.warning("%d mail(s) not sent: %s", len(items), error)
+    given_up = 0
+    for item in items:
+        attempts = item.attempts + 1
+        values: dict = {"attempts": attempts, "last_error": error}
+        if attempts >= MAX_ATTEMPTS:
+            values.update(failed_at=now, next_attempt_at=None, **_emptied())
+            given_up += 1
+        else:
+            retry = RETRY_DELAYS[attempts - 1]
+            values.update(next_attempt_at=now + retry, claim_token=None, claimed_until=None)
+        db.session.execute(
+            update(OutgoingMail)
+            .where(OutgoingMail.id == item.id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+    db.session.commit()
+    return given_up
+
+
+def _release(items: list[_Outgoing]) -> int:
+    """Let go of claimed mail this run will not send (the next run takes it)."""
+    db.session.execute(
+        update(OutgoingMail)
+        .where(OutgoingMail.id.in_([item.id for item in items]))
+        .values(claim_token=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return len(items)
 
 
 # --- Messages ---------------------------------------------------------------------------

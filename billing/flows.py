@@ -235,7 +235,9 @@ def _create_invoiced_subscription(
     attempt.stripe_subscription_id = record.id
     # Apply what we were answered now; the webhook that follows changes nothing more.
     account = ledger.account_of(company_id, lock=True)
-    webhooks.apply_subscription(account, record, now, settings.price_ids)
+    webhooks.apply_subscription(
+        account, record, now, settings.price_ids, grace_days=settings.grace_days
+    )
     db.session.commit()
 
 
@@ -292,7 +294,9 @@ def _refresh_subscription(
     """Re-read the subscription after a change so the page shows it at once."""
     record = gateway().subscription(stripe_id)
     account = ledger.account_of(company_id, lock=True)
-    webhooks.apply_subscription(account, record, now, settings.price_ids)
+    webhooks.apply_subscription(
+        account, record, now, settings.price_ids, grace_days=settings.grace_days
+    )
     db.session.commit()
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from booking import (  # noqa: F401  (change_views, photo_views: routes on views.bp)
+from booking import (  # noqa: F401  (change_views, photo_views, rating_views: on views.bp)
     api,
     change_views,
     photo_views,
+    rating_views,
     views,
 )
 from core.extensions import csrf

@@ -10,14 +10,25 @@ from booking.models import Booking
 
 
 def stay_calendar(
-    booking: Booking, domain: str, now: datetime, locale: str, description: str
+    booking: Booking,
+    domain: str,
+    now: datetime,
+    locale: str,
+    description: str,
+    method: str = "PUBLISH",
 ) -> bytes:
-    """All-day event over [check_in, check_out): DTEND is exclusive, so it ends on check-out day."""
+    """All-day event over [check_in, check_out): DTEND is exclusive, so it ends on check-out day.
+
+    The UID is the stay's own (``booking-<id>@<domain>``), whether the file is downloaded
+    from the stay's page or attached to its confirmation mail, so a calendar that reads
+    both keeps one event. ``method``: the iTIP method (PUBLISH: a copy to keep, no reply
+    asked for).
+    """
     facility = booking.unit.facility
     cal = Calendar()
     cal.add("prodid", "-//Engawa//Stays//JA")
     cal.add("version", "2.0")
-    cal.add("method", "PUBLISH")
+    cal.add("method", method)
     event = Event()
     event.add("uid", f"booking-{booking.id}@{domain}")
     event.add("dtstamp", now)

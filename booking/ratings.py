@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
@@ -17,6 +18,7 @@ from accounts.models import User
 from booking.models import Booking, StayRating
 from booking.services import BookingError, booking_of
 from core.extensions import db
+from core.i18n import format_day
 
 MIN_RATING = 1
 MAX_RATING = 5
@@ -34,6 +36,18 @@ def can_rate(booking: Booking, today: date) -> bool:
     return booking.is_confirmed and today >= booking.check_out
 
 
+def not_open_reason(booking: Booking, today: date) -> LazyString | None:
+    """Why the stay cannot be rated today, or None when it can."""
+    if not booking.is_confirmed:
+        return _l("This stay was cancelled, so it cannot be rated.")
+    if today < booking.check_out:
+        return _l(
+            "Ratings open on the check-out day (%(day)s), after your stay.",
+            day=LazyString(format_day, booking.check_out),
+        )
+    return None
+
+
 def rating_of(booking_id: int) -> StayRating | None:
     """The stay's rating, if its guest gave one."""
     return db.session.scalar(select(StayRating).where(StayRating.booking_id == booking_id))
@@ -49,20 +63,16 @@ def rate_stay(
     number from 1 to 5; the comment (optional, trimmed) is at most 1,000 characters.
     """
     booking = booking_of(actor, booking_id, lock=True)  # one answer at a time per stay
-    if not booking.is_confirmed:
-        raise RatingNotOpen(_l("This stay was cancelled, so it cannot be rated."))
-    if not can_rate(booking, today):
-        raise RatingNotOpen(
-            _l("You can rate this stay from its check-out day, once you have stayed.")
-        )
-    if isinstance(rating, bool) or not isinstance(rating, int):
-        raise BookingError(_l("Choose from 1 to 5 stars."), "rating_range")
-    if not MIN_RATING <= rating <= MAX_RATING:
+    reason = not_open_reason(booking, today)
+    if reason is not None:
+        raise RatingNotOpen(reason)
+    whole = isinstance(rating, int) and not isinstance(rating, bool)
+    if not whole or not MIN_RATING <= rating <= MAX_RATING:
         raise BookingError(_l("Choose from 1 to 5 stars."), "rating_range")
     comment = (comment or "").strip()
     if len(comment) > MAX_COMMENT:
         raise BookingError(
-            _l("The comment can be at most %(n)d characters.", n=MAX_COMMENT), "comment_length"
+            _l("The comment can be at most %(max)d characters.", max=MAX_COMMENT), "comment_length"
         )
     answer = rating_of(booking.id)
     if answer is None:

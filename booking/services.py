@@ -582,9 +582,7 @@ def cancellation_terms(booking: Booking, today: date) -> CancellationTerms:
     return cancellation_terms_of([booking], today)[booking.id]
 
 
-def cancel_future_stays(
-    user: User, now: datetime, *, actor_id: int | None = None
-) -> list[Booking]:
+def cancel_future_stays(user: User, now: datetime, *, actor_id: int | None = None) -> list[Booking]:
     """Cancel every stay of ``user`` that has not begun, refunding the credit in full.
 
     For an employee the company deactivates: the company ended the stays, not them.

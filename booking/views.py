@@ -22,8 +22,8 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from billing.services import credit_notice
+from booking import ratings, services, stay_options
 from booking import search as search_service
-from booking import services, stay_options
 from booking.forms import (
     AMENITY_LABELS,
     KIND_LABELS,
@@ -404,6 +404,8 @@ def stay(booking_id: int):
         today=today,
         money=money,
         terms=StayTerms(money.policy, today),
+        rating=ratings.rating_of(booking.id),
+        can_rate=ratings.can_rate(booking, today),
     )
 
 

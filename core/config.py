@@ -7,6 +7,7 @@ Secrets are never given defaults outside development.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import os
 import re
@@ -352,6 +353,10 @@ def _calendar_settings(env: Mapping[str, str]) -> dict:
         # unless explicitly allowed (tests and local development).
         "CALENDAR_SYNC_MINUTES": _int(env, "CALENDAR_SYNC_MINUTES", 15, minimum=1),
         "CALENDAR_ALLOW_PRIVATE_HOSTS": _bool(env, "CALENDAR_ALLOW_PRIVATE_HOSTS", False),
+        # Outbound webhooks (notifications/webhooks.py): http and private/loopback hosts
+        # only when allowed (tests, local development); the time one delivery may take.
+        "WEBHOOK_ALLOW_PRIVATE_HOSTS": _bool(env, "WEBHOOK_ALLOW_PRIVATE_HOSTS", False),
+        "WEBHOOK_TIMEOUT_SECONDS": _int(env, "WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1),
         # Single sign-on (identity/sso_oidc.py): identity providers on private or
         # loopback hosts, and over http, only when allowed (tests, local development).
         "SSO_ALLOW_PRIVATE_HOSTS": _bool(env, "SSO_ALLOW_PRIVATE_HOSTS", False),
@@ -439,6 +444,91 @@ def _map_settings(env: Mapping[str, str], production: bool) -> dict:
     }
 
 
+DEFAULT_MAIL_FROM = "no-reply@engawa.example"
+# The sender address: local part @ a domain with at least one dot (no display name:
+# the mail says "Engawa" itself).
+_MAIL_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+)
+_LOOPBACK_NAMES = ("localhost",)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host.lower() in _LOOPBACK_NAMES
+
+
+def _smtp_host(env: Mapping[str, str]) -> str:
+    host = env.get("SMTP_HOST", "").strip()
+    if not host:
+        return ""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOST_NAME.fullmatch(host) or host.startswith("."):
+            raise ConfigError(
+                "SMTP_HOST must be a host name or IP address such as smtp.example.com"
+                f" (the port goes in SMTP_PORT), got {host!r}"
+            ) from None
+    return host
+
+
+def _mail_settings(env: Mapping[str, str], production: bool) -> dict:
+    """Where the outbox (accounts/mail.py) sends, as whom, and whether the development
+    mailbox may show queued mail. Without ``SMTP_HOST`` mail stays in the outbox.
+
+    ``SMTP_STARTTLS`` defaults to on when ``SMTP_USER`` is set, and then the port to
+    587 (else 25). In production a password never crosses the network in clear
+    (STARTTLS off with a login is refused unless the server is on this machine), and
+    the development mailbox is refused: it shows anyone the one-time links in mail.
+    """
+    host = _smtp_host(env)
+    user = env.get("SMTP_USER", "").strip()
+    password = env.get("SMTP_PASSWORD", "")
+    if password and not user:
+        raise ConfigError("SMTP_PASSWORD is set but SMTP_USER is not")
+    if user and not password:
+        raise ConfigError("SMTP_USER is set but SMTP_PASSWORD is not")
+    starttls = _bool(env, "SMTP_STARTTLS", bool(user))
+    if production and user and not starttls and not (host and _is_loopback(host)):
+        raise ConfigError(
+            "SMTP_STARTTLS must be on in production when SMTP_USER is set"
+            " (the password would cross the network in clear)"
+        )
+    port = _int(env, "SMTP_PORT", 587 if starttls else 25, minimum=1)
+    if port > 65535:
+        raise ConfigError(f"SMTP_PORT must be at most 65535, got {port}")
+    ca_file = env.get("SMTP_CA_FILE", "").strip()
+    if ca_file and not Path(ca_file).is_file():
+        raise ConfigError(f"SMTP_CA_FILE must name a file of CA certificates, got {ca_file!r}")
+    mail_from = env.get("MAIL_FROM", "").strip() or DEFAULT_MAIL_FROM
+    if len(mail_from) > 254 or not _MAIL_ADDRESS.fullmatch(mail_from):
+        raise ConfigError(
+            "MAIL_FROM must be a plain e-mail address such as no-reply@engawa.example"
+            f" (no display name), got {mail_from!r}"
+        )
+    dev_mailbox = _bool(env, "DEV_MAILBOX", not production)
+    if production and dev_mailbox:
+        raise ConfigError(
+            "DEV_MAILBOX must be off in production: it shows queued mail, one-time links"
+            " included, in the browser"
+        )
+    return {
+        "SMTP_HOST": host,
+        "SMTP_PORT": port,
+        "SMTP_USER": user,
+        "SMTP_PASSWORD": password,
+        "SMTP_STARTTLS": starttls,
+        # CA certificates to trust for STARTTLS besides the system's (a private relay).
+        "SMTP_CA_FILE": ca_file,
+        "MAIL_FROM": mail_from,
+        "DEV_MAILBOX": dev_mailbox,
+    }
+
+
 def load_config(env: Mapping[str, str] | None = None, instance_dir: Path | None = None) -> dict:
     """Build the Flask config from ``env`` (default: ``os.environ``); the development
     key file lives in ``instance_dir`` (default: the project's ``instance/``)."""
@@ -460,5 +550,6 @@ def load_config(env: Mapping[str, str] | None = None, instance_dir: Path | None 
         **_job_and_pricing_settings(env),
         **_photo_and_locale_settings(env),
         **_map_settings(env, production),
+        **_mail_settings(env, production),
         **_billing(env, production, secret_key),
     }

@@ -240,6 +240,16 @@ def _facility(place: Place, operator: OperatorOrg, since: datetime) -> Facility:
         max_nights=place.nights[1],
         description_ja=place.ja,
         description_en=place.en,
+        arrival_notes_ja=(
+            f"チェックインは{place.hours[0]}から。管理人が不在のときは、玄関横のキーボックスから"
+            "鍵をお取りください（暗証番号は予約番号の下4桁です）。"
+            + ("駐車場は建物の裏手です。" if "parking" in has else "駐車場はありません。")
+        ),
+        arrival_notes_en=(
+            f"Check-in from {place.hours[0]}. When the caretaker is out, take the key from the"
+            " key box beside the entrance (the code is the last 4 digits of your booking number)."
+            + (" Parking is behind the building." if "parking" in has else " There is no parking.")
+        ),
         created_at=since,
         reviewed_at=since,
     )

@@ -62,7 +62,12 @@ FACILITY_FIELDS = (
     "max_nights",
     "description_ja",
     "description_en",
+    "arrival_notes_ja",
+    "arrival_notes_en",
 )
+# Texts a facility may be made without (one made from a sign-up application has none
+# yet): left out of ``values``, they keep what the facility has ("" when new).
+OPTIONAL_FACILITY_FIELDS = ("arrival_notes_ja", "arrival_notes_en")
 UNIT_FIELDS = ("name", "capacity", "base_price")
 
 
@@ -120,6 +125,8 @@ def operator_unit(actor: User, unit_id: int) -> Unit | None:
 
 def _assign(target, values: Mapping[str, Any], fields: tuple[str, ...]) -> None:
     for name in fields:
+        if name in OPTIONAL_FACILITY_FIELDS and name not in values:
+            continue
         setattr(target, name, values[name])
 
 

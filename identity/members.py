@@ -346,7 +346,7 @@ def deactivate(company_id: int, user_id: int, now: datetime, *, actor_id: int | 
         .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-    cancelled = cancel_future_stays(user, now)
+    cancelled = cancel_future_stays(user, now, actor_id=actor_id)
     db.session.flush()
     return len(cancelled)
 

@@ -14,6 +14,7 @@ from notifications import jobs, models, stay_jobs, views  # noqa: F401  (models:
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
+    app.context_processor(views.header_context)
     register_jobs(
         app,
         JobSpec(

@@ -38,25 +38,63 @@ class Kind:
 KINDS: tuple[Kind, ...] = (
     # The employee's stay.
     Kind("booking_confirmed", ev.BOOKING_CREATED, EMPLOYEE, False, _l("Booking confirmed"), False),
-    Kind("booking_cancelled", ev.BOOKING_CANCELLED, EMPLOYEE, False, _l("Booking cancelled"), False),
+    Kind(
+        "booking_cancelled", ev.BOOKING_CANCELLED, EMPLOYEE, False, _l("Booking cancelled"), False
+    ),
     Kind("booking_changed", ev.BOOKING_CHANGED, EMPLOYEE, False, _l("Stay changed"), False),
-    Kind("stay_reminder", ev.STAY_REMINDER, EMPLOYEE, True, _l("Reminder 3 days before check-in"), False),
-    Kind("stay_thanks", ev.STAY_THANKS, EMPLOYEE, True, _l("Thank-you and rating after a stay"), False),
+    Kind(
+        "stay_reminder",
+        ev.STAY_REMINDER,
+        EMPLOYEE,
+        True,
+        _l("Reminder 3 days before check-in"),
+        False,
+    ),
+    Kind(
+        "stay_thanks",
+        ev.STAY_THANKS,
+        EMPLOYEE,
+        True,
+        _l("Thank-you and rating after a stay"),
+        False,
+    ),
     # The facility's operators.
     Kind("operator_booking_created", ev.BOOKING_CREATED, OPERATORS, True, _l("New booking")),
-    Kind("operator_booking_cancelled", ev.BOOKING_CANCELLED, OPERATORS, True, _l("Booking cancelled by the guest or company")),
+    Kind(
+        "operator_booking_cancelled",
+        ev.BOOKING_CANCELLED,
+        OPERATORS,
+        True,
+        _l("Booking cancelled by the guest or company"),
+    ),
     Kind("operator_booking_changed", ev.BOOKING_CHANGED, OPERATORS, True, _l("Stay changed")),
     Kind("calendar_conflict", ev.CALENDAR_CONFLICT, OPERATORS, True, _l("Calendar conflict")),
     Kind("feed_failing", ev.FEED_FAILING, OPERATORS, True, _l("Calendar feed not syncing")),
-    Kind("operator_digest", ev.OPERATOR_DIGEST, OPERATORS, True, _l("Daily summary at 7:00"), False),
+    Kind(
+        "operator_digest", ev.OPERATOR_DIGEST, OPERATORS, True, _l("Daily summary at 7:00"), False
+    ),
     # The company's admins.
     Kind("invoice_issued", ev.INVOICE_ISSUED, COMPANY_ADMINS, False, _l("Invoice issued")),
     Kind("payment_failed", ev.PAYMENT_FAILED, COMPANY_ADMINS, False, _l("Payment failed")),
-    Kind("seats_full", ev.SEATS_FULL, COMPANY_ADMINS, True, _l("Seats full: someone could not join")),
+    Kind(
+        "seats_full", ev.SEATS_FULL, COMPANY_ADMINS, True, _l("Seats full: someone could not join")
+    ),
     Kind("credit_low", ev.CREDIT_LOW, COMPANY_ADMINS, True, _l("Stay credit below 10%")),
-    Kind("refusals_many", ev.REFUSALS_MANY, COMPANY_ADMINS, True, _l("An employee's bookings refused repeatedly")),
+    Kind(
+        "refusals_many",
+        ev.REFUSALS_MANY,
+        COMPANY_ADMINS,
+        True,
+        _l("An employee's bookings refused repeatedly"),
+    ),
     # The Engawa team.
-    Kind("application_submitted", ev.APPLICATION_SUBMITTED, PLATFORM_ADMINS, True, _l("New sign-up application")),
+    Kind(
+        "application_submitted",
+        ev.APPLICATION_SUBMITTED,
+        PLATFORM_ADMINS,
+        True,
+        _l("New sign-up application"),
+    ),
 )
 
 BY_NAME = {kind.name: kind for kind in KINDS}

@@ -72,9 +72,7 @@ class WebhookEndpoint(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
 
     __table_args__ = (
-        CheckConstraint(
-            "(company_id IS NULL) <> (operator_id IS NULL)", name="one_organisation"
-        ),
+        CheckConstraint("(company_id IS NULL) <> (operator_id IS NULL)", name="one_organisation"),
     )
 
 
@@ -109,9 +107,7 @@ class WebhookDelivery(db.Model):
 
     __table_args__ = (
         UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_delivery_endpoint_event"),
-        CheckConstraint(
-            "status IN ('pending', 'delivered', 'failed')", name="status_known"
-        ),
+        CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status_known"),
         # The delivery job's queue, and an endpoint's log newest first.
         Index("ix_webhook_delivery_status_next", "status", "next_attempt_at"),
         Index("ix_webhook_delivery_endpoint_created", "endpoint_id", "created_at"),

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
-from accounts import audit, join_domains, membership
+from accounts import audit, join_domains, mail, membership
 from calendars import feeds
 from consoles.admin.forms import DomainReviewForm
 from core.db import edge_now
@@ -18,6 +18,7 @@ from core.scheduler import registered_jobs
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE_SIZE = 100
+FAILED_MAIL_SHOWN = 50
 
 
 @bp.before_request
@@ -29,7 +30,8 @@ def _platform_admin_only():
 
 @bp.get("/jobs")
 def jobs():
-    """The latest runs, newest first; optionally of one job."""
+    """The latest runs, newest first; optionally of one job. Below them, the mail the
+    outbox gave up on (addresses masked)."""
     job = request.args.get("job", "")
     known = registered_jobs(current_app)
     query = select(JobRun).order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(PAGE_SIZE)
@@ -57,6 +59,8 @@ def jobs():
         jobs=known,
         latest=latest,
         selected=job,
+        failed_mail=mail.failed_mail(FAILED_MAIL_SHOWN),
+        mail_attempts=mail.MAX_ATTEMPTS,
     )
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from flask import Flask
 
-from consoles.company import audit_views, member_views, scim_views, sso_views, views
+from consoles.company import (
+    audit_views,
+    member_views,
+    scim_views,
+    sso_views,
+    views,
+    webhook_views,
+)
 
 
 def init_app(app: Flask) -> None:
@@ -14,3 +21,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(sso_views.bp)
     app.register_blueprint(scim_views.bp)
     app.register_blueprint(audit_views.bp)
+    app.register_blueprint(webhook_views.bp)

@@ -1,5 +1,4 @@
-"""The corporate admin's employee pages, joining by invitation or company e-mail, and the
-development outbox."""
+"""The corporate admin's employee pages, and joining by invitation or company e-mail."""
 
 from __future__ import annotations
 
@@ -31,7 +30,7 @@ from consoles.company.member_forms import EmailDomainForm, InviteForm, JoinForm,
 from core import ratelimit
 from core.db import edge_now
 from core.errors import RuleError
-from core.extensions import db, login_manager
+from core.extensions import db
 from core.forms import EmptyForm
 from core.ratelimit import Limit
 from core.urls import public_url
@@ -394,19 +393,3 @@ def join_request():
         return redirect(url_for("members.join_request"), 303)
     status = 400 if request.method == "POST" else 200
     return render_template("accounts/join_request.html", form=form), status
-
-
-# --- Development ----------------------------------------------------------------------------
-
-
-@bp.get("/dev/mail")
-def dev_mail():
-    """The outbox, so a developer without a mail server can open invitation links."""
-    if current_app.config.get("ENGAWA_ENV") != "development":
-        abort(404)
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
-    if not current_user.is_platform_admin:
-        abort(403)
-    mails = [(m, mail.body_of(m)) for m in mail.recent_mail()]
-    return render_template("accounts/dev_mail.html", mails=mails)

@@ -13,6 +13,7 @@ from consoles.operator import (  # noqa: F401  (pages on views.bp)
     photo_views,
     pricing,
     views,
+    webhook_views,
 )
 
 

@@ -165,6 +165,13 @@ class FacilityForm(FlaskForm):
     description_en = TextAreaField(
         _l("Description (English)"), validators=[Optional(), Length(max=5000)]
     )
+    # Sent in the reminder 3 days before check-in (notifications), in the guest's language.
+    arrival_notes_ja = TextAreaField(
+        _l("Arrival notes (Japanese)"), validators=[Optional(), Length(max=2000)]
+    )
+    arrival_notes_en = TextAreaField(
+        _l("Arrival notes (English)"), validators=[Optional(), Length(max=2000)]
+    )
 
     AMENITIES = YES_NO_AMENITIES
 
@@ -219,7 +226,7 @@ class FacilityForm(FlaskForm):
         for name in ("name_ja", "name_en", "municipality", "address"):
             values[name] = values[name].strip()
         values["postal_code"] = values["postal_code"] or ""  # 7 digits once validated
-        for name in ("description_ja", "description_en"):
+        for name in ("description_ja", "description_en", "arrival_notes_ja", "arrival_notes_en"):
             values[name] = (values[name] or "").strip()
         return values
 

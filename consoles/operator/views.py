@@ -47,6 +47,7 @@ from core.forms import EmptyForm
 from core.i18n import current_locale, format_day
 from facilities import services
 from facilities.models import Facility, Unit
+from notifications.notices import calendar_alerts
 from pricing.engine import reprice_now
 
 bp = Blueprint("operator", __name__, url_prefix="/operator")
@@ -124,10 +125,13 @@ def dashboard():
     today = _today()
     facilities = services.operator_facilities(current_user)
     counts = operations.today_counts([f.id for f in facilities], today)
+    interval = current_app.config["CALENDAR_SYNC_MINUTES"]
+    alerts = calendar_alerts([f.id for f in facilities], edge_now(), interval)
     return render_template(
         "operator/dashboard.html",
         facilities=facilities,
         counts=counts,
+        alerts=alerts,
         empty=operations.TodayCounts(),
         today=today,
         kind_labels=KIND_LABELS,

@@ -26,6 +26,8 @@ from core.db import tokyo_today
 from core.extensions import db
 from facilities.models import Facility
 from identity.models import Application, ApplicationKind
+from notifications.models import WebhookEndpoint
+from notifications.webhook_endpoints import new_secret, seal_secret
 
 # The demo accounts (demo/seed.py); each signs in with DEMO_PASSWORD.
 ROLES: dict[str, str | None] = {
@@ -50,6 +52,12 @@ EXCLUDED: dict[str, str] = {
     "two_factor.enrol": "the second step of a sign-in: without a password first it redirects",
     "sso.start": "a redirect to the company's identity provider",
     "sso.callback": "the identity provider's answer: a redirect (its error pages: tests/identity)",
+    "notifications.dev_mail": (
+        "one mail of the development mailbox: tests/browser/test_notifications.py opens one"
+        " at 390 and 1280 px"
+    ),
+    "notifications.dev_mail_html": "a mail's HTML part, shown in a sandboxed frame of its page",
+    "notifications.dev_mail_attachment": "a mail's attachment: a download",
 }
 EXCLUDED_PREFIXES: dict[str, str] = {
     "api.": "JSON API",
@@ -78,6 +86,9 @@ class DemoIds:
     employee_id: int  # the demo employee's account
     company_application_id: int  # the demo's pending applications
     operator_application_id: int
+    past_booking_id: int  # a stay of the employee that has checked out (else booking_id)
+    company_webhook_id: int  # a webhook endpoint of each organisation (off: never called)
+    operator_webhook_id: int
 
 
 @dataclass(frozen=True)
@@ -132,6 +143,10 @@ PAGES: dict[str, list[tuple]] = {
     "booking.quote": [("employee", lambda i: _stay_query(i, unit_id=i.bookable_unit_id))],
     "booking.stays": [("employee", {}), ("company_admin", {})],
     "booking.stay": [("employee", lambda i: {"booking_id": i.booking_id})],
+    "booking.stay_rating": [
+        ("employee", lambda i: {"booking_id": i.past_booking_id}),
+        ("employee", lambda i: {"booking_id": i.booking_id}),  # not open yet: says why
+    ],
     "booking.change": [("employee", lambda i: {"booking_id": i.booking_id})],
     "booking.change_preview": [
         ("employee", lambda i: {"booking_id": i.booking_id, **i.change_to}),
@@ -185,6 +200,14 @@ PAGES: dict[str, list[tuple]] = {
     "operator.unit_edit": [("operator", lambda i: {"unit_id": i.unit_id})],
     "operator.unit_prices": [("operator", lambda i: {"unit_id": i.unit_id})],
     "operator.audit": [("operator", {})],
+    "operator.webhooks_index": [("operator", {})],
+    "operator.webhooks_new": [("operator", {})],
+    "operator.webhooks_detail": [("operator", lambda i: {"endpoint_id": i.operator_webhook_id})],
+    "operator.webhooks_delete": [("operator", lambda i: {"endpoint_id": i.operator_webhook_id})],
+    "company_webhooks.index": [("company_admin", {})],
+    "company_webhooks.new": [("company_admin", {})],
+    "company_webhooks.detail": [("company_admin", lambda i: {"endpoint_id": i.company_webhook_id})],
+    "company_webhooks.delete": [("company_admin", lambda i: {"endpoint_id": i.company_webhook_id})],
     # the platform admin
     "admin.overview": [("platform_admin", {})],
     "admin.companies": [("platform_admin", {}), ("platform_admin", {"q": "Acme"})],
@@ -217,7 +240,15 @@ PAGES: dict[str, list[tuple]] = {
     "admin.domains": [("platform_admin", {})],
     "plans.plans": [("platform_admin", {})],
     "plans.edit": [("platform_admin", lambda i: {"plan_id": i.plan_id})],
-    "members.dev_mail": [("platform_admin", {})],
+    # notices, mail preferences and the development mailbox, for every role
+    **{
+        endpoint: [(role, {}) for role in ROLES if role != "visitor"]
+        for endpoint in (
+            "notifications.notices",
+            "notifications.preferences",
+            "notifications.dev_mailbox",
+        )
+    },
 }
 
 
@@ -273,9 +304,47 @@ def demo_ids(app: Flask, now: datetime) -> DemoIds:
             employee_id=employee.id,
             company_application_id=_application(ApplicationKind.COMPANY),
             operator_application_id=_application(ApplicationKind.OPERATOR),
+            past_booking_id=_past_stay(employee, today) or booking.id,
+            company_webhook_id=_webhook(company_id=employee.company_id),
+            operator_webhook_id=_webhook(operator_id=operator.operator_id),
         )
         db.session.remove()
     return ids
+
+
+def _past_stay(employee: User, today: date) -> int | None:
+    """The employee's latest stay that has checked out, if the demo has one."""
+    return db.session.scalar(
+        select(Booking.id)
+        .where(Booking.user_id == employee.id, Booking.status == "confirmed")
+        .where(Booking.check_out <= today)
+        .order_by(Booking.check_out.desc())
+    )
+
+
+def _webhook(*, company_id: int | None = None, operator_id: int | None = None) -> int:
+    """A webhook endpoint of the organisation, made (turned off, so no event is ever sent
+    to it; at a reserved name) when the demo has none: its pages need one."""
+    owned = (
+        WebhookEndpoint.company_id == company_id
+        if company_id is not None
+        else WebhookEndpoint.operator_id == operator_id
+    )
+    found = db.session.scalar(select(WebhookEndpoint.id).where(owned).order_by(WebhookEndpoint.id))
+    if found is not None:
+        return found
+    endpoint = WebhookEndpoint(
+        company_id=company_id,
+        operator_id=operator_id,
+        url="https://hooks.engawa.invalid/events",
+        description="Demo",
+        event_types="invoice.issued" if company_id is not None else "feed.failing",
+        secret=seal_secret(new_secret()),
+        active=False,
+    )
+    db.session.add(endpoint)
+    db.session.commit()
+    return endpoint.id
 
 
 def _application(kind: str) -> int:

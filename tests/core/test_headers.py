@@ -95,8 +95,12 @@ TEMPLATE_ONLY = [
     (re.compile(r"""\son[a-z]+\s*=\s*["'{]""", re.IGNORECASE), "event handler attribute"),
     (re.compile(r"""=\s*["']\s*javascript:""", re.IGNORECASE), "javascript: URL"),
 ]
+# Mail is not a page: mail readers ignore style sheets, so templates/mail/ styles inline;
+# it is never served under the site's policy (the development mailbox frames it with
+# a sandbox policy of its own). No script or handler is allowed there either.
+MAIL_TEMPLATES = sorted(PROJECT.glob("templates/mail/**/*.html"))
 SOURCES = sorted(
-    [*PROJECT.glob("templates/**/*.html")]
+    [path for path in PROJECT.glob("templates/**/*.html") if path not in MAIL_TEMPLATES]
     + [
         path
         for path in PROJECT.glob("*/**/*.py")
@@ -112,5 +116,13 @@ def test_no_markup_needs_inline_code_or_styles(path):
     in templates or in HTML/SVG that Python draws."""
     text = path.read_text(encoding="utf-8")
     checks = MARKUP + (TEMPLATE_ONLY if path.suffix == ".html" else [])
+    found = [f"{what}: {m.group(0)!r}" for pattern, what in checks for m in pattern.finditer(text)]
+    assert not found, found
+
+
+@pytest.mark.parametrize("path", MAIL_TEMPLATES, ids=lambda p: str(p.relative_to(PROJECT)))
+def test_mail_has_no_scripts_or_handlers(path):
+    text = path.read_text(encoding="utf-8")
+    checks = [MARKUP[0], *TEMPLATE_ONLY]
     found = [f"{what}: {m.group(0)!r}" for pattern, what in checks for m in pattern.finditer(text)]
     assert not found, found

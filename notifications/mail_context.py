@@ -1,0 +1,305 @@
+"""What one event's messages say: its subject rows and facts, read when it is dispatched.
+
+An event carries ids and the facts that will not be true later (``accounts.events``);
+``load_facts`` reads the rest (the booking, its room and facility, the feed, the
+invoice…) once per event, for every kind and recipient it makes. The answer holds:
+
+- ``values``: what the mail templates show (``templates/mail/<kind>``);
+- ``params``: what a notice under the bell keeps (the list in ``notifications.notices``:
+  ids, names of facilities and rooms, ISO dates, yen; never a person's name);
+- ``pages``: for each audience, the page the message opens (an endpoint and its values).
+
+None means there is nothing left to tell: the subject row is gone, or (the operators'
+daily summary) the day has no arrivals or departures any more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from accounts import events as ev
+from accounts.events import Event
+from accounts.models import Company, OperatorOrg, User
+from billing.models import Invoice
+from booking.models import Booking, BookingStatus
+from booking.terms import stay_terms
+from calendars.models import CalendarConflict, CalendarFeed
+from core.db import tokyo_today
+from core.extensions import db
+from facilities.models import Facility, Unit
+from identity.models import Application
+from notifications.catalog import COMPANY_ADMINS, EMPLOYEE, OPERATORS, PLATFORM_ADMINS
+
+Page = tuple[str, dict[str, Any]]
+
+
+@dataclass
+class Facts:
+    values: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    pages: dict[str, Page] = field(default_factory=dict)
+
+    def page(self, audience: str) -> Page:
+        return self.pages[audience]
+
+
+def load_facts(event: Event) -> Facts | None:
+    """The facts of ``event``'s messages; None when there is nothing left to tell."""
+    loader = LOADERS.get(event.type)
+    if loader is None:
+        return None
+    facts = loader(event)
+    if facts is None:
+        return None
+    # Whose organisation a footer names ("an operator of …", "a company admin of …").
+    if event.operator_id is not None:
+        org = db.session.get(OperatorOrg, event.operator_id)
+        facts.values.setdefault("operator_name", org.name if org else "")
+    if event.company_id is not None:
+        company = db.session.get(Company, event.company_id)
+        facts.values.setdefault("company_name", company.name if company else "")
+    facts.values["event"] = event
+    facts.values["data"] = event.facts
+    return facts
+
+
+# --- stays --------------------------------------------------------------------------------
+
+
+def _booking_facts(event: Event) -> Facts | None:
+    booking = db.session.get(Booking, event.subject_id) if event.subject_id else None
+    if booking is None:
+        return None
+    unit = booking.unit
+    facility = unit.facility
+    values = {
+        "booking": booking,
+        "unit": unit,
+        "facility": facility,
+        "guest": booking.user,
+    }
+    params = {
+        "booking": booking.id,
+        "facility": facility.name_ja,
+        "facility_en": facility.name_en,
+        "check_in": booking.check_in.isoformat(),
+        "check_out": booking.check_out.isoformat(),
+    }
+    pages = {
+        EMPLOYEE: ("booking.stay", {"booking_id": booking.id}),
+        OPERATORS: ("operator.facility", {"facility_id": facility.id}),
+    }
+    return Facts(values, params, pages)
+
+
+def _created(event: Event) -> Facts | None:
+    facts = _booking_facts(event)
+    if facts is None:
+        return None
+    booking = facts.values["booking"]
+    # The terms as they stood when the stay was booked (the day the mail tells of).
+    facts.values["terms"] = stay_terms(
+        booking.check_in, tokyo_today(event.created_at), tokyo_today(booking.created_at)
+    )
+    return facts
+
+
+def _changed(event: Event) -> Facts | None:
+    facts = _booking_facts(event)
+    if facts is None:
+        return None
+    data = event.facts
+    old_unit = db.session.get(Unit, data.get("old_unit_id")) if data.get("old_unit_id") else None
+    facts.values.update(
+        old_unit=old_unit or facts.values["unit"],
+        old_check_in=date.fromisoformat(data["old_check_in"]),
+        old_check_out=date.fromisoformat(data["old_check_out"]),
+    )
+    return facts
+
+
+def _confirmed_stay(event: Event) -> Facts | None:
+    """A reminder or a thank-you: only for a stay still confirmed."""
+    facts = _booking_facts(event)
+    if facts is None or facts.values["booking"].status != BookingStatus.CONFIRMED:
+        return None  # cancelled since the job saw it: nothing to tell
+    return facts
+
+
+# --- calendars ----------------------------------------------------------------------------
+
+
+def _conflict(event: Event) -> Facts | None:
+    conflict = db.session.get(CalendarConflict, event.subject_id) if event.subject_id else None
+    if conflict is None:
+        return None
+    unit = conflict.unit
+    facility = unit.facility
+    nights = [conflict.first_night + timedelta(days=i) for i in range(conflict.nights)]
+    values = {
+        "conflict": conflict,
+        "unit": unit,
+        "facility": facility,
+        "feed": conflict.feed,
+        "booking": conflict.booking,
+        "nights": nights,
+    }
+    params = {
+        "unit": unit.name,
+        "facility": facility.name_ja,
+        "facility_en": facility.name_en,
+        "first_night": conflict.first_night.isoformat(),
+        "nights": conflict.nights,
+    }
+    return Facts(values, params, {OPERATORS: ("operator.calendar_sync", {})})
+
+
+def _feed_failing(event: Event) -> Facts | None:
+    feed = db.session.get(CalendarFeed, event.subject_id) if event.subject_id else None
+    if feed is None:
+        return None
+    unit = feed.unit
+    facility = unit.facility
+    since = datetime.fromisoformat(event.facts["since"])
+    values = {"feed": feed, "unit": unit, "facility": facility, "since": since}
+    params = {
+        "feed": feed.label,
+        "unit": unit.name,
+        "facility": facility.name_ja,
+        "facility_en": facility.name_en,
+        "since": since.isoformat(),
+    }
+    return Facts(values, params, {OPERATORS: ("operator.calendar_sync", {})})
+
+
+# --- the operators' daily summary ---------------------------------------------------------
+
+
+@dataclass
+class FacilityDay:
+    """One facility's day at the front desk, for the operators' summary."""
+
+    facility: Facility
+    arrivals: list[Booking] = field(default_factory=list)
+    departures: list[Booking] = field(default_factory=list)
+
+    @property
+    def rooms_to_clean(self) -> list[str]:
+        """The rooms guests leave today, each once."""
+        return list(dict.fromkeys(b.unit.name for b in self.departures))
+
+
+def day_at_facilities(operator_id: int, day: date) -> list[FacilityDay]:
+    """Per facility of the organisation: confirmed stays arriving and leaving on ``day``
+    (facilities with neither left out). The operator console's "today" page reads the
+    same from ``consoles.operator.operations``, which this layer may not import."""
+    bookings = db.session.scalars(
+        select(Booking)
+        .join(Unit, Unit.id == Booking.unit_id)
+        .join(Facility, Facility.id == Unit.facility_id)
+        .where(
+            Facility.operator_id == operator_id,
+            Booking.status == BookingStatus.CONFIRMED,
+            or_(Booking.check_in == day, Booking.check_out == day),
+        )
+        .order_by(Facility.id, Unit.name, Booking.id)
+    ).all()
+    days: dict[int, FacilityDay] = {}
+    for booking in bookings:
+        facility = booking.unit.facility
+        today = days.setdefault(facility.id, FacilityDay(facility))
+        (today.arrivals if booking.check_in == day else today.departures).append(booking)
+    return list(days.values())
+
+
+def _digest(event: Event) -> Facts | None:
+    if event.operator_id is None:
+        return None
+    day = date.fromisoformat(event.facts["day"])
+    facilities = day_at_facilities(event.operator_id, day)
+    if not facilities:
+        return None  # every movement of the day was cancelled since: nothing to send
+    values = {"day": day, "facilities": facilities}
+    return Facts(values, {"day": day.isoformat()}, {OPERATORS: ("operator.dashboard", {})})
+
+
+# --- the company's money and seats --------------------------------------------------------
+
+BILLING_PAGE: Page = ("company.billing", {})
+
+
+def _invoice(event: Event) -> Facts | None:
+    invoice = db.session.get(Invoice, event.subject_id) if event.subject_id else None
+    if invoice is None:
+        return None
+    values = {
+        "invoice": invoice,
+        "paid_automatically": invoice.collection_method == "charge_automatically"
+        and invoice.status == "paid",
+    }
+    params = {"number": invoice.number or "", "total": invoice.total}
+    return Facts(values, params, {COMPANY_ADMINS: BILLING_PAGE})
+
+
+def _payment_failed(event: Event) -> Facts | None:
+    grace_until = datetime.fromisoformat(event.facts["grace_until"])
+    values = {"grace_until": grace_until}
+    params = {"grace_until": grace_until.isoformat()}
+    return Facts(values, params, {COMPANY_ADMINS: BILLING_PAGE})
+
+
+def _seats_full(event: Event) -> Facts | None:
+    return Facts({}, {}, {COMPANY_ADMINS: BILLING_PAGE})
+
+
+def _credit_low(event: Event) -> Facts | None:
+    data = event.facts
+    values = {"balance": int(data["balance"]), "grant": int(data["grant"])}
+    return Facts(values, dict(values), {COMPANY_ADMINS: BILLING_PAGE})
+
+
+def _refusals(event: Event) -> Facts | None:
+    employee = db.session.get(User, event.user_id) if event.user_id else None
+    if employee is None:
+        return None
+    data = event.facts
+    values = {"employee": employee, "count": int(data["count"])}
+    values["day"] = date.fromisoformat(data["day"])
+    params = {"count": values["count"]}
+    return Facts(values, params, {COMPANY_ADMINS: ("members.employees", {})})
+
+
+# --- the Engawa team ----------------------------------------------------------------------
+
+
+def _application(event: Event) -> Facts | None:
+    application = db.session.get(Application, event.subject_id) if event.subject_id else None
+    if application is None:
+        return None
+    values = {"application": application}
+    params = {"name": application.org_name, "kind": application.kind}
+    page = ("admin_applications.detail", {"application_id": application.id})
+    return Facts(values, params, {PLATFORM_ADMINS: page})
+
+
+LOADERS: dict[str, Callable[[Event], Facts | None]] = {
+    ev.BOOKING_CREATED: _created,
+    ev.BOOKING_CANCELLED: _booking_facts,
+    ev.BOOKING_CHANGED: _changed,
+    ev.STAY_REMINDER: _confirmed_stay,
+    ev.STAY_THANKS: _confirmed_stay,
+    ev.CALENDAR_CONFLICT: _conflict,
+    ev.FEED_FAILING: _feed_failing,
+    ev.OPERATOR_DIGEST: _digest,
+    ev.INVOICE_ISSUED: _invoice,
+    ev.PAYMENT_FAILED: _payment_failed,
+    ev.SEATS_FULL: _seats_full,
+    ev.CREDIT_LOW: _credit_low,
+    ev.REFUSALS_MANY: _refusals,
+    ev.APPLICATION_SUBMITTED: _application,
+}

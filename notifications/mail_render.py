@@ -1,0 +1,239 @@
+"""The words of each notification mail, in its recipient's language.
+
+A kind's mail is ``templates/mail/<kind>.txt`` (the plain-text part) and
+``templates/mail/<kind>.html`` (the HTML part, inline styles only), each extending its
+layout (``_layout.txt``, ``_layout.html``: the product's name, the heading, and the
+footer saying why the person receives it and whether they can switch it off). The
+subject is made here (``SUBJECTS``) and shown as the heading of both parts.
+
+Rendering needs an app context but no request (the dispatcher runs in a job): the
+templates are read from the app's Jinja environment, whose ``_``/``ngettext`` and
+filters (``yen``, ``day``, ``datetime_local``) follow the locale forced here. Links are
+absolute, built from ``BASE_URL`` (``core.urls.public_url``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import current_app
+from flask_babel import force_locale, gettext
+from jinja2 import Environment
+
+from accounts.models import User
+from booking.ics import stay_calendar
+from core.i18n import format_day, format_yen
+from core.urls import public_url
+from notifications.catalog import COMPANY_ADMINS, EMPLOYEE, OPERATORS, PLATFORM_ADMINS, Kind
+from notifications.mail_context import Facts
+
+DEFAULT_LOCALE = "ja"
+TEXT_ENV = "notifications.mail_text_env"
+TEXT_CACHE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    subject: str
+    text: str
+    html: str
+    # (file name, MIME type, text): the stay's .ics on its confirmation.
+    attachment: tuple[str, str, str] | None = None
+
+
+def mail_locale(user: User) -> str:
+    """The recipient's language: their own choice, else Japanese."""
+    return user.locale if user.locale in current_app.config["LANGUAGES"] else DEFAULT_LOCALE
+
+
+def page_path(facts: Facts, kind: Kind) -> str:
+    """The page a notice of ``kind`` opens, as a path inside Engawa."""
+    endpoint, values = facts.page(kind.audience)
+    parts = urlsplit(public_url(endpoint, **values))
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def render_mail(kind: Kind, facts: Facts, recipient: User, now: datetime) -> RenderedMail:
+    """Subject, text and HTML of ``kind``'s mail for ``recipient``, in their language
+    (the same for everyone of the audience reading that language)."""
+    locale = mail_locale(recipient)
+    with force_locale(locale):
+        context = _context(kind, facts, locale)
+        subject = SUBJECTS[kind.name](context)
+        context["subject"] = subject
+        text = _tidy(_text_env().get_template(f"mail/{kind.name}.txt").render(context))
+        html = current_app.jinja_env.get_template(f"mail/{kind.name}.html").render(context)
+        attachment = _stay_file(facts, locale, now) if kind.name == "booking_confirmed" else None
+    return RenderedMail(subject, text, html, attachment)
+
+
+def _context(kind: Kind, facts: Facts, locale: str) -> dict[str, Any]:
+    """What the templates read. Nothing of the recipient but their language: one
+    rendering serves everyone of the audience who reads that language."""
+    endpoint, values = facts.page(kind.audience)
+    context = {
+        **facts.values,
+        "kind": kind,
+        "locale": locale,
+        "link": public_url(endpoint, **values),
+        "url": public_url,
+        "reason": _reason(kind, facts),
+        "preferences_url": public_url("notifications.preferences") if kind.optional else None,
+    }
+    facility = facts.values.get("facility")
+    if facility is not None:
+        context["facility_name"] = facility.name_for(locale)
+    return context
+
+
+def _reason(kind: Kind, facts: Facts) -> str:
+    """Why the person receives this mail, for the footer."""
+    if kind.audience == EMPLOYEE:
+        return gettext("You receive this because you booked a stay on Engawa.")
+    if kind.audience == OPERATORS:
+        return gettext(
+            "You receive this because you are an operator of %(org)s on Engawa.",
+            org=facts.values.get("operator_name", ""),
+        )
+    if kind.audience == COMPANY_ADMINS:
+        return gettext(
+            "You receive this because you are a company admin of %(company)s on Engawa.",
+            company=facts.values.get("company_name", ""),
+        )
+    if kind.audience == PLATFORM_ADMINS:
+        return gettext("You receive this because you are a member of the Engawa team.")
+    raise ValueError(f"unknown audience {kind.audience!r}")
+
+
+def _text_env() -> Environment:
+    """The app's Jinja environment (its loader, filters and gettext) for the plain-text
+    parts: a block tag takes its own line with it, so the templates read as the mail
+    does. Its own template cache: the same file must not be compiled both ways."""
+    env = current_app.extensions.get(TEXT_ENV)
+    if env is None:
+        env = current_app.jinja_env.overlay(
+            trim_blocks=True, lstrip_blocks=True, cache_size=TEXT_CACHE_SIZE
+        )
+        current_app.extensions[TEXT_ENV] = env
+    return env
+
+
+def _tidy(text: str) -> str:
+    """The text part without the templates' stray spaces and runs of blank lines."""
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)) + "\n"
+
+
+def _stay_file(facts: Facts, locale: str, now: datetime) -> tuple[str, str, str]:
+    """The stay as an .ics file, the same event (UID) as the stay page's download."""
+    booking = facts.values["booking"]
+    facility = facts.values["facility"]
+    description = gettext(
+        "Check-in from %(check_in)s, check-out by %(check_out)s. Booking number %(number)d.",
+        check_in=f"{facility.check_in_time:%H:%M}",
+        check_out=f"{facility.check_out_time:%H:%M}",
+        number=booking.id,
+    )
+    body = stay_calendar(
+        booking,
+        current_app.config["CALENDAR_UID_DOMAIN"],
+        now,
+        locale,
+        description,
+        method="PUBLISH",
+    )
+    return (f"engawa-stay-{booking.id}.ics", "text/calendar", body.decode("utf-8"))
+
+
+# --- subjects -----------------------------------------------------------------------------
+
+
+def _stay(c: dict[str, Any]) -> dict[str, Any]:
+    booking = c["booking"]
+    return {
+        "facility": c["facility_name"],
+        "unit": booking.unit.name,
+        "check_in": format_day(booking.check_in),
+        "number": booking.id,
+    }
+
+
+def _application_subject(c: dict[str, Any]) -> str:
+    application = c["application"]
+    if application.kind == "operator":
+        return gettext("New operator application: %(name)s", name=application.org_name)
+    return gettext("New company application: %(name)s", name=application.org_name)
+
+
+SUBJECTS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "booking_confirmed": lambda c: gettext(
+        "Booking confirmed: %(facility)s from %(check_in)s (booking number %(number)d)",
+        **_stay(c),
+    ),
+    "booking_cancelled": lambda c: gettext(
+        "Stay cancelled: %(facility)s from %(check_in)s (booking number %(number)d)",
+        **_stay(c),
+    ),
+    "booking_changed": lambda c: gettext(
+        "Stay changed: %(facility)s, now from %(check_in)s (booking number %(number)d)",
+        **_stay(c),
+    ),
+    "stay_reminder": lambda c: gettext(
+        "Your stay at %(facility)s begins on %(check_in)s (booking number %(number)d)",
+        **_stay(c),
+    ),
+    "stay_thanks": lambda c: gettext(
+        "How was your stay at %(facility)s? (booking number %(number)d)", **_stay(c)
+    ),
+    "operator_booking_created": lambda c: gettext(
+        "New booking %(number)d: %(facility)s, %(unit)s, from %(check_in)s", **_stay(c)
+    ),
+    "operator_booking_cancelled": lambda c: gettext(
+        "Booking %(number)d cancelled: %(facility)s, %(unit)s, from %(check_in)s", **_stay(c)
+    ),
+    "operator_booking_changed": lambda c: gettext(
+        "Booking %(number)d changed: %(facility)s, %(unit)s, now from %(check_in)s",
+        **_stay(c),
+    ),
+    "calendar_conflict": lambda c: gettext(
+        "Calendar conflict: %(unit)s at %(facility)s from %(date)s (booking number %(number)d)",
+        unit=c["unit"].name,
+        facility=c["facility_name"],
+        date=format_day(c["conflict"].first_night),
+        number=c["booking"].id,
+    ),
+    "feed_failing": lambda c: gettext(
+        "Calendar not syncing: %(feed)s of %(unit)s at %(facility)s",
+        feed=c["feed"].label,
+        unit=c["unit"].name,
+        facility=c["facility_name"],
+    ),
+    "operator_digest": lambda c: gettext(
+        "Arrivals and departures today, %(date)s", date=format_day(c["day"])
+    ),
+    "invoice_issued": lambda c: gettext(
+        "Invoice %(number)s from Engawa: %(amount)s",
+        number=c["invoice"].number or "—",
+        amount=format_yen(c["invoice"].total),
+    ),
+    "payment_failed": lambda c: gettext(
+        "Payment failed: please pay by %(date)s", date=format_day(c["grace_until"])
+    ),
+    "seats_full": lambda c: gettext(
+        "Someone could not join %(company)s: all seats are taken", company=c["company_name"]
+    ),
+    "credit_low": lambda c: gettext(
+        "Stay credit running low: %(balance)s left", balance=format_yen(c["balance"])
+    ),
+    "refusals_many": lambda c: gettext(
+        "An employee's bookings were refused %(count)d times on %(date)s",
+        count=c["count"],
+        date=format_day(c["day"]),
+    ),
+    "application_submitted": _application_subject,
+}

@@ -1,0 +1,207 @@
+"""The JSON body of a webhook delivery.
+
+Every body has the same envelope, built once when the delivery is queued and sent as
+the same bytes on every attempt::
+
+    {"id": "evt_123", "type": "booking.created", "created": "2026-12-01T03:00:00Z",
+     "data": {"object": {"object": "booking", "id": 42, ...}}}
+
+``id`` is the event's public id: a receiver that gets the same id twice (a retry whose
+first answer was lost) has already handled it. ``data.object`` is the thing the event
+is about as it stood when the event was dispatched, with only what the receiving
+organisation already sees in its console: a company is told its own employee's name
+and address, an operator the guest's name and company; neither gets the other's
+money or settings. docs/WEBHOOKS.md shows a body of every type.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from accounts import events as ev
+from accounts.events import Event
+from accounts.models import Company
+from billing.models import Invoice, Subscription
+from booking.models import Booking
+from calendars.models import CalendarConflict, CalendarFeed
+from core.extensions import db
+from facilities.models import Facility, Unit
+
+# Who a body is written for: the same event reads differently to each organisation.
+COMPANY = "company"
+OPERATOR = "operator"
+
+TEST_TYPE = "webhook.test"  # the "Send test event" button's
+
+
+def public_id(event: Event) -> str:
+    return f"evt_{event.id}"
+
+
+def instant(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a Z: ``2026-12-01T03:00:00Z``."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def envelope(public_id_: str, type_: str, created: datetime, obj: dict[str, Any]) -> str:
+    body = {"id": public_id_, "type": type_, "created": instant(created), "data": {"object": obj}}
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def event_body(event: Event, audience: str) -> str:
+    """The body of ``event`` for a company's (``COMPANY``) or an operator's endpoint."""
+    return envelope(public_id(event), event.type, event.created_at, event_object(event, audience))
+
+
+def test_body(public_id_: str, endpoint_id: int, now: datetime) -> str:
+    """The body of a test event: the endpoint it was sent to, nothing else."""
+    obj = {
+        "object": "webhook_endpoint",
+        "id": endpoint_id,
+        "message": "This is a test event sent from Engawa. It needs no action.",
+    }
+    return envelope(public_id_, TEST_TYPE, now, obj)
+
+
+def event_object(event: Event, audience: str) -> dict[str, Any]:
+    """``data.object`` of ``event``; only the id when the thing is gone."""
+    facts = event.facts
+    if event.type in (ev.BOOKING_CREATED, ev.BOOKING_CANCELLED, ev.BOOKING_CHANGED):
+        booking = db.session.get(Booking, event.subject_id) if event.subject_id else None
+        if booking is not None:
+            return _booking(booking, event.type, facts, audience)
+        return {"object": "booking", "id": event.subject_id}
+    if event.type == ev.CALENDAR_CONFLICT:
+        conflict = db.session.get(CalendarConflict, event.subject_id) if event.subject_id else None
+        if conflict is not None:
+            return _conflict(conflict)
+        return {"object": "calendar_conflict", "id": event.subject_id}
+    if event.type == ev.FEED_FAILING:
+        feed = db.session.get(CalendarFeed, event.subject_id) if event.subject_id else None
+        if feed is not None:
+            return _feed(feed, facts)
+        return {
+            "object": "calendar_feed",
+            "id": event.subject_id,
+            "failing_since": facts.get("since"),
+        }
+    if event.type == ev.INVOICE_ISSUED:
+        invoice = db.session.get(Invoice, event.subject_id) if event.subject_id else None
+        if invoice is not None:
+            return _invoice(invoice)
+        return {"object": "invoice", "id": event.subject_id}
+    if event.type == ev.PAYMENT_FAILED:
+        return _payment_failed(event, facts)
+    return {"object": event.subject_type, "id": event.subject_id}
+
+
+def _facility(facility: Facility) -> dict[str, Any]:
+    return {"id": facility.id, "name_ja": facility.name_ja, "name_en": facility.name_en}
+
+
+def _unit(unit: Unit) -> dict[str, Any]:
+    return {"id": unit.id, "name": unit.name}
+
+
+def _day(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _booking(booking: Booking, type_: str, facts: dict, audience: str) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "object": "booking",
+        "id": booking.id,
+        "status": booking.status,
+        "facility": _facility(booking.unit.facility),
+        "unit": _unit(booking.unit),
+        "check_in": _day(booking.check_in),
+        "check_out": _day(booking.check_out),
+        "nights": booking.night_count,
+        "guests": booking.guests,
+        "total_yen": booking.total_price,
+    }
+    guest = booking.user
+    if audience == COMPANY:  # the company's own employee: as on its Employees page
+        obj["employee"] = {"id": guest.id, "email": guest.email, "name": guest.name}
+    else:  # as on the operator's arrivals page
+        company = db.session.get(Company, booking.company_id)
+        obj["guest"] = {"name": guest.name}
+        obj["company"] = {"name": company.name if company else None}
+    if type_ == ev.BOOKING_CANCELLED:
+        obj["refund_yen"] = facts.get("refund")
+        obj["fee_yen"] = facts.get("fee")
+        obj["by"] = facts.get("by")
+    elif type_ == ev.BOOKING_CHANGED:
+        obj["previous"] = {
+            "check_in": facts.get("old_check_in"),
+            "check_out": facts.get("old_check_out"),
+            "unit_id": facts.get("old_unit_id"),
+        }
+        obj["charged_yen"] = facts.get("charged")
+        obj["refunded_yen"] = facts.get("refunded")
+        obj["by"] = facts.get("by")
+    return obj
+
+
+def _conflict(conflict: CalendarConflict) -> dict[str, Any]:
+    return {
+        "object": "calendar_conflict",
+        "id": conflict.id,
+        "booking_id": conflict.booking_id,
+        "facility": _facility(conflict.unit.facility),
+        "unit": _unit(conflict.unit),
+        "first_night": _day(conflict.first_night),
+        "nights": conflict.nights,
+        "feed": {"id": conflict.feed_id, "label": conflict.feed.label},
+    }
+
+
+def _feed(feed: CalendarFeed, facts: dict) -> dict[str, Any]:
+    return {
+        "object": "calendar_feed",
+        "id": feed.id,
+        "label": feed.label,
+        "facility": _facility(feed.unit.facility),
+        "unit": _unit(feed.unit),
+        "failing_since": facts.get("since"),
+        # The short reason the operator's calendar page shows ("HTTP 404", "timed out…").
+        "last_error": feed.last_error,
+    }
+
+
+def _invoice(invoice: Invoice) -> dict[str, Any]:
+    return {
+        "object": "invoice",
+        "id": invoice.id,
+        "number": invoice.number,
+        "status": invoice.status,
+        "total_yen": invoice.total,
+        "amount_due_yen": invoice.amount_due,
+        "due_date": instant(invoice.due_date),
+        "hosted_invoice_url": invoice.hosted_invoice_url,
+    }
+
+
+def _payment_failed(event: Event, facts: dict) -> dict[str, Any]:
+    subscription = None
+    if event.subject_type == "subscription" and event.subject_id:
+        subscription = db.session.get(Subscription, event.subject_id)
+    if subscription is None and event.company_id is not None:
+        subscription = db.session.scalar(
+            select(Subscription)
+            .where(Subscription.company_id == event.company_id)
+            .order_by(Subscription.id.desc())
+            .limit(1)
+        )
+    return {
+        "object": "subscription",
+        "id": subscription.id if subscription else None,
+        "status": subscription.status if subscription else None,
+        "grace_until": facts.get("grace_until"),
+    }
