@@ -175,10 +175,12 @@ def queue_mail(
     """Queue a mail (the body is stored encrypted). ``expires_at``: when the link it
     carries stops working; a mail still unsent then is discarded, never sent late.
     ``html``: an HTML part beside the plain text; ``attachment``: (file name, MIME
-    type, text), such as a stay's ``.ics``; both stored encrypted like the body."""
+    type, text), such as a stay's ``.ics``; both stored encrypted like the body.
+    The subject is made one line (whitespace runs, line breaks included, become one
+    space): a header with a line break would fail at every delivery attempt."""
     mail = OutgoingMail(
         to_address=to,
-        subject=subject[:200],
+        subject=" ".join(subject.split())[:200],
         body=_seal(body),
         created_at=now,
         expires_at=expires_at,

@@ -262,7 +262,7 @@ def change_booking(
             "old_unit_id": old_unit_id,
             "charged": money.charged,
             "refunded": money.refunded,
-            "by": acted_by(actor),
+            "by": acted_by(actor, booking),
         },
     )
     return ChangeResult(booking, old_total, new_total, money)

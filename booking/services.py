@@ -361,9 +361,15 @@ def booking_parties(booking: Booking, actor_id: int | None) -> dict[str, int | N
 ACTING_ROLES = (Role.EMPLOYEE, Role.COMPANY_ADMIN, Role.OPERATOR)
 
 
-def acted_by(actor: User | None) -> str:
-    """Who changed a stay, as events say it (``by``): a role, or "system"."""
-    if actor is not None and actor.role in ACTING_ROLES:
+def acted_by(actor: User | None, booking: Booking) -> str:
+    """Who changed a stay, as events say it (``by``): "employee" when it was the guest
+    themself (a company admin cancelling their own stay too: the mail must not say
+    "your company's admin"), else the actor's role, or "system" for nobody."""
+    if actor is None:
+        return "system"
+    if actor.id == booking.user_id:
+        return str(Role.EMPLOYEE)
+    if actor.role in ACTING_ROLES:
         return str(actor.role)
     return "system"
 
@@ -543,7 +549,7 @@ def _cancelled(
         now,
         **booking_parties(booking, actor.id if actor is not None else None),
         subject=("booking", booking.id),
-        data={"refund": refunded, "fee": kept, "by": acted_by(actor)},
+        data={"refund": refunded, "fee": kept, "by": acted_by(actor, booking)},
     )
 
 

@@ -79,7 +79,8 @@ def add_feed(
     additions at once cannot both take the last place.
     """
     url = check_feed_url(url)
-    label = label.strip()
+    # One line: the label goes into mail subjects (a line break there is unsendable).
+    label = " ".join(label.split())
     if not label or len(label) > 60 or NAME_REFUSED.search(label):
         raise FeedError(_l("Give the feed a name of up to 60 characters."), "label")
     operator_id = unit.facility.operator_id

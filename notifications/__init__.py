@@ -9,7 +9,13 @@ from flask import Flask
 from flask_babel import lazy_gettext as _l
 
 from core.scheduler import JobSpec, register_jobs
-from notifications import jobs, models, stay_jobs, views  # noqa: F401  (models: the tables)
+from notifications import (  # noqa: F401  (models: the tables)
+    jobs,
+    models,
+    stay_jobs,
+    views,
+    webhooks,
+)
 
 
 def init_app(app: Flask) -> None:
@@ -32,6 +38,13 @@ def init_app(app: Flask) -> None:
             lambda config: {"minutes": 1},
             _l("Turn new events into webhook deliveries, then send those that are due"),
             has_work=jobs.webhook_work,
+        ),
+        JobSpec(
+            "prune_webhook_deliveries",
+            webhooks.prune_deliveries,
+            "cron",
+            lambda config: {"hour": 4, "minute": 45},
+            _l("Delete webhook deliveries delivered or given up more than 30 days ago"),
         ),
         JobSpec(
             "stay_notices",

@@ -9,8 +9,10 @@ invoice…) once per event, for every kind and recipient it makes. The answer ho
   ids, names of facilities and rooms, ISO dates, yen; never a person's name);
 - ``pages``: for each audience, the page the message opens (an endpoint and its values).
 
-None means there is nothing left to tell: the subject row is gone, or (the operators'
-daily summary) the day has no arrivals or departures any more.
+None means there is nothing left to tell: the subject row is gone, or no longer
+belongs to the event's organisations and person (a deleted row's id may be used again,
+on SQLite), or (the operators' daily summary) the day has no arrivals or departures
+any more.
 """
 
 from __future__ import annotations
@@ -77,6 +79,12 @@ def _booking_facts(event: Event) -> Facts | None:
         return None
     unit = booking.unit
     facility = unit.facility
+    if (booking.company_id, booking.user_id, facility.operator_id) != (
+        event.company_id,
+        event.user_id,
+        event.operator_id,
+    ):
+        return None  # not the stay the event was about
     values = {
         "booking": booking,
         "unit": unit,
@@ -140,6 +148,8 @@ def _conflict(event: Event) -> Facts | None:
         return None
     unit = conflict.unit
     facility = unit.facility
+    if facility.operator_id != event.operator_id:
+        return None  # not the conflict the event was about
     nights = [conflict.first_night + timedelta(days=i) for i in range(conflict.nights)]
     values = {
         "conflict": conflict,
@@ -165,6 +175,8 @@ def _feed_failing(event: Event) -> Facts | None:
         return None
     unit = feed.unit
     facility = unit.facility
+    if facility.operator_id != event.operator_id:
+        return None  # not the feed the event was about
     since = datetime.fromisoformat(event.facts["since"])
     values = {"feed": feed, "unit": unit, "facility": facility, "since": since}
     params = {
@@ -235,7 +247,7 @@ BILLING_PAGE: Page = ("company.billing", {})
 
 def _invoice(event: Event) -> Facts | None:
     invoice = db.session.get(Invoice, event.subject_id) if event.subject_id else None
-    if invoice is None:
+    if invoice is None or invoice.company_id != event.company_id:
         return None
     values = {
         "invoice": invoice,

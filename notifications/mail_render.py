@@ -29,6 +29,7 @@ from accounts.models import User
 from booking.ics import stay_calendar
 from core.i18n import format_day, format_yen
 from core.urls import public_url
+from facilities.models import Facility
 from notifications.catalog import COMPANY_ADMINS, EMPLOYEE, OPERATORS, PLATFORM_ADMINS, Kind
 from notifications.mail_context import Facts
 
@@ -88,7 +89,20 @@ def _context(kind: Kind, facts: Facts, locale: str) -> dict[str, Any]:
     facility = facts.values.get("facility")
     if facility is not None:
         context["facility_name"] = facility.name_for(locale)
+        context["arrival_notes"] = arrival_notes(facility, locale)
     return context
+
+
+def arrival_notes(facility: Facility, locale: str) -> str:
+    """The facility's arrival notes in ``locale``, else in the other language; "" when
+    it has none. The confirmation and the change tell them too: a stay booked or moved
+    to 3 days or less before check-in gets no reminder."""
+    own, other = (
+        (facility.arrival_notes_en, facility.arrival_notes_ja)
+        if locale == "en"
+        else (facility.arrival_notes_ja, facility.arrival_notes_en)
+    )
+    return (own or "").strip() or (other or "").strip()
 
 
 def _reason(kind: Kind, facts: Facts) -> str:

@@ -102,7 +102,9 @@ def _stay_event(type_: str, booking: Booking, now: datetime, key: str) -> bool:
 
 
 def _remind(booking: Booking, now: datetime) -> bool:
-    return _stay_event(ev.STAY_REMINDER, booking, now, f"reminder:{booking.id}")
+    # Keyed by the check-in too: a stay moved later has its own reminder for the new date.
+    key = f"reminder:{booking.id}:{booking.check_in.isoformat()}"
+    return _stay_event(ev.STAY_REMINDER, booking, now, key)
 
 
 def _thank(booking: Booking, now: datetime) -> bool:

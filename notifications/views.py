@@ -28,6 +28,7 @@ from accounts.models import Role
 from core.db import edge_now
 from core.extensions import db, login_manager
 from core.forms import EmptyForm
+from identity.audit_log import page_number
 from notifications import mailbox
 from notifications import notices as bell
 from notifications import preferences as mail_preferences
@@ -66,8 +67,9 @@ def header_context() -> dict:
 
 
 def _page_arg() -> int:
-    raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and len(raw) < 7 else 1
+    """The page asked for: ASCII digits only ("²" is a digit to ``str.isdigit``, not to
+    ``int``), clamped; anything else is the first page. The list clamps it to its last."""
+    return page_number(request.args.get("page"))
 
 
 def _require_post_form() -> None:

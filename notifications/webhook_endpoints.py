@@ -4,12 +4,14 @@ test event, and read its delivery log.
 An endpoint belongs to one company or one operator organisation (``Owner``), and is only
 ever looked up within it, so another organisation's id is simply not found (the pages
 answer 404). Adding, disabling, enabling and deleting are audited in the same
-transaction; the entry names the URL without its query (which may hold the receiver's
-own token) and never the secret.
+transaction; the entry names only the URL's scheme and host (its path and query may
+hold the receiver's own token, as Slack's ``/services/T…/B…/…`` do) and never the secret.
 
 The signing secret (``whsec_…``) is made here, shown once to whoever added the endpoint
 and stored encrypted with a key derived from ``SECRET_KEY`` for this purpose: deliveries
 must read it back to sign. To get a new one, delete the endpoint and add it again.
+A delivery's body (which may name an employee or a guest) is stored encrypted too, under
+a key of its own (``seal_body``), and emptied once delivered or given up.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ ERROR_LABELS = {
     "refused_address": _l("The host resolves to an address that is not allowed"),
     "bad_url": _l("The URL is not valid"),
     "secret": _l("The signing secret cannot be read: delete the endpoint and add it again"),
+    "undecryptable": _l("The stored event can no longer be read, so it was not sent"),
 }
 URL_REFUSAL_LABELS = {
     "too_long": _l("The URL is too long (at most 2000 characters)."),
@@ -137,6 +140,29 @@ def open_secret(stored: str) -> str | None:
         return None
 
 
+# --- a delivery's body ----------------------------------------------------------------
+
+
+def _body_cipher() -> Fernet:
+    key = derive_key(current_app.config["SECRET_KEY"], "webhook body v1")
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def seal_body(body: str) -> str:
+    """The JSON body as stored (``WebhookDelivery.body``): encrypted, since it may carry
+    an employee's or a guest's name; opened to the same bytes on every attempt."""
+    return _body_cipher().encrypt(body.encode()).decode("ascii")
+
+
+def open_body(stored: str) -> str | None:
+    """The body in clear, or None when it no longer decrypts (``SECRET_KEY`` changed) or
+    was never sealed."""
+    try:
+        return _body_cipher().decrypt(stored.encode("ascii")).decode()
+    except (InvalidToken, ValueError):
+        return None
+
+
 # --- reading --------------------------------------------------------------------------
 
 
@@ -176,9 +202,18 @@ def deliveries_page(endpoint: WebhookEndpoint, page: int) -> Page:
 
 
 def _audited_url(url: str) -> str:
-    """The URL without its query or fragment, which may hold the receiver's token."""
+    """The URL's scheme and host (and port) only, as ``https://hooks.slack.com/…``: its
+    path and query may hold the receiver's token (``/services/T…/B…/<token>``)."""
     parts = urlsplit(url)
-    return parts._replace(query="", fragment="").geturl()
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    try:
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:  # not a number: such a URL was refused when added
+        port = ""
+    rest = "/…" if (parts.path not in ("", "/") or parts.query) else "/"
+    return f"{parts.scheme}://{host}{port}{rest}"
 
 
 def _audit(action: str, endpoint: WebhookEndpoint, actor: User, now: datetime, **values):
@@ -320,7 +355,7 @@ def send_test(endpoint: WebhookEndpoint, now: datetime) -> WebhookDelivery:
         event_id=None,
         public_id=public_id,
         event_type=TEST_TYPE,
-        body=test_body(public_id, endpoint.id, now),
+        body=seal_body(test_body(public_id, endpoint.id, now)),
         created_at=now,
         status="pending",
         attempts=0,

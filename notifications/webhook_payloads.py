@@ -11,7 +11,10 @@ first answer was lost) has already handled it. ``data.object`` is the thing the 
 is about as it stood when the event was dispatched, with only what the receiving
 organisation already sees in its console: a company is told its own employee's name
 and address, an operator the guest's name and company; neither gets the other's
-money or settings. docs/WEBHOOKS.md shows a body of every type.
+money or settings. An object that is not the event's organisation's (an id that
+SQLite gave again to another organisation's row after the first was deleted) is never
+described: that event gets no body, and no delivery. docs/WEBHOOKS.md shows a body of
+every type.
 """
 
 from __future__ import annotations
@@ -54,9 +57,13 @@ def envelope(public_id_: str, type_: str, created: datetime, obj: dict[str, Any]
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
-def event_body(event: Event, audience: str) -> str:
-    """The body of ``event`` for a company's (``COMPANY``) or an operator's endpoint."""
-    return envelope(public_id(event), event.type, event.created_at, event_object(event, audience))
+def event_body(event: Event, audience: str) -> str | None:
+    """The body of ``event`` for a company's (``COMPANY``) or an operator's endpoint;
+    None when the thing it is about belongs to another organisation (nothing is sent)."""
+    obj = event_object(event, audience)
+    if obj is None:
+        return None
+    return envelope(public_id(event), event.type, event.created_at, obj)
 
 
 def test_body(public_id_: str, endpoint_id: int, now: datetime) -> str:
@@ -69,33 +76,53 @@ def test_body(public_id_: str, endpoint_id: int, now: datetime) -> str:
     return envelope(public_id_, TEST_TYPE, now, obj)
 
 
-def event_object(event: Event, audience: str) -> dict[str, Any]:
-    """``data.object`` of ``event``; only the id when the thing is gone."""
+def _subject(event: Event, model):
+    return db.session.get(model, event.subject_id) if event.subject_id else None
+
+
+def _booking_is_theirs(booking: Booking, event: Event) -> bool:
+    return (
+        booking.company_id == event.company_id
+        and booking.unit.facility.operator_id == event.operator_id
+    )
+
+
+def event_object(event: Event, audience: str) -> dict[str, Any] | None:
+    """``data.object`` of ``event``; only the id when the thing is gone; None when the row
+    of that id belongs to another organisation than the event's (the id was reused)."""
     facts = event.facts
     if event.type in (ev.BOOKING_CREATED, ev.BOOKING_CANCELLED, ev.BOOKING_CHANGED):
-        booking = db.session.get(Booking, event.subject_id) if event.subject_id else None
-        if booking is not None:
-            return _booking(booking, event.type, facts, audience)
-        return {"object": "booking", "id": event.subject_id}
+        booking = _subject(event, Booking)
+        if booking is None:
+            return {"object": "booking", "id": event.subject_id}
+        if not _booking_is_theirs(booking, event):
+            return None
+        return _booking(booking, event.type, facts, audience)
     if event.type == ev.CALENDAR_CONFLICT:
-        conflict = db.session.get(CalendarConflict, event.subject_id) if event.subject_id else None
-        if conflict is not None:
-            return _conflict(conflict)
-        return {"object": "calendar_conflict", "id": event.subject_id}
+        conflict = _subject(event, CalendarConflict)
+        if conflict is None:
+            return {"object": "calendar_conflict", "id": event.subject_id}
+        if conflict.unit.facility.operator_id != event.operator_id:
+            return None
+        return _conflict(conflict)
     if event.type == ev.FEED_FAILING:
-        feed = db.session.get(CalendarFeed, event.subject_id) if event.subject_id else None
-        if feed is not None:
-            return _feed(feed, facts)
-        return {
-            "object": "calendar_feed",
-            "id": event.subject_id,
-            "failing_since": facts.get("since"),
-        }
+        feed = _subject(event, CalendarFeed)
+        if feed is None:
+            return {
+                "object": "calendar_feed",
+                "id": event.subject_id,
+                "failing_since": facts.get("since"),
+            }
+        if feed.unit.facility.operator_id != event.operator_id:
+            return None
+        return _feed(feed, facts)
     if event.type == ev.INVOICE_ISSUED:
-        invoice = db.session.get(Invoice, event.subject_id) if event.subject_id else None
-        if invoice is not None:
-            return _invoice(invoice)
-        return {"object": "invoice", "id": event.subject_id}
+        invoice = _subject(event, Invoice)
+        if invoice is None:
+            return {"object": "invoice", "id": event.subject_id}
+        if invoice.company_id != event.company_id:
+            return None
+        return _invoice(invoice)
     if event.type == ev.PAYMENT_FAILED:
         return _payment_failed(event, facts)
     return {"object": event.subject_type, "id": event.subject_id}
@@ -188,10 +215,12 @@ def _invoice(invoice: Invoice) -> dict[str, Any]:
     }
 
 
-def _payment_failed(event: Event, facts: dict) -> dict[str, Any]:
+def _payment_failed(event: Event, facts: dict) -> dict[str, Any] | None:
     subscription = None
     if event.subject_type == "subscription" and event.subject_id:
         subscription = db.session.get(Subscription, event.subject_id)
+        if subscription is not None and subscription.company_id != event.company_id:
+            return None
     if subscription is None and event.company_id is not None:
         subscription = db.session.scalar(
             select(Subscription)

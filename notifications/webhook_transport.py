@@ -102,6 +102,7 @@ ERROR_KINDS = (
     "refused_address",  # it resolves to an address we do not connect to
     "bad_url",
     "secret",  # the signing secret cannot be read (SECRET_KEY changed)
+    "undecryptable",  # the stored body cannot be read (SECRET_KEY changed)
 )
 
 

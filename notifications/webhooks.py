@@ -2,8 +2,9 @@
 sent signed by the scheduler, retried with backoff until delivered or given up.
 
 Queuing (``queue_deliveries``) happens in the dispatcher's transaction, so a delivery
-exists exactly when the event was dispatched; its body is built then, once, and sent as
-the same bytes on every attempt. Delivering (``deliver_webhooks``) claims due
+exists exactly when the event was dispatched; its body is built then, once, stored
+encrypted (it may name an employee or a guest: ``webhook_endpoints.seal_body``) and sent
+as the same bytes on every attempt. Delivering (``deliver_webhooks``) claims due
 deliveries in a short transaction of its own (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL; SQLite's transactions take the write lock when they begin, core.db), so two
 runs never send the same one; it sends outside any transaction and records each result
@@ -17,7 +18,10 @@ HMAC-SHA256 under the endpoint's secret of ``"<t>.<body>"``, like Stripe's schem
 (docs/WEBHOOKS.md has a receiver's check). A 2xx answer is delivered; anything else
 (an error status, a redirect, a timeout, a refused address, no connection) is retried
 after ``BACKOFF`` and given up after ``MAX_ATTEMPTS`` attempts. Only the kind of failure
-is kept, never the receiver's answer, and nothing logged names the URL.
+is kept, never the receiver's answer, and nothing logged names the URL. A body that no
+longer decrypts (``SECRET_KEY`` changed) is given up at once ("undecryptable"). A
+delivery delivered or given up keeps no body, and the daily ``prune_webhook_deliveries``
+job deletes those older than ``KEEP_DAYS``, so an endpoint's log goes back 30 days.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import delete, exists, or_, select, update
 
 from accounts.events import Event
 from core.db import edge_now
@@ -39,7 +43,7 @@ from core.extensions import db
 from core.job_summary import N_, NOTHING, JobSummary, summary
 from notifications.catalog import COMPANY_WEBHOOK_TYPES, OPERATOR_WEBHOOK_TYPES
 from notifications.models import WebhookDelivery, WebhookEndpoint
-from notifications.webhook_endpoints import open_secret
+from notifications.webhook_endpoints import open_body, open_secret, seal_body
 from notifications.webhook_payloads import COMPANY, OPERATOR, event_body, public_id
 from notifications.webhook_transport import DEFAULT_TIMEOUT_SECONDS, Outcome, post
 
@@ -64,6 +68,10 @@ RUN_SECONDS = 50
 # Failures that say the endpoint cannot be reached at all (rather than this message
 # refused): one is enough for the run.
 UNREACHABLE = frozenset({"timeout", "connection", "tls", "dns", "refused_address", "bad_url"})
+# A stored body that no longer decrypts never will: given up at the first attempt.
+UNDECRYPTABLE = "undecryptable"
+# Deliveries delivered or given up are deleted after this many days (pending ones never).
+KEEP_DAYS = 30
 
 
 # --- queuing --------------------------------------------------------------------------
@@ -101,20 +109,23 @@ def queue_deliveries(event: Event, now: datetime) -> int:
             select(WebhookDelivery.endpoint_id).where(WebhookDelivery.event_id == event.id)
         )
     )
-    bodies: dict[str, str] = {}
+    bodies: dict[str, str | None] = {}
     count = 0
     for endpoint, audience in listening:
         if endpoint.id in queued_for:
             continue
         if audience not in bodies:
             bodies[audience] = event_body(event, audience)
+        body = bodies[audience]
+        if body is None:  # about another organisation's row: nothing to tell
+            continue
         db.session.add(
             WebhookDelivery(
                 endpoint_id=endpoint.id,
                 event_id=event.id,
                 public_id=public_id(event),
                 event_type=event.type,
-                body=bodies[audience],
+                body=seal_body(body),
                 created_at=now,
                 status="pending",
                 attempts=0,
@@ -149,7 +160,7 @@ class _Claimed:
     endpoint_id: int
     attempts: int
     public_id: str
-    body: str
+    body: str  # encrypted, as stored
     url: str
     secret: str  # encrypted, as stored
 
@@ -221,6 +232,9 @@ def _claim(now: datetime, claim_for: timedelta) -> list[_Claimed]:
 
 
 def _send(claimed: _Claimed, clock: _Clock, allow_private: bool, timeout: float) -> Outcome:
+    body = open_body(claimed.body)
+    if body is None:
+        return Outcome(False, error=UNDECRYPTABLE)
     secret = open_secret(claimed.secret)
     if secret is None:
         return Outcome(False, error="secret")
@@ -228,11 +242,11 @@ def _send(claimed: _Claimed, clock: _Clock, allow_private: bool, timeout: float)
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "Engawa-Event-Id": claimed.public_id,
-        "Engawa-Signature": signature(secret, int(clock.now().timestamp()), claimed.body),
+        "Engawa-Signature": signature(secret, int(clock.now().timestamp()), body),
     }
     return post(
         claimed.url,
-        claimed.body.encode(),
+        body.encode(),
         headers,
         allow_private=allow_private,
         timeout=timeout,
@@ -250,12 +264,13 @@ def _record(claimed: _Claimed, outcome: Outcome, now: datetime) -> str:
         "claim_token": None,
         "claimed_until": None,
     }
+    # Delivered or given up, a delivery keeps no body (it may name people).
     if outcome.delivered:
         status = "delivered"
-        values.update(delivered_at=now, last_error=None, next_attempt_at=None)
-    elif attempts >= MAX_ATTEMPTS:
+        values.update(delivered_at=now, last_error=None, next_attempt_at=None, body="")
+    elif attempts >= MAX_ATTEMPTS or outcome.error == UNDECRYPTABLE:
         status = "failed"
-        values.update(last_error=outcome.error, next_attempt_at=None)
+        values.update(last_error=outcome.error, next_attempt_at=None, body="")
     else:
         status = "pending"
         values.update(last_error=outcome.error, next_attempt_at=now + BACKOFF[attempts - 1])
@@ -307,6 +322,21 @@ def deliver_webhooks(now: datetime) -> JobSummary:
         retrying=counts["pending"],
         failed=counts["failed"],
     )
+
+
+def prune_deliveries(now: datetime) -> JobSummary:
+    """Daily (``prune_webhook_deliveries``): delete deliveries delivered or given up more
+    than ``KEEP_DAYS`` days ago (by when they were queued); pending ones are kept."""
+    removed = db.session.execute(
+        delete(WebhookDelivery).where(
+            WebhookDelivery.status.in_(("delivered", "failed")),
+            WebhookDelivery.created_at < now - timedelta(days=KEEP_DAYS),
+        )
+    )
+    db.session.commit()
+    if not removed.rowcount:
+        return NOTHING
+    return summary(N_("%(n)d old webhook deliveries removed"), n=removed.rowcount)
 
 
 def webhooks_pending() -> bool:

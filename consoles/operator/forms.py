@@ -105,6 +105,12 @@ class WithinHorizon:
             )
 
 
+def one_line(name: str | None) -> str:
+    """A name as one line: runs of whitespace (line breaks too) become one space. A name
+    goes into mail subjects, where a line break would make the header unsendable."""
+    return " ".join((name or "").split())
+
+
 class FacilityForm(FlaskForm):
     name_ja = StringField(_l("Name (Japanese)"), validators=[DataRequired(), Length(max=200)])
     name_en = StringField(_l("Name (English)"), validators=[DataRequired(), Length(max=200)])
@@ -223,7 +229,9 @@ class FacilityForm(FlaskForm):
     def values(self) -> dict[str, Any]:
         """The facility's columns as the services take them."""
         values = {name: self[name].data for name in FACILITY_FIELDS}
-        for name in ("name_ja", "name_en", "municipality", "address"):
+        for name in ("name_ja", "name_en"):
+            values[name] = one_line(values[name])
+        for name in ("municipality", "address"):
             values[name] = values[name].strip()
         values["postal_code"] = values["postal_code"] or ""  # 7 digits once validated
         for name in ("description_ja", "description_en", "arrival_notes_ja", "arrival_notes_en"):
@@ -249,7 +257,7 @@ class UnitForm(FlaskForm):
 
     def values(self) -> dict[str, Any]:
         return {
-            "name": self.name.data.strip(),
+            "name": one_line(self.name.data),
             "capacity": self.capacity.data,
             "base_price": self.base_price.data,
         }

@@ -128,8 +128,18 @@ def test_a_plain_mail_stays_a_single_text_part(app, db, inbox):
     )
 
 
-def test_a_subject_that_would_inject_headers_is_not_sent_and_the_rest_go_on(app, db, inbox):
-    bad = queue_mail("a@example.com", "Hello\r\nBcc: victim@example.org", "b", NOW)
+def test_a_subject_that_would_inject_headers_is_sent_on_one_line(app, db, inbox):
+    # queue_mail makes the subject one line: the would-be header is words of it.
+    queue_mail("a@example.com", "Hello\r\nBcc: victim@example.org", "b", NOW)
+    db.session.commit()
+    assert deliver_outbox(NOW) == "1 sent, 0 failed"
+    assert [rcpts for rcpts, _m in inbox.messages] == [["a@example.com"]]
+    [message] = inbox.to("a@example.com")
+    assert str(message["Subject"]) == "Hello Bcc: victim@example.org" and message["Bcc"] is None
+
+
+def test_an_address_that_would_inject_headers_is_not_sent_and_the_rest_go_on(app, db, inbox):
+    bad = queue_mail("a@example.com\r\nBcc: victim@example.org", "Hello", "b", NOW)
     queue_mail("b@example.com", "fine", "b", NOW)
     db.session.commit()
     assert deliver_outbox(NOW) == "1 sent, 1 failed"

@@ -34,6 +34,7 @@ EXPECTED_JOBS = {
     "calendar_sync",
     "expire_applications",
     "webhook_deliveries",
+    "prune_webhook_deliveries",
     "stay_notices",
     "operator_digest",
     "feed_watch",

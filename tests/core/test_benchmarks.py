@@ -79,3 +79,26 @@ def test_identity_scale_benchmark_runs():
         "/company/audit (its admin, first page)",
     ):
         assert kind in out and "(3 calls," in out.split(kind)[1].split("\n")[0]
+
+
+def test_notifications_surge_benchmark_runs():
+    """A small surge through every stage: each figure is printed and each check holds
+    (every mail and webhook received once, none twice with two drainers)."""
+    out = run(
+        "benchmarks/notifications_surge.py",
+        "--bookings", "40", "--history", "200", "--calls", "3",
+    )  # fmt: skip
+    for stage in (
+        "book_stay, one commit each",
+        "dispatch_events",
+        "deliver_outbox, one process",
+        "deliver_outbox, 2 processes at once",
+        "deliver_webhooks",
+    ):
+        line = out.split(stage)[1].split("\n")[0]
+        assert stage in out and "/s" in line, out
+    assert out.count("received: 0 duplicates, 0 missing") == 3
+    assert "120 mails, 80 notices, 80 webhook deliveries queued" in out
+    for kind in ("bell: unread count", "/notices, first page"):
+        assert kind in out and "(3 calls," in out.split(kind)[1].split("\n")[0]
+    assert "CHECK FAILED" not in out

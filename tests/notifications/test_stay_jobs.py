@@ -53,7 +53,7 @@ def test_the_reminder_goes_3_days_before_check_in_once(app, db, guest, unit, ope
     assert (event.subject_type, event.subject_id, event.dedupe_key) == (
         "booking",
         booking.id,
-        f"reminder:{booking.id}",
+        f"reminder:{booking.id}:{booking.check_in.isoformat()}",
     )
     assert (event.user_id, event.company_id, event.operator_id) == (
         guest.id,
