@@ -41,7 +41,7 @@ class EndpointForm(FlaskForm):
     def __init__(self, types: Sequence[str], *args, allow_private: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.allow_private = allow_private
-        self.event_types.choices = [(t, f"{TYPE_LABELS[t]} ({t})") for t in types]
+        self.event_types.choices = [(t, TYPE_LABELS[t]) for t in types]
 
     def validate_url(self, field) -> None:
         """The URL's form, at once with the other fields' errors (its host is resolved

@@ -39,12 +39,15 @@ from accounts.models import Company, OperatorOrg, User
 from app import create_app
 from billing.models import BillingAccount, Invoice, Plan
 from billing.settings import BillingSettings
+from booking.models import Booking
 from booking.search import SearchQuery, search
 from calendars.models import CalendarFeed
 from core.db import tokyo_today
 from core.extensions import db
 from demo.seed import seed_demo, subscribe_demo_companies
 from facilities.models import Facility, FacilityPhoto, Unit
+from notifications.models import WebhookEndpoint
+from notifications.webhook_endpoints import new_secret, seal_secret
 from pricing.engine import recompute
 from tests.conftest import post_sign_in
 from tests.core.test_i18n import ensure_compiled
@@ -156,7 +159,8 @@ ALLOWED = {
     "Connect", "TOTP", "QR", "NPO", "Workspace", "PKCE", "URI",
     # technical names and units written in Latin letters in Japanese too
     "Wi-Fi", "Mbps", "MB", "iCal", "URL", "API", "CSV", "PDF", "JPEG", "PNG", "WebP",
-    "JSON", "ics", "https", "http", "webcal", "Authorization", "Bearer", "TOKEN", "Webhook",
+    "JSON", "ics", "https", "HTTPS", "http", "webcal", "Authorization", "Bearer", "TOKEN",
+    "Webhook",
     # what the external calendar itself shows, quoted (export note)
     "Reserved", "Not", "available",
     # the scheduler command an admin runs, quoted on the jobs page
@@ -292,6 +296,36 @@ def demo_app(tmp_path_factory):
         # to change or cancel a stay are reached too.
         later = (TODAY + timedelta(days=40), TODAY + timedelta(days=42))
         offer = search(SearchQuery(check_in=later[0], check_out=later[1], guests=1))[0].units[0]
+        # The rating page of one of those past stays (the crawler opens one stay page,
+        # an upcoming one), and a webhook endpoint of each organisation (off, at a name
+        # that never resolves) so their pages are reached from the webhooks list.
+        past = db.session.scalar(
+            select(Booking.id)
+            .join(User, User.id == Booking.user_id)
+            .where(User.email == ROLES["employee"][0], Booking.check_out <= TODAY)
+            .order_by(Booking.check_out.desc())
+        )
+        extra["employee"].append(f"/stays/{past}/rating")
+        admin = db.session.scalar(select(User).where(User.email == ROLES["company_admin"][0]))
+        operator = db.session.scalar(select(User).where(User.email == ROLES["operator"][0]))
+        for company_id, operator_id, types in (
+            (admin.company_id, None, "booking.created invoice.issued"),
+            (None, operator.operator_id, "booking.created calendar.conflict"),
+        ):
+            db.session.add(
+                WebhookEndpoint(
+                    company_id=company_id,
+                    operator_id=operator_id,
+                    url="https://hooks.engawa.invalid/events",
+                    description="宿泊管理システム",
+                    event_types=types,
+                    secret=seal_secret(new_secret()),
+                    active=False,
+                )
+            )
+        db.session.commit()
+        extra["company_admin"].append("/company/webhooks")
+        extra.setdefault("operator", []).append("/operator/webhooks")
         db.session.remove()
     employee = app.test_client()
     post_sign_in(employee, ROLES["employee"][0], PASSWORD)

@@ -193,9 +193,7 @@ def test_cancelling_twice_announces_once(db, employee, room):
     assert len(emitted(db, events.BOOKING_CANCELLED)) == 1
 
 
-def test_a_company_admin_cancelling_their_own_stay_is_by_the_guest(
-    db, make_user, employee, room
-):
+def test_a_company_admin_cancelling_their_own_stay_is_by_the_guest(db, make_user, employee, room):
     admin = make_user(Role.COMPANY_ADMIN, company=employee.company)
     booking = book(db, admin, room)
 
