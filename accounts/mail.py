@@ -77,6 +77,9 @@ CLAIM_DURATION = timedelta(minutes=10)
 # A run stops sending after this long (wall clock) and lets go of the rest, so it
 # never sends a row whose claim may have passed (another run may have taken it).
 SEND_WINDOW_SECONDS = CLAIM_DURATION.total_seconds() / 2
+# A run claims further batches while it has run less than this (the job runs every
+# minute); each batch still stops at ``SEND_WINDOW_SECONDS``.
+RUN_SECONDS = 50
 # Stored bodies start with this; anything else is a body from before encryption (read
 # as it is, and dropped when sent or expired like any other).
 ENCRYPTED_PREFIX = "fernet1:"
@@ -388,7 +391,7 @@ class _Tally:
 
 
 def deliver_outbox(now: datetime) -> JobSummary:
-    """Send what is due (oldest first, a batch per run); a job, so it commits.
+    """Send what is due (oldest first, batch after batch); a job, so it commits.
 
     First, with or without a mail server, unsent mail whose link has expired is
     discarded. The batch is claimed and the transaction ended before talking to the
@@ -413,10 +416,9 @@ def deliver_outbox(now: datetime) -> JobSummary:
             n=waiting,
         )
         return joined(not_set, expired)
-    batch, unreadable = _readable(_claim(now), now)
-    if not batch:
+    tally, unreadable = _send_batches(_Server.from_config(config), now)
+    if not (tally.sent or tally.failed or tally.released):
         return joined(summary(N_("nothing to send")), expired, unreadable)
-    tally = _send(_Server.from_config(config), batch, now)
     done = summary(N_("%(sent)d sent, %(failed)d failed"), sent=tally.sent, failed=tally.failed)
     given_up = (
         summary(
@@ -433,6 +435,27 @@ def deliver_outbox(now: datetime) -> JobSummary:
     return joined(done, given_up, released, expired, unreadable)
 
 
+def _send_batches(server: _Server, now: datetime) -> tuple[_Tally, JobSummary]:
+    """Claim and send batch after batch until none is due, for up to ``RUN_SECONDS``
+    (the job runs every minute, so a surge leaves within minutes, not one batch a
+    minute). A batch that sent nothing (the server is unreachable) ends the run."""
+    total, lost, started = _Tally(), [], time.monotonic()
+    while True:
+        batch, unreadable = _readable(_claim(now), now)
+        if unreadable:
+            lost.append(unreadable)
+        if not batch:
+            break
+        tally = _send(server, batch, now)
+        total.sent += tally.sent
+        total.failed += tally.failed
+        total.given_up += tally.given_up
+        total.released += tally.released
+        if tally.released or not tally.sent or time.monotonic() - started > RUN_SECONDS:
+            break
+    return total, joined(*lost) if lost else NOTHING
+
+
 def _claim(now: datetime) -> list[tuple]:
     """Claim up to ``BATCH_SIZE`` due mails for this run and read them back; commits.
 
@@ -441,19 +464,22 @@ def _claim(now: datetime) -> list[tuple]:
     instead of waiting for these; on SQLite the transaction holds the write lock.
     """
     token = secrets.token_hex(16)
-    candidates = (
+    # The ids first, locked, then the UPDATE by that list: inside one UPDATE, PostgreSQL
+    # may run a LIMIT subquery more than once and claim more than a batch.
+    candidates = db.session.scalars(
         select(OutgoingMail.id)
         .where(*_due(now))
         .order_by(OutgoingMail.id)
         .limit(BATCH_SIZE)
         .with_for_update(skip_locked=True)
-    )
-    db.session.execute(
-        update(OutgoingMail)
-        .where(OutgoingMail.id.in_(candidates.scalar_subquery()), *_due(now))
-        .values(claim_token=token, claimed_until=now + CLAIM_DURATION)
-        .execution_options(synchronize_session=False)
-    )
+    ).all()
+    if candidates:
+        db.session.execute(
+            update(OutgoingMail)
+            .where(OutgoingMail.id.in_(candidates), *_due(now))
+            .values(claim_token=token, claimed_until=now + CLAIM_DURATION)
+            .execution_options(synchronize_session=False)
+        )
     db.session.commit()
     rows = db.session.execute(
         select(

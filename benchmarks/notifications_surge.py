@@ -12,8 +12,11 @@ and drops at the end (``--keep`` keeps it). The network: 5 companies (an admin a
 ample stay credit; 3 operator organisations of 2 people each, owning 8 facilities
 (4, 2 and 2, so the first operator hears of half the bookings); one webhook endpoint
 per company and per operator (rows, as ``webhook_endpoints.create_endpoint`` would
-leave them) choosing ``booking.created``; and ``--history`` older notices, read,
-for each of the first operator's people (a year of bookings heard of).
+leave them) choosing ``booking.created``; and ``--history`` past stays at the first
+operator's facilities, booked over the past year, each with its dispatched event and
+a read notice for each of the operator's people (the bell's year behind it; the
+booking tables are not empty when the surge begins). Then ``VACUUM ANALYZE`` on
+PostgreSQL, as autovacuum would after the load.
 
 A mail server (aiosmtpd) and a webhook receiver (a ``ThreadingHTTPServer`` answering
 200) listen on 127.0.0.1, in a process of their own so they do not share the
@@ -27,8 +30,10 @@ with the app's clock fixed (``FIXED_NOW``), times:
    none waits): mails queued (the guest's, and each operator person's), notices
    written (each operator person's bell) and webhook deliveries queued (the company's
    endpoint and the operator's);
-3. ``accounts.mail.deliver_outbox`` sending the outbox to the mail server (run until
-   it has nothing to send), and a check that each mail arrived exactly once;
+3. ``accounts.mail.deliver_outbox`` sending the outbox to the mail server, called
+   again until it has nothing to send (each call sends one batch of up to
+   ``mail.BATCH_SIZE``: this is the throughput, not the pace of the ``mail_outbox``
+   job, which runs once a minute), and a check that each mail arrived exactly once;
 4. the same mails again (copied before step 3) drained by ``--drainers`` processes at
    once (0 skips it): the time, and the duplicates (must be 0) and mails missing;
 5. ``notifications.webhooks.deliver_webhooks`` posting every delivery to the
@@ -39,8 +44,9 @@ with the app's clock fixed (``FIXED_NOW``), times:
 
 Prints one line per stage, and exits 1 if a check failed (a count that does not add
 up, a mail or webhook missing or received twice). ``--sql-top K`` also prints the K
-statements that took longest in total in each draining stage; ``--explain`` the
-plans of the bell's and the notices page's queries.
+statements that took longest in total in each stage; ``--explain`` the plans of the
+bell's and the notices page's queries, and of the dispatcher's look-up of an event's
+webhook deliveries.
 """
 
 from __future__ import annotations
@@ -60,8 +66,8 @@ import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from datetime import date, timedelta
 from datetime import time as dtime
-from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -80,6 +86,7 @@ from accounts.models import Company, OperatorOrg, Role, User  # noqa: E402
 from accounts.recovery import unusable_password  # noqa: E402
 from accounts.services import hash_password  # noqa: E402
 from app import create_app  # noqa: E402
+from booking.models import Booking, BookingNight, BookingStatus  # noqa: E402
 from booking.services import StayRequest, book_stay  # noqa: E402
 from core.config import normalise_database_url  # noqa: E402
 from core.extensions import db  # noqa: E402
@@ -224,7 +231,7 @@ def make_app(url: str, smtp_port: int):
 @dataclass
 class Surge:
     employee_ids: list[int]
-    slots: list[tuple[int, object, int]]  # (unit id, check-in, nights), shuffled
+    slots: list[tuple[int, date, int]]  # (unit id, check-in, nights), shuffled
     bell_user_id: int  # the first operator's first person
     bell_email: str
     people_per_operator: dict[int, int]
@@ -350,7 +357,12 @@ def build(bookings: int, history: int, http_port: int, rng: random.Random) -> Su
             )
         )
 
-    _history(history, operator_ids[0], company_ids, employee_ids, rng)
+    company_of = dict(
+        db.session.execute(
+            select(User.id, User.company_id).where(User.role == Role.EMPLOYEE).order_by(User.id)
+        ).all()
+    )
+    _history(history, operator_ids[0], company_of, rng)
     db.session.commit()
 
     slots = []
@@ -379,48 +391,100 @@ def build(bookings: int, history: int, http_port: int, rng: random.Random) -> Su
     )
 
 
-def _history(count: int, operator_id: int, company_ids, employee_ids, rng) -> None:
-    """``count`` older bookings the operator heard of: dispatched events, and a read
-    notice of each for every one of its people."""
+def _history(count: int, operator_id: int, company_of: dict[int, int], rng) -> None:
+    """``count`` past stays at the operator's facilities (bookings and their nights,
+    made 40 days to a year ago, over by now), each with its dispatched
+    ``booking.created`` event and a read notice for every one of the operator's people.
+    So the bell has a year behind it, and the booking tables are not empty when the
+    surge begins (as they would not be on a network in use)."""
     if not count:
         return
     people = list(
         db.session.scalars(select(User.id).where(User.operator_id == operator_id).order_by(User.id))
     )
-    facility_ids = list(
-        db.session.scalars(select(Facility.id).where(Facility.operator_id == operator_id))
-    )
+    units = db.session.execute(
+        select(
+            Unit.id.label("unit_id"),
+            Unit.base_price,
+            Facility.id.label("facility_id"),
+            Facility.name_ja,
+            Facility.name_en,
+        )
+        .join(Facility, Facility.id == Unit.facility_id)
+        .where(Facility.operator_id == operator_id)
+        .order_by(Unit.id)
+    ).all()
+    employee_ids = list(company_of)
     for start in range(0, count, 5000):
-        events, notices = [], []
-        for i in range(start, min(count, start + 5000)):
-            when = NOW - timedelta(minutes=rng.randint(24 * 60, 365 * 24 * 60))
-            events.append(
+        stays = []
+        for _ in range(start, min(count, start + 5000)):
+            booked_at = NOW - timedelta(minutes=rng.randint(40 * 24 * 60, 365 * 24 * 60))
+            check_in = (booked_at + timedelta(days=rng.randint(3, 30))).date()
+            nights = rng.randint(1, 3)
+            employee = rng.choice(employee_ids)
+            stays.append((booked_at, check_in, nights, employee, rng.choice(units)))
+        booking_ids = db.session.scalars(
+            insert(Booking).returning(Booking.id, sort_by_parameter_order=True),
+            [
+                {
+                    "user_id": employee,
+                    "company_id": company_of[employee],
+                    "unit_id": unit.unit_id,
+                    "check_in": check_in,
+                    "check_out": check_in + timedelta(days=nights),
+                    "guests": 1,
+                    "status": BookingStatus.CONFIRMED,
+                    "total_price": nights * unit.base_price,
+                    "created_at": booked_at,
+                }
+                for booked_at, check_in, nights, employee, unit in stays
+            ],
+        ).all()
+        db.session.execute(
+            insert(BookingNight),
+            [
+                {
+                    "booking_id": booking_id,
+                    "night": check_in + timedelta(days=k),
+                    "price": unit.base_price,
+                }
+                for booking_id, (_at, check_in, nights, _e, unit) in zip(
+                    booking_ids, stays, strict=True
+                )
+                for k in range(nights)
+            ],
+        )
+        event_ids = db.session.scalars(
+            insert(Event).returning(Event.id, sort_by_parameter_order=True),
+            [
                 {
                     "type": ev.BOOKING_CREATED,
-                    "created_at": when,
-                    "company_id": rng.choice(company_ids),
+                    "created_at": booked_at,
+                    "company_id": company_of[employee],
                     "operator_id": operator_id,
-                    "user_id": rng.choice(employee_ids),
-                    "actor_id": None,
+                    "user_id": employee,
+                    "actor_id": employee,
                     "subject_type": "booking",
-                    "subject_id": 1_000_000 + i,  # long gone: only the notice is read
+                    "subject_id": booking_id,
                     "data": "{}",
                     "dedupe_key": None,
-                    "dispatched_at": when + timedelta(minutes=1),
+                    "dispatched_at": booked_at + timedelta(minutes=1),
                 }
-            )
-        ids = db.session.scalars(
-            insert(Event).returning(Event.id, sort_by_parameter_order=True), events
+                for booking_id, (booked_at, _ci, _n, employee, _u) in zip(
+                    booking_ids, stays, strict=True
+                )
+            ],
         ).all()
-        for event_id, row in zip(ids, events, strict=True):
-            facility_id = rng.choice(facility_ids)
-            check_in = (row["created_at"] + timedelta(days=rng.randint(3, 90))).date()
+        notices = []
+        for event_id, booking_id, stay in zip(event_ids, booking_ids, stays, strict=True):
+            booked_at, check_in, nights, _employee, unit = stay
+            told = booked_at + timedelta(minutes=1)
             params = {
-                "booking": row["subject_id"],
-                "facility": f"ベンチ保養所 0-{facility_id}",
-                "facility_en": f"Bench Retreat 0-{facility_id}",
+                "booking": booking_id,
+                "facility": unit.name_ja,
+                "facility_en": unit.name_en,
                 "check_in": check_in.isoformat(),
-                "check_out": (check_in + timedelta(days=2)).isoformat(),
+                "check_out": (check_in + timedelta(days=nights)).isoformat(),
             }
             for person in people:
                 notices.append(
@@ -428,10 +492,10 @@ def _history(count: int, operator_id: int, company_ids, employee_ids, rng) -> No
                         "user_id": person,
                         "event_id": event_id,
                         "kind": "operator_booking_created",
-                        "created_at": row["dispatched_at"],
-                        "read_at": row["dispatched_at"] + timedelta(hours=rng.randint(1, 48)),
+                        "created_at": told,
+                        "read_at": told + timedelta(hours=rng.randint(1, 48)),
                         "params": json.dumps(params, sort_keys=True),
-                        "link": f"/operator/facilities/{facility_id}",
+                        "link": f"/operator/facilities/{unit.facility_id}",
                     }
                 )
         db.session.execute(insert(Notice), notices)
@@ -524,7 +588,8 @@ class Report:
         )
 
 
-def make_bookings(surge: Surge, rng: random.Random, report: Report) -> None:
+def make_bookings(surge: Surge, rng: random.Random, sql: Statements, args, report: Report) -> None:
+    sql.reset()
     started = time.perf_counter()
     for unit_id, check_in, nights in surge.slots:
         employee = db.session.get(User, rng.choice(surge.employee_ids))
@@ -539,6 +604,7 @@ def make_bookings(surge: Surge, rng: random.Random, report: Report) -> None:
         "book_stay, one commit each", len(surge.slots), seconds, "bookings",
         f"{waiting:,} booking.created events waiting",
     )  # fmt: skip
+    print_top(sql, args)
 
 
 def dispatch_all(surge: Surge, sql: Statements, args, report: Report) -> tuple[int, int]:
@@ -626,7 +692,8 @@ def send_outbox(mails: int, receivers: Receivers, sql: Statements, args, report:
     report.stage(
         "deliver_outbox, one process", sent, seconds, "mails",
         f"received: {duplicates} duplicates, {missing} missing; {unsent} unsent"
-        f" ({runs_of(runs)}, {sql.count / max(1, sent):.1f} SQL/mail)",
+        f" ({runs_of(runs)} of up to {mail.BATCH_SIZE}: the mail_outbox job runs once"
+        f" a minute; {sql.count / max(1, sent):.1f} SQL/mail)",
     )  # fmt: skip
     print_top(sql, args)
 
@@ -821,15 +888,21 @@ def run(url: str, backend: str, args) -> int:
             f"{backend}: {COMPANIES} companies, {len(surge.employee_ids):,} employees;"
             f" {len(OPERATOR_FACILITIES)} operators of {OPERATOR_PEOPLE} people,"
             f" {sum(OPERATOR_FACILITIES)} facilities, {surge.units} rooms;"
-            f" {surge.endpoints} webhook endpoints; {surge.history:,} older notices for each"
-            f" of the first operator's people; built in {surge.build_seconds:.1f} s"
-            f" (1-minute load {load:.2f})",
+            f" {surge.endpoints} webhook endpoints; {surge.history:,} past stays of the first"
+            f" operator, each a read notice for its people; built in"
+            f" {surge.build_seconds:.1f} s (1-minute load {load:.2f})",
             flush=True,
         )
+        if backend == "postgresql":
+            with app.app_context():
+                autovacuum = db.session.scalar(text("SHOW autovacuum"))
+                db.session.rollback()
+            if autovacuum != "on":
+                print("note: autovacuum is off on this server: no ANALYZE during the surge")
         print(f"{'stage':<40} {'count':>7} {'time':>10} {'rate':>8}")
         with app.app_context():
             sql = Statements(db.engine, timed=bool(args.sql_top))
-            make_bookings(surge, rng, report)
+            make_bookings(surge, rng, sql, args, report)
             mails, deliveries = dispatch_all(surge, sql, args, report)
             if args.drainers:
                 keep_copy_of_outbox()
@@ -876,7 +949,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bookings", type=int, default=2000, help="the surge: N bookings")
     parser.add_argument(
-        "--history", type=int, default=5000, help="older notices of the first operator's people"
+        "--history",
+        type=int,
+        default=5000,
+        help="past stays of the first operator (a read notice each)",
     )
     parser.add_argument("--calls", type=int, default=100, help="timed calls of the bell's reads")
     parser.add_argument(

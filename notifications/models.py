@@ -36,6 +36,8 @@ class Notice(db.Model):
         UniqueConstraint("user_id", "event_id", name="uq_notice_user_event"),
         # The bell: a person's unread count and newest first.
         Index("ix_notice_user_read_created", "user_id", "read_at", "created_at"),
+        # The notices page: a person's notices newest first, without sorting them all.
+        Index("ix_notice_user_created", "user_id", "created_at", "id"),
     )
 
 
@@ -111,4 +113,6 @@ class WebhookDelivery(db.Model):
         # The delivery job's queue, and an endpoint's log newest first.
         Index("ix_webhook_delivery_status_next", "status", "next_attempt_at"),
         Index("ix_webhook_delivery_endpoint_created", "endpoint_id", "created_at"),
+        # The dispatcher's look-up of an event's deliveries.
+        Index("ix_webhook_delivery_event", "event_id"),
     )

@@ -95,6 +95,7 @@ def upgrade():
     )
     with op.batch_alter_table('notice', schema=None) as batch_op:
         batch_op.create_index('ix_notice_user_read_created', ['user_id', 'read_at', 'created_at'], unique=False)
+        batch_op.create_index('ix_notice_user_created', ['user_id', 'created_at', 'id'], unique=False)
 
     op.create_table('webhook_delivery',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -122,6 +123,7 @@ def upgrade():
     with op.batch_alter_table('webhook_delivery', schema=None) as batch_op:
         batch_op.create_index('ix_webhook_delivery_endpoint_created', ['endpoint_id', 'created_at'], unique=False)
         batch_op.create_index('ix_webhook_delivery_status_next', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_webhook_delivery_event', ['event_id'], unique=False)
 
     op.create_table('stay_rating',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -186,11 +188,13 @@ def downgrade():
 
     op.drop_table('stay_rating')
     with op.batch_alter_table('webhook_delivery', schema=None) as batch_op:
+        batch_op.drop_index('ix_webhook_delivery_event')
         batch_op.drop_index('ix_webhook_delivery_status_next')
         batch_op.drop_index('ix_webhook_delivery_endpoint_created')
 
     op.drop_table('webhook_delivery')
     with op.batch_alter_table('notice', schema=None) as batch_op:
+        batch_op.drop_index('ix_notice_user_created')
         batch_op.drop_index('ix_notice_user_read_created')
 
     op.drop_table('notice')

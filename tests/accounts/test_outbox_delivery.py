@@ -22,7 +22,7 @@ from accounts import mail
 from accounts.mail import OutgoingMail, deliver_outbox, queue_mail
 from accounts.models import Role
 from tests.conftest import NOW, database_url, signed_in
-from tests.smtp import MailCatcher, body_text, self_signed_certificate
+from tests.smtp import MailCatcher, body_text, free_port, self_signed_certificate
 
 PROJECT = Path(__file__).resolve().parents[2]
 ICS = (
@@ -391,6 +391,28 @@ def test_a_run_that_takes_too_long_lets_go_of_what_it_has_not_sent(app, db, inbo
     monkeypatch.undo()
     assert deliver_outbox(NOW) == "3 sent, 0 failed"
     assert sum(subjects(inbox).values()) == 3
+
+
+def test_one_run_sends_batch_after_batch_until_nothing_is_due(app, db, inbox, monkeypatch):
+    """A surge leaves in one run (the job runs every minute), not a batch a minute."""
+    monkeypatch.setattr(mail, "BATCH_SIZE", 7)
+    queue_many(db, 30)
+
+    assert deliver_outbox(NOW) == "30 sent, 0 failed"
+
+    assert subjects(inbox) == {f"Mail {i:03d}": 1 for i in range(30)}
+    assert deliver_outbox(NOW) == "nothing to send"
+
+
+def test_a_run_stops_claiming_batches_when_the_server_is_unreachable(app, db, monkeypatch):
+    monkeypatch.setattr(mail, "BATCH_SIZE", 7)
+    ids = queue_many(db, 30)
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port())  # nothing listens
+
+    assert deliver_outbox(NOW).startswith("0 sent, 7 failed")
+
+    tried = [stored(db, i).attempts for i in ids]
+    assert tried == [1] * 7 + [0] * 23
 
 
 def test_runs_in_several_threads_send_each_mail_once(app, db, inbox, monkeypatch):
