@@ -31,9 +31,9 @@ with the app's clock fixed (``FIXED_NOW``), times:
    written (each operator person's bell) and webhook deliveries queued (the company's
    endpoint and the operator's);
 3. ``accounts.mail.deliver_outbox`` sending the outbox to the mail server, called
-   again until it has nothing to send (each call sends one batch of up to
-   ``mail.BATCH_SIZE``: this is the throughput, not the pace of the ``mail_outbox``
-   job, which runs once a minute), and a check that each mail arrived exactly once;
+   again until it has nothing to send (a call claims batches of ``mail.BATCH_SIZE``
+   for up to ``mail.RUN_SECONDS``; the ``mail_outbox`` job runs once a minute), and a
+   check that each mail arrived exactly once;
 4. the same mails again (copied before step 3) drained by ``--drainers`` processes at
    once (0 skips it): the time, and the duplicates (must be 0) and mails missing;
 5. ``notifications.webhooks.deliver_webhooks`` posting every delivery to the
@@ -692,8 +692,8 @@ def send_outbox(mails: int, receivers: Receivers, sql: Statements, args, report:
     report.stage(
         "deliver_outbox, one process", sent, seconds, "mails",
         f"received: {duplicates} duplicates, {missing} missing; {unsent} unsent"
-        f" ({runs_of(runs)} of up to {mail.BATCH_SIZE}: the mail_outbox job runs once"
-        f" a minute; {sql.count / max(1, sent):.1f} SQL/mail)",
+        f" ({runs_of(runs)}, batches of {mail.BATCH_SIZE} for up to {mail.RUN_SECONDS} s a"
+        f" run; {sql.count / max(1, sent):.1f} SQL/mail)",
     )  # fmt: skip
     print_top(sql, args)
 
