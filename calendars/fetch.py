@@ -26,7 +26,6 @@ import ssl
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
 from http.client import HTTPException
 from typing import Any, Literal
 from urllib.parse import quote, unquote, urljoin, urlsplit
@@ -42,7 +41,7 @@ from urllib3.exceptions import (
 )
 from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 
-from calendars.fetch_deadline import Deadline, PinnedHTTPPool, PinnedHTTPSPool
+from calendars.fetch_deadline import Deadline, pinned_pool, system_tls_context
 
 
 class _RedactRequestPaths(logging.Filter):
@@ -354,30 +353,13 @@ def _exchange(
 
 def _pool(target: _Target, address: IPAddress, deadline: Deadline) -> HTTPConnectionPool:
     """A single-connection pool pinned to ``address``; TLS still checks the name."""
-    if target.scheme == "https":
-        tls_name = target.host.rstrip(".")
-        return PinnedHTTPSPool(
-            str(address),
-            target.port,
-            maxsize=1,
-            retries=False,
-            cert_reqs="CERT_REQUIRED",
-            ssl_context=_tls_context(),
-            server_hostname=tls_name,
-            assert_hostname=tls_name,
-            deadline=deadline,
-        )
-    return PinnedHTTPPool(str(address), target.port, maxsize=1, retries=False, deadline=deadline)
+    return pinned_pool(
+        target.scheme, target.host, target.port, str(address), deadline, _tls_context()
+    )
 
 
-@cache
-def _tls_context() -> ssl.SSLContext:
-    """The system's CAs (no certifi). Names are matched by urllib3 against
-    ``assert_hostname``, since the socket is opened to an IP address."""
-    context = ssl.create_default_context()
-    context.check_hostname = False  # urllib3 sets this too; set once, never mutated later
-    context.hostname_checks_common_name = False
-    return context
+# The system's CAs; a module attribute so a test can trust its own CA instead.
+_tls_context = system_tls_context
 
 
 def _redirect_location(response: BaseHTTPResponse) -> str | None:

@@ -7,8 +7,10 @@ whole fetch, so a trickling server is cut off here instead.
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
+from functools import cache
 from typing import Any
 
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
@@ -99,11 +101,47 @@ class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
     pass
 
 
-# Pools whose connections the deadline watches; ``calendars.fetch._pool`` pins
-# each to one checked address.
+# Pools whose connections the deadline watches; ``pinned_pool`` pins each to one
+# checked address (calendar feeds, outbound webhooks).
 class PinnedHTTPPool(HTTPConnectionPool):
     ConnectionCls = _WatchedHTTPConnection
 
 
 class PinnedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
+
+
+def pinned_pool(
+    scheme: str,
+    host: str,
+    port: int,
+    address: str,
+    deadline: Deadline,
+    tls_context: ssl.SSLContext,
+) -> HTTPConnectionPool:
+    """A single-connection pool to ``address`` (already checked); over https the
+    certificate is still checked against ``host``."""
+    if scheme == "https":
+        tls_name = host.rstrip(".")
+        return PinnedHTTPSPool(
+            address,
+            port,
+            maxsize=1,
+            retries=False,
+            cert_reqs="CERT_REQUIRED",
+            ssl_context=tls_context,
+            server_hostname=tls_name,
+            assert_hostname=tls_name,
+            deadline=deadline,
+        )
+    return PinnedHTTPPool(address, port, maxsize=1, retries=False, deadline=deadline)
+
+
+@cache
+def system_tls_context() -> ssl.SSLContext:
+    """The system's CAs (no certifi). Names are matched by urllib3 against
+    ``assert_hostname``, since the socket is opened to an IP address."""
+    context = ssl.create_default_context()
+    context.check_hostname = False  # urllib3 checks the name; set once, never mutated later
+    context.hostname_checks_common_name = False
+    return context

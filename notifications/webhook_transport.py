@@ -27,7 +27,6 @@ import re
 import socket
 import ssl
 from dataclasses import dataclass
-from functools import cache
 from http.client import HTTPException
 from urllib.parse import quote, urlsplit
 
@@ -36,7 +35,7 @@ from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionErro
 from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 
 from calendars.fetch import FetchError, check_address
-from calendars.fetch_deadline import Deadline, PinnedHTTPPool, PinnedHTTPSPool
+from calendars.fetch_deadline import Deadline, pinned_pool, system_tls_context
 
 MAX_URL_LENGTH = 2000
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -274,30 +273,13 @@ def _exchange(
 
 def _pool(target: Target, address: IPAddress, deadline: Deadline) -> HTTPConnectionPool:
     """A single-connection pool pinned to ``address``; TLS still checks the name."""
-    if target.scheme == "https":
-        tls_name = target.host.rstrip(".")
-        return PinnedHTTPSPool(
-            str(address),
-            target.port,
-            maxsize=1,
-            retries=False,
-            cert_reqs="CERT_REQUIRED",
-            ssl_context=_tls_context(),
-            server_hostname=tls_name,
-            assert_hostname=tls_name,
-            deadline=deadline,
-        )
-    return PinnedHTTPPool(str(address), target.port, maxsize=1, retries=False, deadline=deadline)
+    return pinned_pool(
+        target.scheme, target.host, target.port, str(address), deadline, _tls_context()
+    )
 
 
-@cache
-def _tls_context() -> ssl.SSLContext:
-    """The system's CAs. Names are matched by urllib3 against ``assert_hostname``, since
-    the socket is opened to an IP address."""
-    context = ssl.create_default_context()
-    context.check_hostname = False  # urllib3 checks the name; set once, never mutated later
-    context.hostname_checks_common_name = False
-    return context
+# The system's CAs; a module attribute so a test can trust its own CA instead.
+_tls_context = system_tls_context
 
 
 def _failure_kind(exc: BaseException) -> str:
