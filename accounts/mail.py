@@ -46,14 +46,12 @@ from email.utils import format_datetime, formataddr
 
 from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
-from flask_babel import force_locale, gettext
 from sqlalchemy import ForeignKey, String, Text, case, func, null, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.config import DEFAULT_MAIL_FROM
 from core.db import UTCDateTime, edge_now, utcnow
 from core.extensions import db
-from core.i18n import format_datetime_local
 from core.job_summary import N_, NOTHING, JobSummary, joined, summary
 from core.keys import derive_key
 
@@ -269,76 +267,6 @@ def outbox_pending() -> bool:
         db.session.scalar(select(OutgoingMail.id).where(*condition).limit(1)) is not None
         for condition in conditions
     )
-
-
-def recent_mail(limit: int = 50) -> list[OutgoingMail]:
-    """The newest mail of the outbox, newest first (read with ``body_of``, ``html_of``,
-    ``attachment_of``: the text is "" once sent or discarded)."""
-    return list(
-        db.session.scalars(select(OutgoingMail).order_by(OutgoingMail.id.desc()).limit(limit))
-    )
-
-
-def mail_for_user(user_id: int, email: str, limit: int = 50) -> list[OutgoingMail]:
-    """One person's newest mail, newest first: queued for their account, or to their
-    address (mail queued before the account existed, such as a sign-up link)."""
-    return list(
-        db.session.scalars(
-            select(OutgoingMail)
-            .where(
-                or_(
-                    OutgoingMail.user_id == user_id,
-                    func.lower(OutgoingMail.to_address) == email.strip().lower(),
-                )
-            )
-            .order_by(OutgoingMail.id.desc())
-            .limit(limit)
-        )
-    )
-
-
-def masked_address(address: str) -> str:
-    """``taro@example.com`` → ``t***@example.com``: enough to tell mails apart on a page
-    without showing who they were for."""
-    local, at, domain = address.rpartition("@")
-    if not at or not local:
-        return "***"
-    return f"{local[0]}***@{domain}"
-
-
-@dataclass(frozen=True)
-class FailedMail:
-    """A mail given up, as /admin/jobs shows it: the address masked, no text."""
-
-    id: int
-    queued_at: datetime
-    kind: str | None
-    to_masked: str
-    attempts: int
-    last_error: str | None
-    failed_at: datetime
-
-
-def failed_mail(limit: int = 50) -> list[FailedMail]:
-    """The mail given up after ``MAX_ATTEMPTS``, most recently given up first."""
-    rows = db.session.execute(
-        select(
-            OutgoingMail.id,
-            OutgoingMail.created_at,
-            OutgoingMail.kind,
-            OutgoingMail.to_address,
-            OutgoingMail.attempts,
-            OutgoingMail.last_error,
-            OutgoingMail.failed_at,
-        )
-        .where(OutgoingMail.failed_at.is_not(None))
-        .order_by(OutgoingMail.failed_at.desc(), OutgoingMail.id.desc())
-        .limit(limit)
-    )
-    return [
-        FailedMail(id_, created, kind, masked_address(to), attempts, error, failed)
-        for id_, created, kind, to, attempts, error, failed in rows
-    ]
 
 
 # --- Delivery ----------------------------------------------------------------------------
@@ -666,67 +594,3 @@ def _release(items: list[_Outgoing]) -> int:
     )
     db.session.commit()
     return len(items)
-
-
-# --- Messages ---------------------------------------------------------------------------
-
-
-def _in_both_languages(render) -> tuple[str, str]:
-    """(subject, body) with Japanese first, then English, through gettext in each."""
-    with force_locale("ja"):
-        subject_ja, body_ja = render()
-    with force_locale("en"):
-        subject_en, body_en = render()
-    subject = subject_ja if subject_ja == subject_en else f"{subject_ja} / {subject_en}"
-    if body_ja == body_en:  # not translated yet: once is enough
-        return subject, body_en
-    return subject, f"{body_ja}\n\n----------------------------------------\n\n{body_en}"
-
-
-def invitation_mail(
-    company_name: str, link: str, expires_at: datetime, kind: str
-) -> tuple[str, str]:
-    """Subject and body of an invitation (``kind`` "invite") or a domain join link."""
-
-    def render() -> tuple[str, str]:
-        values = {"company": company_name, "until": format_datetime_local(expires_at)}
-        if kind == "domain":
-            subject = gettext("Join %(company)s on Engawa", **values)
-            intro = gettext(
-                "Someone asked to join %(company)s on Engawa with this e-mail address."
-                " If it was you, open this link to set your name and password:",
-                **values,
-            )
-            ignore = gettext("If it was not you, ignore this e-mail; nothing happens.")
-        else:
-            subject = gettext("Invitation to %(company)s on Engawa", **values)
-            intro = gettext(
-                "%(company)s invites you to Engawa, the booking system for the company's"
-                " workation stays. Open this link to set your name and password:",
-                **values,
-            )
-            ignore = gettext("If you did not expect this invitation, ignore this e-mail.")
-        until = gettext("The link works once, until %(until)s (Japan time).", **values)
-        return subject, f"{intro}\n\n{link}\n\n{until}\n{ignore}\n"
-
-    return _in_both_languages(render)
-
-
-def account_exists_mail(company_name: str) -> tuple[str, str]:
-    """Subject and body telling the owner of an existing account that a company tried to
-    invite their address (the admin who invited is told nothing different)."""
-
-    def render() -> tuple[str, str]:
-        values = {"company": company_name}
-        subject = gettext("Invitation to %(company)s on Engawa", **values)
-        body = gettext(
-            "%(company)s tried to invite this e-mail address to Engawa, but it already"
-            " has an Engawa account, so no new account can be made with it. You can sign"
-            " in with your account as before. If you should move to %(company)s, ask"
-            " their company admin to invite another address of yours.",
-            **values,
-        )
-        ignore = gettext("If you did not expect this invitation, ignore this e-mail.")
-        return subject, f"{body}\n\n{ignore}\n"
-
-    return _in_both_languages(render)

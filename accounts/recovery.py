@@ -18,7 +18,8 @@ from flask import current_app
 from flask_babel import gettext
 from sqlalchemy import select, update
 
-from accounts.mail import _in_both_languages, queue_mail
+from accounts.mail import queue_mail
+from accounts.mail_messages import in_both_languages
 from accounts.models import ApiToken, PasswordToken, User
 from accounts.passwords import weak_password_reason
 from accounts.services import (
@@ -146,7 +147,7 @@ def reset_mail(link: str, expires_at: datetime) -> tuple[str, str]:
         ignore = gettext("If it was not you, ignore this e-mail: your password stays as it is.")
         return subject, f"{intro}\n\n{link}\n\n{until}\n{ignore}\n"
 
-    return _in_both_languages(render)
+    return in_both_languages(render)
 
 
 def set_password_mail(org_name: str, link: str, expires_at: datetime) -> tuple[str, str]:
@@ -163,7 +164,7 @@ def set_password_mail(org_name: str, link: str, expires_at: datetime) -> tuple[s
         until = gettext("The link works once, until %(until)s (Japan time).", **values)
         return subject, f"{intro}\n\n{link}\n\n{until}\n"
 
-    return _in_both_languages(render)
+    return in_both_languages(render)
 
 
 def send_set_password_link(user: User, org_name: str, now: datetime) -> str:

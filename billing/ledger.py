@@ -41,8 +41,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from accounts.events import CREDIT_LOW, emit
 from accounts.models import Company, User
+from billing.credit_alerts import warn_if_low
 from billing.models import BillingAccount, CreditEntry, EntryKind, Invoice, Subscription
 from core.dates import month_bounds
 from core.db import TOKYO, tokyo_today
@@ -280,33 +280,6 @@ def spend_for_booking(booking, user: User, now: datetime, grace_days: int) -> No
             user_id=user.id,
         )
         warn_if_low(account, now)
-
-
-# Below this share of the period's grant, a company's credit is low (its admins hear of it).
-LOW_CREDIT_PERCENT = 10
-
-
-def warn_if_low(account: BillingAccount, now: datetime) -> None:
-    """After a stay spends credit: once the balance falls below ``LOW_CREDIT_PERCENT`` of
-    the current period's grant (the latest ``grant`` entry), the company's admins hear of
-    it, once per period (a ``credit.low`` event keyed by that grant)."""
-    grant = db.session.execute(
-        select(CreditEntry.id, CreditEntry.amount)
-        .where(CreditEntry.company_id == account.company_id, CreditEntry.kind == EntryKind.GRANT)
-        .order_by(CreditEntry.id.desc())
-        .limit(1)
-    ).first()
-    if grant is None or grant.amount <= 0:
-        return
-    if account.credit_balance * 100 >= grant.amount * LOW_CREDIT_PERCENT:
-        return
-    emit(
-        CREDIT_LOW,
-        now,
-        company_id=account.company_id,
-        data={"balance": account.credit_balance, "grant": grant.amount},
-        dedupe_key=f"credit_low:{account.company_id}:{grant.id}",
-    )
 
 
 @dataclass(frozen=True)

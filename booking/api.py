@@ -9,11 +9,12 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from accounts import services as accounts
 from billing.services import summary
-from booking import changes, services
+from booking import announce, changes, services
 from booking import search as search_service
 from booking.models import Booking
 from booking.search import AMENITIES, SearchQuery
 from booking.services import MAX_GUESTS
+from booking.terms import CancellationTerms, cancellation_terms, cancellation_terms_of
 from core.dates import MAX_SEARCH_NIGHTS, parse_iso_date
 from core.db import MAX_ID, edge_now, get_by_id, tokyo_today
 from core.errors import ApiError
@@ -86,10 +87,10 @@ def _int_arg(args, name: str, default: int | None, lo: int, hi: int) -> int | No
     return value
 
 
-def _booking_json(booking: Booking, terms: services.CancellationTerms | None = None) -> dict:
+def _booking_json(booking: Booking, terms: CancellationTerms | None = None) -> dict:
     """A booking as the API answers it, with its cancellation terms as of today."""
     if terms is None:
-        terms = services.cancellation_terms(booking, tokyo_today(edge_now()))
+        terms = cancellation_terms(booking, tokyo_today(edge_now()))
     return {
         "id": booking.id,
         "status": booking.status,
@@ -271,7 +272,7 @@ def create_booking():
         )
     except services.BookingError as exc:
         db.session.rollback()
-        if services.record_refusal(g.api_user, exc, edge_now()) is not None:
+        if announce.record_refusal(g.api_user, exc, edge_now()) is not None:
             db.session.commit()
         _raise_booking_error(exc)
     payload = _booking_json(booking)  # before the commit expires what it reads
@@ -284,7 +285,7 @@ def list_bookings():
     today = tokyo_today(edge_now())
     upcoming, past = services.bookings_of(g.api_user, today, with_nights=True)
     bookings = past[::-1] + upcoming
-    terms = services.cancellation_terms_of(bookings, today)
+    terms = cancellation_terms_of(bookings, today)
     return jsonify(bookings=[_booking_json(b, terms[b.id]) for b in bookings])
 
 

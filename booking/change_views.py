@@ -18,7 +18,7 @@ from booking import changes, services
 from booking.forms import QuoteForm, StayForm
 from booking.models import Booking
 from booking.services import MAX_GUESTS
-from booking.terms import stay_terms
+from booking.terms import cancellation_terms, stay_terms
 from booking.views import bp
 from core.db import edge_now, tokyo_today
 from core.extensions import db
@@ -238,7 +238,7 @@ def cancel_confirm(booking_id: int):
     return render_template(
         "booking/cancel.html",
         booking=booking,
-        terms=services.cancellation_terms(booking, today),
+        terms=cancellation_terms(booking, today),
         policy=stay_terms(booking.check_in, today, tokyo_today(booking.created_at)),
         cancellable=services.can_change(booking, today),
         form=CancelForm(formdata=None),

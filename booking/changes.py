@@ -20,6 +20,7 @@ from availability.changes import nights_changed
 from availability.models import Occupancy
 from billing import ledger
 from billing.ledger import ChangeMoney
+from booking.announce import acted_by, booking_parties
 from booking.models import Booking, BookingNight, BookingStatus
 from booking.services import (
     DEFAULT_GRACE_DAYS,
@@ -27,10 +28,8 @@ from booking.services import (
     BookingForbidden,
     PriceChanged,
     StayRequest,
-    acted_by,
     billing_refusals,
     booking_of,
-    booking_parties,
     check_monthly_cap,
     check_request,
     insert_occupancy,

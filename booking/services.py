@@ -18,19 +18,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from accounts import events
-from accounts.models import Company, Role, User
+from accounts.models import Company, User
 from availability.blocks import reconcile_unit
 from availability.changes import nights_changed
 from availability.models import Occupancy
 from billing import ledger
 from billing.ledger import (
-    CancellationPolicy,
     CreditRefused,
-    cancellation_policy,
     refund_for_cancellation,
     spend_for_booking,
 )
+from booking.announce import acted_by, booking_parties
 from booking.models import Booking, BookingNight, BookingStatus
+from booking.terms import policy_of
 from core.dates import month_bounds, stay_nights
 from core.db import get_by_id, in_id_range, tokyo_today
 from core.errors import RuleError
@@ -346,72 +346,6 @@ def book_stay(
     return booking
 
 
-def booking_parties(booking: Booking, actor_id: int | None) -> dict[str, int | None]:
-    """Whom an event about ``booking`` concerns: the employee's company, the facility's
-    operator, the guest, and who acted (None: nobody, a rule or a job)."""
-    return {
-        "company_id": booking.company_id,
-        "operator_id": booking.unit.facility.operator_id,
-        "user_id": booking.user_id,
-        "actor_id": actor_id,
-    }
-
-
-# The roles an event's ``by`` names; anybody else, or nobody, is the system.
-ACTING_ROLES = (Role.EMPLOYEE, Role.COMPANY_ADMIN, Role.OPERATOR)
-
-
-def acted_by(actor: User | None, booking: Booking) -> str:
-    """Who changed a stay, as events say it (``by``): "employee" when it was the guest
-    themself (a company admin cancelling their own stay too: the mail must not say
-    "your company's admin"), else the actor's role, or "system" for nobody."""
-    if actor is None:
-        return "system"
-    if actor.id == booking.user_id:
-        return str(Role.EMPLOYEE)
-    if actor.role in ACTING_ROLES:
-        return str(actor.role)
-    return "system"
-
-
-# Refusals that say the company's policy or its credit stood in the employee's way,
-# and the reason an event records for each (``booking.refused``). "Just taken", a moved
-# price, bad dates or input, and a missing room are not refusals of this kind.
-REFUSAL_REASONS = {
-    "min_nights": "min_nights",  # the facility's shortest stay
-    "max_nights": "max_nights",  # the facility's longest stay
-    "capacity": "capacity",  # more guests than the room sleeps
-    "policy_stay": "nights_per_stay",  # the company's nights per stay
-    "policy_month": "monthly_cap",  # the company's nights per employee and month
-    "company_inactive": "company_inactive",
-    "subscription": "subscription",  # not paid, ended, overdue past the grace days
-    "employee_cap": "monthly_allowance",  # the employee's yen per month
-    "credit": "credit",  # the company's stay credit (and overage) is short
-}
-
-
-def record_refusal(actor: User, exc: BookingError, now: datetime) -> events.Event | None:
-    """Record that the company's policy or credit refused the actor's booking, if it did.
-
-    Called by the edge after the refused transaction rolled back (the event is all
-    its own transaction holds); answers None for a refusal of another kind. The
-    notifications count these per employee and day.
-    """
-    if isinstance(exc, BookingConflict | PriceChanged | BookingNotFound):
-        return None
-    reason = REFUSAL_REASONS.get(exc.code)
-    if reason is None or not actor.books_stays:
-        return None
-    return events.emit(
-        events.BOOKING_REFUSED,
-        now,
-        company_id=actor.company_id,
-        user_id=actor.id,
-        actor_id=actor.id,
-        data={"reason": reason},
-    )
-
-
 def _replay(actor: User, request_key: str, stay: StayRequest) -> Booking | None:
     """The booking an earlier request with this key made, or None.
 
@@ -535,7 +469,7 @@ def cancel_booking(
             )
     _release(booking, now)
     refunded = refund_for_cancellation(booking, now)
-    percent = _policy_of(booking).percent_on(today)
+    percent = policy_of(booking).percent_on(today)
     kept = max(0, min(paid, booking.total_price) - refunded)
     _cancelled(booking, actor, refunded, kept, now)
     return CancelResult(booking, paid, refunded, kept, percent)
@@ -551,41 +485,6 @@ def _cancelled(
         subject=("booking", booking.id),
         data={"refund": refunded, "fee": kept, "by": acted_by(actor, booking)},
     )
-
-
-@dataclass(frozen=True)
-class CancellationTerms:
-    """The policy of one stay and what cancelling it today would return, for pages and API."""
-
-    policy: CancellationPolicy
-    paid: int  # what the stay holds of the company's credit (spend and changes)
-    refund_if_cancelled_now: int  # 0 for a cancelled stay or one that has begun
-    kept_if_cancelled_now: int
-    refund_percent_now: int  # the policy's band today (100, 50 or 0)
-
-
-def _policy_of(booking: Booking) -> CancellationPolicy:
-    return cancellation_policy(booking.check_in, tokyo_today(booking.created_at))
-
-
-def cancellation_terms_of(bookings: list[Booking], today: date) -> dict[int, CancellationTerms]:
-    """``cancellation_terms`` of many stays at once (one query for what they hold)."""
-    held = ledger.paid_for(b.id for b in bookings)
-    out = {}
-    for booking in bookings:
-        policy = _policy_of(booking)
-        paid = held[booking.id]
-        refund = kept = 0
-        if booking.is_confirmed and booking.check_in > today:
-            refund = ledger.cancellation_refund(booking.total_price, paid, booking.check_in, today)
-            kept = max(0, min(paid, booking.total_price) - refund)
-        out[booking.id] = CancellationTerms(policy, paid, refund, kept, policy.percent_on(today))
-    return out
-
-
-def cancellation_terms(booking: Booking, today: date) -> CancellationTerms:
-    """The stay's cancellation policy, what it holds, and what cancelling today returns."""
-    return cancellation_terms_of([booking], today)[booking.id]
 
 
 def cancel_future_stays(user: User, now: datetime, *, actor_id: int | None = None) -> list[Booking]:

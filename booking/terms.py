@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from billing import ledger
 from billing.ledger import CancellationPolicy, cancellation_policy
+from booking.models import Booking
+from core.db import tokyo_today
 
 
 @dataclass(frozen=True)
@@ -64,3 +67,39 @@ class StayTerms:
 
 def stay_terms(check_in: date, today: date, booked_on: date | None = None) -> StayTerms:
     return StayTerms(cancellation_policy(check_in, booked_on or today), today)
+
+
+@dataclass(frozen=True)
+class CancellationTerms:
+    """The policy of one stay and what cancelling it today would return, for pages and API."""
+
+    policy: CancellationPolicy
+    paid: int  # what the stay holds of the company's credit (spend and changes)
+    refund_if_cancelled_now: int  # 0 for a cancelled stay or one that has begun
+    kept_if_cancelled_now: int
+    refund_percent_now: int  # the policy's band today (100, 50 or 0)
+
+
+def policy_of(booking: Booking) -> CancellationPolicy:
+    """The policy of a stay as booked (its check-in, and the Japan day it was booked)."""
+    return cancellation_policy(booking.check_in, tokyo_today(booking.created_at))
+
+
+def cancellation_terms_of(bookings: list[Booking], today: date) -> dict[int, CancellationTerms]:
+    """``cancellation_terms`` of many stays at once (one query for what they hold)."""
+    held = ledger.paid_for(b.id for b in bookings)
+    out = {}
+    for booking in bookings:
+        policy = policy_of(booking)
+        paid = held[booking.id]
+        refund = kept = 0
+        if booking.is_confirmed and booking.check_in > today:
+            refund = ledger.cancellation_refund(booking.total_price, paid, booking.check_in, today)
+            kept = max(0, min(paid, booking.total_price) - refund)
+        out[booking.id] = CancellationTerms(policy, paid, refund, kept, policy.percent_on(today))
+    return out
+
+
+def cancellation_terms(booking: Booking, today: date) -> CancellationTerms:
+    """The stay's cancellation policy, what it holds, and what cancelling today returns."""
+    return cancellation_terms_of([booking], today)[booking.id]

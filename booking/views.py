@@ -22,7 +22,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from billing.services import credit_notice
-from booking import ratings, services, stay_options
+from booking import announce, ratings, services, stay_options
 from booking import search as search_service
 from booking.forms import (
     AMENITY_LABELS,
@@ -34,7 +34,7 @@ from booking.forms import (
 )
 from booking.ics import stay_calendar
 from booking.services import MAX_GUESTS
-from booking.terms import StayTerms, stay_terms
+from booking.terms import StayTerms, cancellation_terms, cancellation_terms_of, stay_terms
 from core.dates import MAX_SEARCH_NIGHTS, adjacent_months, parse_month
 from core.db import edge_now, get_by_id, tokyo_today
 from core.extensions import db
@@ -363,7 +363,7 @@ def book():
         abort(404)
     except services.BookingError as exc:
         db.session.rollback()
-        if services.record_refusal(current_user, exc, edge_now()) is not None:
+        if announce.record_refusal(current_user, exc, edge_now()) is not None:
             db.session.commit()
         quote, _error = _quote_or_error(form)
         conflict = isinstance(exc, services.BookingConflict | services.PriceChanged)
@@ -379,7 +379,7 @@ def stays():
     upcoming, past = services.bookings_of(current_user, today)
     terms = {
         booking_id: StayTerms(held.policy, today)
-        for booking_id, held in services.cancellation_terms_of(upcoming, today).items()
+        for booking_id, held in cancellation_terms_of(upcoming, today).items()
     }
     return render_template(
         "booking/stays.html", upcoming=upcoming, past=past, today=today, terms=terms
@@ -397,7 +397,7 @@ def _own_booking(booking_id: int):
 def stay(booking_id: int):
     booking = _own_booking(booking_id)
     today = tokyo_today(edge_now())
-    money = services.cancellation_terms(booking, today)
+    money = cancellation_terms(booking, today)
     return render_template(
         "booking/stay.html",
         booking=booking,

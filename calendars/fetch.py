@@ -236,7 +236,10 @@ def _parse_url(url: str) -> _Target:
         raise _bad_url("URL has no host")
     if port == 0:
         raise _bad_url("invalid port")
-    host, ip = _normalise_host(parts.hostname)
+    try:
+        host, ip = normalise_host(parts.hostname)
+    except ValueError:
+        raise _bad_url("invalid host") from None
     request_target = parts.path or "/"
     if parts.query:
         request_target += "?" + parts.query
@@ -254,10 +257,12 @@ def _parse_url(url: str) -> _Target:
     )
 
 
-def _normalise_host(host: str) -> tuple[str, IPAddress | None]:
-    """The host as ASCII, and the address it names when it is an IP literal."""
+def normalise_host(host: str) -> tuple[str, IPAddress | None]:
+    """The host of a URL as ASCII, and the address it names when it is an IP literal
+    (numeric forms such as ``0x7f.1`` included); ``ValueError`` for a host no URL of
+    ours may name (an IPv6 zone id, a bad IDNA name, odd characters)."""
     if "%" in host:
-        raise _bad_url("invalid host")  # IPv6 zone ids have no place in a feed URL
+        raise ValueError("invalid host")  # IPv6 zone ids name an interface of ours
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
@@ -267,16 +272,16 @@ def _normalise_host(host: str) -> tuple[str, IPAddress | None]:
     try:
         ascii_host = host.encode("idna").decode("ascii").lower()
     except UnicodeError:
-        raise _bad_url("invalid host") from None
+        raise ValueError("invalid host") from None
     if _NUMERIC_HOST.fullmatch(ascii_host):
         # What getaddrinfo would make of it anyway; decided here so the check
         # does not depend on the resolver.
         try:
             return ascii_host, ipaddress.IPv4Address(socket.inet_aton(ascii_host))
         except OSError:
-            raise _bad_url("invalid host") from None
+            raise ValueError("invalid host") from None
     if not _HOST_NAME.fullmatch(ascii_host):
-        raise _bad_url("invalid host")
+        raise ValueError("invalid host")
     return ascii_host, None
 
 

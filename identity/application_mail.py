@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask_babel import gettext
 
-from accounts.mail import _in_both_languages
+from accounts.mail_messages import in_both_languages
 from core.i18n import format_datetime_local
 from core.urls import public_url
 from identity.models import Application, ApplicationKind
@@ -44,7 +44,7 @@ def confirm(application: Application, secret: str) -> tuple[str, str]:
         ignore = gettext("If you did not apply, ignore this e-mail; nothing happens.")
         return subject, f"{intro}\n\n{link}\n\n{until}\n{ignore}\n"
 
-    return _in_both_languages(render)
+    return in_both_languages(render)
 
 
 def address_has_account(org_name: str) -> tuple[str, str]:
@@ -61,7 +61,7 @@ def address_has_account(org_name: str) -> tuple[str, str]:
         ignore = gettext("If you did not apply, ignore this e-mail; nothing happens.")
         return subject, f"{body}\n\n{ignore}\n"
 
-    return _in_both_languages(render)
+    return in_both_languages(render)
 
 
 def application_waiting(org_name: str) -> tuple[str, str]:
@@ -79,7 +79,7 @@ def application_waiting(org_name: str) -> tuple[str, str]:
         ignore = gettext("If you did not apply, ignore this e-mail; nothing happens.")
         return subject, f"{body}\n\n{ignore}\n"
 
-    return _in_both_languages(render)
+    return in_both_languages(render)
 
 
 def rejected(org_name: str, reason: str) -> tuple[str, str]:
@@ -95,7 +95,7 @@ def rejected(org_name: str, reason: str) -> tuple[str, str]:
         again = gettext("You may apply again once the reason no longer applies.")
         return subject, f"{body}\n\n{reason}\n\n{again}\n"
 
-    return _in_both_languages(render)
+    return in_both_languages(render)
 
 
 def lapsed(org_name: str) -> tuple[str, str]:
@@ -110,4 +110,4 @@ def lapsed(org_name: str) -> tuple[str, str]:
         )
         return subject, f"{body}\n"
 
-    return _in_both_languages(render)
+    return in_both_languages(render)

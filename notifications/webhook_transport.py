@@ -34,15 +34,12 @@ from urllib3 import HTTPConnectionPool, Timeout
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError, SSLError
 from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 
-from calendars.fetch import FetchError, check_address
+from calendars.fetch import FetchError, check_address, normalise_host
 from calendars.fetch_deadline import Deadline, pinned_pool, system_tls_context
 
 MAX_URL_LENGTH = 2000
 DEFAULT_TIMEOUT_SECONDS = 10.0
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_HOST_NAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?", re.IGNORECASE)
-# Numbers the C resolver reads as an IPv4 address: 2130706433, 0x7f.1, 127.1 …
-_NUMERIC_HOST = re.compile(r"(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}", re.IGNORECASE)
 _NOT_URL_SAFE = re.compile(r"[^\x21-\x7e]")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -125,7 +122,10 @@ def parse_url(url: str, allow_private: bool) -> Target:
         raise UrlRefused("fragment")
     if not parts.hostname or port == 0:
         raise UrlRefused("bad_url")
-    host, ip = _normalise_host(parts.hostname)
+    try:
+        host, ip = normalise_host(parts.hostname)
+    except ValueError:
+        raise UrlRefused("bad_url") from None
     request_target = parts.path or "/"
     if parts.query:
         request_target += "?" + parts.query
@@ -136,31 +136,6 @@ def parse_url(url: str, allow_private: bool) -> Target:
         request_target=_NOT_URL_SAFE.sub(lambda m: quote(m.group()), request_target),
         ip=ip,
     )
-
-
-def _normalise_host(host: str) -> tuple[str, IPAddress | None]:
-    """The host as ASCII, and the address it names when it is an IP literal."""
-    if "%" in host:
-        raise UrlRefused("bad_url")  # IPv6 zone ids name an interface of ours
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        return str(ip), ip
-    try:
-        ascii_host = host.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        raise UrlRefused("bad_url") from None
-    if _NUMERIC_HOST.fullmatch(ascii_host):
-        # What getaddrinfo would make of it anyway, decided here without the resolver.
-        try:
-            return ascii_host, ipaddress.IPv4Address(socket.inet_aton(ascii_host))
-        except OSError:
-            raise UrlRefused("bad_url") from None
-    if not _HOST_NAME.fullmatch(ascii_host):
-        raise UrlRefused("bad_url")
-    return ascii_host, None
 
 
 def resolve(target: Target) -> list[IPAddress]:

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
-from accounts import audit, join_domains, mail, membership
+from accounts import audit, join_domains, mail, mail_failures, membership
 from calendars import feeds
 from consoles.admin.forms import DomainReviewForm
 from core.db import edge_now
@@ -59,7 +59,7 @@ def jobs():
         jobs=known,
         latest=latest,
         selected=job,
-        failed_mail=mail.failed_mail(FAILED_MAIL_SHOWN),
+        failed_mail=mail_failures.failed_mail(FAILED_MAIL_SHOWN),
         mail_attempts=mail.MAX_ATTEMPTS,
     )
 

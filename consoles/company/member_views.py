@@ -20,7 +20,7 @@ from flask_babel import ngettext
 from flask_login import current_user, login_required, login_user
 from werkzeug.exceptions import TooManyRequests
 
-from accounts import audit, mail
+from accounts import audit, mail, mail_messages
 from accounts import join_domains as domains
 from accounts.models import Company, Role
 from accounts.services import normalise_email
@@ -85,11 +85,13 @@ def _queue_invitation(invitation, secret: str | None, now) -> None:
     tells its owner instead, with no link."""
     company = invitation.company.name
     if secret is None:
-        subject, body = mail.account_exists_mail(company)
+        subject, body = mail_messages.account_exists_mail(company)
         mail.queue_mail(invitation.email, subject, body, now)
         return
     link = public_url("members.join", token=secret)
-    subject, body = mail.invitation_mail(company, link, invitation.expires_at, invitation.kind)
+    subject, body = mail_messages.invitation_mail(
+        company, link, invitation.expires_at, invitation.kind
+    )
     mail.queue_mail(invitation.email, subject, body, now, expires_at=invitation.expires_at)
 
 

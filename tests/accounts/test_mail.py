@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from accounts import mail
-from accounts.mail import OutgoingMail, deliver_outbox, invitation_mail, queue_mail
+from accounts.mail import OutgoingMail, deliver_outbox, queue_mail
+from accounts.mail_messages import invitation_mail
 from tests.conftest import NOW, LoopbackServer
 
 # --- a tiny SMTP server on 127.0.0.1 -----------------------------------------------------------

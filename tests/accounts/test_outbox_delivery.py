@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from accounts import mail
+from accounts import mail, mail_failures
 from accounts.mail import OutgoingMail, deliver_outbox, queue_mail
 from accounts.models import Role
 from tests.conftest import NOW, database_url, signed_in
@@ -510,16 +510,11 @@ def test_without_smtp_host_the_job_has_nothing_to_do_and_the_mail_stays_readable
         html="<p>html</p>",
         attachment=("stay.ics", "text/calendar", ICS),
     )
-    before_account = queue_mail("Hanako@Example.com", "Confirm your address", "link", NOW)
+    queue_mail("Hanako@Example.com", "Confirm your address", "link", NOW)
     someone_else = queue_mail("taro@example.com", "Not hers", "x", NOW)
     db.session.commit()
     assert not mail.outbox_pending()
     assert deliver_outbox(NOW).startswith("SMTP_HOST is not set: 3 message(s) left")
-    assert [m.id for m in mail.mail_for_user(hanako.id, "hanako@example.com")] == [
-        before_account.id,
-        for_her.id,
-    ]
-    assert [m.id for m in mail.recent_mail(2)] == [someone_else.id, before_account.id]
     kept = stored(db, for_her.id)
     assert mail.body_of(kept) == "text" and mail.html_of(kept) == "<p>html</p>"
     assert mail.attachment_of(kept) == ("stay.ics", "text/calendar", ICS)
@@ -554,4 +549,4 @@ def test_a_key_change_makes_html_and_attachments_unreadable_too(app, db):
     ],
 )
 def test_addresses_are_masked_for_pages(address, masked):
-    assert mail.masked_address(address) == masked
+    assert mail_failures.masked_address(address) == masked

@@ -13,7 +13,7 @@ from accounts import events
 from accounts.events import Event
 from accounts.mail import OutgoingMail, open_body
 from accounts.models import Role
-from booking import changes, services
+from booking import announce, changes, services
 from identity import members
 from notifications import dispatch
 from notifications.webhook_payloads import COMPANY, OPERATOR, event_body
@@ -107,5 +107,5 @@ def test_with_nobody_acting_it_is_the_system(db, make_employee, room):
     employee = make_employee()
     booking = book(db, employee, room)
 
-    assert services.acted_by(None, booking) == "system"
-    assert services.acted_by(employee, booking) == "employee"
+    assert announce.acted_by(None, booking) == "system"
+    assert announce.acted_by(employee, booking) == "employee"

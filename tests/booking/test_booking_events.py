@@ -14,7 +14,7 @@ from accounts import events
 from accounts.events import Event
 from accounts.models import Role
 from billing import ledger
-from booking import changes, services
+from booking import announce, changes, services
 from booking.models import Booking, BookingStatus
 from identity import members
 from tests.conftest import NOW, bearer, days
@@ -473,7 +473,7 @@ def test_a_missing_room_is_not_a_refusal(db, client, employee):
     ],
 )
 def test_which_refusals_are_recorded(db, employee, exc, reason):
-    event = services.record_refusal(employee, exc, NOW)
+    event = announce.record_refusal(employee, exc, NOW)
     db.session.commit()
 
     assert (event.facts["reason"] if event else None) == reason

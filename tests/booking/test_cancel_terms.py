@@ -11,6 +11,7 @@ import pytest
 from billing import ledger
 from booking import changes, services
 from booking.models import Booking
+from booking.terms import cancellation_terms, cancellation_terms_of
 from tests.conftest import NOW, days
 
 PRICE = 10_000
@@ -64,7 +65,7 @@ def test_cancelling_says_what_was_refunded_and_kept(
 ):
     booking = book(db, employee, room, 10, 13)
 
-    terms = services.cancellation_terms(booking, days(day))
+    terms = cancellation_terms(booking, days(day))
     assert (terms.paid, terms.refund_if_cancelled_now, terms.kept_if_cancelled_now) == (
         30_000,
         refunded,
@@ -92,7 +93,7 @@ def test_a_cancelled_or_begun_stay_would_return_nothing(db, employee, room):
     services.cancel_booking(employee, cancelled.id, NOW)
     db.session.commit()
 
-    terms = services.cancellation_terms_of([begun, cancelled], days(2))
+    terms = cancellation_terms_of([begun, cancelled], days(2))
     assert terms[begun.id].refund_if_cancelled_now == 0
     assert terms[cancelled.id].refund_if_cancelled_now == 0
     assert terms[begun.id].paid == 20_000

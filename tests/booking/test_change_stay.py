@@ -20,6 +20,7 @@ from billing import ledger
 from billing.models import CreditEntry, EntryKind
 from booking import changes, services
 from booking.models import Booking, BookingNight, BookingStatus
+from booking.terms import cancellation_terms
 from tests.booking.test_race import assert_no_double_claim, nights_of, race
 from tests.conftest import NOW, days
 
@@ -196,7 +197,7 @@ def test_a_late_shortening_then_a_late_cancel_costs_what_a_late_cancel_would(
     booking = book(db, employee, room, 10, 14)
     change(db, employee, booking, room, 10, 12, now=at(8))
 
-    terms = services.cancellation_terms(db.session.get(Booking, booking.id), days(8))
+    terms = cancellation_terms(db.session.get(Booking, booking.id), days(8))
     assert (terms.paid, terms.refund_if_cancelled_now, terms.kept_if_cancelled_now) == (
         30_000,
         10_000,
