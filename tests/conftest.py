@@ -25,7 +25,7 @@ import pytest
 from flask import has_app_context
 from flask.testing import FlaskClient
 from sqlalchemy import make_url, select, text, update
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from accounts import two_factor
 from accounts.models import Company, OperatorOrg, Role, User
@@ -52,6 +52,31 @@ DEFAULTS = load_config({"SECRET_KEY": "defaults-" + "x" * 32})
 
 
 LOOPBACK = "127.0.0.1"
+_APP_ITER = "engawa.tests.app_iter"
+
+
+class _ClosingHandler(WSGIRequestHandler):
+    """Werkzeug's handler, closing the response when the browser hangs up mid-way.
+
+    When a client drops the connection while a file is being sent (Chromium does
+    this with a favicon or a map tile it no longer needs), werkzeug leaves the
+    response iterable unclosed and its open file is only found by the garbage
+    collector, as a ResourceWarning in whichever test runs next.
+    """
+
+    def connection_dropped(self, error, environ=None) -> None:
+        app_iter = (environ or {}).pop(_APP_ITER, None)
+        if hasattr(app_iter, "close"):
+            app_iter.close()
+
+
+def _remember_iterable(app: Callable) -> Callable:
+    def wrapped(environ, start_response):
+        app_iter = app(environ, start_response)
+        environ[_APP_ITER] = app_iter
+        return app_iter
+
+    return wrapped
 
 
 class LoopbackServer:
@@ -93,7 +118,15 @@ class LoopbackServer:
     @classmethod
     def wsgi(cls, app: Callable, **kw) -> Self:
         """A real threaded WSGI server (werkzeug's) for ``app``."""
-        return cls(lambda address: make_server(*address, app, threaded=True), **kw)
+        return cls(
+            lambda address: make_server(
+                *address,
+                _remember_iterable(app),
+                threaded=True,
+                request_handler=_ClosingHandler,
+            ),
+            **kw,
+        )
 
     def start(self) -> Self:
         self._thread.start()
