@@ -21,6 +21,10 @@ The types, and what ``data`` holds for each:
   | "operator" | "system"}
 - ``booking.changed``: {"old_check_in", "old_check_out" (ISO dates), "old_unit_id",
   "charged": yen, "refunded": yen, "by": role}
+- ``booking.checked_in``, ``booking.checked_out``: {} (the front desk; the stay's
+  history, nobody is mailed)
+- ``booking.no_show``: {"released_from": ISO date or null} (the guest never came;
+  the nights from that date on were given back, nothing is refunded)
 - ``booking.refused``: {"reason": short code} (emitted after the refused transaction
   rolled back; counted per employee and day)
 - ``stay.reminder`` and ``stay.thanks``: {} (jobs; deduped per booking)
@@ -54,6 +58,9 @@ BOOKING_CREATED = "booking.created"
 BOOKING_CANCELLED = "booking.cancelled"
 BOOKING_CHANGED = "booking.changed"
 BOOKING_REFUSED = "booking.refused"
+BOOKING_CHECKED_IN = "booking.checked_in"
+BOOKING_CHECKED_OUT = "booking.checked_out"
+BOOKING_NO_SHOW = "booking.no_show"
 STAY_REMINDER = "stay.reminder"
 STAY_THANKS = "stay.thanks"
 CALENDAR_CONFLICT = "calendar.conflict"
@@ -71,6 +78,9 @@ EVENT_TYPES = (
     BOOKING_CANCELLED,
     BOOKING_CHANGED,
     BOOKING_REFUSED,
+    BOOKING_CHECKED_IN,
+    BOOKING_CHECKED_OUT,
+    BOOKING_NO_SHOW,
     STAY_REMINDER,
     STAY_THANKS,
     CALENDAR_CONFLICT,

@@ -172,6 +172,15 @@ def remove_block(block: Block, today: date) -> int:
     return len(group)
 
 
+def reopen_dates(unit: Unit, start: date, end: date, now: datetime) -> int:
+    """Reopen nights [start, end) of one room: its manual closings there are removed,
+    a closing that reaches outside the range is trimmed (split in two if the range is
+    inside it), the rest of a facility-wide group is left alone. Returns the number of
+    nights reopened (0 when none was closed). Imported events and direct stays are not
+    touched."""
+    raise NotImplementedError
+
+
 def queue_unit_refresh(unit: Unit, spans: Iterable[tuple[date, date]]) -> None:
     """Re-price the nights around blocks that came, moved or went (after the commit)."""
     spans = list(spans)

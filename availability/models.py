@@ -36,6 +36,7 @@ class Occupancy(db.Model):
 class BlockSource(StrEnum):
     MANUAL = "manual"  # closed by an operator in the console
     IMPORT = "import"  # an event of an external calendar feed
+    DIRECT = "direct"  # a stay the operator recorded (walk-in, phone): see DirectStay
 
 
 class BlockReason(StrEnum):
@@ -43,6 +44,7 @@ class BlockReason(StrEnum):
     PRIVATE_USE = "private_use"
     OTHER = "other"
     EXTERNAL = "external"  # imported: booked or closed on another channel
+    DIRECT = "direct"  # a direct stay (walk-in, phone booking) recorded by the operator
 
 
 class Block(db.Model):
@@ -76,7 +78,7 @@ class Block(db.Model):
 
     __table_args__ = (
         CheckConstraint("end_date > start_date", name="dates_ordered"),
-        CheckConstraint("source IN ('manual', 'import')", name="source_known"),
+        CheckConstraint("source IN ('manual', 'import', 'direct')", name="source_known"),
         CheckConstraint(
             "(source = 'import') = (feed_id IS NOT NULL AND event_key IS NOT NULL)",
             name="import_has_feed",
@@ -88,6 +90,35 @@ class Block(db.Model):
     @property
     def night_count(self) -> int:
         return (self.end_date - self.start_date).days
+
+
+class DirectStay(db.Model):
+    """A stay that did not come through Engawa (a walk-in, a phone or e-mail booking),
+    recorded by the operator so the tape chart is the whole truth.
+
+    Its nights are claimed by a ``Block`` of source ``direct`` that holds every one of
+    them (all free, or nothing is recorded), so it is exported as ``Reserved`` and
+    counts as sold in the operator's figures. It carries no company and no credit; the
+    guest's name is the operator's alone (never exported or logged).
+    """
+
+    __tablename__ = "direct_stay"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    block_id: Mapped[int] = mapped_column(ForeignKey("block.id"), unique=True)
+    guest_name: Mapped[str] = mapped_column(String(100))
+    guests: Mapped[int]
+    nightly_price: Mapped[int] = mapped_column(default=0)  # yen, tax included; for figures
+    note: Mapped[str] = mapped_column(String(300), default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    block: Mapped[Block] = relationship()
+
+    __table_args__ = (
+        CheckConstraint("guests > 0", name="guests_positive"),
+        CheckConstraint("nightly_price >= 0", name="price_not_negative"),
+    )
 
 
 class ChangedNights(db.Model):

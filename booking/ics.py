@@ -39,6 +39,6 @@ def stay_calendar(
         "location", f"{facility.prefecture_name(locale)} {facility.municipality} {facility.address}"
     )
     event.add("description", description)
-    event.add("status", "CONFIRMED" if booking.is_confirmed else "CANCELLED")
+    event.add("status", "CONFIRMED" if booking.is_live else "CANCELLED")
     cal.add_component(event)
     return cal.to_ical()

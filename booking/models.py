@@ -3,7 +3,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from accounts.models import User
@@ -13,8 +14,24 @@ from facilities.models import Unit
 
 
 class BookingStatus(StrEnum):
+    """Where a stay is. Booked (confirmed), then at the front desk: checked in, checked
+    out, or a no-show; or cancelled before it began (by the guest, their company or
+    the operator)."""
+
     CONFIRMED = "confirmed"
+    CHECKED_IN = "checked_in"
+    CHECKED_OUT = "checked_out"
+    NO_SHOW = "no_show"
     CANCELLED = "cancelled"
+
+
+# A stay that holds (or held) its nights: booked, in the house, or gone home.
+LIVE_STATUSES = (BookingStatus.CONFIRMED, BookingStatus.CHECKED_IN, BookingStatus.CHECKED_OUT)
+# A stay still ahead of or in the house: the guest may yet come or is here.
+OPEN_STATUSES = (BookingStatus.CONFIRMED, BookingStatus.CHECKED_IN)
+# A stay the company paid for and did not get back: live ones and no-shows (their
+# nights count in the employee's month and the company's usage).
+CHARGED_STATUSES = (*LIVE_STATUSES, BookingStatus.NO_SHOW)
 
 
 class Booking(db.Model):
@@ -33,6 +50,17 @@ class Booking(db.Model):
     request_key: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The front desk (the facility's operator).
+    checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    checked_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    no_show_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Nights from this date on were given back (a no-show, an early check-out): the
+    # stay keeps its dates and price (nothing is refunded) but no longer holds them.
+    released_on: Mapped[date | None] = mapped_column(Date)
+    # Why the operator cancelled the stay on the guest's behalf (told to the guest).
+    cancel_reason: Mapped[str] = mapped_column(String(300), default="")
+    # The operator's own notes on the stay; never shown to the guest or their company.
+    operator_note: Mapped[str] = mapped_column(Text, default="")
 
     user: Mapped[User] = relationship()
     unit: Mapped[Unit] = relationship()
@@ -44,7 +72,10 @@ class Booking(db.Model):
         CheckConstraint("check_out > check_in", name="dates_ordered"),
         CheckConstraint("guests > 0", name="guests_positive"),
         CheckConstraint("total_price >= 0", name="total_not_negative"),
-        CheckConstraint("status IN ('confirmed', 'cancelled')", name="status_known"),
+        CheckConstraint(
+            "status IN ('confirmed', 'checked_in', 'checked_out', 'no_show', 'cancelled')",
+            name="status_known",
+        ),
         UniqueConstraint("user_id", "request_key"),
         Index("ix_booking_user_id_check_in", "user_id", "check_in"),
     )
@@ -55,7 +86,24 @@ class Booking(db.Model):
 
     @property
     def is_confirmed(self) -> bool:
+        """Booked and not yet at the front desk (neither checked in nor a no-show)."""
         return self.status == BookingStatus.CONFIRMED
+
+    @hybrid_property
+    def is_live(self) -> bool:
+        """The stay holds (or held) its nights: confirmed, checked in or checked out."""
+        return self.status in LIVE_STATUSES
+
+    @is_live.inplace.expression
+    @classmethod
+    def _is_live_expression(cls):
+        return cls.status.in_(LIVE_STATUSES)
+
+    @property
+    def held_until(self) -> date:
+        """The day after the last night the stay holds (its check-out, or the day its
+        remaining nights were given back)."""
+        return self.released_on if self.released_on is not None else self.check_out
 
 
 class BookingNight(db.Model):

@@ -32,13 +32,13 @@ class RatingNotOpen(BookingError):
 
 
 def can_rate(booking: Booking, today: date) -> bool:
-    """A confirmed stay whose check-out day has come."""
-    return booking.is_confirmed and today >= booking.check_out
+    """A stay the guest had (not cancelled, not a no-show) whose check-out day has come."""
+    return booking.is_live and today >= booking.check_out
 
 
 def not_open_reason(booking: Booking, today: date) -> LazyString | None:
     """Why the stay cannot be rated today, or None when it can."""
-    if not booking.is_confirmed:
+    if not booking.is_live:
         return _l("This stay was cancelled, so it cannot be rated.")
     if today < booking.check_out:
         return _l(

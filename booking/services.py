@@ -29,7 +29,13 @@ from billing.ledger import (
     spend_for_booking,
 )
 from booking.announce import acted_by, booking_parties
-from booking.models import Booking, BookingNight, BookingStatus
+from booking.models import (
+    CHARGED_STATUSES,
+    OPEN_STATUSES,
+    Booking,
+    BookingNight,
+    BookingStatus,
+)
 from booking.terms import policy_of
 from core.dates import month_bounds, stay_nights
 from core.db import get_by_id, in_id_range, tokyo_today
@@ -140,7 +146,7 @@ def check_monthly_cap(
             .join(Booking, Booking.id == BookingNight.booking_id)
             .where(
                 Booking.user_id == user.id,
-                Booking.status == BookingStatus.CONFIRMED,
+                Booking.status.in_(CHARGED_STATUSES),
                 Booking.id != (excluding or 0),
                 BookingNight.night >= start,
                 BookingNight.night < end,
@@ -557,7 +563,7 @@ def booking_of(user: User, booking_id: int, *, lock: bool = False) -> Booking:
 
 
 def upcoming_stay_count(unit_ids: list[int], today: date) -> int:
-    """Confirmed stays of these rooms that have not ended yet."""
+    """Stays of these rooms that have not ended yet (booked or in the house)."""
     if not unit_ids:
         return 0
     return db.session.scalar(
@@ -565,7 +571,7 @@ def upcoming_stay_count(unit_ids: list[int], today: date) -> int:
         .select_from(Booking)
         .where(
             Booking.unit_id.in_(unit_ids),
-            Booking.status == BookingStatus.CONFIRMED,
+            Booking.status.in_(OPEN_STATUSES),
             Booking.check_out > today,
         )
     )

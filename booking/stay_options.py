@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from accounts.models import User
-from booking.models import Booking, BookingStatus
+from booking.models import OPEN_STATUSES, Booking
 from booking.search import SearchQuery, search
 from core.dates import stay_nights
 from core.extensions import db
@@ -64,7 +64,7 @@ def next_stay(user: User, today: date) -> Booking | None:
         select(Booking)
         .where(
             Booking.user_id == user.id,
-            Booking.status == BookingStatus.CONFIRMED,
+            Booking.status.in_(OPEN_STATUSES),
             Booking.check_out > today,
         )
         .options(selectinload(Booking.unit).selectinload(Unit.facility))

@@ -1,8 +1,8 @@
 """Export: each unit's and each facility's nights as an iCal feed at a secret URL.
 
 The feed leaves the system (Airbnb, Booking.com, Google import it), so it says
-only *that* a night is taken: a booking is ``Reserved``, a block ``Not
-available``; no guest names, e-mails or notes. Events are all-day, DTEND
+only *that* a night is taken: a booking or a direct stay the operator recorded is
+``Reserved``, a block ``Not available``; no guest names, e-mails or notes. Events are all-day, DTEND
 exclusive, with opaque UIDs that never change (an HMAC of the booking or block,
 so they reveal neither ids nor volume) and a DTSTAMP of the moment the body is
 rendered (RFC 5545). The ETag is a digest of everything but the DTSTAMPs, so an
@@ -23,11 +23,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from availability.models import Block, BlockSource
-from booking.models import Booking, BookingStatus
+from booking.models import Booking
 from calendars.models import CalendarExport
 from core.db import tokyo_today
 from core.extensions import db
@@ -185,8 +185,11 @@ def render(export: CalendarExport, now: datetime, uid_key: bytes, uid_domain: st
         "X-PUBLISHED-TTL:PT15M",
     ]
     seen: set[str] = set()
-    for kind, summary, rows in (("booking", BOOKED, bookings), ("block", CLOSED, blocks)):
-        for row_id, unit_id, start, end, imported_key in rows:
+    for kind, rows in (("booking", bookings), ("block", blocks)):
+        for row_id, unit_id, start, end, imported_key, source in rows:
+            if end <= start:  # a no-show marked on its first day holds no night
+                continue
+            summary = CLOSED if kind == "block" and source != BlockSource.DIRECT else BOOKED
             if imported_key and is_engawa_uid(imported_key, uid_domain):
                 # Another Engawa room's event passed on: keep its UID, so the room it
                 # came from still knows it for its own (no loop between two rooms).
@@ -216,23 +219,25 @@ def render(export: CalendarExport, now: datetime, uid_key: bytes, uid_domain: st
 
 
 def _rows(export: CalendarExport, unit_ids: list[int], since: date) -> tuple[list, list]:
-    """The bookings and blocks the feed shows, each row as
-    (id, unit_id, start, end, imported event key or None), in feed order."""
+    """The bookings and blocks the feed shows, each row as (id, unit_id, start, end,
+    imported event key or None, block source or None), in feed order. A stay ends
+    where it stops holding nights (a no-show or an early check-out gave them back)."""
+    held_until = func.coalesce(Booking.released_on, Booking.check_out)
     bookings = db.session.execute(
-        select(Booking.id, Booking.unit_id, Booking.check_in, Booking.check_out)
+        select(Booking.id, Booking.unit_id, Booking.check_in, held_until)
         .where(
             Booking.unit_id.in_(unit_ids),
-            Booking.status == BookingStatus.CONFIRMED,
-            Booking.check_out > since,
+            Booking.is_live,
+            held_until > since,
         )
         .order_by(Booking.check_in, Booking.id)
     ).all()
-    bookings = [(*row, None) for row in bookings]  # (no imported event key)
+    bookings = [(*row, None, None) for row in bookings]  # (no imported event key)
     block_query = select(
-        Block.id, Block.unit_id, Block.start_date, Block.end_date, Block.event_key
+        Block.id, Block.unit_id, Block.start_date, Block.end_date, Block.event_key, Block.source
     ).where(Block.unit_id.in_(unit_ids), Block.end_date > since)
     if not export.include_imported:
-        block_query = block_query.where(Block.source == BlockSource.MANUAL)
+        block_query = block_query.where(Block.source.in_((BlockSource.MANUAL, BlockSource.DIRECT)))
     blocks = db.session.execute(block_query.order_by(Block.start_date, Block.id)).all()
     return bookings, blocks
 

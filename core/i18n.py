@@ -100,7 +100,13 @@ def format_month(value: date | str) -> str:
 # shows a status through ``status_label(kind, code)`` (or ``code | status_label(kind)``),
 # never the code itself. Wording: docs/GLOSSARY.md.
 STATUS_LABELS: dict[str, dict[str, object]] = {
-    "booking": {"confirmed": _l("Confirmed"), "cancelled": _l("Cancelled")},
+    "booking": {
+        "confirmed": _l("Confirmed"),
+        "checked_in": _l("Checked in"),
+        "checked_out": _l("Checked out"),
+        "no_show": _l("No-show"),
+        "cancelled": _l("Cancelled"),
+    },
     "subscription": {
         "active": _l("Active"),
         "trialing": _l("Free trial"),

@@ -28,7 +28,7 @@ from accounts import events as ev
 from accounts.events import Event
 from accounts.models import Company, OperatorOrg, User
 from billing.models import Invoice
-from booking.models import Booking, BookingStatus
+from booking.models import Booking
 from booking.terms import stay_terms
 from calendars.models import CalendarConflict, CalendarFeed
 from core.db import tokyo_today
@@ -132,9 +132,10 @@ def _changed(event: Event) -> Facts | None:
 
 
 def _confirmed_stay(event: Event) -> Facts | None:
-    """A reminder or a thank-you: only for a stay still confirmed."""
+    """A reminder or a thank-you: only for a stay still held (booked, in the house or
+    checked out; not cancelled or a no-show)."""
     facts = _booking_facts(event)
-    if facts is None or facts.values["booking"].status != BookingStatus.CONFIRMED:
+    if facts is None or not facts.values["booking"].is_live:
         return None  # cancelled since the job saw it: nothing to tell
     return facts
 
@@ -216,7 +217,7 @@ def day_at_facilities(operator_id: int, day: date) -> list[FacilityDay]:
         .join(Facility, Facility.id == Unit.facility_id)
         .where(
             Facility.operator_id == operator_id,
-            Booking.status == BookingStatus.CONFIRMED,
+            Booking.is_live,
             or_(Booking.check_in == day, Booking.check_out == day),
         )
         .order_by(Facility.id, Unit.name, Booking.id)

@@ -19,7 +19,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload
 
 from accounts import events as ev
-from booking.models import Booking, BookingStatus
+from booking.models import Booking
 from calendars.models import CalendarFeed
 from core.db import TOKYO, tokyo_today
 from core.extensions import db
@@ -60,7 +60,7 @@ def _reminder_due(today) -> list[Booking]:
         db.session.scalars(
             select(Booking)
             .where(
-                Booking.status == BookingStatus.CONFIRMED,
+                Booking.is_live,
                 Booking.check_in == today + timedelta(days=REMINDER_DAYS),
                 Booking.created_at < start_of_today,
             )
@@ -74,7 +74,7 @@ def _thanks_due(today, now: datetime) -> list[Booking]:
     stays = db.session.scalars(
         select(Booking)
         .where(
-            Booking.status == BookingStatus.CONFIRMED,
+            Booking.is_live,
             Booking.check_out >= today - timedelta(days=THANKS_DAYS),
             Booking.check_out <= today,
         )
@@ -121,7 +121,7 @@ def operator_digest(now: datetime) -> JobSummary:
         .join(Unit, Unit.facility_id == Facility.id)
         .join(Booking, Booking.unit_id == Unit.id)
         .where(
-            Booking.status == BookingStatus.CONFIRMED,
+            Booking.is_live,
             or_(Booking.check_in == day, Booking.check_out == day),
         )
         .order_by(Facility.operator_id)

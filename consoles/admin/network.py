@@ -13,7 +13,7 @@ from sqlalchemy.orm import joinedload
 from accounts.models import COMPANY_ROLES, Company, OperatorOrg, Role, User
 from billing.models import TERMINAL_STATUSES, BillingAccount, Plan, Subscription
 from billing.services import is_live
-from booking.models import Booking, BookingStatus
+from booking.models import CHARGED_STATUSES, Booking
 from calendars import feeds
 from core.dates import month_bounds
 from core.db import TOKYO, get_by_id, tokyo_today
@@ -100,7 +100,7 @@ def overview(now: datetime, *, sync_minutes: int, job_names) -> Overview:
             select(func.count())
             .select_from(Booking)
             .where(
-                Booking.status == BookingStatus.CONFIRMED,
+                Booking.status.in_(CHARGED_STATUSES),
                 Booking.created_at >= month_start,
                 Booking.created_at < month_end,
             )

@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload
 
 from accounts.models import User
 from billing.models import CreditEntry, EntryKind
-from booking.models import Booking, BookingNight, BookingStatus
+from booking.models import CHARGED_STATUSES, OPEN_STATUSES, Booking, BookingNight
 from core.extensions import db
 from facilities.models import Unit
 
@@ -39,7 +39,7 @@ def usage_by_employee(company_id: int) -> list[UsageRow]:
     nights = (
         select(Booking.user_id, func.count(BookingNight.night).label("nights"))
         .join(BookingNight, BookingNight.booking_id == Booking.id)
-        .where(Booking.company_id == company_id, Booking.status == BookingStatus.CONFIRMED)
+        .where(Booking.company_id == company_id, Booking.status.in_(CHARGED_STATUSES))
         .group_by(Booking.user_id)
         .subquery()
     )
@@ -63,7 +63,7 @@ def usage_by_month(company_id: int) -> list[UsageRow]:
     rows = db.session.execute(
         select(BookingNight.night, BookingNight.price)
         .join(Booking, Booking.id == BookingNight.booking_id)
-        .where(Booking.company_id == company_id, Booking.status == BookingStatus.CONFIRMED)
+        .where(Booking.company_id == company_id, Booking.status.in_(CHARGED_STATUSES))
     ).all()
     months: dict[str, list[int]] = {}
     for night, price in rows:
@@ -80,7 +80,7 @@ def upcoming_stays(company_id: int, today: date, limit: int = 200) -> list[Booki
             .options(joinedload(Booking.user), joinedload(Booking.unit).joinedload(Unit.facility))
             .where(
                 Booking.company_id == company_id,
-                Booking.status == BookingStatus.CONFIRMED,
+                Booking.status.in_(OPEN_STATUSES),
                 Booking.check_out > today,
             )
             .order_by(Booking.check_in, Booking.id)

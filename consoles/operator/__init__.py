@@ -1,21 +1,29 @@
-"""/operator: facilities and rooms, today, housekeeping, occupancy, closed dates,
-calendars, photos and pricing. Every page hangs on one blueprint (``views.bp``), whose
-sign-in and role check cover them all."""
+"""/operator: the dashboard, facilities and rooms, the tape chart, stays and the front
+desk, today, housekeeping, occupancy, closed dates, calendars, photos and pricing; and
+the operator JSON API (``api.bp``, bearer tokens). Every page hangs on one blueprint
+(``views.bp``), whose sign-in and role check cover them all."""
 
 from __future__ import annotations
 
 from flask import Flask
 
 from consoles.operator import (  # noqa: F401  (pages on views.bp)
+    api,
     audit_views,
+    booking_views,
     calendars,
+    dashboard_views,
     location_views,
     photo_views,
     pricing,
+    tape_views,
     views,
     webhook_views,
 )
+from core.extensions import csrf
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)  # bearer tokens only, never cookies: nothing to forge

@@ -15,7 +15,7 @@ from sqlalchemy.orm import aliased
 
 from accounts.models import Company, User
 from availability.models import Block, BlockSource, Occupancy
-from booking.models import Booking, BookingStatus
+from booking.models import Booking
 from core.dates import month_bounds, stay_nights
 from core.db import TOKYO, tokyo_today
 from core.extensions import db
@@ -81,7 +81,7 @@ def _stays(facility: Facility, first: date, last: date) -> list[Stay]:
             Booking.guests,
         )
         .where(
-            Booking.status == BookingStatus.CONFIRMED,
+            Booking.is_live,
             Booking.check_in <= last,
             Booking.check_out >= first,
         )
@@ -129,7 +129,7 @@ def today_counts(facility_ids: Sequence[int], today: date) -> dict[int, TodayCou
         .join(Unit, Unit.id == Booking.unit_id)
         .where(
             Unit.facility_id.in_(list(facility_ids)),
-            Booking.status == BookingStatus.CONFIRMED,
+            Booking.is_live,
             Booking.check_in <= today,
             Booking.check_out >= today,
         )
@@ -163,7 +163,7 @@ def _last_checkouts(unit_ids: list[int], last_done: date) -> dict[int, date]:
             select(Booking.unit_id, func.max(Booking.check_out))
             .where(
                 Booking.unit_id.in_(unit_ids),
-                Booking.status == BookingStatus.CONFIRMED,
+                Booking.is_live,
                 Booking.check_out <= last_done,
             )
             .group_by(Booking.unit_id)
@@ -176,7 +176,7 @@ def _stays_around(unit_ids: list[int], today: date) -> list:
     return db.session.execute(
         select(Booking.unit_id, Booking.check_in, Booking.check_out).where(
             Booking.unit_id.in_(unit_ids),
-            Booking.status == BookingStatus.CONFIRMED,
+            Booking.is_live,
             Booking.check_in <= today,
             Booking.check_out >= today,
         )

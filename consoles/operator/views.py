@@ -47,7 +47,6 @@ from core.forms import EmptyForm
 from core.i18n import current_locale, format_day
 from facilities import services
 from facilities.models import Facility, Unit
-from notifications.notices import calendar_alerts
 from pricing.engine import reprice_now
 
 bp = Blueprint("operator", __name__, url_prefix="/operator")
@@ -118,24 +117,6 @@ def _upcoming_note(upcoming: int) -> None:
 
 
 # --- overview -----------------------------------------------------------------------------
-
-
-@bp.get("/")
-def dashboard():
-    today = _today()
-    facilities = services.operator_facilities(current_user)
-    counts = operations.today_counts([f.id for f in facilities], today)
-    interval = current_app.config["CALENDAR_SYNC_MINUTES"]
-    alerts = calendar_alerts([f.id for f in facilities], edge_now(), interval)
-    return render_template(
-        "operator/dashboard.html",
-        facilities=facilities,
-        counts=counts,
-        alerts=alerts,
-        empty=operations.TodayCounts(),
-        today=today,
-        kind_labels=KIND_LABELS,
-    )
 
 
 @bp.get("/facilities/<int:facility_id>")
@@ -464,19 +445,4 @@ def bookings_csv(facility_id: int):
             "Content-Disposition": f'attachment; filename="{filename}"',
             "Cache-Control": "private, no-store",
         },
-    )
-
-
-@bp.get("/facilities/<int:facility_id>/calendar")
-def calendar(facility_id: int):
-    facility = facility_or_404(facility_id)
-    today = _today()
-    first = _month_arg(today)
-    return render_template(
-        "operator/calendar.html",
-        facility=facility,
-        grid=operations.facility_month_grid(facility, first.year, first.month),
-        reason_labels=REASON_LABELS,
-        today=today,
-        **_month_links(first),
     )
