@@ -93,20 +93,52 @@ def _check_closing(units: Sequence[Unit], start: date, end: date, reason: str, t
         raise BlockError(_l("This facility has no rooms to close."), "no_units")
 
 
+def direct_nights(unit_ids: Iterable[int], start: date, end: date) -> dict[tuple[int, date], int]:
+    """(unit id, night) → block id, for nights in [start, end) held by direct stays."""
+    rows = db.session.execute(
+        select(Occupancy.unit_id, Occupancy.night, Occupancy.block_id)
+        .join(Block, Block.id == Occupancy.block_id)
+        .where(
+            Occupancy.unit_id.in_(list(unit_ids)),
+            Occupancy.night >= start,
+            Occupancy.night < end,
+            Block.source == BlockSource.DIRECT,
+        )
+    )
+    return {(unit_id, night): block_id for unit_id, night, block_id in rows}
+
+
+def _listed(units: Sequence[Unit], taken: dict[tuple[int, date], int]) -> str:
+    """Up to five of the (unit, night) keys, as "Room 101 Apr 3, 2026, …"."""
+    names = {u.id: u.name for u in units}
+    first = sorted(taken)[:5]
+    listed = ", ".join(f"{names[u]} {format_date(n, 'medium')}" for u, n in first)
+    return listed + (" …" if len(taken) > len(first) else "")
+
+
 def _refuse_booked(units: Sequence[Unit], start: date, end: date) -> None:
-    """Refuse when a booking holds any night [start, end) of ``units``, naming up to five."""
-    taken = booked_nights([u.id for u in units], start, end)
+    """Refuse when a booking or a direct stay holds any night [start, end) of ``units``,
+    naming up to five."""
+    unit_ids = [u.id for u in units]
+    taken = booked_nights(unit_ids, start, end)
     if taken:
-        names = {u.id: u.name for u in units}
-        first = sorted(taken)[:5]
-        listed = ", ".join(f"{names[u]} {format_date(n, 'medium')}" for u, n in first)
         raise BlockError(
             _l(
                 "Guests are booked on %(nights)s. Move or cancel those stays first;"
                 " nothing was closed.",
-                nights=listed + (" …" if len(taken) > len(first) else ""),
+                nights=_listed(units, taken),
             ),
             "booked",
+        )
+    direct = direct_nights(unit_ids, start, end)
+    if direct:
+        raise BlockError(
+            _l(
+                "Direct stays are recorded on %(nights)s. Cancel those stays first;"
+                " nothing was closed.",
+                nights=_listed(units, direct),
+            ),
+            "direct",
         )
 
 
@@ -121,8 +153,8 @@ def close_dates(
 ) -> list[Block]:
     """Close nights [start, end) of ``units`` (one unit, or every unit of a facility).
 
-    Refused, changing nothing, where a booking holds any of those nights: the
-    operator has to move or cancel the stay first. Nights another block already
+    Refused, changing nothing, where a booking or a direct stay holds any of those
+    nights: the operator has to move or cancel the stay first. Nights another block already
     holds are shared with it. The caller has checked that ``actor`` runs the units.
     """
     today = tokyo_today(now)
@@ -158,6 +190,8 @@ def close_dates(
 
 def remove_block(block: Block, today: date) -> int:
     """Reopen a manual block (and the rest of its group); returns how many blocks went."""
+    if block.source == BlockSource.DIRECT:
+        raise BlockError(_l("A direct stay is cancelled from its own page."), "direct")
     if block.source != BlockSource.MANUAL:
         raise BlockError(
             _l("Imported blocks go away when the external calendar drops them."), "imported"
@@ -177,8 +211,63 @@ def reopen_dates(unit: Unit, start: date, end: date, now: datetime) -> int:
     a closing that reaches outside the range is trimmed (split in two if the range is
     inside it), the rest of a facility-wide group is left alone. Returns the number of
     nights reopened (0 when none was closed). Imported events and direct stays are not
-    touched."""
-    raise NotImplementedError
+    touched.
+
+    Nights before today stay as they were (history); a trimmed or split closing
+    leaves its facility-wide group, since its dates no longer match the group's.
+    """
+    if end <= start:
+        raise BlockError(_l("The last night must come after the first."), "dates_order")
+    today = tokyo_today(now)
+    start = max(start, today)
+    if end <= start:
+        return 0
+    closings = db.session.scalars(
+        select(Block).where(
+            Block.unit_id == unit.id,
+            Block.source == BlockSource.MANUAL,
+            Block.start_date < end,
+            Block.end_date > start,
+        )
+    ).all()
+    if not closings:
+        return 0
+    reopened: set[date] = set()
+    gone: list[Block] = []
+    for block in closings:
+        reopened.update(stay_nights(max(block.start_date, start), min(block.end_date, end)))
+        if start <= block.start_date and block.end_date <= end:
+            gone.append(block)
+            continue
+        if block.start_date < start and end < block.end_date:  # the range is inside: split
+            db.session.add(_tail_of(block, end, now))
+            block.end_date = start
+        elif block.start_date < start:
+            block.end_date = start
+        else:
+            block.start_date = end
+        block.group_key = None
+        block.updated_at = now
+    db.session.flush()
+    delete_blocks(gone)
+    reconcile_unit(unit.id, today)  # releases the nights, or hands them to another block
+    nights_changed(unit.facility_id, start, end)
+    return len(reopened)
+
+
+def _tail_of(block: Block, start: date, now: datetime) -> Block:
+    """The part of a split closing from ``start`` to its end, closed as it was."""
+    return Block(
+        unit_id=block.unit_id,
+        start_date=start,
+        end_date=block.end_date,
+        source=BlockSource.MANUAL,
+        reason=block.reason,
+        note=block.note,
+        created_by_id=block.created_by_id,
+        created_at=block.created_at,
+        updated_at=now,
+    )
 
 
 def queue_unit_refresh(unit: Unit, spans: Iterable[tuple[date, date]]) -> None:

@@ -9,12 +9,35 @@ exactly like one that does not exist.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from accounts.models import User
-from booking.models import Booking
-from booking.services import BookingError, CancelResult
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import delete, select
+from sqlalchemy.orm import joinedload
+
+from accounts import events
+from accounts.models import Company, User
+from availability.blocks import reconcile_unit
+from availability.changes import nights_changed
+from availability.models import Occupancy
+from billing import ledger
+from billing.ledger import refund_for_cancellation
+from booking.announce import acted_by, booking_parties
+from booking.models import Booking, BookingStatus
+from booking.services import (
+    BookingError,
+    BookingNotFound,
+    CancelResult,
+    _cancelled,
+    _release,
+)
+from core.db import in_id_range, tokyo_today
+from core.extensions import db
+from core.i18n import format_day
+from facilities.models import Facility, Unit
 
 MAX_NOTE = 2000  # characters of the operator's notes on one stay
 MAX_CANCEL_REASON = 300  # Booking.cancel_reason
@@ -24,12 +47,32 @@ class FrontDeskError(BookingError):
     """A front-desk action the stay's state or date does not allow (code says which)."""
 
 
+# --- Finding the operator's stays ------------------------------------------------------
+
+
+def _own_units(actor: User):
+    """The ids of the rooms of the actor's organisation's facilities (a subquery)."""
+    return (
+        select(Unit.id)
+        .join(Facility, Facility.id == Unit.facility_id)
+        .where(Facility.operator_id == actor.operator_id)
+    )
+
+
 def operator_booking(actor: User, booking_id: int, *, lock: bool = False) -> Booking:
     """A stay in one of the actor's organisation's facilities (row-locked if asked).
 
     Anybody else's, or none: ``BookingNotFound``. The actor must run facilities.
     """
-    raise NotImplementedError
+    if not actor.runs_facilities or not in_id_range(booking_id):
+        raise BookingNotFound(_l("No such stay."))
+    query = select(Booking).where(Booking.id == booking_id, Booking.unit_id.in_(_own_units(actor)))
+    if lock:  # read as of the lock, not as this session last saw it
+        query = query.with_for_update(of=Booking).execution_options(populate_existing=True)
+    booking = db.session.scalar(query)
+    if booking is None:
+        raise BookingNotFound(_l("No such stay."))
+    return booking
 
 
 def operator_bookings(
@@ -43,40 +86,259 @@ def operator_bookings(
 ) -> list[Booking]:
     """Stays of the actor's facilities overlapping [start, end) (all facilities, or one of
     them; a foreign ``facility_id`` gives no rows), by check-in, with room, facility,
-    guest and company loaded. ``statuses``: only those (default: all)."""
-    raise NotImplementedError
+    guest and company loaded. ``statuses``: only those (default: all).
+
+    The company's name: ``company_names(bookings)`` (one query for the whole list)."""
+    if not actor.runs_facilities or end <= start:
+        return []
+    query = (
+        select(Booking)
+        .join(Unit, Unit.id == Booking.unit_id)
+        .join(Facility, Facility.id == Unit.facility_id)
+        .where(
+            Facility.operator_id == actor.operator_id,
+            Booking.check_in < end,
+            Booking.check_out > start,
+        )
+        .options(
+            joinedload(Booking.unit).joinedload(Unit.facility),
+            joinedload(Booking.user),
+        )
+        .order_by(Booking.check_in, Booking.id)
+        .limit(max(0, limit))
+    )
+    if facility_id is not None:
+        if not in_id_range(facility_id):
+            return []
+        query = query.where(Facility.id == facility_id)
+    if statuses is not None:
+        query = query.where(Booking.status.in_(statuses))
+    return list(db.session.scalars(query).unique())
+
+
+def company_names(bookings: Iterable[Booking]) -> dict[int, str]:
+    """Company id → name for these stays (one query; a booking has no company relation)."""
+    ids = {b.company_id for b in bookings}
+    if not ids:
+        return {}
+    return dict(
+        db.session.execute(select(Company.id, Company.name).where(Company.id.in_(ids))).all()
+    )
+
+
+# --- The stay's state at the front desk ------------------------------------------------
+
+
+def state_sentence(booking: Booking) -> LazyString:
+    """Where the stay is, in a sentence (the first half of a refusal)."""
+    return {
+        BookingStatus.CONFIRMED: _l("The guest has not checked in."),
+        BookingStatus.CHECKED_IN: _l("The guest is checked in."),
+        BookingStatus.CHECKED_OUT: _l("The guest has checked out."),
+        BookingStatus.NO_SHOW: _l("This stay was marked as a no-show."),
+        BookingStatus.CANCELLED: _l("This stay was cancelled."),
+    }[BookingStatus(booking.status)]
+
+
+def allowed_actions(booking: Booking, today: date) -> frozenset[str]:
+    """What the front desk may do with the stay on ``today`` (for the buttons a page
+    shows; each action checks again): "check_in", "check_out", "no_show", "cancel",
+    "move"."""
+    status = booking.status
+    allowed: set[str] = set()
+    if status == BookingStatus.CONFIRMED:
+        if booking.check_in <= today < booking.check_out:
+            allowed.add("check_in")
+        if booking.check_in <= today:
+            allowed.add("no_show")
+        if today < booking.check_out:
+            allowed |= {"cancel", "move"}
+    elif status == BookingStatus.CHECKED_IN:
+        allowed.add("check_out")
+        allowed.add("move")
+    return frozenset(allowed)
+
+
+def _release_from(booking: Booking, first: date, today: date) -> date | None:
+    """Give back the stay's nights from ``first`` on (nothing if none remain); the date
+    they were given back from, or None. The stay keeps its dates and price."""
+    if first >= booking.check_out:
+        return None
+    db.session.execute(
+        delete(Occupancy).where(Occupancy.booking_id == booking.id, Occupancy.night >= first)
+    )
+    booking.released_on = first
+    db.session.flush()
+    # A block that wanted these nights (an external calendar) takes them now.
+    reconcile_unit(booking.unit_id, today)
+    nights_changed(booking.unit.facility_id, first, booking.check_out)
+    return first
+
+
+def _emit(type_: str, booking: Booking, actor: User, now: datetime, data=None) -> None:
+    events.emit(
+        type_,
+        now,
+        **booking_parties(booking, actor.id),
+        subject=("booking", booking.id),
+        data=data,
+    )
 
 
 def check_in(actor: User, booking_id: int, now: datetime) -> Booking:
     """The guest has arrived: a confirmed stay, from its check-in day until the day
     before check-out (Japan dates). Anything else: ``FrontDeskError``."""
-    raise NotImplementedError
+    booking = operator_booking(actor, booking_id, lock=True)
+    today = tokyo_today(now)
+    if booking.status == BookingStatus.CHECKED_IN:
+        raise FrontDeskError(_l("This guest is already checked in."), "already")
+    if booking.status != BookingStatus.CONFIRMED:
+        raise FrontDeskError(
+            _l("%(state)s It cannot be checked in.", state=state_sentence(booking)),
+            "not_confirmed",
+        )
+    if today < booking.check_in:
+        raise FrontDeskError(
+            _l(
+                "This stay begins on %(day)s: the guest can be checked in from that day.",
+                day=LazyString(format_day, booking.check_in),
+            ),
+            "not_arrival_day",
+        )
+    if today >= booking.check_out:
+        raise FrontDeskError(
+            _l(
+                "This stay ended on %(day)s, so it can no longer be checked in."
+                " Mark it as a no-show instead.",
+                day=LazyString(format_day, booking.check_out),
+            ),
+            "stay_over",
+        )
+    booking.status = BookingStatus.CHECKED_IN
+    booking.checked_in_at = now
+    db.session.flush()
+    _emit(events.BOOKING_CHECKED_IN, booking, actor, now)
+    return booking
 
 
 def check_out(actor: User, booking_id: int, now: datetime) -> Booking:
     """The guest has left: a checked-in stay. Leaving before the check-out date gives
     the remaining nights back (``released_on`` = today); nothing is refunded (the
     cancellation policy returns nothing once a stay has begun)."""
-    raise NotImplementedError
+    booking = operator_booking(actor, booking_id, lock=True)
+    today = tokyo_today(now)
+    if booking.status == BookingStatus.CHECKED_OUT:
+        raise FrontDeskError(_l("This guest has already checked out."), "already")
+    if booking.status != BookingStatus.CHECKED_IN:
+        raise FrontDeskError(
+            _l(
+                "%(state)s Only a guest who is checked in can be checked out.",
+                state=state_sentence(booking),
+            ),
+            "not_checked_in",
+        )
+    _release_from(booking, max(today, booking.check_in), today)
+    booking.status = BookingStatus.CHECKED_OUT
+    booking.checked_out_at = now
+    db.session.flush()
+    _emit(events.BOOKING_CHECKED_OUT, booking, actor, now)
+    return booking
 
 
 def mark_no_show(actor: User, booking_id: int, now: datetime) -> Booking:
     """The guest never came: a confirmed stay on or after its check-in day. The nights
     from today on (from check-in if later) are given back and may be sold again;
     nothing is refunded (the existing policy). The employee and the company hear of it."""
-    raise NotImplementedError
+    booking = operator_booking(actor, booking_id, lock=True)
+    today = tokyo_today(now)
+    if booking.status == BookingStatus.NO_SHOW:
+        raise FrontDeskError(_l("This stay is already marked as a no-show."), "already")
+    if booking.status != BookingStatus.CONFIRMED:
+        raise FrontDeskError(
+            _l("%(state)s It cannot be marked as a no-show.", state=state_sentence(booking)),
+            "not_confirmed",
+        )
+    if today < booking.check_in:
+        raise FrontDeskError(
+            _l(
+                "This stay begins on %(day)s: a no-show can be recorded from that day on.",
+                day=LazyString(format_day, booking.check_in),
+            ),
+            "not_arrival_day",
+        )
+    released = _release_from(booking, max(today, booking.check_in), today)
+    booking.status = BookingStatus.NO_SHOW
+    booking.no_show_at = now
+    db.session.flush()
+    data = {"released_from": released.isoformat() if released else None}
+    _emit(events.BOOKING_NO_SHOW, booking, actor, now, data)
+    return booking
 
 
 def cancel_for_guest(actor: User, booking_id: int, reason: str, now: datetime) -> CancelResult:
     """Cancel a confirmed stay that has not ended on the guest's behalf, with a reason
     (1–300 characters, told to the guest). Operator-caused: everything the stay holds of
     the company's credit comes back. Cancelling twice changes nothing (``already``)."""
-    raise NotImplementedError
+    booking = operator_booking(actor, booking_id, lock=True)
+    if booking.status == BookingStatus.CANCELLED:
+        return CancelResult(booking, 0, 0, 0, 0, already=True)
+    reason = (reason or "").strip()
+    if not reason:
+        raise FrontDeskError(
+            _l("Say why the stay is cancelled: the guest is told."), "reason_required"
+        )
+    if len(reason) > MAX_CANCEL_REASON:
+        raise FrontDeskError(
+            _l("Keep the reason to %(n)d characters or fewer.", n=MAX_CANCEL_REASON),
+            "reason_too_long",
+        )
+    if booking.status == BookingStatus.CHECKED_IN:
+        raise FrontDeskError(
+            _l(
+                "The guest is checked in: check them out instead. Leaving early gives the"
+                " remaining nights back."
+            ),
+            "checked_in",
+        )
+    if booking.status != BookingStatus.CONFIRMED:
+        raise FrontDeskError(
+            _l("%(state)s It can no longer be cancelled.", state=state_sentence(booking)),
+            "not_cancellable",
+        )
+    today = tokyo_today(now)
+    if booking.check_out <= today:
+        raise FrontDeskError(
+            _l(
+                "This stay ended on %(day)s and can no longer be cancelled."
+                " Mark it as a no-show if the guest never came.",
+                day=LazyString(format_day, booking.check_out),
+            ),
+            "stay_over",
+        )
+    paid = ledger.paid_for([booking.id])[booking.id]
+    _release(booking, now)
+    refunded = refund_for_cancellation(booking, now, full=True)
+    kept = max(0, min(paid, booking.total_price) - refunded)
+    booking.cancel_reason = reason
+    db.session.flush()
+    _cancelled(booking, actor, refunded, kept, now)
+    return CancelResult(booking, paid, refunded, kept, 100)
 
 
 def set_note(actor: User, booking_id: int, note: str) -> Booking:
     """Replace the operator's notes on a stay (at most ``MAX_NOTE`` characters)."""
-    raise NotImplementedError
+    booking = operator_booking(actor, booking_id, lock=True)
+    note = (note or "").strip()
+    if len(note) > MAX_NOTE:
+        raise FrontDeskError(
+            _l("Keep the notes to %(n)d characters or fewer.", n=MAX_NOTE), "note_too_long"
+        )
+    booking.operator_note = note
+    db.session.flush()
+    return booking
+
+
+# --- History -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -94,4 +356,27 @@ def history(booking: Booking) -> list[HistoryEntry]:
     """Everything that happened to the stay, oldest first: booked, changed or moved (by
     whom, from which dates and room, what moved on the credit), checked in and out, a
     no-show, cancelled (by whom, the refund)."""
-    raise NotImplementedError
+    rows = db.session.scalars(
+        select(events.Event)
+        .where(
+            events.Event.subject_type == "booking",
+            events.Event.subject_id == booking.id,
+            events.Event.type != events.BOOKING_REFUSED,
+        )
+        .order_by(events.Event.created_at, events.Event.id)
+    ).all()
+    actor_ids = {e.actor_id for e in rows if e.actor_id is not None}
+    actors = (
+        {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(actor_ids)))}
+        if actor_ids
+        else {}
+    )
+    entries = []
+    for event in rows:
+        data = event.facts
+        actor = actors.get(event.actor_id) if event.actor_id is not None else None
+        by = data.get("by") or acted_by(actor, booking)
+        entries.append(
+            HistoryEntry(event.created_at, event.type, str(by), actor.name if actor else "", data)
+        )
+    return entries

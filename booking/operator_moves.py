@@ -13,13 +13,40 @@ released, in one transaction: a night just taken answers ``BookingConflict`` (40
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
-from accounts.models import User
-from booking.models import Booking
-from booking.services import DEFAULT_GRACE_DAYS
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
+
+from accounts import events
+from accounts.models import Company, User
+from availability.blocks import reconcile_unit
+from availability.changes import nights_changed
+from availability.models import Block, BlockSource, Occupancy
+from billing import ledger
+from billing.ledger import ChangeMoney
+from booking.announce import acted_by, booking_parties
+from booking.changes import _move_nights
+from booking.front_desk import operator_booking, state_sentence
+from booking.models import Booking, BookingNight, BookingStatus
+from booking.services import (
+    DEFAULT_GRACE_DAYS,
+    BookingError,
+    PriceChanged,
+    billing_refusals,
+    check_monthly_cap,
+    validate_stay_dates,
+)
+from core.dates import stay_nights
+from core.db import get_by_id, tokyo_today
+from core.extensions import db
+from core.i18n import format_day, format_yen
 from facilities.models import Unit
+from pricing.engine import lock_prices
+from pricing.prices import unit_night_prices
 
 
 @dataclass(frozen=True)
@@ -51,6 +78,211 @@ class MoveQuote:
         return self.charged - self.refunded
 
 
+# --- The rules ---------------------------------------------------------------------
+
+
+def _check_movable(
+    booking: Booking, check_in: date, check_out: date, today: date, horizon_days: int
+) -> None:
+    """The stay may be moved (confirmed or in the house) and the new dates fit it."""
+    if booking.status not in (BookingStatus.CONFIRMED, BookingStatus.CHECKED_IN):
+        raise BookingError(
+            _l("%(state)s It can no longer be moved.", state=state_sentence(booking)),
+            "not_movable",
+        )
+    if booking.status == BookingStatus.CONFIRMED:
+        validate_stay_dates(check_in, check_out, today, horizon_days)
+        return
+    if check_in != booking.check_in:
+        raise BookingError(
+            _l(
+                "The guest is checked in, so the stay still begins on %(day)s. Change the"
+                " check-out date or the room.",
+                day=LazyString(format_day, booking.check_in),
+            ),
+            "not_movable",
+        )
+    if check_out <= check_in:
+        raise BookingError(_l("Check-out must be after check-in."), "dates_order")
+    if check_out <= today:
+        raise BookingError(
+            _l(
+                "A guest who is checked in leaves after today. To end the stay today,"
+                " check them out."
+            ),
+            "dates_past",
+        )
+
+
+def _target_unit(booking: Booking, unit_id: int) -> Unit:
+    """The room to move to: on sale, of the stay's facility, big enough for its guests."""
+    unit = get_by_id(Unit, unit_id, options=[joinedload(Unit.facility)])
+    if unit is None or not unit.active or unit.facility_id != booking.unit.facility_id:
+        raise BookingError(
+            _l("Choose a room of this facility that is on sale."), "unit_unavailable"
+        )
+    if booking.guests > unit.capacity:
+        raise BookingError(
+            _l(
+                "%(room)s sleeps at most %(num)d, and this stay has %(guests)d guests.",
+                room=unit.name,
+                num=unit.capacity,
+                guests=booking.guests,
+            ),
+            "capacity",
+        )
+    return unit
+
+
+def _check_extension(booking: Booking, night_count: int) -> Company:
+    """An extension (more nights than the stay had) obeys the company's rules: active, and
+    its nights per stay (the facility's own minimum and maximum do not bind its operator).
+    Checked on the count alone, before an absurd range is expanded."""
+    company = db.session.get(Company, booking.company_id)
+    if not company.active:
+        raise BookingError(
+            _l("The guest's company is not active, so the stay cannot be made longer."),
+            "company_inactive",
+        )
+    if night_count > company.max_nights_per_stay:
+        raise BookingError(
+            _l(
+                "The guest's company allows at most %(n)d nights per stay, so the stay"
+                " cannot be made %(nights)d nights long.",
+                n=company.max_nights_per_stay,
+                nights=night_count,
+            ),
+            "policy_stay",
+        )
+    return company
+
+
+def _refuse_closed(unit: Unit, check_in: date, check_out: date) -> None:
+    """A night of [check_in, check_out) held by a closing or an external calendar in
+    ``unit`` refuses the move, naming the room and the first such night. (A direct stay
+    holds its nights like a booking: claiming them answers "taken".)"""
+    first = db.session.scalar(
+        select(Occupancy.night)
+        .join(Block, Block.id == Occupancy.block_id)
+        .where(
+            Occupancy.unit_id == unit.id,
+            Occupancy.night >= check_in,
+            Occupancy.night < check_out,
+            Block.source != BlockSource.DIRECT,
+        )
+        .order_by(Occupancy.night)
+        .limit(1)
+    )
+    if first is not None:
+        raise BookingError(
+            _l(
+                "%(room)s is closed on %(day)s. Reopen it first, or choose another room or"
+                " other dates.",
+                room=unit.name,
+                day=LazyString(format_day, first),
+            ),
+            "closed",
+        )
+
+
+def _is_free(booking: Booking, unit: Unit, check_in: date, check_out: date) -> bool:
+    """No one but the stay itself holds a night of [check_in, check_out) in ``unit``."""
+    taken = db.session.scalar(
+        select(func.count())
+        .select_from(Occupancy)
+        .where(
+            Occupancy.unit_id == unit.id,
+            Occupancy.night >= check_in,
+            Occupancy.night < check_out,
+            func.coalesce(Occupancy.booking_id, 0) != booking.id,
+        )
+    )
+    return taken == 0
+
+
+def _checked(
+    booking: Booking, unit_id: int, check_in: date, check_out: date, now: datetime, horizon: int
+) -> tuple[Unit, list[date]]:
+    """Every rule of a move but the credit and the nights being free: the room, the nights."""
+    _check_movable(booking, check_in, check_out, tokyo_today(now), horizon)
+    unit = _target_unit(booking, unit_id)
+    if (unit.id, check_in, check_out) == (booking.unit_id, booking.check_in, booking.check_out):
+        raise BookingError(
+            _l(
+                "That is the room and the dates the stay already has. Choose another room"
+                " or other dates."
+            ),
+            "unchanged",
+        )
+    night_count = (check_out - check_in).days
+    if night_count > booking.night_count:
+        company = _check_extension(booking, night_count)
+        nights = stay_nights(check_in, check_out)
+        check_monthly_cap(booking.user, company, nights, excluding=booking.id)
+    else:
+        nights = stay_nights(check_in, check_out)
+    _refuse_closed(unit, check_in, check_out)
+    return unit, nights
+
+
+# --- The price -----------------------------------------------------------------------
+
+
+def _price_move(booking: Booking, unit: Unit, nights: list[date]) -> list[MoveNight]:
+    """Each new night's price (see the module): kept nights keep theirs; the others are
+    paired in date order with the old nights not kept (as many as there are) and cost
+    the lower total of the old prices and today's, night by night from the cheaper side;
+    the rest are added at today's prices."""
+    old = {n.night: n.price for n in booking.nights}
+    kept = {n: old[n] for n in nights if n in old} if unit.id == booking.unit_id else {}
+    fresh = [n for n in nights if n not in kept]
+    replaced = [old[n] for n in sorted(old) if n not in kept]
+    today = [p.price for p in unit_night_prices(unit, fresh)] if fresh else []
+    paired = min(len(fresh), len(replaced))
+    cheaper_today = sum(today[:paired]) < sum(replaced[:paired])
+    priced: dict[date, MoveNight] = {n: MoveNight(n, p, "kept") for n, p in kept.items()}
+    for i, night in enumerate(fresh):
+        if i < paired:
+            price = today[i] if cheaper_today else replaced[i]
+            priced[night] = MoveNight(night, price, "moved", replaced[i])
+        else:
+            priced[night] = MoveNight(night, today[i], "added")
+    return [priced[n] for n in nights]
+
+
+def _quote(
+    booking: Booking, unit: Unit, check_in: date, check_out: date, priced: list[MoveNight]
+) -> MoveQuote:
+    """The money of a move: the added nights are charged, what the others cost less than
+    before comes back (the dropped nights in full), and only the net moves."""
+    old_total = booking.total_price
+    new_total = sum(n.price for n in priced)
+    charged = sum(n.price for n in priced if n.kind == "added")
+    refunded = old_total - (new_total - charged)
+    net = charged - refunded
+    return MoveQuote(
+        booking,
+        unit,
+        check_in,
+        check_out,
+        priced,
+        old_total,
+        new_total,
+        charged=max(0, net),
+        refunded=max(0, -net),
+        available=True,
+    )
+
+
+def _money(quote: MoveQuote) -> ChangeMoney:
+    return ChangeMoney(
+        quote.new_total - quote.old_total, quote.charged, quote.refunded, 0, refund_percent=100
+    )
+
+
+# --- Quote and move ------------------------------------------------------------------
+
+
 def quote_move(
     actor: User,
     booking_id: int,
@@ -65,7 +297,16 @@ def quote_move(
     """Every rule ``move_booking`` applies, without changing anything (for the confirm
     step). A rule broken raises its ``BookingError``; taken nights answer
     ``available=False``."""
-    raise NotImplementedError
+    booking = operator_booking(actor, booking_id)
+    unit, nights = _checked(booking, unit_id, check_in, check_out, now, horizon_days)
+    quote = _quote(booking, unit, check_in, check_out, _price_move(booking, unit, nights))
+    if quote.charged:
+        account = ledger.account_of(booking.company_id)
+        with billing_refusals():
+            ledger.check_change_spend(
+                account, booking, booking.user, quote.charged, now, grace_days
+            )
+    return replace(quote, available=_is_free(booking, unit, check_in, check_out))
 
 
 def move_booking(
@@ -90,4 +331,64 @@ def move_booking(
     by somebody else: ``BookingConflict`` (``taken``). With ``expected_net`` (what
     the operator was shown), a different amount is refused with ``PriceChanged``.
     The employee hears of it (``booking.changed``, by the operator)."""
-    raise NotImplementedError
+    booking = operator_booking(actor, booking_id)
+    # The locks of an employee's change, in its order: the employee, then the stay.
+    db.session.execute(select(User.id).where(User.id == booking.user_id).with_for_update())
+    booking = operator_booking(actor, booking_id, lock=True)
+    unit, nights = _checked(booking, unit_id, check_in, check_out, now, horizon_days)
+    lock_prices(unit.facility_id, shared=True)  # no pricing run between read and commit
+    quote = _quote(booking, unit, check_in, check_out, _price_move(booking, unit, nights))
+    if expected_net is not None and quote.net != expected_net:
+        raise PriceChanged(
+            _l(
+                "What this move charges or returns has changed since it was shown: the stay"
+                " now costs %(total)s. Please check and confirm again.",
+                total=LazyString(format_yen, quote.new_total),
+            )
+        )
+    old_unit_id = booking.unit_id
+    old_range = (booking.check_in, booking.check_out)
+    held = {n.night for n in quote.nights if n.kind == "kept"}
+    _move_nights(booking, unit, nights, held)  # claims first: "taken" changes nothing
+    _set_nights(booking, quote.nights)
+    booking.unit = unit
+    booking.check_in, booking.check_out = check_in, check_out
+    booking.total_price = quote.new_total
+    db.session.flush()
+    db.session.expire(booking, ["nights"])  # read back in night order
+    nights_changed(unit.facility_id, *old_range)
+    nights_changed(unit.facility_id, check_in, check_out)
+    # A block that wanted a released night (an external calendar) takes it now.
+    reconcile_unit(old_unit_id, tokyo_today(now))
+    # The account lock last, as a booking and a cancellation take it.
+    with billing_refusals():
+        ledger.settle_change(booking, booking.user, _money(quote), now, grace_days)
+    events.emit(
+        events.BOOKING_CHANGED,
+        now,
+        **booking_parties(booking, actor.id),
+        subject=("booking", booking.id),
+        data={
+            "old_check_in": old_range[0].isoformat(),
+            "old_check_out": old_range[1].isoformat(),
+            "old_unit_id": old_unit_id,
+            "charged": quote.charged,
+            "refunded": quote.refunded,
+            "by": acted_by(actor, booking),
+        },
+    )
+    return quote
+
+
+def _set_nights(booking: Booking, priced: list[MoveNight]) -> None:
+    """The stay's frozen nightly prices become ``priced`` (rows kept where the night is)."""
+    wanted = {n.night: n.price for n in priced}
+    existing = {n.night: n for n in booking.nights}
+    for row in list(booking.nights):
+        if row.night not in wanted:
+            booking.nights.remove(row)
+    for night, price in wanted.items():
+        if night in existing:
+            existing[night].price = price
+        else:
+            booking.nights.append(BookingNight(night=night, price=price))

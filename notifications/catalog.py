@@ -42,6 +42,15 @@ KINDS: tuple[Kind, ...] = (
         "booking_cancelled", ev.BOOKING_CANCELLED, EMPLOYEE, False, _l("Booking cancelled"), False
     ),
     Kind("booking_changed", ev.BOOKING_CHANGED, EMPLOYEE, False, _l("Stay changed"), False),
+    # Not refunded: a money fact, so it cannot be switched off.
+    Kind(
+        "booking_no_show",
+        ev.BOOKING_NO_SHOW,
+        EMPLOYEE,
+        False,
+        _l("Stay marked as a no-show"),
+        False,
+    ),
     Kind(
         "stay_reminder",
         ev.STAY_REMINDER,
@@ -81,6 +90,13 @@ KINDS: tuple[Kind, ...] = (
     ),
     Kind("credit_low", ev.CREDIT_LOW, COMPANY_ADMINS, True, _l("Stay credit below 10%")),
     Kind(
+        "company_booking_no_show",
+        ev.BOOKING_NO_SHOW,
+        COMPANY_ADMINS,
+        True,
+        _l("An employee's stay marked as a no-show"),
+    ),
+    Kind(
         "refusals_many",
         ev.REFUSALS_MANY,
         COMPANY_ADMINS,
@@ -98,6 +114,8 @@ KINDS: tuple[Kind, ...] = (
 )
 
 BY_NAME = {kind.name: kind for kind in KINDS}
+# ``booking.checked_in`` and ``booking.checked_out`` make no kind: the front desk's own
+# doing, kept as the stay's history; the dispatcher marks them dispatched, sending nothing.
 
 
 def kinds_for_event(event_type: str) -> list[Kind]:

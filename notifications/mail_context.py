@@ -28,9 +28,10 @@ from accounts import events as ev
 from accounts.events import Event
 from accounts.models import Company, OperatorOrg, User
 from billing.models import Invoice
-from booking.models import Booking
+from booking.models import Booking, BookingStatus
 from booking.terms import stay_terms
 from calendars.models import CalendarConflict, CalendarFeed
+from core.dates import stay_nights
 from core.db import tokyo_today
 from core.extensions import db
 from facilities.models import Facility, Unit
@@ -128,6 +129,22 @@ def _changed(event: Event) -> Facts | None:
         old_check_in=date.fromisoformat(data["old_check_in"]),
         old_check_out=date.fromisoformat(data["old_check_out"]),
     )
+    return facts
+
+
+def _no_show(event: Event) -> Facts | None:
+    """The guest never came: which nights were given back and what the stay cost (kept)."""
+    facts = _booking_facts(event)
+    if facts is None or facts.values["booking"].status != BookingStatus.NO_SHOW:
+        return None  # not a no-show (any more): nothing to tell
+    booking = facts.values["booking"]
+    raw = event.facts.get("released_from")
+    released_from = date.fromisoformat(raw) if raw else None
+    facts.values.update(
+        released_from=released_from,
+        given_back=stay_nights(released_from, booking.check_out) if released_from else [],
+    )
+    facts.pages[COMPANY_ADMINS] = ("company.usage", {})
     return facts
 
 
@@ -304,6 +321,7 @@ LOADERS: dict[str, Callable[[Event], Facts | None]] = {
     ev.BOOKING_CREATED: _created,
     ev.BOOKING_CANCELLED: _booking_facts,
     ev.BOOKING_CHANGED: _changed,
+    ev.BOOKING_NO_SHOW: _no_show,
     ev.STAY_REMINDER: _confirmed_stay,
     ev.STAY_THANKS: _confirmed_stay,
     ev.CALENDAR_CONFLICT: _conflict,

@@ -197,6 +197,15 @@ SUBJECTS: dict[str, Callable[[dict[str, Any]], str]] = {
         "Stay changed: %(facility)s, now from %(check_in)s (booking number %(number)d)",
         **_stay(c),
     ),
+    "booking_no_show": lambda c: gettext(
+        "Stay marked as a no-show: %(facility)s from %(check_in)s (booking number %(number)d)",
+        **_stay(c),
+    ),
+    "company_booking_no_show": lambda c: gettext(
+        "An employee's stay was marked as a no-show: %(facility)s from %(check_in)s"
+        " (booking number %(number)d)",
+        **_stay(c),
+    ),
     "stay_reminder": lambda c: gettext(
         "Your stay at %(facility)s begins on %(check_in)s (booking number %(number)d)",
         **_stay(c),

@@ -10,10 +10,10 @@ The params each notice kind reads (ISO dates "2025-04-01", instants
 "2025-04-01T03:00:00+00:00", yen as int; never a person's name or address):
 
 - ``operator_booking_created``, ``operator_booking_cancelled``,
-  ``operator_booking_changed``: {"booking": the booking's id (its booking
-  number), "facility": the facility's name (Japanese), "facility_en": its English
-  name (may be "" — then the Japanese one is shown), "check_in": ISO date,
-  "check_out": ISO date}
+  ``operator_booking_changed``, ``company_booking_no_show``: {"booking": the
+  booking's id (its booking number), "facility": the facility's name (Japanese),
+  "facility_en": its English name (may be "" — then the Japanese one is shown),
+  "check_in": ISO date, "check_out": ISO date}
 - ``calendar_conflict``: {"unit": the room's name, "facility", "facility_en",
   "first_night": ISO date, "nights": n}
 - ``feed_failing``: {"feed": the feed's label, "unit", "facility", "facility_en",
@@ -200,6 +200,10 @@ TEXTS: dict[str, Callable[[dict], str]] = {
     ),
     "operator_booking_changed": lambda p: gettext(
         "Booking %(number)s at %(facility)s changed: now %(check_in)s–%(check_out)s",
+        **_booking(p),
+    ),
+    "company_booking_no_show": lambda p: gettext(
+        "Booking %(number)s at %(facility)s, %(check_in)s–%(check_out)s, was marked as a no-show",
         **_booking(p),
     ),
     "calendar_conflict": lambda p: ngettext(

@@ -7,4 +7,568 @@ or extend, cancel on the guest's behalf, check in, check out, no-show; direct st
 
 from __future__ import annotations
 
-from consoles.operator.views import bp  # noqa: F401
+from datetime import date, timedelta
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from accounts.views import safe_next
+from availability import direct
+from availability.blocks import BlockError
+from availability.models import Block, DirectStay
+from billing.ledger import paid_for
+from booking import front_desk, operator_moves
+from booking.models import Booking, BookingStatus
+from booking.services import BookingError, BookingNotFound, PriceChanged
+from consoles.operator.booking_forms import (
+    BookingFilterForm,
+    CancelForGuestForm,
+    ConfirmMoveForm,
+    DirectStayForm,
+    FrontDeskForm,
+    MoveForm,
+    NoteForm,
+)
+from consoles.operator.views import _today, bp, facility_or_404
+from core.db import edge_now
+from core.extensions import db
+from core.forms import EmptyForm
+from core.i18n import format_day, format_yen
+from core.paging import Page
+from facilities.models import Facility, Unit
+
+LIST_DAYS = 30  # the stays list reads today to 30 days ahead unless asked
+LIST_CAP = 500  # stays read for one list; beyond, the page asks for fewer dates
+PER_PAGE = 50
+ERROR_FIELDS = {  # which move field a refusal is about, so the form marks it
+    "dates_order": "check_out",
+    "dates_past": "check_in",
+    "dates_horizon": "check_in",
+    "not_movable": "check_in",
+    "unit_unavailable": "unit_id",
+    "capacity": "unit_id",
+    "closed": "check_in",
+    "taken": "check_in",
+}
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def booking_or_404(booking_id: int, *, lock: bool = False) -> Booking:
+    try:
+        return front_desk.operator_booking(current_user, booking_id, lock=lock)
+    except BookingNotFound:
+        abort(404)
+
+
+def direct_or_404(direct_id: int) -> DirectStay:
+    found = direct.operator_direct_stay(current_user, direct_id)
+    if found is None:
+        abort(404)
+    return found
+
+
+def _rules() -> dict:
+    return {
+        "horizon_days": current_app.config["BOOKING_HORIZON_DAYS"],
+        "grace_days": current_app.config["BILLING_GRACE_DAYS"],
+    }
+
+
+def _back(booking: Booking, target: str | None):
+    """Where a front-desk button returns: a page of the console it was pressed on, or
+    the stay."""
+    stay = url_for("operator.booking", booking_id=booking.id)
+    path = safe_next(target, stay)
+    console = url_for("operator.dashboard")
+    return redirect(path if path.startswith(console) else stay, 303)
+
+
+def _released_from(booking: Booking, today: date) -> date:
+    """The first night a no-show or an early check-out gives back."""
+    return max(today, booking.check_in)
+
+
+def _actions(booking: Booking, today: date) -> dict[str, bool]:
+    """The buttons the stay's state and today's date offer (the services decide)."""
+    confirmed = booking.status == BookingStatus.CONFIRMED
+    begun = booking.check_in <= today
+    return {
+        "check_in": confirmed and begun and today < booking.check_out,
+        "check_out": booking.status == BookingStatus.CHECKED_IN,
+        "no_show": confirmed and begun,
+        # A stay not begun moves whole; one in the house keeps its check-in.
+        "move": (confirmed and booking.check_in >= today)
+        or (booking.status == BookingStatus.CHECKED_IN and booking.check_out > today),
+        "cancel": confirmed and booking.check_out > today,
+    }
+
+
+def _history_rows(booking: Booking, unit_names: dict[int, str]) -> list[dict]:
+    """The stay's history, its ISO dates read as dates and old rooms by name."""
+    rows = []
+    for entry in front_desk.history(booking):
+        data = dict(entry.data or {})
+        for key in ("old_check_in", "old_check_out", "released_from"):
+            if isinstance(data.get(key), str):
+                try:
+                    data[key] = date.fromisoformat(data[key])
+                except ValueError:
+                    data[key] = None
+        old_unit = data.get("old_unit_id")
+        data["old_unit"] = unit_names.get(old_unit, "") if old_unit is not None else ""
+        rows.append({"entry": entry, "data": data})
+    return rows
+
+
+def _stay_page(booking: Booking, *, note_form: NoteForm | None = None, status: int = 200):
+    today = _today()
+    facility = booking.unit.facility
+    units = sorted(facility.units, key=lambda u: u.name)
+    if note_form is None:
+        note_form = NoteForm(formdata=None, note=booking.operator_note)
+    company = front_desk.company_names([booking]).get(booking.company_id)
+    return render_template(
+        "operator/booking.html",
+        facility=facility,
+        booking=booking,
+        company=company,
+        history=_history_rows(booking, {u.id: u.name for u in units}),
+        actions=_actions(booking, today),
+        released_from=_released_from(booking, today),
+        units=[u for u in units if u.active or u.id == booking.unit_id],
+        extend_to=booking.check_out + timedelta(days=1),
+        shorten_to=booking.check_out - timedelta(days=1),
+        note_form=note_form,
+        button=FrontDeskForm(formdata=None),
+        today=today,
+        max_note=front_desk.MAX_NOTE,
+    ), status
+
+
+# --- the list -----------------------------------------------------------------------------
+
+
+def _matches(booking: Booking, query: str) -> bool:
+    number = query.lstrip("#")
+    if number.isdigit() and int(number) == booking.id:
+        return True
+    return query.casefold() in (booking.user.name or "").casefold()
+
+
+def _direct_stays(facility: Facility, start: date, end: date) -> list[DirectStay]:
+    """The facility's direct stays overlapping [start, end), by check-in."""
+    return list(
+        db.session.scalars(
+            select(DirectStay)
+            .join(Block, Block.id == DirectStay.block_id)
+            .join(Unit, Unit.id == Block.unit_id)
+            .where(Unit.facility_id == facility.id, Block.start_date < end, Block.end_date > start)
+            .order_by(Block.start_date, Unit.name, DirectStay.id)
+            .limit(LIST_CAP)
+        )
+    )
+
+
+@bp.get("/facilities/<int:facility_id>/bookings")
+def bookings(facility_id: int):
+    facility = facility_or_404(facility_id)
+    today = _today()
+    form = BookingFilterForm(request.args)
+    valid = form.validate()
+    start, end = form.range(today, LIST_DAYS) if valid else (today, today + timedelta(LIST_DAYS))
+    found = front_desk.operator_bookings(
+        current_user,
+        start,
+        end,
+        facility_id=facility.id,
+        statuses=form.statuses if valid else None,
+        limit=LIST_CAP + 1,
+    )
+    capped = len(found) > LIST_CAP
+    found = found[:LIST_CAP]
+    query = (form.q.data or "").strip() if valid else ""
+    if query:
+        found = [b for b in found if _matches(b, query)]
+    number = Page.number(request.args.get("page", 1, type=int) or 1, len(found), PER_PAGE)
+    first = (number - 1) * PER_PAGE
+    page = Page(found[first : first + PER_PAGE], len(found), number, PER_PAGE)
+    args = {k: v for k, v in request.args.items() if k != "page"}
+    return render_template(
+        "operator/bookings.html",
+        facility=facility,
+        form=form,
+        start=start,
+        end=end,
+        page=page,
+        args=args,
+        capped=capped,
+        cap=LIST_CAP,
+        companies=front_desk.company_names(page.items),
+        directs=_direct_stays(facility, start, end),
+        today=today,
+    ), 200 if valid else 400
+
+
+# --- one stay -----------------------------------------------------------------------------
+
+
+@bp.get("/bookings/<int:booking_id>")
+def booking(booking_id: int):
+    return _stay_page(booking_or_404(booking_id))
+
+
+@bp.post("/bookings/<int:booking_id>/note")
+def booking_note(booking_id: int):
+    stay = booking_or_404(booking_id)
+    form = NoteForm()
+    if not form.validate_on_submit():
+        return _stay_page(stay, note_form=form, status=400)
+    try:
+        front_desk.set_note(current_user, stay.id, (form.note.data or "").strip())
+    except BookingError as exc:
+        db.session.rollback()
+        flash(str(exc.message), "error")
+        return _back(stay, form.next.data)
+    db.session.commit()
+    flash(_("The notes have been saved."), "success")
+    return _back(stay, form.next.data)
+
+
+def _front_desk(booking_id: int, act, done):
+    """A front-desk button: the stay (404 if not ours), the token, one service, one commit."""
+    stay = booking_or_404(booking_id)
+    form = FrontDeskForm()
+    if not form.validate_on_submit():
+        abort(400)
+    today = _today()
+    try:
+        result = act(current_user, stay.id, edge_now())
+    except BookingNotFound:
+        abort(404)
+    except BookingError as exc:
+        db.session.rollback()
+        flash(str(exc.message), "error")
+        return _back(stay, form.next.data)
+    db.session.commit()
+    flash(done(result, today), "success")
+    return _back(stay, form.next.data)
+
+
+def _who(stay: Booking) -> dict:
+    return {"name": stay.user.name, "room": stay.unit.name}
+
+
+def _checked_in(stay: Booking, today: date) -> str:
+    return _("%(name)s has checked in (room %(room)s).", **_who(stay))
+
+
+def _checked_out(stay: Booking, today: date) -> str:
+    if stay.released_on is not None:
+        return _(
+            "%(name)s has checked out (room %(room)s). The nights from %(day)s are free"
+            " again; nothing is refunded.",
+            day=format_day(stay.released_on, "short"),
+            **_who(stay),
+        )
+    return _("%(name)s has checked out (room %(room)s).", **_who(stay))
+
+
+def _no_show(stay: Booking, today: date) -> str:
+    return _(
+        "%(name)s is marked as a no-show (room %(room)s). The nights from %(day)s are free"
+        " again; nothing is refunded.",
+        day=format_day(stay.released_on or _released_from(stay, today), "short"),
+        **_who(stay),
+    )
+
+
+@bp.post("/bookings/<int:booking_id>/check-in")
+def booking_check_in(booking_id: int):
+    return _front_desk(booking_id, front_desk.check_in, _checked_in)
+
+
+@bp.post("/bookings/<int:booking_id>/check-out")
+def booking_check_out(booking_id: int):
+    return _front_desk(booking_id, front_desk.check_out, _checked_out)
+
+
+@bp.post("/bookings/<int:booking_id>/no-show")
+def booking_no_show(booking_id: int):
+    return _front_desk(booking_id, front_desk.mark_no_show, _no_show)
+
+
+# --- move, shorten, extend ----------------------------------------------------------------
+
+
+def _move_page(
+    stay: Booking,
+    form,
+    *,
+    quote: operator_moves.MoveQuote | None = None,
+    error: BookingError | None = None,
+    status: int = 200,
+):
+    facility = stay.unit.facility
+    units = sorted(facility.units, key=lambda u: u.name)
+    return render_template(
+        "operator/booking_move.html",
+        facility=facility,
+        booking=stay,
+        form=form,
+        units=[u for u in units if u.active or u.id == stay.unit_id],
+        quote=quote,
+        confirm=FrontDeskForm(formdata=None),
+        error=error,
+        error_field=ERROR_FIELDS.get(error.code) if error is not None else None,
+        today=_today(),
+    ), status
+
+
+def _quote(stay: Booking, form) -> operator_moves.MoveQuote:
+    return operator_moves.quote_move(
+        current_user,
+        stay.id,
+        form.unit_id.data,
+        form.check_in.data,
+        form.check_out.data,
+        edge_now(),
+        **_rules(),
+    )
+
+
+@bp.route("/bookings/<int:booking_id>/move", methods=["GET", "POST"])
+def booking_move(booking_id: int):
+    """The confirm step (GET, also where the tape chart's drag lands): the stay after
+    the move night by night, and the money; POST makes the move."""
+    stay = booking_or_404(booking_id)
+    if request.method == "POST":
+        return _move_confirm(stay)
+    if not any(k in request.args for k in ("unit_id", "check_in", "check_out")):
+        form = MoveForm(
+            formdata=None,
+            unit_id=stay.unit_id,
+            check_in=stay.check_in,
+            check_out=stay.check_out,
+        )
+        return _move_page(stay, form)
+    form = MoveForm(request.args)
+    if not form.validate():
+        error = BookingError(_("Please check the fields below."), "invalid")
+        return _move_page(stay, form, error=error, status=400)
+    try:
+        quote = _quote(stay, form)
+    except BookingNotFound:
+        abort(404)
+    except BookingError as exc:
+        db.session.rollback()
+        return _move_page(stay, form, error=exc, status=422)
+    return _move_page(stay, form, quote=quote)
+
+
+def _move_confirm(stay: Booking):
+    form = ConfirmMoveForm()
+    if not form.validate_on_submit():
+        error = BookingError(_("The move was incomplete. Please try again."), "invalid")
+        return _move_page(stay, form, error=error, status=400)
+    try:
+        moved = operator_moves.move_booking(
+            current_user,
+            stay.id,
+            form.unit_id.data,
+            form.check_in.data,
+            form.check_out.data,
+            edge_now(),
+            expected_net=form.expected_net.data,
+            **_rules(),
+        )
+    except BookingNotFound:
+        abort(404)
+    except BookingError as exc:
+        db.session.rollback()
+        return _refused_move(stay, form, exc)
+    db.session.commit()
+    flash(_move_outcome(moved), "success")
+    return redirect(url_for("operator.booking", booking_id=stay.id), 303)
+
+
+def _refused_move(stay: Booking, form, exc: BookingError):
+    if exc.code == "unchanged":  # sent twice: the first one did it
+        flash(_("The stay already has this room and these dates."), "info")
+        return redirect(url_for("operator.booking", booking_id=stay.id), 303)
+    quote = None
+    if isinstance(exc, PriceChanged):  # show the new amounts beside the refusal
+        try:
+            quote = _quote(stay, form)
+        except BookingError:
+            db.session.rollback()
+    status = 409 if exc.code in ("taken", "price_changed") or quote is not None else 422
+    return _move_page(stay, form, quote=quote, error=exc, status=status)
+
+
+def _move_outcome(moved: operator_moves.MoveQuote) -> str:
+    parts = [
+        _(
+            "The stay has been moved to %(room)s, %(first)s – %(last)s.",
+            room=moved.unit.name,
+            first=format_day(moved.check_in, "short"),
+            last=format_day(moved.check_out, "short"),
+        )
+    ]
+    if moved.charged:
+        parts.append(
+            _("%(amount)s was charged to the company's credit.", amount=format_yen(moved.charged))
+        )
+    if moved.refunded:
+        parts.append(
+            _(
+                "%(amount)s was returned to the company's credit.",
+                amount=format_yen(moved.refunded),
+            )
+        )
+    if not (moved.charged or moved.refunded):
+        parts.append(_("The company's credit did not change."))
+    return " ".join(parts)
+
+
+# --- cancel on the guest's behalf ---------------------------------------------------------
+
+
+def _cancel_page(stay: Booking, form: CancelForGuestForm, *, error=None, status: int = 200):
+    today = _today()
+    return render_template(
+        "operator/booking_cancel.html",
+        facility=stay.unit.facility,
+        booking=stay,
+        form=form,
+        error=error,
+        paid=paid_for([stay.id])[stay.id],
+        cancellable=_actions(stay, today)["cancel"],
+        max_reason=front_desk.MAX_CANCEL_REASON,
+    ), status
+
+
+@bp.route("/bookings/<int:booking_id>/cancel", methods=["GET", "POST"])
+def booking_cancel(booking_id: int):
+    stay = booking_or_404(booking_id)
+    form = CancelForGuestForm()
+    if not form.validate_on_submit():
+        return _cancel_page(stay, form, status=400 if form.is_submitted() else 200)
+    try:
+        result = front_desk.cancel_for_guest(
+            current_user, stay.id, form.reason.data.strip(), edge_now()
+        )
+    except BookingNotFound:
+        abort(404)
+    except BookingError as exc:
+        db.session.rollback()
+        return _cancel_page(stay, form, error=exc.message, status=422)
+    db.session.commit()
+    if result.already:
+        flash(_("This stay was already cancelled."), "info")
+    else:
+        flash(
+            _(
+                "The stay has been cancelled and its nights released. %(amount)s was"
+                " returned to the company's credit.",
+                amount=format_yen(result.refunded),
+            ),
+            "success",
+        )
+    return redirect(url_for("operator.booking", booking_id=stay.id), 303)
+
+
+# --- direct stays (walk-ins) --------------------------------------------------------------
+
+
+def _direct_form_page(facility: Facility, form: DirectStayForm, *, error=None, status=200):
+    return render_template(
+        "operator/direct_stay_form.html",
+        facility=facility,
+        form=form,
+        error=error,
+        today=_today(),
+    ), status
+
+
+@bp.route("/facilities/<int:facility_id>/direct-stays/new", methods=["GET", "POST"])
+def direct_stay_new(facility_id: int):
+    facility = facility_or_404(facility_id)
+    units = sorted((u for u in facility.units if u.active), key=lambda u: u.name)
+    if request.method == "GET":
+        form = DirectStayForm(
+            formdata=None,
+            units=units,
+            unit=request.args.get("unit_id", type=int),
+            check_in=_date_arg("start"),
+            check_out=_date_arg("end"),
+        )
+        return _direct_form_page(facility, form)
+    form = DirectStayForm(units=units)
+    if not form.validate_on_submit():
+        return _direct_form_page(facility, form, status=400)
+    try:
+        recorded = direct.record_direct_stay(
+            current_user,
+            form.chosen_unit,
+            form.check_in.data,
+            form.check_out.data,
+            guest_name=form.guest_name.data,
+            guests=form.guests.data,
+            nightly_price=form.nightly_price.data or 0,
+            note=form.note.data or "",
+            now=edge_now(),
+        )
+    except BlockError as exc:
+        db.session.rollback()
+        status = 409 if exc.code == "taken" else 422
+        return _direct_form_page(facility, form, error=exc.message, status=status)
+    db.session.commit()
+    flash(
+        _(
+            "The stay of %(name)s has been recorded: %(room)s, %(first)s – %(last)s.",
+            name=recorded.guest_name,
+            room=recorded.block.unit.name,
+            first=format_day(recorded.block.start_date, "short"),
+            last=format_day(recorded.block.end_date, "short"),
+        ),
+        "success",
+    )
+    return redirect(url_for("operator.direct_stay", direct_id=recorded.id), 303)
+
+
+def _date_arg(name: str) -> date | None:
+    try:
+        return date.fromisoformat(request.args.get(name, ""))
+    except ValueError:
+        return None
+
+
+@bp.get("/direct-stays/<int:direct_id>")
+def direct_stay(direct_id: int):
+    found = direct_or_404(direct_id)
+    return render_template(
+        "operator/direct_stay.html",
+        facility=found.block.unit.facility,
+        stay=found,
+        block=found.block,
+        button=EmptyForm(formdata=None),
+    )
+
+
+@bp.post("/direct-stays/<int:direct_id>/cancel")
+def direct_stay_cancel(direct_id: int):
+    found = direct_or_404(direct_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    facility_id = found.block.unit.facility_id
+    start = found.block.start_date
+    direct.cancel_direct_stay(found, edge_now())
+    db.session.commit()
+    flash(_("The direct stay has been removed; its nights are free again."), "success")
+    return redirect(
+        url_for("operator.bookings", facility_id=facility_id, start=start.isoformat()), 303
+    )

@@ -28,9 +28,11 @@ from flask_login import current_user, login_required
 
 from availability import closing
 from availability.blocks import BlockError, remove_block
+from booking import front_desk
 from booking import services as booking_services
 from booking.forms import AMENITY_LABELS, KIND_LABELS
 from consoles.operator import operations
+from consoles.operator.booking_forms import FrontDeskForm
 from consoles.operator.forms import (
     HOUSEKEEPING_LABELS,
     REASON_LABELS,
@@ -353,11 +355,17 @@ def block_reopen(block_id: int):
 def today(facility_id: int):
     facility = facility_or_404(facility_id)
     today = _today()
+    # Today's stays (departures too) and where each is at the front desk, for its buttons.
+    desk = front_desk.operator_bookings(
+        current_user, today - timedelta(days=1), today + timedelta(days=1), facility_id=facility.id
+    )
     return render_template(
         "operator/today.html",
         facility=facility,
         agenda=operations.days_ahead(facility, today),
         today=today,
+        statuses={b.id: b.status for b in desk},
+        button=FrontDeskForm(formdata=None, next=request.path),
     )
 
 

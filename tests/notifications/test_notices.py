@@ -220,6 +220,7 @@ BOOKING = {
 EXAMPLES = {
     "operator_booking_created": (BOOKING, "New booking 7 at Seaside House"),
     "operator_booking_cancelled": (BOOKING, "Booking 7 at Seaside House"),
+    "company_booking_no_show": (BOOKING, "Booking 7 at Seaside House, "),
     "operator_booking_changed": (BOOKING, "Booking 7 at Seaside House changed"),
     "calendar_conflict": (
         {"unit": "201", "facility": "海辺の家", "facility_en": "", "first_night": "2026-12-05",
