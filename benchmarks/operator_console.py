@@ -501,6 +501,8 @@ def run(url: str, backend: str, args) -> bool:
         f" ¥{whole.room_revenue:,}, pickup {whole.pickup:,}; counted: {expected['sold']:,} of"
         f" {available:,}, ¥{expected['revenue']:,}, {expected['pickup']:,})"
     )
+    if not args.calls:
+        return ok
     with app.app_context():
         statements = Statements(db.engine)
     desk, head_office = app.test_client(), app.test_client()
@@ -542,6 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sql-top", type=int, default=0, help="print the K slowest statements")
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--pg-url", default=PG_ADMIN_DEFAULT, help="a server's admin database")
+    parser.add_argument("--keep", action="store_true", help="keep the databases built")
     args = parser.parse_args(argv)
     print(f"Engawa operator console benchmark; now = {NOW.isoformat()} (Tokyo {TODAY})")
     ok = True
@@ -550,7 +553,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             ok &= run(f"sqlite:///{folder / 'bench.db'}", "sqlite", args)
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            if args.keep:
+                print(f"kept: sqlite:///{folder / 'bench.db'}")
+            else:
+                shutil.rmtree(folder, ignore_errors=True)
     if args.backend in ("postgresql", "both"):
         admin_url = args.pg_url.replace("postgresql+psycopg://", "postgresql://")
         name = f"engawa_operator_bench_{os.getpid()}"
@@ -564,8 +570,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             ok &= run(url.render_as_string(hide_password=False), "postgresql", args)
         finally:
-            with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            if args.keep:
+                print(f"kept: {url.render_as_string(hide_password=False)}")
+            else:
+                with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return 0 if ok else 1
 
 

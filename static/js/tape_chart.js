@@ -114,7 +114,9 @@
         ghost.style.width = (to.right - from.left) + 'px';
         ghost.style.top = (box.top - base.top + 4) + 'px';
         ghost.style.height = (box.height - 8) + 'px';
-        ghost.classList.toggle('refused', overlapsAnother(row, ghost, bar));
+        ghost.classList.toggle(
+          'refused', row.classList.contains('off-sale') || overlapsAnother(row, ghost, bar)
+        );
       }
       if (row !== a.row || delta !== a.delta) {
         say(fill(chart.dataset.msgMove, {

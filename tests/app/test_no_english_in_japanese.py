@@ -37,6 +37,7 @@ from werkzeug.routing import RequestRedirect
 
 from accounts.models import Company, OperatorOrg, User
 from app import create_app
+from availability.direct import record_direct_stay
 from billing.models import BillingAccount, Invoice, Plan
 from billing.settings import BillingSettings
 from booking.models import Booking
@@ -326,6 +327,37 @@ def demo_app(tmp_path_factory):
         db.session.commit()
         extra["company_admin"].append("/company/webhooks")
         extra.setdefault("operator", []).append("/operator/webhooks")
+        # A direct stay of the operator's (the demo records none), and the move page of
+        # one of their upcoming stays without a chosen room or dates (it always answers).
+        facility = db.session.scalar(
+            select(Facility)
+            .where(Facility.operator_id == operator.operator_id)
+            .order_by(Facility.id)
+        )
+        night = TODAY + timedelta(days=150)
+        unit = sorted(facility.units, key=lambda u: u.id)[0]
+        direct = record_direct_stay(
+            operator,
+            unit,
+            night,
+            night + timedelta(days=1),
+            guest_name="直接 太郎",
+            guests=1,
+            nightly_price=0,
+            note="",
+            now=NOW,
+        )
+        db.session.commit()
+        upcoming = db.session.scalar(
+            select(Booking.id)
+            .join(Unit, Unit.id == Booking.unit_id)
+            .where(Unit.facility_id == facility.id, Booking.check_in > TODAY)
+            .order_by(Booking.check_in, Booking.id)
+        )
+        extra["operator"] += [
+            f"/operator/bookings/{upcoming}/move",
+            f"/operator/direct-stays/{direct.id}",
+        ]
         db.session.remove()
     employee = app.test_client()
     post_sign_in(employee, ROLES["employee"][0], PASSWORD)

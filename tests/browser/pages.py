@@ -18,13 +18,16 @@ from flask import Flask, url_for
 from sqlalchemy import select
 
 from accounts.models import User
+from availability.blocks import BlockError
+from availability.direct import record_direct_stay
+from availability.models import Block, DirectStay
 from billing.models import BillingAccount, LocalObject, Plan
 from booking.models import Booking
 from booking.search import SearchQuery, search
 from booking.services import BookingError, StayRequest, book_stay
 from core.db import tokyo_today
 from core.extensions import db
-from facilities.models import Facility
+from facilities.models import Facility, Unit
 from identity.models import Application, ApplicationKind
 from notifications.models import WebhookEndpoint
 from notifications.webhook_endpoints import new_secret, seal_secret
@@ -89,6 +92,8 @@ class DemoIds:
     past_booking_id: int  # a stay of the employee that has checked out (else booking_id)
     company_webhook_id: int  # a webhook endpoint of each organisation (off: never called)
     operator_webhook_id: int
+    operator_booking_id: int  # an upcoming stay at the operator's facilities
+    direct_stay_id: int  # a direct stay the operator recorded (made when the demo has none)
 
 
 @dataclass(frozen=True)
@@ -195,8 +200,25 @@ PAGES: dict[str, list[tuple]] = {
             "operator.facility_calendars",
             "operator.photos",
             "operator.unit_new",
+            "operator.bookings",
+            "operator.direct_stay_new",
         )
     },
+    "operator.calendar_selection": [
+        (
+            "operator",
+            lambda i: {
+                "facility_id": i.facility_id,
+                "unit_id": i.unit_id,
+                "start": i.stay_check_in.isoformat(),
+                "end": i.stay_check_out.isoformat(),
+            },
+        )
+    ],
+    "operator.booking": [("operator", lambda i: {"booking_id": i.operator_booking_id})],
+    "operator.booking_move": [("operator", lambda i: {"booking_id": i.operator_booking_id})],
+    "operator.booking_cancel": [("operator", lambda i: {"booking_id": i.operator_booking_id})],
+    "operator.direct_stay": [("operator", lambda i: {"direct_id": i.direct_stay_id})],
     "operator.unit_edit": [("operator", lambda i: {"unit_id": i.unit_id})],
     "operator.unit_prices": [("operator", lambda i: {"unit_id": i.unit_id})],
     "operator.audit": [("operator", {})],
@@ -307,9 +329,57 @@ def demo_ids(app: Flask, now: datetime) -> DemoIds:
             past_booking_id=_past_stay(employee, today) or booking.id,
             company_webhook_id=_webhook(company_id=employee.company_id),
             operator_webhook_id=_webhook(operator_id=operator.operator_id),
+            operator_booking_id=_operator_stay(operator, today),
+            direct_stay_id=_direct_stay(operator, facility, now),
         )
         db.session.remove()
     return ids
+
+
+def _operator_stay(operator: User, today: date) -> int:
+    """The first upcoming stay at the operator's facilities."""
+    return db.session.scalar(
+        select(Booking.id)
+        .join(Unit, Unit.id == Booking.unit_id)
+        .join(Facility, Facility.id == Unit.facility_id)
+        .where(Facility.operator_id == operator.operator_id, Booking.status == "confirmed")
+        .where(Booking.check_in > today)
+        .order_by(Booking.check_in, Booking.id)
+    )
+
+
+def _direct_stay(operator: User, facility: Facility, now: datetime) -> int:
+    """A direct stay of the operator's first facility, recorded (150 days out, in the
+    first room free that night) when the demo has none: its page needs one."""
+    existing = db.session.scalar(
+        select(DirectStay.id)
+        .join(Block, Block.id == DirectStay.block_id)
+        .join(Unit, Unit.id == Block.unit_id)
+        .where(Unit.facility_id == facility.id)
+        .order_by(DirectStay.id)
+    )
+    if existing is not None:
+        return existing
+    night = tokyo_today(now) + timedelta(days=150)
+    for unit in sorted(facility.units, key=lambda u: u.id):
+        try:
+            direct = record_direct_stay(
+                operator,
+                unit,
+                night,
+                night + timedelta(days=1),
+                guest_name="直接 太郎",
+                guests=1,
+                nightly_price=0,
+                note="",
+                now=now,
+            )
+        except BlockError:
+            db.session.rollback()
+            continue
+        db.session.commit()
+        return direct.id
+    raise LookupError("no room of the operator's first facility is free for a direct stay")
 
 
 def _past_stay(employee: User, today: date) -> int | None:

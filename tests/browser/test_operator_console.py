@@ -91,18 +91,13 @@ def test_operator_closes_nights_and_sees_them_on_the_facility_calendar(
     expect(page).to_have_url(f"{url}/operator/facilities/{room.facility_id}/calendar?month={month}")
     expect(page.locator(".flash-success")).to_be_visible()
     expect(page.locator(".flash-success")).to_contain_text(room.unit_name)
-    row = page.locator(f"table[data-testid=facility-calendar] tr[data-unit-id='{room.unit_id}']")
-    for night in (days(130), days(131), days(132)):
-        cell = row.locator(f"td[data-night='{night.isoformat()}']")
-        expect(cell).to_have_attribute("data-status", "closed")
-        expect(cell).to_have_attribute("data-reason", "maintenance")
-        expect(cell).to_have_attribute("title", re.compile("屋根の修理"))
-    expect(row.locator(f"td[data-night='{days(129).isoformat()}']")).to_have_attribute(
-        "data-status", "free"
-    )
-    expect(row.locator(f"td[data-night='{days(133).isoformat()}']")).to_have_attribute(
-        "data-status", "free"
-    )
+    row = page.locator(f".tape-row[data-unit-id='{room.unit_id}']")
+    closed = row.locator(f"a.bar.closed[data-start='{FIRST}']")
+    expect(closed).to_have_attribute("data-reason", "maintenance")
+    expect(closed).to_have_attribute("data-end", days(133).isoformat())
+    expect(closed).to_have_attribute("title", re.compile("屋根の修理"))
+    for n in (129, 133):
+        expect(row.locator(f"a.free[data-day='{days(n)}']")).to_have_count(1)
     assert held(live_server, room.unit_id, FIRST, LAST) == {
         days(130): "maintenance",
         days(131): "maintenance",
@@ -129,9 +124,7 @@ def test_operator_closes_nights_and_sees_them_on_the_facility_calendar(
     assert held(live_server, room.unit_id, FIRST, LAST) == {}
 
     page.goto(f"{url}/operator/facilities/{room.facility_id}/calendar?month={month}")
-    expect(row.locator(f"td[data-night='{days(131).isoformat()}']")).to_have_attribute(
-        "data-status", "free"
-    )
+    expect(row.locator(f"a.free[data-day='{days(131)}']")).to_have_count(1)
 
 
 def test_closing_over_a_booked_night_is_refused_in_the_browser(page: Page, live_server: LiveServer):

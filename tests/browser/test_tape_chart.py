@@ -171,6 +171,9 @@ def serious_axe_violations(page: Page) -> list:
 
 def test_the_chart_at_desktop_and_phone_widths(new_page, live_server: LiveServer, scene: Scene):
     page = new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
     live_server.sign_in(page, OPERATOR)
     page.goto(scene.chart(live_server))
 
@@ -187,6 +190,7 @@ def test_the_chart_at_desktop_and_phone_widths(new_page, live_server: LiveServer
     )
     expect(page.locator(".tape-head .day.today")).to_have_count(1)
     page.screenshot(path=str(SHOTS / "tape-chart-desktop-month.png"))
+    assert errors == [], "no script error, nothing the content policy refused"
 
     phone = new_page(viewport=PHONE_390)
     live_server.sign_in(phone, OPERATOR)

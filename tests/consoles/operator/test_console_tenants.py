@@ -78,6 +78,16 @@ DOORS = [
     ("GET", "/operator/facilities/{facility}/occupancy?month=2026-12", None),
     ("GET", "/operator/facilities/{facility}/bookings.csv?month=2026-12", None),
     ("GET", "/operator/facilities/{facility}/calendar?month=2026-12", None),
+    (
+        "GET",
+        "/operator/facilities/{facility}/calendar/selection?unit_id={unit}&start=2026-12-20&end=2026-12-22",
+        None,
+    ),
+    (
+        "POST",
+        "/operator/facilities/{facility}/calendar/selection?unit_id={unit}&start=2026-12-20&end=2026-12-22",
+        {"reason": "maintenance"},
+    ),
     ("GET", "/operator/units/{unit}/edit", None),
     ("POST", "/operator/units/{unit}/edit", UNIT_FORM),
     ("POST", "/operator/units/{unit}/deactivate", {}),
