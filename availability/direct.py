@@ -198,10 +198,30 @@ def operator_direct_stay(actor: User, direct_id: int) -> DirectStay | None:
 
 def cancel_direct_stay(direct: DirectStay, now: datetime) -> None:
     """Remove a direct stay and give its nights back (another block that wants them
-    takes them, as when a closing is reopened)."""
+    takes them, as when a closing is reopened).
+
+    Only a stay not yet begun (its first night today or later, Japan date) may be
+    removed: one whose nights have passed is the house's record of who stayed
+    (``past``), and one in progress has nights already spent (``begun``); neither is
+    touched. (A stay recorded by mistake is removed before its first night.)"""
     block = direct.block
+    today = tokyo_today(now)
+    if block.end_date <= today:
+        raise BlockError(
+            _l("This stay has ended; it is kept as a record of who stayed and cannot be removed."),
+            "past",
+        )
+    if block.start_date < today:
+        raise BlockError(
+            _l(
+                "This stay began on %(day)s; its nights so far are kept as a record, so it"
+                " cannot be removed.",
+                day=LazyString(format_day, block.start_date),
+            ),
+            "begun",
+        )
     unit_id = block.unit_id
     db.session.delete(direct)
     db.session.flush()
     delete_blocks([block])  # releases its nights and queues them for re-pricing
-    reconcile_unit(unit_id, tokyo_today(now))
+    reconcile_unit(unit_id, today)

@@ -88,7 +88,17 @@ class ChangeResult:
 def _check_changeable(booking: Booking, stay: StayRequest, today: date) -> None:
     if booking.status != BookingStatus.CONFIRMED:
         raise BookingError(
-            _l("This stay was cancelled and can no longer be changed."), "not_changeable"
+            {
+                BookingStatus.CHECKED_IN: _l(
+                    "You are checked in, so this stay can no longer be changed here."
+                    " Ask the facility's front desk."
+                ),
+                BookingStatus.CHECKED_OUT: _l("This stay is over and can no longer be changed."),
+                BookingStatus.NO_SHOW: _l(
+                    "This stay was recorded as a no-show and can no longer be changed."
+                ),
+            }.get(booking.status, _l("This stay was cancelled and can no longer be changed.")),
+            "not_changeable",
         )
     if booking.check_in <= today:
         raise BookingError(

@@ -140,6 +140,16 @@ def state_sentence(booking: Booking) -> LazyString:
     }[BookingStatus(booking.status)]
 
 
+def refuse_begun(booking: Booking, today: date) -> None:
+    """A confirmed stay whose check-in day has passed is neither cancelled nor moved: the
+    front desk checks the guest in or records a no-show (which refunds nothing) first, so
+    a night in the past is never given back. On the check-in day it still may be."""
+    if booking.status == BookingStatus.CONFIRMED and booking.check_in < today:
+        raise FrontDeskError(
+            _l("This stay has begun: check the guest in or mark a no-show first."), "begun"
+        )
+
+
 def allowed_actions(booking: Booking, today: date) -> frozenset[str]:
     """What the front desk may do with the stay on ``today`` (for the buttons a page
     shows; each action checks again): "check_in", "check_out", "no_show", "cancel",
@@ -151,7 +161,7 @@ def allowed_actions(booking: Booking, today: date) -> frozenset[str]:
             allowed.add("check_in")
         if booking.check_in <= today:
             allowed.add("no_show")
-        if today < booking.check_out:
+        if today <= booking.check_in:  # once begun: check in or a no-show first
             allowed |= {"cancel", "move"}
     elif status == BookingStatus.CHECKED_IN:
         allowed.add("check_out")
@@ -276,9 +286,11 @@ def mark_no_show(actor: User, booking_id: int, now: datetime) -> Booking:
 
 
 def cancel_for_guest(actor: User, booking_id: int, reason: str, now: datetime) -> CancelResult:
-    """Cancel a confirmed stay that has not ended on the guest's behalf, with a reason
-    (1–300 characters, told to the guest). Operator-caused: everything the stay holds of
-    the company's credit comes back. Cancelling twice changes nothing (``already``)."""
+    """Cancel a confirmed stay that has not begun (its check-in day at the latest) on the
+    guest's behalf, with a reason (1–300 characters, told to the guest). Operator-caused:
+    everything the stay holds of the company's credit comes back. Cancelling twice
+    changes nothing (``already``). A stay whose check-in day has passed is checked in
+    or a no-show first (``begun``): a night in the past is never refunded."""
     booking = operator_booking(actor, booking_id, lock=True)
     if booking.status == BookingStatus.CANCELLED:
         return CancelResult(booking, 0, 0, 0, 0, already=True)
@@ -315,6 +327,7 @@ def cancel_for_guest(actor: User, booking_id: int, reason: str, now: datetime) -
             ),
             "stay_over",
         )
+    refuse_begun(booking, today)
     paid = ledger.paid_for([booking.id])[booking.id]
     _release(booking, now)
     refunded = refund_for_cancellation(booking, now, full=True)

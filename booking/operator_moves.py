@@ -5,10 +5,18 @@ Operator-caused changes never cost the company more for the nights it already ha
 the stay's first nights (as many as it had) cost the lower of what they cost before
 and today's prices; nights added beyond its length are an extension, priced at
 today's prices and paid from the company's credit by the usual rules (and refused if
-the credit or the company's policy forbids); nights dropped come back in full. The
-new nights are claimed under ``UNIQUE(unit_id, night)`` before the old ones are
-released, in one transaction: a night just taken answers ``BookingConflict`` (409
-``taken``) and nothing changes.
+the credit or the company's policy forbids, or the guest's account was deactivated);
+nights dropped come back in full. The new nights are claimed under
+``UNIQUE(unit_id, night)`` before the old ones are released, in one transaction: a
+night just taken answers ``BookingConflict`` (409 ``taken``) and nothing changes.
+
+A stay that has begun without the guest checking in is not moved: the front desk
+checks the guest in or records a no-show first (``begun``). A guest in the house keeps
+the nights already slept: a move changes the nights from today on only (their room,
+their price, the closings that bind them); the nights before today stay "kept" at their
+frozen price, and their ``Occupancy`` rows stay in the room the guest slept in. A
+booking has one ``unit_id``: after a move in the house it is the new room, and the
+nights before the move are held, as history, in the room where they were spent.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from datetime import date, datetime
 
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import joinedload
 
 from accounts import events
@@ -29,8 +37,7 @@ from availability.models import Block, BlockSource, Occupancy
 from billing import ledger
 from billing.ledger import ChangeMoney
 from booking.announce import acted_by, booking_parties
-from booking.changes import _move_nights
-from booking.front_desk import operator_booking, state_sentence
+from booking.front_desk import operator_booking, refuse_begun, state_sentence
 from booking.models import Booking, BookingNight, BookingStatus
 from booking.services import (
     DEFAULT_GRACE_DAYS,
@@ -38,6 +45,8 @@ from booking.services import (
     PriceChanged,
     billing_refusals,
     check_monthly_cap,
+    insert_occupancy,
+    taken_refusal,
     validate_stay_dates,
 )
 from core.dates import stay_nights
@@ -84,13 +93,15 @@ class MoveQuote:
 def _check_movable(
     booking: Booking, check_in: date, check_out: date, today: date, horizon_days: int
 ) -> None:
-    """The stay may be moved (confirmed or in the house) and the new dates fit it."""
+    """The stay may be moved (confirmed and not begun, or in the house) and the new dates
+    fit it. A guest in the house keeps their check-in date and leaves after today."""
     if booking.status not in (BookingStatus.CONFIRMED, BookingStatus.CHECKED_IN):
         raise BookingError(
             _l("%(state)s It can no longer be moved.", state=state_sentence(booking)),
             "not_movable",
         )
     if booking.status == BookingStatus.CONFIRMED:
+        refuse_begun(booking, today)
         validate_stay_dates(check_in, check_out, today, horizon_days)
         return
     if check_in != booking.check_in:
@@ -111,6 +122,17 @@ def _check_movable(
                 " check them out."
             ),
             "dates_past",
+        )
+    if booking.check_out < today:
+        # The nights between the planned check-out and today were never held: they are
+        # past, and a move never claims a past night.
+        raise BookingError(
+            _l(
+                "The guest was due to leave on %(day)s and is still checked in. Check them"
+                " out first.",
+                day=LazyString(format_day, booking.check_out),
+            ),
+            "stay_over",
         )
 
 
@@ -135,14 +157,24 @@ def _target_unit(booking: Booking, unit_id: int) -> Unit:
 
 
 def _check_extension(booking: Booking, night_count: int) -> Company:
-    """An extension (more nights than the stay had) obeys the company's rules: active, and
-    its nights per stay (the facility's own minimum and maximum do not bind its operator).
-    Checked on the count alone, before an absurd range is expanded."""
+    """An extension (more nights than the stay had) obeys the company's rules: the company
+    and the guest's account active, and its nights per stay (the facility's own minimum
+    and maximum do not bind its operator). Checked on the count alone, before an absurd
+    range is expanded."""
     company = db.session.get(Company, booking.company_id)
     if not company.active:
         raise BookingError(
             _l("The guest's company is not active, so the stay cannot be made longer."),
             "company_inactive",
+        )
+    # Read from the row (locked by ``move_booking``), not from the session's copy.
+    if not db.session.scalar(select(User.active).where(User.id == booking.user_id)):
+        raise BookingError(
+            _l(
+                "The guest's account has been deactivated by their company, so the stay"
+                " cannot be made longer."
+            ),
+            "employee_inactive",
         )
     if night_count > company.max_nights_per_stay:
         raise BookingError(
@@ -202,9 +234,12 @@ def _is_free(booking: Booking, unit: Unit, check_in: date, check_out: date) -> b
 
 def _checked(
     booking: Booking, unit_id: int, check_in: date, check_out: date, now: datetime, horizon: int
-) -> tuple[Unit, list[date]]:
-    """Every rule of a move but the credit and the nights being free: the room, the nights."""
-    _check_movable(booking, check_in, check_out, tokyo_today(now), horizon)
+) -> tuple[Unit, list[date], date]:
+    """Every rule of a move but the credit and the nights being free: the room, the nights,
+    and the first night the move may change, today (the nights a guest in the house has
+    already slept are not moved, so a closing or a stay on one of them does not matter)."""
+    today = tokyo_today(now)
+    _check_movable(booking, check_in, check_out, today, horizon)
     unit = _target_unit(booking, unit_id)
     if (unit.id, check_in, check_out) == (booking.unit_id, booking.check_in, booking.check_out):
         raise BookingError(
@@ -221,22 +256,25 @@ def _checked(
         check_monthly_cap(booking.user, company, nights, excluding=booking.id)
     else:
         nights = stay_nights(check_in, check_out)
-    _refuse_closed(unit, check_in, check_out)
-    return unit, nights
+    _refuse_closed(unit, max(check_in, today), check_out)
+    return unit, nights, today
 
 
 # --- The price -----------------------------------------------------------------------
 
 
-def _price_move(booking: Booking, unit: Unit, nights: list[date]) -> list[MoveNight]:
-    """Each new night's price (see the module): kept nights keep theirs; the others are
-    paired in date order with the old nights not kept (as many as there are) and cost
-    the lower total of the old prices and today's, night by night from the cheaper side;
-    the rest are added at today's prices."""
+def _price_move(booking: Booking, unit: Unit, nights: list[date], since: date) -> list[MoveNight]:
+    """Each new night's price (see the module): the nights before ``since`` (slept) and
+    the nights kept in the same room keep theirs; the others are paired in date order
+    with the old nights from ``since`` on not kept (as many as there are) and cost the
+    lower total of the old prices and today's, night by night from the cheaper side; the
+    rest are added at today's prices."""
     old = {n.night: n.price for n in booking.nights}
-    kept = {n: old[n] for n in nights if n in old} if unit.id == booking.unit_id else {}
+    kept = {n: old[n] for n in nights if n < since}  # a checked-in stay keeps them all
+    if unit.id == booking.unit_id:
+        kept |= {n: old[n] for n in nights if n in old}
     fresh = [n for n in nights if n not in kept]
-    replaced = [old[n] for n in sorted(old) if n not in kept]
+    replaced = [old[n] for n in sorted(old) if n >= since and n not in kept]
     today = [p.price for p in unit_night_prices(unit, fresh)] if fresh else []
     paired = min(len(fresh), len(replaced))
     cheaper_today = sum(today[:paired]) < sum(replaced[:paired])
@@ -298,15 +336,15 @@ def quote_move(
     step). A rule broken raises its ``BookingError``; taken nights answer
     ``available=False``."""
     booking = operator_booking(actor, booking_id)
-    unit, nights = _checked(booking, unit_id, check_in, check_out, now, horizon_days)
-    quote = _quote(booking, unit, check_in, check_out, _price_move(booking, unit, nights))
+    unit, nights, since = _checked(booking, unit_id, check_in, check_out, now, horizon_days)
+    quote = _quote(booking, unit, check_in, check_out, _price_move(booking, unit, nights, since))
     if quote.charged:
         account = ledger.account_of(booking.company_id)
         with billing_refusals():
             ledger.check_change_spend(
                 account, booking, booking.user, quote.charged, now, grace_days
             )
-    return replace(quote, available=_is_free(booking, unit, check_in, check_out))
+    return replace(quote, available=_is_free(booking, unit, max(check_in, since), check_out))
 
 
 def move_booking(
@@ -323,21 +361,24 @@ def move_booking(
 ) -> MoveQuote:
     """Move one of the actor's organisation's stays (see the module). Refused:
     a stay of another organisation (``BookingNotFound``), checked out, a no-show or
-    cancelled (``not_movable``), a checked-in stay's check-in date moved
-    (``not_movable``), a room of another facility or off sale (``unit_unavailable``),
-    more guests than the room sleeps (``capacity``), dates in the past or beyond the
-    horizon, a night closed in that room (``closed``), the same stay (``unchanged``),
-    an extension the company's policy or credit refuses (its code); a night booked
-    by somebody else: ``BookingConflict`` (``taken``). With ``expected_net`` (what
+    cancelled (``not_movable``), a confirmed stay whose check-in day has passed
+    (``begun``), a checked-in stay's check-in date moved (``not_movable``) or ended
+    today or earlier (``dates_past``: check the guest out), a room of another facility
+    or off sale (``unit_unavailable``), more guests than the room sleeps
+    (``capacity``), dates in the past or beyond the horizon, a night from today on
+    closed in that room (``closed``), the same stay (``unchanged``), an extension the
+    company's policy or credit refuses or for a deactivated guest
+    (``employee_inactive``); a night booked by somebody else: ``BookingConflict``
+    (``taken``). With ``expected_net`` (what
     the operator was shown), a different amount is refused with ``PriceChanged``.
     The employee hears of it (``booking.changed``, by the operator)."""
     booking = operator_booking(actor, booking_id)
     # The locks of an employee's change, in its order: the employee, then the stay.
     db.session.execute(select(User.id).where(User.id == booking.user_id).with_for_update())
     booking = operator_booking(actor, booking_id, lock=True)
-    unit, nights = _checked(booking, unit_id, check_in, check_out, now, horizon_days)
+    unit, nights, since = _checked(booking, unit_id, check_in, check_out, now, horizon_days)
     lock_prices(unit.facility_id, shared=True)  # no pricing run between read and commit
-    quote = _quote(booking, unit, check_in, check_out, _price_move(booking, unit, nights))
+    quote = _quote(booking, unit, check_in, check_out, _price_move(booking, unit, nights, since))
     if expected_net is not None and quote.net != expected_net:
         raise PriceChanged(
             _l(
@@ -348,8 +389,7 @@ def move_booking(
         )
     old_unit_id = booking.unit_id
     old_range = (booking.check_in, booking.check_out)
-    held = {n.night for n in quote.nights if n.kind == "kept"}
-    _move_nights(booking, unit, nights, held)  # claims first: "taken" changes nothing
+    _claim_nights(booking, unit, nights, since)  # claims first: "taken" changes nothing
     _set_nights(booking, quote.nights)
     booking.unit = unit
     booking.check_in, booking.check_out = check_in, check_out
@@ -378,6 +418,33 @@ def move_booking(
         },
     )
     return quote
+
+
+def _claim_nights(booking: Booking, unit: Unit, nights: list[date], since: date) -> None:
+    """Claim the nights from ``since`` on that the stay does not hold in ``unit`` yet, then
+    release those from ``since`` on it no longer needs. A night taken by somebody else
+    refuses the whole move (``BookingConflict``) before anything is released. The nights
+    before ``since`` (slept by a guest in the house) keep their rows, in the room where
+    they were spent."""
+    ahead = [n for n in nights if n >= since]
+    held = set(
+        db.session.scalars(
+            select(Occupancy.night).where(
+                Occupancy.booking_id == booking.id,
+                Occupancy.unit_id == unit.id,
+                Occupancy.night >= since,
+            )
+        )
+    )
+    with taken_refusal(), db.session.begin_nested():
+        insert_occupancy(booking.id, unit.id, [n for n in ahead if n not in held])
+    db.session.execute(
+        delete(Occupancy).where(
+            Occupancy.booking_id == booking.id,
+            Occupancy.night >= since,
+            (Occupancy.unit_id != unit.id) | Occupancy.night.not_in(ahead),
+        )
+    )
 
 
 def _set_nights(booking: Booking, priced: list[MoveNight]) -> None:

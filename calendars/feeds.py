@@ -18,7 +18,7 @@ from sqlalchemy.orm import joinedload
 
 from accounts.models import OperatorOrg, User
 from availability.blocks import delete_blocks, reconcile_unit
-from availability.models import Block
+from availability.models import Block, DirectStay
 from calendars.models import CalendarConflict, CalendarFeed
 from core.errors import RuleError
 from core.extensions import db
@@ -192,6 +192,8 @@ def feed_health(
 
 
 def open_conflicts(facility_ids: Sequence[int]) -> list[CalendarConflict]:
+    """Open conflicts of these facilities, soonest first, with the stay each is over
+    (a booking, or a direct stay and its block) loaded."""
     if not facility_ids:
         return []
     return list(
@@ -203,6 +205,7 @@ def open_conflicts(facility_ids: Sequence[int]) -> list[CalendarConflict]:
                 joinedload(CalendarConflict.feed),
                 joinedload(CalendarConflict.unit).joinedload(Unit.facility),
                 joinedload(CalendarConflict.booking),
+                joinedload(CalendarConflict.direct_stay).joinedload(DirectStay.block),
             )
             .order_by(CalendarConflict.first_night, CalendarConflict.id)
         )
@@ -210,7 +213,8 @@ def open_conflicts(facility_ids: Sequence[int]) -> list[CalendarConflict]:
 
 
 def resolve_conflict(conflict: CalendarConflict, actor: User, now: datetime) -> None:
-    """The operator has dealt with it (moved the guest, cancelled elsewhere…)."""
+    """The operator has dealt with it (moved the guest, cancelled elsewhere…), whether
+    it is over a booking or a direct stay."""
     if conflict.resolved_at is None:
         conflict.resolved_at = now
         conflict.resolved_by_id = actor.id

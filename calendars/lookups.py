@@ -15,6 +15,7 @@ def operator_feed(actor: User, feed_id: int) -> CalendarFeed | None:
 
 
 def operator_conflict(actor: User, conflict_id: int) -> CalendarConflict | None:
+    """A conflict (over a booking or a direct stay) in a room of the actor's facilities."""
     return owned(
         actor,
         CalendarConflict,

@@ -1,4 +1,4 @@
-"""External calendars imported into units, the export addresses, and conflicts with bookings."""
+"""External calendars imported into units, the export addresses, and conflicts with stays."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, Date, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from availability.models import Block
+from availability.models import Block, DirectStay
 from core.db import UTCDateTime, utcnow
 from core.extensions import db
 from facilities.models import Facility, Unit
@@ -73,15 +73,23 @@ class CalendarExport(db.Model):
 
 
 class CalendarConflict(db.Model):
-    """An imported event over nights an Engawa booking already holds.
+    """An imported event over nights a stay already holds: an Engawa booking or a direct
+    stay the operator recorded (exactly one of ``booking_id`` and ``direct_stay_id``).
 
-    Open until an operator resolves it (or the overlap disappears at a later sync).
+    Open until an operator resolves it (or the overlap disappears at a later sync). A
+    direct stay that is removed takes its conflicts with it (``ON DELETE CASCADE``); a
+    booking is never deleted, only cancelled, and its conflict clears at the next sync.
+    Each kind is unique per (feed, event key, stay): NULLs are distinct, so each of the
+    two unique constraints binds only its own kind.
     """
 
     id: Mapped[int] = mapped_column(primary_key=True)
     feed_id: Mapped[int] = mapped_column(ForeignKey("calendar_feed.id"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)
-    booking_id: Mapped[int] = mapped_column(ForeignKey("booking.id"))
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("booking.id"))
+    direct_stay_id: Mapped[int | None] = mapped_column(
+        ForeignKey("direct_stay.id", ondelete="CASCADE"), index=True
+    )
     event_key: Mapped[str] = mapped_column(String(255))
     event_summary: Mapped[str] = mapped_column(String(200), default="")
     event_start: Mapped[date] = mapped_column(Date)
@@ -97,9 +105,29 @@ class CalendarConflict(db.Model):
     feed: Mapped[CalendarFeed] = relationship()
     unit: Mapped[Unit] = relationship()
     booking = relationship("Booking")
+    direct_stay: Mapped[DirectStay | None] = relationship()
 
-    __table_args__ = (UniqueConstraint("feed_id", "event_key", "booking_id"),)
+    __table_args__ = (
+        CheckConstraint("(booking_id IS NULL) <> (direct_stay_id IS NULL)", name="one_stay"),
+        UniqueConstraint("feed_id", "event_key", "booking_id"),
+        UniqueConstraint("feed_id", "event_key", "direct_stay_id"),
+    )
 
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
+
+    @property
+    def is_direct(self) -> bool:
+        """Over a direct stay (a walk-in, a phone booking), not an Engawa booking."""
+        return self.direct_stay_id is not None
+
+    @property
+    def stay_dates(self) -> tuple[date, date] | None:
+        """(check-in, check-out) of the stay in conflict; None if it is gone."""
+        if self.direct_stay is not None:
+            block = self.direct_stay.block
+            return block.start_date, block.end_date
+        if self.booking is not None:
+            return self.booking.check_in, self.booking.check_out
+        return None

@@ -7,9 +7,9 @@ result on its own: the events of a good feed become blocks keyed by (feed,
 event key) — new events block nights, changed ones move, vanished ones release
 theirs. A bad fetch or a bad body changes no block, is recorded on the feed,
 and backs the feed off (15 min, 30, 1 h … 6 h) until it succeeds again. An
-event over nights an Engawa booking holds becomes a ``CalendarConflict`` for the
-operator instead of failing the feed, unless it is the channel's copy of that
-very stay (``_is_echo_of``).
+event over nights a stay holds (an Engawa booking, or a direct stay the operator
+recorded) becomes a ``CalendarConflict`` for the operator instead of failing the
+feed, unless it is the channel's copy of that very stay (``_is_echo_of``).
 
 Nothing here commits: ``calendars.jobs.sync_calendars`` commits once per feed,
 so one broken feed never undoes another's work.
@@ -30,7 +30,7 @@ from sqlalchemy import insert, select
 
 from accounts.events import CALENDAR_CONFLICT, emit
 from availability.blocks import booked_nights, delete_blocks, queue_unit_refresh, reconcile_unit
-from availability.models import Block, BlockReason, BlockSource
+from availability.models import Block, BlockReason, BlockSource, DirectStay, Occupancy
 from booking.models import Booking
 from calendars.export import is_own_event, uid_key
 from calendars.fetch import FetchError, FetchResult, fetch_feed
@@ -40,6 +40,13 @@ from core.dates import stay_nights
 from core.db import TOKYO, tokyo_today
 from core.extensions import db
 from facilities.models import Facility, Unit
+
+# Who holds a night an imported event wants: ("booking", id) or ("direct_stay", id).
+Holder = tuple[str, int]
+BOOKING = "booking"
+DIRECT_STAY = "direct_stay"
+# (event key, holder) → the event's block and the nights it shares with that stay.
+Overlaps = dict[tuple[str, Holder], tuple[Block, list[date]]]
 
 # Back-off of a failing feed: skipped for 15 min after a failure, then 30, 1 h,
 # 2 h, 4 h, and 6 h after every further one; a success ends it. A sync that
@@ -265,9 +272,10 @@ def apply_result(
 def _unchanged(feed: CalendarFeed, now: datetime, today: date) -> SyncOutcome:
     """Same events as last time: nothing to do, unless a conflict may have gone away.
 
-    A booking can never take a night a block holds, and a cancellation hands its
-    nights to the blocks at once (``booking.services.cancel_booking``); so only
-    open conflicts need a second look.
+    A booking or a direct stay can never take a night a block holds, and a
+    cancellation hands its nights to the blocks at once
+    (``booking.services.cancel_booking``, ``availability.direct.cancel_direct_stay``);
+    so only open conflicts need a second look.
     """
     open_conflict = db.session.scalar(
         select(CalendarConflict.id)
@@ -370,15 +378,16 @@ def _update_block(
 
 
 def _record_conflicts(feed: CalendarFeed, now: datetime, today: date) -> int:
-    """Open a conflict for each (event, booking) overlap; clear those that went away.
+    """Open a conflict for each (event, stay) overlap; clear those that went away.
 
-    A conflict seen for the first time is news for the operator (a
-    ``calendar.conflict`` event in the same transaction); one already open, seen
+    A stay is a booking or a direct stay, each conflict keyed by its kind and id: the
+    same rules for both. A conflict seen for the first time is news for the operator
+    (a ``calendar.conflict`` event in the same transaction); one already open, seen
     again on the next sync, is not. Returns the number of open conflicts of this feed.
     """
     overlaps = _overlaps(feed, today)
     known = {
-        (c.event_key, c.booking_id): c
+        (c.event_key, _holder_of(c)): c
         for c in db.session.scalars(
             select(CalendarConflict).where(CalendarConflict.feed_id == feed.id)
         )
@@ -388,11 +397,13 @@ def _record_conflicts(feed: CalendarFeed, now: datetime, today: date) -> int:
     for key, (block, nights) in overlaps.items():
         conflict = known.get(key)
         if conflict is None:
+            kind, holder_id = key[1]
             conflict = CalendarConflict(
                 feed_id=feed.id,
                 unit_id=feed.unit_id,
                 event_key=block.event_key,
-                booking_id=key[1],
+                booking_id=holder_id if kind == BOOKING else None,
+                direct_stay_id=holder_id if kind == DIRECT_STAY else None,
                 detected_at=now,
             )
             db.session.add(conflict)
@@ -420,39 +431,64 @@ def _record_conflicts(feed: CalendarFeed, now: datetime, today: date) -> int:
     return open_count
 
 
-def _overlaps(feed: CalendarFeed, today: date) -> dict[tuple[str, int], tuple[Block, list[date]]]:
-    """The feed's current blocks over booked nights, by (event key, booking id),
-    with the nights they share; the channel's echoes of our own stays left out."""
+def _holder_of(conflict: CalendarConflict) -> Holder:
+    if conflict.direct_stay_id is not None:
+        return DIRECT_STAY, conflict.direct_stay_id
+    return BOOKING, conflict.booking_id
+
+
+def _overlaps(feed: CalendarFeed, today: date) -> Overlaps:
+    """The feed's current blocks over nights a stay holds, by (event key, holder), with
+    the nights they share; the channel's echoes of our own stays left out."""
     blocks = db.session.scalars(
         select(Block).where(Block.feed_id == feed.id, Block.end_date > today)
     ).all()
-    overlaps: dict[tuple[str, int], tuple[Block, list[date]]] = {}
-    if blocks:
-        taken = booked_nights([feed.unit_id], today, max(b.end_date for b in blocks))
-        for block in blocks:
-            for night in stay_nights(max(block.start_date, today), block.end_date):
-                booking_id = taken.get((feed.unit_id, night))
-                if booking_id is not None:
-                    overlaps.setdefault((block.event_key, booking_id), (block, []))[1].append(night)
-    if overlaps:
-        stays = {
-            booking_id: (check_in, check_out)
+    overlaps: Overlaps = {}
+    if not blocks:
+        return overlaps
+    end = max(b.end_date for b in blocks)
+    holders: dict[date, Holder] = {
+        night: (BOOKING, booking_id)
+        for (_unit, night), booking_id in booked_nights([feed.unit_id], today, end).items()
+    }
+    stays: dict[Holder, tuple[date, date]] = {}
+    for night, direct_id, check_in, check_out in _direct_nights(feed.unit_id, today, end):
+        holders[night] = (DIRECT_STAY, direct_id)
+        stays[(DIRECT_STAY, direct_id)] = (check_in, check_out)
+    for block in blocks:
+        for night in stay_nights(max(block.start_date, today), block.end_date):
+            holder = holders.get(night)
+            if holder is not None:
+                overlaps.setdefault((block.event_key, holder), (block, []))[1].append(night)
+    booking_ids = {holder_id for _key, (kind, holder_id) in overlaps if kind == BOOKING}
+    if booking_ids:
+        stays.update(
+            ((BOOKING, booking_id), (check_in, check_out))
             for booking_id, check_in, check_out in db.session.execute(
                 select(Booking.id, Booking.check_in, Booking.check_out).where(
-                    Booking.id.in_({booking_id for _key, booking_id in overlaps})
+                    Booking.id.in_(booking_ids)
                 )
             )
-        }
-        overlaps = {
-            key: value
-            for key, value in overlaps.items()
-            if not _is_echo_of(value[0], stays[key[1]])
-        }
-    return overlaps
+        )
+    return {
+        key: value for key, value in overlaps.items() if not _is_echo_of(value[0], stays[key[1]])
+    }
+
+
+def _direct_nights(unit_id: int, start: date, end: date):
+    """(night, direct stay id, its check-in, its check-out) for the nights in [start, end)
+    of the unit that direct stays hold."""
+    return db.session.execute(
+        select(Occupancy.night, DirectStay.id, Block.start_date, Block.end_date)
+        .join(Block, Block.id == Occupancy.block_id)
+        .join(DirectStay, DirectStay.block_id == Block.id)
+        .where(Occupancy.unit_id == unit_id, Occupancy.night >= start, Occupancy.night < end)
+    ).all()
 
 
 def _is_echo_of(block: Block, stay: tuple[date, date]) -> bool:
-    """The channel's copy of our own stay, not a guest of theirs.
+    """The channel's copy of our own stay (a booking, or a direct stay: both are in our
+    export), not a guest of theirs.
 
     A channel that imported our feed publishes our stay back under its own UID
     as a closed period ("Airbnb (Not available)", "CLOSED - Not available"). The

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, func, or_, select
 
 from accounts import events as ev
 from accounts.events import Event
@@ -32,7 +32,7 @@ from booking.models import Booking, BookingStatus
 from booking.terms import stay_terms
 from calendars.models import CalendarConflict, CalendarFeed
 from core.dates import stay_nights
-from core.db import tokyo_today
+from core.db import TOKYO, tokyo_today
 from core.extensions import db
 from facilities.models import Facility, Unit
 from identity.models import Application
@@ -169,12 +169,15 @@ def _conflict(event: Event) -> Facts | None:
     if facility.operator_id != event.operator_id:
         return None  # not the conflict the event was about
     nights = [conflict.first_night + timedelta(days=i) for i in range(conflict.nights)]
+    # Over a booking or over a direct stay (then ``booking`` is None): the mail names
+    # the booking's number, or says it is a direct stay; never the guest's name.
     values = {
         "conflict": conflict,
         "unit": unit,
         "facility": facility,
         "feed": conflict.feed,
         "booking": conflict.booking,
+        "direct_stay": conflict.direct_stay,
         "nights": nights,
     }
     params = {
@@ -184,6 +187,8 @@ def _conflict(event: Event) -> Facts | None:
         "first_night": conflict.first_night.isoformat(),
         "nights": conflict.nights,
     }
+    if conflict.is_direct:
+        params["direct_stay"] = True
     return Facts(values, params, {OPERATORS: ("operator.calendar_sync", {})})
 
 
@@ -224,10 +229,22 @@ class FacilityDay:
         return list(dict.fromkeys(b.unit.name for b in self.departures))
 
 
+def _leaves_on(booking: Booking, day: date) -> bool:
+    """The guest leaves (or left) on ``day``: a checked-out guest on the Japan date
+    they checked out (an early leaver too), anyone else when the nights held end."""
+    if booking.status == BookingStatus.CHECKED_OUT and booking.checked_out_at is not None:
+        return tokyo_today(booking.checked_out_at) == day
+    return booking.held_until == day
+
+
 def day_at_facilities(operator_id: int, day: date) -> list[FacilityDay]:
-    """Per facility of the organisation: confirmed stays arriving and leaving on ``day``
-    (facilities with neither left out). The operator console's "today" page reads the
-    same from ``consoles.operator.operations``, which this layer may not import."""
+    """Per facility of the organisation: stays arriving on ``day`` (that hold its
+    night) and leaving on it (an early leaver on the day they left, not on the date
+    booked), facilities with neither left out; no-shows and cancelled stays are in
+    neither. The operator console's "today" page reads the same from
+    ``consoles.operator.operations``, which this layer may not import."""
+    day_start = datetime.combine(day, time.min, tzinfo=TOKYO)
+    held_until = func.coalesce(Booking.released_on, Booking.check_out)
     bookings = db.session.scalars(
         select(Booking)
         .join(Unit, Unit.id == Booking.unit_id)
@@ -235,15 +252,28 @@ def day_at_facilities(operator_id: int, day: date) -> list[FacilityDay]:
         .where(
             Facility.operator_id == operator_id,
             Booking.is_live,
-            or_(Booking.check_in == day, Booking.check_out == day),
+            Booking.check_in <= day,
+            or_(
+                held_until == day,
+                Booking.check_in == day,
+                and_(
+                    Booking.checked_out_at >= day_start,
+                    Booking.checked_out_at < day_start + timedelta(days=1),
+                ),
+            ),
         )
         .order_by(Facility.id, Unit.name, Booking.id)
     ).all()
     days: dict[int, FacilityDay] = {}
     for booking in bookings:
+        if _leaves_on(booking, day):
+            kind = "departures"
+        elif booking.check_in == day and day < booking.held_until:
+            kind = "arrivals"
+        else:
+            continue  # it left earlier (or arrived and left another day)
         facility = booking.unit.facility
-        today = days.setdefault(facility.id, FacilityDay(facility))
-        (today.arrivals if booking.check_in == day else today.departures).append(booking)
+        getattr(days.setdefault(facility.id, FacilityDay(facility)), kind).append(booking)
     return list(days.values())
 
 

@@ -15,7 +15,8 @@ The params each notice kind reads (ISO dates "2025-04-01", instants
   "facility_en": its English name (may be "" — then the Japanese one is shown),
   "check_in": ISO date, "check_out": ISO date}
 - ``calendar_conflict``: {"unit": the room's name, "facility", "facility_en",
-  "first_night": ISO date, "nights": n}
+  "first_night": ISO date, "nights": n, and "direct_stay": true when the event is over
+  a direct stay rather than a booking}
 - ``feed_failing``: {"feed": the feed's label, "unit", "facility", "facility_en",
   "since": ISO instant of the last success or of the feed's creation}
 - ``invoice_issued``: {"number": the invoice number, "total": yen}
@@ -206,15 +207,28 @@ TEXTS: dict[str, Callable[[dict], str]] = {
         "Booking %(number)s at %(facility)s, %(check_in)s–%(check_out)s, was marked as a no-show",
         **_booking(p),
     ),
-    "calendar_conflict": lambda p: ngettext(
-        "Calendar conflict at %(facility)s, %(unit)s: an imported event overlaps a booking"
-        " from %(first_night)s (%(num)d night)",
-        "Calendar conflict at %(facility)s, %(unit)s: an imported event overlaps a booking"
-        " from %(first_night)s (%(num)d nights)",
-        int(p["nights"]),
-        facility=_facility(p),
-        unit=p["unit"],
-        first_night=_day(p["first_night"]),
+    "calendar_conflict": lambda p: (
+        ngettext(
+            "Calendar conflict at %(facility)s, %(unit)s: an imported event overlaps a direct"
+            " stay from %(first_night)s (%(num)d night)",
+            "Calendar conflict at %(facility)s, %(unit)s: an imported event overlaps a direct"
+            " stay from %(first_night)s (%(num)d nights)",
+            int(p["nights"]),
+            facility=_facility(p),
+            unit=p["unit"],
+            first_night=_day(p["first_night"]),
+        )
+        if p.get("direct_stay")
+        else ngettext(
+            "Calendar conflict at %(facility)s, %(unit)s: an imported event overlaps a booking"
+            " from %(first_night)s (%(num)d night)",
+            "Calendar conflict at %(facility)s, %(unit)s: an imported event overlaps a booking"
+            " from %(first_night)s (%(num)d nights)",
+            int(p["nights"]),
+            facility=_facility(p),
+            unit=p["unit"],
+            first_night=_day(p["first_night"]),
+        )
     ),
     "feed_failing": lambda p: gettext(
         "The calendar %(feed)s of %(facility)s, %(unit)s, has not synced since %(since)s",
@@ -271,8 +285,8 @@ def notice_text(kind: str, params: Notice | dict | str) -> str:
 
 @dataclass(frozen=True)
 class CalendarAlerts:
-    """What the top of the operator's dashboard warns of: open conflicts with bookings
-    and feeds not syncing, each counted with its first few."""
+    """What the top of the operator's dashboard warns of: open conflicts with stays
+    (bookings and direct stays) and feeds not syncing, each counted with its first few."""
 
     conflict_count: int
     conflicts: list[CalendarConflict]

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, func, not_, or_, select
 from sqlalchemy.orm import joinedload
 
 from accounts import events as ev
-from booking.models import Booking
+from booking.models import Booking, BookingStatus
 from calendars.models import CalendarFeed
 from core.db import TOKYO, tokyo_today
 from core.extensions import db
@@ -112,9 +112,25 @@ def _thank(booking: Booking, now: datetime) -> bool:
 
 
 def operator_digest(now: datetime) -> JobSummary:
-    """One summary event per operator organisation with a confirmed stay arriving or
-    leaving today (Japan date); commits. An organisation with neither hears nothing."""
+    """One summary event per operator organisation with a stay arriving or leaving
+    today (Japan date); commits. An organisation with neither hears nothing. Leaving
+    is as the summary tells it (``mail_context.day_at_facilities``): the day the nights
+    held end, or the day a checked-out guest left (an early leaver not on the date
+    booked); a no-show or a cancelled stay neither arrives nor leaves."""
     day = tokyo_today(now)
+    day_start = datetime.combine(day, time(0), tzinfo=TOKYO)
+    held_until = func.coalesce(Booking.released_on, Booking.check_out)
+    checked_out = and_(
+        Booking.status == BookingStatus.CHECKED_OUT, Booking.checked_out_at.is_not(None)
+    )
+    leaves_today = or_(
+        and_(
+            checked_out,
+            Booking.checked_out_at >= day_start,
+            Booking.checked_out_at < day_start + timedelta(days=1),
+        ),
+        and_(not_(checked_out), held_until == day),
+    )
     operator_ids = db.session.scalars(
         select(Facility.operator_id)
         .distinct()
@@ -122,7 +138,7 @@ def operator_digest(now: datetime) -> JobSummary:
         .join(Booking, Booking.unit_id == Unit.id)
         .where(
             Booking.is_live,
-            or_(Booking.check_in == day, Booking.check_out == day),
+            or_(and_(Booking.check_in == day, held_until > day), leaves_today),
         )
         .order_by(Facility.operator_id)
     ).all()

@@ -177,10 +177,13 @@ def _booking(booking: Booking, type_: str, facts: dict, audience: str) -> dict[s
 
 
 def _conflict(conflict: CalendarConflict) -> dict[str, Any]:
+    """Over a booking (``booking_id``) or a direct stay (``direct_stay_id``), the other
+    null; no guest's name either way (a direct stay's is the operator's own)."""
     return {
         "object": "calendar_conflict",
         "id": conflict.id,
         "booking_id": conflict.booking_id,
+        "direct_stay_id": conflict.direct_stay_id,
         "facility": _facility(conflict.unit.facility),
         "unit": _unit(conflict.unit),
         "first_night": _day(conflict.first_night),

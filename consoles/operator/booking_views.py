@@ -13,6 +13,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import contains_eager
 
 from accounts.views import safe_next
 from availability import direct
@@ -167,6 +168,7 @@ def _direct_stays(facility: Facility, start: date, end: date) -> list[DirectStay
             .join(Block, Block.id == DirectStay.block_id)
             .join(Unit, Unit.id == Block.unit_id)
             .where(Unit.facility_id == facility.id, Block.start_date < end, Block.end_date > start)
+            .options(contains_eager(DirectStay.block).contains_eager(Block.unit))
             .order_by(Block.start_date, Unit.name, DirectStay.id)
             .limit(LIST_CAP)
         )
@@ -196,7 +198,13 @@ def bookings(facility_id: int):
     number = Page.number(request.args.get("page", 1, type=int) or 1, len(found), PER_PAGE)
     first = (number - 1) * PER_PAGE
     page = Page(found[first : first + PER_PAGE], len(found), number, PER_PAGE)
-    args = {k: v for k, v in request.args.items() if k != "page"}
+    # The pager repeats the list's own choices only, as read: never the raw query
+    # string (a stray ``facility_id`` or ``endpoint`` would clash with url_for's).
+    args = {"start": start.isoformat(), "end": end.isoformat()}
+    if valid and form.status.data:
+        args["status"] = form.status.data
+    if query:
+        args["q"] = query
     return render_template(
         "operator/bookings.html",
         facility=facility,
@@ -566,7 +574,12 @@ def direct_stay_cancel(direct_id: int):
         abort(400)
     facility_id = found.block.unit.facility_id
     start = found.block.start_date
-    direct.cancel_direct_stay(found, edge_now())
+    try:
+        direct.cancel_direct_stay(found, edge_now())
+    except BlockError as exc:
+        db.session.rollback()
+        flash(str(exc.message), "error")
+        return redirect(url_for("operator.direct_stay", direct_id=direct_id), 303)
     db.session.commit()
     flash(_("The direct stay has been removed; its nights are free again."), "success")
     return redirect(

@@ -27,7 +27,6 @@ from core.dates import adjacent_months, month_bounds, parse_iso_date
 from core.db import edge_now, tokyo_today
 from core.i18n import current_locale, format_day, format_month
 from core.paging import Page
-from facilities import services
 from facilities.models import Facility
 from notifications.notices import calendar_alerts
 
@@ -123,7 +122,7 @@ def _page_number() -> int:
 def dashboard():
     now = edge_now()
     today = tokyo_today(now)
-    facilities = services.operator_facilities(current_user)
+    facilities = kpis.organisation_facilities(current_user)
     ids = [f.id for f in facilities]
     chosen = chosen_period(today)
     chart_for = _chart_facility(facilities)
@@ -185,7 +184,7 @@ def dashboard_csv():
     chosen = chosen_period(today)
     if chosen.error:
         return Response(chosen.error, status=400, mimetype="text/plain")
-    facilities = services.operator_facilities(current_user)
+    facilities = kpis.organisation_facilities(current_user)
     ids = [f.id for f in facilities]
     figures = kpis.period_figures(ids, chosen.first, chosen.end, now)
     whole = kpis.total(list(figures.values()), chosen.first, chosen.end)

@@ -29,12 +29,14 @@ the forward occupancy per night for the dashboard's chart.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import and_, case, func, literal, or_, select
 
+from accounts.models import User
 from availability.models import Block, BlockSource, DirectStay, Occupancy
 from booking.models import LIVE_STATUSES, Booking, BookingNight
 from core.db import TOKYO, tokyo_today
@@ -84,6 +86,21 @@ class Figures:
         return self.nights_sold > 0
 
 
+def organisation_facilities(actor: User) -> list[Facility]:
+    """The actor's organisation's facilities in ``facilities.services.operator_facilities``'
+    order (open ones first), without their rooms: the dashboard counts rooms on sale in
+    one query (``rooms_on_sale``) rather than loading every room of a large chain."""
+    if not actor.runs_facilities:
+        return []
+    return list(
+        db.session.scalars(
+            select(Facility)
+            .where(Facility.operator_id == actor.operator_id)
+            .order_by(Facility.active.desc(), Facility.name_ja, Facility.id)
+        )
+    )
+
+
 # --- periods ------------------------------------------------------------------------------
 
 
@@ -97,7 +114,7 @@ class Window:
 
     @property
     def nights(self) -> int:
-        return (self.end - self.start).days
+        return max(0, (self.end - self.start).days)
 
     def last_year(self) -> Window:
         return Window(year_earlier(self.start), year_earlier(self.end), year_earlier(self.now))
@@ -111,70 +128,92 @@ def year_earlier(value):
         return value.replace(year=value.year - 1, day=28)
 
 
-def _merged(windows: Iterable[Window]) -> list[tuple[date, date]]:
-    """The nights the windows cover, as few disjoint ranges as possible."""
-    ranges: list[tuple[date, date]] = []
-    for start, end in sorted((w.start, w.end) for w in windows if w.end > w.start):
-        if ranges and start <= ranges[-1][1]:
-            ranges[-1] = (ranges[-1][0], max(end, ranges[-1][1]))
+def _segments(windows: Iterable[Window]) -> list[tuple[date, date]]:
+    """The nights the windows cover, cut at every window's ends: disjoint ranges, in
+    order, each wholly inside or outside each window."""
+    spans = [(w.start, w.end) for w in windows if w.end > w.start]
+    bounds = sorted({day for span in spans for day in span})
+    return [
+        (a, b)
+        for a, b in zip(bounds, bounds[1:], strict=False)
+        if any(start <= a and b <= end for start, end in spans)
+    ]
+
+
+def _within(column, ranges: list[tuple[date, date]]):
+    """``column`` (a night) in one of the ranges, adjacent ones joined."""
+    joined: list[tuple[date, date]] = []
+    for a, b in ranges:
+        if joined and joined[-1][1] == a:
+            joined[-1] = (joined[-1][0], b)
         else:
-            ranges.append((start, end))
-    return ranges
+            joined.append((a, b))
+    return or_(*(and_(column >= a, column < b) for a, b in joined))
 
 
-def _in_ranges(ranges: list[tuple[date, date]]):
-    return or_(*(and_(Occupancy.night >= s, Occupancy.night < e) for s, e in ranges))
-
-
-# --- what each claimed night is -----------------------------------------------------------
-
-_booked = and_(Occupancy.booking_id.is_not(None), Booking.status.in_(LIVE_STATUSES))
-_direct = Block.source == BlockSource.DIRECT.value
-_sold = or_(_booked, _direct)
-_closed = and_(Block.source.in_(CLOSING_SOURCES), Unit.active.is_(True))
-_sold_off_sale = and_(_sold, Unit.active.is_(False))
-_price = case(
-    (_booked, func.coalesce(BookingNight.price, 0)),
-    (_direct, func.coalesce(DirectStay.nightly_price, 0)),
-    else_=0,
-)
-_made_at = func.coalesce(Booking.created_at, DirectStay.created_at, Block.created_at)
-
-
-def _claimed_nights(*columns):
-    """``columns`` over every claimed night with what claims it joined (one row each)."""
-    return (
-        select(*columns)
-        .select_from(Occupancy)
-        .join(Unit, Unit.id == Occupancy.unit_id)
-        .outerjoin(Booking, Booking.id == Occupancy.booking_id)
-        .outerjoin(
-            BookingNight,
-            and_(
-                BookingNight.booking_id == Occupancy.booking_id,
-                BookingNight.night == Occupancy.night,
-            ),
-        )
-        .outerjoin(Block, Block.id == Occupancy.block_id)
-        .outerjoin(DirectStay, DirectStay.block_id == Occupancy.block_id)
-    )
+# --- the two kinds of claimed night -------------------------------------------------------
+#
+# Stays and blocks are counted apart: each query joins only what its nights need, and a
+# planner that hashes a joined table (PostgreSQL) reads only the nights asked for, since
+# the ranges are repeated where they always hold.
 
 
 def _count(condition):
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _window_columns(window: Window) -> list:
-    inside = and_(Occupancy.night >= window.start, Occupancy.night < window.end)
-    since = window.now - timedelta(days=PICKUP_DAYS)
-    picked_up = and_(inside, _sold, _made_at > since, _made_at <= window.now)
-    return [
-        _count(and_(inside, _sold)),
-        _count(and_(inside, _closed)),
-        _count(and_(inside, _sold_off_sale)),
-        func.coalesce(func.sum(case((inside, _price), else_=0)), 0),
-        _count(picked_up),
-    ]
+def _picked_up(made_at, now: datetime):
+    return _count(and_(made_at > now - timedelta(days=PICKUP_DAYS), made_at <= now))
+
+
+def _stay_nights(ranges: list[tuple[date, date]], *columns, priced: bool = True):
+    """``columns`` over the nights in ``ranges`` held by live stays, each with its stay,
+    room and (if ``priced``) frozen price (a price missing counts as ¥0, never loses the
+    night)."""
+    first, last = ranges[0][0], ranges[-1][1]
+    query = (
+        select(*columns)
+        .select_from(Occupancy)
+        .join(Unit, Unit.id == Occupancy.unit_id)
+        .join(
+            Booking,
+            and_(
+                Booking.id == Occupancy.booking_id,
+                Booking.status.in_(LIVE_STATUSES),
+                Booking.check_in < last,
+                Booking.check_out > first,
+            ),
+        )
+        .where(_within(Occupancy.night, ranges))
+    )
+    if not priced:
+        return query
+    return query.outerjoin(
+        BookingNight,
+        and_(
+            BookingNight.booking_id == Occupancy.booking_id,
+            BookingNight.night == Occupancy.night,
+            _within(BookingNight.night, ranges),
+        ),
+    )
+
+
+_direct = Block.source == BlockSource.DIRECT.value
+_closing = and_(Block.source.in_(CLOSING_SOURCES), Unit.active.is_(True))
+
+
+def _block_nights(ranges: list[tuple[date, date]], *columns):
+    """``columns`` over the nights in ``ranges`` held by blocks (closings, imported
+    events, direct stays), each with its block, room and direct stay if it is one."""
+    first, last = ranges[0][0], ranges[-1][1]
+    return (
+        select(*columns)
+        .select_from(Block)
+        .join(Occupancy, Occupancy.block_id == Block.id)
+        .join(Unit, Unit.id == Block.unit_id)
+        .outerjoin(DirectStay, DirectStay.block_id == Block.id)
+        .where(Block.start_date < last, Block.end_date > first, _within(Occupancy.night, ranges))
+    )
 
 
 def rooms_on_sale(facility_ids: Sequence[int]) -> dict[int, int]:
@@ -190,35 +229,101 @@ def rooms_on_sale(facility_ids: Sequence[int]) -> dict[int, int]:
     return rooms
 
 
+@dataclass
+class _Tally:
+    """What one facility's claimed nights of one segment come to."""
+
+    sold: int = 0
+    closed: int = 0
+    sold_off_sale: int = 0
+    revenue: int = 0
+    pickup: dict[datetime, int] = field(default_factory=dict)
+
+    def add(self, sold, closed, sold_off_sale, revenue, picked: dict[datetime, int]) -> None:
+        self.sold += int(sold)
+        self.closed += int(closed)
+        self.sold_off_sale += int(sold_off_sale)
+        self.revenue += int(revenue)
+        for now, n in picked.items():
+            self.pickup[now] = self.pickup.get(now, 0) + int(n)
+
+
+def _tallies(
+    ids: list[int], segments: list[tuple[date, date]], nows: list[datetime]
+) -> dict[tuple[int, int], _Tally]:
+    """Per (facility, segment): nights sold, closed, sold in rooms off sale, revenue,
+    and the pickup as of each of ``nows``; two queries (stays, blocks), one row per
+    facility and segment each."""
+    tallies: dict[tuple[int, int], _Tally] = defaultdict(_Tally)
+    segment = case(*((Occupancy.night < end, k) for k, (_start, end) in enumerate(segments)))
+    off_sale = Unit.active.is_(False)
+    stays = db.session.execute(
+        _stay_nights(
+            segments,
+            Unit.facility_id,
+            segment,
+            func.count(),
+            _count(off_sale),
+            func.coalesce(func.sum(BookingNight.price), 0),
+            *(_picked_up(Booking.created_at, now) for now in nows),
+        )
+        .where(Unit.facility_id.in_(ids))
+        .group_by(Unit.facility_id, segment)
+    )
+    for fid, k, sold, sold_off_sale, revenue, *picked in stays:
+        tallies[fid, k].add(sold, 0, sold_off_sale, revenue, dict(zip(nows, picked, strict=True)))
+    blocks = db.session.execute(
+        _block_nights(
+            segments,
+            Unit.facility_id,
+            segment,
+            _count(_direct),
+            _count(_closing),
+            _count(and_(_direct, off_sale)),
+            func.coalesce(func.sum(case((_direct, DirectStay.nightly_price), else_=0)), 0),
+            *(_picked_up(case((_direct, DirectStay.created_at)), now) for now in nows),
+        )
+        .where(Unit.facility_id.in_(ids))
+        .group_by(Unit.facility_id, segment)
+    )
+    for fid, k, sold, closed, sold_off_sale, revenue, *picked in blocks:
+        tallies[fid, k].add(
+            sold, closed, sold_off_sale, revenue, dict(zip(nows, picked, strict=True))
+        )
+    return tallies
+
+
 def windows_figures(
     facility_ids: Sequence[int], windows: Sequence[Window], rooms: dict[int, int] | None = None
 ) -> list[dict[int, Figures]]:
     """For each window, the figures of each facility (every id present, zeros when
-    nothing happened): two queries whatever the number of facilities and windows (one
-    if ``rooms``, from ``rooms_on_sale``, is given)."""
+    nothing happened): three queries whatever the number of facilities and windows (two
+    if ``rooms``, from ``rooms_on_sale``, is given).
+
+    The windows are cut into disjoint segments; each claimed night is counted once, in
+    its segment, and each window sums its segments."""
     ids = list(dict.fromkeys(facility_ids))
     if rooms is None:
         rooms = rooms_on_sale(ids)
-    counted: dict[int, tuple] = {}
-    ranges = _merged(windows)
-    if ids and ranges:
-        columns = [c for w in windows for c in _window_columns(w)]
-        rows = db.session.execute(
-            _claimed_nights(Unit.facility_id, *columns)
-            .where(Unit.facility_id.in_(ids), _in_ranges(ranges))
-            .group_by(Unit.facility_id)
-        )
-        counted = {row[0]: tuple(int(v) for v in row[1:]) for row in rows}
-    zeros = (0,) * (5 * len(windows))
+    segments = _segments(windows)
+    nows = sorted({w.now for w in windows})
+    tallies = _tallies(ids, segments, nows) if ids and segments else {}
     answer = []
-    for k, window in enumerate(windows):
+    for window in windows:
+        inside = [k for k, (a, b) in enumerate(segments) if window.start <= a and b <= window.end]
         per_facility = {}
         for fid in ids:
-            sold, closed, sold_off_sale, revenue, pickup = counted.get(fid, zeros)[
-                5 * k : 5 * k + 5
-            ]
-            available = rooms.get(fid, 0) * window.nights - closed + sold_off_sale
-            per_facility[fid] = Figures(window.start, window.end, available, sold, revenue, pickup)
+            found = [t for k in inside if (t := tallies.get((fid, k))) is not None]
+            closed = sum(t.closed for t in found)
+            sold_off_sale = sum(t.sold_off_sale for t in found)
+            per_facility[fid] = Figures(
+                window.start,
+                window.end,
+                rooms.get(fid, 0) * window.nights - closed + sold_off_sale,
+                sum(t.sold for t in found),
+                sum(t.revenue for t in found),
+                sum(t.pickup.get(window.now, 0) for t in found),
+            )
         answer.append(per_facility)
     return answer
 
@@ -327,23 +432,38 @@ def nightly_occupancy(
     facility_ids: Sequence[int], start: date, end: date, rooms: dict[int, int] | None = None
 ) -> list[NightFigures]:
     """Each night of [start, end): rooms available and sold over these facilities
-    together (the same rules as ``Figures``); two queries (one if ``rooms`` is given)."""
+    together (the same rules as ``Figures``); three queries (two if ``rooms`` is given)."""
     ids = list(facility_ids)
     if rooms is None:
         rooms = rooms_on_sale(ids)
     on_sale = sum(rooms.get(fid, 0) for fid in ids)
-    counted: dict[date, tuple[int, int, int]] = {}
+    counted: dict[date, list[int]] = defaultdict(lambda: [0, 0, 0])
     if ids and end > start:
-        rows = db.session.execute(
-            select(Occupancy.night, _count(_sold), _count(_closed), _count(_sold_off_sale))
-            .select_from(Occupancy)
-            .join(Unit, Unit.id == Occupancy.unit_id)
-            .outerjoin(Booking, Booking.id == Occupancy.booking_id)
-            .outerjoin(Block, Block.id == Occupancy.block_id)
-            .where(Unit.facility_id.in_(ids), Occupancy.night >= start, Occupancy.night < end)
+        ranges = [(start, end)]
+        off_sale = Unit.active.is_(False)
+        stays = db.session.execute(
+            _stay_nights(ranges, Occupancy.night, func.count(), _count(off_sale), priced=False)
+            .where(Unit.facility_id.in_(ids))
             .group_by(Occupancy.night)
         )
-        counted = {night: (int(s), int(c), int(o)) for night, s, c, o in rows}
+        for night, sold, sold_off_sale in stays:
+            counted[night][0] += int(sold)
+            counted[night][2] += int(sold_off_sale)
+        blocks = db.session.execute(
+            _block_nights(
+                ranges,
+                Occupancy.night,
+                _count(_direct),
+                _count(_closing),
+                _count(and_(_direct, off_sale)),
+            )
+            .where(Unit.facility_id.in_(ids))
+            .group_by(Occupancy.night)
+        )
+        for night, sold, closed, sold_off_sale in blocks:
+            counted[night][0] += int(sold)
+            counted[night][1] += int(closed)
+            counted[night][2] += int(sold_off_sale)
     nights = []
     for i in range((end - start).days):
         night = start + timedelta(days=i)
@@ -362,9 +482,13 @@ def rooms_to_clean(facility_ids: Sequence[int], now: datetime) -> dict[int, int]
     if not facility_ids:
         return {}
     today = tokyo_today(now)
+    # The latest, read backwards from today (an index on the room's check-outs stops
+    # at the first live stay rather than reading every stay the room ever had).
     earlier_checkout = (
-        select(func.max(Booking.check_out))
+        select(Booking.check_out)
         .where(Booking.unit_id == Unit.id, Booking.is_live, Booking.check_out < today)
+        .order_by(Booking.check_out.desc())
+        .limit(1)
         .scalar_subquery()
     )
     leaves_today = (

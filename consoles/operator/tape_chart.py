@@ -7,9 +7,10 @@ night), grouped into runs: so bars never overlap, and a night two blocks want sh
 the one that holds it. A stay's bar ends at its ``held_until``: the nights a no-show
 or an early check-out gave back are drawn as a thin band of their own along the
 bottom of the row (``Band``), under whatever holds them now, and a stay that gave
-back every night of the range is only that band. An imported event over a booked
-night holds nothing (the booking does); an open ``CalendarConflict`` marks those
-nights in red (``Band`` of kind ``conflict``) and names the feed on the stay's bar.
+back every night of the range is only that band. An imported event over a night a
+stay holds (a booking or a direct stay) holds nothing there; an open
+``CalendarConflict`` marks those nights in red (``Band`` of kind ``conflict``) and
+names the feed on the stay's or the direct stay's bar.
 
 Columns are those of a CSS grid: column 1 is the room's name, the first day is
 ``FIRST_DAY_COLUMN``.
@@ -94,7 +95,7 @@ class Bar:
     note: str = ""  # a closing's or a direct stay's note, an imported event's summary
     feed_label: str = ""  # an imported event's external calendar
     direct_id: int | None = None
-    conflicts: list[str] = field(default_factory=list)  # feeds in conflict with a stay
+    conflicts: list[str] = field(default_factory=list)  # feeds in conflict with it
 
     @property
     def movable(self) -> bool:
@@ -122,6 +123,7 @@ class Band:
     span: int
     label: str  # the feed's label (conflict) or the guest's name (released)
     booking_id: int | None = None
+    direct_id: int | None = None  # conflict: over this direct stay (booking_id is None)
     start: date | None = None  # released: the day given back from
     status: str = ""  # released: the stay's status
 
@@ -302,12 +304,13 @@ def _blocks(unit_ids: list[int], start: date, end: date) -> dict[int, _Block]:
 
 
 def _conflicts(unit_ids: list[int], start: date, end: date) -> dict[int, list[tuple]]:
-    """Per unit: (booking id, first night, end, feed label) of the open conflicts whose
-    nights meet the range."""
+    """Per unit: (booking id, direct stay id, first night, end, feed label) of the open
+    conflicts whose nights meet the range (one of the two ids is None)."""
     rows = db.session.execute(
         select(
             CalendarConflict.unit_id,
             CalendarConflict.booking_id,
+            CalendarConflict.direct_stay_id,
             CalendarConflict.first_night,
             CalendarConflict.nights,
             CalendarFeed.label,
@@ -321,10 +324,10 @@ def _conflicts(unit_ids: list[int], start: date, end: date) -> dict[int, list[tu
         .order_by(CalendarConflict.first_night, CalendarConflict.id)
     )
     found: dict[int, list[tuple]] = {}
-    for unit_id, booking_id, first, nights, label in rows:
+    for unit_id, booking_id, direct_id, first, nights, label in rows:
         last = first + timedelta(days=nights)
         if last > start:
-            found.setdefault(unit_id, []).append((booking_id, first, last, label or ""))
+            found.setdefault(unit_id, []).append((booking_id, direct_id, first, last, label or ""))
     return found
 
 
@@ -424,14 +427,20 @@ def _released_bands(days: list[Day], stays: dict) -> dict[int, list[Band]]:
 
 
 def _conflict_bands(days: list[Day], conflicts: list, items: list) -> list[Band]:
-    """A row's open conflicts, each named on its stay's bar too."""
+    """A row's open conflicts, each named on its stay's (or direct stay's) bar too."""
     bands = []
-    for booking_id, first, end, label in conflicts:
+    for booking_id, direct_id, first, end, label in conflicts:
         place = _span(days, first, end)
         if place is None:
             continue
-        bands.append(Band("conflict", *place, label=label, booking_id=booking_id))
+        bands.append(
+            Band("conflict", *place, label=label, booking_id=booking_id, direct_id=direct_id)
+        )
         for bar in items:
-            if isinstance(bar, Bar) and bar.booking_id == booking_id and label not in bar.conflicts:
+            if not isinstance(bar, Bar) or label in bar.conflicts:
+                continue
+            if (bar.kind == "stay" and booking_id is not None and bar.booking_id == booking_id) or (
+                bar.kind == "direct" and direct_id is not None and bar.direct_id == direct_id
+            ):
                 bar.conflicts.append(label)
     return bands

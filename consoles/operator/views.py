@@ -46,7 +46,7 @@ from core.dates import adjacent_months, month_bounds, parse_month
 from core.db import edge_now, tokyo_today
 from core.extensions import db
 from core.forms import EmptyForm
-from core.i18n import current_locale, format_day
+from core.i18n import current_locale, format_day, status_label
 from facilities import services
 from facilities.models import Facility, Unit
 from pricing.engine import reprice_now
@@ -429,7 +429,6 @@ def bookings_csv(facility_id: int):
         _("Total (yen, tax included)"),
         _("Status"),
     ]
-    statuses = {"confirmed": _("Confirmed"), "cancelled": _("Cancelled")}
     rows = [
         [
             b.booking_id,
@@ -441,7 +440,7 @@ def bookings_csv(facility_id: int):
             b.company,
             b.guest_name,
             b.total_yen,
-            statuses.get(b.status, b.status),
+            status_label("booking", b.status),
         ]
         for b in operations.bookings_for_csv(facility, first, end)
     ]

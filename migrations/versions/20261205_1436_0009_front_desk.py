@@ -1,6 +1,6 @@
 """The front desk: a stay checked in, checked out or a no-show, the nights a stay gave
 back, the operator's cancel reason and notes; direct stays (walk-ins) held by blocks
-of source 'direct'.
+of source 'direct'; a calendar conflict over a booking or a direct stay.
 
 Revision ID: 0009
 Revises: 0008
@@ -53,6 +53,22 @@ def upgrade():
     with op.batch_alter_table('block', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_block_source_known'), type_='check')
         batch_op.create_check_constraint('source_known', "source IN ('manual', 'import', 'direct')")
+    # An imported event over a direct stay is a conflict too: exactly one of the two
+    # stays, each kind unique per (feed, event key, stay); removing the direct stay
+    # removes its conflicts.
+    with op.batch_alter_table('calendar_conflict', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('direct_stay_id', sa.Integer(), nullable=True))
+        batch_op.alter_column('booking_id', existing_type=sa.INTEGER(), nullable=True)
+        batch_op.create_index(batch_op.f('ix_calendar_conflict_direct_stay_id'), ['direct_stay_id'], unique=False)
+        batch_op.create_foreign_key(
+            batch_op.f('fk_calendar_conflict_direct_stay_id_direct_stay'),
+            'direct_stay', ['direct_stay_id'], ['id'], ondelete='CASCADE',
+        )
+        batch_op.create_unique_constraint(
+            batch_op.f('uq_calendar_conflict_feed_id_event_key_direct_stay_id'),
+            ['feed_id', 'event_key', 'direct_stay_id'],
+        )
+        batch_op.create_check_constraint('one_stay', '(booking_id IS NULL) <> (direct_stay_id IS NULL)')
 
     # ### end Alembic commands ###
 
@@ -60,8 +76,24 @@ def upgrade():
 def downgrade():
     # Direct stays and front-desk states have no place in the older schema: a direct
     # stay's block goes with it, and a stay at the front desk is confirmed again.
-    op.execute("DELETE FROM occupancy WHERE block_id IN (SELECT block_id FROM direct_stay)")
-    op.execute("DELETE FROM block WHERE id IN (SELECT block_id FROM direct_stay)")
+    # A conflict over a direct stay goes with it (only bookings had conflicts before).
+    op.execute("DELETE FROM calendar_conflict WHERE direct_stay_id IS NOT NULL")
+    with op.batch_alter_table('calendar_conflict', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_calendar_conflict_one_stay'), type_='check')
+        batch_op.drop_constraint(
+            batch_op.f('uq_calendar_conflict_feed_id_event_key_direct_stay_id'), type_='unique'
+        )
+        batch_op.drop_constraint(
+            batch_op.f('fk_calendar_conflict_direct_stay_id_direct_stay'), type_='foreignkey'
+        )
+        batch_op.drop_index(batch_op.f('ix_calendar_conflict_direct_stay_id'))
+        batch_op.alter_column('booking_id', existing_type=sa.INTEGER(), nullable=False)
+        batch_op.drop_column('direct_stay_id')
+    # Blocks of source 'direct' are exactly the direct stays' (the stay row goes first:
+    # it refers to its block).
+    op.execute("DELETE FROM occupancy WHERE block_id IN (SELECT id FROM block WHERE source = 'direct')")
+    op.execute("DELETE FROM direct_stay")
+    op.execute("DELETE FROM block WHERE source = 'direct'")
     op.execute("UPDATE booking SET status = 'confirmed' WHERE status IN ('checked_in', 'checked_out', 'no_show')")
     op.drop_table('direct_stay')
     with op.batch_alter_table('block', schema=None) as batch_op:

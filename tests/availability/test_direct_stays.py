@@ -3,6 +3,8 @@ night of their room or are refused whole; cancelling one gives the nights back."
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, select
 
@@ -18,6 +20,7 @@ from availability.models import (
 )
 from booking import services as booking_services
 from calendars.models import CalendarFeed
+from core.i18n import format_day
 from tests.conftest import NOW, days
 
 
@@ -250,3 +253,45 @@ def test_operator_direct_stay_is_walled(db, unit, operator, make_user):
     assert direct.operator_direct_stay(make_user(), stay.id) is None
     for missing in (stay.id + 1, 0, -1, 2**63):
         assert direct.operator_direct_stay(operator, missing) is None
+
+
+# --- removing: only a stay not yet begun ---------------------------------------------------
+
+EARLIER = NOW - timedelta(days=5)  # when stays that have begun by now were recorded
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "code"),
+    [(-3, 0, "past"), (-3, -1, "past"), (-1, 2, "begun"), (-1, 1, "begun")],
+)
+def test_a_past_or_begun_direct_stay_is_kept(db, unit, operator, first, last, code):
+    stay = direct.record_direct_stay(
+        operator,
+        unit,
+        days(first),
+        days(last),
+        guest_name="山田 太郎",
+        guests=1,
+        nightly_price=0,
+        note="",
+        now=EARLIER,
+    )
+    db.session.commit()
+    before = holders(db, unit.id)
+
+    with pytest.raises(blocks.BlockError) as refused:
+        direct.cancel_direct_stay(stay, NOW)
+
+    assert refused.value.code == code
+    message = str(refused.value.message)
+    assert message and (code == "past" or format_day(days(first)) in message)
+    db.session.rollback()
+    assert count(db, DirectStay) == 1 and holders(db, unit.id) == before
+
+
+def test_a_direct_stay_beginning_today_may_be_removed(db, unit, operator):
+    stay = record(operator, unit, 0, 2)
+    db.session.commit()
+    direct.cancel_direct_stay(stay, NOW)
+    db.session.commit()
+    assert count(db, DirectStay) == 0 and holders(db, unit.id) == {}

@@ -20,7 +20,7 @@ from billing import ledger
 from billing.models import CreditEntry, EntryKind
 from booking import changes, front_desk, services
 from booking.models import Booking, BookingStatus
-from tests.conftest import NOW, days
+from tests.conftest import NOW, bearer, days
 
 CREDIT = 1_000_000
 PRICE = 10_000
@@ -390,11 +390,28 @@ def test_cancelling_a_changed_stay_returns_all_it_holds(db, company, employee, r
 def test_cancelling_on_the_arrival_day_before_the_guest_came(db, company, employee, room, desk):
     booking = book(db, employee, room, 0, 2)
 
-    result = front_desk.cancel_for_guest(desk, booking.id, "Double-booked by phone", at(1))
+    result = front_desk.cancel_for_guest(desk, booking.id, "Double-booked by phone", NOW)
     db.session.commit()
 
     assert result.refunded == 2 * PRICE
     assert claimed(db, booking.id) == []
+
+
+def test_a_stay_begun_without_its_guest_is_a_no_show_not_a_refund(
+    db, company, employee, room, desk, refuses
+):
+    booking = book(db, employee, room, 0, 3)
+
+    error = refuses(booking, "begun", front_desk.cancel_for_guest, desk, booking.id, "x", at(1))
+    assert english(error.message) == (
+        "This stay has begun: check the guest in or mark a no-show first."
+    )
+    front_desk.mark_no_show(desk, booking.id, at(1))
+    db.session.commit()
+    # The night that passed is not refunded; the nights ahead are given back.
+    assert entries(db, booking.id) == [(EntryKind.SPEND, -3 * PRICE)]
+    assert balance(company) == CREDIT - 3 * PRICE
+    assert claimed(db, booking.id) == [(room.id, days(0))]
 
 
 def test_cancelling_twice_changes_nothing(db, company, employee, room, desk):
@@ -590,8 +607,62 @@ def test_the_actions_offered_follow_the_day_and_the_state(db, employee, room, de
 
     assert offered(booking, days(1)) == {"cancel", "move"}
     assert offered(booking, days(2)) == {"check_in", "no_show", "cancel", "move"}
+    assert offered(booking, days(3)) == {"check_in", "no_show"}  # begun: no refund now
     assert offered(booking, days(4)) == {"no_show"}
     front_desk.check_in(desk, booking.id, at(2))
     assert offered(booking, days(3)) == {"check_out", "move"}
     front_desk.check_out(desk, booking.id, at(3))
     assert offered(booking, days(3)) == frozenset()
+
+
+# --- what the guest reads of a stay at the front desk ---------------------------------
+
+
+def test_the_guest_reads_why_a_stay_at_the_front_desk_is_not_cancelled_or_changed(
+    db, client, login, make_user, make_unit, company, room, desk
+):
+    guest = make_user(Role.EMPLOYEE, company=company, locale="en")
+    in_house = book(db, guest, room, 0, 2)
+    front_desk.check_in(desk, in_house.id, NOW)
+    gone = book(db, guest, make_unit(facility=room.facility), 0, 2)
+    front_desk.check_in(desk, gone.id, NOW)
+    front_desk.check_out(desk, gone.id, NOW)
+    absent = book(db, guest, make_unit(facility=room.facility), 0, 1)
+    front_desk.mark_no_show(desk, absent.id, NOW)
+    cancelled = book(db, guest, room, 5, 6)
+    services.cancel_booking(guest, cancelled.id, NOW)
+    db.session.commit()
+    expected = {
+        in_house.id: "You are checked in, so this stay can no longer be %s here."
+        " Ask the facility's front desk.",
+        gone.id: "This stay is over and can no longer be %s.",
+        absent.id: "This stay was recorded as a no-show and can no longer be %s.",
+    }
+
+    login(guest)
+    for booking_id, sentence in expected.items():
+        page = client.get(f"/stays/{booking_id}/cancel").get_data(as_text=True)
+        shown = page.split('data-testid="not-cancellable">')[1].split("</p>")[0]
+        assert shown == sentence % "cancelled"
+        with pytest.raises(services.BookingError) as caught:
+            changes.quote_change(
+                guest, booking_id, services.StayRequest(room.id, days(7), days(8), 1), NOW
+            )
+        assert (caught.value.code, english(caught.value.message)) == (
+            "not_changeable",
+            sentence % "changed",
+        )
+    page = client.get(f"/stays/{cancelled.id}/cancel").get_data(as_text=True)
+    assert 'data-testid="not-cancellable">This stay was cancelled.</p>' in page
+
+    # The API says the same to the guest's own systems.
+    response = client.patch(
+        f"/api/v1/bookings/{in_house.id}",
+        json={"check_out": days(3).isoformat()},
+        headers=bearer(db, guest),
+    )
+    assert response.status_code == 409  # the stay's state refuses it
+    assert response.get_json()["error"] == {
+        "code": "not_changeable",
+        "message": expected[in_house.id] % "changed",
+    }

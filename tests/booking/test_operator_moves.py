@@ -523,3 +523,228 @@ def test_a_price_that_moved_since_the_quote_is_refused(
     )
     result = move(db, desk, booking, cheap_room, 10, 13, expected_net=-9_000)
     assert result.new_total == 21_000
+
+
+# --- a guest in the house: the nights already slept stay as they were -------------------
+
+
+def test_a_guest_moved_on_the_last_night_keeps_the_nights_slept_at_their_price(
+    db, company, employee, make_employee, make_unit, room, desk
+):
+    suite = make_unit(facility=room.facility, base_price=20_000, capacity=2, name="301 Suite")
+    small = make_unit(facility=room.facility, base_price=8_000, capacity=2, name="103 Single")
+    booking = book(db, employee, suite, 0, 4)  # 4 nights, 80,000
+    front_desk.check_in(desk, booking.id, NOW)
+    db.session.commit()
+
+    shown = quote(desk, booking, small, 0, 4, now=at(3))
+    result = move(db, desk, booking, small, 0, 4, now=at(3), expected_net=shown.net)
+
+    assert (shown.net, shown.available) == (-12_000, True)
+    assert kinds(result) == [
+        (days(0), 20_000, "kept"),
+        (days(1), 20_000, "kept"),
+        (days(2), 20_000, "kept"),
+        (days(3), 8_000, "moved"),
+    ]
+    assert (result.old_total, result.new_total, result.charged, result.refunded) == (
+        80_000,
+        68_000,
+        0,
+        12_000,
+    )
+    b = db.session.get(Booking, booking.id)
+    assert (b.status, b.unit_id, b.check_in, b.check_out, b.total_price) == (
+        BookingStatus.CHECKED_IN,
+        small.id,
+        days(0),
+        days(4),
+        68_000,
+    )
+    assert [(n.night, n.price) for n in b.nights] == [
+        (days(0), 20_000),
+        (days(1), 20_000),
+        (days(2), 20_000),
+        (days(3), 8_000),
+    ]
+    # The nights slept stay where they were slept; only the last one moved.
+    assert claimed(db, booking.id) == [
+        (suite.id, days(0)),
+        (suite.id, days(1)),
+        (suite.id, days(2)),
+        (small.id, days(3)),
+    ]
+    assert entries(db, booking.id) == [(EntryKind.SPEND, -80_000), (EntryKind.CHANGE, 12_000)]
+    assert balance(company) == CREDIT - 68_000 == ledger.ledger_sum(company.id)
+    # The suite's last night is for sale again; the guest leaves from the small room.
+    book(db, make_employee(), suite, 3, 4)
+    front_desk.check_out(desk, booking.id, at(4))
+    db.session.commit()
+    assert len(claimed(db, booking.id)) == 4
+
+
+def test_a_guest_moved_twice_and_kept_longer_pays_only_for_the_nights_ahead(
+    db, company, employee, room, cheap_room, desk
+):
+    booking = book(db, employee, room, 0, 3)  # 3 × 10,000
+    front_desk.check_in(desk, booking.id, NOW)
+    db.session.commit()
+
+    # Day 1: to the cheaper room, a night longer.
+    first = move(db, desk, booking, cheap_room, 0, 4, now=at(1))
+    assert kinds(first) == [
+        (days(0), PRICE, "kept"),
+        (days(1), 8_000, "moved"),
+        (days(2), 8_000, "moved"),
+        (days(3), 8_000, "added"),
+    ]
+    # 8,000 added, 4,000 saved on the two moved nights.
+    assert (first.new_total, first.charged, first.refunded) == (34_000, 4_000, 0)
+    # Day 2: back to the first room, a night shorter. Night 0 was slept there and night 1
+    # in the cheaper room: both stay as they were, at their price.
+    second = move(db, desk, booking, room, 0, 3, now=at(2))
+    assert kinds(second) == [
+        (days(0), PRICE, "kept"),
+        (days(1), 8_000, "kept"),
+        (days(2), 8_000, "moved"),
+    ]
+    assert (second.new_total, second.charged, second.refunded) == (26_000, 0, 8_000)
+    assert claimed(db, booking.id) == [
+        (room.id, days(0)),
+        (cheap_room.id, days(1)),
+        (room.id, days(2)),
+    ]
+    assert entries(db, booking.id) == [
+        (EntryKind.SPEND, -30_000),
+        (EntryKind.CHANGE, -4_000),
+        (EntryKind.CHANGE, 8_000),
+    ]
+    assert balance(company) == CREDIT - 26_000 == ledger.ledger_sum(company.id)
+
+
+def test_a_guest_in_the_house_moves_onto_a_room_someone_else_slept_in_or_was_closed(
+    db, company, employee, make_employee, room, cheap_room, desk
+):
+    booking = book(db, employee, room, 0, 4)
+    front_desk.check_in(desk, booking.id, NOW)
+    earlier = book(db, make_employee(), cheap_room, 0, 1)  # slept in the cheap room on night 0
+    front_desk.check_in(desk, earlier.id, NOW)
+    front_desk.check_out(desk, earlier.id, at(1))
+    blocks.close_dates(desk, [cheap_room], days(1), days(2), BlockReason.MAINTENANCE, "", NOW)
+    db.session.commit()
+
+    assert quote(desk, booking, cheap_room, 0, 4, now=at(2)).available is True
+    result = move(db, desk, booking, cheap_room, 0, 4, now=at(2))
+
+    assert (result.new_total, result.refunded) == (36_000, 4_000)
+    assert claimed(db, booking.id) == [
+        (room.id, days(0)),
+        (room.id, days(1)),
+        (cheap_room.id, days(2)),
+        (cheap_room.id, days(3)),
+    ]
+    assert claimed(db, earlier.id) == [(cheap_room.id, days(0))]
+    # A closing from today on still refuses.
+    blocks.close_dates(desk, [room], days(3), days(4), BlockReason.MAINTENANCE, "", at(2))
+    db.session.commit()
+    refused(
+        db,
+        company,
+        booking,
+        lambda: operator_moves.move_booking(desk, booking.id, room.id, days(0), days(4), at(2)),
+        "closed",
+    )
+
+
+def test_a_guest_in_the_house_shortened_gets_back_only_the_nights_ahead(
+    db, company, employee, room, desk
+):
+    booking = book(db, employee, room, 0, 4)
+    front_desk.check_in(desk, booking.id, NOW)
+    db.session.commit()
+
+    result = move(db, desk, booking, room, 0, 2, now=at(1))
+
+    assert kinds(result) == [(days(0), PRICE, "kept"), (days(1), PRICE, "kept")]
+    assert (result.new_total, result.refunded) == (20_000, 20_000)
+    assert claimed(db, booking.id) == [(room.id, days(0)), (room.id, days(1))]
+    # Ending the stay today is a check-out, not a move.
+    error = refused(
+        db,
+        company,
+        booking,
+        lambda: operator_moves.move_booking(desk, booking.id, room.id, days(0), days(1), at(1)),
+        "dates_past",
+    )
+    assert "check them out" in english(error.message)
+
+
+def test_a_guest_in_the_house_past_their_check_out_is_checked_out_not_moved(
+    db, company, employee, room, desk
+):
+    booking = book(db, employee, room, 0, 2)
+    front_desk.check_in(desk, booking.id, NOW)
+    db.session.commit()
+
+    error = refused(
+        db,
+        company,
+        booking,
+        lambda: operator_moves.move_booking(desk, booking.id, room.id, days(0), days(5), at(3)),
+        "stay_over",
+    )
+    assert "Check them out first" in english(error.message)
+
+
+# --- a stay begun without its guest -----------------------------------------------------
+
+
+def test_a_stay_begun_without_its_guest_is_not_moved(
+    db, company, employee, room, cheap_room, desk
+):
+    booking = book(db, employee, room, 0, 3)
+
+    for act in (operator_moves.quote_move, operator_moves.move_booking):
+        for unit, check_in in [(cheap_room, 1), (room, 1), (cheap_room, 0)]:
+            error = refused(
+                db,
+                company,
+                booking,
+                lambda act=act, unit=unit, check_in=check_in: act(
+                    desk, booking.id, unit.id, days(check_in), days(3), at(1)
+                ),
+                "begun",
+            )
+            assert english(error.message) == (
+                "This stay has begun: check the guest in or mark a no-show first."
+            )
+    assert "move" not in front_desk.allowed_actions(booking, days(1))
+    # On its check-in day it still moves.
+    assert "move" in front_desk.allowed_actions(booking, days(0))
+    result = move(db, desk, booking, cheap_room, 0, 3)
+    assert (result.new_total, result.refunded) == (24_000, 6_000)
+
+
+# --- the guest's account ---------------------------------------------------------------
+
+
+def test_a_deactivated_guests_stay_is_not_made_longer_but_still_moves(
+    db, company, employee, room, cheap_room, desk
+):
+    booking = book(db, employee, room, 10, 12)
+    employee.active = False
+    db.session.commit()
+
+    for act in (operator_moves.quote_move, operator_moves.move_booking):
+        error = refused(
+            db,
+            company,
+            booking,
+            lambda act=act: act(desk, booking.id, room.id, days(10), days(13), NOW),
+            "employee_inactive",
+        )
+        assert "deactivated" in english(error.message)
+    # Moves that add no night stay allowed.
+    assert move(db, desk, booking, cheap_room, 10, 12).refunded == 4_000
+    assert move(db, desk, booking, cheap_room, 10, 11).refunded == 8_000
+    assert balance(company) == CREDIT - 8_000

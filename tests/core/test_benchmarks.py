@@ -102,3 +102,17 @@ def test_notifications_surge_benchmark_runs():
     for kind in ("bell: unread count", "/notices, first page"):
         assert kind in out and "(3 calls," in out.split(kind)[1].split("\n")[0]
     assert "CHECK FAILED" not in out
+
+
+def test_operator_console_benchmark_runs_on_both_engines():
+    """A tiny front desk and chain: the tape chart's month and the dashboard are timed on
+    each engine, and the dashboard's figures match the rows the script built."""
+    out = run(
+        "benchmarks/operator_console.py",
+        "--rooms", "6", "--facilities", "8", "--rooms-per-facility", "2", "--calls", "3",
+    )  # fmt: skip
+    assert out.count("check: the dashboard's figures match the data built") == 2, out
+    for page in ("tape chart month (6 rooms, 2026-12)", "dashboard (8 facilities)"):
+        assert out.count(page) == 2, out
+        assert "(3 calls," in out.split(page)[1].split("\n")[0]
+    assert "CHECK FAILED" not in out

@@ -481,6 +481,7 @@ def test_the_bodies_of_invoices_payments_conflicts_and_feeds(
         "object": "calendar_conflict",
         "id": conflict.id,
         "booking_id": booking.id,
+        "direct_stay_id": None,
         "facility": {
             "id": unit.facility.id,
             "name_ja": unit.facility.name_ja,

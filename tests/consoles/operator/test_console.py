@@ -11,6 +11,7 @@ import csv
 import io
 import os
 import re
+from datetime import timedelta
 from io import BytesIO
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,6 +23,7 @@ from sqlalchemy.exc import OperationalError
 
 from accounts.models import Role
 from availability.models import Block, Occupancy
+from booking import front_desk
 from booking import services as booking
 from facilities import photos
 from facilities.models import Facility, FacilityPhoto, Unit
@@ -748,6 +750,29 @@ def test_bookings_csv_is_a_safe_utf8_spreadsheet_for_excel(
     assert rows[2][0] == str(cancelled.id) and rows[2][7] == "'-田中"
     assert rows[2][-1] == "Cancelled"
     assert len(rows) == 3
+
+
+def test_bookings_csv_names_every_status_in_the_readers_words(db, client, console, make_employee):
+    here = stay(db, make_employee(), console.a, days(-2), days(1))
+    gone = stay(db, make_employee(), console.b, days(-3), days(-1))
+    absent = stay(db, make_employee(), console.b, days(0), days(2))
+    front_desk.check_in(console.operator, here.id, NOW - timedelta(days=1))
+    front_desk.check_in(console.operator, gone.id, NOW - timedelta(days=3))
+    front_desk.check_out(console.operator, gone.id, NOW - timedelta(days=2))
+    front_desk.mark_no_show(console.operator, absent.id, NOW)
+    db.session.commit()
+
+    response = client.get(f"/operator/facilities/{console.facility.id}/bookings.csv?month=2026-11")
+    rows = list(csv.reader(io.StringIO(response.data.decode("utf-8-sig"))))
+    december = client.get(f"/operator/facilities/{console.facility.id}/bookings.csv?month=2026-12")
+    rows += list(csv.reader(io.StringIO(december.data.decode("utf-8-sig"))))[1:]
+
+    status = {row[0]: row[-1] for row in rows[1:]}
+    assert status == {
+        str(here.id): "Checked in",
+        str(gone.id): "Checked out",
+        str(absent.id): "No-show",
+    }
 
 
 # --- CSRF ---------------------------------------------------------------------------------
