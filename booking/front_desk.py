@@ -165,7 +165,8 @@ def allowed_actions(booking: Booking, today: date) -> frozenset[str]:
             allowed |= {"cancel", "move"}
     elif status == BookingStatus.CHECKED_IN:
         allowed.add("check_out")
-        allowed.add("move")
+        if today <= booking.check_out:  # past its check-out: check the guest out first
+            allowed.add("move")
     return frozenset(allowed)
 
 

@@ -223,12 +223,21 @@ SUBJECTS: dict[str, Callable[[dict[str, Any]], str]] = {
         "Booking %(number)d changed: %(facility)s, %(unit)s, now from %(check_in)s",
         **_stay(c),
     ),
-    "calendar_conflict": lambda c: gettext(
-        "Calendar conflict: %(unit)s at %(facility)s from %(date)s (booking number %(number)d)",
-        unit=c["unit"].name,
-        facility=c["facility_name"],
-        date=format_day(c["conflict"].first_night),
-        number=c["booking"].id,
+    "calendar_conflict": lambda c: (
+        gettext(
+            "Calendar conflict: %(unit)s at %(facility)s from %(date)s (booking number %(number)d)",
+            unit=c["unit"].name,
+            facility=c["facility_name"],
+            date=format_day(c["conflict"].first_night),
+            number=c["booking"].id,
+        )
+        if c["booking"] is not None
+        else gettext(
+            "Calendar conflict: %(unit)s at %(facility)s from %(date)s (a direct stay)",
+            unit=c["unit"].name,
+            facility=c["facility_name"],
+            date=format_day(c["conflict"].first_night),
+        )
     ),
     "feed_failing": lambda c: gettext(
         "Calendar not syncing: %(feed)s of %(unit)s at %(facility)s",

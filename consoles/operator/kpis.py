@@ -23,7 +23,7 @@ sold at least one night (``Figures.has_data``): rooms are counted as they are to
 a facility new to Engawa would otherwise seem to have stood empty.
 
 Also here, for the dashboard's top line: how many rooms need cleaning at each facility
-(the rule of ``operations.housekeeping_board``, for many facilities in one query), and
+(the rule of ``operations.housekeeping_board``, for many facilities at once), and
 the forward occupancy per night for the dashboard's chart.
 """
 
@@ -34,11 +34,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import and_, case, func, or_, select
 
 from accounts.models import User
 from availability.models import Block, BlockSource, DirectStay, Occupancy
 from booking.models import LIVE_STATUSES, Booking, BookingNight
+from consoles.operator import operations
 from core.db import TOKYO, tokyo_today
 from core.extensions import db
 from facilities.models import Facility, Housekeeping, Unit
@@ -476,49 +477,30 @@ def nightly_occupancy(
 
 
 def rooms_to_clean(facility_ids: Sequence[int], now: datetime) -> dict[int, int]:
-    """Per facility, its rooms on sale that need cleaning at ``now`` by the rule of
-    ``operations.housekeeping_board`` (set dirty by staff, or a guest checked out since
-    staff last set the room's status); one query whatever the number of facilities."""
+    """Per facility, its rooms on sale that need cleaning at ``now``: the rule of
+    ``operations.housekeeping_board`` (set dirty by staff, or left by a guest since
+    staff last set the room's status), for every facility at once in two queries (the
+    rooms, and ``operations.last_departures`` of them all)."""
     if not facility_ids:
         return {}
-    today = tokyo_today(now)
-    # The latest, read backwards from today (an index on the room's check-outs stops
-    # at the first live stay rather than reading every stay the room ever had).
-    earlier_checkout = (
-        select(Booking.check_out)
-        .where(Booking.unit_id == Unit.id, Booking.is_live, Booking.check_out < today)
-        .order_by(Booking.check_out.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    leaves_today = (
-        select(literal(1))
-        .where(Booking.unit_id == Unit.id, Booking.is_live, Booking.check_out == today)
-        .exists()
-    )
-    rows = db.session.execute(
+    on_sale = and_(Unit.facility_id.in_(list(facility_ids)), Unit.active.is_(True))
+    rooms = db.session.execute(
         select(
+            Unit.id,
             Unit.facility_id,
             Unit.housekeeping,
             Unit.housekeeping_at,
             Facility.check_out_time,
-            earlier_checkout,
-            leaves_today,
         )
         .join(Facility, Facility.id == Unit.facility_id)
-        .where(Unit.facility_id.in_(list(facility_ids)), Unit.active.is_(True))
-    )
-    start_of_today = datetime.combine(today, time.min, tzinfo=TOKYO)
+        .where(on_sale)
+    ).all()
+    left = operations.last_departures(select(Unit.id).where(on_sale), now)
+    start_of_today = datetime.combine(tokyo_today(now), time.min, tzinfo=TOKYO)
     counts = dict.fromkeys(facility_ids, 0)
-    for facility_id, status, marked_at, check_out_time, earlier, today_too in rows:
-        last = None
-        if today_too and datetime.combine(today, check_out_time, tzinfo=TOKYO) <= now:
-            last = today
-        elif earlier is not None:
-            last = earlier
-        dirty = status == Housekeeping.DIRTY.value
-        if last is not None:
-            left_at = datetime.combine(last, check_out_time, tzinfo=TOKYO)
-            dirty = dirty or left_at > (marked_at or start_of_today)
-        counts[facility_id] += dirty
+    for unit_id, facility_id, status, marked_at, check_out_time in rooms:
+        last = left.get(unit_id)
+        instant = last.instant(check_out_time, now) if last is not None else None
+        left_since = instant is not None and instant > (marked_at or start_of_today)
+        counts[facility_id] += status == Housekeeping.DIRTY.value or left_since
     return counts

@@ -60,7 +60,7 @@ def _touching(first: date, last: date):
     )
 
 
-def departure_day(status: str, held_until: date, checked_out_at: datetime | None) -> date:
+def departure_day(held_until: date, status: str, checked_out_at: datetime | None) -> date:
     """The day the guest leaves or left."""
     if status == BookingStatus.CHECKED_OUT and checked_out_at is not None:
         return tokyo_today(checked_out_at)
@@ -89,6 +89,7 @@ class Stay:
     held_until: date  # the day after the last night held
     departure: date  # the day the guest leaves (or left)
     direct_id: int | None = None
+    status: str = ""  # the booking's
 
     @property
     def nights(self) -> int:
@@ -149,10 +150,8 @@ def _stays(facility: Facility, first: date, last: date) -> list[Stay]:
         .where(_touching(first, last))
         .order_by(Booking.check_in, Unit.name, Booking.id)
     )
-    stays = [
-        Stay(bid, uid, unit, guest, company, ci, co, guests, held, departure_day(st, held, at))
-        for bid, uid, unit, guest, company, ci, co, guests, held, st, at in rows
-    ]
+    # Each row: the Stay's first nine fields, then its status and checked_out_at.
+    stays = [Stay(*row[:9], departure_day(*row[8:]), None, row.status) for row in rows]
     directs = db.session.execute(
         select(
             DirectStay.id,

@@ -611,6 +611,8 @@ def test_the_actions_offered_follow_the_day_and_the_state(db, employee, room, de
     assert offered(booking, days(4)) == {"no_show"}
     front_desk.check_in(desk, booking.id, at(2))
     assert offered(booking, days(3)) == {"check_out", "move"}
+    assert offered(booking, days(4)) == {"check_out", "move"}  # a day longer, on the last day
+    assert offered(booking, days(5)) == {"check_out"}  # overdue: check out first
     front_desk.check_out(desk, booking.id, at(3))
     assert offered(booking, days(3)) == frozenset()
 

@@ -186,6 +186,18 @@ def machine(db, make_company, make_user, make_unit, make_facility):
                 )
             )
 
+        @rule(i=pick, unit=room, by=st.sampled_from([-1, 0, 1]))
+        def operator_moves_a_guest_in_the_house(self, i, unit, by):
+            """Another room for a checked-in guest, perhaps a night shorter or longer."""
+            if (b := self.stay(i, BookingStatus.CHECKED_IN)) is None:
+                return
+            check_out = b.check_out + timedelta(days=by)
+            self.attempt(
+                lambda: operator_moves.move_booking(
+                    self.operator, b.id, self.units[unit], b.check_in, check_out, self.now
+                )
+            )
+
         @rule(i=pick)
         def operator_cancels(self, i):
             if (b := self.stay(i)) is not None:

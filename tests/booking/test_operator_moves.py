@@ -694,14 +694,16 @@ def test_a_guest_in_the_house_past_their_check_out_is_checked_out_not_moved(
         "stay_over",
     )
     assert "Check them out first" in english(error.message)
+    # On the check-out day itself the guest may still stay a night longer.
+    result = move(db, desk, booking, room, 0, 3, now=at(2))
+    assert kinds(result)[-1] == (days(2), PRICE, "added")
+    assert (result.new_total, result.charged) == (30_000, PRICE)
 
 
 # --- a stay begun without its guest -----------------------------------------------------
 
 
-def test_a_stay_begun_without_its_guest_is_not_moved(
-    db, company, employee, room, cheap_room, desk
-):
+def test_a_stay_begun_without_its_guest_is_not_moved(db, company, employee, room, cheap_room, desk):
     booking = book(db, employee, room, 0, 3)
 
     for act in (operator_moves.quote_move, operator_moves.move_booking):

@@ -295,6 +295,12 @@ def test_rooms_to_clean_follow_the_housekeeping_board(db, make_facility, make_un
     marked_long_ago = make_unit(facility=facility, housekeeping_at=NOW - timedelta(days=5))
     booked(db, guest, marked_long_ago, days(-4), [1, 1, 1])
     booked(db, guest, marked_long_ago, days(-20), [1], status=BookingStatus.CANCELLED)
+    early = make_unit(facility=facility)  # checked out at 11:00, two nights early
+    leaver = booked(db, guest, early, days(0), [1, 1, 1], status=BookingStatus.CHECKED_OUT, held=0)
+    leaver.checked_out_at = NOW - timedelta(hours=1)
+    db.session.commit()
+    walk_in = make_unit(facility=facility)  # a direct stay that left at 10:00
+    direct_stay(db, walk_in, days(-2), 2, 5000, made=NOW - timedelta(days=3))
     make_unit(facility=facility, housekeeping="dirty", active=False)  # off sale
     make_unit(facility=other, housekeeping="dirty")
     make_unit(facility=other, housekeeping="inspected")
@@ -308,11 +314,13 @@ def test_rooms_to_clean_follow_the_housekeeping_board(db, make_facility, make_un
     counts = kpis.rooms_to_clean([facility.id, other.id], NOW)
 
     board = operations.housekeeping_board(db.session.get(Facility, facility.id), NOW)
-    assert counts[facility.id] == sum(r.status == "dirty" for r in board) == 3
+    assert counts[facility.id] == sum(r.status == "dirty" for r in board) == 5
     assert {r.unit.id for r in board if r.status == "dirty"} == {
         dirty.id,
         left_today.id,
         marked_long_ago.id,
+        early.id,
+        walk_in.id,
     }
     other_board = operations.housekeeping_board(db.session.get(Facility, other.id), NOW)
     assert counts[other.id] == sum(r.status == "dirty" for r in other_board) == 2
