@@ -564,6 +564,7 @@ def direct_stay(direct_id: int):
         stay=found,
         block=found.block,
         button=EmptyForm(formdata=None),
+        today=_today(),  # a stay begun before today is kept (no Remove button)
     )
 
 

@@ -130,6 +130,7 @@ SKIPPED = {
     "calendars.feed": "an .ics export for other sites",
     "company.usage_csv": "a CSV download",
     "operator.bookings_csv": "a CSV download",
+    "operator.dashboard_csv": "a CSV download",
     "accounts.set_language": "a redirect, no page",
     "members.join": "a one-time link from an invitation e-mail",
     "local_billing.checkout": "a checkout session that subscribing opens (browser journey)",

@@ -49,6 +49,7 @@ EXCLUDED: dict[str, str] = {
     "calendars.feed": "an .ics feed for other calendar apps",
     "company.usage_csv": "a CSV download",
     "operator.bookings_csv": "a CSV download",
+    "operator.dashboard_csv": "a CSV download",
     "accounts.set_language": "a redirect back to the page the switch was used on",
     "operator.postal_code": "JSON: the facility form's postal code look-up",
     "two_factor.code": "the second step of a sign-in: without a password first it redirects",
