@@ -21,7 +21,7 @@ from availability.blocks import BlockError
 from availability.models import Block, DirectStay
 from billing.ledger import paid_for
 from booking import front_desk, operator_moves
-from booking.models import Booking, BookingStatus
+from booking.models import Booking
 from booking.services import BookingError, BookingNotFound, PriceChanged
 from consoles.operator.booking_forms import (
     BookingFilterForm,
@@ -94,18 +94,9 @@ def _released_from(booking: Booking, today: date) -> date:
 
 
 def _actions(booking: Booking, today: date) -> dict[str, bool]:
-    """The buttons the stay's state and today's date offer (the services decide)."""
-    confirmed = booking.status == BookingStatus.CONFIRMED
-    begun = booking.check_in <= today
-    return {
-        "check_in": confirmed and begun and today < booking.check_out,
-        "check_out": booking.status == BookingStatus.CHECKED_IN,
-        "no_show": confirmed and begun,
-        # A stay not begun moves whole; one in the house keeps its check-in.
-        "move": (confirmed and booking.check_in >= today)
-        or (booking.status == BookingStatus.CHECKED_IN and booking.check_out > today),
-        "cancel": confirmed and booking.check_out > today,
-    }
+    """The buttons the stay's state and today's date offer (the services decide again)."""
+    allowed = front_desk.allowed_actions(booking, today)
+    return {a: a in allowed for a in ("check_in", "check_out", "no_show", "move", "cancel")}
 
 
 def _history_rows(booking: Booking, unit_names: dict[int, str]) -> list[dict]:

@@ -17,7 +17,7 @@ from accounts.models import Role, User
 from availability.models import Occupancy
 from billing import ledger
 from billing.models import CreditEntry
-from booking import changes, operator_moves, services
+from booking import operator_moves, services
 from booking.models import Booking, BookingStatus
 from facilities.models import Facility
 from tests.booking.test_race import assert_no_double_claim, book_in_thread, nights_of, race
@@ -136,13 +136,13 @@ def test_bookings_that_come_while_a_move_holds_the_night_lose_to_it(
     others = [make_user(Role.EMPLOYEE).id for _ in range(EMPLOYEES)]
     db.session.remove()
     claimed = threading.Event()
-    claim = changes.insert_occupancy
+    claim = operator_moves.insert_occupancy
 
     def claim_then_tell(*args, **kw):  # the move's claim of its new nights
         claim(*args, **kw)
         claimed.set()
 
-    monkeypatch.setattr(changes, "insert_occupancy", claim_then_tell)
+    monkeypatch.setattr(operator_moves, "insert_occupancy", claim_then_tell)
 
     def work(i: int, barrier: threading.Barrier):
         if i == 0:

@@ -433,13 +433,13 @@ CREDIT_CODES = {code for cls, code in _raised(ledger) if cls is ledger.CreditRef
 def _service_answers() -> dict[tuple[str, str], set[tuple[int, str]]]:
     """What each endpoint's services can refuse with, as the API answers it; less what
     the API refuses first with a 400 of its own (noted beside each)."""
-    move = _raised(operator_moves) | _raised(
+    move = _raised(operator_moves, front_desk.refuse_begun) | _raised(
         services.validate_stay_dates, services.check_monthly_cap
     )
     move |= {(services.BillingRefused, code) for code in CREDIT_CODES}
     move |= {(services.BookingConflict, "taken"), (services.BookingNotFound, "not_found")}
     move -= {(services.BookingError, "dates_order")}  # 400 dates_order first
-    cancel = _raised(front_desk.cancel_for_guest) - {
+    cancel = (_raised(front_desk.cancel_for_guest) | _raised(front_desk.refuse_begun)) - {
         (front_desk.FrontDeskError, "reason_required"),  # 400 missing_field first
         (front_desk.FrontDeskError, "reason_too_long"),  # 400 out_of_range first
     }
