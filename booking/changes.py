@@ -6,8 +6,10 @@ difference moves, after it the given-up nights cost what cancelling them would.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Protocol
 
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
@@ -42,6 +44,11 @@ from core.i18n import format_yen
 from facilities.models import Unit
 from pricing.engine import lock_prices
 from pricing.prices import NightPrice, unit_night_prices
+
+
+class MoveNightLike(Protocol):
+    night: date
+    price: int
 
 
 @dataclass(frozen=True)
@@ -245,7 +252,7 @@ def change_booking(
     old_unit_id, old_total = booking.unit_id, booking.total_price
     old_range = (booking.check_in, booking.check_out)
     _move_nights(booking, unit, nights, set(kept))
-    _reprice_nights(booking, priced)
+    set_night_prices(booking, priced)
     booking.unit = unit
     booking.check_in, booking.check_out = stay.check_in, stay.check_out
     booking.guests = stay.guests
@@ -293,8 +300,10 @@ def _move_nights(booking: Booking, unit: Unit, nights: list[date], held: set[dat
     )
 
 
-def _reprice_nights(booking: Booking, priced: list[ChangeNight]) -> None:
-    """The stay's frozen nightly prices become ``priced`` (rows kept where the night is)."""
+def set_night_prices(booking: Booking, priced: Sequence[ChangeNight | MoveNightLike]) -> None:
+    """The stay's frozen nightly prices become ``priced`` (anything with ``night`` and
+    ``price``; rows kept where the night is). Used by the employee's change and the
+    operator's move."""
     wanted = {n.night: n.price for n in priced}
     existing = {n.night: n for n in booking.nights}
     for row in list(booking.nights):

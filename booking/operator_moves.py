@@ -37,8 +37,9 @@ from availability.models import Block, BlockSource, Occupancy
 from billing import ledger
 from billing.ledger import ChangeMoney
 from booking.announce import acted_by, booking_parties
+from booking.changes import set_night_prices
 from booking.front_desk import operator_booking, refuse_begun, state_sentence
-from booking.models import Booking, BookingNight, BookingStatus
+from booking.models import Booking, BookingStatus
 from booking.services import (
     DEFAULT_GRACE_DAYS,
     BookingError,
@@ -390,7 +391,7 @@ def move_booking(
     old_unit_id = booking.unit_id
     old_range = (booking.check_in, booking.check_out)
     _claim_nights(booking, unit, nights, since)  # claims first: "taken" changes nothing
-    _set_nights(booking, quote.nights)
+    set_night_prices(booking, quote.nights)
     booking.unit = unit
     booking.check_in, booking.check_out = check_in, check_out
     booking.total_price = quote.new_total
@@ -445,17 +446,3 @@ def _claim_nights(booking: Booking, unit: Unit, nights: list[date], since: date)
             (Occupancy.unit_id != unit.id) | Occupancy.night.not_in(ahead),
         )
     )
-
-
-def _set_nights(booking: Booking, priced: list[MoveNight]) -> None:
-    """The stay's frozen nightly prices become ``priced`` (rows kept where the night is)."""
-    wanted = {n.night: n.price for n in priced}
-    existing = {n.night: n for n in booking.nights}
-    for row in list(booking.nights):
-        if row.night not in wanted:
-            booking.nights.remove(row)
-    for night, price in wanted.items():
-        if night in existing:
-            existing[night].price = price
-        else:
-            booking.nights.append(BookingNight(night=night, price=price))
