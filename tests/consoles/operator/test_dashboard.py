@@ -94,7 +94,7 @@ def test_the_dashboard_shows_this_month_against_last_year(app, org):
     # December: 2 rooms × 31 nights = 62 available, 3 sold at ¥10,000, all booked this week.
     # Last December: 2 sold at ¥9,000.
     assert cell(html, "organisation-figures", "this", "occupancy") == (
-        "4.8% Last year 3.2% (+1.6 pt)"
+        "4.8% Last year 3.2% (+1.6)"
     )
     assert cell(html, "organisation-figures", "this", "adr") == (
         "¥10,000 (tax incl.) Last year ¥9,000 (+¥1,000)"
@@ -112,7 +112,7 @@ def test_the_dashboard_shows_this_month_against_last_year(app, org):
     assert "December 2026" in html and "January 2027" in html
     # The facility's card says the same for its own figures.
     own = text_of(card(html, org.facility))
-    assert "4.8%" in own and "(+1.6 pt)" in own
+    assert "4.8%" in own and "(+1.6)" in own
     # The chosen period defaults to last month.
     assert 'name="from" value="2026-11-01"' in html and 'name="to" value="2026-11-30"' in html
 
