@@ -150,7 +150,7 @@ SKIPPED = {
     "sso.callback": "the identity provider's answer (its error pages: tests/identity)",
 }
 # The JSON API and SCIM speak English to machines by design.
-SKIPPED_PREFIXES = ("api.", "scim.")
+SKIPPED_PREFIXES = ("api.", "operator_api.", "scim.")
 
 # Latin-alphabet words a Japanese page writes as they are, and why.
 ALLOWED = {
@@ -163,6 +163,8 @@ ALLOWED = {
     "Wi-Fi", "Mbps", "MB", "iCal", "URL", "API", "CSV", "PDF", "JPEG", "PNG", "WebP",
     "JSON", "ics", "https", "HTTPS", "http", "webcal", "Authorization", "Bearer", "TOKEN",
     "Webhook",
+    # hotel figures Japanese operators read in Latin letters (客室単価（ADR）, RevPAR)
+    "ADR", "RevPAR",
     # what the external calendar itself shows, quoted (export note)
     "Reserved", "Not", "available",
     # the scheduler command an admin runs, quoted on the jobs page

@@ -65,6 +65,7 @@ EXCLUDED: dict[str, str] = {
 }
 EXCLUDED_PREFIXES: dict[str, str] = {
     "api.": "JSON API",
+    "operator_api.": "the operator's JSON API",
     "scim.": "SCIM 2.0: JSON for identity providers",
 }
 
