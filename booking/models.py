@@ -3,7 +3,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -58,9 +67,9 @@ class Booking(db.Model):
     # stay keeps its dates and price (nothing is refunded) but no longer holds them.
     released_on: Mapped[date | None] = mapped_column(Date)
     # Why the operator cancelled the stay on the guest's behalf (told to the guest).
-    cancel_reason: Mapped[str] = mapped_column(String(300), default="")
+    cancel_reason: Mapped[str] = mapped_column(String(300), default="", server_default=text("''"))
     # The operator's own notes on the stay; never shown to the guest or their company.
-    operator_note: Mapped[str] = mapped_column(Text, default="")
+    operator_note: Mapped[str] = mapped_column(Text, default="", server_default=text("''"))
 
     user: Mapped[User] = relationship()
     unit: Mapped[Unit] = relationship()

@@ -50,10 +50,6 @@ def upgrade():
             'status_known',
             "status IN ('confirmed', 'checked_in', 'checked_out', 'no_show', 'cancelled')",
         )
-    # The server defaults only filled the existing rows: the model sets its own.
-    with op.batch_alter_table('booking', schema=None) as batch_op:
-        batch_op.alter_column('cancel_reason', existing_type=sa.String(length=300), server_default=None)
-        batch_op.alter_column('operator_note', existing_type=sa.Text(), server_default=None)
     with op.batch_alter_table('block', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_block_source_known'), type_='check')
         batch_op.create_check_constraint('source_known', "source IN ('manual', 'import', 'direct')")
