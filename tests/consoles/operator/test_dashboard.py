@@ -93,9 +93,7 @@ def test_the_dashboard_shows_this_month_against_last_year(app, org):
 
     # December: 2 rooms × 31 nights = 62 available, 3 sold at ¥10,000, all booked this week.
     # Last December: 2 sold at ¥9,000.
-    assert cell(html, "organisation-figures", "this", "occupancy") == (
-        "4.8% Last year 3.2% (+1.6)"
-    )
+    assert cell(html, "organisation-figures", "this", "occupancy") == ("4.8% Last year 3.2% (+1.6)")
     assert cell(html, "organisation-figures", "this", "adr") == (
         "¥10,000 (tax incl.) Last year ¥9,000 (+¥1,000)"
     )
