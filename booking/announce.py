@@ -23,6 +23,33 @@ def booking_parties(booking: Booking, actor_id: int | None) -> dict[str, int | N
     }
 
 
+def announce_change(
+    booking: Booking,
+    actor: User,
+    old_unit_id: int,
+    old_range: tuple,
+    charged: int,
+    refunded: int,
+    now: datetime,
+) -> None:
+    """``booking.changed``: a stay moved to other dates or another room (by the guest, or
+    the operator), with where it was and what moved on the company's credit."""
+    events.emit(
+        events.BOOKING_CHANGED,
+        now,
+        **booking_parties(booking, actor.id),
+        subject=("booking", booking.id),
+        data={
+            "old_check_in": old_range[0].isoformat(),
+            "old_check_out": old_range[1].isoformat(),
+            "old_unit_id": old_unit_id,
+            "charged": charged,
+            "refunded": refunded,
+            "by": acted_by(actor, booking),
+        },
+    )
+
+
 # The roles an event's ``by`` names; anybody else, or nobody, is the system.
 ACTING_ROLES = (Role.EMPLOYEE, Role.COMPANY_ADMIN, Role.OPERATOR)
 

@@ -15,14 +15,13 @@ from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, select
 
-from accounts import events
 from accounts.models import User
 from availability.blocks import reconcile_unit
 from availability.changes import nights_changed
 from availability.models import Occupancy
 from billing import ledger
 from billing.ledger import ChangeMoney
-from booking.announce import acted_by, booking_parties
+from booking.announce import announce_change
 from booking.models import Booking, BookingNight, BookingStatus
 from booking.services import (
     DEFAULT_GRACE_DAYS,
@@ -267,20 +266,7 @@ def change_booking(
     # The account lock last, as a booking and a cancellation take it.
     with billing_refusals():
         ledger.settle_change(booking, actor, money, now, grace_days)
-    events.emit(
-        events.BOOKING_CHANGED,
-        now,
-        **booking_parties(booking, actor.id),
-        subject=("booking", booking.id),
-        data={
-            "old_check_in": old_range[0].isoformat(),
-            "old_check_out": old_range[1].isoformat(),
-            "old_unit_id": old_unit_id,
-            "charged": money.charged,
-            "refunded": money.refunded,
-            "by": acted_by(actor, booking),
-        },
-    )
+    announce_change(booking, actor, old_unit_id, old_range, money.charged, money.refunded, now)
     return ChangeResult(booking, old_total, new_total, money)
 
 

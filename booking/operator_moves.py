@@ -29,14 +29,13 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import joinedload
 
-from accounts import events
 from accounts.models import Company, User
 from availability.blocks import reconcile_unit
 from availability.changes import nights_changed
 from availability.models import Block, BlockSource, Occupancy
 from billing import ledger
 from billing.ledger import ChangeMoney
-from booking.announce import acted_by, booking_parties
+from booking.announce import announce_change
 from booking.changes import set_night_prices
 from booking.front_desk import operator_booking, refuse_begun, state_sentence
 from booking.models import Booking, BookingStatus
@@ -404,20 +403,7 @@ def move_booking(
     # The account lock last, as a booking and a cancellation take it.
     with billing_refusals():
         ledger.settle_change(booking, booking.user, _money(quote), now, grace_days)
-    events.emit(
-        events.BOOKING_CHANGED,
-        now,
-        **booking_parties(booking, actor.id),
-        subject=("booking", booking.id),
-        data={
-            "old_check_in": old_range[0].isoformat(),
-            "old_check_out": old_range[1].isoformat(),
-            "old_unit_id": old_unit_id,
-            "charged": quote.charged,
-            "refunded": quote.refunded,
-            "by": acted_by(actor, booking),
-        },
-    )
+    announce_change(booking, actor, old_unit_id, old_range, quote.charged, quote.refunded, now)
     return quote
 
 
