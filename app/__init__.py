@@ -22,6 +22,7 @@ import core
 import demo
 import facilities
 import identity
+import lodging
 import notifications
 import pricing
 from core.config import INSTANCE_DIR, load_config
@@ -34,6 +35,7 @@ PACKAGES = (
     availability,
     pricing,
     billing,
+    lodging,
     booking,
     calendars,
     identity,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import UTCDateTime, utcnow
@@ -69,6 +69,10 @@ class Block(db.Model):
     feed_id: Mapped[int | None] = mapped_column(ForeignKey("calendar_feed.id"), index=True)
     event_key: Mapped[str | None] = mapped_column(String(255))
     summary: Mapped[str] = mapped_column(String(200), default="")  # the external event's
+    # Guests lodged on these nights (a direct stay, or an imported event of a feed the
+    # operator marked as bookings): they count towards a 住宅宿泊事業 house's 180
+    # nights a year (availability.night_cap). A closing does not.
+    lodging: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

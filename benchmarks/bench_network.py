@@ -134,6 +134,8 @@ def _plan_facilities(
                 "prefecture": pref,
                 "municipality": f"市町村 {fid}",
                 "address": f"{fid}-1-1",
+                "licence_type": "hotel",
+                "licence_number": f"ベンチ第{fid}号",
                 # Roughly north (1, Hokkaido) to south (47, Okinawa); only shown, never searched.
                 "latitude": round(45.4 - (pref - 1) * 0.4 + rng.uniform(-0.3, 0.3), 5),
                 "longitude": round(141.3 - (pref - 1) * 0.25 + rng.uniform(-0.3, 0.3), 5),
@@ -440,6 +442,8 @@ def plain_facilities(count: int) -> list[Facility]:
         Facility(
             operator_id=operator.id,
             reviewed_at=datetime.now(UTC),
+            licence_type="hotel",
+            licence_number=f"ベンチ第{i}号",
             name_ja=f"施設{i}",
             name_en=f"Facility {i}",
             prefecture=1 + i % 47,

@@ -325,6 +325,8 @@ def build(bookings: int, history: int, http_port: int, rng: random.Random) -> Su
                 min_nights=1,
                 max_nights=30,
                 reviewed_at=NOW - timedelta(days=300),
+                licence_type="hotel",
+                licence_number=f"ベンチ第{n}-{f}号",
             )
             db.session.add(facility)
             db.session.flush()

@@ -146,6 +146,8 @@ class Builder:
                 "longitude": 135.0,
                 "created_at": NOW - timedelta(days=800),
                 "reviewed_at": NOW - timedelta(days=800),
+                "licence_type": "hotel",
+                "licence_number": f"ベンチ第{fid}号",
             }
         )
         for k in range(rooms):

@@ -66,7 +66,7 @@ def build() -> tuple[list[int], str]:
     facility = Facility(
         operator_id=operator.id, name_ja="施設", name_en="Facility", prefecture=13,
         municipality="町", address="1-1", latitude=35.0, longitude=139.0, max_nights=30,
-        reviewed_at=datetime.now(UTC),
+        reviewed_at=datetime.now(UTC), licence_type="hotel", licence_number="第1号",
     )  # fmt: skip
     db.session.add(facility)
     db.session.flush()

@@ -177,6 +177,9 @@ class EntryKind(StrEnum):
     EXPIRY = "expiry"  # credit older than one carry-over (negative)
     OVERAGE = "overage"  # credit beyond the pool, billed on the next invoice
     CHANGE = "change"  # a stay changed: the difference charged (−) or refunded (+)
+    # 宿泊税: a stay's municipal accommodation tax, charged (−) with the stay and given
+    # back (+) for the nights not stayed (billing.tax_ledger)
+    ACCOMMODATION_TAX = "accommodation_tax"
 
 
 class CreditEntry(db.Model):
@@ -190,7 +193,7 @@ class CreditEntry(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("company.id"))
-    kind: Mapped[str] = mapped_column(String(12))
+    kind: Mapped[str] = mapped_column(String(20))
     amount: Mapped[int] = mapped_column(BigInteger)  # signed yen
     balance_after: Mapped[int] = mapped_column(BigInteger)
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("booking.id"))
@@ -206,13 +209,14 @@ class CreditEntry(db.Model):
 
     __table_args__ = (
         CheckConstraint(
-            "kind IN ('grant', 'spend', 'refund', 'carry_over', 'expiry', 'overage', 'change')",
+            "kind IN ('grant', 'spend', 'refund', 'carry_over', 'expiry', 'overage', 'change',"
+            " 'accommodation_tax')",
             name="kind_known",
         ),
         CheckConstraint(
             "(kind IN ('grant', 'refund', 'overage') AND amount > 0)"
             " OR (kind IN ('spend', 'expiry') AND amount < 0) OR kind = 'carry_over'"
-            " OR (kind = 'change' AND amount <> 0)",
+            " OR (kind IN ('change', 'accommodation_tax') AND amount <> 0)",
             name="amount_sign",
         ),
         # A stay is spent and refunded once; its changes and overage may come several times.

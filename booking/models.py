@@ -55,6 +55,9 @@ class Booking(db.Model):
     guests: Mapped[int]
     status: Mapped[str] = mapped_column(String(12), default=BookingStatus.CONFIRMED)
     total_price: Mapped[int]  # yen, tax included; the sum of the frozen nightly prices
+    # 宿泊税 (municipal accommodation tax) of the nights, in yen: the sum of the nights'
+    # own, outside the consumption-tax-inclusive price (lodging.tax).
+    accommodation_tax: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     # Client-chosen key so a re-submitted form or retried API call books once.
     request_key: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -70,8 +73,12 @@ class Booking(db.Model):
     cancel_reason: Mapped[str] = mapped_column(String(300), default="", server_default=text("''"))
     # The operator's own notes on the stay; never shown to the guest or their company.
     operator_note: Mapped[str] = mapped_column(Text, default="", server_default=text("''"))
+    # Who at the front desk checked the guests' identity against the register at check-in
+    # (旅館業法: the register is kept by the operator; lodging.register).
+    identity_checked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    identity_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    user: Mapped[User] = relationship()
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
     unit: Mapped[Unit] = relationship()
     nights: Mapped[list[BookingNight]] = relationship(
         order_by="BookingNight.night", cascade="all, delete-orphan", back_populates="booking"
@@ -81,6 +88,7 @@ class Booking(db.Model):
         CheckConstraint("check_out > check_in", name="dates_ordered"),
         CheckConstraint("guests > 0", name="guests_positive"),
         CheckConstraint("total_price >= 0", name="total_not_negative"),
+        CheckConstraint("accommodation_tax >= 0", name="tax_not_negative"),
         CheckConstraint(
             "status IN ('confirmed', 'checked_in', 'checked_out', 'no_show', 'cancelled')",
             name="status_known",
@@ -121,6 +129,9 @@ class BookingNight(db.Model):
     booking_id: Mapped[int] = mapped_column(ForeignKey("booking.id"), primary_key=True)
     night: Mapped[date] = mapped_column(Date, primary_key=True)
     price: Mapped[int]
+    # The night's 宿泊税 for all its guests, in yen, by the rate in force that night
+    # (lodging.tax.night_tax), frozen with the price.
+    accommodation_tax: Mapped[int] = mapped_column(default=0, server_default=text("0"))
 
     booking: Mapped[Booking] = relationship(back_populates="nights")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, Date, ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from availability.models import Block, DirectStay
@@ -37,6 +37,10 @@ class CalendarFeed(db.Model):
     # 30, 1 h … 6 h; calendars.sync.backoff_delay); None after a success.
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     events_imported: Mapped[int] = mapped_column(default=0)
+    # The feed's events are stays on another channel (Airbnb, Booking.com), not
+    # closings: their nights count towards a 住宅宿泊事業 house's 180 nights a year.
+    # Sync copies it to each block it imports (``Block.lodging``).
+    counts_as_lodging: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     unit: Mapped[Unit] = relationship()

@@ -3,13 +3,25 @@ from __future__ import annotations
 from datetime import datetime, time
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, and_, false, select, text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    and_,
+    false,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from accounts.models import OperatorOrg
 from core.db import UTCDateTime, utcnow
 from core.extensions import db
+from facilities.licences import LODGING_LICENCES, is_licensed
 from facilities.regions import PREFECTURES_BY_CODE
 
 
@@ -55,6 +67,13 @@ class Facility(db.Model):
     # reminder mail 3 days before check-in and on the stay's page.
     arrival_notes_ja: Mapped[str] = mapped_column(Text, default="", server_default=text("''"))
     arrival_notes_en: Mapped[str] = mapped_column(Text, default="", server_default=text("''"))
+    # The licence it lodges guests under (facilities.licences): its type and the
+    # authority's number, shown on the public page. A facility offering stays is
+    # listed only with a lodging licence; an office only carries "none".
+    licence_type: Mapped[str] = mapped_column(String(20), default="", server_default=text("''"))
+    licence_number: Mapped[str] = mapped_column(
+        String(60), default="", server_default=text("''")
+    )
     active: Mapped[bool] = mapped_column(default=True)
     # When the platform admin reviewed it: a facility is listed (searchable, bookable)
     # only once reviewed, while active and while its operator is not suspended.
@@ -74,12 +93,22 @@ class Facility(db.Model):
         ),
         CheckConstraint("min_nights >= 1 AND max_nights >= min_nights", name="nights_range"),
         CheckConstraint("wifi_mbps >= 0 AND work_desks >= 0", name="amenity_counts"),
+        CheckConstraint(
+            "licence_type IN ('', 'hotel', 'simple', 'minpaku', 'special_zone', 'none')",
+            name="licence_type_known",
+        ),
     )
 
     @hybrid_property
     def listed(self) -> bool:
-        """Employees can find and book it: active, reviewed, its operator not suspended."""
-        return self.active and self.reviewed_at is not None and self.operator.suspended_at is None
+        """Employees can find and book it: active, reviewed, licensed if it offers stays,
+        its operator not suspended."""
+        return (
+            self.active
+            and self.reviewed_at is not None
+            and self.licensed
+            and self.operator.suspended_at is None
+        )
 
     @listed.inplace.expression
     @classmethod
@@ -89,7 +118,27 @@ class Facility(db.Model):
             .where(OperatorOrg.id == cls.operator_id, OperatorOrg.suspended_at.is_(None))
             .exists()
         )
-        return and_(cls.active.is_(True), cls.reviewed_at.is_not(None), operator_live)
+        return and_(
+            cls.active.is_(True), cls.reviewed_at.is_not(None), cls.licensed, operator_live
+        )
+
+    @hybrid_property
+    def licensed(self) -> bool:
+        """An office only, or a facility offering stays with a lodging licence and number."""
+        return is_licensed(self.kind, self.licence_type, self.licence_number)
+
+    @licensed.inplace.expression
+    @classmethod
+    def _licensed_expression(cls):
+        return or_(
+            cls.kind == "office",
+            and_(cls.licence_type.in_(LODGING_LICENCES), cls.licence_number != ""),
+        )
+
+    @property
+    def is_minpaku(self) -> bool:
+        """A 住宅宿泊事業 house: at most 180 nights a year (availability.night_cap)."""
+        return self.licence_type == "minpaku"
 
     def name_for(self, locale: str) -> str:
         return self.name_en if locale == "en" else self.name_ja

@@ -36,6 +36,7 @@ from billing.models import EntryKind, Plan, Subscription
 from core.config import load_config, normalise_database_url
 from core.extensions import db as _db
 from facilities.models import Facility, Unit
+from lodging.rates import seed_rules
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 FAST_HASH = "pbkdf2:sha256:1000"
@@ -392,11 +393,16 @@ def make_employee(make_user):
 def make_facility(db, make_operator):
     def make(**kw) -> Facility:
         n = next(_seq)
+        kind = kw.pop("kind", "stay")
+        licensed = kind == "office"
         facility = Facility(
             operator=kw.pop("operator", None) or make_operator(),
             name_ja=kw.pop("name_ja", f"テスト保養所{n}"),
             name_en=kw.pop("name_en", f"Test Retreat {n}"),
-            kind=kw.pop("kind", "stay"),
+            kind=kind,
+            # Listed facilities carry a licence (facilities.licences).
+            licence_type=kw.pop("licence_type", "none" if licensed else "hotel"),
+            licence_number=kw.pop("licence_number", "" if licensed else f"長野県指令第{n}号"),
             prefecture=kw.pop("prefecture", 20),
             municipality=kw.pop("municipality", "北佐久郡軽井沢町"),
             address=kw.pop("address", "軽井沢1-2-3"),
@@ -414,6 +420,15 @@ def make_facility(db, make_operator):
         return facility
 
     return make
+
+
+@pytest.fixture
+def tax_rules(db):
+    """The accommodation tax rules migration 0010 seeds (tests build the schema from
+    the models, so the table starts empty)."""
+    rules = seed_rules(NOW)
+    db.session.commit()
+    return rules
 
 
 @pytest.fixture

@@ -62,6 +62,7 @@ def test_every_package_registers_itself_bottom_layer_first():
         "availability",
         "pricing",
         "billing",
+        "lodging",
         "booking",
         "calendars",
         "identity",
