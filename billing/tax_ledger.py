@@ -34,9 +34,7 @@ def tax_held(booking_ids) -> dict[int, int]:
         return held
     rows = db.session.execute(
         select(CreditEntry.booking_id, func.sum(CreditEntry.amount))
-        .where(
-            CreditEntry.booking_id.in_(ids), CreditEntry.kind == EntryKind.ACCOMMODATION_TAX
-        )
+        .where(CreditEntry.booking_id.in_(ids), CreditEntry.kind == EntryKind.ACCOMMODATION_TAX)
         .group_by(CreditEntry.booking_id)
     )
     for booking_id, amount in rows:

@@ -34,10 +34,12 @@ from booking.services import (
     _cancelled,
     _release,
 )
+from booking.stay_tax import refund_unkept_tax
 from core.db import in_id_range, tokyo_today
 from core.extensions import db
 from core.i18n import format_day
 from facilities.models import Facility, Unit
+from lodging import register
 
 MAX_NOTE = 2000  # characters of the operator's notes on one stay
 MAX_CANCEL_REASON = 300  # Booking.cancel_reason
@@ -225,8 +227,23 @@ def check_in(actor: User, booking_id: int, now: datetime) -> Booking:
             ),
             "stay_over",
         )
+    missing = register.missing(booking.id, booking.guests)
+    if missing:
+        raise FrontDeskError(
+            _l(
+                "The guest register of this stay is not complete (%(missing)s). Fill it in"
+                " with the guests before checking them in.",
+                missing=LazyString(lambda: "; ".join(str(m) for m in missing)),
+            ),
+            "register_incomplete",
+        )
     booking.status = BookingStatus.CHECKED_IN
     booking.checked_in_at = now
+    # Checking in is the front desk's word that it checked each guest's identity
+    # against the register (the page asks for it): who did, and when.
+    booking.identity_checked_by_id = actor.id
+    booking.identity_checked_at = now
+    register.record_read([booking.id], booking.unit.facility_id, actor.id, "check", now)
     db.session.flush()
     _emit(events.BOOKING_CHECKED_IN, booking, actor, now)
     return booking
@@ -252,6 +269,7 @@ def check_out(actor: User, booking_id: int, now: datetime) -> Booking:
     booking.status = BookingStatus.CHECKED_OUT
     booking.checked_out_at = now
     db.session.flush()
+    refund_unkept_tax(booking, now)  # the accommodation tax of the nights not stayed
     _emit(events.BOOKING_CHECKED_OUT, booking, actor, now)
     return booking
 
@@ -281,6 +299,7 @@ def mark_no_show(actor: User, booking_id: int, now: datetime) -> Booking:
     booking.status = BookingStatus.NO_SHOW
     booking.no_show_at = now
     db.session.flush()
+    refund_unkept_tax(booking, now)  # no night was stayed: its tax comes back in full
     data = {"released_from": released.isoformat() if released else None}
     _emit(events.BOOKING_NO_SHOW, booking, actor, now, data)
     return booking
@@ -332,6 +351,7 @@ def cancel_for_guest(actor: User, booking_id: int, reason: str, now: datetime) -
     paid = ledger.paid_for([booking.id])[booking.id]
     _release(booking, now)
     refunded = refund_for_cancellation(booking, now, full=True)
+    refund_unkept_tax(booking, now)
     kept = max(0, min(paid, booking.total_price) - refunded)
     booking.cancel_reason = reason
     db.session.flush()

@@ -40,7 +40,9 @@ LICENCE_LABELS = {
 # What a licence or notification number may look like: the authorities' own forms
 # vary (第M310012345号, 京都市指令保医セ第123号, 2019-0123), so letters, digits, kana,
 # kanji and the usual separators, 2–60 characters.
-_NUMBER = re.compile(r"[0-9A-Za-z\u3040-\u30ff\u3400-\u9fff\uff10-\uff5a第号・ー\-–/()（）\s]{2,60}")
+_NUMBER = re.compile(
+    r"[0-9A-Za-z\u3040-\u30ff\u3400-\u9fff\uff10-\uff5a第号・ー\-–/()（）\s]{2,60}"
+)
 
 
 class LicenceError(ValueError):

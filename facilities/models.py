@@ -71,9 +71,7 @@ class Facility(db.Model):
     # authority's number, shown on the public page. A facility offering stays is
     # listed only with a lodging licence; an office only carries "none".
     licence_type: Mapped[str] = mapped_column(String(20), default="", server_default=text("''"))
-    licence_number: Mapped[str] = mapped_column(
-        String(60), default="", server_default=text("''")
-    )
+    licence_number: Mapped[str] = mapped_column(String(60), default="", server_default=text("''"))
     active: Mapped[bool] = mapped_column(default=True)
     # When the platform admin reviewed it: a facility is listed (searchable, bookable)
     # only once reviewed, while active and while its operator is not suspended.
@@ -118,9 +116,7 @@ class Facility(db.Model):
             .where(OperatorOrg.id == cls.operator_id, OperatorOrg.suspended_at.is_(None))
             .exists()
         )
-        return and_(
-            cls.active.is_(True), cls.reviewed_at.is_not(None), cls.licensed, operator_live
-        )
+        return and_(cls.active.is_(True), cls.reviewed_at.is_not(None), cls.licensed, operator_live)
 
     @hybrid_property
     def licensed(self) -> bool:

@@ -151,6 +151,4 @@ class RegisterPurge(db.Model):
     passport_images: Mapped[int]
     purged_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    __table_args__ = (
-        CheckConstraint("reason IN ('retention', 'cancelled')", name="reason_known"),
-    )
+    __table_args__ = (CheckConstraint("reason IN ('retention', 'cancelled')", name="reason_known"),)

@@ -136,9 +136,7 @@ class TaxTable:
         self, prefecture: int, municipality: str, night: date, price: int, guests: int
     ) -> int:
         """The tax of one night of ``price`` yen (consumption tax included) for ``guests``."""
-        return guests * self.rate(
-            prefecture, municipality, night, charge_per_guest(price, guests)
-        )
+        return guests * self.rate(prefecture, municipality, night, charge_per_guest(price, guests))
 
     def night_taxes(
         self,
