@@ -18,13 +18,16 @@ The types, and what ``data`` holds for each:
 
 - ``booking.created``: {} (the booking is ``subject_id``)
 - ``booking.cancelled``: {"refund": yen, "fee": yen, "by": "employee" | "company_admin"
-  | "operator" | "system"}
+  | "operator" | "system", "tax_refund": yen (the accommodation tax given back; only
+  when more than 0)}
 - ``booking.changed``: {"old_check_in", "old_check_out" (ISO dates), "old_unit_id",
   "charged": yen, "refunded": yen, "by": role}
 - ``booking.checked_in``, ``booking.checked_out``: {} (the front desk; the stay's
-  history, nobody is mailed)
-- ``booking.no_show``: {"released_from": ISO date or null} (the guest never came;
-  the nights from that date on were given back, nothing is refunded)
+  history, nobody is mailed); an early check-out carries {"tax_refund": yen} when the
+  tax of the nights not stayed was given back
+- ``booking.no_show``: {"released_from": ISO date or null, "tax_refund": yen when more
+  than 0} (the guest never came; the nights from that date on were given back, the
+  price is not refunded, the accommodation tax is, in full)
 - ``booking.refused``: {"reason": short code} (emitted after the refused transaction
   rolled back; counted per employee and day)
 - ``stay.reminder`` and ``stay.thanks``: {} (jobs; deduped per booking)

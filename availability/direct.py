@@ -5,6 +5,8 @@ by a ``Block`` of source ``direct``; see ``availability.models.DirectStay``.
 Unlike a closing, a direct stay never shares a night: it claims every night with a
 strict insert under ``UNIQUE(unit_id, night)``, so a night held by anything (a
 booking, a closing, an imported event, another direct stay) refuses the whole stay.
+Its guests are lodged (``Block.lodging``): at a 住宅宿泊事業 house its nights count
+towards the 180 a year, and a stay past them is refused (``night_cap``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from accounts.models import User
 from availability.blocks import MAX_BLOCK_NIGHTS, BlockError, delete_blocks, reconcile_unit
 from availability.changes import nights_changed
 from availability.models import Block, BlockReason, BlockSource, DirectStay, Occupancy
+from availability.night_cap import NightCapReached, check_night_cap
 from core.dates import stay_nights
 from core.db import tokyo_today
 from core.extensions import db
@@ -49,7 +52,8 @@ def record_direct_stay(
     """Record a direct stay of ``unit`` over [start, end): every night must be free
     (a night held by a booking, a closing or another direct stay refuses it as
     ``taken``, nothing is recorded). Dates may start in the past (a walk-in recorded
-    late) but not end before today. The unit must be the actor's."""
+    late) but not end before today. The unit must be the actor's. At a 住宅宿泊事業
+    house, nights past its 180 a year refuse the stay (``night_cap``)."""
     if not actor.runs_facilities or unit.facility.operator_id != actor.operator_id:
         raise BlockError(_l("This room was not found."), "not_found")
     name = (guest_name or "").strip()
@@ -62,6 +66,7 @@ def record_direct_stay(
         source=BlockSource.DIRECT,
         reason=BlockReason.DIRECT,
         note="",
+        lodging=True,  # guests stay: the nights count towards a minpaku house's cap
         created_by_id=actor.id,
         created_at=now,
         updated_at=now,
@@ -77,6 +82,10 @@ def record_direct_stay(
     )
     nights = stay_nights(start, end)
     _refuse_taken(unit, nights)  # the usual case: a clear answer before writing anything
+    try:  # under the unit's lock until the commit, as a booking's claim
+        check_night_cap(unit, nights)
+    except NightCapReached as exc:
+        raise BlockError(exc.message, exc.code) from None
     with _taken_refusal(unit, nights), db.session.begin_nested():
         db.session.add_all([block, direct])
         db.session.flush()

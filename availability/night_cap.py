@@ -15,6 +15,7 @@ Rules it enforces:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -116,29 +117,40 @@ def capped_unit_ids(unit_ids: Iterable[int]) -> set[int]:
 def first_year_over_cap(
     unit_id: int, nights: Iterable[date], held: Iterable[date] = ()
 ) -> CapUse | None:
-    """The first lodging year in which ``nights`` (less ``held``, the nights the stay
-    holds now) would go past the cap, with what the unit has sold in it; None when all
-    fit."""
-    by_year: dict[int, int] = {}
-    for night in set(nights) - set(held):
-        by_year[lodging_year(night)] = by_year.get(lodging_year(night), 0) + 1
-    for year in sorted(by_year):
-        sold = sold_nights([unit_id], year)[unit_id]
-        if sold + by_year[year] > CAP_NIGHTS:
-            return CapUse(unit_id, year, sold)
+    """The first lodging year in which the unit would go past the cap if the stay held
+    ``nights`` instead of ``held`` (the nights it holds on this unit now, counted among
+    the sold ones, which a change gives back unless it asks for them again), with what
+    the unit has sold in it without ``held``; None when all fit. A year whose count the
+    stay does not raise is never refused (a house over the cap keeps its stays)."""
+    wanted, holding = Counter(map(lodging_year, set(nights))), Counter(map(lodging_year, set(held)))
+    for year in sorted(wanted):
+        if wanted[year] <= holding[year]:
+            continue
+        others = sold_nights([unit_id], year)[unit_id] - holding[year]
+        if others + wanted[year] > CAP_NIGHTS:
+            return CapUse(unit_id, year, others)
     return None
 
 
-def check_night_cap(unit: Unit, nights: Iterable[date], held: Iterable[date] = ()) -> None:
+def check_night_cap(
+    unit: Unit, nights: Iterable[date], held: Iterable[date] = (), *, lock: bool = True
+) -> None:
     """Refuse nights a 住宅宿泊事業 house may not sell any more this year.
 
     Takes the unit's row lock first (released at commit), then counts: of two claims
     racing for the last night, the second waits and then sees the first. Nothing is
-    locked or counted for a facility under another licence.
+    locked or counted for a facility under another licence. ``lock=False``: the same
+    answer without the lock, for a quote that writes nothing.
     """
     if unit.facility.licence_type != "minpaku":
         return
-    db.session.execute(select(Unit.id).where(Unit.id == unit.id).with_for_update())
+    if lock:
+        # FOR NO KEY UPDATE: claims of the unit's nights wait for each other, while a
+        # plain insert of an occupancy row (which takes the unit's key-share lock for
+        # its foreign key) does not.
+        db.session.execute(
+            select(Unit.id).where(Unit.id == unit.id).with_for_update(key_share=True)
+        )
     over = first_year_over_cap(unit.id, nights, held)
     if over is not None:
         start, _end = over.bounds

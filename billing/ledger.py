@@ -27,6 +27,9 @@ Rules it enforces:
 - The balance never goes below zero. A company that pays overage gets the
   missing credit as an ``overage`` entry, billed on its next invoice, up to its
   monthly limit; otherwise the booking is refused.
+- A stay's accommodation tax (宿泊税) is paid with it as an entry of its own kind:
+  it needs credit but is not part of the employee's cap. A change's price and tax
+  are settled together by ``billing.tax_ledger.settle_change``.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from core.dates import month_bounds
 from core.db import TOKYO, tokyo_today
 from core.errors import RuleError
 from core.extensions import db
-from core.i18n import format_day, format_yen
+from core.i18n import format_day, format_yen, format_yen_plain
 
 FREE_CANCELLATION_DAYS = 3  # days before check-in; after that half is refunded
 BOOKABLE_STATUSES = frozenset({"active", "trialing"})
@@ -184,13 +187,17 @@ def check_spend(
     grace_days: int,
     *,
     counted_in: date | None = None,
+    tax: int = 0,
 ) -> int:
     """Refuse a stay of ``total`` yen the company cannot pay for; return the overage it needs.
 
     Checks, in order: the subscription allows booking, the employee's monthly
     cap, the company's credit (with overage up to its monthly limit). With
     ``counted_in`` (a day), ``total`` is the increase of a changed stay booked in
-    that day's month, and the cap is checked against that month.
+    that day's month, and the cap is checked against that month. ``tax``: the
+    accommodation tax paid with it (``billing.tax_ledger``), which needs credit too
+    but is not part of the employee's cap (a cap on stay prices); a change may pass
+    a negative ``total`` or ``tax`` for what it gives back in the same transaction.
     """
     company: Company = account.company
     if not company.active:
@@ -201,9 +208,9 @@ def check_spend(
     if reason is not None:
         raise CreditRefused(ask_admin(reason, company.id), "subscription")
     today = tokyo_today(now)
-    if account.employee_monthly_cap is not None:
+    if account.employee_monthly_cap is not None and total > 0:
         _check_employee_cap(account, user, total, today, counted_in)
-    missing = max(0, total - account.credit_balance)
+    missing = max(0, total + tax - account.credit_balance)
     if missing == 0:
         return 0
     if account.overage_allowed:
@@ -215,7 +222,19 @@ def check_spend(
             _l(
                 "This change costs %(total)s more, but your company has %(balance)s of stay"
                 " credit left. Please choose a shorter or cheaper stay, or ask your company admin.",
+                total=LazyString(format_yen, total + tax),
+                balance=LazyString(format_yen, account.credit_balance),
+            ),
+            "credit",
+        )
+    if tax:
+        raise CreditRefused(
+            _l(
+                "This stay costs %(total)s and %(tax)s of accommodation tax, but your company"
+                " has %(balance)s of stay credit left. Please choose a shorter or cheaper stay,"
+                " or ask your company admin.",
                 total=LazyString(format_yen, total),
+                tax=LazyString(format_yen_plain, tax),  # outside the consumption tax
                 balance=LazyString(format_yen, account.credit_balance),
             ),
             "credit",
@@ -265,20 +284,20 @@ def _check_employee_cap(
 
 
 def spend_for_booking(booking, user: User, now: datetime, grace_days: int) -> None:
-    """Spend the stay's frozen total from the company's credit, under the account lock."""
+    """Spend the stay's frozen total, and its accommodation tax as an entry of its own,
+    from the company's credit under the account lock (both must fit the credit; the
+    employee's cap counts the price only)."""
     account = account_of(booking.company_id, lock=True)
-    overage = check_spend(account, user, booking.total_price, now, grace_days)
+    tax = booking.accommodation_tax or 0
+    overage = check_spend(account, user, booking.total_price, now, grace_days, tax=tax)
+    refs = {"booking_id": booking.id, "user_id": user.id}
     if overage:
-        append(account, EntryKind.OVERAGE, overage, now, booking_id=booking.id, user_id=user.id)
+        append(account, EntryKind.OVERAGE, overage, now, **refs)
     if booking.total_price:
-        append(
-            account,
-            EntryKind.SPEND,
-            -booking.total_price,
-            now,
-            booking_id=booking.id,
-            user_id=user.id,
-        )
+        append(account, EntryKind.SPEND, -booking.total_price, now, **refs)
+    if tax:
+        append(account, EntryKind.ACCOMMODATION_TAX, -tax, now, **refs)
+    if booking.total_price or tax:
         warn_if_low(account, now)
 
 
@@ -449,7 +468,8 @@ def change_money(
     )
 
 
-def _spend_entry(booking_id: int) -> CreditEntry | None:
+def spend_entry(booking_id: int) -> CreditEntry | None:
+    """The stay's spend entry (None for a stay that never cost anything)."""
     return db.session.scalar(
         select(CreditEntry).where(
             CreditEntry.booking_id == booking_id, CreditEntry.kind == EntryKind.SPEND
@@ -458,34 +478,21 @@ def _spend_entry(booking_id: int) -> CreditEntry | None:
 
 
 def check_change_spend(
-    account: BillingAccount, booking, user: User, increase: int, now: datetime, grace_days: int
+    account: BillingAccount,
+    booking,
+    user: User,
+    increase: int,
+    now: datetime,
+    grace_days: int,
+    *,
+    tax: int = 0,
 ) -> int:
-    """Refuse an ``increase`` of a stay the company cannot pay for; return the overage it
-    needs. The employee's cap counts it in the month the stay was booked."""
-    spend = _spend_entry(booking.id)
+    """Refuse an ``increase`` of a stay (and ``tax``, the change of its accommodation
+    tax) the company cannot pay for; return the overage it needs. The employee's cap
+    counts the increase (not the tax) in the month the stay was booked."""
+    spend = spend_entry(booking.id)
     counted_in = tokyo_today(spend.created_at if spend is not None else now)
-    return check_spend(account, user, increase, now, grace_days, counted_in=counted_in)
-
-
-def settle_change(booking, user: User, money: ChangeMoney, now: datetime, grace_days: int) -> None:
-    """Write ``money`` (from ``change_money``) to the ledger under the account lock.
-
-    The increase is refused (``CreditRefused``) when the company cannot pay for it;
-    overage covers a shortfall as for a booking. A stay that never spent anything
-    (it was free) spends its first charge rather than changing it, so the cap and
-    the refunds find it as they find any stay.
-    """
-    account = account_of(booking.company_id, lock=True)
-    refs = {"booking_id": booking.id, "user_id": booking.user_id}
-    if money.charged:
-        overage = check_change_spend(account, booking, user, money.charged, now, grace_days)
-        if overage:
-            append(account, EntryKind.OVERAGE, overage, now, **refs)
-        first = _spend_entry(booking.id) is None
-        append(account, EntryKind.SPEND if first else EntryKind.CHANGE, -money.charged, now, **refs)
-        warn_if_low(account, now)
-    if money.refunded:
-        append(account, EntryKind.CHANGE, money.refunded, now, **refs)
+    return check_spend(account, user, increase, now, grace_days, counted_in=counted_in, tax=tax)
 
 
 def grant_period(

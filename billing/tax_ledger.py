@@ -12,6 +12,9 @@ Rules it enforces:
   twice changes nothing.
 - The tax is not part of the employee's monthly cap (a cap on stay prices) but needs
   credit like any spend; ``check_spend(…, tax=…)`` counts it against the balance.
+- A changed stay is settled here, price and tax in one go (``settle_change``): what it
+  gives back first (the price by the policy, the tax in full), then what it costs
+  more, refused as a whole when the credit (with overage) cannot pay for it.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from accounts.models import User
 from billing.credit_alerts import warn_if_low
-from billing.ledger import account_of, append
+from billing.ledger import ChangeMoney, account_of, append, check_change_spend, spend_entry
 from billing.models import BillingAccount, CreditEntry, EntryKind
 from core.extensions import db
 
@@ -72,3 +76,61 @@ def refund_tax(company_id: int, booking_id: int, user_id: int, due: int, now: da
     if due >= held:
         return 0
     return -settle_tax(account, booking_id, user_id, due, now)
+
+
+def check_change(
+    account: BillingAccount,
+    booking,
+    user: User,
+    money: ChangeMoney,
+    tax_difference: int,
+    now: datetime,
+    grace_days: int,
+) -> int:
+    """Refuse a change the company cannot pay for, without writing (for a quote): its
+    price increase (``money.charged``, counted in the employee's cap) and its tax
+    increase need credit, less what the change gives back in the same transaction.
+    Returns the overage it would need."""
+    tax_charged = max(0, tax_difference)
+    if not (money.charged or tax_charged):
+        return 0
+    back = money.refunded + max(0, -tax_difference)
+    return check_change_spend(
+        account, booking, user, money.charged, now, grace_days, tax=tax_charged - back
+    )
+
+
+def settle_change(
+    booking, user: User, money: ChangeMoney, tax_due: int, now: datetime, grace_days: int
+) -> int:
+    """Write a change to the ledger under the account lock: ``money`` (from
+    ``billing.ledger.change_money``) and the stay's tax moved to ``tax_due`` (the tax
+    of the nights it has now). Returns the tax charged (> 0) or refunded (< 0).
+
+    What comes back is written first, then the charges, refused (``CreditRefused``)
+    when the company cannot pay for them; overage covers a shortfall as for a booking.
+    A stay that never spent anything (it was free) spends its first charge rather than
+    changing it, so the cap and the refunds find it as they find any stay.
+    """
+    account = account_of(booking.company_id, lock=True)
+    refs = {"booking_id": booking.id, "user_id": booking.user_id}
+    tax_difference = tax_due - tax_held([booking.id])[booking.id]
+    if money.refunded:
+        append(account, EntryKind.CHANGE, money.refunded, now, **refs)
+    if tax_difference < 0:
+        append(account, EntryKind.ACCOMMODATION_TAX, -tax_difference, now, **refs)
+    tax_charged = max(0, tax_difference)
+    if not (money.charged or tax_charged):
+        return tax_difference
+    overage = check_change_spend(
+        account, booking, user, money.charged, now, grace_days, tax=tax_charged
+    )
+    if overage:
+        append(account, EntryKind.OVERAGE, overage, now, **refs)
+    if money.charged:
+        kind = EntryKind.SPEND if spend_entry(booking.id) is None else EntryKind.CHANGE
+        append(account, kind, -money.charged, now, **refs)
+    if tax_charged:
+        append(account, EntryKind.ACCOMMODATION_TAX, -tax_charged, now, **refs)
+    warn_if_low(account, now)
+    return tax_difference

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from booking import (  # noqa: F401  (change_views, photo_views, rating_views: on views.bp)
+from booking import (  # noqa: F401  (change_, photo_, rating_, register_views: on views.bp)
     api,
     change_views,
     photo_views,
     rating_views,
+    register_views,
     views,
 )
 from core.extensions import csrf

@@ -8,8 +8,9 @@ from datetime import date, timedelta
 from flask import Blueprint, current_app, g, jsonify, request
 
 from accounts import services as accounts
+from availability.night_cap import NightCapReached
 from billing.services import summary
-from booking import announce, changes, services
+from booking import announce, changes, guest_register, services
 from booking import search as search_service
 from booking.models import Booking
 from booking.search import AMENITIES, SearchQuery
@@ -21,6 +22,10 @@ from core.errors import ApiError
 from core.extensions import db
 from facilities.models import Facility
 from facilities.regions import PREFECTURES_BY_CODE, REGIONS_BY_SLUG
+from lodging import register
+from lodging.guests import FIELDS as GUEST_FIELDS
+from lodging.guests import GuestDetails, clean_guest
+from lodging.register import StoredGuest
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -41,6 +46,17 @@ MIN_EXPECTED_TOTAL = 0
 MAX_EXPECTED_TOTAL = 10**10  # yen: far beyond any stay, well inside a 64-bit integer
 MAX_IDEMPOTENCY_KEY = 64  # Booking.request_key
 INTEGER = re.compile(r"-?[0-9]{1,9}", re.ASCII)  # integers sent as strings
+
+
+@bp.errorhandler(ApiError)
+def api_error(exc: ApiError):
+    """The API's error shape (core.errors), with ``fields`` when a refusal names them:
+    ``{"error": {"code", "message", "fields": {"guests[1].phone": "…"}}}``."""
+    error = {"code": exc.code, "message": exc.message}
+    fields = getattr(exc, "fields", None)
+    if fields:
+        error["fields"] = fields
+    return jsonify(error=error), exc.status
 
 
 @bp.before_request
@@ -87,10 +103,17 @@ def _int_arg(args, name: str, default: int | None, lo: int, hi: int) -> int | No
     return value
 
 
-def _booking_json(booking: Booking, terms: CancellationTerms | None = None) -> dict:
-    """A booking as the API answers it, with its cancellation terms as of today."""
+def _booking_json(
+    booking: Booking,
+    terms: CancellationTerms | None = None,
+    register_complete: bool | None = None,
+) -> dict:
+    """A booking as the API answers it, with its cancellation terms as of today and
+    whether its guest register is complete."""
     if terms is None:
         terms = cancellation_terms(booking, tokyo_today(edge_now()))
+    if register_complete is None:
+        register_complete = guest_register.register_complete([booking])[booking.id]
     return {
         "id": booking.id,
         "status": booking.status,
@@ -100,14 +123,23 @@ def _booking_json(booking: Booking, terms: CancellationTerms | None = None) -> d
         "check_out": booking.check_out.isoformat(),
         "guests": booking.guests,
         "total_price": booking.total_price,
-        "nights": [{"date": n.night.isoformat(), "price": n.price} for n in booking.nights],
+        "accommodation_tax": booking.accommodation_tax,
+        "nights": [
+            {
+                "date": n.night.isoformat(),
+                "price": n.price,
+                "accommodation_tax": n.accommodation_tax,
+            }
+            for n in booking.nights
+        ],
         "created_at": booking.created_at.isoformat(),
         "cancellation_policy": terms.policy.as_json(),
         "refund_if_cancelled_now": terms.refund_if_cancelled_now,
+        "register_complete": register_complete,
     }
 
 
-def _raise_booking_error(exc: services.BookingError):
+def _raise_booking_error(exc: services.BookingError | NightCapReached):
     status = {
         services.BookingConflict: 409,
         services.PriceChanged: 409,
@@ -119,6 +151,8 @@ def _raise_booking_error(exc: services.BookingError):
         status = 400  # malformed stay dates, as in search
     elif exc.code in ("not_cancellable", "not_changeable"):
         status = 409  # the stay's state, not the request, refuses it
+    elif exc.code == "night_cap":
+        status = 422  # a rule of the house's year, like capacity or the company's policy
     raise ApiError(status, exc.code, str(exc.message))
 
 
@@ -270,7 +304,7 @@ def create_booking():
             grace_days=current_app.config["BILLING_GRACE_DAYS"],
             expected_total=expected_total,
         )
-    except services.BookingError as exc:
+    except (services.BookingError, NightCapReached) as exc:
         db.session.rollback()
         if announce.record_refusal(g.api_user, exc, edge_now()) is not None:
             db.session.commit()
@@ -286,7 +320,8 @@ def list_bookings():
     upcoming, past = services.bookings_of(g.api_user, today, with_nights=True)
     bookings = past[::-1] + upcoming
     terms = cancellation_terms_of(bookings, today)
-    return jsonify(bookings=[_booking_json(b, terms[b.id]) for b in bookings])
+    complete = guest_register.register_complete(bookings)
+    return jsonify(bookings=[_booking_json(b, terms[b.id], complete[b.id]) for b in bookings])
 
 
 def _own(booking_id: int) -> Booking:
@@ -326,7 +361,7 @@ def change_booking(booking_id: int):
             grace_days=current_app.config["BILLING_GRACE_DAYS"],
             expected_difference=expected,
         )
-    except services.BookingError as exc:
+    except (services.BookingError, NightCapReached) as exc:
         db.session.rollback()
         if exc.code == "unchanged":
             # The stay already is what was asked: a retried PATCH whose first answer was
@@ -347,6 +382,84 @@ def change_booking(booking_id: int):
         "charged": money.charged,
         "refunded": money.refunded,
         "kept": money.kept,
+    }
+    db.session.commit()
+    return jsonify(payload)
+
+
+def _register_json(lines: list[StoredGuest]) -> list[dict]:
+    """The stored register as the API answers it (never the passport images)."""
+    return [
+        {
+            "position": line.position,
+            **line.details.as_json(),
+            "passport_image": line.has_passport_image,
+        }
+        for line in lines
+    ]
+
+
+def _invalid_guests(fields: dict[str, str], message: str) -> ApiError:
+    error = ApiError(422, "invalid", message)
+    error.fields = fields  # type: ignore[attr-defined]  (the api_error handler shows them)
+    return error
+
+
+def _guests_body(body: dict, guest_count: int) -> list[GuestDetails]:
+    """Every guest of the stay from ``{"guests": [...]}``, checked; else 422 ``invalid``
+    naming each refused field (``guests[1].phone``)."""
+    raw = body.get("guests")
+    if not isinstance(raw, list):
+        raise _invalid_guests(
+            {"guests": "A list of the stay's guests is required."},
+            "'guests' must be a list of the stay's guests.",
+        )
+    if len(raw) != guest_count:
+        message = f"This stay has {guest_count} guests: give the details of each of them."
+        raise _invalid_guests({"guests": message}, message)
+    guests: list[GuestDetails] = []
+    fields: dict[str, str] = {}
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict):
+            fields[f"guests[{index}]"] = "Each guest is a JSON object."
+            continue
+        if not isinstance(item.get("lives_abroad", False), bool | None):
+            fields[f"guests[{index}].lives_abroad"] = "'lives_abroad' is true or false."
+            continue
+        details, errors = clean_guest({k: item.get(k) for k in GUEST_FIELDS})
+        for name, message in errors.items():
+            fields[f"guests[{index}].{name}"] = str(message)
+        if details is not None:
+            guests.append(details)
+    if fields:
+        raise _invalid_guests(
+            fields, "Some guests' details are missing or not valid: see 'fields'."
+        )
+    return guests
+
+
+@bp.put("/bookings/<int:booking_id>/guests")
+def put_guests(booking_id: int):
+    """Fill in the guest register of the caller's own stay: every guest, the booker
+    first. The passport images go through the web page. Answers the stored register
+    and what it still lacks (a passport image) before check-in."""
+    booking = _own(booking_id)  # somebody else's id: 404 whatever the body
+    now = edge_now()
+    try:
+        guest_register.check_editable(booking, tokyo_today(now))
+        guests = _guests_body(_json_object(), booking.guests)
+        lines = guest_register.save_register(g.api_user, booking, guests, now, every_guest=True)
+    except guest_register.RegisterError as exc:
+        db.session.rollback()
+        if exc.code == "not_needed":
+            raise ApiError(409, "not_needed", str(exc.message)) from None
+        raise ApiError(409, "not_editable", str(exc.message)) from None
+    missing = [str(m) for m in register.missing(booking.id, booking.guests)]
+    payload = {
+        "booking_id": booking.id,
+        "guests": _register_json(lines),
+        "register_complete": not missing,
+        "missing": missing,
     }
     db.session.commit()
     return jsonify(payload)

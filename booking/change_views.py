@@ -23,7 +23,7 @@ from booking.views import bp
 from core.db import edge_now, tokyo_today
 from core.extensions import db
 from core.forms import EmptyForm
-from core.i18n import format_yen
+from core.i18n import format_yen, format_yen_plain
 
 MAX_DIFFERENCE = 10**10  # yen, either way: far beyond any stay
 
@@ -59,6 +59,10 @@ class ConfirmChangeForm(StayForm):
     # The amount shown as charged (+) or returned (−): a policy band passed since (the
     # free-cancellation date's midnight) is not settled unseen either.
     expected_net = IntegerField(
+        validators=[Optional(), NumberRange(-MAX_DIFFERENCE, MAX_DIFFERENCE)]
+    )
+    # The accommodation tax shown as charged (+) or given back (−) with the change.
+    expected_tax = IntegerField(
         validators=[Optional(), NumberRange(-MAX_DIFFERENCE, MAX_DIFFERENCE)]
     )
 
@@ -104,6 +108,7 @@ def _change_page(
         confirm = ConfirmChangeForm(formdata=None)
         confirm.expected_difference.data = quote.money.difference
         confirm.expected_net.data = quote.money.charged - quote.money.refunded
+        confirm.expected_tax.data = quote.tax_after - quote.tax_before
     units = [u for u in booking.unit.facility.units if u.active or u.id == booking.unit_id]
     return render_template(
         "booking/change.html",
@@ -178,13 +183,14 @@ def change_confirm(booking_id: int):
             edge_now(),
             expected_difference=form.expected_difference.data,
             expected_net=form.expected_net.data,
+            expected_tax=form.expected_tax.data,
             **_rules(),
         )
     except services.BookingError as exc:
         db.session.rollback()
         return _refused_change(booking, form, exc)
     db.session.commit()
-    flash(_change_outcome(result.money), "success")
+    flash(_change_outcome(result), "success")
     return redirect(url_for("booking.stay", booking_id=booking.id), 303)
 
 
@@ -206,7 +212,23 @@ def _refused_change(booking: Booking, form: StayForm, exc: services.BookingError
     return _change_page(booking, form, quote=quote, error=exc, status=409 if conflict else 422)
 
 
-def _change_outcome(money) -> str:
+def _change_outcome(result: changes.ChangeResult) -> str:
+    message = _price_change_outcome(result.money)
+    tax = result.tax_after - result.tax_before
+    if tax > 0:
+        message += " " + _(
+            "%(amount)s more accommodation tax was charged to your company's credit.",
+            amount=format_yen_plain(tax),
+        )
+    elif tax < 0:
+        message += " " + _(
+            "%(amount)s of accommodation tax was returned to your company's credit in full.",
+            amount=format_yen_plain(-tax),
+        )
+    return message
+
+
+def _price_change_outcome(money) -> str:
     if money.charged:
         return _(
             "Your stay has been changed. %(amount)s more was charged to your company's credit.",
@@ -272,6 +294,16 @@ def cancel(booking_id: int):
 def _cancel_outcome(result: services.CancelResult) -> tuple[str, str]:
     if result.already:
         return _("This stay was already cancelled."), "info"
+    message, category = _price_outcome(result)
+    if result.tax_refunded:
+        message += " " + _(
+            "The accommodation tax of %(amount)s was returned to your company's credit in full.",
+            amount=format_yen_plain(result.tax_refunded),
+        )
+    return message, category
+
+
+def _price_outcome(result: services.CancelResult) -> tuple[str, str]:
     if result.kept:
         return _(
             "Your stay has been cancelled and its nights released. %(refunded)s was returned"

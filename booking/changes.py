@@ -1,13 +1,17 @@
 """Changing a stay without cancelling it: other dates, another room of the same
 facility, other guests. The rules of a booking apply (``booking.services``); the money
 is settled by ``billing.ledger.change_money``: until the free-cancellation date only the
-difference moves, after it the given-up nights cost what cancelling them would.
+difference moves, after it the given-up nights cost what cancelling them would. The
+accommodation tax follows the nights (``booking.stay_tax``): a new night is taxed by the
+rule in force that night, and the difference is charged or given back in full
+(``billing.tax_ledger.settle_change``). A 住宅宿泊事業 house's 180 nights a year bind
+the new nights (``availability.night_cap``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Protocol
 
@@ -19,7 +23,8 @@ from accounts.models import User
 from availability.blocks import reconcile_unit
 from availability.changes import nights_changed
 from availability.models import Occupancy
-from billing import ledger
+from availability.night_cap import check_night_cap
+from billing import ledger, tax_ledger
 from billing.ledger import ChangeMoney
 from booking.announce import announce_change
 from booking.models import Booking, BookingNight, BookingStatus
@@ -34,9 +39,11 @@ from booking.services import (
     check_monthly_cap,
     check_request,
     insert_occupancy,
+    night_cap_refusal,
     require_booker,
     taken_refusal,
 )
+from booking.stay_tax import changed_night_taxes
 from core.db import tokyo_today
 from core.extensions import db
 from core.i18n import format_yen
@@ -48,6 +55,7 @@ from pricing.prices import NightPrice, unit_night_prices
 class MoveNightLike(Protocol):
     night: date
     price: int
+    tax: int
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,7 @@ class ChangeNight:
     price: int
     kept: bool  # the stay already holds it in this room: its frozen price stays
     explained: NightPrice | None = None  # a new night: today's price and its reasons
+    tax: int = 0  # its accommodation tax (宿泊税), outside the price
 
 
 @dataclass(frozen=True)
@@ -71,10 +80,18 @@ class ChangeQuote:
     old_total: int
     money: ChangeMoney
     available: bool  # every new night is free in that room right now
+    # The accommodation tax the stay holds now and would hold after: the difference is
+    # charged to (+) or given back in full to (−) the company's credit with the change.
+    tax_before: int = 0
+    tax_after: int = 0
 
     @property
     def new_total(self) -> int:
         return sum(n.price for n in self.nights)
+
+    @property
+    def tax_difference(self) -> int:
+        return self.tax_after - self.tax_before
 
     @property
     def new_nights(self) -> list[ChangeNight]:
@@ -89,6 +106,13 @@ class ChangeResult:
     old_total: int
     new_total: int
     money: ChangeMoney  # difference, charged, refunded, kept
+    tax_before: int = 0  # the accommodation tax the stay held before the change
+    tax_after: int = 0  # … and holds now
+
+    @property
+    def tax_difference(self) -> int:
+        """Charged (+) or given back (−) of accommodation tax."""
+        return self.tax_after - self.tax_before
 
 
 def _check_changeable(booking: Booking, stay: StayRequest, today: date) -> None:
@@ -119,15 +143,29 @@ def _check_changeable(booking: Booking, stay: StayRequest, today: date) -> None:
 
 
 def _plan_change(
-    actor: User, booking: Booking, stay: StayRequest, now: datetime, horizon_days: int
+    actor: User,
+    booking: Booking,
+    stay: StayRequest,
+    now: datetime,
+    horizon_days: int,
+    *,
+    lock: bool,
 ) -> tuple[Unit, list[date], dict[date, int]]:
     """Every rule of a booking, for the stay a booking would become: its room, its
-    nights, and the frozen prices of the nights it keeps (same room only)."""
+    nights, and the frozen prices of the nights it keeps (same room only). ``lock``:
+    take the room's lock for its 180-night cap (a change, not a quote)."""
     _check_changeable(booking, stay, tokyo_today(now))
     unit, company, nights = check_request(
         actor, stay, now, horizon_days, facility_id=booking.unit.facility_id
     )
     check_monthly_cap(actor, company, nights, excluding=booking.id)
+    held = db.session.scalars(
+        select(Occupancy.night).where(
+            Occupancy.booking_id == booking.id, Occupancy.unit_id == unit.id
+        )
+    ).all()
+    with night_cap_refusal():
+        check_night_cap(unit, nights, held, lock=lock)
     wanted = set(nights)
     kept = (
         {n.night: n.price for n in booking.nights if n.night in wanted}
@@ -137,16 +175,23 @@ def _plan_change(
     return unit, nights, kept
 
 
-def _price_change(unit: Unit, nights: list[date], kept: dict[date, int]) -> list[ChangeNight]:
-    """Kept nights keep their frozen price; every other night costs today's price."""
+def _price_change(
+    booking: Booking, unit: Unit, nights: list[date], kept: dict[date, int], guests: int
+) -> list[ChangeNight]:
+    """Kept nights keep their frozen price; every other night costs today's price. Each
+    night's accommodation tax follows (``booking.stay_tax.changed_night_taxes``)."""
     fresh = [n for n in nights if n not in kept]
     today_prices = dict(zip(fresh, unit_night_prices(unit, fresh), strict=True))
-    return [
+    priced = [
         ChangeNight(n, kept[n], True)
         if n in kept
         else ChangeNight(n, today_prices[n].price, False, today_prices[n])
         for n in nights
     ]
+    taxes = changed_night_taxes(
+        unit.facility, booking, [(n.night, n.price, n.kept) for n in priced], guests
+    )
+    return [replace(n, tax=tax) for n, tax in zip(priced, taxes, strict=True)]
 
 
 def _change_money(booking: Booking, priced: list[ChangeNight], now: datetime) -> ChangeMoney:
@@ -176,13 +221,16 @@ def quote_change(
     returned to the company's credit, and whether the new nights are free.
     """
     booking = booking_of(actor, booking_id)
-    unit, nights, kept = _plan_change(actor, booking, stay, now, horizon_days)
-    priced = _price_change(unit, nights, kept)
+    unit, nights, kept = _plan_change(actor, booking, stay, now, horizon_days, lock=False)
+    priced = _price_change(booking, unit, nights, kept, stay.guests)
     money = _change_money(booking, priced, now)
-    if money.charged:
-        account = ledger.account_of(actor.company_id)
-        with billing_refusals():
-            ledger.check_change_spend(account, booking, actor, money.charged, now, grace_days)
+    tax_before = tax_ledger.tax_held([booking.id])[booking.id]
+    tax_after = sum(n.tax for n in priced)
+    account = ledger.account_of(actor.company_id)
+    with billing_refusals():
+        tax_ledger.check_change(
+            account, booking, actor, money, tax_after - tax_before, now, grace_days
+        )
     taken = db.session.scalar(
         select(func.count())
         .select_from(Occupancy)
@@ -193,7 +241,9 @@ def quote_change(
             func.coalesce(Occupancy.booking_id, 0) != booking.id,
         )
     )
-    return ChangeQuote(booking, unit, stay, priced, booking.total_price, money, taken == 0)
+    return ChangeQuote(
+        booking, unit, stay, priced, booking.total_price, money, taken == 0, tax_before, tax_after
+    )
 
 
 def change_booking(
@@ -206,6 +256,7 @@ def change_booking(
     grace_days: int = DEFAULT_GRACE_DAYS,
     expected_difference: int | None = None,
     expected_net: int | None = None,
+    expected_tax: int | None = None,
 ) -> ChangeResult:
     """Change one of the actor's own stays to ``stay``: other dates, another room of the
     same facility, other guests, or several at once, without cancelling it.
@@ -223,7 +274,12 @@ def change_booking(
     ``expected_difference`` and ``expected_net`` (the difference and the amount charged
     (+) or returned (−) the employee was shown), a moved price or a policy band passed
     since (midnight) is refused with ``PriceChanged``. The same stay again is refused
-    as ``unchanged``.
+    as ``unchanged``. Accommodation tax: the new nights are taxed by the rule in force
+    each night (kept nights keep theirs unless the guests changed), and the difference
+    is charged with the price (it needs credit, not the employee's cap) or given back
+    in full; with ``expected_tax`` (the tax difference shown), a different one is
+    refused with ``PriceChanged``. A 住宅宿泊事業 house past its 180 nights a year
+    refuses the new nights (``night_cap``).
 
     Atomic: the new nights are claimed (in a savepoint) before the old ones are
     released, so a night just taken answers ``BookingConflict`` and nothing changes.
@@ -234,12 +290,15 @@ def change_booking(
     if not active:
         raise BookingForbidden(_l("This account has been deactivated by your company."))
     booking = booking_of(actor, booking_id, lock=True)
-    unit, nights, kept = _plan_change(actor, booking, stay, now, horizon_days)
+    unit, nights, kept = _plan_change(actor, booking, stay, now, horizon_days, lock=True)
     lock_prices(unit.facility_id, shared=True)  # no pricing run between read and commit
-    priced = _price_change(unit, nights, kept)
+    priced = _price_change(booking, unit, nights, kept, stay.guests)
     new_total = sum(n.price for n in priced)
     money = _change_money(booking, priced, now)
+    tax_before = tax_ledger.tax_held([booking.id])[booking.id]
+    tax_after = sum(n.tax for n in priced)
     moved = expected_difference is not None and money.difference != expected_difference
+    moved = moved or (expected_tax is not None and tax_after - tax_before != expected_tax)
     if moved or (expected_net is not None and money.charged - money.refunded != expected_net):
         raise PriceChanged(
             _l(
@@ -256,6 +315,7 @@ def change_booking(
     booking.check_in, booking.check_out = stay.check_in, stay.check_out
     booking.guests = stay.guests
     booking.total_price = new_total
+    booking.accommodation_tax = tax_after
     db.session.flush()
     db.session.expire(booking, ["nights"])  # read back in night order
     if (old_unit_id, *old_range) != (unit.id, stay.check_in, stay.check_out):
@@ -265,9 +325,9 @@ def change_booking(
         reconcile_unit(old_unit_id, tokyo_today(now))
     # The account lock last, as a booking and a cancellation take it.
     with billing_refusals():
-        ledger.settle_change(booking, actor, money, now, grace_days)
+        tax_ledger.settle_change(booking, actor, money, tax_after, now, grace_days)
     announce_change(booking, actor, old_unit_id, old_range, money.charged, money.refunded, now)
-    return ChangeResult(booking, old_total, new_total, money)
+    return ChangeResult(booking, old_total, new_total, money, tax_before, tax_after)
 
 
 def _move_nights(booking: Booking, unit: Unit, nights: list[date], held: set[date]) -> None:
@@ -287,16 +347,19 @@ def _move_nights(booking: Booking, unit: Unit, nights: list[date], held: set[dat
 
 
 def set_night_prices(booking: Booking, priced: Sequence[ChangeNight | MoveNightLike]) -> None:
-    """The stay's frozen nightly prices become ``priced`` (anything with ``night`` and
-    ``price``; rows kept where the night is). Used by the employee's change and the
-    operator's move."""
-    wanted = {n.night: n.price for n in priced}
+    """The stay's frozen nightly prices and accommodation taxes become ``priced``
+    (anything with ``night``, ``price`` and ``tax``; rows kept where the night is). Used
+    by the employee's change and the operator's move."""
+    wanted = {n.night: n for n in priced}
     existing = {n.night: n for n in booking.nights}
     for row in list(booking.nights):
         if row.night not in wanted:
             booking.nights.remove(row)
-    for night, price in wanted.items():
+    for night, new in wanted.items():
         if night in existing:
-            existing[night].price = price
+            existing[night].price = new.price
+            existing[night].accommodation_tax = new.tax
         else:
-            booking.nights.append(BookingNight(night=night, price=price))
+            booking.nights.append(
+                BookingNight(night=night, price=new.price, accommodation_tax=new.tax)
+            )

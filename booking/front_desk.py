@@ -34,7 +34,7 @@ from booking.services import (
     _cancelled,
     _release,
 )
-from booking.stay_tax import refund_unkept_tax
+from booking.stay_tax import lodges_guests, refund_unkept_tax
 from core.db import in_id_range, tokyo_today
 from core.extensions import db
 from core.i18n import format_day
@@ -227,7 +227,9 @@ def check_in(actor: User, booking_id: int, now: datetime) -> Booking:
             ),
             "stay_over",
         )
-    missing = register.missing(booking.id, booking.guests)
+    # A satellite office lodges no one: it keeps no register.
+    lodging = lodges_guests(booking.unit.facility)
+    missing = register.missing(booking.id, booking.guests) if lodging else []
     if missing:
         raise FrontDeskError(
             _l(
@@ -241,9 +243,10 @@ def check_in(actor: User, booking_id: int, now: datetime) -> Booking:
     booking.checked_in_at = now
     # Checking in is the front desk's word that it checked each guest's identity
     # against the register (the page asks for it): who did, and when.
-    booking.identity_checked_by_id = actor.id
-    booking.identity_checked_at = now
-    register.record_read([booking.id], booking.unit.facility_id, actor.id, "check", now)
+    if lodging:
+        booking.identity_checked_by_id = actor.id
+        booking.identity_checked_at = now
+        register.record_read([booking.id], booking.unit.facility_id, actor.id, "check", now)
     db.session.flush()
     _emit(events.BOOKING_CHECKED_IN, booking, actor, now)
     return booking
@@ -269,8 +272,8 @@ def check_out(actor: User, booking_id: int, now: datetime) -> Booking:
     booking.status = BookingStatus.CHECKED_OUT
     booking.checked_out_at = now
     db.session.flush()
-    refund_unkept_tax(booking, now)  # the accommodation tax of the nights not stayed
-    _emit(events.BOOKING_CHECKED_OUT, booking, actor, now)
+    tax = refund_unkept_tax(booking, now)  # the accommodation tax of the nights not stayed
+    _emit(events.BOOKING_CHECKED_OUT, booking, actor, now, {"tax_refund": tax} if tax else None)
     return booking
 
 
@@ -299,8 +302,10 @@ def mark_no_show(actor: User, booking_id: int, now: datetime) -> Booking:
     booking.status = BookingStatus.NO_SHOW
     booking.no_show_at = now
     db.session.flush()
-    refund_unkept_tax(booking, now)  # no night was stayed: its tax comes back in full
+    tax = refund_unkept_tax(booking, now)  # no guest lodged: the tax comes back in full
     data = {"released_from": released.isoformat() if released else None}
+    if tax:
+        data["tax_refund"] = tax
     _emit(events.BOOKING_NO_SHOW, booking, actor, now, data)
     return booking
 
@@ -349,14 +354,13 @@ def cancel_for_guest(actor: User, booking_id: int, reason: str, now: datetime) -
         )
     refuse_begun(booking, today)
     paid = ledger.paid_for([booking.id])[booking.id]
-    _release(booking, now)
+    tax = _release(booking, now)  # the accommodation tax comes back in full
     refunded = refund_for_cancellation(booking, now, full=True)
-    refund_unkept_tax(booking, now)
     kept = max(0, min(paid, booking.total_price) - refunded)
     booking.cancel_reason = reason
     db.session.flush()
-    _cancelled(booking, actor, refunded, kept, now)
-    return CancelResult(booking, paid, refunded, kept, 100)
+    _cancelled(booking, actor, refunded, kept, now, tax)
+    return CancelResult(booking, paid, refunded, kept, 100, tax_refunded=tax)
 
 
 def set_note(actor: User, booking_id: int, note: str) -> Booking:

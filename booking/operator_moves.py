@@ -6,7 +6,11 @@ the stay's first nights (as many as it had) cost the lower of what they cost bef
 and today's prices; nights added beyond its length are an extension, priced at
 today's prices and paid from the company's credit by the usual rules (and refused if
 the credit or the company's policy forbids, or the guest's account was deactivated);
-nights dropped come back in full. The new nights are claimed under
+nights dropped come back in full. The accommodation tax follows the nights
+(``booking.stay_tax``): a kept night keeps its tax, every other night is taxed by the
+rule in force that night on its new price, and the difference is charged with the
+extension (it needs credit) or given back in full. A 住宅宿泊事業 house's 180 nights a
+year bind the new nights (``availability.night_cap``). The new nights are claimed under
 ``UNIQUE(unit_id, night)`` before the old ones are released, in one transaction: a
 night just taken answers ``BookingConflict`` (409 ``taken``) and nothing changes.
 
@@ -33,7 +37,8 @@ from accounts.models import Company, User
 from availability.blocks import reconcile_unit
 from availability.changes import nights_changed
 from availability.models import Block, BlockSource, Occupancy
-from billing import ledger
+from availability.night_cap import check_night_cap
+from billing import ledger, tax_ledger
 from billing.ledger import ChangeMoney
 from booking.announce import announce_change
 from booking.changes import set_night_prices
@@ -46,9 +51,11 @@ from booking.services import (
     billing_refusals,
     check_monthly_cap,
     insert_occupancy,
+    night_cap_refusal,
     taken_refusal,
     validate_stay_dates,
 )
+from booking.stay_tax import changed_night_taxes
 from core.dates import stay_nights
 from core.db import get_by_id, tokyo_today
 from core.extensions import db
@@ -64,6 +71,7 @@ class MoveNight:
     price: int  # what the night costs after the move
     kind: str  # "kept" (same room and night) | "moved" | "added" (an extension)
     old_price: int | None = None  # the night it replaces, for "moved"
+    tax: int = 0  # its accommodation tax (宿泊税), outside the price
 
 
 @dataclass(frozen=True)
@@ -80,11 +88,19 @@ class MoveQuote:
     charged: int  # taken from the company's credit (an extension), ≥ 0
     refunded: int  # given back to the company's credit, ≥ 0
     available: bool  # every new night is free in that room right now
+    # The accommodation tax the stay holds now and would hold after the move: the
+    # difference is charged (+) or given back in full (−) with it.
+    tax_before: int = 0
+    tax_after: int = 0
 
     @property
     def net(self) -> int:
         """Charged (+) or returned (−): what ``expected_net`` compares."""
         return self.charged - self.refunded
+
+    @property
+    def tax_difference(self) -> int:
+        return self.tax_after - self.tax_before
 
 
 # --- The rules ---------------------------------------------------------------------
@@ -285,7 +301,14 @@ def _price_move(booking: Booking, unit: Unit, nights: list[date], since: date) -
             priced[night] = MoveNight(night, price, "moved", replaced[i])
         else:
             priced[night] = MoveNight(night, today[i], "added")
-    return [priced[n] for n in nights]
+    ordered = [priced[n] for n in nights]
+    taxes = changed_night_taxes(
+        unit.facility,
+        booking,
+        [(n.night, n.price, n.kind == "kept") for n in ordered],
+        booking.guests,
+    )
+    return [replace(n, tax=tax) for n, tax in zip(ordered, taxes, strict=True)]
 
 
 def _quote(
@@ -309,6 +332,8 @@ def _quote(
         charged=max(0, net),
         refunded=max(0, -net),
         available=True,
+        tax_before=tax_ledger.tax_held([booking.id])[booking.id],
+        tax_after=sum(n.tax for n in priced),
     )
 
 
@@ -337,14 +362,31 @@ def quote_move(
     ``available=False``."""
     booking = operator_booking(actor, booking_id)
     unit, nights, since = _checked(booking, unit_id, check_in, check_out, now, horizon_days)
+    _check_cap(booking, unit, nights, since, lock=False)
     quote = _quote(booking, unit, check_in, check_out, _price_move(booking, unit, nights, since))
-    if quote.charged:
-        account = ledger.account_of(booking.company_id)
-        with billing_refusals():
-            ledger.check_change_spend(
-                account, booking, booking.user, quote.charged, now, grace_days
-            )
+    account = ledger.account_of(booking.company_id)
+    with billing_refusals():
+        tax_ledger.check_change(
+            account, booking, booking.user, _money(quote), quote.tax_difference, now, grace_days
+        )
     return replace(quote, available=_is_free(booking, unit, max(check_in, since), check_out))
+
+
+def _check_cap(
+    booking: Booking, unit: Unit, nights: list[date], since: date, *, lock: bool
+) -> None:
+    """The 180-night cap of a 住宅宿泊事業 house, for the nights the move claims (from
+    ``since`` on: the nights slept stay where they were) against those the stay holds
+    in ``unit`` now. ``lock``: under the room's lock (the move, not its quote)."""
+    held = db.session.scalars(
+        select(Occupancy.night).where(
+            Occupancy.booking_id == booking.id,
+            Occupancy.unit_id == unit.id,
+            Occupancy.night >= since,
+        )
+    ).all()
+    with night_cap_refusal():
+        check_night_cap(unit, [n for n in nights if n >= since], held, lock=lock)
 
 
 def move_booking(
@@ -358,6 +400,7 @@ def move_booking(
     horizon_days: int = 180,
     grace_days: int = DEFAULT_GRACE_DAYS,
     expected_net: int | None = None,
+    expected_tax: int | None = None,
 ) -> MoveQuote:
     """Move one of the actor's organisation's stays (see the module). Refused:
     a stay of another organisation (``BookingNotFound``), checked out, a no-show or
@@ -369,17 +412,20 @@ def move_booking(
     closed in that room (``closed``), the same stay (``unchanged``), an extension the
     company's policy or credit refuses or for a deactivated guest
     (``employee_inactive``); a night booked by somebody else: ``BookingConflict``
-    (``taken``). With ``expected_net`` (what
-    the operator was shown), a different amount is refused with ``PriceChanged``.
+    (``taken``), a 住宅宿泊事業 house past its 180 nights a year (``night_cap``). With
+    ``expected_net`` (what the operator was shown) and ``expected_tax`` (the tax
+    difference shown), a different amount is refused with ``PriceChanged``.
     The employee hears of it (``booking.changed``, by the operator)."""
     booking = operator_booking(actor, booking_id)
     # The locks of an employee's change, in its order: the employee, then the stay.
     db.session.execute(select(User.id).where(User.id == booking.user_id).with_for_update())
     booking = operator_booking(actor, booking_id, lock=True)
     unit, nights, since = _checked(booking, unit_id, check_in, check_out, now, horizon_days)
+    _check_cap(booking, unit, nights, since, lock=True)
     lock_prices(unit.facility_id, shared=True)  # no pricing run between read and commit
     quote = _quote(booking, unit, check_in, check_out, _price_move(booking, unit, nights, since))
-    if expected_net is not None and quote.net != expected_net:
+    moved_tax = expected_tax is not None and quote.tax_difference != expected_tax
+    if moved_tax or (expected_net is not None and quote.net != expected_net):
         raise PriceChanged(
             _l(
                 "What this move charges or returns has changed since it was shown: the stay"
@@ -394,6 +440,7 @@ def move_booking(
     booking.unit = unit
     booking.check_in, booking.check_out = check_in, check_out
     booking.total_price = quote.new_total
+    booking.accommodation_tax = quote.tax_after
     db.session.flush()
     db.session.expire(booking, ["nights"])  # read back in night order
     nights_changed(unit.facility_id, *old_range)
@@ -402,7 +449,9 @@ def move_booking(
     reconcile_unit(old_unit_id, tokyo_today(now))
     # The account lock last, as a booking and a cancellation take it.
     with billing_refusals():
-        ledger.settle_change(booking, booking.user, _money(quote), now, grace_days)
+        tax_ledger.settle_change(
+            booking, booking.user, _money(quote), quote.tax_after, now, grace_days
+        )
     announce_change(booking, actor, old_unit_id, old_range, quote.charged, quote.refunded, now)
     return quote
 

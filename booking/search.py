@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import jpholiday
+from flask_babel import LazyString, lazy_ngettext
 from sqlalchemy import and_, exists, func, select
 
 from availability.models import Occupancy
+from availability.night_cap import CAP_NIGHTS, lodging_year, sold_nights, year_bounds
 from core.dates import month_weeks, stay_nights
 from core.extensions import db
+from core.i18n import format_day
 from core.paging import Page
+from facilities.licences import LicenceType
 from facilities.models import YES_NO_AMENITIES, Facility, FacilityKind, Unit
 from facilities.regions import prefecture_codes_in
 from pricing.models import NightlyPrice
@@ -117,13 +122,95 @@ def _free_units(query: SearchQuery) -> list:
         )
     )
     return db.session.execute(
-        select(Unit.id, Unit.facility_id, Unit.name, Unit.capacity, Unit.base_price)
+        select(
+            Unit.id,
+            Unit.facility_id,
+            Unit.name,
+            Unit.capacity,
+            Unit.base_price,
+            Facility.licence_type,
+        )
         .join(Facility, Facility.id == Unit.facility_id)
         .where(
             Unit.active.is_(True), Unit.capacity >= query.guests, ~taken, *_facility_filters(query)
         )
         .order_by(Unit.facility_id, Unit.id)
     ).all()
+
+
+# --- the 180-night cap of a 住宅宿泊事業 house (availability.night_cap) ------------------
+
+
+@dataclass(frozen=True)
+class CapRefusal:
+    """A room the cap refuses for a stay: the first lodging year it would go past in,
+    and the nights it has left in that year."""
+
+    unit_id: int
+    year: int
+    left: int
+
+
+def _nights_left(unit_ids: list[int], years: Iterable[int]) -> dict[tuple[int, int], int]:
+    """Nights each unit may still lodge guests on, per (unit, lodging year): one grouped
+    query per year, whatever the number of units."""
+    left: dict[tuple[int, int], int] = {}
+    if unit_ids:
+        for year in sorted(set(years)):
+            for unit_id, sold in sold_nights(unit_ids, year).items():
+                left[unit_id, year] = max(0, CAP_NIGHTS - sold)
+    return left
+
+
+def cap_refusals(unit_ids: Iterable[int], check_in: date, check_out: date) -> dict[int, CapRefusal]:
+    """Those of the (capped) units whose nights [check_in, check_out) would go past the
+    cap in one of their lodging years. The caller passes only units of 住宅宿泊事業 houses."""
+    need = Counter(lodging_year(n) for n in stay_nights(check_in, check_out))
+    left = _nights_left(list(unit_ids), need)
+    refused: dict[int, CapRefusal] = {}
+    for (unit_id, year), nights in sorted(left.items(), key=lambda item: item[0][1]):
+        if nights < need[year] and unit_id not in refused:
+            refused[unit_id] = CapRefusal(unit_id, year, nights)
+    return refused
+
+
+def _within_night_cap(rows: list, check_in: date, check_out: date) -> list:
+    """The free units of ``_free_units`` less those the cap refuses for the stay."""
+    capped = [r.id for r in rows if r.licence_type == LicenceType.MINPAKU]
+    refused = cap_refusals(capped, check_in, check_out) if capped else {}
+    return [r for r in rows if r.id not in refused] if refused else rows
+
+
+def _facility_cap(facility: Facility, units: list[Unit], start: date, end: date) -> dict:
+    """Nights left per (unit, lodging year) over [start, end) for a 住宅宿泊事業 house's
+    units; empty (no cap) for a facility under any other licence."""
+    if facility.licence_type != LicenceType.MINPAKU:
+        return {}
+    years = range(lodging_year(start), lodging_year(max(start, end - timedelta(days=1))) + 1)
+    return _nights_left([u.id for u in units], years)
+
+
+def night_cap_notice(facility: Facility, check_in: date, check_out: date) -> LazyString | None:
+    """Why a room of a 住宅宿泊事業 house is not offered for these dates when the cap is
+    the reason (the nights left in the year the stay would go past it); None otherwise."""
+    if facility.licence_type != LicenceType.MINPAKU or check_out <= check_in:
+        return None
+    refused = cap_refusals([u.id for u in facility.units if u.active], check_in, check_out)
+    if not refused:
+        return None
+    # The room closest to fitting, in the earliest year it runs short in.
+    best = max(refused.values(), key=lambda r: (r.left, -r.year))
+    return lazy_ngettext(
+        "This house is a private lodging (minpaku): it may host guests on at most %(cap)d"
+        " nights a year (April to March), and %(num)d night remains in the year from"
+        " %(date)s, too few for these dates.",
+        "This house is a private lodging (minpaku): it may host guests on at most %(cap)d"
+        " nights a year (April to March), and %(num)d nights remain in the year from"
+        " %(date)s, too few for these dates.",
+        best.left,
+        cap=CAP_NIGHTS,
+        date=LazyString(format_day, year_bounds(best.year)[0], "date"),
+    )
 
 
 def _stored_totals(unit_ids: list[int], check_in: date, check_out: date) -> dict:
@@ -183,7 +270,7 @@ def search(query: SearchQuery) -> list[FacilityResult]:
     Each facility carries its free units and their stay totals; the list is sorted by
     the lowest total (or as ``query.sort`` says). Facilities are not loaded here.
     """
-    rows = _free_units(query)
+    rows = _within_night_cap(_free_units(query), query.check_in, query.check_out)
     stored = _stored_totals([r.id for r in rows], query.check_in, query.check_out)
     results = _facility_results(rows, stored, query.nights)
     if query.sort == "price_desc":
@@ -252,18 +339,32 @@ def _taken_nights(unit_ids: list[int], start: date, end: date) -> set[tuple[int,
     return {(r.unit_id, r.night) for r in rows}
 
 
-def facility_availability(facility: Facility, start: date, end: date) -> list[UnitAvailability]:
-    """Each active unit's nights in [start, end): free or not, and the night's price."""
+def facility_availability(
+    facility: Facility, start: date, end: date, nights_left: dict | None = None
+) -> list[UnitAvailability]:
+    """Each active unit's nights in [start, end): free or not, and the night's price.
+
+    A night of a 住宅宿泊事業 house's room with no nights left in its lodging year is
+    not free (``nights_left``: per (unit, year), computed here when not given).
+    """
     units = [u for u in facility.units if u.active]
     nights = stay_nights(start, end)
     taken = _taken_nights([u.id for u in units], start, end)
+    if nights_left is None:
+        nights_left = _facility_cap(facility, units, start, end)
     prices = night_prices(((u.id, u.base_price) for u in units), nights)
     return [
         UnitAvailability(
             u,
             [
                 NightStatus(
-                    n, (u.id, n) not in taken, p.price, p.base_price, p.reasons, -p.off_season
+                    n,
+                    (u.id, n) not in taken
+                    and (not nights_left or nights_left.get((u.id, lodging_year(n)), 1) > 0),
+                    p.price,
+                    p.base_price,
+                    p.reasons,
+                    -p.off_season,
                 )
                 for n, p in zip(nights, prices[u.id], strict=True)
             ],
@@ -273,10 +374,14 @@ def facility_availability(facility: Facility, start: date, end: date) -> list[Un
 
 
 def units_free_for_stay(facility: Facility, check_in: date, check_out: date) -> set[int]:
-    """Ids of the facility's active units with every night of the stay free."""
+    """Ids of the facility's active units with every night of the stay free (and, in a
+    住宅宿泊事業 house, nights enough left under the cap)."""
     unit_ids = [u.id for u in facility.units if u.active]
     taken = {unit_id for unit_id, _night in _taken_nights(unit_ids, check_in, check_out)}
-    return set(unit_ids) - taken
+    free = set(unit_ids) - taken
+    if free and facility.licence_type == LicenceType.MINPAKU:
+        free -= set(cap_refusals(free, check_in, check_out))
+    return free
 
 
 @dataclass(frozen=True)
@@ -340,8 +445,17 @@ def month_calendar(
     if check_in and first - timedelta(days=max_nights) <= check_in < first:
         start = check_in
     end = last + timedelta(days=min_nights)
+    # Nights left under the cap (a 住宅宿泊事業 house), also for a stay running past the grid.
+    active = [u for u in facility.units if u.active]
+    reach = check_in or start
+    stay_end = (
+        reach + timedelta(days=max_nights) if reach < date.max - timedelta(max_nights) else end
+    )
+    nights_left = _facility_cap(facility, active, start, max(end, stay_end))
     availability = [
-        ua for ua in facility_availability(facility, start, end) if ua.unit.capacity >= guests
+        ua
+        for ua in facility_availability(facility, start, end, nights_left)
+        if ua.unit.capacity >= guests
     ]
     free: dict[date, set[int]] = defaultdict(set)
     prices: dict[date, list[int]] = defaultdict(list)
@@ -353,19 +467,28 @@ def month_calendar(
                 prices[n.night].append(n.price)
                 off_season[n.night] = max(off_season[n.night], n.off_season)
 
+    def within_cap(units: set[int], first: date, count: int) -> set[int]:
+        """Those of ``units`` with nights enough left for ``count`` nights from ``first``."""
+        if not nights_left:
+            return units
+        need = Counter(lodging_year(first + timedelta(days=n)) for n in range(count))
+        return {u for u in units if all(nights_left.get((u, y), n) >= n for y, n in need.items())}
+
     def can_check_in(d: date) -> bool:
         if d < today or (last_check_in is not None and d > last_check_in):
             return False
         units = set(free.get(d, ()))
         for n in range(1, min_nights):
             units &= free.get(d + timedelta(days=n), set())
-        return bool(units)
+        return bool(within_cap(units, d, min_nights))
 
-    # The days a stay from the check-in may end on: one unit free every night between.
+    # The days a stay from the check-in may end on: one unit free every night between
+    # (and, under the cap, with nights enough left).
     check_outs: set[date] = set()
     if check_in and can_check_in(check_in):
         units = set(free.get(check_in, ()))
         for n in range(1, max_nights + 1):
+            units = within_cap(units, check_in, n)
             if not units:
                 break
             if n >= min_nights:

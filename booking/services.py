@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from flask_babel import LazyString
@@ -22,6 +22,7 @@ from accounts.models import Company, User
 from availability.blocks import reconcile_unit
 from availability.changes import nights_changed
 from availability.models import Occupancy
+from availability.night_cap import NightCapReached, check_night_cap
 from billing import ledger
 from billing.ledger import (
     CreditRefused,
@@ -36,6 +37,7 @@ from booking.models import (
     BookingNight,
     BookingStatus,
 )
+from booking.stay_tax import night_taxes, refund_unkept_tax
 from booking.terms import policy_of
 from core.dates import month_bounds, stay_nights
 from core.db import get_by_id, in_id_range, tokyo_today
@@ -190,6 +192,8 @@ class Quote:
     guests: int
     explained: list[tuple[date, NightPrice]]  # each night's price and its reasons
     available: bool
+    # Each night's accommodation tax (宿泊税), outside the price: paid from the credit too.
+    taxes: list[int] = field(default_factory=list)
 
     @property
     def nights(self) -> list[tuple[date, int]]:
@@ -198,6 +202,10 @@ class Quote:
     @property
     def total(self) -> int:
         return sum(p.price for _night, p in self.explained)
+
+    @property
+    def accommodation_tax(self) -> int:
+        return sum(self.taxes)
 
 
 def require_booker(actor: User) -> None:
@@ -244,6 +252,8 @@ def quote_stay(
     """Every rule ``book_stay`` applies, without booking: for the confirmation page."""
     unit, company, nights = check_request(actor, stay, now, horizon_days)
     check_monthly_cap(actor, company, nights)
+    with night_cap_refusal():
+        check_night_cap(unit, nights, lock=False)
     taken = db.session.scalar(
         select(func.count())
         .select_from(Occupancy)
@@ -254,7 +264,10 @@ def quote_stay(
         )
     )
     prices = unit_night_prices(unit, nights)
-    _check_credit(actor, sum(p.price for p in prices), now, grace_days)
+    taxes = night_taxes(
+        unit.facility, zip(nights, [p.price for p in prices], strict=True), stay.guests
+    )
+    _check_credit(actor, sum(p.price for p in prices), now, grace_days, tax=sum(taxes))
     return Quote(
         unit,
         stay.check_in,
@@ -262,14 +275,16 @@ def quote_stay(
         stay.guests,
         list(zip(nights, prices, strict=True)),
         available=taken == 0,
+        taxes=taxes,
     )
 
 
-def _check_credit(actor: User, total: int, now: datetime, grace_days: int) -> None:
-    """The company's subscription, credit and the employee's cap allow this stay (unlocked)."""
+def _check_credit(actor: User, total: int, now: datetime, grace_days: int, *, tax: int) -> None:
+    """The company's subscription, credit and the employee's cap allow this stay and its
+    accommodation tax (unlocked)."""
     account = ledger.account_of(actor.company_id)
     with billing_refusals():
-        ledger.check_spend(account, actor, total, now, grace_days)
+        ledger.check_spend(account, actor, total, now, grace_days, tax=tax)
 
 
 @contextmanager
@@ -278,6 +293,15 @@ def billing_refusals():
         yield
     except CreditRefused as exc:
         raise BillingRefused(exc.message, exc.code) from None
+
+
+@contextmanager
+def night_cap_refusal():
+    """A 住宅宿泊事業 house past its 180 nights refuses as a booking rule (``night_cap``)."""
+    try:
+        yield
+    except NightCapReached as exc:
+        raise BookingError(exc.message, exc.code) from None
 
 
 def _is_night_already_claimed(exc: IntegrityError) -> bool:
@@ -321,9 +345,12 @@ def book_stay(
             return earlier
     unit, company, nights = check_request(actor, stay, now, horizon_days)
     check_monthly_cap(actor, company, nights)
+    with night_cap_refusal():  # under the unit's lock until the commit
+        check_night_cap(unit, nights)
 
     lock_prices(unit.facility_id, shared=True)  # no pricing run between read and commit
     prices = _prices_as_shown(unit, nights, expected_total)
+    taxes = night_taxes(unit.facility, zip(nights, prices, strict=True), stay.guests)
     booking = Booking(
         user_id=actor.id,
         company_id=company.id,
@@ -333,12 +360,17 @@ def book_stay(
         guests=stay.guests,
         status=BookingStatus.CONFIRMED,
         total_price=sum(prices),
+        accommodation_tax=sum(taxes),
         request_key=request_key,
         created_at=now,
-        nights=[BookingNight(night=n, price=p) for n, p in zip(nights, prices, strict=True)],
+        nights=[
+            BookingNight(night=n, price=p, accommodation_tax=t)
+            for n, p, t in zip(nights, prices, taxes, strict=True)
+        ],
     )
     _claim_nights(booking, nights)
-    # Pay with the company's stay credit, under its account lock (refuses if short).
+    # Pay the price and the accommodation tax with the company's stay credit, under its
+    # account lock (refuses if short).
     with billing_refusals():
         spend_for_booking(booking, actor, now, grace_days)
     # Demand around these nights changed: re-price them once this commits.
@@ -438,6 +470,7 @@ class CancelResult:
     kept: int  # of the stay's price, kept under the cancellation policy
     refund_percent: int  # the policy's band on the day of cancelling
     already: bool = False  # it was cancelled before: nothing changed now
+    tax_refunded: int = 0  # the accommodation tax given back, in full
 
 
 def cancel_booking(
@@ -473,23 +506,24 @@ def cancel_booking(
                     amount=LazyString(format_yen, refund),
                 )
             )
-    _release(booking, now)
+    tax = _release(booking, now)
     refunded = refund_for_cancellation(booking, now)
     percent = policy_of(booking).percent_on(today)
     kept = max(0, min(paid, booking.total_price) - refunded)
-    _cancelled(booking, actor, refunded, kept, now)
-    return CancelResult(booking, paid, refunded, kept, percent)
+    _cancelled(booking, actor, refunded, kept, now, tax)
+    return CancelResult(booking, paid, refunded, kept, percent, tax_refunded=tax)
 
 
 def _cancelled(
-    booking: Booking, actor: User | None, refunded: int, kept: int, now: datetime
+    booking: Booking, actor: User | None, refunded: int, kept: int, now: datetime, tax: int = 0
 ) -> None:
     events.emit(
         events.BOOKING_CANCELLED,
         now,
         **booking_parties(booking, actor.id if actor is not None else None),
         subject=("booking", booking.id),
-        data={"refund": refunded, "fee": kept, "by": acted_by(actor, booking)},
+        data={"refund": refunded, "fee": kept, "by": acted_by(actor, booking)}
+        | ({"tax_refund": tax} if tax else {}),  # the accommodation tax, given back in full
     )
 
 
@@ -513,14 +547,16 @@ def cancel_future_stays(user: User, now: datetime, *, actor_id: int | None = Non
     ).all()
     held = ledger.paid_for(b.id for b in rows)
     for booking in rows:
-        _release(booking, now)
+        tax = _release(booking, now)
         refunded = refund_for_cancellation(booking, now, full=True)
         kept = max(0, min(held[booking.id], booking.total_price) - refunded)
-        _cancelled(booking, actor, refunded, kept, now)
+        _cancelled(booking, actor, refunded, kept, now, tax)
     return list(rows)
 
 
-def _release(booking: Booking, now: datetime) -> None:
+def _release(booking: Booking, now: datetime) -> int:
+    """Cancel the stay and free its nights; its accommodation tax comes back in full
+    (the yen returned)."""
     db.session.execute(delete(Occupancy).where(Occupancy.booking_id == booking.id))
     booking.status = BookingStatus.CANCELLED
     booking.cancelled_at = now
@@ -528,6 +564,7 @@ def _release(booking: Booking, now: datetime) -> None:
     # A block that wanted these nights (an external calendar over the stay) takes them now.
     reconcile_unit(booking.unit_id, tokyo_today(now))
     nights_changed(booking.unit.facility_id, booking.check_in, booking.check_out)
+    return refund_unkept_tax(booking, now)
 
 
 def bookings_of(

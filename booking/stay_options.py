@@ -1,5 +1,7 @@
-"""What an employee can choose next: each room's price for the chosen dates, and, when
-a search finds nothing, the nearby dates, nearby places and filters that would."""
+"""What an employee can choose next: each room's price and accommodation tax for the
+chosen dates, the tax of each search result, whether a stay's guest register is still
+to be filled in, and, when a search finds nothing, the nearby dates, nearby places and
+filters that would."""
 
 from __future__ import annotations
 
@@ -10,12 +12,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from accounts.models import User
+from booking import guest_register
 from booking.models import OPEN_STATUSES, Booking
-from booking.search import SearchQuery, search
+from booking.search import FacilityResult, SearchQuery, search
+from booking.stay_tax import night_taxes
 from core.dates import stay_nights
 from core.extensions import db
 from facilities.models import Facility, Unit
 from facilities.regions import PREFECTURES_BY_CODE, REGIONS_BY_SLUG, prefecture_codes_in
+from lodging import register
+from lodging.tax import TaxTable
 from pricing.prices import night_prices
 
 
@@ -28,6 +34,7 @@ class RoomOffer:
     fits: bool  # sleeps the party
     total: int
     nights: int
+    tax: int = 0  # the stay's accommodation tax (宿泊税), outside the price
 
     @property
     def per_night(self) -> int:
@@ -40,22 +47,64 @@ class RoomOffer:
 
 
 def room_offers(
-    facility: Facility, check_in: date, check_out: date, guests: int, free_ids: set[int]
+    facility: Facility,
+    check_in: date,
+    check_out: date,
+    guests: int,
+    free_ids: set[int],
+    table: TaxTable | None = None,
 ) -> list[RoomOffer]:
-    """Each active room's total for [check_in, check_out) at today's nightly prices."""
+    """Each active room's total for [check_in, check_out) at today's nightly prices, and
+    the accommodation tax those nights would carry for ``guests``."""
     units = [u for u in facility.units if u.active]
     nights = stay_nights(check_in, check_out)
     prices = night_prices(((u.id, u.base_price) for u in units), nights)
-    return [
-        RoomOffer(
-            u,
-            u.id in free_ids,
-            u.capacity >= guests,
-            sum(p.price for p in prices[u.id]),
-            len(nights),
+    table = table if table is not None else TaxTable.load()
+    offers = []
+    for u in units:
+        priced = [(night, p.price) for night, p in zip(nights, prices[u.id], strict=True)]
+        offers.append(
+            RoomOffer(
+                u,
+                u.id in free_ids,
+                u.capacity >= guests,
+                sum(price for _night, price in priced),
+                len(nights),
+                sum(night_taxes(facility, priced, guests, table)),
+            )
         )
-        for u in units
-    ]
+    return offers
+
+
+def result_taxes(results: list[FacilityResult], guests: int, table: TaxTable) -> dict[int, int]:
+    """The accommodation tax of each search result's stay (its cheapest room, whose
+    nights ``attach_night_prices`` loaded), by facility id."""
+    return {
+        r.facility_id: sum(
+            night_taxes(r.facility, [(n, p.price) for n, p in r.night_prices], guests, table)
+        )
+        for r in results
+    }
+
+
+# --- The guest register (宿泊者名簿) -----------------------------------------------------
+
+
+def register_missing(booking: Booking, today: date) -> list | None:
+    """What the stay's guest register still lacks ([] when complete), or None when the
+    employee has no register to fill in for it (a satellite office, a stay cancelled
+    or ended: ``guest_register.editable``). Checking in needs it complete."""
+    if not guest_register.editable(booking, today):
+        return None
+    return register.missing(booking.id, booking.guests)
+
+
+def register_complete(bookings: list[Booking], today: date) -> dict[int, bool]:
+    """For each of the stays whose register can still be filled in, whether it is
+    complete (one read; nothing of the register is shown, so nothing is logged)."""
+    return guest_register.register_complete(
+        b for b in bookings if guest_register.editable(b, today)
+    )
 
 
 def next_stay(user: User, today: date) -> Booking | None:

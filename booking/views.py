@@ -22,7 +22,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from billing.services import credit_notice
-from booking import announce, ratings, services, stay_options
+from booking import announce, ratings, services, stay_options, stay_tax
 from booking import search as search_service
 from booking.forms import (
     AMENITY_LABELS,
@@ -40,8 +40,10 @@ from core.db import edge_now, get_by_id, tokyo_today
 from core.extensions import db
 from core.i18n import current_locale, format_yen
 from facilities.geo import facility_pins
+from facilities.licences import LICENCE_LABELS, LicenceType
 from facilities.models import Facility, Unit
 from facilities.photos import cover_photos, facility_photos
+from lodging.tax import TaxTable
 
 bp = Blueprint("booking", __name__)
 STAY_ARGS = ("unit_id", "check_in", "check_out", "guests")
@@ -108,7 +110,7 @@ def home():
         form.check_in.data = today + timedelta(days=14)
         form.check_out.data = today + timedelta(days=21)
     page = query = error = suggestions = terms = None
-    covers, links, pins = {}, {}, []
+    covers, links, pins, taxes = {}, {}, [], {}
     if "check_in" in request.args:
         if form.validate():
             query = form.to_query()
@@ -125,6 +127,7 @@ def home():
                 terms = stay_terms(query.check_in, today)
                 covers = cover_photos([r.facility_id for r in page.items])
                 links, pins = _result_links_and_pins(page.items, query)
+                taxes = stay_options.result_taxes(page.items, query.guests, TaxTable.load())
                 if not page.total:
                     suggestions = stay_options.suggestions(query, today, _last_check_in(today))
         else:
@@ -141,6 +144,7 @@ def home():
         covers=covers,
         links=links,
         pins=pins,
+        taxes=taxes,
         today=today,
         credit=credit_notice(current_user, now, current_app.config["BILLING_GRACE_DAYS"]),
         next_stay=stay_options.next_stay(current_user, today) if current_user.books_stays else None,
@@ -213,7 +217,7 @@ def _facility_page(facility: Facility, args, error: services.BookingError | None
     )
     prev_month, next_month = adjacent_months(first)
     # With dates chosen, each room's total for the stay, and whether it is free.
-    rooms = None
+    rooms = cap_notice = None
     # Only a stay that could be booked is priced room by room (an absurd range from the
     # query string would price every night of it).
     if (
@@ -223,8 +227,12 @@ def _facility_page(facility: Facility, args, error: services.BookingError | None
         and (check_out - check_in).days <= MAX_SEARCH_NIGHTS
     ):
         free = search_service.units_free_for_stay(facility, check_in, check_out)
-        rooms = stay_options.room_offers(facility, check_in, check_out, guests, free)
+        rooms = stay_options.room_offers(
+            facility, check_in, check_out, guests, free, TaxTable.load()
+        )
         offered = [r.unit.id for r in rooms if r.offered]
+        # A 住宅宿泊事業 house past its 180 nights a year says so above its rooms.
+        cap_notice = search_service.night_cap_notice(facility, check_in, check_out)
     else:
         offered = [u.id for u in facility.units if u.active and u.capacity >= guests]
     chosen_unit_id = (
@@ -235,6 +243,8 @@ def _facility_page(facility: Facility, args, error: services.BookingError | None
     return render_template(
         "booking/facility.html",
         rooms=rooms,
+        cap_notice=cap_notice,
+        licence_label=LICENCE_LABELS[LicenceType(facility.licence_type or LicenceType.NONE)],
         offered=offered,
         max_guests=MAX_GUESTS,
         guests=guests,
@@ -376,13 +386,20 @@ def book():
 @bp.get("/stays")
 def stays():
     today = tokyo_today(edge_now())
-    upcoming, past = services.bookings_of(current_user, today)
+    upcoming, past = services.bookings_of(current_user, today, with_nights=True)
     terms = {
         booking_id: StayTerms(held.policy, today)
         for booking_id, held in cancellation_terms_of(upcoming, today).items()
     }
     return render_template(
-        "booking/stays.html", upcoming=upcoming, past=past, today=today, terms=terms
+        "booking/stays.html",
+        upcoming=upcoming,
+        past=past,
+        today=today,
+        terms=terms,
+        # The accommodation tax each stay keeps (none once cancelled, less after a no-show).
+        taxes={b.id: stay_tax.kept_tax(b) for b in (*upcoming, *past)},
+        register_complete=stay_options.register_complete(upcoming, today),
     )
 
 
@@ -404,6 +421,8 @@ def stay(booking_id: int):
         today=today,
         money=money,
         terms=StayTerms(money.policy, today),
+        tax_kept=stay_tax.kept_tax(booking),
+        register_missing=stay_options.register_missing(booking, today),
         rating=ratings.rating_of(booking.id),
         can_rate=ratings.can_rate(booking, today),
     )

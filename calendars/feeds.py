@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import joinedload
 
 from accounts.models import OperatorOrg, User
@@ -71,8 +71,12 @@ def add_feed(
     now: datetime,
     *,
     operator_cap: int = MAX_FEEDS_PER_OPERATOR,
+    counts_as_lodging: bool = False,
 ) -> CalendarFeed:
     """Import ``url`` into ``unit``. The address is checked again on every fetch.
+
+    ``counts_as_lodging``: its events are stays booked on another channel, counted
+    towards a 住宅宿泊事業 house's 180 nights a year (``availability.night_cap``).
 
     At most MAX_FEEDS_PER_UNIT feeds per room and ``operator_cap`` per operator
     organisation; the organisation's row is locked while counting, so two
@@ -104,7 +108,13 @@ def add_feed(
             ),
             "too_many_for_operator",
         )
-    feed = CalendarFeed(unit_id=unit.id, url=url, label=label, created_at=now)
+    feed = CalendarFeed(
+        unit_id=unit.id,
+        url=url,
+        label=label,
+        counts_as_lodging=counts_as_lodging,
+        created_at=now,
+    )
     db.session.add(feed)
     db.session.flush()
     return feed
@@ -119,6 +129,21 @@ def operator_feed_count(operator_id: int) -> int:
         .join(Facility, Facility.id == Unit.facility_id)
         .where(Facility.operator_id == operator_id)
     )
+
+
+def set_counts_as_lodging(feed: CalendarFeed, counts: bool) -> int:
+    """Mark whether the feed's events are stays booked on another channel; the blocks
+    it imported already follow at once (their nights count towards the 180-night cap
+    of a 住宅宿泊事業 house, or stop counting). Returns the blocks changed."""
+    feed.counts_as_lodging = counts
+    changed = db.session.execute(
+        update(Block)
+        .where(Block.feed_id == feed.id, Block.lodging != counts)
+        .values(lodging=counts)
+        .execution_options(synchronize_session="fetch")
+    ).rowcount
+    db.session.flush()
+    return changed
 
 
 def remove_feed(feed: CalendarFeed, today: date) -> None:

@@ -319,6 +319,7 @@ def _apply_events(
             spans.append((event.start, event.end))
             continue
         moved = _update_block(block, event, now, today)
+        block.lodging = feed.counts_as_lodging
         if moved:
             outcome.moved += 1
             spans += moved
@@ -354,6 +355,9 @@ def _new_block_row(feed: CalendarFeed, event: ImportedEvent, now: datetime) -> d
         "feed_id": feed.id,
         "event_key": event.key,
         "summary": event.summary[:200],
+        # A stay booked on another channel (the operator marked the feed so) counts
+        # towards a 住宅宿泊事業 house's 180 nights a year.
+        "lodging": feed.counts_as_lodging,
         "created_at": now,
         "updated_at": now,
     }

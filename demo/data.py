@@ -1,4 +1,5 @@
-"""The demo network's places and people: forty facilities across Japan, hand-written.
+"""The demo network's places and people: forty-five facilities across Japan, hand-written,
+and the guests of the stays whose register (宿泊者名簿) the demo fills in.
 
 Kept apart from ``demo.seed`` (which builds the database from it) so each reads at once.
 """
@@ -40,9 +41,13 @@ class Place(NamedTuple):
     nights: tuple[int, int]  # min, max
     ja: str
     en: str
+    # The lodging licence (facilities.licences); "" for the usual one: none for an
+    # office, 簡易宿所 for a self-catering house, 旅館・ホテル otherwise.
+    licence: str = ""
 
 
 STAY, OFFICE, BOTH = "stay", "office", "both"
+HOTEL, SIMPLE, MINPAKU, SPECIAL_ZONE = "hotel", "simple", "minpaku", "special_zone"
 INN, DESK = ("15:00", "10:00"), ("10:00", "09:00")
 
 # fmt: off
@@ -95,6 +100,13 @@ PLACES: tuple[Place, ...] = (
            "サテライトオフィスです。",
            "Five minutes on foot from Jimbocho, Otemachi and Takebashi stations: focus booths and"
            " meeting rooms in central Tokyo."),
+    Place(13, "台東区", "谷中 2-9-14", 35.7222, 139.7665,
+           "谷中 路地裏の宿", "Yanaka Back-Lane Inn", STAY, SATOYAMA, 18_000,
+           300, 4, "kitchen family", INN, (1, 14),
+           "谷中銀座の商店街から一本入った路地の木造宿。上野駅から歩いて15分、根津や千駄木の"
+           "下町を歩く合間に仕事ができます。",
+           "A wooden inn in a lane off the Yanaka Ginza shopping street, fifteen minutes' walk"
+           " from Ueno Station: work between walks through old Nezu and Sendagi.", SIMPLE),
     Place(13, "西多摩郡奥多摩町", "氷川 1420", 35.8095, 139.0966,
            "奥多摩リバーサイドハウス", "Okutama Riverside House", STAY, SATOYAMA, 9_000,
            100, 5, "parking kitchen family", INN, (1, 21),
@@ -120,6 +132,14 @@ PLACES: tuple[Place, ...] = (
            "五輪サーフィン会場となった釣ヶ崎海岸のそば。朝に波に乗り、日中はデスクで仕事を。",
            "Near Tsurigasaki Beach, the Olympic surfing venue: surf at dawn, work at a desk through"
            " the day."),
+    Place(12, "南房総市", "白浜町白浜 2650", 34.9130, 139.8860,
+           "南房総 白浜の海の家", "Minamiboso Shirahama Sea House", STAY, UMIBE, 20_000,
+           200, 3, "parking kitchen family", ("16:00", "10:00"), (2, 14),
+           "房総半島の南端、野島埼灯台まで歩いて10分の一軒家を丸ごと貸し切り。住宅宿泊事業の"
+           "届出住宅のため、貸し出せる日数は年に180泊までです。",
+           "A whole house at the southern tip of the Boso Peninsula, ten minutes' walk from"
+           " Nojimazaki Lighthouse. As a registered private lodging house it may be let on at"
+           " most 180 nights a year.", MINPAKU),
     Place(10, "吾妻郡草津町", "草津 118", 36.6225, 138.5962,
            "草津湯畑の宿", "Kusatsu Yubatake Lodge", STAY, SATOYAMA, 15_000,
            200, 4, "parking onsen", INN, (1, 14),
@@ -192,6 +212,13 @@ PLACES: tuple[Place, ...] = (
            "南禅寺の参道にほど近い京町家。哲学の道で朝を始め、坪庭に面した座敷で会議ができます。",
            "A Kyoto machiya near the approach to Nanzen-ji: start the day on the Philosopher's"
            " Path and meet in a tatami room facing the courtyard garden."),
+    Place(26, "京都市東山区", "祇園町南側 570-120", 35.0025, 135.7765,
+           "祇園 花見小路の町家", "Gion Hanamikoji Machiya", STAY, SATOYAMA, 24_000,
+           300, 4, "kitchen", INN, (1, 14),
+           "花見小路から一筋入った京町家の宿。八坂神社や建仁寺まで歩いて5分、朝の祇園を"
+           "静かに歩けます。",
+           "A Kyoto machiya inn one lane off Hanamikoji, five minutes' walk from Yasaka Shrine"
+           " and Kennin-ji: Gion in the quiet of the early morning.", HOTEL),
     Place(26, "与謝郡伊根町", "字平田 593", 35.6750, 135.2880,
            "伊根 舟屋の宿", "Ine Funaya House", STAY, UMIBE, 16_000,
            100, 3, "parking kitchen", INN, (2, 14),
@@ -216,6 +243,13 @@ PLACES: tuple[Place, ...] = (
            "堂島川沿いのオフィスビル12階。淀屋橋駅から徒歩5分で、関西の顧客訪問の拠点に。",
            "Twelfth floor of an office tower on the Dojima River, five minutes from Yodoyabashi"
            " Station: a base for client visits around Kansai."),
+    Place(27, "大阪市中央区", "南船場 3-4-26", 34.6770, 135.5010,
+           "心斎橋 南船場ステイ", "Shinsaibashi Minamisemba Stay", STAY, UMIBE, 16_000,
+           500, 6, "kitchen family", INN, (2, 30),
+           "心斎橋駅から歩いて5分のアパートメント。国家戦略特区の外国人滞在施設として、2泊からの"
+           "滞在を受け付けています。",
+           "Apartments five minutes' walk from Shinsaibashi Station, let under the national"
+           " strategic special zone scheme for stays of two nights or more.", SPECIAL_ZONE),
     # 中国
     Place(34, "尾道市", "土堂 2-10-5", 34.4095, 133.1985,
            "尾道 坂の上の家", "Onomichi Hilltop House", BOTH, UMIBE, 9_500,
@@ -280,6 +314,13 @@ PLACES: tuple[Place, ...] = (
            "天神駅から徒歩4分、福岡空港から地下鉄で11分のサテライトオフィス。夜は中洲の屋台へ。",
            "Four minutes from Tenjin Station and eleven by subway from Fukuoka Airport; the Nakasu"
            " food stalls are a short walk away."),
+    Place(40, "福岡市博多区", "上川端町 8-3", 33.5940, 130.4060,
+           "博多 川端の宿", "Hakata Kawabata Inn", STAY, UMIBE, 14_000,
+           500, 6, "family", INN, (1, 14),
+           "川端通商店街と櫛田神社のそば。博多駅から地下鉄で5分、夜は中洲の屋台まで歩いて"
+           "行けます。",
+           "Beside the Kawabata arcade and Kushida Shrine, five minutes by subway from Hakata"
+           " Station and a short walk from the Nakasu food stalls.", HOTEL),
     Place(43, "阿蘇市", "内牧 1120", 32.9740, 131.0560,
            "阿蘇 草原のワークロッジ", "Aso Grassland Work Lodge", STAY, SATOYAMA, 11_500,
            200, 6, "parking kitchen onsen family", INN, (2, 21),
@@ -340,3 +381,41 @@ OFF_SEASON_MONTHS = {
     "shikoku": (1, 2, 6),
     "kyushu-okinawa": (6, 9),
 }
+
+
+# --- the guest register (宿泊者名簿) of the demo's stays ----------------------------------
+# Where the bookers live (fictional addresses and numbers), and who travels with them.
+HOMES = (
+    ("東京都世田谷区桜新町2-14-3", "090-3412-7781"),
+    ("神奈川県川崎市中原区小杉町1-403-1205", "080-5521-0934"),
+    ("埼玉県さいたま市浦和区高砂3-8-1", "090-6630-2217"),
+    ("東京都杉並区阿佐谷南1-22-7", "070-2284-5516"),
+    ("千葉県船橋市本町4-5-12", "080-7713-4402"),
+    ("東京都江東区豊洲5-6-20-3103", "090-1187-6625"),
+)
+# Given names of the family members who come along (the booker's family name first).
+COMPANION_GIVEN_NAMES = ("花子", "健太", "美咲", "翔太", "結衣")
+# Companions without an address in Japan: their nationality and passport (fictional).
+FOREIGN_COMPANIONS = (
+    {
+        "name": "Emily Clark",
+        "address": "1200 Alder Street, Apt 5, Portland, OR 97205, United States",
+        "phone": "+1 503-555-0142",
+        "nationality": "US",
+        "passport_number": "560012345",
+    },
+    {
+        "name": "Lucas Martin",
+        "address": "18 rue des Lilas, 69003 Lyon, France",
+        "phone": "+33 6 12 34 56 78",
+        "nationality": "FR",
+        "passport_number": "19AB12345",
+    },
+    {
+        "name": "Chloe Wilson",
+        "address": "42 Harbour Road, Manly NSW 2095, Australia",
+        "phone": "+61 412 345 678",
+        "nationality": "AU",
+        "passport_number": "PA1234567",
+    },
+)

@@ -1,8 +1,13 @@
-"""The demo network: forty facilities across Japan, demo accounts and months of bookings.
+"""The demo network: forty-five facilities across Japan, demo accounts and months of bookings.
 
 ``seed_demo`` fills an empty database for ``flask seed-demo``. It only adds and
 flushes; the caller commits. Everything is drawn from ``random.Random(2026)``
 relative to ``now``'s Tokyo date, so the same ``now`` gives the same network.
+
+The lodging law is in it too: every facility carries its licence (a 住宅宿泊事業 house
+among them), stays pay the accommodation tax of their place (Tokyo, Osaka, Kyoto,
+Fukuoka and Kanazawa), and a few stays of each taxed lodging facility and of the
+house have their guest register (宿泊者名簿) filled in.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from billing.providers import local_gateway
 from billing.services import ensure_default_plans, plans, seats_used
 from billing.settings import BillingSettings
 from booking.models import Booking, BookingNight, BookingStatus
+from booking.stay_tax import night_taxes
 from core.dates import month_bounds, stay_nights
 from core.db import TOKYO, tokyo_today
 from core.extensions import db
@@ -33,6 +39,7 @@ from demo.data import (
     DEMO_TOTP_SECRET,
     FAMILY_NAMES,
     GIVEN_NAMES,
+    MINPAKU,
     OFF_SEASON_MONTHS,
     OFFICE,
     OPERATORS,
@@ -40,10 +47,12 @@ from demo.data import (
     STAY,
     Place,
 )
+from demo.lodging import ensure_tax_rules, fill_registers, licence_of
 from demo.photos import add_demo_photos
 from facilities.models import Facility, Unit
 from facilities.regions import PREFECTURES_BY_CODE
 from identity import applications
+from lodging.tax import TaxTable
 from pricing.models import PricingPolicy
 
 SEED = 2026
@@ -63,6 +72,8 @@ ROOM_TYPES = {1: ("シングル",), 2: ("洋室", "和室", "ツイン"), 3: ("�
 STAY_CAPACITIES = (1, 2, 2, 2, 2, 3, 3, 4, 4, 5, 6)
 OFFICE_CAPACITIES = (1, 1, 1, 2, 2, 4, 6)
 GUEST_COUNTS = (1, 1, 1, 1, 2, 2, 3, 4, 5, 6)
+# A 住宅宿泊事業 house is let whole, as one unit.
+WHOLE_HOUSE = ("一棟貸し", 6)
 
 
 @dataclass(eq=False)
@@ -124,6 +135,7 @@ def seed_demo(
     since = now - timedelta(days=365)
 
     ensure_default_plans()
+    ensure_tax_rules(now)
     operators = _operators(since)
     companies = _companies(since)
     facilities = _facilities(rng, operators, since)
@@ -142,6 +154,7 @@ def seed_demo(
     db.session.flush()
     bookings = _insert_bookings(rng, stays, now)
     _bill_seeded_stays(companies.values(), since)
+    fill_registers(facilities, today, now)
     _demo_applications(now)
 
     return {
@@ -195,8 +208,9 @@ def _facilities(
     rng: random.Random, operators: dict[str, OperatorOrg], since: datetime
 ) -> list[Facility]:
     facilities = []
-    for place in PLACES:
+    for index, place in enumerate(PLACES):
         facility = _facility(place, operators[place.operator], since)
+        facility.licence_type, facility.licence_number = licence_of(place, index)
         _add_units(rng, facility, place)
         facilities.append(facility)
     db.session.add_all(facilities)
@@ -256,6 +270,10 @@ def _facility(place: Place, operator: OperatorOrg, since: datetime) -> Facility:
 
 
 def _add_units(rng: random.Random, facility: Facility, place: Place) -> None:
+    if place.licence == MINPAKU:
+        name, capacity = WHOLE_HOUSE
+        Unit(facility=facility, name=name, capacity=capacity, base_price=place.price)
+        return
     count = rng.randint(3, 12)
     numbered_first = rng.random() < 0.5  # "101 和室" or "洋室 202", one style per house
     for i in range(count):
@@ -429,19 +447,27 @@ def _assign_holders(
 
 
 def _insert_bookings(rng: random.Random, stays: list[_Stay], now: datetime) -> int:
-    """Bulk-insert bookings, then their nights and occupancy rows (one per unit and night)."""
-    rows = []
+    """Bulk-insert bookings, then their nights and occupancy rows (one per unit and night).
+
+    Each night's accommodation tax is the one booking would freeze on it
+    (``booking.stay_tax.night_taxes``, by the rule in force that night)."""
+    table = TaxTable.load()
+    rows, taxes = [], []
     for stay in stays:
-        nights = (stay.check_out - stay.check_in).days
+        nights = stay_nights(stay.check_in, stay.check_out)
+        guests = min(rng.choice(GUEST_COUNTS), stay.unit.capacity)
+        priced = [(night, stay.unit.base_price) for night in nights]
+        taxes.append(night_taxes(stay.unit.facility, priced, guests, table))
         rows.append({
             "user_id": stay.holder.user.id,
             "company_id": stay.holder.company.id,
             "unit_id": stay.unit.id,
             "check_in": stay.check_in,
             "check_out": stay.check_out,
-            "guests": min(rng.choice(GUEST_COUNTS), stay.unit.capacity),
+            "guests": guests,
             "status": BookingStatus.CONFIRMED.value,
-            "total_price": stay.unit.base_price * nights,
+            "total_price": stay.unit.base_price * len(nights),
+            "accommodation_tax": sum(taxes[-1]),
             "created_at": _booked_at(rng, stay.check_in, now),
         })  # fmt: skip
     # Core inserts on the tables: the ORM's bulk path costs more than the rows themselves.
@@ -451,10 +477,14 @@ def _insert_bookings(rng: random.Random, stays: list[_Stay], now: datetime) -> i
     ).all()
 
     night_rows, occupancy_rows = [], []
-    for booking_id, stay in zip(ids, stays, strict=True):
+    for booking_id, stay, stay_taxes in zip(ids, stays, taxes, strict=True):
         unit = stay.unit
-        for night in stay_nights(stay.check_in, stay.check_out):
-            night_rows.append({"booking_id": booking_id, "night": night, "price": unit.base_price})
+        nights = stay_nights(stay.check_in, stay.check_out)
+        for night, tax in zip(nights, stay_taxes, strict=True):
+            night_rows.append({
+                "booking_id": booking_id, "night": night, "price": unit.base_price,
+                "accommodation_tax": tax,
+            })  # fmt: skip
             occupancy_rows.append({"unit_id": unit.id, "night": night, "booking_id": booking_id})
     if night_rows:
         db.session.execute(insert(BookingNight.__table__), night_rows)
@@ -464,27 +494,34 @@ def _insert_bookings(rng: random.Random, stays: list[_Stay], now: datetime) -> i
 
 def _bill_seeded_stays(companies, since: datetime) -> None:
     """Write the seeded stays into each company's credit ledger, so ledger and bookings
-    reconcile: an opening grant covering them, then one spend per stay, in booking order."""
+    reconcile: an opening grant covering them, then one spend per stay and, where the
+    stay owes accommodation tax, its tax entry, in booking order."""
     for company in companies:
         stays = db.session.execute(
-            select(Booking.id, Booking.user_id, Booking.total_price, Booking.created_at)
+            select(
+                Booking.id, Booking.user_id, Booking.total_price, Booking.accommodation_tax,
+                Booking.created_at,
+            )
             .where(Booking.company_id == company.id)
             .order_by(Booking.created_at, Booking.id)
-        ).all()
-        opening = sum(total for _id, _user, total, _at in stays)
+        ).all()  # fmt: skip
+        opening = sum(total + tax for _id, _user, total, tax, _at in stays)
         balance, rows = opening, []
         rows.append({
             "company_id": company.id, "kind": "grant", "amount": opening,
             "balance_after": opening, "booking_id": None, "user_id": None,
             "created_at": since, "note": "demo: stays before the demo",
         })  # fmt: skip
-        for booking_id, user_id, total, created_at in stays:
-            balance -= total
-            rows.append({
-                "company_id": company.id, "kind": "spend", "amount": -total,
-                "balance_after": balance, "booking_id": booking_id, "user_id": user_id,
-                "created_at": created_at, "note": "",
-            })  # fmt: skip
+        for booking_id, user_id, total, tax, created_at in stays:
+            for kind, amount in (("spend", total), ("accommodation_tax", tax)):
+                if kind == "accommodation_tax" and not amount:
+                    continue
+                balance -= amount
+                rows.append({
+                    "company_id": company.id, "kind": kind, "amount": -amount,
+                    "balance_after": balance, "booking_id": booking_id, "user_id": user_id,
+                    "created_at": created_at, "note": "",
+                })  # fmt: skip
         db.session.execute(insert(CreditEntry.__table__), rows)
         account = BillingAccount(company_id=company.id, credit_balance=balance)
         account.billing_name = company.name

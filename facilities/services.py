@@ -20,6 +20,7 @@ from accounts.models import User
 from core.db import get_by_id
 from core.errors import RuleError
 from core.extensions import db
+from facilities.licences import LicenceError, check_licence
 from facilities.models import Facility, Unit
 
 # The photo functions live in facilities.photos; these names stay importable from here.
@@ -64,10 +65,18 @@ FACILITY_FIELDS = (
     "description_en",
     "arrival_notes_ja",
     "arrival_notes_en",
+    "licence_type",
+    "licence_number",
 )
-# Texts a facility may be made without (one made from a sign-up application has none
-# yet): left out of ``values``, they keep what the facility has ("" when new).
-OPTIONAL_FACILITY_FIELDS = ("arrival_notes_ja", "arrival_notes_en")
+# What a facility may be made without (one made from a sign-up application has no
+# arrival notes and no licence yet): left out of ``values``, they keep what the
+# facility has ("" when new; a facility offering stays is then not listed).
+OPTIONAL_FACILITY_FIELDS = (
+    "arrival_notes_ja",
+    "arrival_notes_en",
+    "licence_type",
+    "licence_number",
+)
 UNIT_FIELDS = ("name", "capacity", "base_price")
 
 
@@ -130,14 +139,27 @@ def _assign(target, values: Mapping[str, Any], fields: tuple[str, ...]) -> None:
         setattr(target, name, values[name])
 
 
-def _check_facility(values: Mapping[str, Any]) -> None:
-    # The form checks these as well; the database would refuse them with a 500.
+def _check_facility(values: Mapping[str, Any], facility: Facility | None = None) -> None:
+    """The form checks these as well; the database would refuse some with a 500.
+
+    The licence must fit the kind (``facilities.licences.check_licence``): a facility
+    offering stays may have none yet (it is then not listed) but never ``none``; an
+    office only has ``none`` or nothing. Values left out keep the facility's own."""
     if not 1 <= values["min_nights"] <= values["max_nights"]:
         raise ConsoleError(_l("The longest stay cannot be shorter than the shortest stay."))
+    kept = {
+        name: values[name] if name in values else getattr(facility, name, "") or ""
+        for name in ("licence_type", "licence_number")
+    }
+    try:
+        check_licence(values["kind"], kept["licence_type"], kept["licence_number"])
+    except LicenceError as exc:
+        raise ConsoleError(exc.message, "licence") from None
 
 
 def create_facility(actor: User, values: Mapping[str, Any], now: datetime) -> Facility:
-    """A new facility of the actor's organisation, open for booking once it has rooms."""
+    """A new facility of the actor's organisation, open for booking once it has rooms
+    (and, if it offers stays, a lodging licence)."""
     _check_facility(values)
     facility = Facility(operator_id=actor.operator_id, created_at=now, active=True)
     _assign(facility, values, FACILITY_FIELDS)
@@ -147,9 +169,30 @@ def create_facility(actor: User, values: Mapping[str, Any], now: datetime) -> Fa
 
 
 def update_facility(facility: Facility, values: Mapping[str, Any]) -> None:
-    _check_facility(values)
+    _check_facility(values, facility)
     _assign(facility, values, FACILITY_FIELDS)
     db.session.flush()
+
+
+def unlicensed_facilities() -> list[Facility]:
+    """Open facilities offering stays without a lodging licence and its number: not
+    listed for that reason (the platform admin's /admin/licences), by operator and name.
+    A closed facility is left out: it is not listed anyway."""
+    return list(
+        db.session.scalars(
+            select(Facility)
+            .where(~Facility.licensed, Facility.active)
+            .options(joinedload(Facility.operator))
+            .order_by(Facility.operator_id, Facility.name_ja, Facility.id)
+        )
+    )
+
+
+def unlicensed_count() -> int:
+    """How many facilities offering stays are open without a lodging licence."""
+    return db.session.scalar(
+        select(func.count()).select_from(Facility).where(~Facility.licensed, Facility.active)
+    )
 
 
 def set_facility_active(facility: Facility, active: bool) -> None:

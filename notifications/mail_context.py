@@ -27,8 +27,9 @@ from sqlalchemy import and_, func, or_, select
 from accounts import events as ev
 from accounts.events import Event
 from accounts.models import Company, OperatorOrg, User
-from billing.models import Invoice
+from billing.models import CreditEntry, EntryKind, Invoice
 from booking.models import Booking, BookingStatus
+from booking.stay_options import register_missing
 from booking.terms import stay_terms
 from calendars.models import CalendarConflict, CalendarFeed
 from core.dates import stay_nights
@@ -115,7 +116,32 @@ def _created(event: Event) -> Facts | None:
     facts.values["terms"] = stay_terms(
         booking.check_in, tokyo_today(event.created_at), tokyo_today(booking.created_at)
     )
+    _ask_for_register(facts, event)
     return facts
+
+
+def _ask_for_register(facts: Facts, event: Event) -> None:
+    """What the stay's guest register still lacks when the mail is written ([] when
+    complete; None when the stay needs none: an office, a stay no longer booked): the
+    confirmation and the reminder ask for it with a link to the register's page."""
+    facts.values["register_missing"] = register_missing(
+        facts.values["booking"], tokyo_today(event.created_at)
+    )
+
+
+def _tax_moved_with(event: Event) -> int:
+    """What the stay's accommodation tax entries written with ``event`` moved (the same
+    transaction gives them its time): given back (+) or charged (−). A change's event
+    does not carry it (``booking.announce.announce_change``); the ledger does."""
+    return sum(
+        db.session.scalars(
+            select(CreditEntry.amount).where(
+                CreditEntry.booking_id == event.subject_id,
+                CreditEntry.kind == EntryKind.ACCOMMODATION_TAX,
+                CreditEntry.created_at == event.created_at,
+            )
+        )
+    )
 
 
 def _changed(event: Event) -> Facts | None:
@@ -128,6 +154,8 @@ def _changed(event: Event) -> Facts | None:
         old_unit=old_unit or facts.values["unit"],
         old_check_in=date.fromisoformat(data["old_check_in"]),
         old_check_out=date.fromisoformat(data["old_check_out"]),
+        # What the change moved of the accommodation tax: charged (+) or returned (−).
+        tax_difference=-_tax_moved_with(event),
     )
     return facts
 
@@ -154,6 +182,7 @@ def _confirmed_stay(event: Event) -> Facts | None:
     facts = _booking_facts(event)
     if facts is None or not facts.values["booking"].is_live:
         return None  # cancelled since the job saw it: nothing to tell
+    _ask_for_register(facts, event)
     return facts
 
 

@@ -1,6 +1,7 @@
 """/admin: the Engawa team's console (platform admins): the network overview,
 companies, operator organisations and their facilities, people, the audit log, job
-runs, calendar health, plans, join domains and sign-up applications."""
+runs, calendar health, plans, join domains, sign-up applications, the accommodation
+tax table and the facilities without a licence."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from consoles.admin import (  # noqa: F401  (pages on views.bp)
     operator_views,
     overview_views,
     plans,
+    tax_views,
     user_views,
     views,
 )

@@ -1,6 +1,7 @@
 """The Engawa team's overview of the network: companies, seats, monthly revenue,
-facilities listed, bookings this month, and what is failing (external calendars,
-scheduled jobs). On the ``admin`` blueprint (platform admins only)."""
+facilities listed (and those offering stays without a licence), bookings this month,
+and what is failing (external calendars, scheduled jobs). On the ``admin`` blueprint
+(platform admins only)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from consoles.admin import network
 from consoles.admin.views import bp
 from core.db import edge_now
 from core.scheduler import registered_jobs
+from facilities.services import unlicensed_count
 
 
 @bp.get("/")
@@ -19,4 +21,4 @@ def overview():
         sync_minutes=current_app.config["CALENDAR_SYNC_MINUTES"],
         job_names=registered_jobs(current_app),
     )
-    return render_template("admin/overview.html", o=figures)
+    return render_template("admin/overview.html", o=figures, unlicensed=unlicensed_count())

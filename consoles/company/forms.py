@@ -69,6 +69,7 @@ ENTRY_KIND_LABELS = {
     "expiry": _l("Expired"),  # 失効
     "overage": _l("Overage"),  # 超過利用
     "change": _l("Stay changed"),  # 予約変更
+    "accommodation_tax": _l("Accommodation tax"),  # 宿泊税
 }
 # The notes billing.ledger writes on its own entries, in the reader's language.
 ENTRY_NOTE_LABELS = {

@@ -1,9 +1,12 @@
-"""What a company's people used: nights and credit by employee and by month, stays ahead."""
+"""What a company's people used: nights and credit by employee and by month, stays ahead,
+and the accommodation tax (宿泊税) their stays paid from the stay credit, which is not on
+any invoice."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
@@ -20,10 +23,16 @@ class UsageRow:
     key: str  # employee name or month "2027-01"
     nights: int
     yen: int
+    tax: int = 0  # accommodation tax paid from the credit (net of its refunds)
+
+
+def _tax_entries(company_id: int):
+    return CreditEntry.company_id == company_id, CreditEntry.kind == EntryKind.ACCOMMODATION_TAX
 
 
 def usage_by_employee(company_id: int) -> list[UsageRow]:
-    """Nights and credit of confirmed stays, by employee (cancelled stays count what was kept)."""
+    """Nights and credit of confirmed stays, by employee (cancelled stays count what was
+    kept), and the accommodation tax their stays paid (refunds of it deducted)."""
     spent = (
         select(
             CreditEntry.user_id,
@@ -36,6 +45,12 @@ def usage_by_employee(company_id: int) -> list[UsageRow]:
         .group_by(CreditEntry.user_id)
         .subquery()
     )
+    tax = (
+        select(CreditEntry.user_id, func.sum(CreditEntry.amount).label("tax"))
+        .where(*_tax_entries(company_id))
+        .group_by(CreditEntry.user_id)
+        .subquery()
+    )
     nights = (
         select(Booking.user_id, func.count(BookingNight.night).label("nights"))
         .join(BookingNight, BookingNight.booking_id == Booking.id)
@@ -44,33 +59,60 @@ def usage_by_employee(company_id: int) -> list[UsageRow]:
         .subquery()
     )
     rows = db.session.execute(
-        select(User.name, User.email, spent.c.yen, nights.c.nights)
+        select(User.name, User.email, spent.c.yen, nights.c.nights, tax.c.tax)
         .select_from(User)
         .outerjoin(spent, spent.c.user_id == User.id)
         .outerjoin(nights, nights.c.user_id == User.id)
+        .outerjoin(tax, tax.c.user_id == User.id)
         .where(User.company_id == company_id)
         .order_by(User.name)
     ).all()
     return [
-        UsageRow(f"{name} <{email}>", int(n or 0), -int(yen or 0))
-        for name, email, yen, n in rows
-        if yen or n
+        UsageRow(f"{name} <{email}>", int(n or 0), -int(yen or 0), -int(paid or 0))
+        for name, email, yen, n, paid in rows
+        if yen or n or paid
     ]
 
 
 def usage_by_month(company_id: int) -> list[UsageRow]:
-    """Nights stayed and yen spent per month of stay (confirmed stays, frozen prices)."""
+    """Nights stayed and yen spent per month of stay (confirmed stays, frozen prices),
+    and the accommodation tax of the nights the stays kept (a night given back after a
+    no-show or an early check-out had its tax refunded)."""
     rows = db.session.execute(
-        select(BookingNight.night, BookingNight.price)
+        select(
+            BookingNight.night,
+            BookingNight.price,
+            BookingNight.accommodation_tax,
+            func.coalesce(Booking.released_on, Booking.check_out),
+        )
         .join(Booking, Booking.id == BookingNight.booking_id)
         .where(Booking.company_id == company_id, Booking.status.in_(CHARGED_STATUSES))
     ).all()
     months: dict[str, list[int]] = {}
-    for night, price in rows:
-        bucket = months.setdefault(night.strftime("%Y-%m"), [0, 0])
+    for night, price, tax, held_until in rows:
+        bucket = months.setdefault(night.strftime("%Y-%m"), [0, 0, 0])
         bucket[0] += 1
         bucket[1] += price
-    return [UsageRow(month, n, yen) for month, (n, yen) in sorted(months.items())]
+        if night < held_until:
+            bucket[2] += tax
+    return [UsageRow(month, n, yen, tax) for month, (n, yen, tax) in sorted(months.items())]
+
+
+def tax_paid_in(company_id: int, periods: Sequence[tuple[datetime, datetime]]) -> list[int]:
+    """The accommodation tax paid from the credit in each period [start, end) (by when
+    the ledger recorded it, refunds deducted), in one read."""
+    if not periods:
+        return []
+    first = min(start for start, _end in periods)
+    last = max(end for _start, end in periods)
+    entries = db.session.execute(
+        select(CreditEntry.created_at, CreditEntry.amount).where(
+            *_tax_entries(company_id),
+            CreditEntry.created_at >= first,
+            CreditEntry.created_at < last,
+        )
+    ).all()
+    return [-sum(amount for at, amount in entries if start <= at < end) for start, end in periods]
 
 
 def upcoming_stays(company_id: int, today: date, limit: int = 200) -> list[Booking]:

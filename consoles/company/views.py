@@ -28,6 +28,7 @@ from flask_login import current_user, login_required
 from accounts import audit
 from accounts.models import Role
 from billing import flows, services
+from billing.ledger import tokyo_midnight
 from billing.settings import BillingSettings
 from consoles.company import usage as usage_report
 from consoles.company.forms import (
@@ -382,10 +383,20 @@ def burn_down_chart(burn) -> Chart | None:
 def usage():
     company_id, now = _company_id(), edge_now()
     burn = services.burn_down(company_id, now)
+    # The period's accommodation tax, over the same days as the chart.
+    period_tax = (
+        usage_report.tax_paid_in(
+            company_id,
+            [(tokyo_midnight(burn.start), tokyo_midnight(burn.end + timedelta(days=1)))],
+        )[0]
+        if burn is not None
+        else None
+    )
     return render_template(
         "billing/usage.html",
         s=services.summary(company_id),
         burn=burn,
+        period_tax=period_tax,
         chart=burn_down_chart(burn),
         by_employee=usage_report.usage_by_employee(company_id),
         by_month=usage_report.usage_by_month(company_id),
@@ -456,10 +467,19 @@ def invoices():
         )
         for invoice in services.invoices_of(_company_id())
     ]
+    # The accommodation tax paid from the stay credit in each invoice's period: its own
+    # line, as it is never on the invoice itself.
+    periods = [
+        (invoice, (invoice.period_start, invoice.period_end))
+        for invoice, _status in rows
+        if invoice.period_start is not None and invoice.period_end is not None
+    ]
+    paid = usage_report.tax_paid_in(_company_id(), [period for _invoice, period in periods])
     return render_template(
         "billing/invoices.html",
         s=services.summary(_company_id()),
         rows=rows,
+        period_tax={invoice.id: tax for (invoice, _period), tax in zip(periods, paid, strict=True)},
         tax_included=services.tax_included,
         status_labels=INVOICE_STATUS_LABELS,
         status_tones=INVOICE_STATUS_TONES,

@@ -16,7 +16,10 @@ from consoles.operator import (  # noqa: F401  (pages on views.bp)
     location_views,
     photo_views,
     pricing,
+    register_fill_views,
+    register_views,
     tape_views,
+    tax_views,
     views,
     webhook_views,
 )

@@ -1,7 +1,8 @@
 """Operator JSON API v1 (``/api/v1/operator``) for the operator's own systems: their
-facilities and rooms, bookings, moves, cancellations, the front desk, figures and
-closings. Bearer tokens of operator users only; another organisation's ids answer
-404. The shapes are a contract (``docs/openapi.yaml``).
+facilities and rooms, bookings, moves, cancellations, the front desk, figures,
+closings and the guest register (宿泊者名簿, every read of it logged). Bearer tokens
+of operator users only; another organisation's ids answer 404. The shapes are a
+contract (``docs/openapi.yaml``).
 
 Thin handlers: read and check the input (400), find the object within the caller's
 organisation (404), call one service, commit once. A rule the service enforces answers
@@ -20,7 +21,7 @@ from accounts import services as accounts
 from accounts.models import User
 from availability import blocks, closing
 from availability.blocks import MANUAL_REASONS, MAX_BLOCK_NIGHTS, BlockError
-from booking import front_desk, operator_moves
+from booking import front_desk, operator_moves, register_listing
 from booking.front_desk import FrontDeskError
 from booking.models import Booking
 from booking.services import BookingConflict, BookingError, BookingNotFound, PriceChanged
@@ -31,6 +32,7 @@ from core.errors import ApiError, RuleError
 from core.extensions import db
 from facilities import services as facilities
 from facilities.models import Facility, Unit
+from lodging import register
 
 bp = Blueprint("operator_api", __name__, url_prefix="/api/v1/operator")
 
@@ -41,6 +43,7 @@ MAX_PERIOD_NIGHTS = 366  # a bookings listing or a figures period: at most a yea
 MAX_STAY_NIGHTS = MAX_SEARCH_NIGHTS  # a moved stay, as a booked one
 MAX_CLOSURE_NIGHTS = MAX_BLOCK_NIGHTS  # nights closed or reopened at once
 MAX_BOOKINGS = 2000  # stays in one listing; more asks for a narrower one
+MAX_REGISTER_ENTRIES = register_listing.MAX_ENTRIES  # stays in one register read
 MAX_EXPECTED_NET = 10**10  # yen: far beyond any stay
 MAX_CANCEL_REASON = front_desk.MAX_CANCEL_REASON
 MAX_CLOSURE_NOTE = 300  # availability.models.Block.note
@@ -285,6 +288,9 @@ def move_booking(booking_id: int):
     expected_net = _body_int(
         body, "expected_net", -MAX_EXPECTED_NET, MAX_EXPECTED_NET, required=False
     )
+    expected_tax = _body_int(
+        body, "expected_tax", -MAX_EXPECTED_NET, MAX_EXPECTED_NET, required=False
+    )
     _own_unit(unit_id)  # another organisation's room: 404 as well
     try:
         moved = operator_moves.move_booking(
@@ -297,6 +303,7 @@ def move_booking(booking_id: int):
             horizon_days=current_app.config["BOOKING_HORIZON_DAYS"],
             grace_days=current_app.config["BILLING_GRACE_DAYS"],
             expected_net=expected_net,
+            expected_tax=expected_tax,
         )
     except BookingError as exc:
         raise _refused(exc) from None
@@ -345,6 +352,77 @@ def check_out(booking_id: int):
 @bp.post("/bookings/<int:booking_id>/no-show")
 def no_show(booking_id: int):
     return _front_desk(booking_id, front_desk.mark_no_show)
+
+
+# --- the guest register --------------------------------------------------------------
+
+
+def _register_date(args: Mapping, name: str) -> date:
+    """A required ``YYYY-MM-DD`` arrival date of the register's period (422 when not)."""
+    raw = args.get(name)
+    if raw is None or raw == "":
+        raise ApiError(422, "missing_field", f"'{name}' is required (YYYY-MM-DD).")
+    value = parse_iso_date(raw)
+    if value is None:
+        raise ApiError(422, "invalid_date", f"'{name}' must be a date as YYYY-MM-DD.")
+    return value
+
+
+def _register_period(args: Mapping) -> tuple[date, date]:
+    start, end = _register_date(args, "from"), _register_date(args, "to")
+    if end <= start:
+        raise ApiError(422, "dates_order", "'to' must be after 'from'.")
+    if (end - start).days > MAX_PERIOD_NIGHTS:
+        raise ApiError(
+            422, "out_of_range", f"At most {MAX_PERIOD_NIGHTS} days from 'from' to 'to'."
+        )
+    return start, end
+
+
+def _guest_json(guest: register.StoredGuest) -> dict:
+    details = guest.details
+    return {
+        "name": details.name,
+        "address": details.address,
+        "phone": details.phone,
+        "nationality": details.nationality,
+        "passport_number": details.passport_number,
+    }
+
+
+@bp.get("/facilities/<int:facility_id>/register")
+def facility_register(facility_id: int):
+    """The guest register of stays arriving in [from, to) at one of the organisation's
+    facilities that lodge guests, by arrival date; cancelled stays left out. The read is
+    recorded in the register's access log."""
+    user = _user()
+    facility = register_listing.register_facility(user, facility_id)
+    if facility is None:  # another organisation's, unknown, or a satellite office
+        raise ApiError(404, "not_found", "No such facility.")
+    start, end = _register_period(request.args)
+    found = register_listing.entries(user, facility.id, start, end, limit=MAX_REGISTER_ENTRIES + 1)
+    if len(found) > MAX_REGISTER_ENTRIES:
+        raise ApiError(
+            422,
+            "too_many",
+            f"More than {MAX_REGISTER_ENTRIES} stays arrive: ask for fewer days.",
+        )
+    payload = {
+        "entries": [
+            {
+                "booking_id": entry.booking.id,
+                "check_in": entry.booking.check_in.isoformat(),
+                "check_out": entry.booking.check_out.isoformat(),
+                "guests": [_guest_json(g) for g in entry.guests],
+            }
+            for entry in found
+        ]
+    }
+    if found:
+        ids = [entry.booking.id for entry in found]
+        register.record_read(ids, facility.id, user.id, "api", edge_now())
+    db.session.commit()
+    return jsonify(payload)
 
 
 # --- closed dates ----------------------------------------------------------------------

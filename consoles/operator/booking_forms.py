@@ -1,5 +1,6 @@
-"""Forms of the operator's stay pages: the list's filter, the move, the front-desk buttons,
-notes, cancelling on the guest's behalf and direct stays (walk-ins).
+"""Forms of the operator's stay pages: the list's filter, the move, the front-desk buttons
+(check-in with its identity check), notes, cancelling on the guest's behalf and direct
+stays (walk-ins).
 
 The rules (which moves, check-ins and direct stays are allowed) are the services'; these
 forms only make sure what reaches them is well formed: dates that are dates and in
@@ -13,7 +14,15 @@ from datetime import date, timedelta
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice as C
 from wtforms.validators import (
     DataRequired,
@@ -121,6 +130,10 @@ class ConfirmMoveForm(MoveFields, FlaskForm):
     expected_net = IntegerField(
         validators=[Optional(), NumberRange(-MAX_DIFFERENCE, MAX_DIFFERENCE)]
     )
+    # The accommodation tax difference shown (charged > 0, returned < 0).
+    expected_tax = IntegerField(
+        validators=[Optional(), NumberRange(-MAX_DIFFERENCE, MAX_DIFFERENCE)]
+    )
 
 
 class FrontDeskForm(FlaskForm):
@@ -128,6 +141,18 @@ class FrontDeskForm(FlaskForm):
     go back to."""
 
     next = HiddenField(validators=[Optional(), Length(max=500)])
+
+
+class CheckInForm(FrontDeskForm):
+    """Check in: the front desk's word that it checked each guest against the register
+    (旅館業法: the operator confirms who stays); the service records who and when."""
+
+    identity_checked = BooleanField(
+        _l("I checked each guest's identity against the guest register"),
+        validators=[
+            DataRequired(_l("Check each guest's identity against the register, then tick this."))
+        ],
+    )
 
 
 class NoteForm(FrontDeskForm):

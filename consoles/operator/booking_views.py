@@ -1,9 +1,11 @@
 """The operator's stays: the list of a facility's bookings, one stay's page (guest,
 company, contact, nights with prices, history, notes) and its actions: move (another
 room, other dates; a confirm step shows what moves on the company's credit), shorten
-or extend, cancel on the guest's behalf, check in, check out, no-show; direct stays
-(walk-ins) recorded, shown and removed. Services: ``booking.front_desk``,
-``booking.operator_moves``, ``availability.direct``."""
+or extend, cancel on the guest's behalf, check in (once the guest register is complete
+and the front desk ticks that it checked each guest's identity against it), check out,
+no-show; direct stays (walk-ins) recorded, shown and removed. Services:
+``booking.front_desk``, ``booking.operator_moves``, ``booking.register_listing`` (the
+stay's register status), ``availability.direct``."""
 
 from __future__ import annotations
 
@@ -20,12 +22,13 @@ from availability import direct
 from availability.blocks import BlockError
 from availability.models import Block, DirectStay
 from billing.ledger import paid_for
-from booking import front_desk, operator_moves
+from booking import front_desk, guest_register, operator_moves, register_listing
 from booking.models import Booking
 from booking.services import BookingError, BookingNotFound, PriceChanged
 from consoles.operator.booking_forms import (
     BookingFilterForm,
     CancelForGuestForm,
+    CheckInForm,
     ConfirmMoveForm,
     DirectStayForm,
     FrontDeskForm,
@@ -116,12 +119,21 @@ def _history_rows(booking: Booking, unit_names: dict[int, str]) -> list[dict]:
     return rows
 
 
-def _stay_page(booking: Booking, *, note_form: NoteForm | None = None, status: int = 200):
+def _stay_page(
+    booking: Booking,
+    *,
+    note_form: NoteForm | None = None,
+    check_in_form: FrontDeskForm | None = None,
+    status: int = 200,
+):
     today = _today()
     facility = booking.unit.facility
     units = sorted(facility.units, key=lambda u: u.name)
     if note_form is None:
         note_form = NoteForm(formdata=None, note=booking.operator_note)
+    register = register_listing.stay_register(booking)
+    if check_in_form is None:
+        check_in_form = (CheckInForm if register.kept else FrontDeskForm)(formdata=None)
     company = front_desk.company_names([booking]).get(booking.company_id)
     return render_template(
         "operator/booking.html",
@@ -136,6 +148,9 @@ def _stay_page(booking: Booking, *, note_form: NoteForm | None = None, status: i
         shorten_to=booking.check_out - timedelta(days=1),
         note_form=note_form,
         button=FrontDeskForm(formdata=None),
+        check_in_form=check_in_form,
+        register=register,
+        register_editable=guest_register.editable(booking, today),
         today=today,
         max_note=front_desk.MAX_NOTE,
     ), status
@@ -243,6 +258,10 @@ def _front_desk(booking_id: int, act, done):
     form = FrontDeskForm()
     if not form.validate_on_submit():
         abort(400)
+    return _act(stay, form, act, done)
+
+
+def _act(stay: Booking, form: FrontDeskForm, act, done):
     today = _today()
     try:
         result = act(current_user, stay.id, edge_now())
@@ -287,7 +306,14 @@ def _no_show(stay: Booking, today: date) -> str:
 
 @bp.post("/bookings/<int:booking_id>/check-in")
 def booking_check_in(booking_id: int):
-    return _front_desk(booking_id, front_desk.check_in, _checked_in)
+    """Check in, once the front desk says it checked each guest against the register
+    (the box; the service records who and when, and refuses an incomplete register)."""
+    stay = booking_or_404(booking_id)
+    kept = register_listing.keeps_register(stay.unit.facility)
+    form = CheckInForm() if kept else FrontDeskForm()
+    if not form.validate_on_submit():
+        return _stay_page(stay, check_in_form=form, status=400)
+    return _act(stay, form, front_desk.check_in, _checked_in)
 
 
 @bp.post("/bookings/<int:booking_id>/check-out")
@@ -382,6 +408,7 @@ def _move_confirm(stay: Booking):
             form.check_out.data,
             edge_now(),
             expected_net=form.expected_net.data,
+            expected_tax=form.expected_tax.data,
             **_rules(),
         )
     except BookingNotFound:

@@ -22,10 +22,22 @@ from core.extensions import db
 from core.forms import EmptyForm
 from facilities import services
 
+LODGING_LABEL = _l(
+    "This feed's events are stays booked on another channel (they count towards a private"
+    " lodging house's 180 nights a year)"
+)
+
 
 class FeedForm(FlaskForm):
     label = StringField(_l("Name"), validators=[DataRequired(), Length(max=60)])
     url = StringField(_l("iCal address (URL)"), validators=[DataRequired(), Length(max=2000)])
+    counts_as_lodging = BooleanField(LODGING_LABEL)
+
+
+class FeedLodgingForm(FlaskForm):
+    """Whether an imported feed's events are stays (``CalendarFeed.counts_as_lodging``)."""
+
+    counts_as_lodging = BooleanField(LODGING_LABEL)
 
 
 class ExportSettingsForm(FlaskForm):
@@ -68,6 +80,7 @@ def facility_calendars(facility_id: int):
         unit_feeds=unit_feeds,
         feed_form=FeedForm(),
         settings_form=ExportSettingsForm,
+        lodging_form=FeedLodgingForm,
         action_form=EmptyForm(),
         masked_url=feeds.masked_url,
     )
@@ -98,6 +111,7 @@ def add_feed(unit_id: int):
             form.label.data,
             edge_now(),
             operator_cap=feeds.operator_cap(current_app.config),
+            counts_as_lodging=form.counts_as_lodging.data,
         )
     except feeds.FeedError as exc:
         flash(str(exc.message), "error")
@@ -124,6 +138,27 @@ def delete_feed(feed_id: int):
     db.session.commit()
     flash(_("%(label)s removed; its blocked nights are open again.", label=label), "success")
     return _back_to(facility_id, unit_id)
+
+
+@operator_bp.post("/feeds/<int:feed_id>/lodging")
+def feed_lodging(feed_id: int):
+    """Mark a feed's events as stays booked elsewhere (or not); its blocks follow at once."""
+    feed = _or_404(lookups.operator_feed(current_user, feed_id))
+    form = FeedLodgingForm()
+    if not form.validate():
+        abort(400)
+    counts = bool(form.counts_as_lodging.data)
+    feeds.set_counts_as_lodging(feed, counts)
+    db.session.commit()
+    if counts:
+        message = _(
+            "The events of %(label)s are now counted as stays towards the 180 nights a year.",
+            label=feed.label,
+        )
+    else:
+        message = _("The events of %(label)s are no longer counted as stays.", label=feed.label)
+    flash(message, "success")
+    return _back_to(feed.unit.facility_id, feed.unit_id)
 
 
 def _export_facility_id(export) -> int:

@@ -43,6 +43,7 @@ from core.db import edge_now, tokyo_today
 from core.i18n import format_day
 from facilities import postal
 from facilities.geo import JAPAN_EAST, JAPAN_NORTH, JAPAN_SOUTH, JAPAN_WEST
+from facilities.licences import LICENCE_LABELS, LicenceError, LicenceType, check_licence
 from facilities.models import YES_NO_AMENITIES, FacilityKind, Housekeeping
 from facilities.regions import PREFECTURES
 from facilities.services import FACILITY_FIELDS
@@ -178,6 +179,16 @@ class FacilityForm(FlaskForm):
     arrival_notes_en = TextAreaField(
         _l("Arrival notes (English)"), validators=[Optional(), Length(max=2000)]
     )
+    # The licence it lodges guests under (facilities.licences): without a lodging
+    # licence, a facility offering stays is not listed.
+    licence_type = SelectField(
+        _l("Licence"),
+        choices=[C("", _l("Not yet"))] + [C(t.value, LICENCE_LABELS[t]) for t in LicenceType],
+        default="",
+    )
+    licence_number = StringField(
+        _l("Licence or notification number"), validators=[Optional(), Length(max=60)]
+    )
 
     AMENITIES = YES_NO_AMENITIES
 
@@ -197,7 +208,26 @@ class FacilityForm(FlaskForm):
         valid = super().validate(extra_validators)
         if unknown:
             self.postal_code.errors.append(_l("No address has this postal code: type it in."))
-        return valid and self.filled_from is None and not unknown
+        licensed = self._check_licence()
+        return valid and licensed and self.filled_from is None and not unknown
+
+    def _check_licence(self) -> bool:
+        """The licence fits the kind (``check_licence``); its error goes on the field
+        it is about: the type (missing, ``none`` for stays) or the number."""
+        if self.kind.errors or self.licence_type.errors or self.licence_number.errors:
+            return True  # their own errors speak
+        kind, licence_type = self.kind.data, self.licence_type.data or ""
+        number = (self.licence_number.data or "").strip()
+        try:
+            check_licence(kind, licence_type, number)
+        except LicenceError as exc:
+            about_type = licence_type == "" or (
+                licence_type == LicenceType.NONE and kind != FacilityKind.OFFICE
+            )
+            field = self.licence_type if about_type else self.licence_number
+            field.errors = [*field.errors, exc.message]
+            return False
+        return True
 
     def _fill_from_postal_code(self) -> tuple[postal.PostalAddress | None, bool]:
         """The place the postal code names, filled into the form; and whether the code,
@@ -236,6 +266,8 @@ class FacilityForm(FlaskForm):
         values["postal_code"] = values["postal_code"] or ""  # 7 digits once validated
         for name in ("description_ja", "description_en", "arrival_notes_ja", "arrival_notes_en"):
             values[name] = (values[name] or "").strip()
+        values["licence_type"] = values["licence_type"] or ""
+        values["licence_number"] = (values["licence_number"] or "").strip()
         return values
 
 

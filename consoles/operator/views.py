@@ -26,7 +26,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 
-from availability import closing
+from availability import closing, night_cap
 from availability.blocks import BlockError, remove_block
 from booking import front_desk
 from booking import services as booking_services
@@ -48,6 +48,7 @@ from core.extensions import db
 from core.forms import EmptyForm
 from core.i18n import current_locale, format_day, status_label
 from facilities import services
+from facilities.licences import LICENCE_LABELS
 from facilities.models import Facility, Unit
 from pricing.engine import reprice_now
 
@@ -121,6 +122,25 @@ def _upcoming_note(upcoming: int) -> None:
 # --- overview -----------------------------------------------------------------------------
 
 
+CAP_WARNING = 20  # fewer nights left than this in a lodging year: the panel warns
+
+
+def _night_cap_years(facility: Facility, today: date) -> list[tuple[date, date, list]]:
+    """A 住宅宿泊事業 house's lodged nights per room (``night_cap.CapUse``) in this
+    lodging year (April to March), and in the next when stays are already booked in it,
+    each with its first and last night; [] for a facility under another licence."""
+    if not facility.is_minpaku:
+        return []
+    ids = [u.id for u in facility.units]
+    year = night_cap.lodging_year(today)
+    years = [night_cap.cap_use(ids, year), night_cap.cap_use(ids, year + 1)]
+    if not any(u.sold for u in years[1]):
+        years.pop()
+    return [
+        (uses[0].bounds[0], uses[0].bounds[1] - timedelta(days=1), uses) for uses in years if uses
+    ]
+
+
 @bp.get("/facilities/<int:facility_id>")
 def facility(facility_id: int):
     facility = facility_or_404(facility_id)
@@ -131,6 +151,11 @@ def facility(facility_id: int):
         button=EmptyForm(),
         kind_labels=KIND_LABELS,
         amenity_labels=AMENITY_LABELS,
+        licence_labels=LICENCE_LABELS,
+        cap_years=_night_cap_years(facility, _today()),
+        cap_nights=night_cap.CAP_NIGHTS,
+        cap_warning=CAP_WARNING,
+        unit_names={u.id: u.name for u in facility.units},
     )
 
 

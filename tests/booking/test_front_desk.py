@@ -21,6 +21,7 @@ from billing.models import CreditEntry, EntryKind
 from booking import changes, front_desk, services
 from booking.models import Booking, BookingStatus
 from tests.conftest import NOW, bearer, days
+from tests.register_helpers import fill_register
 
 CREDIT = 1_000_000
 PRICE = 10_000
@@ -39,6 +40,7 @@ def book(db, user, unit, check_in: int, check_out: int, guests: int = 1) -> Book
         user, services.StayRequest(unit.id, days(check_in), days(check_out), guests), NOW
     )
     db.session.commit()
+    fill_register(booking)  # check-in waits for a complete guest register
     return booking
 
 

@@ -46,6 +46,7 @@ from core.dates import stay_nights
 from core.db import tokyo_today
 from facilities.models import Unit
 from tests.conftest import NOW
+from tests.register_helpers import fill_register
 
 ROOMS = ((10_000, 2), (15_000, 4), (8_000, 2))  # base price, capacity
 MAX_DAYS = 12  # how far the clock may run in one example
@@ -140,6 +141,7 @@ def machine(db, make_company, make_user, make_unit, make_facility):
             booking = self.attempt(lambda: services.book_stay(self.employees[who], stay, self.now))
             if booking is not None:
                 self.bookings.append(booking.id)
+                fill_register(booking)  # so the front desk may check it in
 
         @rule(i=pick)
         def guest_cancels(self, i):

@@ -36,9 +36,12 @@ from booking.models import Booking, BookingNight, BookingStatus
 from core.extensions import db
 from facilities.models import Facility, Unit
 from facilities.services import operator_facilities
+from lodging import register
+from lodging.models import RegisterPurge, RegisterRead
 from notifications.models import Notice, WebhookDelivery
 from pricing.prices import unit_night_prices
 from tests.browser.conftest import NOW, TODAY, LiveServer, days, page_overflow, yen
+from tests.register_helpers import fill_register
 
 pytestmark = pytest.mark.browser
 
@@ -165,6 +168,7 @@ def book(server: LiveServer, desk: Desk) -> int:
             db.session.add(BookingNight(booking_id=booking.id, night=days(n), price=price))
             db.session.add(Occupancy(unit_id=desk.room_a.id, night=days(n), booking_id=booking.id))
         db.session.commit()
+        fill_register(booking)  # check-in waits for a complete guest register
         db.session.remove()
     return desk.booking_id
 
@@ -192,6 +196,9 @@ def _clean_up(server: LiveServer, desk: Desk) -> None:
                 )
             )
             db.session.execute(delete(Occupancy).where(Occupancy.booking_id == desk.booking_id))
+            register.purge(desk.booking_id, desk.facility_id, "cancelled", NOW)  # the register
+            for model in (RegisterPurge, RegisterRead):
+                db.session.execute(delete(model).where(model.booking_id == desk.booking_id))
             db.session.execute(
                 delete(BookingNight).where(BookingNight.booking_id == desk.booking_id)
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -11,17 +12,25 @@ from werkzeug.security import check_password_hash
 
 from accounts.models import Company, User
 from app import create_app
+from availability import night_cap
 from availability.models import Occupancy
+from billing.models import CreditEntry
 from billing.settings import BillingSettings
 from booking.models import Booking, BookingNight, BookingStatus
+from booking.stay_tax import night_taxes
 from core.dates import stay_nights
 from core.db import TOKYO, tokyo_today
 from core.extensions import db
+from demo import lodging as demo_lodging
 from demo import photos as demo_photos
 from demo.seed import seed_demo
+from facilities.licences import LODGING_LICENCES
 from facilities.models import Facility, FacilityPhoto, Unit
 from facilities.photos import photo_dir
 from facilities.regions import PREFECTURES_BY_CODE, REGIONS
+from lodging import register
+from lodging.models import AccommodationTaxRule, PassportImage, RegisteredGuest
+from lodging.tax import TaxTable
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # 12:00 on 1 December in Tokyo
 TODAY = tokyo_today(NOW)
@@ -114,7 +123,10 @@ def test_facilities_span_every_region_of_japan(demo):
         assert f.min_nights in (1, 2) and 14 <= f.max_nights <= 30
         assert f.description_ja and f.description_en
         assert 24 <= f.latitude <= 46 and 122 <= f.longitude <= 146  # inside Japan
-        assert 3 <= len(f.units) <= 12, f.name_en
+        if f.is_minpaku:  # a 住宅宿泊事業 house is let whole
+            assert [(u.name, u.capacity) for u in f.units] == [("一棟貸し", 6)], f.name_en
+        else:
+            assert 3 <= len(f.units) <= 12, f.name_en
         assert len({u.name for u in f.units}) == len(f.units), f.name_en
         for unit in f.units:
             assert 1 <= unit.capacity <= 6
@@ -250,6 +262,117 @@ def test_rooms_are_left_to_book_in_the_coming_weeks(demo):
         start = TODAY + timedelta(days=d)
         open_facilities = [f for f, ids in units.items() if any(free(u, start, 2) for u in ids)]
         assert len(open_facilities) >= 5, start
+
+
+# --- the lodging law ------------------------------------------------------------------------
+
+
+def test_every_facility_carries_its_licence_and_is_listed(demo):
+    facilities = db.session.scalars(select(Facility)).all()
+    for f in facilities:
+        if f.kind == "office":
+            assert (f.licence_type, f.licence_number) == ("none", ""), f.name_en
+        else:
+            assert f.licence_type in LODGING_LICENCES and f.licence_number, f.name_en
+        assert f.licensed and f.listed, f.name_en
+    assert len({f.licence_number for f in facilities if f.licence_number}) == len(
+        [f for f in facilities if f.kind != "office"]
+    )
+    kinds = Counter(f.licence_type for f in facilities)
+    assert kinds["minpaku"] == 1 and kinds["special_zone"] >= 1
+    assert kinds["hotel"] >= 5 and kinds["simple"] >= 5
+    [house] = [f for f in facilities if f.is_minpaku]
+    assert re.fullmatch(r"M\d{9}", house.licence_number)
+
+
+def _lodging(pref: int, prefix: str) -> list[Facility]:
+    return [
+        f
+        for f in db.session.scalars(select(Facility).where(Facility.prefecture == pref))
+        if f.kind != "office" and f.municipality.startswith(prefix)
+    ]
+
+
+def test_the_five_taxed_places_and_a_private_lodging_house_are_there(demo):
+    wards = [f for f in _lodging(13, "") if f.municipality.endswith("区")]
+    assert [f.municipality for f in wards] == ["台東区"]  # one of Tokyo's 23 wards
+    assert _lodging(27, "大阪市") and _lodging(26, "京都市東山区")
+    assert _lodging(40, "福岡市") and _lodging(17, "金沢市")
+    assert db.session.scalar(select(func.count()).select_from(AccommodationTaxRule)) == 6
+    house = db.session.scalars(select(Facility).where(Facility.licence_type == "minpaku")).one()
+    sold = night_cap.sold_nights([house.units[0].id], night_cap.lodging_year(TODAY))
+    assert 0 < sold[house.units[0].id] <= night_cap.CAP_NIGHTS
+
+
+def test_stays_pay_the_tax_of_their_place_and_night(demo):
+    table = TaxTable.load()
+    taxed_at = Counter()
+    night_tax = defaultdict(int)
+    for booking_id, tax in db.session.execute(
+        select(BookingNight.booking_id, BookingNight.accommodation_tax)
+    ):
+        night_tax[booking_id] += tax
+    for b in db.session.scalars(select(Booking)):
+        f = b.unit.facility
+        priced = [(n, b.unit.base_price) for n in stay_nights(b.check_in, b.check_out)]
+        expected = sum(night_taxes(f, priced, b.guests, table))  # as booking freezes it
+        assert b.accommodation_tax == night_tax[b.id] == expected, b.id
+        if b.accommodation_tax:
+            taxed_at[f.prefecture] += 1
+    assert taxed_at[26] > 10 and taxed_at[13] > 0 and taxed_at[27] > 0
+    assert taxed_at[40] > 0 and taxed_at[17] > 0
+    assert set(taxed_at) <= {13, 17, 26, 27, 40}
+    # The ledger holds each stay's tax as its own entry.
+    entries = dict(
+        db.session.execute(
+            select(CreditEntry.booking_id, CreditEntry.amount).where(
+                CreditEntry.kind == "accommodation_tax"
+            )
+        ).all()
+    )
+    taxes = dict(
+        db.session.execute(
+            select(Booking.id, Booking.accommodation_tax).where(Booking.accommodation_tax > 0)
+        ).all()
+    )
+    assert entries == {booking_id: -tax for booking_id, tax in taxes.items()}
+
+
+def test_some_stays_have_their_guest_register(demo):
+    lines = db.session.scalars(select(RegisteredGuest)).all()
+    by_booking = defaultdict(list)
+    for line in lines:
+        by_booking[line.booking_id].append(line)
+    assert len(by_booking) >= 20
+    for booking_id, rows in by_booking.items():
+        booking = db.session.get(Booking, booking_id)
+        assert sorted(r.position for r in rows) == list(range(1, booking.guests + 1))
+        assert register.is_complete(booking_id, booking.guests), booking_id
+        stored = register.guests_of(booking_id)
+        assert stored[0].details.name == booking.user.name  # the booker's own line first
+        assert booking.user.name not in rows[0].details  # sealed at rest
+    foreign = [line for line in lines if line.needs_passport]
+    assert foreign and len(foreign) == db.session.scalar(
+        select(func.count()).select_from(PassportImage)
+    )
+    names = {g.details.name for booking_id in by_booking for g in register.guests_of(booking_id)}
+    assert "Emily Clark" in names
+    house = db.session.scalars(select(Facility).where(Facility.licence_type == "minpaku")).one()
+    house_stays = db.session.scalars(
+        select(Booking.id).where(Booking.unit_id == house.units[0].id)
+    ).all()
+    assert set(house_stays) & set(by_booking)
+    # Each registered facility's next arrival is left for the guest or the front desk.
+    for facility_id in {db.session.get(Booking, b).unit.facility_id for b in by_booking}:
+        first = db.session.scalars(
+            select(Booking.id)
+            .join(Unit, Unit.id == Booking.unit_id)
+            .where(Unit.facility_id == facility_id, Booking.check_in >= TODAY)
+            .order_by(Booking.check_in, Booking.id)
+            .limit(1)
+        ).one()
+        assert first not in by_booking
+    assert demo_lodging.REGISTERED_PAST + demo_lodging.REGISTERED_AHEAD == 4
 
 
 def test_same_now_gives_the_same_network(demo, tmp_path):

@@ -20,6 +20,7 @@ from notifications.mail_context import day_at_facilities
 from tests.conftest import days
 from tests.facilities.test_services import stay
 from tests.notifications.mailing import queued, queued_text, run_outbox
+from tests.register_helpers import fill_register
 
 
 def tokyo(day: int, hour: int, minute: int = 0) -> datetime:
@@ -42,6 +43,7 @@ def desk(db, make_user, make_unit, unit):
 def stay_left_early(db, operator, unit, employee, left_at: datetime):
     """Booked Dec 1 – Dec 5, checked in on Dec 1, checked out at ``left_at``."""
     booking = stay(db, employee, unit, days(0), days(4))
+    fill_register(booking)
     front_desk.check_in(operator, booking.id, tokyo(1, 16))
     front_desk.check_out(operator, booking.id, left_at)
     db.session.commit()

@@ -23,6 +23,7 @@ from booking import services
 from booking.models import Booking, BookingStatus
 from core.i18n import format_yen_plain
 from tests.conftest import NOW, days, post_sign_in
+from tests.register_helpers import fill_register
 
 CREDIT = 1_000_000
 PRICE_A = 10_000
@@ -57,6 +58,7 @@ def book(db, user, unit, check_in: int, check_out: int, guests: int = 1) -> Book
         user, services.StayRequest(unit.id, days(check_in), days(check_out), guests), NOW
     )
     db.session.commit()
+    fill_register(booking)  # check-in waits for a complete guest register
     return booking
 
 

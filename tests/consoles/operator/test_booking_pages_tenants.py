@@ -16,6 +16,7 @@ from billing import ledger
 from booking import services
 from booking.models import Booking
 from tests.conftest import NOW, days
+from tests.register_helpers import fill_register
 
 
 def book(db, user, unit, check_in: int, check_out: int) -> Booking:
@@ -23,6 +24,7 @@ def book(db, user, unit, check_in: int, check_out: int) -> Booking:
         user, services.StayRequest(unit.id, days(check_in), days(check_out), 1), NOW
     )
     db.session.commit()
+    fill_register(booking)  # check-in waits for a complete guest register
     return booking
 
 

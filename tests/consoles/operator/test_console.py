@@ -29,6 +29,7 @@ from facilities import photos
 from facilities.models import Facility, FacilityPhoto, Unit
 from tests.conftest import NOW, PASSWORD, TODAY, days
 from tests.facilities.test_services import image_bytes, png_header, stay
+from tests.register_helpers import fill_register
 
 # --- helpers ------------------------------------------------------------------------------
 
@@ -756,6 +757,8 @@ def test_bookings_csv_names_every_status_in_the_readers_words(db, client, consol
     here = stay(db, make_employee(), console.a, days(-2), days(1))
     gone = stay(db, make_employee(), console.b, days(-3), days(-1))
     absent = stay(db, make_employee(), console.b, days(0), days(2))
+    fill_register(here)
+    fill_register(gone)
     front_desk.check_in(console.operator, here.id, NOW - timedelta(days=1))
     front_desk.check_in(console.operator, gone.id, NOW - timedelta(days=3))
     front_desk.check_out(console.operator, gone.id, NOW - timedelta(days=2))

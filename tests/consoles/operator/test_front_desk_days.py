@@ -29,6 +29,7 @@ from facilities.models import Facility
 from tests.conftest import NOW, TODAY, days
 from tests.consoles.operator.test_dashboard import counted_queries
 from tests.facilities.test_services import stay
+from tests.register_helpers import fill_register
 
 
 def tokyo(day: int, hour: int, minute: int = 0, month: int = 12) -> datetime:
@@ -83,6 +84,7 @@ def house(app, db, login, make_user, make_facility, make_unit, make_company):
 def leave_early(db, house, unit, name="Early Leaver"):
     """A stay of Nov 30 – Dec 3, checked in on Nov 30, checked out Dec 1 at 09:00."""
     leaver = stay(db, house.guest(name), unit, days(-1), days(2))
+    fill_register(leaver)
     front_desk.check_in(house.operator, leaver.id, tokyo(30, 16, month=11))
     front_desk.check_out(house.operator, leaver.id, tokyo(1, 9))
     db.session.commit()
@@ -137,6 +139,7 @@ def test_an_early_check_out_frees_the_room_tonight_and_makes_it_dirty(db, client
 
 def test_a_room_cleaned_after_an_early_morning_check_out_stays_clean(db, house):
     guest = stay(db, house.guest("Morning"), house.a, days(-2), days(0))
+    fill_register(guest)
     front_desk.check_in(house.operator, guest.id, tokyo(29, 16, month=11))
     front_desk.check_out(house.operator, guest.id, tokyo(1, 8))
     operations.set_housekeeping(house.a, "clean", tokyo(1, 9))
@@ -187,6 +190,7 @@ def test_a_no_show_is_not_in_house_and_dirties_nothing(db, client, house):
 
 def test_a_guest_who_checks_out_after_the_date_booked_leaves_that_day(db, client, house):
     late = stay(db, house.guest("Late Leaver"), house.a, days(-3), days(-1))
+    fill_register(late)
     front_desk.check_in(house.operator, late.id, tokyo(28, 16, month=11))
     front_desk.check_out(house.operator, late.id, tokyo(1, 11))  # a day late
     db.session.commit()

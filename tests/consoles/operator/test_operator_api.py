@@ -19,6 +19,7 @@ from booking import services
 from booking.models import Booking, BookingStatus
 from facilities.models import Facility, Unit
 from tests.conftest import NOW, bearer, days
+from tests.register_helpers import fill_register
 
 API = "/api/v1/operator"
 PRICE = 10_000  # the room's nightly price (no demand pricing configured: the base price)
@@ -58,6 +59,7 @@ def book(db, guest: User, unit: Unit, check_in: int, check_out: int, guests: int
         guest, services.StayRequest(unit.id, days(check_in), days(check_out), guests), NOW
     )
     db.session.commit()
+    fill_register(booking)  # check-in waits for a complete guest register
     return booking
 
 
