@@ -38,6 +38,7 @@ EXPECTED_JOBS = {
     "stay_notices",
     "operator_digest",
     "feed_watch",
+    "register_purge",
 }
 
 

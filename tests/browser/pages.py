@@ -29,6 +29,7 @@ from core.db import tokyo_today
 from core.extensions import db
 from facilities.models import Facility, Unit
 from identity.models import Application, ApplicationKind
+from lodging.models import AccommodationTaxRule
 from notifications.models import WebhookEndpoint
 from notifications.webhook_endpoints import new_secret, seal_secret
 
@@ -62,6 +63,10 @@ EXCLUDED: dict[str, str] = {
     ),
     "notifications.dev_mail_html": "a mail's HTML part, shown in a sandboxed frame of its page",
     "notifications.dev_mail_attachment": "a mail's attachment: a download",
+    "operator.register_csv": "a CSV download",
+    "operator.tax_report_csv": "a CSV download",
+    "booking.stay_register_passport": "an image of a guest's passport (sealed at rest)",
+    "operator.booking_register_passport": "an image of a guest's passport (sealed at rest)",
 }
 EXCLUDED_PREFIXES: dict[str, str] = {
     "api.": "JSON API",
@@ -96,6 +101,7 @@ class DemoIds:
     operator_webhook_id: int
     operator_booking_id: int  # an upcoming stay at the operator's facilities
     direct_stay_id: int  # a direct stay the operator recorded (made when the demo has none)
+    tax_rule_id: int  # the first accommodation tax rule (seeded by migration 0010)
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,7 @@ PAGES: dict[str, list[tuple]] = {
         ("employee", lambda i: {"booking_id": i.booking_id, **i.change_to}),
     ],
     "booking.cancel_confirm": [("employee", lambda i: {"booking_id": i.booking_id})],
+    "booking.stay_register": [("employee", lambda i: {"booking_id": i.booking_id})],
     "accounts.account": [
         ("employee", {}),
         ("company_admin", {}),
@@ -204,8 +211,14 @@ PAGES: dict[str, list[tuple]] = {
             "operator.unit_new",
             "operator.bookings",
             "operator.direct_stay_new",
+            "operator.register",
+            "operator.register_print",
+            "operator.register_log",
         )
     },
+    "operator.register_index": [("operator", {})],
+    "operator.tax_report": [("operator", {})],
+    "operator.booking_register": [("operator", lambda i: {"booking_id": i.operator_booking_id})],
     "operator.calendar_selection": [
         (
             "operator",
@@ -262,6 +275,11 @@ PAGES: dict[str, list[tuple]] = {
     "admin.jobs": [("platform_admin", {})],
     "admin.calendars": [("platform_admin", {})],
     "admin.domains": [("platform_admin", {})],
+    "admin.licences": [("platform_admin", {})],
+    "admin.taxes": [("platform_admin", {})],
+    "admin.new_tax_rule": [("platform_admin", {})],
+    "admin.edit_tax_rule": [("platform_admin", lambda i: {"rule_id": i.tax_rule_id})],
+    "admin.end_tax_rule": [("platform_admin", lambda i: {"rule_id": i.tax_rule_id})],
     "plans.plans": [("platform_admin", {})],
     "plans.edit": [("platform_admin", lambda i: {"plan_id": i.plan_id})],
     # notices, mail preferences and the development mailbox, for every role
@@ -333,6 +351,9 @@ def demo_ids(app: Flask, now: datetime) -> DemoIds:
             operator_webhook_id=_webhook(operator_id=operator.operator_id),
             operator_booking_id=_operator_stay(operator, today),
             direct_stay_id=_direct_stay(operator, facility, now),
+            tax_rule_id=db.session.scalar(
+                select(AccommodationTaxRule.id).order_by(AccommodationTaxRule.id)
+            ),
         )
         db.session.remove()
     return ids
