@@ -10,7 +10,10 @@ from flask import Flask
 
 from lodging import models  # noqa: F401  (tax rules, the register, its access log)
 from lodging.cli import tax_cli
+from lodging.guests import format_phone
 
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(tax_cli)
+    # A register's phone number as people write it (stored as E.164).
+    app.add_template_filter(format_phone, "phone")

@@ -28,7 +28,7 @@ from core.extensions import db
 from core.i18n import current_locale, format_datetime_local, status_label
 from facilities.licences import LICENCE_LABELS
 from facilities.models import Facility
-from lodging.guests import nationality_choices
+from lodging.guests import format_phone, nationality_choices
 from lodging.register import record_read
 
 MAX_DAYS = 366  # a period of at most a year (a leap year's too)
@@ -260,7 +260,7 @@ def _csv_rows(found: list[RegisterEntry], nationalities: dict[str, str]):
                 guest.position,
                 d.name,
                 d.address,
-                d.phone,
+                format_phone(d.phone) if d.phone else "",
                 nationalities.get(d.nationality, d.nationality),
                 d.passport_number,
                 yes if guest.has_passport_image else no,

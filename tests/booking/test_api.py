@@ -16,7 +16,17 @@ from tests.conftest import NOW, bearer, days
 
 FACILITY_KEYS = {"id", "name", "prefecture", "units"}
 UNIT_OFFER_KEYS = {"id", "name", "capacity", "total_price"}
-BOOKING_KEYS = {"id", "status", "unit_id", "check_in", "check_out", "total_price", "nights"}
+BOOKING_KEYS = {
+    "id",
+    "status",
+    "unit_id",
+    "check_in",
+    "check_out",
+    "total_price",
+    "accommodation_tax",
+    "nights",
+    "register_complete",
+}
 NIGHT_STATUS_KEYS = {"date", "available", "price", "base_price", "reasons"}
 
 # One prefecture per region (JIS codes).
@@ -298,7 +308,11 @@ def test_create_booking_answers_201_with_the_booking(db, client, auth, make_unit
         "check_in": iso(days(10)),
         "check_out": iso(days(13)),
         "total_price": 33000,
-        "nights": [{"date": iso(days(n)), "price": 11000} for n in (10, 11, 12)],
+        "accommodation_tax": 0,  # the test facility's town levies none
+        "nights": [
+            {"date": iso(days(n)), "price": 11000, "accommodation_tax": 0} for n in (10, 11, 12)
+        ],
+        "register_complete": False,  # nobody has filled in the guest register yet
     }
     assert count(db, Booking) == 1
     assert count(db, Occupancy) == 3

@@ -411,6 +411,10 @@ def test_a_day_at_the_front_desk(
         questions.append(dialog.message)
         dialog.accept()
 
+    # The front desk ticks that it checked each guest's identity against the register.
+    identity = page.locator("#identity_checked")
+    expect(identity).to_have_attribute("required", "")
+    identity.check()
     page.once("dialog", accept)
     page.locator(f"form[action$='/bookings/{booking_id}/check-in'] button[type=submit]").click()
 

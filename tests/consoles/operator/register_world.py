@@ -103,7 +103,7 @@ def build_world(db, make_user, make_company, make_facility, make_unit) -> Simple
     fill(db, absent, [BOOKER], by=employee)
     front_desk.mark_no_show(operator, absent.id, NOW)
     db.session.commit()
-    desk = book(db, employee, office_room, 1, 2)  # a satellite office: no register
+    desk = book(db, employee, office_room, 0, 1)  # a satellite office: no register
 
     their_operator = make_user(Role.OPERATOR, locale="en")
     their_facility = make_facility(operator=their_operator.operator, name_en="Other Inn")

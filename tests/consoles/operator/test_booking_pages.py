@@ -92,6 +92,13 @@ def status_of(db, booking_id: int) -> str:
     return db.session.get(Booking, booking_id).status
 
 
+def check_in(client, booking_id: int, **data):
+    """Check in as the stay page's front desk does: identity checked against the register."""
+    return client.post(
+        f"/operator/bookings/{booking_id}/check-in", data={"identity_checked": "y", **data}
+    )
+
+
 def hidden(page: str, name: str) -> str:
     return re.search(rf'name="{name}" value="([^"]*)"', page).group(1)
 
@@ -232,7 +239,7 @@ def test_check_in_then_leaving_early_gives_the_nights_back(db, client, desk):
     booking = book(db, desk.employee, desk.a, 0, 3)
     before = balance(desk.company)
 
-    checked_in = client.post(f"/operator/bookings/{booking.id}/check-in")
+    checked_in = check_in(client, booking.id)
     page = follow(client, checked_in)
 
     assert checked_in.headers["Location"] == f"/operator/bookings/{booking.id}"
@@ -281,7 +288,7 @@ def test_a_no_show_pressed_on_the_today_page_returns_there(db, client, desk):
 def test_a_button_never_returns_outside_the_console(db, client, desk, target):
     booking = book(db, desk.employee, desk.a, 0, 2)
 
-    response = client.post(f"/operator/bookings/{booking.id}/check-in", data={"next": target})
+    response = check_in(client, booking.id, next=target)
 
     assert response.status_code == 303
     assert response.headers["Location"] == f"/operator/bookings/{booking.id}"
@@ -291,12 +298,17 @@ def test_the_today_page_offers_the_buttons_that_apply(db, client, desk, make_use
     arriving = book(db, desk.employee, desk.a, 0, 2)
     other = make_user(Role.EMPLOYEE, company=desk.company)
     in_house = book(db, other, desk.b, 0, 3)
-    client.post(f"/operator/bookings/{in_house.id}/check-in")
+    check_in(client, in_house.id)
 
     page = text(client.get(f"/operator/facilities/{desk.facility.id}/today"))
 
-    assert f'action="/operator/bookings/{arriving.id}/check-in"' in page
-    assert f'action="/operator/bookings/{in_house.id}/check-in"' not in page
+    # Check in happens on the stay page, where the identity check is ticked: a link there.
+    assert f'href="/operator/bookings/{arriving.id}#desk-heading">Check in</a>' in page
+    assert f'action="/operator/bookings/{arriving.id}/no-show"' in page
+    assert f"/operator/bookings/{arriving.id}/check-out" not in page
+    assert "/check-in" not in page  # no button that checks in without the identity check
+    assert f'href="/operator/bookings/{in_house.id}#desk-heading"' not in page
+    assert f'action="/operator/bookings/{in_house.id}/no-show"' not in page
     assert f'action="/operator/bookings/{in_house.id}/check-out"' in page
     assert re.search(rf'data-booking-id="{in_house.id}" data-status="checked_in"', page)
     assert f'href="/operator/bookings/{arriving.id}"' in page
@@ -306,7 +318,7 @@ def test_a_refused_front_desk_action_says_why_and_changes_nothing(db, client, de
     booking = book(db, desk.employee, desk.a, 3, 5)
     before = snapshot(db, booking.id)
 
-    page = follow(client, client.post(f"/operator/bookings/{booking.id}/check-in"))
+    page = follow(client, check_in(client, booking.id))
     check_out = follow(client, client.post(f"/operator/bookings/{booking.id}/check-out"))
 
     assert (
@@ -509,7 +521,7 @@ def test_the_move_page_without_choices_shows_the_stay_and_the_form(db, client, d
 
 def test_a_checked_out_stay_offers_no_move_and_refuses_one(db, client, desk):
     booking = book(db, desk.employee, desk.a, 0, 2)
-    client.post(f"/operator/bookings/{booking.id}/check-in")
+    check_in(client, booking.id)
     client.post(f"/operator/bookings/{booking.id}/check-out")
     page = text(client.get(f"/operator/bookings/{booking.id}"))
 
@@ -566,7 +578,7 @@ def test_a_cancel_without_a_good_reason_changes_nothing(db, client, desk, reason
 
 def test_a_checked_in_stay_cannot_be_cancelled_here(db, client, desk):
     booking = book(db, desk.employee, desk.a, 0, 2)
-    client.post(f"/operator/bookings/{booking.id}/check-in")
+    check_in(client, booking.id)
     before = snapshot(db, booking.id)
 
     page = text(client.get(f"/operator/bookings/{booking.id}/cancel"))
@@ -712,7 +724,7 @@ def test_every_action_needs_the_csrf_token(app, db, client, desk):
     before = (snapshot(db, booking.id), snapshot(db, ahead.id))
 
     refused = {
-        "check-in": client.post(f"/operator/bookings/{booking.id}/check-in"),
+        "check-in": check_in(client, booking.id),
         "no-show": client.post(f"/operator/bookings/{booking.id}/no-show"),
         "check-out": client.post(f"/operator/bookings/{booking.id}/check-out"),
         "note": client.post(f"/operator/bookings/{booking.id}/note", data={"note": "x"}),
@@ -732,7 +744,7 @@ def test_every_action_needs_the_csrf_token(app, db, client, desk):
     # With the token (as the pages give it), the button works.
     page = text(client.get(f"/operator/bookings/{booking.id}"))
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    done = client.post(f"/operator/bookings/{booking.id}/check-in", data={"csrf_token": token})
+    done = check_in(client, booking.id, csrf_token=token)
     assert done.status_code == 303
     assert status_of(db, booking.id) == BookingStatus.CHECKED_IN
 
@@ -781,7 +793,7 @@ def test_dates_in_the_list_default_to_thirty_days(db, client, desk):
 
 def test_a_guest_in_the_house_can_stay_a_night_longer(db, client, desk):
     booking = book(db, desk.employee, desk.a, 0, 2)
-    client.post(f"/operator/bookings/{booking.id}/check-in")
+    check_in(client, booking.id)
     before = balance(desk.company)
     stay_page = text(client.get(f"/operator/bookings/{booking.id}"))
 

@@ -26,6 +26,7 @@ from core.db import MAX_ID
 from core.errors import ApiError, RuleError
 from tests.booking.test_openapi import SPEC, _param, _resolve
 from tests.conftest import NOW, bearer, days
+from tests.consoles.operator.register_world import reads
 from tests.consoles.operator.test_operator_api import (
     API,
     House,
@@ -77,6 +78,13 @@ def assert_shape(value: dict, shape: dict) -> None:
 @pytest.fixture
 def house(db, make_user, make_company, make_facility, make_unit) -> House:
     return build_house(db, make_user, make_company, make_facility, make_unit)
+
+
+@pytest.fixture
+def neighbour(db, make_user, make_company, make_facility, make_unit) -> House:
+    """Another operator organisation, with a house of its own."""
+    names = {"company": "隣の会社", "guest": "隣 太郎", "facility": "隣の宿"}
+    return build_house(db, make_user, make_company, make_facility, make_unit, **names)
 
 
 # --- the shapes ----------------------------------------------------------------------------
@@ -175,18 +183,20 @@ def test_closures_answer_the_contract(client, db, house):
 # --- who may call it -----------------------------------------------------------------------
 
 
-def operator_routes(app) -> list[tuple[str, str]]:
-    """Every operator API route as (method, address) with an id that matches nothing."""
+def operator_routes(app, ids: dict[str, int] | None = None) -> list[tuple[str, str]]:
+    """Every operator API route as (method, address), its ids taken from ``ids`` (by
+    argument name) or, without them, an id that matches nothing."""
     routes = []
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("operator_api."):
-            path = rule.build(dict.fromkeys(rule.arguments, 999), append_unknown=False)[1]
+            values = {name: (ids or {}).get(name, 999) for name in rule.arguments}
+            path = rule.build(values, append_unknown=False)[1]
             routes += [(m, path) for m in sorted(rule.methods - {"HEAD", "OPTIONS"})]
     return sorted(routes)
 
 
 def test_the_walls_below_are_tried_on_every_route(app):
-    assert len(operator_routes(app)) == 10  # a new route is tried by the tests below
+    assert len(operator_routes(app)) == 11  # a new route is tried by the tests below
 
 
 def test_every_route_wants_a_bearer_token(app, client, db, house):
@@ -217,6 +227,37 @@ def test_only_an_operators_token_is_let_in(app, client, db, make_user, house, ro
     # Even with the organisation's own ids.
     response = client.get(f"{API}/facilities/{house.facility.id}/kpis", headers=headers)
     assert response.status_code == 403
+
+
+def test_another_organisations_ids_answer_404_on_every_route(app, client, db, house, neighbour):
+    """Every route that takes an id, called by the neighbour with this organisation's ids:
+    404 whether the request is otherwise good or bare, and nothing changes or is read."""
+    stay = book(db, house.employee, house.room, 0, 3)
+    before = (booking_state(db, stay.id), reads(db))
+    ids = {"booking_id": stay.id, "facility_id": house.facility.id, "unit_id": house.room.id}
+    good = {
+        "query_string": period(0, 30),
+        "json": {
+            **period(0, 3),
+            "unit_id": neighbour.room.id,  # a room of their own: still not their stay
+            "check_in": iso(days(0)),
+            "check_out": iso(days(3)),
+            "reason": "maintenance",
+        },
+    }
+    tried = set()
+    for method, path in operator_routes(app, ids):
+        if path in (f"{API}/facilities", f"{API}/bookings"):
+            continue  # no id: the lists, which show only their own (test_operator_api.py)
+        for kwargs in (good, {}):
+            response = client.open(path, method=method, headers=neighbour.headers, **kwargs)
+            assert response.status_code == 404, (method, path, kwargs, response.get_json())
+            assert error_code(response) == "not_found"
+        tried.add((method, path.removeprefix(API)))
+    assert (booking_state(db, stay.id), reads(db)) == before
+    register = ("GET", f"/facilities/{house.facility.id}/register")
+    assert register in tried  # the guest register too
+    assert len(tried) == len(operator_routes(app)) - 2
 
 
 # --- bad input -----------------------------------------------------------------------------

@@ -76,7 +76,7 @@ def test_the_register_lists_this_months_arrivals_with_their_guests(db, client, w
     for shown in (
         "山田 花子",
         "長野県松本市中央1-2-3",
-        "+81263123456",
+        "0263-12-3456",  # the stored +81263123456, as people write it
         "Emma Schmidt",
         "Hauptstraße 5, 10115 Berlin",
         "C01X00T47",
