@@ -10,11 +10,12 @@ from flask import Blueprint, current_app, g, jsonify, request
 from accounts import services as accounts
 from availability.night_cap import NightCapReached
 from billing.services import summary
-from booking import announce, changes, guest_register, services
+from booking import announce, cancellation, changes, guest_register, services
 from booking import search as search_service
 from booking.models import Booking
 from booking.search import AMENITIES, SearchQuery
 from booking.services import MAX_GUESTS
+from booking.stay_tax import kept_tax
 from booking.terms import CancellationTerms, cancellation_terms, cancellation_terms_of
 from core.dates import MAX_SEARCH_NIGHTS, parse_iso_date
 from core.db import MAX_ID, edge_now, get_by_id, tokyo_today
@@ -24,7 +25,7 @@ from facilities.models import Facility
 from facilities.regions import PREFECTURES_BY_CODE, REGIONS_BY_SLUG
 from lodging import register
 from lodging.guests import FIELDS as GUEST_FIELDS
-from lodging.guests import GuestDetails, clean_guest
+from lodging.guests import JAPAN, GuestDetails, clean_guest
 from lodging.register import StoredGuest
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -42,7 +43,7 @@ DEFAULT_SORT = "price"  # also for a sort the search does not know
 MIN_WIFI_MBPS = 0  # also the default: no minimum
 MAX_WIFI_MBPS = 100_000
 MIN_ID = 1  # and at most core.db.MAX_ID
-MIN_EXPECTED_TOTAL = 0
+MIN_EXPECTED_TOTAL = 0  # also the bounds of expected_tax
 MAX_EXPECTED_TOTAL = 10**10  # yen: far beyond any stay, well inside a 64-bit integer
 MAX_IDEMPOTENCY_KEY = 64  # Booking.request_key
 INTEGER = re.compile(r"-?[0-9]{1,9}", re.ASCII)  # integers sent as strings
@@ -123,7 +124,7 @@ def _booking_json(
         "check_out": booking.check_out.isoformat(),
         "guests": booking.guests,
         "total_price": booking.total_price,
-        "accommodation_tax": booking.accommodation_tax,
+        "accommodation_tax": kept_tax(booking),  # what the stay keeps: 0 once cancelled
         "nights": [
             {
                 "date": n.night.isoformat(),
@@ -287,6 +288,7 @@ def create_booking():
     check_in, check_out = _stay_args(body)
     guests = _int_arg(body, "guests", DEFAULT_GUESTS, MIN_GUESTS, MAX_GUESTS)
     expected_total = _int_arg(body, "expected_total", None, MIN_EXPECTED_TOTAL, MAX_EXPECTED_TOTAL)
+    expected_tax = _int_arg(body, "expected_tax", None, MIN_EXPECTED_TOTAL, MAX_EXPECTED_TOTAL)
     key = request.headers.get("Idempotency-Key") or None
     if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
         raise ApiError(
@@ -303,6 +305,7 @@ def create_booking():
             horizon_days=current_app.config["BOOKING_HORIZON_DAYS"],
             grace_days=current_app.config["BILLING_GRACE_DAYS"],
             expected_total=expected_total,
+            expected_tax=expected_tax,
         )
     except (services.BookingError, NightCapReached) as exc:
         db.session.rollback()
@@ -405,6 +408,17 @@ def _invalid_guests(fields: dict[str, str], message: str) -> ApiError:
     return error
 
 
+def _lives_abroad(item: dict) -> bool | None:
+    """``lives_abroad`` as sent; left out (or null), a foreign national who gives a passport
+    number lives abroad, so the number is kept and its image is then required."""
+    if item.get("lives_abroad") is not None:
+        return item["lives_abroad"]
+    nationality, passport = item.get("nationality"), item.get("passport_number")
+    given = passport.strip() if isinstance(passport, str) else passport is not None
+    foreign = isinstance(nationality, str) and nationality.strip().upper() not in ("", JAPAN)
+    return foreign and bool(given)  # (a field that is not text: clean_guest names it)
+
+
 def _guests_body(body: dict, guest_count: int) -> list[GuestDetails]:
     """Every guest of the stay from ``{"guests": [...]}``, checked; else 422 ``invalid``
     naming each refused field (``guests[1].phone``)."""
@@ -426,7 +440,9 @@ def _guests_body(body: dict, guest_count: int) -> list[GuestDetails]:
         if not isinstance(item.get("lives_abroad", False), bool | None):
             fields[f"guests[{index}].lives_abroad"] = "'lives_abroad' is true or false."
             continue
-        details, errors = clean_guest({k: item.get(k) for k in GUEST_FIELDS})
+        details, errors = clean_guest(
+            {k: item.get(k) for k in GUEST_FIELDS} | {"lives_abroad": _lives_abroad(item)}
+        )
         for name, message in errors.items():
             fields[f"guests[{index}].{name}"] = str(message)
         if details is not None:
@@ -468,7 +484,7 @@ def put_guests(booking_id: int):
 @bp.delete("/bookings/<int:booking_id>")
 def cancel_booking(booking_id: int):
     try:
-        services.cancel_booking(g.api_user, booking_id, edge_now())
+        cancellation.cancel_booking(g.api_user, booking_id, edge_now())
     except services.BookingError as exc:
         db.session.rollback()
         _raise_booking_error(exc)

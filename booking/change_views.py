@@ -1,9 +1,10 @@
 """Change or cancel a stay: the employee's pages, the money stated before confirming.
 
 Routes on the employee blueprint (``booking.views.bp``, signed-in members only). The
-rules and the money are ``booking.services``' (``quote_change``, ``change_booking``,
-``cancellation_terms``, ``cancel_booking``); these views parse, authorise (somebody
-else's stay is 404), call one service and commit once.
+rules and the money are ``booking.changes``' (``quote_change``, ``change_booking``),
+``booking.terms``' (``cancellation_terms``) and ``booking.cancellation``'s
+(``cancel_booking``); these views parse, authorise (somebody else's stay is 404), call
+one service and commit once.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from flask_login import current_user
 from wtforms import IntegerField
 from wtforms.validators import NumberRange, Optional
 
-from booking import changes, services
+from booking import cancellation, changes, services
 from booking.forms import QuoteForm, StayForm
 from booking.models import Booking
 from booking.services import MAX_GUESTS
@@ -273,7 +274,7 @@ def cancel(booking_id: int):
     if not form.validate_on_submit():
         abort(400)
     try:
-        result = services.cancel_booking(
+        result = cancellation.cancel_booking(
             current_user, booking_id, edge_now(), expected_refund=form.expected_refund.data
         )
     except services.BookingNotFound:
@@ -291,7 +292,7 @@ def cancel(booking_id: int):
     return redirect(url_for("booking.stays"), 303)
 
 
-def _cancel_outcome(result: services.CancelResult) -> tuple[str, str]:
+def _cancel_outcome(result: cancellation.CancelResult) -> tuple[str, str]:
     if result.already:
         return _("This stay was already cancelled."), "info"
     message, category = _price_outcome(result)
@@ -303,7 +304,7 @@ def _cancel_outcome(result: services.CancelResult) -> tuple[str, str]:
     return message, category
 
 
-def _price_outcome(result: services.CancelResult) -> tuple[str, str]:
+def _price_outcome(result: cancellation.CancelResult) -> tuple[str, str]:
     if result.kept:
         return _(
             "Your stay has been cancelled and its nights released. %(refunded)s was returned"

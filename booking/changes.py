@@ -48,6 +48,7 @@ from core.db import tokyo_today
 from core.extensions import db
 from core.i18n import format_yen
 from facilities.models import Unit
+from lodging import register
 from pricing.engine import lock_prices
 from pricing.prices import NightPrice, unit_night_prices
 
@@ -279,7 +280,8 @@ def change_booking(
     is charged with the price (it needs credit, not the employee's cap) or given back
     in full; with ``expected_tax`` (the tax difference shown), a different one is
     refused with ``PriceChanged``. A 住宅宿泊事業 house past its 180 nights a year
-    refuses the new nights (``night_cap``).
+    refuses the new nights (``night_cap``). Fewer guests: the guest register drops the
+    lines of those who no longer stay (``lodging.register.trim``).
 
     Atomic: the new nights are claimed (in a savepoint) before the old ones are
     released, so a night just taken answers ``BookingConflict`` and nothing changes.
@@ -307,13 +309,15 @@ def change_booking(
                 total=LazyString(format_yen, new_total),
             )
         )
-    old_unit_id, old_total = booking.unit_id, booking.total_price
+    old_unit_id, old_total, old_guests = booking.unit_id, booking.total_price, booking.guests
     old_range = (booking.check_in, booking.check_out)
     _move_nights(booking, unit, nights, set(kept))
     set_night_prices(booking, priced)
     booking.unit = unit
     booking.check_in, booking.check_out = stay.check_in, stay.check_out
     booking.guests = stay.guests
+    if stay.guests < old_guests:  # the register lists only the guests who stay
+        register.trim(booking.id, stay.guests, now)
     booking.total_price = new_total
     booking.accommodation_tax = tax_after
     db.session.flush()

@@ -26,14 +26,9 @@ from availability.models import Occupancy
 from billing import ledger
 from billing.ledger import refund_for_cancellation
 from booking.announce import acted_by, booking_parties
+from booking.cancellation import CancelResult, _cancelled, _release
 from booking.models import Booking, BookingStatus
-from booking.services import (
-    BookingError,
-    BookingNotFound,
-    CancelResult,
-    _cancelled,
-    _release,
-)
+from booking.services import BookingError, BookingNotFound
 from booking.stay_tax import lodges_guests, refund_unkept_tax
 from core.db import in_id_range, tokyo_today
 from core.extensions import db

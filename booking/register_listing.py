@@ -135,18 +135,18 @@ def entries(
     )
     if not stays:
         return []
-    guests = register.guests_by_booking([b.id for b in stays])
-    complete = register.completeness({b.id: b.guests for b in stays})
+    guests = register.guests_by_booking([b.id for b in stays])  # each line unsealed once
     names = user_names(b.identity_checked_by_id for b in stays)
     found = []
     for stay in stays:
-        done = complete.get(stay.id, False)
+        lines = guests.get(stay.id, [])
+        lacking = register.missing_of(lines, stay.guests)
         found.append(
             RegisterEntry(
                 booking=stay,
-                guests=guests.get(stay.id, []),
-                complete=done,
-                missing=[] if done else register.missing(stay.id, stay.guests),
+                guests=lines,
+                complete=not lacking,
+                missing=lacking,
                 checked_by=names.get(stay.identity_checked_by_id),
                 checked_at=stay.identity_checked_at,
             )

@@ -13,23 +13,18 @@ from datetime import date, datetime, timedelta
 
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from accounts import events
 from accounts.models import Company, User
-from availability.blocks import reconcile_unit
 from availability.changes import nights_changed
 from availability.models import Occupancy
 from availability.night_cap import NightCapReached, check_night_cap
 from billing import ledger
-from billing.ledger import (
-    CreditRefused,
-    refund_for_cancellation,
-    spend_for_booking,
-)
-from booking.announce import acted_by, booking_parties
+from billing.ledger import CreditRefused, spend_for_booking
+from booking.announce import booking_parties
 from booking.models import (
     CHARGED_STATUSES,
     OPEN_STATUSES,
@@ -37,13 +32,12 @@ from booking.models import (
     BookingNight,
     BookingStatus,
 )
-from booking.stay_tax import night_taxes, refund_unkept_tax
-from booking.terms import policy_of
+from booking.stay_tax import night_taxes
 from core.dates import month_bounds, stay_nights
 from core.db import get_by_id, in_id_range, tokyo_today
 from core.errors import RuleError
 from core.extensions import db
-from core.i18n import format_day, format_yen
+from core.i18n import format_day, format_yen, format_yen_plain
 from facilities.models import Facility, Unit
 from pricing.engine import lock_prices
 from pricing.prices import NightPrice, unit_night_prices
@@ -301,7 +295,7 @@ def night_cap_refusal():
     try:
         yield
     except NightCapReached as exc:
-        raise BookingError(exc.message, exc.code) from None
+        raise BookingError(exc.message, "night_cap") from None  # (its only code)
 
 
 def _is_night_already_claimed(exc: IntegrityError) -> bool:
@@ -321,6 +315,7 @@ def book_stay(
     horizon_days: int = 180,
     grace_days: int = DEFAULT_GRACE_DAYS,
     expected_total: int | None = None,
+    expected_tax: int | None = None,
 ) -> Booking:
     """Book ``stay.unit_id`` for [check_in, check_out) for ``actor``.
 
@@ -330,7 +325,8 @@ def book_stay(
     ``request_key`` from the same user returns the first booking instead of a second.
     With ``expected_total`` (the total the guest was shown), a stay whose price has
     moved since (demand pricing) is refused with ``PriceChanged`` rather than
-    charged at a price the guest never saw.
+    charged at a price the guest never saw; with ``expected_tax`` (the accommodation
+    tax shown), so is a stay whose tax is now another (its rule was edited since).
     """
     require_booker(actor)
     # Lock the employee's row: one booking decision per employee at a time, so
@@ -351,6 +347,7 @@ def book_stay(
     lock_prices(unit.facility_id, shared=True)  # no pricing run between read and commit
     prices = _prices_as_shown(unit, nights, expected_total)
     taxes = night_taxes(unit.facility, zip(nights, prices, strict=True), stay.guests)
+    _check_tax_as_shown(sum(taxes), expected_tax)
     booking = Booking(
         user_id=actor.id,
         company_id=company.id,
@@ -418,6 +415,18 @@ def _prices_as_shown(unit: Unit, nights: list[date], expected_total: int | None)
     return prices
 
 
+def _check_tax_as_shown(tax: int, expected_tax: int | None) -> None:
+    """Refused when the stay's accommodation tax is not the one the guest saw."""
+    if expected_tax is not None and tax != expected_tax:
+        raise PriceChanged(
+            _l(
+                "The accommodation tax of this stay has changed to %(tax)s since it was"
+                " shown. Please check the new amount and confirm again.",
+                tax=LazyString(format_yen_plain, tax),
+            )
+        )
+
+
 def _claim_nights(booking: Booking, nights: list[date]) -> None:
     """Add the booking and claim its nights; the unique occupancy row refuses a taken one."""
     with taken_refusal(), db.session.begin_nested():
@@ -458,113 +467,6 @@ def taken_refusal():
 def can_change(booking: Booking, today: date) -> bool:
     """Whether the stay may still be changed or cancelled: confirmed and not begun."""
     return booking.is_confirmed and booking.check_in > today
-
-
-@dataclass(frozen=True)
-class CancelResult:
-    """What cancelling did to the company's credit, in yen."""
-
-    booking: Booking
-    paid: int  # what the stay held of the company's credit before the refund
-    refunded: int  # returned to the company's credit
-    kept: int  # of the stay's price, kept under the cancellation policy
-    refund_percent: int  # the policy's band on the day of cancelling
-    already: bool = False  # it was cancelled before: nothing changed now
-    tax_refunded: int = 0  # the accommodation tax given back, in full
-
-
-def cancel_booking(
-    actor: User, booking_id: int, now: datetime, *, expected_refund: int | None = None
-) -> CancelResult:
-    """Cancel one of the actor's own upcoming stays and free its nights at once.
-
-    Cancelling an already cancelled stay changes nothing (``already``). A stay that
-    has begun cannot be cancelled here. The company gets its credit back by the
-    cancellation policy: all of it until 3 days before check-in, half after, of the
-    price of the nights the stay holds (see ``billing.ledger``). With
-    ``expected_refund`` (the refund the employee was shown), a refund that changed
-    since (the page was opened before midnight of the free date) is refused with
-    ``PriceChanged`` and nothing changes.
-    """
-    booking = booking_of(actor, booking_id, lock=True)
-    today = tokyo_today(now)
-    if booking.status == BookingStatus.CANCELLED:
-        return CancelResult(booking, 0, 0, 0, 0, already=True)
-    if booking.check_in <= today:
-        raise BookingError(
-            _l("This stay has already begun and can no longer be cancelled here."),
-            "not_cancellable",
-        )
-    paid = ledger.paid_for([booking.id])[booking.id]
-    if expected_refund is not None:
-        refund = ledger.cancellation_refund(booking.total_price, paid, booking.check_in, today)
-        if refund != expected_refund:
-            raise PriceChanged(
-                _l(
-                    "What cancelling returns has changed since it was shown: it is now"
-                    " %(amount)s. Please check and confirm again.",
-                    amount=LazyString(format_yen, refund),
-                )
-            )
-    tax = _release(booking, now)
-    refunded = refund_for_cancellation(booking, now)
-    percent = policy_of(booking).percent_on(today)
-    kept = max(0, min(paid, booking.total_price) - refunded)
-    _cancelled(booking, actor, refunded, kept, now, tax)
-    return CancelResult(booking, paid, refunded, kept, percent, tax_refunded=tax)
-
-
-def _cancelled(
-    booking: Booking, actor: User | None, refunded: int, kept: int, now: datetime, tax: int = 0
-) -> None:
-    events.emit(
-        events.BOOKING_CANCELLED,
-        now,
-        **booking_parties(booking, actor.id if actor is not None else None),
-        subject=("booking", booking.id),
-        data={"refund": refunded, "fee": kept, "by": acted_by(actor, booking)}
-        | ({"tax_refund": tax} if tax else {}),  # the accommodation tax, given back in full
-    )
-
-
-def cancel_future_stays(user: User, now: datetime, *, actor_id: int | None = None) -> list[Booking]:
-    """Cancel every stay of ``user`` that has not begun, refunding the credit in full.
-
-    For an employee the company deactivates: the company ended the stays, not them.
-    ``actor_id``: the admin who did it (None: provisioning or another process), as the
-    cancellation events name them.
-    """
-    actor = db.session.get(User, actor_id) if actor_id is not None else None
-    rows = db.session.scalars(
-        select(Booking)
-        .where(
-            Booking.user_id == user.id,
-            Booking.status == BookingStatus.CONFIRMED,
-            Booking.check_in > tokyo_today(now),
-        )
-        .order_by(Booking.id)
-        .with_for_update()
-    ).all()
-    held = ledger.paid_for(b.id for b in rows)
-    for booking in rows:
-        tax = _release(booking, now)
-        refunded = refund_for_cancellation(booking, now, full=True)
-        kept = max(0, min(held[booking.id], booking.total_price) - refunded)
-        _cancelled(booking, actor, refunded, kept, now, tax)
-    return list(rows)
-
-
-def _release(booking: Booking, now: datetime) -> int:
-    """Cancel the stay and free its nights; its accommodation tax comes back in full
-    (the yen returned)."""
-    db.session.execute(delete(Occupancy).where(Occupancy.booking_id == booking.id))
-    booking.status = BookingStatus.CANCELLED
-    booking.cancelled_at = now
-    db.session.flush()
-    # A block that wanted these nights (an external calendar over the stay) takes them now.
-    reconcile_unit(booking.unit_id, tokyo_today(now))
-    nights_changed(booking.unit.facility_id, booking.check_in, booking.check_out)
-    return refund_unkept_tax(booking, now)
 
 
 def bookings_of(

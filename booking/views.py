@@ -20,6 +20,8 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from wtforms import IntegerField
+from wtforms.validators import NumberRange, Optional
 
 from billing.services import credit_notice
 from booking import announce, ratings, services, stay_options, stay_tax
@@ -47,6 +49,14 @@ from lodging.tax import TaxTable
 
 bp = Blueprint("booking", __name__)
 STAY_ARGS = ("unit_id", "check_in", "check_out", "guests")
+MAX_EXPECTED_TAX = 10**10  # yen: far beyond any stay's, as for the expected total
+
+
+class BookForm(StayForm):
+    """The confirm button of the quote page: the stay, and the money the guest was shown."""
+
+    # The accommodation tax shown: a rule edited since is not charged unseen.
+    expected_tax = IntegerField(validators=[Optional(), NumberRange(0, MAX_EXPECTED_TAX)])
 
 
 @bp.before_request
@@ -353,7 +363,7 @@ def _quote_page(quote, form, error=None, status=200):
 
 @bp.post("/book")
 def book():
-    form = StayForm()
+    form = BookForm()
     if not form.validate():
         return _incomplete(
             form, _("The booking form was incomplete or had expired. Please try again.")
@@ -367,6 +377,7 @@ def book():
             horizon_days=_horizon(),
             grace_days=current_app.config["BILLING_GRACE_DAYS"],
             expected_total=form.expected_total.data,
+            expected_tax=form.expected_tax.data,
         )
     except services.BookingNotFound:
         db.session.rollback()

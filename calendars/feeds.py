@@ -13,13 +13,14 @@ from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import joinedload
 
 from accounts.models import OperatorOrg, User
 from availability.blocks import delete_blocks, reconcile_unit
 from availability.models import Block, DirectStay
 from calendars.models import CalendarConflict, CalendarFeed
+from calendars.sync import lodged
 from core.errors import RuleError
 from core.extensions import db
 from core.input_guard import NAME_REFUSED
@@ -133,15 +134,16 @@ def operator_feed_count(operator_id: int) -> int:
 
 def set_counts_as_lodging(feed: CalendarFeed, counts: bool) -> int:
     """Mark whether the feed's events are stays booked on another channel; the blocks
-    it imported already follow at once (their nights count towards the 180-night cap
-    of a 住宅宿泊事業 house, or stop counting). Returns the blocks changed."""
+    it imported follow at once: their nights count towards the 180-night cap of a
+    住宅宿泊事業 house, or stop counting, and a closing the channel tells apart never
+    counts (``calendars.sync.lodged``). Returns the blocks changed."""
     feed.counts_as_lodging = counts
-    changed = db.session.execute(
-        update(Block)
-        .where(Block.feed_id == feed.id, Block.lodging != counts)
-        .values(lodging=counts)
-        .execution_options(synchronize_session="fetch")
-    ).rowcount
+    changed = 0
+    for block in db.session.scalars(select(Block).where(Block.feed_id == feed.id)):
+        lodging = lodged(counts, block.summary)
+        if block.lodging != lodging:
+            block.lodging = lodging
+            changed += 1
     db.session.flush()
     return changed
 

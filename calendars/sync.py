@@ -274,7 +274,7 @@ def _unchanged(feed: CalendarFeed, now: datetime, today: date) -> SyncOutcome:
 
     A booking or a direct stay can never take a night a block holds, and a
     cancellation hands its nights to the blocks at once
-    (``booking.services.cancel_booking``, ``availability.direct.cancel_direct_stay``);
+    (``booking.cancellation.cancel_booking``, ``availability.direct.cancel_direct_stay``);
     so only open conflicts need a second look.
     """
     open_conflict = db.session.scalar(
@@ -319,7 +319,7 @@ def _apply_events(
             spans.append((event.start, event.end))
             continue
         moved = _update_block(block, event, now, today)
-        block.lodging = feed.counts_as_lodging
+        block.lodging = lodged(feed.counts_as_lodging, event.summary)
         if moved:
             outcome.moved += 1
             spans += moved
@@ -355,9 +355,9 @@ def _new_block_row(feed: CalendarFeed, event: ImportedEvent, now: datetime) -> d
         "feed_id": feed.id,
         "event_key": event.key,
         "summary": event.summary[:200],
-        # A stay booked on another channel (the operator marked the feed so) counts
-        # towards a 住宅宿泊事業 house's 180 nights a year.
-        "lodging": feed.counts_as_lodging,
+        # A stay booked on another channel counts towards a 住宅宿泊事業 house's 180
+        # nights a year; a closing on it does not (``lodged``).
+        "lodging": lodged(feed.counts_as_lodging, event.summary),
         "created_at": now,
         "updated_at": now,
     }
@@ -502,7 +502,33 @@ def _is_echo_of(block: Block, stay: tuple[date, date]) -> bool:
     conflict; so is an event that starts or ends on another day than the stay.
     (A stay that has begun: a feed listing only from today on is a conflict.)
     """
-    return (block.start_date, block.end_date) == stay and "reserved" not in block.summary.lower()
+    return (block.start_date, block.end_date) == stay and not is_reservation(block.summary)
+
+
+def is_reservation(summary: str) -> bool:
+    """The event calls itself a reservation ("Reserved"; Vrbo's "Reserved - <name>"):
+    a guest of the channel. Anything else is a closed period: the host's closing
+    ("Airbnb (Not available)", Booking.com's "CLOSED - Not available", "Blocked") or the
+    channel's copy of one of our stays. The one rule for echoes and lodged nights."""
+    return "reserved" in summary.lower()
+
+
+def is_host_closing(summary: str) -> bool:
+    """A closing the channel tells apart from its reservations: Airbnb writes its guests
+    as "Reserved" and the host's own blocks as "Airbnb (Not available)", and a calendar
+    may say "Blocked". (Booking.com writes guests and closings alike, "CLOSED - Not
+    available": those are not told apart.)"""
+    text = summary.lower()
+    return "airbnb (not available)" in text or text.strip() == "blocked"
+
+
+def lodged(counts_as_lodging: bool, summary: str) -> bool:
+    """Whether an imported event's nights are lodged nights (``Block.lodging``, counted
+    towards a 住宅宿泊事業 house's 180 nights a year), on a feed the operator marked as
+    stays booked elsewhere: every event but a closing the channel tells apart from its
+    reservations. An event that cannot be told apart counts: the 180 nights are a legal
+    maximum, so a doubt counts against it rather than for it."""
+    return counts_as_lodging and (is_reservation(summary) or not is_host_closing(summary))
 
 
 def _feed_query(unit_id: int | None):

@@ -31,7 +31,7 @@ from accounts.passwords import weak_password_reason
 from accounts.services import hash_password, normalise_email, token_digest, user_by_email
 from accounts.sessions import end_sessions
 from billing.services import check_seat_free
-from booking.services import cancel_future_stays
+from booking.cancellation import cancel_future_stays
 from core.db import in_id_range, tokyo_today
 from core.extensions import db
 

@@ -9,6 +9,9 @@ Rules it keeps:
 - Saving a stay's guests replaces its lines, position by position (1 is the booker's
   line). A line keeps its passport image while it still needs one and its passport
   number did not change; any other image goes with the line it belonged to.
+- A stay changed to fewer guests keeps the lines of those who still stay: the lines
+  above the new count go, their passport images first (``trim``), so no one who no
+  longer stays is listed, exported or printed.
 - A register is complete when every guest of the stay has a line and every guest who
   needs a passport has its image (``missing`` says what is not there, for people).
 - Every read or write of an entry is recorded (``record_read``), by whoever did it;
@@ -27,12 +30,13 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 
 from core.db import in_id_range
 from core.extensions import db
@@ -67,9 +71,15 @@ class StoredGuest:
 # --- sealing -----------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4)
+def _fernet(secret_key: str | bytes) -> Fernet:
+    return Fernet(base64.urlsafe_b64encode(derive_key(secret_key, KEY_PURPOSE)))
+
+
 def _cipher() -> Fernet:
-    key = derive_key(current_app.config["SECRET_KEY"], KEY_PURPOSE)
-    return Fernet(base64.urlsafe_b64encode(key))
+    """The register's own key, derived from ``SECRET_KEY`` (made once per key: a busy
+    month's register unseals thousands of lines)."""
+    return _fernet(current_app.config["SECRET_KEY"])
 
 
 def seal_details(details: GuestDetails) -> str:
@@ -134,7 +144,8 @@ def guests_of(booking_id: int) -> list[StoredGuest]:
     return guests_by_booking([booking_id]).get(booking_id, [])
 
 
-def _missing_of(lines: Sequence[StoredGuest], guest_count: int) -> list[LazyString]:
+def missing_of(lines: Sequence[StoredGuest], guest_count: int) -> list[LazyString]:
+    """What ``lines`` (a stay's register, read already) lack for ``guest_count`` guests."""
     counted = [g for g in lines if g.position <= guest_count]
     missing: list[LazyString] = []
     if len(counted) < guest_count:
@@ -155,7 +166,7 @@ def _missing_of(lines: Sequence[StoredGuest], guest_count: int) -> list[LazyStri
 
 def missing(booking_id: int, guest_count: int) -> list[LazyString]:
     """What the register of a stay still lacks, for people; [] when complete."""
-    return _missing_of(guests_of(booking_id), guest_count)
+    return missing_of(guests_of(booking_id), guest_count)
 
 
 def is_complete(booking_id: int, guest_count: int) -> bool:
@@ -166,7 +177,7 @@ def completeness(guest_counts: dict[int, int]) -> dict[int, bool]:
     """Whether each stay's register (booking id → its guest count) is complete."""
     lines = guests_by_booking(guest_counts)
     return {
-        booking_id: not _missing_of(lines.get(booking_id, []), count)
+        booking_id: not missing_of(lines.get(booking_id, []), count)
         for booking_id, count in guest_counts.items()
     }
 
@@ -224,6 +235,28 @@ def save_guests(
     return saved
 
 
+def trim(booking_id: int, guest_count: int, now: datetime) -> int:
+    """The stay now has ``guest_count`` guests (at least 1): delete the lines above that
+    position, their passport images first. Records nothing else: no purge and no read
+    (``now`` dates nothing; it is taken as every service takes it). The lines deleted."""
+    if guest_count < 1:
+        raise ValueError(f"a stay has at least one guest, not {guest_count}")
+    if not in_id_range(booking_id):
+        return 0
+    guest_ids = list(
+        db.session.scalars(
+            select(RegisteredGuest.id).where(
+                RegisteredGuest.booking_id == booking_id, RegisteredGuest.position > guest_count
+            )
+        )
+    )
+    if guest_ids:
+        db.session.execute(delete(PassportImage).where(PassportImage.guest_id.in_(guest_ids)))
+        db.session.execute(delete(RegisteredGuest).where(RegisteredGuest.id.in_(guest_ids)))
+        db.session.flush()
+    return len(guest_ids)
+
+
 def save_passport_image(guest_id: int, data: bytes, now: datetime) -> PassportImage:
     """Seal the image of the line's passport, replacing any it had. An image that is not
     acceptable: ``lodging.passport.PassportImageError``, nothing stored."""
@@ -270,17 +303,18 @@ def record_read(
     identity check)."""
     if action not in ACTIONS:
         raise ValueError(f"unknown register action {action!r}")
-    for booking_id in sorted(set(booking_ids)):
-        db.session.add(
-            RegisterRead(
-                booking_id=booking_id,
-                facility_id=facility_id,
-                user_id=user_id,
-                action=action,
-                created_at=now,
-            )
-        )
-    db.session.flush()
+    rows = [
+        {
+            "booking_id": booking_id,
+            "facility_id": facility_id,
+            "user_id": user_id,
+            "action": action,
+            "created_at": now,
+        }
+        for booking_id in sorted(set(booking_ids))
+    ]
+    if rows:  # one statement for a whole page of stays
+        db.session.execute(insert(RegisterRead), rows)
 
 
 def purge(booking_id: int, facility_id: int, reason: str, now: datetime) -> RegisterPurge | None:

@@ -8,12 +8,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import joinedload
 
 from accounts.models import User
 from billing.models import CreditEntry, EntryKind
-from booking.models import CHARGED_STATUSES, OPEN_STATUSES, Booking, BookingNight
+from booking.models import (
+    CHARGED_STATUSES,
+    LIVE_STATUSES,
+    OPEN_STATUSES,
+    Booking,
+    BookingNight,
+)
 from core.extensions import db
 from facilities.models import Unit
 
@@ -75,26 +81,29 @@ def usage_by_employee(company_id: int) -> list[UsageRow]:
 
 
 def usage_by_month(company_id: int) -> list[UsageRow]:
-    """Nights stayed and yen spent per month of stay (confirmed stays, frozen prices),
-    and the accommodation tax of the nights the stays kept (a night given back after a
-    no-show or an early check-out had its tax refunded)."""
+    """Nights and yen the company paid for per month of stay (charged stays, no-shows
+    included, frozen prices), and the accommodation tax of the nights the stays kept:
+    a live stay's nights before it gave any back (``booking.stay_tax.kept_tax``, the
+    same rule). A no-show's tax and that of the nights an early check-out gave back
+    were refunded in full."""
+    kept = Booking.status.in_(LIVE_STATUSES) & (
+        BookingNight.night < func.coalesce(Booking.released_on, Booking.check_out)
+    )
     rows = db.session.execute(
         select(
             BookingNight.night,
             BookingNight.price,
-            BookingNight.accommodation_tax,
-            func.coalesce(Booking.released_on, Booking.check_out),
+            case((kept, BookingNight.accommodation_tax), else_=0),
         )
         .join(Booking, Booking.id == BookingNight.booking_id)
         .where(Booking.company_id == company_id, Booking.status.in_(CHARGED_STATUSES))
     ).all()
     months: dict[str, list[int]] = {}
-    for night, price, tax, held_until in rows:
+    for night, price, tax in rows:
         bucket = months.setdefault(night.strftime("%Y-%m"), [0, 0, 0])
         bucket[0] += 1
         bucket[1] += price
-        if night < held_until:
-            bucket[2] += tax
+        bucket[2] += tax
     return [UsageRow(month, n, yen, tax) for month, (n, yen, tax) in sorted(months.items())]
 
 

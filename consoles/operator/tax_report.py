@@ -3,11 +3,12 @@ monthly return, per municipality and month of the nights, from the stays' frozen
 
 What counts, for the operator's facilities that offer stays:
 
-- a night: a ``BookingNight`` of a stay the company was charged for (booked, in the
-  house, checked out, or a no-show) before the day its nights were given back
-  (``Booking.held_until``), stayed or still to be stayed: a cancelled stay, and the
-  nights a no-show or an early check-out gave back, are refunded in full and are not
-  in it (``booking.stay_tax.kept_tax``, the same rule);
+- a night: a ``BookingNight`` of a stay that keeps its tax (booked, in the house or
+  checked out: ``LIVE_STATUSES``) before the day its nights were given back
+  (``Booking.held_until``), stayed or still to be stayed. The same rule as
+  ``booking.stay_tax.kept_tax``: a cancelled stay and a no-show (no guest lodged,
+  whenever it was marked), and the nights an early check-out gave back, had their tax
+  refunded in full and are not in it;
 - taxable guests: guest-nights of those nights that carry tax (the stay's guests on
   each night whose ``accommodation_tax`` is above 0);
 - tax: the sum of those nights' ``accommodation_tax``, yen, as frozen at booking.
@@ -25,7 +26,7 @@ from datetime import date
 
 from sqlalchemy import case, func, select
 
-from booking.models import CHARGED_STATUSES, Booking, BookingNight
+from booking.models import LIVE_STATUSES, Booking, BookingNight
 from core.dates import month_bounds
 from core.extensions import db
 from facilities.models import Facility, FacilityKind, Unit
@@ -94,10 +95,11 @@ def _facility_months(facility_ids: list[int], months: list[tuple[date, date]]):
         .join(Unit, Unit.id == Booking.unit_id)
         .where(
             Unit.facility_id.in_(facility_ids),
-            Booking.status.in_(CHARGED_STATUSES),
+            # The nights whose tax the stay keeps (booking.stay_tax.kept_tax).
+            Booking.status.in_(LIVE_STATUSES),
+            BookingNight.night < func.coalesce(Booking.released_on, Booking.check_out),
             BookingNight.night >= first,
             BookingNight.night < end,
-            BookingNight.night < func.coalesce(Booking.released_on, Booking.check_out),
         )
         .group_by(Unit.facility_id, month)
     ).all()

@@ -176,6 +176,10 @@ ALLOWED = {
     "flask", "app", "wsgi", "scheduler", "run",
     # example domain in a form hint
     "example", "co", "jp",
+    # a paper size and a key, as Japanese print hints write them
+    "A4", "Ctrl",
+    # the form of a 住宅宿泊事業 notification number (M and 9 digits), in a form hint
+    "M130012345",
 }  # fmt: skip
 LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-’'][A-Za-z0-9]+)*")
 # E-mail addresses, links, @domains, and the invoice issuer's registration number (T + 13 digits).
@@ -387,7 +391,11 @@ def demo_app(tmp_path_factory):
     assert booked.status_code in (302, 303), "the demo employee could not book a stay"
     stay = urlsplit(booked.headers["Location"]).path
     shorter = {"unit_id": offer.id, "check_in": later[0], "check_out": later[0] + timedelta(1)}
-    extra["employee"] += [stay, f"{stay}/change/preview?" + urlencode({**shorter, "guests": 1})]
+    extra["employee"] += [
+        stay,
+        f"{stay}/change/preview?" + urlencode({**shorter, "guests": 1}),
+        f"{stay}/guests",  # the guest register, linked from the stay while incomplete
+    ]
     yield app, data_words, extra
     with app.app_context():
         db.engine.dispose()

@@ -20,7 +20,7 @@ from availability import blocks, direct
 from availability.blocks import BlockError
 from availability.models import Block, BlockReason, BlockSource, DirectStay
 from availability.night_cap import CAP_NIGHTS, cap_use, lodging_year, sold_nights, year_bounds
-from booking import changes, front_desk, operator_moves, services
+from booking import cancellation, changes, front_desk, operator_moves, services
 from calendars.models import CalendarFeed
 from tests.booking.test_race import race
 from tests.conftest import NOW, bearer
@@ -206,7 +206,7 @@ def test_nights_given_back_by_a_no_show_or_a_cancellation_are_sold_again(
     db.session.rollback()
 
     front_desk.mark_no_show(desk, no_show.id, NOW)  # all five nights given back
-    services.cancel_booking(guest, later.id, NOW)  # five more
+    cancellation.cancel_booking(guest, later.id, NOW)  # five more
     db.session.commit()
     assert sold(db, house) == 170
     services.book_stay(other, stay(house, dec(2), dec(12)), NOW)

@@ -23,6 +23,7 @@ from billing import flows, ledger, provider_sync
 from billing.models import CreditEntry, EntryKind, Invoice, Subscription
 from billing.providers import gateway
 from billing.settings import BillingSettings
+from booking import cancellation
 from booking import changes as booking_changes
 from booking import services as booking
 from tests.billing.fakestripe import FakeStripe
@@ -366,7 +367,7 @@ def test_credit_below_a_tenth_of_the_grant_is_news_once_per_period(db, spender):
 
     # A cancellation gives credit back, more stays spend it again, the next day too:
     # still the same period, so no more news.
-    booking.cancel_booking(db.session.get(User, employee_id), first_stay.id, NOW)
+    cancellation.cancel_booking(db.session.get(User, employee_id), first_stay.id, NOW)
     db.session.commit()
     assert balance(db, company.id) == 90_500
     stay(db, employee_id, unit_id, 30, 8)  # 14,500 left

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from accounts.models import Role
 from billing import ledger
 from billing.models import CreditEntry, EntryKind, Invoice
-from booking import services
+from booking import cancellation, services
 from booking.models import Booking, BookingStatus
 from tests.booking.test_race import race
 from tests.conftest import NOW, TODAY
@@ -151,7 +151,7 @@ def test_any_sequence_keeps_the_ledger_summed_non_negative_and_matching_bookings
         elif op == "cancel" and booked:
             index, days_before = arg
             booking_id, check_in = booked.pop(index % len(booked))
-            services.cancel_booking(
+            cancellation.cancel_booking(
                 user, booking_id, NOW + (check_in - TODAY - timedelta(days=days_before))
             )
             db.session.commit()
@@ -198,11 +198,11 @@ def test_cancellation_refunds_by_the_policy(
     )
     db.session.commit()
     assert ledger.account_of(company.id).credit_balance == 70_000
-    services.cancel_booking(user, booking.id, NOW + timedelta(days=20 - days_before))
+    cancellation.cancel_booking(user, booking.id, NOW + timedelta(days=20 - days_before))
     db.session.commit()
     assert ledger.account_of(company.id).credit_balance == 70_000 + refund
     # Cancelling again refunds nothing more.
-    services.cancel_booking(user, booking.id, NOW + timedelta(days=20 - days_before))
+    cancellation.cancel_booking(user, booking.id, NOW + timedelta(days=20 - days_before))
     db.session.commit()
     assert ledger.account_of(company.id).credit_balance == 70_000 + refund
 
@@ -411,7 +411,7 @@ def test_a_refund_counts_against_the_month_its_stay_was_booked_in(
         user, services.StayRequest(rooms[0], check_in, check_in + timedelta(days=3), 1), NOW
     )
     db.session.commit()
-    services.cancel_booking(user, booking.id, january)
+    cancellation.cancel_booking(user, booking.id, january)
     db.session.commit()
     assert ledger.month_spent_by(user.id, TODAY + timedelta(days=31)) == 0
     later = check_in + timedelta(days=5)

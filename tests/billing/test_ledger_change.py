@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from accounts.models import Role
 from billing import ledger
 from billing.models import CreditEntry, EntryKind
-from booking import changes, services
+from booking import cancellation, changes, services
 from tests.conftest import NOW, TODAY
 
 PRICE = 10_000
@@ -130,7 +130,7 @@ def test_month_spent_counts_changes_and_refunds_of_stays_booked_that_month(
     db.session.commit()
     assert ledger.month_spent_by(user.id, TODAY) == 50_000
 
-    services.cancel_booking(user, booking.id, NOW)
+    cancellation.cancel_booking(user, booking.id, NOW)
     db.session.commit()
     assert ledger.month_spent_by(user.id, TODAY) == 0
 
@@ -199,7 +199,7 @@ def test_any_changes_keep_the_ledger_whole_and_charge_no_night_twice(
     assert ledger.ledger_sum(company.id) == expected_balance
 
     if cancel and b.check_in > TODAY + timedelta(days=day):
-        result = services.cancel_booking(user, booking_id, NOW + timedelta(days=day))
+        result = cancellation.cancel_booking(user, booking_id, NOW + timedelta(days=day))
         db.session.commit()
         # Whatever the path, the company keeps at most the policy's share of the price
         # of the nights it dropped or cancelled: never a fee on a fee.

@@ -19,7 +19,7 @@ from accounts import events
 from accounts.models import Role
 from billing import ledger, tax_ledger
 from billing.models import CreditEntry, EntryKind
-from booking import changes, front_desk, operator_moves, services
+from booking import cancellation, changes, front_desk, operator_moves, services
 from booking.models import Booking, BookingStatus
 from tests.conftest import NOW, days
 
@@ -210,7 +210,7 @@ def test_overage_covers_the_tax_and_the_monthly_cap_counts_the_price_only(
 def test_cancelling_late_keeps_half_the_price_but_returns_the_whole_tax(db, make_employee, kyoto):
     employee = make_employee()
     booking = book(db, employee, kyoto, days(2), days(4))  # inside the 50% window
-    result = services.cancel_booking(employee, booking.id, NOW)
+    result = cancellation.cancel_booking(employee, booking.id, NOW)
     db.session.commit()
     assert (result.refunded, result.kept, result.tax_refunded) == (11_000, 11_000, 800)
     assert entries(db, booking.id) == [-800, 800]
@@ -220,7 +220,7 @@ def test_cancelling_late_keeps_half_the_price_but_returns_the_whole_tax(db, make
     )
     assert event.facts["tax_refund"] == 800
 
-    again = services.cancel_booking(employee, booking.id, NOW)
+    again = cancellation.cancel_booking(employee, booking.id, NOW)
     assert (again.already, again.tax_refunded) == (True, 0)
     assert entries(db, booking.id) == [-800, 800]
     assert books_balance(db, employee.company_id) == 10_000_000 - 11_000
@@ -230,7 +230,7 @@ def test_a_deactivated_employees_stays_return_their_tax(db, make_employee, kyoto
     employee = make_employee()
     first = book(db, employee, kyoto, days(10), days(12))
     second = book(db, employee, kyoto, days(20), days(21), guests=2)
-    services.cancel_future_stays(employee, NOW)
+    cancellation.cancel_future_stays(employee, NOW)
     db.session.commit()
     assert entries(db, first.id) == [-800, 800]
     assert entries(db, second.id) == [-400, 400]

@@ -13,7 +13,7 @@ from accounts import events
 from accounts.events import Event
 from accounts.mail import OutgoingMail, open_body
 from accounts.models import Role
-from booking import announce, changes, services
+from booking import announce, cancellation, changes, services
 from identity import members
 from notifications import dispatch
 from notifications.webhook_payloads import COMPANY, OPERATOR, event_body
@@ -62,7 +62,7 @@ def webhook_by(event: Event, audience: str):
 def test_an_admin_who_cancels_their_own_stay_is_the_employee(db, admin, room):
     booking = book(db, admin, room)
 
-    services.cancel_booking(admin, booking.id, NOW)
+    cancellation.cancel_booking(admin, booking.id, NOW)
     db.session.commit()
 
     event = the_event(db, events.BOOKING_CANCELLED)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from availability.models import Occupancy
 from billing import ledger
-from booking import services
+from booking import cancellation, services
 from booking.models import Booking
 from tests.booking.test_api import error_code, iso, post_booking
 from tests.conftest import NOW, TODAY, bearer, days
@@ -79,7 +79,7 @@ def test_the_refund_now_follows_the_policy_and_is_zero_once_cancelled_or_begun(
     ids = {book(2, 5): "late", book(10, 12): "later", book(20, 21): "cancelled"}
     db.session.commit()
     cancelled = next(i for i, name in ids.items() if name == "cancelled")
-    services.cancel_booking(employee, cancelled, NOW)
+    cancellation.cancel_booking(employee, cancelled, NOW)
     db.session.commit()
 
     listed = client.get("/api/v1/bookings", headers=auth).get_json()["bookings"]

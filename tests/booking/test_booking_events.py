@@ -14,7 +14,7 @@ from accounts import events
 from accounts.events import Event
 from accounts.models import Role
 from billing import ledger
-from booking import announce, changes, services
+from booking import announce, cancellation, changes, services
 from booking.models import Booking, BookingStatus
 from identity import members
 from tests.conftest import NOW, bearer, days
@@ -174,7 +174,7 @@ def test_cancelling_announces_the_refund_and_the_fee(db, employee, room, days_be
     booking = book(db, employee, room, 10, 13)
     when = NOW + timedelta(days=10 - days_before)
 
-    result = services.cancel_booking(employee, booking.id, when)
+    result = cancellation.cancel_booking(employee, booking.id, when)
     db.session.commit()
 
     assert (result.refunded, result.kept) == (refund, fee)
@@ -187,7 +187,7 @@ def test_cancelling_announces_the_refund_and_the_fee(db, employee, room, days_be
 def test_cancelling_twice_announces_once(db, employee, room):
     booking = book(db, employee, room)
     for _ in "ab":
-        services.cancel_booking(employee, booking.id, NOW)
+        cancellation.cancel_booking(employee, booking.id, NOW)
         db.session.commit()
 
     assert len(emitted(db, events.BOOKING_CANCELLED)) == 1
@@ -197,7 +197,7 @@ def test_a_company_admin_cancelling_their_own_stay_is_by_the_guest(db, make_user
     admin = make_user(Role.COMPANY_ADMIN, company=employee.company)
     booking = book(db, admin, room)
 
-    services.cancel_booking(admin, booking.id, NOW)
+    cancellation.cancel_booking(admin, booking.id, NOW)
     db.session.commit()
 
     [event] = emitted(db, events.BOOKING_CANCELLED)
@@ -225,7 +225,7 @@ def test_a_stay_that_cannot_be_cancelled_announces_nothing(db, employee, room):
     booking = book(db, employee, room, 10, 13)
 
     with pytest.raises(services.BookingError):
-        services.cancel_booking(employee, booking.id, NOW + timedelta(days=10))
+        cancellation.cancel_booking(employee, booking.id, NOW + timedelta(days=10))
     db.session.rollback()
 
     assert emitted(db, events.BOOKING_CANCELLED) == []
@@ -260,8 +260,8 @@ def test_stays_ended_by_an_admin_name_the_admin_and_by_nobody_the_system(
     by_admin = book(db, one, room, 10, 12)
     by_nobody = book(db, other, room, 20, 22)
 
-    services.cancel_future_stays(one, NOW, actor_id=admin.id)
-    services.cancel_future_stays(other, NOW)
+    cancellation.cancel_future_stays(one, NOW, actor_id=admin.id)
+    cancellation.cancel_future_stays(other, NOW)
     db.session.commit()
 
     first, second = emitted(db, events.BOOKING_CANCELLED)

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from billing import ledger
-from booking import changes, services
+from booking import cancellation, changes, services
 from booking.models import Booking
 from booking.terms import cancellation_terms, cancellation_terms_of
 from tests.conftest import NOW, days
@@ -72,7 +72,7 @@ def test_cancelling_says_what_was_refunded_and_kept(
         kept,
     )
     assert terms.policy.free_until == days(7)
-    result = services.cancel_booking(employee, booking.id, NOW + timedelta(days=day))
+    result = cancellation.cancel_booking(employee, booking.id, NOW + timedelta(days=day))
     db.session.commit()
 
     assert (result.paid, result.refunded, result.kept, result.refund_percent) == (
@@ -82,7 +82,7 @@ def test_cancelling_says_what_was_refunded_and_kept(
         percent,
     )
     assert balance(db, employee) == GRANT - kept
-    again = services.cancel_booking(employee, booking.id, NOW + timedelta(days=day))
+    again = cancellation.cancel_booking(employee, booking.id, NOW + timedelta(days=day))
     assert again.already and (again.refunded, again.kept) == (0, 0)
     assert balance(db, employee) == GRANT - kept
 
@@ -90,7 +90,7 @@ def test_cancelling_says_what_was_refunded_and_kept(
 def test_a_cancelled_or_begun_stay_would_return_nothing(db, employee, room):
     begun = book(db, employee, room, 2, 4)
     cancelled = book(db, employee, room, 10, 12)
-    services.cancel_booking(employee, cancelled.id, NOW)
+    cancellation.cancel_booking(employee, cancelled.id, NOW)
     db.session.commit()
 
     terms = cancellation_terms_of([begun, cancelled], days(2))
@@ -112,7 +112,7 @@ def test_the_company_ending_a_stay_returns_everything_it_holds(db, employee, roo
     db.session.commit()
     assert balance(db, employee) == GRANT - 30_000
 
-    services.cancel_future_stays(employee, NOW + timedelta(days=8))
+    cancellation.cancel_future_stays(employee, NOW + timedelta(days=8))
     db.session.commit()
     assert balance(db, employee) == GRANT
 

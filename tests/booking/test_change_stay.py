@@ -18,7 +18,7 @@ from accounts.models import Role, User
 from availability.models import Block, ChangedNights, Occupancy
 from billing import ledger
 from billing.models import CreditEntry, EntryKind
-from booking import changes, services
+from booking import cancellation, changes, services
 from booking.models import Booking, BookingNight, BookingStatus
 from booking.terms import cancellation_terms
 from tests.booking.test_race import assert_no_double_claim, nights_of, race
@@ -203,7 +203,7 @@ def test_a_late_shortening_then_a_late_cancel_costs_what_a_late_cancel_would(
         10_000,
         10_000,
     )
-    result = services.cancel_booking(employee, booking.id, at(8))
+    result = cancellation.cancel_booking(employee, booking.id, at(8))
     db.session.commit()
 
     assert (result.paid, result.refunded, result.kept, result.refund_percent) == (
@@ -222,7 +222,7 @@ def test_a_dearer_stay_then_a_free_cancel_returns_everything_paid(db, company, e
     change(db, employee, booking, room, 10, 15)
     assert balance(company) == CREDIT - 50_000
 
-    result = services.cancel_booking(employee, booking.id, NOW)
+    result = cancellation.cancel_booking(employee, booking.id, NOW)
     db.session.commit()
 
     assert (result.paid, result.refunded, result.kept) == (50_000, 50_000, 0)
@@ -514,7 +514,7 @@ def test_somebody_elses_stay_is_not_found(db, company, employee, room, make_empl
 def test_a_begun_or_cancelled_stay_cannot_be_changed(db, company, employee, room):
     begun = book(db, employee, room, 2, 5)
     cancelled = book(db, employee, room, 10, 13)
-    services.cancel_booking(employee, cancelled.id, NOW)
+    cancellation.cancel_booking(employee, cancelled.id, NOW)
     db.session.commit()
 
     for booking, now in ((begun, at(2)), (begun, at(3)), (cancelled, NOW)):
@@ -689,7 +689,7 @@ def test_moving_a_late_stay_to_later_dates_does_not_escape_the_cancellation_fee(
     to dates that are free to cancel, then cancelling, must cost the same half."""
     start = balance(company)
     direct = book(db, employee, room, 10, 14)
-    services.cancel_booking(employee, direct.id, at(8))
+    cancellation.cancel_booking(employee, direct.id, at(8))
     db.session.commit()
     fee = start - balance(company)
     assert fee == 20_000
@@ -698,7 +698,7 @@ def test_moving_a_late_stay_to_later_dates_does_not_escape_the_cancellation_fee(
     moved = book(db, employee, room, 10, 14)
     result = change(db, employee, moved, room, 30, 34, now=at(8))
     assert (result.money.charged, result.money.kept) == (20_000, 20_000)
-    outcome = services.cancel_booking(employee, moved.id, at(8))
+    outcome = cancellation.cancel_booking(employee, moved.id, at(8))
     db.session.commit()
     assert outcome.refunded == 40_000 and outcome.kept == 0  # the fee was kept when it moved
     assert start - balance(company) == fee

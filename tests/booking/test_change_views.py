@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from availability.models import Occupancy
 from billing import ledger
 from billing.models import CreditEntry
-from booking import services
+from booking import cancellation, services
 from booking.models import Booking
 from tests.conftest import NOW, days
 
@@ -238,7 +238,7 @@ def test_a_begun_or_cancelled_stay_sends_the_employee_back_to_it(
     app, db, client, login, employee, stay
 ):
     login(employee)
-    services.cancel_booking(employee, stay.id, NOW)
+    cancellation.cancel_booking(employee, stay.id, NOW)
     db.session.commit()
     for path in (f"/stays/{stay.id}/change", preview_url(stay.id, stay.unit_id, 10, 14)):
         response = client.get(path)

@@ -18,7 +18,7 @@ from accounts.models import Role
 from availability.models import Block, BlockReason, BlockSource, ChangedNights, Occupancy
 from billing import ledger
 from billing.models import CreditEntry, EntryKind
-from booking import changes, front_desk, services
+from booking import cancellation, changes, front_desk, services
 from booking.models import Booking, BookingStatus
 from tests.conftest import NOW, bearer, days
 from tests.register_helpers import fill_register
@@ -183,7 +183,7 @@ def test_check_in_is_refused_on_the_wrong_day_or_state(db, company, employee, ro
     assert "already checked in" in english(error.message)
 
     cancelled = book(db, employee, room, 10, 12)
-    services.cancel_booking(employee, cancelled.id, NOW)
+    cancellation.cancel_booking(employee, cancelled.id, NOW)
     db.session.commit()
     error = refuses(cancelled, "not_confirmed", front_desk.check_in, desk, cancelled.id, at(10))
     assert "cancelled" in english(error.message)
@@ -528,7 +528,7 @@ def test_the_list_holds_the_organisations_overlapping_stays(
     book(db, make_employee(), room, 4, 6)  # starts on the end of the range: not in it
     gone = book(db, make_employee(), room, 0, 2)  # ends on its start: not in it
     cancelled = book(db, make_employee(), room, 7, 8)
-    services.cancel_booking(cancelled.user, cancelled.id, NOW)
+    cancellation.cancel_booking(cancelled.user, cancelled.id, NOW)
     db.session.commit()
 
     rows = front_desk.operator_bookings(desk, days(2), days(4))
@@ -634,7 +634,7 @@ def test_the_guest_reads_why_a_stay_at_the_front_desk_is_not_cancelled_or_change
     absent = book(db, guest, make_unit(facility=room.facility), 0, 1)
     front_desk.mark_no_show(desk, absent.id, NOW)
     cancelled = book(db, guest, room, 5, 6)
-    services.cancel_booking(guest, cancelled.id, NOW)
+    cancellation.cancel_booking(guest, cancelled.id, NOW)
     db.session.commit()
     expected = {
         in_house.id: "You are checked in, so this stay can no longer be %s here."

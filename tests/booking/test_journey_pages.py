@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from billing import ledger
-from booking import services
+from booking import cancellation, services
 from booking.search import SearchQuery
 from booking.stay_options import room_offers, suggestions
 from booking.terms import stay_terms
@@ -59,7 +59,7 @@ def test_the_refund_a_stay_page_states_is_what_cancelling_returns(
     assert shown in _section(stay_page, "refund-now")
     assert shown in _section(cancel_page, "cancel-money")
     before = ledger.account_of(employee.company_id).credit_balance
-    result = services.cancel_booking(employee, booking.id, NOW + timedelta(days=today))
+    result = cancellation.cancel_booking(employee, booking.id, NOW + timedelta(days=today))
     db.session.commit()
     assert result.refunded == back
     assert ledger.account_of(employee.company_id).credit_balance - before == back

@@ -13,7 +13,7 @@ import yaml
 
 from app import create_app
 from billing import ledger
-from booking import api, changes, search, services
+from booking import api, cancellation, changes, search, services
 from booking.models import Booking, BookingStatus
 from core import errors, input_guard
 from core.dates import MAX_SEARCH_NIGHTS
@@ -259,6 +259,7 @@ def _answerable_errors() -> set[tuple[int, str]]:
     credit_codes = {code for _cls, code in _raised_rule_errors(ledger, ledger.CreditRefused)}
     raised = _raised_rule_errors(services, services.BookingError)
     raised |= _raised_rule_errors(changes, services.BookingError)
+    raised |= _raised_rule_errors(cancellation, services.BookingError)
     for cls, code in raised:
         # A computed code is the ledger's refusal passed on (BillingRefused(exc.code)).
         for each in [code] if code is not None else sorted(credit_codes):

@@ -40,7 +40,7 @@ from accounts.models import Role, User
 from availability import blocks
 from availability.models import Block, BlockReason, Occupancy
 from billing import ledger
-from booking import changes, front_desk, operator_moves, services
+from booking import cancellation, changes, front_desk, operator_moves, services
 from booking.models import CHARGED_STATUSES, Booking, BookingStatus
 from core.dates import stay_nights
 from core.db import tokyo_today
@@ -146,7 +146,7 @@ def machine(db, make_company, make_user, make_unit, make_facility):
         @rule(i=pick)
         def guest_cancels(self, i):
             if (b := self.stay(i)) is not None:
-                self.attempt(lambda: services.cancel_booking(self.guest(b), b.id, self.now))
+                self.attempt(lambda: cancellation.cancel_booking(self.guest(b), b.id, self.now))
 
         @rule(i=pick, unit=room, start=offset, nights=length)
         def guest_changes(self, i, unit, start, nights):

@@ -6,13 +6,15 @@ SQLite and PostgreSQL (the ``app`` fixture). NOW is 2026-12-01 12:00 in Tokyo.""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select, update
 
 from accounts.models import Role
 from availability.night_cap import NightCapReached
-from booking import api, services
-from booking.models import Booking, BookingNight
+from booking import api, cancellation, front_desk, services
+from booking.models import Booking, BookingNight, BookingStatus
 from core.errors import ApiError
 from lodging import register
 from lodging.models import RegisterRead
@@ -186,10 +188,80 @@ def test_somebody_elses_stay_is_not_found(db, client, make_employee, make_user, 
     assert reads(db) == []
 
 
+# The issue's body shape: no lives_abroad.
+ISSUE_FOREIGN = {k: v for k, v in FOREIGN.items() if k != "lives_abroad"}
+
+
+def test_a_foreign_guest_with_a_passport_number_and_no_lives_abroad_lives_abroad(
+    db, client, headers, stay
+):
+    response = put(client, headers, stay.id, {"guests": [LOCAL, ISSUE_FOREIGN]})
+
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    foreign = body["guests"][1]
+    assert (foreign["nationality"], foreign["passport_number"]) == ("GB", "123456789")
+    assert foreign["lives_abroad"] is True
+    # The number is kept, so the passport image is needed before the register is complete.
+    assert body["register_complete"] is False
+    assert body["missing"] == ["passport image of guest 2"]
+    stored = register.guests_of(stay.id)[1].details
+    assert (stored.passport_number, stored.lives_abroad) == ("123456789", True)
+    assert client.get(f"/api/v1/bookings/{stay.id}", headers=headers).json["register_complete"] is (
+        False
+    )
+
+    register.save_passport_image(register.guests_of(stay.id)[1].id, image_bytes(), NOW)
+    db.session.commit()
+    assert client.get(f"/api/v1/bookings/{stay.id}", headers=headers).json["register_complete"]
+
+
+@pytest.mark.parametrize(
+    ("guest", "lives_abroad", "passport"),
+    [
+        ({**ISSUE_FOREIGN, "nationality": "jp"}, False, ""),  # Japanese: no passport kept
+        ({**ISSUE_FOREIGN, "passport_number": ""}, False, ""),  # a foreigner living in Japan
+        ({**ISSUE_FOREIGN, "passport_number": "  "}, False, ""),
+        ({k: v for k, v in ISSUE_FOREIGN.items() if k != "passport_number"}, False, ""),
+        ({**ISSUE_FOREIGN, "lives_abroad": None}, True, "123456789"),  # null: left out
+        ({**ISSUE_FOREIGN, "lives_abroad": False}, False, ""),  # said: it decides
+    ],
+)
+def test_without_lives_abroad_only_a_foreign_passport_means_living_abroad(
+    db, client, headers, stay, guest, lives_abroad, passport
+):
+    response = put(client, headers, stay.id, {"guests": [LOCAL, guest]})
+
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    line = body["guests"][1]
+    assert (line["lives_abroad"], line["passport_number"]) == (lives_abroad, passport)
+    assert body["register_complete"] is not lives_abroad
+
+
+@pytest.mark.parametrize(
+    ("guest", "field"),
+    [
+        ({**ISSUE_FOREIGN, "passport_number": "12"}, "guests[1].passport_number"),
+        ({**ISSUE_FOREIGN, "nationality": "XX"}, "guests[1].nationality"),
+        ({**ISSUE_FOREIGN, "passport_number": 123456789}, "guests[1].passport_number"),
+        ({**ISSUE_FOREIGN, "nationality": 44}, "guests[1].nationality"),
+    ],
+)
+def test_an_inferred_foreign_guests_bad_passport_or_nationality_is_refused(
+    db, client, headers, stay, guest, field
+):
+    response = put(client, headers, stay.id, {"guests": [LOCAL, guest]})
+
+    assert response.status_code == 422
+    assert field in response.get_json()["error"]["fields"]
+    assert register.guests_of(stay.id) == []
+
+
 def test_a_cancelled_or_office_stay_takes_no_register(
     db, client, headers, employee, stay, make_facility, make_unit
 ):
-    services.cancel_booking(employee, stay.id, NOW)
+    cancellation.cancel_booking(employee, stay.id, NOW)
     db.session.commit()
     response = put(client, headers, stay.id, {"guests": [LOCAL, LOCAL]})
     assert response.status_code == 409
@@ -230,6 +302,57 @@ def test_the_booking_carries_its_accommodation_tax(db, client, headers, stay):
     assert {"id", "status", "total_price", "cancellation_policy", "guests"} <= set(body)
     (listed,) = client.get("/api/v1/bookings", headers=headers).json["bookings"]
     assert listed["accommodation_tax"] == 400
+
+
+@pytest.fixture
+def kyoto_stay(db, employee, tax_rules, make_facility, make_unit) -> Booking:
+    """Three nights from today in Kyoto for one guest: ¥400 of tax a night (¥11,000)."""
+    room = make_unit(facility=make_facility(prefecture=26, municipality="京都市東山区"))
+    booking = services.book_stay(employee, services.StayRequest(room.id, days(0), days(3), 1), NOW)
+    db.session.commit()
+    return booking
+
+
+def _tax_of(client, headers, booking_id: int) -> tuple[int, list[int]]:
+    """The booking's accommodation_tax and its nights', from GET and from the list."""
+    body = client.get(f"/api/v1/bookings/{booking_id}", headers=headers).get_json()
+    (listed,) = client.get("/api/v1/bookings", headers=headers).json["bookings"]
+    assert listed["accommodation_tax"] == body["accommodation_tax"]
+    return body["accommodation_tax"], [n["accommodation_tax"] for n in body["nights"]]
+
+
+def test_the_booking_carries_the_tax_it_keeps(db, client, headers, employee, kyoto_stay, make_user):
+    desk = make_user(Role.OPERATOR, operator=kyoto_stay.unit.facility.operator)
+    assert _tax_of(client, headers, kyoto_stay.id) == (1_200, [400, 400, 400])
+
+    # In the house, then out after one night: the stay keeps that night's tax only.
+    kyoto_stay.status, kyoto_stay.checked_in_at = BookingStatus.CHECKED_IN, NOW
+    db.session.commit()
+    front_desk.check_out(desk, kyoto_stay.id, NOW + timedelta(days=1))
+    db.session.commit()
+    assert _tax_of(client, headers, kyoto_stay.id) == (400, [400, 400, 400])
+
+
+def test_a_cancelled_or_no_show_booking_keeps_no_tax(
+    db, client, headers, employee, kyoto_stay, make_user
+):
+    desk = make_user(Role.OPERATOR, operator=kyoto_stay.unit.facility.operator)
+    front_desk.mark_no_show(desk, kyoto_stay.id, NOW)
+    db.session.commit()
+    # No guest lodged: the tax came back in full; each night still shows its frozen tax.
+    assert _tax_of(client, headers, kyoto_stay.id) == (0, [400, 400, 400])
+
+    later = services.book_stay(
+        employee, services.StayRequest(kyoto_stay.unit_id, days(5), days(7), 1), NOW
+    )
+    db.session.commit()
+    deleted = client.delete(f"/api/v1/bookings/{later.id}", headers=headers)
+    assert deleted.status_code == 204
+    body = client.get(f"/api/v1/bookings/{later.id}", headers=headers).get_json()
+    assert (body["status"], body["accommodation_tax"]) == ("cancelled", 0)
+    assert [n["accommodation_tax"] for n in body["nights"]] == [400, 400]
+    listed = client.get("/api/v1/bookings", headers=headers).json["bookings"]
+    assert [b["accommodation_tax"] for b in listed] == [0, 0]
 
 
 @pytest.mark.parametrize(

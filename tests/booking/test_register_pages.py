@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from accounts.models import Role
-from booking import front_desk, services
+from booking import cancellation, front_desk, services
 from booking.models import Booking
 from lodging import register
 from lodging.models import PassportImage, RegisterRead
@@ -272,7 +272,7 @@ def test_the_form_needs_the_csrf_token(app, db, client, login, employee, stay):
 
 def test_a_cancelled_stays_register_is_shown_but_not_changed(db, client, login, employee, stay):
     fill_register(stay)
-    services.cancel_booking(employee, stay.id, NOW)
+    cancellation.cancel_booking(employee, stay.id, NOW)
     db.session.commit()
     login(employee)
 

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from accounts.models import Role
 from availability.models import Occupancy
-from booking import services
+from booking import cancellation, services
 from booking.models import Booking, BookingNight
 from tests.conftest import NOW, days
 
@@ -137,7 +137,7 @@ def test_cancelled_stays_do_not_count_against_the_monthly_cap(
     unit = make_unit()
     first = services.book_stay(employee, services.StayRequest(unit.id, days(35), days(39), 1), NOW)
     db.session.commit()
-    services.cancel_booking(employee, first.id, NOW)
+    cancellation.cancel_booking(employee, first.id, NOW)
     db.session.commit()
     services.book_stay(employee, services.StayRequest(unit.id, days(40), days(44), 1), NOW)
     db.session.commit()
@@ -205,7 +205,7 @@ def test_cancel_frees_the_nights_at_once(db, make_employee, make_unit):
     )
     db.session.commit()
 
-    services.cancel_booking(employee, booking.id, NOW)
+    cancellation.cancel_booking(employee, booking.id, NOW)
     db.session.commit()
     assert booking.status == "cancelled"
     assert booking.cancelled_at == NOW
@@ -224,9 +224,9 @@ def test_only_the_owner_cancels_and_only_before_check_in(db, make_employee, make
     booking = services.book_stay(owner, services.StayRequest(unit.id, days(0), days(2), 1), NOW)
     db.session.commit()
     with pytest.raises(services.BookingNotFound):
-        services.cancel_booking(stranger, booking.id, NOW)
+        cancellation.cancel_booking(stranger, booking.id, NOW)
     with pytest.raises(services.BookingError) as exc:
-        services.cancel_booking(owner, booking.id, NOW)  # check-in is today
+        cancellation.cancel_booking(owner, booking.id, NOW)  # check-in is today
     assert exc.value.code == "not_cancellable"
     assert occupancy_count(db) == 2
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from booking import ratings, services
+from booking import cancellation, ratings, services
 from booking.models import StayRating
 from tests.conftest import NOW, days
 
@@ -166,7 +166,7 @@ def test_before_the_check_out_day_the_page_says_when_ratings_open(
 
 
 def test_a_cancelled_stay_cannot_be_rated(app, db, client, login, employee, stay):
-    services.cancel_booking(employee, stay.id, NOW)
+    cancellation.cancel_booking(employee, stay.id, NOW)
     db.session.commit()
     clock(app, CHECK_OUT + 1)
     login(employee)
@@ -183,7 +183,7 @@ def test_the_service_refuses_too_early_and_cancelled(db, employee, stay):
     with pytest.raises(ratings.RatingNotOpen):
         ratings.rate_stay(employee, stay.id, 5, "", days(CHECK_OUT - 1), NOW)
     db.session.rollback()
-    services.cancel_booking(employee, stay.id, NOW)
+    cancellation.cancel_booking(employee, stay.id, NOW)
     db.session.commit()
     with pytest.raises(ratings.RatingNotOpen):
         ratings.rate_stay(employee, stay.id, 5, "", days(CHECK_OUT), NOW)
@@ -322,7 +322,7 @@ def test_the_stay_page_offers_a_rating_only_once_the_stay_is_over(
 
 
 def test_a_cancelled_stay_page_offers_no_rating(app, db, client, login, employee, stay):
-    services.cancel_booking(employee, stay.id, NOW)
+    cancellation.cancel_booking(employee, stay.id, NOW)
     db.session.commit()
     clock(app, CHECK_OUT + 1)
     login(employee)

@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 from accounts.models import Role, User
 from billing import ledger, tax_ledger
 from billing.models import CreditEntry, EntryKind
-from booking import changes, front_desk, operator_moves, services
+from booking import cancellation, changes, front_desk, operator_moves, services
 from booking.models import Booking, BookingStatus
 from booking.stay_tax import kept_tax
 from core.db import tokyo_today
@@ -122,7 +122,7 @@ def machine(db, make_company, make_user, make_unit, make_facility):
         @rule(i=pick)
         def employee_cancels(self, i):
             if (b := self.stay(i)) is not None:
-                self.attempt(lambda: services.cancel_booking(self.guest(b), b.id, self.now))
+                self.attempt(lambda: cancellation.cancel_booking(self.guest(b), b.id, self.now))
 
         @rule(i=pick, unit=room, start=offset, nights=length, count=guests)
         def employee_changes(self, i, unit, start, nights, count):

@@ -27,8 +27,9 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from accounts.models import User
+from booking.cancellation import cancel_booking
 from booking.models import Booking
-from booking.services import BookingError, StayRequest, book_stay, cancel_booking
+from booking.services import BookingError, StayRequest, book_stay
 from core.extensions import db
 from facilities.models import Facility
 from lodging import register

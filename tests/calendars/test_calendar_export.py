@@ -11,6 +11,7 @@ import vobject
 
 from availability import blocks
 from availability.models import Block, BlockSource
+from booking import cancellation
 from booking import services as booking_services
 from calendars import export as calendar_export
 from tests.conftest import NOW, TODAY, days
@@ -76,7 +77,7 @@ def test_cancelled_stays_leave_the_feed(db, client, unit, make_user):
     booking = book(db, guest, unit, 5, 8)
     path = export_path(db, unit)
     assert "Reserved" in client.get(path).get_data(as_text=True)
-    booking_services.cancel_booking(guest, booking.id, NOW)
+    cancellation.cancel_booking(guest, booking.id, NOW)
     db.session.commit()
     assert "VEVENT" not in client.get(path).get_data(as_text=True)
 

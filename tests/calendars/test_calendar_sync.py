@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from availability.models import Block, Occupancy
+from booking import cancellation
 from booking import services as booking_services
 from calendars import feeds
 from calendars import sync as calendar_sync
@@ -353,7 +354,7 @@ def test_a_conflict_clears_when_the_booking_is_cancelled(db, unit, feed_server, 
     db.session.commit()
     add(db, unit, feed_server.serve("/airbnb.ics", AIRBNB))
     sync(db)
-    booking_services.cancel_booking(guest, booking.id, NOW)
+    cancellation.cancel_booking(guest, booking.id, NOW)
     db.session.commit()
     sync(db)
     assert feeds.open_conflicts([unit.facility_id]) == []

@@ -6,9 +6,14 @@ never checked here (tests do not depend on the machine's speed).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+from sqlalchemy import make_url
+
+from tests.conftest import pg_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -116,3 +121,31 @@ def test_operator_console_benchmark_runs_on_both_engines():
         assert out.count(page) == 2, out
         assert "(3 calls," in out.split(page)[1].split("\n")[0]
     assert "CHECK FAILED" not in out
+
+
+def test_lodging_law_benchmark_runs(backend):
+    """A tiny operator through every lodging-law path on each engine: search under the
+    180-night cap, booking a minpaku house up to it, the tax report matching the nights
+    built, the register's pages listing every stay of the month."""
+    args = [
+        "benchmarks/lodging_law.py",
+        "--facilities", "4", "--minpaku", "1", "--minpaku-rooms", "3", "--rooms", "1",
+        "--big-rooms", "4", "--calls", "3",
+    ]  # fmt: skip
+    if backend == "postgresql":  # a scratch database of its own, dropped by the script
+        scratch = make_url(pg_url()).set(database=f"bench_lodging_test_{os.getpid()}")
+        args += ["--database-url", scratch.render_as_string(hide_password=False)]
+    out = run(*args)
+    assert "checks: all passed" in out and "CHECK FAILED" not in out, out
+    assert "every minpaku room now at 180 nights" in out
+    for kind in (
+        "search, Kyoto, with the minpaku rooms",
+        "quote_stay, a minpaku room near the cap",
+        "book_stay at the cap (refused, rolled back)",
+        "tax_report(), 12 months",
+        "GET /operator/taxes (12 months)",
+        "GET register print view",
+        "GET register.csv",
+        "PUT /api/v1/bookings/<id>/guests (2 guests)",
+    ):
+        assert kind in out and "(3 calls," in out.split(kind)[1].split("\n")[0], out

@@ -18,6 +18,7 @@ from accounts.models import Role, User
 from availability import closing
 from availability.blocks import BlockError
 from availability.models import Block, Occupancy
+from booking import cancellation
 from booking import services as booking
 from calendars.models import CalendarFeed
 from consoles.operator import operations
@@ -156,7 +157,7 @@ def test_deactivating_counts_the_stays_still_to_come(
     stay(db, make_employee(), unit, days(0), days(2))
     stay(db, make_employee(), unit, days(10), days(12))
     cancelled = stay(db, make_employee(), unit, days(20), days(22))
-    booking.cancel_booking(cancelled.user, cancelled.id, NOW)
+    cancellation.cancel_booking(cancelled.user, cancelled.id, NOW)
 
     services.set_facility_active(facility, False)
     assert facility.active is False
@@ -378,7 +379,7 @@ def test_days_ahead_sorts_stays_into_arrivals_departures_and_staying(
     later = stay(db, make_employee(), unit, days(7), days(10))
     beyond = stay(db, make_employee(), other_room, days(8), days(9))  # starts after the 8 days
     cancelled = stay(db, make_employee(), other_room, days(4), days(6))
-    booking.cancel_booking(cancelled.user, cancelled.id, NOW)
+    cancellation.cancel_booking(cancelled.user, cancelled.id, NOW)
     stay(db, make_employee(), make_unit(), days(0), days(2))  # another facility
 
     agenda = operations.days_ahead(facility, TODAY)
@@ -459,7 +460,7 @@ def test_a_room_nobody_marked_counts_earlier_departures_as_turned_over(
     make_unit(facility=facility, name="marked", housekeeping="dirty")
     cancelled = make_unit(facility=facility, name="cancelled")
     gone = stay(db, make_employee(), cancelled, days(-2), days(0))
-    booking.cancel_booking(gone.user, gone.id, datetime(2026, 11, 28, tzinfo=UTC))
+    cancellation.cancel_booking(gone.user, gone.id, datetime(2026, 11, 28, tzinfo=UTC))
     db.session.commit()
 
     assert board_status(facility, AFTER_CHECKOUT) == {
@@ -543,7 +544,7 @@ def test_bookings_for_csv_are_those_with_a_night_in_the_month(
     inside = stay(db, make_employee(), unit, date(2026, 12, 10), date(2026, 12, 12))
     across_the_end = stay(db, make_employee(), unit, date(2026, 12, 31), date(2027, 1, 2))
     cancelled = stay(db, make_employee(), unit, date(2026, 12, 20), date(2026, 12, 22))
-    booking.cancel_booking(cancelled.user, cancelled.id, NOW)
+    cancellation.cancel_booking(cancelled.user, cancelled.id, NOW)
     stay(db, make_employee(), make_unit(), date(2026, 12, 10), date(2026, 12, 12))
     db.session.commit()
 

@@ -154,6 +154,50 @@ def test_a_new_image_replaces_the_old_one(db, booking):
     assert register.passport_image(row.id) == (image_bytes("JPEG"), "image/jpeg")
 
 
+def test_trim_drops_the_lines_above_the_count_images_first_and_records_nothing(
+    db, booking, make_employee, make_unit
+):
+    rows = register.save_guests(
+        booking.id, [VISITOR, VISITOR, VISITOR], entered_by_id=None, now=NOW
+    )
+    ids = [row.id for row in rows]
+    for guest_id in ids:
+        register.save_passport_image(guest_id, image_bytes(), NOW)
+    other = services.book_stay(
+        make_employee(), services.StayRequest(make_unit(capacity=3).id, days(3), days(4), 3), NOW
+    )
+    db.session.flush()
+    elsewhere = register.save_guests(other.id, [resident(1)], entered_by_id=None, now=NOW)[0].id
+    db.session.commit()
+
+    assert register.trim(booking.id, 1, LATER) == 2
+    db.session.commit()
+
+    assert [(g.id, g.has_passport_image) for g in register.guests_of(booking.id)] == [
+        (ids[0], True)
+    ]
+    assert register.passport_image(ids[1]) is None
+    assert register.passport_image(ids[2]) is None
+    assert db.session.scalar(select(func.count()).select_from(PassportImage)) == 1
+    assert [g.id for g in register.guests_of(other.id)] == [elsewhere]
+    for table in (RegisterPurge, RegisterRead):  # not a purge, not a read
+        assert db.session.scalar(select(func.count()).select_from(table)) == 0
+    assert register.is_complete(booking.id, 1)
+
+
+def test_trim_to_as_many_or_more_guests_changes_nothing(db, booking):
+    register.save_guests(booking.id, [resident(0), resident(1)], entered_by_id=None, now=NOW)
+    db.session.commit()
+    assert register.trim(booking.id, 2, LATER) == 0
+    assert register.trim(booking.id, 3, LATER) == 0
+    assert register.trim(2**40, 1, LATER) == 0  # no such stay: nothing to trim
+    assert [g.position for g in register.guests_of(booking.id)] == [1, 2]
+    for count in (0, -1):  # a stay has at least one guest
+        with pytest.raises(ValueError):
+            register.trim(booking.id, count, LATER)
+    assert [g.position for g in register.guests_of(booking.id)] == [1, 2]
+
+
 # --- what a register lacks ---------------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from accounts import events as ev
 from accounts.models import Role, User
 from billing.models import Invoice
-from booking import changes, services
+from booking import cancellation, changes, services
 from calendars.models import CalendarConflict, CalendarFeed
 from core.db import TOKYO
 from identity import applications
@@ -191,7 +191,7 @@ def test_a_cancellation_states_who_cancelled_the_refund_and_the_fee(app, db, wor
     booking = book(world.employee_en, world.unit, 10, 12)
     run_outbox()
     inbox.clear()
-    services.cancel_booking(world.employee_en, booking.id, NOW)
+    cancellation.cancel_booking(world.employee_en, booking.id, NOW)
     db.session.commit()
     received = delivered(inbox, world)
     only_to(received, world.employee_en, world.op_en, world.op_ja)
@@ -214,7 +214,7 @@ def test_a_late_cancellation_states_the_fee_kept(app, db, world, inbox):
     booking = book(world.employee_en, world.unit, 2, 4)
     run_outbox()
     inbox.clear()
-    services.cancel_booking(world.employee_en, booking.id, NOW)
+    cancellation.cancel_booking(world.employee_en, booking.id, NOW)
     db.session.commit()
     text = text_of(the_mail(delivered(inbox, world), world.employee_en))
     assert "¥11,000 (tax incl.) returns to your company's stay credit." in text

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from accounts import events as ev
 from accounts.events import Event
 from accounts.models import Role
-from booking import services
+from booking import cancellation
 from calendars.models import CalendarFeed
 from core.db import TOKYO
 from core.extensions import db as _db
@@ -76,7 +76,7 @@ def test_a_stay_booked_on_the_reminder_day_or_later_gets_no_reminder(app, db, gu
 
 def test_a_cancelled_stay_gets_no_reminder_nor_thanks(app, db, guest, unit):
     booking = book(guest, unit, 4, 6)
-    services.cancel_booking(guest, booking.id, NOW)
+    cancellation.cancel_booking(guest, booking.id, NOW)
     db.session.commit()
     stay_jobs.stay_notices(tokyo(2, 9))
     stay_jobs.stay_notices(tokyo(6, 12))
@@ -132,7 +132,7 @@ def test_the_daily_summary_goes_to_organisations_with_movements_only(
 def test_a_day_whose_stays_were_cancelled_sends_no_summary(app, db, guest, unit, operator_user):
     booking = book(guest, unit, 4, 6)
     stay_jobs.operator_digest(tokyo(5, 7))
-    services.cancel_booking(guest, booking.id, NOW)  # before the mail job ran
+    cancellation.cancel_booking(guest, booking.id, NOW)  # before the mail job ran
     db.session.commit()
     run_outbox(tokyo(5, 7, 1))
     assert queued("operator_digest") == []

@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 from flask import current_app, url_for
 
-from booking import changes, services
+from booking import cancellation, changes, services
 from lodging import register
 from lodging.guests import GuestDetails
 from notifications import stay_jobs
@@ -100,7 +100,7 @@ def test_the_cancellation_states_the_tax_refunded_in_full(app, db, make_employee
     booking = book(employee, kyoto, 2, 4)  # late: half the price is kept, none of the tax
     run_outbox()
     inbox.clear()
-    services.cancel_booking(employee, booking.id, NOW + timedelta(hours=1))
+    cancellation.cancel_booking(employee, booking.id, NOW + timedelta(hours=1))
     db.session.commit()
     text = text_of(_mail_to(inbox, employee, NOW + timedelta(hours=1)))
     assert "Kept as the cancellation fee: ¥22,000 (tax incl.)" in text
@@ -117,7 +117,7 @@ def test_a_cancellation_in_the_same_instant_as_the_booking_still_states_the_refu
     booking = book(employee, kyoto, 10, 11)
     run_outbox()
     inbox.clear()
-    services.cancel_booking(employee, booking.id, NOW)
+    cancellation.cancel_booking(employee, booking.id, NOW)
     db.session.commit()
     text = text_of(_mail_to(inbox, employee))
     assert "The accommodation tax of ¥1,000 was returned" in text

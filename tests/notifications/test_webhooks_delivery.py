@@ -23,7 +23,7 @@ from accounts import events as ev
 from accounts.events import Event
 from accounts.models import Role
 from billing.models import Invoice, Subscription
-from booking import services
+from booking import cancellation, services
 from calendars.models import CalendarConflict, CalendarFeed
 from notifications import jobs, webhooks
 from notifications import webhook_endpoints as endpoints
@@ -182,7 +182,7 @@ def test_only_the_chosen_types_of_the_endpoint_s_own_organisation_are_sent(
     db.session.commit()
     employee = make_employee(company=admin.company)
     booking = book(db, employee, unit)
-    services.cancel_booking(employee, booking.id, NOW)
+    cancellation.cancel_booking(employee, booking.id, NOW)
     db.session.commit()
 
     queue_all(db)

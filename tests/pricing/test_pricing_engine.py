@@ -11,6 +11,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import delete, func, select
 
+from booking import cancellation
 from booking import services as booking_services
 from booking.models import BookingNight
 from core.models import JobRun
@@ -243,7 +244,7 @@ def test_a_cancellation_reprices_the_freed_nights(db, make_unit, make_employee):
     engine.recompute(NOW)
     assert days(52) not in prices(db, unit.id)  # never priced: booked before the first run
 
-    booking_services.cancel_booking(employee, booking.id, NOW)
+    cancellation.cancel_booking(employee, booking.id, NOW)
     db.session.commit()
     refresh.refresh_queued(NOW)
 

@@ -17,10 +17,11 @@ import pytest
 
 from accounts.models import Role
 from billing.models import Invoice
-from booking import front_desk
+from booking import cancellation, front_desk
 from booking import services as booking
 from consoles.company import usage
 from tests.conftest import NOW, days, signed_in
+from tests.register_helpers import fill_register
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ def test_usage_shows_the_tax_by_employee_month_stay_and_period(
 ):
     _book(db, employee, kyoto, 10, 13)  # ¥3,000 of tax
     cancelled = _book(db, employee, kyoto, 20, 22)  # ¥2,000, then refunded in full
-    booking.cancel_booking(employee, cancelled.id, NOW + timedelta(hours=1))
+    cancellation.cancel_booking(employee, cancelled.id, NOW + timedelta(hours=1))
     db.session.commit()
     _book(db, employee, make_unit(base_price=22_000), 25, 26)  # Nagano: none
 
@@ -112,6 +113,35 @@ def test_a_no_show_keeps_no_tax_for_its_nights(app, db, make_user, company, empl
     assert (row.nights, row.yen, row.tax) == (2, 44_000, 0)
     (person,) = usage.usage_by_employee(company.id)
     assert person.tax == 0
+
+
+@pytest.mark.parametrize("marked_after", [3, 9], ids=["on-its-2nd-day", "after-check-out"])
+def test_a_no_show_marked_late_keeps_no_tax_either(
+    app, db, make_user, company, employee, kyoto, marked_after
+):
+    """A no-show marked on the 2nd day of its stay, or after its check-out date: its tax
+    was given back in full, so no month shows any (the nights stay paid for)."""
+    stay = _book(db, employee, kyoto, 2, 5)
+    operator = make_user(Role.OPERATOR, operator=kyoto.facility.operator)
+    front_desk.mark_no_show(operator, stay.id, NOW + timedelta(days=marked_after))
+    db.session.commit()
+    (row,) = usage.usage_by_month(company.id)
+    assert (row.nights, row.yen, row.tax) == (3, 66_000, 0)
+    assert usage.usage_by_employee(company.id)[0].tax == 0
+
+
+def test_an_early_check_out_keeps_the_tax_of_the_nights_stayed(
+    app, db, make_user, company, employee, kyoto
+):
+    stay = _book(db, employee, kyoto, 10, 14)
+    fill_register(stay)
+    operator = make_user(Role.OPERATOR, operator=kyoto.facility.operator)
+    front_desk.check_in(operator, stay.id, NOW + timedelta(days=10))
+    front_desk.check_out(operator, stay.id, NOW + timedelta(days=12))  # 2 of 4 nights
+    db.session.commit()
+    (row,) = usage.usage_by_month(company.id)
+    assert (row.nights, row.yen, row.tax) == (4, 88_000, 2_000)
+    assert usage.usage_by_employee(company.id)[0].tax == 2_000  # the ledger agrees
 
 
 def _invoice(db, company, number, start, end) -> Invoice:
@@ -164,7 +194,7 @@ def test_each_invoice_period_states_the_tax_paid_from_credit_in_it(
 
 def test_tax_paid_in_periods_counts_refunds_and_each_period_alone(db, employee, kyoto, company):
     stay = _book(db, employee, kyoto, 10, 13)
-    booking.cancel_booking(employee, stay.id, NOW + timedelta(days=2))
+    cancellation.cancel_booking(employee, stay.id, NOW + timedelta(days=2))
     db.session.commit()
     first = (NOW - timedelta(days=1), NOW + timedelta(days=1))
     second = (NOW + timedelta(days=1), NOW + timedelta(days=3))

@@ -15,7 +15,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from accounts.models import Role
-from booking import front_desk, services
+from booking import cancellation, front_desk, services
 from booking.models import Booking
 from lodging import register
 from lodging.guests import GuestDetails
@@ -97,7 +97,7 @@ def build_world(db, make_user, make_company, make_facility, make_unit) -> Simple
     fill(db, later, [BOOKER], by=employee)
     gone = book(db, employee, b, 6, 7)  # cancelled: never listed
     fill(db, gone, [BOOKER], by=employee)
-    services.cancel_booking(employee, gone.id, NOW)
+    cancellation.cancel_booking(employee, gone.id, NOW)
     db.session.commit()
     absent = book(db, employee, b, 0, 1)  # a no-show
     fill(db, absent, [BOOKER], by=employee)

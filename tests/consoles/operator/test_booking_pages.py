@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from accounts.models import Role
 from availability.models import Block, DirectStay, Occupancy
 from billing import ledger
-from booking import services
+from booking import cancellation, services
 from booking.models import Booking, BookingStatus
 from core.i18n import format_yen_plain
 from tests.conftest import NOW, days, post_sign_in
@@ -143,7 +143,7 @@ def test_the_list_shows_the_facilitys_stays_in_the_dates_and_filters_them(
     later = book(db, other_guest, desk.b, 10, 12)
     far = book(db, desk.employee, desk.a, 40, 42)
     annex = book(db, desk.employee, desk.elsewhere, 2, 3)
-    services.cancel_booking(other_guest, later.id, NOW)
+    cancellation.cancel_booking(other_guest, later.id, NOW)
     db.session.commit()
     url = f"/operator/facilities/{desk.facility.id}/bookings"
 

@@ -23,8 +23,7 @@ from sqlalchemy.exc import OperationalError
 
 from accounts.models import Role
 from availability.models import Block, Occupancy
-from booking import front_desk
-from booking import services as booking
+from booking import cancellation, front_desk
 from facilities import photos
 from facilities.models import Facility, FacilityPhoto, Unit
 from tests.conftest import NOW, PASSWORD, TODAY, days
@@ -711,7 +710,7 @@ def test_bookings_csv_is_a_safe_utf8_spreadsheet_for_excel(
     guest = make_employee(name="@SUM(1+1)", company=evil)
     in_month = stay(db, guest, console.a, days(5), days(8), guests=2)
     cancelled = stay(db, make_employee(name="-田中"), console.b, days(10), days(11))
-    booking.cancel_booking(cancelled.user, cancelled.id, NOW)
+    cancellation.cancel_booking(cancelled.user, cancelled.id, NOW)
     db.session.commit()
     stay(db, make_employee(), console.a, days(40), days(41))  # January
 

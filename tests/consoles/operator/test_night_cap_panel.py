@@ -102,7 +102,7 @@ def test_panel_shows_next_year_once_stays_are_booked_in_it(db, host, house, make
 
 
 def test_closed_nights_and_cancelled_stays_do_not_count(db, host, house, make_employee):
-    from booking import services as booking
+    from booking import cancellation
 
     facility, main, _annex = house
     block = Block(
@@ -120,7 +120,7 @@ def test_closed_nights_and_cancelled_stays_do_not_count(db, host, house, make_em
     db.session.commit()
     employee = make_employee()
     booked = stay(db, employee, main, days(10), days(12))
-    booking.cancel_booking(employee, booked.id, NOW)
+    cancellation.cancel_booking(employee, booked.id, NOW)
     db.session.commit()
 
     panel = _panel(host.get(f"/operator/facilities/{facility.id}").get_data(as_text=True))

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from accounts.models import Company, Role, User
 from availability.models import Block, Occupancy
 from billing import ledger
-from booking import services
+from booking import cancellation, services
 from booking.models import Booking, BookingStatus
 from facilities.models import Facility, Unit
 from tests.conftest import NOW, bearer, days
@@ -329,7 +329,7 @@ def test_bookings_lists_overlapping_stays_by_check_in_with_cancelled_ones(
     other = make_user(Role.EMPLOYEE, company=house.company, name="佐藤 一郎")
     inside = book(db, other, house.other_room, 4, 6)
     cancelled = book(db, other, house.other_room, 8, 9)
-    services.cancel_booking(other, cancelled.id, NOW)
+    cancellation.cancel_booking(other, cancelled.id, NOW)
     db.session.commit()
     book(db, other, house.other_room, 9, 10)  # begins as the period ends
 

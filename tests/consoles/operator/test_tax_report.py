@@ -7,16 +7,18 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
 from accounts.models import Role
+from booking import front_desk, services
 from booking.models import Booking, BookingNight
-from booking.stay_tax import night_taxes
+from booking.stay_tax import kept_tax, night_taxes
 from consoles.operator.tax_report import tax_report
 from core.dates import stay_nights
-from tests.conftest import signed_in
+from tests.conftest import NOW, days, signed_in
+from tests.register_helpers import fill_register
 
 pytestmark = pytest.mark.usefixtures("tax_rules")
 
@@ -266,3 +268,68 @@ def test_walls_another_operator_sees_only_their_own(app, db, chain, make_user):
 def test_signed_out_is_sent_to_sign_in(client, db):
     response = client.get("/operator/taxes")
     assert response.status_code in (302, 401)
+
+
+# --- stays that keep their tax -------------------------------------------------------------
+
+
+def _front_desk_stays(db, org, make_facility, make_unit, make_employee, make_user):
+    """Three stays of one guest at a Kyoto house at ¥22,000 a night (¥1,000 of tax each),
+    through the real front desk: a no-show marked on the 2nd day of its stay, a no-show
+    marked after its check-out date, and an early check-out after 2 of 4 nights."""
+    house = make_facility(operator=org, name_en="Gion House", prefecture=26, municipality="京都市")
+    room = make_unit(facility=house, base_price=22_000, capacity=2)
+    guest, desk = make_employee(), make_user(Role.OPERATOR, operator=org)
+
+    def book(first: int, last: int) -> Booking:
+        stay = services.book_stay(
+            guest, services.StayRequest(room.id, days(first), days(last), 1), NOW
+        )
+        db.session.commit()
+        return stay
+
+    late_no_show, later_no_show, early = book(2, 5), book(6, 8), book(10, 14)
+    fill_register(early)
+    front_desk.mark_no_show(desk, late_no_show.id, NOW + timedelta(days=3))  # its 2nd day
+    front_desk.mark_no_show(desk, later_no_show.id, NOW + timedelta(days=9))  # after check-out
+    front_desk.check_in(desk, early.id, NOW + timedelta(days=10))
+    front_desk.check_out(desk, early.id, NOW + timedelta(days=12))  # 2 nights stayed
+    db.session.commit()
+    assert (late_no_show.released_on, later_no_show.released_on) == (days(3), None)
+    return guest, (late_no_show, later_no_show, early)
+
+
+def test_a_no_show_keeps_no_nights_and_an_early_check_out_the_nights_stayed(
+    db, make_operator, make_facility, make_unit, make_employee, make_user
+):
+    """The report counts what ``booking.stay_tax.kept_tax`` keeps: a no-show's tax was
+    given back in full, whenever it was marked; an early check-out keeps the nights
+    stayed."""
+    org = make_operator()
+    _guest, stays = _front_desk_stays(db, org, make_facility, make_unit, make_employee, make_user)
+    report = tax_report(org.id, d("2026-12-01"), d("2026-12-01"))
+    (row,) = report.rows
+    assert (row.figures.nights, row.figures.taxable_guests, row.figures.tax) == (2, 2, 2_000)
+    assert sum(kept_tax(stay) for stay in stays) == report.total.tax
+
+
+@pytest.mark.parametrize(("marked_on", "released"), [(3, True), (9, False)])
+def test_a_no_show_alone_is_not_in_the_report(
+    db, make_operator, make_facility, make_unit, make_employee, make_user, marked_on, released
+):
+    """A no-show marked on the 2nd day of its stay, or after its check-out date."""
+    org = make_operator()
+    house = make_facility(operator=org, prefecture=26, municipality="京都市東山区")
+    room = make_unit(facility=house, base_price=22_000, capacity=2)
+    stay = services.book_stay(
+        make_employee(), services.StayRequest(room.id, days(2), days(5), 1), NOW
+    )
+    db.session.commit()
+    assert tax_report(org.id, d("2026-12-01"), d("2026-12-01")).total.tax == 3_000  # booked
+    desk = make_user(Role.OPERATOR, operator=org)
+    front_desk.mark_no_show(desk, stay.id, NOW + timedelta(days=marked_on))
+    db.session.commit()
+    assert (stay.released_on is not None) is released
+    report = tax_report(org.id, d("2026-12-01"), d("2026-12-01"))
+    assert report.rows == []
+    assert (report.total.nights, report.total.taxable_guests, report.total.tax) == (0, 0, 0)
