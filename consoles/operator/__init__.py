@@ -13,6 +13,7 @@ from consoles.operator import (  # noqa: F401  (pages on views.bp)
     booking_views,
     calendars,
     dashboard_views,
+    direct_stay_views,
     location_views,
     photo_views,
     pricing,

@@ -3,9 +3,9 @@ company, contact, nights with prices, history, notes) and its actions: move (ano
 room, other dates; a confirm step shows what moves on the company's credit), shorten
 or extend, cancel on the guest's behalf, check in (once the guest register is complete
 and the front desk ticks that it checked each guest's identity against it), check out,
-no-show; direct stays (walk-ins) recorded, shown and removed. Services:
+no-show (direct stays, walk-ins, are ``direct_stay_views``). Services:
 ``booking.front_desk``, ``booking.operator_moves``, ``booking.register_listing`` (the
-stay's register status), ``availability.direct``."""
+stay's register status)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
 
 from accounts.views import safe_next
-from availability import direct
-from availability.blocks import BlockError
 from availability.models import Block, DirectStay
 from billing.ledger import paid_for
 from booking import front_desk, guest_register, operator_moves, register_listing
@@ -30,7 +28,6 @@ from consoles.operator.booking_forms import (
     CancelForGuestForm,
     CheckInForm,
     ConfirmMoveForm,
-    DirectStayForm,
     FrontDeskForm,
     MoveForm,
     NoteForm,
@@ -38,7 +35,6 @@ from consoles.operator.booking_forms import (
 from consoles.operator.views import _today, bp, facility_or_404
 from core.db import edge_now
 from core.extensions import db
-from core.forms import EmptyForm
 from core.i18n import format_day, format_yen
 from core.paging import Page
 from facilities.models import Facility, Unit
@@ -66,13 +62,6 @@ def booking_or_404(booking_id: int, *, lock: bool = False) -> Booking:
         return front_desk.operator_booking(current_user, booking_id, lock=lock)
     except BookingNotFound:
         abort(404)
-
-
-def direct_or_404(direct_id: int) -> DirectStay:
-    found = direct.operator_direct_stay(current_user, direct_id)
-    if found is None:
-        abort(404)
-    return found
 
 
 def _rules() -> dict:
@@ -505,102 +494,3 @@ def booking_cancel(booking_id: int):
             "success",
         )
     return redirect(url_for("operator.booking", booking_id=stay.id), 303)
-
-
-# --- direct stays (walk-ins) --------------------------------------------------------------
-
-
-def _direct_form_page(facility: Facility, form: DirectStayForm, *, error=None, status=200):
-    return render_template(
-        "operator/direct_stay_form.html",
-        facility=facility,
-        form=form,
-        error=error,
-        today=_today(),
-    ), status
-
-
-@bp.route("/facilities/<int:facility_id>/direct-stays/new", methods=["GET", "POST"])
-def direct_stay_new(facility_id: int):
-    facility = facility_or_404(facility_id)
-    units = sorted((u for u in facility.units if u.active), key=lambda u: u.name)
-    if request.method == "GET":
-        form = DirectStayForm(
-            formdata=None,
-            units=units,
-            unit=request.args.get("unit_id", type=int),
-            check_in=_date_arg("start"),
-            check_out=_date_arg("end"),
-        )
-        return _direct_form_page(facility, form)
-    form = DirectStayForm(units=units)
-    if not form.validate_on_submit():
-        return _direct_form_page(facility, form, status=400)
-    try:
-        recorded = direct.record_direct_stay(
-            current_user,
-            form.chosen_unit,
-            form.check_in.data,
-            form.check_out.data,
-            guest_name=form.guest_name.data,
-            guests=form.guests.data,
-            nightly_price=form.nightly_price.data or 0,
-            note=form.note.data or "",
-            now=edge_now(),
-        )
-    except BlockError as exc:
-        db.session.rollback()
-        status = 409 if exc.code == "taken" else 422
-        return _direct_form_page(facility, form, error=exc.message, status=status)
-    db.session.commit()
-    flash(
-        _(
-            "The stay of %(name)s has been recorded: %(room)s, %(first)s – %(last)s.",
-            name=recorded.guest_name,
-            room=recorded.block.unit.name,
-            first=format_day(recorded.block.start_date, "short"),
-            last=format_day(recorded.block.end_date, "short"),
-        ),
-        "success",
-    )
-    return redirect(url_for("operator.direct_stay", direct_id=recorded.id), 303)
-
-
-def _date_arg(name: str) -> date | None:
-    try:
-        return date.fromisoformat(request.args.get(name, ""))
-    except ValueError:
-        return None
-
-
-@bp.get("/direct-stays/<int:direct_id>")
-def direct_stay(direct_id: int):
-    found = direct_or_404(direct_id)
-    return render_template(
-        "operator/direct_stay.html",
-        facility=found.block.unit.facility,
-        stay=found,
-        block=found.block,
-        button=EmptyForm(formdata=None),
-        today=_today(),  # a stay begun before today is kept (no Remove button)
-    )
-
-
-@bp.post("/direct-stays/<int:direct_id>/cancel")
-def direct_stay_cancel(direct_id: int):
-    found = direct_or_404(direct_id)
-    if not EmptyForm().validate_on_submit():
-        abort(400)
-    facility_id = found.block.unit.facility_id
-    start = found.block.start_date
-    try:
-        direct.cancel_direct_stay(found, edge_now())
-    except BlockError as exc:
-        db.session.rollback()
-        flash(str(exc.message), "error")
-        return redirect(url_for("operator.direct_stay", direct_id=direct_id), 303)
-    db.session.commit()
-    flash(_("The direct stay has been removed; its nights are free again."), "success")
-    return redirect(
-        url_for("operator.bookings", facility_id=facility_id, start=start.isoformat()), 303
-    )
