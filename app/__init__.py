@@ -24,6 +24,7 @@ import facilities
 import identity
 import lodging
 import notifications
+import operations
 import pricing
 from core.config import INSTANCE_DIR, load_config
 
@@ -40,6 +41,7 @@ PACKAGES = (
     calendars,
     identity,
     notifications,
+    operations,
     consoles,
     demo,
 )

@@ -20,9 +20,7 @@ from core.urls import public_url
 def init_app(app: Flask) -> None:
     if app.config["ENGAWA_ENV"] == "production" and app.debug:
         raise ConfigError("Debug mode must be off in production (FLASK_DEBUG, DEBUG)")
-    app.config.setdefault(
-        "SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
-    )
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config))
     ext.db.init_app(app)
     ext.migrate.init_app(
         app, ext.db, directory=str(INSTANCE_DIR.parent / "migrations"), render_as_batch=True

@@ -19,47 +19,18 @@ from urllib.parse import urlsplit
 
 from werkzeug.sansio.utils import host_is_trusted
 
+from core.config_values import ConfigError, normalise_database_url
+from core.config_values import as_bool as _bool
+from core.config_values import as_int as _int
+from core.ops_config import engine_options, operations_settings
+
+__all__ = ["ConfigError", "engine_options", "load_config", "normalise_database_url"]
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = PROJECT_ROOT / "instance"
 ENVIRONMENTS = ("development", "production", "testing")
 
 log = logging.getLogger(__name__)
-
-
-class ConfigError(RuntimeError):
-    """A setting is missing or malformed; the message names it."""
-
-
-def normalise_database_url(url: str) -> str:
-    """Accept the common spellings and pick the psycopg 3 driver for PostgreSQL."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
-
-
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    if raw.lower() in ("1", "true", "yes", "on"):
-        return True
-    if raw.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
 
 
 # The weakest password hashing production accepts: werkzeug's scrypt default
@@ -254,12 +225,6 @@ def _billing(env: Mapping[str, str], production: bool, secret_key: str) -> dict:
         # Handled Stripe event ids are kept this long (Stripe retries for 3 days).
         "WEBHOOK_EVENT_KEEP_DAYS": _int(env, "WEBHOOK_EVENT_KEEP_DAYS", 30, minimum=4),
     }
-
-
-def engine_options(database_url: str) -> dict:
-    if database_url.startswith("sqlite:"):
-        return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True}
 
 
 def _environment(env: Mapping[str, str]) -> tuple[str, bool]:
@@ -552,4 +517,5 @@ def load_config(env: Mapping[str, str] | None = None, instance_dir: Path | None 
         **_map_settings(env, production),
         **_mail_settings(env, production),
         **_billing(env, production, secret_key),
+        **operations_settings(env, production, database_url),
     }

@@ -68,6 +68,7 @@ def test_every_package_registers_itself_bottom_layer_first():
         "calendars",
         "identity",
         "notifications",
+        "operations",
         "consoles",
         "demo",
     ]
