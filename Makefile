@@ -12,7 +12,7 @@ FLASK := $(BIN)/flask --app wsgi
 CATALOGS := $(wildcard translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
 
-.PHONY: run test install install-dev lint format chromium node vendor translations extract-messages bench clean
+.PHONY: run prod test install install-dev lint format chromium nginx node vendor translations extract-messages bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +77,48 @@ run: install
 	fi && \
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
+# The production processes on this machine (Procfile, run by honcho): gunicorn on
+# 127.0.0.1:$(PROD_PORT) and two schedulers (one leads, the other stands by, ready to take
+# over), on PostgreSQL: the database engawa_prod on 127.0.0.1:5432, made when missing,
+# or DATABASE_URL when set. Ctrl-C stops them all (honcho: SIGTERM, SIGKILL after 5 s).
+# Production's processes with development's settings: ENGAWA_ENV=production refuses an
+# http BASE_URL, the demo network and the development mailbox, all of which a try on
+# one machine needs. Logs are JSON lines as in production. Run the real thing with
+# ENGAWA_ENV=production and its variables set (docs/OPERATIONS.md): no demo data then.
+PROD_PORT ?= 8000
+PROD_DB ?= engawa_prod
+PROD_PG ?= host=127.0.0.1 port=5432 user=postgres dbname=postgres
+prod: install
+	@set -e; \
+	if [ -z "$$DATABASE_URL" ]; then \
+	  $(BIN)/python -c "import psycopg; c = psycopg.connect('$(PROD_PG)', autocommit=True); \
+	    c.execute('SELECT 1 FROM pg_database WHERE datname = %s', ['$(PROD_DB)']).fetchone() \
+	    or c.execute('CREATE DATABASE \"$(PROD_DB)\"')"; \
+	  export DATABASE_URL="postgresql://postgres@127.0.0.1:5432/$(PROD_DB)"; \
+	fi; \
+	export PATH="$(CURDIR)/$(BIN):$$PATH"; \
+	export GUNICORN_BIND="$${GUNICORN_BIND:-127.0.0.1:$(PROD_PORT)}"; \
+	export WEB_CONCURRENCY="$${WEB_CONCURRENCY:-2}"; \
+	export LOG_FORMAT="$${LOG_FORMAT:-json}"; \
+	$(FLASK) db upgrade; \
+	if [ "$$ENGAWA_ENV" != production ]; then \
+	  export BASE_URL="$${BASE_URL:-http://127.0.0.1:$(PROD_PORT)}"; \
+	  $(FLASK) seed-demo; \
+	fi; \
+	echo "Engawa on http://$$GUNICORN_BIND: gunicorn with WEB_CONCURRENCY=$$WEB_CONCURRENCY, and 2 schedulers (Ctrl-C stops all)"; \
+	exec $(BIN)/honcho --no-colour start -c web=1,scheduler=2
+
+# Debian's nginx, for the surge benchmark and its smoke test (benchmarks/surge.py).
+nginx:
+	@if [ ! -x /usr/sbin/nginx ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's nginx for the surge benchmark"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; \
+	  else \
+	    echo "nginx is missing: run 'sudo apt-get install nginx' (the surge smoke test skips without it)"; \
+	  fi; \
+	fi
+
 # Debian's Chromium for the browser tests (never a downloaded browser build).
 chromium:
 	@if [ ! -x /usr/bin/chromium ]; then \
@@ -98,7 +140,7 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install-dev chromium lint
+test: install-dev chromium nginx lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install-dev
