@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from accounts import audit, join_domains, mail, mail_failures, membership
 from calendars import feeds
 from consoles.admin.forms import DomainReviewForm
+from core import leader
 from core.db import edge_now
 from core.extensions import db
 from core.models import JobRun
@@ -30,8 +31,8 @@ def _platform_admin_only():
 
 @bp.get("/jobs")
 def jobs():
-    """The latest runs, newest first; optionally of one job. Below them, the mail the
-    outbox gave up on (addresses masked)."""
+    """Which scheduler process leads, the latest runs, newest first, optionally of one
+    job. Below them, the mail the outbox gave up on (addresses masked)."""
     job = request.args.get("job", "")
     known = registered_jobs(current_app)
     query = select(JobRun).order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(PAGE_SIZE)
@@ -55,6 +56,7 @@ def jobs():
     }
     return render_template(
         "admin/jobs.html",
+        leader=leader.status(db.session.connection()),
         runs=db.session.scalars(query).all(),
         jobs=known,
         latest=latest,
