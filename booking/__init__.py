@@ -16,6 +16,7 @@ from booking import (  # noqa: F401  (change_, photo_, rating_, register_views: 
     views,
 )
 from core.extensions import csrf
+from core.replica import read_only
 from core.scheduler import JobSpec, register_jobs
 
 
@@ -23,6 +24,10 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # bearer tokens only, never cookies: nothing to forge
+    # Search and availability may read a replica a few seconds behind: booking (POST,
+    # on the primary, under locks) says "just taken" when a night went meanwhile. The
+    # quote page is left on the primary: it states the price about to be charged.
+    read_only(app, "booking.home", "booking.facility", "api.facilities", "api.availability")
     register_jobs(
         app,
         JobSpec(
