@@ -16,6 +16,8 @@ from accounts import (  # noqa: F401  (audit: its table)
     two_factor_views,
     views,
 )
+from accounts.mail import OutgoingMail
+from core import metrics
 from core.scheduler import JobSpec, register_jobs
 
 
@@ -36,6 +38,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(two_factor_views.bp)
     app.context_processor(_two_factor_prompt)
     cli.init_app(app)
+    _register_gauges(app)
     register_jobs(
         app,
         JobSpec(
@@ -45,4 +48,27 @@ def init_app(app: Flask) -> None:
             lambda config: {"minutes": 30},
             _l("Remove ended and expired sign-in sessions and old failed sign-in counts"),
         ),
+    )
+
+
+def _register_gauges(app: Flask) -> None:
+    """The mail outbox at each scrape of /metrics. Both counts read only unsent rows
+    (``sent_at`` is indexed; sent mail is most of the table)."""
+    unsent = OutgoingMail.sent_at.is_(None)
+    metrics.register_database_gauge(
+        app,
+        "engawa_mail_outbox_backlog",
+        "Mail waiting in the outbox (neither sent, given up nor discarded)",
+        metrics.row_count(
+            OutgoingMail,
+            unsent,
+            OutgoingMail.failed_at.is_(None),
+            OutgoingMail.discarded_at.is_(None),
+        ),
+    )
+    metrics.register_database_gauge(
+        app,
+        "engawa_mail_failed",
+        "Mail given up after the last attempt (shown on /admin/jobs)",
+        metrics.row_count(OutgoingMail, unsent, OutgoingMail.failed_at.is_not(None)),
     )

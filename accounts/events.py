@@ -50,10 +50,12 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, select
+from prometheus_client import Counter
+from sqlalchemy import ForeignKey, Index, String, Text, event, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
+from core import metrics
 from core.db import UTCDateTime
 from core.extensions import db
 
@@ -171,6 +173,7 @@ def emit(
     if dedupe_key is None:
         db.session.add(event)
         db.session.flush()
+        _count_once_committed(type_)
         return event
     try:
         with db.session.begin_nested():
@@ -178,3 +181,47 @@ def emit(
     except IntegrityError:
         return None
     return event
+
+
+# --- Counted once committed (core.metrics) -------------------------------------------
+
+# The events counted as metrics, each once its transaction commits: a booking rolled
+# back (a refusal after the event, a failed commit) was never made.
+COUNTED: dict[str, Counter] = {
+    BOOKING_CREATED: metrics.BOOKINGS_CREATED,
+    BOOKING_CANCELLED: metrics.BOOKINGS_CANCELLED,
+}
+_PENDING = "engawa.events.counted"
+
+
+def _count_once_committed(type_: str) -> None:
+    if type_ in COUNTED:
+        session = db.session()
+        within = session.get_nested_transaction() or session.get_transaction()
+        session.info.setdefault(_PENDING, []).append((within, type_))
+
+
+@event.listens_for(Session, "after_commit")
+def _count_committed(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: its events count when the whole transaction does
+    root = session.get_transaction()
+    for within, type_ in session.info.pop(_PENDING, ()):
+        if _inside(within, root):  # not left over from a transaction closed unfinished
+            COUNTED[type_].inc()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, previous: SessionTransaction) -> None:
+    """Drop what the rolled-back transaction (or savepoint) and those inside it emitted."""
+    pending = session.info.get(_PENDING)
+    if pending:
+        pending[:] = [(t, type_) for t, type_ in pending if not _inside(t, previous)]
+
+
+def _inside(transaction: SessionTransaction | None, outer: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is outer:
+            return True
+        transaction = transaction.parent
+    return False

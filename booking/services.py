@@ -33,6 +33,7 @@ from booking.models import (
     BookingStatus,
 )
 from booking.stay_tax import night_taxes
+from core import metrics
 from core.dates import month_bounds, stay_nights
 from core.db import get_by_id, in_id_range, tokyo_today
 from core.errors import RuleError
@@ -456,6 +457,7 @@ def taken_refusal():
     except IntegrityError as exc:
         if not _is_night_already_claimed(exc):
             raise
+        metrics.BOOKING_CONFLICTS.inc()  # booking, change and move alike: 409 "taken"
         raise BookingConflict(
             _l(
                 "Sorry, this room was just taken for some of those nights."

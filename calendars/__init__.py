@@ -7,12 +7,20 @@ from flask import Flask
 from flask_babel import lazy_gettext as _l
 
 from calendars import cli, jobs, views
+from calendars.models import CalendarFeed
+from core import metrics
 from core.scheduler import JobSpec, register_jobs
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     cli.init_app(app)
+    metrics.register_database_gauge(
+        app,
+        "engawa_calendar_feeds_failing",
+        "Active external calendar feeds whose last sync failed",
+        metrics.row_count(CalendarFeed, CalendarFeed.active, CalendarFeed.failures > 0),
+    )
     register_jobs(
         app,
         JobSpec(

@@ -10,6 +10,7 @@ from flask import current_app
 
 from calendars import sync as calendar_sync
 from calendars.models import CalendarFeed
+from core import metrics
 from core.extensions import db
 from core.job_summary import N_, JobSummary, joined, summary
 
@@ -42,6 +43,7 @@ def sync_calendars(
     for target, result in calendar_sync.fetch_all(targets, settings, workers, fetcher):
         outcome = _apply_one(target.feed_id, result, now, settings)
         counts[outcome.status] += 1
+        metrics.FEED_SYNCS.labels(outcome=outcome.status).inc()
         conflicts += outcome.conflicts
         if progress is not None:
             progress(outcome)

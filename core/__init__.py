@@ -10,7 +10,19 @@ from __future__ import annotations
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from core import cli, errors, i18n, ratelimit, scheduler, web
+from core import (
+    cli,
+    errors,
+    health,
+    i18n,
+    logs,
+    metrics,
+    ratelimit,
+    replica,
+    scheduler,
+    sentry,
+    web,
+)
 from core import extensions as ext
 from core.config import INSTANCE_DIR, ConfigError, engine_options
 from core.scheduler import JobSpec, register_jobs
@@ -22,6 +34,9 @@ def init_app(app: Flask) -> None:
         raise ConfigError("Debug mode must be off in production (FLASK_DEBUG, DEBUG)")
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config))
     ext.db.init_app(app)
+    replica.init_app(app)  # the read replica's engine when DATABASE_READ_URL is set
+    with app.app_context():
+        metrics.watch_pool(ext.db.engine)  # no connection: the pool's gauges follow its use
     ext.migrate.init_app(
         app, ext.db, directory=str(INSTANCE_DIR.parent / "migrations"), render_as_batch=True
     )
@@ -34,6 +49,9 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["public_url"] = public_url
     errors.init_app(app)
     web.init_app(app)
+    logs.init_app(app)  # after web: the request id is set before the host check runs
+    sentry.init_app(app)
+    health.init_app(app)
     cli.init_app(app)
     register_jobs(
         app,

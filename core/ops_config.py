@@ -111,8 +111,11 @@ def engine_options(config: Mapping) -> dict:
     """SQLAlchemy engine options for the configured database (primary and replica)."""
     url = config["SQLALCHEMY_DATABASE_URI"]
     if url.startswith("sqlite:"):
-        return {"connect_args": {"timeout": 30}}
+        return {"connect_args": {"timeout": 30}, "hide_parameters": True}
+    # hide_parameters: an SQL error's message never carries the values (names, addresses)
+    # into logs or error reports.
     return {
+        "hide_parameters": True,
         "pool_pre_ping": True,
         "pool_size": config.get("DB_POOL_SIZE", 5),
         "max_overflow": config.get("DB_MAX_OVERFLOW", 5),

@@ -8,6 +8,8 @@ from __future__ import annotations
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
+from accounts.events import Event
+from core import metrics
 from core.scheduler import JobSpec, register_jobs
 from notifications import (  # noqa: F401  (models: the tables)
     jobs,
@@ -21,6 +23,7 @@ from notifications import (  # noqa: F401  (models: the tables)
 def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     app.context_processor(views.header_context)
+    _register_gauges(app)
     register_jobs(
         app,
         JobSpec(
@@ -68,3 +71,23 @@ def init_app(app: Flask) -> None:
             _l("Tell operators of calendar feeds failing or stale for more than 6 hours"),
         ),
     )
+
+
+def _register_gauges(app: Flask) -> None:
+    """What waits to be told, at each scrape of /metrics (each count on an index)."""
+    metrics.register_database_gauge(
+        app,
+        "engawa_events_undispatched",
+        "Domain events not yet turned into mail, notices and webhook deliveries",
+        metrics.row_count(Event, Event.dispatched_at.is_(None)),
+    )
+    for status, help_ in (
+        ("pending", "Webhook deliveries waiting to be sent or retried"),
+        ("failed", "Webhook deliveries given up after the last attempt"),
+    ):
+        metrics.register_database_gauge(
+            app,
+            f"engawa_webhook_deliveries_{status}",
+            help_,
+            metrics.row_count(models.WebhookDelivery, models.WebhookDelivery.status == status),
+        )

@@ -126,6 +126,9 @@ ROLES = {
 # Endpoints with a GET route that are not an HTML page to read, and why.
 SKIPPED = {
     "static": "files (CSS, JS, images)",
+    "health.healthz": "JSON for load balancers",
+    "health.readyz": "JSON for load balancers",
+    "health.metrics": "Prometheus text, loopback or token only",
     "booking.photo": "an image",
     "booking.stay_ics": "an .ics download",
     "calendars.feed": "an .ics export for other sites",
