@@ -523,6 +523,7 @@ def test_every_error_the_api_writes_is_documented_and_every_documented_one_exist
     answerable = _literal_api_errors() | {
         (400, "invalid_characters"),  # core.input_guard, at every door
         (500, "internal_error"),  # core.errors, anywhere
+        (503, "unavailable"),  # core.errors, while the database cannot be reached
     }
     for answers in _service_answers().values():
         answerable |= answers
