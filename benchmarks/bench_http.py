@@ -168,6 +168,8 @@ class Gunicorn:
             "PROXY_FIX_X_FOR": "0",  # the load generator connects directly
             "DATABASE_URL": database_url,
             "SECRET_KEY": secret_key,
+            # Throughput, not the limits: a few clients book as fast as they can.
+            "RATELIMIT_ENABLED": "false",
             # Production requires the public address (https); requests use 127.0.0.1.
             "BASE_URL": f"https://127.0.0.1:{self.port}",
             "ENGAWA_BENCH_FIXED_NOW": NOW.isoformat(),

@@ -17,6 +17,7 @@ from booking.search import AMENITIES, SearchQuery
 from booking.services import MAX_GUESTS
 from booking.stay_tax import kept_tax
 from booking.terms import CancellationTerms, cancellation_terms, cancellation_terms_of
+from core import limits
 from core.dates import MAX_SEARCH_NIGHTS, parse_iso_date
 from core.db import MAX_ID, edge_now, get_by_id, tokyo_today
 from core.errors import ApiError
@@ -73,6 +74,7 @@ def authenticate():
     if db.session.dirty:  # last_used_at moved on; record it before the request's work
         db.session.commit()
     g.api_user = user
+    limits.api_request(user.id)  # API_RATE_LIMIT per token: 429 past it
 
 
 def _date_arg(args, name: str, *, required: bool = True):
@@ -280,6 +282,7 @@ def _json_object() -> dict:
 
 
 @bp.post("/bookings")
+@limits.booking_action
 def create_booking():
     body = _json_object()
     unit_id = _int_arg(body, "unit_id", None, MIN_ID, MAX_ID)
@@ -340,6 +343,7 @@ def get_booking(booking_id: int):
 
 
 @bp.patch("/bookings/<int:booking_id>")
+@limits.booking_action
 def change_booking(booking_id: int):
     """Change a stay: other dates, another room of the same facility, other guests.
 
@@ -482,6 +486,7 @@ def put_guests(booking_id: int):
 
 
 @bp.delete("/bookings/<int:booking_id>")
+@limits.booking_action
 def cancel_booking(booking_id: int):
     try:
         cancellation.cancel_booking(g.api_user, booking_id, edge_now())

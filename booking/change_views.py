@@ -21,6 +21,7 @@ from booking.models import Booking
 from booking.services import MAX_GUESTS
 from booking.terms import cancellation_terms, stay_terms
 from booking.views import bp
+from core import limits
 from core.db import edge_now, tokyo_today
 from core.extensions import db
 from core.forms import EmptyForm
@@ -168,6 +169,7 @@ def change_preview(booking_id: int):
 
 
 @bp.post("/stays/<int:booking_id>/change")
+@limits.booking_action
 def change_confirm(booking_id: int):
     booking = _own(booking_id)
     form = ConfirmChangeForm()
@@ -269,6 +271,7 @@ def cancel_confirm(booking_id: int):
 
 
 @bp.post("/stays/<int:booking_id>/cancel")
+@limits.booking_action
 def cancel(booking_id: int):
     form = CancelForm()
     if not form.validate_on_submit():

@@ -37,6 +37,7 @@ from booking.forms import (
 from booking.ics import stay_calendar
 from booking.services import MAX_GUESTS
 from booking.terms import StayTerms, cancellation_terms, cancellation_terms_of, stay_terms
+from core import limits
 from core.dates import MAX_SEARCH_NIGHTS, adjacent_months, parse_month
 from core.db import edge_now, get_by_id, tokyo_today
 from core.extensions import db
@@ -362,6 +363,7 @@ def _quote_page(quote, form, error=None, status=200):
 
 
 @bp.post("/book")
+@limits.booking_action  # BOOKING_RATE_LIMIT per employee
 def book():
     form = BookForm()
     if not form.validate():

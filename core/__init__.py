@@ -15,6 +15,7 @@ from core import (
     errors,
     health,
     i18n,
+    limits,
     logs,
     metrics,
     ratelimit,
@@ -49,6 +50,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["public_url"] = public_url
     errors.init_app(app)
     web.init_app(app)
+    limits.init_app(app)  # request limits per API token and employee (Flask-Limiter)
     logs.init_app(app)  # after web: the request id is set before the host check runs
     sentry.init_app(app)
     health.init_app(app)

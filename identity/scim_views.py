@@ -22,7 +22,7 @@ from flask import Blueprint, Response, current_app, g, request
 from flask_babel import force_locale
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from core import ratelimit
+from core import limits, ratelimit
 from core.db import edge_now
 from core.extensions import csrf, db
 from core.ratelimit import Limit
@@ -88,6 +88,7 @@ def _authenticate():
         )
     if db.session.dirty:  # last_used_at moved on: recorded before the request's work
         db.session.commit()
+    limits.scim_request()  # API_RATE_LIMIT per token: 429 past it, identity providers retry
     g.scim_company_id = company_id
 
 

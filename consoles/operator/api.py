@@ -26,6 +26,7 @@ from booking.front_desk import FrontDeskError
 from booking.models import Booking
 from booking.services import BookingConflict, BookingError, BookingNotFound, PriceChanged
 from consoles.operator import kpis
+from core import limits
 from core.dates import MAX_SEARCH_NIGHTS, parse_iso_date
 from core.db import MAX_ID, edge_now
 from core.errors import ApiError, RuleError
@@ -65,6 +66,7 @@ def authenticate():
         raise ApiError(401, "unauthorized", "The token is unknown or revoked.")
     if db.session.dirty:  # last_used_at moved on; record it before the request's work
         db.session.commit()
+    limits.api_request(user.id)  # API_RATE_LIMIT per token: 429 past it
     if not user.runs_facilities:
         raise ApiError(403, "forbidden", "Only a facility operator's token can use this API.")
     g.api_user = user

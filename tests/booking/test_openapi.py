@@ -265,6 +265,8 @@ def _answerable_errors() -> set[tuple[int, str]]:
         for each in [code] if code is not None else sorted(credit_codes):
             answers.add(_as_api_answer(cls, each))
     answers.add((input_guard.InvalidCharacters.code, input_guard.InvalidCharacters.api_code))
+    # Every call passes the token's rate limit (core.limits; the code core.errors gives 429).
+    answers.add((429, "too_many_requests"))
     # A PATCH to the stay it already is answers 200 with the booking (booking/api.py).
     answers.discard((422, "unchanged"))
     return answers

@@ -524,6 +524,7 @@ def test_every_error_the_api_writes_is_documented_and_every_documented_one_exist
         (400, "invalid_characters"),  # core.input_guard, at every door
         (500, "internal_error"),  # core.errors, anywhere
         (503, "unavailable"),  # core.errors, while the database cannot be reached
+        (429, "too_many_requests"),  # core.limits: the token's rate limit
     }
     for answers in _service_answers().values():
         answerable |= answers
