@@ -18,6 +18,13 @@ A booking is always decided on the primary: its POST is not a read-only endpoint
 the booking service locks the rows it checks. A replica a few seconds behind can show
 a room as free that then answers "just taken", never a double booking.
 
+The lag counts as 0 only while the replica streams from the primary and has replayed
+all it received; disconnected, the lag is the age of its last replayed transaction
+(unknown, and bypassed, when none was replayed since it started). The role of
+``DATABASE_READ_URL`` must be a superuser or have ``pg_read_all_stats``
+(``GRANT pg_read_all_stats TO ...`` on the primary): without it ``pg_stat_wal_receiver``
+hides the receiver's status, and an idle primary makes the replica look behind.
+
 A request makes its choice once, at its first read: all its replica reads come from
 one server, and a replica that falls behind mid-page is left at the next request.
 """
@@ -56,10 +63,21 @@ _reading = ContextVar("engawa_replica_reads", default=False)
 _WROTE = "engawa.replica.wrote"
 _CHOICE = "engawa.replica.choice"
 
-# Lag 0 while everything received is replayed: an idle primary is not "behind".
+# Lag 0 while a WAL receiver is streaming and everything received is replayed: an idle
+# primary is not "behind". Without a streaming receiver (primary stopped or gone, network
+# split noticed, failover), the last received WAL is replayed and then nothing more
+# arrives: the lag is the age of the last replayed transaction (NULL, none replayed since
+# the replica started: unknown, bypassed), so the replica is left once that passes
+# READ_MAX_LAG_SECONDS. ``last_msg_receipt_time`` is not used: a healthy idle link is
+# silent for up to wal_receiver_timeout / 2 (the receiver then pings), 30 s by default,
+# so a threshold of READ_MAX_LAG_SECONDS would bypass healthy replicas. A split that
+# sends no TCP reset keeps the status 'streaming' until the receiver gives up after
+# wal_receiver_timeout (on the replica; 60 s by default), which bounds that window.
+# Reading ``status`` needs pg_read_all_stats (see the module docstring).
 LAG_SQL = text(
     "SELECT pg_is_in_recovery(),"
-    " CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+    " CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()"
+    " AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') THEN 0"
     " ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END"
 )
 
@@ -121,7 +139,7 @@ class Replica:
             # A promoted or wrongly named server: its data may not be the primary's.
             return Reading("not_standby", True, None)
         if lag is None:
-            return Reading("lag_unknown", True, None)  # receiving, nothing replayed yet
+            return Reading("lag_unknown", True, None)  # no transaction replayed since it started
         lag = round(max(0.0, float(lag)), 3)
         return Reading("lagging" if lag > self.max_lag_seconds else "in_use", True, lag)
 
@@ -140,7 +158,7 @@ class Replica:
         else:
             reasons = {
                 "unreachable": "unreachable",
-                "lag_unknown": "its lag is unknown (nothing replayed yet)",
+                "lag_unknown": "its lag is unknown (no transaction replayed since it started)",
                 "not_standby": "DATABASE_READ_URL is not a standby (pg_is_in_recovery() false)",
             }
             log.warning(

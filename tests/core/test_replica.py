@@ -385,6 +385,29 @@ def test_a_lagging_replica_is_bypassed_until_it_catches_up(app, cluster, listed,
     assert "in use again" in warnings_in(caplog)[0]
 
 
+@pytest.mark.parametrize("app", [{"READ_MAX_LAG_SECONDS": 1}], indirect=True)
+def test_a_replica_cut_off_from_its_primary_is_bypassed_once_stale(app, cluster, caplog):
+    """All it received is replayed, but nothing more arrives: it is not 0 s behind."""
+    cluster.caught_up()
+    # Idle and streaming, its last transaction older than READ_MAX_LAG_SECONDS: in use.
+    wait_for(lambda: cluster.replica.execute(LAST_REPLAY_AGE)[0][0] > 1.5)
+    wait_for(lambda: replica_status()["in_use"])
+    cluster.primary.stop()
+    try:
+        wait_for(lambda: not replica_status()["in_use"])
+        status = replica_status()
+        assert status["reachable"] is True and status["lag_seconds"] > 1
+        assert any("behind" in message for message in warnings_in(caplog))
+    finally:
+        cluster.primary.start()
+        wait_for(lambda: cluster.replica.execute(STREAMING)[0][0], timeout=30)
+    wait_for(lambda: replica_status()["in_use"])
+
+
+LAST_REPLAY_AGE = "SELECT extract(epoch FROM now() - pg_last_xact_replay_timestamp())"
+STREAMING = "SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')"
+
+
 def warnings_in(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
 
