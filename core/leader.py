@@ -10,7 +10,9 @@ statements, so two processes never both hold it: the database serialises them.
 The database's clock decides on PostgreSQL (the hosts' clocks differ); SQLite is one
 file on one host, so Python's clock serves there. Each call is a short transaction of
 its own on the engine, never the request session. The functions take ``now`` so tests
-can pass explicit times.
+can pass explicit times, and ``timeout``: on PostgreSQL the transaction's statements are
+cut off after that many seconds (a stuck lock or server must not hold a leader past
+its lease; ``core.scheduler.Leadership`` also bounds the wait for the whole call).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -62,6 +66,18 @@ class LeaseStatus:
     expired: bool
 
 
+@contextmanager
+def _begin(engine: Engine, timeout: float | None) -> Iterator[Connection]:
+    """A short transaction; on PostgreSQL its statements end after ``timeout`` seconds."""
+    with engine.begin() as conn:
+        if timeout and conn.dialect.name == "postgresql":
+            conn.execute(
+                text("SELECT set_config('statement_timeout', :ms, true)"),  # SET LOCAL
+                {"ms": str(max(1, round(timeout * 1000)))},
+            )
+        yield conn
+
+
 def clock(conn: Connection) -> datetime:
     """Now, by the database's clock on PostgreSQL and by Python's on SQLite."""
     if conn.dialect.name == "postgresql":
@@ -74,13 +90,20 @@ def _insert(conn: Connection):
     return dialect.insert(SchedulerLease)
 
 
-def acquire(engine: Engine, me: Candidate, lease_seconds: int, now: datetime | None = None) -> bool:
+def acquire(
+    engine: Engine,
+    me: Candidate,
+    lease_seconds: int,
+    now: datetime | None = None,
+    *,
+    timeout: float | None = None,
+) -> bool:
     """Take the lease when nobody holds it, it has expired, or it is already ours.
 
     True when ``me`` holds it afterwards, for ``lease_seconds`` from now. A new term
     begins (``since`` is now).
     """
-    with engine.begin() as conn:
+    with _begin(engine, timeout) as conn:
         now = now or clock(conn)
         values = {
             "holder": me.holder,
@@ -108,9 +131,16 @@ def acquire(engine: Engine, me: Candidate, lease_seconds: int, now: datetime | N
         return taken == 1
 
 
-def renew(engine: Engine, me: Candidate, lease_seconds: int, now: datetime | None = None) -> bool:
+def renew(
+    engine: Engine,
+    me: Candidate,
+    lease_seconds: int,
+    now: datetime | None = None,
+    *,
+    timeout: float | None = None,
+) -> bool:
     """Extend our lease by ``lease_seconds`` from now; False when it is no longer ours."""
-    with engine.begin() as conn:
+    with _begin(engine, timeout) as conn:
         now = now or clock(conn)
         renewed = conn.execute(
             update(SchedulerLease)
@@ -120,9 +150,11 @@ def renew(engine: Engine, me: Candidate, lease_seconds: int, now: datetime | Non
         return renewed == 1
 
 
-def release(engine: Engine, me: Candidate, now: datetime | None = None) -> bool:
+def release(
+    engine: Engine, me: Candidate, now: datetime | None = None, *, timeout: float | None = None
+) -> bool:
     """Let the lease run out now, if it is ours, so a standby takes over at once."""
-    with engine.begin() as conn:
+    with _begin(engine, timeout) as conn:
         now = now or clock(conn)
         released = conn.execute(
             update(SchedulerLease)

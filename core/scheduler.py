@@ -200,8 +200,10 @@ def run_recorded(
 
 def close_interrupted_runs(now: datetime, keep_runner: str | None = None) -> int:
     """Runs still 'running' when a scheduler starts leading were cut off (killed, power
-    loss): the process that ran them no longer leads. ``keep_runner``'s own are not."""
-    query = update(JobRun).where(JobRun.outcome == "running")
+    loss): the process that ran them no longer leads. ``keep_runner``'s own are not, nor
+    runs by hand."""
+    # Runs by hand (no fire time) are not the scheduler's: their command may still run.
+    query = update(JobRun).where(JobRun.outcome == "running", JobRun.fire_time.is_not(None))
     if keep_runner is not None:
         query = query.where(JobRun.runner != keep_runner)
     result = db.session.execute(
@@ -285,18 +287,31 @@ class FireTimeExecutor(BaseExecutor):
         self._pool.shutdown(wait)
 
 
-def build_scheduler(app: Flask, executor: FireTimeExecutor | None = None):
-    """A BackgroundScheduler with every job; runs never overlap and missed runs coalesce."""
+def build_scheduler(
+    app: Flask, executor: FireTimeExecutor | None = None, since: datetime | None = None
+):
+    """A BackgroundScheduler with every job; runs never overlap and missed runs coalesce.
+
+    ``since``: the first fire times are counted from then, not from now, so a run due
+    while no process led (the handover after a leader died) still happens, once; one
+    the earlier leader already made is refused by the run record (one per fire time).
+    """
     scheduler = BackgroundScheduler(
         timezone=TOKYO,
         executors={"default": executor or FireTimeExecutor()},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 600},
     )
     for spec in registered_jobs(app).values():
-        extra = {"next_run_time": datetime.now(TOKYO)} if spec.run_at_start else {}
+        trigger = trigger_of(spec, app.config)
+        if spec.run_at_start:
+            extra = {"next_run_time": datetime.now(TOKYO)}
+        elif since is not None:
+            extra = {"next_run_time": trigger.get_next_fire_time(None, since.astimezone(TOKYO))}
+        else:
+            extra = {}
         scheduler.add_job(
             run_job,
-            trigger_of(spec, app.config),
+            trigger,
             args=(app, spec.name),
             id=spec.name,
             name=str(spec.description) or spec.name,
@@ -345,7 +360,9 @@ class Leadership:
     ``step()`` is called every ``SCHEDULER_RENEW_SECONDS``: a standby asks for the
     lease; the leader renews it. Losing it (taken by another, or not renewed in time
     because the database is unreachable) stops the scheduler before the lease can run
-    out under us. ``finish()`` lets the running jobs end, then releases the lease.
+    out under us. The deadline counts from the moment before the last good renewal
+    began, and is kept whatever the database does: a call that hangs is waited for only
+    until then (``_call``). ``finish()`` lets the running jobs end, then releases the lease.
     """
 
     def __init__(self, app: Flask, me: leader.Candidate | None = None):
@@ -357,7 +374,7 @@ class Leadership:
             self.engine: Engine = db.engine
         self.scheduler: BackgroundScheduler | None = None
         self.executor: FireTimeExecutor | None = None
-        self._renewed = 0.0  # monotonic time of the last renewal
+        self._renewed = 0.0  # monotonic time just before the last good renewal began
         self._where = {"host": self.me.host, "pid": self.me.pid}
 
     @property
@@ -365,43 +382,72 @@ class Leadership:
         return self.scheduler is not None
 
     def step(self) -> None:
+        started = time.monotonic()  # the lease runs from no earlier than this
         try:
             if self.leading:
-                self._renew()
-            elif leader.acquire(self.engine, self.me, self.lease_seconds):
+                self._renew(started)
+            elif self._call(leader.acquire, started + self._deadline()):
+                self._renewed = started
                 self._lead()
-        except SQLAlchemyError as exc:  # the database is away; try again next step
+        except (SQLAlchemyError, TimeoutError) as exc:  # the database is away or stuck
             log.warning("scheduler: lease check failed: %s", type(exc).__name__, extra=self._where)
-            if self.leading and time.monotonic() - self._renewed >= self._deadline():
-                self._step_down("lease not renewed in time")
+        if self.leading and self.time_left() <= 0:
+            self._step_down("lease not renewed in time")
 
     def _deadline(self) -> float:
         # Step down a renewal early, before the lease can expire in the database.
         return self.lease_seconds - self.renew_seconds
 
+    def time_left(self) -> float:
+        """Seconds until this leader must have stepped down unless it renews."""
+        return self._renewed + self._deadline() - time.monotonic()
+
+    def _call(self, func: Callable[..., bool], until: float) -> bool:
+        """``func(engine, me, lease_seconds)``, waited for until monotonic ``until``.
+
+        It runs on a daemon thread of its own: one stuck in the network (a half-open
+        connection) is left behind, and TimeoutError raised, when ``until`` passes.
+        """
+        result: Future = Future()
+
+        def call():
+            try:
+                args = (self.engine, self.me, self.lease_seconds)
+                result.set_result(func(*args, timeout=self.renew_seconds))
+            except BaseException as exc:
+                result.set_exception(exc)
+
+        threading.Thread(target=call, name="engawa-lease", daemon=True).start()
+        return result.result(timeout=max(0.0, until - time.monotonic()))
+
     def _lead(self) -> None:
-        self._renewed = time.monotonic()
+        lead_from = utcnow()
         with self.app.app_context():
             interrupted = close_interrupted_runs(utcnow(), keep_runner=self.me.runner)
         log.info("scheduler: leading on %s (pid %d)", self.me.host, self.me.pid, extra=self._where)
         if interrupted:
             log.warning("scheduler: %d runs of an earlier leader marked interrupted", interrupted)
         self.executor = FireTimeExecutor()
-        self.scheduler = build_scheduler(self.app, self.executor)
+        # Fire times since the old leader's lease could have ended are still made (once).
+        since = lead_from - timedelta(seconds=self.lease_seconds + self.renew_seconds)
+        self.scheduler = build_scheduler(self.app, self.executor, since=since)
         self.scheduler.start()
         metrics.SCHEDULER_LEADER.set(1)
         for job in self.scheduler.get_jobs():
             log.info("scheduler: %s (%s)", job.id, job.trigger)
 
-    def _renew(self) -> None:
-        if leader.renew(self.engine, self.me, self.lease_seconds):
-            self._renewed = time.monotonic()
+    def _renew(self, started: float) -> None:
+        if self.time_left() <= 0:
+            return  # too late to renew: step() steps down
+        if self._call(leader.renew, self._renewed + self._deadline()):
+            self._renewed = started
         else:
             self._step_down("lease taken by another process")
 
     def _step_down(self, why: str) -> None:
+        """Stop scheduling at once; a running job ends on its own (its record is unique)."""
         log.warning(
-            "scheduler: %s; standing by on %s (pid %d) after the running job",
+            "scheduler: %s; standing by on %s (pid %d)",
             why,
             self.me.host,
             self.me.pid,
@@ -409,7 +455,7 @@ class Leadership:
         )
         metrics.SCHEDULER_LEADER.set(0)
         scheduler, self.scheduler, self.executor = self.scheduler, None, None
-        scheduler.shutdown(wait=True)
+        scheduler.shutdown(wait=False)
 
     def finish(self) -> None:
         """Stop scheduling, let the running jobs end (renewing meanwhile), release."""
@@ -420,13 +466,15 @@ class Leadership:
         ours = True
         while not executor.wait_idle(self.renew_seconds):
             try:
-                ours = ours and leader.renew(self.engine, self.me, self.lease_seconds)
+                ours = ours and leader.renew(
+                    self.engine, self.me, self.lease_seconds, timeout=self.renew_seconds
+                )
             except SQLAlchemyError as exc:
                 log.warning("scheduler: lease renewal failed: %s", type(exc).__name__)
         self.scheduler = self.executor = None
         metrics.SCHEDULER_LEADER.set(0)
         try:
-            ours = ours and leader.release(self.engine, self.me)
+            ours = ours and leader.release(self.engine, self.me, timeout=self.renew_seconds)
         except SQLAlchemyError as exc:
             log.warning("scheduler: lease not released: %s", type(exc).__name__)
             return
@@ -442,7 +490,11 @@ class Leadership:
         try:
             while not stop.is_set():
                 self.step()
-                stop.wait(self.renew_seconds)
+                # Wake for the deadline too when it comes before the next renewal.
+                wait = self.renew_seconds
+                if self.leading:
+                    wait = max(0.0, min(wait, self.time_left()))
+                stop.wait(wait)
         finally:
             self.finish()
 

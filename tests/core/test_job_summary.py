@@ -113,7 +113,7 @@ def test_runs_recorded_before_are_shown_as_they_were(app, db, make_user, client,
 
 
 def test_an_interrupted_run_reads_in_the_readers_language(app, db, make_user, client, login):
-    db.session.add(JobRun(job="calendar_sync", started_at=NOW, outcome="running"))
+    db.session.add(JobRun(job="calendar_sync", started_at=NOW, outcome="running", fire_time=NOW))
     db.session.commit()
     assert scheduler.close_interrupted_runs(NOW) == 1
     assert db.session.scalar(select(JobRun.summary)) == "interrupted: the process stopped"

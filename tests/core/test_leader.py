@@ -9,6 +9,7 @@ import os
 import re
 import socket
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -205,24 +206,31 @@ def test_a_failing_job_under_the_executor_is_logged_by_class_only(caplog):
     sched.start()
     try:
         wait_for(lambda: seen)
-        assert executor.wait_idle(10)
+        assert executor.wait_idle(30)
+        wait_for(lambda: "raised RuntimeError" in caplog.text)
     finally:
         sched.shutdown(wait=True)
-    assert "raised RuntimeError" in caplog.text
     assert "secret-token" not in caplog.text
 
 
 def test_a_new_leader_closes_the_runs_its_predecessor_left_running(app, db):
+    def running(job, runner, fire_time=NOW):
+        return JobRun(
+            job=job, started_at=NOW, outcome="running", runner=runner, fire_time=fire_time
+        )
+
     db.session.add_all(
         [
-            JobRun(job="calendar_sync", started_at=NOW, outcome="running", runner="old:1"),
-            JobRun(job="mail_outbox", started_at=NOW, outcome="running", runner="new:2"),
+            running("calendar_sync", "old:1"),
+            running("mail_outbox", "new:2"),
+            # Started by hand (`flask jobs run`) elsewhere: its command may still be working.
+            running("prune_job_runs", "ops:3", fire_time=None),
         ]
     )
     db.session.commit()
     assert scheduler.close_interrupted_runs(NOW, keep_runner="new:2") == 1
     outcomes = dict(db.session.execute(select(JobRun.runner, JobRun.outcome)).all())
-    assert outcomes == {"old:1": "failed", "new:2": "running"}
+    assert outcomes == {"old:1": "failed", "new:2": "running", "ops:3": "running"}
 
 
 # -- leadership within one process -----------------------------------------------------
@@ -296,6 +304,93 @@ def test_a_leader_cut_off_from_the_database_steps_down_before_its_lease_ends(
         cut_off.finish()
 
 
+def test_a_new_leader_makes_the_run_that_fell_due_during_the_handover_once(app, db, monkeypatch):
+    app.config.update(SCHEDULER_LEASE_SECONDS=LEASE, SCHEDULER_RENEW_SECONDS=5)
+    # Daily jobs (like the 03:00 ones); two were due 3 s ago, while the leader had died and
+    # its lease not yet run out; one an hour ago, long before.
+    now = datetime.now(scheduler.TOKYO).replace(microsecond=0)
+    due, long_ago = now - timedelta(seconds=3), now - timedelta(hours=1)
+    calls = []
+
+    def daily(name, at):
+        at_time = {"hour": at.hour, "minute": at.minute, "second": at.second}
+        return scheduler.JobSpec(
+            name, lambda now: calls.append(name) or "", "cron", lambda c: at_time
+        )
+
+    specs = {"missed": daily("missed", due), "made": daily("made", due)}
+    specs["earlier"] = daily("earlier", long_ago)
+    monkeypatch.setitem(app.extensions, scheduler.JOBS_KEY, specs)
+    # The old leader made one of the two before it died.
+    db.session.add(JobRun(job="made", started_at=NOW, outcome="ok", fire_time=due, runner="old:1"))
+    db.session.commit()
+
+    takeover = scheduler.Leadership(app)
+    try:
+        takeover.step()
+        assert takeover.leading
+        jobs = {job.id: job for job in takeover.scheduler.get_jobs()}
+        assert jobs["earlier"].next_run_time == long_ago + timedelta(days=1)
+        # Both due runs handed to the executor (each job then waits for tomorrow).
+        wait_for(lambda: all(job.next_run_time > now for job in takeover.scheduler.get_jobs()))
+        assert takeover.executor.wait_idle(10)
+    finally:
+        takeover.finish()
+    assert calls == ["missed"]
+    runs = db.session.execute(select(JobRun.job, JobRun.fire_time, JobRun.outcome)).all()
+    assert sorted(runs) == [("made", due, "ok"), ("missed", due, "ok")]
+
+
+def test_a_leader_whose_renewal_hangs_stops_scheduling_before_its_lease_ends(
+    app, db, quiet_jobs, monkeypatch
+):
+    db.session.commit()
+    stuck = scheduler.Leadership(app)
+    released = threading.Event()
+    try:
+        stuck.step()
+        sched = stuck.scheduler
+        renewed = stuck._renewed
+
+        def hangs(*args, **kwargs):  # a half-open connection: no answer, no error
+            released.wait(60)
+            return True
+
+        monkeypatch.setattr(leader, "renew", hangs)
+        # The last good renewal began so long ago that its step-down deadline is near.
+        stuck._renewed = renewed = renewed - (LEASE - 5) + 0.5
+        stuck.step()
+        returned = time.monotonic()
+        assert not released.is_set()  # the renewal still hangs
+        assert not stuck.leading and not sched.running  # no more jobs from this process
+        assert returned < renewed + LEASE  # before a standby could take the lease
+        # The database still names it: it stepped down on its own clock.
+        assert leader.status(db.engine).holder == stuck.me.holder
+        assert sample("engawa_scheduler_leader") == 0
+    finally:
+        released.set()
+        stuck.finish()
+
+
+def test_the_renewal_counts_from_before_the_database_call(app, db, quiet_jobs, monkeypatch):
+    db.session.commit()
+    slow = scheduler.Leadership(app)
+    try:
+        slow.step()
+        real_renew = leader.renew
+        began = []
+
+        def renew(*args, **kwargs):
+            began.append(time.monotonic())
+            return real_renew(*args, **kwargs)
+
+        monkeypatch.setattr(leader, "renew", renew)
+        slow.step()
+        assert slow.leading and slow._renewed <= began[0]
+    finally:
+        slow.finish()
+
+
 # -- flask scheduler status ----------------------------------------------------------------
 
 
@@ -324,13 +419,17 @@ def test_status_prints_the_leader_and_each_jobs_next_run(app, db):
 def test_the_platform_admin_sees_which_scheduler_leads(app, db, make_user, client, login):
     login(make_user(Role.PLATFORM_ADMIN))
 
-    def shown() -> str:
+    def shown(lang: str = "en") -> str:
+        with client.session_transaction() as session:
+            session["lang"] = lang
         page = client.get("/admin/jobs").get_data(as_text=True)
         return re.search(r'data-testid="scheduler-leader">(.*?)</p>', page, re.S)[1]
 
     assert "No scheduler has run yet." in shown()
+    assert "スケジューラーはまだ一度も動いていません。" in shown("ja")
     leading = leader.Candidate(host="sched-2.example", pid=4242)
     assert leader.acquire(_db.engine, leading, LEASE)
     assert "sched-2.example, process 4242, since" in shown()
+    assert "主担当のスケジューラー：sched-2.example のプロセス 4242" in shown("ja")
     assert leader.release(_db.engine, leading)
     assert "No scheduler is leading: the lease of sched-2.example, process 4242" in shown()
