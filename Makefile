@@ -110,12 +110,12 @@ prod: install
 
 # Debian's nginx, for the surge benchmark and its smoke test (benchmarks/surge.py).
 nginx:
-	@if [ ! -x /usr/sbin/nginx ]; then \
+	@if [ ! -x /usr/sbin/nginx ] || ! command -v redis-server >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "Installing Debian's nginx for the surge benchmark"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; \
+	    echo "Installing Debian's nginx and redis-server for the surge benchmark"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx redis-server >/dev/null; \
 	  else \
-	    echo "nginx is missing: run 'sudo apt-get install nginx' (the surge smoke test skips without it)"; \
+	    echo "nginx or redis-server is missing: run 'sudo apt-get install nginx redis-server' (the surge smoke test skips without them)"; \
 	  fi; \
 	fi
 
