@@ -72,6 +72,7 @@ EXCLUDED_PREFIXES: dict[str, str] = {
     "api.": "JSON API",
     "operator_api.": "the operator's JSON API",
     "scim.": "SCIM 2.0: JSON for identity providers",
+    "health.": "JSON and Prometheus text for load balancers and monitoring",
 }
 
 

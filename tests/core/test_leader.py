@@ -193,6 +193,10 @@ def _read(query):
         _db.session.rollback()
 
 
+# Shutting the scheduler down right after its one date-triggered job ran can race
+# APScheduler's own thread (it is finishing that job's removal); what is tested is the
+# executor's log line.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_failing_job_under_the_executor_is_logged_by_class_only(caplog):
     executor = scheduler.FireTimeExecutor(max_workers=1)
     sched = BackgroundScheduler(executors={"default": executor}, timezone=scheduler.TOKYO)
