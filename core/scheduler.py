@@ -66,7 +66,9 @@ class JobSpec:
     # Trigger arguments; a callable gets the app config (for configurable intervals).
     trigger_args: Callable[[dict], dict] = field(default=lambda config: {})
     description: str | LazyString = ""
-    run_at_start: bool = False  # also once when a scheduler starts leading
+    # Also once when a scheduler starts leading, if a fire time passed with no good run
+    # since (a fresh deployment, or nobody led then): see ``missed_runs``.
+    run_at_start: bool = False
     # For frequent polling jobs: when this says there is nothing to do, the run
     # is skipped and not recorded (a record every few seconds would bury the rest).
     has_work: Callable[[], bool] | None = None
@@ -301,10 +303,13 @@ def build_scheduler(
         executors={"default": executor or FireTimeExecutor()},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 600},
     )
+    now = datetime.now(TOKYO)
+    with app.app_context():
+        missed = missed_runs(app, now)
     for spec in registered_jobs(app).values():
         trigger = trigger_of(spec, app.config)
-        if spec.run_at_start:
-            extra = {"next_run_time": datetime.now(TOKYO)}
+        if spec.name in missed:
+            extra = {"next_run_time": now}
         elif since is not None:
             extra = {"next_run_time": trigger.get_next_fire_time(None, since.astimezone(TOKYO))}
         else:
@@ -318,6 +323,35 @@ def build_scheduler(
             **extra,
         )
     return scheduler
+
+
+def missed_runs(app: Flask, now: datetime) -> set[str]:
+    """The ``run_at_start`` jobs to run as soon as a scheduler starts leading: those
+    never run well, and those whose last good run is older than a fire time gone by
+    (nobody led then). One run since its latest fire time is enough: a new leader does
+    not run the year's re-pricing again because the last one died an hour after it."""
+    at_start = [spec for spec in registered_jobs(app).values() if spec.run_at_start]
+    if not at_start:
+        return set()
+    last_ok = dict(
+        db.session.execute(
+            select(JobRun.job, func.max(JobRun.started_at))
+            .where(JobRun.job.in_([spec.name for spec in at_start]), JobRun.outcome == "ok")
+            .group_by(JobRun.job)
+        ).all()
+    )
+    db.session.rollback()  # end the read: on SQLite it would hold the file
+    missed = set()
+    for spec in at_start:
+        started = last_ok.get(spec.name)
+        if started is None:
+            missed.add(spec.name)
+            continue
+        since = started.replace(tzinfo=UTC) if started.tzinfo is None else started
+        due = trigger_of(spec, app.config).get_next_fire_time(None, since.astimezone(TOKYO))
+        if due is None or due <= now:
+            missed.add(spec.name)
+    return missed
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,14 @@ events of their own."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
 from accounts.events import Event
 from core import metrics
-from core.scheduler import JobSpec, register_jobs
+from core.scheduler import INTERVAL_ANCHOR, JobSpec, register_jobs
 from notifications import (  # noqa: F401  (models: the tables)
     jobs,
     models,
@@ -18,6 +20,12 @@ from notifications import (  # noqa: F401  (models: the tables)
     views,
     webhooks,
 )
+
+# Both delivery jobs first dispatch new events, every 10 s and 5 s apart: a surge's
+# events are turned into messages a few dozen at a time as they come, not all at
+# once each minute (a 6-second burst that took the web workers' cores in the surge).
+DELIVERY_EVERY = {"seconds": 10}
+WEBHOOKS_OFFSET = timedelta(seconds=5)
 
 
 def init_app(app: Flask) -> None:
@@ -30,7 +38,7 @@ def init_app(app: Flask) -> None:
             "mail_outbox",
             jobs.mail_outbox,
             "interval",
-            lambda config: {"minutes": 1},
+            lambda config: DELIVERY_EVERY,
             _l("Turn new events into mail and notices, then send the mail that is due"),
             has_work=jobs.mail_work,
         ),
@@ -38,7 +46,7 @@ def init_app(app: Flask) -> None:
             "webhook_deliveries",
             jobs.webhook_deliveries,
             "interval",
-            lambda config: {"minutes": 1},
+            lambda config: {**DELIVERY_EVERY, "start_date": INTERVAL_ANCHOR + WEBHOOKS_OFFSET},
             _l("Turn new events into webhook deliveries, then send those that are due"),
             has_work=jobs.webhook_work,
         ),

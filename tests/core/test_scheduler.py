@@ -356,3 +356,36 @@ def test_a_second_scheduler_on_one_sqlite_file_stands_by_until_the_first_dies(tm
     finally:
         group.stop()
     assert standby.returncode == 0, group.output(standby)
+
+
+def _ok_run(job: str, started: datetime) -> JobRun:
+    return JobRun(job=job, started_at=started, finished_at=started, outcome="ok", runner="t:1")
+
+
+def test_a_new_leader_runs_at_start_only_the_runs_nobody_made(app, db):
+    """``pricing_recompute`` (03:00 daily) and ``calendar_sync`` run when a scheduler
+    starts leading only if no good run of theirs came after a fire time gone by."""
+    now = datetime(2026, 12, 6, 10, 7, tzinfo=scheduler.TOKYO)  # off every interval's grid
+    at_start = {n for n, s in scheduler.registered_jobs(app).items() if s.run_at_start}
+    assert {"pricing_recompute", "calendar_sync"} <= at_start
+    # Never run: all of them, as on a fresh deployment.
+    assert scheduler.missed_runs(app, now) == at_start
+    three_today = datetime(2026, 12, 6, 3, 0, 2, tzinfo=scheduler.TOKYO).astimezone(UTC)
+    db.session.add(_ok_run("pricing_recompute", three_today))
+    # The sync ran a minute ago: its next run is still to come.
+    db.session.add(_ok_run("calendar_sync", now.astimezone(UTC) - timedelta(minutes=1)))
+    db.session.commit()
+    missed = scheduler.missed_runs(app, now)
+    assert "pricing_recompute" not in missed and "calendar_sync" not in missed
+
+
+def test_a_failed_or_old_run_is_made_again_at_start(app, db):
+    now = datetime(2026, 12, 6, 10, 0, tzinfo=scheduler.TOKYO)
+    yesterday = datetime(2026, 12, 5, 3, 0, 2, tzinfo=scheduler.TOKYO).astimezone(UTC)
+    db.session.add(_ok_run("pricing_recompute", yesterday))  # today's 03:00 was missed
+    failed = _ok_run("calendar_sync", now.astimezone(UTC) - timedelta(minutes=1))
+    failed.outcome = "failed"
+    db.session.add(failed)
+    db.session.commit()
+    missed = scheduler.missed_runs(app, now)
+    assert {"pricing_recompute", "calendar_sync"} <= missed
