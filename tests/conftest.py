@@ -15,7 +15,7 @@ import re
 import socket
 import socketserver
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Self
 
@@ -169,14 +169,12 @@ def _plain(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def backend(request):
-    """The engine under test. PostgreSQL gets a database of its own for this run,
-    so parallel runs on one server never touch each other's rows."""
-    global _pg_run_url
-    if request.param == "sqlite":
-        yield "sqlite"
-        return
+@pytest.fixture(scope="session")
+def _pg_database() -> Iterator[str]:
+    """This process's own PostgreSQL database, made on first use and dropped at the end
+    of the session, so parallel runs (and pytest-xdist's workers) on one server never
+    touch each other's rows. It outlives the ``backend`` parameter's switches: under
+    xdist a worker goes from SQLite to PostgreSQL and back once per test file."""
     server = pg_url()
     problem = _pg_reachable(server)
     if problem:
@@ -188,11 +186,21 @@ def backend(request):
     with psycopg.connect(_plain(server), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
-    _pg_run_url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    yield "postgresql"
-    _pg_run_url = None
+    yield make_url(server).set(database=name).render_as_string(hide_password=False)
     with psycopg.connect(_plain(server), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def backend(request):
+    """The engine under test; PostgreSQL is this process's database (``_pg_database``)."""
+    global _pg_run_url
+    if request.param == "sqlite":
+        yield "sqlite"
+        return
+    _pg_run_url = request.getfixturevalue("_pg_database")
+    yield "postgresql"
+    _pg_run_url = None
 
 
 def app_config(url: str, **extra) -> dict:
