@@ -141,9 +141,20 @@ class User(UserMixin, db.Model):
     # bound to from its first single sign-on: later sign-ins must carry the same one,
     # so an e-mail address changed at the provider cannot take over another account.
     sso_subject: Mapped[str | None] = mapped_column(String(255))
+    # The company's HR facts (the hr package): set by a company admin, a CSV import or
+    # the directory (SCIM's enterprise extension and userType). ``employee_group``
+    # names the policy that applies (hr.models.GroupPolicy; none: the company's
+    # default); the manager approves the person's stays where the policy asks.
+    employee_number: Mapped[str | None] = mapped_column(String(40))
+    department: Mapped[str | None] = mapped_column(String(100))
+    employee_group: Mapped[str | None] = mapped_column(String(40))
+    manager_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
 
     company: Mapped[Company | None] = relationship()
     operator: Mapped[OperatorOrg | None] = relationship()
+    manager: Mapped[User | None] = relationship(remote_side=[id], foreign_keys=[manager_id])
 
     __table_args__ = (
         CheckConstraint(
@@ -158,6 +169,8 @@ class User(UserMixin, db.Model):
         ),
         UniqueConstraint("company_id", "external_id", name="uq_user_company_external_id"),
         UniqueConstraint("company_id", "sso_subject", name="uq_user_company_sso_subject"),
+        UniqueConstraint("company_id", "employee_number", name="uq_user_company_employee_number"),
+        CheckConstraint("manager_id IS NULL OR manager_id <> id", name="not_own_manager"),
     )
 
     def get_id(self) -> str:

@@ -21,6 +21,7 @@ import consoles
 import core
 import demo
 import facilities
+import hr
 import identity
 import lodging
 import notifications
@@ -37,6 +38,7 @@ PACKAGES = (
     pricing,
     billing,
     lodging,
+    hr,
     booking,
     calendars,
     identity,

@@ -47,6 +47,8 @@ MIN_ID = 1  # and at most core.db.MAX_ID
 MIN_EXPECTED_TOTAL = 0  # also the bounds of expected_tax
 MAX_EXPECTED_TOTAL = 10**10  # yen: far beyond any stay, well inside a 64-bit integer
 MAX_IDEMPOTENCY_KEY = 64  # Booking.request_key
+# A business workation's working days: check-in to check-out, both included.
+MAX_WORKING_DAYS = MAX_SEARCH_NIGHTS + 1
 INTEGER = re.compile(r"-?[0-9]{1,9}", re.ASCII)  # integers sent as strings
 
 
@@ -139,6 +141,9 @@ def _booking_json(
         "cancellation_policy": terms.policy.as_json(),
         "refund_if_cancelled_now": terms.refund_if_cancelled_now,
         "register_complete": register_complete,
+        # What the stay is for (hr.models.Purpose) and a business workation's working days.
+        "purpose": booking.purpose,
+        "working_days": [row.day.isoformat() for row in booking.work_days],
     }
 
 
@@ -292,6 +297,7 @@ def create_booking():
     guests = _int_arg(body, "guests", DEFAULT_GUESTS, MIN_GUESTS, MAX_GUESTS)
     expected_total = _int_arg(body, "expected_total", None, MIN_EXPECTED_TOTAL, MAX_EXPECTED_TOTAL)
     expected_tax = _int_arg(body, "expected_tax", None, MIN_EXPECTED_TOTAL, MAX_EXPECTED_TOTAL)
+    purpose, working_days = _purpose_body(body)
     key = request.headers.get("Idempotency-Key") or None
     if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
         raise ApiError(
@@ -302,7 +308,7 @@ def create_booking():
     try:
         booking = services.book_stay(
             g.api_user,
-            services.StayRequest(unit_id, check_in, check_out, guests),
+            services.StayRequest(unit_id, check_in, check_out, guests, purpose, working_days),
             edge_now(),
             request_key=key,
             horizon_days=current_app.config["BOOKING_HORIZON_DAYS"],
@@ -318,6 +324,29 @@ def create_booking():
     payload = _booking_json(booking)  # before the commit expires what it reads
     db.session.commit()
     return jsonify(payload), 201
+
+
+def _purpose_body(body: dict) -> tuple[str | None, tuple[date, ...] | None]:
+    """``purpose`` (text: its value is the policy's to judge) and ``working_days`` (a list
+    of dates) as sent, each None when left out; else 422 ``invalid`` naming the field."""
+    fields: dict[str, str] = {}
+    purpose = body.get("purpose")
+    if purpose is not None and not isinstance(purpose, str):
+        fields["purpose"] = '\'purpose\' is "leisure" or "business".'
+    raw = body.get("working_days")
+    days: list[date] = []
+    if raw is not None and (not isinstance(raw, list) or len(raw) > MAX_WORKING_DAYS):
+        fields["working_days"] = f"A list of at most {MAX_WORKING_DAYS} dates (YYYY-MM-DD)."
+    elif raw is not None:
+        for index, item in enumerate(raw):
+            day = parse_iso_date(item) if isinstance(item, str) else None
+            if day is None:
+                fields[f"working_days[{index}]"] = "A working day is a date as YYYY-MM-DD."
+            else:
+                days.append(day)
+    if fields:
+        raise _invalid_fields(fields, "Some fields are not valid: see 'fields'.")
+    return purpose, (tuple(days) if raw is not None else None)
 
 
 @bp.get("/bookings")
@@ -351,6 +380,14 @@ def change_booking(booking_id: int):
     ``change``: what the difference did to the company's credit."""
     booking = _own(booking_id)  # somebody else's id: 404 whatever the body
     body = _json_object()
+    fixed = {
+        field: "A stay's purpose and working days are chosen when it is booked: book a"
+        " new stay and cancel this one to change them."
+        for field in ("purpose", "working_days")
+        if field in body
+    }
+    if fixed:
+        raise _invalid_fields(fixed, "Some fields cannot be changed: see 'fields'.")
     unit_id = _int_arg(body, "unit_id", booking.unit_id, MIN_ID, MAX_ID)
     check_in = _date_arg(body, "check_in", required=False) or booking.check_in
     check_out = _date_arg(body, "check_out", required=False) or booking.check_out
@@ -406,7 +443,7 @@ def _register_json(lines: list[StoredGuest]) -> list[dict]:
     ]
 
 
-def _invalid_guests(fields: dict[str, str], message: str) -> ApiError:
+def _invalid_fields(fields: dict[str, str], message: str) -> ApiError:
     error = ApiError(422, "invalid", message)
     error.fields = fields  # type: ignore[attr-defined]  (the api_error handler shows them)
     return error
@@ -428,13 +465,13 @@ def _guests_body(body: dict, guest_count: int) -> list[GuestDetails]:
     naming each refused field (``guests[1].phone``)."""
     raw = body.get("guests")
     if not isinstance(raw, list):
-        raise _invalid_guests(
+        raise _invalid_fields(
             {"guests": "A list of the stay's guests is required."},
             "'guests' must be a list of the stay's guests.",
         )
     if len(raw) != guest_count:
         message = f"This stay has {guest_count} guests: give the details of each of them."
-        raise _invalid_guests({"guests": message}, message)
+        raise _invalid_fields({"guests": message}, message)
     guests: list[GuestDetails] = []
     fields: dict[str, str] = {}
     for index, item in enumerate(raw):
@@ -452,7 +489,7 @@ def _guests_body(body: dict, guest_count: int) -> list[GuestDetails]:
         if details is not None:
             guests.append(details)
     if fields:
-        raise _invalid_guests(
+        raise _invalid_fields(
             fields, "Some guests' details are missing or not valid: see 'fields'."
         )
     return guests

@@ -5,7 +5,9 @@ difference moves, after it the given-up nights cost what cancelling them would. 
 accommodation tax follows the nights (``booking.stay_tax``): a new night is taxed by the
 rule in force that night, and the difference is charged or given back in full
 (``billing.tax_ledger.settle_change``). A 住宅宿泊事業 house's 180 nights a year bind
-the new nights (``availability.night_cap``).
+the new nights (``availability.night_cap``). The stay keeps its purpose; a business
+workation keeps the working days within its new dates
+(``booking.purpose.carried_work_days``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from billing import ledger, tax_ledger
 from billing.ledger import ChangeMoney
 from booking.announce import announce_change
 from booking.models import Booking, BookingNight, BookingStatus
+from booking.purpose import carried_work_days, set_work_days
 from booking.services import (
     DEFAULT_GRACE_DAYS,
     BookingError,
@@ -40,6 +43,7 @@ from booking.services import (
     check_request,
     insert_occupancy,
     night_cap_refusal,
+    policy_refusals,
     require_booker,
     taken_refusal,
 )
@@ -85,6 +89,8 @@ class ChangeQuote:
     # charged to (+) or given back in full to (−) the company's credit with the change.
     tax_before: int = 0
     tax_after: int = 0
+    # A business workation's working days on the new dates (``carried_work_days``).
+    work_days: tuple[date, ...] = ()
 
     @property
     def new_total(self) -> int:
@@ -136,7 +142,7 @@ def _check_changeable(booking: Booking, stay: StayRequest, today: date) -> None:
             _l("This stay has already begun and can no longer be changed here."),
             "not_changeable",
         )
-    if (booking.unit_id, booking.check_in, booking.check_out, booking.guests) == stay.key:
+    if (booking.unit_id, booking.check_in, booking.check_out, booking.guests) == stay.stay_key:
         raise BookingError(
             _l("That is the stay you already have. Change the dates, the room or the guests."),
             "unchanged",
@@ -151,14 +157,16 @@ def _plan_change(
     horizon_days: int,
     *,
     lock: bool,
-) -> tuple[Unit, list[date], dict[date, int]]:
+) -> tuple[Unit, list[date], dict[date, int], list[date]]:
     """Every rule of a booking, for the stay a booking would become: its room, its
-    nights, and the frozen prices of the nights it keeps (same room only). ``lock``:
-    take the room's lock for its 180-night cap (a change, not a quote)."""
+    nights, the frozen prices of the nights it keeps (same room only) and its working
+    days. ``lock``: take the room's lock for its 180-night cap (a change, not a quote)."""
     _check_changeable(booking, stay, tokyo_today(now))
     unit, company, nights = check_request(
         actor, stay, now, horizon_days, facility_id=booking.unit.facility_id
     )
+    with policy_refusals():  # none left: refused (``work_days``)
+        work_days = carried_work_days(booking, stay.check_in, stay.check_out)
     check_monthly_cap(actor, company, nights, excluding=booking.id)
     held = db.session.scalars(
         select(Occupancy.night).where(
@@ -173,7 +181,7 @@ def _plan_change(
         if unit.id == booking.unit_id
         else {}
     )
-    return unit, nights, kept
+    return unit, nights, kept, work_days
 
 
 def _price_change(
@@ -222,7 +230,9 @@ def quote_change(
     returned to the company's credit, and whether the new nights are free.
     """
     booking = booking_of(actor, booking_id)
-    unit, nights, kept = _plan_change(actor, booking, stay, now, horizon_days, lock=False)
+    unit, nights, kept, work_days = _plan_change(
+        actor, booking, stay, now, horizon_days, lock=False
+    )
     priced = _price_change(booking, unit, nights, kept, stay.guests)
     money = _change_money(booking, priced, now)
     tax_before = tax_ledger.tax_held([booking.id])[booking.id]
@@ -243,7 +253,16 @@ def quote_change(
         )
     )
     return ChangeQuote(
-        booking, unit, stay, priced, booking.total_price, money, taken == 0, tax_before, tax_after
+        booking,
+        unit,
+        stay,
+        priced,
+        booking.total_price,
+        money,
+        taken == 0,
+        tax_before,
+        tax_after,
+        tuple(work_days),
     )
 
 
@@ -281,7 +300,9 @@ def change_booking(
     in full; with ``expected_tax`` (the tax difference shown), a different one is
     refused with ``PriceChanged``. A 住宅宿泊事業 house past its 180 nights a year
     refuses the new nights (``night_cap``). Fewer guests: the guest register drops the
-    lines of those who no longer stay (``lodging.register.trim``).
+    lines of those who no longer stay (``lodging.register.trim``). The stay keeps its
+    purpose; a business workation keeps its working days within the new dates, else
+    takes their default days, else is refused (``carried_work_days``).
 
     Atomic: the new nights are claimed (in a savepoint) before the old ones are
     released, so a night just taken answers ``BookingConflict`` and nothing changes.
@@ -292,7 +313,7 @@ def change_booking(
     if not active:
         raise BookingForbidden(_l("This account has been deactivated by your company."))
     booking = booking_of(actor, booking_id, lock=True)
-    unit, nights, kept = _plan_change(actor, booking, stay, now, horizon_days, lock=True)
+    unit, nights, kept, work_days = _plan_change(actor, booking, stay, now, horizon_days, lock=True)
     lock_prices(unit.facility_id, shared=True)  # no pricing run between read and commit
     priced = _price_change(booking, unit, nights, kept, stay.guests)
     new_total = sum(n.price for n in priced)
@@ -316,12 +337,13 @@ def change_booking(
     booking.unit = unit
     booking.check_in, booking.check_out = stay.check_in, stay.check_out
     booking.guests = stay.guests
+    set_work_days(booking, work_days)  # the purpose stays; its days follow the dates
     if stay.guests < old_guests:  # the register lists only the guests who stay
         register.trim(booking.id, stay.guests, now)
     booking.total_price = new_total
     booking.accommodation_tax = tax_after
     db.session.flush()
-    db.session.expire(booking, ["nights"])  # read back in night order
+    db.session.expire(booking, ["nights", "work_days"])  # read back in order
     if (old_unit_id, *old_range) != (unit.id, stay.check_in, stay.check_out):
         nights_changed(unit.facility_id, *old_range)
         nights_changed(unit.facility_id, stay.check_in, stay.check_out)

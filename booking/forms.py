@@ -1,17 +1,30 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, IntegerField, SelectField, SelectMultipleField
+from wtforms import (
+    DateField,
+    Field,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+)
 from wtforms.fields.choices import SelectChoice as C
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from booking.search import SearchQuery
 from booking.services import MAX_GUESTS
-from core.dates import MAX_SEARCH_NIGHTS
+from core.dates import MAX_SEARCH_NIGHTS, parse_iso_date
 from core.db import MAX_ID
 from facilities.regions import PREFECTURES, REGIONS
+from hr.models import Purpose
+from hr.policy import candidate_work_days, default_work_days, is_day_off
 
 AMENITY_LABELS = {
     "work_desks": _l("Work desks"),
@@ -25,6 +38,17 @@ KIND_LABELS = {
     "stay": _l("Resort stay"),
     "office": _l("Satellite office"),
     "both": _l("Stay and office"),
+}
+# What a stay is for (休暇型 / 業務型), and the line the booking form says of each.
+PURPOSE_LABELS = {
+    Purpose.LEISURE: _l("Leisure stay"),
+    Purpose.BUSINESS: _l("Business workation"),
+}
+PURPOSE_HINTS = {
+    Purpose.LEISURE: _l("Your own time, under your company's welfare rules."),
+    Purpose.BUSINESS: _l(
+        "Working days at the facility, entered as work in your company's HR system."
+    ),
 }
 
 
@@ -134,3 +158,45 @@ class StayForm(StayDatesMixin, FlaskForm):
 class QuoteForm(StayForm):
     class Meta:
         csrf = False
+
+
+class DayListField(Field):
+    """Dates posted under one name (a business workation's working days, as checkboxes):
+    each a strict ``YYYY-MM-DD``, at most one stay's worth of days."""
+
+    def _value(self) -> str:
+        return ""
+
+    def process_formdata(self, valuelist):
+        if len(valuelist) > MAX_SEARCH_NIGHTS + 1:
+            self.data = []
+            raise ValueError(_l("Too many days were chosen."))
+        days = [parse_iso_date(raw) for raw in valuelist]
+        if None in days:
+            self.data = []
+            raise ValueError(_l("Not a valid date value."))
+        self.data = days
+
+    def process_data(self, value):
+        self.data = list(value or [])
+
+
+@dataclass(frozen=True)
+class WorkDayChoice:
+    """One day a business workation may count as work, on the booking form."""
+
+    day: date
+    off: bool  # a weekend or a national holiday
+    checked: bool
+
+
+def work_day_choices(
+    check_in: date, check_out: date, checked: Iterable[date] | None
+) -> list[WorkDayChoice]:
+    """Each day from check-in to check-out, days off marked, ticked as ``checked``
+    (None: the default working days, every weekday that is not a holiday)."""
+    ticked = set(default_work_days(check_in, check_out) if checked is None else checked)
+    return [
+        WorkDayChoice(day, is_day_off(day), day in ticked)
+        for day in candidate_work_days(check_in, check_out)
+    ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
@@ -28,6 +28,7 @@ from billing.ledger import refund_for_cancellation
 from booking.announce import acted_by, booking_parties
 from booking.cancellation import CancelResult, _cancelled, _release
 from booking.models import Booking, BookingStatus
+from booking.purpose import drop_work_days_from
 from booking.services import BookingError, BookingNotFound
 from booking.stay_tax import lodges_guests, refund_unkept_tax
 from core.db import in_id_range, tokyo_today
@@ -250,7 +251,9 @@ def check_in(actor: User, booking_id: int, now: datetime) -> Booking:
 def check_out(actor: User, booking_id: int, now: datetime) -> Booking:
     """The guest has left: a checked-in stay. Leaving before the check-out date gives
     the remaining nights back (``released_on`` = today); nothing is refunded (the
-    cancellation policy returns nothing once a stay has begun)."""
+    cancellation policy returns nothing once a stay has begun). A business workation's
+    working days after today are not worked: dropped (today, the day the guest left,
+    stays one)."""
     booking = operator_booking(actor, booking_id, lock=True)
     today = tokyo_today(now)
     if booking.status == BookingStatus.CHECKED_OUT:
@@ -264,6 +267,7 @@ def check_out(actor: User, booking_id: int, now: datetime) -> Booking:
             "not_checked_in",
         )
     _release_from(booking, max(today, booking.check_in), today)
+    drop_work_days_from(booking, today + timedelta(days=1))
     booking.status = BookingStatus.CHECKED_OUT
     booking.checked_out_at = now
     db.session.flush()
@@ -275,7 +279,8 @@ def check_out(actor: User, booking_id: int, now: datetime) -> Booking:
 def mark_no_show(actor: User, booking_id: int, now: datetime) -> Booking:
     """The guest never came: a confirmed stay on or after its check-in day. The nights
     from today on (from check-in if later) are given back and may be sold again;
-    nothing is refunded (the existing policy). The employee and the company hear of it."""
+    nothing is refunded (the existing policy). A business workation's working days from
+    that day on are not worked: dropped. The employee and the company hear of it."""
     booking = operator_booking(actor, booking_id, lock=True)
     today = tokyo_today(now)
     if booking.status == BookingStatus.NO_SHOW:
@@ -293,7 +298,11 @@ def mark_no_show(actor: User, booking_id: int, now: datetime) -> Booking:
             ),
             "not_arrival_day",
         )
-    released = _release_from(booking, max(today, booking.check_in), today)
+    no_show_day = max(today, booking.check_in)
+    released = _release_from(booking, no_show_day, today)
+    # The guest never came: none of the stay's working days was worked, whichever day
+    # the front desk records it (the nights before that day stay charged).
+    drop_work_days_from(booking, booking.check_in)
     booking.status = BookingStatus.NO_SHOW
     booking.no_show_at = now
     db.session.flush()

@@ -20,6 +20,7 @@ from accounts.models import User
 from core.db import UTCDateTime, utcnow
 from core.extensions import db
 from facilities.models import Unit
+from hr.models import Purpose
 
 
 class BookingStatus(StrEnum):
@@ -77,11 +78,19 @@ class Booking(db.Model):
     # (旅館業法: the register is kept by the operator; lodging.register).
     identity_checked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     identity_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the stay is for (hr.models.Purpose): the employee's own time (休暇型) or a
+    # business workation (業務型), whose working days are ``work_days``.
+    purpose: Mapped[str] = mapped_column(
+        String(10), default=Purpose.LEISURE, server_default=text("'leisure'")
+    )
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
     unit: Mapped[Unit] = relationship()
     nights: Mapped[list[BookingNight]] = relationship(
         order_by="BookingNight.night", cascade="all, delete-orphan", back_populates="booking"
+    )
+    work_days: Mapped[list[StayWorkDay]] = relationship(
+        order_by="StayWorkDay.day", cascade="all, delete-orphan", back_populates="booking"
     )
 
     __table_args__ = (
@@ -93,6 +102,7 @@ class Booking(db.Model):
             "status IN ('confirmed', 'checked_in', 'checked_out', 'no_show', 'cancelled')",
             name="status_known",
         ),
+        CheckConstraint("purpose IN ('leisure', 'business')", name="purpose_known"),
         UniqueConstraint("user_id", "request_key"),
         Index("ix_booking_user_id_check_in", "user_id", "check_in"),
     )
@@ -134,6 +144,18 @@ class BookingNight(db.Model):
     accommodation_tax: Mapped[int] = mapped_column(default=0, server_default=text("0"))
 
     booking: Mapped[Booking] = relationship(back_populates="nights")
+
+
+class StayWorkDay(db.Model):
+    """A working day of a business stay (業務型): a date from its check-in to its
+    check-out, both included, that the employee works at the facility."""
+
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("booking.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+
+    booking: Mapped[Booking] = relationship(back_populates="work_days")
 
 
 class StayRating(db.Model):

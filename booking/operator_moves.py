@@ -14,6 +14,12 @@ year bind the new nights (``availability.night_cap``). The new nights are claime
 ``UNIQUE(unit_id, night)`` before the old ones are released, in one transaction: a
 night just taken answers ``BookingConflict`` (409 ``taken``) and nothing changes.
 
+The stay keeps its purpose. A business workation keeps its working days that fall
+within the new dates, else takes the new dates' default days, else keeps none
+(``booking.purpose.moved_work_days``): unlike the employee's own change, a move is
+never refused for the company's HR rules, which are not the operator's to meet (the
+company's stays export then shows the stay with no working day).
+
 A stay that has begun without the guest checking in is not moved: the front desk
 checks the guest in or records a no-show first (``begun``). A guest in the house keeps
 the nights already slept: a move changes the nights from today on only (their room,
@@ -44,6 +50,7 @@ from booking.announce import announce_change
 from booking.changes import set_night_prices
 from booking.front_desk import operator_booking, refuse_begun, state_sentence
 from booking.models import Booking, BookingStatus
+from booking.purpose import moved_work_days, set_work_days
 from booking.services import (
     DEFAULT_GRACE_DAYS,
     BookingError,
@@ -415,7 +422,9 @@ def move_booking(
     (``taken``), a 住宅宿泊事業 house past its 180 nights a year (``night_cap``). With
     ``expected_net`` (what the operator was shown) and ``expected_tax`` (the tax
     difference shown), a different amount is refused with ``PriceChanged``.
-    The employee hears of it (``booking.changed``, by the operator)."""
+    The purpose stays; a business workation's working days follow the new dates
+    (see the module: never refused). The employee hears of it (``booking.changed``, by
+    the operator)."""
     booking = operator_booking(actor, booking_id)
     # The locks of an employee's change, in its order: the employee, then the stay.
     db.session.execute(select(User.id).where(User.id == booking.user_id).with_for_update())
@@ -438,11 +447,12 @@ def move_booking(
     _claim_nights(booking, unit, nights, since)  # claims first: "taken" changes nothing
     set_night_prices(booking, quote.nights)
     booking.unit = unit
+    set_work_days(booking, moved_work_days(booking, check_in, check_out))
     booking.check_in, booking.check_out = check_in, check_out
     booking.total_price = quote.new_total
     booking.accommodation_tax = quote.tax_after
     db.session.flush()
-    db.session.expire(booking, ["nights"])  # read back in night order
+    db.session.expire(booking, ["nights", "work_days"])  # read back in order
     nights_changed(unit.facility_id, *old_range)
     nights_changed(unit.facility_id, check_in, check_out)
     # A block that wanted a released night (an external calendar) takes it now.

@@ -31,7 +31,9 @@ from booking.models import (
     Booking,
     BookingNight,
     BookingStatus,
+    StayWorkDay,
 )
+from booking.purpose import retried_as_stored, stay_purpose
 from booking.stay_tax import night_taxes
 from core import metrics
 from core.dates import month_bounds, stay_nights
@@ -40,6 +42,8 @@ from core.errors import RuleError
 from core.extensions import db
 from core.i18n import format_day, format_yen, format_yen_plain
 from facilities.models import Facility, Unit
+from hr.models import Purpose
+from hr.policy import PolicyRefused, allowed_purposes
 from pricing.engine import lock_prices
 from pricing.prices import NightPrice, unit_night_prices
 
@@ -164,16 +168,21 @@ def check_monthly_cap(
 
 @dataclass(frozen=True)
 class StayRequest:
-    """The stay a guest asks for: one unit, the nights [check_in, check_out), how many guests."""
+    """The stay a guest asks for: one unit, the nights [check_in, check_out), how many
+    guests, what it is for (``hr.models.Purpose``; None: the company policy's default)
+    and a business workation's working days (None: the default ones)."""
 
     unit_id: int
     check_in: date
     check_out: date
     guests: int
+    purpose: str | None = None
+    work_days: tuple[date, ...] | None = None
 
     @property
-    def key(self) -> tuple[int, date, date, int]:
-        """What makes two requests the same stay (a retried request key must match it)."""
+    def stay_key(self) -> tuple[int, date, date, int]:
+        """The room, the dates and the guests: what a change compares with the stay (and
+        a retried request key with the stay it made, with ``purpose.retried_as_stored``)."""
         return (self.unit_id, self.check_in, self.check_out, self.guests)
 
 
@@ -189,6 +198,14 @@ class Quote:
     available: bool
     # Each night's accommodation tax (宿泊税), outside the price: paid from the credit too.
     taxes: list[int] = field(default_factory=list)
+    # What the stay is for (hr.policy): the purposes the employee may choose, the one
+    # asked for (else the policy's default) and a business workation's working days. A
+    # refusal of them is stated on the page beside the choice, as a taken night is, not
+    # raised: the stay itself can still be quoted.
+    purposes: tuple[Purpose, ...] = ()
+    purpose: Purpose = Purpose.LEISURE
+    work_days: tuple[date, ...] = ()
+    purpose_refusal: BookingError | None = None
 
     @property
     def nights(self) -> list[tuple[date, int]]:
@@ -263,6 +280,14 @@ def quote_stay(
         unit.facility, zip(nights, [p.price for p in prices], strict=True), stay.guests
     )
     _check_credit(actor, sum(p.price for p in prices), now, grace_days, tax=sum(taxes))
+    allowed = allowed_purposes(actor)
+    try:
+        with policy_refusals():
+            purpose, work_days = stay_purpose(actor, stay)
+        refusal = None
+    except BookingError as exc:
+        purpose = Purpose(stay.purpose) if stay.purpose in allowed else allowed.default
+        work_days, refusal = [], exc
     return Quote(
         unit,
         stay.check_in,
@@ -271,7 +296,34 @@ def quote_stay(
         list(zip(nights, prices, strict=True)),
         available=taken == 0,
         taxes=taxes,
+        purposes=allowed.purposes,
+        purpose=purpose,
+        work_days=tuple(work_days),
+        purpose_refusal=refusal,
     )
+
+
+# The codes of the company's HR policy (hr.policy.PolicyRefused), refused as booking rules.
+PURPOSE_CODES = frozenset(
+    ("purpose_unknown", "purpose_not_allowed", "work_days", "work_days_for_leisure")
+)
+
+
+@contextmanager
+def policy_refusals():
+    """The HR policy refuses as a booking rule, with its own code (each named here: the
+    API documents them, docs/openapi.yaml, and tests/booking/test_openapi.py reads them
+    from this module). The purpose and working days themselves: ``booking.purpose``."""
+    try:
+        yield
+    except PolicyRefused as exc:
+        if exc.code == "purpose_unknown":
+            raise BookingError(exc.message, "purpose_unknown") from None
+        if exc.code == "purpose_not_allowed":
+            raise BookingError(exc.message, "purpose_not_allowed") from None
+        if exc.code == "work_days_for_leisure":
+            raise BookingError(exc.message, "work_days_for_leisure") from None
+        raise BookingError(exc.message, "work_days") from None  # (the policy's last code)
 
 
 def _check_credit(actor: User, total: int, now: datetime, grace_days: int, *, tax: int) -> None:
@@ -341,6 +393,8 @@ def book_stay(
         if earlier is not None:
             return earlier
     unit, company, nights = check_request(actor, stay, now, horizon_days)
+    with policy_refusals():
+        purpose, work_days = stay_purpose(actor, stay)
     check_monthly_cap(actor, company, nights)
     with night_cap_refusal():  # under the unit's lock until the commit
         check_night_cap(unit, nights)
@@ -365,6 +419,8 @@ def book_stay(
             BookingNight(night=n, price=p, accommodation_tax=t)
             for n, p, t in zip(nights, prices, taxes, strict=True)
         ],
+        purpose=purpose,
+        work_days=[StayWorkDay(day=day) for day in work_days],
     )
     _claim_nights(booking, nights)
     # Pay the price and the accommodation tax with the company's stay credit, under its
@@ -387,14 +443,15 @@ def _replay(actor: User, request_key: str, stay: StayRequest) -> Booking | None:
 
     A retry gets the first answer, even if the rules would refuse it now
     (midnight has passed, the company paused its subscription); the same key for
-    another stay is refused.
+    another stay (room, dates, guests, purpose or working days) is refused.
     """
     earlier = db.session.scalar(
         select(Booking).where(Booking.user_id == actor.id, Booking.request_key == request_key)
     )
     if earlier is None:
         return None
-    if (earlier.unit_id, earlier.check_in, earlier.check_out, earlier.guests) != stay.key:
+    stored = (earlier.unit_id, earlier.check_in, earlier.check_out, earlier.guests)
+    if stay.stay_key != stored or not retried_as_stored(earlier, stay.purpose, stay.work_days):
         raise BookingError(
             _l("This request key was already used for a different stay."),
             "idempotency_mismatch",
@@ -476,9 +533,13 @@ def bookings_of(
 ) -> tuple[list[Booking], list[Booking]]:
     """The user's stays: upcoming (incl. in progress and cancelled-upcoming) and past.
 
-    Rooms and facilities come loaded; the nights too when asked (the API lists them).
+    Rooms, facilities and working days come loaded; the nights too when asked (the API
+    lists them).
     """
-    options = [selectinload(Booking.unit).selectinload(Unit.facility)]
+    options = [
+        selectinload(Booking.unit).selectinload(Unit.facility),
+        selectinload(Booking.work_days),
+    ]
     if with_nights:
         options.append(selectinload(Booking.nights))
     rows = db.session.scalars(

@@ -19,9 +19,10 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from wtforms import IntegerField
-from wtforms.validators import NumberRange, Optional
+from wtforms import IntegerField, StringField
+from wtforms.validators import Length, NumberRange, Optional
 
 from billing.services import credit_notice
 from booking import announce, ratings, services, stay_options, stay_tax
@@ -29,10 +30,14 @@ from booking import search as search_service
 from booking.forms import (
     AMENITY_LABELS,
     KIND_LABELS,
+    PURPOSE_HINTS,
+    PURPOSE_LABELS,
+    DayListField,
     QuoteForm,
     SearchForm,
     StayForm,
     place_choices,
+    work_day_choices,
 )
 from booking.ics import stay_calendar
 from booking.services import MAX_GUESTS
@@ -46,6 +51,7 @@ from facilities.geo import facility_pins
 from facilities.licences import LICENCE_LABELS, LicenceType
 from facilities.models import Facility, Unit
 from facilities.photos import cover_photos, facility_photos
+from hr.models import Purpose
 from lodging.tax import TaxTable
 
 bp = Blueprint("booking", __name__)
@@ -54,10 +60,15 @@ MAX_EXPECTED_TAX = 10**10  # yen: far beyond any stay's, as for the expected tot
 
 
 class BookForm(StayForm):
-    """The confirm button of the quote page: the stay, and the money the guest was shown."""
+    """The confirm button of the quote page: the stay, what it is for, and the money the
+    guest was shown."""
 
     # The accommodation tax shown: a rule edited since is not charged unseen.
     expected_tax = IntegerField(validators=[Optional(), NumberRange(0, MAX_EXPECTED_TAX)])
+    # Leisure or business (hr.models.Purpose; the policy judges it) and, for a business
+    # workation, the days ticked as working days.
+    purpose = StringField(_l("Purpose of the stay"), validators=[Optional(), Length(max=10)])
+    work_days = DayListField(_l("Working days"))
 
 
 @bp.before_request
@@ -68,6 +79,12 @@ def _signed_in():
 
 def _horizon() -> int:
     return current_app.config["BOOKING_HORIZON_DAYS"]
+
+
+@bp.app_template_filter("purpose_label")
+def purpose_label(purpose: str) -> str:
+    """What a stay is for, in the reader's words (休暇型 / 業務型)."""
+    return str(PURPOSE_LABELS.get(purpose, purpose))
 
 
 @bp.app_template_filter("pager_query")
@@ -286,9 +303,21 @@ def _facility_page(facility: Facility, args, error: services.BookingError | None
 
 
 def _stay(form: StayForm) -> services.StayRequest:
-    """The stay a form names, as the booking services take it."""
+    """The stay a form names, as the booking services take it. The confirm form also says
+    what it is for; the days ticked count only for a business workation (without
+    JavaScript they are posted whatever the purpose)."""
+    purpose = work_days = None
+    if isinstance(form, BookForm):
+        purpose = form.purpose.data or None
+        if purpose == Purpose.BUSINESS:
+            work_days = tuple(form.work_days.data)
     return services.StayRequest(
-        form.unit_id.data, form.check_in.data, form.check_out.data, form.guests.data
+        form.unit_id.data,
+        form.check_in.data,
+        form.check_out.data,
+        form.guests.data,
+        purpose,
+        work_days,
     )
 
 
@@ -334,7 +363,7 @@ def quote():
     quote, error = _quote_or_error(form)
     if error is not None:
         return _facility_page(_bookable_facility(form.unit_id.data), request.args, error)
-    confirm = StayForm(formdata=None)
+    confirm = BookForm(formdata=None)
     confirm.request_key.data = secrets.token_urlsafe(16)
     return _quote_page(quote, confirm)
 
@@ -350,6 +379,10 @@ def _quote_page(quote, form, error=None, status=200):
     now = edge_now()
     today = tokyo_today(now)
     credit = credit_notice(current_user, now, current_app.config["BILLING_GRACE_DAYS"])
+    # A refusal of the purpose or the working days is stated beside them, not above.
+    purpose_error = quote.purpose_refusal if quote else None
+    if quote and error is not None and error.code in services.PURPOSE_CODES:
+        purpose_error, error = error, None
     return render_template(
         "booking/quote.html",
         quote=quote,
@@ -359,7 +392,24 @@ def _quote_page(quote, form, error=None, status=200):
         terms=stay_terms(quote.check_in, today) if quote else None,
         today=today,
         unit_id=quote.unit.id if quote else form.unit_id.data,
+        **(_purpose_choice(quote, form, purpose_error) if quote else {}),
     ), status
+
+
+def _purpose_choice(quote: services.Quote, form: StayForm, error) -> dict:
+    """The confirm form's purpose and working days: as posted when the form comes back
+    refused, else the policy's default purpose and the default days ticked."""
+    posted = form.is_submitted() and isinstance(form, BookForm)
+    chosen = form.purpose.data if posted and form.purpose.data in quote.purposes else None
+    return {
+        "purpose_labels": PURPOSE_LABELS,
+        "purpose_hints": PURPOSE_HINTS,
+        "chosen_purpose": chosen or quote.purpose,
+        "work_days": work_day_choices(
+            quote.check_in, quote.check_out, form.work_days.data if posted else None
+        ),
+        "purpose_error": error,
+    }
 
 
 @bp.post("/book")

@@ -329,6 +329,12 @@ def _demo_accounts(
     ]
     for person in others:  # their roles require two-factor sign-in: enrolled with the demo key
         two_factor.enrol_with_secret(person, DEMO_TOTP_SECRET, since)
+    # HR details (the hr package): each company admin manages its demo employee.
+    for number, (employee, admin) in enumerate(zip(employees, others[:2], strict=True), 1):
+        admin.employee_number, employee.employee_number = f"E{number:02d}001", f"E{number:02d}102"
+        admin.department, employee.department = "人事部", "営業部"
+        admin.employee_group = employee.employee_group = "正社員"
+        employee.manager = admin
     db.session.add_all(employees + others)
     return employees + others, employees
 

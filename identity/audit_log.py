@@ -172,6 +172,11 @@ ACTION_LABELS = {
     "scim.user.update": _l("Account changed by the directory"),
     "scim.user.deactivate": _l("Account deactivated by the directory"),
     "scim.user.reactivate": _l("Account reactivated by the directory"),
+    "hr.facts": _l("HR details changed"),
+    "hr.import": _l("HR details imported from a CSV file"),
+    "hr.group_policy.create": _l("Group policy added"),
+    "hr.group_policy.update": _l("Group policy changed"),
+    "hr.group_policy.delete": _l("Group policy removed"),
 }
 ACTOR_KIND_LABELS = {
     ACTOR_CLI: _l("Command line"),

@@ -19,6 +19,12 @@ company's), the most specific holder owns the addresses there.
 Deactivation is the company console's own (``members.deactivate``: sessions and
 tokens end, stays not yet begun are cancelled and refunded); DELETE deactivates too,
 so nothing is lost. Every change is one audit entry (actor ``scim``).
+The HR facts a request names (``userType`` and the enterprise extension) are set by
+``hr.people.set_hr_facts`` in the same transaction, with its checks: a manager is an
+active person of the same company given by their id (any other id is refused alike, so
+a token cannot ask whether an id exists elsewhere), never the person or anyone below
+them; an employee number taken in the company is a 409 ``uniqueness``. Recorded as
+``hr.facts`` (actor ``scim``).
 
 Services flush; the caller commits. Lock order as in ``identity.members``: the
 company row, then the person's row, then the company's billing account.
@@ -26,6 +32,7 @@ company row, then the person's row, then the company's billing account.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,10 +48,13 @@ from accounts.services import token_digest, user_by_email
 from billing.services import BillingError, check_seat_free
 from core.db import in_id_range
 from core.extensions import db
+from hr.people import HrError, HrNotFound, set_hr_facts
 from identity import members
 from identity.models import ScimToken
 from identity.scim_input import MAX_NAME, UNSET, UserChanges
 from identity.scim_schema import ScimError
+
+log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "scim_"  # noqa: S105 (a label, not a secret)
 SHOWN_PREFIX = len(TOKEN_PREFIX) + 6  # what the console shows of a token
@@ -57,6 +67,28 @@ SEATS_FULL = (
     "Every paid seat of the company is in use: its admin adds seats on the billing page"
     " before more people can be provisioned."
 )
+
+MANAGER_UNKNOWN = (
+    "The manager must be the id of an active person of the same company (an employee or"
+    " a company admin): provision the manager first."
+)
+# What an HR refusal says to the directory, by ``HrError.code``.
+HR_REFUSALS = {
+    "manager_unknown": MANAGER_UNKNOWN,
+    "manager_self": "A person cannot be their own manager.",
+    "manager_cycle": (
+        "This manager reports to this person already (directly or through others):"
+        " managers cannot form a loop."
+    ),
+    "manager_chain": "This manager's chain of managers is too long.",
+}
+# The SCIM attribute of each HR fact (``HrError.field``).
+SCIM_NAMES = {
+    "employee_number": "employeeNumber",
+    "department": "department",
+    "employee_group": "userType",
+    "manager_id": "manager",
+}
 
 NOT_OWN_DOMAIN = (
     "The userName must be an address at the company's own domain: its join domain"
@@ -245,10 +277,12 @@ def _external_id_holder(company_id: int, external_id: str) -> int | None:
 def create_user(company_id: int, changes: UserChanges, now: datetime) -> User:
     """A new employee of the company, inside the paid seats (unless created inactive).
 
-    Raises ``ScimError``: 400 for an address outside the company's domains; 409 when
-    the address or externalId is taken or every seat is used."""
+    Raises ``ScimError``: 400 for an address outside the company's domains or a wrong
+    HR fact; 409 when the address, externalId or employee number is taken or every
+    seat is used."""
     email = changes.user_name
     _require_own_domain(company_id, email)
+    _lock_company(company_id)  # first, as ``update_user`` and ``hr.people`` lock it
     # The address is at the company's own, verified domain, so saying it is taken (by
     # anyone, another company's person included) tells the company nothing beyond its
     # own domain's addresses; an address elsewhere never gets this far.
@@ -281,7 +315,56 @@ def create_user(company_id: int, changes: UserChanges, now: datetime) -> User:
     except IntegrityError:
         raise _taken("userName or externalId") from None  # created a moment ago
     _record("scim.user.create", user, now, after={**_snapshot(user), "active": user.active})
+    _set_hr_facts(company_id, user, changes, now)
     return user
+
+
+def _manager_id(raw: str | None) -> int | None:
+    """The manager's id as a number, None for none; an id that cannot be one of the
+    company's people is refused as any other id of no active person there is."""
+    if raw is None:
+        return None
+    ident = _parse_id(raw)
+    if ident is None:
+        raise ScimError(400, MANAGER_UNKNOWN, "invalidValue")
+    return ident
+
+
+def _set_hr_facts(company_id: int, user: User, changes: UserChanges, now: datetime) -> None:
+    """The HR facts ``changes`` names, the others kept, through ``hr.people``'s checks.
+    ``user`` is flushed (``set_hr_facts`` reloads it from the database)."""
+    if not changes.hr_given():
+        return
+
+    def fact(name: str, current):
+        value = getattr(changes, name)
+        return current if value is UNSET else value
+
+    manager_id = user.manager_id if changes.manager is UNSET else _manager_id(changes.manager)
+    try:
+        set_hr_facts(
+            company_id,
+            user.id,
+            employee_number=fact("employee_number", user.employee_number),
+            department=fact("department", user.department),
+            employee_group=fact("employee_group", user.employee_group),
+            manager_id=manager_id,
+            actor_id=None,
+            now=now,
+            actor_kind=audit.ACTOR_SCIM,
+        )
+    except HrNotFound:
+        raise _not_found() from None
+    except HrError as exc:
+        raise _hr_refused(exc) from None
+
+
+def _hr_refused(exc: HrError) -> ScimError:
+    if exc.code == "employee_number_taken":
+        return _taken("employeeNumber")
+    attribute = SCIM_NAMES.get(exc.field or "", "an HR attribute")
+    detail = HR_REFUSALS.get(exc.code or "", f"The value of {attribute} is refused.")
+    return ScimError(400, detail, "invalidValue")
 
 
 def _parse_id(user_id: str) -> int | None:
@@ -345,10 +428,12 @@ def last_modified(users: list[User]) -> dict[int, datetime]:
 
 
 def update_user(company_id: int, user_id: str, changes: UserChanges, now: datetime) -> User:
-    """Apply a PUT or PATCH: what ``changes`` names changes, the rest stays.
+    """Apply a PUT or PATCH: what ``changes`` names changes, the rest stays (an HR fact
+    a PUT leaves out is kept, RFC 7644 §3.5.1).
 
-    Attributes first, then ``active``: false deactivates exactly as the console does,
-    true reactivates if a paid seat is free. Raises ``ScimError`` (404, 409, 400)."""
+    Attributes first, then the HR facts, then ``active``: false deactivates exactly as
+    the console does (even when the HR facts are refused), true reactivates if a paid
+    seat is free. Raises ``ScimError`` (404, 409, 400)."""
     _lock_company(company_id)
     user = user_of(company_id, user_id, lock=True)
     before = _snapshot(user)
@@ -377,8 +462,17 @@ def update_user(company_id: int, user_id: str, changes: UserChanges, now: dateti
     if changed_after:
         _record("scim.user.update", user, now, changed_before, changed_after)
     if changes.active is False:
+        # A leaver is deactivated whatever their HR facts say: a manager Engawa cannot
+        # resolve (not provisioned, another system's id) must not keep them signed in.
+        try:
+            with db.session.begin_nested():
+                _set_hr_facts(company_id, user, changes, now)
+        except ScimError as exc:
+            log.info("scim: HR facts of a deactivated user not applied (%s)", exc.status)
         deactivate_user(company_id, user, now)
-    elif changes.active is True:
+        return user
+    _set_hr_facts(company_id, user, changes, now)
+    if changes.active is True:
         reactivate_user(company_id, user, now)
     return user
 

@@ -6,8 +6,16 @@ attribute in ``path`` with string values (``{"op": "Replace", "path": "active",
 "value": "False"}``), Okta sends one object without a path (``{"op": "replace",
 "value": {"active": false}}``). Both become one ``UserChanges``. Attribute names are
 case-insensitive (RFC 7643 §2.1). Attributes of the User schema that Engawa does not
-keep (title, phoneNumbers, the enterprise extension…) are accepted and left aside, so
-a directory's default mapping works; a name no schema knows is refused (400).
+keep (title, phoneNumbers, the enterprise extension's costCenter…) are accepted and left
+aside, so a directory's default mapping works; a name no schema knows is refused (400).
+
+The HR facts (``hr.people``) come from ``userType`` (the employee group) and the
+enterprise extension (RFC 7643 §4.3): ``employeeNumber``, ``department`` and
+``manager``, the Engawa id of the person's manager. Entra names them in ``path``
+(``"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"``, the value the
+manager's id as a string; ``"op": "Remove"`` clears it), Okta sends the extension as
+an object inside ``value``. An HR fact a PUT does not name is not asserted and kept
+(RFC 7644 §3.5.1); one sent empty is cleared.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from typing import Any
 from accounts.membership import valid_email
 from accounts.services import normalise_email
 from core.input_guard import TEXT_REFUSED
+from hr.people import MAX_DEPARTMENT, MAX_EMPLOYEE_NUMBER, MAX_GROUP, HrError, clean_text
 from identity.scim_schema import ENTERPRISE_SCHEMA, MAX_RESULTS, PATCH_OP, USER_SCHEMA, ScimError
 
 MAX_OPERATIONS = 100
@@ -35,7 +44,6 @@ IGNORED = frozenset(
         "nickname",
         "profileurl",
         "title",
-        "usertype",
         "preferredlanguage",
         "locale",
         "timezone",
@@ -54,7 +62,19 @@ IGNORED = frozenset(
 NAME_PARTS = {"formatted": "formatted", "givenname": "given", "familyname": "family"}
 NAME_IGNORED = frozenset({"middlename", "honorificprefix", "honorificsuffix"})
 READ_ONLY = frozenset({"id", "meta", "schemas"})
-KEPT = frozenset({"username", "externalid", "active", "displayname", "name"})
+KEPT = frozenset({"username", "externalid", "active", "displayname", "name", "usertype"})
+# The enterprise extension's attributes: the HR facts kept, the others accepted and not.
+ENTERPRISE_KEPT = frozenset({"employeenumber", "department", "manager"})
+ENTERPRISE_IGNORED = frozenset({"costcenter", "organization", "division"})
+# ``manager.displayName`` is the server's to fill and ``$ref`` follows from the id.
+MANAGER_IGNORED = frozenset({"displayname", "$ref"})
+# The HR facts (SCIM name, ``hr.people`` fact, at most this many characters).
+HR_TEXTS = {
+    "usertype": ("userType", "employee_group", MAX_GROUP),
+    "employeenumber": ("employeeNumber", "employee_number", MAX_EMPLOYEE_NUMBER),
+    "department": ("department", "department", MAX_DEPARTMENT),
+}
+HR_FACTS = ("employee_number", "department", "employee_group", "manager")
 _ATTRIBUTE = re.compile(r"[a-z][a-z0-9_$-]*")
 _FILTER = re.compile(r'\s*([A-Za-z][A-Za-z0-9:._$-]*)\s+eq\s+"((?:[^"\\]|\\.)*)"\s*', re.I)
 _INTEGER = re.compile(r"\s*-?[0-9]{1,9}\s*", re.ASCII)
@@ -72,8 +92,9 @@ UNSET: Any = _Unset()
 
 @dataclass
 class UserChanges:
-    """What a request asks to change; None (UNSET for ``external_id``, which may be
-    cleared) leaves an attribute as it is."""
+    """What a request asks to change; None (UNSET for ``external_id`` and the HR facts,
+    which may be cleared) leaves an attribute as it is. ``manager`` is the manager's id
+    as the directory sent it (a string, checked by ``identity.scim``)."""
 
     user_name: str | None = None
     external_id: Any = UNSET
@@ -82,6 +103,14 @@ class UserChanges:
     family: str | None = None
     display: str | None = None
     active: bool | None = None
+    employee_number: Any = UNSET
+    department: Any = UNSET
+    employee_group: Any = UNSET
+    manager: Any = UNSET
+
+    def hr_given(self) -> bool:
+        """Whether the request names any HR fact."""
+        return any(getattr(self, fact) is not UNSET for fact in HR_FACTS)
 
     def new_name(self, current: str | None) -> str | None:
         """The person's name after these changes, or None when they name nobody.
@@ -162,6 +191,50 @@ def _boolean(value: Any) -> bool:
     raise _invalid("active must be true or false.")
 
 
+def _hr_text(value: Any, attribute: str) -> str | None:
+    """An HR fact's text as ``hr.people.clean_text`` takes it (stripped, one line),
+    None for null or empty; ``attribute`` is a key of ``HR_TEXTS``."""
+    name, fact, max_length = HR_TEXTS[attribute]
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _invalid(f"{name} must be a string.")
+    try:
+        return clean_text(value, fact)
+    except HrError as exc:
+        if exc.code == "too_long":
+            raise _invalid(f"{name} is at most {max_length} characters.") from None
+        raise _invalid(f"{name} must not contain control characters such as tabs.") from None
+
+
+def _manager_id(value: Any) -> str | None:
+    """The manager's id as sent (a string or an integer), None for null or empty."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise _invalid("manager must be the id of a User.")
+    return value.strip() or None
+
+
+def _manager(value: Any, *, patch: bool) -> str | None:
+    """``{"value": "<id>"}`` (a User's ``manager``) or, as Entra sends it, the id alone."""
+    if not isinstance(value, dict):
+        return _manager_id(value)
+    manager = None
+    for key, item in _object(value, "manager").items():
+        if key == "value":
+            manager = _manager_id(item)
+        elif key not in MANAGER_IGNORED:
+            raise ScimError(
+                400,
+                f"Unknown attribute 'manager.{key}'.",
+                "invalidPath" if patch else "invalidSyntax",
+            )
+    return manager
+
+
 def _object(value: Any, what: str) -> dict[str, Any]:
     """A JSON object with its keys in lower case (two keys that differ only in case are
     refused: which one would count?)."""
@@ -188,10 +261,12 @@ def _require_schema(attributes: dict[str, Any], urn: str) -> None:
 
 def _target(path: str, unknown: str) -> tuple[str, str | None] | None:
     """(attribute, sub-attribute) named by ``path``, None for one accepted and not kept.
-    ``unknown`` is the scimType of the refusal for a name no schema knows."""
+    The enterprise extension as a whole is the attribute ``_ENTERPRISE``; its own
+    attributes are named alone (no core attribute shares their names). ``unknown`` is
+    the scimType of the refusal for a name no schema knows."""
     path = path.strip().lower()
     if path.startswith(_ENTERPRISE):
-        return None
+        return _enterprise_target(path, unknown)
     path = path.removeprefix(_CORE_PREFIX)
     match = _ATTRIBUTE.match(path)
     attribute = match.group(0) if match else ""
@@ -203,6 +278,24 @@ def _target(path: str, unknown: str) -> tuple[str, str | None] | None:
             return attribute, None
         if attribute == "name" and rest[0] == "." and rest[1:] in NAME_PARTS.keys() | NAME_IGNORED:
             return attribute, rest[1:]
+    raise ScimError(400, f"Unknown attribute {path!r}.", unknown)
+
+
+def _enterprise_target(path: str, unknown: str) -> tuple[str, str | None] | None:
+    rest = path[len(_ENTERPRISE) :]
+    if not rest:
+        return _ENTERPRISE, None
+    match = _ATTRIBUTE.match(rest, 1) if rest[0] == ":" else None
+    attribute = match.group(0) if match else ""
+    sub = rest[1 + len(attribute) :]
+    if attribute in ENTERPRISE_IGNORED and (not sub or sub[0] in ".["):
+        return None
+    if attribute in ENTERPRISE_KEPT and not sub:
+        return attribute, None
+    if attribute == "manager" and sub == ".value":
+        return attribute, "value"
+    if attribute == "manager" and sub[:1] == "." and sub[1:] in MANAGER_IGNORED:
+        return None
     raise ScimError(400, f"Unknown attribute {path!r}.", unknown)
 
 
@@ -223,12 +316,31 @@ def _assign(changes: UserChanges, path: str, value: Any, *, patch: bool) -> None
         changes.active = _boolean(value)
     elif attribute == "displayname":
         changes.display = _text(value, "displayName", MAX_NAME)
+    elif attribute in HR_TEXTS:
+        setattr(changes, HR_TEXTS[attribute][1], _hr_text(value, attribute))
+    elif attribute == "manager":
+        changes.manager = _manager(value, patch=patch) if sub is None else _manager_id(value)
+    elif attribute == _ENTERPRISE:
+        _assign_enterprise(changes, value, patch=patch)
     elif sub is None:
         if value is not None:
             for key, part in _object(value, "name").items():
                 _assign_name_part(changes, key, part, patch=patch)
     else:
         _assign_name_part(changes, sub, value, patch=patch)
+
+
+def _assign_enterprise(changes: UserChanges, value: Any, *, patch: bool) -> None:
+    """The enterprise extension's object: each attribute it names (null clears them all)."""
+    if value is None:
+        _clear_enterprise(changes)
+        return
+    for key, item in _object(value, ENTERPRISE_SCHEMA).items():
+        _assign(changes, f"{_ENTERPRISE}:{key}", item, patch=patch)
+
+
+def _clear_enterprise(changes: UserChanges) -> None:
+    changes.employee_number = changes.department = changes.manager = None
 
 
 def _assign_name_part(changes: UserChanges, part: str, value: Any, *, patch: bool) -> None:
@@ -248,6 +360,12 @@ def _remove(changes: UserChanges, path: str) -> None:
     attribute, _sub = target
     if attribute == "externalid":
         changes.external_id = None
+    elif attribute in HR_TEXTS:
+        setattr(changes, HR_TEXTS[attribute][1], None)
+    elif attribute == "manager":
+        changes.manager = None
+    elif attribute == _ENTERPRISE:
+        _clear_enterprise(changes)
     elif attribute in ("username", "active") or attribute in READ_ONLY:
         raise ScimError(400, f"{attribute} cannot be removed.", "mutability")
     # A person keeps a name: removing a name or a part of it changes nothing.
@@ -257,7 +375,8 @@ def _remove(changes: UserChanges, path: str) -> None:
 
 
 def read_user(body: Any) -> UserChanges:
-    """A whole User, as POST and PUT send it; ``userName`` is required."""
+    """A whole User, as POST and PUT send it; ``userName`` is required. The HR facts it
+    does not name stay UNSET: PUT keeps them."""
     attributes = _object(body, "The request body")
     _require_schema(attributes, USER_SCHEMA)
     changes = UserChanges()
@@ -266,6 +385,9 @@ def read_user(body: Any) -> UserChanges:
             _assign(changes, key, value, patch=False)
     if changes.user_name is None:
         raise _invalid("userName is required.")
+    # An HR fact a PUT leaves out is "not asserted" (RFC 7644 §3.5.1) and kept: a
+    # directory that maps none of them must not wipe what the admin set on the
+    # console or by CSV. Sent empty (null, ""), a fact is cleared.
     return changes
 
 

@@ -3,7 +3,10 @@ the discovery documents (/ServiceProviderConfig, /ResourceTypes, /Schemas).
 
 A company's people are SCIM Users: ``userName`` is the e-mail address they sign in
 with, ``name.formatted`` (and ``displayName``) their name, ``externalId`` the id the
-directory gave them, ``active`` whether they may sign in. Ids are strings.
+directory gave them, ``active`` whether they may sign in. Ids are strings. Their HR
+facts (``hr.people``) are ``userType`` (the employee group) and the enterprise
+extension's ``employeeNumber``, ``department`` and ``manager``; each appears only when
+set, and the extension's schema is listed in ``schemas`` only when one of its is.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 from accounts.models import User
 from core.urls import public_url
+from hr.people import MAX_DEPARTMENT, MAX_EMPLOYEE_NUMBER, MAX_GROUP
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -62,7 +66,7 @@ def user_location(user_id: int) -> str:
 
 
 def user_json(user: User, last_modified: datetime | None = None) -> dict[str, Any]:
-    """One User resource."""
+    """One User resource, with the HR facts that are set."""
     body: dict[str, Any] = {
         "schemas": [USER_SCHEMA],
         "id": str(user.id),
@@ -80,7 +84,28 @@ def user_json(user: User, last_modified: datetime | None = None) -> dict[str, An
     }
     if user.external_id is not None:
         body["externalId"] = user.external_id
+    if user.employee_group is not None:
+        body["userType"] = user.employee_group
+    enterprise = enterprise_json(user)
+    if enterprise:
+        body["schemas"].append(ENTERPRISE_SCHEMA)
+        body[ENTERPRISE_SCHEMA] = enterprise
     return body
+
+
+def enterprise_json(user: User) -> dict[str, Any]:
+    """The enterprise extension's attributes that are set (none: empty)."""
+    enterprise: dict[str, Any] = {}
+    if user.employee_number is not None:
+        enterprise["employeeNumber"] = user.employee_number
+    if user.department is not None:
+        enterprise["department"] = user.department
+    if user.manager_id is not None:
+        enterprise["manager"] = {
+            "value": str(user.manager_id),
+            "$ref": user_location(user.manager_id),
+        }
+    return enterprise
 
 
 def list_json(resources: list[dict[str, Any]], total: int, start_index: int) -> dict[str, Any]:
@@ -131,7 +156,7 @@ def user_resource_type() -> dict[str, Any]:
         "endpoint": "/Users",
         "description": "A person of the company: an employee or a company admin.",
         "schema": USER_SCHEMA,
-        "schemaExtensions": [],
+        "schemaExtensions": [{"schema": ENTERPRISE_SCHEMA, "required": False}],
         "meta": {
             "resourceType": "ResourceType",
             "location": public_url("scim.resource_type", name="User"),
@@ -158,8 +183,7 @@ def _attribute(name: str, description: str, **kw) -> dict[str, Any]:
 
 def user_schema() -> dict[str, Any]:
     """What Engawa keeps of a User; other attributes of RFC 7643's User schema that a
-    directory sends (title, phoneNumbers, the enterprise extension…) are accepted and
-    not kept."""
+    directory sends (title, phoneNumbers…) are accepted and not kept."""
     name_parts = [
         _attribute("formatted", "The full name, as shown in Engawa."),
         _attribute("familyName", "The family name."),
@@ -198,9 +222,79 @@ def user_schema() -> dict[str, Any]:
                 "The directory's id of the person; unique within the company.",
                 case_exact=True,
             ),
+            _attribute(
+                "userType",
+                "The person's employee group (for example 正社員); the company's group"
+                " policy of that name says which stays they may book. At most"
+                f" {MAX_GROUP} characters.",
+                case_exact=True,
+            ),
         ],
         "meta": {
             "resourceType": "Schema",
             "location": public_url("scim.schema", schema_id=USER_SCHEMA),
         },
     }
+
+
+def enterprise_schema() -> dict[str, Any]:
+    """What Engawa keeps of RFC 7643's enterprise extension (§4.3): the HR facts. Its
+    costCenter, organization and division are accepted and not kept."""
+    manager_parts = [
+        _attribute(
+            "value",
+            "The id of the person's manager in Engawa (the id of their User), an active"
+            " person of the same company.",
+            case_exact=True,
+        ),
+        _attribute(
+            "$ref",
+            "The manager's User resource.",
+            type="reference",
+            mutability="readOnly",
+            referenceTypes=["User"],
+        ),
+    ]
+    return {
+        "schemas": [SCHEMA],
+        "id": ENTERPRISE_SCHEMA,
+        "name": "EnterpriseUser",
+        "description": "The person's HR facts in the company.",
+        "attributes": [
+            _attribute(
+                "employeeNumber",
+                "The person's employee number; unique within the company. At most"
+                f" {MAX_EMPLOYEE_NUMBER} characters.",
+                case_exact=True,
+                uniqueness="server",
+            ),
+            _attribute(
+                "department",
+                f"The person's department. At most {MAX_DEPARTMENT} characters.",
+                case_exact=True,
+            ),
+            _attribute(
+                "manager",
+                "The person's manager, who approves their stays where the company's policy"
+                " asks; never the person themself nor anyone they manage.",
+                type="complex",
+                subAttributes=manager_parts,
+            ),
+        ],
+        "meta": {
+            "resourceType": "Schema",
+            "location": public_url("scim.schema", schema_id=ENTERPRISE_SCHEMA),
+        },
+    }
+
+
+def schema_of(schema_id: str) -> dict[str, Any] | None:
+    """The schema resource of this id (case-insensitive), or None."""
+    for urn, schema in ((USER_SCHEMA, user_schema), (ENTERPRISE_SCHEMA, enterprise_schema)):
+        if schema_id.lower() == urn.lower():
+            return schema()
+    return None
+
+
+def all_schemas() -> list[dict[str, Any]]:
+    return [user_schema(), enterprise_schema()]

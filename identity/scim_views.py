@@ -29,15 +29,15 @@ from core.ratelimit import Limit
 from identity import members, scim
 from identity.scim_input import read_filter, read_paging, read_patch, read_user
 from identity.scim_schema import (
-    USER_SCHEMA,
     ScimError,
+    all_schemas,
     error_json,
     list_json,
+    schema_of,
     service_provider_config,
     user_json,
     user_location,
     user_resource_type,
-    user_schema,
 )
 
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2")
@@ -231,11 +231,13 @@ def resource_type(name: str):
 
 @bp.get("/Schemas")
 def schemas():
-    return _answer(list_json([user_schema()], 1, 1))
+    resources = all_schemas()
+    return _answer(list_json(resources, len(resources), 1))
 
 
 @bp.get("/Schemas/<schema_id>")
 def schema(schema_id: str):
-    if schema_id.lower() != USER_SCHEMA.lower():
+    found = schema_of(schema_id)
+    if found is None:
         raise ScimError(404, "No such schema.")
-    return _answer(user_schema())
+    return _answer(found)

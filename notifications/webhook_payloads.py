@@ -11,10 +11,11 @@ first answer was lost) has already handled it. ``data.object`` is the thing the 
 is about as it stood when the event was dispatched, with only what the receiving
 organisation already sees in its console: a company is told its own employee's name
 and address, an operator the guest's name and company; neither gets the other's
-money or settings. An object that is not the event's organisation's (an id that
-SQLite gave again to another organisation's row after the first was deleted) is never
-described: that event gets no body, and no delivery. docs/WEBHOOKS.md shows a body of
-every type.
+money or settings. A stay's purpose goes to both (a business workation's guest may
+need a desk), its working days only to the company (its own HR data). An object that
+is not the event's organisation's (an id that SQLite gave again to another
+organisation's row after the first was deleted) is never described: that event gets
+no body, and no delivery. docs/WEBHOOKS.md shows a body of every type.
 """
 
 from __future__ import annotations
@@ -152,10 +153,13 @@ def _booking(booking: Booking, type_: str, facts: dict, audience: str) -> dict[s
         "nights": booking.night_count,
         "guests": booking.guests,
         "total_yen": booking.total_price,
+        "purpose": booking.purpose,
     }
     guest = booking.user
     if audience == COMPANY:  # the company's own employee: as on its Employees page
         obj["employee"] = {"id": guest.id, "email": guest.email, "name": guest.name}
+        # The days a business workation works, as its stays export lists them.
+        obj["working_days"] = sorted(row.day.isoformat() for row in booking.work_days)
     else:  # as on the operator's arrivals page
         company = db.session.get(Company, booking.company_id)
         obj["guest"] = {"name": guest.name}

@@ -7,6 +7,7 @@ from flask import Flask
 
 from consoles.company import (
     audit_views,
+    hr_views,
     member_views,
     scim_views,
     sso_views,
@@ -22,3 +23,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(scim_views.bp)
     app.register_blueprint(audit_views.bp)
     app.register_blueprint(webhook_views.bp)
+    app.register_blueprint(hr_views.bp)

@@ -212,6 +212,9 @@ def _booking_json(booking: Booking, companies: Mapping[int, str]) -> dict:
         "guest_name": booking.user.name,
         "company": companies.get(booking.company_id, ""),
         "total_price": booking.total_price,
+        # Leisure or a business workation (the guest may need a desk). Its working days
+        # are the company's HR data: not the operator's.
+        "purpose": booking.purpose,
     }
 
 

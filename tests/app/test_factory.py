@@ -64,6 +64,7 @@ def test_every_package_registers_itself_bottom_layer_first():
         "pricing",
         "billing",
         "lodging",
+        "hr",
         "booking",
         "calendars",
         "identity",

@@ -48,6 +48,7 @@ from core.extensions import db
 from demo.data import FOREIGN_COMPANIONS
 from demo.seed import seed_demo, subscribe_demo_companies
 from facilities.models import Facility, FacilityPhoto, Unit
+from hr.models import GroupPolicy
 from notifications.models import WebhookEndpoint
 from notifications.webhook_endpoints import new_secret, seal_secret
 from pricing.engine import recompute
@@ -133,6 +134,8 @@ SKIPPED = {
     "booking.stay_ics": "an .ics download",
     "calendars.feed": "an .ics export for other sites",
     "company.usage_csv": "a CSV download",
+    "company_hr.people_template": "a CSV download",
+    "company_hr.stays_csv": "a CSV download (reached through the export page's form)",
     "operator.bookings_csv": "a CSV download",
     "operator.dashboard_csv": "a CSV download",
     "operator.register_csv": "a CSV download",
@@ -169,6 +172,7 @@ ALLOWED = {
     "Connect", "TOTP", "QR", "NPO", "Workspace", "PKCE", "URI",
     # technical names and units written in Latin letters in Japanese too
     "Wi-Fi", "Mbps", "MB", "iCal", "URL", "API", "CSV", "PDF", "JPEG", "PNG", "WebP",
+    "Excel", "UTF-8", "Shift", "JIS",  # a CSV file's encodings, as spreadsheets name them
     "JSON", "ics", "https", "HTTPS", "http", "webcal", "Authorization", "Bearer", "TOKEN",
     "Webhook",
     # hotel figures Japanese operators read in Latin letters (客室単価（ADR）, RevPAR)
@@ -269,6 +273,10 @@ def words_of_the_data() -> set[str]:
         BillingAccount.billing_address,
         Invoice.number,
         Facility.licence_number,
+        User.employee_number,
+        User.department,
+        User.employee_group,
+        GroupPolicy.employee_group,
     ]
     words: set[str] = set()
     for column in columns:

@@ -127,7 +127,7 @@ def entra_user(email: str, external_id: str = "e1", **extra) -> dict:
         "meta": {"resourceType": "User"},
         "name": {"formatted": "Hanako Sato", "familyName": "Sato", "givenName": "Hanako"},
         "title": "Engineer",
-        ENTERPRISE_SCHEMA: {"department": "R&D", "manager": {"value": "x"}},
+        ENTERPRISE_SCHEMA: {"department": "R&D", "costCenter": "CC-1"},
         **extra,
     }
 
@@ -193,7 +193,8 @@ def test_create_get_and_list_as_entra_sends_them(app, db, directory, client_for)
     assert body["name"]["formatted"] == "Hanako Sato"
     assert body["externalId"] == "entra-oid-1"
     assert body["active"] is True
-    assert body["schemas"] == [USER_SCHEMA]
+    assert body["schemas"] == [USER_SCHEMA, ENTERPRISE_SCHEMA]  # the department is kept
+    assert body[ENTERPRISE_SCHEMA] == {"department": "R&D"}  # the cost centre is not
     meta = body["meta"]
     assert meta["resourceType"] == "User"
     assert meta["created"] == meta["lastModified"] == "2026-12-01T03:00:00Z"
@@ -203,7 +204,7 @@ def test_create_get_and_list_as_entra_sends_them(app, db, directory, client_for)
     user = db.session.get(User, int(body["id"]))
     assert (user.role, user.company_id, user.provisioned_by) == ("employee", d.company_id, "scim")
     assert user.password_hash.startswith("!")  # no password signs in yet
-    assert audit_actions(d.company_id) == ["scim.user.create"]
+    assert audit_actions(d.company_id) == ["scim.user.create", "hr.facts"]
 
     fetched = client.get(body["id"])
     assert fetched.status_code == 200 and fetched.json() == body
@@ -340,7 +341,9 @@ def test_patch_as_entra_sends_it(app, db, directory, client_for):
     assert db.session.get(User, int(user_id)).active
     assert audit_actions(d.company_id) == [
         "scim.user.create",
+        "hr.facts",  # the department R&D
         "scim.user.update",
+        "hr.facts",  # the department Sales
         "scim.user.deactivate",
         "scim.user.reactivate",
     ]
@@ -820,7 +823,7 @@ def test_discovery_documents(app, directory, client_for):
     assert [t["id"] for t in types["Resources"]] == ["User"]
     assert client.request("GET", "/ResourceTypes/User").json()["endpoint"] == "/Users"
     schemas = client.request("GET", "/Schemas").json()
-    assert [s["id"] for s in schemas["Resources"]] == [USER_SCHEMA]
+    assert [s["id"] for s in schemas["Resources"]] == [USER_SCHEMA, ENTERPRISE_SCHEMA]
     one = client.request("GET", f"/Schemas/{USER_SCHEMA}").json()
     names = [a["name"] for a in one["attributes"]]
     assert {"userName", "name", "active", "externalId"} <= set(names)

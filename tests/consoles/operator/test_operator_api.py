@@ -202,6 +202,7 @@ def test_a_move_answers_the_moved_booking(client, db, house):
         "company": "株式会社さとやま",
         # Moved by the operator: the company never pays more (the cheaper room's prices).
         "total_price": 3 * OTHER_PRICE,
+        "purpose": "leisure",
     }
     nights = db.session.scalars(
         select(Occupancy.night)

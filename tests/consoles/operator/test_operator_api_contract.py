@@ -48,6 +48,7 @@ BOOKING = {
     "guest_name": str,
     "company": str,
     "total_price": int,
+    "purpose": str,  # never the working days: the company's HR data
 }
 FIGURES = {
     "nights_available": int,
