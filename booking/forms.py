@@ -39,11 +39,7 @@ KIND_LABELS = {
     "office": _l("Satellite office"),
     "both": _l("Stay and office"),
 }
-# What a stay is for (休暇型 / 業務型), and the line the booking form says of each.
-PURPOSE_LABELS = {
-    Purpose.LEISURE: _l("Leisure stay"),
-    Purpose.BUSINESS: _l("Business workation"),
-}
+# The line the booking form says of each purpose (its name: hr.models.PURPOSE_LABELS).
 PURPOSE_HINTS = {
     Purpose.LEISURE: _l("Your own time, under your company's welfare rules."),
     Purpose.BUSINESS: _l(

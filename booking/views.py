@@ -31,7 +31,6 @@ from booking.forms import (
     AMENITY_LABELS,
     KIND_LABELS,
     PURPOSE_HINTS,
-    PURPOSE_LABELS,
     DayListField,
     QuoteForm,
     SearchForm,
@@ -51,7 +50,7 @@ from facilities.geo import facility_pins
 from facilities.licences import LICENCE_LABELS, LicenceType
 from facilities.models import Facility, Unit
 from facilities.photos import cover_photos, facility_photos
-from hr.models import Purpose
+from hr.models import PURPOSE_LABELS, Purpose
 from lodging.tax import TaxTable
 
 bp = Blueprint("booking", __name__)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -14,6 +15,13 @@ class Purpose(StrEnum):
 
     LEISURE = "leisure"
     BUSINESS = "business"
+
+
+# How pages and files name each purpose (休暇型 / 業務型).
+PURPOSE_LABELS = {
+    Purpose.LEISURE: _l("Leisure stay"),
+    Purpose.BUSINESS: _l("Business workation"),
+}
 
 
 # The group name of a company's default policy: for everyone whose group has none.

@@ -24,7 +24,6 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -50,7 +49,7 @@ from facilities.models import Unit
 from hr import groups as hr_groups
 from hr import people as hr_people
 from hr import people_import as hr_import
-from hr.models import DEFAULT_GROUP, Purpose
+from hr.models import DEFAULT_GROUP, PURPOSE_LABELS, Purpose
 from identity import members
 
 bp = Blueprint("company_hr", __name__, url_prefix="/company")
@@ -404,10 +403,6 @@ def delete_group(policy_id: int):
 
 # --- the monthly stays export ---------------------------------------------------------------
 
-PURPOSE_LABELS = {
-    Purpose.LEISURE: _l("Leisure stay"),
-    Purpose.BUSINESS: _l("Business workation"),
-}
 STAY_COLUMNS = (
     "employee_number",
     "name",
