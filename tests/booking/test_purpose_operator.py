@@ -19,7 +19,7 @@ import pytest
 from accounts.models import Role
 from booking import changes, front_desk, operator_moves, services
 from booking.models import Booking
-from tests.conftest import NOW, days
+from tests.conftest import NOW, days, signed_in
 from tests.consoles.operator.test_operator_api import API, build_house
 from tests.register_helpers import fill_register
 
@@ -238,3 +238,16 @@ def test_the_operator_api_says_what_a_stay_is_for_and_never_its_working_days(cli
     for body in (listed.get_data(as_text=True), moved.get_data(as_text=True)):
         assert "working_days" not in body and "work_days" not in body
     assert stored(db, business.id) == ("business", [days(8), days(9)])
+
+
+def test_the_operators_stay_page_says_the_purpose_and_not_the_working_days(
+    app, db, employee, room, desk
+):
+    """The operator sees that the guest may work (a desk, quiet hours), not the days:
+    those are the company's HR data."""
+    booking = book(db, employee, room, 0, 3, "business")
+    browser = signed_in(app, desk)
+    browser.get("/lang/en")
+    page = browser.get(f"/operator/bookings/{booking.id}").get_data(as_text=True)
+    assert 'data-testid="purpose">Business workation<' in page
+    assert "working day" not in page.lower()
