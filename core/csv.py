@@ -6,6 +6,8 @@ import csv
 import io
 from collections.abc import Iterable
 
+from flask import Response
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -29,3 +31,15 @@ def write_csv(header: Iterable, rows: Iterable[Iterable]) -> str:
     for row in rows:
         writer.writerow([csv_safe(v) for v in row])
     return out.getvalue()
+
+
+def csv_download(body: str, filename: str) -> Response:
+    """``body`` as a CSV file to save, never cached (it holds a tenant's data)."""
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "private, no-store",
+        },
+    )

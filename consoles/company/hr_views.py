@@ -14,7 +14,6 @@ from datetime import date
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
@@ -39,7 +38,7 @@ from consoles.company.hr_forms import (
     PeopleImportForm,
 )
 from core import input_guard
-from core.csv import write_csv
+from core.csv import csv_download, write_csv
 from core.dates import MONTH_ARG, month_bounds
 from core.db import edge_now, in_id_range, tokyo_today
 from core.extensions import csrf, db
@@ -243,20 +242,9 @@ def people_import():
     return _back_to_employees()
 
 
-def _csv_download(body: str, filename: str) -> Response:
-    return Response(
-        body,
-        mimetype="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "private, no-store",
-        },
-    )
-
-
 @bp.get("/employees/import/template.csv")
 def people_template():
-    return _csv_download(hr_import.people_csv_template(), "engawa-people-template.csv")
+    return csv_download(hr_import.people_csv_template(), "engawa-people-template.csv")
 
 
 # --- group policies ------------------------------------------------------------------------
@@ -561,4 +549,4 @@ def stays_csv():
         return _export_page(chosen)
     stays = stays_in_month(_company_id(), chosen.first)
     body = write_csv(STAY_COLUMNS, stays_csv_rows(stays, current_locale()))
-    return _csv_download(body, f"engawa-stays-{month_code(chosen.first)}.csv")
+    return csv_download(body, f"engawa-stays-{month_code(chosen.first)}.csv")

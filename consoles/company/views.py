@@ -13,7 +13,6 @@ from datetime import date, timedelta
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
@@ -45,7 +44,7 @@ from consoles.company.forms import (
     SeatsForm,
     SubscribeForm,
 )
-from core.csv import write_csv
+from core.csv import csv_download, write_csv
 from core.db import edge_now, tokyo_today
 from core.errors import RuleError
 from core.extensions import db
@@ -442,14 +441,7 @@ def usage_csv():
     company_id = _company_id()
     body = ledger_csv(services.entries_of(company_id))
     filename = f"engawa-credit-{company_id}-{tokyo_today(edge_now()).isoformat()}.csv"
-    return Response(
-        body,
-        mimetype="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return csv_download(body, filename)
 
 
 # --- invoices -----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from flask_login import current_user
 from booking.forms import KIND_LABELS
 from consoles.operator import kpis, operations
 from consoles.operator.views import bp
-from core.csv import write_csv
+from core.csv import csv_download, write_csv
 from core.dates import adjacent_months, month_bounds, parse_iso_date
 from core.db import edge_now, tokyo_today
 from core.i18n import current_locale, format_day, format_month
@@ -219,11 +219,4 @@ def dashboard_csv():
     rows = [row(f.name_for(locale), figures[f.id]) for f in facilities]
     rows.append(row(_("All facilities"), whole))
     filename = f"engawa-figures-{chosen.first.isoformat()}-{chosen.last.isoformat()}.csv"
-    return Response(
-        write_csv(header, rows),
-        mimetype="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return csv_download(write_csv(header, rows), filename)

@@ -14,14 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from flask import Response, abort, render_template, request
+from flask import abort, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from booking import guest_register, register_listing
 from booking.register_listing import MAX_ENTRIES, RegisterEntry
 from consoles.operator.views import _today, bp
-from core.csv import write_csv
+from core.csv import csv_download, write_csv
 from core.dates import month_bounds, parse_iso_date
 from core.db import edge_now
 from core.extensions import db
@@ -203,14 +203,7 @@ def register_csv(facility_id: int):
         f"engawa-register-{facility.id}-{period.first.isoformat()}-{period.last.isoformat()}.csv"
     )
     _record(facility, found, "csv")
-    return Response(
-        text,
-        mimetype="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return csv_download(text, filename)
 
 
 def _csv_header() -> list[str]:

@@ -16,7 +16,7 @@ from flask_login import current_user
 from consoles.operator import tax_report
 from consoles.operator.kpis import organisation_facilities
 from consoles.operator.views import bp
-from core.csv import write_csv
+from core.csv import csv_download, write_csv
 from core.dates import MONTH_ARG
 from core.db import edge_now, tokyo_today
 from core.i18n import current_locale
@@ -127,11 +127,4 @@ def tax_report_csv():
     total = report.total
     rows.append([_("Total"), "", "", total.nights, total.taxable_guests, total.tax])
     filename = f"engawa-accommodation-tax-{chosen.first:%Y-%m}-{chosen.last:%Y-%m}.csv"
-    return Response(
-        write_csv(header, rows),
-        mimetype="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return csv_download(write_csv(header, rows), filename)

@@ -13,7 +13,6 @@ from datetime import date, timedelta
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
@@ -41,7 +40,7 @@ from consoles.operator.forms import (
     HousekeepingForm,
     UnitForm,
 )
-from core.csv import write_csv
+from core.csv import csv_download, write_csv
 from core.dates import adjacent_months, month_bounds, parse_month
 from core.db import edge_now, tokyo_today
 from core.extensions import db
@@ -470,11 +469,4 @@ def bookings_csv(facility_id: int):
         for b in operations.bookings_for_csv(facility, first, end)
     ]
     filename = f"engawa-bookings-{facility.id}-{first:%Y-%m}.csv"
-    return Response(
-        write_csv(header, rows),
-        mimetype="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return csv_download(write_csv(header, rows), filename)
