@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Date,
     ForeignKey,
     String,
     Text,
@@ -52,9 +53,15 @@ class Company(db.Model):
     # When the platform admin deactivated it (``active`` False): nobody of it signs in.
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The month the company's fiscal year begins (4: April–March, as most Japanese
+    # companies): the year of an employee's subsidy cap and the outcome report's default.
+    fiscal_year_start_month: Mapped[int] = mapped_column(default=4, server_default=text("4"))
 
     __table_args__ = (
         CheckConstraint("max_nights_per_stay > 0", name="max_nights_per_stay_positive"),
+        CheckConstraint(
+            "fiscal_year_start_month BETWEEN 1 AND 12", name="fiscal_year_start_month_known"
+        ),
         CheckConstraint("max_nights_per_month > 0", name="max_nights_per_month_positive"),
         CheckConstraint(
             "email_domain_approved_at IS NULL OR email_domain_rejected_at IS NULL",
@@ -151,6 +158,9 @@ class User(UserMixin, db.Model):
     manager_id: Mapped[int | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="SET NULL"), index=True
     )
+    # An approver away through this day (included): stays waiting for their approval go
+    # to the policy's deputy meanwhile (hr.models.GroupPolicy.deputy_id).
+    away_until: Mapped[date | None] = mapped_column(Date)
 
     company: Mapped[Company | None] = relationship()
     operator: Mapped[OperatorOrg | None] = relationship()

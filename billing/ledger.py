@@ -284,20 +284,22 @@ def _check_employee_cap(
 
 
 def spend_for_booking(booking, user: User, now: datetime, grace_days: int) -> None:
-    """Spend the stay's frozen total, and its accommodation tax as an entry of its own,
+    """Spend the company's part of the stay's frozen total (the total less the employee's
+    part, paid by card: ``hr.subsidy``), and its accommodation tax as an entry of its own,
     from the company's credit under the account lock (both must fit the credit; the
     employee's cap counts the price only)."""
     account = account_of(booking.company_id, lock=True)
     tax = booking.accommodation_tax or 0
-    overage = check_spend(account, user, booking.total_price, now, grace_days, tax=tax)
+    company_part = booking.total_price - (booking.employee_part or 0)
+    overage = check_spend(account, user, company_part, now, grace_days, tax=tax)
     refs = {"booking_id": booking.id, "user_id": user.id}
     if overage:
         append(account, EntryKind.OVERAGE, overage, now, **refs)
-    if booking.total_price:
-        append(account, EntryKind.SPEND, -booking.total_price, now, **refs)
+    if company_part:
+        append(account, EntryKind.SPEND, -company_part, now, **refs)
     if tax:
         append(account, EntryKind.ACCOMMODATION_TAX, -tax, now, **refs)
-    if booking.total_price or tax:
+    if company_part or tax:
         warn_if_low(account, now)
 
 

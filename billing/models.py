@@ -235,6 +235,38 @@ class CreditEntry(db.Model):
     )
 
 
+class PaymentStatus(StrEnum):
+    OPEN = "open"  # a Checkout session waits for the card
+    PAID = "paid"
+    EXPIRED = "expired"  # abandoned: the stay's hold ran out first
+
+
+class StayPayment(db.Model):
+    """The employee's card payment of their part of a stay (``Booking.employee_part``):
+    a Checkout session in payment mode on the company's Engawa account. ``refunded``
+    grows with the employee's share of each refund (a cancellation, a change)."""
+
+    __tablename__ = "stay_payment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(ForeignKey("booking.id"), unique=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("company.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    amount: Mapped[int]  # yen
+    status: Mapped[str] = mapped_column(String(10), default=PaymentStatus.OPEN)
+    refunded: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    stripe_session_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("status IN ('open', 'paid', 'expired')", name="status_known"),
+        CheckConstraint("refunded >= 0 AND refunded <= amount", name="refunded_range"),
+    )
+
+
 class StripeEvent(db.Model):
     """A webhook event already handled, recorded in the same transaction as its effect."""
 

@@ -26,13 +26,28 @@ from hr.models import Purpose
 class BookingStatus(StrEnum):
     """Where a stay is. Booked (confirmed), then at the front desk: checked in, checked
     out, or a no-show; or cancelled before it began (by the guest, their company or
-    the operator)."""
+    the operator).
 
+    Before it is confirmed a stay may wait, holding its nights but charging nothing:
+    for its approver (``PENDING_APPROVAL``, until ``Booking.hold_expires_at``), then for
+    the employee's card payment of their part (``AWAITING_PAYMENT``). A stay refused by
+    its approver is ``REJECTED``; one whose wait ran out is ``EXPIRED``. Both gave their
+    nights back and were never charged."""
+
+    PENDING_APPROVAL = "pending_approval"
+    AWAITING_PAYMENT = "awaiting_payment"
     CONFIRMED = "confirmed"
     CHECKED_IN = "checked_in"
     CHECKED_OUT = "checked_out"
     NO_SHOW = "no_show"
     CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+# A stay holding its nights while it waits (approval, the employee's payment): nothing
+# charged yet; its hold runs out at ``Booking.hold_expires_at``.
+WAITING_STATUSES = (BookingStatus.PENDING_APPROVAL, BookingStatus.AWAITING_PAYMENT)
 
 
 # A stay that holds (or held) its nights: booked, in the house, or gone home.
@@ -42,6 +57,11 @@ OPEN_STATUSES = (BookingStatus.CONFIRMED, BookingStatus.CHECKED_IN)
 # A stay the company paid for and did not get back: live ones and no-shows (their
 # nights count in the employee's month and the company's usage).
 CHARGED_STATUSES = (*LIVE_STATUSES, BookingStatus.NO_SHOW)
+# Stays whose nights count in the employee's monthly cap: charged ones and those that
+# wait (they will be charged once approved or paid).
+COUNTED_STATUSES = (*WAITING_STATUSES, *CHARGED_STATUSES)
+# Stays that hold their nights now or held them (occupancy rows unless given back).
+HOLDING_STATUSES = (*WAITING_STATUSES, *LIVE_STATUSES)
 
 
 class Booking(db.Model):
@@ -54,7 +74,7 @@ class Booking(db.Model):
     check_in: Mapped[date] = mapped_column(Date)
     check_out: Mapped[date] = mapped_column(Date)
     guests: Mapped[int]
-    status: Mapped[str] = mapped_column(String(12), default=BookingStatus.CONFIRMED)
+    status: Mapped[str] = mapped_column(String(20), default=BookingStatus.CONFIRMED)
     total_price: Mapped[int]  # yen, tax included; the sum of the frozen nightly prices
     # 宿泊税 (municipal accommodation tax) of the nights, in yen: the sum of the nights'
     # own, outside the consumption-tax-inclusive price (lodging.tax).
@@ -83,6 +103,17 @@ class Booking(db.Model):
     purpose: Mapped[str] = mapped_column(
         String(10), default=Purpose.LEISURE, server_default=text("'leisure'")
     )
+    # When a waiting stay (WAITING_STATUSES) gives its nights back if still waiting.
+    hold_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # The employee's part of ``total_price`` (hr.subsidy: beyond the company's subsidy),
+    # paid by card (billing.models.StayPayment); the company's part is the rest, paid
+    # from the stay credit with the accommodation tax. The two always add up.
+    employee_part: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    # Companions by category (hr.models.CompanionCategory); ``guests`` counts the
+    # employee and them (and, for stays booked before companions, other guests).
+    companion_adults: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    companion_children: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    companion_infants: Mapped[int] = mapped_column(default=0, server_default=text("0"))
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
     unit: Mapped[Unit] = relationship()
@@ -99,8 +130,17 @@ class Booking(db.Model):
         CheckConstraint("total_price >= 0", name="total_not_negative"),
         CheckConstraint("accommodation_tax >= 0", name="tax_not_negative"),
         CheckConstraint(
-            "status IN ('confirmed', 'checked_in', 'checked_out', 'no_show', 'cancelled')",
+            "status IN ('pending_approval', 'awaiting_payment', 'confirmed', 'checked_in',"
+            " 'checked_out', 'no_show', 'cancelled', 'rejected', 'expired')",
             name="status_known",
+        ),
+        CheckConstraint(
+            "employee_part >= 0 AND employee_part <= total_price", name="employee_part_range"
+        ),
+        CheckConstraint(
+            "companion_adults >= 0 AND companion_children >= 0 AND companion_infants >= 0"
+            " AND guests >= 1 + companion_adults + companion_children + companion_infants",
+            name="companions_counted",
         ),
         CheckConstraint("purpose IN ('leisure', 'business')", name="purpose_known"),
         UniqueConstraint("user_id", "request_key"),
@@ -125,6 +165,16 @@ class Booking(db.Model):
     @classmethod
     def _is_live_expression(cls):
         return cls.status.in_(LIVE_STATUSES)
+
+    @property
+    def company_part(self) -> int:
+        """What the company pays of the stay's price (the rest is the employee's part)."""
+        return self.total_price - self.employee_part
+
+    @property
+    def is_waiting(self) -> bool:
+        """Holding its nights for an approval or the employee's payment."""
+        return self.status in WAITING_STATUSES
 
     @property
     def held_until(self) -> date:
@@ -156,6 +206,60 @@ class StayWorkDay(db.Model):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
 
     booking: Mapped[Booking] = relationship(back_populates="work_days")
+
+
+class ApprovalDecision(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"  # nobody decided in time
+    WITHDRAWN = "withdrawn"  # the employee cancelled the request
+
+
+class StayApproval(db.Model):
+    """A stay's request for approval (hr.models.GroupPolicy): why it needs one, who
+    decides, and the decision with its comment. One per stay."""
+
+    __tablename__ = "stay_approval"
+
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("booking.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The policy's rules the stay met (hr.models.APPROVAL_REASONS), comma-separated.
+    reasons: Mapped[str] = mapped_column(String(100))
+    # Who decides (the named approver, else the manager; None: the company's admins),
+    # and who may instead while they are away.
+    approver_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    deputy_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decision: Mapped[str] = mapped_column(
+        String(10), default=ApprovalDecision.PENDING, server_default=text("'pending'")
+    )
+    decided_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    comment: Mapped[str] = mapped_column(String(1000), default="", server_default=text("''"))
+
+    booking: Mapped[Booking] = relationship()
+    approver: Mapped[User | None] = relationship(foreign_keys=[approver_id])
+    deputy: Mapped[User | None] = relationship(foreign_keys=[deputy_id])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+
+    __table_args__ = (
+        CheckConstraint(
+            "decision IN ('pending', 'approved', 'rejected', 'expired', 'withdrawn')",
+            name="decision_known",
+        ),
+        CheckConstraint(
+            "(decision = 'pending') = (decided_at IS NULL)", name="decided_when_decided"
+        ),
+    )
 
 
 class StayRating(db.Model):

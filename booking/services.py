@@ -25,8 +25,10 @@ from availability.night_cap import NightCapReached, check_night_cap
 from billing import ledger
 from billing.ledger import CreditRefused, spend_for_booking
 from booking.announce import booking_parties
+from booking.approvals import request_approval
+from booking.copay import await_payment
 from booking.models import (
-    CHARGED_STATUSES,
+    COUNTED_STATUSES,
     OPEN_STATUSES,
     Booking,
     BookingNight,
@@ -35,6 +37,7 @@ from booking.models import (
 )
 from booking.purpose import retried_as_stored, stay_purpose
 from booking.stay_tax import night_taxes
+from booking.subsidy_use import stay_split
 from core import metrics
 from core.dates import month_bounds, stay_nights
 from core.db import get_by_id, in_id_range, tokyo_today
@@ -42,8 +45,10 @@ from core.errors import RuleError
 from core.extensions import db
 from core.i18n import format_day, format_yen, format_yen_plain
 from facilities.models import Facility, Unit
+from hr.approval import stay_reasons
 from hr.models import Purpose
 from hr.policy import PolicyRefused, allowed_purposes
+from hr.subsidy import NO_COMPANIONS, Companions, Split
 from pricing.engine import lock_prices
 from pricing.prices import NightPrice, unit_night_prices
 
@@ -105,7 +110,9 @@ def _bookable_unit(unit_id: int) -> Unit:
     return unit
 
 
-def _check_stay_rules(unit: Unit, company: Company, nights: int, guests: int) -> None:
+def _check_stay_rules(
+    unit: Unit, company: Company, nights: int, guests: int, companions: Companions
+) -> None:
     facility: Facility = unit.facility
     if not company.active:
         raise BookingForbidden(
@@ -129,6 +136,8 @@ def _check_stay_rules(unit: Unit, company: Company, nights: int, guests: int) ->
         )
     if guests < 1:
         raise BookingError(_l("At least one guest is needed."), "guests")
+    if guests < 1 + companions.count:
+        raise BookingError(_l("The guests must count you and each companion."), "companions")
     if guests > unit.capacity:
         raise BookingError(_l("This room sleeps at most %(num)d.", num=unit.capacity), "capacity")
 
@@ -136,8 +145,9 @@ def _check_stay_rules(unit: Unit, company: Company, nights: int, guests: int) ->
 def check_monthly_cap(
     user: User, company: Company, nights: list[date], *, excluding: int | None = None
 ) -> None:
-    """Nights per employee per calendar month, counting confirmed stays (but not the
-    stay ``excluding``, whose nights a change replaces)."""
+    """Nights per employee per calendar month, counting charged stays and those that wait
+    for approval or payment (but not the stay ``excluding``, whose nights a change
+    replaces)."""
     wanted = Counter(night.replace(day=1) for night in nights)
     for month_start, count in wanted.items():
         start, end = month_bounds(month_start)
@@ -147,7 +157,7 @@ def check_monthly_cap(
             .join(Booking, Booking.id == BookingNight.booking_id)
             .where(
                 Booking.user_id == user.id,
-                Booking.status.in_(CHARGED_STATUSES),
+                Booking.status.in_(COUNTED_STATUSES),
                 Booking.id != (excluding or 0),
                 BookingNight.night >= start,
                 BookingNight.night < end,
@@ -169,8 +179,9 @@ def check_monthly_cap(
 @dataclass(frozen=True)
 class StayRequest:
     """The stay a guest asks for: one unit, the nights [check_in, check_out), how many
-    guests, what it is for (``hr.models.Purpose``; None: the company policy's default)
-    and a business workation's working days (None: the default ones)."""
+    guests, what it is for (``hr.models.Purpose``; None: the company policy's default),
+    a business workation's working days (None: the default ones) and the companions
+    among the guests by category (``hr.subsidy.Companions``)."""
 
     unit_id: int
     check_in: date
@@ -178,6 +189,7 @@ class StayRequest:
     guests: int
     purpose: str | None = None
     work_days: tuple[date, ...] | None = None
+    companions: Companions = NO_COMPANIONS
 
     @property
     def stay_key(self) -> tuple[int, date, date, int]:
@@ -206,6 +218,11 @@ class Quote:
     purpose: Purpose = Purpose.LEISURE
     work_days: tuple[date, ...] = ()
     purpose_refusal: BookingError | None = None
+    # Who pays what (hr.subsidy): the company's part from the stay credit, the
+    # employee's by card before the stay is confirmed; and the policy's rules that make
+    # the stay wait for approval (hr.approval; empty: none).
+    split: Split | None = None
+    approval_reasons: tuple[str, ...] = ()
 
     @property
     def nights(self) -> list[tuple[date, int]]:
@@ -249,7 +266,7 @@ def check_request(
         )
     company = db.session.get(Company, actor.company_id)
     # Rules first, on the count alone: an absurd range is refused before it is expanded.
-    _check_stay_rules(unit, company, (check_out - check_in).days, stay.guests)
+    _check_stay_rules(unit, company, (check_out - check_in).days, stay.guests, stay.companions)
     return unit, company, stay_nights(check_in, check_out)
 
 
@@ -279,7 +296,8 @@ def quote_stay(
     taxes = night_taxes(
         unit.facility, zip(nights, [p.price for p in prices], strict=True), stay.guests
     )
-    _check_credit(actor, sum(p.price for p in prices), now, grace_days, tax=sum(taxes))
+    split = stay_split(actor, stay.check_in, [p.price for p in prices], stay.companions)
+    _check_credit(actor, split.company, now, grace_days, tax=sum(taxes))
     allowed = allowed_purposes(actor)
     try:
         with policy_refusals():
@@ -300,6 +318,8 @@ def quote_stay(
         purpose=purpose,
         work_days=tuple(work_days),
         purpose_refusal=refusal,
+        split=split,
+        approval_reasons=stay_reasons(actor, purpose, nights, split.employee),
     )
 
 
@@ -374,7 +394,12 @@ def book_stay(
 
     Rules: dates ordered, not past, within the horizon; facility min/max nights;
     company active and its nights-per-stay and nights-per-month caps; guests within
-    capacity. Every night must be free: the unique occupancy row decides. The same
+    capacity. Every night must be free: the unique occupancy row decides.
+
+    The stay is confirmed and the company's part charged at once, unless the policy
+    asks for approval (it waits, ``PENDING_APPROVAL``) or the employee pays a part of
+    it (it waits for the card, ``AWAITING_PAYMENT``); a waiting stay holds its nights
+    and is charged by ``confirm_stay`` once approved and paid. The same
     ``request_key`` from the same user returns the first booking instead of a second.
     With ``expected_total`` (the total the guest was shown), a stay whose price has
     moved since (demand pricing) is refused with ``PriceChanged`` rather than
@@ -403,6 +428,7 @@ def book_stay(
     prices = _prices_as_shown(unit, nights, expected_total)
     taxes = night_taxes(unit.facility, zip(nights, prices, strict=True), stay.guests)
     _check_tax_as_shown(sum(taxes), expected_tax)
+    split = stay_split(actor, stay.check_in, prices, stay.companions)  # under the user lock
     booking = Booking(
         user_id=actor.id,
         company_id=company.id,
@@ -421,21 +447,42 @@ def book_stay(
         ],
         purpose=purpose,
         work_days=[StayWorkDay(day=day) for day in work_days],
+        employee_part=split.employee,
+        companion_adults=stay.companions.adults,
+        companion_children=stay.companions.children,
+        companion_infants=stay.companions.infants,
     )
     _claim_nights(booking, nights)
-    # Pay the price and the accommodation tax with the company's stay credit, under its
-    # account lock (refuses if short).
-    with billing_refusals():
-        spend_for_booking(booking, actor, now, grace_days)
     # Demand around these nights changed: re-price them once this commits.
     nights_changed(unit.facility_id, stay.check_in, stay.check_out)
+    reasons = stay_reasons(actor, purpose, nights, split.employee)
+    if reasons:
+        # Nothing is charged until it is approved, but a stay the company cannot pay
+        # for now is refused now rather than after the approver's decision.
+        _check_credit(actor, split.company, now, grace_days, tax=booking.accommodation_tax)
+        request_approval(booking, actor, reasons, now)
+    elif split.employee:
+        _check_credit(actor, split.company, now, grace_days, tax=booking.accommodation_tax)
+        await_payment(booking, now)
+    else:
+        confirm_stay(booking, actor, now, grace_days)
+    return booking
+
+
+def confirm_stay(booking: Booking, actor: User, now: datetime, grace_days: int) -> None:
+    """Confirm a stay whose nights are claimed: charge the company's part and the
+    accommodation tax to the stay credit under its account lock (refused if short), and
+    tell those it concerns. ``actor``: the employee whose stay it is."""
+    booking.status = BookingStatus.CONFIRMED
+    booking.hold_expires_at = None
+    with billing_refusals():
+        spend_for_booking(booking, actor, now, grace_days)
     events.emit(
         events.BOOKING_CREATED,
         now,
         **booking_parties(booking, actor.id),
         subject=("booking", booking.id),
     )
-    return booking
 
 
 def _replay(actor: User, request_key: str, stay: StayRequest) -> Booking | None:

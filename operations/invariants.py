@@ -5,7 +5,8 @@ twice, each company's balance the sum of its ledger, each stay paid once.
 What each check holds to, read from the code that writes the rows:
 
 - ``occupancy`` (``availability.models``, ``booking``): a stay the company pays for
-  (``CHARGED_STATUSES``) holds one ``Occupancy`` row per night from its check-in up to
+  (``CHARGED_STATUSES``) or that waits for an approval or the employee's payment
+  (``WAITING_STATUSES``) holds one ``Occupancy`` row per night from its check-in up to
   ``held_until`` (its check-out, or the day an early check-out or a no-show gave the
   rest back), each night one of its priced ``BookingNight`` rows; from ``today`` on in
   the stay's own room (a guest moved while in the house leaves the nights already slept
@@ -24,8 +25,9 @@ What each check holds to, read from the code that writes the rows:
   the same company.
 - ``paid_once``: a stay is spent and refunded at most once; a paid stay with a price
   has its spend; what it holds (spend and changes, ``billing.ledger.paid_for``) is at
-  least its price (a change may keep a fee, never give back more than the policy); a
-  cancelled stay never got back more than it paid; a stay holds in
+  least the company's part of its price (``Booking.company_part``; a change may keep
+  a fee, never give back more than the policy); a cancelled stay never got back more
+  than it paid; a stay holds in
   ``accommodation_tax`` entries exactly the tax of the nights it keeps (none once
   cancelled or after a no-show: ``booking.stay_tax.kept_tax``).
 

@@ -172,7 +172,16 @@ def paid_once(session: Session, today: date, limit: int) -> list[Violation]:
     tax_due = case((b.status.in_(LIVE), func.coalesce(kept.c.tax, 0)), else_=0)
     charged = b.status.in_(CHARGED)
     rows = session.execute(
-        select(b.id, b.status, b.total_price, held, refunded, spends, money.c.refunds, tax_held)
+        select(
+            b.id,
+            b.status,
+            b.total_price - b.employee_part,
+            held,
+            refunded,
+            spends,
+            money.c.refunds,
+            tax_held,
+        )
         .add_columns(tax_due)
         .outerjoin(money, money.c.booking_id == b.id)
         .outerjoin(kept, kept.c.booking_id == b.id)
@@ -180,8 +189,8 @@ def paid_once(session: Session, today: date, limit: int) -> list[Violation]:
             or_(
                 spends > 1,
                 money.c.refunds > 1,
-                and_(charged, b.total_price > 0, spends == 0),
-                and_(charged, held < b.total_price),
+                and_(charged, b.total_price - b.employee_part > 0, spends == 0),
+                and_(charged, held < b.total_price - b.employee_part),
                 and_(b.status == BookingStatus.CANCELLED, held - refunded < 0),
                 tax_held != tax_due,
             )

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from availability.models import Block, Occupancy
 from booking.models import Booking, BookingNight
-from operations.violation import CHARGED, Violation, as_int, days_between
+from operations.violation import HOLDING, Violation, as_int, days_between
 
 # --- occupancy ----------------------------------------------------------------------
 
@@ -37,7 +37,7 @@ def _stay_rows_not_held(session: Session, today: date, limit: int) -> list[Viola
             o.booking_id.is_not(None),
             or_(
                 b.id.is_(None),
-                b.status.not_in(CHARGED),
+                b.status.not_in(HOLDING),
                 bn.night.is_(None),
                 o.night < b.check_in,
                 o.night >= held_until,
@@ -51,7 +51,7 @@ def _stay_rows_not_held(session: Session, today: date, limit: int) -> list[Viola
     for unit_id, night, booking_id, exists, status, room, until, priced in rows:
         if exists is None:
             why = "held for a stay that does not exist"
-        elif status not in CHARGED:
+        elif status not in HOLDING:
             why = f"held for a stay that is {status}"
         elif priced is None:
             why = "held for a stay that has no priced night then"
@@ -66,14 +66,14 @@ def _stay_rows_not_held(session: Session, today: date, limit: int) -> list[Viola
 
 
 def _stay_nights_without_row(session: Session, limit: int) -> list[Violation]:
-    """Nights a paid stay should hold and does not."""
+    """Nights a paid or waiting stay should hold and does not."""
     o, b, bn = Occupancy, Booking, BookingNight
     rows = session.execute(
         select(bn.booking_id, bn.night)
         .join(b, b.id == bn.booking_id)
         .outerjoin(o, and_(o.booking_id == bn.booking_id, o.night == bn.night))
         .where(
-            b.status.in_(CHARGED),
+            b.status.in_(HOLDING),
             bn.night < func.coalesce(b.released_on, b.check_out),
             o.id.is_(None),
         )
@@ -222,7 +222,7 @@ def stay_nights(session: Session, today: date, limit: int) -> list[Violation]:
         )
         .outerjoin(nights, nights.c.booking_id == b.id)
         .where(
-            b.status.in_(CHARGED),
+            b.status.in_(HOLDING),
             or_(
                 nights.c.count.is_(None),
                 nights.c.count != length,

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from sqlalchemy import Integer, cast, func
 from sqlalchemy.orm import Session
 
-from booking.models import CHARGED_STATUSES, LIVE_STATUSES
+from booking.models import CHARGED_STATUSES, LIVE_STATUSES, WAITING_STATUSES
 
 CHARGED = tuple(str(s) for s in CHARGED_STATUSES)  # paid for: they hold their nights
+# They hold their nights: paid for, or waiting for an approval or the employee's payment.
+HOLDING = CHARGED + tuple(str(s) for s in WAITING_STATUSES)
 LIVE = tuple(str(s) for s in LIVE_STATUSES)  # they owe the tax of the nights they keep
 
 
