@@ -51,6 +51,7 @@ from demo.lodging import ensure_tax_rules, fill_registers, licence_of
 from demo.photos import add_demo_photos
 from facilities.models import Facility, Unit
 from facilities.regions import PREFECTURES_BY_CODE
+from hr.models import CompanionRule, GroupPolicy, SubsidyKind
 from identity import applications
 from lodging.tax import TaxTable
 from pricing.models import PricingPolicy
@@ -144,6 +145,7 @@ def seed_demo(
     password_hash = hash_password(DEMO_PASSWORD, password_method)
     demo_users, demo_employees = _demo_accounts(operators, companies, password_hash, since)
     db.session.flush()
+    _demo_hr_policy(companies["acme"])
     if photo_dir is not None:
         add_demo_photos(facilities, photo_dir, now)
 
@@ -305,7 +307,7 @@ def _demo_accounts(
     password_hash: str,
     since: datetime,
 ) -> tuple[list[User], list[User]]:
-    """The seven documented sign-ins, and which of them are the demo employees."""
+    """The eight documented sign-ins, and which of them are the demo employees."""
 
     def user(email: str, name: str, role: Role, **membership) -> User:
         return User(
@@ -335,8 +337,40 @@ def _demo_accounts(
         admin.department, employee.department = "人事部", "営業部"
         admin.employee_group = employee.employee_group = "正社員"
         employee.manager = admin
+    # A contract employee of Acme, whose group's policy shows the HR workflow: business
+    # stays and long ones wait for approval, and a subsidy with a yearly cap leaves a part
+    # to pay by card (_demo_hr_policy).
+    contract = user("contract@acme.example", "西村 美咲", Role.EMPLOYEE, company=acme)
+    contract.employee_number, contract.department = "E01205", "開発部"
+    contract.employee_group, contract.manager = CONTRACT_GROUP, others[0]
+    others.append(contract)
     db.session.add_all(employees + others)
     return employees + others, employees
+
+
+CONTRACT_GROUP = "契約社員"
+
+
+def _demo_hr_policy(acme: Company) -> None:
+    """Acme's policy for its contract employees (契約社員): both purposes; approval by the
+    manager for business stays and stays over 7 nights; a subsidy of ¥6,000 per
+    person-night up to ¥120,000 a fiscal year; children at a company rate of ¥3,000 a
+    night, infants as the employee, adult companions paid by the employee."""
+    db.session.add(
+        GroupPolicy(
+            company_id=acme.id,
+            employee_group=CONTRACT_GROUP,
+            approval_business=True,
+            approval_over_nights=7,
+            subsidy_kind=SubsidyKind.FIXED,
+            subsidy_amount=6000,
+            annual_cap=120_000,
+            companion_adult=CompanionRule.EMPLOYEE,
+            companion_child=CompanionRule.RATE,
+            companion_child_rate=3000,
+            companion_infant=CompanionRule.SUBSIDISED,
+        )
+    )
 
 
 def _plan_stays(rng: random.Random, facilities: list[Facility], today: date) -> list[_Stay]:

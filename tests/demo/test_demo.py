@@ -38,6 +38,7 @@ PASSWORD = "engawa-demo"
 DEMO_ACCOUNTS = {
     "employee@acme.example": ("employee", "Acme 株式会社", None),
     "admin@acme.example": ("company_admin", "Acme 株式会社", None),
+    "contract@acme.example": ("employee", "Acme 株式会社", None),
     "employee@globex.example": ("employee", "Globex 株式会社", None),
     "admin@globex.example": ("company_admin", "Globex 株式会社", None),
     "operator@satoyama.example": ("operator", None, "さとやま運営"),
