@@ -101,11 +101,27 @@ def format_month(value: date | str) -> str:
 # never the code itself. Wording: docs/GLOSSARY.md.
 STATUS_LABELS: dict[str, dict[str, object]] = {
     "booking": {
+        "pending_approval": _l("Waiting for approval"),
+        "awaiting_payment": _l("Waiting for your payment"),
         "confirmed": _l("Confirmed"),
         "checked_in": _l("Checked in"),
         "checked_out": _l("Checked out"),
         "no_show": _l("No-show"),
         "cancelled": _l("Cancelled"),
+        "rejected": _l("Not approved"),
+        "expired": _l("Expired"),
+    },
+    "approval": {
+        "pending": _l("Waiting for approval"),
+        "approved": _l("Approved"),
+        "rejected": _l("Not approved"),
+        "expired": _l("Expired"),
+        "withdrawn": _l("Withdrawn"),
+    },
+    "stay_payment": {
+        "open": _l("Waiting for your payment"),
+        "paid": _l("Paid"),
+        "expired": _l("Expired"),
     },
     "subscription": {
         "active": _l("Active"),
