@@ -9,6 +9,8 @@ from consoles.company import (
     audit_views,
     hr_views,
     member_views,
+    report_api,
+    report_views,
     scim_views,
     sso_views,
     views,
@@ -24,3 +26,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(audit_views.bp)
     app.register_blueprint(webhook_views.bp)
     app.register_blueprint(hr_views.bp)
+    app.register_blueprint(report_views.bp)
+    app.register_blueprint(report_api.bp)
