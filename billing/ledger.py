@@ -27,6 +27,16 @@ Rules it enforces:
 - The balance never goes below zero. A company that pays overage gets the
   missing credit as an ``overage`` entry, billed on its next invoice, up to its
   monthly limit; otherwise the booking is refused.
+- A stay the employee paid part of by card (co-pay: ``Booking.employee_part``, their
+  ``StayPayment``) splits a refund between the two payers in proportion to their
+  parts (``split_refund``): of a refund ``R`` on a stay of ``total`` yen, the company
+  gets ``R × company part ÷ total`` rounded down (its ``refund`` entry, as for any
+  stay) and the employee the rest, back to their card (``StayPayment.refunded``, sent
+  by ``billing.copay``). The two add up to ``R`` and each is at most what that payer
+  paid and has not had back. A cancellation's ``R`` is the policy's
+  (``refund_amount`` of the stay's total: all until 3 days before check-in, half
+  after, none from the check-in day); a stay the company ended gives each payer back
+  everything they paid.
 - A stay's accommodation tax (宿泊税) is paid with it as an entry of its own kind:
   it needs credit but is not part of the employee's cap. A change's price and tax
   are settled together by ``billing.tax_ledger.settle_change``.
@@ -46,7 +56,15 @@ from sqlalchemy.orm import joinedload
 
 from accounts.models import Company, User
 from billing.credit_alerts import warn_if_low
-from billing.models import BillingAccount, CreditEntry, EntryKind, Invoice, Subscription
+from billing.models import (
+    BillingAccount,
+    CreditEntry,
+    EntryKind,
+    Invoice,
+    PaymentStatus,
+    StayPayment,
+    Subscription,
+)
 from core.dates import month_bounds
 from core.db import TOKYO, tokyo_today
 from core.errors import RuleError
@@ -379,11 +397,90 @@ def refund_amount(total: int, check_in: date, today: date) -> int:
     return cancellation_policy(check_in).refund_on(total, today)
 
 
-def cancellation_refund(total: int, held: int, check_in: date, today: date) -> int:
-    """Yen back for cancelling on ``today`` a stay whose nights cost ``total`` and that holds
-    ``held`` (its spend and changes): the policy's share of the nights' price, at most
-    what the stay holds (a fee already kept by a late change is not charged again)."""
-    return max(0, min(held, refund_amount(total, check_in, today)))
+def cancellation_refund(
+    total: int, held: int, check_in: date, today: date, *, employee_part: int = 0
+) -> int:
+    """Yen back to the company's credit for cancelling on ``today`` a stay whose nights cost
+    ``total`` and that holds ``held`` (its spend and changes): the policy's share of the
+    nights' price, at most what the stay holds (a fee already kept by a late change is
+    not charged again). Of a co-paid stay (``employee_part`` paid by the employee), the
+    company's share of it only (``split_refund``)."""
+    refund = refund_amount(total, check_in, today)
+    return max(0, min(held, company_share(refund, total, employee_part)))
+
+
+@dataclass(frozen=True)
+class RefundSplit:
+    """A refund of a stay, in yen, between its two payers: ``company`` (to the stay
+    credit) and ``employee`` (to the card they paid their part with)."""
+
+    company: int
+    employee: int
+
+    @property
+    def total(self) -> int:
+        return self.company + self.employee
+
+
+def company_share(refund: int, total: int, employee_part: int) -> int:
+    """The company's share of ``refund`` yen given back on a stay of ``total`` yen of which
+    the employee paid ``employee_part``: in proportion to the company's part, rounded
+    down (the employee's share is the rest, so the two add up to ``refund``)."""
+    if total <= 0 or employee_part <= 0:
+        return refund
+    return refund * (total - employee_part) // total
+
+
+def split_refund(
+    refund: int, total: int, employee_part: int, *, company_held: int, employee_held: int
+) -> RefundSplit:
+    """Split ``refund`` (at most ``total``) between the company and the employee in
+    proportion to their parts (the remainder rule: the company's share rounded down,
+    the employee's the rest), each at most what that payer holds: ``company_held`` of
+    the credit, ``employee_held`` of their card payment not refunded yet."""
+    refund = max(0, min(refund, total))
+    company = company_share(refund, total, employee_part)
+    employee = refund - company
+    return RefundSplit(max(0, min(company, company_held)), max(0, min(employee, employee_held)))
+
+
+def cancellation_split(
+    total: int,
+    employee_part: int,
+    check_in: date,
+    today: date,
+    *,
+    company_held: int,
+    employee_held: int,
+    full: bool = False,
+) -> RefundSplit:
+    """What cancelling on ``today`` gives back to each payer of a stay: the policy's refund
+    of the stay's ``total`` split by ``split_refund``; ``full`` (the company ended the
+    stay, not the employee): everything each payer holds."""
+    if full:
+        return RefundSplit(max(0, company_held), max(0, employee_held))
+    return split_refund(
+        refund_amount(total, check_in, today),
+        total,
+        employee_part,
+        company_held=company_held,
+        employee_held=employee_held,
+    )
+
+
+def stay_payment_of(booking_id: int, *, lock: bool = False) -> StayPayment | None:
+    """The employee's card payment of their part of a stay (None: they pay nothing)."""
+    query = select(StayPayment).where(StayPayment.booking_id == booking_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return db.session.scalar(query)
+
+
+def card_held(payment: StayPayment | None) -> int:
+    """What the employee paid by card for a stay and has not had back, in yen."""
+    if payment is None or payment.status != PaymentStatus.PAID:
+        return 0
+    return payment.amount - payment.refunded
 
 
 def paid_for(booking_ids: Iterable[int]) -> dict[int, int]:
@@ -403,33 +500,51 @@ def paid_for(booking_ids: Iterable[int]) -> dict[int, int]:
 
 
 def refund_for_cancellation(booking, now: datetime, *, full: bool = False) -> int:
-    """Give back what the policy allows for a cancelled stay (once); returns the yen refunded.
+    """Give back what the policy allows for a cancelled stay (once); returns the yen refunded
+    to the company's credit (``refund_split_for_cancellation``: the employee's share of a
+    co-paid stay is recorded too).
 
     ``full``: everything the stay holds (the company ended the stay, not the employee).
     """
+    return refund_split_for_cancellation(booking, now, full=full).company
+
+
+def refund_split_for_cancellation(booking, now: datetime, *, full: bool = False) -> RefundSplit:
+    """Give back what the policy allows for a cancelled stay, once, to each of its payers
+    (see the module): the company's share as a ``refund`` entry, the employee's added to
+    their payment's ``refunded`` (sent to their card by ``billing.copay`` after the
+    commit). Takes the payment's lock, then the account's."""
+    payment = stay_payment_of(booking.id, lock=True)
     account = account_of(booking.company_id, lock=True)
-    held = paid_for([booking.id])[booking.id]
-    amount = (
-        held
-        if full
-        else cancellation_refund(booking.total_price, held, booking.check_in, tokyo_today(now))
-    )
     already = db.session.scalar(
         select(CreditEntry.id).where(
             CreditEntry.booking_id == booking.id, CreditEntry.kind == EntryKind.REFUND
         )
     )
-    if amount <= 0 or already is not None:
-        return 0
-    append(
-        account,
-        EntryKind.REFUND,
-        amount,
-        now,
-        booking_id=booking.id,
-        user_id=booking.user_id,
+    if already is not None:
+        return RefundSplit(0, 0)
+    split = cancellation_split(
+        booking.total_price,
+        booking.employee_part or 0,
+        booking.check_in,
+        tokyo_today(now),
+        company_held=paid_for([booking.id])[booking.id],
+        employee_held=card_held(payment),
+        full=full,
     )
-    return amount
+    if split.company > 0:
+        append(
+            account,
+            EntryKind.REFUND,
+            split.company,
+            now,
+            booking_id=booking.id,
+            user_id=booking.user_id,
+        )
+    if split.employee > 0:
+        payment.refunded += split.employee
+        db.session.flush()
+    return split
 
 
 @dataclass(frozen=True)

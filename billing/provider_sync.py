@@ -1,6 +1,12 @@
 """What the payment provider says, brought into Engawa: verified webhooks, the nightly
-reconcile (every subscription and invoice read again), and overage items put on the
-next invoices. Provider calls happen with no transaction holding locks."""
+reconcile (every subscription and invoice read again, and the employees' card refunds
+the provider has not made yet sent), and overage items put on the next invoices.
+Provider calls happen with no transaction holding locks.
+
+A paid Checkout in payment mode is an employee's part of a stay (``billing.copay``):
+its webhook records the payment through the booking layer's registered handler, in the
+same transaction as the event's id, and then sends the refund it may owe (a payment
+for a stay that is gone is given back in full)."""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from billing import ledger, webhooks
+from billing import copay, ledger, webhooks
 from billing.flows import CHECKOUT_LIFETIME_HOURS
 from billing.models import CheckoutAttempt, CreditEntry, EntryKind, StripeEvent, Subscription
 from billing.providers import gateway
@@ -59,6 +65,12 @@ def receive_webhook(
     if not webhooks.record_event(event.id, event.type, now):
         db.session.rollback()
         return "duplicate"
+    if webhooks.is_stay_payment(snapshot):
+        payment_id = copay.apply_checkout_payment(snapshot.checkout, now, settings.grace_days)
+        db.session.commit()
+        if payment_id is not None:
+            copay.send_owed_refund(payment_id)  # a late payment: given back at once
+        return "handled"
     webhooks.apply(snapshot, now, settings.grace_days, settings.price_ids)
     db.session.commit()
     return "handled"
@@ -114,6 +126,8 @@ def reconcile(now: datetime, *, settings: BillingSettings) -> JobSummary:
         if before != (account.credit_balance, account.subscription and account.subscription.status):
             changed += 1
         db.session.commit()
+    # Employees' card refunds recorded but not made at the provider (a failed call).
+    copay.settle_stay_refunds(now)
     return summary(
         N_("%(checked)d subscriptions checked, %(changed)d corrected, %(failed)d unreachable"),
         checked=len(rows),

@@ -6,6 +6,11 @@ the provider (before any transaction opens), then in one transaction records the
 event id and applies the object. A redelivered event finds its id and changes
 nothing; an old ``updated`` after a ``deleted`` re-reads a canceled subscription,
 and a canceled subscription never moves again.
+
+A Checkout in payment mode is not a company's subscription but an employee's part of
+a stay (``is_stay_payment``): ``billing.provider_sync`` hands it to ``billing.copay``,
+whose handler the booking layer registers (billing cannot import booking); ``apply``
+leaves it alone.
 """
 
 from __future__ import annotations
@@ -190,8 +195,16 @@ def record_event(event_id: str, event_type: str, now: datetime) -> bool:
     return True
 
 
+def is_stay_payment(snapshot: Snapshot) -> bool:
+    """The event is about a payment-mode Checkout (an employee's part of a stay)."""
+    return snapshot.checkout is not None and snapshot.checkout.mode == "payment"
+
+
 def apply(snapshot: Snapshot, now: datetime, grace_days: int, prices: dict[str, str]) -> None:
-    """Bring our rows in line with the provider's objects (the caller commits)."""
+    """Bring our rows in line with the provider's objects (the caller commits). A stay
+    payment's session is not a company's billing: ``billing.copay`` applies it."""
+    if is_stay_payment(snapshot):
+        return
     company_id = _company_of(snapshot)
     if company_id is None:
         log.warning("billing event for an unknown customer ignored")

@@ -3,8 +3,12 @@
 Routes on the employee blueprint (``booking.views.bp``, signed-in members only). The
 rules and the money are ``booking.changes``' (``quote_change``, ``change_booking``),
 ``booking.terms``' (``cancellation_terms``) and ``booking.cancellation``'s
-(``cancel_booking``); these views parse, authorise (somebody else's stay is 404), call
-one service and commit once.
+(``cancel_booking``, ``refund_preview``); these views parse, authorise (somebody else's
+stay is 404), call one service and commit once. A co-paid stay is not changed here
+(``booking.changes.COPAID_REFUSAL``); cancelling it states both refunds, the company's
+and the employee's card's, before and after, and sends the card's refund to the payment
+provider after the commit (``billing.copay``), as it ends the open Checkout of a stay
+withdrawn while it waited for the employee's payment.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from flask_login import current_user
 from wtforms import IntegerField
 from wtforms.validators import NumberRange, Optional
 
+from billing.copay import expire_checkout, send_owed_refund
+from billing.ledger import card_held, stay_payment_of
 from booking import cancellation, changes, services
 from booking.forms import QuoteForm, StayForm
 from booking.models import Booking
@@ -70,9 +76,11 @@ class ConfirmChangeForm(StayForm):
 
 
 class CancelForm(EmptyForm):
-    """The cancel button, with the refund the employee was shown."""
+    """The cancel button, with the refunds the employee was shown (the company's credit's
+    and, for a co-paid stay, their card's)."""
 
     expected_refund = IntegerField(validators=[Optional(), NumberRange(0, MAX_DIFFERENCE)])
+    expected_employee_refund = IntegerField(validators=[Optional(), NumberRange(0, MAX_DIFFERENCE)])
 
 
 def _own(booking_id: int) -> Booking:
@@ -131,15 +139,23 @@ def _change_page(
 
 
 def _not_changeable(booking: Booking):
-    flash(_("This stay has begun or was cancelled, so it can no longer be changed."), "error")
+    if booking.employee_part and booking.is_confirmed:
+        flash(str(changes.COPAID_REFUSAL), "error")
+    else:
+        flash(_("This stay has begun or was cancelled, so it can no longer be changed."), "error")
     return redirect(url_for("booking.stay", booking_id=booking.id), 303)
+
+
+def _changeable(booking: Booking) -> bool:
+    """A confirmed stay not begun that the employee paid nothing of (``changes``)."""
+    return services.can_change(booking, tokyo_today(edge_now())) and not booking.employee_part
 
 
 @bp.get("/stays/<int:booking_id>/change")
 def change(booking_id: int):
     """The change form, filled with the stay as it is."""
     booking = _own(booking_id)
-    if not services.can_change(booking, tokyo_today(edge_now())):
+    if not _changeable(booking):
         return _not_changeable(booking)
     form = ChangeForm(
         formdata=None,
@@ -155,7 +171,7 @@ def change(booking_id: int):
 def change_preview(booking_id: int):
     """The stay after the change, night by night, and what it does to the company's credit."""
     booking = _own(booking_id)
-    if not services.can_change(booking, tokyo_today(edge_now())):
+    if not _changeable(booking):
         return _not_changeable(booking)
     form = ChangeForm(request.args)
     if not form.validate():
@@ -201,7 +217,7 @@ def _refused_change(booking: Booking, form: StayForm, exc: services.BookingError
     if exc.code == "unchanged":  # sent twice: the first one did it
         flash(_("Your stay already has these dates, room and guests."), "info")
         return redirect(url_for("booking.stay", booking_id=booking.id), 303)
-    if exc.code == "not_changeable":
+    if exc.code in ("not_changeable", "copaid"):
         return _not_changeable(booking)
     conflict = isinstance(exc, services.BookingConflict | services.PriceChanged)
     quote = None
@@ -257,15 +273,23 @@ def _price_change_outcome(money) -> str:
 
 @bp.get("/stays/<int:booking_id>/cancel")
 def cancel_confirm(booking_id: int):
-    """What cancelling now returns to the company and what it keeps, before confirming."""
+    """What cancelling now returns to the company and to the employee's card, and what it
+    keeps, before confirming; for a stay still waiting, that nothing was charged."""
     booking = _own(booking_id)
     today = tokyo_today(edge_now())
+    refunds = cancellation.refund_preview(booking, today)
+    terms = cancellation_terms(booking, today)
+    # What the employee paid by card and has not had back (a co-paid stay).
+    card_paid = card_held(stay_payment_of(booking.id)) if booking.employee_part else 0
     return render_template(
         "booking/cancel.html",
         booking=booking,
-        terms=cancellation_terms(booking, today),
+        terms=terms,
         policy=stay_terms(booking.check_in, today, tokyo_today(booking.created_at)),
-        cancellable=services.can_change(booking, today),
+        cancellable=services.can_change(booking, today) or booking.is_waiting,
+        refunds=refunds,
+        card_paid=card_paid,
+        kept=cancellation.kept_by_policy(terms.paid, booking.total_price, card_paid, refunds),
         form=CancelForm(formdata=None),
     )
 
@@ -278,7 +302,11 @@ def cancel(booking_id: int):
         abort(400)
     try:
         result = cancellation.cancel_booking(
-            current_user, booking_id, edge_now(), expected_refund=form.expected_refund.data
+            current_user,
+            booking_id,
+            edge_now(),
+            expected_refund=form.expected_refund.data,
+            expected_employee_refund=form.expected_employee_refund.data,
         )
     except services.BookingNotFound:
         abort(404)
@@ -291,6 +319,12 @@ def cancel(booking_id: int):
         flash(str(exc.message), "error")
         return redirect(url_for("booking.stay", booking_id=booking_id), 303)
     db.session.commit()
+    # The provider, once our side is committed: the card's share back, an open
+    # Checkout ended (a failed call is retried by billing.copay.settle_stay_refunds).
+    if result.payment_id is not None:
+        send_owed_refund(result.payment_id)
+    if result.checkout_to_expire:
+        expire_checkout(result.checkout_to_expire)
     flash(*_cancel_outcome(result))
     return redirect(url_for("booking.stays"), 303)
 
@@ -298,13 +332,28 @@ def cancel(booking_id: int):
 def _cancel_outcome(result: cancellation.CancelResult) -> tuple[str, str]:
     if result.already:
         return _("This stay was already cancelled."), "info"
+    if result.waiting:
+        return _(
+            "Your stay request has been cancelled and its nights released. Nothing was charged."
+        ), "success"
     message, category = _price_outcome(result)
+    if result.employee_paid:
+        message += " " + _card_outcome(result)
     if result.tax_refunded:
         message += " " + _(
             "The accommodation tax of %(amount)s was returned to your company's credit in full.",
             amount=format_yen_plain(result.tax_refunded),
         )
     return message, category
+
+
+def _card_outcome(result: cancellation.CancelResult) -> str:
+    if result.employee_refunded:
+        return _(
+            "%(amount)s of the part you paid is refunded to your card.",
+            amount=format_yen(result.employee_refunded),
+        )
+    return _("Nothing of the part you paid is refunded under the cancellation policy.")
 
 
 def _price_outcome(result: cancellation.CancelResult) -> tuple[str, str]:

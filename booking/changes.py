@@ -8,6 +8,12 @@ rule in force that night, and the difference is charged or given back in full
 the new nights (``availability.night_cap``). The stay keeps its purpose; a business
 workation keeps the working days within its new dates
 (``booking.purpose.carried_work_days``).
+
+A stay the employee paid part of by card (co-pay, ``Booking.employee_part``) is not
+changed here (``copaid``): a change would have to charge or refund their card as well
+as the company's credit, by a new split of a new price. They cancel it (each payer gets
+their share back, ``booking.cancellation``) and book again. A stay still waiting for
+approval or payment is not changed either: it is cancelled and booked again.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from availability.night_cap import check_night_cap
 from billing import ledger, tax_ledger
 from billing.ledger import ChangeMoney
 from booking.announce import announce_change
-from booking.models import Booking, BookingNight, BookingStatus
+from booking.models import WAITING_STATUSES, Booking, BookingNight, BookingStatus
 from booking.purpose import carried_work_days, set_work_days
 from booking.services import (
     DEFAULT_GRACE_DAYS,
@@ -55,6 +61,13 @@ from facilities.models import Unit
 from lodging import register
 from pricing.engine import lock_prices
 from pricing.prices import NightPrice, unit_night_prices
+
+# Why a co-paid stay cannot be changed here, and what to do instead.
+COPAID_REFUSAL = _l(
+    "You paid part of this stay yourself, so it cannot be changed here. To change it,"
+    " cancel it (your part is refunded to your card by the cancellation policy) and"
+    " book again."
+)
 
 
 class MoveNightLike(Protocol):
@@ -123,6 +136,14 @@ class ChangeResult:
 
 
 def _check_changeable(booking: Booking, stay: StayRequest, today: date) -> None:
+    if booking.status in WAITING_STATUSES:
+        raise BookingError(
+            _l(
+                "This stay is not confirmed yet, so it cannot be changed. To change it,"
+                " cancel it and book again."
+            ),
+            "not_changeable",
+        )
     if booking.status != BookingStatus.CONFIRMED:
         raise BookingError(
             {
@@ -142,6 +163,8 @@ def _check_changeable(booking: Booking, stay: StayRequest, today: date) -> None:
             _l("This stay has already begun and can no longer be changed here."),
             "not_changeable",
         )
+    if booking.employee_part:
+        raise BookingError(COPAID_REFUSAL, "copaid")
     if (booking.unit_id, booking.check_in, booking.check_out, booking.guests) == stay.stay_key:
         raise BookingError(
             _l("That is the stay you already have. Change the dates, the room or the guests."),

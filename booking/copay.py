@@ -1,18 +1,64 @@
 """A stay that waits for the employee's card payment of their part (co-pay).
 
 While it waits the stay holds its nights (``BookingStatus.AWAITING_PAYMENT``) and
-nothing is charged; its hold runs out ``PAYMENT_HOLD`` after it began.
+nothing is charged; its hold runs out ``PAYMENT_HOLD`` after it began (the
+``expire_holds`` job then releases it, ``booking.holds``).
+
+Paying (``start_payment``, then ``billing.copay.checkout_url``): only the employee's own
+stay, still waiting for this payment, before its hold runs out. The provider's
+Checkout closes when the hold does, so a payment the provider takes always finds its
+stay held. Stripe wants a session to live at least 30 minutes: a session opened with
+less than ``CHECKOUT_MIN_LIFETIME`` of the hold left lengthens the hold to
+``PAYMENT_HOLD`` from now. A hold is lengthened only when a session is made, and a new
+session is made only when none is open, so an abandoned payment still releases the
+nights.
+
+The provider's word that the payment went through (``payment_received``, the handler
+``booking.copay_views`` registers with ``billing.copay``): under the stay's row lock, a
+stay still waiting for this payment is confirmed, the company's part charged to its
+credit (``booking.services.confirm_stay``); a stay no longer waiting (its hold ran out,
+the employee cancelled it) gets the whole payment back, and so does one the company's
+credit can no longer pay its part of (it expires, its nights released): the employee
+never pays for a stay they did not get. It takes ``confirm`` and ``release`` as
+arguments because ``booking.services`` and ``booking.holds`` import this module.
+
+An operator's move that makes a co-paid stay cheaper (``share_move_refund``) gives the
+difference back to both payers in proportion to their parts, as a cancellation's
+refund is split (``billing.ledger.split_refund``): the employee's part shrinks by their
+share (sent back to their card), so it never exceeds the stay's new total.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from accounts import events
+from accounts.models import User
+from billing import ledger
+from billing.copay import StayCheckout
 from billing.models import PaymentStatus, StayPayment
+from booking.announce import booking_parties
 from booking.models import Booking, BookingStatus
+from core.errors import RuleError
 from core.extensions import db
 
-PAYMENT_HOLD = timedelta(minutes=30)
+log = logging.getLogger(__name__)
+
+PAYMENT_HOLD = timedelta(minutes=35)
+# Stripe refuses a Checkout that closes sooner than 30 minutes after it is made; one
+# minute more for the time between our clock and the provider's.
+CHECKOUT_MIN_LIFETIME = timedelta(minutes=31)
+
+
+class PaymentRefused(RuleError):
+    """The stay cannot be paid for now (not waiting for a payment, or its hold ran out)."""
+
+    code = "not_awaiting"
 
 
 def await_payment(booking: Booking, now: datetime) -> StayPayment:
@@ -30,3 +76,151 @@ def await_payment(booking: Booking, now: datetime) -> StayPayment:
     db.session.add(payment)
     db.session.flush()
     return payment
+
+
+def payment_of(booking_id: int) -> StayPayment | None:
+    """The stay's card payment (None: the employee pays nothing of it)."""
+    return ledger.stay_payment_of(booking_id)
+
+
+def payment_hold_expired(booking: Booking, now: datetime) -> None:
+    """The stay's hold ran out before the employee paid: its payment can no longer be
+    made (the stay's nights are released by the caller)."""
+    close_payment(booking)
+
+
+def close_payment(booking: Booking) -> str | None:
+    """A waiting stay ends unpaid (its hold ran out, or it was cancelled): its payment is
+    abandoned. Returns the Checkout session to end at the provider, if one was opened."""
+    payment = ledger.stay_payment_of(booking.id, lock=True)
+    if payment is None or payment.status != PaymentStatus.OPEN:
+        return None
+    payment.status = PaymentStatus.EXPIRED
+    return payment.stripe_session_id
+
+
+def _own_locked(user: User, booking_id: int) -> Booking | None:
+    return db.session.scalar(
+        select(Booking)
+        .where(Booking.id == booking_id, Booking.user_id == user.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def start_payment(
+    user: User, booking_id: int, now: datetime, *, success_url: str, cancel_url: str
+) -> StayCheckout:
+    """Check, under the stay's row lock, that ``user`` may pay for their stay now, and say
+    what its Checkout needs (``billing.copay.checkout_url`` makes it after the commit).
+    Refused (``PaymentRefused``): a stay that is not waiting for the employee's payment
+    (``not_awaiting``), or whose hold ran out (``hold_expired``). Flushes only."""
+    booking = _own_locked(user, booking_id)
+    if booking is None:
+        raise PaymentRefused(_l("No such stay."), "not_found")
+    payment = ledger.stay_payment_of(booking.id, lock=True)
+    if booking.status != BookingStatus.AWAITING_PAYMENT or payment is None:
+        raise PaymentRefused(_l("This stay is not waiting for your payment."), "not_awaiting")
+    if booking.hold_expires_at is None or booking.hold_expires_at <= now:
+        raise PaymentRefused(
+            _l(
+                "The time to pay for this stay has run out. Its nights are released and"
+                " nothing was charged. Please book again."
+            ),
+            "hold_expired",
+        )
+    if payment.status != PaymentStatus.OPEN:
+        raise PaymentRefused(_l("This stay is not waiting for your payment."), "not_awaiting")
+    if booking.hold_expires_at - now < CHECKOUT_MIN_LIFETIME:
+        booking.hold_expires_at = now + PAYMENT_HOLD  # the Checkout's shortest life
+    db.session.flush()
+    facility = booking.unit.facility
+    return StayCheckout(
+        payment_id=payment.id,
+        booking_id=booking.id,
+        amount=payment.amount,
+        description=f"{facility.name_ja} {booking.check_in:%Y/%m/%d}–{booking.check_out:%Y/%m/%d}",
+        email=user.email,
+        expires_at=booking.hold_expires_at,
+        success_url=success_url,
+        cancel_url=cancel_url,
+    )
+
+
+# (booking, employee, now, grace days): ``booking.services.confirm_stay``
+Confirm = Callable[[Booking, User, datetime, int], None]
+# (booking, status, now): ``booking.holds.release_waiting``
+Release = Callable[[Booking, BookingStatus, datetime], None]
+
+
+def payment_received(
+    payment_id: int,
+    session_id: str,
+    payment_intent: str | None,
+    now: datetime,
+    grace_days: int,
+    *,
+    confirm: Confirm,
+    release: Release,
+) -> str:
+    """Record the stay payment as paid and act on its stay (see the module), once: what
+    was done ("confirmed", "refunded", or "already" for a payment recorded before).
+    Flushes only; the webhook's edge commits and then sends any refund owed."""
+    booking_id = db.session.scalar(
+        select(StayPayment.booking_id).where(StayPayment.id == payment_id)
+    )
+    booking = db.session.scalar(
+        select(Booking)
+        .where(Booking.id == booking_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    payment = ledger.stay_payment_of(booking.id, lock=True)
+    if payment.status == PaymentStatus.PAID:
+        if payment.stripe_payment_intent_id not in (None, payment_intent):
+            log.warning("a second payment for stay payment %s; not recorded", payment.id)
+        return "already"
+    payment.status = PaymentStatus.PAID
+    payment.paid_at = now
+    payment.stripe_payment_intent_id = payment_intent
+    payment.stripe_session_id = session_id
+    db.session.flush()
+    if booking.status == BookingStatus.AWAITING_PAYMENT:
+        employee = db.session.get(User, booking.user_id)
+        try:
+            with db.session.begin_nested():
+                confirm(booking, employee, now, grace_days)
+            return "confirmed"
+        except RuleError as exc:
+            # The company's credit or subscription no longer pays its part: the stay
+            # cannot be had, so it ends and the employee gets their payment back.
+            log.info("paid stay %s not confirmed: %s", booking.id, exc.code)
+            release(booking, BookingStatus.EXPIRED, now)
+            events.emit(
+                events.BOOKING_EXPIRED,
+                now,
+                **booking_parties(booking, None),
+                subject=("booking", booking.id),
+                data={"waited_for": "payment"},
+            )
+    payment.refunded = payment.amount  # a stay not had: all of it back
+    db.session.flush()
+    return "refunded"
+
+
+def share_move_refund(booking: Booking, old_total: int, refund: int) -> int:
+    """Split ``refund`` (a move made the stay, which cost ``old_total``, cheaper) between
+    its payers (see the module): the employee's share lowers their part and is recorded
+    as owed to their card; returns the company's share, to its credit. Call before the
+    stay's new total is set (its part must never exceed the total)."""
+    if refund <= 0 or not booking.employee_part:
+        return refund
+    payment = ledger.stay_payment_of(booking.id, lock=True)
+    employee = refund - ledger.company_share(refund, old_total, booking.employee_part)
+    employee = min(employee, ledger.card_held(payment), booking.employee_part)
+    if employee <= 0:
+        return refund
+    booking.employee_part -= employee
+    payment.refunded += employee
+    db.session.flush()
+    return refund - employee

@@ -20,6 +20,13 @@ within the new dates, else takes the new dates' default days, else keeps none
 never refused for the company's HR rules, which are not the operator's to meet (the
 company's stays export then shows the stay with no working day).
 
+A co-paid stay (the employee paid ``Booking.employee_part`` by card) that a move makes
+cheaper gives the difference back to both payers in proportion to their parts, as a
+cancellation's refund is split (``booking.copay.share_move_refund``): the company's
+share to its credit, the employee's to their card, and the employee's part shrinks by
+theirs, so it stays within the stay's new total (the database checks it). Nights added
+by an extension are the company's, as for any stay: the employee's part does not grow.
+
 A stay that has begun without the guest checking in is not moved: the front desk
 checks the guest in or records a no-show first (``begun``). A guest in the house keeps
 the nights already slept: a move changes the nights from today on only (their room,
@@ -48,6 +55,7 @@ from billing import ledger, tax_ledger
 from billing.ledger import ChangeMoney
 from booking.announce import announce_change
 from booking.changes import set_night_prices
+from booking.copay import share_move_refund
 from booking.front_desk import operator_booking, refuse_begun, state_sentence
 from booking.models import Booking, BookingStatus
 from booking.purpose import moved_work_days, set_work_days
@@ -442,6 +450,8 @@ def move_booking(
                 total=LazyString(format_yen, quote.new_total),
             )
         )
+    # A co-paid stay: the employee's share of what comes back, before the total shrinks.
+    company_refund = share_move_refund(booking, quote.old_total, quote.refunded)
     old_unit_id = booking.unit_id
     old_range = (booking.check_in, booking.check_out)
     _claim_nights(booking, unit, nights, since)  # claims first: "taken" changes nothing
@@ -460,7 +470,12 @@ def move_booking(
     # The account lock last, as a booking and a cancellation take it.
     with billing_refusals():
         tax_ledger.settle_change(
-            booking, booking.user, _money(quote), quote.tax_after, now, grace_days
+            booking,
+            booking.user,
+            replace(_money(quote), refunded=company_refund),
+            quote.tax_after,
+            now,
+            grace_days,
         )
     announce_change(booking, actor, old_unit_id, old_range, quote.charged, quote.refunded, now)
     return quote

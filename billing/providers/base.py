@@ -55,6 +55,16 @@ class CheckoutRecord:
     customer: str | None
     subscription: str | None
     company_id: int | None  # client_reference_id
+    # A payment-mode session (an employee's part of a stay, ``billing.copay``): what was
+    # paid and for which of our rows (metadata we set). Not compared: a subscription
+    # Checkout is the same record whatever these say.
+    mode: str | None = field(default=None, compare=False)  # payment | subscription
+    payment_status: str | None = field(default=None, compare=False)  # paid | unpaid
+    payment_intent: str | None = field(default=None, compare=False)
+    amount_total: int | None = field(default=None, compare=False)  # yen
+    booking_id: int | None = field(default=None, compare=False)  # metadata.booking_id
+    stay_payment_id: int | None = field(default=None, compare=False)  # metadata
+    expires_at: datetime | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,33 @@ class Gateway(Protocol):
     ) -> CheckoutRecord: ...
 
     def expire_checkout(self, session_id: str) -> None: ...
+
+    def create_payment_checkout(
+        self,
+        *,
+        amount: int,
+        name: str,
+        description: str,
+        email: str,
+        metadata: dict[str, str],
+        success_url: str,
+        cancel_url: str,
+        expires_at: datetime,
+        key: str,
+    ) -> CheckoutRecord:
+        """A Checkout in payment mode: one line of ``amount`` yen named ``name``, paid by
+        card before ``expires_at`` (at least 30 minutes ahead, as Stripe requires)."""
+        ...
+
+    def refund_payment(
+        self, payment_intent: str, amount: int, *, key: str, metadata: dict[str, str]
+    ) -> str:
+        """Give back ``amount`` yen of a payment; the refund's id."""
+        ...
+
+    def refunded_amount(self, payment_intent: str) -> int:
+        """What the provider has refunded of a payment so far (pending or done), in yen."""
+        ...
 
     def create_invoiced_subscription(
         self,
@@ -191,6 +228,7 @@ def subscription_record(obj: Any, read_at: datetime | None = None) -> Subscripti
 
 
 def checkout_record(obj: Any) -> CheckoutRecord:
+    amount = _get(obj, "amount_total")
     return CheckoutRecord(
         id=obj["id"],
         url=_get(obj, "url"),
@@ -198,6 +236,23 @@ def checkout_record(obj: Any) -> CheckoutRecord:
         customer=_id(_get(obj, "customer")),
         subscription=_id(_get(obj, "subscription")),
         company_id=_int_or_none(_get(obj, "client_reference_id")),
+        mode=_get(obj, "mode"),
+        payment_status=_get(obj, "payment_status"),
+        payment_intent=_id(_get(obj, "payment_intent")),
+        amount_total=_int_or_none(amount) if amount is not None else None,
+        booking_id=_int_or_none(_get(obj, "metadata", "booking_id")),
+        stay_payment_id=_int_or_none(_get(obj, "metadata", "stay_payment_id")),
+        expires_at=_time(_get(obj, "expires_at")),
+    )
+
+
+def refunds_total(refunds: Any) -> int:
+    """What a payment's refunds give back, in yen: those that went or are going through
+    (a failed or canceled refund gave nothing back)."""
+    return sum(
+        int(_get(refund, "amount") or 0)
+        for refund in refunds
+        if _get(refund, "status") not in ("failed", "canceled")
     )
 
 

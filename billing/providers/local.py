@@ -7,7 +7,9 @@ events are signed with ``STRIPE_WEBHOOK_SECRET`` exactly as Stripe signs and
 travel through the same webhook endpoint and handlers as Stripe's, over the
 app's own WSGI interface instead of the network.
 
-What it simulates: customers, Checkout (a clearly marked test-mode page), a
+What it simulates: customers, Checkout (a clearly marked test-mode page) for a
+subscription or, in payment mode, for an employee's part of a stay (a PaymentIntent
+paid by the test card, refunds of it, the session's ``expires_at``), a
 subscription with monthly periods, invoices paid by card at once or sent for
 bank transfer (due in N days, paid from the invoice page), proration of seat
 changes on the next invoice, overage invoice items, cancellation at period end,
@@ -34,6 +36,7 @@ from billing.models import LocalEvent, LocalObject
 from billing.providers.base import (
     CheckoutRecord,
     EventRecord,
+    GatewayError,
     InvoiceRecord,
     ObjectMissing,
     SubscriptionRecord,
@@ -50,7 +53,10 @@ from core.job_summary import N_, NOTHING, JobSummary, summary
 # ``add_month`` lives with the store now; it is still imported from here (tests).
 __all__ = ["LocalGateway", "add_month", "sign"]
 
-PAST_DUE_TO_UNPAID_DAYS = 14  # like Stripe's retry schedule, then "unpaid"
+PAST_DUE_TO_UNPAID_DAYS = 14
+# Stripe's bounds for a Checkout's ``expires_at``, from the session's creation.
+CHECKOUT_MIN_LIFETIME = timedelta(minutes=30)
+CHECKOUT_MAX_LIFETIME = timedelta(hours=24)  # like Stripe's retry schedule, then "unpaid"
 # Its clock is the app's (``edge_now``): tests and demos that pin the time see
 # periods, due dates and prorations on the same calendar as everything else.
 
@@ -143,6 +149,91 @@ class LocalGateway:
                 found["url"] = f"/billing/local/checkout/{found['id']}"
                 store.put(found)
         return checkout_record(found)
+
+    def create_payment_checkout(
+        self,
+        *,
+        amount: int,
+        name: str,
+        description: str,
+        email: str,
+        metadata: dict[str, str],
+        success_url: str,
+        cancel_url: str,
+        expires_at: datetime,
+        key: str,
+    ) -> CheckoutRecord:
+        with self._store() as store:
+            found = store.by_key(key)
+            if found is None:
+                created = edge_now()
+                lifetime = expires_at - created
+                if not CHECKOUT_MIN_LIFETIME <= lifetime <= CHECKOUT_MAX_LIFETIME:
+                    raise GatewayError(
+                        "expires_at must be 30 minutes to 24 hours after the session is created"
+                    )
+                if amount <= 0:
+                    raise GatewayError("amount must be a positive integer")
+                found = store.add(
+                    "checkout.session",
+                    "cs_local",
+                    {
+                        "mode": "payment",
+                        "status": "open",
+                        "payment_status": "unpaid",
+                        "customer": None,
+                        "customer_email": email or None,
+                        "client_reference_id": None,
+                        "subscription": None,
+                        "payment_intent": None,
+                        "currency": "jpy",
+                        "amount_total": amount,
+                        "line_items": [
+                            {"name": name, "description": description, "amount": amount}
+                        ],
+                        "metadata": dict(metadata),
+                        "expires_at": timestamp_of(expires_at),
+                        "success_url": success_url,
+                        "cancel_url": cancel_url,
+                    },
+                    key,
+                )
+                found["url"] = f"/billing/local/pay/{found['id']}"
+                store.put(found)
+        return checkout_record(found)
+
+    def refund_payment(
+        self, payment_intent: str, amount: int, *, key: str, metadata: dict[str, str]
+    ) -> str:
+        with self._store() as store:
+            found = store.by_key(key)
+            if found is not None:
+                return found["id"]
+            intent = store.get(payment_intent, "payment_intent")
+            left = intent["amount_received"] - intent["amount_refunded"]
+            if not 0 < amount <= left:
+                raise GatewayError(
+                    f"Refund amount (¥{amount}) is greater than unrefunded amount (¥{left})"
+                )
+            refund = store.add(
+                "refund",
+                "re_local",
+                {
+                    "amount": amount,
+                    "currency": "jpy",
+                    "payment_intent": payment_intent,
+                    "reason": "requested_by_customer",
+                    "status": "succeeded",
+                    "metadata": dict(metadata),
+                },
+                key,
+            )
+            intent["amount_refunded"] += amount
+            store.put(intent)
+            return refund["id"]
+
+    def refunded_amount(self, payment_intent: str) -> int:
+        return int(self._read(payment_intent, "payment_intent")["amount_refunded"])
 
     def create_invoiced_subscription(
         self,
@@ -266,11 +357,21 @@ class LocalGateway:
         return self._read(object_id, kind)
 
     def complete_checkout(self, session_id: str) -> dict:
-        """The test card was "charged": subscription, paid first invoice, events."""
+        """The test card was "charged": subscription, paid first invoice, events; or, for
+        a payment-mode session, a paid PaymentIntent. A session past its ``expires_at``
+        expires instead (nothing is charged)."""
         with self._store() as store:
             session = store.get(session_id, "checkout.session")
             if session["status"] != "open":
                 return session
+            expires_at = session.get("expires_at")
+            if expires_at is not None and expires_at <= timestamp_of(edge_now()):
+                session["status"] = "expired"
+                store.put(session)
+                store.emit("checkout.session.expired", session)
+                return session
+            if session["mode"] == "payment":
+                return _pay_session(store, session)
             line = session["line_items"][0]
             sub = store.new_subscription(
                 session["customer"],
@@ -387,3 +488,26 @@ class LocalGateway:
                 session.get(LocalEvent, event_id).delivered_at = edge_now()
             delivered += 1
         return delivered
+
+
+def _pay_session(store: LocalStore, session: dict) -> dict:
+    """A payment-mode session paid by the test card: its PaymentIntent, then the event
+    Engawa acts on (``checkout.session.completed``)."""
+    amount = session["amount_total"]
+    intent = store.add(
+        "payment_intent",
+        "pi_local",
+        {
+            "amount": amount,
+            "amount_received": amount,
+            "amount_refunded": 0,
+            "currency": "jpy",
+            "status": "succeeded",
+            "metadata": dict(session["metadata"]),
+        },
+    )
+    session["status"], session["payment_status"] = "complete", "paid"
+    session["payment_intent"] = intent["id"]
+    store.put(session)
+    store.emit("checkout.session.completed", session)
+    return session

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import stripe
 
@@ -17,6 +18,7 @@ from billing.providers.base import (
     checkout_record,
     event_record,
     invoice_record,
+    refunds_total,
     subscription_record,
 )
 from core.db import utcnow
@@ -104,6 +106,67 @@ class StripeGateway:
 
     def expire_checkout(self, session_id: str) -> None:
         self._call(self.client.v1.checkout.sessions.expire, session_id)
+
+    def create_payment_checkout(
+        self,
+        *,
+        amount: int,
+        name: str,
+        description: str,
+        email: str,
+        metadata: dict[str, str],
+        success_url: str,
+        cancel_url: str,
+        expires_at: datetime,
+        key: str,
+    ) -> CheckoutRecord:
+        """A one-off card payment of ``amount`` yen (JPY has no minor unit: ¥5,000 is 5000)
+        on Engawa's own account; the metadata goes on the session and its PaymentIntent."""
+        product = {"name": name}
+        if description:
+            product["description"] = description
+        params = {
+            "mode": "payment",
+            "line_items": [
+                {
+                    "price_data": {
+                        "currency": "jpy",
+                        "unit_amount": amount,
+                        "product_data": product,
+                    },
+                    "quantity": 1,
+                }
+            ],
+            "payment_method_types": ["card"],
+            "metadata": dict(metadata),
+            "payment_intent_data": {"metadata": dict(metadata)},
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "expires_at": int(expires_at.timestamp()),
+        }
+        if email:
+            params["customer_email"] = email
+        session = self._call(self.client.v1.checkout.sessions.create, params=params, key=key)
+        return checkout_record(session)
+
+    def refund_payment(
+        self, payment_intent: str, amount: int, *, key: str, metadata: dict[str, str]
+    ) -> str:
+        params = {
+            "payment_intent": payment_intent,
+            "amount": amount,  # yen
+            "reason": "requested_by_customer",
+            "metadata": dict(metadata),
+        }
+        return self._call(self.client.v1.refunds.create, params=params, key=key).id
+
+    def refunded_amount(self, payment_intent: str) -> int:
+        params = {"payment_intent": payment_intent, "limit": 100}
+        page = self._call(self.client.v1.refunds.list, params=params)
+        try:
+            return refunds_total(page.auto_paging_iter())
+        except self._error as exc:
+            raise GatewayError(exc.user_message or str(exc)) from exc
 
     def create_invoiced_subscription(
         self,

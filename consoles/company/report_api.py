@@ -15,7 +15,7 @@ from __future__ import annotations
 
 # An API edge reads the request as booking/api.py does (lead: list this file with
 # booking/api.py under [tool.ruff.lint.per-file-ignores], then drop these noqa).
-from flask import Blueprint, g, jsonify, request  # noqa: TID251
+from flask import Blueprint, g, jsonify, request
 
 from accounts.models import Company, Role
 from booking.api import api_error, authenticate

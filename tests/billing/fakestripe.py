@@ -14,6 +14,12 @@ Stripe would send (``fake.events``), each carrying a snapshot of its object as i
 was then, so tests can deliver them late, twice or out of order.
 ``signed_event``/``sign_payload`` sign a body exactly as Stripe does.
 
+Checkout in payment mode (a one-off card payment, lines with ``price_data``) makes a
+PaymentIntent when ``complete_checkout`` pays it; ``POST /v1/refunds`` refunds part or
+all of a PaymentIntent (never more than is left), ``GET /v1/refunds?payment_intent=``
+lists them. A session's ``expires_at`` must be 30 minutes to 24 hours after it is made,
+and a session past it cannot be paid.
+
 Simplifications: ``expand`` is ignored; a ``charge_automatically`` invoice is
 paid at once (a card on file that works) unless a helper says otherwise; an
 unpaid ``send_invoice`` invoice leaves the subscription active, as at Stripe,
@@ -318,6 +324,8 @@ class FakeStripe:
         self.invoices: dict[str, dict] = {}
         self.invoice_items: dict[str, dict] = {}
         self.portal_sessions: dict[str, dict] = {}
+        self.payment_intents: dict[str, dict] = {}
+        self.refunds: dict[str, dict] = {}
         self._events_by_id: dict[str, dict] = {}
         self._idempotent: dict[str, _Stored] = {}
         self._delays: list[_Delay] = []
@@ -516,13 +524,18 @@ class FakeStripe:
     # --- what happens at Stripe without an API call ---
 
     def complete_checkout(self, session_id: str, now: int | datetime | None = None) -> dict:
-        """The customer pays at Checkout: a subscription, its paid first invoice,
-        the session complete. Returns the session."""
+        """The customer pays at Checkout: a subscription, its paid first invoice, the
+        session complete; or, in payment mode (before its ``expires_at``), a PaymentIntent.
+        Returns the session."""
         with self.lock:
             session = self._get(self.checkout_sessions, session_id, "checkout.session")
             if session["status"] != "open":
                 raise ValueError(f"checkout session {session_id} is {session['status']}")
             stamp = unix(now) if now is not None else self.now()
+            if session["mode"] == "payment":
+                if stamp >= session["expires_at"]:
+                    raise ValueError(f"checkout session {session_id} has expired")
+                return self._pay_session(session, stamp)
             customer = session["customer"]
             if customer is None:
                 customer = self._new_customer({}, None, stamp)["id"]
@@ -546,6 +559,42 @@ class FakeStripe:
             )
             self._emit("checkout.session.completed", session, now=stamp)
             return copy.deepcopy(session)
+
+    def _pay_session(self, session: dict, now: int) -> dict:
+        """A payment-mode session paid by card: its PaymentIntent and charge, the events."""
+        amount = session["amount_total"]
+        intent_id = new_id("pi_", 24)
+        intent = {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_capturable": 0,
+            "amount_received": amount,
+            "canceled_at": None,
+            "capture_method": "automatic_async",
+            "created": now,
+            "currency": session["currency"],
+            "customer": session["customer"],
+            "description": None,
+            "latest_charge": new_id("ch_", 24),
+            "livemode": False,
+            "metadata": dict(self._checkout_lines[session["id"]]["payment_intent_metadata"]),
+            "payment_method": new_id("pm_", 24),
+            "payment_method_types": ["card"],
+            "receipt_email": session["customer_email"],
+            "status": "succeeded",
+        }
+        self.payment_intents[intent_id] = intent
+        self._emit("payment_intent.succeeded", intent, now=now)
+        session.update(
+            status="complete",
+            payment_status="paid",
+            payment_intent=intent_id,
+            customer_details={"email": session["customer_email"]},
+            url=None,
+        )
+        self._emit("checkout.session.completed", session, now=now)
+        return copy.deepcopy(session)
 
     def expire_checkout(self, session_id: str, now: int | datetime | None = None) -> dict:
         with self.lock:
@@ -744,6 +793,10 @@ class FakeStripe:
         ("GET", r"/v1/invoices", "_api_list_invoices"),
         ("GET", r"/v1/invoices/(?P<id>[^/]+)", "_api_get_invoice"),
         ("POST", r"/v1/invoices/(?P<id>[^/]+)/pay", "_api_pay_invoice"),
+        ("GET", r"/v1/payment_intents/(?P<id>[^/]+)", "_api_get_payment_intent"),
+        ("POST", r"/v1/refunds", "_api_create_refund"),
+        ("GET", r"/v1/refunds", "_api_list_refunds"),
+        ("GET", r"/v1/refunds/(?P<id>[^/]+)", "_api_get_refund"),
         ("GET", r"/v1/events", "_api_list_events"),
         ("GET", r"/v1/events/(?P<id>[^/]+)", "_api_get_event"),
     )
@@ -819,14 +872,24 @@ class FakeStripe:
 
     def _api_create_checkout(self, params: dict) -> dict:
         mode = _require(params, "mode")
-        if mode != "subscription":
-            raise ApiError(400, f"The fake only supports mode=subscription, not {mode!r}.")
+        if mode not in ("subscription", "payment"):
+            raise ApiError(400, f"The fake supports mode=subscription or payment, not {mode!r}.")
         success_url = _require(params, "success_url")
         customer = params.get("customer")
         if customer and customer not in self.customers:
             raise _missing("customer", customer, "customer", 400)
-        lines = self._line_items(params.get("line_items"), "line_items")
+        lines = self._line_items(params.get("line_items"), "line_items", mode)
         now = self.now()
+        expires_at = now + DAY
+        if "expires_at" in params:
+            expires_at = _int(params["expires_at"], "expires_at")
+            if not now + 30 * 60 <= expires_at <= now + DAY:
+                raise ApiError(
+                    400,
+                    "The `expires_at` timestamp must be between 30 minutes and 24 hours from"
+                    " Checkout Session creation.",
+                    param="expires_at",
+                )
         session_id = new_id("cs_test_a1", 48)
         session = {
             "id": session_id,
@@ -845,7 +908,7 @@ class FakeStripe:
             "customer_creation": None if customer else "always",
             "customer_details": None,
             "customer_email": params.get("customer_email"),
-            "expires_at": now + DAY,
+            "expires_at": expires_at,
             "invoice": None,
             "livemode": False,
             "locale": params.get("locale"),
@@ -854,7 +917,7 @@ class FakeStripe:
             "payment_intent": None,
             "payment_link": None,
             "payment_method_collection": "always",
-            "payment_method_types": ["card"],
+            "payment_method_types": list(params.get("payment_method_types") or ["card"]),
             "payment_status": "unpaid",
             "status": "open",
             "subscription": None,
@@ -864,9 +927,11 @@ class FakeStripe:
         }
         self.checkout_sessions[session_id] = session
         subscription_data = params.get("subscription_data") or {}
+        payment_intent_data = params.get("payment_intent_data") or {}
         self._checkout_lines[session_id] = {
             "line_items": lines,
             "subscription_metadata": dict(subscription_data.get("metadata") or {}),
+            "payment_intent_metadata": dict(payment_intent_data.get("metadata") or {}),
         }
         return session
 
@@ -884,7 +949,7 @@ class FakeStripe:
         session.update(status="expired", url=None)
         self._emit("checkout.session.expired", session, now=now)
 
-    def _line_items(self, raw: Any, param: str) -> list[dict]:
+    def _line_items(self, raw: Any, param: str, mode: str = "subscription") -> list[dict]:
         if not raw:
             raise ApiError(
                 400, f"Missing required param: {param}.", code="parameter_missing", param=param
@@ -892,15 +957,110 @@ class FakeStripe:
         lines = []
         for index, entry in enumerate(raw):
             where = f"{param}[{index}]"
-            price_id = _require(entry, "price", f"{where}[price]")
-            price = self.prices.get(price_id)
-            if price is None:
-                raise _missing("price", price_id, f"{where}[price]", 400)
+            if "price_data" in entry and mode == "payment":
+                price = self._inline_price(entry["price_data"], f"{where}[price_data]")
+            else:
+                price_id = _require(entry, "price", f"{where}[price]")
+                price = self.prices.get(price_id)
+                if price is None:
+                    raise _missing("price", price_id, f"{where}[price]", 400)
             quantity = _int(entry.get("quantity", "1"), f"{where}[quantity]")
             lines.append(
                 {"price": price, "quantity": quantity, "amount": price["unit_amount"] * quantity}
             )
         return lines
+
+    def _inline_price(self, data: Any, param: str) -> dict:
+        """A one-time price made from a line's ``price_data`` (payment mode)."""
+        if not isinstance(data, dict):
+            raise ApiError(400, f"Invalid object: {param}.", param=param)
+        currency = _require(data, "currency", f"{param}[currency]")
+        amount = _int(_require(data, "unit_amount", f"{param}[unit_amount]"), param)
+        if amount < 1:
+            raise ApiError(400, "unit_amount must be at least 1.", param=f"{param}[unit_amount]")
+        product = data.get("product_data") or {}
+        name = _require(product, "name", f"{param}[product_data][name]")
+        product_id = new_id("prod_")
+        self._product_names[product_id] = name
+        return {
+            "id": new_id("price_"),
+            "object": "price",
+            "active": False,
+            "currency": currency,
+            "product": product_id,
+            "product_description": product.get("description"),
+            "recurring": None,
+            "type": "one_time",
+            "unit_amount": amount,
+            "unit_amount_decimal": str(amount),
+        }
+
+    # --- payments and refunds ---
+
+    def _api_get_payment_intent(self, params: dict, id: str) -> dict:
+        return self._get(self.payment_intents, id, "payment_intent")
+
+    def refunded_of(self, payment_intent: str) -> int:
+        """What the fake has refunded of a PaymentIntent, in yen."""
+        with self.lock:
+            return sum(
+                refund["amount"]
+                for refund in self.refunds.values()
+                if refund["payment_intent"] == payment_intent and refund["status"] == "succeeded"
+            )
+
+    def _api_create_refund(self, params: dict) -> dict:
+        intent_id = _require(params, "payment_intent")
+        intent = self.payment_intents.get(intent_id)
+        if intent is None:
+            raise _missing("payment_intent", intent_id, "payment_intent", 400)
+        left = intent["amount_received"] - self.refunded_of(intent_id)
+        if left <= 0:
+            raise ApiError(
+                400,
+                f"Charge {intent['latest_charge']} has already been refunded.",
+                code="charge_already_refunded",
+            )
+        amount = _int(params.get("amount", str(left)), "amount")
+        if amount < 1 or amount > left:
+            raise ApiError(
+                400,
+                f"Refund amount (¥{amount}) is greater than unrefunded amount on charge (¥{left})",
+                param="amount",
+            )
+        now = self.now()
+        refund = {
+            "id": new_id("re_", 24),
+            "object": "refund",
+            "amount": amount,
+            "balance_transaction": new_id("txn_", 24),
+            "charge": intent["latest_charge"],
+            "created": now,
+            "currency": intent["currency"],
+            "destination_details": {"card": {"type": "refund"}, "type": "card"},
+            "metadata": dict(params.get("metadata") or {}),
+            "payment_intent": intent_id,
+            "reason": params.get("reason"),
+            "receipt_number": None,
+            "source_transfer_reversal": None,
+            "status": "succeeded",
+            "transfer_reversal": None,
+        }
+        self.refunds[refund["id"]] = refund
+        self._emit("refund.created", refund, now=now)
+        self._emit("charge.refunded", {"id": intent["latest_charge"], "object": "charge"}, now=now)
+        return refund
+
+    def _api_list_refunds(self, params: dict) -> dict:
+        found = [
+            refund
+            for refund in reversed(self.refunds.values())
+            if params.get("payment_intent") in (None, refund["payment_intent"])
+        ]
+        return self._page_of(found, params, "/v1/refunds")
+
+    def _api_get_refund(self, params: dict, id: str) -> dict:
+        return self._get(self.refunds, id, "refund")
 
     # --- subscriptions ---
 
@@ -1603,6 +1763,8 @@ class FakeStripe:
             self.invoices,
             self.invoice_items,
             self.portal_sessions,
+            self.payment_intents,
+            self.refunds,
         ):
             if object_id in store:
                 return store[object_id]
