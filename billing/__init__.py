@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from billing import jobs, webhook_view
+from billing import copay, jobs, webhook_view
 from billing.providers import local_views
 from core.extensions import csrf
 from core.scheduler import JobSpec, register_jobs
@@ -31,6 +31,13 @@ def init_app(app: Flask) -> None:
             "cron",
             lambda config: {"hour": 5, "minute": 20},
             _l("Expire the credit of ended subscriptions after its carry-over period"),
+        ),
+        JobSpec(
+            "stay_card_refunds",
+            copay.stay_refunds_job,
+            "interval",
+            lambda config: {"minutes": 10},
+            _l("Send the card refunds owed to employees for their part of cancelled stays"),
         ),
         JobSpec(
             "billing_overage",

@@ -94,7 +94,13 @@ def cancellation_terms_of(bookings: list[Booking], today: date) -> dict[int, Can
         paid = held[booking.id]
         refund = kept = 0
         if booking.is_confirmed and booking.check_in > today:
-            refund = ledger.cancellation_refund(booking.total_price, paid, booking.check_in, today)
+            refund = ledger.cancellation_refund(
+                booking.total_price,
+                paid,
+                booking.check_in,
+                today,
+                employee_part=booking.employee_part,
+            )
             kept = max(0, min(paid, booking.total_price) - refund)
         out[booking.id] = CancellationTerms(policy, paid, refund, kept, policy.percent_on(today))
     return out

@@ -28,6 +28,8 @@ EXPECTED_JOBS = {
     "billing_reconcile",
     "billing_expire_credit",
     "billing_overage",
+    "stay_card_refunds",
+    "expire_holds",
     "local_billing_cycle",
     "local_billing_events",
     "prune_webhook_events",
