@@ -42,6 +42,19 @@ The types, and what ``data`` holds for each:
   ``booking.refused``; ``user_id`` is the employee)
 - ``application.submitted``: {"kind": "company" | "operator"} (the application is
   ``subject_id``)
+- ``approval.requested``: {"reasons": [the policy's rule codes, hr.models.APPROVAL_REASONS]}
+  (a stay waits for its approver; the booking is ``subject_id``, ``user_id`` the
+  employee; who decides is read from the stay's ``StayApproval`` when dispatched)
+- ``booking.approved``: {"next": "confirmed" | "payment"} (the approver said yes; the
+  stay is confirmed, or waits for the employee's card payment of their part;
+  ``actor_id`` is who decided, the comment is the ``StayApproval``'s)
+- ``booking.rejected``: {} (the approver said no: its nights were released, nothing
+  was charged; the comment is the ``StayApproval``'s)
+- ``booking.expired``: {"waited_for": "approval" | "payment"} (the stay's hold ran out
+  before it was approved or paid: its nights were released, nothing was charged)
+- ``booking.withdrawn``: {"waited_for": "approval" | "payment"} (the employee cancelled
+  a stay that was still waiting: its nights were released, nothing was charged; the
+  stay's history, nobody is mailed)
 """
 
 from __future__ import annotations
@@ -77,6 +90,11 @@ SEATS_FULL = "seats.full"
 CREDIT_LOW = "credit.low"
 REFUSALS_MANY = "refusals.many"
 APPLICATION_SUBMITTED = "application.submitted"
+APPROVAL_REQUESTED = "approval.requested"
+BOOKING_APPROVED = "booking.approved"
+BOOKING_REJECTED = "booking.rejected"
+BOOKING_EXPIRED = "booking.expired"
+BOOKING_WITHDRAWN = "booking.withdrawn"
 
 EVENT_TYPES = (
     BOOKING_CREATED,
@@ -97,6 +115,11 @@ EVENT_TYPES = (
     CREDIT_LOW,
     REFUSALS_MANY,
     APPLICATION_SUBMITTED,
+    APPROVAL_REQUESTED,
+    BOOKING_APPROVED,
+    BOOKING_REJECTED,
+    BOOKING_EXPIRED,
+    BOOKING_WITHDRAWN,
 )
 
 

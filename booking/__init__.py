@@ -1,5 +1,6 @@
 """Search, quote, book, change and cancel stays; the employee's pages, the JSON API
-and the .ics of a stay; the guest register of a stay (who may read it) and its purge."""
+and the .ics of a stay; the guest register of a stay (who may read it) and its purge;
+stays that wait for approval (the approver's pages) and the expiry of their holds."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from flask_babel import lazy_gettext as _l
 
 from booking import (  # noqa: F401  (change_, photo_, rating_, register_views: on views.bp)
     api,
+    approval_views,
     change_views,
+    copay_views,
+    holds,
     photo_views,
     rating_views,
     register_purge,
@@ -19,10 +23,15 @@ from core.extensions import csrf
 from core.replica import read_only
 from core.scheduler import JobSpec, register_jobs
 
+# Waiting stays whose hold ran out give their nights back within a minute.
+EXPIRE_HOLDS_EVERY = {"minutes": 1}
+
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(copay_views.bp)  # co-pay: pay, and the provider's return
+    app.register_blueprint(approval_views.bp)
     csrf.exempt(api.bp)  # bearer tokens only, never cookies: nothing to forge
     # Search and availability may read a replica a few seconds behind: booking (POST,
     # on the primary, under locks) says "just taken" when a night went meanwhile. The
@@ -36,5 +45,16 @@ def init_app(app: Flask) -> None:
             "cron",
             lambda config: {"hour": 3, "minute": 30},
             _l("Purge guest registers 3 years after check-out, and those of cancelled stays"),
+        ),
+        JobSpec(
+            "expire_holds",
+            holds.expire_holds,
+            "interval",
+            lambda config: EXPIRE_HOLDS_EVERY,
+            _l(
+                "Release the nights of stays still waiting for approval or payment once their"
+                " time is up"
+            ),
+            has_work=holds.holds_due,
         ),
     )

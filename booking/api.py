@@ -9,10 +9,12 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from accounts import services as accounts
 from availability.night_cap import NightCapReached
+from billing.copay import expire_checkout, send_owed_refund
 from billing.services import summary
-from booking import announce, cancellation, changes, guest_register, services
+from booking import announce, approvals, cancellation, changes, guest_register, services
 from booking import search as search_service
-from booking.models import Booking
+from booking.approvals import MAX_COMMENT, ApprovalError
+from booking.models import Booking, StayApproval
 from booking.search import AMENITIES, SearchQuery
 from booking.services import MAX_GUESTS
 from booking.stay_tax import kept_tax
@@ -24,6 +26,7 @@ from core.errors import ApiError
 from core.extensions import db
 from facilities.models import Facility
 from facilities.regions import PREFECTURES_BY_CODE, REGIONS_BY_SLUG
+from hr.subsidy import MAX_COMPANIONS, NO_COMPANIONS, Companions
 from lodging import register
 from lodging.guests import FIELDS as GUEST_FIELDS
 from lodging.guests import JAPAN, GuestDetails, clean_guest
@@ -50,6 +53,8 @@ MAX_IDEMPOTENCY_KEY = 64  # Booking.request_key
 # A business workation's working days: check-in to check-out, both included.
 MAX_WORKING_DAYS = MAX_SEARCH_NIGHTS + 1
 INTEGER = re.compile(r"-?[0-9]{1,9}", re.ASCII)  # integers sent as strings
+# Companions by category (hr.subsidy.Companions): each 0 to MAX_COMPANIONS.
+COMPANION_FIELDS = ("adults", "children", "infants")
 
 
 @bp.errorhandler(ApiError)
@@ -144,6 +149,17 @@ def _booking_json(
         # What the stay is for (hr.models.Purpose) and a business workation's working days.
         "purpose": booking.purpose,
         "working_days": [row.day.isoformat() for row in booking.work_days],
+        # Who pays what (hr.subsidy): the company's part from the stay credit, the
+        # employee's by card; they add up to total_price.
+        "company_part": booking.company_part,
+        "employee_part": booking.employee_part,
+        # A stay that waits (pending_approval, awaiting_payment) holds its nights until then.
+        "hold_expires_at": booking.hold_expires_at.isoformat() if booking.hold_expires_at else None,
+        "companions": {
+            "adults": booking.companion_adults,
+            "children": booking.companion_children,
+            "infants": booking.companion_infants,
+        },
     }
 
 
@@ -294,7 +310,9 @@ def create_booking():
     if unit_id is None:
         raise ApiError(400, "missing_field", "'unit_id' is required.")
     check_in, check_out = _stay_args(body)
-    guests = _int_arg(body, "guests", DEFAULT_GUESTS, MIN_GUESTS, MAX_GUESTS)
+    companions = _companions_body(body)
+    # Left out, the guests are the employee and their companions.
+    guests = _int_arg(body, "guests", DEFAULT_GUESTS + companions.count, MIN_GUESTS, MAX_GUESTS)
     expected_total = _int_arg(body, "expected_total", None, MIN_EXPECTED_TOTAL, MAX_EXPECTED_TOTAL)
     expected_tax = _int_arg(body, "expected_tax", None, MIN_EXPECTED_TOTAL, MAX_EXPECTED_TOTAL)
     purpose, working_days = _purpose_body(body)
@@ -308,7 +326,9 @@ def create_booking():
     try:
         booking = services.book_stay(
             g.api_user,
-            services.StayRequest(unit_id, check_in, check_out, guests, purpose, working_days),
+            services.StayRequest(
+                unit_id, check_in, check_out, guests, purpose, working_days, companions
+            ),
             edge_now(),
             request_key=key,
             horizon_days=current_app.config["BOOKING_HORIZON_DAYS"],
@@ -323,7 +343,37 @@ def create_booking():
         _raise_booking_error(exc)
     payload = _booking_json(booking)  # before the commit expires what it reads
     db.session.commit()
-    return jsonify(payload), 201
+    # Booked and confirmed: 201. Waiting for its approver or the employee's payment, its
+    # nights held: 202 (accepted, not yet confirmed).
+    return jsonify(payload), 202 if booking.is_waiting else 201
+
+
+def _companions_body(body: dict) -> Companions:
+    """``companions`` as sent (``{"adults", "children", "infants"}``, each an integer from
+    0, left out: 0); left out entirely: none. Else 422 ``invalid`` naming the field."""
+    raw = body.get("companions")
+    if raw is None:
+        return NO_COMPANIONS
+    if not isinstance(raw, dict):
+        raise _invalid_fields(
+            {"companions": 'An object: {"adults", "children", "infants"}.'},
+            "Some fields are not valid: see 'fields'.",
+        )
+    fields: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for name in COMPANION_FIELDS:
+        value = raw.get(name, 0)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not 0 <= value <= MAX_COMPANIONS
+        ):
+            fields[f"companions.{name}"] = f"An integer from 0 to {MAX_COMPANIONS}."
+        else:
+            counts[name] = value
+    if fields:
+        raise _invalid_fields(fields, "Some fields are not valid: see 'fields'.")
+    return Companions(**counts)
 
 
 def _purpose_body(body: dict) -> tuple[str | None, tuple[date, ...] | None]:
@@ -525,13 +575,113 @@ def put_guests(booking_id: int):
 @bp.delete("/bookings/<int:booking_id>")
 @limits.booking_action
 def cancel_booking(booking_id: int):
+    """Cancel a stay: a confirmed one by the cancellation policy; one still waiting for
+    approval or payment is withdrawn, its nights released, nothing charged."""
     try:
-        cancellation.cancel_booking(g.api_user, booking_id, edge_now())
+        result = cancellation.cancel_booking(g.api_user, booking_id, edge_now())
+    except ApprovalError as exc:  # decided or expired meanwhile
+        db.session.rollback()
+        raise ApiError(409, "not_cancellable", str(exc.message)) from None
     except services.BookingError as exc:
         db.session.rollback()
         _raise_booking_error(exc)
     db.session.commit()
+    # The provider, once our side is committed: the card's share of a co-paid stay back,
+    # a waiting stay's open Checkout ended.
+    if result.payment_id is not None:
+        send_owed_refund(result.payment_id)
+    if result.checkout_to_expire:
+        expire_checkout(result.checkout_to_expire)
     return "", 204
+
+
+# --- approvals -----------------------------------------------------------------------------
+
+
+def _approval_json(approval: StayApproval) -> dict:
+    """A stay's request for approval as the approver reads it: the stay, its employee,
+    why it needs approval, until when, and the decision."""
+    booking = approval.booking
+    return {
+        "booking_id": booking.id,
+        "employee": {"id": booking.user_id, "name": booking.user.name},
+        "booking": _booking_json(booking),
+        "reasons": [code for code in approval.reasons.split(",") if code],
+        "approver_id": approval.approver_id,
+        "deputy_id": approval.deputy_id,
+        "requested_at": approval.requested_at.isoformat(),
+        "expires_at": approval.expires_at.isoformat(),
+        "decision": approval.decision,
+        "decided_by_id": approval.decided_by_id,
+        "decided_at": approval.decided_at.isoformat() if approval.decided_at else None,
+        "comment": approval.comment,
+    }
+
+
+@bp.get("/approvals")
+def approval_queue():
+    """The caller's queue: stays waiting for their decision, soonest to run out first,
+    and their recent decisions."""
+    found = approvals.approval_queue(g.api_user, tokyo_today(edge_now()))
+    return jsonify(
+        waiting=[_approval_json(a) for a in found.waiting],
+        decided=[_approval_json(a) for a in found.decided],
+    )
+
+
+def _comment_body() -> str:
+    """``comment`` of an optional JSON body (at most ``MAX_COMMENT`` characters)."""
+    body = _json_object() if request.get_data() else {}
+    comment = body.get("comment")
+    if comment is None:
+        return ""
+    if not isinstance(comment, str) or len(comment.strip()) > MAX_COMMENT:
+        raise _invalid_fields(
+            {"comment": f"Text of at most {MAX_COMMENT} characters."},
+            "Some fields are not valid: see 'fields'.",
+        )
+    return comment
+
+
+def _decided(booking_id: int, decide) -> tuple:
+    comment = _comment_body()
+    try:
+        booking = decide(comment)
+    except ApprovalError as exc:
+        db.session.rollback()
+        if exc.code == "expired":
+            raise ApiError(409, "expired", str(exc.message)) from None
+        if exc.code == "not_pending":
+            raise ApiError(409, "not_pending", str(exc.message)) from None
+        if exc.code == "comment_too_long":
+            raise _invalid_fields({"comment": str(exc.message)}, str(exc.message)) from None
+        raise ApiError(404, "not_found", "No such stay waiting for your approval.") from None
+    except services.BookingError as exc:  # the company's credit no longer covers it
+        db.session.rollback()
+        _raise_booking_error(exc)
+    payload = _booking_json(booking)  # before the commit expires what it reads
+    db.session.commit()
+    return jsonify(payload), 200
+
+
+@bp.post("/approvals/<int:booking_id>/approve")
+def approve_stay(booking_id: int):
+    """Approve a stay waiting for the caller's decision: it is confirmed (charged to the
+    stay credit) or waits for the employee's payment of their part."""
+    grace_days = current_app.config["BILLING_GRACE_DAYS"]
+    return _decided(
+        booking_id,
+        lambda comment: approvals.approve(g.api_user, booking_id, comment, edge_now(), grace_days),
+    )
+
+
+@bp.post("/approvals/<int:booking_id>/reject")
+def reject_stay(booking_id: int):
+    """Reject a stay waiting for the caller's decision: its nights are released and
+    nothing is charged."""
+    return _decided(
+        booking_id, lambda comment: approvals.reject(g.api_user, booking_id, comment, edge_now())
+    )
 
 
 @bp.get("/company")

@@ -61,10 +61,18 @@ class PaymentRefused(RuleError):
     code = "not_awaiting"
 
 
-def await_payment(booking: Booking, now: datetime) -> StayPayment:
-    """Make ``booking`` wait for the employee's payment of ``booking.employee_part``."""
+# After an approval the employee may read of it hours later: their part waits longer
+# (within the 24 hours a Checkout session may last at most).
+APPROVED_PAYMENT_HOLD = timedelta(hours=23)
+
+
+def await_payment(
+    booking: Booking, now: datetime, *, hold: timedelta = PAYMENT_HOLD
+) -> StayPayment:
+    """Make ``booking`` wait ``hold`` for the employee's payment of ``booking.employee_part``
+    (``APPROVED_PAYMENT_HOLD`` once approved: the employee may not be at their desk)."""
     booking.status = BookingStatus.AWAITING_PAYMENT
-    booking.hold_expires_at = now + PAYMENT_HOLD
+    booking.hold_expires_at = now + hold
     payment = StayPayment(
         booking_id=booking.id,
         company_id=booking.company_id,

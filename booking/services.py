@@ -25,8 +25,8 @@ from availability.night_cap import NightCapReached, check_night_cap
 from billing import ledger
 from billing.ledger import CreditRefused, spend_for_booking
 from booking.announce import booking_parties
-from booking.approvals import request_approval
 from booking.copay import await_payment
+from booking.holds import request_approval
 from booking.models import (
     COUNTED_STATUSES,
     OPEN_STATUSES,

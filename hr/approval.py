@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import exists, or_, select
 
 from accounts.models import Role, User
 from core.extensions import db
@@ -105,3 +106,18 @@ def may_decide(
         approver = db.session.get(User, approver_id) if approver_id is not None else None
         return approver is None or not approver.active or is_away(approver, today)
     return False
+
+
+def approves_anyone(user: User) -> bool:
+    """Whether ``user`` may have stays to decide: a company admin, someone's manager, or a
+    policy's named approver or deputy (the menu shows them the approvals page)."""
+    if user.company_id is None:
+        return False
+    if user.role == Role.COMPANY_ADMIN:
+        return True
+    manages = select(User.id).where(User.manager_id == user.id, User.company_id == user.company_id)
+    named = select(GroupPolicy.id).where(
+        GroupPolicy.company_id == user.company_id,
+        or_(GroupPolicy.approver_id == user.id, GroupPolicy.deputy_id == user.id),
+    )
+    return bool(db.session.scalar(select(exists(manages) | exists(named))))

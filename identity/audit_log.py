@@ -130,6 +130,10 @@ def object_types(*, company_id: int | None = None, operator_id: int | None = Non
 
 # The reader's words for the actions this issue records; any other shows its code.
 ACTION_LABELS = {
+    "booking.approved": _l("Stay approved"),
+    "booking.rejected": _l("Stay rejected"),
+    "booking.approval_expired": _l("Approval request expired"),
+    "user.away": _l("Approver away"),
     "company.create": _l("Company created"),
     "company.subscribe": _l("Subscription started"),
     "company.deactivate": _l("Company deactivated"),

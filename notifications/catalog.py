@@ -21,6 +21,9 @@ EMPLOYEE = "employee"  # the event's user_id (the guest of the stay)
 OPERATORS = "operators"  # active operator users of the event's operator_id
 COMPANY_ADMINS = "company_admins"  # active company admins of the event's company_id
 PLATFORM_ADMINS = "platform_admins"  # the Engawa team
+# Who decides on a stay waiting for approval (notifications.recipients): its approver,
+# else (away or inactive) its deputy, else the company's admins.
+APPROVERS = "approvers"
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,34 @@ KINDS: tuple[Kind, ...] = (
         True,
         _l("Thank-you and rating after a stay"),
         False,
+    ),
+    # A stay that waits for approval: the employee's request, then its outcome. Each says
+    # what is charged (nothing until approved), so none can be switched off.
+    Kind(
+        "approval_pending",
+        ev.APPROVAL_REQUESTED,
+        EMPLOYEE,
+        False,
+        _l("Stay waiting for approval"),
+        False,
+    ),
+    Kind("booking_approved", ev.BOOKING_APPROVED, EMPLOYEE, False, _l("Stay approved"), False),
+    Kind("booking_rejected", ev.BOOKING_REJECTED, EMPLOYEE, False, _l("Stay not approved"), False),
+    Kind(
+        "booking_expired",
+        ev.BOOKING_EXPIRED,
+        EMPLOYEE,
+        False,
+        _l("Stay expired before it was confirmed"),
+        False,
+    ),
+    # Whoever decides on it: the request, with a link to the page where they decide.
+    Kind(
+        "approval_requested",
+        ev.APPROVAL_REQUESTED,
+        APPROVERS,
+        False,
+        _l("Stay waiting for your approval"),
     ),
     # The facility's operators.
     Kind("operator_booking_created", ev.BOOKING_CREATED, OPERATORS, True, _l("New booking")),
@@ -116,6 +147,7 @@ KINDS: tuple[Kind, ...] = (
 BY_NAME = {kind.name: kind for kind in KINDS}
 # ``booking.checked_in`` and ``booking.checked_out`` make no kind: the front desk's own
 # doing, kept as the stay's history; the dispatcher marks them dispatched, sending nothing.
+# Nor does ``booking.withdrawn``: the employee's own doing.
 
 
 def kinds_for_event(event_type: str) -> list[Kind]:
@@ -124,10 +156,11 @@ def kinds_for_event(event_type: str) -> list[Kind]:
 
 def kinds_for_role(role: str) -> list[Kind]:
     """The kinds a person of ``role`` can receive (their preferences page lists the
-    optional ones). A company admin books stays too, so gets the employee's kinds."""
+    optional ones). A company admin books stays too, so gets the employee's kinds; an
+    employee or a company admin may be asked to approve stays."""
     audiences = {
-        "employee": {EMPLOYEE},
-        "company_admin": {EMPLOYEE, COMPANY_ADMINS},
+        "employee": {EMPLOYEE, APPROVERS},
+        "company_admin": {EMPLOYEE, COMPANY_ADMINS, APPROVERS},
         "operator": {OPERATORS},
         "platform_admin": {PLATFORM_ADMINS},
     }.get(role, set())

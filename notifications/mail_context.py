@@ -28,7 +28,7 @@ from accounts import events as ev
 from accounts.events import Event
 from accounts.models import Company, OperatorOrg, User
 from billing.models import CreditEntry, EntryKind, Invoice
-from booking.models import Booking, BookingStatus
+from booking.models import Booking, BookingStatus, StayApproval
 from booking.stay_options import register_missing
 from booking.terms import stay_terms
 from calendars.models import CalendarConflict, CalendarFeed
@@ -36,8 +36,15 @@ from core.dates import stay_nights
 from core.db import TOKYO, tokyo_today
 from core.extensions import db
 from facilities.models import Facility, Unit
+from hr.approval import REASON_LABELS
 from identity.models import Application
-from notifications.catalog import COMPANY_ADMINS, EMPLOYEE, OPERATORS, PLATFORM_ADMINS
+from notifications.catalog import (
+    APPROVERS,
+    COMPANY_ADMINS,
+    EMPLOYEE,
+    OPERATORS,
+    PLATFORM_ADMINS,
+)
 
 Page = tuple[str, dict[str, Any]]
 
@@ -183,6 +190,44 @@ def _confirmed_stay(event: Event) -> Facts | None:
     if facts is None or not facts.values["booking"].is_live:
         return None  # cancelled since the job saw it: nothing to tell
     _ask_for_register(facts, event)
+    return facts
+
+
+# --- approvals ----------------------------------------------------------------------------
+
+
+def _approval_facts(event: Event) -> Facts | None:
+    """A stay's approval: the request (why, who decides, until when) and its decision
+    (the comment), with the approver's page (where the decision is made, signed in)."""
+    facts = _booking_facts(event)
+    approval = db.session.get(StayApproval, event.subject_id) if event.subject_id else None
+    if facts is None or approval is None:
+        return None
+    reasons = [code for code in approval.reasons.split(",") if code]
+    facts.values.update(
+        approval=approval,
+        employee=facts.values["booking"].user,
+        reason_labels=[REASON_LABELS.get(code, code) for code in reasons],
+    )
+    facts.pages[APPROVERS] = ("approvals.decide", {"booking_id": approval.booking_id})
+    return facts
+
+
+def _approval_requested(event: Event) -> Facts | None:
+    """Only while the stay still waits for a decision: one decided (or withdrawn, or
+    expired) before the dispatcher came needs nobody's approval."""
+    facts = _approval_facts(event)
+    if facts is None or facts.values["booking"].status != BookingStatus.PENDING_APPROVAL:
+        return None
+    return facts
+
+
+def _expired(event: Event) -> Facts | None:
+    """The stay's hold ran out: what it waited for (an approval, the employee's payment)."""
+    facts = _booking_facts(event)
+    if facts is None:
+        return None
+    facts.values["waited_for"] = event.facts.get("waited_for", "approval")
     return facts
 
 
@@ -392,4 +437,8 @@ LOADERS: dict[str, Callable[[Event], Facts | None]] = {
     ev.CREDIT_LOW: _credit_low,
     ev.REFUSALS_MANY: _refusals,
     ev.APPLICATION_SUBMITTED: _application,
+    ev.APPROVAL_REQUESTED: _approval_requested,
+    ev.BOOKING_APPROVED: _approval_facts,
+    ev.BOOKING_REJECTED: _approval_facts,
+    ev.BOOKING_EXPIRED: _expired,
 }

@@ -30,7 +30,14 @@ from booking.ics import stay_calendar
 from core.i18n import format_day, format_yen
 from core.urls import public_url
 from facilities.models import Facility
-from notifications.catalog import COMPANY_ADMINS, EMPLOYEE, OPERATORS, PLATFORM_ADMINS, Kind
+from notifications.catalog import (
+    APPROVERS,
+    COMPANY_ADMINS,
+    EMPLOYEE,
+    OPERATORS,
+    PLATFORM_ADMINS,
+    Kind,
+)
 from notifications.mail_context import Facts
 
 DEFAULT_LOCALE = "ja"
@@ -121,6 +128,11 @@ def _reason(kind: Kind, facts: Facts) -> str:
         )
     if kind.audience == PLATFORM_ADMINS:
         return gettext("You receive this because you are a member of the Engawa team.")
+    if kind.audience == APPROVERS:
+        return gettext(
+            "You receive this because you approve stays of employees of %(company)s on Engawa.",
+            company=facts.values.get("company_name", ""),
+        )
     raise ValueError(f"unknown audience {kind.audience!r}")
 
 
@@ -268,4 +280,27 @@ SUBJECTS: dict[str, Callable[[dict[str, Any]], str]] = {
         date=format_day(c["day"]),
     ),
     "application_submitted": _application_subject,
+    "approval_requested": lambda c: gettext(
+        "Stay waiting for your approval: %(name)s, %(facility)s from %(check_in)s"
+        " (booking number %(number)d)",
+        name=c["employee"].name,
+        **_stay(c),
+    ),
+    "approval_pending": lambda c: gettext(
+        "Stay waiting for approval: %(facility)s from %(check_in)s (booking number %(number)d)",
+        **_stay(c),
+    ),
+    "booking_approved": lambda c: gettext(
+        "Stay approved: %(facility)s from %(check_in)s (booking number %(number)d)",
+        **_stay(c),
+    ),
+    "booking_rejected": lambda c: gettext(
+        "Stay not approved: %(facility)s from %(check_in)s (booking number %(number)d)",
+        **_stay(c),
+    ),
+    "booking_expired": lambda c: gettext(
+        "Stay expired before it was confirmed: %(facility)s from %(check_in)s"
+        " (booking number %(number)d)",
+        **_stay(c),
+    ),
 }

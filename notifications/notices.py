@@ -192,6 +192,10 @@ def _application(p: dict) -> str:
 
 # Each notice kind's sentence, from its params, in the reader's language.
 TEXTS: dict[str, Callable[[dict], str]] = {
+    "approval_requested": lambda p: gettext(
+        "Stay %(number)s at %(facility)s, %(check_in)s–%(check_out)s, waits for your approval",
+        **_booking(p),
+    ),
     "operator_booking_created": lambda p: gettext(
         "New booking %(number)s at %(facility)s, %(check_in)s–%(check_out)s", **_booking(p)
     ),

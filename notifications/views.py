@@ -38,7 +38,7 @@ bp = Blueprint("notifications", __name__)
 
 # Who has a bell: the roles that receive notices (catalog: operators, company admins,
 # the Engawa team). Employees hear of their stays by mail.
-BELL_ROLES = (Role.OPERATOR, Role.COMPANY_ADMIN, Role.PLATFORM_ADMIN)
+BELL_ROLES = (Role.EMPLOYEE, Role.OPERATOR, Role.COMPANY_ADMIN, Role.PLATFORM_ADMIN)
 # The mail's HTML part is shown in a sandboxed frame: no script, no plugin, no origin of
 # Engawa's, only its own inline styles and embedded images; links open in a new tab.
 MAIL_HTML_POLICY = (

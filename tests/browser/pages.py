@@ -28,6 +28,7 @@ from booking.services import BookingError, StayRequest, book_stay
 from core.db import tokyo_today
 from core.extensions import db
 from facilities.models import Facility, Unit
+from hr.models import GroupPolicy
 from identity.models import Application, ApplicationKind
 from lodging.models import AccommodationTaxRule
 from notifications.models import WebhookEndpoint
@@ -51,6 +52,12 @@ EXCLUDED: dict[str, str] = {
     "company.usage_csv": "a CSV download",
     "company_hr.people_template": "a CSV download (the HR import's template)",
     "company_hr.stays_csv": "a CSV download",
+    "company_report.report_csv": "a CSV download",
+    "copay.paid": "a redirect to the stay once the card payment is read",
+    "local_billing.stay_checkout": (
+        "the local backend's test-mode payment of a stay's co-pay: tests/browser/"
+        "test_hr_workflow.py pays through it"
+    ),
     "operator.bookings_csv": "a CSV download",
     "operator.dashboard_csv": "a CSV download",
     "accounts.set_language": "a redirect back to the page the switch was used on",
@@ -105,6 +112,7 @@ class DemoIds:
     operator_booking_id: int  # an upcoming stay at the operator's facilities
     direct_stay_id: int  # a direct stay the operator recorded (made when the demo has none)
     tax_rule_id: int  # the first accommodation tax rule (seeded by migration 0010)
+    group_policy_id: int  # Acme's policy for its contract employees (demo.seed)
 
 
 @dataclass(frozen=True)
@@ -187,6 +195,13 @@ PAGES: dict[str, list[tuple]] = {
     "company_hr.employee_hr": [("company_admin", lambda i: {"user_id": i.employee_id})],
     "company_hr.people_import": [("company_admin", {})],
     "company_hr.groups": [("company_admin", {})],
+    "company_hr.default_settings": [("company_admin", {})],
+    "company_hr.policy_settings": [("company_admin", lambda i: {"policy_id": i.group_policy_id})],
+    "company_report.report": [("company_admin", {})],
+    "company_report.report_print": [("company_admin", {})],
+    "approvals.queue": [("company_admin", {}), ("employee", {})],
+    # A stay that never asked for approval: nothing to decide (404).
+    "approvals.decide": [("company_admin", lambda i: {"booking_id": i.booking_id}, 404)],
     "company_hr.stays_export": [("company_admin", {})],
     "company_sso.settings": [("company_admin", {})],
     "company_scim.index": [("company_admin", {})],
@@ -360,6 +375,11 @@ def demo_ids(app: Flask, now: datetime) -> DemoIds:
             direct_stay_id=_direct_stay(operator, facility, now),
             tax_rule_id=db.session.scalar(
                 select(AccommodationTaxRule.id).order_by(AccommodationTaxRule.id)
+            ),
+            group_policy_id=db.session.scalar(
+                select(GroupPolicy.id)
+                .where(GroupPolicy.company_id == employee.company_id)
+                .order_by(GroupPolicy.id)
             ),
         )
         db.session.remove()

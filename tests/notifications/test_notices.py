@@ -176,13 +176,15 @@ def test_signed_out_people_are_sent_to_sign_in(app, db, operator_user):
     assert "bell" not in (bell_of(visitor.get("/login").get_data(as_text=True)) or "")
 
 
-def test_employees_have_no_bell_but_may_open_the_empty_list(app, db, make_user):
+def test_employees_have_a_bell_for_the_stays_they_approve(app, db, make_user):
+    """An employee may be a manager who approves stays (issue 18): the bell is theirs too;
+    news of their own stays comes by mail."""
     employee = make_user(Role.EMPLOYEE, locale="en")
     browser = signed_in(app, employee)
-    assert bell_of(browser.get("/").get_data(as_text=True)) is None
+    assert 'aria-label="Notices"' in bell_of(browser.get("/").get_data(as_text=True))
     page = browser.get("/notices")
     assert page.status_code == 200
-    assert "No notices. News of your stays comes by mail." in page.get_data(as_text=True)
+    assert "No notices yet. When something needs your attention" in page.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("role", [Role.COMPANY_ADMIN, Role.PLATFORM_ADMIN, Role.OPERATOR])
@@ -218,6 +220,7 @@ BOOKING = {
     "check_out": "2026-12-07",
 }
 EXAMPLES = {
+    "approval_requested": (BOOKING, "Stay 7 at Seaside House, "),
     "operator_booking_created": (BOOKING, "New booking 7 at Seaside House"),
     "operator_booking_cancelled": (BOOKING, "Booking 7 at Seaside House"),
     "company_booking_no_show": (BOOKING, "Booking 7 at Seaside House, "),
