@@ -86,6 +86,11 @@ def approves_stays(user) -> bool:
     return bool(getattr(user, "books_stays", False)) and approves_anyone(user)
 
 
+@bp.app_template_filter("approval_reason_label")
+def approval_reason_label(code: str) -> str:
+    return str(REASON_LABELS.get(code, code))
+
+
 @bp.app_template_global("approval_reason_labels")
 def approval_reason_labels(approval: StayApproval) -> list[str]:
     return reason_labels(approval)

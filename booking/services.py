@@ -223,6 +223,9 @@ class Quote:
     # the stay wait for approval (hr.approval; empty: none).
     split: Split | None = None
     approval_reasons: tuple[str, ...] = ()
+    # The same rules for each purpose the employee may choose (the radio on the quote
+    # page says which purpose would make the stay wait).
+    approval_by_purpose: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def nights(self) -> list[tuple[date, int]]:
@@ -320,6 +323,9 @@ def quote_stay(
         purpose_refusal=refusal,
         split=split,
         approval_reasons=stay_reasons(actor, purpose, nights, split.employee),
+        approval_by_purpose={
+            str(p): stay_reasons(actor, p, nights, split.employee) for p in allowed.purposes
+        },
     )
 
 

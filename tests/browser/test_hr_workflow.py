@@ -49,16 +49,18 @@ def book_business_stay(page: Page, server: LiveServer) -> int:
     form.locator(f"#unit-{offer.unit_id}").check()
     form.locator("button[type=submit]").click()
     expect(page).to_have_url(re.compile(rf"^{re.escape(server.url)}/book\?"))
-    # Business workation: the quote says it needs approval, and who pays what.
+    # Business workation: the quote says that choice needs approval, and who pays what.
+    expect(page.get_by_test_id("approval-if-business")).to_be_visible()
+    expect(page.get_by_test_id("approval-if-leisure")).to_have_count(0)
     page.locator("#purpose-business").check()
     split = page.get_by_test_id("split")
     expect(split).to_be_visible()
-    company, employee = int(split.get_attribute("data-company")), int(
-        split.get_attribute("data-employee")
+    company, employee = (
+        int(split.get_attribute("data-company")),
+        int(split.get_attribute("data-employee")),
     )
     assert company > 0 and employee > 0
     assert company + employee == offer.total
-    expect(page.get_by_test_id("approval-needed")).to_be_visible()
     page.get_by_test_id("confirm-button").click()
     expect(page).to_have_url(re.compile(rf"^{re.escape(server.url)}/stays/\d+$"))
     expect(page.get_by_test_id("approval-status")).to_have_attribute(
@@ -86,7 +88,7 @@ def test_business_stay_approved_from_the_bell_then_paid_by_card(new_page, live_s
     bell = manager.get_by_test_id("bell")
     expect(bell).not_to_have_attribute("data-unread", "0")
     bell.click()
-    manager.locator(f"a[href$='/approvals/{booking_id}']").first.click()
+    manager.locator("li[data-kind=approval_requested] button").first.click()
     expect(manager).to_have_url(f"{live_server.url}/approvals/{booking_id}")
     assert page_overflow(manager) == 0
     manager.locator("textarea[name=comment]").fill("良い旅を")
@@ -105,9 +107,7 @@ def test_business_stay_approved_from_the_bell_then_paid_by_card(new_page, live_s
     expect(employee_page.locator("h1")).to_have_text(CONFIRMED_HEADING)
     with live_server.app.app_context():
         booking = db.session.get(Booking, booking_id)
-        payment = db.session.scalar(
-            select(StayPayment).where(StayPayment.booking_id == booking_id)
-        )
+        payment = db.session.scalar(select(StayPayment).where(StayPayment.booking_id == booking_id))
         assert booking.status == "confirmed"
         assert payment.status == "paid" and payment.amount == booking.employee_part
         spent = db.session.scalars(
