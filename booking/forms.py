@@ -25,6 +25,7 @@ from core.db import MAX_ID
 from facilities.regions import PREFECTURES, REGIONS
 from hr.models import Purpose
 from hr.policy import candidate_work_days, default_work_days, is_day_off
+from hr.subsidy import MAX_COMPANIONS, Companions
 
 AMENITY_LABELS = {
     "work_desks": _l("Work desks"),
@@ -156,6 +157,24 @@ class QuoteForm(StayForm):
         csrf = False
 
 
+def _companion_count(label) -> IntegerField:
+    return IntegerField(label, validators=[Optional(), NumberRange(0, MAX_COMPANIONS)], default=0)
+
+
+class CompanionFields:
+    """Who comes along with the employee, by category, on the quote and the confirm
+    form (none of them given: ``guests`` alone, as a link from the facility page or
+    from before companions says it)."""
+
+    adults = _companion_count(_l("Adults"))
+    children = _companion_count(_l("Children"))
+    infants = _companion_count(_l("Infants"))
+
+
+class CompanionQuoteForm(CompanionFields, QuoteForm):
+    """The quote page's query: the stay and who comes along."""
+
+
 class DayListField(Field):
     """Dates posted under one name (a business workation's working days, as checkboxes):
     each a strict ``YYYY-MM-DD``, at most one stay's worth of days."""
@@ -196,3 +215,25 @@ def work_day_choices(
         WorkDayChoice(day, is_day_off(day), day in ticked)
         for day in candidate_work_days(check_in, check_out)
     ]
+
+
+COMPANION_FIELDS = ("adults", "children", "infants")
+# The line under each companion field: who counts as what.
+COMPANION_HINTS = {
+    "adults": _l("Junior high school age and older."),
+    "children": _l("Primary school age."),
+    "infants": _l("Under school age."),
+}
+
+
+def companions_given(form: CompanionFields) -> bool:
+    """Whether the form names any companion field (an empty one counts as 0)."""
+    return any(form[name].raw_data for name in COMPANION_FIELDS)
+
+
+def companions_of(form: CompanionFields) -> Companions | None:
+    """The companions the form names, or None when it names none (the stay's guests
+    then count as the form says, without companions)."""
+    if not companions_given(form):
+        return None
+    return Companions(form.adults.data or 0, form.children.data or 0, form.infants.data or 0)

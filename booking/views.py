@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 from urllib.parse import urlencode
 
 from flask import (
@@ -24,22 +25,30 @@ from flask_login import current_user, login_required
 from wtforms import IntegerField, StringField
 from wtforms.validators import Length, NumberRange, Optional
 
+from accounts.models import User
 from billing.services import credit_notice
 from booking import announce, ratings, services, stay_options, stay_tax
 from booking import search as search_service
 from booking.forms import (
     AMENITY_LABELS,
+    COMPANION_FIELDS,
+    COMPANION_HINTS,
     KIND_LABELS,
     PURPOSE_HINTS,
+    CompanionFields,
+    CompanionQuoteForm,
     DayListField,
     QuoteForm,
     SearchForm,
     StayForm,
+    companions_of,
     place_choices,
     work_day_choices,
 )
 from booking.ics import stay_calendar
+from booking.models import BookingStatus
 from booking.services import MAX_GUESTS
+from booking.subsidy_use import remaining_subsidy
 from booking.terms import StayTerms, cancellation_terms, cancellation_terms_of, stay_terms
 from core import limits
 from core.dates import MAX_SEARCH_NIGHTS, adjacent_months, parse_month
@@ -50,7 +59,11 @@ from facilities.geo import facility_pins
 from facilities.licences import LICENCE_LABELS, LicenceType
 from facilities.models import Facility, Unit
 from facilities.photos import cover_photos, facility_photos
+from hr.approval import DEFAULT_APPROVAL_HOURS, REASON_LABELS, approvers_of
+from hr.groups import cap_words, subsidy_words
 from hr.models import PURPOSE_LABELS, Purpose
+from hr.policy import policy_for
+from hr.subsidy import Companions, fiscal_year_label_year
 from lodging.tax import TaxTable
 
 bp = Blueprint("booking", __name__)
@@ -58,9 +71,9 @@ STAY_ARGS = ("unit_id", "check_in", "check_out", "guests")
 MAX_EXPECTED_TAX = 10**10  # yen: far beyond any stay's, as for the expected total
 
 
-class BookForm(StayForm):
-    """The confirm button of the quote page: the stay, what it is for, and the money the
-    guest was shown."""
+class BookForm(CompanionFields, StayForm):
+    """The confirm button of the quote page: the stay, who comes along, what it is for,
+    and the money the guest was shown."""
 
     # The accommodation tax shown: a rule edited since is not charged unseen.
     expected_tax = IntegerField(validators=[Optional(), NumberRange(0, MAX_EXPECTED_TAX)])
@@ -301,30 +314,33 @@ def _facility_page(facility: Facility, args, error: services.BookingError | None
     ), (422 if error else 200)
 
 
-def _stay(form: StayForm) -> services.StayRequest:
+def _stay(form: StayForm, *, companions: bool = True) -> services.StayRequest:
     """The stay a form names, as the booking services take it. The confirm form also says
     what it is for; the days ticked count only for a business workation (without
-    JavaScript they are posted whatever the purpose)."""
+    JavaScript they are posted whatever the purpose). Companions named (and not left out,
+    ``companions=False``) make the guests: the employee and each of them."""
     purpose = work_days = None
     if isinstance(form, BookForm):
         purpose = form.purpose.data or None
         if purpose == Purpose.BUSINESS:
             work_days = tuple(form.work_days.data)
+    along = companions_of(form) if companions and isinstance(form, CompanionFields) else None
     return services.StayRequest(
         form.unit_id.data,
         form.check_in.data,
         form.check_out.data,
-        form.guests.data,
+        form.guests.data if along is None else 1 + along.count,
         purpose,
         work_days,
+        companions=along or Companions(),
     )
 
 
-def _quote_or_error(form: StayForm):
+def _quote_or_error(form: StayForm, *, companions: bool = True):
     try:
         return services.quote_stay(
             current_user,
-            _stay(form),
+            _stay(form, companions=companions),
             edge_now(),
             horizon_days=_horizon(),
             grace_days=current_app.config["BILLING_GRACE_DAYS"],
@@ -346,25 +362,103 @@ def _incomplete(form: StayForm, message: str):
     return render_template("booking/quote.html", quote=None, error=error, form=form), 400
 
 
+# Refusals about who comes along: stated beside the companions on the quote page.
+COMPANION_CODES = ("capacity", "companions")
+
+
 @bp.get("/book")
 def quote():
-    """The confirmation page: price per night, total, the money terms, and the confirm button.
+    """The confirmation page: price per night, total, who comes along, who pays what,
+    the money terms, and the confirm button.
 
-    A stay the rules refuse goes back to the facility page with the reason inline.
+    A stay the rules refuse goes back to the facility page with the reason inline;
+    companions that are wrong (not a number, too many for the room) are refused beside
+    them, on the stay quoted without them.
     """
-    form = QuoteForm(request.args)
-    if not form.validate():
+    form = CompanionQuoteForm(request.args)
+    valid, along, companion_error = form.validate(), True, None
+    if not valid and set(form.errors) <= set(COMPANION_FIELDS):
+        valid, along = True, False
+        companion_error = _("Please check the number of companions.")
+    if not valid:
         unit = get_by_id(Unit, form.unit_id.data) if form.unit_id.data else None
         if unit is not None and unit.active and unit.facility.active:
             error = services.BookingError(_("Choose a room, dates and guests."), "invalid")
             return _facility_page(unit.facility, request.args, error)
         return _incomplete(form, _("Choose a room, dates and guests."))
-    quote, error = _quote_or_error(form)
+    quote, error = _quote_or_error(form, companions=along)
+    if error is not None and along and companions_of(form) and error.code in COMPANION_CODES:
+        companion_error, along = error.message, False
+        quote, error = _quote_or_error(form, companions=False)
     if error is not None:
         return _facility_page(_bookable_facility(form.unit_id.data), request.args, error)
     confirm = BookForm(formdata=None)
     confirm.request_key.data = secrets.token_urlsafe(16)
-    return _quote_page(quote, confirm)
+    carried = companions_of(form) if along else None
+    return _quote_page(
+        quote,
+        confirm,
+        status=422 if companion_error else 200,
+        along=_along(quote, carried, form, companion_error),
+    )
+
+
+@dataclass(frozen=True)
+class Along:
+    """Who comes along, on the quote page: the companions the confirm form carries (None:
+    none named, the guests alone), and the small form that re-quotes with others."""
+
+    companions: Companions | None
+    form: CompanionQuoteForm
+    error: str | None = None
+
+
+def _along(quote, companions, form=None, error=None) -> Along:
+    """The companions form as typed (refused) or as quoted; with none named, the
+    guests beyond the employee offered as adults."""
+    if form is None or error is None:
+        form = CompanionQuoteForm(formdata=None)
+        shown = companions or Companions(adults=quote.guests - 1 if quote else 0)
+        form.adults.data, form.children.data = shown.adults, shown.children
+        form.infants.data = shown.infants
+    return Along(companions, form, error)
+
+
+@dataclass(frozen=True)
+class MoneyNotes:
+    """What the quote page says of who pays what beyond the prices: the subsidy rule in
+    words, the fiscal year of the yearly cap, and who approves the stay."""
+
+    subsidy_rule: object | None = None
+    cap_rule: object | None = None
+    fiscal_year: int | None = None
+    approver: str | None = None  # None: the company's admins
+    approval_hours: int = DEFAULT_APPROVAL_HOURS
+    reasons: tuple = ()
+
+
+def _money_notes(quote) -> MoneyNotes:
+    if quote is None or quote.split is None:
+        return MoneyNotes()
+    policy = policy_for(current_user)
+    split, rule, cap, year, approver = quote.split, None, None, None, None
+    if split.employee:
+        rule, cap = subsidy_words(policy), cap_words(policy)
+    if split.remaining is not None:
+        start = current_user.company.fiscal_year_start_month
+        year = fiscal_year_label_year(quote.check_in, start)
+    if quote.approval_reasons:
+        who = approvers_of(current_user)
+        person = get_by_id(User, who.approver_id) if who.approver_id else None
+        approver = person.name if person is not None else None
+    return MoneyNotes(
+        rule,
+        cap,
+        year,
+        approver,
+        policy.approval_hours if policy is not None else DEFAULT_APPROVAL_HOURS,
+        tuple(REASON_LABELS[code] for code in quote.approval_reasons if code in REASON_LABELS),
+    )
 
 
 def _bookable_facility(unit_id: int) -> Facility:
@@ -374,7 +468,7 @@ def _bookable_facility(unit_id: int) -> Facility:
     return unit.facility
 
 
-def _quote_page(quote, form, error=None, status=200):
+def _quote_page(quote, form, error=None, status=200, along=None):
     now = edge_now()
     today = tokyo_today(now)
     credit = credit_notice(current_user, now, current_app.config["BILLING_GRACE_DAYS"])
@@ -391,6 +485,9 @@ def _quote_page(quote, form, error=None, status=200):
         terms=stay_terms(quote.check_in, today) if quote else None,
         today=today,
         unit_id=quote.unit.id if quote else form.unit_id.data,
+        along=along or _along(quote, companions_of(form) if isinstance(form, BookForm) else None),
+        companion_hints=COMPANION_HINTS,
+        money=_money_notes(quote),
         **(_purpose_choice(quote, form, purpose_error) if quote else {}),
     ), status
 
@@ -441,8 +538,25 @@ def book():
         conflict = isinstance(exc, services.BookingConflict | services.PriceChanged)
         return _quote_page(quote, form, exc, 409 if conflict else 422)
     db.session.commit()
-    flash(_("Your stay is booked."), "success")
+    message, category = BOOKED_FLASH.get(booking.status, (_l("Your stay is booked."), "success"))
+    flash(str(message), category)
     return redirect(url_for("booking.stay", booking_id=booking.id), 303)
+
+
+# What the employee is told once the confirm button has done its work.
+BOOKED_FLASH = {
+    BookingStatus.PENDING_APPROVAL: (
+        _l(
+            "Your request has been sent for approval. Its nights are held for you, and"
+            " nothing is charged until it is approved."
+        ),
+        "success",
+    ),
+    BookingStatus.AWAITING_PAYMENT: (
+        _l("Its nights are held for you: pay your part by card to confirm the stay."),
+        "info",
+    ),
+}
 
 
 @bp.get("/stays")
@@ -462,6 +576,31 @@ def stays():
         # The accommodation tax each stay keeps (none once cancelled, less after a no-show).
         taxes={b.id: stay_tax.kept_tax(b) for b in (*upcoming, *past)},
         register_complete=stay_options.register_complete(upcoming, today),
+        subsidy=_year_subsidy(today),
+    )
+
+
+@dataclass(frozen=True)
+class YearSubsidy:
+    """The employee's yearly subsidy in this fiscal year (named by its first year)."""
+
+    year: int
+    cap: int
+    remaining: int
+
+
+def _year_subsidy(today: date) -> YearSubsidy | None:
+    """What is left of the employee's yearly subsidy (None: their policy has no cap)."""
+    if not current_user.books_stays:
+        return None
+    policy = policy_for(current_user)
+    if policy is None or policy.annual_cap is None:
+        return None
+    start = current_user.company.fiscal_year_start_month
+    return YearSubsidy(
+        fiscal_year_label_year(today, start),
+        policy.annual_cap,
+        remaining_subsidy(current_user, today, policy=policy),
     )
 
 

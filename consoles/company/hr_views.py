@@ -1,6 +1,8 @@
 """The company admin's HR pages: one employee's HR details (number, department, group,
 manager), the people CSV import and its template, the group policies (which stays each
-group may book), and the monthly stays export for attendance and leave entry.
+group may book; on a page of each policy, which stays wait for an approver, what the
+company pays and for which companions) with the company's fiscal year, and the monthly
+stays export for attendance and leave entry.
 
 For company admins only, and only ever of their own company (``current_user.company_id``):
 another company's person or policy is not found (404). The rules and their audit entries
@@ -32,10 +34,14 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from accounts.models import COMPANY_ROLES, Role, User
 from booking.models import CHARGED_STATUSES, Booking
 from consoles.company.hr_forms import (
+    COMPANION_HINTS,
+    SUBSIDY_HINTS,
     DefaultPolicyForm,
     EmployeeHrForm,
+    FiscalYearForm,
     GroupPolicyForm,
     PeopleImportForm,
+    PolicySettingsForm,
 )
 from core import input_guard
 from core.csv import csv_download, write_csv
@@ -48,7 +54,8 @@ from facilities.models import Unit
 from hr import groups as hr_groups
 from hr import people as hr_people
 from hr import people_import as hr_import
-from hr.models import DEFAULT_GROUP, PURPOSE_LABELS, Purpose
+from hr.approval import REASON_LABELS
+from hr.models import DEFAULT_GROUP, PURPOSE_LABELS, CompanionCategory, Purpose
 from identity import members
 
 bp = Blueprint("company_hr", __name__, url_prefix="/company")
@@ -56,7 +63,7 @@ bp = Blueprint("company_hr", __name__, url_prefix="/company")
 # Room in an upload's body for the form's other fields and the multipart framing.
 BODY_ROOM = 64 * 1024
 # The form fields the service's refusals name (``HrError.field``), where they differ.
-FORM_FIELDS = {"manager_id": "manager"}
+FORM_FIELDS = {"manager_id": "manager", "approver_id": "approver", "deputy_id": "deputy"}
 
 
 @bp.before_request
@@ -259,10 +266,21 @@ def _policy_data(policy) -> dict:
     }
 
 
-def _groups_page(*, add_form=None, default_form=None, error=None, error_at=None, status=200):
+def _groups_page(
+    *,
+    add_form=None,
+    default_form=None,
+    year_form=None,
+    error=None,
+    error_at=None,
+    status=200,
+):
     """The page; ``error_at`` names the form a refusal is about (a group's name, or
     ``DEFAULT_GROUP``), which then keeps what was posted."""
     company_id = _company_id()
+    if year_form is None:
+        year_form = FiscalYearForm(formdata=None)
+        year_form.fiscal_year_start_month.data = current_user.company.fiscal_year_start_month
     policies = hr_groups.group_policies(company_id)
     default = next((p for p in policies if p.employee_group == DEFAULT_GROUP), None)
     rows = []
@@ -287,8 +305,10 @@ def _groups_page(*, add_form=None, default_form=None, error=None, error_at=None,
         groups_in_use=in_use,
         without_policy=[group for group in in_use if group not in with_policy],
         button_form=EmptyForm(),
+        year_form=year_form,
         error=error,
         error_at=error_at,
+        **_policy_words(),
         active="groups",
     ), status
 
@@ -386,6 +406,152 @@ def delete_group(policy_id: int):
             ),
             "success",
         )
+    return _back_to_groups()
+
+
+# --- one policy's approval, subsidy and companions ----------------------------------------
+
+
+def _policy_words() -> dict:
+    """What the templates need to say a policy in words (``hr.groups``)."""
+    return {
+        "subsidy_words": hr_groups.subsidy_words,
+        "cap_words": hr_groups.cap_words,
+        "companion_words": hr_groups.companion_words,
+        "companions_matter": hr_groups.companions_matter,
+        "example_split": hr_groups.example_split,
+        "example_companions": hr_groups.EXAMPLE_COMPANIONS,
+        "settings_of": hr_groups.settings_of,
+        "companion_categories": list(CompanionCategory),
+        "companion_labels": hr_groups.COMPANION_LABELS,
+        "reason_labels": REASON_LABELS,
+    }
+
+
+def _people_choices(company_id: int) -> list[tuple[int, str]]:
+    return [
+        (person.id, f"{person.name} <{person.email}>")
+        for person in hr_groups.approver_candidates(company_id)
+    ]
+
+
+def _offered(user_id: int | None, people: list[tuple[int, str]]) -> str:
+    """The select's value for a stored approver or deputy: "" when they are no longer
+    offered (deactivated, or moved to another company)."""
+    offered = {person_id for person_id, _label in people}
+    return str(user_id) if user_id in offered else ""
+
+
+def _policy_or_404(company_id: int, policy_id: int | None):
+    """The company's row of that id (None: the default's row, which may not exist yet)."""
+    policies = hr_groups.group_policies(company_id)
+    if policy_id is None:
+        return next((p for p in policies if p.employee_group == DEFAULT_GROUP), None)
+    policy = next((p for p in policies if p.id == policy_id), None)
+    if policy is None:
+        abort(404)
+    return policy
+
+
+def _refusal_on_form(form: PolicySettingsForm, exc: hr_people.HrError) -> str | None:
+    """Put the service's refusal on the field it names; the message when none fits."""
+    field = FORM_FIELDS.get(exc.field or "", exc.field)
+    if field == "subsidy_amount":
+        field = "subsidy_percent" if form.subsidy_kind.data == "percent" else "subsidy_yen"
+    if field in form:
+        form[field].errors.append(exc.message)
+        return None
+    return exc.message
+
+
+@bp.route("/groups/default/settings", methods=["GET", "POST"])
+def default_settings():
+    """The company default's purposes, approval, subsidy and companions (saving them
+    makes its row when it has none)."""
+    return _settings_page(None)
+
+
+@bp.route("/groups/<int:policy_id>/settings", methods=["GET", "POST"])
+def policy_settings(policy_id: int):
+    """One group's purposes, approval, subsidy and companions."""
+    return _settings_page(policy_id)
+
+
+def _settings_page(policy_id: int | None):
+    company_id = _company_id()
+    policy = _policy_or_404(company_id, policy_id)
+    group = policy.employee_group if policy is not None else DEFAULT_GROUP
+    people = _people_choices(company_id)
+    form = PolicySettingsForm(people=people)
+    error, refused = None, False
+    if form.validate_on_submit():
+        try:
+            hr_groups.save_policy_settings(
+                company_id, group, form.settings(), actor_id=current_user.id, now=edge_now()
+            )
+        except hr_people.HrError as exc:
+            db.session.rollback()
+            refused = True
+            error = _refusal_on_form(form, exc)
+        else:
+            db.session.commit()
+            if group == DEFAULT_GROUP:
+                flash(_("The company default has been saved."), "success")
+            else:
+                flash(
+                    _("The policy of the group %(group)s has been saved.", group=group), "success"
+                )
+            return redirect(_settings_url(policy_id), 303)
+    stored = hr_groups.settings_of(policy)
+    if not form.is_submitted():
+        form = PolicySettingsForm(formdata=None, people=people)
+        form.fill(stored, _offered(stored.approver_id, people), _offered(stored.deputy_id, people))
+    status = 422 if refused else 400 if form.is_submitted() else 200
+    return render_template(
+        "company/policy_settings.html",
+        policy=policy,
+        group=group,
+        action=_settings_url(policy_id),
+        form=form,
+        stored=stored,
+        error=error,
+        lost_approver=stored.approver_id is not None and not _offered(stored.approver_id, people),
+        lost_deputy=stored.deputy_id is not None and not _offered(stored.deputy_id, people),
+        subsidy_hints=SUBSIDY_HINTS,
+        companion_hints=COMPANION_HINTS,
+        **_policy_words(),
+        active="groups",
+    ), status
+
+
+def _settings_url(policy_id: int | None) -> str:
+    if policy_id is None:
+        return url_for("company_hr.default_settings")
+    return url_for("company_hr.policy_settings", policy_id=policy_id)
+
+
+@bp.post("/fiscal-year")
+def fiscal_year():
+    """The month the company's fiscal year begins (the yearly subsidy caps' year)."""
+    form = FiscalYearForm()
+    if not form.validate_on_submit():
+        return _groups_page(year_form=form, status=400)
+    try:
+        hr_groups.set_fiscal_year_start(
+            _company_id(),
+            form.fiscal_year_start_month.data,
+            actor_id=current_user.id,
+            now=edge_now(),
+        )
+    except hr_people.HrNotFound:
+        db.session.rollback()
+        abort(404)
+    except hr_people.HrError as exc:
+        db.session.rollback()
+        form.fiscal_year_start_month.errors.append(exc.message)
+        return _groups_page(year_form=form, status=422)
+    db.session.commit()
+    flash(_("The start of your fiscal year has been saved."), "success")
     return _back_to_groups()
 
 
