@@ -177,6 +177,7 @@ ACTION_LABELS = {
     "scim.user.deactivate": _l("Account deactivated by the directory"),
     "scim.user.reactivate": _l("Account reactivated by the directory"),
     "hr.facts": _l("HR details changed"),
+    "hr.fiscal_year": _l("Fiscal year changed"),
     "hr.import": _l("HR details imported from a CSV file"),
     "hr.group_policy.create": _l("Group policy added"),
     "hr.group_policy.update": _l("Group policy changed"),
