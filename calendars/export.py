@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from availability.models import Block, BlockSource
-from booking.models import HOLDING_STATUSES, Booking
+from booking.models import COUNTED_STATUSES, Booking
 from calendars.models import CalendarExport
 from core.db import tokyo_today
 from core.extensions import db
@@ -227,7 +227,7 @@ def _rows(export: CalendarExport, unit_ids: list[int], since: date) -> tuple[lis
         select(Booking.id, Booking.unit_id, Booking.check_in, held_until)
         .where(
             Booking.unit_id.in_(unit_ids),
-            Booking.status.in_(HOLDING_STATUSES),
+            Booking.status.in_(COUNTED_STATUSES),
             held_until > since,
         )
         .order_by(Booking.check_in, Booking.id)

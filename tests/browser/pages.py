@@ -79,6 +79,7 @@ EXCLUDED: dict[str, str] = {
 }
 EXCLUDED_PREFIXES: dict[str, str] = {
     "api.": "JSON API",
+    "company_report_api.": "the company's JSON API (the outcome report)",
     "operator_api.": "the operator's JSON API",
     "scim.": "SCIM 2.0: JSON for identity providers",
     "health.": "JSON and Prometheus text for load balancers and monitoring",
