@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -88,6 +89,8 @@ DB_POOL_OVERFLOW = Gauge(
 # Endpoint label of a request no route matched (404, 405): never the path itself.
 UNMATCHED = "unmatched"
 _GAUGES_KEY = "engawa.database_gauges"
+# The engine whose pool the pool gauges follow (the app created last in this process).
+_watched: Engine | None = None
 
 
 def observe_request(endpoint: str | None, method: str, status: int, seconds: float) -> None:
@@ -105,26 +108,30 @@ def watch_pool(engine: Engine) -> None:
 
     Connections in use are counted up and down by the events themselves (a pool counts
     a connection given back only after its ``checkin`` event); the size and overflow
-    are read from the pool at each event.
+    are read from the pool at each event. The gauges are the process's, so only the
+    engine watched last writes them: an earlier app's engine in the same process (tests
+    build many) giving back its connections must not move the primary's figures.
     """
+    global _watched
+    _watched = engine
+    in_use = 0
+    lock = threading.Lock()
 
-    def sizes() -> None:
-        pool = engine.pool
-        for gauge, reading in ((DB_POOL_SIZE, "size"), (DB_POOL_OVERFLOW, "overflow")):
-            read = getattr(pool, reading, None)  # a QueuePool has both; other pools neither
-            if read is not None:
-                gauge.set(read())
+    def publish(step: int) -> None:
+        nonlocal in_use
+        with lock:
+            in_use += step
+            if _watched is not engine:
+                return
+            DB_POOL_CHECKED_OUT.set(in_use)
+            pool = engine.pool
+            for gauge, reading in ((DB_POOL_SIZE, "size"), (DB_POOL_OVERFLOW, "overflow")):
+                read = getattr(pool, reading, None)  # a QueuePool has both; other pools neither
+                if read is not None:
+                    gauge.set(read())
 
-    def checkout(*_args) -> None:
-        DB_POOL_CHECKED_OUT.inc()
-        sizes()
-
-    def checkin(*_args) -> None:
-        DB_POOL_CHECKED_OUT.dec()
-        sizes()
-
-    event.listen(engine, "checkout", checkout)
-    event.listen(engine, "checkin", checkin)
+    event.listen(engine, "checkout", lambda *_args: publish(1))
+    event.listen(engine, "checkin", lambda *_args: publish(-1))
 
 
 # --- Read from the database at scrape time -------------------------------------------

@@ -266,7 +266,9 @@ BAD = {
 
 
 @pytest.mark.parametrize("kind", list(BAD))
-def test_a_bad_fetch_keeps_every_block(db, unit, feed_server, kind):
+def test_a_bad_fetch_keeps_every_block(app, db, unit, feed_server, kind):
+    if kind == "slow":
+        app.config["CALENDAR_FETCH_TIMEOUT"] = 1  # the feed answers after 2.5 s
     feed = add(db, unit, feed_server.serve("/airbnb.ics", AIRBNB))
     sync(db)
     before = snapshot(db, unit.id)
