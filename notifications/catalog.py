@@ -172,6 +172,12 @@ COMPANY_WEBHOOK_TYPES = (
     ev.BOOKING_CREATED,
     ev.BOOKING_CANCELLED,
     ev.BOOKING_CHANGED,
+    # A stay's way through its company's approval and co-pay (the company's HR tools).
+    ev.APPROVAL_REQUESTED,
+    ev.BOOKING_APPROVED,
+    ev.BOOKING_REJECTED,
+    ev.BOOKING_EXPIRED,
+    ev.BOOKING_WITHDRAWN,
     ev.INVOICE_ISSUED,
     ev.PAYMENT_FAILED,
 )

@@ -30,7 +30,7 @@ from accounts import events as ev
 from accounts.events import Event
 from accounts.models import Company
 from billing.models import Invoice, Subscription
-from booking.models import Booking
+from booking.models import Booking, StayApproval
 from calendars.models import CalendarConflict, CalendarFeed
 from core.extensions import db
 from facilities.models import Facility, Unit
@@ -77,6 +77,17 @@ def test_body(public_id_: str, endpoint_id: int, now: datetime) -> str:
     return envelope(public_id_, TEST_TYPE, now, obj)
 
 
+# Events whose object is a booking; the approval ones go to the company only.
+_APPROVAL_TYPES = (
+    ev.APPROVAL_REQUESTED,
+    ev.BOOKING_APPROVED,
+    ev.BOOKING_REJECTED,
+    ev.BOOKING_EXPIRED,
+    ev.BOOKING_WITHDRAWN,
+)
+_BOOKING_TYPES = (ev.BOOKING_CREATED, ev.BOOKING_CANCELLED, ev.BOOKING_CHANGED, *_APPROVAL_TYPES)
+
+
 def _subject(event: Event, model):
     return db.session.get(model, event.subject_id) if event.subject_id else None
 
@@ -92,7 +103,7 @@ def event_object(event: Event, audience: str) -> dict[str, Any] | None:
     """``data.object`` of ``event``; only the id when the thing is gone; None when the row
     of that id belongs to another organisation than the event's (the id was reused)."""
     facts = event.facts
-    if event.type in (ev.BOOKING_CREATED, ev.BOOKING_CANCELLED, ev.BOOKING_CHANGED):
+    if event.type in _BOOKING_TYPES:
         booking = _subject(event, Booking)
         if booking is None:
             return {"object": "booking", "id": event.subject_id}
@@ -160,6 +171,14 @@ def _booking(booking: Booking, type_: str, facts: dict, audience: str) -> dict[s
         obj["employee"] = {"id": guest.id, "email": guest.email, "name": guest.name}
         # The days a business workation works, as its stays export lists them.
         obj["working_days"] = sorted(row.day.isoformat() for row in booking.work_days)
+        # Who pays what: the stay credit (the company's part) and the employee's card.
+        obj["company_part_yen"] = booking.company_part
+        obj["employee_part_yen"] = booking.employee_part
+        obj["companions"] = {
+            "adults": booking.companion_adults,
+            "children": booking.companion_children,
+            "infants": booking.companion_infants,
+        }
     else:  # as on the operator's arrivals page
         company = db.session.get(Company, booking.company_id)
         obj["guest"] = {"name": guest.name}
@@ -177,7 +196,32 @@ def _booking(booking: Booking, type_: str, facts: dict, audience: str) -> dict[s
         obj["charged_yen"] = facts.get("charged")
         obj["refunded_yen"] = facts.get("refunded")
         obj["by"] = facts.get("by")
+    elif type_ in _APPROVAL_TYPES and audience == COMPANY:  # the company's own HR matter
+        obj["approval"] = _approval(booking, type_, facts)
     return obj
+
+
+def _approval(booking: Booking, type_: str, facts: dict) -> dict[str, Any] | None:
+    """Where the stay stands with its approval (None for a stay that needed none: one
+    that waited only for the employee's payment)."""
+    approval = db.session.get(StayApproval, booking.id)
+    out: dict[str, Any] = {}
+    if approval is not None:
+        out = {
+            "reasons": approval.reasons.split(",") if approval.reasons else [],
+            "decision": approval.decision,
+            "requested_at": instant(approval.requested_at),
+            "expires_at": instant(approval.expires_at),
+            "decided_at": instant(approval.decided_at),
+            "approver_id": approval.approver_id,
+            "decided_by_id": approval.decided_by_id,
+            "comment": approval.comment or None,
+        }
+    if type_ == ev.BOOKING_APPROVED:
+        out["next"] = facts.get("next")  # "payment" (the employee's part) or "confirmed"
+    elif type_ in (ev.BOOKING_EXPIRED, ev.BOOKING_WITHDRAWN):
+        out["waited_for"] = facts.get("waited_for")  # "approval" or "payment"
+    return out or None
 
 
 def _conflict(conflict: CalendarConflict) -> dict[str, Any]:
