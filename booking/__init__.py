@@ -7,14 +7,16 @@ from __future__ import annotations
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from booking import (  # noqa: F401  (change_, photo_, rating_, register_views: on views.bp)
+from booking import (  # noqa: F401  (modules whose pages hang on views.bp or api.bp)
     api,
+    approval_api,
     approval_views,
     change_views,
     copay_views,
     holds,
     photo_views,
     rating_views,
+    register_api,
     register_purge,
     register_views,
     views,

@@ -1,4 +1,9 @@
-"""JSON API v1 for company systems and scripts. Bearer tokens only; shapes are a contract."""
+"""JSON API v1 for company systems and scripts. Bearer tokens only; shapes are a contract.
+
+The blueprint, its sign-in and error shape, search and stays are here; the approver's
+endpoints hang on the same blueprint from ``approval_api``, a stay's guest register
+from ``register_api``.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,10 @@ from accounts import services as accounts
 from availability.night_cap import NightCapReached
 from billing.copay import expire_checkout, send_owed_refund
 from billing.services import summary
-from booking import announce, approvals, cancellation, changes, guest_register, services
+from booking import announce, cancellation, changes, guest_register, lookups, services
 from booking import search as search_service
-from booking.approvals import MAX_COMMENT, ApprovalError
-from booking.models import Booking, StayApproval
+from booking.approvals import ApprovalError
+from booking.models import Booking
 from booking.search import AMENITIES, SearchQuery
 from booking.services import MAX_GUESTS
 from booking.stay_tax import kept_tax
@@ -27,10 +32,6 @@ from core.extensions import db
 from facilities.models import Facility
 from facilities.regions import PREFECTURES_BY_CODE, REGIONS_BY_SLUG
 from hr.subsidy import MAX_COMPANIONS, NO_COMPANIONS, Companions
-from lodging import register
-from lodging.guests import FIELDS as GUEST_FIELDS
-from lodging.guests import JAPAN, GuestDetails, clean_guest
-from lodging.register import StoredGuest
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -402,7 +403,7 @@ def _purpose_body(body: dict) -> tuple[str | None, tuple[date, ...] | None]:
 @bp.get("/bookings")
 def list_bookings():
     today = tokyo_today(edge_now())
-    upcoming, past = services.bookings_of(g.api_user, today, with_nights=True)
+    upcoming, past = lookups.bookings_of(g.api_user, today, with_nights=True)
     bookings = past[::-1] + upcoming
     terms = cancellation_terms_of(bookings, today)
     complete = guest_register.register_complete(bookings)
@@ -411,7 +412,7 @@ def list_bookings():
 
 def _own(booking_id: int) -> Booking:
     try:
-        return services.booking_of(g.api_user, booking_id)
+        return lookups.booking_of(g.api_user, booking_id)
     except services.BookingNotFound:
         raise ApiError(404, "not_found", "No such booking.") from None
 
@@ -481,95 +482,10 @@ def change_booking(booking_id: int):
     return jsonify(payload)
 
 
-def _register_json(lines: list[StoredGuest]) -> list[dict]:
-    """The stored register as the API answers it (never the passport images)."""
-    return [
-        {
-            "position": line.position,
-            **line.details.as_json(),
-            "passport_image": line.has_passport_image,
-        }
-        for line in lines
-    ]
-
-
 def _invalid_fields(fields: dict[str, str], message: str) -> ApiError:
     error = ApiError(422, "invalid", message)
     error.fields = fields  # type: ignore[attr-defined]  (the api_error handler shows them)
     return error
-
-
-def _lives_abroad(item: dict) -> bool | None:
-    """``lives_abroad`` as sent; left out (or null), a foreign national who gives a passport
-    number lives abroad, so the number is kept and its image is then required."""
-    if item.get("lives_abroad") is not None:
-        return item["lives_abroad"]
-    nationality, passport = item.get("nationality"), item.get("passport_number")
-    given = passport.strip() if isinstance(passport, str) else passport is not None
-    foreign = isinstance(nationality, str) and nationality.strip().upper() not in ("", JAPAN)
-    return foreign and bool(given)  # (a field that is not text: clean_guest names it)
-
-
-def _guests_body(body: dict, guest_count: int) -> list[GuestDetails]:
-    """Every guest of the stay from ``{"guests": [...]}``, checked; else 422 ``invalid``
-    naming each refused field (``guests[1].phone``)."""
-    raw = body.get("guests")
-    if not isinstance(raw, list):
-        raise _invalid_fields(
-            {"guests": "A list of the stay's guests is required."},
-            "'guests' must be a list of the stay's guests.",
-        )
-    if len(raw) != guest_count:
-        message = f"This stay has {guest_count} guests: give the details of each of them."
-        raise _invalid_fields({"guests": message}, message)
-    guests: list[GuestDetails] = []
-    fields: dict[str, str] = {}
-    for index, item in enumerate(raw):
-        if not isinstance(item, dict):
-            fields[f"guests[{index}]"] = "Each guest is a JSON object."
-            continue
-        if not isinstance(item.get("lives_abroad", False), bool | None):
-            fields[f"guests[{index}].lives_abroad"] = "'lives_abroad' is true or false."
-            continue
-        details, errors = clean_guest(
-            {k: item.get(k) for k in GUEST_FIELDS} | {"lives_abroad": _lives_abroad(item)}
-        )
-        for name, message in errors.items():
-            fields[f"guests[{index}].{name}"] = str(message)
-        if details is not None:
-            guests.append(details)
-    if fields:
-        raise _invalid_fields(
-            fields, "Some guests' details are missing or not valid: see 'fields'."
-        )
-    return guests
-
-
-@bp.put("/bookings/<int:booking_id>/guests")
-def put_guests(booking_id: int):
-    """Fill in the guest register of the caller's own stay: every guest, the booker
-    first. The passport images go through the web page. Answers the stored register
-    and what it still lacks (a passport image) before check-in."""
-    booking = _own(booking_id)  # somebody else's id: 404 whatever the body
-    now = edge_now()
-    try:
-        guest_register.check_editable(booking, tokyo_today(now))
-        guests = _guests_body(_json_object(), booking.guests)
-        lines = guest_register.save_register(g.api_user, booking, guests, now, every_guest=True)
-    except guest_register.RegisterError as exc:
-        db.session.rollback()
-        if exc.code == "not_needed":
-            raise ApiError(409, "not_needed", str(exc.message)) from None
-        raise ApiError(409, "not_editable", str(exc.message)) from None
-    missing = [str(m) for m in register.missing(booking.id, booking.guests)]
-    payload = {
-        "booking_id": booking.id,
-        "guests": _register_json(lines),
-        "register_complete": not missing,
-        "missing": missing,
-    }
-    db.session.commit()
-    return jsonify(payload)
 
 
 @bp.delete("/bookings/<int:booking_id>")
@@ -593,95 +509,6 @@ def cancel_booking(booking_id: int):
     if result.checkout_to_expire:
         expire_checkout(result.checkout_to_expire)
     return "", 204
-
-
-# --- approvals -----------------------------------------------------------------------------
-
-
-def _approval_json(approval: StayApproval) -> dict:
-    """A stay's request for approval as the approver reads it: the stay, its employee,
-    why it needs approval, until when, and the decision."""
-    booking = approval.booking
-    return {
-        "booking_id": booking.id,
-        "employee": {"id": booking.user_id, "name": booking.user.name},
-        "booking": _booking_json(booking),
-        "reasons": [code for code in approval.reasons.split(",") if code],
-        "approver_id": approval.approver_id,
-        "deputy_id": approval.deputy_id,
-        "requested_at": approval.requested_at.isoformat(),
-        "expires_at": approval.expires_at.isoformat(),
-        "decision": approval.decision,
-        "decided_by_id": approval.decided_by_id,
-        "decided_at": approval.decided_at.isoformat() if approval.decided_at else None,
-        "comment": approval.comment,
-    }
-
-
-@bp.get("/approvals")
-def approval_queue():
-    """The caller's queue: stays waiting for their decision, soonest to run out first,
-    and their recent decisions."""
-    found = approvals.approval_queue(g.api_user, tokyo_today(edge_now()))
-    return jsonify(
-        waiting=[_approval_json(a) for a in found.waiting],
-        decided=[_approval_json(a) for a in found.decided],
-    )
-
-
-def _comment_body() -> str:
-    """``comment`` of an optional JSON body (at most ``MAX_COMMENT`` characters)."""
-    body = _json_object() if request.get_data() else {}
-    comment = body.get("comment")
-    if comment is None:
-        return ""
-    if not isinstance(comment, str) or len(comment.strip()) > MAX_COMMENT:
-        raise _invalid_fields(
-            {"comment": f"Text of at most {MAX_COMMENT} characters."},
-            "Some fields are not valid: see 'fields'.",
-        )
-    return comment
-
-
-def _decided(booking_id: int, decide) -> tuple:
-    comment = _comment_body()
-    try:
-        booking = decide(comment)
-    except ApprovalError as exc:
-        db.session.rollback()
-        if exc.code == "expired":
-            raise ApiError(409, "expired", str(exc.message)) from None
-        if exc.code == "not_pending":
-            raise ApiError(409, "not_pending", str(exc.message)) from None
-        if exc.code == "comment_too_long":
-            raise _invalid_fields({"comment": str(exc.message)}, str(exc.message)) from None
-        raise ApiError(404, "not_found", "No such stay waiting for your approval.") from None
-    except services.BookingError as exc:  # the company's credit no longer covers it
-        db.session.rollback()
-        _raise_booking_error(exc)
-    payload = _booking_json(booking)  # before the commit expires what it reads
-    db.session.commit()
-    return jsonify(payload), 200
-
-
-@bp.post("/approvals/<int:booking_id>/approve")
-def approve_stay(booking_id: int):
-    """Approve a stay waiting for the caller's decision: it is confirmed (charged to the
-    stay credit) or waits for the employee's payment of their part."""
-    grace_days = current_app.config["BILLING_GRACE_DAYS"]
-    return _decided(
-        booking_id,
-        lambda comment: approvals.approve(g.api_user, booking_id, comment, edge_now(), grace_days),
-    )
-
-
-@bp.post("/approvals/<int:booking_id>/reject")
-def reject_stay(booking_id: int):
-    """Reject a stay waiting for the caller's decision: its nights are released and
-    nothing is charged."""
-    return _decided(
-        booking_id, lambda comment: approvals.reject(g.api_user, booking_id, comment, edge_now())
-    )
 
 
 @bp.get("/company")

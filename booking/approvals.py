@@ -38,6 +38,7 @@ from booking.holds import (  # noqa: F401  (request_approval: booking.services' 
     request_approval,
     waited_for,
 )
+from booking.lookups import booking_of
 from booking.models import (
     WAITING_STATUSES,
     ApprovalDecision,
@@ -45,7 +46,7 @@ from booking.models import (
     BookingStatus,
     StayApproval,
 )
-from booking.services import booking_of, confirm_stay
+from booking.services import confirm_stay
 from core.db import TOKYO, in_id_range, tokyo_today
 from core.errors import RuleError
 from core.extensions import db

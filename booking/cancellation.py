@@ -8,7 +8,7 @@ them takes them), gets the company's credit back by the cancellation policy
 
 A co-paid stay (the employee paid ``Booking.employee_part`` by card) splits the
 policy's refund ``R`` between its two payers in proportion to their parts
-(``billing.ledger.split_refund``): the company gets ``R × company part ÷ total``,
+(``billing.refunds.split_refund``): the company gets ``R × company part ÷ total``,
 rounded down, to its credit, the employee the rest, to their card (recorded on their
 ``StayPayment``; ``billing.copay.send_owed_refund`` sends it after the commit), each at
 most what they paid. A stay the company ends (``cancel_future_stays``) gives both
@@ -36,14 +36,16 @@ from accounts.models import User
 from availability.blocks import reconcile_unit
 from availability.changes import nights_changed
 from availability.models import Occupancy
-from billing import ledger
-from billing.ledger import RefundSplit, refund_split_for_cancellation
+from billing import ledger, refunds
+from billing.ledger import refund_split_for_cancellation
+from billing.refunds import RefundSplit
 from booking.announce import acted_by, booking_parties
 from booking.approvals import withdraw
 from booking.copay import close_payment
 from booking.holds import close_approval, release_waiting, waited_for
+from booking.lookups import booking_of
 from booking.models import WAITING_STATUSES, ApprovalDecision, Booking, BookingStatus
-from booking.services import BookingError, PriceChanged, booking_of
+from booking.services import BookingError, PriceChanged
 from booking.stay_tax import refund_unkept_tax
 from booking.terms import policy_of
 from core.db import tokyo_today
@@ -77,7 +79,7 @@ def refund_preview(booking: Booking, today: date) -> RefundSplit:
     and to the employee's card (nothing for a stay that waits: nothing was charged)."""
     if booking.status != BookingStatus.CONFIRMED or booking.check_in <= today:
         return RefundSplit(0, 0)
-    return ledger.cancellation_split(
+    return refunds.cancellation_split(
         booking.total_price,
         booking.employee_part,
         booking.check_in,

@@ -21,7 +21,7 @@ from wtforms.validators import NumberRange, Optional
 
 from billing.copay import expire_checkout, send_owed_refund
 from billing.ledger import card_held, stay_payment_of
-from booking import cancellation, changes, services
+from booking import cancellation, changes, lookups, services
 from booking.forms import QuoteForm, StayForm
 from booking.models import Booking
 from booking.services import MAX_GUESTS
@@ -85,7 +85,7 @@ class CancelForm(EmptyForm):
 
 def _own(booking_id: int) -> Booking:
     try:
-        return services.booking_of(current_user, booking_id)
+        return lookups.booking_of(current_user, booking_id)
     except services.BookingNotFound:
         abort(404)
 
@@ -148,7 +148,7 @@ def _not_changeable(booking: Booking):
 
 def _changeable(booking: Booking) -> bool:
     """A confirmed stay not begun that the employee paid nothing of (``changes``)."""
-    return services.can_change(booking, tokyo_today(edge_now())) and not booking.employee_part
+    return lookups.can_change(booking, tokyo_today(edge_now())) and not booking.employee_part
 
 
 @bp.get("/stays/<int:booking_id>/change")
@@ -286,7 +286,7 @@ def cancel_confirm(booking_id: int):
         booking=booking,
         terms=terms,
         policy=stay_terms(booking.check_in, today, tokyo_today(booking.created_at)),
-        cancellable=services.can_change(booking, today) or booking.is_waiting,
+        cancellable=lookups.can_change(booking, today) or booking.is_waiting,
         refunds=refunds,
         card_paid=card_paid,
         kept=cancellation.kept_by_policy(terms.paid, booking.total_price, card_paid, refunds),

@@ -35,6 +35,7 @@ from availability.night_cap import check_night_cap
 from billing import ledger, tax_ledger
 from billing.ledger import ChangeMoney
 from booking.announce import announce_change
+from booking.lookups import booking_of
 from booking.models import WAITING_STATUSES, Booking, BookingNight, BookingStatus
 from booking.purpose import carried_work_days, set_work_days
 from booking.services import (
@@ -44,7 +45,6 @@ from booking.services import (
     PriceChanged,
     StayRequest,
     billing_refusals,
-    booking_of,
     check_monthly_cap,
     check_request,
     insert_occupancy,

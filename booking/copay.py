@@ -24,7 +24,7 @@ arguments because ``booking.services`` and ``booking.holds`` import this module.
 
 An operator's move that makes a co-paid stay cheaper (``share_move_refund``) gives the
 difference back to both payers in proportion to their parts, as a cancellation's
-refund is split (``billing.ledger.split_refund``): the employee's part shrinks by their
+refund is split (``billing.refunds.split_refund``): the employee's part shrinks by their
 share (sent back to their card), so it never exceeds the stay's new total.
 """
 
@@ -39,7 +39,7 @@ from sqlalchemy import select
 
 from accounts import events
 from accounts.models import User
-from billing import ledger
+from billing import ledger, refunds
 from billing.copay import StayCheckout
 from billing.models import PaymentStatus, StayPayment
 from booking.announce import booking_parties
@@ -209,7 +209,8 @@ def payment_received(
                 now,
                 **booking_parties(booking, None),
                 subject=("booking", booking.id),
-                data={"waited_for": "payment"},
+                # Paid, but the company could not pay its part: the card is refunded.
+                data={"waited_for": "credit", "refund": payment.amount},
             )
     payment.refunded = payment.amount  # a stay not had: all of it back
     db.session.flush()
@@ -224,7 +225,7 @@ def share_move_refund(booking: Booking, old_total: int, refund: int) -> int:
     if refund <= 0 or not booking.employee_part:
         return refund
     payment = ledger.stay_payment_of(booking.id, lock=True)
-    employee = refund - ledger.company_share(refund, old_total, booking.employee_part)
+    employee = refund - refunds.company_share(refund, old_total, booking.employee_part)
     employee = min(employee, ledger.card_held(payment), booking.employee_part)
     if employee <= 0:
         return refund

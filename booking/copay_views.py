@@ -32,7 +32,7 @@ from billing import copay as provider_copay
 from billing.ledger import stay_payment_of
 from billing.models import PaymentStatus, StayPayment
 from billing.services import BillingError
-from booking import copay, holds, services
+from booking import copay, holds, lookups, services
 from booking.models import Booking, BookingStatus
 from core import limits
 from core.db import edge_now
@@ -73,7 +73,7 @@ def _signed_in():
 
 def _own(booking_id: int) -> Booking:
     try:
-        return services.booking_of(current_user, booking_id)
+        return lookups.booking_of(current_user, booking_id)
     except services.BookingNotFound:
         abort(404)
 

@@ -3,7 +3,7 @@
 The tenant walls of the register (``lodging.register`` knows stays only by id):
 
 - the employee reads and fills in the register of their own stays only
-  (``services.booking_of``); the operator of the facility, of its own facilities'
+  (``lookups.booking_of``); the operator of the facility, of its own facilities'
   stays only (``front_desk.operator_booking``). Anybody else's stay is
   ``BookingNotFound``, exactly like one that does not exist;
 - a passport image is shown to the booker and the facility's operator, nobody else;
@@ -25,7 +25,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from accounts.models import User
-from booking import front_desk, services
+from booking import front_desk, lookups
 from booking.models import OPEN_STATUSES, Booking
 from booking.services import BookingError, BookingNotFound
 from core.db import in_id_range, tokyo_today
@@ -46,7 +46,7 @@ class RegisterError(BookingError):
 
 def employee_stay(actor: User, booking_id: int) -> Booking:
     """The actor's own stay; anybody else's: ``BookingNotFound``."""
-    return services.booking_of(actor, booking_id)
+    return lookups.booking_of(actor, booking_id)
 
 
 def operator_stay(actor: User, booking_id: int) -> Booking:

@@ -16,7 +16,7 @@ from wtforms import RadioField, TextAreaField
 from wtforms.fields.choices import SelectChoice as C
 from wtforms.validators import Length, Optional, ValidationError
 
-from booking import ratings, services
+from booking import lookups, ratings, services
 from booking.models import Booking
 from booking.views import bp
 from core.db import edge_now, tokyo_today
@@ -70,7 +70,7 @@ class RatingForm(FlaskForm):
 
 def _own(booking_id: int) -> Booking:
     try:
-        return services.booking_of(current_user, booking_id)
+        return lookups.booking_of(current_user, booking_id)
     except services.BookingNotFound:
         abort(404)
 

@@ -15,8 +15,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from accounts.models import User
+from booking.lookups import booking_of
 from booking.models import Booking, StayRating
-from booking.services import BookingError, booking_of
+from booking.services import BookingError
 from core.extensions import db
 from core.i18n import format_day
 

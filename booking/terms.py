@@ -1,6 +1,6 @@
 """The cancellation policy as an employee reads it: dated periods and what each returns.
 
-The policy itself is the ledger's (``billing.ledger.cancellation_policy``); this only
+The policy itself is billing's (``billing.refunds.cancellation_policy``); this only
 puts it into the shape the pages show.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from billing import ledger
-from billing.ledger import CancellationPolicy, cancellation_policy
+from billing import ledger, refunds
+from billing.refunds import CancellationPolicy, cancellation_policy
 from booking.models import Booking
 from core.db import tokyo_today
 
@@ -94,7 +94,7 @@ def cancellation_terms_of(bookings: list[Booking], today: date) -> dict[int, Can
         paid = held[booking.id]
         refund = kept = 0
         if booking.is_confirmed and booking.check_in > today:
-            refund = ledger.cancellation_refund(
+            refund = refunds.cancellation_refund(
                 booking.total_price,
                 paid,
                 booking.check_in,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from flask import (
@@ -25,9 +24,8 @@ from flask_login import current_user, login_required
 from wtforms import IntegerField, StringField
 from wtforms.validators import Length, NumberRange, Optional
 
-from accounts.models import User
 from billing.services import credit_notice
-from booking import announce, ratings, services, stay_options, stay_tax
+from booking import announce, lookups, ratings, services, stay_options, stay_tax
 from booking import search as search_service
 from booking.forms import (
     AMENITY_LABELS,
@@ -47,8 +45,8 @@ from booking.forms import (
 )
 from booking.ics import stay_calendar
 from booking.models import BookingStatus
+from booking.money_notes import along_of, money_notes_of, year_subsidy_of
 from booking.services import MAX_GUESTS
-from booking.subsidy_use import remaining_subsidy
 from booking.terms import StayTerms, cancellation_terms, cancellation_terms_of, stay_terms
 from core import limits
 from core.dates import MAX_SEARCH_NIGHTS, adjacent_months, parse_month
@@ -59,11 +57,8 @@ from facilities.geo import facility_pins
 from facilities.licences import LICENCE_LABELS, LicenceType
 from facilities.models import Facility, Unit
 from facilities.photos import cover_photos, facility_photos
-from hr.approval import DEFAULT_APPROVAL_HOURS, REASON_LABELS, approvers_of
-from hr.groups import cap_words, subsidy_words
 from hr.models import PURPOSE_LABELS, Purpose
-from hr.policy import policy_for
-from hr.subsidy import Companions, fiscal_year_label_year
+from hr.subsidy import Companions
 from lodging.tax import TaxTable
 
 bp = Blueprint("booking", __name__)
@@ -399,65 +394,7 @@ def quote():
         quote,
         confirm,
         status=422 if companion_error else 200,
-        along=_along(quote, carried, form, companion_error),
-    )
-
-
-@dataclass(frozen=True)
-class Along:
-    """Who comes along, on the quote page: the companions the confirm form carries (None:
-    none named, the guests alone), and the small form that re-quotes with others."""
-
-    companions: Companions | None
-    form: CompanionQuoteForm
-    error: str | None = None
-
-
-def _along(quote, companions, form=None, error=None) -> Along:
-    """The companions form as typed (refused) or as quoted; with none named, the
-    guests beyond the employee offered as adults."""
-    if form is None or error is None:
-        form = CompanionQuoteForm(formdata=None)
-        shown = companions or Companions(adults=quote.guests - 1 if quote else 0)
-        form.adults.data, form.children.data = shown.adults, shown.children
-        form.infants.data = shown.infants
-    return Along(companions, form, error)
-
-
-@dataclass(frozen=True)
-class MoneyNotes:
-    """What the quote page says of who pays what beyond the prices: the subsidy rule in
-    words, the fiscal year of the yearly cap, and who approves the stay."""
-
-    subsidy_rule: object | None = None
-    cap_rule: object | None = None
-    fiscal_year: int | None = None
-    approver: str | None = None  # None: the company's admins
-    approval_hours: int = DEFAULT_APPROVAL_HOURS
-    reasons: tuple = ()
-
-
-def _money_notes(quote) -> MoneyNotes:
-    if quote is None or quote.split is None:
-        return MoneyNotes()
-    policy = policy_for(current_user)
-    split, rule, cap, year, approver = quote.split, None, None, None, None
-    if split.employee:
-        rule, cap = subsidy_words(policy), cap_words(policy)
-    if split.remaining is not None:
-        start = current_user.company.fiscal_year_start_month
-        year = fiscal_year_label_year(quote.check_in, start)
-    if quote.approval_reasons:
-        who = approvers_of(current_user)
-        person = get_by_id(User, who.approver_id) if who.approver_id else None
-        approver = person.name if person is not None else None
-    return MoneyNotes(
-        rule,
-        cap,
-        year,
-        approver,
-        policy.approval_hours if policy is not None else DEFAULT_APPROVAL_HOURS,
-        tuple(REASON_LABELS[code] for code in quote.approval_reasons if code in REASON_LABELS),
+        along=along_of(quote, carried, form, companion_error),
     )
 
 
@@ -485,9 +422,9 @@ def _quote_page(quote, form, error=None, status=200, along=None):
         terms=stay_terms(quote.check_in, today) if quote else None,
         today=today,
         unit_id=quote.unit.id if quote else form.unit_id.data,
-        along=along or _along(quote, companions_of(form) if isinstance(form, BookForm) else None),
+        along=along or along_of(quote, companions_of(form) if isinstance(form, BookForm) else None),
         companion_hints=COMPANION_HINTS,
-        money=_money_notes(quote),
+        money=money_notes_of(quote),
         **(_purpose_choice(quote, form, purpose_error) if quote else {}),
     ), status
 
@@ -562,7 +499,7 @@ BOOKED_FLASH = {
 @bp.get("/stays")
 def stays():
     today = tokyo_today(edge_now())
-    upcoming, past = services.bookings_of(current_user, today, with_nights=True)
+    upcoming, past = lookups.bookings_of(current_user, today, with_nights=True)
     terms = {
         booking_id: StayTerms(held.policy, today)
         for booking_id, held in cancellation_terms_of(upcoming, today).items()
@@ -576,37 +513,13 @@ def stays():
         # The accommodation tax each stay keeps (none once cancelled, less after a no-show).
         taxes={b.id: stay_tax.kept_tax(b) for b in (*upcoming, *past)},
         register_complete=stay_options.register_complete(upcoming, today),
-        subsidy=_year_subsidy(today),
-    )
-
-
-@dataclass(frozen=True)
-class YearSubsidy:
-    """The employee's yearly subsidy in this fiscal year (named by its first year)."""
-
-    year: int
-    cap: int
-    remaining: int
-
-
-def _year_subsidy(today: date) -> YearSubsidy | None:
-    """What is left of the employee's yearly subsidy (None: their policy has no cap)."""
-    if not current_user.books_stays:
-        return None
-    policy = policy_for(current_user)
-    if policy is None or policy.annual_cap is None:
-        return None
-    start = current_user.company.fiscal_year_start_month
-    return YearSubsidy(
-        fiscal_year_label_year(today, start),
-        policy.annual_cap,
-        remaining_subsidy(current_user, today, policy=policy),
+        subsidy=year_subsidy_of(today),
     )
 
 
 def _own_booking(booking_id: int):
     try:
-        return services.booking_of(current_user, booking_id)
+        return lookups.booking_of(current_user, booking_id)
     except services.BookingNotFound:
         abort(404)
 

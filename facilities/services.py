@@ -199,7 +199,7 @@ def set_facility_active(facility: Facility, active: bool) -> None:
     """Close a facility to new bookings, or open it again.
 
     Booked stays are kept (guests hold confirmations): the console shows the
-    operator how many are still to come (``booking.services.upcoming_stay_count``).
+    operator how many are still to come (``booking.lookups.upcoming_stay_count``).
     """
     facility.active = active
     db.session.flush()

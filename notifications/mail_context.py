@@ -228,6 +228,7 @@ def _expired(event: Event) -> Facts | None:
     if facts is None:
         return None
     facts.values["waited_for"] = event.facts.get("waited_for", "approval")
+    facts.values["refund"] = event.facts.get("refund", 0)  # paid by card, given back
     return facts
 
 

@@ -198,6 +198,8 @@ def _booking(booking: Booking, type_: str, facts: dict, audience: str) -> dict[s
         obj["by"] = facts.get("by")
     elif type_ in _APPROVAL_TYPES and audience == COMPANY:  # the company's own HR matter
         obj["approval"] = _approval(booking, type_, facts)
+        if type_ in (ev.BOOKING_EXPIRED, ev.BOOKING_WITHDRAWN):
+            obj["waited_for"] = facts.get("waited_for")  # "approval", "payment" or "credit"
     return obj
 
 
@@ -205,23 +207,21 @@ def _approval(booking: Booking, type_: str, facts: dict) -> dict[str, Any] | Non
     """Where the stay stands with its approval (None for a stay that needed none: one
     that waited only for the employee's payment)."""
     approval = db.session.get(StayApproval, booking.id)
-    out: dict[str, Any] = {}
-    if approval is not None:
-        out = {
-            "reasons": approval.reasons.split(",") if approval.reasons else [],
-            "decision": approval.decision,
-            "requested_at": instant(approval.requested_at),
-            "expires_at": instant(approval.expires_at),
-            "decided_at": instant(approval.decided_at),
-            "approver_id": approval.approver_id,
-            "decided_by_id": approval.decided_by_id,
-            "comment": approval.comment or None,
-        }
+    if approval is None:
+        return None
+    out = {
+        "reasons": approval.reasons.split(",") if approval.reasons else [],
+        "decision": approval.decision,
+        "requested_at": instant(approval.requested_at),
+        "expires_at": instant(approval.expires_at),
+        "decided_at": instant(approval.decided_at),
+        "approver_id": approval.approver_id,
+        "decided_by_id": approval.decided_by_id,
+        "comment": approval.comment or None,
+    }
     if type_ == ev.BOOKING_APPROVED:
         out["next"] = facts.get("next")  # "payment" (the employee's part) or "confirmed"
-    elif type_ in (ev.BOOKING_EXPIRED, ev.BOOKING_WITHDRAWN):
-        out["waited_for"] = facts.get("waited_for")  # "approval" or "payment"
-    return out or None
+    return out
 
 
 def _conflict(conflict: CalendarConflict) -> dict[str, Any]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from consoles.company import (
+from consoles.company import (  # noqa: F401  (policy_views: pages on hr_views.bp)
     audit_views,
     hr_views,
     member_views,
+    policy_views,
     report_api,
     report_views,
     scim_views,

@@ -28,7 +28,7 @@ from flask_login import current_user, login_required
 from availability import closing, night_cap
 from availability.blocks import BlockError, remove_block
 from booking import front_desk
-from booking import services as booking_services
+from booking import lookups as booking_lookups
 from booking.forms import AMENITY_LABELS, KIND_LABELS
 from consoles.operator import operations
 from consoles.operator.booking_forms import FrontDeskForm
@@ -203,7 +203,7 @@ def facility_deactivate(facility_id: int):
     facility = facility_or_404(facility_id)
     require_post_form()
     services.set_facility_active(facility, False)
-    upcoming = booking_services.upcoming_stay_count([u.id for u in facility.units], _today())
+    upcoming = booking_lookups.upcoming_stay_count([u.id for u in facility.units], _today())
     db.session.commit()
     flash(_("The facility is closed: it no longer appears in search."), "success")
     _upcoming_note(upcoming)
@@ -271,7 +271,7 @@ def unit_deactivate(unit_id: int):
     unit = unit_or_404(unit_id)
     require_post_form()
     services.set_unit_active(unit, False)
-    upcoming = booking_services.upcoming_stay_count([unit.id], _today())
+    upcoming = booking_lookups.upcoming_stay_count([unit.id], _today())
     db.session.commit()
     reprice(unit.facility_id)
     flash(_("Room %(name)s is off sale.", name=unit.name), "success")

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from accounts.models import Role
-from billing import ledger
+from billing import ledger, refunds
 from billing.models import CreditEntry, EntryKind
-from booking import cancellation, changes, services
+from booking import cancellation, changes, lookups, services
 from tests.conftest import NOW, TODAY
 
 PRICE = 10_000
@@ -54,7 +54,7 @@ def test_change_money_cancels_given_up_nights_by_the_policy_and_pays_new_ones(
     )
     assert money.refund_percent == percent
     # The policy the pages show says the same.
-    policy = ledger.cancellation_policy(CHECK_IN, TODAY)
+    policy = refunds.cancellation_policy(CHECK_IN, TODAY)
     assert policy.percent_on(TODAY + timedelta(days=today)) == percent
 
 
@@ -73,7 +73,7 @@ def test_a_cancellation_refunds_the_nights_price_by_the_policy_within_what_is_he
     total, held, today, refund
 ):
     assert (
-        ledger.cancellation_refund(total, held, CHECK_IN, TODAY + timedelta(days=today)) == refund
+        refunds.cancellation_refund(total, held, CHECK_IN, TODAY + timedelta(days=today)) == refund
     )
 
 
@@ -191,7 +191,7 @@ def test_any_changes_keep_the_ledger_whole_and_charge_no_night_twice(
         if money.kept:
             assert date.fromordinal(TODAY.toordinal() + day) >= CHECK_IN - timedelta(days=2)
 
-    b = services.booking_of(user, booking_id)
+    b = lookups.booking_of(user, booking_id)
     held = ledger.paid_for([booking_id])[booking_id]
     assert held == b.total_price + fees
     assert sum(n.price for n in b.nights) == b.total_price
@@ -203,7 +203,7 @@ def test_any_changes_keep_the_ledger_whole_and_charge_no_night_twice(
         db.session.commit()
         # Whatever the path, the company keeps at most the policy's share of the price
         # of the nights it dropped or cancelled: never a fee on a fee.
-        assert result.refunded == ledger.refund_amount(
+        assert result.refunded == refunds.refund_amount(
             result.booking.total_price, b.check_in, TODAY + timedelta(days=day)
         )
         assert result.refunded + result.kept == result.booking.total_price

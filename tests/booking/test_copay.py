@@ -20,6 +20,7 @@ import pytest
 from flask import current_app
 from sqlalchemy import func, select
 
+from accounts.mail import OutgoingMail, body_of
 from accounts.models import Role, User
 from availability.models import Occupancy
 from billing import copay as provider_copay
@@ -28,6 +29,7 @@ from billing.providers import gateway, local_gateway
 from booking import cancellation, changes, copay, holds, operator_moves, services
 from booking.models import Booking, BookingStatus
 from hr.models import GroupPolicy
+from notifications.dispatch import dispatch_events
 from operations import invariants
 from tests.billing.fakestripe import FakeStripe, sign_event
 from tests.booking.test_race import race
@@ -583,6 +585,19 @@ def test_a_paid_stay_the_company_can_no_longer_pay_for_is_released_and_refunded(
     assert held_nights(db, booking.id) == 0
     assert entries_of(db, booking.id) == []
     assert payment_of(db, booking.id).refunded == EMPLOYEE_PART
+    # The employee is told their payment comes back, not that nothing was charged.
+    dispatch_events(NOW)
+    db.session.commit()
+    told = body_of(
+        db.session.scalars(
+            select(OutgoingMail)
+            .where(OutgoingMail.user_id == world.employee.id)
+            .order_by(OutgoingMail.id.desc())
+        ).first()
+    )
+    assert "could not pay its part" in told
+    assert "Your payment of ¥18,000 (tax incl.) is refunded in full to your card" in told
+    assert "nothing was charged" not in told
 
 
 # --- changes and moves of a co-paid stay -------------------------------------------------------

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from app import create_app
-from billing import ledger
-from booking import api, cancellation, changes, search, services
+from billing import ledger, refunds
+from booking import api, approval_api, cancellation, changes, register_api, search, services
 from booking.models import Booking, BookingStatus
 from core import errors, input_guard
 from core.dates import MAX_SEARCH_NIGHTS
@@ -192,7 +192,7 @@ def test_the_booking_carries_its_cancellation_terms():
     band = policy["properties"]["bands"]["items"]
     assert set(band["required"]) == {"from", "refund_percent"}
     # The shape the ledger gives is the shape documented.
-    example = ledger.cancellation_policy(date(2027, 1, 10), date(2026, 12, 1)).as_json()
+    example = refunds.cancellation_policy(date(2027, 1, 10), date(2026, 12, 1)).as_json()
     assert set(example) == set(policy["required"])
     assert all(set(b) == set(band["required"]) for b in example["bands"])
 
@@ -255,7 +255,9 @@ def _as_api_answer(cls: type, code: str) -> tuple[int, str]:
 
 
 def _answerable_errors() -> set[tuple[int, str]]:
-    answers = _literal_errors(api, "ApiError") | _literal_errors(errors, "_api_body")
+    answers = _literal_errors(errors, "_api_body")
+    for module in (api, approval_api, register_api):
+        answers |= _literal_errors(module, "ApiError")
     credit_codes = {code for _cls, code in _raised_rule_errors(ledger, ledger.CreditRefused)}
     raised = _raised_rule_errors(services, services.BookingError)
     raised |= _raised_rule_errors(changes, services.BookingError)

@@ -18,7 +18,7 @@ from accounts.models import Role, User
 from availability import closing
 from availability.blocks import BlockError
 from availability.models import Block, Occupancy
-from booking import cancellation
+from booking import cancellation, lookups
 from booking import services as booking
 from calendars.models import CalendarFeed
 from consoles.operator import operations
@@ -161,10 +161,10 @@ def test_deactivating_counts_the_stays_still_to_come(
 
     services.set_facility_active(facility, False)
     assert facility.active is False
-    assert booking.upcoming_stay_count([u.id for u in facility.units], TODAY) == 2
+    assert lookups.upcoming_stay_count([u.id for u in facility.units], TODAY) == 2
     services.set_unit_active(unit, False)
     assert unit.active is False
-    assert booking.upcoming_stay_count([unit.id], TODAY) == 2
+    assert lookups.upcoming_stay_count([unit.id], TODAY) == 2
     services.set_unit_active(unit, True)
     assert unit.active is True
 

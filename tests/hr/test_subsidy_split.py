@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing.ledger import cancellation_split, company_share, refund_amount, split_refund
+from billing.refunds import cancellation_split, company_share, refund_amount, split_refund
 from hr.models import CompanionRule, GroupPolicy, SubsidyKind
 from hr.subsidy import (
     MAX_COMPANIONS,

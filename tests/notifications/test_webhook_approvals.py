@@ -7,12 +7,14 @@ it is confirmed, which sends ``booking.created``). SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from accounts import events as ev
 from accounts.events import Event
+from booking import holds
 from notifications import webhook_endpoints as endpoints
 from notifications import webhooks
 from notifications.catalog import COMPANY_WEBHOOK_TYPES, OPERATOR_WEBHOOK_TYPES
@@ -119,3 +121,14 @@ def test_an_operator_reads_no_split_of_a_stay(db, world):
     book(db, world.employee, world.unit.id)
     operator_view = body_of(db, ev.APPROVAL_REQUESTED, OPERATOR)
     assert "company_part_yen" not in operator_view and "approval" not in operator_view
+
+
+def test_an_expired_request_says_what_it_waited_for(db, world):
+    booking = book(db, world.employee, world.unit.id)
+    holds.expire_holds(NOW + timedelta(hours=49))
+    db.session.commit()
+
+    expired = body_of(db, ev.BOOKING_EXPIRED)
+    assert (expired["id"], expired["status"]) == (booking.id, "expired")
+    assert expired["waited_for"] == "approval"
+    assert expired["approval"]["decision"] == "expired"
