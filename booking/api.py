@@ -316,6 +316,9 @@ def create_booking():
     guests = _int_arg(body, "guests", DEFAULT_GUESTS + companions.count, MIN_GUESTS, MAX_GUESTS)
     expected_total = _int_arg(body, "expected_total", None, MIN_EXPECTED_TOTAL, MAX_EXPECTED_TOTAL)
     expected_tax = _int_arg(body, "expected_tax", None, MIN_EXPECTED_TOTAL, MAX_EXPECTED_TOTAL)
+    expected_part = _int_arg(
+        body, "expected_employee_part", None, MIN_EXPECTED_TOTAL, MAX_EXPECTED_TOTAL
+    )
     purpose, working_days = _purpose_body(body)
     key = request.headers.get("Idempotency-Key") or None
     if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
@@ -336,6 +339,7 @@ def create_booking():
             grace_days=current_app.config["BILLING_GRACE_DAYS"],
             expected_total=expected_total,
             expected_tax=expected_tax,
+            expected_employee_part=expected_part,
         )
     except (services.BookingError, NightCapReached) as exc:
         db.session.rollback()

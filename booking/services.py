@@ -394,6 +394,7 @@ def book_stay(
     grace_days: int = DEFAULT_GRACE_DAYS,
     expected_total: int | None = None,
     expected_tax: int | None = None,
+    expected_employee_part: int | None = None,
 ) -> Booking:
     """Book ``stay.unit_id`` for [check_in, check_out) for ``actor``.
 
@@ -409,7 +410,9 @@ def book_stay(
     With ``expected_total`` (the total the guest was shown), a stay whose price has
     moved since (demand pricing) is refused with ``PriceChanged`` rather than
     charged at a price the guest never saw; with ``expected_tax`` (the accommodation
-    tax shown), so is a stay whose tax is now another (its rule was edited since).
+    tax shown), so is a stay whose tax is now another (its rule was edited since); with
+    ``expected_employee_part`` (the employee's own part shown), so is a stay whose split
+    moved (another stay used the subsidy, or the policy changed).
     """
     require_booker(actor)
     # Lock the employee's row: one booking decision per employee at a time, so
@@ -434,6 +437,7 @@ def book_stay(
     taxes = night_taxes(unit.facility, zip(nights, prices, strict=True), stay.guests)
     _check_tax_as_shown(sum(taxes), expected_tax)
     split = stay_split(actor, stay.check_in, prices, stay.companions)  # under the user lock
+    _check_part_as_shown(split.employee, expected_employee_part)
     booking = Booking(
         user_id=actor.id,
         company_id=company.id,
@@ -523,6 +527,19 @@ def _prices_as_shown(unit: Unit, nights: list[date], expected_total: int | None)
             )
         )
     return prices
+
+
+def _check_part_as_shown(part: int, expected_part: int | None) -> None:
+    """Refused when the employee's own part of the stay is not the one they saw."""
+    if expected_part is not None and part != expected_part:
+        raise PriceChanged(
+            _l(
+                "Your own part of this stay has changed to %(part)s since it was shown"
+                " (your subsidy for the year was used meanwhile, or your company's policy"
+                " changed). Please check the new amount and confirm again.",
+                part=LazyString(format_yen, part),
+            )
+        )
 
 
 def _check_tax_as_shown(tax: int, expected_tax: int | None) -> None:

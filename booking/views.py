@@ -72,6 +72,7 @@ class BookForm(CompanionFields, StayForm):
 
     # The accommodation tax shown: a rule edited since is not charged unseen.
     expected_tax = IntegerField(validators=[Optional(), NumberRange(0, MAX_EXPECTED_TAX)])
+    expected_employee_part = IntegerField(validators=[Optional(), NumberRange(0, MAX_EXPECTED_TAX)])
     # Leisure or business (hr.models.Purpose; the policy judges it) and, for a business
     # workation, the days ticked as working days.
     purpose = StringField(_l("Purpose of the stay"), validators=[Optional(), Length(max=10)])
@@ -463,6 +464,7 @@ def book():
             grace_days=current_app.config["BILLING_GRACE_DAYS"],
             expected_total=form.expected_total.data,
             expected_tax=form.expected_tax.data,
+            expected_employee_part=form.expected_employee_part.data,
         )
     except services.BookingNotFound:
         db.session.rollback()
