@@ -9,8 +9,11 @@ from our own row, and stores the answer in a short transaction of its own.
 - ``checkout_url``: a Checkout session in payment mode for the payment (one line,
   ``LINE_NAME``, the facility below it; integer yen; the payment's and the stay's ids
   as metadata; closing when the stay's hold runs out), keyed by the payment's id, so
-  a double click opens one session. An open session is reused; a completed one is
-  never paid twice. The session's id is committed before the employee is sent to it.
+  a double click opens one session. An open session is reused as it is; a completed
+  one is never paid twice. Only for a new session does the booking layer's
+  ``hold_for_new`` lengthen the stay's hold (committed before the provider is asked),
+  so the session and the hold close together. The session's id is committed before
+  the employee is sent to it.
 - ``apply_checkout_payment``: the provider says such a session was paid (its
   ``checkout.session.completed`` webhook, re-read from the provider by
   ``billing.provider_sync``, or the return page re-reading the session). Billing sits
@@ -34,7 +37,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from flask import Flask, current_app
@@ -108,9 +111,16 @@ class StayCheckout:
     cancel_url: str
 
 
-def checkout_url(checkout: StayCheckout) -> str | None:
+# Asked, after our commit and before the provider is, when a new session must be made:
+# the booking layer checks the stay again, lengthens its hold if a session needs it to
+# (``booking.copay.hold_for_checkout``) and answers when the session closes; flushes only.
+HoldForNew = Callable[[], datetime]
+
+
+def checkout_url(checkout: StayCheckout, *, hold_for_new: HoldForNew | None = None) -> str | None:
     """The URL of the payment's Checkout, made if needed; None if it was paid already.
-    Commits (see the module). Raises ``BillingError`` when the provider cannot be used."""
+    Commits (see the module). Raises ``BillingError`` when the provider cannot be used,
+    and whatever ``hold_for_new`` raises (the caller rolls back)."""
     payment = db.session.get(StayPayment, checkout.payment_id)
     status, session_id = payment.status, payment.stripe_session_id
     db.session.commit()
@@ -130,6 +140,9 @@ def checkout_url(checkout: StayCheckout) -> str | None:
         if found is not None and found.status == "complete":
             return None  # paid: the webhook or the return page applies it
         key = f"{key}-after-{session_id}"  # that one ended: a new session, a new key
+    if hold_for_new is not None:
+        checkout = replace(checkout, expires_at=hold_for_new())
+        db.session.commit()  # the hold as the new session will close, before it is made
     metadata = {
         "booking_id": str(checkout.booking_id),
         "stay_payment_id": str(checkout.payment_id),

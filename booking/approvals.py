@@ -13,6 +13,11 @@ company admin; never the employee). The hold and its expiry: ``booking.holds``.
 - ``reject``: its nights go back; nothing is charged.
 - ``withdraw``: the employee cancels a stay still waiting; nothing is charged.
 
+A decision is taken only while the stay's hold runs: never after the end of its
+check-in day in Japan (the hold is capped there, ``booking.copay.hold_cap``; earlier
+for a stay the employee then pays a part of, so that their payment still fits in), so
+a stay is never approved, nor charged, for nights already begun or over.
+
 Each decision locks the booking's row and checks its state again under the lock, so a
 decision racing the ``expire_holds`` job (or another decider) has one outcome. Both
 decisions are recorded in the audit log (``booking.approved``, ``booking.rejected``) and
@@ -161,10 +166,11 @@ def _audit(action: str, booking: Booking, decider: User, comment: str, now: date
 def approve(
     decider: User, booking_id: int, comment: str | None, now: datetime, grace_days: int
 ) -> Booking:
-    """Approve a stay waiting for ``decider``'s decision (see the module). The stay then
-    waits for the employee's payment of their part, or is confirmed and charged; a
-    refusal of the charge (``BillingRefused``) leaves the caller to roll back, and the
-    stay keeps waiting."""
+    """Approve a stay waiting for ``decider``'s decision (see the module), before its
+    hold runs out. The stay then waits for the employee's payment of their part (its
+    hold ``APPROVED_PAYMENT_HOLD``, never past its check-in day), or is confirmed and
+    charged; a refusal of the charge (``BillingRefused``) leaves the caller to roll
+    back, and the stay keeps waiting."""
     text = clean_comment(comment)
     booking, approval = _decidable(decider, booking_id, now)
     _decide(approval, ApprovalDecision.APPROVED, decider, text, now)

@@ -8,7 +8,10 @@ stay is 404), call one service and commit once. A co-paid stay is not changed he
 (``booking.changes.COPAID_REFUSAL``); cancelling it states both refunds, the company's
 and the employee's card's, before and after, and sends the card's refund to the payment
 provider after the commit (``billing.copay``), as it ends the open Checkout of a stay
-withdrawn while it waited for the employee's payment.
+withdrawn while it waited for the employee's payment. A change the company's HR rules
+would not let through as it stands (a part for the employee to pay, an approval) is
+refused on the preview, before anything is confirmed (``rebook``), with the ways on:
+cancel this stay, see the new dates as a new booking.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ ERROR_FIELDS = {
     "taken": "check_in",
     "guests": "guests",
     "capacity": "guests",
+    "companions": "guests",
     "other_facility": "unit_id",
     "not_found": "unit_id",
 }

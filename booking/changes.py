@@ -14,6 +14,15 @@ changed here (``copaid``): a change would have to charge or refund their card as
 as the company's credit, by a new split of a new price. They cancel it (each payer gets
 their share back, ``booking.cancellation``) and book again. A stay still waiting for
 approval or payment is not changed either: it is cancelled and booked again.
+
+A change is no way around the company's HR rules either (``rebook``): the stay it would
+become is split again by the policy and what is left of the employee's yearly subsidy
+(``hr.subsidy``), and judged by the approval rules (``hr.approval``). If the employee
+would pay a part, or the stay would wait for approval, the change is refused: the
+employee cancels and books the new stay, which is split and approved as any booking.
+A shorter stay within the one the company already paid for (the same room, nights
+dropped from its ends, no more guests) needs no new approval, only no employee part.
+The companions stay as booked, so the guests cannot drop below them (``companions``).
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Protocol
 
-from flask_babel import LazyString
+from flask_babel import LazyString, lazy_ngettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, select
 
@@ -54,10 +63,14 @@ from booking.services import (
     taken_refusal,
 )
 from booking.stay_tax import changed_night_taxes
+from booking.subsidy_use import remaining_subsidy
 from core.db import tokyo_today
 from core.extensions import db
 from core.i18n import format_yen
 from facilities.models import Unit
+from hr.approval import approval_reasons
+from hr.policy import policy_for
+from hr.subsidy import Companions, split_stay
 from lodging import register
 from pricing.engine import lock_prices
 from pricing.prices import NightPrice, unit_night_prices
@@ -67,6 +80,12 @@ COPAID_REFUSAL = _l(
     "You paid part of this stay yourself, so it cannot be changed here. To change it,"
     " cancel it (your part is refunded to your card by the cancellation policy) and"
     " book again."
+)
+
+# Why a change the company's rules would not let through as it stands is refused.
+REBOOK_REFUSAL = _l(
+    "This change needs your company's approval or a part paid by you: cancel this stay"
+    " and book the new dates instead."
 )
 
 
@@ -165,6 +184,23 @@ def _check_changeable(booking: Booking, stay: StayRequest, today: date) -> None:
         )
     if booking.employee_part:
         raise BookingError(COPAID_REFUSAL, "copaid")
+    companions = companions_of(booking)
+    # (No guest at all is the booking rule's ``guests``; the database checks the rest,
+    # companions_counted.)
+    if companions.count and stay.guests < 1 + companions.count:
+        raise BookingError(
+            lazy_ngettext(
+                "You booked this stay with %(num)d companion, so it needs at least"
+                " %(guests)d guests. To change who comes along, cancel this stay and book"
+                " again.",
+                "You booked this stay with %(num)d companions, so it needs at least"
+                " %(guests)d guests. To change who comes along, cancel this stay and book"
+                " again.",
+                companions.count,
+                guests=1 + companions.count,
+            ),
+            "companions",
+        )
     if (booking.unit_id, booking.check_in, booking.check_out, booking.guests) == stay.stay_key:
         raise BookingError(
             _l("That is the stay you already have. Change the dates, the room or the guests."),
@@ -226,6 +262,48 @@ def _price_change(
     return [replace(n, tax=tax) for n, tax in zip(priced, taxes, strict=True)]
 
 
+def companions_of(booking: Booking) -> Companions:
+    """Who comes along, as booked (a change keeps them)."""
+    return Companions(
+        booking.companion_adults, booking.companion_children, booking.companion_infants
+    )
+
+
+def _check_hr_rules(
+    actor: User,
+    booking: Booking,
+    stay: StayRequest,
+    priced: list[ChangeNight],
+    money: ChangeMoney,
+) -> None:
+    """The changed stay is split again and judged by the approval rules, as a booking of
+    it would be; one the employee would pay part of, or that would wait for approval, is
+    refused (``rebook``). Its own use of the yearly subsidy does not count, but what the
+    company keeps of it beyond its new price (the cancellation policy's part of nights
+    given up, by this change and earlier ones) does: the cap holds as after a
+    cancellation and a new booking. A shorter stay within this one (same room, nights
+    dropped from its ends, no more guests) needs no new approval."""
+    policy = policy_for(actor)
+    new_total = sum(n.price for n in priced)
+    remaining = remaining_subsidy(actor, stay.check_in, policy=policy, excluding=booking.id)
+    if remaining is not None:
+        held_after = ledger.paid_for([booking.id])[booking.id] + money.charged - money.refunded
+        remaining -= max(0, held_after - new_total)
+    prices = [n.price for n in priced]
+    split = split_stay(policy, prices, companions_of(booking), remaining=remaining)
+    within = (
+        stay.unit_id == booking.unit_id
+        and booking.check_in <= stay.check_in
+        and stay.check_out <= booking.check_out
+        and stay.guests <= booking.guests
+    )
+    nights = [n.night for n in priced]
+    if split.employee or (
+        not within and approval_reasons(policy, booking.purpose, nights, split.employee)
+    ):
+        raise BookingError(REBOOK_REFUSAL, "rebook")
+
+
 def _change_money(booking: Booking, priced: list[ChangeNight], now: datetime) -> ChangeMoney:
     """The nights booked anew and the nights given up, settled by the policy."""
     kept_total = sum(n.price for n in priced if n.kept)
@@ -258,6 +336,7 @@ def quote_change(
     )
     priced = _price_change(booking, unit, nights, kept, stay.guests)
     money = _change_money(booking, priced, now)
+    _check_hr_rules(actor, booking, stay, priced, money)
     tax_before = tax_ledger.tax_held([booking.id])[booking.id]
     tax_after = sum(n.tax for n in priced)
     account = ledger.account_of(actor.company_id)
@@ -306,7 +385,11 @@ def change_booking(
 
     Rules: only a confirmed stay that has not begun; the new stay obeys every rule of
     a booking (dates and horizon, min/max nights, the company's nights per stay and per
-    month, where this stay's own nights do not count, capacity, company active).
+    month, where this stay's own nights do not count, capacity, company active), and
+    keeps its companions, so the guests count them (``companions``). The company's HR
+    rules: split again by the policy and the yearly subsidy left, the new stay must
+    leave the employee nothing to pay and need no approval (a shorter stay within this
+    one needs none), else ``rebook`` (``_check_hr_rules``).
     Prices: a night the stay keeps in the same room keeps its frozen price; every
     other night costs today's price. The difference (new total − old total) is settled
     on the company's credit: the dropped nights are cancelled by the policy of the stay
@@ -341,6 +424,7 @@ def change_booking(
     priced = _price_change(booking, unit, nights, kept, stay.guests)
     new_total = sum(n.price for n in priced)
     money = _change_money(booking, priced, now)
+    _check_hr_rules(actor, booking, stay, priced, money)  # under the employee's lock
     tax_before = tax_ledger.tax_held([booking.id])[booking.id]
     tax_after = sum(n.tax for n in priced)
     moved = expected_difference is not None and money.difference != expected_difference

@@ -2,10 +2,11 @@
 payment provider's Checkout, and the page the provider sends the employee back to.
 
 - ``POST /stays/<id>/pay``: the employee's own stay, waiting for their payment, its
-  hold not run out (``booking.copay.start_payment``); commits, then opens (or reuses)
-  the Checkout (``billing.copay.checkout_url``, which commits the session's id before
-  the employee is sent to it) and redirects there. The Checkout's cancel button comes
-  back to the stay's page; its session stays open until the hold runs out.
+  hold not run out (``booking.copay.start_payment``); commits, then reuses the open
+  Checkout or opens a new one (``billing.copay.checkout_url``; only a new one may
+  lengthen the hold, ``booking.copay.hold_for_checkout``; the session's id is committed
+  before the employee is sent to it) and redirects there. The Checkout's cancel button
+  comes back to the stay's page; its session stays open until the hold runs out.
 - ``GET /stays/<id>/paid``: the provider's return. The session is read again from the
   provider and, if paid, applied at once (the webhook that follows changes nothing
   more): the stay is confirmed, or, if the payment came too late, refunded in full.
@@ -100,10 +101,13 @@ def pay(booking_id: int):
         db.session.rollback()
         flash(str(exc.message), "error")
         return _to_stay(booking_id)
-    db.session.commit()  # the hold as the Checkout will close, before the provider is asked
+    db.session.commit()  # no transaction of ours open while the provider is asked
     try:
-        url = provider_copay.checkout_url(checkout)
-    except BillingError as exc:
+        url = provider_copay.checkout_url(
+            checkout,
+            hold_for_new=lambda: copay.hold_for_checkout(current_user, booking_id, edge_now()),
+        )
+    except (BillingError, copay.PaymentRefused) as exc:
         db.session.rollback()
         flash(str(exc.message), "error")
         return _to_stay(booking_id)

@@ -7,7 +7,9 @@ payment of their part) holds its nights until ``Booking.hold_expires_at`` and is
 nothing. If it is still waiting then, it becomes ``EXPIRED``: its nights go back (a
 block that wanted them takes them), its approval is recorded as expired (nobody decided
 in time) or its payment can no longer be made, and the employee is told. Nothing is
-ever charged for it.
+ever charged for it. No hold lasts past the end of the stay's check-in day in Japan
+(``booking.copay.hold_cap``): a stay nobody approved or paid for by then expires, and
+is never approved, paid for or charged afterwards.
 
 The job and a decision on the same stay have one outcome: each locks the booking's row
 and checks its state again under the lock. The job claims rows with ``FOR UPDATE SKIP
@@ -27,7 +29,7 @@ from availability.blocks import reconcile_unit
 from availability.changes import nights_changed
 from availability.models import Occupancy
 from booking.announce import booking_parties
-from booking.copay import payment_hold_expired
+from booking.copay import decision_cap, payment_hold_expired
 from booking.models import (
     WAITING_STATUSES,
     ApprovalDecision,
@@ -49,10 +51,15 @@ def request_approval(
     booking: Booking, employee: User, reasons: tuple[str, ...], now: datetime
 ) -> StayApproval:
     """Make ``booking`` (just added, its nights claimed) wait for its approver, for the
-    policy's ``approval_hours``, and ask them (``approval.requested``)."""
+    policy's ``approval_hours`` but never past ``booking.copay.decision_cap`` (the end of
+    its check-in day in Japan, earlier by the shortest Checkout when the employee then
+    pays a part: ``book_stay`` books no stay that cannot wait), and ask them
+    (``approval.requested``)."""
     policy = policy_for(employee)
     hours = policy.approval_hours if policy is not None else DEFAULT_APPROVAL_HOURS
-    expires_at = now + timedelta(hours=hours)
+    expires_at = min(
+        now + timedelta(hours=hours), decision_cap(booking.check_in, booking.employee_part)
+    )
     who = approvers_of(employee)
     booking.status = BookingStatus.PENDING_APPROVAL
     booking.hold_expires_at = expires_at

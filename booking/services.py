@@ -25,7 +25,7 @@ from availability.night_cap import NightCapReached, check_night_cap
 from billing import ledger
 from billing.ledger import CreditRefused, spend_for_booking
 from booking.announce import booking_parties
-from booking.copay import await_payment
+from booking.copay import TOO_LATE_TO_WAIT, await_payment, may_wait
 from booking.holds import request_approval
 from booking.models import (
     COUNTED_STATUSES,
@@ -465,6 +465,8 @@ def book_stay(
     # Demand around these nights changed: re-price them once this commits.
     nights_changed(unit.facility_id, stay.check_in, stay.check_out)
     reasons = stay_reasons(actor, purpose, nights, split.employee)
+    if (reasons or split.employee) and not may_wait(stay.check_in, split.employee, now):
+        raise BookingError(TOO_LATE_TO_WAIT, "too_late_to_wait")  # its check-in day ends first
     if reasons:
         # Nothing is charged until it is approved, but a stay the company cannot pay
         # for now is refused now rather than after the approver's decision.

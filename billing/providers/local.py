@@ -44,7 +44,7 @@ from billing.providers.base import (
     invoice_record,
     subscription_record,
 )
-from billing.providers.local_store import LocalStore, add_month, timestamp_of
+from billing.providers.local_store import LocalStore, add_month, ran_out, timestamp_of
 from billing.providers.stripe import verify_event  # signed as Stripe signs, read the same way
 from core.db import edge_now, utcnow
 from core.extensions import db
@@ -333,7 +333,15 @@ class LocalGateway:
         return subscription_record(self._read(subscription_id, "subscription"), read_at)
 
     def checkout(self, session_id: str) -> CheckoutRecord:
-        return checkout_record(self._read(session_id, "checkout.session"))
+        """The session as it is now: one past its ``expires_at`` has expired (as at Stripe,
+        its event sent), so it is never handed out again as open."""
+        found = self._read(session_id, "checkout.session")
+        if ran_out(found, edge_now()):
+            with self._store() as store:
+                found = store.get(session_id, "checkout.session")
+                if ran_out(found, edge_now()):
+                    store.expire_session(found)
+        return checkout_record(found)
 
     def invoice(self, invoice_id: str) -> InvoiceRecord:
         return invoice_record(self._read(invoice_id, "invoice"))
@@ -364,11 +372,8 @@ class LocalGateway:
             session = store.get(session_id, "checkout.session")
             if session["status"] != "open":
                 return session
-            expires_at = session.get("expires_at")
-            if expires_at is not None and expires_at <= timestamp_of(edge_now()):
-                session["status"] = "expired"
-                store.put(session)
-                store.emit("checkout.session.expired", session)
+            if ran_out(session, edge_now()):
+                store.expire_session(session)
                 return session
             if session["mode"] == "payment":
                 return _pay_session(store, session)
@@ -393,9 +398,7 @@ class LocalGateway:
         with self._store() as store:
             session = store.get(session_id, "checkout.session")
             if session["status"] == "open":
-                session["status"] = "expired"
-                store.put(session)
-                store.emit("checkout.session.expired", session)
+                store.expire_session(session)
 
     def pay_invoice(self, invoice_id: str) -> None:
         """A bank transfer arrived (or a retried card went through)."""

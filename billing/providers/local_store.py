@@ -31,6 +31,15 @@ def timestamp_of(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
+def ran_out(session: dict, now: datetime) -> bool:
+    """An open Checkout session past its ``expires_at`` at ``now``: Stripe expires it
+    then, and so does the simulation (``LocalStore.expire_session``)."""
+    expires_at = session.get("expires_at")
+    return (
+        session["status"] == "open" and expires_at is not None and expires_at <= timestamp_of(now)
+    )
+
+
 def _sortable_id(prefix: str) -> str:
     """Ids that sort in the order they were made (the app clock may stand still in tests)."""
     return f"{prefix}_{time.time_ns():016x}{secrets.token_hex(4)}"
@@ -114,6 +123,13 @@ class LocalStore:
             LocalEvent(id=event_id, payload=json.dumps(payload), created_at=edge_now())
         )
         self.session.flush()
+
+    def expire_session(self, session: dict) -> None:
+        """End an open Checkout session: nothing can be paid in it any more (as Stripe
+        ends one at its ``expires_at``, or when asked to)."""
+        session["status"] = "expired"
+        self.put(session)
+        self.emit("checkout.session.expired", session)
 
     def set_status(self, sub: dict, status: str, event: str = "customer.subscription.updated"):
         if status == "past_due":

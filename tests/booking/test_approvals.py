@@ -18,7 +18,7 @@ from accounts.models import Role, User
 from availability.models import Occupancy
 from billing import ledger
 from billing.models import CreditEntry, PaymentStatus, StayPayment, Subscription
-from booking import approvals, holds, services
+from booking import approvals, copay, holds, services
 from booking.approvals import ApprovalError
 from booking.models import ApprovalDecision, Booking, BookingStatus, StayApproval
 from hr.models import GroupPolicy, SubsidyKind
@@ -681,3 +681,96 @@ def test_the_employee_withdraws_from_the_stay_page(app, db, world):
     assert held_nights(db, booking.id) == 0
     assert entries_of(db, booking.id) == []
     assert_books_straight(db)
+
+
+# --- never past the check-in day ----------------------------------------------------------------
+
+# NOW is 12:00 in Japan: a stay checking in today may wait at most until 00:00 there.
+END_OF_TODAY = NOW + timedelta(hours=12)
+
+
+def test_a_stay_for_tonight_cannot_be_approved_once_its_check_in_day_is_over(db, world):
+    world.policy.approval_hours = 72
+    db.session.commit()
+    booking = book(db, world.employee, world.unit.id, 0, 1)
+    assert copay.hold_cap(TODAY) == END_OF_TODAY
+    booking = fresh(db, booking.id)
+    assert booking.hold_expires_at == END_OF_TODAY  # not NOW + 72 hours
+    assert db.session.get(StayApproval, booking.id).expires_at == END_OF_TODAY
+
+    # 60 hours later the stay is over: approving it is refused and nothing is charged.
+    for late in (NOW + timedelta(hours=60), END_OF_TODAY):
+        with pytest.raises(ApprovalError) as refused:
+            approve(db, world.manager, booking.id, now=late)
+        assert refused.value.code == "expired"
+    assert entries_of(db, booking.id) == []
+    assert ledger.paid_for([booking.id]).get(booking.id, 0) == 0
+    assert fresh(db, booking.id).status == BookingStatus.PENDING_APPROVAL
+    assert audited(db, booking.id) == []
+    assert_books_straight(db)
+
+
+def test_a_stay_for_tonight_is_approved_until_the_last_moment_of_its_check_in_day(db, world):
+    booking = book(db, world.employee, world.unit.id, 0, 1)
+    approve(db, world.manager, booking.id, now=END_OF_TODAY - timedelta(seconds=1))
+    booking = fresh(db, booking.id)
+    assert booking.status == BookingStatus.CONFIRMED
+    assert entries_of(db, booking.id) == [("spend", -booking.total_price)]
+    assert_books_straight(db)
+
+
+def test_a_co_paid_stay_for_tonight_leaves_time_to_pay_before_its_check_in_day_ends(db, world):
+    world.policy.subsidy_kind = SubsidyKind.PERCENT
+    world.policy.subsidy_amount = 70  # the employee pays 30%: ¥3,000
+    db.session.commit()
+    deadline = END_OF_TODAY - copay.CHECKOUT_MIN_LIFETIME  # the shortest Checkout still fits
+
+    # Booked so late that it could not be approved and paid before the day ends: refused.
+    with pytest.raises(services.BookingError) as refused:
+        book(db, world.employee, world.unit.id, 0, 1, now=deadline)
+    assert refused.value.code == "too_late_to_wait"
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(Booking)) == 0
+
+    booking = book(db, world.employee, world.unit.id, 0, 1)
+    booking = fresh(db, booking.id)
+    assert booking.employee_part == 3_000
+    assert booking.hold_expires_at == deadline
+    assert db.session.get(StayApproval, booking.id).expires_at == deadline
+    with pytest.raises(ApprovalError) as refused:
+        approve(db, world.manager, booking.id, now=deadline)
+    assert refused.value.code == "expired"
+
+    # Approved an hour before: the employee's part waits until the day ends, not 23 hours.
+    approved_at = deadline - timedelta(hours=1)
+    approve(db, world.manager, booking.id, now=approved_at)
+    booking = fresh(db, booking.id)
+    assert booking.status == BookingStatus.AWAITING_PAYMENT
+    assert booking.hold_expires_at == END_OF_TODAY
+    pay = {"success_url": "https://e.example/ok", "cancel_url": "https://e.example/no"}
+    with pytest.raises(copay.PaymentRefused) as refused:
+        copay.start_payment(world.employee, booking.id, END_OF_TODAY, **pay)
+    assert refused.value.code == "hold_expired"
+    db.session.rollback()
+
+    # The job releases it at the end of the day; nothing was ever charged.
+    assert holds.expire_holds(END_OF_TODAY) == "1 waiting stays expired and their nights released"
+    booking = fresh(db, booking.id)
+    assert booking.status == BookingStatus.EXPIRED
+    payment = db.session.scalar(select(StayPayment).where(StayPayment.booking_id == booking.id))
+    assert payment.status == PaymentStatus.EXPIRED
+    assert held_nights(db, booking.id) == 0
+    assert entries_of(db, booking.id) == []
+    assert_books_straight(db)
+
+
+def test_the_approver_sees_the_deadline_of_a_stay_for_tonight(app, db, world):
+    world.policy.approval_hours = 72
+    db.session.commit()
+    booking = book(db, world.employee, world.unit.id, 0, 1)
+    browser = signed_in(app, world.manager)
+
+    queue = browser.get("/approvals").get_data(as_text=True)
+    assert "12 hours left" in queue and "72 hours left" not in queue
+    detail = browser.get(f"/approvals/{booking.id}").get_data(as_text=True)
+    assert "2026/12/02 00:00 (12 hours left)" in detail  # Japan's midnight

@@ -251,19 +251,26 @@ def test_a_stay_not_waiting_for_payment_or_out_of_time_cannot_be_paid(db, world,
     assert db.session.scalar(select(func.count()).select_from(StayPayment)) == 1
 
 
-def test_a_checkout_opened_late_lengthens_the_hold_to_stripes_shortest_session(db, world):
+def test_only_a_new_checkout_opened_late_lengthens_the_hold_to_stripes_minimum(db, world):
     booking = book(db, world.employee, world.unit.id)
     kwargs = {"success_url": "https://e.example/ok", "cancel_url": "https://e.example/no"}
+    late = NOW + timedelta(minutes=10)  # 25 minutes left
 
-    early = copay.start_payment(world.employee, booking.id, NOW + timedelta(minutes=3), **kwargs)
-    assert early.expires_at == NOW + copay.PAYMENT_HOLD  # 32 minutes left: kept
-    late = NOW + timedelta(minutes=10)
     checkout = copay.start_payment(world.employee, booking.id, late, **kwargs)
     db.session.commit()
-
-    assert checkout.expires_at == late + copay.PAYMENT_HOLD
-    assert fresh(db, booking.id).hold_expires_at == late + copay.PAYMENT_HOLD
+    assert checkout.expires_at == NOW + copay.PAYMENT_HOLD  # asking to pay changes nothing
+    assert fresh(db, booking.id).hold_expires_at == NOW + copay.PAYMENT_HOLD
     assert (checkout.amount, checkout.email) == (EMPLOYEE_PART, "emi@jiko.example")
+
+    # A new session is about to be made: then, and only then, the hold is lengthened.
+    until = copay.hold_for_checkout(world.employee, booking.id, late)
+    db.session.commit()
+    assert until == late + copay.PAYMENT_HOLD == fresh(db, booking.id).hold_expires_at
+    # 32 minutes left: enough for a session, kept as it is.
+    early = late + timedelta(minutes=3)
+    assert copay.hold_for_checkout(world.employee, booking.id, early) == until
+    db.session.commit()
+    assert fresh(db, booking.id).hold_expires_at == until
 
 
 # --- Stripe, over HTTP --------------------------------------------------------------------
@@ -689,3 +696,174 @@ def test_two_bookings_at_once_never_spend_more_than_the_yearly_cap(db, world, ma
     rows = db.session.scalars(select(Booking).where(Booking.user_id == employee_id)).all()
     assert sum(b.company_part for b in rows) == cap
     assert all(b.company_part + b.employee_part == b.total_price for b in rows)
+
+
+# --- the hold: never longer by pressing "pay", never past the check-in day ------------------
+
+PAY_URLS = {"success_url": "https://e.example/ok", "cancel_url": "https://e.example/no"}
+END_OF_TODAY = NOW + timedelta(hours=12)  # 00:00 in Japan after TODAY; NOW is 12:00 there
+
+
+def pay_at(db, user: User, booking_id: int, now) -> str | None:
+    """What the pay button does at ``now`` (``booking.copay_views.pay``): the checks, then
+    the open Checkout, or a new one for which the hold may be lengthened."""
+    current_app.config["FIXED_NOW"] = now  # the local provider's clock
+    checkout = copay.start_payment(user, booking_id, now, **PAY_URLS)
+    db.session.commit()
+    return provider_copay.checkout_url(
+        checkout, hold_for_new=lambda: copay.hold_for_checkout(user, booking_id, now)
+    )
+
+
+def book_tonight(db, user: User, unit_id: int, now) -> Booking:
+    """``user`` books one night from TODAY at ``now``."""
+    booking = services.book_stay(user, services.StayRequest(unit_id, days(0), days(1), 1), now)
+    db.session.commit()
+    return booking
+
+
+def session_closes(db, booking_id: int) -> int:
+    """When the stay payment's local Checkout session closes (its ``expires_at``)."""
+    session_id = payment_of(db, booking_id).stripe_session_id
+    db.session.rollback()  # SQLite: no transaction of ours open while the provider reads
+    return local_gateway().raw(session_id, "checkout.session")["expires_at"]
+
+
+def test_pressing_pay_again_and_again_never_keeps_the_nights_held(db, world):
+    booking = book(db, world.employee, world.unit.id)
+    first_session = NOW + timedelta(minutes=20)
+    urls = set()
+    for minutes in (20, 40):  # every 20 minutes
+        at = NOW + timedelta(minutes=minutes)
+        assert holds.expire_holds(at) == ""
+        urls.add(pay_at(db, world.employee, booking.id, at))
+    # At 20 minutes no session was open and 15 minutes were left: a new one, the hold
+    # lengthened once to close with it. At 40 that session was open: reused as it was.
+    assert len(urls) == 1
+    hold = fresh(db, booking.id).hold_expires_at
+    assert hold == first_session + copay.PAYMENT_HOLD
+    assert session_closes(db, booking.id) == int(hold.timestamp())
+
+    at = NOW + timedelta(minutes=60)  # the hold ran out at 55
+    assert holds.expire_holds(at) == "1 waiting stays expired and their nights released"
+    with pytest.raises(copay.PaymentRefused) as refused:
+        pay_at(db, world.employee, booking.id, at)
+    assert refused.value.code == "not_awaiting"
+    db.session.rollback()
+    assert fresh(db, booking.id).status == BookingStatus.EXPIRED
+    assert held_nights(db, booking.id) == 0
+    assert entries_of(db, booking.id) == []
+    assert_books_straight(db)
+
+
+def test_a_local_session_past_its_expiry_is_expired_and_a_new_one_is_made(db, world):
+    booking = book(db, world.employee, world.unit.id)
+    first = pay_at(db, world.employee, booking.id, NOW)  # closes with the hold, at 35 min
+    first_id = payment_of(db, booking.id).stripe_session_id
+    assert session_closes(db, booking.id) == int((NOW + copay.PAYMENT_HOLD).timestamp())
+    row = fresh(db, booking.id)
+    row.hold_expires_at = NOW + timedelta(hours=2)  # a hold outliving its session
+    db.session.commit()
+
+    later = NOW + copay.PAYMENT_HOLD
+    current_app.config["FIXED_NOW"] = later
+    db.session.rollback()
+    assert local_gateway().checkout(first_id).status == "expired"  # as Stripe says it
+    assert local_gateway().raw(first_id, "checkout.session")["status"] == "expired"
+
+    second = pay_at(db, world.employee, booking.id, later)
+    second_id = payment_of(db, booking.id).stripe_session_id
+    assert second != first and second_id != first_id
+    db.session.rollback()
+    assert local_gateway().checkout(second_id).status == "open"
+    # 85 minutes left: the new session closes with the hold, which is not lengthened.
+    assert session_closes(db, booking.id) == int((NOW + timedelta(hours=2)).timestamp())
+    assert fresh(db, booking.id).hold_expires_at == NOW + timedelta(hours=2)
+
+
+def test_a_stay_for_tonight_waits_for_the_card_no_later_than_its_check_in_day(db, world, make_unit):
+    assert copay.hold_cap(TODAY) == END_OF_TODAY
+    # Booked when not even the shortest Checkout fits in before the day ends: refused.
+    too_late = END_OF_TODAY - copay.CHECKOUT_MIN_LIFETIME
+    with pytest.raises(services.BookingError) as refused:
+        book_tonight(db, world.employee, world.unit.id, too_late)
+    assert refused.value.code == "too_late_to_wait"
+    assert "check-in day ends before it could be confirmed" in str(refused.value.message)
+    db.session.rollback()
+
+    # Booked an hour before: a Checkout opened late lengthens the hold up to midnight only.
+    booked_at = END_OF_TODAY - timedelta(hours=1)
+    booking = book_tonight(db, world.employee, world.unit.id, booked_at)
+    assert fresh(db, booking.id).hold_expires_at == booked_at + copay.PAYMENT_HOLD
+    pay_at(db, world.employee, booking.id, END_OF_TODAY - timedelta(minutes=32))
+    assert fresh(db, booking.id).hold_expires_at == END_OF_TODAY
+    assert session_closes(db, booking.id) == int(END_OF_TODAY.timestamp())
+
+    # Another stay for tonight, whose hold has 20 minutes left and the day 30: a new
+    # Checkout would outlive the day, so it cannot be paid for any more.
+    other = make_unit(base_price=PRICE, capacity=2)
+    booked_at = END_OF_TODAY - timedelta(minutes=40)
+    late = book_tonight(db, world.employee, other.id, booked_at)
+    with pytest.raises(copay.PaymentRefused) as refused:
+        pay_at(db, world.employee, late.id, END_OF_TODAY - timedelta(minutes=30))
+    assert refused.value.code == "too_late"
+    db.session.rollback()
+    assert fresh(db, late.id).hold_expires_at == booked_at + copay.PAYMENT_HOLD
+    assert payment_of(db, late.id).stripe_session_id is None  # no Checkout made
+
+    # At midnight both are released; nothing was charged.
+    assert holds.expire_holds(END_OF_TODAY) == "2 waiting stays expired and their nights released"
+    for stay in (booking, late):
+        assert fresh(db, stay.id).status == BookingStatus.EXPIRED
+        assert held_nights(db, stay.id) == 0
+        assert entries_of(db, stay.id) == []
+    assert_books_straight(db)
+
+
+def test_a_payment_recorded_after_the_check_in_day_is_refunded_not_charged(db, world):
+    booking = book(db, world.employee, world.unit.id, 0, 1)
+    payment = payment_of(db, booking.id)
+
+    # The job has not released it yet (the scheduler was down): the payment is not taken.
+    outcome = copay.payment_received(
+        payment.id,
+        "cs_after_midnight",
+        "pi_after_midnight",
+        END_OF_TODAY,
+        7,
+        confirm=services.confirm_stay,
+        release=holds.release_waiting,
+    )
+    db.session.commit()
+
+    assert outcome == "refunded"
+    payment = payment_of(db, booking.id)
+    assert (payment.status, payment.refunded) == (PaymentStatus.PAID, payment.amount)
+    assert fresh(db, booking.id).status == BookingStatus.EXPIRED
+    assert held_nights(db, booking.id) == 0
+    assert entries_of(db, booking.id) == []
+    assert_books_straight(db)
+    dispatch_events(END_OF_TODAY)
+    db.session.commit()
+    told = body_of(
+        db.session.scalars(
+            select(OutgoingMail)
+            .where(OutgoingMail.user_id == world.employee.id)
+            .order_by(OutgoingMail.id.desc())
+        ).first()
+    )
+    assert "arrived after the stay's check-in day had ended" in told
+    assert "is refunded in full to your card" in told and "nothing was charged" not in told
+
+
+def test_the_pay_button_says_when_too_little_of_the_check_in_day_is_left(db, world):
+    booked_at = END_OF_TODAY - timedelta(minutes=40)
+    booking = book_tonight(db, world.employee, world.unit.id, booked_at)
+    current_app.config["FIXED_NOW"] = END_OF_TODAY - timedelta(minutes=30)
+    browser = signed_in(current_app, world.employee)
+
+    refused = browser.post(f"/stays/{booking.id}/pay", follow_redirects=True)
+
+    assert "Too little time is left to pay for this stay" in refused.get_data(as_text=True)
+    assert payment_of(db, booking.id).stripe_session_id is None
+    assert fresh(db, booking.id).hold_expires_at == booked_at + copay.PAYMENT_HOLD

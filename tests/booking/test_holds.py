@@ -267,3 +267,25 @@ def test_a_waiting_stay_counts_in_the_monthly_cap_until_it_expires(db, world):
     assert fresh(db, booking.id).status == BookingStatus.EXPIRED
     again = book(db, world.employee, world.unit.id, 20, 21, now=NOW + HOLD)
     assert fresh(db, again.id).status == BookingStatus.PENDING_APPROVAL
+
+
+def test_no_stay_waits_past_the_end_of_its_check_in_day(app, db, world):
+    world.policy.approval_hours = 72
+    db.session.commit()
+    tonight = book(db, world.employee, world.unit.id, 0, 1)
+    later = book(db, world.employee, world.unit.id, 10, 11)
+    end_of_today = NOW + timedelta(hours=12)  # 00:00 in Japan; NOW is 12:00 there
+    assert fresh(db, tonight.id).hold_expires_at == end_of_today
+    assert fresh(db, later.id).hold_expires_at == NOW + timedelta(hours=72)
+
+    assert holds.expire_holds(end_of_today - SECOND) == ""
+    app.config["FIXED_NOW"] = end_of_today
+    assert holds.holds_due() is True
+    db.session.rollback()
+    assert holds.expire_holds(end_of_today) == "1 waiting stays expired and their nights released"
+    assert fresh(db, tonight.id).status == BookingStatus.EXPIRED
+    assert db.session.get(StayApproval, tonight.id).decision == ApprovalDecision.EXPIRED
+    assert held_nights(db, tonight.id) == 0
+    assert entries_of(db, tonight.id) == []
+    assert fresh(db, later.id).status == BookingStatus.PENDING_APPROVAL
+    assert_books_straight(db)
