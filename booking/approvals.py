@@ -36,12 +36,13 @@ from sqlalchemy.orm import joinedload
 from accounts import audit, events
 from accounts.models import Role, User
 from booking.announce import booking_parties
-from booking.copay import APPROVED_PAYMENT_HOLD, await_payment, payment_hold_expired
+from booking.copay import APPROVED_PAYMENT_HOLD, await_payment
 from booking.holds import (  # noqa: F401  (request_approval: booking.services' import)
     approval_of,
     release_waiting,
     request_approval,
     waited_for,
+    withdraw_waiting,
 )
 from booking.lookups import booking_of
 from booking.models import (
@@ -218,21 +219,7 @@ def withdraw(employee: User, booking_id: int, now: datetime) -> Booking:
         raise ApprovalError(
             _l("This stay is no longer waiting, so it cannot be withdrawn."), "not_waiting"
         )
-    what = waited_for(booking)
-    approval = approval_of(booking.id)
-    if approval is not None and approval.decision == ApprovalDecision.PENDING:
-        _decide(approval, ApprovalDecision.WITHDRAWN, employee, "", now)
-    if what == "payment":
-        payment_hold_expired(booking, now)
-    release_waiting(booking, BookingStatus.CANCELLED, now)
-    booking.cancelled_at = now
-    events.emit(
-        events.BOOKING_WITHDRAWN,
-        now,
-        **booking_parties(booking, employee.id),
-        subject=("booking", booking.id),
-        data={"waited_for": what},
-    )
+    withdraw_waiting(booking, employee, now)
     return booking
 
 

@@ -41,10 +41,9 @@ from billing.ledger import refund_split_for_cancellation
 from billing.refunds import RefundSplit
 from booking.announce import acted_by, booking_parties
 from booking.approvals import withdraw
-from booking.copay import close_payment
-from booking.holds import close_approval, release_waiting, waited_for
+from booking.holds import withdraw_waiting
 from booking.lookups import booking_of
-from booking.models import WAITING_STATUSES, ApprovalDecision, Booking, BookingStatus
+from booking.models import WAITING_STATUSES, Booking, BookingStatus
 from booking.services import BookingError, PriceChanged
 from booking.stay_tax import refund_unkept_tax
 from booking.terms import policy_of
@@ -177,24 +176,6 @@ def _withdrawn(booking: Booking) -> CancelResult:
     return CancelResult(booking, 0, 0, 0, 100, waiting=True, checkout_to_expire=session_id)
 
 
-def _withdraw_for_company(booking: Booking, actor: User | None, now: datetime) -> None:
-    """End a waiting stay of an employee the company deactivates, as ``withdraw`` ends
-    one for the employee, but by ``actor`` (the admin, or nobody)."""
-    what = waited_for(booking)
-    close_approval(booking.id, ApprovalDecision.WITHDRAWN, now, by=actor)
-    close_payment(booking)
-    release_waiting(booking, BookingStatus.CANCELLED, now)
-    booking.cancelled_at = now
-    db.session.flush()
-    events.emit(
-        events.BOOKING_WITHDRAWN,
-        now,
-        **booking_parties(booking, actor.id if actor is not None else None),
-        subject=("booking", booking.id),
-        data={"waited_for": what},
-    )
-
-
 def _cancelled(
     booking: Booking,
     actor: User | None,
@@ -239,7 +220,7 @@ def cancel_future_stays(user: User, now: datetime, *, actor_id: int | None = Non
     held = ledger.paid_for(b.id for b in rows)
     for booking in rows:
         if booking.status in WAITING_STATUSES:
-            _withdraw_for_company(booking, actor, now)
+            withdraw_waiting(booking, actor, now)
             continue
         employee_paid = ledger.card_held(ledger.stay_payment_of(booking.id))
         tax = _release(booking, now)

@@ -24,10 +24,10 @@ from availability.blocks import reconcile_unit
 from availability.changes import nights_changed
 from availability.models import Occupancy
 from billing import ledger
-from billing.ledger import refund_for_cancellation
+from billing.ledger import refund_split_for_cancellation
 from booking.announce import acted_by, booking_parties
-from booking.cancellation import CancelResult, _cancelled, _release
-from booking.models import Booking, BookingStatus
+from booking.cancellation import CancelResult, _cancelled, _release, kept_by_policy
+from booking.models import WAITING_STATUSES, Booking, BookingStatus
 from booking.purpose import drop_work_days_from
 from booking.services import BookingError, BookingNotFound
 from booking.stay_tax import lodges_guests, refund_unkept_tax
@@ -128,14 +128,45 @@ def company_names(bookings: Iterable[Booking]) -> dict[int, str]:
 
 
 def state_sentence(booking: Booking) -> LazyString:
-    """Where the stay is, in a sentence (the first half of a refusal)."""
-    return {
-        BookingStatus.CONFIRMED: _l("The guest has not checked in."),
-        BookingStatus.CHECKED_IN: _l("The guest is checked in."),
-        BookingStatus.CHECKED_OUT: _l("The guest has checked out."),
-        BookingStatus.NO_SHOW: _l("This stay was marked as a no-show."),
-        BookingStatus.CANCELLED: _l("This stay was cancelled."),
-    }[BookingStatus(booking.status)]
+    """Where the stay is, in a sentence (the first half of a refusal). Read by the
+    operator and, of their own stay, by the employee: neither is named."""
+    return _STATE_SENTENCES[BookingStatus(booking.status)]
+
+
+_STATE_SENTENCES: dict[BookingStatus, LazyString] = {
+    BookingStatus.PENDING_APPROVAL: _l(
+        "This stay is waiting for approval and is not confirmed yet."
+    ),
+    BookingStatus.AWAITING_PAYMENT: _l(
+        "This stay is waiting for payment and is not confirmed yet."
+    ),
+    BookingStatus.CONFIRMED: _l("The guest has not checked in."),
+    BookingStatus.CHECKED_IN: _l("The guest is checked in."),
+    BookingStatus.CHECKED_OUT: _l("The guest has checked out."),
+    BookingStatus.NO_SHOW: _l("This stay was marked as a no-show."),
+    BookingStatus.CANCELLED: _l("This stay was cancelled."),
+    BookingStatus.REJECTED: _l("This stay was not approved."),
+    BookingStatus.EXPIRED: _l("This stay expired before it was confirmed."),
+}
+
+
+def never_confirmed(booking: Booking) -> bool:
+    """The stay waits for its approval or payment, or it was refused or ran out before
+    it was ever confirmed: the front desk has nothing to do with it (yet)."""
+    return booking.status in (*WAITING_STATUSES, BookingStatus.REJECTED, BookingStatus.EXPIRED)
+
+
+def cancel_refusal(booking: Booking) -> LazyString:
+    """Why the front desk cannot cancel a stay in this state (neither confirmed nor
+    checked in). A waiting stay is the employee's to withdraw or its approver's to
+    reject; left waiting, it gives its nights back when its hold runs out."""
+    if booking.status in WAITING_STATUSES:
+        return _l(
+            "%(state)s It can be cancelled once it is confirmed; if it is not confirmed in"
+            " time, its nights are released.",
+            state=state_sentence(booking),
+        )
+    return _l("%(state)s It can no longer be cancelled.", state=state_sentence(booking))
 
 
 def refuse_begun(booking: Booking, today: date) -> None:
@@ -342,10 +373,7 @@ def cancel_for_guest(actor: User, booking_id: int, reason: str, now: datetime) -
             "checked_in",
         )
     if booking.status != BookingStatus.CONFIRMED:
-        raise FrontDeskError(
-            _l("%(state)s It can no longer be cancelled.", state=state_sentence(booking)),
-            "not_cancellable",
-        )
+        raise FrontDeskError(cancel_refusal(booking), "not_cancellable")
     today = tokyo_today(now)
     if booking.check_out <= today:
         raise FrontDeskError(
@@ -358,13 +386,27 @@ def cancel_for_guest(actor: User, booking_id: int, reason: str, now: datetime) -
         )
     refuse_begun(booking, today)
     paid = ledger.paid_for([booking.id])[booking.id]
+    payment = ledger.stay_payment_of(booking.id)
+    employee_paid = ledger.card_held(payment)
     tax = _release(booking, now)  # the accommodation tax comes back in full
-    refunded = refund_for_cancellation(booking, now, full=True)
-    kept = max(0, min(paid, booking.total_price) - refunded)
+    # Both payers get everything back: the company to its credit, a co-paid stay's
+    # employee to their card (sent after the commit, else by the stay_card_refunds job).
+    split = refund_split_for_cancellation(booking, now, full=True)
+    kept = kept_by_policy(paid, booking.total_price, employee_paid, split)
     booking.cancel_reason = reason
     db.session.flush()
-    _cancelled(booking, actor, refunded, kept, now, tax)
-    return CancelResult(booking, paid, refunded, kept, 100, tax_refunded=tax)
+    _cancelled(booking, actor, split.company, kept, now, tax, split.employee)
+    return CancelResult(
+        booking,
+        paid,
+        split.company,
+        kept,
+        100,
+        tax_refunded=tax,
+        employee_paid=employee_paid,
+        employee_refunded=split.employee,
+        payment_id=payment.id if split.employee and payment is not None else None,
+    )
 
 
 def set_note(actor: User, booking_id: int, note: str) -> Booking:

@@ -8,7 +8,8 @@ The tenant walls of the register (``lodging.register`` knows stays only by id):
   ``BookingNotFound``, exactly like one that does not exist;
 - a passport image is shown to the booker and the facility's operator, nobody else;
 - the register can be filled in while the stay is booked or in the house, until its
-  check-out day; a cancelled stay, a no-show or a stay that has ended is not edited;
+  check-out day; a cancelled stay, a no-show or a stay that has ended is not edited,
+  nor one not confirmed yet (waiting for its approval or payment) or never confirmed;
 - a satellite office (no lodging) keeps no register;
 - every read (a page, the API, an image) and every write is recorded in the
   register's access log, in the same transaction.
@@ -26,7 +27,7 @@ from sqlalchemy import select
 
 from accounts.models import User
 from booking import front_desk, lookups
-from booking.models import OPEN_STATUSES, Booking
+from booking.models import OPEN_STATUSES, WAITING_STATUSES, Booking
 from booking.services import BookingError, BookingNotFound
 from core.db import in_id_range, tokyo_today
 from core.extensions import db
@@ -69,6 +70,14 @@ def check_editable(booking: Booking, today: date) -> None:
     if not needs_register(booking):
         raise RegisterError(
             _l("This stay is at a satellite office: it needs no guest register."), "not_needed"
+        )
+    if booking.status in WAITING_STATUSES:
+        raise RegisterError(
+            _l(
+                "%(state)s Its guest register can be filled in once it is confirmed.",
+                state=front_desk.state_sentence(booking),
+            ),
+            "not_editable",
         )
     if not editable(booking, today):
         raise RegisterError(

@@ -29,7 +29,7 @@ from availability.blocks import reconcile_unit
 from availability.changes import nights_changed
 from availability.models import Occupancy
 from booking.announce import booking_parties
-from booking.copay import decision_cap, payment_hold_expired
+from booking.copay import close_payment, decision_cap, payment_hold_expired
 from booking.models import (
     WAITING_STATUSES,
     ApprovalDecision,
@@ -118,6 +118,28 @@ def close_approval(
     approval.decided_at = now
     approval.decided_by_id = by.id if by is not None else None
     return approval
+
+
+def withdraw_waiting(booking: Booking, actor: User | None, now: datetime) -> str:
+    """End a waiting stay (locked by the caller) before it was decided or paid: its
+    pending approval is recorded as withdrawn by ``actor`` (the employee, the admin who
+    deactivated them, or nobody), its unpaid payment abandoned, its nights given back,
+    nothing charged. Returns what it waited for; the open Checkout, if any, is the
+    payment's ``stripe_session_id``, for the edge to end after the commit."""
+    what = waited_for(booking)
+    close_approval(booking.id, ApprovalDecision.WITHDRAWN, now, by=actor)
+    close_payment(booking)
+    release_waiting(booking, BookingStatus.CANCELLED, now)
+    booking.cancelled_at = now
+    db.session.flush()
+    events.emit(
+        events.BOOKING_WITHDRAWN,
+        now,
+        **booking_parties(booking, actor.id if actor is not None else None),
+        subject=("booking", booking.id),
+        data={"waited_for": what},
+    )
+    return what
 
 
 # --- the job ------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ from booking.announce import announce_change
 from booking.changes import set_night_prices
 from booking.copay import share_move_refund
 from booking.front_desk import operator_booking, refuse_begun, state_sentence
-from booking.models import Booking, BookingStatus
+from booking.models import WAITING_STATUSES, Booking, BookingStatus
 from booking.purpose import moved_work_days, set_work_days
 from booking.services import (
     DEFAULT_GRACE_DAYS,
@@ -126,6 +126,11 @@ def _check_movable(
 ) -> None:
     """The stay may be moved (confirmed and not begun, or in the house) and the new dates
     fit it. A guest in the house keeps their check-in date and leaves after today."""
+    if booking.status in WAITING_STATUSES:  # its price and parts are not settled yet
+        raise BookingError(
+            _l("%(state)s It can be moved once it is confirmed.", state=state_sentence(booking)),
+            "not_movable",
+        )
     if booking.status not in (BookingStatus.CONFIRMED, BookingStatus.CHECKED_IN):
         raise BookingError(
             _l("%(state)s It can no longer be moved.", state=state_sentence(booking)),

@@ -6,8 +6,13 @@ access log.
 The register itself (sealed lines, completeness, the read log) is ``lodging.register``,
 which knows stays only by id; this module walls every read to the actor's operator
 organisation first (another organisation's facility reads as none) and joins the stays,
-rooms and people the pages and the API show. Cancelled stays are not listed (their
-register is purged, ``booking.register_purge``); no-shows are, marked by their status.
+rooms and people the pages and the API show. The register lists the stays that were
+confirmed (``REGISTER_STATUSES``): booked, in the house, gone home, and no-shows, marked
+by their status. Cancelled stays are not listed (their register is purged,
+``booking.register_purge``), nor stays never confirmed: one refused by its approver or
+whose wait ran out never comes to the facility, and one still waiting for its approval
+or the employee's payment may never come; its register cannot be filled in until it is
+confirmed (``booking.guest_register``), so it would only be listed as incomplete.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from accounts.models import User
-from booking.models import Booking, BookingStatus
+from booking.models import CHARGED_STATUSES, Booking, BookingStatus
 from core.db import in_id_range
 from core.extensions import db
 from core.paging import Page
@@ -32,6 +37,8 @@ from lodging.models import RegisterRead
 from lodging.register import StoredGuest
 
 MAX_ENTRIES = 2000  # stays read at once; more asks for a shorter period
+# The stays the register lists: confirmed once (booked, in the house, gone home, no-show).
+REGISTER_STATUSES = CHARGED_STATUSES
 LOG_PER_PAGE = 50
 
 
@@ -108,7 +115,8 @@ def entries(
     actor: User, facility_id: int, start: date, end: date, *, limit: int = MAX_ENTRIES
 ) -> list[RegisterEntry]:
     """The register entries of stays arriving in [start, end) at one of the actor's
-    facilities, by arrival date, room and booking number; cancelled stays left out.
+    facilities, by arrival date, room and booking number; only stays that were confirmed
+    (``REGISTER_STATUSES``: cancelled, waiting, refused and expired stays left out).
     Another organisation's facility gives none. At most ``limit`` entries: ask for one
     more to learn whether there were more.
 
@@ -124,7 +132,7 @@ def entries(
             .where(
                 Facility.id == facility_id,
                 Facility.operator_id == actor.operator_id,
-                Booking.status != BookingStatus.CANCELLED,
+                Booking.status.in_(REGISTER_STATUSES),
                 Booking.check_in >= start,
                 Booking.check_in < end,
             )

@@ -111,6 +111,19 @@ STATUS_LABELS: dict[str, dict[str, object]] = {
         "rejected": _l("Not approved"),
         "expired": _l("Expired"),
     },
+    # The same stays as the facility's operator reads them: the payment a stay waits
+    # for is the guest's (the employee's part), not the reader's.
+    "operator_booking": {
+        "pending_approval": _l("Waiting for approval"),
+        "awaiting_payment": _l("Waiting for the guest's payment"),
+        "confirmed": _l("Confirmed"),
+        "checked_in": _l("Checked in"),
+        "checked_out": _l("Checked out"),
+        "no_show": _l("No-show"),
+        "cancelled": _l("Cancelled"),
+        "rejected": _l("Not approved"),
+        "expired": _l("Expired"),
+    },
     "approval": {
         "pending": _l("Waiting for approval"),
         "approved": _l("Approved"),

@@ -21,6 +21,7 @@ from accounts import services as accounts
 from accounts.models import User
 from availability import blocks, closing
 from availability.blocks import MANUAL_REASONS, MAX_BLOCK_NIGHTS, BlockError
+from billing.copay import send_owed_refund
 from booking import front_desk, operator_moves, register_listing
 from booking.front_desk import FrontDeskError
 from booking.models import Booking
@@ -317,15 +318,21 @@ def move_booking(booking_id: int):
 
 @bp.post("/bookings/<int:booking_id>/cancel")
 def cancel_booking(booking_id: int):
-    """Cancel on the guest's behalf with a reason: everything comes back to the company.
-    Cancelling a cancelled stay again answers it unchanged."""
+    """Cancel on the guest's behalf with a reason: everything comes back to the company,
+    and to the employee's card what they paid of a co-paid stay. Cancelling a cancelled
+    stay again answers it unchanged."""
     _own_booking(booking_id)
     reason = _text(_json_object(), "reason", MAX_CANCEL_REASON, required=True)
     try:
         result = front_desk.cancel_for_guest(_user(), booking_id, reason, edge_now())
     except BookingError as exc:
         raise _refused(exc) from None
-    return _answer_booking(result.booking)
+    answer = _answer_booking(result.booking)  # commits
+    # The card's share of a co-paid stay, at the provider once our side is committed (a
+    # failed call is retried by billing.copay.settle_stay_refunds).
+    if result.payment_id is not None:
+        send_owed_refund(result.payment_id)
+    return answer
 
 
 def _front_desk(booking_id: int, action: Callable[[User, int, datetime], Booking]):
@@ -398,8 +405,9 @@ def _guest_json(guest: register.StoredGuest) -> dict:
 @bp.get("/facilities/<int:facility_id>/register")
 def facility_register(facility_id: int):
     """The guest register of stays arriving in [from, to) at one of the organisation's
-    facilities that lodge guests, by arrival date; cancelled stays left out. The read is
-    recorded in the register's access log."""
+    facilities that lodge guests, by arrival date; only stays that were confirmed (no
+    cancelled, waiting, refused or expired ones). The read is recorded in the register's
+    access log."""
     user = _user()
     facility = register_listing.register_facility(user, facility_id)
     if facility is None:  # another organisation's, unknown, or a satellite office

@@ -86,7 +86,7 @@ class BookingFilterForm(FlaskForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        labels = STATUS_LABELS["booking"]
+        labels = STATUS_LABELS["operator_booking"]
         self.status.choices = [C(ALL, _l("All"))] + [
             C(s.value, labels[s.value]) for s in BookingStatus
         ]

@@ -19,8 +19,10 @@ from sqlalchemy.orm import contains_eager
 
 from accounts.views import safe_next
 from availability.models import Block, DirectStay
-from billing.ledger import paid_for
+from billing.copay import send_owed_refund
+from billing.ledger import card_held, paid_for, stay_payment_of
 from booking import front_desk, guest_register, operator_moves, register_listing
+from booking.cancellation import CancelResult
 from booking.models import Booking
 from booking.services import BookingError, BookingNotFound, PriceChanged
 from consoles.operator.booking_forms import (
@@ -140,6 +142,10 @@ def _stay_page(
         check_in_form=check_in_form,
         register=register,
         register_editable=guest_register.editable(booking, today),
+        # A stay waiting for its approval or payment, or never confirmed: said plainly.
+        state_note=front_desk.state_sentence(booking)
+        if front_desk.never_confirmed(booking)
+        else None,
         today=today,
         max_note=front_desk.MAX_NOTE,
     ), status
@@ -461,7 +467,11 @@ def _cancel_page(stay: Booking, form: CancelForGuestForm, *, error=None, status:
         form=form,
         error=error,
         paid=paid_for([stay.id])[stay.id],
+        # A co-paid stay: what the employee paid by card comes back to it too.
+        card=card_held(stay_payment_of(stay.id)),
         cancellable=_actions(stay, today)["cancel"],
+        # Why a stay never confirmed cannot be cancelled here (waiting, refused, expired).
+        refusal=front_desk.cancel_refusal(stay) if front_desk.never_confirmed(stay) else None,
         max_reason=front_desk.MAX_CANCEL_REASON,
     ), status
 
@@ -482,15 +492,25 @@ def booking_cancel(booking_id: int):
         db.session.rollback()
         return _cancel_page(stay, form, error=exc.message, status=422)
     db.session.commit()
-    if result.already:
-        flash(_("This stay was already cancelled."), "info")
-    else:
-        flash(
-            _(
-                "The stay has been cancelled and its nights released. %(amount)s was"
-                " returned to the company's credit.",
-                amount=format_yen(result.refunded),
-            ),
-            "success",
-        )
+    # The card's share of a co-paid stay, at the provider once our side is committed (a
+    # failed call is retried by billing.copay.settle_stay_refunds).
+    if result.payment_id is not None:
+        send_owed_refund(result.payment_id)
+    flash(*_cancel_outcome(result))
     return redirect(url_for("operator.booking", booking_id=stay.id), 303)
+
+
+def _cancel_outcome(result: CancelResult) -> tuple[str, str]:
+    if result.already:
+        return _("This stay was already cancelled."), "info"
+    message = _(
+        "The stay has been cancelled and its nights released. %(amount)s was"
+        " returned to the company's credit.",
+        amount=format_yen(result.refunded),
+    )
+    if result.employee_refunded:
+        message += " " + _(
+            "The %(amount)s the employee paid by card is refunded to their card in full.",
+            amount=format_yen(result.employee_refunded),
+        )
+    return message, "success"

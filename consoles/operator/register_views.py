@@ -237,7 +237,7 @@ def _csv_rows(found: list[RegisterEntry], nationalities: dict[str, str]):
             b.check_in.isoformat(),
             b.check_out.isoformat(),
             b.unit.name,
-            status_label("booking", b.status),
+            status_label("operator_booking", b.status),
         ]
         checked = [
             entry.checked_by or "",

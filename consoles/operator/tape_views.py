@@ -139,7 +139,7 @@ def calendar(facility_id: int):
         free_labels={d.day: _("Free night %(day)s", day=short_day[d.day]) for d in chart.days},
         short_day=short_day,
         guests_label=Memo(lambda n: ngettext("%(num)d guest", "%(num)d guests", n)),
-        state_label=Memo(lambda status: status_label("booking", status)),
+        state_label=Memo(lambda status: status_label("operator_booking", status)),
         selection_url=url_for(
             "operator.calendar_selection", facility_id=facility.id, view=rng.view, at=rng.at
         ),

@@ -464,7 +464,7 @@ def bookings_csv(facility_id: int):
             b.company,
             b.guest_name,
             b.total_yen,
-            status_label("booking", b.status),
+            status_label("operator_booking", b.status),
         ]
         for b in operations.bookings_for_csv(facility, first, end)
     ]
