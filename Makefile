@@ -55,7 +55,7 @@ translations: $(COMPILED)
 
 # Re-extract the message catalogue after changing user-facing strings.
 extract-messages: $(VENV)/.installed-dev
-	$(BIN)/pybabel extract -F babel.cfg -k _l -o translations/messages.pot --no-location --omit-header \
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_ngettext:1,2 -o translations/messages.pot --no-location --omit-header \
 	  --ignore-dirs=".venv tests benchmarks migrations instance" .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching
 

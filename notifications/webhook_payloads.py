@@ -187,6 +187,8 @@ def _booking(booking: Booking, type_: str, facts: dict, audience: str) -> dict[s
         obj["refund_yen"] = facts.get("refund")
         obj["fee_yen"] = facts.get("fee")
         obj["by"] = facts.get("by")
+        if audience == COMPANY:  # a co-paid stay: what returns to the employee's card
+            obj["employee_refund_yen"] = facts.get("employee_refund", 0)
     elif type_ == ev.BOOKING_CHANGED:
         obj["previous"] = {
             "check_in": facts.get("old_check_in"),
