@@ -107,6 +107,9 @@ class MoveQuote:
     # difference is charged (+) or given back in full (−) with it.
     tax_before: int = 0
     tax_after: int = 0
+    # A co-paid stay made cheaper: the payment whose card is owed its share, to send
+    # after the commit (``billing.copay.send_owed_refund``).
+    card_payment_id: int | None = None
 
     @property
     def net(self) -> int:
@@ -483,6 +486,9 @@ def move_booking(
             grace_days,
         )
     announce_change(booking, actor, old_unit_id, old_range, quote.charged, quote.refunded, now)
+    if company_refund < quote.refunded:  # part of it is owed to the employee's card
+        payment = ledger.stay_payment_of(booking.id)
+        return replace(quote, card_payment_id=payment.id)
     return quote
 
 

@@ -313,7 +313,10 @@ def move_booking(booking_id: int):
         )
     except BookingError as exc:
         raise _refused(exc) from None
-    return _answer_booking(moved.booking)
+    answer = _answer_booking(moved.booking)  # commits
+    if moved.card_payment_id is not None:  # the card's share of a cheaper co-paid stay
+        send_owed_refund(moved.card_payment_id)
+    return answer
 
 
 @bp.post("/bookings/<int:booking_id>/cancel")

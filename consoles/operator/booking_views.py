@@ -412,6 +412,8 @@ def _move_confirm(stay: Booking):
         db.session.rollback()
         return _refused_move(stay, form, exc)
     db.session.commit()
+    if moved.card_payment_id is not None:  # the card's share, once our side is committed
+        send_owed_refund(moved.card_payment_id)
     flash(_move_outcome(moved), "success")
     return redirect(url_for("operator.booking", booking_id=stay.id), 303)
 

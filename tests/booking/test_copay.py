@@ -11,6 +11,7 @@ room at ¥11,000 costs the company ¥15,000 and the employee ¥18,000 for three 
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from datetime import timedelta
@@ -33,7 +34,7 @@ from notifications.dispatch import dispatch_events
 from operations import invariants
 from tests.billing.fakestripe import FakeStripe, sign_event
 from tests.booking.test_race import race
-from tests.conftest import NOW, TODAY, days, signed_in
+from tests.conftest import NOW, TODAY, bearer, days, signed_in
 
 PRICE = 11_000
 SUBSIDY = 5_000
@@ -653,6 +654,48 @@ def test_a_cheaper_move_gives_both_payers_their_share_back(db, world):
     assert provider_copay.settle_stay_refunds(NOW) == 1
     assert card_refunded(db, booking.id) == employee
     assert_books_straight(db)
+
+
+def test_the_operator_api_moves_a_co_paid_stay_cheaper_and_refunds_the_card_at_once(db, world):
+    booking, _browser = paid_stay(db, world)
+
+    answer = current_app.test_client().post(
+        f"/api/v1/operator/bookings/{booking.id}/move",
+        json={
+            "unit_id": world.unit.id,
+            "check_in": days(10).isoformat(),
+            "check_out": days(12).isoformat(),
+        },
+        headers=bearer(db, world.operator),
+    )
+
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    employee = PRICE - PRICE * COMPANY_PART // TOTAL  # the card's share of one night
+    assert card_refunded(db, booking.id) == employee  # sent without the job
+    assert provider_copay.settle_stay_refunds(NOW) == 0  # nothing left owed
+
+
+def test_the_operator_page_moves_a_co_paid_stay_cheaper_and_refunds_the_card_at_once(db, world):
+    booking, _browser = paid_stay(db, world)
+    desk = signed_in(current_app, world.operator)
+    page = desk.get(
+        f"/operator/bookings/{booking.id}/move",
+        query_string={
+            "unit_id": world.unit.id,
+            "check_in": days(10).isoformat(),
+            "check_out": days(12).isoformat(),
+        },
+    ).get_data(as_text=True)
+    form = {
+        name: value
+        for name, value in re.findall(r'name="([a-z_]+)"(?: type="hidden")? value="([^"]*)"', page)
+    }
+
+    moved = desk.post(f"/operator/bookings/{booking.id}/move", data=form)
+
+    assert moved.status_code == 303, moved.get_data(as_text=True)
+    assert fresh(db, booking.id).check_out == days(12)
+    assert card_refunded(db, booking.id) == PRICE - PRICE * COMPANY_PART // TOTAL
 
 
 # --- the fiscal-year cap under concurrency ---------------------------------------------------
