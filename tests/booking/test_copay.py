@@ -19,6 +19,7 @@ from types import SimpleNamespace
 
 import pytest
 from flask import current_app
+from flask_babel import force_locale
 from sqlalchemy import func, select
 
 from accounts.mail import OutgoingMail, body_of
@@ -831,7 +832,8 @@ def test_a_stay_for_tonight_waits_for_the_card_no_later_than_its_check_in_day(db
     with pytest.raises(services.BookingError) as refused:
         book_tonight(db, world.employee, world.unit.id, too_late)
     assert refused.value.code == "too_late_to_wait"
-    assert "check-in day ends before it could be confirmed" in str(refused.value.message)
+    with force_locale("en"):
+        assert "check-in day ends before it could be confirmed" in str(refused.value.message)
     db.session.rollback()
 
     # Booked an hour before: a Checkout opened late lengthens the hold up to midnight only.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from flask_babel import force_locale
 from sqlalchemy import func, select
 
 from accounts.models import Role
@@ -65,8 +66,10 @@ def test_a_part_that_grew_since_it_was_shown_books_nothing(db, employee, rooms):
     assert services.quote_stay(employee, stay(shown), NOW).split.employee == 0
     use_the_subsidy(db, employee, other)
 
-    with pytest.raises(services.PriceChanged, match="Your own part of this stay has changed"):
+    with pytest.raises(services.PriceChanged) as refused:
         services.book_stay(employee, stay(shown), NOW, expected_employee_part=0)
+    with force_locale("en"):
+        assert "Your own part of this stay has changed to ¥33,000" in str(refused.value.message)
     db.session.rollback()
     assert bookings(db, shown) == 0
 

@@ -250,6 +250,11 @@ def test_an_employee_registers_two_guests_and_the_operator_prints_the_register(
     desk.locator(".register-tools a[href*='/register?']").click()  # back, period kept
     desk.get_by_test_id("register-log-link").click()
     expect(desk).to_have_url(f"{url}/operator/facilities/{stay.facility_id}/register/log")
+    # The URL changes before the new page's rows are there: wait for them (newest first,
+    # so the reads just made are on the first page) before reading rows without waiting.
+    expect(
+        desk.get_by_test_id("register-log").locator(f"tr[data-booking-id='{stay.booking_id}']")
+    ).not_to_have_count(0)
     logged: set[tuple[str, str]] = set()
     while True:
         log = desk.get_by_test_id("register-log")
