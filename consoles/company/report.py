@@ -65,17 +65,24 @@ from datetime import date, timedelta
 
 from sqlalchemy import Select, func, select
 
-from accounts.models import COMPANY_ROLES, Company, Role, User
+from accounts.models import COMPANY_ROLES, Company, User
 from billing.ledger import STAY_KINDS
 from billing.models import BillingAccount, CreditEntry, EntryKind, PaymentStatus, StayPayment
 from billing.services import is_live
 from booking.models import CHARGED_STATUSES, Booking, BookingStatus, StayRating
-from core.dates import month_bounds
+from consoles.company.report_scope import (  # noqa: F401 (the pages read them here)
+    MAX_PERIOD_DAYS,
+    YEARS_AROUND,
+    Period,
+    Scope,
+    fiscal_year_period,
+    period_problem,
+    scope_of,
+)
 from core.extensions import db
 from facilities.models import Facility, Unit
 from facilities.regions import PREFECTURES_BY_CODE, REGIONS, REGIONS_BY_SLUG
 from hr.models import DEFAULT_GROUP, GroupPolicy, Purpose
-from hr.subsidy import fiscal_year
 from pricing.models import PricingPolicy
 
 RATE_DIGITS = 4  # fractions 0–1, as the operator API's occupancy
@@ -83,92 +90,6 @@ RATING_DIGITS = 2
 LENGTH_DIGITS = 1
 LATEST_COMMENTS = 5
 TOP_FACILITIES = 5
-MAX_PERIOD_DAYS = 3 * 366 + 1  # three years: enough to compare fiscal years side by side
-YEARS_AROUND = 10  # a period lies within ten years of today
-
-
-# --- period and scope -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Period:
-    """The nights ``[first, end)``."""
-
-    first: date
-    end: date
-
-    @property
-    def last(self) -> date:
-        """The last night of the period."""
-        return self.end - timedelta(days=1)
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.first).days
-
-    def months(self) -> list[date]:
-        """The first day of every month the period has a night in, in order."""
-        months, month = [], self.first.replace(day=1)
-        while month < self.end:
-            months.append(month)
-            month = month_bounds(month)[1]
-        return months
-
-    def fiscal_years(self, start_month: int) -> int:
-        """How many fiscal years (beginning in ``start_month``) the period touches."""
-        count, day = 0, self.first
-        while day < self.end:
-            count += 1
-            day = fiscal_year(day, start_month)[1]
-        return count
-
-
-def fiscal_year_period(today: date, start_month: int) -> Period:
-    """The fiscal year ``today`` is in (``hr.subsidy.fiscal_year``)."""
-    return Period(*fiscal_year(today, start_month))
-
-
-def period_problem(first: date, end: date, today: date) -> str | None:
-    """Why ``[first, end)`` cannot be a report's period (a code), or None: ``dates_order``
-    (no night), ``out_of_range`` (longer than ``MAX_PERIOD_DAYS`` or beyond ten years of
-    today)."""
-    if end <= first:
-        return "dates_order"
-    if (end - first).days > MAX_PERIOD_DAYS:
-        return "out_of_range"
-    if max(abs(first.year - today.year), abs(end.year - today.year)) > YEARS_AROUND:
-        return "out_of_range"
-    return None
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Whose stays a report covers: the company's (``manager_id`` None) or the stays of
-    the people reporting to one manager."""
-
-    company_id: int
-    manager_id: int | None = None
-
-    @property
-    def is_company(self) -> bool:
-        return self.manager_id is None
-
-
-def scope_of(user: User) -> Scope | None:
-    """The report ``user`` may read: a company admin the company's, an employee who
-    manages somebody (``User.manager_id``) their reports'; anyone else none."""
-    if user.company_id is None or not user.active:
-        return None
-    if user.role == Role.COMPANY_ADMIN:
-        return Scope(user.company_id)
-    if user.role != Role.EMPLOYEE:
-        return None
-    manages = db.session.scalar(
-        select(User.id)
-        .where(User.manager_id == user.id, User.company_id == user.company_id)
-        .limit(1)
-    )
-    return Scope(user.company_id, user.id) if manages is not None else None
 
 
 # --- the figures --------------------------------------------------------------------------
