@@ -437,6 +437,17 @@ def paid_stay(db, world, start: int = 10, end: int = 10 + NIGHTS):
     return booking, browser
 
 
+def last_mail_text(db, user: User) -> str:
+    """The text of the newest mail to ``user``."""
+    return body_of(
+        db.session.scalars(
+            select(OutgoingMail)
+            .where(OutgoingMail.user_id == user.id)
+            .order_by(OutgoingMail.id.desc())
+        ).first()
+    )
+
+
 def card_refunded(db, booking_id: int) -> int:
     """What the local backend has refunded of the stay's card payment."""
     intent = payment_of(db, booking_id).stripe_payment_intent_id
@@ -597,13 +608,7 @@ def test_a_paid_stay_the_company_can_no_longer_pay_for_is_released_and_refunded(
     # The employee is told their payment comes back, not that nothing was charged.
     dispatch_events(NOW)
     db.session.commit()
-    told = body_of(
-        db.session.scalars(
-            select(OutgoingMail)
-            .where(OutgoingMail.user_id == world.employee.id)
-            .order_by(OutgoingMail.id.desc())
-        ).first()
-    )
+    told = last_mail_text(db, world.employee)
     assert "could not pay its part" in told
     assert "Your payment of ¥18,000 (tax incl.) is refunded in full to your card" in told
     assert "nothing was charged" not in told
@@ -890,13 +895,7 @@ def test_a_payment_recorded_after_the_check_in_day_is_refunded_not_charged(db, w
     assert_books_straight(db)
     dispatch_events(END_OF_TODAY)
     db.session.commit()
-    told = body_of(
-        db.session.scalars(
-            select(OutgoingMail)
-            .where(OutgoingMail.user_id == world.employee.id)
-            .order_by(OutgoingMail.id.desc())
-        ).first()
-    )
+    told = last_mail_text(db, world.employee)
     assert "arrived after the stay's check-in day had ended" in told
     assert "is refunded in full to your card" in told and "nothing was charged" not in told
 
