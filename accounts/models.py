@@ -41,6 +41,11 @@ class Company(db.Model):
     # Booking policy: nights per stay, and nights per employee per calendar month.
     max_nights_per_stay: Mapped[int] = mapped_column(default=14)
     max_nights_per_month: Mapped[int] = mapped_column(default=20)
+    # Workspace (desks, booths, meeting rooms) hours per employee per calendar month,
+    # separate from the nights; None: no cap.
+    max_workspace_hours_per_month: Mapped[int | None] = mapped_column(
+        default=40, server_default=text("40")
+    )
     # Staff with an address at this domain may join by themselves (a link to that address),
     # once the platform admin has approved it; a rejection is kept so the company sees it.
     email_domain: Mapped[str | None] = mapped_column(String(253))
@@ -63,6 +68,10 @@ class Company(db.Model):
             "fiscal_year_start_month BETWEEN 1 AND 12", name="fiscal_year_start_month_known"
         ),
         CheckConstraint("max_nights_per_month > 0", name="max_nights_per_month_positive"),
+        CheckConstraint(
+            "max_workspace_hours_per_month IS NULL OR max_workspace_hours_per_month >= 0",
+            name="workspace_hours_not_negative",
+        ),
         CheckConstraint(
             "email_domain_approved_at IS NULL OR email_domain_rejected_at IS NULL",
             name="email_domain_one_decision",

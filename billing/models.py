@@ -197,6 +197,8 @@ class CreditEntry(db.Model):
     amount: Mapped[int] = mapped_column(BigInteger)  # signed yen
     balance_after: Mapped[int] = mapped_column(BigInteger)
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("booking.id"))
+    # A workspace booking's spend and refund (booking.workspace); never with booking_id.
+    workspace_booking_id: Mapped[int | None] = mapped_column(ForeignKey("workspace_booking.id"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"))
     period_start: Mapped[date | None] = mapped_column(Date)
@@ -227,6 +229,17 @@ class CreditEntry(db.Model):
             unique=True,
             sqlite_where=text("kind IN ('spend', 'refund')"),
             postgresql_where=text("kind IN ('spend', 'refund')"),
+        ),
+        Index(
+            "uq_credit_entry_workspace_booking_once",
+            "workspace_booking_id",
+            "kind",
+            unique=True,
+            sqlite_where=text("kind IN ('spend', 'refund')"),
+            postgresql_where=text("kind IN ('spend', 'refund')"),
+        ),
+        CheckConstraint(
+            "booking_id IS NULL OR workspace_booking_id IS NULL", name="one_booking"
         ),
         UniqueConstraint("invoice_id", "kind"),
         Index("ix_credit_entry_company_id_created_at", "company_id", "created_at"),

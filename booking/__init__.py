@@ -20,6 +20,7 @@ from booking import (  # noqa: F401  (modules whose pages hang on views.bp or ap
     register_purge,
     register_views,
     views,
+    workspace_models,
 )
 from core.extensions import csrf
 from core.replica import read_only

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from calendars import cli, jobs, views
+from calendars import cli, jobs, views, workspace_models  # noqa: F401  (workspace feeds)
 from calendars.models import CalendarFeed
 from core import metrics
 from core.scheduler import JobSpec, register_jobs
