@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from availability import models  # noqa: F401  (occupancy, blocks, the changed-nights queue)
-from availability import workspace  # noqa: F401  (slot holds and workspace blocks)
+from availability import (
+    models,  # noqa: F401  (occupancy, blocks, the changed-nights queue)
+    workspace,  # noqa: F401  (slot holds and workspace blocks)
+)
 
 
 def init_app(app: Flask) -> None:

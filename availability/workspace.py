@@ -137,9 +137,7 @@ class SlotHold(db.Model):
     unit_id: Mapped[int] = mapped_column(ForeignKey("workspace_unit.id"))
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    booking_id: Mapped[int | None] = mapped_column(
-        ForeignKey("workspace_booking.id"), unique=True
-    )
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("workspace_booking.id"), unique=True)
     block_id: Mapped[int | None] = mapped_column(
         ForeignKey("workspace_block.id", ondelete="CASCADE"), unique=True
     )
@@ -265,7 +263,7 @@ def release_from(hold: SlotHold, moment: datetime, slot_minutes: int) -> None:
 def round_up(moment: datetime, slot_minutes: int) -> datetime:
     """The first slot boundary of the Tokyo clock at or after ``moment``, in UTC."""
     tokyo = moment.astimezone(TOKYO)
-    floor = tokyo.replace(minute=tokyo.minute - tokyo.minute % slot_minutes, second=0, microsecond=0)
+    floor = round_down(moment, slot_minutes).astimezone(TOKYO)
     if floor < tokyo:
         floor += timedelta(minutes=slot_minutes)
     return floor.astimezone(UTC)

@@ -238,9 +238,7 @@ class CreditEntry(db.Model):
             sqlite_where=text("kind IN ('spend', 'refund')"),
             postgresql_where=text("kind IN ('spend', 'refund')"),
         ),
-        CheckConstraint(
-            "booking_id IS NULL OR workspace_booking_id IS NULL", name="one_booking"
-        ),
+        CheckConstraint("booking_id IS NULL OR workspace_booking_id IS NULL", name="one_booking"),
         UniqueConstraint("invoice_id", "kind"),
         Index("ix_credit_entry_company_id_created_at", "company_id", "created_at"),
         # An employee's spending this month (the monthly cap).

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from facilities import models  # noqa: F401  (the catalogue's tables, for every app)
-from facilities import workspace  # noqa: F401  (workspace units)
+from facilities import (
+    models,  # noqa: F401  (the catalogue's tables, for every app)
+    workspace,  # noqa: F401  (workspace units)
+)
 from facilities.cli import photos_cli
 
 
