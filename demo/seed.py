@@ -49,6 +49,7 @@ from demo.data import (
 )
 from demo.lodging import ensure_tax_rules, fill_registers, licence_of
 from demo.photos import add_demo_photos
+from demo.workspace import add_workspace
 from facilities.models import Facility, Unit
 from facilities.regions import PREFECTURES_BY_CODE
 from hr.models import CompanionRule, GroupPolicy, SubsidyKind
@@ -67,11 +68,10 @@ OCCUPANCY = (0.40, 0.55)  # share of nights booked, drawn per unit
 OPEN_WINDOW_DAYS = 60
 MIN_OPEN_FACILITIES = 8
 PRICE_FLOOR, PRICE_CEILING = 6_000, 30_000
-# Room types by capacity for stays; offices rent booths and team rooms.
+# Room types by capacity for stays (offices rent workspace by the slot: demo.workspace).
 ROOM_TYPES = {1: ("シングル",), 2: ("洋室", "和室", "ツイン"), 3: ("和室", "和洋室"),
               4: ("和洋室", "ファミリー"), 5: ("メゾネット",), 6: ("メゾネット",)}  # fmt: skip
 STAY_CAPACITIES = (1, 2, 2, 2, 2, 3, 3, 4, 4, 5, 6)
-OFFICE_CAPACITIES = (1, 1, 1, 2, 2, 4, 6)
 GUEST_COUNTS = (1, 1, 1, 1, 2, 2, 3, 4, 5, 6)
 # A 住宅宿泊事業 house is let whole, as one unit.
 WHOLE_HOUSE = ("一棟貸し", 6)
@@ -272,6 +272,9 @@ def _facility(place: Place, operator: OperatorOrg, since: datetime) -> Facility:
 
 
 def _add_units(rng: random.Random, facility: Facility, place: Place) -> None:
+    add_workspace(rng, facility, place.kind)
+    if place.kind == OFFICE:
+        return  # an office rents workspace by the slot (demo.workspace), no rooms
     if place.licence == MINPAKU:
         name, capacity = WHOLE_HOUSE
         Unit(facility=facility, name=name, capacity=capacity, base_price=place.price)
@@ -279,17 +282,12 @@ def _add_units(rng: random.Random, facility: Facility, place: Place) -> None:
     count = rng.randint(3, 12)
     numbered_first = rng.random() < 0.5  # "101 和室" or "洋室 202", one style per house
     for i in range(count):
-        if place.kind == OFFICE:
-            capacity = rng.choice(OFFICE_CAPACITIES)
-            label = "ブース" if capacity <= 2 else "チームルーム"
-            name = f"{label} {chr(ord('A') + i)}"
-        else:
-            capacity = rng.choice(STAY_CAPACITIES)
-            number = f"{i // 4 + 1}{i % 4 + 1:02d}"
-            room = rng.choice(ROOM_TYPES[capacity])
-            name = f"{number} {room}" if numbered_first else f"{room} {number}"
-            if i == count - 1 and capacity >= 5 and place.kind == STAY:
-                name = "離れ"  # a detached cottage for families and teams
+        capacity = rng.choice(STAY_CAPACITIES)
+        number = f"{i // 4 + 1}{i % 4 + 1:02d}"
+        room = rng.choice(ROOM_TYPES[capacity])
+        name = f"{number} {room}" if numbered_first else f"{room} {number}"
+        if i == count - 1 and capacity >= 5 and place.kind == STAY:
+            name = "離れ"  # a detached cottage for families and teams
         price = _price(rng, place, capacity)
         Unit(facility=facility, name=name, capacity=capacity, base_price=price)
 
@@ -412,6 +410,7 @@ def _keep_rooms_open(
     today: date,
 ) -> None:
     """Leave room for trying the booking flow: drop planned stays where it is full."""
+    facilities = [f for f in facilities if f.units]  # offices have workspace, no rooms
     for facility in facilities:
         # A free 3-night run somewhere in the next two weeks.
         if not any(

@@ -28,6 +28,7 @@ from facilities.licences import LODGING_LICENCES
 from facilities.models import Facility, FacilityPhoto, Unit
 from facilities.photos import photo_dir
 from facilities.regions import PREFECTURES_BY_CODE, REGIONS
+from facilities.workspace import WorkspaceUnit
 from lodging import register
 from lodging.models import AccommodationTaxRule, PassportImage, RegisteredGuest
 from lodging.tax import TaxTable
@@ -126,6 +127,10 @@ def test_facilities_span_every_region_of_japan(demo):
         assert 24 <= f.latitude <= 46 and 122 <= f.longitude <= 146  # inside Japan
         if f.is_minpaku:  # a 住宅宿泊事業 house is let whole
             assert [(u.name, u.capacity) for u in f.units] == [("一棟貸し", 6)], f.name_en
+        elif f.kind == "office":  # workspace by the slot, no rooms for the night
+            assert f.units == [], f.name_en
+            kinds = {u.kind for u in workspace_of(f)}
+            assert {"hot_desk", "phone_booth", "meeting_room"} <= kinds, f.name_en
         else:
             assert 3 <= len(f.units) <= 12, f.name_en
         assert len({u.name for u in f.units}) == len(f.units), f.name_en
@@ -284,6 +289,12 @@ def test_every_facility_carries_its_licence_and_is_listed(demo):
     assert kinds["hotel"] >= 5 and kinds["simple"] >= 5
     [house] = [f for f in facilities if f.is_minpaku]
     assert re.fullmatch(r"M\d{9}", house.licence_number)
+
+
+def workspace_of(facility: Facility) -> list[WorkspaceUnit]:
+    return list(
+        db.session.scalars(select(WorkspaceUnit).where(WorkspaceUnit.facility_id == facility.id))
+    )
 
 
 def _lodging(pref: int, prefix: str) -> list[Facility]:
