@@ -55,6 +55,12 @@ The types, and what ``data`` holds for each:
 - ``booking.withdrawn``: {"waited_for": "approval" | "payment"} (the employee cancelled
   a stay that was still waiting: its nights were released, nothing was charged; the
   stay's history, nobody is mailed)
+- ``workspace.booked``: {"series": key or null} (a desk, booth or meeting room for a
+  time; the workspace booking is ``subject_id``, ``user_id`` the employee)
+- ``workspace.cancelled``: {"refund": yen} (cancelled before its start, or with the stay
+  it belonged to)
+- ``workspace.no_show``: {"refund": yen} (nobody checked in in time: the rest of its
+  time was released)
 """
 
 from __future__ import annotations
@@ -95,6 +101,9 @@ BOOKING_APPROVED = "booking.approved"
 BOOKING_REJECTED = "booking.rejected"
 BOOKING_EXPIRED = "booking.expired"
 BOOKING_WITHDRAWN = "booking.withdrawn"
+WORKSPACE_BOOKED = "workspace.booked"
+WORKSPACE_CANCELLED = "workspace.cancelled"
+WORKSPACE_NO_SHOW = "workspace.no_show"
 
 EVENT_TYPES = (
     BOOKING_CREATED,
@@ -120,6 +129,9 @@ EVENT_TYPES = (
     BOOKING_REJECTED,
     BOOKING_EXPIRED,
     BOOKING_WITHDRAWN,
+    WORKSPACE_BOOKED,
+    WORKSPACE_CANCELLED,
+    WORKSPACE_NO_SHOW,
 )
 
 

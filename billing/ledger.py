@@ -206,6 +206,7 @@ def check_spend(
     *,
     counted_in: date | None = None,
     tax: int = 0,
+    employee_cap: bool = True,
 ) -> int:
     """Refuse a stay of ``total`` yen the company cannot pay for; return the overage it needs.
 
@@ -216,6 +217,7 @@ def check_spend(
     accommodation tax paid with it (``billing.tax_ledger``), which needs credit too
     but is not part of the employee's cap (a cap on stay prices); a change may pass
     a negative ``total`` or ``tax`` for what it gives back in the same transaction.
+    ``employee_cap=False``: workspace, which has a cap of its own in hours.
     """
     company: Company = account.company
     if not company.active:
@@ -226,7 +228,7 @@ def check_spend(
     if reason is not None:
         raise CreditRefused(ask_admin(reason, company.id), "subscription")
     today = tokyo_today(now)
-    if account.employee_monthly_cap is not None and total > 0:
+    if employee_cap and account.employee_monthly_cap is not None and total > 0:
         _check_employee_cap(account, user, total, today, counted_in)
     missing = max(0, total + tax - account.credit_balance)
     if missing == 0:

@@ -30,6 +30,7 @@ EXPECTED_JOBS = {
     "billing_overage",
     "stay_card_refunds",
     "expire_holds",
+    "workspace_no_shows",
     "local_billing_cycle",
     "local_billing_events",
     "prune_webhook_events",

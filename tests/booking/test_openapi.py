@@ -12,8 +12,20 @@ import pytest
 import yaml
 
 from app import create_app
+from availability import slots
+from availability import workspace as workspace_slots
 from billing import ledger, refunds
-from booking import api, approval_api, cancellation, changes, register_api, search, services
+from booking import (
+    api,
+    approval_api,
+    cancellation,
+    changes,
+    register_api,
+    search,
+    services,
+    workspace,
+    workspace_api,
+)
 from booking.models import Booking, BookingStatus
 from core import errors, input_guard
 from core.dates import MAX_SEARCH_NIGHTS
@@ -256,7 +268,7 @@ def _as_api_answer(cls: type, code: str) -> tuple[int, str]:
 
 def _answerable_errors() -> set[tuple[int, str]]:
     answers = _literal_errors(errors, "_api_body")
-    for module in (api, approval_api, register_api):
+    for module in (api, approval_api, register_api, workspace_api):
         answers |= _literal_errors(module, "ApiError")
     credit_codes = {code for _cls, code in _raised_rule_errors(ledger, ledger.CreditRefused)}
     raised = _raised_rule_errors(services, services.BookingError)
@@ -266,11 +278,31 @@ def _answerable_errors() -> set[tuple[int, str]]:
         # A computed code is the ledger's refusal passed on (BillingRefused(exc.code)).
         for each in [code] if code is not None else sorted(credit_codes):
             answers.add(_as_api_answer(cls, each))
+    answers |= _workspace_answers(credit_codes)
     answers.add((input_guard.InvalidCharacters.code, input_guard.InvalidCharacters.api_code))
     # Every call passes the token's rate limit (core.limits; the code core.errors gives 429).
     answers.add((429, "too_many_requests"))
     # A PATCH to the stay it already is answers 200 with the booking (booking/api.py).
     answers.discard((422, "unchanged"))
+    return answers
+
+
+def _workspace_answers(credit_codes: set[str]) -> set[tuple[int, str]]:
+    """What booking/workspace_api.py answers for the refusals of the slot rules, the
+    workspace booking rules, a taken time and the company's credit."""
+    raised = _raised_rule_errors(slots, slots.SlotError)
+    raised |= _raised_rule_errors(workspace_slots, workspace_slots.SlotTaken)
+    raised |= _raised_rule_errors(workspace, services.BookingError)
+    raised |= {(ledger.CreditRefused, code) for code in credit_codes}
+    answers = set()
+    for cls, code in raised:
+        with pytest.raises(ApiError) as answered:
+            workspace_api._raise_workspace_error(cls("message", code))
+        answers.add((answered.value.status, answered.value.code))
+    # The API books one time per request: a series' refusals never reach it.
+    answers -= {(422, "series_too_long"), (422, "overlap")}
+    # The workspace never checks the employee's yen cap (a cap of its own, in hours).
+    answers.discard((402, "employee_cap"))
     return answers
 
 
