@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from calendars import cli, jobs, views, workspace_models  # noqa: F401  (workspace feeds)
+from calendars import cli, jobs, views, workspace_models, workspace_sync  # noqa: F401
 from calendars.models import CalendarFeed
 from core import metrics
 from core.scheduler import JobSpec, register_jobs
@@ -29,6 +29,14 @@ def init_app(app: Flask) -> None:
             "interval",
             lambda config: {"minutes": config["CALENDAR_SYNC_MINUTES"]},
             _l("Import external iCal feeds"),
+            run_at_start=True,
+        ),
+        JobSpec(
+            "workspace_calendar_sync",
+            workspace_sync.sync_workspace_calendars,
+            "interval",
+            lambda config: {"minutes": config["CALENDAR_SYNC_MINUTES"]},
+            _l("Import external iCal feeds of workspace units"),
             run_at_start=True,
         ),
     )

@@ -31,6 +31,7 @@ EXPECTED_JOBS = {
     "stay_card_refunds",
     "expire_holds",
     "workspace_no_shows",
+    "workspace_calendar_sync",
     "local_billing_cycle",
     "local_billing_events",
     "prune_webhook_events",
