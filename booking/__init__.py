@@ -20,7 +20,10 @@ from booking import (  # noqa: F401  (modules whose pages hang on views.bp or ap
     register_purge,
     register_views,
     views,
+    workspace_api,
+    workspace_checkin,
     workspace_models,
+    workspace_views,
 )
 from core.extensions import csrf
 from core.replica import read_only
@@ -39,7 +42,16 @@ def init_app(app: Flask) -> None:
     # Search and availability may read a replica a few seconds behind: booking (POST,
     # on the primary, under locks) says "just taken" when a night went meanwhile. The
     # quote page is left on the primary: it states the price about to be charged.
-    read_only(app, "booking.home", "booking.facility", "api.facilities", "api.availability")
+    read_only(
+        app,
+        "booking.home",
+        "booking.facility",
+        "api.facilities",
+        "api.availability",
+        "api.workspace_day",
+        "booking.workspace_search",
+        "booking.workspace_day",
+    )
     register_jobs(
         app,
         JobSpec(
@@ -59,5 +71,15 @@ def init_app(app: Flask) -> None:
                 " time is up"
             ),
             has_work=holds.holds_due,
+        ),
+        JobSpec(
+            "workspace_no_shows",
+            workspace_checkin.release_no_shows,
+            "interval",
+            lambda config: {"minutes": 5},
+            _l(
+                "Release workspace nobody checked in within the unit's time, and return the"
+                " price of the time given back"
+            ),
         ),
     )
