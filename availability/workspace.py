@@ -36,7 +36,7 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from availability.slots import Opening, OpeningHours, SlotRules, WorkspacePrices, slot_starts
@@ -46,6 +46,7 @@ from core.extensions import db
 from facilities.workspace import WorkspaceUnit
 
 NO_OVERLAP = "ex_slot_hold_no_overlap"
+DEADLOCK = "40P01"  # PostgreSQL's deadlock_detected
 SLOT_CLAIM_UNIQUE = "uq_slot_claim_unit_id"
 
 
@@ -191,17 +192,27 @@ def _is_slot_taken(exc: IntegrityError) -> bool:
     return "UNIQUE constraint failed: slot_claim.unit_id, slot_claim.slot_start" in str(exc.orig)
 
 
+TAKEN = _l("Sorry, that time was just taken. Please choose another time or another space.")
+
+
 @contextmanager
 def slot_taken_refusal():
-    """A refused hold (the exclusion constraint or a slot row) becomes ``SlotTaken``."""
+    """A refused hold (the exclusion constraint or a slot row) becomes ``SlotTaken``.
+
+    Two transactions inserting overlapping holds at the same moment may each wait for the
+    other's row under PostgreSQL's exclusion constraint, which the server ends as a
+    deadlock (SQLSTATE 40P01), aborting one: that one lost the race, so it is
+    ``SlotTaken`` too (the savepoint rolls back; the caller rolls back the rest)."""
     try:
         yield
     except IntegrityError as exc:
         if not _is_slot_taken(exc):
             raise
-        raise SlotTaken(
-            _l("Sorry, that time was just taken. Please choose another time or another space.")
-        ) from None
+        raise SlotTaken(TAKEN) from None
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != DEADLOCK:
+            raise
+        raise SlotTaken(TAKEN) from None
 
 
 def claim(

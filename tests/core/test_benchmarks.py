@@ -149,3 +149,18 @@ def test_lodging_law_benchmark_runs(backend):
         "PUT /api/v1/bookings/<id>/guests (2 guests)",
     ):
         assert kind in out and "(3 calls," in out.split(kind)[1].split("\n")[0], out
+
+
+def test_workspace_benchmark_runs_on_both_engines():
+    """A tiny office and network: the day view, the country search and both booking
+    races are measured on each engine, and every check of the script holds."""
+    out = run(
+        "benchmarks/workspace.py",
+        "--units", "12", "--facilities", "10", "--units-per-facility", "2", "--calls", "3",
+        "--seconds", "1",
+    )  # fmt: skip
+    assert out.count("checks: all passed") == 2 and "CHECK FAILED" not in out, out
+    for kind in ("day_view() (12 units)", "search_workspace() (the whole country)"):
+        assert out.count(kind) == 2 and "(3 calls," in out.split(kind)[1].split("\n")[0], out
+    for race in ("book_workspace, distinct times", "book_workspace, all racing for one time"):
+        assert out.count(race) == 2 and "bookings/s" in out.split(race)[1].split("\n")[0], out
