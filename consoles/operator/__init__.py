@@ -23,6 +23,8 @@ from consoles.operator import (  # noqa: F401  (pages on views.bp)
     tax_views,
     views,
     webhook_views,
+    workspace_calendar_views,
+    workspace_views,
 )
 from core.extensions import csrf
 
