@@ -26,10 +26,11 @@ from __future__ import annotations
 import html as htmllib
 import re
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import jpholiday
 import pytest
 from sqlalchemy import select
 from werkzeug.exceptions import MethodNotAllowed, NotFound
@@ -42,12 +43,14 @@ from billing.models import BillingAccount, Invoice, Plan
 from billing.settings import BillingSettings
 from booking.models import Booking
 from booking.search import SearchQuery, search
+from booking.workspace_checkin import checkin_code
 from calendars.models import CalendarFeed
-from core.db import tokyo_today
+from core.db import TOKYO, tokyo_today
 from core.extensions import db
 from demo.data import FOREIGN_COMPANIONS
 from demo.seed import seed_demo, subscribe_demo_companies
 from facilities.models import Facility, FacilityPhoto, Unit
+from facilities.workspace import WorkspaceUnit
 from hr.models import GroupPolicy
 from notifications.models import WebhookEndpoint
 from notifications.webhook_endpoints import new_secret, seal_secret
@@ -133,6 +136,7 @@ SKIPPED = {
     "booking.photo": "an image",
     "booking.stay_ics": "an .ics download",
     "calendars.feed": "an .ics export for other sites",
+    "calendars.workspace_feed": "an .ics export for other sites",
     "company.usage_csv": "a CSV download",
     "company_hr.people_template": "a CSV download",
     "company_hr.stays_csv": "a CSV download (reached through the export page's form)",
@@ -412,9 +416,41 @@ def demo_app(tmp_path_factory):
         f"{stay}/change/preview?" + urlencode({**shorter, "guests": 1}),
         f"{stay}/guests",  # the guest register, linked from the stay while incomplete
     ]
+    extra["employee"] += workspace_pages(app, employee)
     yield app, data_words, extra
     with app.app_context():
         db.engine.dispose()
+
+
+def workspace_pages(app, employee) -> list[str]:
+    """The workspace pages reached through forms: a demo office's day, the confirm page,
+    a booking made through it, and the unit's check-in page (its QR code's address)."""
+    with app.app_context():
+        unit = db.session.scalar(
+            select(WorkspaceUnit)
+            .join(Facility, Facility.id == WorkspaceUnit.facility_id)
+            .where(Facility.kind == "office")
+            .order_by(WorkspaceUnit.id)
+        )
+        unit_id, facility_id = unit.id, unit.facility_id
+        code = checkin_code(app.config["SECRET_KEY"], unit_id)
+    day = TODAY + timedelta(days=7)
+    while day.weekday() >= 5 or jpholiday.is_holiday(day):
+        day += timedelta(days=1)
+    start = datetime.combine(day, time(10), tzinfo=TOKYO)
+    times = {
+        "unit_id": unit_id,
+        "start": start.isoformat(),
+        "end": (start + timedelta(hours=1)).isoformat(),
+    }
+    booked = employee.post("/workspace/book", data=times)
+    assert booked.status_code in (302, 303), "the demo employee could not book workspace"
+    return [
+        f"/workspace/facilities/{facility_id}?date={day.isoformat()}",
+        "/workspace/book?" + urlencode(times),
+        urlsplit(booked.headers["Location"]).path,
+        f"/workspace/check-in/{unit_id}/{code}",
+    ]
 
 
 def endpoint_of(adapter, path: str) -> str | None:
