@@ -31,7 +31,6 @@ from datetime import UTC, date, datetime, timedelta
 
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
-from pricing.workspace import WorkspaceQuote, quote_workspace
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -70,6 +69,7 @@ from core.db import TOKYO, get_by_id
 from core.extensions import db
 from core.i18n import format_yen
 from facilities.workspace import WorkspaceUnit
+from pricing.workspace import WorkspaceQuote, quote_workspace
 
 MAX_SERIES = 31  # times one request may book (a month of working days)
 
