@@ -288,6 +288,11 @@ def round_down(moment: datetime, slot_minutes: int) -> datetime:
     ).astimezone(UTC)
 
 
+def hold_of_booking(booking_id: int) -> SlotHold | None:
+    """The hold of a workspace booking (None once its time was given back)."""
+    return db.session.scalar(select(SlotHold).where(SlotHold.booking_id == booking_id))
+
+
 def holds_between(unit_ids: Iterable[int], start: datetime, end: datetime) -> list[SlotHold]:
     """The holds of these units that overlap ``[start, end)``, by unit and start."""
     ids = list(unit_ids)

@@ -38,8 +38,8 @@ from accounts import events
 from accounts.models import Company, User
 from availability.slots import check_booking
 from availability.workspace import (
-    SlotHold,
     claim,
+    hold_of_booking,
     opening_hours,
     release,
     round_down,
@@ -376,15 +376,11 @@ def cancel_workspace(
     booking.refunded = (booking.refunded or 0) + refund
     booking.status = WorkspaceStatus.CANCELLED
     booking.cancelled_at = now
-    hold = _hold_of(booking)
+    hold = hold_of_booking(booking.id)
     if hold is not None:
         release(hold)
     _emit(booking, events.WORKSPACE_CANCELLED, now, actor, refund=refund)
     return refund
-
-
-def _hold_of(booking: WorkspaceBooking) -> SlotHold | None:
-    return db.session.scalar(select(SlotHold).where(SlotHold.booking_id == booking.id))
 
 
 def bookings_of(user: User, *, upcoming_from: datetime | None = None) -> list[WorkspaceBooking]:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import joinedload
 
 from accounts import events
 from accounts.models import User
-from availability.workspace import SlotHold, release_from, round_up
+from availability.workspace import hold_of_booking, release_from, round_up
 from billing.workspace_ledger import refund_workspace
 from booking.services import BookingError, BookingNotFound
 from booking.workspace_models import WorkspaceBooking, WorkspaceStatus
@@ -105,7 +105,7 @@ def release_no_show(booking: WorkspaceBooking, now: datetime) -> int:
     unit: WorkspaceUnit = booking.unit
     cut = round_up(now, unit.slot_minutes)
     refund = refund_workspace(booking, _unused_refund(booking, cut), now)
-    hold = db.session.scalar(select(SlotHold).where(SlotHold.booking_id == booking.id))
+    hold = hold_of_booking(booking.id)
     if hold is not None:
         release_from(hold, now, unit.slot_minutes)
     booking.status = WorkspaceStatus.NO_SHOW
