@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from flask import Flask, url_for
 from sqlalchemy import select
@@ -25,9 +25,14 @@ from billing.models import BillingAccount, LocalObject, Plan
 from booking.models import Booking
 from booking.search import SearchQuery, search
 from booking.services import BookingError, StayRequest, book_stay
-from core.db import tokyo_today
+from booking.workspace import WorkspaceRequest, book_workspace
+from booking.workspace_checkin import checkin_code
+from booking.workspace_models import OPEN_WORKSPACE, WorkspaceBooking
+from core.db import TOKYO, tokyo_today
+from core.errors import RuleError
 from core.extensions import db
 from facilities.models import Facility, Unit
+from facilities.workspace import WorkspaceUnit
 from hr.models import GroupPolicy
 from identity.models import Application, ApplicationKind
 from lodging.models import AccommodationTaxRule
@@ -75,6 +80,7 @@ EXCLUDED: dict[str, str] = {
     "operator.register_csv": "a CSV download",
     "operator.tax_report_csv": "a CSV download",
     "booking.stay_register_passport": "an image of a guest's passport (sealed at rest)",
+    "calendars.workspace_feed": "an .ics feed of a workspace unit for other calendar apps",
     "operator.booking_register_passport": "an image of a guest's passport (sealed at rest)",
 }
 EXCLUDED_PREFIXES: dict[str, str] = {
@@ -114,6 +120,31 @@ class DemoIds:
     direct_stay_id: int  # a direct stay the operator recorded (made when the demo has none)
     tax_rule_id: int  # the first accommodation tax rule (seeded by migration 0010)
     group_policy_id: int  # Acme's policy for its contract employees (demo.seed)
+    workspace_facility_id: int  # the operator's first facility with workspace units
+    workspace_unit_id: int  # its first unit
+    workspace_booking: Booked  # the employee's upcoming workspace booking
+    checkin_code: str  # the check-in code (QR) of that booking's unit
+
+
+@dataclass(frozen=True)
+class Booked:
+    """A workspace booking as the pages' URLs need it."""
+
+    id: int
+    unit_id: int
+    facility_id: int
+    starts_at: datetime
+    ends_at: datetime
+
+    @classmethod
+    def of(cls, booking: WorkspaceBooking) -> Booked:
+        return cls(
+            booking.id,
+            booking.unit_id,
+            booking.unit.facility_id,
+            booking.starts_at,
+            booking.ends_at,
+        )
 
 
 @dataclass(frozen=True)
@@ -178,6 +209,34 @@ PAGES: dict[str, list[tuple]] = {
     ],
     "booking.cancel_confirm": [("employee", lambda i: {"booking_id": i.booking_id})],
     "booking.stay_register": [("employee", lambda i: {"booking_id": i.booking_id})],
+    # workspace by the slot
+    "booking.workspace_search": [
+        ("employee", {}),
+        ("employee", lambda i: {"day": _workspace_day(i), "starts": "10:00", "ends": "12:00"}),
+    ],
+    "booking.workspace_day": [
+        ("employee", lambda i: {"facility_id": i.workspace_booking.facility_id}),
+        (
+            "employee",
+            lambda i: {
+                "facility_id": i.workspace_booking.facility_id,
+                "date": _workspace_day(i),
+                **_workspace_time(i),
+            },
+        ),
+    ],
+    "booking.workspace_quote": [("employee", lambda i: _workspace_time(i))],
+    "booking.workspace_bookings": [("employee", {})],
+    "booking.workspace_booking": [
+        ("employee", lambda i: {"booking_id": i.workspace_booking.id}),
+    ],
+    # the unit's QR code, opened before check-in opens: the page says when it does
+    "booking.workspace_checkin": [
+        (
+            "employee",
+            lambda i: {"unit_id": i.workspace_booking.unit_id, "code": i.checkin_code},
+        ),
+    ],
     "accounts.account": [
         ("employee", {}),
         ("company_admin", {}),
@@ -238,6 +297,18 @@ PAGES: dict[str, list[tuple]] = {
             "operator.register_print",
             "operator.register_log",
         )
+    },
+    **{
+        endpoint: [("operator", lambda i: {"facility_id": i.workspace_facility_id})]
+        for endpoint in (
+            "operator.workspace_units",
+            "operator.workspace_unit_new",
+            "operator.workspace_qr",
+        )
+    },
+    **{
+        endpoint: [("operator", lambda i: {"unit_id": i.workspace_unit_id})]
+        for endpoint in ("operator.workspace_unit_edit", "operator.workspace_calendars")
     },
     "operator.register_index": [("operator", {})],
     "operator.tax_report": [("operator", {})],
@@ -348,6 +419,13 @@ def demo_ids(app: Flask, now: datetime) -> DemoIds:
         bookable = found[0]
         employee = db.session.scalar(select(User).where(User.email == ROLES["employee"]))
         booking, change_to = _upcoming_stay(app, employee, operator.operator_id, now)
+        workspace_unit = db.session.scalar(
+            select(WorkspaceUnit)
+            .join(Facility, Facility.id == WorkspaceUnit.facility_id)
+            .where(Facility.operator_id == operator.operator_id)
+            .order_by(WorkspaceUnit.facility_id, WorkspaceUnit.id)
+        )
+        workspace_booking = _upcoming_workspace(app, employee, operator.operator_id, now)
         account = db.session.scalar(
             select(BillingAccount).where(BillingAccount.company_id == employee.company_id)
         )
@@ -382,6 +460,10 @@ def demo_ids(app: Flask, now: datetime) -> DemoIds:
                 .where(GroupPolicy.company_id == employee.company_id)
                 .order_by(GroupPolicy.id)
             ),
+            workspace_facility_id=workspace_unit.facility_id,
+            workspace_unit_id=workspace_unit.id,
+            workspace_booking=workspace_booking,
+            checkin_code=checkin_code(app.config["SECRET_KEY"], workspace_booking.unit_id),
         )
         db.session.remove()
     return ids
@@ -510,6 +592,61 @@ def _upcoming_stay(app: Flask, employee: User, operator_id: int, now: datetime):
             later = first + timedelta(days=1)
             return booking, _stay_values(offer.id, later, later + timedelta(days=2))
     raise LookupError("no room free to book a stay for the employee")
+
+
+def _upcoming_workspace(app: Flask, employee: User, operator_id: int, now: datetime):
+    """The employee's first upcoming workspace booking; without one, an hour (10:00–11:00,
+    the first open weekday a week out) is booked and committed at a unit away from the
+    operator's facilities, which other tests change."""
+    existing = db.session.scalar(
+        select(WorkspaceBooking)
+        .where(
+            WorkspaceBooking.user_id == employee.id,
+            WorkspaceBooking.status.in_(OPEN_WORKSPACE),
+            WorkspaceBooking.starts_at > now,
+        )
+        .order_by(WorkspaceBooking.starts_at)
+    )
+    if existing is not None:
+        return Booked.of(existing)
+    units = db.session.scalars(
+        select(WorkspaceUnit)
+        .join(Facility, Facility.id == WorkspaceUnit.facility_id)
+        .where(Facility.operator_id != operator_id, WorkspaceUnit.active.is_(True))
+        .order_by(WorkspaceUnit.id)
+    )
+    for unit in units:
+        for ahead in range(7, 14):
+            day = tokyo_today(now) + timedelta(days=ahead)
+            start = datetime.combine(day, time(10), tzinfo=TOKYO)
+            try:
+                (booked,) = book_workspace(
+                    employee,
+                    [WorkspaceRequest(unit.id, start, start + timedelta(hours=1))],
+                    now,
+                    grace_days=app.config["BILLING_GRACE_DAYS"],
+                )
+            except RuleError:
+                db.session.rollback()
+                continue
+            db.session.commit()
+            return Booked.of(booked)
+    raise LookupError("no workspace free to book for the employee")
+
+
+def _workspace_day(ids: DemoIds) -> str:
+    return ids.workspace_booking.starts_at.astimezone(TOKYO).date().isoformat()
+
+
+def _workspace_time(ids: DemoIds) -> dict:
+    """An hour after the employee's workspace booking, at its unit: a quote to confirm."""
+    booking = ids.workspace_booking
+    start = booking.ends_at.astimezone(TOKYO)
+    return {
+        "unit_id": booking.unit_id,
+        "start": start.isoformat(),
+        "end": (start + timedelta(hours=1)).isoformat(),
+    }
 
 
 def _another_party(booking: Booking) -> dict:
