@@ -24,6 +24,7 @@ from core.errors import RuleError
 from core.extensions import db
 
 MAX_NIGHTS_PER_STAY = 60
+MAX_WORKSPACE_HOURS = 744  # a month of 31 days, every hour
 
 
 class BillingError(RuleError):
@@ -194,7 +195,10 @@ def save_policy(
     employee_monthly_cap: int | None,
     overage_allowed: bool,
     overage_monthly_limit: int,
+    max_workspace_hours_per_month: int | None,
 ) -> BillingAccount:
+    """Save the company's booking policy. ``max_workspace_hours_per_month``: the hours of
+    workspace one employee may book a month (None: no cap)."""
     if not 1 <= max_nights_per_stay <= MAX_NIGHTS_PER_STAY:
         raise BillingError(
             _l("Nights per stay must be between 1 and %(n)d.", n=MAX_NIGHTS_PER_STAY), "policy"
@@ -203,9 +207,16 @@ def save_policy(
         overage_allowed and overage_monthly_limit < 0
     ):
         raise BillingError(_l("Amounts cannot be negative."), "policy")
+    workspace_hours = max_workspace_hours_per_month
+    if workspace_hours is not None and not 0 <= workspace_hours <= MAX_WORKSPACE_HOURS:
+        raise BillingError(
+            _l("Workspace hours a month must be between 0 and %(n)d.", n=MAX_WORKSPACE_HOURS),
+            "policy",
+        )
     account = ledger.account_of(company_id, lock=True)
     company = db.session.get(Company, company_id)
     company.max_nights_per_stay = max_nights_per_stay
+    company.max_workspace_hours_per_month = workspace_hours
     account.employee_monthly_cap = employee_monthly_cap
     account.overage_allowed = overage_allowed
     account.overage_monthly_limit = overage_monthly_limit if overage_allowed else 0

@@ -16,7 +16,7 @@ from wtforms import EmailField, IntegerField, RadioField, StringField, TextAreaF
 from wtforms.fields.choices import SelectChoice as C
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
-from billing.services import MAX_NIGHTS_PER_STAY
+from billing.services import MAX_NIGHTS_PER_STAY, MAX_WORKSPACE_HOURS
 
 MAX_SEATS = 100_000
 MAX_YEN = 1_000_000_000  # a month, per employee or per company; anything above is a typo
@@ -138,11 +138,16 @@ class BillingDetailsForm(FlaskForm):
 
 
 class PolicyForm(FlaskForm):
-    """The company's booking policy: nights per stay, a monthly cap, overage."""
+    """The company's booking policy: nights per stay, workspace hours a month, a monthly
+    cap, overage."""
 
     max_nights_per_stay = IntegerField(
         _l("Longest stay (nights)"),
         validators=[InputRequired(), NumberRange(1, MAX_NIGHTS_PER_STAY)],
+    )
+    max_workspace_hours_per_month = IntegerField(
+        _l("Workspace hours per employee a month"),
+        validators=[Optional(), NumberRange(0, MAX_WORKSPACE_HOURS)],
     )
     employee_monthly_cap = IntegerField(
         _l("Credit per employee a month (yen)"),
@@ -174,6 +179,7 @@ class PolicyForm(FlaskForm):
         allowed = self.overage.data == ALLOW
         return {
             "max_nights_per_stay": self.max_nights_per_stay.data,
+            "max_workspace_hours_per_month": self.max_workspace_hours_per_month.data,
             "employee_monthly_cap": self.employee_monthly_cap.data,
             "overage_allowed": allowed,
             "overage_monthly_limit": self.overage_monthly_limit.data if allowed else 0,

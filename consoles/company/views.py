@@ -287,6 +287,7 @@ def _policy_form(summary) -> PolicyForm:
     account = summary.account
     form = PolicyForm(formdata=None)
     form.max_nights_per_stay.data = summary.company.max_nights_per_stay
+    form.max_workspace_hours_per_month.data = summary.company.max_workspace_hours_per_month
     form.employee_monthly_cap.data = account.employee_monthly_cap
     form.overage.data = "allow" if account.overage_allowed else "refuse"
     form.overage_monthly_limit.data = (
@@ -301,6 +302,7 @@ def _policy_values(company_id: int) -> dict:
     account = summary.account
     return {
         "max_nights_per_stay": summary.company.max_nights_per_stay,
+        "max_workspace_hours_per_month": summary.company.max_workspace_hours_per_month,
         "employee_monthly_cap": account.employee_monthly_cap if account else None,
         "overage_allowed": account.overage_allowed if account else False,
         "overage_monthly_limit": account.overage_monthly_limit if account else 0,

@@ -27,6 +27,8 @@ from billing.models import (
 )
 from billing.providers import gateway
 from booking import services as booking
+from booking.workspace import WorkspaceRequest, book_workspace
+from tests.booking.workspace_helpers import TUESDAY, at, make_space
 from tests.conftest import NOW, days, plan_named, signed_in
 
 ROUTES = [
@@ -521,6 +523,53 @@ def test_bad_policy_input_changes_nothing(db, browser, company, changes):
     assert 'data-testid="form-error"' in page(response)
     assert 'class="field-error"' in page(response)
     assert policy_of(db, company.id) == before
+
+
+def workspace_hours_of(db, company_id: int) -> int | None:
+    db.session.rollback()
+    db.session.expire_all()
+    return db.session.get(Company, company_id).max_workspace_hours_per_month
+
+
+def test_workspace_hours_are_shown_and_saved_apart_from_the_nights(db, browser, company):
+    html = page(browser.get("/company/policy"))
+    assert re.search(r'name="max_workspace_hours_per_month"[^>]*value="40"', html)  # default
+
+    form = {**GOOD_POLICY, "max_workspace_hours_per_month": "12"}
+    html = follow(browser, browser.post("/company/policy", data=form))
+
+    assert "The booking policy has been saved." in html
+    assert workspace_hours_of(db, company.id) == 12
+    assert policy_of(db, company.id) == (10, 50_000, True, 200_000)
+    assert re.search(r'name="max_workspace_hours_per_month"[^>]*value="12"', html)
+    # Blank is no cap, as for the yen cap.
+    form["max_workspace_hours_per_month"] = ""
+    assert browser.post("/company/policy", data=form).status_code == 303
+    assert workspace_hours_of(db, company.id) is None
+
+
+@pytest.mark.parametrize("hours", ["-1", "745", "ten", "1.5"])
+def test_bad_workspace_hours_change_nothing(db, browser, company, hours):
+    form = {**GOOD_POLICY, "max_workspace_hours_per_month": hours}
+
+    response = browser.post("/company/policy", data=form)
+
+    assert response.status_code == 400
+    assert 'class="field-error"' in page(response)
+    assert workspace_hours_of(db, company.id) == 40
+
+
+def test_the_saved_workspace_hours_are_what_workspace_bookings_are_checked_against(
+    db, browser, company, make_user, make_facility
+):
+    employee = make_user(Role.EMPLOYEE, company=company)
+    unit = make_space(db, make_facility())
+    browser.post("/company/policy", data={**GOOD_POLICY, "max_workspace_hours_per_month": "1"})
+    two_hours = WorkspaceRequest(unit.id, at(TUESDAY, 10), at(TUESDAY, 12))
+
+    with pytest.raises(booking.BookingError) as refused:
+        book_workspace(employee, [two_hours], NOW)
+    assert refused.value.code == "policy_workspace_month"
 
 
 def test_the_saved_cap_is_what_bookings_are_checked_against(
