@@ -241,9 +241,14 @@ def day_slots(hours: OpeningHours, day: date, slot_minutes: int) -> list[Span]:
     opening = hours.opening_on(day)
     if opening is None:
         return []
+    # Japan keeps no daylight saving time: the day's minutes are its midnight's plus them.
+    midnight, step = _tokyo_moment(day, 0), timedelta(minutes=slot_minutes)
     return [
-        Span(_tokyo_moment(day, minute), _tokyo_moment(day, minute + slot_minutes))
-        for minute in range(opening.opens_minute, opening.closes_minute, slot_minutes)
+        Span(start, start + step)
+        for start in (
+            midnight + timedelta(minutes=minute)
+            for minute in range(opening.opens_minute, opening.closes_minute, slot_minutes)
+        )
     ]
 
 

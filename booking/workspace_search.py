@@ -108,10 +108,21 @@ def search_workspace(query: WorkspaceQuery, *, limit: int = MAX_RESULTS) -> list
 
 @dataclass(frozen=True)
 class SlotView:
+    """One slot of a day view; its times also as the page shows and posts them: Japan's
+    wall clock (``14:00``, ``24:00`` for the midnight ending the day) and the API's form
+    (``2026-12-07T14:00:00+09:00``)."""
+
     start: datetime
     end: datetime
     available: bool
     price: int
+    starts_label: str
+    ends_label: str
+    start_iso: str
+
+
+def _clock(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
 @dataclass(frozen=True)
@@ -152,18 +163,24 @@ def day_view(units: list[WorkspaceUnit], day: date, now: datetime | None = None)
             held[row.unit_id].append((row.starts_at, row.ends_at))
     days = []
     policies = facility_policies({unit.facility_id for unit in units})
+    minute, iso_day = timedelta(minutes=1), day.isoformat()
     for unit in units:
         spans = day_slots(opening_hours(unit), day, unit.slot_minutes)
         prices = slot_prices(unit, spans, policy=policies[unit.facility_id])
-        slots = [
-            SlotView(
-                span.start,
-                span.end,
-                (now is None or span.end > now)
-                and not any(s < span.end and e > span.start for s, e in held[unit.id]),
-                price,
+        slots = []
+        for span, price in zip(spans, prices, strict=True):
+            starts = (span.start - start) // minute  # Japan keeps no daylight saving
+            slots.append(
+                SlotView(
+                    span.start,
+                    span.end,
+                    (now is None or span.end > now)
+                    and not any(s < span.end and e > span.start for s, e in held[unit.id]),
+                    price,
+                    _clock(starts),
+                    _clock(starts + unit.slot_minutes),
+                    f"{iso_day}T{_clock(starts)}:00+09:00",
+                )
             )
-            for span, price in zip(spans, prices, strict=True)
-        ]
         days.append(UnitDay(unit, slots))
     return days

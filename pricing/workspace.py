@@ -262,19 +262,26 @@ def slot_quotes(
     policy: Policy | None = None,
 ) -> list[WorkspaceQuote]:
     """The price of each span alone (a day view's slots, ``availability.slots.day_slots``),
-    as ``quote_workspace`` prices it; the settings are read once."""
+    as ``quote_workspace`` prices it; the settings are read once, and a span is priced
+    once per Tokyo date, length and busy or off-peak hour (all its demand depends on)."""
     slot_minutes = rules_of(unit).slot_minutes
     prices, chosen = prices_of(unit), _policy(unit, policy)
-    return [
-        price_slots(
-            prices,
-            slot_minutes,
-            slot_starts(start, end, slot_minutes),
-            chosen,
-            demand=unit.demand_pricing,
-        )
-        for start, end in spans
-    ]
+    priced: dict[tuple, WorkspaceQuote] = {}
+    quotes = []
+    for start, end in spans:
+        tokyo = start.astimezone(TOKYO)
+        key = (tokyo.date(), end - start, is_off_peak_hour(tokyo.hour * 60 + tokyo.minute))
+        quote = priced.get(key)
+        if quote is None:
+            quote = priced[key] = price_slots(
+                prices,
+                slot_minutes,
+                slot_starts(start, end, slot_minutes),
+                chosen,
+                demand=unit.demand_pricing,
+            )
+        quotes.append(quote)
+    return quotes
 
 
 def slot_prices(
