@@ -288,6 +288,48 @@ def round_down(moment: datetime, slot_minutes: int) -> datetime:
     ).astimezone(UTC)
 
 
+def reconcile_unit(unit: WorkspaceUnit, now: datetime) -> int:
+    """Let each unheld imported block of the unit that has not ended claim its time from
+    the current slot on, earliest first; one over held time stays unheld. Returns how
+    many are still unheld (conflicts)."""
+    unheld = db.session.scalars(
+        select(WorkspaceBlock)
+        .where(
+            WorkspaceBlock.unit_id == unit.id,
+            WorkspaceBlock.source == WorkspaceBlockSource.IMPORT,
+            WorkspaceBlock.held.is_(False),
+            WorkspaceBlock.ends_at > now,
+        )
+        .order_by(WorkspaceBlock.starts_at, WorkspaceBlock.id)
+    ).all()
+    left = 0
+    for block in unheld:
+        start, end = hold_span(block, unit.slot_minutes, now)
+        try:
+            claim(unit, start, end, block_id=block.id)
+        except SlotTaken:
+            left += 1
+            continue
+        block.held = True
+    db.session.flush()
+    return left
+
+
+def hold_span(block: WorkspaceBlock, slot_minutes: int, now: datetime) -> tuple[datetime, datetime]:
+    """What a block holds: its time on the unit's slot boundaries, from the current slot."""
+    start = round_down(max(block.starts_at, now), slot_minutes)
+    return start, round_up(block.ends_at, slot_minutes)
+
+
+def give_back(hold: SlotHold | None, unit: WorkspaceUnit, now: datetime) -> None:
+    """A booking gives its time back (cancelled, moved): release its hold, then let the
+    unit's imported blocks that wait for that time (conflicts) take it at once, as the
+    nights' cancellations do (``availability.blocks.reconcile_unit``)."""
+    if hold is not None:
+        release(hold)
+    reconcile_unit(unit, now)
+
+
 def hold_of_booking(booking_id: int) -> SlotHold | None:
     """The hold of a workspace booking (None once its time was given back)."""
     return db.session.scalar(select(SlotHold).where(SlotHold.booking_id == booking_id))

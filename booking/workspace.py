@@ -39,9 +39,9 @@ from accounts.models import Company, User
 from availability.slots import check_booking
 from availability.workspace import (
     claim,
+    give_back,
     hold_of_booking,
     opening_hours,
-    release,
     round_down,
     rules_of,
 )
@@ -376,9 +376,8 @@ def cancel_workspace(
     booking.refunded = (booking.refunded or 0) + refund
     booking.status = WorkspaceStatus.CANCELLED
     booking.cancelled_at = now
-    hold = hold_of_booking(booking.id)
-    if hold is not None:
-        release(hold)
+    # The time is free at once: for bookings, and for an imported event that waited for it.
+    give_back(hold_of_booking(booking.id), booking.unit, now)
     _emit(booking, events.WORKSPACE_CANCELLED, now, actor, refund=refund)
     return refund
 

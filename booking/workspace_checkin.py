@@ -24,7 +24,7 @@ from sqlalchemy.orm import joinedload
 
 from accounts import events
 from accounts.models import User
-from availability.workspace import hold_of_booking, release_from, round_up
+from availability.workspace import hold_of_booking, reconcile_unit, release_from, round_up
 from billing.workspace_ledger import refund_workspace
 from booking.services import BookingError, BookingNotFound
 from booking.workspace_models import WorkspaceBooking, WorkspaceStatus
@@ -108,6 +108,7 @@ def release_no_show(booking: WorkspaceBooking, now: datetime) -> int:
     hold = hold_of_booking(booking.id)
     if hold is not None:
         release_from(hold, now, unit.slot_minutes)
+    reconcile_unit(unit, now)  # an imported event waiting for the time takes it
     booking.status = WorkspaceStatus.NO_SHOW
     booking.released_at = now
     booking.refunded = (booking.refunded or 0) + refund

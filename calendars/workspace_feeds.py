@@ -15,10 +15,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from accounts.models import OperatorOrg, User
-from availability.workspace import WorkspaceBlock, holds_between
+from availability.workspace import WorkspaceBlock, hold_span, holds_between, reconcile_unit
 from calendars import feeds
 from calendars.workspace_models import WorkspaceFeed
-from calendars.workspace_sync import SYNC_NOW_GAP, delete_blocks, hold_span, reconcile_unit
+from calendars.workspace_sync import SYNC_NOW_GAP, delete_blocks
 from core.extensions import db
 from core.input_guard import NAME_REFUSED
 from facilities.models import Facility

@@ -15,7 +15,8 @@ conflicts with itself. A block claims its time (``availability.workspace.claim``
 the current slot on (time already past is never claimed); when a booking or another
 block holds any of it, the block stays unheld (``held=False``): a conflict the operator
 sees on the unit's calendar page. Every sync, changed or not, re-tries the unit's
-unheld imported blocks (``reconcile_unit``), so time freed by a cancellation is blocked.
+unheld imported blocks (``availability.workspace.reconcile_unit``, which a cancellation
+also calls: the time it frees is blocked at once).
 A changed event moves its block (its hold released and claimed again); a vanished one
 deletes its block and releases its time. Blocks that ended stay as history; a block
 whose event is in the feed but unreadable this time is kept.
@@ -37,10 +38,9 @@ from sqlalchemy import func, select
 
 from availability.workspace import (
     SlotHold,
-    SlotTaken,
     WorkspaceBlock,
     WorkspaceBlockSource,
-    claim,
+    reconcile_unit,
     release,
     round_down,
     round_up,
@@ -92,39 +92,6 @@ def _holds_of(blocks: Sequence[WorkspaceBlock]) -> dict[int, SlotHold]:
         h.block_id: h
         for h in db.session.scalars(select(SlotHold).where(SlotHold.block_id.in_(ids)))
     }
-
-
-def reconcile_unit(unit: WorkspaceUnit, now: datetime) -> int:
-    """Let each unheld imported block of the unit that has not ended claim its time from
-    the current slot on, earliest first; one over held time stays unheld. Returns how
-    many are still unheld (conflicts)."""
-    unheld = db.session.scalars(
-        select(WorkspaceBlock)
-        .where(
-            WorkspaceBlock.unit_id == unit.id,
-            WorkspaceBlock.source == WorkspaceBlockSource.IMPORT,
-            WorkspaceBlock.held.is_(False),
-            WorkspaceBlock.ends_at > now,
-        )
-        .order_by(WorkspaceBlock.starts_at, WorkspaceBlock.id)
-    ).all()
-    left = 0
-    for block in unheld:
-        start, end = hold_span(block, unit.slot_minutes, now)
-        try:
-            claim(unit, start, end, block_id=block.id)
-        except SlotTaken:
-            left += 1
-            continue
-        block.held = True
-    db.session.flush()
-    return left
-
-
-def hold_span(block: WorkspaceBlock, slot_minutes: int, now: datetime) -> tuple[datetime, datetime]:
-    """What a block holds: its time on the unit's slot boundaries, from the current slot."""
-    start = round_down(max(block.starts_at, now), slot_minutes)
-    return start, round_up(block.ends_at, slot_minutes)
 
 
 # -- the sync ----------------------------------------------------------------------------

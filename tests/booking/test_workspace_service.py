@@ -13,7 +13,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from availability.workspace import SlotHold, SlotTaken, is_free
+from availability.workspace import (
+    SlotHold,
+    SlotTaken,
+    WorkspaceBlock,
+    WorkspaceBlockSource,
+    is_free,
+)
 from billing import ledger
 from billing.models import CreditEntry
 from booking.services import BookingError
@@ -27,6 +33,7 @@ from booking.workspace import (
 from booking.workspace_checkin import check_in, release_no_shows
 from booking.workspace_models import WorkspaceBooking, WorkspaceStatus
 from booking.workspace_search import day_view
+from calendars.workspace_models import WorkspaceFeed
 from core.errors import RuleError
 from tests.booking.workspace_helpers import (
     THURSDAY,
@@ -279,3 +286,56 @@ def test_a_cancelled_booking_cannot_be_checked_in(db, employee, desk):
     with pytest.raises(BookingError) as refused:
         check_in(employee, booking.id, at(TUESDAY, 10))
     assert refused.value.code == "released"
+
+
+def waiting_event(db, desk, start, end) -> WorkspaceBlock:
+    """An event of an imported calendar over time a booking holds: a conflict, unheld."""
+    feed = WorkspaceFeed(unit_id=desk.id, label="Google", url="https://calendar.example/x.ics")
+    db.session.add(feed)
+    db.session.flush()
+    block = WorkspaceBlock(
+        unit_id=desk.id, starts_at=start, ends_at=end, source=WorkspaceBlockSource.IMPORT,
+        feed_id=feed.id, event_key="meeting", held=False,
+    )  # fmt: skip
+    db.session.add(block)
+    db.session.commit()
+    return block
+
+
+def block_holds(db, block_id: int) -> list[tuple]:
+    return [
+        (hold.starts_at, hold.ends_at)
+        for hold in db.session.scalars(select(SlotHold).where(SlotHold.block_id == block_id))
+    ]
+
+
+def test_a_cancelled_booking_hands_its_time_to_an_imported_event_at_once(db, employee, desk):
+    """The meeting room is also booked in the operator's Google Calendar over an Engawa
+    booking: when the booking goes, the event holds the time without waiting for the next
+    sync, so nobody else books it in between."""
+    booking = book(employee, desk, at(TUESDAY, 10), at(TUESDAY, 11))
+    db.session.commit()
+    block = waiting_event(db, desk, at(TUESDAY, 10, 30), at(TUESDAY, 12))
+
+    cancel_workspace(booking, NOW, employee)
+    db.session.commit()
+
+    db.session.expire_all()
+    assert db.session.get(WorkspaceBlock, block.id).held
+    assert block_holds(db, block.id) == [(at(TUESDAY, 10, 30), at(TUESDAY, 12))]
+    assert is_free(desk.id, at(TUESDAY, 10), at(TUESDAY, 10, 30))  # before the event
+    with pytest.raises(SlotTaken):
+        book(employee, desk, at(TUESDAY, 11), at(TUESDAY, 11, 30))
+
+
+def test_a_released_no_show_hands_its_time_to_an_imported_event(db, employee, desk):
+    booking = book(employee, desk, at(TUESDAY, 10), at(TUESDAY, 12))
+    db.session.commit()
+    block = waiting_event(db, desk, at(TUESDAY, 11), at(TUESDAY, 13))
+
+    release_no_shows(at(TUESDAY, 10, 31))
+
+    db.session.expire_all()
+    assert db.session.get(WorkspaceBooking, booking.id).status == WorkspaceStatus.NO_SHOW
+    assert db.session.get(WorkspaceBlock, block.id).held
+    assert block_holds(db, block.id) == [(at(TUESDAY, 11), at(TUESDAY, 13))]
