@@ -24,6 +24,7 @@ from consoles.operator import (  # noqa: F401  (pages on views.bp)
     views,
     webhook_views,
     workspace_calendar_views,
+    workspace_timeline_views,
     workspace_views,
 )
 from core.extensions import csrf

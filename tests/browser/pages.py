@@ -301,6 +301,7 @@ PAGES: dict[str, list[tuple]] = {
     **{
         endpoint: [("operator", lambda i: {"facility_id": i.workspace_facility_id})]
         for endpoint in (
+            "operator.workspace_timeline",
             "operator.workspace_units",
             "operator.workspace_unit_new",
             "operator.workspace_qr",
