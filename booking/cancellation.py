@@ -47,6 +47,7 @@ from booking.models import WAITING_STATUSES, Booking, BookingStatus
 from booking.services import BookingError, PriceChanged
 from booking.stay_tax import refund_unkept_tax
 from booking.terms import policy_of
+from booking.workspace_follow import desks_follow_ended
 from core.db import tokyo_today
 from core.extensions import db
 from core.i18n import format_yen
@@ -140,6 +141,7 @@ def cancel_booking(
         )
     employee_paid = ledger.card_held(ledger.stay_payment_of(booking.id))
     tax = _release(booking, now)
+    desks_follow_ended(booking, now, actor)  # its desks, by the workspace policy
     split = refund_split_for_cancellation(booking, now)
     percent = policy_of(booking).percent_on(today)
     kept = kept_by_policy(paid, booking.total_price, employee_paid, split)
@@ -224,6 +226,7 @@ def cancel_future_stays(user: User, now: datetime, *, actor_id: int | None = Non
             continue
         employee_paid = ledger.card_held(ledger.stay_payment_of(booking.id))
         tax = _release(booking, now)
+        desks_follow_ended(booking, now, actor, full=True)  # the company ended it
         split = refund_split_for_cancellation(booking, now, full=True)
         kept = kept_by_policy(held[booking.id], booking.total_price, employee_paid, split)
         _cancelled(booking, actor, split.company, kept, now, tax, split.employee)

@@ -12,12 +12,18 @@ withdrawn while it waited for the employee's payment. A change the company's HR 
 would not let through as it stands (a part for the employee to pay, an approval) is
 refused on the preview, before anything is confirmed (``rebook``), with the ways on:
 cancel this stay, see the new dates as a new booking.
+
+The desks booked with the stay (issue 19) follow it (``booking.workspace_follow``): both
+pages list the desks the action cancels and the yen each returns, from the same rule the
+action applies; the confirm form carries the total shown, and an action that would return
+another amount (a desk's refund band passed meanwhile) is undone and the page shown again.
 """
 
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from wtforms import IntegerField
 from wtforms.validators import NumberRange, Optional
@@ -30,6 +36,12 @@ from booking.models import Booking
 from booking.services import MAX_GUESTS
 from booking.terms import cancellation_terms, stay_terms
 from booking.views import bp
+from booking.workspace_follow import (
+    desks_cancelled_at,
+    desks_dropped_by_change,
+    desks_refund_if_ended,
+    total_refund,
+)
 from core import limits
 from core.db import edge_now, tokyo_today
 from core.extensions import db
@@ -77,6 +89,8 @@ class ConfirmChangeForm(StayForm):
     expected_tax = IntegerField(
         validators=[Optional(), NumberRange(-MAX_DIFFERENCE, MAX_DIFFERENCE)]
     )
+    # What the desks on the days the change drops were shown to return.
+    expected_desks_refund = IntegerField(validators=[Optional(), NumberRange(0, MAX_DIFFERENCE)])
 
 
 class CancelForm(EmptyForm):
@@ -85,6 +99,8 @@ class CancelForm(EmptyForm):
 
     expected_refund = IntegerField(validators=[Optional(), NumberRange(0, MAX_DIFFERENCE)])
     expected_employee_refund = IntegerField(validators=[Optional(), NumberRange(0, MAX_DIFFERENCE)])
+    # What the stay's desks were shown to return (the workspace policy).
+    expected_desks_refund = IntegerField(validators=[Optional(), NumberRange(0, MAX_DIFFERENCE)])
 
 
 def _own(booking_id: int) -> Booking:
@@ -116,13 +132,18 @@ def _change_page(
     status: int = 200,
 ):
     """The change form (values kept, a refusal stated above it), with the preview if any."""
-    today = tokyo_today(edge_now())
+    now = edge_now()
+    today = tokyo_today(now)
     confirm = None
+    desks = []
     if quote is not None:
+        # The desks on the days the new dates leave out, as the change would cancel them.
+        desks = desks_dropped_by_change(booking, quote.stay.check_in, quote.stay.check_out, now)
         confirm = ConfirmChangeForm(formdata=None)
         confirm.expected_difference.data = quote.money.difference
         confirm.expected_net.data = quote.money.charged - quote.money.refunded
         confirm.expected_tax.data = quote.tax_after - quote.tax_before
+        confirm.expected_desks_refund.data = total_refund(desks)
     units = [u for u in booking.unit.facility.units if u.active or u.id == booking.unit_id]
     return render_template(
         "booking/change.html",
@@ -131,6 +152,8 @@ def _change_page(
         units=units,
         quote=quote,
         confirm=confirm,
+        desks=desks,
+        desks_refund=total_refund(desks),
         error=error,
         error_field=ERROR_FIELDS.get(error.code) if error is not None else None,
         # The terms the stay will have after the change (its new check-in's dates).
@@ -198,12 +221,13 @@ def change_confirm(booking_id: int):
             _("The change form was incomplete or had expired. Please try again."), "invalid"
         )
         return _change_page(booking, form, error=error, status=400)
+    now = edge_now()
     try:
         result = changes.change_booking(
             current_user,
             booking.id,
             _stay(form),
-            edge_now(),
+            now,
             expected_difference=form.expected_difference.data,
             expected_net=form.expected_net.data,
             expected_tax=form.expected_tax.data,
@@ -212,8 +236,15 @@ def change_confirm(booking_id: int):
     except services.BookingError as exc:
         db.session.rollback()
         return _refused_change(booking, form, exc)
+    desks_refund = _desks_refunded(booking.id, now)
+    if _desks_moved(form.expected_desks_refund.data, desks_refund):
+        db.session.rollback()
+        return _refused_change(booking, form, _desks_changed_error())
     db.session.commit()
-    flash(_change_outcome(result), "success")
+    message = _change_outcome(result)
+    if desks_refund is not None:
+        message += " " + _desks_outcome(*desks_refund)
+    flash(message, "success")
     return redirect(url_for("booking.stay", booking_id=booking.id), 303)
 
 
@@ -225,7 +256,7 @@ def _refused_change(booking: Booking, form: StayForm, exc: services.BookingError
         return _not_changeable(booking)
     conflict = isinstance(exc, services.BookingConflict | services.PriceChanged)
     quote = None
-    if isinstance(exc, services.PriceChanged):  # show the new price beside the refusal
+    if isinstance(exc, services.PriceChanged):  # show the new amounts beside the refusal
         try:
             quote = changes.quote_change(
                 current_user, booking.id, _stay(form), edge_now(), **_rules()
@@ -233,6 +264,52 @@ def _refused_change(booking: Booking, form: StayForm, exc: services.BookingError
         except services.BookingError:
             quote = None
     return _change_page(booking, form, quote=quote, error=exc, status=409 if conflict else 422)
+
+
+# --- the stay's desks -------------------------------------------------------------------
+
+
+def _desks_refunded(booking_id: int, now) -> tuple[int, int] | None:
+    """How many of the stay's desks the action at ``now`` cancelled and the yen they
+    returned, read back from the desks themselves; None when it cancelled none."""
+    desks = desks_cancelled_at(booking_id, now)
+    if not desks:
+        return None
+    return len(desks), sum(d.refunded for d in desks)
+
+
+def _desks_moved(expected: int | None, done: tuple[int, int] | None) -> bool:
+    """The desks returned another amount than the page showed (a form without the field,
+    posted before desks were shown, is not checked)."""
+    return expected is not None and expected != (done[1] if done is not None else 0)
+
+
+def _desks_changed_error() -> services.PriceChanged:
+    return services.PriceChanged(
+        _(
+            "What the desks booked with your stay return has changed since you looked"
+            " (a desk's free-cancellation time has passed). Nothing was changed: see the"
+            " new amounts below."
+        ),
+        "price_changed",
+    )
+
+
+def _desks_outcome(count: int, refunded: int) -> str:
+    if refunded:
+        return ngettext(
+            "%(num)d desk booked with the stay was cancelled; %(amount)s was returned to"
+            " your company's credit.",
+            "%(num)d desks booked with the stay were cancelled; %(amount)s was returned to"
+            " your company's credit.",
+            count,
+            amount=format_yen(refunded),
+        )
+    return ngettext(
+        "%(num)d desk booked with the stay was cancelled; nothing was returned for it.",
+        "%(num)d desks booked with the stay were cancelled; nothing was returned for them.",
+        count,
+    )
 
 
 def _change_outcome(result: changes.ChangeResult) -> str:
@@ -280,21 +357,29 @@ def cancel_confirm(booking_id: int):
     """What cancelling now returns to the company and to the employee's card, and what it
     keeps, before confirming; for a stay still waiting, that nothing was charged."""
     booking = _own(booking_id)
-    today = tokyo_today(edge_now())
+    now = edge_now()
+    today = tokyo_today(now)
     refunds = cancellation.refund_preview(booking, today)
     terms = cancellation_terms(booking, today)
     # What the employee paid by card and has not had back (a co-paid stay).
     card_paid = card_held(stay_payment_of(booking.id)) if booking.employee_part else 0
+    cancellable = lookups.can_change(booking, today) or booking.is_waiting
+    # The desks booked with the stay, as cancelling it now would cancel them.
+    desks = desks_refund_if_ended(booking, now) if cancellable else []
+    form = CancelForm(formdata=None)
+    form.expected_desks_refund.data = total_refund(desks)
     return render_template(
         "booking/cancel.html",
         booking=booking,
         terms=terms,
         policy=stay_terms(booking.check_in, today, tokyo_today(booking.created_at)),
-        cancellable=lookups.can_change(booking, today) or booking.is_waiting,
+        cancellable=cancellable,
         refunds=refunds,
         card_paid=card_paid,
         kept=cancellation.kept_by_policy(terms.paid, booking.total_price, card_paid, refunds),
-        form=CancelForm(formdata=None),
+        desks=desks,
+        desks_refund=total_refund(desks),
+        form=form,
     )
 
 
@@ -304,11 +389,12 @@ def cancel(booking_id: int):
     form = CancelForm()
     if not form.validate_on_submit():
         abort(400)
+    now = edge_now()
     try:
         result = cancellation.cancel_booking(
             current_user,
             booking_id,
-            edge_now(),
+            now,
             expected_refund=form.expected_refund.data,
             expected_employee_refund=form.expected_employee_refund.data,
         )
@@ -322,6 +408,11 @@ def cancel(booking_id: int):
         db.session.rollback()
         flash(str(exc.message), "error")
         return redirect(url_for("booking.stay", booking_id=booking_id), 303)
+    desks_refund = None if result.already else _desks_refunded(booking_id, now)
+    if _desks_moved(form.expected_desks_refund.data, desks_refund) and not result.already:
+        db.session.rollback()
+        flash(str(_desks_changed_error().message), "error")
+        return redirect(url_for("booking.cancel_confirm", booking_id=booking_id), 303)
     db.session.commit()
     # The provider, once our side is committed: the card's share back, an open
     # Checkout ended (a failed call is retried by billing.copay.settle_stay_refunds).
@@ -329,7 +420,16 @@ def cancel(booking_id: int):
         send_owed_refund(result.payment_id)
     if result.checkout_to_expire:
         expire_checkout(result.checkout_to_expire)
-    flash(*_cancel_outcome(result))
+    message, category = _cancel_outcome(result)
+    if desks_refund is not None and result.waiting:  # held with it, never charged
+        message += " " + ngettext(
+            "The desk booked with it was released too.",
+            "The %(num)d desks booked with it were released too.",
+            desks_refund[0],
+        )
+    elif desks_refund is not None:
+        message += " " + _desks_outcome(*desks_refund)
+    flash(message, category)
     return redirect(url_for("booking.stays"), 303)
 
 

@@ -64,6 +64,7 @@ from booking.services import (
 )
 from booking.stay_tax import changed_night_taxes
 from booking.subsidy_use import remaining_subsidy
+from booking.workspace_follow import desks_follow_changed
 from core.db import tokyo_today
 from core.extensions import db
 from core.i18n import format_yen
@@ -445,6 +446,7 @@ def change_booking(
     booking.check_in, booking.check_out = stay.check_in, stay.check_out
     booking.guests = stay.guests
     set_work_days(booking, work_days)  # the purpose stays; its days follow the dates
+    desks_follow_changed(booking, now, actor)  # desks on dropped days, by their policy
     if stay.guests < old_guests:  # the register lists only the guests who stay
         register.trim(booking.id, stay.guests, now)
     booking.total_price = new_total

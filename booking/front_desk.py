@@ -31,6 +31,7 @@ from booking.models import WAITING_STATUSES, Booking, BookingStatus
 from booking.purpose import drop_work_days_from
 from booking.services import BookingError, BookingNotFound
 from booking.stay_tax import lodges_guests, refund_unkept_tax
+from booking.workspace_follow import desks_follow_departure, desks_follow_ended
 from core.db import in_id_range, tokyo_today
 from core.extensions import db
 from core.i18n import format_day
@@ -284,7 +285,9 @@ def check_out(actor: User, booking_id: int, now: datetime) -> Booking:
     the remaining nights back (``released_on`` = today); nothing is refunded (the
     cancellation policy returns nothing once a stay has begun). A business workation's
     working days after today are not worked: dropped (today, the day the guest left,
-    stays one)."""
+    stays one). The stay's desks on the days after today that have not begun are
+    cancelled by the workspace policy, as if the employee had cancelled them on leaving
+    (``booking.workspace_follow.desks_follow_departure``)."""
     booking = operator_booking(actor, booking_id, lock=True)
     today = tokyo_today(now)
     if booking.status == BookingStatus.CHECKED_OUT:
@@ -299,6 +302,7 @@ def check_out(actor: User, booking_id: int, now: datetime) -> Booking:
         )
     _release_from(booking, max(today, booking.check_in), today)
     drop_work_days_from(booking, today + timedelta(days=1))
+    desks_follow_departure(booking, today, now, actor)  # later days' desks, by their policy
     booking.status = BookingStatus.CHECKED_OUT
     booking.checked_out_at = now
     db.session.flush()
@@ -334,6 +338,7 @@ def mark_no_show(actor: User, booking_id: int, now: datetime) -> Booking:
     # The guest never came: none of the stay's working days was worked, whichever day
     # the front desk records it (the nights before that day stay charged).
     drop_work_days_from(booking, booking.check_in)
+    desks_follow_ended(booking, now, actor)  # desks not yet begun, by their policy
     booking.status = BookingStatus.NO_SHOW
     booking.no_show_at = now
     db.session.flush()
@@ -389,6 +394,7 @@ def cancel_for_guest(actor: User, booking_id: int, reason: str, now: datetime) -
     payment = ledger.stay_payment_of(booking.id)
     employee_paid = ledger.card_held(payment)
     tax = _release(booking, now)  # the accommodation tax comes back in full
+    desks_follow_ended(booking, now, actor, full=True)  # its desks too, in full
     # Both payers get everything back: the company to its credit, a co-paid stay's
     # employee to their card (sent after the commit, else by the stay_card_refunds job).
     split = refund_split_for_cancellation(booking, now, full=True)

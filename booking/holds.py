@@ -37,6 +37,7 @@ from booking.models import (
     BookingStatus,
     StayApproval,
 )
+from booking.workspace_follow import desks_follow_ended
 from core.db import edge_now, tokyo_today
 from core.extensions import db
 from core.job_summary import N_, NOTHING, JobSummary, summary
@@ -100,6 +101,7 @@ def release_waiting(booking: Booking, status: BookingStatus, now: datetime) -> N
     db.session.flush()
     reconcile_unit(booking.unit_id, tokyo_today(now))
     nights_changed(booking.unit.facility_id, booking.check_in, booking.check_out)
+    desks_follow_ended(booking, now, None)  # its desks were held, never charged
 
 
 def approval_of(booking_id: int) -> StayApproval | None:

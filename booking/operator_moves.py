@@ -71,6 +71,7 @@ from booking.services import (
     validate_stay_dates,
 )
 from booking.stay_tax import changed_night_taxes
+from booking.workspace_follow import desks_follow_changed
 from core.dates import stay_nights
 from core.db import get_by_id, tokyo_today
 from core.extensions import db
@@ -467,6 +468,7 @@ def move_booking(
     booking.unit = unit
     set_work_days(booking, moved_work_days(booking, check_in, check_out))
     booking.check_in, booking.check_out = check_in, check_out
+    desks_follow_changed(booking, now, actor, full=True)  # desks on dropped days, in full
     booking.total_price = quote.new_total
     booking.accommodation_tax = quote.tax_after
     db.session.flush()

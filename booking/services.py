@@ -37,6 +37,7 @@ from booking.models import (
 from booking.purpose import retried_as_stored, stay_purpose
 from booking.stay_tax import night_taxes
 from booking.subsidy_use import stay_split
+from booking.workspace_follow import desks_follow_confirmed
 from core import metrics
 from core.dates import month_bounds, stay_nights
 from core.db import get_by_id, tokyo_today
@@ -488,6 +489,7 @@ def confirm_stay(booking: Booking, actor: User, now: datetime, grace_days: int) 
     booking.hold_expires_at = None
     with billing_refusals():
         spend_for_booking(booking, actor, now, grace_days)
+        desks_follow_confirmed(booking, actor, now, grace_days)  # its desks, charged with it
     events.emit(
         events.BOOKING_CREATED,
         now,

@@ -25,7 +25,7 @@ from wtforms import IntegerField, StringField
 from wtforms.validators import Length, NumberRange, Optional
 
 from billing.services import credit_notice
-from booking import announce, lookups, ratings, services, stay_options, stay_tax
+from booking import announce, lookups, package_views, ratings, services, stay_options, stay_tax
 from booking import search as search_service
 from booking.forms import (
     AMENITY_LABELS,
@@ -48,6 +48,8 @@ from booking.models import BookingStatus
 from booking.money_notes import along_of, money_notes_of, year_subsidy_of
 from booking.services import MAX_GUESTS
 from booking.terms import StayTerms, cancellation_terms, cancellation_terms_of, stay_terms
+from booking.workspace_follow import desks_by_stay, desks_of_stay
+from booking.workspace_package import book_package
 from core import limits
 from core.dates import MAX_SEARCH_NIGHTS, adjacent_months, parse_month
 from core.db import edge_now, get_by_id, tokyo_today
@@ -62,6 +64,7 @@ from hr.subsidy import Companions
 from lodging.tax import TaxTable
 
 bp = Blueprint("booking", __name__)
+bp.add_app_template_filter(package_views.tokyo_time, "desk_time")
 STAY_ARGS = ("unit_id", "check_in", "check_out", "guests")
 MAX_EXPECTED_TAX = 10**10  # yen: far beyond any stay's, as for the expected total
 
@@ -427,7 +430,15 @@ def _quote_page(quote, form, error=None, status=200, along=None):
         companion_hints=COMPANION_HINTS,
         money=money_notes_of(quote),
         **(_purpose_choice(quote, form, purpose_error) if quote else {}),
+        desk=_desk_choice(quote, now),
     ), status
+
+
+def _desk_choice(quote, now):
+    """The quote's desk for each working day, as asked (``booking.package_views``)."""
+    if quote is None:
+        return None
+    return package_views.desk_choice(current_user, quote, request.values, now, _horizon())
 
 
 def _purpose_choice(quote: services.Quote, form: StayForm, error) -> dict:
@@ -455,10 +466,15 @@ def book():
             form, _("The booking form was incomplete or had expired. Please try again.")
         )
     try:
-        booking = services.book_stay(
+        desks, desk_total = package_views.posted_desks(
+            request.form, form.check_in.data, form.check_out.data
+        )
+        booking, _desks = book_package(  # the stay and its desks, all or nothing
             current_user,
             _stay(form),
+            desks,
             edge_now(),
+            expected_desk_total=desk_total,
             request_key=form.request_key.data or None,
             horizon_days=_horizon(),
             grace_days=current_app.config["BILLING_GRACE_DAYS"],
@@ -516,6 +532,7 @@ def stays():
         taxes={b.id: stay_tax.kept_tax(b) for b in (*upcoming, *past)},
         register_complete=stay_options.register_complete(upcoming, today),
         subsidy=year_subsidy_of(today),
+        desks=desks_by_stay(b.id for b in (*upcoming, *past)),
     )
 
 
@@ -541,6 +558,7 @@ def stay(booking_id: int):
         register_missing=stay_options.register_missing(booking, today),
         rating=ratings.rating_of(booking.id),
         can_rate=ratings.can_rate(booking, today),
+        desks=desks_of_stay(booking.id),
     )
 
 

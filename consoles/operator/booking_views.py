@@ -5,7 +5,11 @@ or extend, cancel on the guest's behalf, check in (once the guest register is co
 and the front desk ticks that it checked each guest's identity against it), check out,
 no-show (direct stays, walk-ins, are ``direct_stay_views``). Services:
 ``booking.front_desk``, ``booking.operator_moves``, ``booking.register_listing`` (the
-stay's register status)."""
+stay's register status). The desks booked with a stay (issue 19) follow it
+(``booking.workspace_follow``): the cancel and move pages list the desks the action
+cancels and the yen they return (in full: the operator acted, not the employee), and each
+outcome says it again; an early check-out cancels the desks of the days after by the
+workspace policy, said in its outcome."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from datetime import date, timedelta
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
@@ -25,6 +30,13 @@ from booking import front_desk, guest_register, operator_moves, register_listing
 from booking.cancellation import CancelResult
 from booking.models import Booking
 from booking.services import BookingError, BookingNotFound, PriceChanged
+from booking.workspace_follow import (
+    desks_cancelled_at,
+    desks_dropped_by_change,
+    desks_refund_if_departed,
+    desks_refund_if_ended,
+    total_refund,
+)
 from consoles.operator.booking_forms import (
     BookingFilterForm,
     CancelForGuestForm,
@@ -126,6 +138,12 @@ def _stay_page(
     if check_in_form is None:
         check_in_form = (CheckInForm if register.kept else FrontDeskForm)(formdata=None)
     company = front_desk.company_names([booking]).get(booking.company_id)
+    # The desks an early check-out today would cancel (the days after today's).
+    departure_desks = (
+        desks_refund_if_departed(booking, today, edge_now())
+        if "check_out" in front_desk.allowed_actions(booking, today)
+        else []
+    )
     return render_template(
         "operator/booking.html",
         facility=facility,
@@ -146,6 +164,8 @@ def _stay_page(
         state_note=front_desk.state_sentence(booking)
         if front_desk.never_confirmed(booking)
         else None,
+        departure_desks=departure_desks,
+        departure_desks_refund=total_refund(departure_desks),
         today=today,
         max_note=front_desk.MAX_NOTE,
     ), status
@@ -281,13 +301,37 @@ def _checked_in(stay: Booking, today: date) -> str:
 
 def _checked_out(stay: Booking, today: date) -> str:
     if stay.released_on is not None:
-        return _(
+        message = _(
             "%(name)s has checked out (room %(room)s). The nights from %(day)s are free"
             " again; nothing is refunded.",
             day=format_day(stay.released_on, "short"),
             **_who(stay),
         )
-    return _("%(name)s has checked out (room %(room)s).", **_who(stay))
+    else:
+        message = _("%(name)s has checked out (room %(room)s).", **_who(stay))
+    desks = desks_cancelled_at(stay.id, stay.checked_out_at) if stay.checked_out_at else []
+    if desks:  # the desks of the days after the departure, by the workspace policy
+        message += " " + _desks_outcome(desks)
+    return message
+
+
+def _desks_outcome(desks) -> str:
+    """The desks an action cancelled with the stay and what they returned."""
+    refunded = sum(d.refunded for d in desks)
+    if refunded:
+        return ngettext(
+            "%(num)d desk booked with the stay was cancelled; %(amount)s was returned to"
+            " the company's credit.",
+            "%(num)d desks booked with the stay were cancelled; %(amount)s was returned to"
+            " the company's credit.",
+            len(desks),
+            amount=format_yen(refunded),
+        )
+    return ngettext(
+        "%(num)d desk booked with the stay was cancelled; nothing was returned for it.",
+        "%(num)d desks booked with the stay were cancelled; nothing was returned for them.",
+        len(desks),
+    )
 
 
 def _no_show(stay: Booking, today: date) -> str:
@@ -334,6 +378,12 @@ def _move_page(
 ):
     facility = stay.unit.facility
     units = sorted(facility.units, key=lambda u: u.name)
+    # The desks on days the new dates leave out: the move cancels them, in full.
+    desks = (
+        desks_dropped_by_change(stay, quote.check_in, quote.check_out, edge_now(), full=True)
+        if quote is not None
+        else []
+    )
     return render_template(
         "operator/booking_move.html",
         facility=facility,
@@ -341,6 +391,8 @@ def _move_page(
         form=form,
         units=[u for u in units if u.active or u.id == stay.unit_id],
         quote=quote,
+        desks=desks,
+        desks_refund=total_refund(desks),
         confirm=FrontDeskForm(formdata=None),
         error=error,
         error_field=ERROR_FIELDS.get(error.code) if error is not None else None,
@@ -394,6 +446,7 @@ def _move_confirm(stay: Booking):
     if not form.validate_on_submit():
         error = BookingError(_("The move was incomplete. Please try again."), "invalid")
         return _move_page(stay, form, error=error, status=400)
+    now = edge_now()
     try:
         moved = operator_moves.move_booking(
             current_user,
@@ -401,7 +454,7 @@ def _move_confirm(stay: Booking):
             form.unit_id.data,
             form.check_in.data,
             form.check_out.data,
-            edge_now(),
+            now,
             expected_net=form.expected_net.data,
             expected_tax=form.expected_tax.data,
             **_rules(),
@@ -411,10 +464,14 @@ def _move_confirm(stay: Booking):
     except BookingError as exc:
         db.session.rollback()
         return _refused_move(stay, form, exc)
+    desks = desks_cancelled_at(stay.id, now)
     db.session.commit()
     if moved.card_payment_id is not None:  # the card's share, once our side is committed
         send_owed_refund(moved.card_payment_id)
-    flash(_move_outcome(moved), "success")
+    message = _move_outcome(moved)
+    if desks:
+        message += " " + _desks_outcome(desks)
+    flash(message, "success")
     return redirect(url_for("operator.booking", booking_id=stay.id), 303)
 
 
@@ -462,6 +519,9 @@ def _move_outcome(moved: operator_moves.MoveQuote) -> str:
 
 def _cancel_page(stay: Booking, form: CancelForGuestForm, *, error=None, status: int = 200):
     today = _today()
+    cancellable = _actions(stay, today)["cancel"]
+    # The desks booked with the stay: cancelled with it, everything back.
+    desks = desks_refund_if_ended(stay, edge_now(), full=True) if cancellable else []
     return render_template(
         "operator/booking_cancel.html",
         facility=stay.unit.facility,
@@ -471,7 +531,9 @@ def _cancel_page(stay: Booking, form: CancelForGuestForm, *, error=None, status:
         paid=paid_for([stay.id])[stay.id],
         # A co-paid stay: what the employee paid by card comes back to it too.
         card=card_held(stay_payment_of(stay.id)),
-        cancellable=_actions(stay, today)["cancel"],
+        cancellable=cancellable,
+        desks=desks,
+        desks_refund=total_refund(desks),
         # Why a stay never confirmed cannot be cancelled here (waiting, refused, expired).
         refusal=front_desk.cancel_refusal(stay) if front_desk.never_confirmed(stay) else None,
         max_reason=front_desk.MAX_CANCEL_REASON,
@@ -484,21 +546,24 @@ def booking_cancel(booking_id: int):
     form = CancelForGuestForm()
     if not form.validate_on_submit():
         return _cancel_page(stay, form, status=400 if form.is_submitted() else 200)
+    now = edge_now()
     try:
-        result = front_desk.cancel_for_guest(
-            current_user, stay.id, form.reason.data.strip(), edge_now()
-        )
+        result = front_desk.cancel_for_guest(current_user, stay.id, form.reason.data.strip(), now)
     except BookingNotFound:
         abort(404)
     except BookingError as exc:
         db.session.rollback()
         return _cancel_page(stay, form, error=exc.message, status=422)
+    desks = [] if result.already else desks_cancelled_at(stay.id, now)
     db.session.commit()
     # The card's share of a co-paid stay, at the provider once our side is committed (a
     # failed call is retried by billing.copay.settle_stay_refunds).
     if result.payment_id is not None:
         send_owed_refund(result.payment_id)
-    flash(*_cancel_outcome(result))
+    message, category = _cancel_outcome(result)
+    if desks:
+        message += " " + _desks_outcome(desks)
+    flash(message, category)
     return redirect(url_for("operator.booking", booking_id=stay.id), 303)
 
 
