@@ -90,6 +90,24 @@ KINDS: tuple[Kind, ...] = (
         _l("Stay expired before it was confirmed"),
         False,
     ),
+    # The employee's workspace (issue 19): a desk, booth or meeting room for a time. Each
+    # says what it costs or what came back, so none can be switched off; a notice too.
+    # A desk booked with a stay is told by the stay's confirmation (workspace_context).
+    Kind("workspace_booked", ev.WORKSPACE_BOOKED, EMPLOYEE, False, _l("Workspace booked")),
+    Kind(
+        "workspace_cancelled",
+        ev.WORKSPACE_CANCELLED,
+        EMPLOYEE,
+        False,
+        _l("Workspace booking cancelled"),
+    ),
+    Kind(
+        "workspace_no_show",
+        ev.WORKSPACE_NO_SHOW,
+        EMPLOYEE,
+        False,
+        _l("Workspace released: nobody checked in"),
+    ),
     # Whoever decides on it: the request, with a link to the page where they decide.
     Kind(
         "approval_requested",
@@ -108,6 +126,15 @@ KINDS: tuple[Kind, ...] = (
         _l("Booking cancelled by the guest or company"),
     ),
     Kind("operator_booking_changed", ev.BOOKING_CHANGED, OPERATORS, True, _l("Stay changed")),
+    # Named with the other workspace kinds (templates/mail/workspace_*); a stay's desks
+    # ended with it are one notice (notifications.workspace_context).
+    Kind(
+        "workspace_operator_cancelled",
+        ev.WORKSPACE_CANCELLED,
+        OPERATORS,
+        True,
+        _l("Workspace booking cancelled"),
+    ),
     Kind("calendar_conflict", ev.CALENDAR_CONFLICT, OPERATORS, True, _l("Calendar conflict")),
     Kind("feed_failing", ev.FEED_FAILING, OPERATORS, True, _l("Calendar feed not syncing")),
     Kind(
@@ -187,5 +214,9 @@ OPERATOR_WEBHOOK_TYPES = (
     ev.BOOKING_CHANGED,
     ev.CALENDAR_CONFLICT,
     ev.FEED_FAILING,
+    # Desks, booths and meeting rooms at their facilities (issue 19).
+    ev.WORKSPACE_BOOKED,
+    ev.WORKSPACE_CANCELLED,
+    ev.WORKSPACE_NO_SHOW,
 )
 WEBHOOK_TYPES = tuple(dict.fromkeys(COMPANY_WEBHOOK_TYPES + OPERATOR_WEBHOOK_TYPES))

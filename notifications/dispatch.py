@@ -15,6 +15,10 @@ commits: nothing is made twice, whichever process gets there first.
 ``REFUSALS_PER_DAY`` times in one Japan day makes one ``refusals.many`` event (keyed
 by employee and day), which the next batch dispatches to their company's admins.
 
+An event whose news another message tells (``Facts.quiet``: one of a series of workspace
+bookings, told by the first; a desk booked with a stay, told by its confirmation) makes
+no mail or notice, only its webhook deliveries.
+
 An event whose subject is gone (its booking, feed or invoice no longer exists), or
 whose news no longer holds (a reminder of a stay cancelled since), is marked
 dispatched with nothing sent.
@@ -164,7 +168,8 @@ def _tell(event: Event, now: datetime, made: _Made) -> None:
         facts = load_facts(event)
         if facts is None:
             return  # its subject is gone, or its news no longer holds: nothing to send
-        for kind in kinds:
+        told_elsewhere = facts.quiet  # only its webhooks go (see the module)
+        for kind in [] if told_elsewhere else kinds:
             people = recipients(kind, event)
             if not people:
                 continue

@@ -12,7 +12,7 @@ invoice…) once per event, for every kind and recipient it makes. The answer ho
 None means there is nothing left to tell: the subject row is gone, or no longer
 belongs to the event's organisations and person (a deleted row's id may be used again,
 on SQLite), or (the operators' daily summary) the day has no arrivals or departures
-any more.
+any more, nor workspace booked for it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 
@@ -45,18 +44,15 @@ from notifications.catalog import (
     OPERATORS,
     PLATFORM_ADMINS,
 )
-
-Page = tuple[str, dict[str, Any]]
-
-
-@dataclass
-class Facts:
-    values: dict[str, Any] = field(default_factory=dict)
-    params: dict[str, Any] = field(default_factory=dict)
-    pages: dict[str, Page] = field(default_factory=dict)
-
-    def page(self, audience: str) -> Page:
-        return self.pages[audience]
+from notifications.facts import Facts, Page
+from notifications.workspace_context import (
+    LOADERS as WORKSPACE_LOADERS,
+)
+from notifications.workspace_context import (
+    DeskLine,
+    stay_desk_values,
+    workspace_at_facilities,
+)
 
 
 def load_facts(event: Event) -> Facts | None:
@@ -124,6 +120,8 @@ def _created(event: Event) -> Facts | None:
         booking.check_in, tokyo_today(event.created_at), tokyo_today(booking.created_at)
     )
     _ask_for_register(facts, event)
+    # A desk booked with the stay sends no mail of its own: the confirmation lists them.
+    facts.values.update(stay_desk_values(booking.id))
     return facts
 
 
@@ -297,6 +295,12 @@ class FacilityDay:
     facility: Facility
     arrivals: list[Booking] = field(default_factory=list)
     departures: list[Booking] = field(default_factory=list)
+    # Its desks, booths and meeting rooms booked for the day (issue 19), by time.
+    workspace: list[DeskLine] = field(default_factory=list)
+
+    @property
+    def has_stays(self) -> bool:
+        return bool(self.arrivals or self.departures)
 
     @property
     def rooms_to_clean(self) -> list[str]:
@@ -357,10 +361,27 @@ def _digest(event: Event) -> Facts | None:
         return None
     day = date.fromisoformat(event.facts["day"])
     facilities = day_at_facilities(event.operator_id, day)
+    _add_workspace(facilities, event.operator_id, day)
     if not facilities:
         return None  # every movement of the day was cancelled since: nothing to send
-    values = {"day": day, "facilities": facilities}
+    values = {
+        "day": day,
+        "facilities": facilities,
+        "has_stays": any(f.has_stays for f in facilities),
+        "has_workspace": any(f.workspace for f in facilities),
+    }
     return Facts(values, {"day": day.isoformat()}, {OPERATORS: ("operator.dashboard", {})})
+
+
+def _add_workspace(facilities: list[FacilityDay], operator_id: int, day: date) -> None:
+    """Each facility's workspace bookings of the day, a facility with only those added."""
+    by_id = {f.facility.id: f for f in facilities}
+    for facility_id, lines in workspace_at_facilities(operator_id, day).items():
+        if facility_id not in by_id:
+            by_id[facility_id] = FacilityDay(lines[0].facility)
+            facilities.append(by_id[facility_id])
+        by_id[facility_id].workspace = lines
+    facilities.sort(key=lambda f: f.facility.id)
 
 
 # --- the company's money and seats --------------------------------------------------------
@@ -442,4 +463,5 @@ LOADERS: dict[str, Callable[[Event], Facts | None]] = {
     ev.BOOKING_APPROVED: _approval_facts,
     ev.BOOKING_REJECTED: _approval_facts,
     ev.BOOKING_EXPIRED: _expired,
+    **WORKSPACE_LOADERS,
 }

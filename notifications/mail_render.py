@@ -25,9 +25,11 @@ from flask import current_app
 from flask_babel import force_locale, gettext
 from jinja2 import Environment
 
+from accounts import events as ev
 from accounts.models import User
 from booking.ics import stay_calendar
 from core.i18n import format_day, format_yen
+from core.job_summary import N_
 from core.urls import public_url
 from facilities.models import Facility
 from notifications.catalog import (
@@ -41,6 +43,7 @@ from notifications.catalog import (
 from notifications.mail_context import Facts
 
 DEFAULT_LOCALE = "ja"
+WORKSPACE_TYPES = (ev.WORKSPACE_BOOKED, ev.WORKSPACE_CANCELLED, ev.WORKSPACE_NO_SHOW)
 TEXT_ENV = "notifications.mail_text_env"
 TEXT_CACHE_SIZE = 100
 
@@ -114,6 +117,8 @@ def arrival_notes(facility: Facility, locale: str) -> str:
 
 def _reason(kind: Kind, facts: Facts) -> str:
     """Why the person receives this mail, for the footer."""
+    if kind.audience == EMPLOYEE and kind.event_type in WORKSPACE_TYPES:
+        return gettext("You receive this because you booked a workspace on Engawa.")
     if kind.audience == EMPLOYEE:
         return gettext("You receive this because you booked a stay on Engawa.")
     if kind.audience == OPERATORS:
@@ -189,6 +194,28 @@ def _stay(c: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _desk(c: dict[str, Any]) -> dict[str, Any]:
+    """The first (or only) workspace booking of the message, and how many it tells of."""
+    desk = c["desk"]
+    return {
+        "unit": desk.unit.name,
+        "facility": c["facility_name"],
+        "day": format_day(desk.day),
+        "start": desk.starts,
+        "end": desk.ends,
+        "count": len(c["desks"]),
+    }
+
+
+def _workspace_subject(one: str, many: str) -> Callable[[dict[str, Any]], str]:
+    """A subject naming the booking, or the first of several booked or ended together."""
+
+    def subject(c: dict[str, Any]) -> str:
+        return gettext(one if len(c["desks"]) == 1 else many, **_desk(c))
+
+    return subject
+
+
 def _application_subject(c: dict[str, Any]) -> str:
     application = c["application"]
     if application.kind == "operator":
@@ -257,8 +284,33 @@ SUBJECTS: dict[str, Callable[[dict[str, Any]], str]] = {
         unit=c["unit"].name,
         facility=c["facility_name"],
     ),
-    "operator_digest": lambda c: gettext(
-        "Arrivals and departures today, %(date)s", date=format_day(c["day"])
+    "operator_digest": lambda c: (
+        gettext("Arrivals and departures today, %(date)s", date=format_day(c["day"]))
+        if c["has_stays"]
+        else gettext("Workspace bookings today, %(date)s", date=format_day(c["day"]))
+    ),
+    "workspace_booked": _workspace_subject(
+        N_("Workspace booked: %(unit)s at %(facility)s, %(day)s %(start)s–%(end)s"),
+        N_("%(count)d workspace bookings at %(facility)s, the first on %(day)s %(start)s–%(end)s"),
+    ),
+    "workspace_cancelled": _workspace_subject(
+        N_("Workspace booking cancelled: %(unit)s at %(facility)s, %(day)s %(start)s–%(end)s"),
+        N_(
+            "%(count)d workspace bookings cancelled at %(facility)s, the first on %(day)s"
+            " %(start)s–%(end)s"
+        ),
+    ),
+    "workspace_operator_cancelled": _workspace_subject(
+        N_("Workspace booking cancelled: %(unit)s at %(facility)s, %(day)s %(start)s–%(end)s"),
+        N_(
+            "%(count)d workspace bookings cancelled at %(facility)s, the first on %(day)s"
+            " %(start)s–%(end)s"
+        ),
+    ),
+    "workspace_no_show": lambda c: gettext(
+        "Workspace released, nobody checked in: %(unit)s at %(facility)s, %(day)s"
+        " %(start)s–%(end)s",
+        **_desk(c),
     ),
     "invoice_issued": lambda c: gettext(
         "Invoice %(number)s from Engawa: %(amount)s",

@@ -26,6 +26,12 @@ The params each notice kind reads (ISO dates "2025-04-01", instants
 - ``refusals_many``: {"count": n}
 - ``application_submitted``: {"name": the organisation's name, "kind": "company" |
   "operator"}
+- ``workspace_booked``, ``workspace_cancelled``, ``workspace_no_show``,
+  ``workspace_operator_cancelled``: {"booking": the (first) workspace booking's id,
+  "count": how many bookings the notice tells of (a series, a stay's desks), "unit":
+  the workspace unit's name, "facility", "facility_en", "starts_at" and "ends_at": ISO
+  instants of the (first) booking, "refund": yen returned in all; "with_stay": true
+  when cancelled with its stay; "released_from": ISO instant (a no-show)}
 
 ``link`` is a path inside Engawa (the booking's, the calendars' page, the invoice's,
 the application's); the notices list links each notice there after marking it read.
@@ -56,6 +62,7 @@ from core.i18n import (
 from core.paging import Page
 from notifications.catalog import BY_NAME
 from notifications.models import Notice
+from notifications.workspace_context import clock
 
 PER_PAGE = 20
 # A feed not synced for this long shows on the operator's dashboard: the same silence
@@ -184,6 +191,69 @@ def _booking(p: dict) -> dict:
     }
 
 
+def _desk(p: dict) -> dict:
+    """The (first) workspace booking of a notice: times on the Tokyo clock."""
+    starts = datetime.fromisoformat(str(p["starts_at"]))
+    ends = datetime.fromisoformat(str(p["ends_at"]))
+    return {
+        "number": int(p["booking"]),
+        "count": int(p.get("count") or 1),
+        "unit": p["unit"],
+        "facility": _facility(p),
+        "day": format_day(starts, "short"),
+        "start": clock(starts),
+        "end": clock(ends, end=True),
+        "refund": format_yen(int(p.get("refund") or 0)),
+    }
+
+
+def _workspace_booked(p: dict) -> str:
+    d = _desk(p)
+    if d["count"] > 1:
+        return gettext(
+            "%(count)d workspace bookings at %(facility)s, the first %(day)s %(start)s–%(end)s",
+            **d,
+        )
+    return gettext("Workspace booked: %(unit)s at %(facility)s, %(day)s %(start)s–%(end)s", **d)
+
+
+def _workspace_cancelled(p: dict) -> str:
+    d = _desk(p)
+    if d["count"] > 1:
+        return gettext(
+            "%(count)d workspace bookings at %(facility)s were cancelled with their stay,"
+            " %(refund)s back",
+            **d,
+        )
+    if p.get("with_stay"):
+        return gettext(
+            "Workspace booking %(number)s, %(unit)s at %(facility)s, %(day)s"
+            " %(start)s–%(end)s, was cancelled with its stay, %(refund)s back",
+            **d,
+        )
+    return gettext(
+        "Workspace booking %(number)s, %(unit)s at %(facility)s, %(day)s %(start)s–%(end)s,"
+        " was cancelled, %(refund)s back",
+        **d,
+    )
+
+
+def _workspace_operator_cancelled(p: dict) -> str:
+    """For the facility's operators: which time is free again (no money)."""
+    d = _desk(p)
+    if d["count"] > 1:
+        return gettext(
+            "%(count)d workspace bookings at %(facility)s were cancelled, the first"
+            " %(day)s %(start)s–%(end)s",
+            **d,
+        )
+    return gettext(
+        "Workspace booking %(number)s, %(unit)s at %(facility)s, %(day)s %(start)s–%(end)s,"
+        " was cancelled",
+        **d,
+    )
+
+
 def _application(p: dict) -> str:
     if p["kind"] == "operator":
         return gettext("New sign-up application from the operator %(name)s", name=p["name"])
@@ -264,6 +334,14 @@ TEXTS: dict[str, Callable[[dict], str]] = {
         int(p["count"]),
     ),
     "application_submitted": _application,
+    "workspace_booked": _workspace_booked,
+    "workspace_cancelled": _workspace_cancelled,
+    "workspace_operator_cancelled": _workspace_operator_cancelled,
+    "workspace_no_show": lambda p: gettext(
+        "Nobody checked in at %(unit)s, %(facility)s, %(day)s %(start)s: the rest of the"
+        " time was released, %(refund)s back",
+        **_desk(p),
+    ),
 }
 
 

@@ -3,7 +3,7 @@
 - ``stay_notices`` (hourly): a reminder 3 days before check-in (``stay.reminder``) and a
   thank-you with the rating question after check-out (``stay.thanks``).
 - ``operator_digest`` (07:00 Japan time): one ``operator.digest`` per organisation with
-  arrivals or departures today.
+  arrivals or departures today, or workspace booked for today.
 - ``feed_watch`` (every 15 minutes): ``feed.failing`` for an external calendar that has
   not synced for ``FEED_SILENT_FOR`` (failing or stale), once per incident.
 
@@ -25,6 +25,7 @@ from core.db import TOKYO, tokyo_today
 from core.extensions import db
 from core.job_summary import N_, JobSummary, joined, summary
 from facilities.models import Facility, Unit
+from notifications.workspace_context import operators_with_workspace
 
 # The reminder goes this many days before check-in.
 REMINDER_DAYS = 3
@@ -113,10 +114,11 @@ def _thank(booking: Booking, now: datetime) -> bool:
 
 def operator_digest(now: datetime) -> JobSummary:
     """One summary event per operator organisation with a stay arriving or leaving
-    today (Japan date); commits. An organisation with neither hears nothing. Leaving
-    is as the summary tells it (``mail_context.day_at_facilities``): the day the nights
-    held end, or the day a checked-out guest left (an early leaver not on the date
-    booked); a no-show or a cancelled stay neither arrives nor leaves."""
+    today (Japan date), or a workspace booking starting today; commits. An organisation
+    with none of these hears nothing. Leaving is as the summary tells it
+    (``mail_context.day_at_facilities``): the day the nights held end, or the day a
+    checked-out guest left (an early leaver not on the date booked); a no-show or a
+    cancelled stay neither arrives nor leaves."""
     day = tokyo_today(now)
     day_start = datetime.combine(day, time(0), tzinfo=TOKYO)
     held_until = func.coalesce(Booking.released_on, Booking.check_out)
@@ -142,6 +144,8 @@ def operator_digest(now: datetime) -> JobSummary:
         )
         .order_by(Facility.operator_id)
     ).all()
+    # Desks, booths and meeting rooms booked for today count too (issue 19).
+    operator_ids = sorted(set(operator_ids) | set(operators_with_workspace(day)))
     made = 0
     for operator_id in operator_ids:
         event = ev.emit(

@@ -58,6 +58,9 @@ TYPE_LABELS = {
     "feed.failing": _l("A calendar feed has not synced for 6 hours"),
     "invoice.issued": _l("An invoice was issued"),
     "payment.failed": _l("A payment failed"),
+    "workspace.booked": _l("A desk, booth or meeting room was booked"),
+    "workspace.cancelled": _l("A desk, booth or meeting room booking was cancelled"),
+    "workspace.no_show": _l("A desk, booth or meeting room was released: nobody checked in"),
     TEST_TYPE: _l("Test event"),
 }
 STATUS_LABELS = {

@@ -12,7 +12,10 @@ is about as it stood when the event was dispatched, with only what the receiving
 organisation already sees in its console: a company is told its own employee's name
 and address, an operator the guest's name and company; neither gets the other's
 money or settings. A stay's purpose goes to both (a business workation's guest may
-need a desk), its working days only to the company (its own HR data). An object that
+need a desk), its working days only to the company (its own HR data). A workspace
+booking (a desk, booth or meeting room for a time) reads like a stay: the guest's and
+company's names to the operator, and the stay it was booked with only when that stay is
+at the operator's facilities too. An object that
 is not the event's organisation's (an id that SQLite gave again to another
 organisation's row after the first was deleted) is never described: that event gets
 no body, and no delivery. docs/WEBHOOKS.md shows a body of every type.
@@ -31,6 +34,7 @@ from accounts.events import Event
 from accounts.models import Company
 from billing.models import Invoice, Subscription
 from booking.models import Booking, StayApproval
+from booking.workspace_models import WorkspaceBooking
 from calendars.models import CalendarConflict, CalendarFeed
 from core.extensions import db
 from facilities.models import Facility, Unit
@@ -86,6 +90,7 @@ _APPROVAL_TYPES = (
     ev.BOOKING_WITHDRAWN,
 )
 _BOOKING_TYPES = (ev.BOOKING_CREATED, ev.BOOKING_CANCELLED, ev.BOOKING_CHANGED, *_APPROVAL_TYPES)
+_WORKSPACE_TYPES = (ev.WORKSPACE_BOOKED, ev.WORKSPACE_CANCELLED, ev.WORKSPACE_NO_SHOW)
 
 
 def _subject(event: Event, model):
@@ -137,6 +142,13 @@ def event_object(event: Event, audience: str) -> dict[str, Any] | None:
         return _invoice(invoice)
     if event.type == ev.PAYMENT_FAILED:
         return _payment_failed(event, facts)
+    if event.type in _WORKSPACE_TYPES:
+        booking = _subject(event, WorkspaceBooking)
+        if booking is None:
+            return {"object": "workspace_booking", "id": event.subject_id}
+        if not _workspace_is_theirs(booking, event):
+            return None
+        return _workspace(booking, event, facts, audience)
     return {"object": event.subject_type, "id": event.subject_id}
 
 
@@ -224,6 +236,54 @@ def _approval(booking: Booking, type_: str, facts: dict) -> dict[str, Any] | Non
     if type_ == ev.BOOKING_APPROVED:
         out["next"] = facts.get("next")  # "payment" (the employee's part) or "confirmed"
     return out
+
+
+def _workspace_is_theirs(booking: WorkspaceBooking, event: Event) -> bool:
+    return (
+        booking.company_id == event.company_id
+        and booking.unit.facility.operator_id == event.operator_id
+    )
+
+
+def _workspace(
+    booking: WorkspaceBooking, event: Event, facts: dict, audience: str
+) -> dict[str, Any]:
+    """A desk, booth or meeting room for a time (issue 19): the same people as a stay's
+    body (the company: its employee; the operator: the guest's and company's names), and
+    the stay it was booked with only to whom that stay is theirs too."""
+    unit = booking.unit
+    obj: dict[str, Any] = {
+        "object": "workspace_booking",
+        "id": booking.id,
+        "status": booking.status,
+        "facility": _facility(unit.facility),
+        "unit": {"id": unit.id, "name": unit.name, "kind": unit.kind},
+        "starts_at": instant(booking.starts_at),
+        "ends_at": instant(booking.ends_at),
+        "minutes": booking.minutes,
+        "total_yen": booking.total_price,
+        "series": booking.series_key,
+        "stay_id": None,
+    }
+    stay = db.session.get(Booking, booking.stay_id) if booking.stay_id else None
+    if stay is not None and (
+        audience == COMPANY or stay.unit.facility.operator_id == event.operator_id
+    ):
+        obj["stay_id"] = stay.id
+    guest = booking.user
+    if audience == COMPANY:
+        obj["employee"] = {"id": guest.id, "email": guest.email, "name": guest.name}
+    else:
+        company = db.session.get(Company, booking.company_id)
+        obj["guest"] = {"name": guest.name}
+        obj["company"] = {"name": company.name if company else None}
+    if event.type == ev.WORKSPACE_CANCELLED:
+        obj["refund_yen"] = facts.get("refund")
+        obj["with_stay"] = facts.get("with_stay") is not None
+    elif event.type == ev.WORKSPACE_NO_SHOW:
+        obj["refund_yen"] = facts.get("refund")
+        obj["released_at"] = instant(booking.released_at)
+    return obj
 
 
 def _conflict(conflict: CalendarConflict) -> dict[str, Any]:

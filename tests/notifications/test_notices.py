@@ -219,6 +219,12 @@ BOOKING = {
     "check_in": "2026-12-05",
     "check_out": "2026-12-07",
 }
+# One workspace booking, 10:00-11:30 Tokyo time, as the workspace notices' data carries it.
+DESK_A = {
+    "booking": 12, "count": 1, "unit": "Desk A",
+    "facility": "海辺の家", "facility_en": "Seaside House",
+    "starts_at": "2026-12-08T01:00:00+00:00", "ends_at": "2026-12-08T02:30:00+00:00",
+}  # fmt: skip
 EXAMPLES = {
     "approval_requested": (BOOKING, "Stay 7 at Seaside House, "),
     "operator_booking_created": (BOOKING, "New booking 7 at Seaside House"),
@@ -246,6 +252,19 @@ EXAMPLES = {
     "application_submitted": (
         {"name": "Acme 株式会社", "kind": "company"},
         "New sign-up application from the company Acme 株式会社",
+    ),
+    "workspace_booked": (
+        {**DESK_A, "refund": 0},
+        "Workspace booked: Desk A at Seaside House, Tue 8 Dec 10:00–11:30",
+    ),
+    "workspace_cancelled": ({**DESK_A, "refund": 1500}, "was cancelled, ¥1,500 (tax incl.) back"),
+    "workspace_operator_cancelled": (
+        {**DESK_A, "count": 3, "refund": 0, "with_stay": True},
+        "3 workspace bookings at Seaside House were cancelled, the first Tue 8 Dec 10:00–11:30",
+    ),
+    "workspace_no_show": (
+        {**DESK_A, "refund": 500, "released_from": "2026-12-08T02:00:00+00:00"},
+        "the rest of the time was released, ¥500 (tax incl.) back",
     ),
 }  # fmt: skip
 
