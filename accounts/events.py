@@ -59,6 +59,9 @@ The types, and what ``data`` holds for each:
   time; the workspace booking is ``subject_id``, ``user_id`` the employee)
 - ``workspace.cancelled``: {"refund": yen} (cancelled before its start, or with the stay
   it belonged to)
+- ``workspace.changed``: {"old_unit_id", "old_start", "old_end" (ISO instants),
+  "charged": yen, "refunded": yen, "kept": yen} (the employee moved the booking to
+  another time or unit of the facility; the difference settled by the workspace policy)
 - ``workspace.no_show``: {"refund": yen} (nobody checked in in time: the rest of its
   time was released)
 """
@@ -103,6 +106,7 @@ BOOKING_EXPIRED = "booking.expired"
 BOOKING_WITHDRAWN = "booking.withdrawn"
 WORKSPACE_BOOKED = "workspace.booked"
 WORKSPACE_CANCELLED = "workspace.cancelled"
+WORKSPACE_CHANGED = "workspace.changed"
 WORKSPACE_NO_SHOW = "workspace.no_show"
 
 EVENT_TYPES = (
@@ -131,6 +135,7 @@ EVENT_TYPES = (
     BOOKING_WITHDRAWN,
     WORKSPACE_BOOKED,
     WORKSPACE_CANCELLED,
+    WORKSPACE_CHANGED,
     WORKSPACE_NO_SHOW,
 )
 

@@ -11,6 +11,10 @@ stay credit as stays, entries carrying ``workspace_booking_id``:
   24 hours before the start, half after, nothing once it has begun. A no-show returns
   the price of the time it gave back (``booking.workspace_checkin``). Each booking is
   refunded at most once (unique per booking and kind).
+- Changing a booking's time (``booking.workspace_change``) settles the difference of its
+  prices as ``change`` entries (``change_money``): a dearer time is charged in full
+  (checked like a booking), a cheaper one refunded by the same policy as a cancellation
+  of the difference at the old start, so a change is no way around the policy.
 """
 
 from __future__ import annotations
@@ -19,10 +23,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
+
 from accounts.models import User
 from billing.credit_alerts import warn_if_low
 from billing.ledger import account_of, append, check_spend
-from billing.models import EntryKind
+from billing.models import CreditEntry, EntryKind
+from core.extensions import db
 
 FREE_CANCELLATION_HOURS = 24
 LATE_REFUND_PERCENT = 50
@@ -88,4 +95,71 @@ def refund_workspace(booking, amount: int, now: datetime) -> int:
         account = account_of(booking.company_id, lock=True)
         refs = {"workspace_booking_id": booking.id, "user_id": booking.user_id}
         append(account, EntryKind.REFUND, amount, now, **refs)
+    return amount
+
+
+@dataclass(frozen=True)
+class WorkspaceChangeMoney:
+    """What changing a booking of ``old_total`` yen to ``new_total`` does to the credit:
+    ``charged`` (a dearer time, in full), or ``refunded`` of the cheaper difference with
+    ``kept`` what the cancellation policy keeps of it (within 24 hours of the old start)."""
+
+    old_total: int
+    new_total: int
+    charged: int
+    refunded: int
+    kept: int
+
+    @property
+    def difference(self) -> int:
+        return self.new_total - self.old_total
+
+
+def change_money(
+    old_total: int, new_total: int, old_starts_at: datetime, now: datetime
+) -> WorkspaceChangeMoney:
+    """The difference of a change, settled by the workspace policy at the old start."""
+    difference = new_total - old_total
+    if difference >= 0:
+        return WorkspaceChangeMoney(old_total, new_total, difference, 0, 0)
+    refunded = workspace_refund(-difference, old_starts_at, now)
+    return WorkspaceChangeMoney(old_total, new_total, 0, refunded, -difference - refunded)
+
+
+def _spent(booking_id: int) -> bool:
+    return (
+        db.session.scalar(
+            select(CreditEntry.id).where(
+                CreditEntry.workspace_booking_id == booking_id,
+                CreditEntry.kind == EntryKind.SPEND,
+            )
+        )
+        is not None
+    )
+
+
+def charge_difference(booking, user: User, amount: int, now: datetime, grace_days: int) -> None:
+    """Charge ``amount`` more yen for a changed booking under the account lock, checked
+    as a booking is (``CreditRefused``). A booking that never spent (it was free) spends
+    it, so a later cancellation finds it as any other."""
+    if amount <= 0:
+        return
+    account = account_of(booking.company_id, lock=True)
+    overage = check_spend(account, user, amount, now, grace_days, employee_cap=False)
+    refs = {"workspace_booking_id": booking.id, "user_id": booking.user_id}
+    if overage:
+        append(account, EntryKind.OVERAGE, overage, now, user_id=user.id)
+    kind = EntryKind.CHANGE if _spent(booking.id) else EntryKind.SPEND
+    append(account, kind, -amount, now, **refs)
+    warn_if_low(account, now)
+
+
+def refund_difference(booking, amount: int, now: datetime) -> int:
+    """Return ``amount`` yen of a changed booking's cheaper price to the company's credit
+    (a ``change`` entry; the booking's ``refunded`` is for cancellations); the yen."""
+    if amount <= 0:
+        return 0
+    account = account_of(booking.company_id, lock=True)
+    refs = {"workspace_booking_id": booking.id, "user_id": booking.user_id}
+    append(account, EntryKind.CHANGE, amount, now, **refs)
     return amount

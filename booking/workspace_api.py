@@ -1,6 +1,7 @@
 """Workspace over JSON API v1 (issue 19): a facility's desks, booths and meeting rooms on
 one day, slot by slot (``GET /api/v1/facilities/<id>/workspace?date=``), and the caller's
-workspace bookings: book one time, list, read one, cancel.
+workspace bookings: book one time, list, read one, change (``PATCH``: another time or unit
+of the facility, ``booking.workspace_change``), cancel.
 
 Routes on the API blueprint (``booking.api.bp``: bearer tokens, its error shape, its rate
 limits); the rules are ``booking.workspace``'s and ``availability.slots``'. Times are RFC
@@ -10,7 +11,9 @@ Answers: a rule of the unit's slots broken (``SlotError``: ``not_on_slot``,
 ``outside_hours``, ``spans_closing``, ``too_short``, ``too_long``, ``order``,
 ``invalid_time``) or of booking (``in_past``, ``horizon``, ``policy_workspace_month``,
 ``idempotency_mismatch``) is 422; a time held already 409 ``taken``; a moved price 409
-``price_changed``; the company's subscription or credit 402; somebody else's booking 404.
+``price_changed``; the company's subscription or credit 402; somebody else's booking 404;
+a booking that has begun, was cancelled or follows its stay cannot be changed, 409
+``not_changeable``.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from booking.workspace import (
     may_cancel,
     workspace_booking_of,
 )
+from booking.workspace_change import change_workspace
 from booking.workspace_models import WorkspaceBooking
 from booking.workspace_search import day_view, facility_units
 from core import limits
@@ -176,7 +180,7 @@ def _raise_workspace_error(exc: RuleError):
             services.BookingNotFound: 404,
             services.BookingForbidden: 403,
         }.get(type(exc), 422)
-        if exc.code == "not_cancellable":
+        if exc.code in ("not_cancellable", "not_changeable"):
             status = 409  # the booking's state, not the request, refuses it
     raise ApiError(status, exc.code, str(exc.message))
 
@@ -232,6 +236,56 @@ def _own(booking_id: int, *, lock: bool = False) -> WorkspaceBooking:
 @bp.get("/workspace-bookings/<int:booking_id>")
 def get_workspace_booking(booking_id: int):
     return jsonify(_workspace_json(_own(booking_id), edge_now()))
+
+
+@bp.patch("/workspace-bookings/<int:booking_id>")
+@limits.booking_action
+def change_workspace_booking(booking_id: int):
+    """Move a booking to another time, or another unit of its facility (``unit_id`` left
+    out: the same unit): 200 with the booking at its new time and ``change``, what the
+    difference did to the company's credit. The time it already has answers the booking
+    with nothing moved (a retried PATCH)."""
+    booking = _own(booking_id)  # somebody else's id: 404 whatever the body
+    body = _json_object()
+    unit_id = _int_arg(body, "unit_id", booking.unit_id, MIN_ID, MAX_ID)
+    starts_at = _time_field(body, "start")
+    ends_at = _time_field(body, "end")
+    expected_total = _int_arg(body, "expected_total", None, MIN_EXPECTED_TOTAL, MAX_EXPECTED_TOTAL)
+    now = edge_now()
+    try:
+        result = change_workspace(
+            g.api_user,
+            booking_id,
+            unit_id,
+            starts_at,
+            ends_at,
+            now,
+            expected_total=expected_total,
+            horizon_days=current_app.config["BOOKING_HORIZON_DAYS"],
+            grace_days=current_app.config["BILLING_GRACE_DAYS"],
+        )
+    except RuleError as exc:  # SlotError, SlotTaken, BookingError, CreditRefused
+        db.session.rollback()
+        if exc.code == "unchanged":
+            payload = _workspace_json(_own(booking_id), now)
+            payload["change"] = dict.fromkeys(("difference", "charged", "refunded", "kept"), 0) | {
+                "old_total": payload["total_price"],
+                "new_total": payload["total_price"],
+            }
+            return jsonify(payload)
+        _raise_workspace_error(exc)
+    money = result.money
+    payload = _workspace_json(result.booking, now)  # before the commit expires what it reads
+    payload["change"] = {
+        "old_total": money.old_total,
+        "new_total": money.new_total,
+        "difference": money.difference,
+        "charged": money.charged,
+        "refunded": money.refunded,
+        "kept": money.kept,
+    }
+    db.session.commit()
+    return jsonify(payload)
 
 
 @bp.delete("/workspace-bookings/<int:booking_id>")

@@ -1,4 +1,4 @@
-"""The employee's workspace forms: search, the time asked for, confirm, cancel, and the
+"""The employee's workspace forms: search, the time asked for, confirm, change, cancel, and the
 words the workspace pages show (durations, statuses)."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from availability.slots import DAY_MINUTES, SlotError, parse_api_time
 from booking.forms import MultiCheckboxField
 from booking.workspace_models import WorkspaceStatus
 from booking.workspace_search import WorkspaceQuery
-from core.db import MAX_ID
+from core.db import MAX_ID, TOKYO
 from core.forms import EmptyForm
 from facilities.workspace import EQUIPMENT, KIND_LABELS
 
@@ -177,3 +177,50 @@ class WorkspaceCancelForm(EmptyForm):
     """The cancel button, with the refund the employee was shown."""
 
     expected_refund = IntegerField(validators=[Optional(), NumberRange(0, MAX_YEN)])
+
+
+def change_choices(units) -> tuple[list, list, list]:
+    """The change form's choices for a facility's units: each unit, the start times from
+    the earliest opening to the latest closing of any of them by the finest slot, and the
+    lengths from the shortest to the longest booking any of them takes."""
+    step = min((u.slot_minutes for u in units), default=SEARCH_STEP)
+    # A holiday opens as one of the weekdays (``availability.slots.OpeningHours``).
+    hours = [day for u in units for day in u.hours.get("week", ()) if day is not None]
+    opens = min((int(day[0]) for day in hours), default=0)
+    closes = max((int(day[1]) for day in hours), default=DAY_MINUTES)
+    shortest = min((u.min_minutes for u in units), default=step)
+    longest = max((u.max_minutes for u in units), default=DAY_MINUTES)
+    return (
+        [C(u.id, u.name) for u in units],
+        [C(clock(m), clock(m)) for m in range(opens - opens % step, closes, step)],
+        [C(m, duration_label(m)) for m in range(shortest, longest + 1, step)],
+    )
+
+
+class WorkspaceChangeForm(FlaskForm):
+    """The time a booking should move to: a unit of its facility, a day, a start and a
+    length (the choices are the facility's, ``change_choices``)."""
+
+    class Meta:
+        csrf = False  # a GET preview changes nothing; changing is the POST
+
+    unit_id = SelectField(_l("Workspace"), coerce=int, choices=[], validate_choice=True)
+    day = DateField(_l("Date"), validators=[DataRequired()])
+    starts = SelectField(_l("From"), choices=[], validate_choice=True)
+    minutes = SelectField(_l("Length"), coerce=int, choices=[], validate_choice=True)
+
+    def span(self) -> tuple[datetime, datetime]:
+        """Start and end, aware UTC (after ``validate``)."""
+        start = datetime.combine(self.day.data, _time_of(self.starts.data) or time(0), tzinfo=TOKYO)
+        start = start.astimezone(UTC)
+        return start, start + timedelta(minutes=self.minutes.data)
+
+
+class WorkspaceChangeConfirmForm(FlaskForm):
+    """The confirm button of a change: the new time and the difference shown."""
+
+    unit_id = IntegerField(validators=[DataRequired(), NumberRange(1, MAX_ID)])
+    start = ApiTimeField(validators=[InputRequired()])
+    end = ApiTimeField(validators=[InputRequired()])
+    # What the change was shown to charge (+) or refund (−): a moved price is not settled unseen.
+    expected_difference = IntegerField(validators=[Optional(), NumberRange(-MAX_YEN, MAX_YEN)])

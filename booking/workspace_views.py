@@ -1,5 +1,5 @@
 """The employee's workspace pages: search, a facility's day, confirm and book, my
-workspace bookings, cancel, and check-in at the desk.
+workspace bookings, change, cancel, and check-in at the desk.
 
 Routes on the employee blueprint (``booking.views.bp``, signed-in members only). The
 rules and the money are the services' (``booking.workspace``, ``booking.workspace_search``,
@@ -12,7 +12,7 @@ signed-in member, as the stay search is.
 from __future__ import annotations
 
 import secrets
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -37,13 +37,25 @@ from booking.workspace import (
     quote_workspace_booking,
     workspace_booking_of,
 )
+from booking.workspace_change import (
+    NOT_CHANGEABLE,
+    STAY_DESK,
+    WorkspaceChangeQuote,
+    WorkspaceChangeResult,
+    change_workspace,
+    may_change,
+    quote_change,
+)
 from booking.workspace_checkin import booking_to_check_in, check_in, code_matches
 from booking.workspace_forms import (
     SEARCH_STEP,
     WorkspaceBookForm,
     WorkspaceCancelForm,
+    WorkspaceChangeConfirmForm,
+    WorkspaceChangeForm,
     WorkspaceSearchForm,
     WorkspaceTimeForm,
+    change_choices,
     duration_label,
     status_label,
 )
@@ -416,6 +428,7 @@ def workspace_booking(booking_id: int):
         booking=booking,
         terms=workspace_terms(booking.total_price, booking.starts_at),
         cancellable=cancellable,
+        changeable=may_change(booking, now),
         refund=cancel_refund(booking, now) if cancellable else None,
         now=now,
         form=WorkspaceCancelForm(formdata=None),
@@ -484,6 +497,175 @@ def _cancel_outcome(booking: WorkspaceBooking, refund: int, charged: bool) -> st
         refunded=format_yen(refund),
         kept=format_yen(booking.total_price - refund),
     )
+
+
+# -- change ---------------------------------------------------------------------------------
+
+
+def _not_changeable(booking: WorkspaceBooking):
+    flash(str(STAY_DESK if booking.stay_id is not None else NOT_CHANGEABLE), "error")
+    return redirect(url_for("booking.workspace_booking", booking_id=booking.id), 303)
+
+
+def _change_form(booking: WorkspaceBooking, args=None, *, span=None) -> WorkspaceChangeForm:
+    """The change form: as asked (``args``), else at ``span`` (unit id, start, end), else
+    the booking's time as it is; its choices are the facility's active units'."""
+    if args is not None:
+        form = WorkspaceChangeForm(args)
+    else:
+        unit_id, start, end = span or (booking.unit_id, booking.starts_at, booking.ends_at)
+        form = WorkspaceChangeForm(
+            formdata=None,
+            unit_id=unit_id,
+            day=start.astimezone(TOKYO).date(),
+            starts=ws_time(start),
+            minutes=(end - start) // timedelta(minutes=1),
+        )
+    choices = change_choices(facility_units(booking.unit.facility_id))
+    form.unit_id.choices, form.starts.choices, form.minutes.choices = choices
+    return form
+
+
+def _change_page(
+    booking: WorkspaceBooking,
+    form: WorkspaceChangeForm,
+    *,
+    quote: WorkspaceChangeQuote | None = None,
+    error: RuleError | None = None,
+    status: int = 200,
+):
+    """The booking as it is, the preview of the change with its confirm button (when the
+    new time is free), and the form for another time; a refusal stated above them."""
+    confirm = None
+    if quote is not None:
+        confirm = WorkspaceChangeConfirmForm(formdata=None)
+        confirm.expected_difference.data = quote.money.difference
+    today = tokyo_today(edge_now())
+    return render_template(
+        "booking/workspace_change.html",
+        booking=booking,
+        form=form,
+        quote=quote,
+        confirm=confirm,
+        error=error,
+        hours=_hours(quote, quote.line) if quote is not None else None,
+        terms=workspace_terms(quote.money.new_total, quote.line.starts_at) if quote else None,
+        today=today,
+        last_day=_last_day(today),
+        **_labels(),
+    ), status
+
+
+@bp.get("/workspace/bookings/<int:booking_id>/change")
+def workspace_change(booking_id: int):
+    """The booking's time and a form for another; with the values asked ("Show the
+    change"), the new price and the yen charged or returned, then the confirm button."""
+    booking = _own(booking_id)
+    now = edge_now()
+    if not may_change(booking, now):
+        return _not_changeable(booking)
+    if "day" not in request.args:
+        return _change_page(booking, _change_form(booking))
+    form = _change_form(booking, request.args)
+    if not form.validate():
+        error = RuleError(_("Please check the fields below."), "invalid")
+        return _change_page(booking, form, error=error, status=400)
+    start, end = form.span()
+    try:
+        quote = quote_change(
+            current_user, booking.id, form.unit_id.data, start, end, now, horizon_days=HORIZON_DAYS
+        )
+    except RuleError as exc:  # a unit no longer offered too: the booking itself is ours
+        if exc.code == "not_changeable":
+            return _not_changeable(booking)
+        return _change_page(booking, form, error=exc, status=_status_of(exc))
+    if not quote.available:
+        error = RuleError(
+            _("Part of this time is already taken. Please choose another time or another space."),
+            "taken",
+        )
+        return _change_page(booking, form, quote=quote, error=error, status=409)
+    return _change_page(booking, form, quote=quote)
+
+
+@bp.post("/workspace/bookings/<int:booking_id>/change")
+@limits.booking_action
+def workspace_change_confirm(booking_id: int):
+    booking = _own(booking_id)  # somebody else's: 404 whatever was sent
+    form = WorkspaceChangeConfirmForm()
+    if not form.validate():
+        error = RuleError(
+            _("The change form was incomplete or had expired. Please try again."), "invalid"
+        )
+        return _change_page(booking, _change_form(booking), error=error, status=400)
+    unit_id, start, end = form.unit_id.data, form.start.data, form.end.data
+    try:
+        result = change_workspace(
+            current_user,
+            booking.id,
+            unit_id,
+            start,
+            end,
+            edge_now(),
+            expected_difference=form.expected_difference.data,
+            horizon_days=HORIZON_DAYS,
+            grace_days=_grace(),
+        )
+    except RuleError as exc:
+        db.session.rollback()
+        return _refused_change(booking_id, (unit_id, start, end), exc)
+    db.session.commit()
+    flash(_change_outcome(result), "success")
+    return redirect(url_for("booking.workspace_booking", booking_id=booking_id), 303)
+
+
+def _refused_change(booking_id: int, span: tuple, exc: RuleError):
+    booking = _own(booking_id)
+    if exc.code == "unchanged":  # sent twice: the first one moved it
+        flash(str(exc.message), "info")
+        return redirect(url_for("booking.workspace_booking", booking_id=booking.id), 303)
+    if exc.code == "not_changeable":
+        return _not_changeable(booking)
+    quote = None
+    if isinstance(exc, services.PriceChanged):  # the new price beside the refusal
+        try:
+            quote = quote_change(
+                current_user, booking.id, *span, edge_now(), horizon_days=HORIZON_DAYS
+            )
+        except RuleError:
+            quote = None
+    form = _change_form(booking, span=(span[0], span[1].astimezone(UTC), span[2].astimezone(UTC)))
+    return _change_page(booking, form, quote=quote, error=exc, status=_status_of(exc))
+
+
+def _change_outcome(result: WorkspaceChangeResult) -> str:
+    booking, money = result.booking, result.money
+    moved = _(
+        "Your workspace booking is now %(unit)s, %(day)s %(start)s–%(end)s.",
+        unit=booking.unit.name,
+        day=format_day(booking.starts_at),
+        start=ws_time(booking.starts_at),
+        end=ws_time(booking.ends_at),
+    )
+    if money.charged:
+        money_words = _(
+            "%(amount)s more was charged to your company's stay credit.",
+            amount=format_yen(money.charged),
+        )
+    elif money.kept:
+        money_words = _(
+            "%(refunded)s was returned to your company's credit; %(kept)s was kept under the"
+            " cancellation terms.",
+            refunded=format_yen(money.refunded),
+            kept=format_yen(money.kept),
+        )
+    elif money.refunded:
+        money_words = _(
+            "%(amount)s was returned to your company's credit.", amount=format_yen(money.refunded)
+        )
+    else:
+        money_words = _("The price did not change.")
+    return f"{moved} {money_words}"
 
 
 # -- check-in at the desk ------------------------------------------------------------------

@@ -25,6 +25,7 @@ from booking import (
     services,
     workspace,
     workspace_api,
+    workspace_change,
 )
 from booking.models import Booking, BookingStatus
 from core import errors, input_guard
@@ -293,6 +294,7 @@ def _workspace_answers(credit_codes: set[str]) -> set[tuple[int, str]]:
     raised = _raised_rule_errors(slots, slots.SlotError)
     raised |= _raised_rule_errors(workspace_slots, workspace_slots.SlotTaken)
     raised |= _raised_rule_errors(workspace, services.BookingError)
+    raised |= _raised_rule_errors(workspace_change, services.BookingError)
     raised |= {(ledger.CreditRefused, code) for code in credit_codes}
     answers = set()
     for cls, code in raised:

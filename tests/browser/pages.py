@@ -230,6 +230,11 @@ PAGES: dict[str, list[tuple]] = {
     "booking.workspace_booking": [
         ("employee", lambda i: {"booking_id": i.workspace_booking.id}),
     ],
+    "booking.workspace_change": [
+        ("employee", lambda i: {"booking_id": i.workspace_booking.id}),
+        # the change shown before it is confirmed: an hour later at the same unit
+        ("employee", lambda i: {"booking_id": i.workspace_booking.id, **_change_to(i)}),
+    ],
     # the unit's QR code, opened before check-in opens: the page says when it does
     "booking.workspace_checkin": [
         (
@@ -647,6 +652,18 @@ def _workspace_time(ids: DemoIds) -> dict:
         "unit_id": booking.unit_id,
         "start": start.isoformat(),
         "end": (start + timedelta(hours=1)).isoformat(),
+    }
+
+
+def _change_to(ids: DemoIds) -> dict:
+    """The change page's form values moving the workspace booking an hour later."""
+    booking = ids.workspace_booking
+    later = booking.starts_at.astimezone(TOKYO) + timedelta(hours=1)
+    return {
+        "unit_id": booking.unit_id,
+        "day": later.date().isoformat(),
+        "starts": later.strftime("%H:%M"),
+        "minutes": (booking.ends_at - booking.starts_at) // timedelta(minutes=1),
     }
 
 
