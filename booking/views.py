@@ -48,7 +48,7 @@ from booking.models import BookingStatus
 from booking.money_notes import along_of, money_notes_of, year_subsidy_of
 from booking.services import MAX_GUESTS
 from booking.terms import StayTerms, cancellation_terms, cancellation_terms_of, stay_terms
-from booking.workspace_follow import desks_by_stay, desks_of_stay
+from booking.workspace_follow import desks_by_stay, desks_credit, desks_of_stay
 from booking.workspace_package import book_package
 from core import limits
 from core.dates import MAX_SEARCH_NIGHTS, adjacent_months, parse_month
@@ -546,6 +546,7 @@ def _own_booking(booking_id: int):
 @bp.get("/stays/<int:booking_id>")
 def stay(booking_id: int):
     booking = _own_booking(booking_id)
+    desks = desks_of_stay(booking.id)
     today = tokyo_today(edge_now())
     money = cancellation_terms(booking, today)
     return render_template(
@@ -558,7 +559,8 @@ def stay(booking_id: int):
         register_missing=stay_options.register_missing(booking, today),
         rating=ratings.rating_of(booking.id),
         can_rate=ratings.can_rate(booking, today),
-        desks=desks_of_stay(booking.id),
+        desks=desks,
+        desks_credit=desks_credit(desks),
     )
 
 

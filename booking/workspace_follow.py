@@ -33,14 +33,16 @@ knows stays only as models: it never imports ``booking.services`` or
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from accounts import events
 from accounts.models import User
 from availability.workspace import give_back, hold_of_booking
+from billing.models import CreditEntry
 from billing.workspace_ledger import refund_workspace, spend_for_workspace, workspace_terms
 from booking.models import Booking
 from booking.workspace_models import OPEN_WORKSPACE, WorkspaceBooking, WorkspaceStatus
@@ -227,6 +229,20 @@ def _cancel_desk(ending: DeskEnding, now: datetime, actor: User | None) -> int:
         data={"refund": refund, "with_stay": desk.stay_id},
     )
     return refund
+
+
+def desks_credit(desks: Sequence[WorkspaceBooking]) -> int:
+    """What the desks took from the company's stay credit, net of what came back (a desk
+    still waiting took nothing): from the ledger's own entries."""
+    ids = [desk.id for desk in desks]
+    if not ids:
+        return 0
+    net = db.session.scalar(
+        select(func.coalesce(func.sum(CreditEntry.amount), 0)).where(
+            CreditEntry.workspace_booking_id.in_(ids)
+        )
+    )
+    return -net
 
 
 def desks_by_stay(stay_ids) -> dict[int, list[WorkspaceBooking]]:

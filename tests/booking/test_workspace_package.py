@@ -16,7 +16,7 @@ from availability.workspace import SlotHold
 from billing.models import CreditEntry, EntryKind
 from booking import approvals, cancellation, changes, front_desk, holds, services
 from booking.models import Booking, BookingStatus
-from booking.workspace import WorkspaceRequest, book_workspace
+from booking.workspace import WorkspaceRequest, book_workspace, cancel_workspace
 from booking.workspace_models import WorkspaceBooking, WorkspaceStatus
 from booking.workspace_package import (
     DeskTaken,
@@ -388,3 +388,22 @@ def test_an_end_before_the_start_is_said_before_a_desk_is_chosen(app, db, world)
     args = {**_quote_args(room), "desk_from": "18:00", "desk_to": "09:00"}
     page = signed_in(app, employee).get("/book", query_string=args).get_data(as_text=True)
     assert 'data-testid="desk-error"' in page and "end must be after its start" in page
+
+
+def test_the_stay_page_says_again_what_the_stay_and_desks_took_from_the_credit(app, db, world):
+    employee, _other, room, desk = world
+    booking, desks = book_package(employee, _stay(room), _desks(desk), NOW)
+    db.session.commit()
+    browser = signed_in(app, employee)
+
+    page = browser.get(f"/stays/{booking.id}").get_data(as_text=True)
+    desk_total = 3 * 9 * HOURLY
+    assert f'data-testid="desks-credit">¥{desk_total:,}' in page
+    company = booking.company_part + (booking.accommodation_tax or 0)
+    assert f'data-testid="package-credit">¥{company + desk_total:,}' in page
+
+    # One desk cancelled with full refund by the operator leaves two charged.
+    cancel_workspace(desks[0], NOW, None, full=True)
+    db.session.commit()
+    page = browser.get(f"/stays/{booking.id}").get_data(as_text=True)
+    assert f'data-testid="desks-credit">¥{2 * 9 * HOURLY:,}' in page
