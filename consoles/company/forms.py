@@ -71,6 +71,30 @@ ENTRY_KIND_LABELS = {
     "change": _l("Stay changed"),  # 予約変更
     "accommodation_tax": _l("Accommodation tax"),  # 宿泊税
 }
+# Entries of a workspace booking (desks, booths, meeting rooms) say so.
+WORKSPACE_ENTRY_KIND_LABELS = {
+    "spend": _l("Workspace"),  # ワークスペース利用
+    "refund": _l("Workspace refund"),  # ワークスペース返金
+    "change": _l("Workspace booking changed"),  # ワークスペース予約変更
+}
+
+
+def entry_kind_label(entry) -> str:
+    """A ledger entry's kind in the reader's language; a workspace booking's says so."""
+    if entry.workspace_booking_id is not None and entry.kind in WORKSPACE_ENTRY_KIND_LABELS:
+        return str(WORKSPACE_ENTRY_KIND_LABELS[entry.kind])
+    return str(ENTRY_KIND_LABELS.get(entry.kind, entry.kind))
+
+
+def entry_booking(entry) -> str:
+    """The booking a ledger entry belongs to: ``#12`` for a stay, ``W12`` for workspace."""
+    if entry.booking_id is not None:
+        return f"#{entry.booking_id}"
+    if entry.workspace_booking_id is not None:
+        return f"W{entry.workspace_booking_id}"
+    return ""
+
+
 # The notes billing.ledger writes on its own entries, in the reader's language.
 ENTRY_NOTE_LABELS = {
     "older than one period": _l("Older than one period"),

@@ -33,7 +33,6 @@ from consoles.company import usage as usage_report
 from consoles.company.forms import (
     CARD,
     COLLECTION_LABELS,
-    ENTRY_KIND_LABELS,
     ENTRY_NOTE_LABELS,
     INVOICE_STATUS_LABELS,
     INVOICE_STATUS_TONES,
@@ -43,6 +42,8 @@ from consoles.company.forms import (
     PolicyForm,
     SeatsForm,
     SubscribeForm,
+    entry_booking,
+    entry_kind_label,
 )
 from core.csv import csv_download, write_csv
 from core.db import edge_now, tokyo_today
@@ -403,7 +404,8 @@ def usage():
         by_month=usage_report.usage_by_month(company_id),
         stays=usage_report.upcoming_stays(company_id, tokyo_today(now)),
         entries=services.entries_of(company_id, limit=LEDGER_ON_PAGE),
-        kind_labels=ENTRY_KIND_LABELS,
+        entry_kind=entry_kind_label,
+        entry_booking=entry_booking,
         ledger_limit=LEDGER_ON_PAGE,
     )
 
@@ -426,11 +428,11 @@ def ledger_csv(entries) -> str:
     rows = [
         [
             format_datetime_local(entry.created_at),
-            str(ENTRY_KIND_LABELS.get(entry.kind, entry.kind)),
+            entry_kind_label(entry),
             int(entry.amount),
             int(entry.balance_after),
             entry.user.email if entry.user else "",
-            "" if entry.booking_id is None else int(entry.booking_id),
+            int(entry.booking_id) if entry.booking_id is not None else entry_booking(entry),
             entry_note(entry.note),
         ]
         for entry in reversed(entries)

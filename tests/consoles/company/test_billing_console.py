@@ -667,6 +667,24 @@ def test_ledger_csv_has_a_bom_a_header_and_every_entry(db, browser, company, sta
     ]
 
 
+def test_workspace_entries_say_workspace_in_the_ledger_and_its_csv(
+    db, browser, company, make_user, make_facility
+):
+    employee = make_user(Role.EMPLOYEE, company=company)
+    unit = make_space(db, make_facility())
+    (booked,) = book_workspace(
+        employee, [WorkspaceRequest(unit.id, at(TUESDAY, 10), at(TUESDAY, 12))], NOW
+    )
+    db.session.commit()
+
+    html = page(browser.get("/company/usage"))
+    row = re.search(r'<tr data-entry-id="\d+" class="entry-spend">(.*?)</tr>', html, re.S)
+    assert row and "Workspace" in row.group(1) and f"W{booked.id}" in row.group(1)
+    rows = list(csv.reader(io.StringIO(browser.get("/company/usage.csv").get_data(as_text=True))))
+    assert rows[-1][1] == "Workspace" and rows[-1][5] == f"W{booked.id}"
+    assert rows[-1][2] == str(-booked.total_price)
+
+
 def test_ledger_csv_neutralises_formulas(db, browser, company, make_user):
     sneaky = make_user(Role.EMPLOYEE, company=company, email="=1+2@evil.example")
     account = ledger.account_of(company.id, lock=True)
