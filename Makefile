@@ -141,10 +141,11 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .
 
 # One pytest worker per core (pytest-xdist); a test file's tests stay together on one
-# worker. TEST_WORKERS=0 runs them all in this one process.
+# worker. TEST_WORKERS=0 runs them all in this one process. The 40 slowest tests are
+# listed at the end, to keep the run inside CI's budget.
 TEST_WORKERS ?= auto
 test: install-dev chromium nginx lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=40 $(PYTEST_ARGS)
 
 bench: install-dev
 	$(BIN)/python benchmarks/search_and_book.py
