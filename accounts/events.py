@@ -61,7 +61,8 @@ The types, and what ``data`` holds for each:
   it belonged to)
 - ``workspace.changed``: {"old_unit_id", "old_start", "old_end" (ISO instants),
   "charged": yen, "refunded": yen, "kept": yen} (the employee moved the booking to
-  another time or unit of the facility; the difference settled by the workspace policy)
+  another time or unit of the facility, at least 24 hours before its start: the
+  difference charged or returned in full, so "kept" is always 0)
 - ``workspace.no_show``: {"refund": yen} (nobody checked in in time: the rest of its
   time was released)
 """

@@ -11,10 +11,12 @@ stay credit as stays, entries carrying ``workspace_booking_id``:
   24 hours before the start, half after, nothing once it has begun. A no-show returns
   the price of the time it gave back (``booking.workspace_checkin``). Each booking is
   refunded at most once (unique per booking and kind).
-- Changing a booking's time (``booking.workspace_change``) settles the difference of its
-  prices as ``change`` entries (``change_money``): a dearer time is charged in full
-  (checked like a booking), a cheaper one refunded by the same policy as a cancellation
-  of the difference at the old start, so a change is no way around the policy.
+- Changing a booking's time (``booking.workspace_change``) is allowed only while
+  cancelling it would return everything (until ``FREE_CANCELLATION_HOURS`` before its
+  current start), so a change is no way around the policy: a booking within 24 hours of
+  its start cannot be moved far ahead and then cancelled in full. The difference of the
+  prices is settled as ``change`` entries (``WorkspaceChangeMoney``): a dearer time is
+  charged in full (checked like a booking), a cheaper one refunded in full.
 """
 
 from __future__ import annotations
@@ -101,29 +103,24 @@ def refund_workspace(booking, amount: int, now: datetime) -> int:
 @dataclass(frozen=True)
 class WorkspaceChangeMoney:
     """What changing a booking of ``old_total`` yen to ``new_total`` does to the credit:
-    ``charged`` (a dearer time, in full), or ``refunded`` of the cheaper difference with
-    ``kept`` what the cancellation policy keeps of it (within 24 hours of the old start)."""
+    a dearer time is ``charged`` the difference, a cheaper one ``refunded`` it, both in
+    full. A booking changes only within its free cancellation (``booking.workspace_change``),
+    where cancelling the difference would return all of it, so nothing is kept."""
 
     old_total: int
     new_total: int
-    charged: int
-    refunded: int
-    kept: int
 
     @property
     def difference(self) -> int:
         return self.new_total - self.old_total
 
+    @property
+    def charged(self) -> int:
+        return max(0, self.difference)
 
-def change_money(
-    old_total: int, new_total: int, old_starts_at: datetime, now: datetime
-) -> WorkspaceChangeMoney:
-    """The difference of a change, settled by the workspace policy at the old start."""
-    difference = new_total - old_total
-    if difference >= 0:
-        return WorkspaceChangeMoney(old_total, new_total, difference, 0, 0)
-    refunded = workspace_refund(-difference, old_starts_at, now)
-    return WorkspaceChangeMoney(old_total, new_total, 0, refunded, -difference - refunded)
+    @property
+    def refunded(self) -> int:
+        return max(0, -self.difference)
 
 
 def _spent(booking_id: int) -> bool:

@@ -21,6 +21,7 @@ from booking import (  # noqa: F401  (modules whose pages hang on views.bp or ap
     register_views,
     views,
     workspace_api,
+    workspace_change_views,
     workspace_checkin,
     workspace_models,
     workspace_views,

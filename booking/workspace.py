@@ -187,7 +187,9 @@ def check_hours_cap(user: User, company: Company, lines, *, excluding: Sequence[
     return used
 
 
-def _company_of(actor: User) -> Company:
+def booker_company(actor: User) -> Company:
+    """The company of an employee who may book (``require_booker``), refused while its
+    subscription is not active (``company_inactive``)."""
     require_booker(actor)
     company = db.session.get(Company, actor.company_id)
     if not company.active:
@@ -198,7 +200,12 @@ def _company_of(actor: User) -> Company:
     return company
 
 
-def _lines(requests: Sequence[WorkspaceRequest], now: datetime, horizon_days: int):
+def checked_lines(
+    requests: Sequence[WorkspaceRequest], now: datetime, horizon_days: int
+) -> list[WorkspaceLine]:
+    """Each time asked for checked by the rules of a new booking (the unit bookable, its
+    slots and hours, not past, within ``horizon_days``) and priced today, as quote lines;
+    at most ``MAX_SERIES`` of them, none overlapping another of the same unit."""
     if not requests:
         raise BookingError(_l("Choose a time to book."), "invalid")
     if len(requests) > MAX_SERIES:
@@ -226,8 +233,8 @@ def quote_workspace_booking(
     actor: User, requests: Sequence[WorkspaceRequest], now: datetime, *, horizon_days: int = 90
 ) -> WorkspaceQuoteResult:
     """What booking these times would cost and count, before confirming (nothing held)."""
-    company = _company_of(actor)
-    lines = _lines(requests, now, horizon_days)
+    company = booker_company(actor)
+    lines = checked_lines(requests, now, horizon_days)
     used = check_hours_cap(actor, company, lines)
     return WorkspaceQuoteResult(tuple(lines), company.max_workspace_hours_per_month, used)
 
@@ -271,7 +278,7 @@ def book_workspace(
     With ``stay``, the times are part of that stay (a desk for each working day): they
     wait with it while it waits (held, not charged) and follow it afterwards. The same
     ``request_key`` from the same employee returns the first answer."""
-    company = _company_of(actor)
+    company = booker_company(actor)
     active = db.session.scalar(select(User.active).where(User.id == actor.id).with_for_update())
     if not active:
         raise BookingForbidden(_l("This account has been deactivated by your company."))
@@ -279,7 +286,7 @@ def book_workspace(
         earlier = _replay(actor, request_key, requests)
         if earlier is not None:
             return earlier
-    lines = _lines(requests, now, horizon_days)
+    lines = checked_lines(requests, now, horizon_days)
     check_hours_cap(actor, company, lines)
     total = sum(line.price.total for line in lines)
     if expected_total is not None and total != expected_total:
@@ -316,11 +323,16 @@ def book_workspace(
     if not waiting:
         spend_for_workspace(bookings, actor, now, grace_days)
     for booking in bookings:
-        _emit(booking, events.WORKSPACE_BOOKED, now, actor, series=series_key)
+        emit_workspace_event(booking, events.WORKSPACE_BOOKED, now, actor, series=series_key)
     return bookings
 
 
-def _emit(booking: WorkspaceBooking, kind: str, now: datetime, actor: User | None, **data):
+def emit_workspace_event(
+    booking: WorkspaceBooking, kind: str, now: datetime, actor: User | None, **data
+) -> None:
+    """Record an event of ``kind`` about the booking (``accounts.events``: the employee,
+    their company and the facility's operator concerned; ``actor`` who acted, None for a
+    job) with ``data``, its facts."""
     events.emit(
         kind,
         now,
@@ -378,7 +390,7 @@ def cancel_workspace(
     booking.cancelled_at = now
     # The time is free at once: for bookings, and for an imported event that waited for it.
     give_back(hold_of_booking(booking.id), booking.unit, now)
-    _emit(booking, events.WORKSPACE_CANCELLED, now, actor, refund=refund)
+    emit_workspace_event(booking, events.WORKSPACE_CANCELLED, now, actor, refund=refund)
     return refund
 
 

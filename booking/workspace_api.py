@@ -12,8 +12,9 @@ Answers: a rule of the unit's slots broken (``SlotError``: ``not_on_slot``,
 ``invalid_time``) or of booking (``in_past``, ``horizon``, ``policy_workspace_month``,
 ``idempotency_mismatch``) is 422; a time held already 409 ``taken``; a moved price 409
 ``price_changed``; the company's subscription or credit 402; somebody else's booking 404;
-a booking that has begun, was cancelled or follows its stay cannot be changed, 409
-``not_changeable``.
+a booking that has begun, was cancelled, follows its stay or starts within 24 hours
+(``FREE_CANCELLATION_HOURS``: after that it can only be cancelled, half back) cannot be
+changed, 409 ``not_changeable``.
 """
 
 from __future__ import annotations
@@ -242,9 +243,9 @@ def get_workspace_booking(booking_id: int):
 @limits.booking_action
 def change_workspace_booking(booking_id: int):
     """Move a booking to another time, or another unit of its facility (``unit_id`` left
-    out: the same unit): 200 with the booking at its new time and ``change``, what the
-    difference did to the company's credit. The time it already has answers the booking
-    with nothing moved (a retried PATCH)."""
+    out: the same unit), until 24 hours before its current start: 200 with the booking at
+    its new time and ``change``, what the difference did to the company's credit. The
+    time it already has answers the booking with nothing moved (a retried PATCH)."""
     booking = _own(booking_id)  # somebody else's id: 404 whatever the body
     body = _json_object()
     unit_id = _int_arg(body, "unit_id", booking.unit_id, MIN_ID, MAX_ID)
@@ -282,7 +283,7 @@ def change_workspace_booking(booking_id: int):
         "difference": money.difference,
         "charged": money.charged,
         "refunded": money.refunded,
-        "kept": money.kept,
+        "kept": 0,  # documented; a change happens in the free window, so nothing is kept
     }
     db.session.commit()
     return jsonify(payload)

@@ -3,17 +3,20 @@
 Rules:
 
 - Only the booking's own employee changes it (someone else's is not found), while it is
-  confirmed and has not begun. A desk booked with a stay (``stay_id``) follows its stay
-  (``booking.workspace_follow``) and is changed with it, not on its own.
+  confirmed and until ``FREE_CANCELLATION_HOURS`` (24) before its current start, the end
+  of its free cancellation (``change_deadline``). After that it can only be cancelled,
+  under the terms (half back until it begins): otherwise a booking within 24 hours of
+  its start could be moved far ahead at the same price and then cancelled in full,
+  dodging the late-cancellation half. A desk booked with a stay (``stay_id``) follows its
+  stay (``booking.workspace_follow``) and is changed with it, not on its own.
 - The new time keeps the rules of a new booking (``booking.workspace``: the unit
   bookable, its slots and hours, not past, within the horizon) at a unit of the same
   facility. The monthly workspace hours count the booking at its new length instead of
   its old one.
 - The new price is today's (``pricing.workspace.quote_workspace``); the difference is
-  settled on the company's stay credit by ``billing.workspace_ledger.change_money``: a
-  dearer time is charged in full, a cheaper one refunded as cancelling the difference
-  at the old start would be (all until 24 hours before, half after), so a change is no
-  way around the cancellation policy. With ``expected_difference`` (or
+  settled on the company's stay credit (``billing.workspace_ledger.WorkspaceChangeMoney``):
+  a dearer time is charged in full, a cheaper one refunded in full, as cancelling the
+  difference in the free window would be. With ``expected_difference`` (or
   ``expected_total``), what the employee was shown, a moved price is refused
   (``PriceChanged``) rather than settled.
 - The booking keeps its id. Under its row lock the old hold is released and the new time
@@ -34,19 +37,20 @@ from accounts import events
 from accounts.models import User
 from availability.workspace import claim, hold_of_booking, holds_between, release
 from billing.workspace_ledger import (
+    FREE_CANCELLATION_HOURS,
     WorkspaceChangeMoney,
-    change_money,
     charge_difference,
     refund_difference,
+    workspace_terms,
 )
 from booking.services import BookingError, BookingForbidden, PriceChanged
 from booking.workspace import (
     WorkspaceLine,
     WorkspaceRequest,
-    _company_of,
-    _emit,
-    _lines,
+    booker_company,
     check_hours_cap,
+    checked_lines,
+    emit_workspace_event,
     workspace_booking_of,
 )
 from booking.workspace_models import WorkspaceBooking, WorkspaceStatus
@@ -86,20 +90,46 @@ class WorkspaceChangeResult:
     money: WorkspaceChangeMoney
 
 
-def may_change(booking: WorkspaceBooking, now: datetime) -> bool:
-    """Confirmed, not begun, and not a desk of a stay."""
-    return (
-        booking.status == WorkspaceStatus.CONFIRMED
-        and now < booking.starts_at
-        and booking.stay_id is None
+def change_deadline(booking: WorkspaceBooking) -> datetime:
+    """The last moment the booking may be changed: the end of its free cancellation,
+    ``FREE_CANCELLATION_HOURS`` before its current start."""
+    return workspace_terms(booking.total_price, booking.starts_at).free_until
+
+
+def _too_late(booking: WorkspaceBooking) -> LazyString:
+    terms = workspace_terms(booking.total_price, booking.starts_at)
+    return _l(
+        "A workspace booking can be changed only until %(hours)d hours before its start,"
+        " so this one can no longer be changed. You can still cancel it until it begins:"
+        " %(percent)d%% of its price (%(amount)s) returns to your company's credit under the"
+        " cancellation terms.",
+        hours=FREE_CANCELLATION_HOURS,
+        amount=LazyString(format_yen, terms.late_refund),
+        percent=terms.late_percent,
     )
 
 
-def _check_changeable(booking: WorkspaceBooking, now: datetime) -> None:
+def why_not_changeable(booking: WorkspaceBooking, now: datetime) -> LazyString | None:
+    """Why the booking cannot be changed at ``now`` (None: it can): a desk of a stay, a
+    booking not confirmed or begun, or one past its ``change_deadline``."""
     if booking.stay_id is not None:
-        raise BookingError(STAY_DESK, "not_changeable")
-    if not may_change(booking, now):
-        raise BookingError(NOT_CHANGEABLE, "not_changeable")
+        return STAY_DESK
+    if booking.status != WorkspaceStatus.CONFIRMED or now >= booking.starts_at:
+        return NOT_CHANGEABLE
+    if now >= change_deadline(booking):
+        return _too_late(booking)
+    return None
+
+
+def may_change(booking: WorkspaceBooking, now: datetime) -> bool:
+    """Confirmed, not a desk of a stay, and before its ``change_deadline``."""
+    return why_not_changeable(booking, now) is None
+
+
+def _check_changeable(booking: WorkspaceBooking, now: datetime) -> None:
+    reason = why_not_changeable(booking, now)
+    if reason is not None:
+        raise BookingError(reason, "not_changeable")
 
 
 def _new_line(
@@ -113,8 +143,8 @@ def _new_line(
 ):
     """The new time checked as a new booking would be, at the booking's facility, and
     the employee's hours with it instead of the old time."""
-    company = _company_of(actor)
-    (line,) = _lines([WorkspaceRequest(new_unit_id, new_start, new_end)], now, horizon_days)
+    company = booker_company(actor)
+    (line,) = checked_lines([WorkspaceRequest(new_unit_id, new_start, new_end)], now, horizon_days)
     if line.unit.facility_id != booking.unit.facility_id:
         raise BookingError(
             _l("A workspace booking can only move to another space of the same facility."),
@@ -152,7 +182,7 @@ def quote_change(
     company, line, used = _new_line(
         actor, booking, new_unit_id, new_start, new_end, now, horizon_days
     )
-    money = change_money(booking.total_price, line.price.total, booking.starts_at, now)
+    money = WorkspaceChangeMoney(booking.total_price, line.price.total)
     return WorkspaceChangeQuote(
         booking,
         line,
@@ -202,7 +232,9 @@ def change_workspace(
         raise BookingForbidden(_l("This account has been deactivated by your company."))
     _check_changeable(booking, now)
     _, line, _used = _new_line(actor, booking, new_unit_id, new_start, new_end, now, horizon_days)
-    money = change_money(booking.total_price, line.price.total, booking.starts_at, now)
+    # Checked changeable under the row lock: within the free cancellation, so a cheaper
+    # time returns the whole difference.
+    money = WorkspaceChangeMoney(booking.total_price, line.price.total)
     _check_expected(money, expected_difference, expected_total)
     old = (booking.unit_id, booking.starts_at, booking.ends_at)
     # Give the old time back and take the new one together: the new time may overlap the
@@ -220,7 +252,7 @@ def change_workspace(
     db.session.flush()
     refund_difference(booking, money.refunded, now)
     charge_difference(booking, actor, money.charged, now, grace_days)
-    _emit(
+    emit_workspace_event(
         booking,
         events.WORKSPACE_CHANGED,
         now,
@@ -230,6 +262,6 @@ def change_workspace(
         old_end=old[2].isoformat(),
         charged=money.charged,
         refunded=money.refunded,
-        kept=money.kept,
+        kept=0,  # the event's documented shape (accounts.events): a change keeps nothing
     )
     return WorkspaceChangeResult(booking, old[0], old[1], old[2], money)

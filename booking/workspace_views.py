@@ -1,5 +1,6 @@
 """The employee's workspace pages: search, a facility's day, confirm and book, my
-workspace bookings, change, cancel, and check-in at the desk.
+workspace bookings, cancel, and check-in at the desk (change: ``workspace_change_views``,
+which uses the helpers here).
 
 Routes on the employee blueprint (``booking.views.bp``, signed-in members only). The
 rules and the money are the services' (``booking.workspace``, ``booking.workspace_search``,
@@ -12,7 +13,7 @@ signed-in member, as the stay search is.
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -37,25 +38,14 @@ from booking.workspace import (
     quote_workspace_booking,
     workspace_booking_of,
 )
-from booking.workspace_change import (
-    NOT_CHANGEABLE,
-    STAY_DESK,
-    WorkspaceChangeQuote,
-    WorkspaceChangeResult,
-    change_workspace,
-    may_change,
-    quote_change,
-)
+from booking.workspace_change import change_deadline, may_change
 from booking.workspace_checkin import booking_to_check_in, check_in, code_matches
 from booking.workspace_forms import (
     SEARCH_STEP,
     WorkspaceBookForm,
     WorkspaceCancelForm,
-    WorkspaceChangeConfirmForm,
-    WorkspaceChangeForm,
     WorkspaceSearchForm,
     WorkspaceTimeForm,
-    change_choices,
     duration_label,
     status_label,
 )
@@ -116,7 +106,8 @@ def ws_api_time(moment: datetime) -> str:
     return format_api_time(moment)
 
 
-def _labels() -> dict:
+def unit_labels() -> dict:
+    """The labels of workspace kinds and equipment every workspace template reads."""
     return {"kind_labels": KIND_LABELS, "equipment_labels": EQUIPMENT}
 
 
@@ -129,7 +120,9 @@ def _employee() -> None:
         abort(403)
 
 
-def _own(booking_id: int) -> WorkspaceBooking:
+def own_workspace_booking(booking_id: int) -> WorkspaceBooking:
+    """The signed-in employee's own workspace booking; somebody else's (or none) is 404,
+    and a member who does not book stays is 403."""
     _employee()
     try:
         return workspace_booking_of(current_user, booking_id)
@@ -137,11 +130,13 @@ def _own(booking_id: int) -> WorkspaceBooking:
         abort(404)
 
 
-def _last_day(today: date) -> date:
+def last_bookable_day(today: date) -> date:
+    """The last Tokyo day workspace can be booked (``HORIZON_DAYS`` ahead)."""
     return today + timedelta(days=HORIZON_DAYS)
 
 
-def _grace() -> int:
+def billing_grace_days() -> int:
+    """Days a company may run on overage after its credit runs out (configuration)."""
     return current_app.config["BILLING_GRACE_DAYS"]
 
 
@@ -163,7 +158,7 @@ def _default_time(form: WorkspaceSearchForm, now: datetime) -> None:
 
 def _search_refusal(form: WorkspaceSearchForm, now: datetime) -> str | None:
     today = tokyo_today(now)
-    if not today <= form.day.data <= _last_day(today):
+    if not today <= form.day.data <= last_bookable_day(today):
         return _("Workspace can be booked from today up to %(days)d days ahead.", days=HORIZON_DAYS)
     if form.to_query().span.start < round_down(now, SEARCH_STEP):
         return _("That time has already passed. Please choose a later time.")
@@ -213,9 +208,9 @@ def workspace_search():
         links=links,
         error=error,
         today=today,
-        last_day=_last_day(today),
+        last_day=last_bookable_day(today),
         free_until=workspace_terms(0, query.span.start).free_until if query else None,
-        **_labels(),
+        **unit_labels(),
     ), (400 if error else 200)
 
 
@@ -255,11 +250,11 @@ def workspace_day(facility_id: int):
     error = None
     if day is None:
         error, day = _("That is not a date: choose a day as YYYY-MM-DD."), today
-    elif not today <= day <= _last_day(today):
+    elif not today <= day <= last_bookable_day(today):
         error = _(
             "Workspace can be booked from today up to %(days)d days ahead.", days=HORIZON_DAYS
         )
-        day = today if day < today else _last_day(today)
+        day = today if day < today else last_bookable_day(today)
     units = facility_units(facility.id)
     return render_template(
         "booking/workspace_day.html",
@@ -269,15 +264,15 @@ def workspace_day(facility_id: int):
         chosen=_chosen(request.args),
         error=error,
         prev_day=day - timedelta(days=1) if day > today else None,
-        next_day=day + timedelta(days=1) if day < _last_day(today) else None,
-        **_labels(),
+        next_day=day + timedelta(days=1) if day < last_bookable_day(today) else None,
+        **unit_labels(),
     ), (400 if error else 200)
 
 
 # -- confirm and book ----------------------------------------------------------------------
 
 
-def _hours(quote, line) -> dict:
+def month_hours(quote, line) -> dict:
     """The employee's workspace hours in the booking's month, before and with it."""
     month = line.starts_at.astimezone(TOKYO).date().replace(day=1)
     with_it = quote.minutes_used.get(month, line.minutes)
@@ -309,9 +304,9 @@ def _confirm_page(quote, form, *, error: RuleError | None = None, unit_id=None, 
         form=form,
         error=error,
         unit=line.unit if line else _refusal_unit(unit_id),
-        hours=_hours(quote, line) if line else None,
-        credit=credit_notice(current_user, now, _grace()),
-        **_labels(),
+        hours=month_hours(quote, line) if line else None,
+        credit=credit_notice(current_user, now, billing_grace_days()),
+        **unit_labels(),
     ), status
 
 
@@ -321,7 +316,9 @@ def _quote(unit_id: int, start: datetime, end: datetime):
     )
 
 
-def _status_of(exc: RuleError) -> int:
+def refusal_status(exc: RuleError) -> int:
+    """The HTTP status of a page that states a refusal: 403 not allowed, 409 a time taken
+    or a price moved meanwhile, 422 any other rule."""
     if isinstance(exc, services.BookingForbidden):
         return 403
     if exc.code in ("taken", "price_changed"):
@@ -345,7 +342,7 @@ def workspace_quote():
         abort(404)
     except RuleError as exc:
         return _confirm_page(
-            None, form, error=exc, unit_id=form.unit_id.data, status=_status_of(exc)
+            None, form, error=exc, unit_id=form.unit_id.data, status=refusal_status(exc)
         )
     confirm = WorkspaceBookForm(formdata=None)
     confirm.request_key.data = secrets.token_urlsafe(16)
@@ -369,7 +366,7 @@ def workspace_book():
             edge_now(),
             request_key=form.request_key.data or None,
             horizon_days=HORIZON_DAYS,
-            grace_days=_grace(),
+            grace_days=billing_grace_days(),
             expected_total=form.expected_total.data,
         )[0]
     except services.BookingNotFound:
@@ -381,7 +378,7 @@ def workspace_book():
             quote = _quote(unit_id, start, end)
         except RuleError:
             quote = None
-        return _confirm_page(quote, form, error=exc, unit_id=unit_id, status=_status_of(exc))
+        return _confirm_page(quote, form, error=exc, unit_id=unit_id, status=refusal_status(exc))
     db.session.commit()
     flash(
         _(
@@ -414,13 +411,13 @@ def workspace_bookings():
         past=past,
         refunds={b.id: cancel_refund(b, now) for b in upcoming if may_cancel(b, now)},
         now=now,
-        **_labels(),
+        **unit_labels(),
     )
 
 
 @bp.get("/workspace/bookings/<int:booking_id>")
 def workspace_booking(booking_id: int):
-    booking = _own(booking_id)
+    booking = own_workspace_booking(booking_id)
     now = edge_now()
     cancellable = may_cancel(booking, now)
     return render_template(
@@ -429,10 +426,11 @@ def workspace_booking(booking_id: int):
         terms=workspace_terms(booking.total_price, booking.starts_at),
         cancellable=cancellable,
         changeable=may_change(booking, now),
+        change_until=change_deadline(booking) if booking.stay_id is None else None,
         refund=cancel_refund(booking, now) if cancellable else None,
         now=now,
         form=WorkspaceCancelForm(formdata=None),
-        **_labels(),
+        **unit_labels(),
     )
 
 
@@ -499,175 +497,6 @@ def _cancel_outcome(booking: WorkspaceBooking, refund: int, charged: bool) -> st
     )
 
 
-# -- change ---------------------------------------------------------------------------------
-
-
-def _not_changeable(booking: WorkspaceBooking):
-    flash(str(STAY_DESK if booking.stay_id is not None else NOT_CHANGEABLE), "error")
-    return redirect(url_for("booking.workspace_booking", booking_id=booking.id), 303)
-
-
-def _change_form(booking: WorkspaceBooking, args=None, *, span=None) -> WorkspaceChangeForm:
-    """The change form: as asked (``args``), else at ``span`` (unit id, start, end), else
-    the booking's time as it is; its choices are the facility's active units'."""
-    if args is not None:
-        form = WorkspaceChangeForm(args)
-    else:
-        unit_id, start, end = span or (booking.unit_id, booking.starts_at, booking.ends_at)
-        form = WorkspaceChangeForm(
-            formdata=None,
-            unit_id=unit_id,
-            day=start.astimezone(TOKYO).date(),
-            starts=ws_time(start),
-            minutes=(end - start) // timedelta(minutes=1),
-        )
-    choices = change_choices(facility_units(booking.unit.facility_id))
-    form.unit_id.choices, form.starts.choices, form.minutes.choices = choices
-    return form
-
-
-def _change_page(
-    booking: WorkspaceBooking,
-    form: WorkspaceChangeForm,
-    *,
-    quote: WorkspaceChangeQuote | None = None,
-    error: RuleError | None = None,
-    status: int = 200,
-):
-    """The booking as it is, the preview of the change with its confirm button (when the
-    new time is free), and the form for another time; a refusal stated above them."""
-    confirm = None
-    if quote is not None:
-        confirm = WorkspaceChangeConfirmForm(formdata=None)
-        confirm.expected_difference.data = quote.money.difference
-    today = tokyo_today(edge_now())
-    return render_template(
-        "booking/workspace_change.html",
-        booking=booking,
-        form=form,
-        quote=quote,
-        confirm=confirm,
-        error=error,
-        hours=_hours(quote, quote.line) if quote is not None else None,
-        terms=workspace_terms(quote.money.new_total, quote.line.starts_at) if quote else None,
-        today=today,
-        last_day=_last_day(today),
-        **_labels(),
-    ), status
-
-
-@bp.get("/workspace/bookings/<int:booking_id>/change")
-def workspace_change(booking_id: int):
-    """The booking's time and a form for another; with the values asked ("Show the
-    change"), the new price and the yen charged or returned, then the confirm button."""
-    booking = _own(booking_id)
-    now = edge_now()
-    if not may_change(booking, now):
-        return _not_changeable(booking)
-    if "day" not in request.args:
-        return _change_page(booking, _change_form(booking))
-    form = _change_form(booking, request.args)
-    if not form.validate():
-        error = RuleError(_("Please check the fields below."), "invalid")
-        return _change_page(booking, form, error=error, status=400)
-    start, end = form.span()
-    try:
-        quote = quote_change(
-            current_user, booking.id, form.unit_id.data, start, end, now, horizon_days=HORIZON_DAYS
-        )
-    except RuleError as exc:  # a unit no longer offered too: the booking itself is ours
-        if exc.code == "not_changeable":
-            return _not_changeable(booking)
-        return _change_page(booking, form, error=exc, status=_status_of(exc))
-    if not quote.available:
-        error = RuleError(
-            _("Part of this time is already taken. Please choose another time or another space."),
-            "taken",
-        )
-        return _change_page(booking, form, quote=quote, error=error, status=409)
-    return _change_page(booking, form, quote=quote)
-
-
-@bp.post("/workspace/bookings/<int:booking_id>/change")
-@limits.booking_action
-def workspace_change_confirm(booking_id: int):
-    booking = _own(booking_id)  # somebody else's: 404 whatever was sent
-    form = WorkspaceChangeConfirmForm()
-    if not form.validate():
-        error = RuleError(
-            _("The change form was incomplete or had expired. Please try again."), "invalid"
-        )
-        return _change_page(booking, _change_form(booking), error=error, status=400)
-    unit_id, start, end = form.unit_id.data, form.start.data, form.end.data
-    try:
-        result = change_workspace(
-            current_user,
-            booking.id,
-            unit_id,
-            start,
-            end,
-            edge_now(),
-            expected_difference=form.expected_difference.data,
-            horizon_days=HORIZON_DAYS,
-            grace_days=_grace(),
-        )
-    except RuleError as exc:
-        db.session.rollback()
-        return _refused_change(booking_id, (unit_id, start, end), exc)
-    db.session.commit()
-    flash(_change_outcome(result), "success")
-    return redirect(url_for("booking.workspace_booking", booking_id=booking_id), 303)
-
-
-def _refused_change(booking_id: int, span: tuple, exc: RuleError):
-    booking = _own(booking_id)
-    if exc.code == "unchanged":  # sent twice: the first one moved it
-        flash(str(exc.message), "info")
-        return redirect(url_for("booking.workspace_booking", booking_id=booking.id), 303)
-    if exc.code == "not_changeable":
-        return _not_changeable(booking)
-    quote = None
-    if isinstance(exc, services.PriceChanged):  # the new price beside the refusal
-        try:
-            quote = quote_change(
-                current_user, booking.id, *span, edge_now(), horizon_days=HORIZON_DAYS
-            )
-        except RuleError:
-            quote = None
-    form = _change_form(booking, span=(span[0], span[1].astimezone(UTC), span[2].astimezone(UTC)))
-    return _change_page(booking, form, quote=quote, error=exc, status=_status_of(exc))
-
-
-def _change_outcome(result: WorkspaceChangeResult) -> str:
-    booking, money = result.booking, result.money
-    moved = _(
-        "Your workspace booking is now %(unit)s, %(day)s %(start)s–%(end)s.",
-        unit=booking.unit.name,
-        day=format_day(booking.starts_at),
-        start=ws_time(booking.starts_at),
-        end=ws_time(booking.ends_at),
-    )
-    if money.charged:
-        money_words = _(
-            "%(amount)s more was charged to your company's stay credit.",
-            amount=format_yen(money.charged),
-        )
-    elif money.kept:
-        money_words = _(
-            "%(refunded)s was returned to your company's credit; %(kept)s was kept under the"
-            " cancellation terms.",
-            refunded=format_yen(money.refunded),
-            kept=format_yen(money.kept),
-        )
-    elif money.refunded:
-        money_words = _(
-            "%(amount)s was returned to your company's credit.", amount=format_yen(money.refunded)
-        )
-    else:
-        money_words = _("The price did not change.")
-    return f"{moved} {money_words}"
-
-
 # -- check-in at the desk ------------------------------------------------------------------
 
 
@@ -696,7 +525,7 @@ def workspace_checkin(unit_id: int, code: str):
         booking=booking_to_check_in(current_user, unit.id, now),
         today=tokyo_today(now),
         form=EmptyForm(formdata=None),
-        **_labels(),
+        **unit_labels(),
     )
 
 

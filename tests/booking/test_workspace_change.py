@@ -1,8 +1,9 @@
 """Changing a workspace booking (issue 19): another time or another space of the same
-facility, settled on the company's credit (a dearer time charged, a cheaper one refunded
-by the cancellation terms), atomic (a time taken meanwhile keeps the old one), through
-the service, the pages and the API; someone else's booking is not found, a stay's desk
-and a booking already begun are refused.
+facility, until 24 hours before its start, settled on the company's credit (a dearer
+time charged, a cheaper one refunded in full), atomic (a time taken meanwhile keeps the
+old one), through the service, the pages and the API; someone else's booking is not
+found, a stay's desk, a booking already begun and one within 24 hours of its start are
+refused (the last can still be cancelled, half back: no way around the late charge).
 
 The clock is fixed (tests.conftest.NOW: Tuesday 1 December 2026, 12:00 in Tokyo); every
 test runs on SQLite and PostgreSQL.
@@ -15,6 +16,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from flask_babel import force_locale
 from sqlalchemy import select
 
 from accounts.events import WORKSPACE_CHANGED, Event
@@ -38,6 +40,9 @@ from tests.booking.workspace_helpers import (
 from tests.conftest import NOW, TODAY, bearer, signed_in
 
 BOOKINGS = "/api/v1/workspace-bookings"
+TOMORROW = TODAY + timedelta(days=1)  # Wednesday 2 December: 12:00 is 24 hours after NOW
+EARLY = NOW - timedelta(minutes=1)  # 24 hours and a minute before TOMORROW 12:00
+LATE = NOW + timedelta(minutes=1)  # 23 hours 59 minutes before it
 
 
 @pytest.fixture
@@ -155,31 +160,53 @@ def test_a_taken_time_keeps_the_old_hold_even_without_the_callers_rollback(db, e
     assert holds_of(db, booking.id) == [(desk.id, at(TUESDAY, 10), at(TUESDAY, 11))]
 
 
-def test_cheaper_more_than_24_hours_ahead_refunds_the_whole_difference(db, employee, desk):
-    booking = book(db, employee, desk, at(TUESDAY, 10), at(TUESDAY, 12))
-    result = change_workspace(employee, booking.id, desk.id, at(TUESDAY, 10), at(TUESDAY, 11), NOW)
-    db.session.commit()
-    assert (result.money.refunded, result.money.kept) == (1000, 0)
-    assert workspace_entries(db, booking.id) == [("spend", -2000), ("change", 1000)]
-
-
-def test_cheaper_within_24_hours_refunds_only_what_cancelling_would(db, employee, desk):
-    booking = book(db, employee, desk, at(TODAY, 18), at(TODAY, 20))  # 6 hours after NOW
+def test_a_change_24_hours_and_a_minute_ahead_refunds_the_whole_cheaper_difference(
+    db, employee, desk
+):
+    booking = book(db, employee, desk, at(TOMORROW, 12), at(TOMORROW, 14), now=EARLY)
     before = balance(employee.company_id)
 
-    quote = quote_change(employee, booking.id, desk.id, at(TODAY, 18), at(TODAY, 19), NOW)
-    assert (quote.money.difference, quote.money.refunded, quote.money.kept) == (-1000, 500, 500)
-    change_workspace(
-        employee, booking.id, desk.id, at(TODAY, 18), at(TODAY, 19), NOW, expected_difference=-1000
+    quote = quote_change(employee, booking.id, desk.id, at(TOMORROW, 12), at(TOMORROW, 13), EARLY)
+    assert (quote.money.difference, quote.money.charged, quote.money.refunded) == (-1000, 0, 1000)
+    result = change_workspace(
+        employee,
+        booking.id,
+        desk.id,
+        at(TOMORROW, 12),
+        at(TOMORROW, 13),
+        EARLY,
+        expected_difference=-1000,
     )
     db.session.commit()
 
-    assert workspace_entries(db, booking.id) == [("spend", -2000), ("change", 500)]
-    assert balance(employee.company_id) == before + 500
-    # Cancelling afterwards returns half of the new price: the change was no way around
-    # the policy (1,000 kept in all, as cancelling the 2,000 booking would have kept).
+    assert result.money.refunded == 1000
+    assert workspace_entries(db, booking.id) == [("spend", -2000), ("change", 1000)]
+    assert balance(employee.company_id) == before + 1000
+    event = db.session.scalar(select(Event).where(Event.type == WORKSPACE_CHANGED))
+    assert (event.facts["refunded"], event.facts["kept"]) == (1000, 0)
+
+
+@pytest.mark.parametrize("now", [LATE, NOW], ids=["23h59_before", "exactly_24h_before"])
+def test_within_24_hours_of_its_start_a_booking_cannot_be_changed(db, employee, desk, now):
+    booking = book(db, employee, desk, at(TOMORROW, 12), at(TOMORROW, 14), now=EARLY)
+    before = balance(employee.company_id)
+    far_ahead = (desk.id, at(WEDNESDAY, 12), at(WEDNESDAY, 14))  # same price, a week on
+
+    with pytest.raises(BookingError) as quoted:
+        quote_change(employee, booking.id, *far_ahead, now)
+    with pytest.raises(BookingError) as refused:
+        change_workspace(employee, booking.id, *far_ahead, now, expected_difference=0)
+    db.session.rollback()
+
+    assert quoted.value.code == refused.value.code == "not_changeable"
+    with force_locale("en"):  # a service answers in the default language (ja)
+        message = str(refused.value.message)
+    assert "only until 24 hours before its start" in message
+    assert "You can still cancel it" in message and "¥1,000" in message and "50%" in message
+    assert holds_of(db, booking.id) == [(desk.id, at(TOMORROW, 12), at(TOMORROW, 14))]
+    # The loophole stays closed: cancelling now keeps the late half, as the terms say.
     booking = db.session.get(WorkspaceBooking, booking.id)
-    assert cancel_workspace(booking, NOW, employee) == 500
+    assert cancel_workspace(booking, now, employee) == 1000
     db.session.commit()
     assert balance(employee.company_id) == before + 1000
 
@@ -294,7 +321,8 @@ def test_a_stays_desk_is_refused_with_a_clear_message(db, employee, stay_desk):
         change_workspace(employee, stay_desk.id, unit_id, at(TUESDAY, 14), at(TUESDAY, 15), NOW)
     db.session.rollback()
     assert refused.value.code == "not_changeable"
-    assert "follows it" in str(refused.value.message)
+    with force_locale("en"):  # a service answers in the default language (ja)
+        assert "follows it" in str(refused.value.message)
 
 
 # -- the pages -----------------------------------------------------------------------------
@@ -395,28 +423,64 @@ def test_the_form_offers_the_facilitys_units_hours_and_lengths(db, browser, empl
     assert re.findall(r'value="(\d+)"', lengths) == ["60", "75", "90", "105", "120"]
 
 
-def test_a_cheaper_change_within_24_hours_shows_what_is_kept(db, browser, employee, desk):
-    booking = book(db, employee, desk, at(TODAY, 18), at(TODAY, 20))
-    shown = _show(browser, booking, desk, TODAY, "18:00", 60)
+def test_24_hours_and_a_minute_ahead_the_page_changes_it_and_says_until_when(
+    app, db, browser, employee, desk
+):
+    app.config["FIXED_NOW"] = EARLY
+    booking = book(db, employee, desk, at(TOMORROW, 12), at(TOMORROW, 14), now=EARLY)
+    page = html.unescape(browser.get(f"/workspace/bookings/{booking.id}").get_data(as_text=True))
+    assert 'data-testid="change-link"' in page
+    assert "You can change this booking until" in page and "12:00 (Japan time)" in page
+
+    shown = _show(browser, booking, desk, TOMORROW, "12:00", 60)
     text = html.unescape(shown.get_data(as_text=True))
     assert shown.status_code == 200, text
-    assert (
-        "¥500 (tax incl.) will be returned to your company's credit; ¥500 (tax incl.) is kept"
-        in text
-    )
+    assert "¥1,000 (tax incl.) will be returned to your company's credit." in text
+    assert "is kept" not in text
     posted = browser.post(
         f"/workspace/bookings/{booking.id}/change",
         data={
-            "unit_id": desk.id,
-            "start": api_time(TODAY, 18),
-            "end": api_time(TODAY, 19),
-            "expected_difference": "-1000",
+            name: _hidden(text, name) for name in ("unit_id", "start", "end", "expected_difference")
         },
     )
+    assert posted.status_code == 303
     after = html.unescape(browser.get(posted.headers["Location"]).get_data(as_text=True))
-    assert "¥500 (tax incl.) was returned to your company's credit; ¥500 (tax incl.) was kept" in (
-        after
+    assert "¥1,000 (tax incl.) was returned to your company's credit." in after
+    assert holds_of(db, booking.id) == [(desk.id, at(TOMORROW, 12), at(TOMORROW, 13))]
+
+
+def test_23_hours_59_ahead_the_pages_refuse_and_hide_the_link(app, db, browser, employee, desk):
+    booking = book(db, employee, desk, at(TOMORROW, 12), at(TOMORROW, 14), now=EARLY)
+    app.config["FIXED_NOW"] = LATE
+    page = html.unescape(browser.get(f"/workspace/bookings/{booking.id}").get_data(as_text=True))
+    assert 'data-testid="change-link"' not in page
+    assert "Changes were possible until" in page and "12:00 (Japan time)" in page
+    assert 'data-testid="cancel-button"' in page  # it can still be cancelled, half back
+    assert 'data-refund="1000"' in page
+
+    asks = (
+        lambda: browser.get(f"/workspace/bookings/{booking.id}/change"),
+        lambda: _show(browser, booking, desk, WEDNESDAY, "12:00", 120),
+        lambda: browser.post(
+            f"/workspace/bookings/{booking.id}/change",
+            data={
+                "unit_id": desk.id,
+                "start": api_time(WEDNESDAY, 12),
+                "end": api_time(WEDNESDAY, 14),
+                "expected_difference": "0",
+            },
+        ),
     )
+    for ask in asks:
+        refused = ask()
+        assert refused.status_code == 303
+        assert refused.headers["Location"].endswith(f"/workspace/bookings/{booking.id}")
+        after = html.unescape(browser.get(refused.headers["Location"]).get_data(as_text=True))
+        assert "can be changed only until 24 hours before its start" in after
+        assert "You can still cancel it until it begins: 50% of its price (¥1,000" in after
+        assert 'data-testid="change-link"' not in after
+    assert holds_of(db, booking.id) == [(desk.id, at(TOMORROW, 12), at(TOMORROW, 14))]
+    assert workspace_entries(db, booking.id) == [("spend", -2000)]
 
 
 def test_a_taken_time_is_stated_with_409(db, browser, employee, make_employee, desk):
@@ -620,3 +684,33 @@ def test_patch_of_a_stays_desk_or_a_begun_booking_is_409(
     db.session.commit()
     assert _error(_patch(client, auth, begun.id, **tuesday)) == (409, "not_changeable")
     assert db.session.get(WorkspaceBooking, begun.id).status == WorkspaceStatus.CONFIRMED
+
+
+def test_patch_24_hours_and_a_minute_ahead_is_200_and_23_hours_59_is_409(
+    app, client, db, auth, employee, desk
+):
+    early = book(db, employee, desk, at(TOMORROW, 12), at(TOMORROW, 14), now=EARLY)
+    late = book(db, employee, desk, at(TOMORROW, 15), at(TOMORROW, 17), now=EARLY)
+    app.config["FIXED_NOW"] = EARLY
+    moved = _patch(client, auth, early.id, start=api_time(TOMORROW, 12), end=api_time(TOMORROW, 13))
+    assert moved.status_code == 200, moved.get_json()
+    assert moved.get_json()["change"] == {
+        "old_total": 2000,
+        "new_total": 1000,
+        "difference": -1000,
+        "charged": 0,
+        "refunded": 1000,
+        "kept": 0,
+    }
+
+    app.config["FIXED_NOW"] = at(TOMORROW, 15) - timedelta(hours=23, minutes=59)
+    far_ahead = {"start": api_time(WEDNESDAY, 15), "end": api_time(WEDNESDAY, 17)}
+    refused = _patch(client, auth, late.id, **far_ahead)
+    assert _error(refused) == (409, "not_changeable")
+    message = refused.get_json()["error"]["message"]
+    assert "only until 24 hours before its start" in message and "cancel" in message
+    assert holds_of(db, late.id) == [(desk.id, at(TOMORROW, 15), at(TOMORROW, 17))]
+    assert workspace_entries(db, late.id) == [("spend", -2000)]
+    # Still cancellable, by the terms: half back.
+    cancelled = client.delete(f"{BOOKINGS}/{late.id}", headers=auth)
+    assert cancelled.status_code == 200 and cancelled.get_json()["refund"] == 1000
