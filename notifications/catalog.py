@@ -102,6 +102,13 @@ KINDS: tuple[Kind, ...] = (
         _l("Workspace booking cancelled"),
     ),
     Kind(
+        "workspace_changed",
+        ev.WORKSPACE_CHANGED,
+        EMPLOYEE,
+        False,
+        _l("Workspace booking changed"),
+    ),
+    Kind(
         "workspace_no_show",
         ev.WORKSPACE_NO_SHOW,
         EMPLOYEE,
@@ -134,6 +141,14 @@ KINDS: tuple[Kind, ...] = (
         OPERATORS,
         True,
         _l("Workspace booking cancelled"),
+    ),
+    # A booking moved to another time or unit: which time is taken now (no money).
+    Kind(
+        "workspace_operator_changed",
+        ev.WORKSPACE_CHANGED,
+        OPERATORS,
+        True,
+        _l("Workspace booking changed"),
     ),
     Kind("calendar_conflict", ev.CALENDAR_CONFLICT, OPERATORS, True, _l("Calendar conflict")),
     Kind("feed_failing", ev.FEED_FAILING, OPERATORS, True, _l("Calendar feed not syncing")),
@@ -217,6 +232,7 @@ OPERATOR_WEBHOOK_TYPES = (
     # Desks, booths and meeting rooms at their facilities (issue 19).
     ev.WORKSPACE_BOOKED,
     ev.WORKSPACE_CANCELLED,
+    ev.WORKSPACE_CHANGED,
     ev.WORKSPACE_NO_SHOW,
 )
 WEBHOOK_TYPES = tuple(dict.fromkeys(COMPANY_WEBHOOK_TYPES + OPERATOR_WEBHOOK_TYPES))

@@ -177,7 +177,7 @@ def _tell(event: Event, now: datetime, made: _Made) -> None:
             rendered: dict[str, RenderedMail] = {}  # one rendering per language
             for user in people:
                 if kind.notice and notices.add_notice(
-                    user.id, kind.name, event, facts.params, link, now
+                    user.id, kind.name, event, facts.params_for(kind.audience), link, now
                 ):
                     made.notices += 1
                 if not preferences.wants_mail(user.id, kind.name):

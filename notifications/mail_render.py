@@ -43,7 +43,12 @@ from notifications.catalog import (
 from notifications.mail_context import Facts
 
 DEFAULT_LOCALE = "ja"
-WORKSPACE_TYPES = (ev.WORKSPACE_BOOKED, ev.WORKSPACE_CANCELLED, ev.WORKSPACE_NO_SHOW)
+WORKSPACE_TYPES = (
+    ev.WORKSPACE_BOOKED,
+    ev.WORKSPACE_CANCELLED,
+    ev.WORKSPACE_CHANGED,
+    ev.WORKSPACE_NO_SHOW,
+)
 TEXT_ENV = "notifications.mail_text_env"
 TEXT_CACHE_SIZE = 100
 
@@ -306,6 +311,16 @@ SUBJECTS: dict[str, Callable[[dict[str, Any]], str]] = {
             "%(count)d workspace bookings cancelled at %(facility)s, the first on %(day)s"
             " %(start)s–%(end)s"
         ),
+    ),
+    "workspace_changed": lambda c: gettext(
+        "Workspace booking changed: now %(unit)s at %(facility)s, %(day)s %(start)s–%(end)s",
+        **_desk(c),
+    ),
+    "workspace_operator_changed": lambda c: gettext(
+        "Workspace booking %(number)d changed: now %(unit)s at %(facility)s, %(day)s"
+        " %(start)s–%(end)s",
+        number=c["desk"].booking.id,
+        **_desk(c),
     ),
     "workspace_no_show": lambda c: gettext(
         "Workspace released, nobody checked in: %(unit)s at %(facility)s, %(day)s"

@@ -32,6 +32,10 @@ The params each notice kind reads (ISO dates "2025-04-01", instants
   the workspace unit's name, "facility", "facility_en", "starts_at" and "ends_at": ISO
   instants of the (first) booking, "refund": yen returned in all; "with_stay": true
   when cancelled with its stay; "released_from": ISO instant (a no-show)}
+- ``workspace_changed``, ``workspace_operator_changed``: the same of the booking as it is
+  now, and "old_unit": the unit's name before, "old_starts_at", "old_ends_at": ISO
+  instants before; the employee's alone (``Facts.private``) also "price": the new
+  price, "charged", "refunded", "kept": yen of the change
 
 ``link`` is a path inside Engawa (the booking's, the calendars' page, the invoice's,
 the application's); the notices list links each notice there after marking it read.
@@ -254,6 +258,67 @@ def _workspace_operator_cancelled(p: dict) -> str:
     )
 
 
+def _moved(p: dict) -> dict:
+    """A changed workspace booking: where and when it was, and is now (Tokyo clock)."""
+    d = _desk(p)
+    starts = datetime.fromisoformat(str(p["old_starts_at"]))
+    ends = datetime.fromisoformat(str(p["old_ends_at"]))
+    d.update(
+        old_unit=p["old_unit"],
+        old_day=format_day(starts, "short"),
+        old_start=clock(starts),
+        old_end=clock(ends, end=True),
+    )
+    return d
+
+
+def _workspace_changed(p: dict) -> str:
+    """For the employee: the move, the new price and what it did to the company's credit."""
+    d = _moved(p)
+    d.update(
+        price=format_yen(int(p["price"])),
+        charged=format_yen(int(p.get("charged") or 0)),
+        refunded=format_yen(int(p.get("refunded") or 0)),
+        kept=format_yen(int(p.get("kept") or 0)),
+    )
+    if int(p.get("charged") or 0):
+        return gettext(
+            "Workspace booking %(number)s changed: %(old_unit)s, %(old_day)s"
+            " %(old_start)s–%(old_end)s → %(unit)s at %(facility)s, %(day)s"
+            " %(start)s–%(end)s, now %(price)s, %(charged)s more charged",
+            **d,
+        )
+    if int(p.get("kept") or 0):
+        return gettext(
+            "Workspace booking %(number)s changed: %(old_unit)s, %(old_day)s"
+            " %(old_start)s–%(old_end)s → %(unit)s at %(facility)s, %(day)s"
+            " %(start)s–%(end)s, now %(price)s, %(refunded)s back, %(kept)s kept",
+            **d,
+        )
+    if int(p.get("refunded") or 0):
+        return gettext(
+            "Workspace booking %(number)s changed: %(old_unit)s, %(old_day)s"
+            " %(old_start)s–%(old_end)s → %(unit)s at %(facility)s, %(day)s"
+            " %(start)s–%(end)s, now %(price)s, %(refunded)s back",
+            **d,
+        )
+    return gettext(
+        "Workspace booking %(number)s changed: %(old_unit)s, %(old_day)s"
+        " %(old_start)s–%(old_end)s → %(unit)s at %(facility)s, %(day)s"
+        " %(start)s–%(end)s, now %(price)s",
+        **d,
+    )
+
+
+def _workspace_operator_changed(p: dict) -> str:
+    """For the facility's operators: which time was given up and which taken (no money)."""
+    return gettext(
+        "Workspace booking %(number)s at %(facility)s moved: %(old_unit)s, %(old_day)s"
+        " %(old_start)s–%(old_end)s → %(unit)s, %(day)s %(start)s–%(end)s",
+        **_moved(p),
+    )
+
+
 def _application(p: dict) -> str:
     if p["kind"] == "operator":
         return gettext("New sign-up application from the operator %(name)s", name=p["name"])
@@ -337,6 +402,8 @@ TEXTS: dict[str, Callable[[dict], str]] = {
     "workspace_booked": _workspace_booked,
     "workspace_cancelled": _workspace_cancelled,
     "workspace_operator_cancelled": _workspace_operator_cancelled,
+    "workspace_changed": _workspace_changed,
+    "workspace_operator_changed": _workspace_operator_changed,
     "workspace_no_show": lambda p: gettext(
         "Nobody checked in at %(unit)s, %(facility)s, %(day)s %(start)s: the rest of the"
         " time was released, %(refund)s back",

@@ -60,6 +60,7 @@ TYPE_LABELS = {
     "payment.failed": _l("A payment failed"),
     "workspace.booked": _l("A desk, booth or meeting room was booked"),
     "workspace.cancelled": _l("A desk, booth or meeting room booking was cancelled"),
+    "workspace.changed": _l("A desk, booth or meeting room booking was changed"),
     "workspace.no_show": _l("A desk, booth or meeting room was released: nobody checked in"),
     TEST_TYPE: _l("Test event"),
 }

@@ -90,7 +90,12 @@ _APPROVAL_TYPES = (
     ev.BOOKING_WITHDRAWN,
 )
 _BOOKING_TYPES = (ev.BOOKING_CREATED, ev.BOOKING_CANCELLED, ev.BOOKING_CHANGED, *_APPROVAL_TYPES)
-_WORKSPACE_TYPES = (ev.WORKSPACE_BOOKED, ev.WORKSPACE_CANCELLED, ev.WORKSPACE_NO_SHOW)
+_WORKSPACE_TYPES = (
+    ev.WORKSPACE_BOOKED,
+    ev.WORKSPACE_CANCELLED,
+    ev.WORKSPACE_CHANGED,
+    ev.WORKSPACE_NO_SHOW,
+)
 
 
 def _subject(event: Event, model):
@@ -283,7 +288,18 @@ def _workspace(
     elif event.type == ev.WORKSPACE_NO_SHOW:
         obj["refund_yen"] = facts.get("refund")
         obj["released_at"] = instant(booking.released_at)
+    elif event.type == ev.WORKSPACE_CHANGED:  # where and when it was before
+        obj["previous"] = {
+            "unit_id": facts.get("old_unit_id"),
+            "starts_at": _instant_of(facts.get("old_start")),
+            "ends_at": _instant_of(facts.get("old_end")),
+        }
     return obj
+
+
+def _instant_of(value: str | None) -> str | None:
+    """An event's ISO instant as the bodies write instants (UTC with a Z)."""
+    return instant(datetime.fromisoformat(value)) if value else None
 
 
 def _conflict(conflict: CalendarConflict) -> dict[str, Any]:

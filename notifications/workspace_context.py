@@ -1,5 +1,6 @@
 """What workspace events' messages say (issue 19): a desk, booth or meeting room booked,
-cancelled, or released because nobody checked in.
+changed (another time or unit of its facility), cancelled, or released because nobody
+checked in.
 
 One action can make many events: a series (the same desk every working day) makes one
 ``workspace.booked`` per booking, and a stay that ends cancels each of its desks
@@ -11,7 +12,10 @@ message of its own: the stay's confirmation lists its desks (``stay_desks``), an
 sent when the stay is confirmed, with its desks confirmed and charged.
 
 Times are Tokyo wall-clock times; money is the yen of the event (what a cancellation or
-a no-show returned) and of the booking (its frozen price, tax included).
+a no-show returned, what a change charged, returned or kept) and of the booking (its
+frozen price, tax included). A change tells the booking as it is now and its old unit
+and time as the event keeps them; the company's money of it is the employee's alone
+(``Facts.private``: not kept in the operators' notices).
 """
 
 from __future__ import annotations
@@ -124,6 +128,27 @@ def stay_desk_values(stay_id: int) -> dict:
         "free_hours": FREE_CANCELLATION_HOURS,
         "late_percent": LATE_REFUND_PERCENT,
     }
+
+
+@dataclass(frozen=True)
+class OldTime:
+    """Where and when a changed booking was before (``workspace.changed``)."""
+
+    unit: WorkspaceUnit
+    starts_at: datetime
+    ends_at: datetime
+
+    @property
+    def day(self) -> date:
+        return tokyo_day(self.starts_at)
+
+    @property
+    def starts(self) -> str:
+        return clock(self.starts_at)
+
+    @property
+    def ends(self) -> str:
+        return clock(self.ends_at, end=True)
 
 
 # --- the group an event belongs to --------------------------------------------------------
@@ -272,9 +297,51 @@ def _no_show(event: Event) -> Facts | None:
     return facts
 
 
+# What a change did to the company's credit: the employee's news, not the operators'.
+CHANGE_MONEY = ("price", "charged", "refunded", "kept")
+
+
+def _changed(event: Event) -> Facts | None:
+    """Moved to another time or unit of its facility: the old unit and time (the event's),
+    the new (the booking's), the yen charged, returned or kept, and, while it is still
+    booked, the cancellation terms of the new time."""
+    facts = _workspace_facts(event)
+    if facts is None or facts.quiet:
+        return facts
+    data = event.facts
+    line = facts.values["desk"]
+    booking = line.booking
+    old_unit = (
+        db.session.get(WorkspaceUnit, data["old_unit_id"]) if data.get("old_unit_id") else None
+    )
+    if old_unit is None or old_unit.facility_id != booking.unit.facility_id:
+        old_unit = booking.unit  # gone since (or never the facility's): the unit it has
+    old = OldTime(
+        old_unit,
+        datetime.fromisoformat(data["old_start"]),
+        datetime.fromisoformat(data["old_end"]),
+    )
+    money = {name: int(data.get(name) or 0) for name in CHANGE_MONEY[1:]}
+    facts.values.update(
+        old=old,
+        still_booked=booking.status == WorkspaceStatus.CONFIRMED,
+        **money,
+    )
+    facts.params.update(
+        old_unit=old.unit.name,
+        old_starts_at=old.starts_at.isoformat(),
+        old_ends_at=old.ends_at.isoformat(),
+        price=booking.total_price,
+        **money,
+    )
+    facts.private = CHANGE_MONEY + ("refund",)
+    return facts
+
+
 LOADERS = {
     ev.WORKSPACE_BOOKED: _booked,
     ev.WORKSPACE_CANCELLED: _cancelled,
+    ev.WORKSPACE_CHANGED: _changed,
     ev.WORKSPACE_NO_SHOW: _no_show,
 }
 

@@ -262,6 +262,21 @@ EXAMPLES = {
         {**DESK_A, "count": 3, "refund": 0, "with_stay": True},
         "3 workspace bookings at Seaside House were cancelled, the first Tue 8 Dec 10:00–11:30",
     ),
+    "workspace_changed": (
+        {**DESK_A, "unit": "Booth 1", "starts_at": "2026-12-09T05:00:00+00:00",
+         "ends_at": "2026-12-09T07:00:00+00:00", "old_unit": "Desk A",
+         "old_starts_at": DESK_A["starts_at"], "old_ends_at": DESK_A["ends_at"],
+         "price": 2000, "charged": 0, "refunded": 500, "kept": 500},
+        "Workspace booking 12 changed: Desk A, Tue 8 Dec 10:00–11:30 → Booth 1 at Seaside"
+        " House, Wed 9 Dec 14:00–16:00, now ¥2,000 (tax incl.), ¥500 (tax incl.) back,"
+        " ¥500 (tax incl.) kept",
+    ),
+    "workspace_operator_changed": (
+        {**DESK_A, "old_unit": "Desk A", "old_starts_at": "2026-12-07T23:00:00+00:00",
+         "old_ends_at": "2026-12-08T15:00:00+00:00"},
+        "Workspace booking 12 at Seaside House moved: Desk A, Tue 8 Dec 08:00–24:00"
+        " → Desk A, Tue 8 Dec 10:00–11:30",
+    ),
     "workspace_no_show": (
         {**DESK_A, "refund": 500, "released_from": "2026-12-08T02:00:00+00:00"},
         "the rest of the time was released, ¥500 (tax incl.) back",

@@ -1,6 +1,7 @@
 """Workspace news (issue 19) as people and systems receive it: the employee's mail and
-notice when a desk is booked, cancelled or released, the operators' notice of a
-cancellation, their webhooks, and today's workspace in the operators' 07:00 summary.
+notice when a desk is booked, changed, cancelled or released, the operators' notice of a
+change or a cancellation, their webhooks, and today's workspace in the operators' 07:00
+summary.
 
 Mails are read off a real SMTP server (tests.smtp). The clock is tests.conftest.NOW,
 Tuesday 1 December 2026, 12:00 in Tokyo; the desks are booked for the next week's
@@ -10,6 +11,7 @@ weekdays. Every test runs on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import json
+import re
 from datetime import time, timedelta
 from types import SimpleNamespace
 
@@ -23,6 +25,7 @@ from accounts.models import Role, User
 from booking import cancellation
 from booking.services import StayRequest
 from booking.workspace import WorkspaceRequest, book_workspace, cancel_workspace
+from booking.workspace_change import change_workspace
 from booking.workspace_checkin import release_no_shows
 from booking.workspace_models import WorkspaceBooking
 from booking.workspace_package import book_package, desk_requests
@@ -192,7 +195,7 @@ def test_a_japanese_reader_s_mail_has_the_same_yen_and_times(app, db, inbox, wor
 
     only_to(received, world.employee_ja)
     mail = the_mail(received, world.employee_ja)
-    assert "14:00–15:00" in subject_of(mail)
+    assert re.search("14:00[–〜]15:00", subject_of(mail))  # 〜: Japanese for a range
     assert "2026年12月8日" in text_of(mail)
     assert yen_amounts(text_of(mail)) == [1000, 500]
 
@@ -301,9 +304,195 @@ def test_an_operator_may_switch_the_cancellation_mail_off_and_keeps_the_notice(
 def test_the_employee_s_workspace_mails_cannot_be_switched_off(app, db, world):
     page = signed_in(app, world.employee).get("/account/notifications").get_data(as_text=True)
     always = page[page.index('data-testid="always-sent"') :]
-    for kind in ("workspace_booked", "workspace_cancelled", "workspace_no_show"):
+    for kind in (
+        "workspace_booked",
+        "workspace_changed",
+        "workspace_cancelled",
+        "workspace_no_show",
+    ):
         assert f'data-kind="{kind}"' in always
         assert f'value="{kind}"' not in page
+
+
+# -- changed ---------------------------------------------------------------------------------
+
+
+def change(actor, booking, unit, start, end, now=NOW) -> None:
+    change_workspace(actor, booking.id, unit.id, start, end, now)
+    _db.session.commit()
+
+
+def test_a_change_mails_the_employee_both_times_the_new_price_and_the_yen_charged(
+    app, db, inbox, world
+):
+    booking = book(world.employee, world.desk, at(TUESDAY, 10), at(TUESDAY, 11))
+    run_outbox()
+    inbox.clear()
+
+    change(world.employee, booking, world.booth, at(WEDNESDAY, 14), at(WEDNESDAY, 16))
+    received = delivered(inbox, world)
+
+    # The employee and the facility's operators; not the company's admin, nor strangers.
+    only_to(received, world.employee, world.op_en, world.op_ja)
+    mail = the_mail(received, world.employee)
+    subject, text, html = subject_of(mail), text_of(mail), html_of(mail)
+    assert subject == (
+        "Workspace booking changed: now Booth 1 at Shonan Office, Wed 9 Dec 2026 14:00–16:00"
+    )
+    assert "Before: Tue 8 Dec 2026 10:00–11:00 (Japan time), Desk A" in text
+    assert "Now: Wed 9 Dec 2026 14:00–16:00 (Japan time), Booth 1" in text
+    assert f"Booking number: {booking.id}" in text  # the same booking, moved
+    for part in (text, html):
+        assert "Tue 8 Dec 2026 10:00–11:00 (Japan time), Desk A" in part
+        assert "Wed 9 Dec 2026 14:00–16:00 (Japan time), Booth 1" in part
+        assert "¥2,000 (tax incl.)" in part  # the new price
+        assert "¥1,000 (tax incl.) more was paid from your company's stay credit." in part
+        # The terms of the new time: free until 24 hours before it, then half.
+        assert "free cancellation until Tue 8 Dec 2026 14:00" in part
+        assert "¥1,000 (tax incl.) back until 14:00" in part
+    assert yen_amounts(text) == [2000, 1000, 1000]
+    assert "You receive this because you booked a workspace on Engawa." in text
+    assert "cannot be switched off" in text
+    assert [n.kind for n in notices_of(world.employee)] == ["workspace_booked", "workspace_changed"]
+    notice = notices_of(world.employee)[-1]
+    assert notice.link == f"/workspace/bookings/{booking.id}"
+    with force_locale("en"):
+        assert notices.notice_text(notice.kind, notice) == (
+            f"Workspace booking {booking.id} changed: Desk A, Tue 8 Dec 10:00–11:00 → Booth 1"
+            " at Shonan Office, Wed 9 Dec 14:00–16:00, now ¥2,000 (tax incl.),"
+            " ¥1,000 (tax incl.) more charged"
+        )
+    open_links(app, world.employee, mail)
+    assert not any(
+        notices_of(user)
+        for user in (world.admin, world.employee_ja, world.op_other, world.stranger)
+    )
+
+
+def test_the_operators_are_told_which_time_moved_where_without_the_company_s_money(
+    app, db, inbox, world
+):
+    booking = book(world.employee, world.desk, at(TUESDAY, 10), at(TUESDAY, 11))
+    run_outbox()
+    inbox.clear()
+
+    change(world.employee, booking, world.booth, at(WEDNESDAY, 14), at(WEDNESDAY, 16))
+    received = delivered(inbox, world)
+
+    mail = the_mail(received, world.op_en)
+    text, html = text_of(mail), html_of(mail)
+    assert subject_of(mail) == (
+        f"Workspace booking {booking.id} changed: now Booth 1 at Shonan Office,"
+        " Wed 9 Dec 2026 14:00–16:00"
+    )
+    assert "Before: Tue 8 Dec 2026 10:00–11:00 (Japan time), Desk A" in text
+    assert "Now: Wed 9 Dec 2026 14:00–16:00 (Japan time), Booth 1" in text
+    assert f"Guest name: {world.employee.name}" in text
+    assert "Company: 株式会社テスト" in text
+    assert "operator of 湘南ワーク" in text
+    for part in (subject_of(mail), text, html):
+        assert "¥" not in part  # the company's money is not the operator's
+    open_links(app, world.op_en, mail)
+    assert "2026年12月9日" in text_of(the_mail(received, world.op_ja))
+    for operator in (world.op_en, world.op_ja):
+        (notice,) = notices_of(operator)
+        assert notice.kind == "workspace_operator_changed"
+        stored = json.loads(notice.params)
+        assert not {"price", "charged", "refunded", "kept", "refund"} & set(stored)
+    with force_locale("en"):
+        assert notices.notice_text(notice.kind, notice) == (
+            f"Workspace booking {booking.id} at Shonan Office moved: Desk A, Tue 8 Dec"
+            " 10:00–11:00 → Booth 1, Wed 9 Dec 14:00–16:00"
+        )
+    assert not notices_of(world.op_other)
+
+
+def test_a_cheaper_time_mails_the_yen_returned_in_the_reader_s_language(app, db, inbox, world):
+    booking = book(world.employee_ja, world.desk, at(TUESDAY, 10), at(TUESDAY, 12))
+    run_outbox()
+    inbox.clear()
+
+    change(world.employee_ja, booking, world.desk, at(TUESDAY, 10), at(TUESDAY, 11))
+    received = delivered(inbox, world)
+
+    mail = the_mail(received, world.employee_ja)
+    text = text_of(mail)
+    assert "10:00–12:00" in text and "10:00–11:00" in text
+    assert "2026年12月8日" in text
+    # The new price, the yen returned to the company, the late refund of the new time.
+    assert yen_amounts(text) == [1000, 1000, 500]
+    assert not received[world.employee.email]
+    notice = notices_of(world.employee_ja)[-1]
+    assert notice.kind == "workspace_changed"
+    with force_locale("en"):
+        assert notices.notice_text(notice.kind, notice).endswith(
+            "now ¥1,000 (tax incl.), ¥1,000 (tax incl.) back"
+        )
+
+
+def test_an_operator_may_switch_the_change_mail_off_and_keeps_the_notice(app, db, inbox, world):
+    assert BY_NAME["workspace_operator_changed"] in kinds_for_role(Role.OPERATOR)
+    assert BY_NAME["workspace_changed"] not in kinds_for_role(Role.OPERATOR)
+    page = signed_in(app, world.op_en).get("/account/notifications").get_data(as_text=True)
+    assert 'value="workspace_operator_changed"' in page
+    db.session.add(MailOptOut(user_id=world.op_en.id, kind="workspace_operator_changed",
+                              created_at=NOW))  # fmt: skip
+    db.session.commit()
+    booking = book(world.employee, world.desk, at(TUESDAY, 10), at(TUESDAY, 11))
+    change(world.employee, booking, world.desk, at(WEDNESDAY, 10), at(WEDNESDAY, 11))
+
+    received = delivered(inbox, world)
+
+    assert not received[world.op_en.email]
+    assert [n.kind for n in notices_of(world.op_en)] == ["workspace_operator_changed"]
+    assert len(received[world.op_ja.email]) == 1
+    # The same price: nothing charged or returned, and the employee is told so.
+    subjects = [subject_of(m) for m in received[world.employee.email]]
+    assert len(subjects) == 2 and subjects[1].startswith("Workspace booking changed")
+    text = text_of(received[world.employee.email][1])
+    assert "Nothing more was charged and nothing was refunded." in text
+
+
+def test_a_change_cancelled_before_it_was_told_still_says_the_yen_but_no_terms(
+    app, db, inbox, world
+):
+    booking = book(world.employee, world.desk, at(TUESDAY, 10), at(TUESDAY, 11))
+    change(world.employee, booking, world.desk, at(TUESDAY, 10), at(TUESDAY, 12))
+    cancel_workspace(booking, NOW, world.employee)
+    db.session.commit()
+
+    received = delivered(inbox, world)
+
+    (mail,) = [m for m in received[world.employee.email] if "changed" in subject_of(m)]
+    text = text_of(mail)
+    assert "¥1,000 (tax incl.) more was paid from your company's stay credit." in text
+    assert "Cancellation terms" not in text  # the cancellation's mail tells what came back
+
+
+def test_a_change_event_about_another_company_s_booking_tells_nobody(app, db, inbox, world):
+    """A forged or stale event (its booking is not the event's company's): no mail, no
+    notice, no webhook body."""
+    ours = _endpoint(db, "workspace.changed", operator_id=world.operator.id)
+    booking = book(world.stranger, world.desk, at(TUESDAY, 10), at(TUESDAY, 11))
+    run_outbox()
+    inbox.clear()
+    ev.emit(
+        ev.WORKSPACE_CHANGED,
+        NOW,
+        company_id=world.company.id,
+        operator_id=world.operator.id,
+        user_id=world.employee.id,
+        subject=("workspace_booking", booking.id),
+        data={"old_unit_id": world.desk.id, "old_start": at(TUESDAY, 9).isoformat(),
+              "old_end": at(TUESDAY, 10).isoformat(), "charged": 0, "refunded": 0, "kept": 0},
+    )  # fmt: skip
+    db.session.commit()
+
+    received = delivered(inbox, world)
+
+    assert not any(received.values())
+    assert not notices_of(world.employee) and not notices_of(world.op_en)
+    assert not _bodies(ours)
 
 
 # -- with a stay -----------------------------------------------------------------------------
@@ -494,10 +683,46 @@ def test_the_webhooks_go_to_the_facility_s_operator_only(app, db, world):
     assert no_show["released_at"] == "2026-12-08T01:30:00Z"
 
 
-def test_only_an_operator_may_choose_the_workspace_webhooks(app, db, world):
-    assert {ev.WORKSPACE_BOOKED, ev.WORKSPACE_CANCELLED, ev.WORKSPACE_NO_SHOW} <= set(
-        OPERATOR_WEBHOOK_TYPES
+def test_a_change_s_webhook_goes_to_the_facility_s_operator_with_where_it_was(app, db, world):
+    ours = _endpoint(db, "workspace.changed", operator_id=world.operator.id)
+    booked_only = _endpoint(db, "workspace.booked", operator_id=world.operator.id)
+    theirs = _endpoint(db, "workspace.changed", operator_id=world.op_other.operator_id)
+    company = _endpoint(db, "booking.changed", company_id=world.company.id)
+    booking = book(world.employee, world.desk, at(TUESDAY, 10), at(TUESDAY, 11))
+    change(world.employee, booking, world.booth, at(WEDNESDAY, 14), at(WEDNESDAY, 16))
+
+    run_outbox()
+
+    (body,) = _bodies(ours)
+    assert body["type"] == "workspace.changed"
+    obj = body["data"]["object"]
+    assert (obj["object"], obj["id"], obj["status"]) == (
+        "workspace_booking",
+        booking.id,
+        "confirmed",
     )
+    assert obj["unit"]["name"] == "Booth 1"
+    assert (obj["starts_at"], obj["ends_at"]) == ("2026-12-09T05:00:00Z", "2026-12-09T07:00:00Z")
+    assert obj["total_yen"] == 2000 and obj["minutes"] == 120
+    assert obj["previous"] == {
+        "unit_id": world.desk.id,
+        "starts_at": "2026-12-08T01:00:00Z",  # 10:00 in Tokyo
+        "ends_at": "2026-12-08T02:00:00Z",
+    }
+    assert obj["guest"] == {"name": world.employee.name}
+    assert "charged_yen" not in obj and "refunded_yen" not in obj
+    assert world.employee.email not in json.dumps(body, ensure_ascii=False)
+    assert [b["type"] for b in _bodies(booked_only)] == ["workspace.booked"]
+    assert not _bodies(theirs) and not _bodies(company)
+
+
+def test_only_an_operator_may_choose_the_workspace_webhooks(app, db, world):
+    assert {
+        ev.WORKSPACE_BOOKED,
+        ev.WORKSPACE_CANCELLED,
+        ev.WORKSPACE_CHANGED,
+        ev.WORKSPACE_NO_SHOW,
+    } <= set(OPERATOR_WEBHOOK_TYPES)
     with pytest.raises(WebhookError):
         create_endpoint(
             Owner(company_id=world.company.id),
@@ -509,8 +734,21 @@ def test_only_an_operator_may_choose_the_workspace_webhooks(app, db, world):
             allow_private=True,
         )
     db.session.rollback()
+    with pytest.raises(WebhookError):
+        create_endpoint(
+            Owner(company_id=world.company.id),
+            world.admin,
+            "https://hooks.example.com/x",
+            "",
+            ["workspace.changed"],
+            NOW,
+            allow_private=True,
+        )
+    db.session.rollback()
     form = signed_in(app, world.op_en).get("/operator/webhooks/new").get_data(as_text=True)
     assert 'value="workspace.no_show"' in form
+    assert 'value="workspace.changed"' in form
+    assert "A desk, booth or meeting room booking was changed" in form
     assert "A desk, booth or meeting room was booked" in form
 
 
