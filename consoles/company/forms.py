@@ -86,13 +86,12 @@ def entry_kind_label(entry) -> str:
     return str(ENTRY_KIND_LABELS.get(entry.kind, entry.kind))
 
 
-def entry_booking(entry) -> str:
-    """The booking a ledger entry belongs to: ``#12`` for a stay, ``W12`` for workspace."""
+def entry_number(entry) -> int | None:
+    """The number of the booking a ledger entry belongs to, a stay's or a workspace
+    booking's (its kind says which: ``entry_kind_label``)."""
     if entry.booking_id is not None:
-        return f"#{entry.booking_id}"
-    if entry.workspace_booking_id is not None:
-        return f"W{entry.workspace_booking_id}"
-    return ""
+        return entry.booking_id
+    return entry.workspace_booking_id
 
 
 # The notes billing.ledger writes on its own entries, in the reader's language.

@@ -42,8 +42,8 @@ from consoles.company.forms import (
     PolicyForm,
     SeatsForm,
     SubscribeForm,
-    entry_booking,
     entry_kind_label,
+    entry_number,
 )
 from core.csv import csv_download, write_csv
 from core.db import edge_now, tokyo_today
@@ -405,7 +405,7 @@ def usage():
         stays=usage_report.upcoming_stays(company_id, tokyo_today(now)),
         entries=services.entries_of(company_id, limit=LEDGER_ON_PAGE),
         entry_kind=entry_kind_label,
-        entry_booking=entry_booking,
+        entry_number=entry_number,
         ledger_limit=LEDGER_ON_PAGE,
     )
 
@@ -432,7 +432,7 @@ def ledger_csv(entries) -> str:
             int(entry.amount),
             int(entry.balance_after),
             entry.user.email if entry.user else "",
-            int(entry.booking_id) if entry.booking_id is not None else entry_booking(entry),
+            "" if entry_number(entry) is None else int(entry_number(entry)),
             entry_note(entry.note),
         ]
         for entry in reversed(entries)

@@ -679,9 +679,9 @@ def test_workspace_entries_say_workspace_in_the_ledger_and_its_csv(
 
     html = page(browser.get("/company/usage"))
     row = re.search(r'<tr data-entry-id="\d+" class="entry-spend">(.*?)</tr>', html, re.S)
-    assert row and "Workspace" in row.group(1) and f"W{booked.id}" in row.group(1)
+    assert row and "Workspace" in row.group(1) and f"#{booked.id}" in row.group(1)
     rows = list(csv.reader(io.StringIO(browser.get("/company/usage.csv").get_data(as_text=True))))
-    assert rows[-1][1] == "Workspace" and rows[-1][5] == f"W{booked.id}"
+    assert rows[-1][1] == "Workspace" and rows[-1][5] == str(booked.id)
     assert rows[-1][2] == str(-booked.total_price)
 
 
