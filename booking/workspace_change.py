@@ -35,7 +35,13 @@ from sqlalchemy import select
 
 from accounts import events
 from accounts.models import User
-from availability.workspace import claim, hold_of_booking, holds_between, release
+from availability.workspace import (
+    claim,
+    hold_of_booking,
+    holds_between,
+    reconcile_unit,
+    release,
+)
 from billing.workspace_ledger import (
     FREE_CANCELLATION_HOURS,
     WorkspaceChangeMoney,
@@ -237,6 +243,7 @@ def change_workspace(
     money = WorkspaceChangeMoney(booking.total_price, line.price.total)
     _check_expected(money, expected_difference, expected_total)
     old = (booking.unit_id, booking.starts_at, booking.ends_at)
+    old_unit = booking.unit
     # Give the old time back and take the new one together: the new time may overlap the
     # old, and a refusal restores the old hold with the savepoint.
     with db.session.begin_nested():
@@ -250,6 +257,7 @@ def change_workspace(
     booking.base_price = line.price.base
     booking.price_reasons = ",".join(line.price.reasons)
     db.session.flush()
+    reconcile_unit(old_unit, now)  # an imported event waiting for the old time takes it
     refund_difference(booking, money.refunded, now)
     charge_difference(booking, actor, money.charged, now, grace_days)
     emit_workspace_event(

@@ -30,6 +30,7 @@ from booking.workspace import (
     cancel_workspace,
     minutes_booked,
 )
+from booking.workspace_change import change_workspace
 from booking.workspace_checkin import check_in, release_no_shows
 from booking.workspace_models import WorkspaceBooking, WorkspaceStatus
 from booking.workspace_search import day_view
@@ -339,3 +340,16 @@ def test_a_released_no_show_hands_its_time_to_an_imported_event(db, employee, de
     assert db.session.get(WorkspaceBooking, booking.id).status == WorkspaceStatus.NO_SHOW
     assert db.session.get(WorkspaceBlock, block.id).held
     assert block_holds(db, block.id) == [(at(TUESDAY, 11), at(TUESDAY, 13))]
+
+
+def test_a_changed_booking_hands_its_old_time_to_an_imported_event(db, employee, desk):
+    booking = book(employee, desk, at(TUESDAY, 10), at(TUESDAY, 11))
+    db.session.commit()
+    block = waiting_event(db, desk, at(TUESDAY, 10), at(TUESDAY, 11))
+
+    change_workspace(employee, booking.id, desk.id, at(WEDNESDAY, 10), at(WEDNESDAY, 11), NOW)
+    db.session.commit()
+
+    db.session.expire_all()
+    assert db.session.get(WorkspaceBlock, block.id).held
+    assert block_holds(db, block.id) == [(at(TUESDAY, 10), at(TUESDAY, 11))]
