@@ -28,6 +28,7 @@ def test_a_company_admin_s_member_and_policy_changes_are_audited(app, db, make_u
         "employee_monthly_cap": "50000",
         "overage": "refuse",
         "overage_monthly_limit": "0",
+        "max_workspace_hours_per_month": "40",  # unchanged: not in the audit's diff
     }
     assert browser.post("/company/policy", data=policy).status_code == 303
     assert browser.post("/company/policy", data=policy).status_code == 303  # no change
