@@ -96,7 +96,7 @@ def build_network(
         client_user_ids=client_user_ids,
         client_tokens=client_tokens,
     )
-    _settle(backend)
+    settle(backend)
     network.build_seconds = time.perf_counter() - started
     return network
 
@@ -413,7 +413,7 @@ def _reset_sequences() -> None:
     db.session.commit()
 
 
-def _settle(backend: str) -> None:
+def settle(backend: str) -> None:
     """Leave the database as a long-running one would be after a bulk load.
 
     PostgreSQL: VACUUM ANALYZE, which autovacuum would do shortly after the load.

@@ -87,7 +87,7 @@ sys.path[:0] = [str(BENCH_DIR.parent), str(BENCH_DIR)]
 
 import psycopg  # noqa: E402
 import pyotp  # noqa: E402
-from bench_network import NOW, TODAY, BulkLoader, fund_company  # noqa: E402
+from bench_network import NOW, TODAY, BulkLoader, fund_company, settle  # noqa: E402
 from PIL import Image  # noqa: E402
 from sqlalchemy import event, func, insert, make_url, select, text  # noqa: E402
 
@@ -465,20 +465,6 @@ def write_registers(booking_ids: list[int], employee: int, rng: random.Random) -
             images += 1
     db.session.commit()
     return images
-
-
-def settle(backend: str) -> None:
-    db.session.remove()
-    raw = db.engine.raw_connection()
-    try:
-        if backend == "postgresql":
-            raw.driver_connection.autocommit = True
-            raw.driver_connection.execute("VACUUM ANALYZE")
-        else:
-            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        raw.close()
-    db.engine.dispose()
 
 
 # --- Timing -------------------------------------------------------------------------------

@@ -67,7 +67,14 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH_DIR.parent), str(BENCH_DIR)]
 
 import psycopg  # noqa: E402
-from bench_network import NOW, TODAY, BulkLoader, facilities_per_prefecture, fund_company  # noqa: E402
+from bench_network import (  # noqa: E402
+    NOW,
+    TODAY,
+    BulkLoader,
+    facilities_per_prefecture,
+    fund_company,
+    settle,
+)
 from sqlalchemy import event, insert, make_url, select, text  # noqa: E402
 from workspace_plan import (  # noqa: E402
     SEARCH_FROM,
@@ -186,21 +193,6 @@ def load(backend: str, plan: Plan, company_id: int) -> None:
                 )
             )
         db.session.commit()
-
-
-def settle(backend: str) -> None:
-    """As a long-running database would be after a bulk load (see bench_network)."""
-    db.session.remove()
-    raw = db.engine.raw_connection()
-    try:
-        if backend == "postgresql":
-            raw.driver_connection.autocommit = True
-            raw.driver_connection.execute("VACUUM ANALYZE")
-        else:
-            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        raw.close()
-    db.engine.dispose()
 
 
 # --- Timing -------------------------------------------------------------------------------
