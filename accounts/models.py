@@ -27,6 +27,7 @@ class Role(StrEnum):
     COMPANY_ADMIN = "company_admin"  # 企業管理者
     OPERATOR = "operator"  # 施設運営者
     PLATFORM_ADMIN = "platform_admin"
+    SHOP = "shop"  # 地域クーポン取扱店: a local shop's staff (regions.models.ShopMember)
 
 
 COMPANY_ROLES = (Role.EMPLOYEE, Role.COMPANY_ADMIN)
@@ -61,6 +62,11 @@ class Company(db.Model):
     # The month the company's fiscal year begins (4: April–March, as most Japanese
     # companies): the year of an employee's subsidy cap and the outcome report's default.
     fiscal_year_start_month: Mapped[int] = mapped_column(default=4, server_default=text("4"))
+    # The company's industry (日本標準産業分類 大分類, one letter A–T; accounts.industries):
+    # regions see the companies that sent visitors by industry, never by name.
+    industry: Mapped[str | None] = mapped_column(String(1))
+    # Whether employees may pay a regional programme's fee from the company's credit.
+    programmes_on_credit: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     __table_args__ = (
         CheckConstraint("max_nights_per_stay > 0", name="max_nights_per_stay_positive"),
@@ -110,6 +116,10 @@ class OperatorOrg(db.Model):
     kind: Mapped[str] = mapped_column(
         String(20), default=OperatorKind.COMPANY, server_default=text("'company'")
     )
+    # 全国地方公共団体コード (six digits with the check digit) of the municipality this
+    # organisation is, set by the platform admin: it reads that region's report and funds
+    # its local coupons. None for every other organisation.
+    municipality_code: Mapped[str | None] = mapped_column(String(6), unique=True)
     # Suspended by the platform admin: its facilities leave search, bookings stay.
     suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -177,13 +187,15 @@ class User(UserMixin, db.Model):
 
     __table_args__ = (
         CheckConstraint(
-            "role IN ('employee', 'company_admin', 'operator', 'platform_admin')", name="role_known"
+            "role IN ('employee', 'company_admin', 'operator', 'platform_admin', 'shop')",
+            name="role_known",
         ),
         CheckConstraint(
             "(role IN ('employee', 'company_admin') AND company_id IS NOT NULL"
             " AND operator_id IS NULL)"
             " OR (role = 'operator' AND operator_id IS NOT NULL AND company_id IS NULL)"
-            " OR (role = 'platform_admin' AND company_id IS NULL AND operator_id IS NULL)",
+            " OR (role IN ('platform_admin', 'shop') AND company_id IS NULL"
+            " AND operator_id IS NULL)",
             name="role_membership",
         ),
         UniqueConstraint("company_id", "external_id", name="uq_user_company_external_id"),

@@ -27,6 +27,7 @@ import lodging
 import notifications
 import operations
 import pricing
+import regions
 from core.config import INSTANCE_DIR, load_config
 
 # The layers, bottom first (docs/ARCHITECTURE.md): each may import those before it.
@@ -39,6 +40,7 @@ PACKAGES = (
     billing,
     lodging,
     hr,
+    regions,
     booking,
     calendars,
     identity,

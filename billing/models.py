@@ -180,6 +180,10 @@ class EntryKind(StrEnum):
     # 宿泊税: a stay's municipal accommodation tax, charged (−) with the stay and given
     # back (+) for the nights not stayed (billing.tax_ledger)
     ACCOMMODATION_TAX = "accommodation_tax"
+    # A regional programme's fee paid from the credit (−), and given back (+) when the
+    # employee leaves in time or the organiser cancels (regions.programme_money)
+    PROGRAMME = "programme"
+    PROGRAMME_REFUND = "programme_refund"
 
 
 class CreditEntry(db.Model):
@@ -199,6 +203,8 @@ class CreditEntry(db.Model):
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("booking.id"))
     # A workspace booking's spend and refund (booking.workspace); never with booking_id.
     workspace_booking_id: Mapped[int | None] = mapped_column(ForeignKey("workspace_booking.id"))
+    # A regional programme's sign-up (regions.models.ProgrammeSignup): its fee and refund.
+    programme_signup_id: Mapped[int | None] = mapped_column(ForeignKey("programme_signup.id"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"))
     period_start: Mapped[date | None] = mapped_column(Date)
@@ -212,12 +218,12 @@ class CreditEntry(db.Model):
     __table_args__ = (
         CheckConstraint(
             "kind IN ('grant', 'spend', 'refund', 'carry_over', 'expiry', 'overage', 'change',"
-            " 'accommodation_tax')",
+            " 'accommodation_tax', 'programme', 'programme_refund')",
             name="kind_known",
         ),
         CheckConstraint(
-            "(kind IN ('grant', 'refund', 'overage') AND amount > 0)"
-            " OR (kind IN ('spend', 'expiry') AND amount < 0) OR kind = 'carry_over'"
+            "(kind IN ('grant', 'refund', 'overage', 'programme_refund') AND amount > 0)"
+            " OR (kind IN ('spend', 'expiry', 'programme') AND amount < 0) OR kind = 'carry_over'"
             " OR (kind IN ('change', 'accommodation_tax') AND amount <> 0)",
             name="amount_sign",
         ),
@@ -237,6 +243,15 @@ class CreditEntry(db.Model):
             unique=True,
             sqlite_where=text("kind IN ('spend', 'refund')"),
             postgresql_where=text("kind IN ('spend', 'refund')"),
+        ),
+        # A programme sign-up is charged and refunded once each.
+        Index(
+            "uq_credit_entry_programme_signup_once",
+            "programme_signup_id",
+            "kind",
+            unique=True,
+            sqlite_where=text("programme_signup_id IS NOT NULL"),
+            postgresql_where=text("programme_signup_id IS NOT NULL"),
         ),
         CheckConstraint("booking_id IS NULL OR workspace_booking_id IS NULL", name="one_booking"),
         UniqueConstraint("invoice_id", "kind"),
