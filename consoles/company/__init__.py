@@ -7,7 +7,9 @@ from flask import Flask
 
 from consoles.company import (  # noqa: F401  (policy_views: pages on hr_views.bp)
     audit_views,
+    coupon_views,
     hr_views,
+    matching_views,
     member_views,
     policy_views,
     report_api,

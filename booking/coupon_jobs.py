@@ -1,0 +1,1 @@
+"""(issue 20: being written)"""
