@@ -65,6 +65,19 @@ The types, and what ``data`` holds for each:
   difference charged or returned in full, so "kept" is always 0)
 - ``workspace.no_show``: {"refund": yen} (nobody checked in in time: the rest of its
   time was released)
+- ``programme.joined``, ``programme.waitlisted``, ``programme.promoted`` (a freed place
+  went to the first on the waitlist), ``programme.left``, ``programme.cancelled`` (the
+  organiser cancelled the session; one event per sign-up), ``programme.message`` (the
+  organiser wrote to the session's participants; one event per sign-up): subject
+  ``("programme_signup", id)``, user_id the employee, company_id theirs, operator_id the
+  organiser; data {"programme_id", "session_id", "title_ja", "title_en", "starts_at",
+  "ends_at" (ISO instants), "participants", "fee": yen, "refund": yen, "reason",
+  "message_id"} as each applies
+- ``coupons.issued``: {"booking_id", "count", "amount": yen each, "total": yen,
+  "municipality_code", "valid_from", "valid_until"} (a stay's local coupons)
+- ``match.requested`` (per operator organisation that may answer), ``match.proposed``
+  (to the company), ``match.accepted`` (to the proposing organisation): subject
+  ``("match_request", id)``; data {"title", "proposal_id"} as each applies
 """
 
 from __future__ import annotations
@@ -109,6 +122,16 @@ WORKSPACE_BOOKED = "workspace.booked"
 WORKSPACE_CANCELLED = "workspace.cancelled"
 WORKSPACE_CHANGED = "workspace.changed"
 WORKSPACE_NO_SHOW = "workspace.no_show"
+PROGRAMME_JOINED = "programme.joined"
+PROGRAMME_WAITLISTED = "programme.waitlisted"
+PROGRAMME_PROMOTED = "programme.promoted"
+PROGRAMME_LEFT = "programme.left"
+PROGRAMME_CANCELLED = "programme.cancelled"
+PROGRAMME_MESSAGE = "programme.message"
+COUPONS_ISSUED = "coupons.issued"
+MATCH_REQUESTED = "match.requested"
+MATCH_PROPOSED = "match.proposed"
+MATCH_ACCEPTED = "match.accepted"
 
 EVENT_TYPES = (
     BOOKING_CREATED,
@@ -138,6 +161,16 @@ EVENT_TYPES = (
     WORKSPACE_CANCELLED,
     WORKSPACE_CHANGED,
     WORKSPACE_NO_SHOW,
+    PROGRAMME_JOINED,
+    PROGRAMME_WAITLISTED,
+    PROGRAMME_PROMOTED,
+    PROGRAMME_LEFT,
+    PROGRAMME_CANCELLED,
+    PROGRAMME_MESSAGE,
+    COUPONS_ISSUED,
+    MATCH_REQUESTED,
+    MATCH_PROPOSED,
+    MATCH_ACCEPTED,
 )
 
 
