@@ -87,4 +87,5 @@ def init_app(app: Flask) -> None:
                 " price of the time given back"
             ),
         ),
+        *coupon_jobs.JOBS,  # local coupons issued, withdrawn and expired (issue 20)
     )

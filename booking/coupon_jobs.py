@@ -1,1 +1,3 @@
-"""(issue 20: being written)"""
+"""(issue 20: being written) The local coupons' jobs."""
+
+JOBS: tuple = ()
