@@ -49,6 +49,7 @@ from demo.data import (
 )
 from demo.lodging import ensure_tax_rules, fill_registers, licence_of
 from demo.photos import add_demo_photos
+from demo.regions import seed_regions
 from demo.workspace import add_workspace
 from facilities.models import Facility, Unit
 from facilities.regions import PREFECTURES_BY_CODE
@@ -146,6 +147,7 @@ def seed_demo(
     demo_users, demo_employees = _demo_accounts(operators, companies, password_hash, since)
     db.session.flush()
     _demo_hr_policy(companies["acme"])
+    region_people = seed_regions(now, companies, password_hash, since)
     if photo_dir is not None:
         add_demo_photos(facilities, photo_dir, now)
 
@@ -163,7 +165,7 @@ def seed_demo(
         "facilities": len(facilities),
         "units": sum(len(f.units) for f in facilities),
         "bookings": bookings,
-        "users": len(demo_users) + len(background),
+        "users": len(demo_users) + len(background) + len(region_people),
     }
 
 
