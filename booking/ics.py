@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from icalendar import Calendar, Event
 
 from booking.models import Booking
+from regions.models import ProgrammeSignup
 
 
 def stay_calendar(
@@ -16,13 +18,15 @@ def stay_calendar(
     locale: str,
     description: str,
     method: str = "PUBLISH",
+    programmes: Sequence[ProgrammeSignup] = (),
 ) -> bytes:
     """All-day event over [check_in, check_out): DTEND is exclusive, so it ends on check-out day.
 
     The UID is the stay's own (``booking-<id>@<domain>``), whether the file is downloaded
     from the stay's page or attached to its confirmation mail, so a calendar that reads
     both keeps one event. ``method``: the iTIP method (PUBLISH: a copy to keep, no reply
-    asked for).
+    asked for). ``programmes``: the places joined for the stay, each a timed event of
+    its own (``programme-signup-<id>@<domain>``).
     """
     facility = booking.unit.facility
     cal = Calendar()
@@ -41,4 +45,22 @@ def stay_calendar(
     event.add("description", description)
     event.add("status", "CONFIRMED" if booking.is_live else "CANCELLED")
     cal.add_component(event)
+    for signup in programmes:
+        cal.add_component(_programme_event(signup, domain, now, locale))
     return cal.to_ical()
+
+
+def _programme_event(signup: ProgrammeSignup, domain: str, now: datetime, locale: str) -> Event:
+    """A programme session joined for the stay, from its start to its end (UTC)."""
+    session = signup.session
+    programme = session.programme
+    event = Event()
+    event.add("uid", f"programme-signup-{signup.id}@{domain}")
+    event.add("dtstamp", now)
+    event.add("dtstart", session.starts_at)
+    event.add("dtend", session.ends_at)
+    event.add("summary", programme.title(locale))
+    if programme.meeting_point:
+        event.add("location", programme.meeting_point)
+    event.add("status", "CONFIRMED")
+    return event

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import jpholiday
 from flask_babel import LazyString, lazy_ngettext
@@ -22,6 +22,7 @@ from facilities.models import YES_NO_AMENITIES, Facility, FacilityKind, Unit
 from facilities.regions import prefecture_codes_in
 from pricing.models import NightlyPrice
 from pricing.prices import NightPrice, night_prices
+from regions.programmes import facility_ids_with_sessions
 
 AMENITIES = (*YES_NO_AMENITIES, "work_desks")
 
@@ -300,8 +301,32 @@ def attach_facilities(results: list[FacilityResult]) -> None:
         r.facility = facilities[r.facility_id]
 
 
-def search_page(query: SearchQuery, page: int, per_page: int) -> Page:
+def facilities_with_programmes(
+    facility_ids: list[int], check_in: date, check_out: date, now: datetime
+) -> set[int]:
+    """Of these facilities, those with a regional programme's session within 20 km from
+    check-in to check-out day (issue 20: the search's filter and badge)."""
+    if not facility_ids:
+        return set()
+    rows = db.session.execute(
+        select(Facility.id, Facility.latitude, Facility.longitude).where(
+            Facility.id.in_(facility_ids)
+        )
+    ).all()
+    return facility_ids_with_sessions([tuple(r) for r in rows], check_in, check_out, now)
+
+
+def search_page(
+    query: SearchQuery, page: int, per_page: int, *, programmes_at: datetime | None = None
+) -> Page:
+    """A page of ``search``; with ``programmes_at`` (now), only the facilities with a
+    programme session nearby during the stay."""
     results = search(query)
+    if programmes_at is not None:
+        near = facilities_with_programmes(
+            [r.facility_id for r in results], query.check_in, query.check_out, programmes_at
+        )
+        results = [r for r in results if r.facility_id in near]
     page = Page.number(page, len(results), per_page)
     items = results[(page - 1) * per_page : page * per_page]
     attach_facilities(items)

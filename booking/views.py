@@ -62,6 +62,8 @@ from facilities.photos import cover_photos, facility_photos
 from hr.models import PURPOSE_LABELS, Purpose
 from hr.subsidy import Companions
 from lodging.tax import TaxTable
+from regions.models import SignupStatus
+from regions.programmes import sessions_near, signups_for_booking
 
 bp = Blueprint("booking", __name__)
 bp.add_app_template_filter(package_views.tokyo_time, "desk_time")
@@ -150,6 +152,8 @@ def home():
         form.check_out.data = today + timedelta(days=21)
     page = query = error = suggestions = terms = None
     covers, links, pins, taxes = {}, {}, [], {}
+    # Issue 20: only facilities with regional programmes nearby during the stay.
+    with_programmes, programme_badges = request.args.get("programmes") == "y", set()
     if "check_in" in request.args:
         if form.validate():
             query = form.to_query()
@@ -161,7 +165,13 @@ def home():
                 raw_page = request.args.get("page", "1")
                 page_no = int(raw_page) if re.fullmatch(r"[0-9]{1,6}", raw_page) else 1
                 page = search_service.search_page(
-                    query, page_no, current_app.config["SEARCH_PAGE_SIZE"]
+                    query,
+                    page_no,
+                    current_app.config["SEARCH_PAGE_SIZE"],
+                    programmes_at=now if with_programmes else None,
+                )
+                programme_badges = search_service.facilities_with_programmes(
+                    [r.facility_id for r in page.items], query.check_in, query.check_out, now
                 )
                 terms = stay_terms(query.check_in, today)
                 covers = cover_photos([r.facility_id for r in page.items])
@@ -189,6 +199,8 @@ def home():
         next_stay=stay_options.next_stay(current_user, today) if current_user.books_stays else None,
         amenity_labels=AMENITY_LABELS,
         kind_labels=KIND_LABELS,
+        with_programmes=with_programmes,
+        programme_badges=programme_badges,
     ), status
 
 
@@ -561,7 +573,18 @@ def stay(booking_id: int):
         can_rate=ratings.can_rate(booking, today),
         desks=desks,
         desks_credit=desks_credit(desks),
+        programme_signups=signups_for_booking(booking.id),
+        programmes_near=_programmes_near(booking, today),
     )
+
+
+def _programmes_near(booking, today, limit: int = 5) -> list:
+    """A few programme sessions near the stay's facility within its dates (issue 20)."""
+    if not booking.is_live or booking.check_out < today:
+        return []
+    f = booking.unit.facility
+    start = max(booking.check_in, today)
+    return sessions_near(f.latitude, f.longitude, start, booking.check_out, edge_now())[:limit]
 
 
 @bp.get("/stays/<int:booking_id>.ics")
@@ -580,6 +603,7 @@ def stay_ics(booking_id: int):
         edge_now(),
         current_locale(),
         description,
+        programmes=signups_for_booking(booking.id, statuses=(SignupStatus.JOINED,)),
     )
     return Response(
         body,

@@ -130,6 +130,7 @@ def object_types(*, company_id: int | None = None, operator_id: int | None = Non
 
 # The reader's words for the actions this issue records; any other shows its code.
 ACTION_LABELS = {
+    "match.accepted": _l("Matching proposal accepted"),
     "booking.approved": _l("Stay approved"),
     "booking.rejected": _l("Stay rejected"),
     "booking.approval_expired": _l("Approval request expired"),

@@ -20,6 +20,7 @@ from booking import (
     approval_api,
     cancellation,
     changes,
+    programme_api,
     register_api,
     search,
     services,
@@ -269,7 +270,7 @@ def _as_api_answer(cls: type, code: str) -> tuple[int, str]:
 
 def _answerable_errors() -> set[tuple[int, str]]:
     answers = _literal_errors(errors, "_api_body")
-    for module in (api, approval_api, register_api, workspace_api):
+    for module in (api, approval_api, register_api, workspace_api, programme_api):
         answers |= _literal_errors(module, "ApiError")
     credit_codes = {code for _cls, code in _raised_rule_errors(ledger, ledger.CreditRefused)}
     raised = _raised_rule_errors(services, services.BookingError)

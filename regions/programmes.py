@@ -1,0 +1,611 @@
+"""Finding a region's programmes and joining them: the employee's side (issue 20).
+
+What is on offer: the published sessions still ahead, by place and Tokyo date
+(``published_sessions``), near a point such as a facility (``sessions_near``), and which
+facilities have any nearby (``facility_ids_with_sessions``, for the search's badge).
+
+Joining (``join``) takes the session's row lock and checks everything again under it:
+the programme published, the session scheduled and not begun, the participants within
+1–20 and the session's capacity, a stay when the programme requires one (the booking
+layer decides ``has_stay``: this package knows stays by id only), not joined already.
+Seats are counted in ``ProgrammeSession.seats_taken``, changed only under that lock,
+so a session never takes more participants than it has seats however many join at
+once. A full session refuses (``SessionFull``) or, when asked, puts the sign-up on its
+waitlist. A fee paid from the company's credit is charged in the same savepoint as the
+seats, so a refused charge leaves nothing behind (``regions.programme_money``).
+
+Leaving (``leave``) frees the seats and gives a credit-paid fee back until the refund
+deadline, then ``promote_waitlist`` gives freed places to the waitlist in order.
+
+Services flush only; the caller commits (or rolls back on a ``RuleError``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time, timedelta
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.orm import joinedload
+
+from accounts import events
+from accounts.models import Company, OperatorOrg, User
+from core.db import TOKYO, in_id_range
+from core.errors import RuleError
+from core.extensions import db
+from regions import programme_money
+from regions.models import (
+    PriceKind,
+    Programme,
+    ProgrammeSession,
+    ProgrammeSignup,
+    SessionStatus,
+    SignupStatus,
+)
+
+MIN_PARTICIPANTS = 1
+MAX_PARTICIPANTS = 20  # the table's own bound (programme_signup.participants_range)
+NEAR_KM = 20  # "near a stay": within this many kilometres of the facility
+KM_PER_DEGREE = 111.32  # of latitude, and of longitude at the equator
+EARTH_RADIUS_KM = 6371.0
+# A sign-up that holds or waits for a place.
+CURRENT = (SignupStatus.JOINED, SignupStatus.WAITLISTED)
+DEFAULT_GRACE_DAYS = 7  # core.config's BILLING_GRACE_DAYS default, outside a request
+
+
+class ProgrammeError(RuleError):
+    """Joining or leaving refused by a rule; ``code`` says which."""
+
+
+class ProgrammeNotFound(ProgrammeError):
+    """No such session or sign-up for this person (another's is not found either)."""
+
+    code = "not_found"
+
+
+class ProgrammeForbidden(ProgrammeError):
+    code = "forbidden"
+
+
+class SessionFull(ProgrammeError):
+    """Every seat of the session is taken (and the caller did not ask to wait)."""
+
+    code = "full"
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+def tokyo_start(day: date) -> datetime:
+    """The instant a Tokyo date begins."""
+    return datetime.combine(day, time(0), tzinfo=TOKYO)
+
+
+def tokyo_date(moment: datetime) -> date:
+    return moment.astimezone(TOKYO).date()
+
+
+def _offered(now: datetime):
+    """Sessions anyone may see: published programme of an organisation not suspended,
+    scheduled, starting after ``now``; the programme loaded."""
+    return (
+        select(ProgrammeSession)
+        .join(Programme, ProgrammeSession.programme_id == Programme.id)
+        .join(OperatorOrg, Programme.operator_id == OperatorOrg.id)
+        .where(
+            Programme.published_at.is_not(None),
+            OperatorOrg.suspended_at.is_(None),
+            ProgrammeSession.status == SessionStatus.SCHEDULED,
+            ProgrammeSession.starts_at > now,
+        )
+        .options(joinedload(ProgrammeSession.programme))
+        .order_by(ProgrammeSession.starts_at, ProgrammeSession.id)
+    )
+
+
+def _within_days(query, start: date | None, end: date | None):
+    """Sessions starting on a Tokyo date from ``start`` to ``end``, both included."""
+    if start is not None:
+        query = query.where(ProgrammeSession.starts_at >= tokyo_start(start))
+    if end is not None:
+        query = query.where(ProgrammeSession.starts_at < tokyo_start(end + timedelta(days=1)))
+    return query
+
+
+def published_sessions(
+    *,
+    prefecture: int | None = None,
+    municipality_code: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    now: datetime,
+    kind: str | None = None,
+    limit: int | None = 500,
+) -> list[ProgrammeSession]:
+    """Sessions of published programmes still ahead (starting after ``now``), in the
+    prefecture or municipality asked, starting on a Tokyo date within ``start``–``end``
+    (both included; None: open), soonest first, each with its programme loaded."""
+    query = _within_days(_offered(now), start, end)
+    if prefecture is not None:
+        query = query.where(Programme.prefecture == prefecture)
+    if municipality_code is not None:
+        query = query.where(Programme.municipality_code == municipality_code)
+    if kind is not None:
+        query = query.where(Programme.kind == kind)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(db.session.scalars(query).unique())
+
+
+def distance_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    """The great-circle distance between two points, in km (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dlat, dlng = p2 - p1, math.radians(lng2 - lng1)
+    a = math.sin(dlat / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dlng / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _box(query, lat: float, lng: float, km: float):
+    """Programmes within a box around the point (then measured exactly)."""
+    dlat = km / KM_PER_DEGREE
+    dlng = km / (KM_PER_DEGREE * max(0.01, math.cos(math.radians(lat))))
+    return query.where(
+        Programme.latitude.between(lat - dlat, lat + dlat),
+        Programme.longitude.between(lng - dlng, lng + dlng),
+    )
+
+
+def sessions_near(
+    lat: float, lng: float, start: date, end: date, now: datetime, km: float = NEAR_KM
+) -> list[ProgrammeSession]:
+    """Sessions still ahead whose meeting point lies within ``km`` of the point, starting
+    on a Tokyo date from ``start`` to ``end`` (both included: a stay's check-in to its
+    check-out day), soonest first."""
+    query = _box(_within_days(_offered(now), start, end), lat, lng, km)
+    return [
+        s
+        for s in db.session.scalars(query).unique()
+        if distance_km(lat, lng, s.programme.latitude, s.programme.longitude) <= km
+    ]
+
+
+def facility_ids_with_sessions(
+    facilities: Iterable[tuple[int, float, float]],
+    start: date,
+    end: date,
+    now: datetime,
+    km: float = NEAR_KM,
+) -> set[int]:
+    """Of ``facilities`` (id, latitude, longitude), those with a session still ahead
+    within ``km``, starting from ``start`` to ``end`` (Tokyo dates, both included)."""
+    facilities = list(facilities)
+    if not facilities:
+        return set()
+    points = set(
+        db.session.execute(
+            _within_days(_offered(now), start, end)
+            .with_only_columns(Programme.latitude, Programme.longitude)
+            .order_by(None)
+            .distinct()
+        ).all()
+    )
+    return {
+        facility_id
+        for facility_id, lat, lng in facilities
+        if any(distance_km(lat, lng, p_lat, p_lng) <= km for p_lat, p_lng in points)
+    }
+
+
+def offered_programme(programme_id: int) -> Programme | None:
+    """A published programme of an organisation not suspended, else None."""
+    if not in_id_range(programme_id):
+        return None
+    programme = db.session.get(Programme, programme_id)
+    if programme is None or not programme.published or programme.operator.suspended_at:
+        return None
+    return programme
+
+
+def upcoming_sessions(programme: Programme, now: datetime) -> list[ProgrammeSession]:
+    """A programme's scheduled sessions still ahead, soonest first."""
+    return list(
+        db.session.scalars(
+            select(ProgrammeSession)
+            .where(
+                ProgrammeSession.programme_id == programme.id,
+                ProgrammeSession.status == SessionStatus.SCHEDULED,
+                ProgrammeSession.starts_at > now,
+            )
+            .order_by(ProgrammeSession.starts_at, ProgrammeSession.id)
+        )
+    )
+
+
+def _with_programme():
+    return joinedload(ProgrammeSignup.session).joinedload(ProgrammeSession.programme)
+
+
+def signups_of_user(user_id: int) -> list[ProgrammeSignup]:
+    """Every sign-up of the person, the latest session first, sessions and programmes
+    loaded."""
+    return list(
+        db.session.scalars(
+            select(ProgrammeSignup)
+            .join(ProgrammeSession, ProgrammeSignup.session_id == ProgrammeSession.id)
+            .where(ProgrammeSignup.user_id == user_id)
+            .options(_with_programme())
+            .order_by(ProgrammeSession.starts_at.desc(), ProgrammeSignup.id)
+        ).unique()
+    )
+
+
+def signups_for_booking(
+    booking_id: int, *, statuses: Sequence[str] = CURRENT
+) -> list[ProgrammeSignup]:
+    """The sign-ups that go with a stay (``booking.id``) in ``statuses`` (joined or
+    waitlisted unless told), soonest session first, sessions and programmes loaded."""
+    return list(
+        db.session.scalars(
+            select(ProgrammeSignup)
+            .join(ProgrammeSession, ProgrammeSignup.session_id == ProgrammeSession.id)
+            .where(ProgrammeSignup.booking_id == booking_id, ProgrammeSignup.status.in_(statuses))
+            .options(_with_programme())
+            .order_by(ProgrammeSession.starts_at, ProgrammeSignup.id)
+        ).unique()
+    )
+
+
+def signup_of_user(signup_id: int, user_id: int) -> ProgrammeSignup:
+    """The person's own sign-up; anybody else's (or none) is ``ProgrammeNotFound``."""
+    signup = (
+        db.session.scalar(
+            select(ProgrammeSignup)
+            .where(ProgrammeSignup.id == signup_id, ProgrammeSignup.user_id == user_id)
+            .options(_with_programme())
+        )
+        if in_id_range(signup_id)
+        else None
+    )
+    if signup is None:
+        raise ProgrammeNotFound(_l("No such sign-up."))
+    return signup
+
+
+def signup_in_session(session_id: int, user_id: int) -> ProgrammeSignup | None:
+    """The person's sign-up of a session (in any status), or None."""
+    if not in_id_range(session_id):
+        return None
+    return db.session.scalar(
+        select(ProgrammeSignup).where(
+            ProgrammeSignup.session_id == session_id, ProgrammeSignup.user_id == user_id
+        )
+    )
+
+
+def signups_by_session(user_id: int, session_ids: Iterable[int]) -> dict[int, ProgrammeSignup]:
+    """The person's sign-ups of these sessions, by session id."""
+    ids = list(session_ids)
+    if not ids:
+        return {}
+    rows = db.session.scalars(
+        select(ProgrammeSignup).where(
+            ProgrammeSignup.user_id == user_id, ProgrammeSignup.session_id.in_(ids)
+        )
+    )
+    return {s.session_id: s for s in rows}
+
+
+def waitlist_position(signup: ProgrammeSignup) -> int | None:
+    """Where a waitlisted sign-up stands in line (1: next), else None."""
+    if signup.status != SignupStatus.WAITLISTED:
+        return None
+    ahead = db.session.scalar(
+        select(func.count())
+        .select_from(ProgrammeSignup)
+        .where(
+            ProgrammeSignup.session_id == signup.session_id,
+            ProgrammeSignup.status == SignupStatus.WAITLISTED,
+            tuple_(ProgrammeSignup.waitlisted_at, ProgrammeSignup.id)
+            < tuple_(signup.waitlisted_at, signup.id),
+        )
+    )
+    return int(ahead) + 1
+
+
+def fee_for(programme: Programme, participants: int) -> int:
+    """The fee of a sign-up in yen: the price per participant times the participants
+    (paid from the credit or on the day; 0 when free)."""
+    if programme.price_kind == PriceKind.FREE:
+        return 0
+    return programme.price * participants
+
+
+# -- joining -------------------------------------------------------------------------------
+
+
+def _locked_session(session_id: int) -> ProgrammeSession:
+    """The session's row, locked and read as of the lock."""
+    session = (
+        db.session.scalar(
+            select(ProgrammeSession)
+            .where(ProgrammeSession.id == session_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if in_id_range(session_id)
+        else None
+    )
+    if session is None:
+        raise ProgrammeNotFound(_l("No such programme session."))
+    return session
+
+
+def check_participants(participants: int, capacity: int | None = None) -> None:
+    if not MIN_PARTICIPANTS <= participants <= MAX_PARTICIPANTS:
+        raise ProgrammeError(
+            _l(
+                "Sign up %(low)d to %(high)d participants: yourself and your companions.",
+                low=MIN_PARTICIPANTS,
+                high=MAX_PARTICIPANTS,
+            ),
+            "participants",
+        )
+    if capacity is not None and participants > capacity:
+        raise ProgrammeError(
+            _l("This session takes at most %(n)d participants.", n=capacity), "capacity"
+        )
+
+
+def _check_joinable(session: ProgrammeSession, now: datetime) -> Programme:
+    programme = session.programme
+    if not programme.published or programme.operator.suspended_at is not None:
+        raise ProgrammeNotFound(_l("No such programme session."))
+    if session.status != SessionStatus.SCHEDULED:
+        raise ProgrammeError(_l("The organiser has cancelled this session."), "cancelled")
+    if session.starts_at <= now:
+        raise ProgrammeError(_l("This session has already begun."), "started")
+    return programme
+
+
+def _check_person(user: User) -> None:
+    if not user.books_stays:
+        raise ProgrammeForbidden(_l("Only employees of a subscribing company can join programmes."))
+    active = db.session.scalar(select(User.active).where(User.id == user.id))
+    company_active = db.session.scalar(select(Company.active).where(Company.id == user.company_id))
+    if not active or not company_active:
+        raise ProgrammeForbidden(
+            _l("Your account or your company's subscription is not active."), "inactive"
+        )
+
+
+def _event_data(signup: ProgrammeSignup, session: ProgrammeSession, **more) -> dict:
+    programme = session.programme
+    return {
+        "programme_id": programme.id,
+        "session_id": session.id,
+        "title_ja": programme.title_ja,
+        "title_en": programme.title_en,
+        "starts_at": session.starts_at.isoformat(),
+        "ends_at": session.ends_at.isoformat(),
+        "participants": signup.participants,
+        "fee": signup.fee,
+        **more,
+    }
+
+
+def _emit(type_: str, signup: ProgrammeSignup, session: ProgrammeSession, now, **more) -> None:
+    events.emit(
+        type_,
+        now,
+        user_id=signup.user_id,
+        company_id=signup.company_id,
+        operator_id=session.programme.operator_id,
+        subject=("programme_signup", signup.id),
+        data=_event_data(signup, session, **more),
+    )
+
+
+def join(
+    session_id: int,
+    user: User,
+    participants: int,
+    now: datetime,
+    *,
+    booking_id: int | None,
+    has_stay: bool,
+    waitlist: bool,
+    grace_days: int,
+) -> ProgrammeSignup:
+    """Sign ``user`` and companions (``participants`` in all) up for a session.
+
+    Under the session's lock: a place when enough seats are left (a credit-paid fee
+    charged with it, or nothing at all when the charge is refused), else the waitlist
+    when ``waitlist``, else ``SessionFull``. ``has_stay``: the person has a live stay in
+    the network over the session's day (the booking layer's finding); ``booking_id`` the
+    stay this place goes with. A sign-up that was left is joined again in its own row.
+    """
+    _check_person(user)
+    check_participants(participants)
+    session = _locked_session(session_id)
+    programme = _check_joinable(session, now)
+    check_participants(participants, session.capacity)
+    if programme.stay_required and not has_stay:
+        raise ProgrammeError(
+            _l(
+                "This programme is for guests of the network: book a stay that covers"
+                " the session's day first."
+            ),
+            "stay_required",
+        )
+    signup = db.session.scalar(
+        select(ProgrammeSignup)
+        .where(ProgrammeSignup.session_id == session.id, ProgrammeSignup.user_id == user.id)
+        .execution_options(populate_existing=True)
+    )
+    if signup is not None and signup.status in CURRENT:
+        raise ProgrammeError(_l("You have already signed up for this session."), "already_joined")
+    fee = fee_for(programme, participants)
+    if session.seats_left < participants:
+        if not waitlist:
+            raise SessionFull(
+                _l(
+                    "This session is full: %(left)d of %(capacity)d seats are left.",
+                    left=session.seats_left,
+                    capacity=session.capacity,
+                )
+            )
+        signup = _place(signup, session, user, participants, fee, booking_id)
+        signup.status = SignupStatus.WAITLISTED
+        signup.waitlisted_at = now
+        signup.joined_at = None
+        db.session.flush()
+        _emit(events.PROGRAMME_WAITLISTED, signup, session, now)
+        return signup
+    with db.session.begin_nested():  # a refused charge undoes the seats and the row
+        signup = _place(signup, session, user, participants, fee, booking_id)
+        _take_seats(signup, session, now)
+        if programme.price_kind == PriceKind.CREDIT:
+            programme_money.charge(signup, user, now, grace_days=grace_days)
+    _emit(events.PROGRAMME_JOINED, signup, session, now)
+    return signup
+
+
+def _place(
+    signup: ProgrammeSignup | None,
+    session: ProgrammeSession,
+    user: User,
+    participants: int,
+    fee: int,
+    booking_id: int | None,
+) -> ProgrammeSignup:
+    """The person's row for the session: new, or the one they left, set afresh."""
+    if signup is None:
+        signup = ProgrammeSignup(session_id=session.id, user_id=user.id)
+        db.session.add(signup)
+    elif signup.fee != fee and programme_money.paid(signup.id) > 0:
+        # Left after the refund deadline: the fee paid then stays paid for that place.
+        raise ProgrammeError(
+            _l(
+                "You paid for %(n)d participants when you first joined; join again with as many.",
+                n=signup.participants,
+            ),
+            "rejoin_participants",
+        )
+    signup.company_id = user.company_id
+    signup.booking_id = booking_id
+    signup.participants = participants
+    signup.fee = fee
+    signup.left_at = None
+    signup.attended = None
+    signup.attendance_marked_at = None
+    return signup
+
+
+def _take_seats(signup: ProgrammeSignup, session: ProgrammeSession, now: datetime) -> None:
+    signup.status = SignupStatus.JOINED
+    signup.joined_at = now
+    session.seats_taken += signup.participants
+    db.session.flush()
+
+
+# -- leaving and the waitlist --------------------------------------------------------------
+
+
+def leave_preview(signup: ProgrammeSignup, now: datetime) -> int:
+    """What leaving now gives back to the company's credit (yen): a credit-paid fee in
+    full until the refund deadline (``programme_money.refund_deadline``), after it
+    nothing; a waitlisted or unpaid sign-up has nothing to give back."""
+    if signup.status != SignupStatus.JOINED:
+        return 0
+    if now > programme_money.refund_deadline(signup.session.starts_at):
+        return 0
+    return programme_money.paid(signup.id)
+
+
+def may_leave(signup: ProgrammeSignup, now: datetime) -> bool:
+    """A place or a wait that can still be given up: before the session begins."""
+    return (
+        signup.status in CURRENT
+        and signup.session.status == SessionStatus.SCHEDULED
+        and now < signup.session.starts_at
+    )
+
+
+def leave(signup_id: int, user_id: int, now: datetime) -> int:
+    """Give up a place (or a place in line): the seats go to the waitlist in order, and a
+    credit-paid fee comes back until the refund deadline. Returns the yen given back."""
+    found = signup_of_user(signup_id, user_id)
+    session = _locked_session(found.session_id)
+    signup = db.session.scalar(
+        select(ProgrammeSignup)
+        .where(ProgrammeSignup.id == found.id)
+        .execution_options(populate_existing=True)
+    )
+    if not may_leave(signup, now):
+        if signup.status not in CURRENT:
+            raise ProgrammeError(_l("You are not signed up for this session."), "not_joined")
+        if session.status != SessionStatus.SCHEDULED:
+            raise ProgrammeError(_l("The organiser has cancelled this session."), "cancelled")
+        raise ProgrammeError(_l("This session has already begun."), "started")
+    was_joined = signup.status == SignupStatus.JOINED
+    refund = 0
+    if was_joined:
+        session.seats_taken -= signup.participants
+        if now <= programme_money.refund_deadline(session.starts_at):
+            refund = programme_money.refund(signup, now)
+    signup.status = SignupStatus.LEFT
+    signup.left_at = now
+    db.session.flush()
+    _emit(events.PROGRAMME_LEFT, signup, session, now, refund=refund)
+    if was_joined:
+        promote_waitlist(session, now)
+    return refund
+
+
+def promote_waitlist(
+    session: ProgrammeSession, now: datetime, *, grace_days: int | None = None
+) -> list[ProgrammeSignup]:
+    """Give the session's free seats to its waitlist in order (``waitlisted_at``, then
+    id). The caller holds the session's row lock (``with_for_update``).
+
+    A sign-up whose participants do not fit waits on and the next is tried; one whose
+    credit-paid fee the company refuses now also waits on (nothing charged). Each one
+    promoted is told (``programme.promoted``). ``grace_days``: the billing grace
+    (``BILLING_GRACE_DAYS``; read from the app's configuration when left out).
+    """
+    if session.status != SessionStatus.SCHEDULED or session.starts_at <= now:
+        return []
+    if grace_days is None:
+        grace_days = current_app.config.get("BILLING_GRACE_DAYS", DEFAULT_GRACE_DAYS)
+    waiting = db.session.scalars(
+        select(ProgrammeSignup)
+        .where(
+            ProgrammeSignup.session_id == session.id,
+            ProgrammeSignup.status == SignupStatus.WAITLISTED,
+        )
+        .options(joinedload(ProgrammeSignup.user))
+        .order_by(ProgrammeSignup.waitlisted_at, ProgrammeSignup.id)
+        .execution_options(populate_existing=True)
+    ).all()
+    promoted = []
+    for signup in waiting:
+        if session.seats_left <= 0:
+            break
+        if signup.participants > session.seats_left:
+            continue
+        try:
+            with db.session.begin_nested():
+                _take_seats(signup, session, now)
+                if session.programme.price_kind == PriceKind.CREDIT:
+                    programme_money.charge(signup, signup.user, now, grace_days=grace_days)
+        except programme_money.ProgrammeCreditRefused:
+            # The savepoint undid the seats: read the row and the session as they are.
+            db.session.refresh(session)
+            db.session.refresh(signup)
+            continue
+        _emit(events.PROGRAMME_PROMOTED, signup, session, now)
+        promoted.append(signup)
+    return promoted
