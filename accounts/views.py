@@ -117,6 +117,7 @@ HOME_BY_ROLE = {
     Role.COMPANY_ADMIN: "company.billing",
     Role.OPERATOR: "operator.dashboard",
     Role.PLATFORM_ADMIN: "admin.overview",
+    Role.SHOP: "shop.home",
 }
 
 

@@ -51,6 +51,7 @@ from booking.workspace_follow import desks_follow_ended
 from core.db import tokyo_today
 from core.extensions import db
 from core.i18n import format_yen
+from regions.coupons import withdraw_for_stay as withdraw_coupons
 
 
 @dataclass(frozen=True)
@@ -240,6 +241,7 @@ def _release(booking: Booking, now: datetime) -> int:
     booking.status = BookingStatus.CANCELLED
     booking.cancelled_at = now
     db.session.flush()
+    withdraw_coupons(booking.id, now)  # its local coupons can no longer be spent
     # A block that wanted these nights (an external calendar over the stay) takes them now.
     reconcile_unit(booking.unit_id, tokyo_today(now))
     nights_changed(booking.unit.facility_id, booking.check_in, booking.check_out)

@@ -37,6 +37,7 @@ from core.extensions import db
 from core.i18n import format_day
 from facilities.models import Facility, Unit
 from lodging import register
+from regions.coupons import withdraw_for_stay as withdraw_coupons
 
 MAX_NOTE = 2000  # characters of the operator's notes on one stay
 MAX_CANCEL_REASON = 300  # Booking.cancel_reason
@@ -342,6 +343,7 @@ def mark_no_show(actor: User, booking_id: int, now: datetime) -> Booking:
     booking.status = BookingStatus.NO_SHOW
     booking.no_show_at = now
     db.session.flush()
+    withdraw_coupons(booking.id, now)  # nobody came to spend them
     tax = refund_unkept_tax(booking, now)  # no guest lodged: the tax comes back in full
     data = {"released_from": released.isoformat() if released else None}
     if tax:

@@ -556,13 +556,13 @@ def my_programmes():
 
 
 def facilities_in(code: str) -> list[Facility]:
-    """The network's listed facilities whose postal code lies in the municipality."""
+    """The network's listed facilities that lie in the municipality (``facility_code``)."""
     found = db.session.scalars(
         select(Facility)
         .where(Facility.prefecture == int(code[:2]), Facility.listed)
         .order_by(Facility.id)
     )
-    return [f for f in found if municipalities.code_of_postal(f.postal_code or "") == code]
+    return [f for f in found if municipalities.facility_code(f) == code]
 
 
 @bp.get("/regions/<code>")

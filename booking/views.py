@@ -24,6 +24,7 @@ from flask_login import current_user, login_required
 from wtforms import IntegerField, StringField
 from wtforms.validators import Length, NumberRange, Optional
 
+from accounts.models import Role
 from billing.services import credit_notice
 from booking import announce, lookups, package_views, ratings, services, stay_options, stay_tax
 from booking import search as search_service
@@ -87,7 +88,10 @@ class BookForm(CompanionFields, StayForm):
 @bp.before_request
 @login_required
 def _signed_in():
-    """Every page here is for signed-in members of the network."""
+    """Every page here is for signed-in members of the network; a shop's staff (who only
+    redeem local coupons) have their own pages."""
+    if current_user.role == Role.SHOP:
+        abort(404)
 
 
 def _horizon() -> int:

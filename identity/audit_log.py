@@ -131,6 +131,16 @@ def object_types(*, company_id: int | None = None, operator_id: int | None = Non
 # The reader's words for the actions this issue records; any other shows its code.
 ACTION_LABELS = {
     "match.accepted": _l("Matching proposal accepted"),
+    "operator.municipality": _l("Municipality code set"),
+    "coupon_fund.create": _l("Coupon fund created"),
+    "programme.create": _l("Programme created"),
+    "programme.update": _l("Programme changed"),
+    "programme.publish": _l("Programme published"),
+    "programme.unpublish": _l("Programme unpublished"),
+    "programme.session_cancel": _l("Programme session cancelled"),
+    "programme.participants_read": _l("Programme participants viewed"),
+    "local_shop.suspend": _l("Registered shop suspended"),
+    "local_shop.reactivate": _l("Registered shop reactivated"),
     "booking.approved": _l("Stay approved"),
     "booking.rejected": _l("Stay rejected"),
     "booking.approval_expired": _l("Approval request expired"),

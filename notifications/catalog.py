@@ -176,6 +176,84 @@ KINDS: tuple[Kind, ...] = (
         True,
         _l("An employee's bookings refused repeatedly"),
     ),
+    # Regional programmes (issue 20), for the employee whose place it is. Joining, the
+    # waitlist, a place given from it and leaving each say what was charged or given back
+    # of the company's credit (or that nothing was), and a cancellation by the organiser
+    # says the session is off and what came back: none can be switched off. Nor can the
+    # organiser's messages: they carry no money, but they are the session's own news
+    # (the meeting point moved, what to bring, the weather), sent only to those who
+    # joined it; leaving the session stops them.
+    Kind("programme_joined", ev.PROGRAMME_JOINED, EMPLOYEE, False, _l("Programme joined")),
+    Kind(
+        "programme_waitlisted",
+        ev.PROGRAMME_WAITLISTED,
+        EMPLOYEE,
+        False,
+        _l("On a programme's waitlist"),
+    ),
+    Kind(
+        "programme_promoted",
+        ev.PROGRAMME_PROMOTED,
+        EMPLOYEE,
+        False,
+        _l("A place came free in a programme"),
+    ),
+    Kind("programme_left", ev.PROGRAMME_LEFT, EMPLOYEE, False, _l("Programme left")),
+    Kind(
+        "programme_cancelled",
+        ev.PROGRAMME_CANCELLED,
+        EMPLOYEE,
+        False,
+        _l("Programme session cancelled by the organiser"),
+    ),
+    Kind(
+        "programme_message",
+        ev.PROGRAMME_MESSAGE,
+        EMPLOYEE,
+        False,
+        _l("Messages from programme organisers"),
+    ),
+    # The organiser's operators: who joined or left their sessions (their page lists them).
+    Kind(
+        "programme_operator_joined",
+        ev.PROGRAMME_JOINED,
+        OPERATORS,
+        True,
+        _l("Someone joined your programme"),
+    ),
+    Kind(
+        "programme_operator_left",
+        ev.PROGRAMME_LEFT,
+        OPERATORS,
+        True,
+        _l("Someone left your programme"),
+    ),
+    # Local coupons (地域クーポン) for a stay: money to spend in the town, so always sent.
+    Kind("coupons_issued", ev.COUPONS_ISSUED, EMPLOYEE, False, _l("Local coupons for a stay")),
+    # Matching: a company's request to the regions that may answer it, a region's
+    # proposal to the company's admins, and the company's acceptance to the proposing
+    # organisation (it becomes bookings, so it cannot be switched off).
+    Kind(
+        "match_requested",
+        ev.MATCH_REQUESTED,
+        OPERATORS,
+        True,
+        _l("A company's request for a programme"),
+    ),
+    Kind(
+        "match_proposed",
+        ev.MATCH_PROPOSED,
+        COMPANY_ADMINS,
+        True,
+        _l("A region's proposal for your request"),
+    ),
+    Kind(
+        "match_accepted",
+        ev.MATCH_ACCEPTED,
+        OPERATORS,
+        False,
+        _l("Your proposal was accepted"),
+    ),
     # The Engawa team.
     Kind(
         "application_submitted",

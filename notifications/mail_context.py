@@ -44,7 +44,7 @@ from notifications.catalog import (
     OPERATORS,
     PLATFORM_ADMINS,
 )
-from notifications.facts import Facts, Page
+from notifications.facts import REGION_LOADERS, Facts, Page
 from notifications.workspace_context import (
     LOADERS as WORKSPACE_LOADERS,
 )
@@ -464,4 +464,5 @@ LOADERS: dict[str, Callable[[Event], Facts | None]] = {
     ev.BOOKING_REJECTED: _approval_facts,
     ev.BOOKING_EXPIRED: _expired,
     **WORKSPACE_LOADERS,
+    **REGION_LOADERS,
 }

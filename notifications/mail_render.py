@@ -40,6 +40,7 @@ from notifications.catalog import (
     PLATFORM_ADMINS,
     Kind,
 )
+from notifications.facts import REGION_SUBJECTS
 from notifications.mail_context import Facts
 
 DEFAULT_LOCALE = "ja"
@@ -370,4 +371,5 @@ SUBJECTS: dict[str, Callable[[dict[str, Any]], str]] = {
         " (booking number %(number)d)",
         **_stay(c),
     ),
+    **REGION_SUBJECTS,
 }

@@ -65,6 +65,7 @@ from core.i18n import (
 )
 from core.paging import Page
 from notifications.catalog import BY_NAME
+from notifications.facts import REGION_NOTICE_TEXTS
 from notifications.models import Notice
 from notifications.workspace_context import clock
 
@@ -409,6 +410,7 @@ TEXTS: dict[str, Callable[[dict], str]] = {
         " time was released, %(refund)s back",
         **_desk(p),
     ),
+    **REGION_NOTICE_TEXTS,
 }
 
 

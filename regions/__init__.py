@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from regions import models  # noqa: F401  (programmes, coupons, shops, matching)
+from regions import (
+    models,  # noqa: F401  (programmes, coupons, shops, matching)
+    shop_views,
+)
 
 
 def init_app(app: Flask) -> None:
-    pass
+    app.register_blueprint(shop_views.bp)  # /shop: local shops register and redeem coupons

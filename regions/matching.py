@@ -44,7 +44,7 @@ from core.errors import RuleError
 from core.extensions import db
 from core.i18n import format_day
 from facilities.models import Facility, Unit
-from facilities.municipalities import code_of_postal
+from facilities.municipalities import facility_code
 from pricing.prices import NightPrice, night_prices
 from regions.models import (
     MatchProposal,
@@ -460,7 +460,7 @@ def tokyo_day(moment: datetime) -> date:
 
 
 def facility_municipality(facility: Facility) -> str | None:
-    return code_of_postal(facility.postal_code) if facility.postal_code else None
+    return facility_code(facility)
 
 
 def offerable_sessions(

@@ -1,23 +1,35 @@
 """The Engawa team's pages for operator organisations: the list (search, paging), an
 organisation's page with its facilities (reviewed or not, listed or not), making one
-with its first operator, suspending and unsuspending it, and marking a facility
-reviewed. On the ``admin`` blueprint (platform admins only)."""
+with its first operator, suspending and unsuspending it, setting the municipality code
+of a municipality's organisation, and marking a facility reviewed. On the ``admin``
+blueprint (platform admins only)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from wtforms import StringField
+from wtforms.validators import Length, Optional
 
-from accounts.models import OperatorOrg
+from accounts import audit
+from accounts.models import OperatorOrg, User
 from consoles.admin import network
 from consoles.admin.company_views import actor, created_page
 from consoles.admin.forms import OPERATOR_KIND_LABELS, OperatorCreateForm
 from consoles.admin.views import bp
 from core.db import edge_now, get_by_id
+from core.errors import RuleError
 from core.extensions import db
 from core.forms import EmptyForm
 from core.i18n import current_locale
 from facilities.models import Facility
+from facilities.municipalities import MunicipalityCodeError, by_code, normalise_code
 from identity import orgs
 from identity.audit_log import page_number
 
@@ -64,14 +76,121 @@ def operator(operator_id: int):
     org = get_by_id(OperatorOrg, operator_id)
     if org is None:
         abort(404)
+    return _operator_page(org)
+
+
+def _operator_page(org: OperatorOrg, municipality_form=None, status: int = 200):
+    if municipality_form is None:
+        municipality_form = MunicipalityCodeForm(formdata=None)
+        municipality_form.municipality_code.data = org.municipality_code or ""
+    municipality = by_code(org.municipality_code) if org.municipality_code else None
     return render_template(
         "admin/operator.html",
         org=org,
+        municipality=municipality,
+        municipality_form=municipality_form,
         facilities=network.facilities_of(org.id),
         operators=network.operators_of(org.id),
         loc=current_locale(),
         form=EmptyForm(),
+    ), status
+
+
+# --- the municipality code (全国地方公共団体コード) ------------------------------------------
+
+
+class MunicipalityCodeForm(FlaskForm):
+    """The municipality an operator organisation is (blank: none)."""
+
+    municipality_code = StringField(
+        _l("Municipality code (全国地方公共団体コード)"), validators=[Optional(), Length(max=20)]
     )
+
+
+class MunicipalityRefused(RuleError):
+    """The code is malformed, names no municipality, or is another organisation's."""
+
+    code = "municipality"
+
+
+def set_municipality_code(operator_id: int, raw: str, now: datetime, *, actor: User) -> str | None:
+    """Set (or with a blank ``raw``, clear) the organisation's municipality code, under its
+    row's lock: six digits with a correct check digit, a municipality that exists, and
+    no other organisation's (the column is unique, so a race loses to the database).
+    Audited as ``operator.municipality`` when it changes. Returns the code now set."""
+    org = db.session.scalar(
+        select(OperatorOrg).where(OperatorOrg.id == operator_id).with_for_update()
+    )
+    if org is None:
+        raise orgs.OrgNotFound(_l("No such operator organisation."))
+    code = None
+    if raw.strip():
+        try:
+            code = normalise_code(raw)
+        except MunicipalityCodeError:
+            raise MunicipalityRefused(
+                _l("Enter the six digits of the municipality code, the last being its check digit.")
+            ) from None
+        if by_code(code) is None:
+            raise MunicipalityRefused(_l("No municipality has this code."))
+        holder = db.session.scalar(
+            select(OperatorOrg).where(
+                OperatorOrg.municipality_code == code, OperatorOrg.id != org.id
+            )
+        )
+        if holder is not None:
+            raise MunicipalityRefused(
+                _l("%(name)s already has this municipality code.", name=holder.name)
+            )
+    before = org.municipality_code
+    if before == code:
+        return code
+    org.municipality_code = code
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:
+        raise MunicipalityRefused(_l("Another organisation has this municipality code.")) from None
+    audit.record(
+        "operator.municipality", now, actor=actor, object_type="operator", object_id=org.id,
+        operator_id=org.id, before={"municipality_code": before}, after={"municipality_code": code},
+    )  # fmt: skip
+    return code
+
+
+@bp.post("/operators/<int:operator_id>/municipality")
+def operator_municipality(operator_id: int):
+    org = get_by_id(OperatorOrg, operator_id)
+    if org is None:
+        abort(404)
+    form = MunicipalityCodeForm()
+    if not form.validate_on_submit():
+        return _operator_page(org, form, 400)
+    try:
+        code = set_municipality_code(
+            operator_id, form.municipality_code.data or "", edge_now(), actor=actor()
+        )
+    except orgs.OrgNotFound:
+        db.session.rollback()
+        abort(404)
+    except MunicipalityRefused as refused:
+        db.session.rollback()
+        form.municipality_code.errors = [refused.message]
+        return _operator_page(db.session.get(OperatorOrg, operator_id), form, 422)
+    db.session.commit()
+    if code is None:
+        flash(_("The municipality code has been removed."), "success")
+    else:
+        municipality = by_code(code)
+        flash(
+            _(
+                "The municipality code is now %(code)s (%(name)s).",
+                code=code,
+                name=municipality.full_name if municipality else code,
+            ),
+            "success",
+        )
+    return redirect(url_for("admin.operator", operator_id=operator_id), 303)
 
 
 @bp.route("/operators/<int:operator_id>/suspend", methods=["GET", "POST"])

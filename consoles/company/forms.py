@@ -12,10 +12,19 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, IntegerField, RadioField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice as C
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
+from accounts.industries import industry_choices
 from billing.services import MAX_NIGHTS_PER_STAY, MAX_WORKSPACE_HOURS
 
 MAX_SEATS = 100_000
@@ -162,7 +171,8 @@ class BillingDetailsForm(FlaskForm):
 
 class PolicyForm(FlaskForm):
     """The company's booking policy: nights per stay, workspace hours a month, a monthly
-    cap, overage."""
+    cap, overage; and for the regions (issue 20) the company's industry and whether its
+    employees may pay regional programmes from its credit."""
 
     max_nights_per_stay = IntegerField(
         _l("Longest stay (nights)"),
@@ -187,6 +197,16 @@ class PolicyForm(FlaskForm):
     overage_monthly_limit = IntegerField(
         _l("Overage limit a month (yen)"), validators=[Optional(), NumberRange(0, MAX_YEN)]
     )
+    # Regions read the companies that sent them visitors by industry, never by name.
+    industry = SelectField(
+        _l("Industry"),
+        choices=[C("", _l("Not stated")), *(C(code, label) for code, label in industry_choices())],
+        default="",
+        validators=[Optional()],
+    )
+    programmes_on_credit = BooleanField(
+        _l("Employees may pay regional programmes from the company's credit")
+    )
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
@@ -206,4 +226,11 @@ class PolicyForm(FlaskForm):
             "employee_monthly_cap": self.employee_monthly_cap.data,
             "overage_allowed": allowed,
             "overage_monthly_limit": self.overage_monthly_limit.data if allowed else 0,
+        }
+
+    def region_values(self) -> dict[str, Any]:
+        """The company's industry (None: not stated) and its programme credit policy."""
+        return {
+            "industry": self.industry.data or None,
+            "programmes_on_credit": bool(self.programmes_on_credit.data),
         }

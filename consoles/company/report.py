@@ -54,6 +54,14 @@ The rules, each decided once here:
   and month, never who wrote them.
 - **Average stay length.** The mean booked length, in nights, of the counted stays, to one
   decimal (a stay reaching over the period's edge counts its whole length).
+- **Regional programmes** (issue 20). The sign-ups still joined of the people in scope to
+  programme sessions starting in the period (Tokyo dates): sign-ups, participants (the
+  employees and their companions), the people who joined, and the participants of the
+  sign-ups the organiser marked attended (the rate: attended ÷ the participants marked
+  either way; None when none is). A cancelled session's sign-ups are cancelled: out.
+- **Local spend** (issue 20). The local coupons (地域クーポン) of the scope's stays that
+  their guests redeemed at local shops in the period (Tokyo dates): count and yen, by the
+  shop's category; whoever funded them.
 - Rates are fractions 0–1 rounded to 4 decimals.
 """
 
@@ -61,9 +69,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import Select, func, select
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Select, case, func, select
 
 from accounts.models import COMPANY_ROLES, Company, User
 from billing.ledger import STAY_KINDS
@@ -79,11 +88,21 @@ from consoles.company.report_scope import (  # noqa: F401 (the pages read them h
     period_problem,
     scope_of,
 )
+from core.db import TOKYO
 from core.extensions import db
 from facilities.models import Facility, Unit
 from facilities.regions import PREFECTURES_BY_CODE, REGIONS, REGIONS_BY_SLUG
 from hr.models import DEFAULT_GROUP, GroupPolicy, Purpose
 from pricing.models import PricingPolicy
+from regions.models import (
+    Coupon,
+    CouponRedemption,
+    LocalShop,
+    ProgrammeSession,
+    ProgrammeSignup,
+    ShopCategory,
+    SignupStatus,
+)
 
 RATE_DIGITS = 4  # fractions 0–1, as the operator API's occupancy
 RATING_DIGITS = 2
@@ -187,6 +206,58 @@ class SubsidyUse:
 
 
 @dataclass(frozen=True)
+class ProgrammeUse:
+    """The scope's people in regional programmes over the period."""
+
+    signups: int = 0
+    participants: int = 0  # the employees and their companions
+    people: int = 0
+    marked: int = 0  # participants of the sign-ups whose attendance is marked
+    attended: int = 0
+
+    @property
+    def attendance_rate(self) -> float | None:
+        return ratio(self.attended, self.marked) if self.marked else None
+
+
+SHOP_CATEGORY_LABELS = {
+    ShopCategory.CAFE: _l("Cafés"),
+    ShopCategory.RESTAURANT: _l("Restaurants"),
+    ShopCategory.SHOP: _l("Shops and souvenirs"),
+    ShopCategory.ONSEN: _l("Hot springs and baths"),
+    ShopCategory.ACTIVITY: _l("Activities"),
+    ShopCategory.TRANSPORT: _l("Transport"),
+    ShopCategory.OTHER: _l("Other"),
+}
+
+
+@dataclass(frozen=True)
+class SpendRow:
+    category: str
+    count: int
+    yen: int
+
+    @property
+    def label(self) -> str:
+        return str(SHOP_CATEGORY_LABELS.get(self.category, self.category))
+
+
+@dataclass(frozen=True)
+class LocalSpend:
+    """The local coupons of the scope's stays redeemed in the period, by shop category."""
+
+    by_category: list[SpendRow] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return sum(row.count for row in self.by_category)
+
+    @property
+    def yen(self) -> int:
+        return sum(row.yen for row in self.by_category)
+
+
+@dataclass(frozen=True)
 class OutcomeReport:
     period: Period
     scope: Scope
@@ -213,6 +284,8 @@ class OutcomeReport:
     by_month: list[MonthRow] = field(default_factory=list)
     top_facilities: list[FacilityRow] = field(default_factory=list)
     comments: list[RatingComment] = field(default_factory=list)
+    programmes: ProgrammeUse = field(default_factory=ProgrammeUse)
+    local_spend: LocalSpend = field(default_factory=LocalSpend)
 
     @property
     def participation_base(self) -> int:
@@ -268,6 +341,8 @@ class OutcomeReport:
             "employee_cost": self.employee_cost,
             "cost_per_participant": self.company_cost_per_participant,
             "average_rating": self.average_rating,
+            "programme_participants": self.programmes.participants,
+            "local_spend": self.local_spend.yen,
         }
 
 
@@ -485,7 +560,83 @@ def outcome_report(scope: Scope, period: Period) -> OutcomeReport:
             for r, f, b in ratings
             if r.comment.strip()
         ][:LATEST_COMMENTS],
+        programmes=_programmes(scope, period),
+        local_spend=_local_spend(scope, period),
     )
+
+
+def _instants(period: Period) -> tuple[datetime, datetime]:
+    """The period's days as aware instants: Tokyo midnight of its first and end days."""
+    return (
+        datetime.combine(period.first, time(0), TOKYO),
+        datetime.combine(period.end, time(0), TOKYO),
+    )
+
+
+def _in_scope(query: Select, scope: Scope, user_id) -> Select:
+    """``query`` walled to the scope's people (``user_id``: the column naming them)."""
+    query = query.join(User, User.id == user_id).where(User.company_id == scope.company_id)
+    if scope.manager_id is not None:
+        query = query.where(User.manager_id == scope.manager_id)
+    return query
+
+
+def _programmes(scope: Scope, period: Period) -> ProgrammeUse:
+    start, end = _instants(period)
+    participants = ProgrammeSignup.participants
+    query = (
+        select(
+            func.count(ProgrammeSignup.id),
+            func.coalesce(func.sum(participants), 0),
+            func.count(func.distinct(ProgrammeSignup.user_id)),
+            func.coalesce(
+                func.sum(case((ProgrammeSignup.attended.is_(None), 0), else_=participants)), 0
+            ),
+            func.coalesce(
+                func.sum(case((ProgrammeSignup.attended.is_(True), participants), else_=0)), 0
+            ),
+        )
+        .select_from(ProgrammeSignup)
+        .join(ProgrammeSession, ProgrammeSession.id == ProgrammeSignup.session_id)
+        .where(
+            ProgrammeSignup.company_id == scope.company_id,
+            ProgrammeSignup.status == SignupStatus.JOINED,
+            ProgrammeSession.starts_at >= start,
+            ProgrammeSession.starts_at < end,
+        )
+    )
+    signups, joined, people, marked, attended = db.session.execute(
+        _in_scope(query, scope, ProgrammeSignup.user_id)
+    ).one()
+    return ProgrammeUse(int(signups), int(joined), int(people), int(marked), int(attended))
+
+
+def _local_spend(scope: Scope, period: Period) -> LocalSpend:
+    start, end = _instants(period)
+    query = (
+        select(
+            LocalShop.category,
+            func.count(CouponRedemption.id),
+            func.coalesce(func.sum(CouponRedemption.amount), 0),
+        )
+        .select_from(CouponRedemption)
+        .join(Coupon, Coupon.id == CouponRedemption.coupon_id)
+        .join(Booking, Booking.id == Coupon.booking_id)
+        .join(LocalShop, LocalShop.id == CouponRedemption.shop_id)
+        .where(
+            Booking.company_id == scope.company_id,
+            CouponRedemption.redeemed_at >= start,
+            CouponRedemption.redeemed_at < end,
+        )
+        .group_by(LocalShop.category)
+    )
+    rows = {
+        category: (int(count), int(yen))
+        for category, count, yen in db.session.execute(_in_scope(query, scope, Coupon.user_id))
+    }
+    known = [c.value for c in ShopCategory]
+    order = known + sorted(set(rows) - set(known))
+    return LocalSpend([SpendRow(c, *rows[c]) for c in order if c in rows])
 
 
 def _ratings(scope: Scope, ids: Select, counted: set[int]):

@@ -339,4 +339,20 @@ def csv_rows(report: outcome.OutcomeReport, locale: str) -> list[list]:
             ["comment", str(number), name, "rating", comment.rating],
             ["comment", str(number), name, "comment", comment.comment],
         ]
+    programmes = report.programmes
+    rate = programmes.attendance_rate
+    rows += [
+        ["programmes", "", _("Programme sign-ups"), "signups", programmes.signups],
+        ["programmes", "", _("Programme participants"), "participants", programmes.participants],
+        ["programmes", "", _("People who joined a programme"), "people", programmes.people],
+        ["programmes", "", _("Attended"), "attended", programmes.attended],
+        ["programmes", "", _("Attendance"), "attendance_rate", "" if rate is None else rate],
+        ["local_spend", "", _("Local spend with coupons"), "yen", report.local_spend.yen],
+        ["local_spend", "", _("Coupons redeemed"), "coupons", report.local_spend.count],
+    ]
+    for row in report.local_spend.by_category:
+        rows += [
+            ["local_spend", row.category, row.label, "coupons", row.count],
+            ["local_spend", row.category, row.label, "yen", row.yen],
+        ]
     return rows

@@ -25,7 +25,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from accounts import audit
-from accounts.models import Role
+from accounts.models import Company, Role
 from billing import flows, services
 from billing.ledger import tokyo_midnight
 from billing.settings import BillingSettings
@@ -294,6 +294,8 @@ def _policy_form(summary) -> PolicyForm:
     form.overage_monthly_limit.data = (
         account.overage_monthly_limit if account.overage_allowed else None
     )
+    form.industry.data = summary.company.industry or ""
+    form.programmes_on_credit.data = summary.company.programmes_on_credit
     return form
 
 
@@ -307,7 +309,19 @@ def _policy_values(company_id: int) -> dict:
         "employee_monthly_cap": account.employee_monthly_cap if account else None,
         "overage_allowed": account.overage_allowed if account else False,
         "overage_monthly_limit": account.overage_monthly_limit if account else 0,
+        "industry": summary.company.industry,
+        "programmes_on_credit": summary.company.programmes_on_credit,
     }
+
+
+def _save_region_settings(company_id: int, *, industry: str | None, programmes_on_credit: bool):
+    """The company's industry and whether programmes may be paid from its credit, set
+    with the booking policy (``save_policy`` holds the billing account's lock, which a
+    programme's charge takes before it reads ``programmes_on_credit``)."""
+    company = db.session.get(Company, company_id)
+    company.industry = industry
+    company.programmes_on_credit = programmes_on_credit
+    db.session.flush()
 
 
 @bp.route("/policy", methods=["GET", "POST"])
@@ -318,6 +332,7 @@ def policy():
         try:
             before = _policy_values(_company_id())
             services.save_policy(_company_id(), **form.values())
+            _save_region_settings(_company_id(), **form.region_values())
         except RuleError as exc:
             db.session.rollback()
             error = exc.message

@@ -39,3 +39,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # bearer tokens only, never cookies: nothing to forge
+    app.register_blueprint(region_api.bp)  # /api/v1/regions: the region's report
+    csrf.exempt(region_api.bp)  # bearer tokens only, never cookies: nothing to forge

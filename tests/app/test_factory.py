@@ -43,6 +43,8 @@ EXPECTED_JOBS = {
     "operator_digest",
     "feed_watch",
     "register_purge",
+    "issue_coupons",
+    "expire_coupons",
 }
 
 
@@ -69,6 +71,7 @@ def test_every_package_registers_itself_bottom_layer_first():
         "billing",
         "lodging",
         "hr",
+        "regions",
         "booking",
         "calendars",
         "identity",

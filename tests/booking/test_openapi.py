@@ -29,6 +29,7 @@ from booking import (
     workspace_change,
 )
 from booking.models import Booking, BookingStatus
+from consoles.operator import region_api
 from core import errors, input_guard
 from core.dates import MAX_SEARCH_NIGHTS
 from core.db import MAX_ID
@@ -270,7 +271,7 @@ def _as_api_answer(cls: type, code: str) -> tuple[int, str]:
 
 def _answerable_errors() -> set[tuple[int, str]]:
     answers = _literal_errors(errors, "_api_body")
-    for module in (api, approval_api, register_api, workspace_api, programme_api):
+    for module in (api, approval_api, register_api, workspace_api, programme_api, region_api):
         answers |= _literal_errors(module, "ApiError")
     credit_codes = {code for _cls, code in _raised_rule_errors(ledger, ledger.CreditRefused)}
     raised = _raised_rule_errors(services, services.BookingError)

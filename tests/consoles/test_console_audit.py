@@ -29,6 +29,8 @@ def test_a_company_admin_s_member_and_policy_changes_are_audited(app, db, make_u
         "overage": "refuse",
         "overage_monthly_limit": "0",
         "max_workspace_hours_per_month": "40",  # unchanged: not in the audit's diff
+        "industry": "G",
+        "programmes_on_credit": "y",
     }
     assert browser.post("/company/policy", data=policy).status_code == 303
     assert browser.post("/company/policy", data=policy).status_code == 303  # no change
@@ -43,8 +45,18 @@ def test_a_company_admin_s_member_and_policy_changes_are_audited(app, db, make_u
     (invite,) = _entries(db, "member.invite")
     assert invite.company_id == admin.company_id and "new.hire" not in (invite.after or "")
     (policy_entry,) = _entries(db, "company.policy")  # the unchanged second save wrote none
-    assert policy_entry.before_values == {"max_nights_per_stay": 14, "employee_monthly_cap": None}
-    assert policy_entry.after_values == {"max_nights_per_stay": 10, "employee_monthly_cap": 50000}
+    assert policy_entry.before_values == {
+        "max_nights_per_stay": 14,
+        "employee_monthly_cap": None,
+        "industry": None,
+        "programmes_on_credit": False,
+    }
+    assert policy_entry.after_values == {
+        "max_nights_per_stay": 10,
+        "employee_monthly_cap": 50000,
+        "industry": "G",
+        "programmes_on_credit": True,
+    }
 
     browser.get("/lang/en")
     page = browser.get("/company/audit").get_data(as_text=True)

@@ -19,6 +19,7 @@ from notifications import notices
 from notifications.catalog import KINDS
 from notifications.models import Notice
 from tests.conftest import NOW, days, signed_in
+from tests.notifications.test_programme_notices import NOTICE_EXAMPLES
 
 
 def notice(user, kind="operator_booking_created", params=None, link="/operator/", at=NOW):
@@ -281,6 +282,7 @@ EXAMPLES = {
         {**DESK_A, "refund": 500, "released_from": "2026-12-08T02:00:00+00:00"},
         "the rest of the time was released, ¥500 (tax incl.) back",
     ),
+    **NOTICE_EXAMPLES,
 }  # fmt: skip
 
 

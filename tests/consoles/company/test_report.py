@@ -287,6 +287,8 @@ def test_the_company_report_adds_up_by_hand(world):
         "employee_cost": 8_500,
         "cost_per_participant": 44_833,
         "average_rating": 4.0,
+        "programme_participants": 0,
+        "local_spend": 0,
     }
     assert (report.leisure_stays, report.business_stays) == (3, 2)
     assert report.off_season_nights == 5
@@ -376,6 +378,8 @@ def test_nobody_and_nothing(db, make_company, make_user):
         "employee_cost": 0,
         "cost_per_participant": 0,
         "average_rating": None,
+        "programme_participants": 0,
+        "local_spend": 0,
     }
     assert report.subsidy.budget is None and report.subsidy.share is None
     assert report.average_stay_nights == 0.0

@@ -27,6 +27,8 @@ FISCAL_YEAR = {
     "employee_cost": 8_500,
     "cost_per_participant": 44_833,
     "average_rating": 4.0,
+    "programme_participants": 0,
+    "local_spend": 0,
 }
 
 
@@ -63,6 +65,8 @@ def test_a_period_with_to_the_night_after_the_last(client, db, world):
         "employee_cost": 0,
         "cost_per_participant": 36_000,
         "average_rating": None,
+        "programme_participants": 0,
+        "local_spend": 0,
     }
 
 

@@ -1,0 +1,770 @@
+"""Local coupons (地域クーポン): welfare money that reaches a town's shops.
+
+**Funds.** A municipality's operator organisation funds coupons for stays in its own
+municipality (``OperatorOrg.municipality_code``); a company funds them from its welfare
+budget for its own employees' stays in any municipality. A fund pays
+``yen_per_guest_night`` for each guest-night of a stay checking in between its
+``starts_on`` and ``ends_on``, until ``budget`` is issued: whole yen, never a fraction.
+
+**Issue.** Each guest-night of a stay is one coupon of the fund's amount, numbered
+``seq`` 1…N per fund and stay (``UNIQUE(fund_id, booking_id, seq)``: a stay gets its
+coupons once however often issuing runs). The fund's row is locked while its coupons are
+made, and ``issued`` never passes ``budget``: a fund with too little left issues as many
+whole coupons as fit, and then none. A coupon is valid from the check-in day through the
+day after check-out (a grace day to spend it on the way home).
+
+**Spend.** A coupon is spent whole, once, at one registered shop of its municipality
+within its dates, by the signed token in its QR code (``regions.coupon_tokens``) or its
+short code: one ``CouponRedemption`` row under the coupon's row lock, and the database
+refuses a second (``UNIQUE(coupon_id)``). A coupon never becomes cash.
+
+**Close.** A coupon left open after its last day expires (``expire_due``, reason
+``ended``); the open coupons of a stay cancelled or never begun are withdrawn
+(``withdraw_for_stay``, reason ``stay_cancelled``). ``issued`` stays as issued, so every
+fund always reconciles: issued = redeemed + expired + open, in yen and in coupons
+(``totals``). The funder pays the shops from the monthly statement (``monthly_statement``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from accounts import audit
+from accounts.events import COUPONS_ISSUED, emit
+from accounts.models import Company, OperatorOrg, User
+from billing.ledger import tokyo_midnight
+from core.csv import write_csv
+from core.dates import month_bounds
+from core.db import in_id_range, tokyo_today
+from core.errors import RuleError
+from core.extensions import db
+from facilities.municipalities import by_code, is_valid_code
+from regions import coupon_tokens
+from regions.coupon_tokens import BadCouponToken, CouponClaim
+from regions.models import (
+    Coupon,
+    CouponFund,
+    CouponRedemption,
+    CouponStatus,
+    LocalShop,
+)
+from regions.shops import category_label
+
+GRACE = timedelta(days=1)  # a coupon is good through the day after check-out
+MAX_NAME = 200
+MAX_YEN_PER_GUEST_NIGHT = 100_000
+MAX_BUDGET = 2_000_000_000  # yen; the columns are 32-bit integers
+MAX_FUND_DAYS = 3 * 366  # a fund runs at most about three years
+MAX_START_AHEAD = timedelta(days=2 * 366)
+VOID_CANCELLED = "stay_cancelled"
+VOID_ENDED = "ended"
+
+
+# --- errors -----------------------------------------------------------------------------
+
+
+class FundError(RuleError):
+    """A fund was refused; ``code`` names the form field it is about."""
+
+
+class CouponRefused(RuleError):
+    """A coupon cannot be redeemed; ``code`` says why: ``bad_token``, ``used``,
+    ``expired``, ``not_yet``, ``out_of_area``, ``withdrawn``, ``shop_suspended``."""
+
+
+def _refusal(code: str) -> CouponRefused:
+    messages = {
+        "bad_token": _l("This is not a valid Engawa coupon. Please scan the guest's code again."),
+        "used": _l("This coupon has already been used."),
+        "expired": _l("This coupon has expired."),
+        "not_yet": _l("This coupon is not valid yet: it can be used from the check-in day."),
+        "out_of_area": _l("This coupon is for another municipality and cannot be used here."),
+        "withdrawn": _l("This coupon was withdrawn: its stay was cancelled."),
+        "shop_suspended": _l(
+            "Your shop is suspended and cannot take coupons. Please contact the municipality."
+        ),
+    }
+    return CouponRefused(messages[code], code)
+
+
+# --- funds ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FundDraft:
+    """A fund as checked, before it is made (the confirm page shows it)."""
+
+    name: str
+    municipality_code: str
+    yen_per_guest_night: int
+    starts_on: date
+    ends_on: date
+    budget: int
+
+    @property
+    def guest_nights(self) -> int:
+        """How many coupons the budget pays for at most (whole coupons only)."""
+        return self.budget // self.yen_per_guest_night
+
+    @property
+    def municipality_name(self) -> str:
+        place = by_code(self.municipality_code)
+        return place.full_name if place else self.municipality_code
+
+
+def _whole_yen(value, field: str, low: int, high: int, message) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise FundError(message, field)
+    return value
+
+
+def check_fund(
+    *,
+    name: str,
+    municipality_code: str,
+    yen_per_guest_night,
+    starts_on,
+    ends_on,
+    budget,
+    today: date,
+) -> FundDraft:
+    """A fund's facts checked (``FundError`` names the field): a name, a real
+    municipality, a whole yen amount per guest-night from 1 to 100,000, a budget that
+    pays at least one coupon, and dates in order that have not all passed."""
+    name = " ".join((name or "").split())
+    if not name or len(name) > MAX_NAME:
+        raise FundError(_l("Enter a name for the fund (up to 200 characters)."), "name")
+    code = (municipality_code or "").strip()
+    if not is_valid_code(code) or by_code(code) is None:
+        raise FundError(_l("Choose a municipality."), "municipality_code")
+    amount = _whole_yen(
+        yen_per_guest_night,
+        "yen_per_guest_night",
+        1,
+        MAX_YEN_PER_GUEST_NIGHT,
+        _l("Enter whole yen per guest-night, from ¥1 to ¥100,000."),
+    )
+    total = _whole_yen(
+        budget, "budget", 1, MAX_BUDGET, _l("Enter the budget in whole yen, up to ¥2,000,000,000.")
+    )
+    if total < amount:
+        raise FundError(_l("The budget must pay for at least one coupon."), "budget")
+    if not isinstance(starts_on, date) or not isinstance(ends_on, date):
+        raise FundError(_l("Enter the first and last check-in days."), "starts_on")
+    if ends_on < starts_on:
+        raise FundError(_l("The last check-in day must not be before the first."), "ends_on")
+    if ends_on < today:
+        raise FundError(_l("The last check-in day has passed."), "ends_on")
+    if starts_on > today + MAX_START_AHEAD:
+        raise FundError(_l("The fund must start within two years."), "starts_on")
+    if (ends_on - starts_on).days > MAX_FUND_DAYS:
+        raise FundError(_l("A fund runs for at most three years."), "ends_on")
+    return FundDraft(name, code, amount, starts_on, ends_on, total)
+
+
+def _refuse_double(draft: FundDraft, **funder) -> None:
+    """The same funder's active fund of the same name and place over the same dates:
+    a confirm button pressed twice, not a second fund. The funder's row is locked
+    first, so two presses at once make one fund."""
+    ((column, value),) = funder.items()
+    owner = OperatorOrg if column == "operator_id" else Company
+    db.session.execute(select(owner.id).where(owner.id == value).with_for_update()).all()
+    twin = db.session.scalar(
+        select(CouponFund.id).where(
+            getattr(CouponFund, column) == value,
+            CouponFund.active.is_(True),
+            CouponFund.name == draft.name,
+            CouponFund.municipality_code == draft.municipality_code,
+            CouponFund.starts_on == draft.starts_on,
+            CouponFund.ends_on == draft.ends_on,
+        )
+    )
+    if twin is not None:
+        raise FundError(_l("This fund already exists."), "name")
+
+
+def _create(draft: FundDraft, actor: User, now: datetime, **funder) -> CouponFund:
+    _refuse_double(draft, **funder)
+    fund = CouponFund(
+        **funder,
+        name=draft.name,
+        municipality_code=draft.municipality_code,
+        yen_per_guest_night=draft.yen_per_guest_night,
+        starts_on=draft.starts_on,
+        ends_on=draft.ends_on,
+        budget=draft.budget,
+        issued=0,
+        active=True,
+        created_at=now,
+    )
+    db.session.add(fund)
+    db.session.flush()
+    audit.record(
+        "coupon_fund.create",
+        now,
+        actor=actor,
+        object_type="coupon_fund",
+        object_id=fund.id,
+        company_id=funder.get("company_id"),
+        operator_id=funder.get("operator_id"),
+        after={
+            "name": draft.name,
+            "municipality_code": draft.municipality_code,
+            "yen_per_guest_night": draft.yen_per_guest_night,
+            "starts_on": draft.starts_on.isoformat(),
+            "ends_on": draft.ends_on.isoformat(),
+            "budget": draft.budget,
+        },
+    )
+    return fund
+
+
+def create_municipal_fund(
+    operator_id: int, draft: FundDraft, actor: User, now: datetime
+) -> CouponFund:
+    """A municipality funds coupons for stays in itself: only an organisation the
+    platform gave a municipality code, and only for that code (flushes, audited)."""
+    org = db.session.get(OperatorOrg, operator_id)
+    if org is None or not org.municipality_code:
+        raise FundError(
+            _l("Only a municipality's organisation funds local coupons."), "municipality_code"
+        )
+    if draft.municipality_code != org.municipality_code:
+        raise FundError(
+            _l("A municipality funds coupons for stays in itself only."), "municipality_code"
+        )
+    return _create(draft, actor, now, operator_id=operator_id)
+
+
+def create_company_fund(
+    company_id: int, draft: FundDraft, actor: User, now: datetime
+) -> CouponFund:
+    """A company funds coupons for its own employees' stays in a municipality (flushes,
+    audited)."""
+    return _create(draft, actor, now, company_id=company_id)
+
+
+def funds_of_operator(operator_id: int) -> list[CouponFund]:
+    return list(
+        db.session.scalars(
+            select(CouponFund)
+            .where(CouponFund.operator_id == operator_id)
+            .order_by(CouponFund.starts_on.desc(), CouponFund.id.desc())
+        )
+    )
+
+
+def funds_of_company(company_id: int) -> list[CouponFund]:
+    return list(
+        db.session.scalars(
+            select(CouponFund)
+            .where(CouponFund.company_id == company_id)
+            .order_by(CouponFund.starts_on.desc(), CouponFund.id.desc())
+        )
+    )
+
+
+def fund_of_operator(operator_id: int, fund_id: int) -> CouponFund | None:
+    """One of the organisation's funds; another funder's is not found."""
+    if not in_id_range(fund_id):
+        return None
+    return db.session.scalar(
+        select(CouponFund).where(CouponFund.id == fund_id, CouponFund.operator_id == operator_id)
+    )
+
+
+def fund_of_company(company_id: int, fund_id: int) -> CouponFund | None:
+    """One of the company's funds; another funder's is not found."""
+    if not in_id_range(fund_id):
+        return None
+    return db.session.scalar(
+        select(CouponFund).where(CouponFund.id == fund_id, CouponFund.company_id == company_id)
+    )
+
+
+# --- issue ------------------------------------------------------------------------------
+
+
+def _funds_for(municipality_code: str, company_id: int, check_in: date):
+    """The funds that pay for a stay: active, of its municipality, running on its
+    check-in day; a company's only for its own employees."""
+    return and_(
+        CouponFund.active.is_(True),
+        CouponFund.municipality_code == municipality_code,
+        CouponFund.starts_on <= check_in,
+        CouponFund.ends_on >= check_in,
+        or_(CouponFund.operator_id.is_not(None), CouponFund.company_id == company_id),
+    )
+
+
+def funds_paying(municipality_code: str | None, company_id: int, check_in: date) -> list[int]:
+    """The ids of the funds that pay for a stay of these facts, in id order."""
+    if not municipality_code:
+        return []
+    return list(
+        db.session.scalars(
+            select(CouponFund.id)
+            .where(_funds_for(municipality_code, company_id, check_in))
+            .order_by(CouponFund.id)
+        )
+    )
+
+
+def lock_funds(fund_ids) -> None:
+    """Lock funds' rows in id order, before issuing for several stays in one
+    transaction: every issuer then takes fund locks in the same order (no deadlock)."""
+    ids = sorted(set(fund_ids))
+    if ids:
+        db.session.execute(
+            select(CouponFund.id)
+            .where(CouponFund.id.in_(ids))
+            .order_by(CouponFund.id)
+            .with_for_update()
+        ).all()
+
+
+def issue_for_stay(
+    *,
+    booking_id: int,
+    user_id: int,
+    company_id: int,
+    municipality_code: str | None,
+    check_in: date,
+    check_out: date,
+    guests: int,
+    now: datetime,
+) -> list[Coupon]:
+    """Issue a stay's coupons from every fund that pays for it (flushes); returns the
+    coupons issued now, none when the stay already had them.
+
+    One coupon per guest-night (``guests`` × nights), numbered 1…N per fund. Each fund's
+    row is locked, in id order, and re-checked; a fund that already issued for this stay
+    issues nothing more; one with too little left issues the whole coupons that fit. A
+    stay whose last coupon day has passed gets none. Emits ``coupons.issued`` per fund.
+    """
+    nights = (check_out - check_in).days
+    if not municipality_code or nights < 1 or guests < 1:
+        return []
+    valid_until = check_out + GRACE
+    if valid_until < tokyo_today(now):
+        return []
+    fund_ids = funds_paying(municipality_code, company_id, check_in)
+    issued: list[Coupon] = []
+    for fund_id in fund_ids:
+        issued.extend(
+            _issue_from(
+                fund_id,
+                booking_id=booking_id,
+                user_id=user_id,
+                company_id=company_id,
+                municipality_code=municipality_code,
+                check_in=check_in,
+                valid_until=valid_until,
+                wanted=guests * nights,
+                now=now,
+            )
+        )
+    return issued
+
+
+def _issue_from(
+    fund_id: int,
+    *,
+    booking_id: int,
+    user_id: int,
+    company_id: int,
+    municipality_code: str,
+    check_in: date,
+    valid_until: date,
+    wanted: int,
+    now: datetime,
+) -> list[Coupon]:
+    fund = db.session.scalar(
+        select(CouponFund)
+        .where(CouponFund.id == fund_id, _funds_for(municipality_code, company_id, check_in))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if fund is None:  # ended or changed while we waited for the lock
+        return []
+    already = db.session.scalar(
+        select(func.count())
+        .select_from(Coupon)
+        .where(Coupon.fund_id == fund.id, Coupon.booking_id == booking_id)
+    )
+    if already:
+        return []
+    count = min(wanted, (fund.budget - fund.issued) // fund.yen_per_guest_night)
+    if count <= 0:
+        return []
+    coupons = [
+        Coupon(
+            fund_id=fund.id,
+            booking_id=booking_id,
+            user_id=user_id,
+            seq=seq,
+            amount=fund.yen_per_guest_night,
+            municipality_code=municipality_code,
+            valid_from=check_in,
+            valid_until=valid_until,
+            nonce=coupon_tokens.new_nonce(),
+            status=CouponStatus.OPEN,
+            issued_at=now,
+        )
+        for seq in range(1, count + 1)
+    ]
+    try:
+        with db.session.begin_nested():
+            db.session.add_all(coupons)
+            db.session.flush()
+    except IntegrityError:
+        return []  # issued by another writer meanwhile: UNIQUE(fund_id, booking_id, seq)
+    fund.issued += count * fund.yen_per_guest_night
+    db.session.flush()
+    emit(
+        COUPONS_ISSUED,
+        now,
+        company_id=company_id,
+        user_id=user_id,
+        subject=("booking", booking_id),
+        data={
+            "booking_id": booking_id,
+            "count": count,
+            "amount": fund.yen_per_guest_night,
+            "total": count * fund.yen_per_guest_night,
+            "municipality_code": municipality_code,
+            "valid_from": check_in.isoformat(),
+            "valid_until": valid_until.isoformat(),
+        },
+        dedupe_key=f"coupons_issued:{fund.id}:{booking_id}",
+    )
+    return coupons
+
+
+# --- close ------------------------------------------------------------------------------
+
+
+def withdraw_for_stay(booking_id: int, now: datetime) -> int:
+    """A cancelled (or never begun) stay's open coupons expire with reason
+    ``stay_cancelled``, under their row locks (a redemption racing this one either
+    came first or finds the coupon withdrawn). Redeemed coupons stay redeemed and the
+    funds' ``issued`` stays as issued. Returns how many were withdrawn (flushes)."""
+    coupons = db.session.scalars(
+        select(Coupon)
+        .where(Coupon.booking_id == booking_id, Coupon.status == CouponStatus.OPEN)
+        .order_by(Coupon.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    for coupon in coupons:
+        coupon.status = CouponStatus.EXPIRED
+        coupon.void_reason = VOID_CANCELLED
+        coupon.closed_at = now
+    db.session.flush()
+    return len(coupons)
+
+
+def expire_due(now: datetime) -> int:
+    """Open coupons whose last day (``valid_until``, Japan dates) has passed expire with
+    reason ``ended``; returns how many (flushes). One UPDATE that re-checks each row's
+    status, so a coupon redeemed meanwhile stays redeemed."""
+    result = db.session.execute(
+        update(Coupon)
+        .where(Coupon.status == CouponStatus.OPEN, Coupon.valid_until < tokyo_today(now))
+        .values(status=CouponStatus.EXPIRED, void_reason=VOID_ENDED, closed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.flush()
+    return result.rowcount
+
+
+# --- redeem -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CouponCheck:
+    """What a shop's phone shows before redeeming: the coupon (None for a bad token) and
+    the reason it cannot be redeemed here today (None: it can)."""
+
+    coupon: Coupon | None
+    refusal: CouponRefused | None
+
+    @property
+    def ok(self) -> bool:
+        return self.coupon is not None and self.refusal is None
+
+
+def _claim(token: str) -> CouponClaim:
+    try:
+        return coupon_tokens.verify(token)
+    except BadCouponToken:
+        raise _refusal("bad_token") from None
+
+
+def _matches(coupon: Coupon | None, claim: CouponClaim) -> bool:
+    """The token's facts are the row's: the guest, the area and the dates it was signed
+    for, and the nonce (a token of a coupon made again with the same id is refused)."""
+    return (
+        coupon is not None
+        and coupon.nonce == claim.nonce
+        and coupon.user_id == claim.user_id
+        and coupon.municipality_code == claim.municipality_code
+        and coupon.valid_from == claim.valid_from
+        and coupon.valid_until == claim.valid_until
+    )
+
+
+def _judge(coupon: Coupon, shop: LocalShop, today: date) -> CouponRefused | None:
+    if coupon.status == CouponStatus.REDEEMED:
+        return _refusal("used")
+    if coupon.status == CouponStatus.EXPIRED:
+        return _refusal("withdrawn" if coupon.void_reason == VOID_CANCELLED else "expired")
+    if today > coupon.valid_until:
+        return _refusal("expired")
+    if shop.municipality_code != coupon.municipality_code:
+        return _refusal("out_of_area")
+    if today < coupon.valid_from:
+        return _refusal("not_yet")
+    if not shop.active:
+        return _refusal("shop_suspended")
+    return None
+
+
+def check_token(token: str, shop: LocalShop, now: datetime) -> CouponCheck:
+    """Whether ``shop`` may redeem the token's coupon today (reads only)."""
+    try:
+        claim = _claim(token)
+    except CouponRefused as refused:
+        return CouponCheck(None, refused)
+    coupon = db.session.get(Coupon, claim.coupon_id)
+    if not _matches(coupon, claim):
+        return CouponCheck(None, _refusal("bad_token"))
+    return CouponCheck(coupon, _judge(coupon, shop, tokyo_today(now)))
+
+
+def redeem(token: str, shop: LocalShop, by_user_id: int, now: datetime) -> CouponRedemption:
+    """Spend the token's coupon, whole, at ``shop`` (flushes).
+
+    The coupon's row is locked and judged as it is now: refused (``CouponRefused``)
+    when the token is not Engawa's or not this coupon's (``bad_token``), the coupon was
+    redeemed (``used``), its last day passed (``expired``), its stay was cancelled
+    (``withdrawn``), the shop is in another municipality (``out_of_area``), its first
+    day has not come (``not_yet``), or the shop is suspended (``shop_suspended``).
+    The redemption is one INSERT; should a second writer get past the lock, the
+    database's ``UNIQUE(coupon_id)`` refuses it and the answer is ``used``.
+    """
+    claim = _claim(token)
+    coupon = db.session.scalar(
+        select(Coupon)
+        .where(Coupon.id == claim.coupon_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if not _matches(coupon, claim):
+        raise _refusal("bad_token")
+    shop = db.session.scalar(
+        select(LocalShop).where(LocalShop.id == shop.id).execution_options(populate_existing=True)
+    )
+    refusal = _judge(coupon, shop, tokyo_today(now))
+    if refusal is not None:
+        raise refusal
+    redemption = CouponRedemption(
+        coupon_id=coupon.id,
+        shop_id=shop.id,
+        fund_id=coupon.fund_id,
+        amount=coupon.amount,
+        redeemed_by_id=by_user_id,
+        redeemed_at=now,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(redemption)
+            db.session.flush()
+    except IntegrityError:
+        raise _refusal("used") from None
+    coupon.status = CouponStatus.REDEEMED
+    coupon.closed_at = now
+    db.session.flush()
+    return redemption
+
+
+def coupon_by_short_code(code: str, municipality_code: str) -> Coupon | None:
+    """The coupon of a typed short code among the municipality's, or None. Should two
+    share the code, the open one (the newest if several) is meant."""
+    normal = coupon_tokens.normalise_short_code(code)
+    if normal is None:
+        return None
+    found = db.session.scalars(
+        select(Coupon)
+        .where(
+            Coupon.municipality_code == municipality_code,
+            func.substr(Coupon.nonce, 1, coupon_tokens.SHORT_CODE_LENGTH) == normal,
+        )
+        .order_by((Coupon.status == CouponStatus.OPEN).desc(), Coupon.id.desc())
+        .limit(1)
+    ).first()
+    return found
+
+
+# --- figures ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Figure:
+    count: int = 0
+    yen: int = 0
+
+    def __add__(self, other: Figure) -> Figure:
+        return Figure(self.count + other.count, self.yen + other.yen)
+
+
+FIGURE_KEYS = ("issued", "redeemed", "expired", "open")
+
+
+def totals_by_fund(fund_ids) -> dict[int, dict[str, Figure]]:
+    """Each fund's coupons issued, redeemed, expired and open (count and yen), from the
+    coupons themselves; issued = redeemed + expired + open always."""
+    ids = list(fund_ids)
+    result = {fund_id: dict.fromkeys(FIGURE_KEYS, Figure()) for fund_id in ids}
+    if not ids:
+        return result
+    rows = db.session.execute(
+        select(
+            Coupon.fund_id, Coupon.status, func.count(), func.coalesce(func.sum(Coupon.amount), 0)
+        )
+        .where(Coupon.fund_id.in_(ids))
+        .group_by(Coupon.fund_id, Coupon.status)
+    ).all()
+    for fund_id, status, count, yen in rows:
+        figure = Figure(int(count), int(yen))
+        figures = result[fund_id]
+        figures[str(status)] = figures[str(status)] + figure
+        figures["issued"] = figures["issued"] + figure
+    return result
+
+
+def totals(fund_id: int) -> dict[str, Figure]:
+    """A fund's figures: ``{"issued", "redeemed", "expired", "open"}`` → ``Figure(count,
+    yen)``."""
+    return totals_by_fund([fund_id])[fund_id]
+
+
+def month_range(month: date) -> tuple[datetime, datetime]:
+    """The instants a Japan calendar month spans: [its first day 00:00, the next's)."""
+    first, following = month_bounds(month)
+    return tokyo_midnight(first), tokyo_midnight(following)
+
+
+@dataclass(frozen=True)
+class StatementRow:
+    """One shop's redemptions of a fund in a month: what the funder pays it."""
+
+    shop_id: int
+    name: str
+    category: str
+    address: str
+    count: int
+    yen: int
+
+
+def monthly_statement(fund_id: int, month: date) -> list[StatementRow]:
+    """The fund's redemptions in ``month`` (a Japan month) by shop, by shop name."""
+    start, end = month_range(month)
+    rows = db.session.execute(
+        select(
+            LocalShop.id,
+            LocalShop.name,
+            LocalShop.category,
+            LocalShop.address,
+            func.count(CouponRedemption.id),
+            func.coalesce(func.sum(CouponRedemption.amount), 0),
+        )
+        .join(LocalShop, LocalShop.id == CouponRedemption.shop_id)
+        .where(
+            CouponRedemption.fund_id == fund_id,
+            CouponRedemption.redeemed_at >= start,
+            CouponRedemption.redeemed_at < end,
+        )
+        .group_by(LocalShop.id, LocalShop.name, LocalShop.category, LocalShop.address)
+        .order_by(LocalShop.name, LocalShop.id)
+    ).all()
+    return [StatementRow(r[0], r[1], r[2], r[3], int(r[4]), int(r[5])) for r in rows]
+
+
+def statement_csv(fund: CouponFund, month: date, rows: list[StatementRow]) -> str:
+    """The statement as CSV for Excel (UTF-8 with a byte-order mark), a total last."""
+    header = [
+        _("Fund"),
+        _("Month"),
+        _("Shop"),
+        _("Category"),
+        _("Address"),
+        _("Coupons redeemed"),
+        _("Amount (yen)"),
+    ]
+    body = [
+        [fund.name, f"{month:%Y-%m}", r.name, category_label(r.category), r.address, r.count, r.yen]
+        for r in rows
+    ]
+    body.append(
+        [
+            fund.name,
+            f"{month:%Y-%m}",
+            _("Total"),
+            "",
+            "",
+            sum(r.count for r in rows),
+            sum(r.yen for r in rows),
+        ]
+    )
+    return write_csv(header, body)
+
+
+def shop_redemptions(shop_id: int, start: datetime, end: datetime) -> list[CouponRedemption]:
+    """A shop's redemptions in [start, end), newest first."""
+    return list(
+        db.session.scalars(
+            select(CouponRedemption)
+            .where(
+                CouponRedemption.shop_id == shop_id,
+                CouponRedemption.redeemed_at >= start,
+                CouponRedemption.redeemed_at < end,
+            )
+            .order_by(CouponRedemption.redeemed_at.desc(), CouponRedemption.id.desc())
+        )
+    )
+
+
+def shop_redemption(shop_id: int, redemption_id: int) -> CouponRedemption | None:
+    """One of the shop's redemptions; another shop's is not found."""
+    if not in_id_range(redemption_id):
+        return None
+    return db.session.scalar(
+        select(CouponRedemption).where(
+            CouponRedemption.id == redemption_id, CouponRedemption.shop_id == shop_id
+        )
+    )
+
+
+def coupons_of_user(user_id: int) -> list[Coupon]:
+    """A guest's coupons, by stay and number."""
+    return list(
+        db.session.scalars(
+            select(Coupon)
+            .where(Coupon.user_id == user_id)
+            .order_by(Coupon.valid_from.desc(), Coupon.booking_id, Coupon.fund_id, Coupon.seq)
+        )
+    )
+
+
+def stays_with_coupons(booking_ids) -> set[int]:
+    ids = list(booking_ids)
+    if not ids:
+        return set()
+    return set(db.session.scalars(select(Coupon.booking_id).where(Coupon.booking_id.in_(ids))))
