@@ -10,16 +10,22 @@ workshop on its open issues; the Oirase nature association walks the stream in a
 
 from __future__ import annotations
 
+import random
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from accounts import two_factor
 from accounts.models import Company, OperatorKind, OperatorOrg, Role, User
+from booking.models import Booking, BookingStatus
 from core.db import TOKYO, tokyo_today
 from core.extensions import db
 from demo.data import DEMO_TOTP_SECRET
-from facilities.municipalities import by_code
+from facilities.models import Facility, Unit
+from facilities.municipalities import by_code, facility_code
+from regions import coupons
+from regions.coupon_tokens import token_of
 from regions.models import (
     CouponFund,
     LocalShop,
@@ -234,3 +240,53 @@ def seed_regions(
     )  # fmt: skip
     db.session.flush()
     return people
+
+
+def seed_coupons(now: datetime, rng: random.Random) -> dict[str, int]:
+    """Give the demo's stays in funded municipalities their local coupons, as the
+    ``issue_coupons`` job would, and let the guests of stays already over have spent most
+    of theirs at the shops of the town during their stay (the region report's local
+    spend); the rest of those expired. Flushes."""
+    today = tokyo_today(now)
+    shops: dict[str, list[LocalShop]] = {}
+    for shop in db.session.scalars(select(LocalShop).order_by(LocalShop.id)):
+        shops.setdefault(shop.municipality_code, []).append(shop)
+    staff = {m.shop_id: m.user_id for m in db.session.scalars(select(ShopMember))}
+    stays = db.session.scalars(
+        select(Booking)
+        .join(Unit, Unit.id == Booking.unit_id)
+        .join(Facility, Facility.id == Unit.facility_id)
+        .where(
+            Booking.status == BookingStatus.CONFIRMED,
+            Facility.prefecture.in_([int(code[:2]) for code in shops]),
+        )
+        .options(selectinload(Booking.unit).selectinload(Unit.facility))
+        .order_by(Booking.id)
+    ).all()
+    issued = redeemed = 0
+    for stay in stays:
+        code = facility_code(stay.unit.facility)
+        if code not in shops:
+            continue
+        made = coupons.issue_for_stay(
+            booking_id=stay.id, user_id=stay.user_id, company_id=stay.company_id,
+            municipality_code=code, check_in=stay.check_in, check_out=stay.check_out,
+            guests=stay.guests, now=_at(stay.check_in, 9) if stay.check_in < today else now,
+        )  # fmt: skip
+        issued += len(made)
+        if stay.check_out > today:
+            continue
+        for coupon in made:
+            if rng.random() < 0.25:
+                continue  # not spent: it expires below
+            spent_on = stay.check_in + timedelta(
+                days=rng.randrange((stay.check_out - stay.check_in).days + 1)
+            )
+            shop = rng.choice(shops[code])
+            coupons.redeem(
+                token_of(coupon), shop, staff[shop.id], _at(spent_on, rng.randrange(10, 19))
+            )
+            redeemed += 1
+    coupons.expire_due(now)
+    db.session.flush()
+    return {"issued": issued, "redeemed": redeemed}

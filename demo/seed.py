@@ -49,7 +49,7 @@ from demo.data import (
 )
 from demo.lodging import ensure_tax_rules, fill_registers, licence_of
 from demo.photos import add_demo_photos
-from demo.regions import seed_regions
+from demo.regions import seed_coupons, seed_regions
 from demo.workspace import add_workspace
 from facilities.models import Facility, Unit
 from facilities.regions import PREFECTURES_BY_CODE
@@ -157,6 +157,7 @@ def seed_demo(
     background = _assign_holders(rng, stays, companies, password_hash, since)
     db.session.flush()
     bookings = _insert_bookings(rng, stays, now)
+    seed_coupons(now, rng)
     _bill_seeded_stays(companies.values(), since)
     fill_registers(facilities, today, now)
     _demo_applications(now)
