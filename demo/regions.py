@@ -224,18 +224,17 @@ def seed_regions(
     admin = db.session.scalar(
         select(User).where(User.company_id == companies["acme"].id, User.role == Role.COMPANY_ADMIN)
     )
-    october = date(today.year + (1 if today.month >= 9 else 0), 10, 1)
     db.session.add(
         MatchRequest(
             company_id=companies["acme"].id, created_by_id=admin.id,
-            title="開発チーム20人の合宿（温泉の近く、チームビルディング）",
+            title="開発チーム6人の合宿（温泉の近く、地域の仕事も体験したい）",
             description=(
-                "10月に3日間、開発チーム20人で合宿をしたいです。温泉の近くで、地域の方と"
-                "一緒に取り組めるプログラムがあると嬉しいです。"
+                "2泊3日、開発チーム6人で合宿をしたいです。温泉の近くで、地域の方と一緒に"
+                "取り組めるプログラムがあると嬉しいです。"
             ),
-            people=20, nights=2, earliest=october, latest=october + timedelta(days=30),
-            prefecture=20, programme_kind="local_work", wants_onsen=True, budget=1_200_000,
-            created_at=now - timedelta(days=3),
+            people=6, nights=2, earliest=today + timedelta(days=60),
+            latest=today + timedelta(days=90), prefecture=20, programme_kind="local_work",
+            wants_onsen=True, budget=300_000, created_at=now - timedelta(days=3),
         )
     )  # fmt: skip
     db.session.flush()

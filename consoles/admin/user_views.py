@@ -24,6 +24,7 @@ ROLE_LABELS = {
     Role.COMPANY_ADMIN: _l("Company admin"),
     Role.OPERATOR: _l("Operator"),
     Role.PLATFORM_ADMIN: _l("Engawa team"),
+    Role.SHOP: _l("Registered shop"),
 }
 STATE_LABELS = {"active": _l("Active"), "locked": _l("Locked"), "inactive": _l("Deactivated")}
 # Each action by its name in the URL; "lock" and "two-factor-reset" ask first (GET).

@@ -55,6 +55,17 @@ from hr.models import GroupPolicy
 from notifications.models import WebhookEndpoint
 from notifications.webhook_endpoints import new_secret, seal_secret
 from pricing.engine import recompute
+from regions import matching
+from regions.coupon_tokens import token_of
+from regions.models import (
+    Coupon,
+    CouponFund,
+    CouponStatus,
+    LocalShop,
+    MatchRequest,
+    Programme,
+    ProgrammeSession,
+)
 from tests.conftest import post_sign_in
 from tests.core.test_i18n import ensure_compiled
 
@@ -109,6 +120,20 @@ ROLES = {
         "operator@satoyama.example",
         ["/operator/", "/operator/audit", "/account", "/no-such-page"],
     ),
+    # A municipality (issue 20): its programmes, coupon funds, shops and region report.
+    "region": (
+        "region@hakuba.example",
+        [
+            "/operator/",
+            "/operator/programmes",
+            "/operator/coupons",
+            "/operator/coupons/shops",
+            "/operator/region",
+            "/operator/matching",
+        ],
+    ),
+    # A registered shop that redeems local coupons.
+    "shop": ("cafe@hakuba.example", ["/shop/", "/shop/redeem", "/shop/redemptions"]),
     "platform_admin": (
         "root@engawa.example",
         [
@@ -168,9 +193,14 @@ SKIPPED = {
     "copay.paid": "a redirect to the stay once the card payment is read",
     "local_billing.stay_checkout": "the test-mode payment a stay's Pay button opens (browser)",
     "approvals.decide": "a stay waiting for approval: the demo has none (tests/booking)",
+    "company.coupon_fund_statement_csv": "a CSV download",
+    "operator.coupon_fund_statement_csv": "a CSV download",
+    "operator.region_csv": "a CSV download",
+    "shop.redemptions_csv": "a CSV download",
+    "company.match_done": "shown once, after accepting (tests/consoles/test_matching_pages)",
 }
 # The JSON API and SCIM speak English to machines by design.
-SKIPPED_PREFIXES = ("api.", "operator_api.", "scim.")
+SKIPPED_PREFIXES = ("api.", "operator_api.", "region_api.", "scim.")
 
 # Latin-alphabet words a Japanese page writes as they are, and why.
 ALLOWED = {
@@ -286,6 +316,15 @@ def words_of_the_data() -> set[str]:
         User.department,
         User.employee_group,
         GroupPolicy.employee_group,
+        # issue 20: what regions, shops and companies entered
+        Programme.title_en,
+        Programme.description_en,
+        Programme.meeting_point,
+        LocalShop.name,
+        LocalShop.address,
+        CouponFund.name,
+        MatchRequest.title,
+        MatchRequest.description,
     ]
     words: set[str] = set()
     for column in columns:
@@ -417,6 +456,9 @@ def demo_app(tmp_path_factory):
         f"{stay}/guests",  # the guest register, linked from the stay while incomplete
     ]
     extra["employee"] += workspace_pages(app, employee)
+    regional = region_pages(app, employee)
+    for role, pages in regional.items():
+        extra.setdefault(role, []).extend(pages)
     yield app, data_words, extra
     with app.app_context():
         db.engine.dispose()
@@ -451,6 +493,64 @@ def workspace_pages(app, employee) -> list[str]:
         urlsplit(booked.headers["Location"]).path,
         f"/workspace/check-in/{unit_id}/{code}",
     ]
+
+
+def region_pages(app, employee) -> dict[str, list[str]]:
+    """Issue 20's pages reached through forms or one-time addresses: joining a programme
+    (a session that needs no stay) and the leave page of the place taken; a coupon's
+    redeem page as the shop's phone opens it; a proposal to the demo company's request,
+    made by the operator of Nagano's facilities, and its accept page."""
+    with app.app_context():
+        session_id = db.session.scalar(
+            select(ProgrammeSession.id)
+            .join(Programme, Programme.id == ProgrammeSession.programme_id)
+            .where(Programme.stay_required.is_(False), ProgrammeSession.starts_at > NOW)
+            .order_by(ProgrammeSession.starts_at)
+        )
+        coupon = db.session.scalar(
+            select(Coupon)
+            .where(Coupon.status == CouponStatus.OPEN, Coupon.municipality_code == "204854")
+            .order_by(Coupon.id)
+        )
+        token = token_of(coupon)
+        request_id = db.session.scalar(select(MatchRequest.id).order_by(MatchRequest.id))
+        operator = db.session.scalar(select(User).where(User.email == ROLES["operator"][0]))
+        request = db.session.get(MatchRequest, request_id)
+        facilities = db.session.scalars(
+            select(Facility)
+            .where(Facility.operator_id == operator.operator_id, Facility.prefecture == 20)
+            .where(Facility.kind != "office")
+            .order_by(Facility.id)
+        ).all()
+        nights = timedelta(days=request.nights)
+        facility, check_in = next(
+            (f, request.earliest + timedelta(days=d))
+            for d in range((request.latest - request.earliest).days - request.nights + 1)
+            for f in facilities
+            if len(
+                matching.free_rooms(
+                    f.id,
+                    request.earliest + timedelta(days=d),
+                    request.earliest + timedelta(days=d) + nights,
+                )
+            )
+            >= request.people
+        )
+        proposal = matching.propose(
+            operator,
+            request_id,
+            matching.ProposalInput(facility.id, check_in, check_in + nights),
+            NOW,
+        )
+        db.session.commit()
+        proposal_id = proposal.id
+    joined = employee.post(f"/programmes/sessions/{session_id}/join", data={"participants": 1})
+    assert joined.status_code in (302, 303), "the demo employee could not join a programme"
+    return {
+        "employee": [f"/programmes/sessions/{session_id}/join?participants=1", "/my/programmes"],
+        "shop": [f"/shop/redeem/{token}"],
+        "company_admin": [f"/company/matching/proposals/{proposal_id}/accept"],
+    }
 
 
 def endpoint_of(adapter, path: str) -> str | None:
