@@ -4,7 +4,9 @@ flush, the edge commits.
 
 A cancelled stay frees its nights at once (an external calendar's block that wanted
 them takes them), gets the company's credit back by the cancellation policy
-(``billing.ledger``) and its accommodation tax in full (``booking.stay_tax``).
+(``billing.ledger``) and its accommodation tax in full (``booking.stay_tax``). Its
+places in programmes that require a stay are given up, their credit-paid fees back in
+full (``regions.programmes.release_for_stay``).
 
 A co-paid stay (the employee paid ``Booking.employee_part`` by card) splits the
 policy's refund ``R`` between its two payers in proportion to their parts
@@ -52,6 +54,7 @@ from core.db import tokyo_today
 from core.extensions import db
 from core.i18n import format_yen
 from regions.coupons import withdraw_for_stay as withdraw_coupons
+from regions.programmes import lock_sessions_for_stays, release_for_stay
 
 
 @dataclass(frozen=True)
@@ -221,6 +224,9 @@ def cancel_future_stays(user: User, now: datetime, *, actor_id: int | None = Non
         .with_for_update()
     ).all()
     held = ledger.paid_for(b.id for b in rows)
+    # Every stay's programme sessions before the first stay's money (account lock): see
+    # ``_release``.
+    lock_sessions_for_stays(b.id for b in rows if b.status not in WAITING_STATUSES)
     for booking in rows:
         if booking.status in WAITING_STATUSES:
             withdraw_waiting(booking, actor, now)
@@ -241,6 +247,12 @@ def _release(booking: Booking, now: datetime) -> int:
     booking.status = BookingStatus.CANCELLED
     booking.cancelled_at = now
     db.session.flush()
+    # Its places in programmes that need a stay go (their credit fees back in full).
+    # Lock order: only the booking's row is held here in cancel_booking and
+    # cancel_for_guest (the tax refund below and the stay's refund after take the billing
+    # account), so the sessions' locks come before the account's as in ``join``;
+    # cancel_future_stays took its stays' sessions before any stay's money.
+    release_for_stay(booking.id, now)
     withdraw_coupons(booking.id, now)  # its local coupons can no longer be spent
     # A block that wanted these nights (an external calendar over the stay) takes them now.
     reconcile_unit(booking.unit_id, tokyo_today(now))

@@ -38,6 +38,7 @@ from core.i18n import format_day
 from facilities.models import Facility, Unit
 from lodging import register
 from regions.coupons import withdraw_for_stay as withdraw_coupons
+from regions.programmes import lock_sessions_for_stays, release_for_stay
 
 MAX_NOTE = 2000  # characters of the operator's notes on one stay
 MAX_CANCEL_REASON = 300  # Booking.cancel_reason
@@ -334,6 +335,9 @@ def mark_no_show(actor: User, booking_id: int, now: datetime) -> Booking:
             ),
             "not_arrival_day",
         )
+    # Its programme sessions before the desks' refunds take the billing account's lock,
+    # in the order ``join`` takes them (session, then account).
+    lock_sessions_for_stays([booking.id])
     no_show_day = max(today, booking.check_in)
     released = _release_from(booking, no_show_day, today)
     # The guest never came: none of the stay's working days was worked, whichever day
@@ -343,6 +347,7 @@ def mark_no_show(actor: User, booking_id: int, now: datetime) -> Booking:
     booking.status = BookingStatus.NO_SHOW
     booking.no_show_at = now
     db.session.flush()
+    release_for_stay(booking.id, now)  # its places that need a stay, fees back in full
     withdraw_coupons(booking.id, now)  # nobody came to spend them
     tax = refund_unkept_tax(booking, now)  # no guest lodged: the tax comes back in full
     data = {"released_from": released.isoformat() if released else None}

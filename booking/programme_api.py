@@ -21,7 +21,7 @@ from flask import current_app, g, jsonify, request
 
 from availability.slots import format_api_time
 from booking.api import MIN_ID, _date_arg, _int_arg, _json_object, bp
-from booking.programme_views import stay_for_session
+from booking.programme_views import EARLIEST_DAY, LATEST_DAY, stay_for_session
 from booking.services import BookingNotFound
 from core import limits
 from core.db import MAX_ID, edge_now, in_id_range, tokyo_today
@@ -75,7 +75,11 @@ def _signup_json(signup: ProgrammeSignup) -> dict:
 def _window(args) -> tuple[date, date]:
     today = tokyo_today(edge_now())
     start = _date_arg(args, "from", required=False) or today
+    if not EARLIEST_DAY <= start <= LATEST_DAY:
+        raise ApiError(400, "out_of_range", "'from' and 'to' must lie in 2000–2099.")
     end = _date_arg(args, "to", required=False) or start + timedelta(days=DEFAULT_DAYS)
+    if not EARLIEST_DAY <= end <= LATEST_DAY:
+        raise ApiError(400, "out_of_range", "'from' and 'to' must lie in 2000–2099.")
     if end < start:
         raise ApiError(400, "dates_order", "'to' must not be before 'from'.")
     if (end - start).days > MAX_DAYS:

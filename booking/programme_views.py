@@ -165,6 +165,11 @@ def _grace_days() -> int:
 # -- the list ------------------------------------------------------------------------------
 
 
+# The days a list may ask for: far enough for any programme, and never near the ends of
+# the calendar, where adding the default window's days would overflow.
+EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
+
 class ProgrammeFilterForm(FlaskForm):
     class Meta:
         csrf = False  # a GET list changes nothing
@@ -180,7 +185,13 @@ class ProgrammeFilterForm(FlaskForm):
         if field.data and not municipalities.is_valid_code(field.data):
             raise ValidationError(_l("A municipality code has six digits, e.g. 202011 (長野市)."))
 
+    def validate_date_from(self, field):
+        if field.data and not EARLIEST_DAY <= field.data <= LATEST_DAY:
+            raise ValidationError(_l("Choose a date within a few years of today."))
+
     def validate_date_to(self, field):
+        if field.data and not EARLIEST_DAY <= field.data <= LATEST_DAY:
+            raise ValidationError(_l("Choose a date within a few years of today."))
         if field.data and self.date_from.data:
             if field.data < self.date_from.data:
                 raise ValidationError(_l("The end date must not be before the start date."))

@@ -78,7 +78,13 @@ class Municipality:
 def _all() -> dict[str, Municipality]:
     found: dict[str, Municipality] = {}
     with closing(sqlite3.connect(_DATABASE_URI, uri=True)) as conn:
-        for (raw,) in conn.execute("SELECT data FROM postal_data"):
+        # One row per municipality (a municipality's name is unique in its prefecture):
+        # parsing every postal code's JSON would take seconds on a worker's first use.
+        rows = conn.execute(
+            "SELECT data FROM postal_data WHERE rowid IN"
+            " (SELECT min(rowid) FROM postal_data GROUP BY prefecture, city)"
+        )
+        for (raw,) in rows:
             entry = json.loads(raw)
             jis5 = entry.get("jisx0402") or ""
             if len(jis5) != 5 or not jis5.isdigit():

@@ -437,7 +437,10 @@ def _has_upcoming(programme: Programme, now: datetime) -> bool:
 
 
 def session_times(day: date, start: time, end: time) -> tuple[datetime, datetime]:
-    """A Tokyo date and wall-clock times as aware UTC instants."""
+    """A Tokyo date and wall-clock times as aware UTC instants (a date far from today is
+    refused before converting, which would overflow at the calendar's ends)."""
+    if not 2000 <= day.year <= 2099:
+        raise SessionRefused(_l("Sessions can be planned up to a year ahead."), "too_far", "day")
     starts = datetime.combine(day, start, tzinfo=TOKYO).astimezone(UTC)
     ends = datetime.combine(day, end, tzinfo=TOKYO).astimezone(UTC)
     return starts, ends
@@ -522,6 +525,8 @@ def add_weekly_series(
         raise SessionRefused(
             _l("A series runs for 1 to %(max)d weeks.", max=MAX_WEEKS), "weeks", "weeks"
         )
+    if first_day > (now + HORIZON).astimezone(TOKYO).date():  # before any date arithmetic
+        raise SessionRefused(_l("Sessions can be planned up to a year ahead."), "too_far", "day")
     times = [session_times(first_day + timedelta(weeks=n), start, end) for n in range(weeks)]
     return add_sessions(programme, times, now)
 

@@ -65,7 +65,9 @@ def charge(signup: ProgrammeSignup, user: User, now: datetime, *, grace_days: in
     """Spend the sign-up's fee from its company's credit; returns the yen taken (0 when
     it has no fee). Refuses (``ProgrammeCreditRefused``) when the company does not pay
     programmes from its credit, its subscription does not allow spending, or the credit
-    is short (overage as for stays); a sign-up already charged is not charged again."""
+    is short beyond the company's overage limit (overage within it is added to the
+    credit first and billed with the next invoice, as for stays); a sign-up already
+    charged is not charged again."""
     if signup.fee <= 0:
         return 0
     account = ledger.account_of(signup.company_id, lock=True)
@@ -85,9 +87,11 @@ def charge(signup: ProgrammeSignup, user: User, now: datetime, *, grace_days: in
             )
         return 0
     try:
-        ledger.check_spend(account, user, signup.fee, now, grace_days, employee_cap=False)
+        overage = ledger.check_spend(account, user, signup.fee, now, grace_days, employee_cap=False)
     except ledger.CreditRefused as refused:
         raise ProgrammeCreditRefused(refused.message, refused.code) from refused
+    if overage:  # beyond the pool, within the company's overage limit: billed next invoice
+        ledger.append(account, EntryKind.OVERAGE, overage, now, user_id=signup.user_id)
     ledger.append(
         account,
         EntryKind.PROGRAMME,

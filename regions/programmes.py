@@ -15,7 +15,9 @@ waitlist. A fee paid from the company's credit is charged in the same savepoint 
 seats, so a refused charge leaves nothing behind (``regions.programme_money``).
 
 Leaving (``leave``) frees the seats and gives a credit-paid fee back until the refund
-deadline, then ``promote_waitlist`` gives freed places to the waitlist in order.
+deadline, then ``promote_waitlist`` gives freed places to the waitlist in order. A stay
+cancelled or not turned up for (``release_for_stay``) takes the places that needed it
+with it, their fees back in full.
 
 Services flush only; the caller commits (or rolls back on a ``RuleError``).
 """
@@ -550,19 +552,80 @@ def leave(signup_id: int, user_id: int, now: datetime) -> int:
         if session.status != SessionStatus.SCHEDULED:
             raise ProgrammeError(_l("The organiser has cancelled this session."), "cancelled")
         raise ProgrammeError(_l("This session has already begun."), "started")
+    return _give_up(signup, session, now)
+
+
+def _give_up(
+    signup: ProgrammeSignup,
+    session: ProgrammeSession,
+    now: datetime,
+    *,
+    full_refund: bool = False,
+    **more,
+) -> int:
+    """The sign-up leaves its session, whose row lock the caller holds: its seats freed,
+    a credit-paid fee given back until the refund deadline (whenever, ``full_refund``),
+    ``programme.left`` told (``more`` added to its data), the waitlist promoted."""
     was_joined = signup.status == SignupStatus.JOINED
     refund = 0
     if was_joined:
         session.seats_taken -= signup.participants
-        if now <= programme_money.refund_deadline(session.starts_at):
+        if full_refund or now <= programme_money.refund_deadline(session.starts_at):
             refund = programme_money.refund(signup, now)
     signup.status = SignupStatus.LEFT
     signup.left_at = now
     db.session.flush()
-    _emit(events.PROGRAMME_LEFT, signup, session, now, refund=refund)
+    _emit(events.PROGRAMME_LEFT, signup, session, now, refund=refund, **more)
     if was_joined:
         promote_waitlist(session, now)
     return refund
+
+
+def lock_sessions_for_stays(booking_ids: Iterable[int]) -> None:
+    """Take the row locks of the sessions holding a current sign-up of these stays, in
+    id order: a caller that will move money (the company's billing account lock) takes
+    these first, in the order ``join`` takes them (session, then account)."""
+    ids = list(booking_ids)
+    if not ids:
+        return
+    db.session.execute(
+        select(ProgrammeSession.id)
+        .where(
+            ProgrammeSession.id.in_(
+                select(ProgrammeSignup.session_id).where(
+                    ProgrammeSignup.booking_id.in_(ids), ProgrammeSignup.status.in_(CURRENT)
+                )
+            )
+        )
+        .order_by(ProgrammeSession.id)
+        .with_for_update()
+    ).all()
+
+
+def release_for_stay(booking_id: int, now: datetime) -> int:
+    """The stay (``booking.id``) was cancelled or its guest never came: each of its
+    current sign-ups to a programme that requires a stay leaves its session (see
+    ``leave``), a credit-paid fee coming back in full whatever the deadline (the event
+    says ``stay_ended``); one to a programme open to anyone is kept, no longer linked to
+    the stay. A session begun or cancelled by its organiser is left as it is. Takes the
+    sessions' locks first (``lock_sessions_for_stays``); returns the yen given back."""
+    lock_sessions_for_stays([booking_id])
+    signups = db.session.scalars(
+        select(ProgrammeSignup)
+        .where(ProgrammeSignup.booking_id == booking_id, ProgrammeSignup.status.in_(CURRENT))
+        .order_by(ProgrammeSignup.session_id, ProgrammeSignup.id)
+        .execution_options(populate_existing=True)
+    ).all()
+    refunded = 0
+    for signup in signups:
+        # Locked above unless joined since (then locked now): re-read under the lock.
+        session = _locked_session(signup.session_id)
+        if not session.programme.stay_required:
+            signup.booking_id = None
+        elif may_leave(signup, now):
+            refunded += _give_up(signup, session, now, full_refund=True, stay_ended=True)
+    db.session.flush()
+    return refunded
 
 
 def promote_waitlist(

@@ -172,6 +172,8 @@ def period_problem(first: date, end: date, today: date) -> str | None:
     begins, or lies beyond ten years of today)."""
     if end <= first:
         return "dates_order"
+    if max(abs(first.year - today.year), abs(end.year - today.year)) > YEARS_AROUND:
+        return "out_of_range"  # first: no date arithmetic near the calendar's ends
     if end > years_later(first, MAX_PERIOD_YEARS):
         return "out_of_range"
     if max(abs(first.year - today.year), abs(end.year - today.year)) > YEARS_AROUND:

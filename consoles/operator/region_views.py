@@ -69,6 +69,12 @@ def chosen_period(today: date) -> ChosenPeriod:
     error = None
     if first is None or last is None:
         error = _("Enter the first and the last day as dates.")
+    elif last >= date.max or abs(first.year - today.year) > regional.YEARS_AROUND:
+        error = _(
+            "A period can be at most %(years)d years long, within %(around)d years of today.",
+            years=regional.MAX_PERIOD_YEARS,
+            around=regional.YEARS_AROUND,
+        )
     else:
         problem = regional.period_problem(first, last + timedelta(days=1), today)
         if problem == "dates_order":

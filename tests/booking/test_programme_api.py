@@ -89,6 +89,9 @@ def test_the_list_is_one_entry_per_session(db, client, headers, organiser, make_
         ({"from": "2026-13-01"}, "invalid_date"),
         ({"from": "2026-12-20", "to": "2026-12-10"}, "dates_order"),
         ({"from": "2026-12-01", "to": "2028-12-10"}, "out_of_range"),
+        ({"from": "9999-12-31"}, "out_of_range"),  # no overflow adding the default days
+        ({"to": "9999-12-31"}, "out_of_range"),
+        ({"from": "0001-01-01", "to": "0001-01-02"}, "out_of_range"),
     ],
 )
 def test_bad_list_parameters_are_400(db, client, headers, params, code):

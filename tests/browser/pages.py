@@ -22,6 +22,7 @@ from availability.blocks import BlockError
 from availability.direct import record_direct_stay
 from availability.models import Block, DirectStay
 from billing.models import BillingAccount, LocalObject, Plan
+from booking.match_booking import accept_proposal
 from booking.models import Booking
 from booking.search import SearchQuery, search
 from booking.services import BookingError, StayRequest, book_stay
@@ -38,6 +39,22 @@ from identity.models import Application, ApplicationKind
 from lodging.models import AccommodationTaxRule
 from notifications.models import WebhookEndpoint
 from notifications.webhook_endpoints import new_secret, seal_secret
+from regions import matching, programmes
+from regions.coupon_tokens import token_of
+from regions.models import (
+    Coupon,
+    CouponFund,
+    CouponRedemption,
+    CouponStatus,
+    LocalShop,
+    MatchProposal,
+    MatchRequest,
+    MatchStatus,
+    Programme,
+    ProgrammeSignup,
+    ProposalStatus,
+    ShopMember,
+)
 
 # The demo accounts (demo/seed.py); each signs in with DEMO_PASSWORD.
 ROLES: dict[str, str | None] = {
@@ -46,6 +63,9 @@ ROLES: dict[str, str | None] = {
     "company_admin": "admin@acme.example",
     "operator": "operator@satoyama.example",
     "platform_admin": "root@engawa.example",
+    # issue 20: a municipality's organisation (白馬村) and a local shop that takes coupons
+    "region": "region@hakuba.example",
+    "shop": "cafe@hakuba.example",
 }
 
 # GET endpoints that are not pages a person reads, and why.
@@ -82,11 +102,16 @@ EXCLUDED: dict[str, str] = {
     "booking.stay_register_passport": "an image of a guest's passport (sealed at rest)",
     "calendars.workspace_feed": "an .ics feed of a workspace unit for other calendar apps",
     "operator.booking_register_passport": "an image of a guest's passport (sealed at rest)",
+    "operator.region_csv": "a CSV download (the region report's monthly figures)",
+    "operator.coupon_fund_statement_csv": "a CSV download (a coupon fund's monthly statement)",
+    "company.coupon_fund_statement_csv": "a CSV download (a coupon fund's monthly statement)",
+    "shop.redemptions_csv": "a CSV download (the shop's redemptions of a month)",
 }
 EXCLUDED_PREFIXES: dict[str, str] = {
     "api.": "JSON API",
     "company_report_api.": "the company's JSON API (the outcome report)",
     "operator_api.": "the operator's JSON API",
+    "region_api.": "the region report's JSON API",
     "scim.": "SCIM 2.0: JSON for identity providers",
     "health.": "JSON and Prometheus text for load balancers and monitoring",
 }
@@ -124,6 +149,19 @@ class DemoIds:
     workspace_unit_id: int  # its first unit
     workspace_booking: Booked  # the employee's upcoming workspace booking
     checkin_code: str  # the check-in code (QR) of that booking's unit
+    # issue 20: regions, programmes, local coupons, matching
+    municipality_code: str  # the region's (白馬村)
+    programme_id: int  # the region's first programme (the snow clearing)
+    programme_session_id: int  # its first session ahead
+    join_session_id: int  # a credit-paid session (神山町's workshop): the fee shown
+    programme_signup_id: int  # the employee's place in a session (made when none)
+    region_fund_id: int  # the region's coupon fund
+    company_fund_id: int  # Acme's coupon fund
+    coupon_token: str  # an open coupon of the region, as its QR code carries it
+    shop_redemption_id: int  # a coupon the shop took
+    match_request_id: int  # Acme's open request with an open proposal (made when none)
+    match_proposal_id: int  # that proposal
+    accepted_proposal_id: int  # a proposal Acme accepted into a stay (made when none)
 
 
 @dataclass(frozen=True)
@@ -382,6 +420,75 @@ PAGES: dict[str, list[tuple]] = {
     "admin.end_tax_rule": [("platform_admin", lambda i: {"rule_id": i.tax_rule_id})],
     "plans.plans": [("platform_admin", {})],
     "plans.edit": [("platform_admin", lambda i: {"plan_id": i.plan_id})],
+    # regional programmes (issue 20): the employee's pages
+    "booking.programmes_list": [
+        ("employee", {}),
+        ("employee", {"during_stays": "y"}),
+        ("employee", lambda i: {"municipality": i.municipality_code}),
+        # bad filters: the page says which (400)
+        ("employee", {"municipality": "12345"}, 400),
+    ],
+    "booking.programme": [("employee", lambda i: {"programme_id": i.programme_id})],
+    "booking.programme_join_confirm": [
+        ("employee", lambda i: {"session_id": i.join_session_id, "participants": 1}),
+    ],
+    "booking.programme_leave_confirm": [
+        ("employee", lambda i: {"signup_id": i.programme_signup_id}),
+    ],
+    "booking.my_programmes": [("employee", {})],
+    "booking.region": [("employee", lambda i: {"code": i.municipality_code})],
+    "booking.coupons_page": [("employee", {})],
+    # the organiser: a municipality's organisation (the demo's other operator has none)
+    "operator.programmes": [("region", {}), ("operator", {})],
+    "operator.programme_new": [("region", {})],
+    "operator.programme": [("region", lambda i: {"programme_id": i.programme_id})],
+    "operator.programme_edit": [("region", lambda i: {"programme_id": i.programme_id})],
+    "operator.programme_session": [
+        ("region", lambda i: {"session_id": i.programme_session_id}),
+    ],
+    "operator.session_cancel_confirm": [
+        ("region", lambda i: {"session_id": i.programme_session_id}),
+    ],
+    # local coupons: the municipality's funds and shops (any other operator: says so)
+    "operator.coupon_funds": [("region", {}), ("operator", {})],
+    "operator.coupon_fund_new": [("region", {})],
+    "operator.coupon_fund": [("region", lambda i: {"fund_id": i.region_fund_id})],
+    "operator.coupon_shops": [("region", {})],
+    "company.coupon_funds": [("company_admin", {})],
+    "company.coupon_fund_new": [("company_admin", {})],
+    "company.coupon_fund": [("company_admin", lambda i: {"fund_id": i.company_fund_id})],
+    # the shop's phone pages; registering is public
+    "shop.register": [("visitor", {})],
+    "shop.home": [("shop", {})],
+    "shop.redeem_code": [("shop", {})],
+    "shop.redeem": [("shop", lambda i: {"token": i.coupon_token})],
+    "shop.redemptions": [("shop", {})],
+    "shop.receipt": [("shop", lambda i: {"redemption_id": i.shop_redemption_id})],
+    # the region report: the municipality's (any other operator: says it is not one)
+    "operator.region_report": [("region", {}), ("operator", {})],
+    "operator.region_summary": [
+        ("region", {}),
+        ("region", {"lang": "ja"}),
+        ("region", {"lang": "en"}),
+    ],
+    # matching: the company asks, the regions and operators answer
+    "company.match_requests": [("company_admin", {})],
+    "company.match_request_new": [("company_admin", {})],
+    "company.match_request": [
+        ("company_admin", lambda i: {"request_id": i.match_request_id}),
+    ],
+    "company.match_accept": [
+        ("company_admin", lambda i: {"proposal_id": i.match_proposal_id}),
+    ],
+    "company.match_done": [
+        ("company_admin", lambda i: {"proposal_id": i.accepted_proposal_id}),
+    ],
+    "operator.match_requests": [("region", {}), ("operator", {})],
+    "operator.match_proposals": [("region", {}), ("operator", {})],
+    "operator.match_request": [
+        ("region", lambda i: {"request_id": i.match_request_id}),
+        ("operator", lambda i: {"request_id": i.match_request_id}),
+    ],
     # notices, mail preferences and the development mailbox, for every role
     **{
         endpoint: [(role, {}) for role in ROLES if role != "visitor"]
@@ -470,9 +577,215 @@ def demo_ids(app: Flask, now: datetime) -> DemoIds:
             workspace_unit_id=workspace_unit.id,
             workspace_booking=workspace_booking,
             checkin_code=checkin_code(app.config["SECRET_KEY"], workspace_booking.unit_id),
+            **_region_ids(app, employee, operator, now),
         )
         db.session.remove()
     return ids
+
+
+def _region_ids(app: Flask, employee: User, operator: User, now: datetime) -> dict:
+    """The issue-20 records of the demo the pages are opened for (demo/regions.py)."""
+    region = db.session.scalar(select(User).where(User.email == ROLES["region"]))
+    code = region.operator.municipality_code
+    own = db.session.scalars(
+        select(Programme).where(Programme.operator_id == region.operator_id).order_by(Programme.id)
+    ).first()
+    credit_paid = db.session.scalars(
+        select(Programme).where(Programme.price_kind == "credit").order_by(Programme.id)
+    ).first()
+    admin = db.session.scalar(
+        select(User).where(
+            User.company_id == employee.company_id, User.email == ROLES["company_admin"]
+        )
+    )
+    request_id, proposal_id = _open_proposal(app, admin, operator, now)
+    return {
+        "municipality_code": code,
+        "programme_id": own.id,
+        "programme_session_id": programmes.upcoming_sessions(own, now)[0].id,
+        "join_session_id": programmes.upcoming_sessions(credit_paid, now)[0].id,
+        "programme_signup_id": _programme_signup(app, employee, now),
+        "region_fund_id": db.session.scalar(
+            select(CouponFund.id)
+            .where(CouponFund.operator_id == region.operator_id)
+            .order_by(CouponFund.id)
+        ),
+        "company_fund_id": db.session.scalar(
+            select(CouponFund.id)
+            .where(CouponFund.company_id == employee.company_id)
+            .order_by(CouponFund.id)
+        ),
+        "coupon_token": _open_coupon_token(code, now),
+        "shop_redemption_id": _shop_redemption(),
+        "match_request_id": request_id,
+        "match_proposal_id": proposal_id,
+        "accepted_proposal_id": _accepted_proposal(app, admin, operator, now),
+    }
+
+
+def _programme_signup(app: Flask, employee: User, now: datetime) -> int:
+    """The employee's current place in a session; without one, a place is taken (one
+    person) in the first session ahead of a free programme open to all (no stay needed),
+    away from the small ones other tests fill."""
+    found = db.session.scalar(
+        select(ProgrammeSignup.id)
+        .where(
+            ProgrammeSignup.user_id == employee.id,
+            ProgrammeSignup.status.in_(programmes.CURRENT),
+        )
+        .order_by(ProgrammeSignup.id)
+    )
+    if found is not None:
+        return found
+    open_to_all = db.session.scalars(
+        select(Programme)
+        .where(Programme.price_kind == "free", Programme.stay_required.is_(False))
+        .order_by(Programme.capacity.desc(), Programme.id)
+    ).first()
+    session = programmes.upcoming_sessions(open_to_all, now)[0]
+    signup = programmes.join(
+        session.id,
+        employee,
+        1,
+        now,
+        booking_id=None,
+        has_stay=False,
+        waitlist=True,
+        grace_days=app.config["BILLING_GRACE_DAYS"],
+    )
+    db.session.commit()
+    return signup.id
+
+
+def _open_coupon_token(code: str, now: datetime) -> str:
+    """The token of an open coupon of the municipality, one good today if any (its page
+    then offers the button), as the guest's QR code carries it."""
+    today = tokyo_today(now)
+    coupon = db.session.scalars(
+        select(Coupon)
+        .where(Coupon.municipality_code == code, Coupon.status == CouponStatus.OPEN)
+        .order_by(((Coupon.valid_from <= today) & (Coupon.valid_until >= today)).desc(), Coupon.id)
+    ).first()
+    if coupon is None:
+        raise LookupError(f"no open coupon in {code}")
+    return token_of(coupon)
+
+
+def _shop_redemption() -> int:
+    """The first coupon the shop took (the demo's guests spent theirs in the town)."""
+    found = db.session.scalar(
+        select(CouponRedemption.id)
+        .join(LocalShop, LocalShop.id == CouponRedemption.shop_id)
+        .join(ShopMember, ShopMember.shop_id == LocalShop.id)
+        .join(User, User.id == ShopMember.user_id)
+        .where(User.email == ROLES["shop"])
+        .order_by(CouponRedemption.id)
+    )
+    if found is None:
+        raise LookupError("the demo's shop has taken no coupon")
+    return found
+
+
+# Matching requests made for the pages: one person, two nights 170–178 days out in
+# Nagano (the demo's own request lies beyond the booking horizon, so nobody can propose
+# for it yet), at the operator's facilities there but its first, which other tests use.
+MATCH_PREFECTURE = 20
+MATCH_WINDOW = (170, 178)
+
+
+def _post_match_request(app: Flask, admin: User, now: datetime, title: str) -> MatchRequest:
+    today = tokyo_today(now)
+    return matching.post_request(
+        admin,
+        matching.RequestInput(
+            title=title,
+            description="",
+            people=1,
+            nights=2,
+            earliest=today + timedelta(days=MATCH_WINDOW[0]),
+            latest=today + timedelta(days=MATCH_WINDOW[1]),
+            prefecture=MATCH_PREFECTURE,
+            programme_kind=None,
+            wants_onsen=False,
+            budget=200_000,
+        ),
+        now,
+        horizon_days=app.config["BOOKING_HORIZON_DAYS"],
+    )
+
+
+def _propose(app: Flask, operator: User, request: MatchRequest, now: datetime) -> MatchProposal:
+    """The operator's proposal for ``request``: its first Nagano facility with stays but
+    its first facility, and the first two nights of the window a room is free there."""
+    first = db.session.scalar(
+        select(Facility.id)
+        .where(Facility.operator_id == operator.operator_id)
+        .order_by(Facility.id)
+    )
+    for facility in matching.own_stay_facilities(operator.operator_id, request.prefecture):
+        if facility.id == first:
+            continue
+        check_in = request.earliest
+        while check_in + timedelta(days=request.nights) <= request.latest:
+            check_out = check_in + timedelta(days=request.nights)
+            if matching.free_rooms(facility.id, check_in, check_out):
+                return matching.propose(
+                    operator,
+                    request.id,
+                    matching.ProposalInput(facility.id, check_in, check_out),
+                    now,
+                    horizon_days=app.config["BOOKING_HORIZON_DAYS"],
+                )
+            check_in += timedelta(days=1)
+    raise LookupError("no facility of the operator in Nagano has a room free to propose")
+
+
+def _open_proposal(app: Flask, admin: User, operator: User, now: datetime) -> tuple[int, int]:
+    """Acme's open request with an open proposal, posted and proposed when none is."""
+    found = db.session.execute(
+        select(MatchRequest.id, MatchProposal.id)
+        .join(MatchProposal, MatchProposal.request_id == MatchRequest.id)
+        .where(
+            MatchRequest.company_id == admin.company_id,
+            MatchRequest.status == MatchStatus.OPEN,
+            MatchProposal.status == ProposalStatus.PROPOSED,
+        )
+        .order_by(MatchProposal.id)
+    ).first()
+    if found is not None:
+        return found[0], found[1]
+    request = _post_match_request(app, admin, now, "ページ確認用の依頼（1名・2泊）")
+    proposal = _propose(app, operator, request, now)
+    db.session.commit()
+    return request.id, proposal.id
+
+
+def _accepted_proposal(app: Flask, admin: User, operator: User, now: datetime) -> int:
+    """A proposal Acme accepted; without one, a request is posted, proposed and accepted
+    into one stay of the company admin (charged to the company's credit)."""
+    found = db.session.scalar(
+        select(MatchProposal.id)
+        .join(MatchRequest, MatchRequest.id == MatchProposal.request_id)
+        .where(
+            MatchRequest.company_id == admin.company_id,
+            MatchProposal.status == ProposalStatus.ACCEPTED,
+        )
+        .order_by(MatchProposal.id)
+    )
+    if found is not None:
+        return found
+    request = _post_match_request(app, admin, now, "ページ確認用の依頼（承諾済み）")
+    proposal = _propose(app, operator, request, now)
+    accept_proposal(
+        admin,
+        proposal.id,
+        [admin.id],
+        now,
+        horizon_days=app.config["BOOKING_HORIZON_DAYS"],
+        grace_days=app.config["BILLING_GRACE_DAYS"],
+    )
+    db.session.commit()
+    return proposal.id
 
 
 def _operator_stay(operator: User, today: date) -> int:

@@ -83,6 +83,8 @@ def test_the_report_page_in_english_and_another_period(city):
         {"from": "nope", "to": "2026-05-01"},
         {"from": "2026-05-02", "to": "2026-05-01"},
         {"from": "2024-01-01", "to": "2026-12-31"},
+        {"from": "9999-01-01", "to": "9999-12-31"},  # the calendar's end: no arithmetic
+        {"from": "0001-01-01", "to": "0001-01-02"},
     ],
 )
 def test_a_bad_period_answers_400_with_the_reason(city, args):

@@ -194,6 +194,8 @@ def test_a_one_off_session_is_stored_as_utc_from_japan_time(organisers):
         (FRIDAY, time(10), time(10), "times"),
         (date(2026, 12, 1), time(11), time(13), "past"),  # began an hour ago
         (date(2027, 12, 10), time(10), time(12), "too_far"),
+        (date(9999, 12, 31), time(10), time(12), "too_far"),  # no overflow at the ends
+        (date(1, 1, 1), time(5), time(6), "too_far"),
     ],
 )
 def test_a_session_must_be_ahead_and_end_after_it_starts(organisers, day, start, end, code):

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from accounts.events import Event
 from accounts.models import User
+from billing import ledger
 from billing.models import CreditEntry, EntryKind
 from booking import services
 from regions import programme_money, programmes
@@ -556,3 +557,29 @@ def test_signups_for_a_stay_and_of_a_person(db, organiser, make_employee, make_u
     assert programmes.signups_for_booking(booking.id) == []
     assert programmes.signups_for_booking(booking.id, statuses=("left",)) == [with_stay]
     assert programmes.signups_of_user(employee.id) == [without, with_stay]
+
+
+def test_a_fee_beyond_the_credit_is_overage_within_the_company_limit(
+    db, organiser, paying_employee
+):
+    """A company that may go over its credit pays the fee as for a stay: the missing yen
+    is overage, billed with the next invoice, and the balance never goes below zero."""
+    session = session_of(make_programme(db, organiser, price_kind="credit", price=3000))
+    employee = paying_employee(credit=1000)
+    account = ledger.account_of(employee.company_id)
+    account.overage_allowed, account.overage_monthly_limit = True, 10_000
+    db.session.commit()
+    signup = join(session.id, employee, 1)
+    db.session.commit()
+    assert signup.status == SignupStatus.JOINED
+    kinds = db.session.execute(
+        select(CreditEntry.kind, CreditEntry.amount)
+        .where(CreditEntry.company_id == employee.company_id, CreditEntry.kind != EntryKind.GRANT)
+        .order_by(CreditEntry.id)
+    ).all()
+    assert [tuple(k) for k in kinds] == [(EntryKind.OVERAGE, 2000), (EntryKind.PROGRAMME, -3000)]
+    assert ledger.account_of(employee.company_id).credit_balance == 0
+    # Beyond the limit: refused, and nothing is written.
+    other = paying_employee(credit=0)
+    with pytest.raises(programme_money.ProgrammeCreditRefused):
+        join(session.id, other, 1)
