@@ -359,6 +359,22 @@ def create_programme(
     return programme
 
 
+def _has_open_places(programme_id: int) -> bool:
+    """Whether any session of the programme has a place joined or waiting."""
+    return (
+        db.session.scalar(
+            select(ProgrammeSignup.id)
+            .join(ProgrammeSession, ProgrammeSession.id == ProgrammeSignup.session_id)
+            .where(
+                ProgrammeSession.programme_id == programme_id,
+                ProgrammeSignup.status.in_([SignupStatus.JOINED, SignupStatus.WAITLISTED]),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def edit_programme(
     programme: Programme, draft: ProgrammeDraft, now: datetime, *, actor: User
 ) -> Programme:
@@ -366,6 +382,17 @@ def edit_programme(
     from now on (a session's own seats change on its page); a price applies to places
     taken from now on (each place keeps the fee it was taken at)."""
     values = check_draft(draft)
+    if values["price_kind"] != programme.price_kind and _has_open_places(programme.id):
+        # A waitlisted place is charged when it moves up, by the programme's way of
+        # paying: told "paid on the day", it must not be taken from the credit instead.
+        raise ProgrammeInvalid(
+            {
+                "price_kind": _l(
+                    "People have joined or are waiting: the way of paying cannot change now."
+                    " Cancel their sessions first, or publish a new programme."
+                )
+            }
+        )
     before = _snapshot(programme)
     for name, value in values.items():
         setattr(programme, name, value)

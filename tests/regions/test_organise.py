@@ -567,3 +567,29 @@ def test_the_list_counts_sessions_ahead_seats_and_the_next_date(organisers):
     assert row.next_start == second.starts_at
     (later,) = organise.programme_rows(w.nagano.id, third.starts_at)
     assert (later.upcoming, later.next_start) == (0, None)
+
+
+def test_the_way_of_paying_cannot_change_once_people_joined_or_wait(organisers):
+    """A waitlisted place is charged by the programme's way of paying when it moves up:
+    told "paid on the day", nobody is then charged from the credit instead."""
+    w = organisers
+    programme, sessions = new_programme(
+        w.nagano.id, w.op, price_kind="local", price=3000, stay_required=False
+    )
+    join(sessions[0], w.employees[0])
+    with pytest.raises(organise.ProgrammeInvalid) as refused:
+        organise.edit_programme(
+            programme,
+            draft(price_kind="credit", price=3000, stay_required=False),
+            NOW,
+            actor=w.op,
+        )
+    assert "price_kind" in refused.value.errors
+    _db.session.rollback()
+    assert reload(Programme, programme.id).price_kind == "local"
+    # The price itself may change: each place keeps the fee it was taken at.
+    organise.edit_programme(
+        programme, draft(price_kind="local", price=3500, stay_required=False), NOW, actor=w.op
+    )
+    _db.session.commit()
+    assert reload(Programme, programme.id).price == 3500
