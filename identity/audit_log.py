@@ -139,6 +139,7 @@ ACTION_LABELS = {
     "programme.unpublish": _l("Programme unpublished"),
     "programme.session_cancel": _l("Programme session cancelled"),
     "programme.participants_read": _l("Programme participants viewed"),
+    "local_shop.approve": _l("Registered shop approved"),
     "local_shop.suspend": _l("Registered shop suspended"),
     "local_shop.reactivate": _l("Registered shop reactivated"),
     "booking.approved": _l("Stay approved"),

@@ -3,7 +3,8 @@
 ``/shop/register`` is public (a shop registers with the person who redeems; counted
 per client network and per address, 429 beyond). Every other page is for that person,
 signed in (a signed-out visitor is sent to sign in; any other role gets 403), and shows
-only their own shop: another shop's redemption is not found.
+only their own shop: another shop's redemption is not found. A shop just registered
+waits for its municipality's approval: every page says so, and it redeems nothing yet.
 
 The redeem page is what the shop's phone camera opens from the guest's QR code: the
 amount, the dates, whether the coupon may be spent here today, and one big button. It
@@ -70,6 +71,7 @@ def _shop_staff_only():
     if shop is None:
         abort(403)
     g.shop = shop
+    g.shop_waiting = shops.awaiting_approval(shop)
     return None
 
 
@@ -81,6 +83,7 @@ def _helpers() -> dict:
         "short_code": coupon_tokens.short_code_of,
         "area_name": _area_name,
         "tokyo_time": _tokyo_time,
+        "shop_waiting": g.get("shop_waiting", False),
     }
 
 
@@ -163,8 +166,9 @@ def register():
     db.session.commit()
     flash(
         _(
-            "Your shop is registered to take local coupons in %(area)s. Please sign in with"
-            " your e-mail address and password.",
+            "Your shop is registered. %(area)s will review it: once the municipality"
+            " approves it, your shop can take local coupons. You can sign in with your"
+            " e-mail address and password now.",
             area=area,
         ),
         "success",
@@ -198,7 +202,19 @@ def home():
 # --- redeeming --------------------------------------------------------------------------
 
 
+def _waiting_said(check: coupons.CouponCheck) -> coupons.CouponCheck:
+    """A shop waiting for approval is refused as a suspended one (same code), told why."""
+    if not g.shop_waiting or check.refusal is None or check.refusal.code != "shop_suspended":
+        return check
+    message = _(
+        "Your shop is waiting for the municipality's approval and cannot take coupons"
+        " until it is approved."
+    )
+    return coupons.CouponCheck(check.coupon, CouponRefused(message, "shop_suspended"))
+
+
 def _redeem_page(token: str, check: coupons.CouponCheck, status: int = 200):
+    check = _waiting_said(check)
     page = render_template(
         "shop/redeem.html", shop=g.shop, token=token, check=check, form=EmptyForm()
     )
@@ -286,6 +302,16 @@ def redemptions():
     return _private(make_response(page))
 
 
+@bp.app_template_filter("funder_label")
+def funder_label(fund) -> str:
+    """Who pays the shop for a coupon, as the shop may read it: a municipality's fund by
+    its name; a company's welfare budget without the company's name (it would tell the
+    shop where the guest works), by its number for the payout."""
+    if fund.company_id is not None:
+        return _("A company's welfare budget (fund %(number)d)", number=fund.id)
+    return fund.name
+
+
 @bp.get("/redemptions.csv")
 def redemptions_csv():
     month = _month()
@@ -295,7 +321,7 @@ def redemptions_csv():
         [
             _tokyo_time(r.redeemed_at),
             coupon_tokens.grouped(coupon_tokens.short_code_of(r.coupon.nonce)),
-            r.coupon.fund.name,
+            funder_label(r.coupon.fund),
             r.amount,
         ]
         for r in reversed(rows)

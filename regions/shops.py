@@ -6,8 +6,13 @@ address and the municipality come from the postal code, ``facilities.postal`` an
 redeems: their name, e-mail and password. One transaction makes the ``LocalShop``, the
 ``User`` of role ``shop`` and the ``ShopMember`` joining them, or nothing.
 
-The municipality whose coupons the shop takes may suspend it (it then redeems nothing)
-and reactivate it; another municipality's shop is not found.
+A shop registers waiting for approval (``active=False``): anyone may fill in the form,
+so it redeems nothing until the municipality whose coupons it takes approves it (else a
+made-up shop could redeem its owner's own coupons and be paid from the fund's statement).
+The municipality may then suspend it (it redeems nothing again) and reactivate it;
+another municipality's shop is not found. Every change of status is audited, and a shop
+is *waiting* exactly when it is inactive and has no such entry: a suspended shop was
+approved (or made active, as the demo's) before.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 
 from accounts import audit
@@ -92,7 +97,8 @@ def place_of(raw_postal_code: str) -> tuple[postal.PostalAddress, str]:
 
 
 def register_shop(application: ShopApplication, now: datetime, *, hash_method: str) -> ShopMember:
-    """Register a shop with the person who redeems for it, all or nothing (flushes).
+    """Register a shop with the person who redeems for it, all or nothing (flushes). The
+    shop waits for its municipality's approval (``approve_shop``) before it redeems.
 
     Refused (``ShopError`` naming the field): an empty or too long name, an unknown
     category, a postal code Japan Post does not list, an address line missing, a weak
@@ -140,7 +146,7 @@ def register_shop(application: ShopApplication, now: datetime, *, hash_method: s
         postal_code=place.postal_code,
         address=address,
         municipality_code=municipality_code,
-        active=True,
+        active=False,  # until its municipality approves it (``approve_shop``)
         created_at=now,
     )
     user = User(
@@ -207,26 +213,88 @@ def shop_in(municipality_code: str, shop_id: int, *, lock: bool = False) -> Loca
     return db.session.scalar(query)
 
 
+APPROVE = "local_shop.approve"
+SUSPEND = "local_shop.suspend"
+REACTIVATE = "local_shop.reactivate"
+STATUS_ACTIONS = (APPROVE, SUSPEND, REACTIVATE)
+
+
+def _status_changed():
+    """Whether the shop's status was ever changed (a correlated EXISTS on LocalShop)."""
+    return exists().where(
+        audit.AuditEntry.object_type == "local_shop",
+        audit.AuditEntry.object_id == LocalShop.id,
+        audit.AuditEntry.action.in_(STATUS_ACTIONS),
+    )
+
+
+def awaiting_approval(shop: LocalShop) -> bool:
+    """Whether the shop registered and was never approved (it redeems nothing yet), as
+    opposed to suspended after taking coupons."""
+    if shop.active:
+        return False
+    return not db.session.scalar(select(_status_changed()).where(LocalShop.id == shop.id))
+
+
+def awaiting_ids(municipality_code: str) -> set[int]:
+    """The ids of the municipality's shops waiting for its approval."""
+    return set(
+        db.session.scalars(
+            select(LocalShop.id).where(
+                LocalShop.municipality_code == municipality_code,
+                LocalShop.active.is_(False),
+                ~_status_changed(),
+            )
+        )
+    )
+
+
+def _set_status(shop: LocalShop, active: bool, action: str, actor: User | None, now) -> None:
+    audit.record(
+        action,
+        now,
+        actor=actor,
+        object_type="local_shop",
+        object_id=shop.id,
+        operator_id=actor.operator_id if actor is not None else None,
+        before={"active": shop.active},
+        after={"active": active},
+    )
+    shop.active = active
+    db.session.flush()
+
+
+def approve_shop(
+    municipality_code: str, shop_id: int, actor: User | None, now: datetime
+) -> LocalShop | None:
+    """Approve a shop of the municipality waiting for it: it takes coupons from now on,
+    audited (``local_shop.approve``; ``actor`` None: the platform itself, as the demo).
+    None when the shop is not the municipality's. A shop already approved, or suspended
+    since, is left as it is (checked again under the row's lock: two approvals at once
+    make one entry)."""
+    shop = shop_in(municipality_code, shop_id, lock=True)
+    if shop is None:
+        return None
+    if awaiting_approval(shop):
+        _set_status(shop, True, APPROVE, actor, now)
+    return shop
+
+
 def set_shop_active(
     municipality_code: str, shop_id: int, active: bool, actor: User, now: datetime
 ) -> LocalShop | None:
     """Suspend (``active=False``) or reactivate a shop of the municipality, audited;
     None when the shop is not the municipality's. A suspended shop redeems nothing
-    (``regions.coupons.redeem``); its redemptions so far stay on the statements."""
+    (``regions.coupons.redeem``); its redemptions so far stay on the statements.
+    Activating a shop waiting for approval approves it (``local_shop.approve``); a
+    waiting shop is already inactive, so suspending it changes nothing."""
     shop = shop_in(municipality_code, shop_id, lock=True)
     if shop is None:
         return None
     if shop.active != active:
-        audit.record(
-            "local_shop.reactivate" if active else "local_shop.suspend",
-            now,
-            actor=actor,
-            object_type="local_shop",
-            object_id=shop.id,
-            operator_id=actor.operator_id,
-            before={"active": shop.active},
-            after={"active": active},
-        )
-        shop.active = active
-        db.session.flush()
+        if active:
+            action = APPROVE if awaiting_approval(shop) else REACTIVATE
+        else:
+            action = SUSPEND
+        _set_status(shop, active, action, actor, now)
     return shop

@@ -3,7 +3,7 @@
 expired and what is open (yen and coupons, always adding up), a new fund (checked,
 then confirmed on a page showing the budget and the amount per guest-night), each
 fund's monthly statement to pay the shops from (page and CSV), and the shops registered
-in the municipality (suspend, reactivate).
+in the municipality (those waiting for approval first: approve, suspend, reactivate).
 
 Only an organisation the platform team gave a municipality code funds coupons, and only
 for that municipality; any other operator gets a page saying so. Funds and shops are
@@ -153,15 +153,19 @@ def coupon_fund_statement_csv(fund_id: int):
 
 @bp.get("/coupons/shops")
 def coupon_shops():
-    """The shops registered to take the municipality's coupons."""
+    """The shops registered to take the municipality's coupons, those waiting for its
+    approval first."""
     org = _municipality()
     if org is None:
         return _not_a_municipality(403)
+    waiting = shops.awaiting_ids(org.municipality_code)
+    listed = shops.shops_in(org.municipality_code)
     return render_template(
         "operator/coupons/shops.html",
         active="coupons",
         area=_area_name(org.municipality_code),
-        shops=shops.shops_in(org.municipality_code),
+        shops=sorted(listed, key=lambda shop: shop.id not in waiting),  # stable: by name
+        waiting=waiting,
         category_label=shops.category_label,
         button=EmptyForm(),
     )
@@ -180,6 +184,22 @@ def _set_shop(shop_id: int, active: bool):
         flash(_("%(name)s takes coupons again.", name=shop.name), "success")
     else:
         flash(_("%(name)s is suspended: it cannot take coupons.", name=shop.name), "success")
+    return redirect(url_for("operator.coupon_shops"), 303)
+
+
+@bp.post("/coupons/shops/<int:shop_id>/approve")
+def coupon_shop_approve(shop_id: int):
+    """Approve a shop waiting for it: it takes the municipality's coupons from now on."""
+    org = _municipality()
+    if org is None:
+        return _not_a_municipality(403)
+    require_post_form()
+    shop = shops.approve_shop(org.municipality_code, shop_id, current_user, edge_now())
+    if shop is None:
+        abort(404)
+    db.session.commit()
+    if shop.active:
+        flash(_("%(name)s is approved: it can take coupons now.", name=shop.name), "success")
     return redirect(url_for("operator.coupon_shops"), 303)
 
 

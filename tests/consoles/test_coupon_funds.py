@@ -186,15 +186,62 @@ def test_a_municipality_suspends_and_reactivates_its_shops(app, db, town):
     assert db.session.get(LocalShop, shop.id).active is True
     actions = db.session.scalars(
         select(AuditEntry.action)
-        .where(AuditEntry.object_type == "local_shop")
+        .where(AuditEntry.object_type == "local_shop", AuditEntry.object_id == shop.id)
         .order_by(AuditEntry.id)
     ).all()
-    assert actions == ["local_shop.suspend", "local_shop.reactivate"]
+    assert actions == ["local_shop.approve", "local_shop.suspend", "local_shop.reactivate"]
 
     assert browser.post(f"/operator/coupons/shops/{foreign.id}/suspend").status_code == 404
     assert browser.post("/operator/coupons/shops/99999999999/suspend").status_code == 404
     db.session.rollback()
     assert db.session.get(LocalShop, foreign.id).active is True
+
+
+def test_a_municipality_approves_the_shops_waiting_for_it(app, db, town, make_operator, make_user):
+    org, person = town
+    browser = signed_in(app, person)
+    approved, _a = add_shop(db, name="Aoi Cafe")
+    waiting, _w = add_shop(db, name="Zen Soba", approved=False)
+    foreign, _f = add_shop(db, NAGANO, name="Nagano Soba", approved=False)
+
+    listed = browser.get("/operator/coupons/shops").get_data(as_text=True)
+    assert f'data-shop-id="{foreign.id}"' not in listed
+    # Waiting first, though it sorts after the other by name; one Approve button, its own.
+    assert listed.index(f'data-shop-id="{waiting.id}"') < listed.index(
+        f'data-shop-id="{approved.id}"'
+    )
+    assert listed.count('data-testid="approve-shop"') == 1
+    assert f"/operator/coupons/shops/{waiting.id}/approve" in listed
+
+    # Another municipality's organisation does not find the shop.
+    nagano = make_user(Role.OPERATOR, operator=municipality(make_operator, NAGANO))
+    elsewhere = signed_in(app, nagano)
+    assert elsewhere.post(f"/operator/coupons/shops/{waiting.id}/approve").status_code == 404
+    assert browser.post(f"/operator/coupons/shops/{foreign.id}/approve").status_code == 404
+    assert browser.post("/operator/coupons/shops/99999999999/approve").status_code == 404
+    assert browser.get(f"/operator/coupons/shops/{waiting.id}/approve").status_code == 405
+    plain = signed_in(app, make_user(Role.OPERATOR))
+    assert plain.post(f"/operator/coupons/shops/{waiting.id}/approve").status_code == 403
+    db.session.rollback()
+    assert db.session.get(LocalShop, waiting.id).active is False
+
+    assert browser.post(f"/operator/coupons/shops/{waiting.id}/approve").status_code == 303
+    db.session.rollback()
+    assert db.session.get(LocalShop, waiting.id).active is True
+    entry = db.session.scalar(
+        select(AuditEntry).where(
+            AuditEntry.object_type == "local_shop", AuditEntry.object_id == waiting.id
+        )
+    )
+    assert (entry.action, entry.actor_id, entry.operator_id) == (
+        "local_shop.approve",
+        person.id,
+        org.id,
+    )
+    assert entry.after_values == {"active": True}
+    listed = browser.get("/operator/coupons/shops").get_data(as_text=True)
+    assert 'data-testid="approve-shop"' not in listed
+    assert db.session.get(LocalShop, foreign.id).active is False
 
 
 def test_foreign_funds_answer_404_in_the_operator_console(app, db, town, make_operator, make_user):

@@ -17,7 +17,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from accounts.models import Role, User
+from accounts.models import OperatorOrg, Role, User
 from booking.models import Booking
 from regions import coupon_tokens
 from regions.models import CouponRedemption, LocalShop, ShopMember
@@ -28,6 +28,7 @@ from tests.regions.test_coupons import (
     NAGANO,
     add_shop,
     add_stay,
+    company_fund,
     issue,
     municipal_fund,
     municipality,
@@ -70,7 +71,8 @@ def test_a_shop_registers_and_signs_in_to_its_home(app, db, client):
         "3890102",
         KARUIZAWA,
     )
-    assert shop.address == "長野県北佐久郡軽井沢町軽井沢1-2 縁側ビル" and shop.active
+    assert shop.address == "長野県北佐久郡軽井沢町軽井沢1-2 縁側ビル"
+    assert shop.active is False  # until the town approves it
     person = db.session.scalar(select(User).where(User.email == "hanako@cafe.example"))
     assert (person.role, person.company_id, person.operator_id) == (Role.SHOP, None, None)
     assert PASSWORD not in person.password_hash
@@ -79,7 +81,9 @@ def test_a_shop_registers_and_signs_in_to_its_home(app, db, client):
     signed = post_sign_in(client, "hanako@cafe.example")
     assert signed.status_code == 302 and signed.location == "/shop/"
     home = client.get("/shop/")
-    assert home.status_code == 200 and "カフェ縁側" in home.get_data(as_text=True)
+    text = home.get_data(as_text=True)
+    assert home.status_code == 200 and "カフェ縁側" in text
+    assert 'data-testid="shop-waiting"' in text and 'data-testid="shop-suspended"' not in text
 
 
 @pytest.mark.parametrize(
@@ -289,6 +293,36 @@ def test_a_suspended_shop_redeems_nothing(app, db, world):
     assert 'data-code="shop_suspended"' in refused.get_data(as_text=True)
 
 
+def test_a_shop_just_registered_redeems_nothing_until_approved(app, db, client, world, make_user):
+    """Anyone may register a shop: it takes no coupon until its municipality approves it
+    (in the console), and every shop page says why."""
+    assert client.post("/shop/register", data=FORM).status_code == 303
+    post_sign_in(client, FORM["email"])
+    good = token(world["coupons"][0])
+    for path in ("/shop/", f"/shop/redeem/{good}", "/shop/redeem", "/shop/redemptions"):
+        text = client.get(path).get_data(as_text=True)
+        assert 'data-testid="shop-waiting"' in text, path
+        assert 'data-testid="shop-suspended"' not in text, path
+    page = client.get(f"/shop/redeem/{good}").get_data(as_text=True)
+    assert 'data-code="shop_suspended"' in page and 'data-testid="redeem-button"' not in page
+    refused = client.post(f"/shop/redeem/{good}", data={})
+    assert refused.status_code == 409
+    text = refused.get_data(as_text=True)
+    assert 'data-code="shop_suspended"' in text and 'data-testid="shop-waiting"' in text
+    assert db.session.scalar(select(func.count()).select_from(CouponRedemption)) == 0
+
+    fresh = db.session.scalar(select(LocalShop).where(LocalShop.name == FORM["name"]))
+    town = make_user(Role.OPERATOR, operator=db.session.get(OperatorOrg, world["fund"].operator_id))
+    approved = signed_in(app, town).post(f"/operator/coupons/shops/{fresh.id}/approve")
+    assert approved.status_code == 303
+
+    home = client.get("/shop/").get_data(as_text=True)
+    assert 'data-testid="shop-waiting"' not in home and 'data-testid="shop-suspended"' not in home
+    assert client.post(f"/shop/redeem/{good}", data={}).status_code == 303
+    db.session.rollback()
+    assert db.session.scalar(select(CouponRedemption.shop_id)) == fresh.id
+
+
 # --- who may come in --------------------------------------------------------------------
 
 
@@ -326,3 +360,22 @@ def test_other_consoles_refuse_a_shops_person(app, db, world, unit):
     assert browser.get("/book", query_string=stay).status_code >= 400
     assert browser.post("/book", data=stay).status_code >= 400
     assert db.session.scalar(select(func.count()).select_from(Booking)) == 1  # the world's only
+
+
+def test_a_company_funded_coupon_does_not_tell_the_shop_the_company(
+    app, db, make_user, make_employee, make_company, unit
+):
+    """The shop learns a municipality's fund by name, but a company's welfare budget only
+    by its number: the company's name would tell the shop where the guest works."""
+    company = make_company(name="株式会社ひみつ商事")
+    admin = make_user(Role.COMPANY_ADMIN, company=company)
+    fund = company_fund(db, admin, name="ひみつ商事 福利厚生")
+    stay = add_stay(db, make_employee(company=company), unit, start=0, nights=1)
+    (coupon,) = issue(db, stay)
+    shop, person = add_shop(db, name="縁側カフェ")
+    browser = signed_in(app, person)
+    page = browser.get(f"/shop/redeem/{token(coupon)}").get_data(as_text=True)
+    assert "ひみつ" not in page and f"{fund.id}" in page
+    assert browser.post(f"/shop/redeem/{token(coupon)}", data={}).status_code == 303
+    for address in ("/shop/redemptions", "/shop/redemptions.csv"):
+        assert "ひみつ" not in browser.get(address).get_data(as_text=True)
