@@ -453,19 +453,33 @@ def _issue_from(
 def withdraw_for_stay(booking_id: int, now: datetime) -> int:
     """A cancelled (or never begun) stay's open coupons expire with reason
     ``stay_cancelled``, under their row locks (a redemption racing this one either
-    came first or finds the coupon withdrawn). Redeemed coupons stay redeemed and the
-    funds' ``issued`` stays as issued. Returns how many were withdrawn (flushes)."""
+    came first or finds the coupon withdrawn), and their yen go back to their funds'
+    budgets: a stay booked and cancelled does not use up a town's coupons. Withdrawn
+    coupons are no longer counted as issued (``totals``: "withdrawn"). Redeemed coupons
+    stay redeemed. The funds are locked first, in id order, as issuing locks them, then
+    the coupons. Returns how many were withdrawn (flushes)."""
+    open_of_stay = (Coupon.booking_id == booking_id, Coupon.status == CouponStatus.OPEN)
+    lock_funds(db.session.scalars(select(Coupon.fund_id).where(*open_of_stay).distinct()))
     coupons = db.session.scalars(
         select(Coupon)
-        .where(Coupon.booking_id == booking_id, Coupon.status == CouponStatus.OPEN)
+        .where(*open_of_stay)
         .order_by(Coupon.id)
         .with_for_update()
         .execution_options(populate_existing=True)
     ).all()
+    returned: dict[int, int] = {}
     for coupon in coupons:
         coupon.status = CouponStatus.EXPIRED
         coupon.void_reason = VOID_CANCELLED
         coupon.closed_at = now
+        returned[coupon.fund_id] = returned.get(coupon.fund_id, 0) + coupon.amount
+    for fund_id, yen in sorted(returned.items()):
+        db.session.execute(
+            update(CouponFund)
+            .where(CouponFund.id == fund_id)
+            .values(issued=CouponFund.issued - yen)
+            .execution_options(synchronize_session="fetch")
+        )
     db.session.flush()
     return len(coupons)
 
@@ -624,26 +638,35 @@ class Figure:
         return Figure(self.count + other.count, self.yen + other.yen)
 
 
-FIGURE_KEYS = ("issued", "redeemed", "expired", "open")
+FIGURE_KEYS = ("issued", "redeemed", "expired", "open", "withdrawn")
 
 
 def totals_by_fund(fund_ids) -> dict[int, dict[str, Figure]]:
     """Each fund's coupons issued, redeemed, expired and open (count and yen), from the
-    coupons themselves; issued = redeemed + expired + open always."""
+    coupons themselves; issued = redeemed + expired + open always. Coupons withdrawn
+    with their cancelled stay gave their yen back to the budget: counted apart
+    ("withdrawn"), never as issued."""
     ids = list(fund_ids)
     result = {fund_id: dict.fromkeys(FIGURE_KEYS, Figure()) for fund_id in ids}
     if not ids:
         return result
     rows = db.session.execute(
         select(
-            Coupon.fund_id, Coupon.status, func.count(), func.coalesce(func.sum(Coupon.amount), 0)
+            Coupon.fund_id,
+            Coupon.status,
+            Coupon.void_reason,
+            func.count(),
+            func.coalesce(func.sum(Coupon.amount), 0),
         )
         .where(Coupon.fund_id.in_(ids))
-        .group_by(Coupon.fund_id, Coupon.status)
+        .group_by(Coupon.fund_id, Coupon.status, Coupon.void_reason)
     ).all()
-    for fund_id, status, count, yen in rows:
+    for fund_id, status, void_reason, count, yen in rows:
         figure = Figure(int(count), int(yen))
         figures = result[fund_id]
+        if status == CouponStatus.EXPIRED and void_reason == VOID_CANCELLED:
+            figures["withdrawn"] = figures["withdrawn"] + figure
+            continue
         figures[str(status)] = figures[str(status)] + figure
         figures["issued"] = figures["issued"] + figure
     return result

@@ -72,6 +72,7 @@ from core.extensions import db
 from facilities.models import Facility, Unit
 from facilities.municipalities import Municipality, by_code, facility_code
 from pricing.models import PricingPolicy
+from regions.coupons import VOID_CANCELLED
 from regions.models import (
     Coupon,
     CouponRedemption,
@@ -491,7 +492,10 @@ def _coupons(code: str, period: Period) -> CouponFigures:
     start, end = period.instants()
     issued_count, issued_yen = db.session.execute(
         select(func.count(Coupon.id), func.coalesce(func.sum(Coupon.amount), 0)).where(
-            Coupon.municipality_code == code, Coupon.issued_at >= start, Coupon.issued_at < end
+            Coupon.municipality_code == code,
+            Coupon.issued_at >= start,
+            Coupon.issued_at < end,
+            Coupon.void_reason != VOID_CANCELLED,  # withdrawn with a cancelled stay: given back
         )
     ).one()
     redeemed = db.session.execute(

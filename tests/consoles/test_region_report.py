@@ -453,10 +453,13 @@ def test_an_earlier_year_and_an_empty_municipality(region):
 
 
 def test_the_municipality_s_facilities_are_found_by_postal_code(region, make_facility):
-    make_facility(postal_code="")  # no postal code: in no municipality
+    # No postal code: found by its prefecture and municipality name (the fixture's is
+    # 軽井沢町's); neither: in no municipality.
+    make_facility(postal_code="")
+    make_facility(postal_code="", municipality="どこでもない村")
     make_facility(postal_code="3810000")  # 長野市 too
     assert len(regional.municipality_facility_ids(NAGANO)) == 3
-    assert len(regional.municipality_facility_ids(KARUIZAWA)) == 1
+    assert len(regional.municipality_facility_ids(KARUIZAWA)) == 2
 
 
 def test_periods():
