@@ -44,6 +44,7 @@ from availability.night_cap import check_night_cap
 from billing import ledger, tax_ledger
 from billing.ledger import ChangeMoney
 from booking.announce import announce_change
+from booking.coupon_jobs import refresh_for_booking as refresh_coupons
 from booking.lookups import booking_of
 from booking.models import WAITING_STATUSES, Booking, BookingNight, BookingStatus
 from booking.purpose import carried_work_days, set_work_days
@@ -458,6 +459,7 @@ def change_booking(
         nights_changed(unit.facility_id, stay.check_in, stay.check_out)
         # A block that wanted a released night (an external calendar) takes it now.
         reconcile_unit(old_unit_id, tokyo_today(now))
+    refresh_coupons(booking, now)  # the local coupons of the stay it now is
     # The account lock last, as a booking and a cancellation take it.
     with billing_refusals():
         tax_ledger.settle_change(booking, actor, money, tax_after, now, grace_days)

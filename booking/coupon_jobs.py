@@ -196,3 +196,20 @@ JOBS: tuple[JobSpec, ...] = (
         _l("Expire local coupons whose last day has passed"),
     ),
 )
+
+
+def refresh_for_booking(booking: Booking, now: datetime) -> int:
+    """A stay's coupons after a change, a move or an early departure: the open ones
+    withdrawn and what the stay is now entitled to issued again (flushes; the caller
+    holds the stay's lock and takes the billing account's lock after this)."""
+    departure = booking.released_on or booking.check_out
+    return coupons.refresh_for_stay(
+        booking_id=booking.id,
+        user_id=booking.user_id,
+        company_id=booking.company_id,
+        municipality_code=facility_code(booking.unit.facility),
+        check_in=booking.check_in,
+        check_out=min(departure, booking.check_out),
+        guests=booking.guests,
+        now=now,
+    )

@@ -65,7 +65,7 @@ def _state(coupon: Coupon, today) -> str:
     if coupon.status == CouponStatus.REDEEMED:
         return "redeemed"
     if coupon.status == CouponStatus.EXPIRED:
-        return "withdrawn" if coupon.void_reason == coupons.VOID_CANCELLED else "expired"
+        return "withdrawn" if coupon.void_reason in coupons.WITHDRAWN else "expired"
     if coupon.valid_until < today:
         return "expired"
     return "not_yet" if coupon.valid_from > today else "open"

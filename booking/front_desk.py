@@ -27,6 +27,7 @@ from billing import ledger
 from billing.ledger import refund_split_for_cancellation
 from booking.announce import acted_by, booking_parties
 from booking.cancellation import CancelResult, _cancelled, _release, kept_by_policy
+from booking.coupon_jobs import refresh_for_booking as refresh_coupons
 from booking.models import WAITING_STATUSES, Booking, BookingStatus
 from booking.purpose import drop_work_days_from
 from booking.services import BookingError, BookingNotFound
@@ -308,6 +309,7 @@ def check_out(actor: User, booking_id: int, now: datetime) -> Booking:
     booking.status = BookingStatus.CHECKED_OUT
     booking.checked_out_at = now
     db.session.flush()
+    refresh_coupons(booking, now)  # the nights stayed: the later ones' coupons withdrawn
     tax = refund_unkept_tax(booking, now)  # the accommodation tax of the nights not stayed
     _emit(events.BOOKING_CHECKED_OUT, booking, actor, now, {"tax_refund": tax} if tax else None)
     return booking

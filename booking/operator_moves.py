@@ -56,6 +56,7 @@ from billing.ledger import ChangeMoney
 from booking.announce import announce_change
 from booking.changes import set_night_prices
 from booking.copay import share_move_refund
+from booking.coupon_jobs import refresh_for_booking as refresh_coupons
 from booking.front_desk import operator_booking, refuse_begun, state_sentence
 from booking.models import WAITING_STATUSES, Booking, BookingStatus
 from booking.purpose import moved_work_days, set_work_days
@@ -477,6 +478,7 @@ def move_booking(
     nights_changed(unit.facility_id, check_in, check_out)
     # A block that wanted a released night (an external calendar) takes it now.
     reconcile_unit(old_unit_id, tokyo_today(now))
+    refresh_coupons(booking, now)  # the local coupons of the stay it now is
     # The account lock last, as a booking and a cancellation take it.
     with billing_refusals():
         tax_ledger.settle_change(

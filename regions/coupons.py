@@ -20,9 +20,11 @@ refuses a second (``UNIQUE(coupon_id)``). A coupon never becomes cash.
 
 **Close.** A coupon left open after its last day expires (``expire_due``, reason
 ``ended``); the open coupons of a stay cancelled or never begun are withdrawn
-(``withdraw_for_stay``, reason ``stay_cancelled``). ``issued`` stays as issued, so every
-fund always reconciles: issued = redeemed + expired + open, in yen and in coupons
-(``totals``). The funder pays the shops from the monthly statement (``monthly_statement``).
+(``withdraw_for_stay``, reason ``stay_cancelled``), and those of a stay that changed are
+withdrawn and issued again for what it now is (``refresh_for_stay``, reason
+``stay_changed``). Withdrawn coupons give their yen back to the budget and are counted
+apart; every fund always reconciles: issued = redeemed + expired + open, in yen and in
+coupons (``totals``). The funder pays the shops from the monthly statement (``monthly_statement``).
 """
 
 from __future__ import annotations
@@ -63,6 +65,10 @@ MAX_BUDGET = 2_000_000_000  # yen; the columns are 32-bit integers
 MAX_FUND_DAYS = 3 * 366  # a fund runs at most about three years
 MAX_START_AHEAD = timedelta(days=2 * 366)
 VOID_CANCELLED = "stay_cancelled"
+# Open coupons of a stay whose dates or guests changed: withdrawn, and the stay's
+# coupons issued again for what it now is (``refresh_for_stay``).
+VOID_CHANGED = "stay_changed"
+WITHDRAWN = (VOID_CANCELLED, VOID_CHANGED)  # their yen went back to the budget
 VOID_ENDED = "ended"
 
 
@@ -85,7 +91,7 @@ def _refusal(code: str) -> CouponRefused:
         "expired": _l("This coupon has expired."),
         "not_yet": _l("This coupon is not valid yet: it can be used from the check-in day."),
         "out_of_area": _l("This coupon is for another municipality and cannot be used here."),
-        "withdrawn": _l("This coupon was withdrawn: its stay was cancelled."),
+        "withdrawn": _l("This coupon was withdrawn: its stay was cancelled or changed."),
         "shop_suspended": _l(
             "Your shop is suspended and cannot take coupons. Please contact the municipality."
         ),
@@ -384,7 +390,11 @@ def _issue_from(
     valid_until: date,
     wanted: int,
     now: datetime,
+    again: bool = False,
 ) -> list[Coupon]:
+    """Issue up to ``wanted`` coupons of the fund for the stay. A stay that has coupons
+    of the fund gets none, unless ``again`` (its dates or guests changed): then the
+    new ones are numbered on from its last."""
     fund = db.session.scalar(
         select(CouponFund)
         .where(CouponFund.id == fund_id, _funds_for(municipality_code, company_id, check_in))
@@ -398,8 +408,15 @@ def _issue_from(
         .select_from(Coupon)
         .where(Coupon.fund_id == fund.id, Coupon.booking_id == booking_id)
     )
-    if already:
+    if already and not again:
         return []
+    first_seq = 1
+    if again:
+        first_seq += db.session.scalar(
+            select(func.coalesce(func.max(Coupon.seq), 0)).where(
+                Coupon.fund_id == fund.id, Coupon.booking_id == booking_id
+            )
+        )
     count = min(wanted, (fund.budget - fund.issued) // fund.yen_per_guest_night)
     if count <= 0:
         return []
@@ -417,7 +434,7 @@ def _issue_from(
             status=CouponStatus.OPEN,
             issued_at=now,
         )
-        for seq in range(1, count + 1)
+        for seq in range(first_seq, first_seq + count)
     ]
     try:
         with db.session.begin_nested():
@@ -442,15 +459,87 @@ def _issue_from(
             "valid_from": check_in.isoformat(),
             "valid_until": valid_until.isoformat(),
         },
-        dedupe_key=f"coupons_issued:{fund.id}:{booking_id}",
+        dedupe_key=f"coupons_issued:{fund.id}:{booking_id}:{first_seq}",
     )
     return coupons
+
+
+def refresh_for_stay(
+    *,
+    booking_id: int,
+    user_id: int,
+    company_id: int,
+    municipality_code: str | None,
+    check_in: date,
+    check_out: date,
+    guests: int,
+    now: datetime,
+) -> int:
+    """A stay changed (other dates, guests or place, or an early departure): its open
+    coupons are withdrawn (their yen back to the budget) and it gets, from each fund that
+    pays for it as it now is, what it is entitled to less what it already spent or let
+    expire: guests × nights, valid over its new dates and a grace day. Funds are locked
+    first, in id order. Returns the coupons issued (flushes)."""
+    old_funds = db.session.scalars(
+        select(Coupon.fund_id).where(Coupon.booking_id == booking_id).distinct()
+    ).all()
+    nights = (check_out - check_in).days
+    paying = (
+        funds_paying(municipality_code, company_id, check_in)
+        if municipality_code and nights >= 1 and guests >= 1
+        else []
+    )
+    lock_funds([*old_funds, *paying])
+    valid_until = check_out + GRACE
+    current = db.session.scalars(
+        select(Coupon).where(Coupon.booking_id == booking_id, Coupon.void_reason.not_in(WITHDRAWN))
+    ).all()
+    unchanged = all(
+        (c.municipality_code, c.valid_from, c.valid_until)
+        == (municipality_code, check_in, valid_until)
+        for c in current
+    ) and all(
+        sum(1 for c in current if c.fund_id == fund_id) == guests * nights for fund_id in paying
+    )
+    if unchanged and {c.fund_id for c in current} <= set(paying):
+        return 0  # nothing the coupons say has changed: the guest's QR codes stay
+    withdraw_for_stay(booking_id, now, reason=VOID_CHANGED)
+    if not paying or valid_until < tokyo_today(now):
+        return 0
+    issued = 0
+    for fund_id in paying:
+        kept = db.session.scalar(
+            select(func.count())
+            .select_from(Coupon)
+            .where(
+                Coupon.fund_id == fund_id,
+                Coupon.booking_id == booking_id,
+                Coupon.void_reason.not_in(WITHDRAWN),
+            )
+        )
+        wanted = guests * nights - kept
+        if wanted > 0:
+            issued += len(
+                _issue_from(
+                    fund_id,
+                    booking_id=booking_id,
+                    user_id=user_id,
+                    company_id=company_id,
+                    municipality_code=municipality_code,
+                    check_in=check_in,
+                    valid_until=valid_until,
+                    wanted=wanted,
+                    now=now,
+                    again=True,
+                )
+            )
+    return issued
 
 
 # --- close ------------------------------------------------------------------------------
 
 
-def withdraw_for_stay(booking_id: int, now: datetime) -> int:
+def withdraw_for_stay(booking_id: int, now: datetime, *, reason: str = VOID_CANCELLED) -> int:
     """A cancelled (or never begun) stay's open coupons expire with reason
     ``stay_cancelled``, under their row locks (a redemption racing this one either
     came first or finds the coupon withdrawn), and their yen go back to their funds'
@@ -470,7 +559,7 @@ def withdraw_for_stay(booking_id: int, now: datetime) -> int:
     returned: dict[int, int] = {}
     for coupon in coupons:
         coupon.status = CouponStatus.EXPIRED
-        coupon.void_reason = VOID_CANCELLED
+        coupon.void_reason = reason
         coupon.closed_at = now
         returned[coupon.fund_id] = returned.get(coupon.fund_id, 0) + coupon.amount
     for fund_id, yen in sorted(returned.items()):
@@ -538,7 +627,7 @@ def _judge(coupon: Coupon, shop: LocalShop, today: date) -> CouponRefused | None
     if coupon.status == CouponStatus.REDEEMED:
         return _refusal("used")
     if coupon.status == CouponStatus.EXPIRED:
-        return _refusal("withdrawn" if coupon.void_reason == VOID_CANCELLED else "expired")
+        return _refusal("withdrawn" if coupon.void_reason in WITHDRAWN else "expired")
     if today > coupon.valid_until:
         return _refusal("expired")
     if shop.municipality_code != coupon.municipality_code:
@@ -664,7 +753,7 @@ def totals_by_fund(fund_ids) -> dict[int, dict[str, Figure]]:
     for fund_id, status, void_reason, count, yen in rows:
         figure = Figure(int(count), int(yen))
         figures = result[fund_id]
-        if status == CouponStatus.EXPIRED and void_reason == VOID_CANCELLED:
+        if status == CouponStatus.EXPIRED and void_reason in WITHDRAWN:
             figures["withdrawn"] = figures["withdrawn"] + figure
             continue
         figures[str(status)] = figures[str(status)] + figure

@@ -72,7 +72,7 @@ from core.extensions import db
 from facilities.models import Facility, Unit
 from facilities.municipalities import Municipality, by_code, facility_code
 from pricing.models import PricingPolicy
-from regions.coupons import VOID_CANCELLED
+from regions.coupons import WITHDRAWN
 from regions.models import (
     Coupon,
     CouponRedemption,
@@ -495,7 +495,7 @@ def _coupons(code: str, period: Period) -> CouponFigures:
             Coupon.municipality_code == code,
             Coupon.issued_at >= start,
             Coupon.issued_at < end,
-            Coupon.void_reason != VOID_CANCELLED,  # withdrawn with a cancelled stay: given back
+            Coupon.void_reason.not_in(WITHDRAWN),  # withdrawn with its stay: given back
         )
     ).one()
     redeemed = db.session.execute(

@@ -786,3 +786,72 @@ def test_any_sequence_keeps_every_fund_reconciled(
         ),
     )
     assert db.session.scalar(select(func.count()).select_from(Coupon)) > 0
+
+
+# --- a stay that changes ----------------------------------------------------------------
+
+
+def refresh(db, stay, now=NOW) -> int:
+    issued = coupon_jobs.refresh_for_booking(stay, now)
+    db.session.commit()
+    return issued
+
+
+def open_coupons(db, stay) -> list[Coupon]:
+    db.session.expire_all()
+    return list(
+        db.session.scalars(
+            select(Coupon)
+            .where(Coupon.booking_id == stay.id, Coupon.status == CouponStatus.OPEN)
+            .order_by(Coupon.seq)
+        )
+    )
+
+
+def test_a_stay_unchanged_keeps_its_coupons_and_their_codes(
+    db, make_operator, make_user, make_employee, unit
+):
+    municipal_fund(db, make_user, municipality(make_operator))
+    stay = add_stay(db, make_employee(), unit, start=1, nights=3)
+    made = issue(db, stay)
+    nonces = [c.nonce for c in made]
+    assert refresh(db, stay) == 0
+    assert [c.nonce for c in open_coupons(db, stay)] == nonces
+
+
+def test_a_shorter_stay_keeps_what_it_spent_and_gives_the_rest_back(
+    db, make_operator, make_user, make_employee, unit
+):
+    fund = municipal_fund(db, make_user, municipality(make_operator), yen=1000)
+    stay = add_stay(db, make_employee(), unit, start=0, nights=3)
+    first, *_ = issue(db, stay)
+    shop, person = add_shop(db)
+    coupons.redeem(token(first), shop, person.id, NOW)
+    db.session.commit()
+    stay.check_out = stay.check_in + timedelta(days=2)  # three nights become two
+    db.session.commit()
+    assert refresh(db, stay) == 1  # two are owed, one was spent
+    now_open = open_coupons(db, stay)
+    assert len(now_open) == 1 and now_open[0].valid_until == stay.check_out + timedelta(days=1)
+    assert now_open[0].seq == 4  # numbered on from the last
+    db.session.refresh(fund)
+    assert fund.issued == 2000  # the spent one and the new one; the rest went back
+    figures = reconciles(fund.id)
+    assert figures["withdrawn"] == coupons.Figure(2, 2000)
+    assert figures["redeemed"] == coupons.Figure(1, 1000)
+
+
+def test_a_stay_moved_out_of_the_funded_town_loses_its_open_coupons(
+    db, make_operator, make_user, make_employee, unit, make_facility, make_unit
+):
+    fund = municipal_fund(db, make_user, municipality(make_operator))
+    stay = add_stay(db, make_employee(), unit, start=1, nights=2)
+    issue(db, stay)
+    elsewhere = make_unit(facility=make_facility(postal_code=POSTAL[NAGANO], municipality="長野市"))
+    stay.unit_id = elsewhere.id
+    db.session.commit()
+    db.session.refresh(stay)
+    assert refresh(db, stay) == 0
+    assert open_coupons(db, stay) == []
+    db.session.refresh(fund)
+    assert fund.issued == 0

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from flask_babel import force_locale
 from sqlalchemy import func, select
 
 from accounts import events
@@ -343,7 +344,8 @@ def test_too_few_free_rooms_are_refused_naming_the_nights(db, world, make_employ
     with pytest.raises(NotEnoughRooms) as refused:
         matching.price_proposal(world.operator, match.id, proposal_input(world), NOW)
     assert refused.value.nights == [days(13)]
-    assert "2 rooms are needed but only 1 are free" in str(refused.value.message)
+    with force_locale("en"):
+        assert "2 rooms are needed but only 1 are free" in str(refused.value.message)
 
 
 def test_proposal_refusals(db, world, make_facility, make_unit):
@@ -582,7 +584,8 @@ def test_a_night_taken_in_the_race_undoes_the_stays_already_written(
     with pytest.raises(match_booking.NightsTaken) as refused:
         match_booking.accept_proposal(world.admin, proposal.id, going, NOW)
     assert refused.value.nights == [days(12)]
-    assert "was just taken" in str(refused.value.message)
+    with force_locale("en"):
+        assert "was just taken" in str(refused.value.message)
     db.session.rollback()
     assert count(db, Booking) == 1  # the other guest's stay alone
     assert_nothing_booked(db, world, match, proposal, before)
