@@ -87,6 +87,7 @@ from regions.models import (
     ProposalStatus,
     SessionStatus,
 )
+from regions.organise import lock_session
 
 MATCH_KEY = "match-{proposal_id}"  # Booking.request_key of a proposal's stays
 
@@ -387,8 +388,10 @@ def accept_proposal(
         raise MatchError(plan.credit_refusal, "credit")
     bookings = [_book(plan, stay, admin, now) for stay in plan.stays]
     nights_changed(plan.facility.id, proposal.check_in, proposal.check_out)
-    # Places first, then the stays' spend: a credit-paid fee locks the session and then
-    # the company's account, as an employee's own sign-up does.
+    # Places first, then the stays' spend: every session locked first, in id order, then
+    # the company's account (a credit-paid fee), as the other paths take them.
+    for session_id in sorted({line.session.id for line in plan.programmes}):
+        lock_session(session_id)
     for booking in bookings:
         for line in plan.programmes:
             programmes.join(

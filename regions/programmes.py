@@ -35,6 +35,7 @@ from sqlalchemy.orm import joinedload
 
 from accounts import events
 from accounts.models import Company, OperatorOrg, User
+from billing import ledger
 from core.db import TOKYO, in_id_range
 from core.errors import RuleError
 from core.extensions import db
@@ -568,7 +569,8 @@ def _give_up(
     ``programme.left`` told (``more`` added to its data), the waitlist promoted."""
     was_joined = signup.status == SignupStatus.JOINED
     refund = 0
-    if was_joined:
+    if was_joined:  # the refund, then the waitlist's charges: accounts in id order
+        lock_paying_accounts(session, [signup.company_id])
         session.seats_taken -= signup.participants
         if full_refund or now <= programme_money.refund_deadline(session.starts_at):
             refund = programme_money.refund(signup, now)
@@ -628,6 +630,23 @@ def release_for_stay(booking_id: int, now: datetime) -> int:
     return refunded
 
 
+def lock_paying_accounts(session: ProgrammeSession, company_ids: Iterable[int] = ()) -> None:
+    """Before moving a credit-paid session's money: lock the billing accounts of these
+    companies and of everyone on its waitlist, in id order (the caller holds the
+    session's lock). Every path then takes session, then accounts by id, as
+    ``organise.cancel_session`` does, so two of them never wait for each other crosswise."""
+    if session.programme.price_kind != PriceKind.CREDIT:
+        return
+    waiting = db.session.scalars(
+        select(ProgrammeSignup.company_id).where(
+            ProgrammeSignup.session_id == session.id,
+            ProgrammeSignup.status == SignupStatus.WAITLISTED,
+        )
+    ).all()
+    for company_id in sorted({*company_ids, *waiting}):
+        ledger.account_of(company_id, lock=True)
+
+
 def promote_waitlist(
     session: ProgrammeSession, now: datetime, *, grace_days: int | None = None
 ) -> list[ProgrammeSignup]:
@@ -643,6 +662,7 @@ def promote_waitlist(
         return []
     if grace_days is None:
         grace_days = current_app.config.get("BILLING_GRACE_DAYS", DEFAULT_GRACE_DAYS)
+    lock_paying_accounts(session)
     waiting = db.session.scalars(
         select(ProgrammeSignup)
         .where(
