@@ -32,7 +32,7 @@ from core.extensions import db
 from core.urls import public_url
 from facilities.models import Unit
 from facilities.municipalities import by_code
-from regions import coupon_tokens, coupons, shops
+from regions import coupon_figures, coupon_tokens, coupons, shops
 from regions.models import Coupon, CouponStatus, LocalShop
 
 
@@ -95,7 +95,7 @@ def coupons_page():
     today = tokyo_today(now)
     if issue_for_employee(current_user.id, now):
         db.session.commit()
-    mine = coupons.coupons_of_user(current_user.id)
+    mine = coupon_figures.coupons_of_user(current_user.id)
     by_stay: dict[int, list[Coupon]] = defaultdict(list)
     for coupon in mine:
         by_stay[coupon.booking_id].append(coupon)

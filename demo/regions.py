@@ -24,7 +24,7 @@ from core.extensions import db
 from demo.data import DEMO_TOTP_SECRET
 from facilities.models import Facility, Unit
 from facilities.municipalities import by_code, facility_code
-from regions import coupons
+from regions import coupon_redeem, coupons
 from regions.coupon_tokens import token_of
 from regions.models import (
     CouponFund,
@@ -282,7 +282,7 @@ def seed_coupons(now: datetime, rng: random.Random) -> dict[str, int]:
                 days=rng.randrange((stay.check_out - stay.check_in).days + 1)
             )
             shop = rng.choice(shops[code])
-            coupons.redeem(
+            coupon_redeem.redeem(
                 token_of(coupon), shop, staff[shop.id], _at(spent_on, rng.randrange(10, 19))
             )
             redeemed += 1

@@ -10,7 +10,7 @@ camera reads off another phone's screen.
 The signature proves Engawa made the token; it does not make the coupon spendable. The
 coupon's row is the truth (open, not yet redeemed, within its dates): a token whose
 facts differ from its row is refused as a bad token, and a redeemed coupon's token is
-refused as used (``regions.coupons.redeem``).
+refused as used (``regions.coupon_redeem.redeem``).
 
 The coupon's *short code* (the first ``SHORT_CODE_LENGTH`` characters of its nonce,
 base32: A–Z and 2–7) is what a shop types when the camera will not read the code.

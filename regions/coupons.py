@@ -24,7 +24,8 @@ refuses a second (``UNIQUE(coupon_id)``). A coupon never becomes cash.
 withdrawn and issued again for what it now is (``refresh_for_stay``, reason
 ``stay_changed``). Withdrawn coupons give their yen back to the budget and are counted
 apart; every fund always reconciles: issued = redeemed + expired + open, in yen and in
-coupons (``totals``). The funder pays the shops from the monthly statement (``monthly_statement``).
+coupons (``coupon_figures.totals``). The funder pays the shops from the monthly
+statement (``coupon_figures.monthly_statement``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -40,23 +40,16 @@ from sqlalchemy.exc import IntegrityError
 from accounts import audit
 from accounts.events import COUPONS_ISSUED, emit
 from accounts.models import Company, OperatorOrg, User
-from billing.ledger import tokyo_midnight
-from core.csv import write_csv
-from core.dates import month_bounds
 from core.db import in_id_range, tokyo_today
 from core.errors import RuleError
 from core.extensions import db
 from facilities.municipalities import by_code, is_valid_code
 from regions import coupon_tokens
-from regions.coupon_tokens import BadCouponToken, CouponClaim
 from regions.models import (
     Coupon,
     CouponFund,
-    CouponRedemption,
     CouponStatus,
-    LocalShop,
 )
-from regions.shops import category_label
 
 GRACE = timedelta(days=1)  # a coupon is good through the day after check-out
 MAX_NAME = 200
@@ -544,9 +537,9 @@ def withdraw_for_stay(booking_id: int, now: datetime, *, reason: str = VOID_CANC
     ``stay_cancelled``, under their row locks (a redemption racing this one either
     came first or finds the coupon withdrawn), and their yen go back to their funds'
     budgets: a stay booked and cancelled does not use up a town's coupons. Withdrawn
-    coupons are no longer counted as issued (``totals``: "withdrawn"). Redeemed coupons
-    stay redeemed. The funds are locked first, in id order, as issuing locks them, then
-    the coupons. Returns how many were withdrawn (flushes)."""
+    coupons are no longer counted as issued (``coupon_figures.totals``: "withdrawn").
+    Redeemed coupons stay redeemed. The funds are locked first, in id order, as issuing
+    locks them, then the coupons. Returns how many were withdrawn (flushes)."""
     open_of_stay = (Coupon.booking_id == booking_id, Coupon.status == CouponStatus.OPEN)
     lock_funds(db.session.scalars(select(Coupon.fund_id).where(*open_of_stay).distinct()))
     coupons = db.session.scalars(
@@ -585,298 +578,3 @@ def expire_due(now: datetime) -> int:
     )
     db.session.flush()
     return result.rowcount
-
-
-# --- redeem -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CouponCheck:
-    """What a shop's phone shows before redeeming: the coupon (None for a bad token) and
-    the reason it cannot be redeemed here today (None: it can)."""
-
-    coupon: Coupon | None
-    refusal: CouponRefused | None
-
-    @property
-    def ok(self) -> bool:
-        return self.coupon is not None and self.refusal is None
-
-
-def _claim(token: str) -> CouponClaim:
-    try:
-        return coupon_tokens.verify(token)
-    except BadCouponToken:
-        raise _refusal("bad_token") from None
-
-
-def _matches(coupon: Coupon | None, claim: CouponClaim) -> bool:
-    """The token's facts are the row's: the guest, the area and the dates it was signed
-    for, and the nonce (a token of a coupon made again with the same id is refused)."""
-    return (
-        coupon is not None
-        and coupon.nonce == claim.nonce
-        and coupon.user_id == claim.user_id
-        and coupon.municipality_code == claim.municipality_code
-        and coupon.valid_from == claim.valid_from
-        and coupon.valid_until == claim.valid_until
-    )
-
-
-def _judge(coupon: Coupon, shop: LocalShop, today: date) -> CouponRefused | None:
-    if coupon.status == CouponStatus.REDEEMED:
-        return _refusal("used")
-    if coupon.status == CouponStatus.EXPIRED:
-        return _refusal("withdrawn" if coupon.void_reason in WITHDRAWN else "expired")
-    if today > coupon.valid_until:
-        return _refusal("expired")
-    if shop.municipality_code != coupon.municipality_code:
-        return _refusal("out_of_area")
-    if today < coupon.valid_from:
-        return _refusal("not_yet")
-    if not shop.active:
-        return _refusal("shop_suspended")
-    return None
-
-
-def check_token(token: str, shop: LocalShop, now: datetime) -> CouponCheck:
-    """Whether ``shop`` may redeem the token's coupon today (reads only)."""
-    try:
-        claim = _claim(token)
-    except CouponRefused as refused:
-        return CouponCheck(None, refused)
-    coupon = db.session.get(Coupon, claim.coupon_id)
-    if not _matches(coupon, claim):
-        return CouponCheck(None, _refusal("bad_token"))
-    return CouponCheck(coupon, _judge(coupon, shop, tokyo_today(now)))
-
-
-def redeem(token: str, shop: LocalShop, by_user_id: int, now: datetime) -> CouponRedemption:
-    """Spend the token's coupon, whole, at ``shop`` (flushes).
-
-    The coupon's row is locked and judged as it is now: refused (``CouponRefused``)
-    when the token is not Engawa's or not this coupon's (``bad_token``), the coupon was
-    redeemed (``used``), its last day passed (``expired``), its stay was cancelled
-    (``withdrawn``), the shop is in another municipality (``out_of_area``), its first
-    day has not come (``not_yet``), or the shop is suspended (``shop_suspended``).
-    The redemption is one INSERT; should a second writer get past the lock, the
-    database's ``UNIQUE(coupon_id)`` refuses it and the answer is ``used``.
-    """
-    claim = _claim(token)
-    coupon = db.session.scalar(
-        select(Coupon)
-        .where(Coupon.id == claim.coupon_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if not _matches(coupon, claim):
-        raise _refusal("bad_token")
-    shop = db.session.scalar(
-        select(LocalShop).where(LocalShop.id == shop.id).execution_options(populate_existing=True)
-    )
-    refusal = _judge(coupon, shop, tokyo_today(now))
-    if refusal is not None:
-        raise refusal
-    redemption = CouponRedemption(
-        coupon_id=coupon.id,
-        shop_id=shop.id,
-        fund_id=coupon.fund_id,
-        amount=coupon.amount,
-        redeemed_by_id=by_user_id,
-        redeemed_at=now,
-    )
-    try:
-        with db.session.begin_nested():
-            db.session.add(redemption)
-            db.session.flush()
-    except IntegrityError:
-        raise _refusal("used") from None
-    coupon.status = CouponStatus.REDEEMED
-    coupon.closed_at = now
-    db.session.flush()
-    return redemption
-
-
-def coupon_by_short_code(code: str, municipality_code: str) -> Coupon | None:
-    """The coupon of a typed short code among the municipality's, or None. Should two
-    share the code, the open one (the newest if several) is meant."""
-    normal = coupon_tokens.normalise_short_code(code)
-    if normal is None:
-        return None
-    found = db.session.scalars(
-        select(Coupon)
-        .where(
-            Coupon.municipality_code == municipality_code,
-            func.substr(Coupon.nonce, 1, coupon_tokens.SHORT_CODE_LENGTH) == normal,
-        )
-        .order_by((Coupon.status == CouponStatus.OPEN).desc(), Coupon.id.desc())
-        .limit(1)
-    ).first()
-    return found
-
-
-# --- figures ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Figure:
-    count: int = 0
-    yen: int = 0
-
-    def __add__(self, other: Figure) -> Figure:
-        return Figure(self.count + other.count, self.yen + other.yen)
-
-
-FIGURE_KEYS = ("issued", "redeemed", "expired", "open", "withdrawn")
-
-
-def totals_by_fund(fund_ids) -> dict[int, dict[str, Figure]]:
-    """Each fund's coupons issued, redeemed, expired and open (count and yen), from the
-    coupons themselves; issued = redeemed + expired + open always. Coupons withdrawn
-    with their cancelled stay gave their yen back to the budget: counted apart
-    ("withdrawn"), never as issued."""
-    ids = list(fund_ids)
-    result = {fund_id: dict.fromkeys(FIGURE_KEYS, Figure()) for fund_id in ids}
-    if not ids:
-        return result
-    rows = db.session.execute(
-        select(
-            Coupon.fund_id,
-            Coupon.status,
-            Coupon.void_reason,
-            func.count(),
-            func.coalesce(func.sum(Coupon.amount), 0),
-        )
-        .where(Coupon.fund_id.in_(ids))
-        .group_by(Coupon.fund_id, Coupon.status, Coupon.void_reason)
-    ).all()
-    for fund_id, status, void_reason, count, yen in rows:
-        figure = Figure(int(count), int(yen))
-        figures = result[fund_id]
-        if status == CouponStatus.EXPIRED and void_reason in WITHDRAWN:
-            figures["withdrawn"] = figures["withdrawn"] + figure
-            continue
-        figures[str(status)] = figures[str(status)] + figure
-        figures["issued"] = figures["issued"] + figure
-    return result
-
-
-def totals(fund_id: int) -> dict[str, Figure]:
-    """A fund's figures: ``{"issued", "redeemed", "expired", "open"}`` → ``Figure(count,
-    yen)``."""
-    return totals_by_fund([fund_id])[fund_id]
-
-
-def month_range(month: date) -> tuple[datetime, datetime]:
-    """The instants a Japan calendar month spans: [its first day 00:00, the next's)."""
-    first, following = month_bounds(month)
-    return tokyo_midnight(first), tokyo_midnight(following)
-
-
-@dataclass(frozen=True)
-class StatementRow:
-    """One shop's redemptions of a fund in a month: what the funder pays it."""
-
-    shop_id: int
-    name: str
-    category: str
-    address: str
-    count: int
-    yen: int
-
-
-def monthly_statement(fund_id: int, month: date) -> list[StatementRow]:
-    """The fund's redemptions in ``month`` (a Japan month) by shop, by shop name."""
-    start, end = month_range(month)
-    rows = db.session.execute(
-        select(
-            LocalShop.id,
-            LocalShop.name,
-            LocalShop.category,
-            LocalShop.address,
-            func.count(CouponRedemption.id),
-            func.coalesce(func.sum(CouponRedemption.amount), 0),
-        )
-        .join(LocalShop, LocalShop.id == CouponRedemption.shop_id)
-        .where(
-            CouponRedemption.fund_id == fund_id,
-            CouponRedemption.redeemed_at >= start,
-            CouponRedemption.redeemed_at < end,
-        )
-        .group_by(LocalShop.id, LocalShop.name, LocalShop.category, LocalShop.address)
-        .order_by(LocalShop.name, LocalShop.id)
-    ).all()
-    return [StatementRow(r[0], r[1], r[2], r[3], int(r[4]), int(r[5])) for r in rows]
-
-
-def statement_csv(fund: CouponFund, month: date, rows: list[StatementRow]) -> str:
-    """The statement as CSV for Excel (UTF-8 with a byte-order mark), a total last."""
-    header = [
-        _("Fund"),
-        _("Month"),
-        _("Shop"),
-        _("Category"),
-        _("Address"),
-        _("Coupons redeemed"),
-        _("Amount (yen)"),
-    ]
-    body = [
-        [fund.name, f"{month:%Y-%m}", r.name, category_label(r.category), r.address, r.count, r.yen]
-        for r in rows
-    ]
-    body.append(
-        [
-            fund.name,
-            f"{month:%Y-%m}",
-            _("Total"),
-            "",
-            "",
-            sum(r.count for r in rows),
-            sum(r.yen for r in rows),
-        ]
-    )
-    return write_csv(header, body)
-
-
-def shop_redemptions(shop_id: int, start: datetime, end: datetime) -> list[CouponRedemption]:
-    """A shop's redemptions in [start, end), newest first."""
-    return list(
-        db.session.scalars(
-            select(CouponRedemption)
-            .where(
-                CouponRedemption.shop_id == shop_id,
-                CouponRedemption.redeemed_at >= start,
-                CouponRedemption.redeemed_at < end,
-            )
-            .order_by(CouponRedemption.redeemed_at.desc(), CouponRedemption.id.desc())
-        )
-    )
-
-
-def shop_redemption(shop_id: int, redemption_id: int) -> CouponRedemption | None:
-    """One of the shop's redemptions; another shop's is not found."""
-    if not in_id_range(redemption_id):
-        return None
-    return db.session.scalar(
-        select(CouponRedemption).where(
-            CouponRedemption.id == redemption_id, CouponRedemption.shop_id == shop_id
-        )
-    )
-
-
-def coupons_of_user(user_id: int) -> list[Coupon]:
-    """A guest's coupons, by stay and number."""
-    return list(
-        db.session.scalars(
-            select(Coupon)
-            .where(Coupon.user_id == user_id)
-            .order_by(Coupon.valid_from.desc(), Coupon.booking_id, Coupon.fund_id, Coupon.seq)
-        )
-    )
-
-
-def stays_with_coupons(booking_ids) -> set[int]:
-    ids = list(booking_ids)
-    if not ids:
-        return set()
-    return set(db.session.scalars(select(Coupon.booking_id).where(Coupon.booking_id.in_(ids))))

@@ -45,7 +45,7 @@ from core.extensions import db, login_manager
 from core.forms import EmptyForm
 from core.ratelimit import Limit
 from facilities.municipalities import by_code
-from regions import coupon_tokens, coupons, shops
+from regions import coupon_figures, coupon_redeem, coupon_tokens, shops
 from regions.coupon_forms import ShopRegisterForm, ShortCodeForm
 from regions.coupons import CouponRefused
 
@@ -185,8 +185,8 @@ def home():
     now = edge_now()
     today = tokyo_today(now)
     start = tokyo_midnight(today)
-    todays = coupons.shop_redemptions(g.shop.id, start, start + timedelta(days=1))
-    month = coupons.shop_redemptions(g.shop.id, *coupons.month_range(today))
+    todays = coupon_figures.shop_redemptions(g.shop.id, start, start + timedelta(days=1))
+    month = coupon_figures.shop_redemptions(g.shop.id, *coupon_figures.month_range(today))
     page = render_template(
         "shop/home.html",
         shop=g.shop,
@@ -202,7 +202,7 @@ def home():
 # --- redeeming --------------------------------------------------------------------------
 
 
-def _waiting_said(check: coupons.CouponCheck) -> coupons.CouponCheck:
+def _waiting_said(check: coupon_redeem.CouponCheck) -> coupon_redeem.CouponCheck:
     """A shop waiting for approval is refused as a suspended one (same code), told why."""
     if not g.shop_waiting or check.refusal is None or check.refusal.code != "shop_suspended":
         return check
@@ -210,10 +210,10 @@ def _waiting_said(check: coupons.CouponCheck) -> coupons.CouponCheck:
         "Your shop is waiting for the municipality's approval and cannot take coupons"
         " until it is approved."
     )
-    return coupons.CouponCheck(check.coupon, CouponRefused(message, "shop_suspended"))
+    return coupon_redeem.CouponCheck(check.coupon, CouponRefused(message, "shop_suspended"))
 
 
-def _redeem_page(token: str, check: coupons.CouponCheck, status: int = 200):
+def _redeem_page(token: str, check: coupon_redeem.CouponCheck, status: int = 200):
     check = _waiting_said(check)
     page = render_template(
         "shop/redeem.html", shop=g.shop, token=token, check=check, form=EmptyForm()
@@ -225,7 +225,7 @@ def _redeem_page(token: str, check: coupons.CouponCheck, status: int = 200):
 def redeem(token: str):
     """What the guest's QR code opens: the coupon, whether it may be spent here today,
     and the button that spends it."""
-    check = coupons.check_token(token, g.shop, edge_now())
+    check = coupon_redeem.check_token(token, g.shop, edge_now())
     return _redeem_page(token, check, 200 if check.coupon is not None else 404)
 
 
@@ -235,11 +235,11 @@ def redeem_confirm(token: str):
         abort(400)
     now = edge_now()
     try:
-        redemption = coupons.redeem(token, g.shop, current_user.id, now)
+        redemption = coupon_redeem.redeem(token, g.shop, current_user.id, now)
     except CouponRefused as refused:
         db.session.rollback()
-        check = coupons.check_token(token, g.shop, now)
-        shown = coupons.CouponCheck(check.coupon, refused)
+        check = coupon_redeem.check_token(token, g.shop, now)
+        shown = coupon_redeem.CouponCheck(check.coupon, refused)
         return _redeem_page(token, shown, 404 if refused.code == "bad_token" else 409)
     redemption_id = redemption.id
     db.session.commit()
@@ -254,7 +254,7 @@ def redeem_code():
     if form.validate_on_submit():
         now = edge_now()
         ratelimit.enforce([(CODES_PER_PERSON, str(current_user.id))], now)
-        coupon = coupons.coupon_by_short_code(form.code.data, g.shop.municipality_code)
+        coupon = coupon_redeem.coupon_by_short_code(form.code.data, g.shop.municipality_code)
         if coupon is not None:
             return redirect(url_for("shop.redeem", token=coupon_tokens.token_of(coupon)), 303)
         error = _(
@@ -269,7 +269,7 @@ def redeem_code():
 @bp.get("/redemptions/<int:redemption_id>")
 def receipt(redemption_id: int):
     """One redemption of this shop (the page after the button)."""
-    redemption = coupons.shop_redemption(g.shop.id, redemption_id)
+    redemption = coupon_figures.shop_redemption(g.shop.id, redemption_id)
     if redemption is None:
         abort(404)
     page = render_template("shop/receipt.html", shop=g.shop, redemption=redemption)
@@ -288,7 +288,7 @@ def _month():
 def redemptions():
     """The shop's redemptions of a month (``?month=YYYY-MM``), with the total."""
     month = _month()
-    rows = coupons.shop_redemptions(g.shop.id, *coupons.month_range(month))
+    rows = coupon_figures.shop_redemptions(g.shop.id, *coupon_figures.month_range(month))
     prev_month, next_month = adjacent_months(month)
     page = render_template(
         "shop/redemptions.html",
@@ -315,7 +315,7 @@ def funder_label(fund) -> str:
 @bp.get("/redemptions.csv")
 def redemptions_csv():
     month = _month()
-    rows = coupons.shop_redemptions(g.shop.id, *coupons.month_range(month))
+    rows = coupon_figures.shop_redemptions(g.shop.id, *coupon_figures.month_range(month))
     header = [_("Redeemed at"), _("Coupon code"), _("Fund"), _("Amount (yen)")]
     body = [
         [

@@ -285,7 +285,7 @@ def set_shop_active(
 ) -> LocalShop | None:
     """Suspend (``active=False``) or reactivate a shop of the municipality, audited;
     None when the shop is not the municipality's. A suspended shop redeems nothing
-    (``regions.coupons.redeem``); its redemptions so far stay on the statements.
+    (``regions.coupon_redeem.redeem``); its redemptions so far stay on the statements.
     Activating a shop waiting for approval approves it (``local_shop.approve``); a
     waiting shop is already inactive, so suspending it changes nothing."""
     shop = shop_in(municipality_code, shop_id, lock=True)

@@ -22,7 +22,7 @@ from core.db import edge_now, tokyo_today
 from core.extensions import db
 from facilities.models import Facility
 from facilities.municipalities import by_code, facility_code
-from regions import coupons, shops
+from regions import coupon_figures, coupons, shops
 from regions.coupon_forms import FundForm, area_choices, draft_of
 from regions.models import CouponFund
 
@@ -56,7 +56,7 @@ def coupon_funds():
         "company/coupons/funds.html",
         active="coupons",
         funds=funds,
-        figures=coupons.totals_by_fund(f.id for f in funds),
+        figures=coupon_figures.totals_by_fund(f.id for f in funds),
         area_name=_area_name,
     )
 
@@ -109,11 +109,11 @@ def coupon_fund(fund_id: int):
         active="coupons",
         fund=fund,
         area=_area_name(fund.municipality_code),
-        figures=coupons.totals(fund.id),
+        figures=coupon_figures.totals(fund.id),
         month=month,
         prev_month=prev_month,
         next_month=next_month,
-        rows=coupons.monthly_statement(fund.id, month),
+        rows=coupon_figures.monthly_statement(fund.id, month),
         category_label=shops.category_label,
     )
 
@@ -123,5 +123,7 @@ def coupon_fund_statement_csv(fund_id: int):
     """The month's statement as CSV: one row per shop, then the total."""
     fund = _fund_or_404(fund_id)
     month = _month()
-    body = coupons.statement_csv(fund, month, coupons.monthly_statement(fund.id, month))
+    body = coupon_figures.statement_csv(
+        fund, month, coupon_figures.monthly_statement(fund.id, month)
+    )
     return csv_download(body, f"engawa-coupon-statement-{fund.id}-{month:%Y-%m}.csv")

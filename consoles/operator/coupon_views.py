@@ -24,7 +24,7 @@ from core.db import edge_now, get_by_id, tokyo_today
 from core.extensions import db
 from core.forms import EmptyForm
 from facilities.municipalities import by_code
-from regions import coupons, shops
+from regions import coupon_figures, coupons, shops
 from regions.coupon_forms import FundForm, area_choices, draft_of
 from regions.models import CouponFund
 
@@ -66,7 +66,7 @@ def coupon_funds():
         org=org,
         area=_area_name(org.municipality_code),
         funds=funds,
-        figures=coupons.totals_by_fund(f.id for f in funds),
+        figures=coupon_figures.totals_by_fund(f.id for f in funds),
         shop_count=len(shops.shops_in(org.municipality_code)),
     )
 
@@ -124,14 +124,14 @@ def coupon_fund(fund_id: int):
         return _not_a_municipality(403)
     fund = _fund_or_404(fund_id)
     month = _month()
-    rows = coupons.monthly_statement(fund.id, month)
+    rows = coupon_figures.monthly_statement(fund.id, month)
     prev_month, next_month = adjacent_months(month)
     return render_template(
         "operator/coupons/fund.html",
         active="coupons",
         fund=fund,
         area=_area_name(fund.municipality_code),
-        figures=coupons.totals(fund.id),
+        figures=coupon_figures.totals(fund.id),
         month=month,
         prev_month=prev_month,
         next_month=next_month,
@@ -147,7 +147,9 @@ def coupon_fund_statement_csv(fund_id: int):
         return _not_a_municipality(403)
     fund = _fund_or_404(fund_id)
     month = _month()
-    body = coupons.statement_csv(fund, month, coupons.monthly_statement(fund.id, month))
+    body = coupon_figures.statement_csv(
+        fund, month, coupon_figures.monthly_statement(fund.id, month)
+    )
     return csv_download(body, f"engawa-coupon-statement-{fund.id}-{month:%Y-%m}.csv")
 
 

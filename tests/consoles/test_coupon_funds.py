@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from accounts.audit import AuditEntry
 from accounts.models import Role
-from regions import coupons
+from regions import coupon_redeem, coupons
 from regions.models import CouponFund, LocalShop
 from tests.conftest import NOW, days, signed_in
 from tests.regions.test_coupons import (
@@ -143,7 +143,7 @@ def test_the_funds_reconcile_and_the_statement_comes_as_csv(
     issue(db, add_stay(db, make_employee(), unit, start=-1, nights=1))  # ends tomorrow
     shop, shop_person = add_shop(db, name="縁側カフェ")
     for coupon in made[:3]:
-        coupons.redeem(token(coupon), shop, shop_person.id, NOW)
+        coupon_redeem.redeem(token(coupon), shop, shop_person.id, NOW)
     coupons.expire_due(NOW + timedelta(days=2))  # the short stay's coupon has ended
     db.session.commit()
     browser = signed_in(app, person)

@@ -26,7 +26,7 @@ from accounts.models import OperatorOrg, Role, User
 from booking import coupon_jobs
 from booking.models import Booking, BookingStatus
 from core.db import tokyo_today
-from regions import coupon_tokens, coupons, shops
+from regions import coupon_figures, coupon_redeem, coupon_tokens, coupons, shops
 from regions.coupons import CouponRefused, FundError
 from regions.models import Coupon, CouponFund, CouponRedemption, CouponStatus, LocalShop
 from tests.booking.test_race import race
@@ -129,7 +129,7 @@ def token(coupon: Coupon) -> str:
 
 
 def reconciles(fund_id: int) -> dict:
-    figures = coupons.totals(fund_id)
+    figures = coupon_figures.totals(fund_id)
     parts = figures["redeemed"] + figures["expired"] + figures["open"]
     assert figures["issued"] == parts, figures
     return figures
@@ -244,7 +244,7 @@ def test_the_budget_caps_whole_coupons(db, make_operator, make_user, make_employ
     assert issue(db, second) == []  # ¥500 left: no whole coupon
     db.session.refresh(fund)
     assert (fund.issued, fund.budget) == (4000, 4500)
-    assert reconciles(fund.id)["issued"] == coupons.Figure(4, 4000)
+    assert reconciles(fund.id)["issued"] == coupon_figures.Figure(4, 4000)
 
 
 def test_stays_outside_the_fund_get_nothing(
@@ -310,7 +310,7 @@ def test_racing_issuers_never_pass_the_budget(
     assert Counter(outcomes) == {1: 3, 0: 5}, outcomes
     fund = db.session.get(CouponFund, fund_id)
     assert fund.issued == 3000
-    assert reconciles(fund_id)["issued"] == coupons.Figure(3, 3000)
+    assert reconciles(fund_id)["issued"] == coupon_figures.Figure(3, 3000)
 
 
 # --- redeem -----------------------------------------------------------------------------
@@ -337,14 +337,14 @@ def coupon_world(db, make_operator, make_user, make_employee, unit):
 
 def refused_code(world, coupon_token: str, when, shop=None) -> str:
     with pytest.raises(CouponRefused) as refused:
-        coupons.redeem(coupon_token, shop or world["shop"], world["person"].id, when)
+        coupon_redeem.redeem(coupon_token, shop or world["shop"], world["person"].id, when)
     return refused.value.code
 
 
 def test_a_coupon_is_redeemed_once_within_its_dates(db, coupon_world):
     coupon = coupon_world["coupons"][0]
     when = NOW + timedelta(days=1)
-    redemption = coupons.redeem(
+    redemption = coupon_redeem.redeem(
         token(coupon), coupon_world["shop"], coupon_world["person"].id, when
     )
     db.session.commit()
@@ -358,14 +358,14 @@ def test_a_coupon_is_redeemed_once_within_its_dates(db, coupon_world):
     assert (coupon.status, coupon.closed_at) == (CouponStatus.REDEEMED, when)
     assert refused_code(coupon_world, token(coupon), when) == "used"
     # On the grace day, the day after check-out, the other coupon still works.
-    coupons.redeem(
+    coupon_redeem.redeem(
         token(coupon_world["coupons"][1]),
         coupon_world["shop"],
         coupon_world["person"].id,
         NOW + timedelta(days=3),
     )
     db.session.commit()
-    assert reconciles(coupon_world["fund"].id)["redeemed"] == coupons.Figure(2, 2000)
+    assert reconciles(coupon_world["fund"].id)["redeemed"] == coupon_figures.Figure(2, 2000)
 
 
 def test_every_refusal_has_its_code(db, coupon_world):
@@ -405,7 +405,7 @@ def test_a_registered_shop_redeems_nothing_until_its_municipality_approves_it(
     assert fresh.active is False and shops.awaiting_approval(fresh)
     assert shops.awaiting_ids(KARUIZAWA) == {fresh.id}
     with pytest.raises(CouponRefused) as refused:
-        coupons.redeem(good, fresh, person.id, when)
+        coupon_redeem.redeem(good, fresh, person.id, when)
     assert refused.value.code == "shop_suspended"
     db.session.rollback()
     # Another municipality cannot approve it, nor can its suspend or reactivate touch it.
@@ -425,7 +425,7 @@ def test_a_registered_shop_redeems_nothing_until_its_municipality_approves_it(
     shops.approve_shop(KARUIZAWA, fresh.id, town, NOW)  # twice: one entry
     db.session.commit()
     assert approvals(db, fresh.id) == [("local_shop.approve", town.id, town.operator_id)]
-    assert coupons.redeem(good, fresh, person.id, when).shop_id == fresh.id
+    assert coupon_redeem.redeem(good, fresh, person.id, when).shop_id == fresh.id
     db.session.commit()
     # Suspended after approval: not waiting any more, and approving does not undo it.
     shops.set_shop_active(KARUIZAWA, fresh.id, False, town, NOW)
@@ -499,18 +499,18 @@ def test_a_token_must_carry_the_coupons_own_facts(app, db, coupon_world):
         assert refused_code(coupon_world, forged, when) == "bad_token"
     other_key = coupon_tokens.sign(**facts, secret_key="another-secret-key")
     assert refused_code(coupon_world, other_key, when) == "bad_token"
-    coupons.redeem(
+    coupon_redeem.redeem(
         coupon_tokens.sign(**facts), coupon_world["shop"], coupon_world["person"].id, when
     )
 
 
 def test_check_token_says_what_redeem_would(db, coupon_world):
     coupon = coupon_world["coupons"][0]
-    early = coupons.check_token(token(coupon), coupon_world["shop"], NOW)
+    early = coupon_redeem.check_token(token(coupon), coupon_world["shop"], NOW)
     assert early.coupon.id == coupon.id and early.refusal.code == "not_yet" and not early.ok
-    ready = coupons.check_token(token(coupon), coupon_world["shop"], NOW + timedelta(days=1))
+    ready = coupon_redeem.check_token(token(coupon), coupon_world["shop"], NOW + timedelta(days=1))
     assert ready.ok
-    bad = coupons.check_token("x.y", coupon_world["shop"], NOW)
+    bad = coupon_redeem.check_token("x.y", coupon_world["shop"], NOW)
     assert bad.coupon is None and bad.refusal.code == "bad_token"
 
 
@@ -518,10 +518,10 @@ def test_a_short_code_finds_the_coupon_in_the_shops_area_only(db, coupon_world):
     coupon = coupon_world["coupons"][0]
     code = coupon_tokens.short_code_of(coupon.nonce)
     typed = f" {code[:4].lower()}-{code[4:]} ".replace("O", "0").replace("I", "1")
-    assert coupons.coupon_by_short_code(typed, KARUIZAWA).id == coupon.id
-    assert coupons.coupon_by_short_code(code, NAGANO) is None
-    assert coupons.coupon_by_short_code("ABC", KARUIZAWA) is None
-    assert coupons.coupon_by_short_code("ABCD-EFG9", KARUIZAWA) is None
+    assert coupon_redeem.coupon_by_short_code(typed, KARUIZAWA).id == coupon.id
+    assert coupon_redeem.coupon_by_short_code(code, NAGANO) is None
+    assert coupon_redeem.coupon_by_short_code("ABC", KARUIZAWA) is None
+    assert coupon_redeem.coupon_by_short_code("ABCD-EFG9", KARUIZAWA) is None
 
 
 RACERS = 10
@@ -545,7 +545,9 @@ def test_racing_shops_redeem_one_coupon_once(app, db, coupon_world):
             try:
                 barrier.wait()
                 shop = db.session.get(LocalShop, shop_id)
-                redemption = coupons.redeem(coupon_token, shop, person_id, NOW + timedelta(days=1))
+                redemption = coupon_redeem.redeem(
+                    coupon_token, shop, person_id, NOW + timedelta(days=1)
+                )
                 db.session.commit()
                 return ("redeemed", redemption.shop_id)
             except CouponRefused as refused:
@@ -564,12 +566,12 @@ def test_racing_shops_redeem_one_coupon_once(app, db, coupon_world):
     ).all()
     assert len(redemptions) == 1
     assert db.session.get(Coupon, coupon_id).status == CouponStatus.REDEEMED
-    assert reconciles(fund_id)["redeemed"] == coupons.Figure(1, 1000)
+    assert reconciles(fund_id)["redeemed"] == coupon_figures.Figure(1, 1000)
 
 
 def test_the_database_refuses_a_second_redemption_row(db, coupon_world):
     coupon = coupon_world["coupons"][0]
-    coupons.redeem(
+    coupon_redeem.redeem(
         token(coupon), coupon_world["shop"], coupon_world["person"].id, NOW + timedelta(days=1)
     )
     db.session.commit()
@@ -586,7 +588,7 @@ def test_the_database_refuses_a_second_redemption_row(db, coupon_world):
 
 def test_coupons_expire_after_their_last_day(db, coupon_world):
     first, second = coupon_world["coupons"]
-    coupons.redeem(
+    coupon_redeem.redeem(
         token(first), coupon_world["shop"], coupon_world["person"].id, NOW + timedelta(days=1)
     )
     db.session.commit()
@@ -597,9 +599,9 @@ def test_coupons_expire_after_their_last_day(db, coupon_world):
     assert (first.status, second.status, second.void_reason) == ("redeemed", "expired", "ended")
     figures = reconciles(coupon_world["fund"].id)
     assert (figures["redeemed"], figures["expired"], figures["open"]) == (
-        coupons.Figure(1, 1000),
-        coupons.Figure(1, 1000),
-        coupons.Figure(0, 0),
+        coupon_figures.Figure(1, 1000),
+        coupon_figures.Figure(1, 1000),
+        coupon_figures.Figure(0, 0),
     )
 
 
@@ -622,13 +624,13 @@ def test_the_job_issues_and_withdraws(db, make_operator, make_user, make_employe
     assert "1 coupons of ended stays withdrawn" in coupon_jobs.issue_coupons(NOW)
     withdrawn = db.session.scalar(select(Coupon).where(Coupon.booking_id == cancelled_later.id))
     assert (withdrawn.status, withdrawn.void_reason) == ("expired", "stay_cancelled")
-    assert len(coupons.coupons_of_user(guest.id)) == 3
+    assert len(coupon_figures.coupons_of_user(guest.id)) == 3
     db.session.refresh(fund)
     assert fund.issued == 2000  # the withdrawn coupon's yen went back to the budget
     figures = reconciles(fund.id)
-    assert figures["expired"] == coupons.Figure(0, 0)
-    assert figures["withdrawn"] == coupons.Figure(1, 1000)
-    assert staying.id in coupons.stays_with_coupons([staying.id, gone.id])
+    assert figures["expired"] == coupon_figures.Figure(0, 0)
+    assert figures["withdrawn"] == coupon_figures.Figure(1, 1000)
+    assert staying.id in coupon_figures.stays_with_coupons([staying.id, gone.id])
 
 
 # --- statements -------------------------------------------------------------------------
@@ -637,20 +639,20 @@ def test_the_job_issues_and_withdraws(db, make_operator, make_user, make_employe
 def test_the_statement_is_the_months_redemptions_by_shop(db, coupon_world):
     first, second = coupon_world["coupons"]
     other, other_person = add_shop(db, name="あかり食堂")
-    coupons.redeem(
+    coupon_redeem.redeem(
         token(first), coupon_world["shop"], coupon_world["person"].id, NOW + timedelta(days=1)
     )
-    coupons.redeem(token(second), other, other_person.id, NOW + timedelta(days=2))
+    coupon_redeem.redeem(token(second), other, other_person.id, NOW + timedelta(days=2))
     db.session.commit()
     fund = coupon_world["fund"]
 
-    rows = coupons.monthly_statement(fund.id, date(2026, 12, 1))
+    rows = coupon_figures.monthly_statement(fund.id, date(2026, 12, 1))
     assert sorted((r.name, r.count, r.yen) for r in rows) == sorted(
         [(coupon_world["shop"].name, 1, 1000), ("あかり食堂", 1, 1000)]
     )
-    assert coupons.monthly_statement(fund.id, date(2026, 11, 1)) == []
+    assert coupon_figures.monthly_statement(fund.id, date(2026, 11, 1)) == []
     with force_locale("en"):
-        text = coupons.statement_csv(fund, date(2026, 12, 1), rows)
+        text = coupon_figures.statement_csv(fund, date(2026, 12, 1), rows)
     assert text.startswith("\ufeff")
     table = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     assert table[0][:3] == ["Fund", "Month", "Shop"]
@@ -664,12 +666,13 @@ def test_a_redemption_at_midnight_belongs_to_the_japan_month(db, coupon_world):
     stay_coupon.valid_until = date(2027, 1, 5)
     db.session.commit()
     when = datetime(2026, 12, 31, 14, 30, tzinfo=UTC)
-    coupons.redeem(token(stay_coupon), coupon_world["shop"], coupon_world["person"].id, when)
+    coupon_redeem.redeem(token(stay_coupon), coupon_world["shop"], coupon_world["person"].id, when)
     db.session.commit()
     assert [
-        r.count for r in coupons.monthly_statement(coupon_world["fund"].id, date(2026, 12, 1))
+        r.count
+        for r in coupon_figures.monthly_statement(coupon_world["fund"].id, date(2026, 12, 1))
     ] == [1]
-    assert coupons.monthly_statement(coupon_world["fund"].id, date(2027, 1, 1)) == []
+    assert coupon_figures.monthly_statement(coupon_world["fund"].id, date(2027, 1, 1)) == []
 
 
 # --- any sequence reconciles ------------------------------------------------------------
@@ -724,7 +727,7 @@ def machine(db, org_id, make_user, make_employee, make_unit, operator_actor):
                 return
             coupon = open_coupons[which % len(open_coupons)]
             try:
-                coupons.redeem(token(coupon), self.shop, self.person.id, self.now)
+                coupon_redeem.redeem(token(coupon), self.shop, self.person.id, self.now)
                 db.session.commit()
             except CouponRefused as refused:
                 db.session.rollback()
@@ -759,12 +762,14 @@ def machine(db, org_id, make_user, make_employee, make_unit, operator_actor):
                         CouponRedemption.fund_id == fund_id
                     )
                 ).one()
-                assert coupons.Figure(redeemed[0], redeemed[1]) == figures["redeemed"]
+                assert coupon_figures.Figure(redeemed[0], redeemed[1]) == figures["redeemed"]
                 months, month = [], date(2026, 12, 1)
                 while month <= tokyo_today(self.now):
                     months.append(month)
                     month = (month + timedelta(days=32)).replace(day=1)
-                statements = [r for m in months for r in coupons.monthly_statement(fund_id, m)]
+                statements = [
+                    r for m in months for r in coupon_figures.monthly_statement(fund_id, m)
+                ]
                 assert sum(r.yen for r in statements) == figures["redeemed"].yen
                 assert sum(r.count for r in statements) == figures["redeemed"].count
 
@@ -826,7 +831,7 @@ def test_a_shorter_stay_keeps_what_it_spent_and_gives_the_rest_back(
     stay = add_stay(db, make_employee(), unit, start=0, nights=3)
     first, *_ = issue(db, stay)
     shop, person = add_shop(db)
-    coupons.redeem(token(first), shop, person.id, NOW)
+    coupon_redeem.redeem(token(first), shop, person.id, NOW)
     db.session.commit()
     stay.check_out = stay.check_in + timedelta(days=2)  # three nights become two
     db.session.commit()
@@ -837,8 +842,8 @@ def test_a_shorter_stay_keeps_what_it_spent_and_gives_the_rest_back(
     db.session.refresh(fund)
     assert fund.issued == 2000  # the spent one and the new one; the rest went back
     figures = reconciles(fund.id)
-    assert figures["withdrawn"] == coupons.Figure(2, 2000)
-    assert figures["redeemed"] == coupons.Figure(1, 1000)
+    assert figures["withdrawn"] == coupon_figures.Figure(2, 2000)
+    assert figures["redeemed"] == coupon_figures.Figure(1, 1000)
 
 
 def test_a_stay_moved_out_of_the_funded_town_loses_its_open_coupons(
