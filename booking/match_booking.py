@@ -8,7 +8,7 @@ nothing:
 - one confirmed stay per employee at the proposal's facility and dates, each in a room
   of its own with one guest: rooms are not shared, since a room's night is held by one
   stay (``UNIQUE(unit_id, night)``) and each employee has their stay on their own "My
-  stays" page. Rooms are given out cheapest first (``regions.matching.free_rooms``), as
+  stays" page. Rooms are given out cheapest first (``regions.match_offer.free_rooms``), as
   the proposal was priced. A night taken meanwhile refuses the whole acceptance and
   names the nights (``NightsTaken``); nothing is booked.
 - The company pays everything from its credit: ``employee_part`` is 0 whatever the
@@ -76,8 +76,8 @@ from core.i18n import format_day, format_yen
 from facilities.models import Facility
 from lodging.tax import TaxTable
 from pricing.engine import lock_prices
-from regions import matching, programmes
-from regions.matching import FreeRoom, MatchError
+from regions import match_offer, matching, programmes
+from regions.match_offer import FreeRoom, MatchError
 from regions.models import (
     MatchProposal,
     MatchRequest,
@@ -233,7 +233,7 @@ def _programme_lines(
     proposal: MatchProposal, company: Company, people: int, now: datetime
 ) -> list[ProgrammeLine]:
     lines = [
-        ProgrammeLine(session, matching.session_fee(session), people)
+        ProgrammeLine(session, match_offer.session_fee(session), people)
         for session in sorted(proposal.sessions, key=lambda s: (s.starts_at, s.id))
     ]
     for line in lines:
@@ -285,7 +285,7 @@ def _plan(
     nights = stay_nights(check_in, check_out)
     if lock:
         lock_prices(facility.id, shared=True)  # no pricing run between read and commit
-    rooms = matching.rooms_for(facility.id, check_in, check_out, len(employees))
+    rooms = match_offer.rooms_for(facility.id, check_in, check_out, len(employees))
     table = TaxTable.load()
     stays = []
     for employee, room in zip(employees, rooms, strict=True):

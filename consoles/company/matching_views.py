@@ -27,7 +27,7 @@ from core.forms import EmptyForm
 from core.i18n import current_locale, format_yen
 from facilities.regions import PREFECTURES_BY_CODE
 from regions import matching
-from regions.matching import MatchNotFound, NotEnoughRooms
+from regions.match_offer import MatchNotFound, NotEnoughRooms
 from regions.matching_forms import (
     PRICE_KIND_LABELS,
     PROGRAMME_KIND_LABELS,

@@ -23,8 +23,8 @@ from core.extensions import db
 from core.forms import EmptyForm
 from core.i18n import current_locale, format_datetime_local, format_yen_plain
 from facilities.regions import PREFECTURES_BY_CODE
-from regions import matching
-from regions.matching import MatchNotFound
+from regions import match_offer, matching
+from regions.match_offer import MatchNotFound
 from regions.matching_forms import (
     PRICE_KIND_LABELS,
     PROGRAMME_KIND_LABELS,
@@ -67,13 +67,13 @@ def _horizon() -> int:
 
 @bp.get("/matching")
 def match_requests():
-    found = matching.open_requests_for(current_user.operator_id, edge_now())
+    found = match_offer.open_requests_for(current_user.operator_id, edge_now())
     return render_template("operator/matching/requests.html", requests=found, **_labels())
 
 
 def _request_or_404(request_id: int) -> MatchRequest:
     try:
-        return matching.request_for_operator(current_user.operator_id, request_id, edge_now())
+        return match_offer.request_for_operator(current_user.operator_id, request_id, edge_now())
     except MatchNotFound:
         abort(404)
 
@@ -82,11 +82,11 @@ def _choices(match: MatchRequest) -> tuple[list[Choice], list[Choice]]:
     loc = current_locale()
     facilities = [
         Choice(f.id, f"{f.name_for(loc)} ({f.municipality})")
-        for f in matching.own_stay_facilities(current_user.operator_id, match.prefecture)
+        for f in match_offer.own_stay_facilities(current_user.operator_id, match.prefecture)
     ]
     sessions = []
-    for s in matching.offerable_sessions(current_user.operator_id, match, edge_now()):
-        fee = matching.session_fee(s)
+    for s in match_offer.offerable_sessions(current_user.operator_id, match, edge_now()):
+        fee = match_offer.session_fee(s)
         sessions.append(
             Choice(
                 s.id,
@@ -122,7 +122,7 @@ def match_request(request_id: int):
     form = ProposalForm(facilities=facilities, sessions=sessions)
     if not form.is_submitted():
         blank = ProposalForm(formdata=None, facilities=facilities, sessions=sessions)
-        blank.check_in.data = max(match.earliest, matching.tokyo_day(edge_now()))
+        blank.check_in.data = max(match.earliest, match_offer.tokyo_day(edge_now()))
         blank.check_out.data = None
         return _propose_page(match, blank)
     if not form.validate():

@@ -55,7 +55,7 @@ from hr.models import GroupPolicy
 from notifications.models import WebhookEndpoint
 from notifications.webhook_endpoints import new_secret, seal_secret
 from pricing.engine import recompute
-from regions import matching
+from regions import match_offer, matching
 from regions.coupon_tokens import token_of
 from regions.models import (
     Coupon,
@@ -528,7 +528,7 @@ def region_pages(app, employee) -> dict[str, list[str]]:
             for d in range((request.latest - request.earliest).days - request.nights + 1)
             for f in facilities
             if len(
-                matching.free_rooms(
+                match_offer.free_rooms(
                     f.id,
                     request.earliest + timedelta(days=d),
                     request.earliest + timedelta(days=d) + nights,

@@ -39,7 +39,7 @@ from identity.models import Application, ApplicationKind
 from lodging.models import AccommodationTaxRule
 from notifications.models import WebhookEndpoint
 from notifications.webhook_endpoints import new_secret, seal_secret
-from regions import matching, programmes
+from regions import match_offer, matching, programmes
 from regions.coupon_tokens import token_of
 from regions.models import (
     Coupon,
@@ -722,13 +722,13 @@ def _propose(app: Flask, operator: User, request: MatchRequest, now: datetime) -
         .where(Facility.operator_id == operator.operator_id)
         .order_by(Facility.id)
     )
-    for facility in matching.own_stay_facilities(operator.operator_id, request.prefecture):
+    for facility in match_offer.own_stay_facilities(operator.operator_id, request.prefecture):
         if facility.id == first:
             continue
         check_in = request.earliest
         while check_in + timedelta(days=request.nights) <= request.latest:
             check_out = check_in + timedelta(days=request.nights)
-            if matching.free_rooms(facility.id, check_in, check_out):
+            if match_offer.free_rooms(facility.id, check_in, check_out):
                 return matching.propose(
                     operator,
                     request.id,

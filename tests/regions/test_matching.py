@@ -20,14 +20,9 @@ from booking.models import Booking, BookingStatus
 from booking.services import PriceChanged, StayRequest, book_stay
 from facilities.models import Facility, Unit
 from pricing.models import NightlyPrice
-from regions import matching
-from regions.matching import (
-    MatchError,
-    MatchNotFound,
-    NotEnoughRooms,
-    ProposalInput,
-    RequestInput,
-)
+from regions import match_offer, matching
+from regions.match_offer import MatchError, MatchNotFound, NotEnoughRooms
+from regions.matching import ProposalInput, RequestInput
 from regions.models import (
     MatchProposal,
     MatchRequest,
@@ -255,12 +250,12 @@ def test_a_prefecture_request_reaches_its_facilities_and_municipalities_only(db,
     event = db.session.scalar(select(events.Event).where(events.Event.operator_id == world.org.id))
     assert event.facts == {"title": "チームビルディング合宿"}
     assert event.company_id is None  # the operators hear of it, not the company
-    assert [r.id for r in matching.open_requests_for(world.org.id, NOW)] == [match.id]
-    assert [r.id for r in matching.open_requests_for(world.town.id, NOW)] == [match.id]
-    assert matching.open_requests_for(world.tokyo_org.id, NOW) == []
-    assert matching.open_requests_for(world.suspended.id, NOW) == []
+    assert [r.id for r in match_offer.open_requests_for(world.org.id, NOW)] == [match.id]
+    assert [r.id for r in match_offer.open_requests_for(world.town.id, NOW)] == [match.id]
+    assert match_offer.open_requests_for(world.tokyo_org.id, NOW) == []
+    assert match_offer.open_requests_for(world.suspended.id, NOW) == []
     with pytest.raises(MatchNotFound):
-        matching.request_for_operator(world.tokyo_org.id, match.id, NOW)
+        match_offer.request_for_operator(world.tokyo_org.id, match.id, NOW)
 
 
 def test_an_anywhere_request_reaches_every_live_organisation(db, world, make_operator):
@@ -269,23 +264,23 @@ def test_an_anywhere_request_reaches_every_live_organisation(db, world, make_ope
 
     assert told(db, match) == sorted([world.org.id, world.tokyo_org.id, world.town.id])
     for org in (world.org, world.tokyo_org, world.town):
-        assert [r.id for r in matching.open_requests_for(org.id, NOW)] == [match.id]
-    assert matching.open_requests_for(bystander.id, NOW) == []
-    assert matching.open_requests_for(world.suspended.id, NOW) == []
+        assert [r.id for r in match_offer.open_requests_for(org.id, NOW)] == [match.id]
+    assert match_offer.open_requests_for(bystander.id, NOW) == []
+    assert match_offer.open_requests_for(world.suspended.id, NOW) == []
 
 
 def test_a_request_leaves_the_list_once_its_window_is_past_or_it_is_closed(db, world):
     match = post(db, world, earliest=days(3), latest=days(8), nights=2)
     later = NOW + timedelta(days=6)  # check-in on day 6 still ends on day 8
-    assert [r.id for r in matching.open_requests_for(world.org.id, later)] == [match.id]
+    assert [r.id for r in match_offer.open_requests_for(world.org.id, later)] == [match.id]
     too_late = NOW + timedelta(days=7)
-    assert matching.open_requests_for(world.org.id, too_late) == []
+    assert match_offer.open_requests_for(world.org.id, too_late) == []
     with pytest.raises(MatchNotFound):
-        matching.request_for_operator(world.org.id, match.id, too_late)
+        match_offer.request_for_operator(world.org.id, match.id, too_late)
 
     matching.close_request(world.admin, match.id, NOW)
     db.session.commit()
-    assert matching.open_requests_for(world.org.id, NOW) == []
+    assert match_offer.open_requests_for(world.org.id, NOW) == []
 
 
 # --- proposals and their price ----------------------------------------------------------
@@ -406,7 +401,7 @@ def test_a_municipalitys_session_goes_with_a_facility_in_it(db, world):
     facility's operator; sessions it could offer are listed for the form."""
     match = post(db, world)
     session = make_session(db, world.town, days(12), price_kind="free")
-    assert [s.id for s in matching.offerable_sessions(world.org.id, match, NOW)] == [session.id]
+    assert [s.id for s in match_offer.offerable_sessions(world.org.id, match, NOW)] == [session.id]
     made = propose(db, world, match, session_ids=(session.id,))
     assert made.price == 44_000  # free: the rooms alone
 
@@ -576,10 +571,10 @@ def test_a_night_taken_in_the_race_undoes_the_stays_already_written(
     proposal = propose(db, world, match)
     going = [e.id for e in world.employees[:2]]
     before = balance(db, world.company.id)
-    stale = matching.free_rooms(world.facility.id, days(12), days(14))
+    stale = match_offer.free_rooms(world.facility.id, days(12), days(14))
     book_stay(make_employee(), StayRequest(world.units[1].id, days(12), days(13), 1), NOW)
     db.session.commit()
-    monkeypatch.setattr(matching, "free_rooms", lambda *args: stale)
+    monkeypatch.setattr(match_offer, "free_rooms", lambda *args: stale)
 
     with pytest.raises(match_booking.NightsTaken) as refused:
         match_booking.accept_proposal(world.admin, proposal.id, going, NOW)
