@@ -21,7 +21,8 @@ from flask import current_app, g, jsonify, request
 
 from availability.slots import format_api_time
 from booking.api import MIN_ID, _date_arg, _int_arg, _json_object, bp
-from booking.programme_views import EARLIEST_DAY, LATEST_DAY, stay_for_session
+from booking.programme_forms import EARLIEST_DAY, LATEST_DAY
+from booking.programme_views import stay_for_session
 from booking.services import BookingNotFound
 from core import limits
 from core.db import MAX_ID, edge_now, in_id_range, tokyo_today
