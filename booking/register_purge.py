@@ -27,19 +27,10 @@ from core.job_summary import N_, NOTHING, JobSummary, summary
 from facilities.models import Unit
 from lodging import register
 from lodging.models import RegisteredGuest
+from lodging.register import retention_cutoff
 
 BATCH = 200  # stays purged per transaction
 MAX_BATCHES = 50  # per run: 10,000 stays, far beyond a day's worth
-
-
-def retention_cutoff(today: date) -> date:
-    """Stays that checked out before this date have been kept long enough: today,
-    ``RETENTION_YEARS`` years back (29 February goes back to the 28th: a day longer)."""
-    year = today.year - register.RETENTION_YEARS
-    try:
-        return today.replace(year=year)
-    except ValueError:  # 29 February in a year that has none
-        return today.replace(year=year, day=28)
 
 
 def _due(cutoff: date, limit: int) -> list[tuple[int, int, str]]:

@@ -29,7 +29,7 @@ import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -293,6 +293,18 @@ def passport_image(guest_id: int) -> tuple[bytes, str] | None:
 
 
 # --- the access log and the purge --------------------------------------------------------
+
+
+def retention_cutoff(today: date) -> date:
+    """What ended before this date has been kept long enough: today, ``RETENTION_YEARS``
+    years back (29 February goes back to the 28th: a day longer). The guest register
+    keeps to it, and so do the participants of regional programmes (``regions.retention``).
+    """
+    year = today.year - RETENTION_YEARS
+    try:
+        return today.replace(year=year)
+    except ValueError:  # 29 February in a year that has none
+        return today.replace(year=year, day=28)
 
 
 def record_read(

@@ -150,6 +150,9 @@ class ProgrammeSession(db.Model):
     status: Mapped[str] = mapped_column(String(10), default=SessionStatus.SCHEDULED)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_reason: Mapped[str] = mapped_column(String(300), default="", server_default=text("''"))
+    # When its participants' personal data went, the retention period after it ended
+    # (``regions.retention``): sign-ups no longer name anyone, messages lost their text.
+    personal_data_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     programme: Mapped[Programme] = relationship(back_populates="sessions")
 
@@ -175,14 +178,16 @@ class SignupStatus(StrEnum):
 class ProgrammeSignup(db.Model):
     """An employee's place in a session, for themselves and companions.
 
-    One row per employee and session; leaving and joining again reuses it.
+    One row per employee and session; leaving and joining again reuses it. The
+    retention purge (``regions.retention``) unlinks the employee and the stay: the row
+    stays, for the figures and the credit entries that name it.
     """
 
     __tablename__ = "programme_signup"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("programme_session.id"), index=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("company.id"), index=True)
     # The stay this place goes with (booking.id), when there is one.
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("booking.id"), index=True)
@@ -199,7 +204,7 @@ class ProgrammeSignup(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     session: Mapped[ProgrammeSession] = relationship()
-    user: Mapped[User] = relationship()
+    user: Mapped[User | None] = relationship()
     company: Mapped[Company] = relationship()
 
     __table_args__ = (

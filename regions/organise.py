@@ -803,7 +803,8 @@ def messages_of(session: ProgrammeSession) -> list[ProgrammeMessage]:
 @dataclass(frozen=True)
 class Participant:
     """A place in one of the organiser's own sessions: who, from which company, how many
-    people, how to reach them; nothing more (their stay is known by id only)."""
+    people, how to reach them; nothing more (their stay is known by id only). Name and
+    email are empty once the retention purge has unlinked the person."""
 
     signup_id: int
     status: str
@@ -821,7 +822,7 @@ def participants(session: ProgrammeSession) -> list[Participant]:
     that the session is the organisation's own (``own_session``)."""
     rows = db.session.execute(
         select(ProgrammeSignup, User.name, User.email, Company.name)
-        .join(User, User.id == ProgrammeSignup.user_id)
+        .outerjoin(User, User.id == ProgrammeSignup.user_id)  # none once purged
         .join(Company, Company.id == ProgrammeSignup.company_id)
         .where(
             ProgrammeSignup.session_id == session.id,
@@ -832,9 +833,9 @@ def participants(session: ProgrammeSession) -> list[Participant]:
         Participant(
             signup.id,
             signup.status,
-            name,
+            name or "",
             company_name,
-            email,
+            email or "",
             signup.participants,
             signup.booking_id,
             signup.attended,

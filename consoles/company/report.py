@@ -588,7 +588,9 @@ def _programmes(scope: Scope, period: Period) -> ProgrammeUse:
         select(
             func.count(ProgrammeSignup.id),
             func.coalesce(func.sum(participants), 0),
-            func.count(func.distinct(ProgrammeSignup.user_id)),
+            # A sign-up purged after the retention period names nobody: one person each.
+            func.count(func.distinct(ProgrammeSignup.user_id))
+            + func.coalesce(func.sum(case((ProgrammeSignup.user_id.is_(None), 1), else_=0)), 0),
             func.coalesce(
                 func.sum(case((ProgrammeSignup.attended.is_(None), 0), else_=participants)), 0
             ),
@@ -605,9 +607,9 @@ def _programmes(scope: Scope, period: Period) -> ProgrammeUse:
             ProgrammeSession.starts_at < end,
         )
     )
-    signups, joined, people, marked, attended = db.session.execute(
-        _in_scope(query, scope, ProgrammeSignup.user_id)
-    ).one()
+    if scope.manager_id is not None:  # a manager's team: sign-ups still naming someone
+        query = _in_scope(query, scope, ProgrammeSignup.user_id)
+    signups, joined, people, marked, attended = db.session.execute(query).one()
     return ProgrammeUse(int(signups), int(joined), int(people), int(marked), int(attended))
 
 

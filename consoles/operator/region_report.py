@@ -463,9 +463,14 @@ def _programmes(code: str, period: Period) -> tuple[ProgrammeFigures, Counter]:
             signups=True,
         ).group_by(ProgrammeSession.id, ProgrammeSession.starts_at)
     ).all()
+    # Sign-ups purged after the retention period name nobody: each counts as one person.
+    purged = case((ProgrammeSignup.user_id.is_(None), 1), else_=0)
     people = db.session.scalar(
         _sessions_in(
-            (func.count(func.distinct(ProgrammeSignup.user_id)),), code, period, signups=True
+            (func.count(func.distinct(ProgrammeSignup.user_id)) + func.sum(purged),),
+            code,
+            period,
+            signups=True,
         )
     )
     by_month: Counter[date] = Counter()

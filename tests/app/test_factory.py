@@ -45,6 +45,7 @@ EXPECTED_JOBS = {
     "register_purge",
     "issue_coupons",
     "expire_coupons",
+    "programme_purge",
 }
 
 
