@@ -136,17 +136,30 @@ def stay_for_session(
 
     A stay named must be the person's own (else ``BookingNotFound``) and cover the day
     (else a ``RuleError`` ``stay_dates``); none named, the first covering stay is taken.
+    The stay chosen is locked, and checked again under its lock, before ``join`` takes
+    the session's: a cancellation takes them in that order too, so a stay cancelled
+    meanwhile never keeps a place (``regions.programmes.release_for_stay`` has run).
     """
     covering = stays_covering(user, session_day(session))
     if booking_id is None:
-        return (covering[0].id if covering else None), bool(covering)
-    if any(b.id == booking_id for b in covering):
-        return booking_id, True
-    lookups.booking_of(user, booking_id)  # somebody else's stay: not found
-    raise RuleError(
-        _l("That stay does not cover the day of the session. Choose another stay."),
-        "stay_dates",
-    )
+        chosen = covering[0].id if covering else None
+    elif any(b.id == booking_id for b in covering):
+        chosen = booking_id
+    else:
+        lookups.booking_of(user, booking_id)  # somebody else's stay: not found
+        raise RuleError(
+            _l("That stay does not cover the day of the session. Choose another stay."),
+            "stay_dates",
+        )
+    if chosen is None:
+        return None, False
+    stay = lookups.booking_of(user, chosen, lock=True)
+    if stay.status not in OPEN_STATUSES:
+        raise RuleError(
+            _l("That stay has just been cancelled or ended. Choose another stay."),
+            "stay_dates",
+        )
+    return chosen, True
 
 
 def _employee() -> None:

@@ -13,12 +13,15 @@ import pytest
 from sqlalchemy import select
 
 from accounts.events import Event
-from accounts.models import Role
+from accounts.models import Role, User
 from billing.models import CreditEntry, EntryKind
 from booking import cancellation, front_desk, services
-from booking.models import BookingStatus
+from booking.models import Booking, BookingStatus
+from booking.programme_views import stay_for_session
+from core.errors import RuleError
 from regions import programme_money, programmes
 from regions.models import ProgrammeSession, ProgrammeSignup, SignupStatus
+from tests.booking.test_race import race
 from tests.conftest import NOW, days
 from tests.regions.programme_fixtures import FIRST_START, make_programme
 
@@ -219,3 +222,78 @@ def test_a_no_show_gives_up_its_places_but_not_those_begun(
 
 def test_release_for_an_unknown_stay_changes_nothing(db):
     assert programmes.release_for_stay(987_654, NOW) == 0
+
+
+def _cancel_in_thread(app, db, booking_id: int, user_id: int, barrier) -> str:
+    with app.app_context():
+        try:
+            barrier.wait()
+            cancellation.cancel_booking(db.session.get(User, user_id), booking_id, NOW)
+            db.session.commit()
+            return "cancelled"
+        finally:
+            db.session.remove()
+
+
+def _join_in_thread(app, db, session_id: int, user_id: int, barrier) -> str:
+    """What the join page and the API do: the stay chosen (and locked), then the place."""
+    with app.app_context():
+        try:
+            barrier.wait()
+            user = db.session.get(User, user_id)
+            booking_id, has_stay = stay_for_session(
+                user, db.session.get(ProgrammeSession, session_id), None
+            )
+            programmes.join(
+                session_id,
+                user,
+                1,
+                NOW,
+                booking_id=booking_id,
+                has_stay=has_stay,
+                waitlist=False,
+                grace_days=GRACE,
+            )
+            db.session.commit()
+            return "joined"
+        except RuleError as exc:
+            db.session.rollback()
+            return exc.code
+        finally:
+            db.session.remove()
+
+
+def test_a_stay_cancelled_while_its_guest_joins_never_keeps_a_place(
+    app, db, organiser, paying_employee, make_unit
+):
+    """Joining locks the stay before the session, as cancelling does: whichever goes
+    first, the cancelled stay ends with no place and the seats are all free."""
+    rounds = []
+    for n in range(3):
+        session = make_programme(db, organiser, capacity=4, title_ja=f"雪かき{n}").sessions[0]
+        employee = paying_employee()
+        stay = book(db, employee, make_unit(base_price=10_000, capacity=2), 9, 12)
+        rounds.append((session.id, employee.id, stay.id))
+    db.session.remove()
+
+    for session_id, user_id, booking_id in rounds:
+        outcomes = race(
+            2,
+            lambda i, barrier, s=session_id, u=user_id, b=booking_id: (
+                _cancel_in_thread(app, db, b, u, barrier)
+                if i == 0
+                else _join_in_thread(app, db, s, u, barrier)
+            ),
+        )
+        assert outcomes[0] == "cancelled", outcomes
+        assert outcomes[1] in ("joined", "stay_required", "stay_dates"), outcomes
+        kept = db.session.scalars(
+            select(ProgrammeSignup).where(
+                ProgrammeSignup.session_id == session_id,
+                ProgrammeSignup.status == SignupStatus.JOINED,
+            )
+        ).all()
+        assert kept == [], outcomes
+        assert seats_taken(db, session_id) == 0
+        assert db.session.get(Booking, booking_id).status == BookingStatus.CANCELLED
+        db.session.remove()  # on SQLite, a read holds the write lock the next round needs
