@@ -59,35 +59,6 @@ def issue_for_booking(booking: Booking, now: datetime) -> list[Coupon]:
     )
 
 
-def issue_for_employee(user_id: int, now: datetime) -> int:
-    """The employee's coupons brought up to date (their pages, before listing them):
-    their stays still to come or in the house get what the funds pay, and the open
-    coupons of their stays that ended without them are withdrawn. Flushes; returns how
-    many coupons were issued or withdrawn (the caller commits when more than 0)."""
-    today = tokyo_today(now)
-    stays = db.session.scalars(
-        select(Booking)
-        .where(Booking.user_id == user_id, Booking.check_out >= today - coupons.GRACE)
-        .options(selectinload(Booking.unit).selectinload(Unit.facility))
-        .order_by(Booking.id)
-    ).all()
-    to_issue = [s for s in stays if s.status in OPEN_STATUSES and s.check_out >= today]
-    # Every fund these stays may draw on is locked first, in id order, as the job does
-    # for one stay: two issuers never wait for each other's funds crosswise.
-    coupons.lock_funds(
-        fund_id
-        for stay in to_issue
-        for fund_id in coupons.funds_paying(
-            facility_code(stay.unit.facility), stay.company_id, stay.check_in
-        )
-    )
-    changed = sum(len(issue_for_booking(stay, now)) for stay in to_issue)
-    for stay in stays:
-        if stay.status in ENDED_STATUSES:
-            changed += coupons.withdraw_for_stay(stay.id, now)
-    return changed
-
-
 def _issuing_funds(today: date) -> list[CouponFund]:
     """Funds that may still issue: active, with a whole coupon left in the budget, and
     not ended so long ago that no stay they pay for is still on."""

@@ -3,10 +3,10 @@
 The page lists the employee's coupons by stay, with each one's status and the totals;
 an open coupon shows its QR code (the absolute address of the shop's redeem page for
 its signed token, ``regions.coupon_tokens``, at the public address ``BASE_URL``) and its
-short code for a shop whose camera will not read it. Opening the page first brings the
-coupons up to date: stays to come in funded municipalities get theirs, and those of
-stays that ended without being stayed are withdrawn (``coupon_jobs.issue_for_employee``;
-the ``issue_coupons`` job does the same for everyone every 10 minutes).
+short code for a shop whose camera will not read it. The page only reads: a stay gets
+its coupons when it is confirmed (``services.confirm_stay``), or from the
+``issue_coupons`` job within 10 minutes when the fund began after the booking; a
+cancellation withdraws them at once.
 
 Only the employee's own coupons are shown; other roles are not found here.
 """
@@ -24,7 +24,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from accounts.two_factor import qr_svg
-from booking.coupon_jobs import issue_for_employee
 from booking.models import Booking
 from booking.views import bp
 from core.db import edge_now, tokyo_today
@@ -93,8 +92,6 @@ def coupons_page():
         abort(404)
     now = edge_now()
     today = tokyo_today(now)
-    if issue_for_employee(current_user.id, now):
-        db.session.commit()
     mine = coupon_figures.coupons_of_user(current_user.id)
     by_stay: dict[int, list[Coupon]] = defaultdict(list)
     for coupon in mine:

@@ -26,6 +26,7 @@ from billing import ledger
 from billing.ledger import CreditRefused, spend_for_booking
 from booking.announce import booking_parties
 from booking.copay import TOO_LATE_TO_WAIT, await_payment, may_wait
+from booking.coupon_jobs import issue_for_booking
 from booking.holds import request_approval
 from booking.models import (
     COUNTED_STATUSES,
@@ -482,11 +483,14 @@ def book_stay(
 
 
 def confirm_stay(booking: Booking, actor: User, now: datetime, grace_days: int) -> None:
-    """Confirm a stay whose nights are claimed: charge the company's part and the
-    accommodation tax to the stay credit under its account lock (refused if short), and
-    tell those it concerns. ``actor``: the employee whose stay it is."""
+    """Confirm a stay whose nights are claimed: issue the local coupons funds pay for it,
+    charge the company's part and the accommodation tax to the stay credit under its
+    account lock (refused if short), and tell those it concerns. ``actor``: the employee
+    whose stay it is. The coupons' funds are locked before the account, as a change of
+    the stay takes them (``coupon_jobs.refresh_for_booking``)."""
     booking.status = BookingStatus.CONFIRMED
     booking.hold_expires_at = None
+    issue_for_booking(booking, now)
     with billing_refusals():
         spend_for_booking(booking, actor, now, grace_days)
         desks_follow_confirmed(booking, actor, now, grace_days)  # its desks, charged with it

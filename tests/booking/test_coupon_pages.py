@@ -1,5 +1,5 @@
-"""The employee's local coupons page (/coupons): opening it issues the coupons of their
-confirmed stays in funded municipalities; each open coupon shows a QR code of the shop's
+"""The employee's local coupons page (/coupons): a stay confirmed in a funded
+municipality has its coupons from the moment it is booked; each open coupon shows a QR code of the shop's
 absolute redeem address and its short code; the rules are stated; stays in a
 municipality nobody funds get none; a cancelled stay's coupons are shown withdrawn; only
 the employee's own coupons, and only for employees.
@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from accounts.models import Role
 from accounts.two_factor import qr_svg
-from booking import cancellation, services
+from booking import cancellation, coupon_jobs, services
 from booking.models import BookingStatus
 from core.urls import public_url
 from regions import coupon_tokens
@@ -41,7 +41,7 @@ def test_the_guest_sees_each_coupon_with_its_qr_code(
     municipal_fund(db, make_user, municipality(make_operator), yen=1000)
     guest = make_employee()
     stay = book(db, guest, unit, 2, 4, guests=2)
-    assert db.session.scalar(select(func.count()).select_from(Coupon)) == 0
+    assert db.session.scalar(select(func.count()).select_from(Coupon)) == 4  # at booking
 
     page = signed_in(app, guest).get("/coupons")
 
@@ -49,7 +49,7 @@ def test_the_guest_sees_each_coupon_with_its_qr_code(
     assert page.headers["Cache-Control"] == "private, no-store"
     text = page.get_data(as_text=True)
     coupons = db.session.scalars(select(Coupon).order_by(Coupon.seq)).all()
-    assert [c.seq for c in coupons] == [1, 2, 3, 4]  # 2 guests × 2 nights, issued on opening
+    assert [c.seq for c in coupons] == [1, 2, 3, 4]  # 2 guests × 2 nights
     assert {c.booking_id for c in coupons} == {stay.id}
     assert 'data-testid="coupon-rules"' in text
     assert 'data-open="4000"' in text and 'data-redeemed="0"' in text
@@ -61,9 +61,24 @@ def test_the_guest_sees_each_coupon_with_its_qr_code(
         code = coupon_tokens.grouped(coupon_tokens.short_code_of(coupon.nonce))
         assert f'translate="no" data-testid="short-code">{code}<' in text
     assert 'data-state="not_yet"' in text  # the check-in is in two days
-    # Opening it again issues nothing more.
+    # The page only reads: opening it again changes nothing.
     signed_in(app, guest).get("/coupons")
     assert db.session.scalar(select(func.count()).select_from(Coupon)) == 4
+
+
+def test_a_stay_booked_before_its_fund_gets_coupons_from_the_job(
+    app, db, make_operator, make_user, make_employee, unit
+):
+    guest = make_employee()
+    book(db, guest, unit, 2, 4)
+    municipal_fund(db, make_user, municipality(make_operator), yen=1000)
+
+    before = signed_in(app, guest).get("/coupons").get_data(as_text=True)
+    coupon_jobs.issue_coupons(NOW)
+    after = signed_in(app, guest).get("/coupons").get_data(as_text=True)
+
+    assert 'data-testid="no-coupons"' in before
+    assert after.count('data-testid="coupon-qr"') == 2
 
 
 def test_no_coupons_where_nobody_funds_them(
