@@ -38,6 +38,9 @@ The rules, each decided once here:
 - **Companies** that sent the visitors, by industry (``Company.industry``,
   ``accounts.industries``): how many companies and visitors per industry, never a
   company's name. A company that has not said its industry counts as "not stated".
+  An industry (or "not stated") with fewer than ``MIN_COMPANIES`` companies in the
+  period is counted in "other industries" instead: a row of one or two companies would
+  all but name them.
 - **Programmes**: sessions of programmes in the municipality (``Programme
   .municipality_code``) starting in the period (Tokyo time). Sessions: those not
   cancelled. Sign-ups: joined ones (a cancelled session's sign-ups are cancelled, so
@@ -89,6 +92,9 @@ RATE_DIGITS = 4
 MAX_PERIOD_YEARS = 2  # a period ends at most two years after it begins
 YEARS_AROUND = 10  # and lies within ten years of today (pages and API alike)
 FISCAL_YEAR_START = 4  # April: 年度
+# Industries with fewer companies than this in a period are shown together (see above).
+MIN_COMPANIES = 3
+OTHER_INDUSTRIES = "other"
 
 SEASONS = ("spring", "summer", "autumn", "winter")
 SEASON_OF_MONTH = {
@@ -210,7 +216,8 @@ class SeasonRow:
 
 @dataclass(frozen=True)
 class IndustryRow:
-    """The companies of one industry that sent visitors (``code`` None: not stated)."""
+    """The companies of one industry that sent visitors (``code`` None: not stated;
+    ``OTHER_INDUSTRIES``: those of industries with too few companies to show apart)."""
 
     code: str | None
     companies: int
@@ -218,6 +225,8 @@ class IndustryRow:
 
     @property
     def label(self) -> str:
+        if self.code == OTHER_INDUSTRIES:
+            return str(_l("Other industries"))
         return str(industry_label(self.code))
 
 
@@ -415,8 +424,19 @@ def _industries(stays: list[_Stay]) -> list[IndustryRow]:
         code = industry_of.get(stay.company_id)
         companies[code].add(stay.company_id)
         visitors[code].add(stay.user_id)
-    rows = [IndustryRow(code, len(companies[code]), len(visitors[code])) for code in companies]
-    return sorted(rows, key=lambda r: (r.code is None, -r.visitors, -r.companies, r.code or ""))
+    rows = []
+    other_companies: set[int] = set()
+    other_visitors: set[int] = set()
+    for code in companies:
+        if len(companies[code]) >= MIN_COMPANIES:
+            rows.append(IndustryRow(code, len(companies[code]), len(visitors[code])))
+        else:  # too few to show apart
+            other_companies |= companies[code]
+            other_visitors |= visitors[code]
+    rows.sort(key=lambda r: (r.code is None, -r.visitors, -r.companies, r.code or ""))
+    if other_companies:
+        rows.append(IndustryRow(OTHER_INDUSTRIES, len(other_companies), len(other_visitors)))
+    return rows
 
 
 def _sessions_in(columns, code: str, period: Period, *, signups: bool = False):

@@ -200,6 +200,7 @@ def _context(code: str, chosen: ChosenPeriod) -> dict:
         "label_room": label_room,
         "printed_on": tokyo_today(edge_now()),
         "active": "region",
+        "min_companies": regional.MIN_COMPANIES,
     }
 
 

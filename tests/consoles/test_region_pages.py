@@ -53,8 +53,10 @@ def test_the_report_page_in_japanese(city):
     assert figure(html, "coupon_redeemed") == "¥4,300"
     assert 'data-testid="month-chart"' in html and 'data-testid="category-chart"' in html
     assert '<tr data-month="2026-11">' in html
-    assert re.search(r'<tr data-key="G"><th scope="row">[^<]+</th><td class="num">2</td>'
-                     r'<td class="num">4</td>', html)  # fmt: skip
+    # Four companies of three industries, none with 3 companies: one row, no industry.
+    assert re.search(r'<tr data-key="other"><th scope="row">その他の業種</th><td class="num">4</td>'
+                     r'<td class="num">8</td>', html)  # fmt: skip
+    assert 'data-key="G"' not in html
     # Never a company's or a visitor's name.
     for name in ("Acme", "Umbrella", "Globex", "Initech", "hanako", "jiro"):
         assert name not in html

@@ -48,6 +48,7 @@ import itertools
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from flask_babel import force_locale
 
 from accounts.models import OperatorKind, Role
 from booking.models import Booking, BookingStatus
@@ -343,7 +344,8 @@ def test_nights_and_visitors_by_month_and_season(region):
     ]
 
 
-def test_companies_are_grouped_by_industry_without_names(region):
+def test_companies_are_grouped_by_industry_without_names(region, monkeypatch):
+    monkeypatch.setattr(regional, "MIN_COMPANIES", 1)
     report = regional.region_report(NAGANO, FY)
 
     assert [(r.code, r.companies, r.visitors) for r in report.by_industry] == [
@@ -353,6 +355,25 @@ def test_companies_are_grouped_by_industry_without_names(region):
     ]
     assert report.companies == 4
     assert not any(hasattr(row, "name") for row in report.by_industry)
+
+
+def test_an_industry_of_too_few_companies_is_counted_with_the_others(region, monkeypatch):
+    """A row of one company would all but name it: industries with fewer than
+    MIN_COMPANIES companies (and "not stated") are shown together."""
+    monkeypatch.setattr(regional, "MIN_COMPANIES", 2)
+    report = regional.region_report(NAGANO, FY)
+
+    assert [(r.code, r.companies, r.visitors) for r in report.by_industry] == [
+        ("G", 2, 4),
+        ("other", 2, 4),  # Globex (E, 3 visitors) and Initech (not stated, 1)
+    ]
+    assert report.companies == 4
+    with force_locale("en"):
+        assert report.by_industry[-1].label == "Other industries"
+
+    monkeypatch.setattr(regional, "MIN_COMPANIES", 3)  # the shipped threshold
+    shipped = regional.region_report(NAGANO, FY).by_industry
+    assert [(r.code, r.companies, r.visitors) for r in shipped] == [("other", 4, 8)]
 
 
 def test_programme_participation_and_attendance(region):
@@ -440,7 +461,7 @@ def test_an_earlier_year_and_an_empty_municipality(region):
     assert karuizawa.coupons.redeemed_yen == 500
 
     nowhere = regional.region_report("131016", FY)  # 千代田区: one facility, jiro's stay
-    assert nowhere.by_industry == [regional.IndustryRow("G", 1, 1)]
+    assert nowhere.by_industry == [regional.IndustryRow("other", 1, 1)]
     empty = regional.region_report("011002", FY)  # 札幌市: nothing at all
     assert (empty.visitors, empty.nights, empty.off_season_share, empty.facilities) == (
         0,
