@@ -23,6 +23,7 @@ from booking import (  # noqa: F401  (modules whose pages hang on views.bp or ap
     register_api,
     register_purge,
     register_views,
+    stay_views,
     views,
     workspace_api,
     workspace_change_views,

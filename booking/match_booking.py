@@ -87,7 +87,7 @@ from regions.models import (
     ProposalStatus,
     SessionStatus,
 )
-from regions.organise import lock_session
+from regions.organise_sessions import lock_session
 
 MATCH_KEY = "match-{proposal_id}"  # Booking.request_key of a proposal's stays
 

@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
@@ -26,7 +25,7 @@ from wtforms.validators import Length, NumberRange, Optional
 
 from accounts.models import Role
 from billing.services import credit_notice
-from booking import announce, lookups, package_views, ratings, services, stay_options, stay_tax
+from booking import announce, package_views, services, stay_options
 from booking import search as search_service
 from booking.forms import (
     AMENITY_LABELS,
@@ -44,12 +43,10 @@ from booking.forms import (
     place_choices,
     work_day_choices,
 )
-from booking.ics import stay_calendar
 from booking.models import BookingStatus
-from booking.money_notes import along_of, money_notes_of, year_subsidy_of
+from booking.money_notes import along_of, money_notes_of
 from booking.services import MAX_GUESTS
-from booking.terms import StayTerms, cancellation_terms, cancellation_terms_of, stay_terms
-from booking.workspace_follow import desks_by_stay, desks_credit, desks_of_stay
+from booking.terms import stay_terms
 from booking.workspace_package import book_package
 from core import limits
 from core.dates import MAX_SEARCH_NIGHTS, adjacent_months, parse_month
@@ -63,8 +60,6 @@ from facilities.photos import cover_photos, facility_photos
 from hr.models import PURPOSE_LABELS, Purpose
 from hr.subsidy import Companions
 from lodging.tax import TaxTable
-from regions.models import SignupStatus
-from regions.programmes import sessions_near, signups_for_booking
 
 bp = Blueprint("booking", __name__)
 bp.add_app_template_filter(package_views.tokyo_time, "desk_time")
@@ -528,89 +523,3 @@ BOOKED_FLASH = {
         "info",
     ),
 }
-
-
-@bp.get("/stays")
-def stays():
-    today = tokyo_today(edge_now())
-    upcoming, past = lookups.bookings_of(current_user, today, with_nights=True)
-    terms = {
-        booking_id: StayTerms(held.policy, today)
-        for booking_id, held in cancellation_terms_of(upcoming, today).items()
-    }
-    return render_template(
-        "booking/stays.html",
-        upcoming=upcoming,
-        past=past,
-        today=today,
-        terms=terms,
-        # The accommodation tax each stay keeps (none once cancelled, less after a no-show).
-        taxes={b.id: stay_tax.kept_tax(b) for b in (*upcoming, *past)},
-        register_complete=stay_options.register_complete(upcoming, today),
-        subsidy=year_subsidy_of(today),
-        desks=desks_by_stay(b.id for b in (*upcoming, *past)),
-    )
-
-
-def _own_booking(booking_id: int):
-    try:
-        return lookups.booking_of(current_user, booking_id)
-    except services.BookingNotFound:
-        abort(404)
-
-
-@bp.get("/stays/<int:booking_id>")
-def stay(booking_id: int):
-    booking = _own_booking(booking_id)
-    desks = desks_of_stay(booking.id)
-    today = tokyo_today(edge_now())
-    money = cancellation_terms(booking, today)
-    return render_template(
-        "booking/stay.html",
-        booking=booking,
-        today=today,
-        money=money,
-        terms=StayTerms(money.policy, today),
-        tax_kept=stay_tax.kept_tax(booking),
-        register_missing=stay_options.register_missing(booking, today),
-        rating=ratings.rating_of(booking.id),
-        can_rate=ratings.can_rate(booking, today),
-        desks=desks,
-        desks_credit=desks_credit(desks),
-        programme_signups=signups_for_booking(booking.id),
-        programmes_near=_programmes_near(booking, today),
-    )
-
-
-def _programmes_near(booking, today, limit: int = 5) -> list:
-    """A few programme sessions near the stay's facility within its dates (issue 20)."""
-    if not booking.is_live or booking.check_out < today:
-        return []
-    f = booking.unit.facility
-    start = max(booking.check_in, today)
-    return sessions_near(f.latitude, f.longitude, start, booking.check_out, edge_now())[:limit]
-
-
-@bp.get("/stays/<int:booking_id>.ics")
-def stay_ics(booking_id: int):
-    booking = _own_booking(booking_id)
-    facility = booking.unit.facility
-    description = _(
-        "Check-in from %(check_in)s, check-out by %(check_out)s. Booking number %(number)d.",
-        check_in=f"{facility.check_in_time:%H:%M}",
-        check_out=f"{facility.check_out_time:%H:%M}",
-        number=booking.id,
-    )
-    body = stay_calendar(
-        booking,
-        current_app.config["CALENDAR_UID_DOMAIN"],
-        edge_now(),
-        current_locale(),
-        description,
-        programmes=signups_for_booking(booking.id, statuses=(SignupStatus.JOINED,)),
-    )
-    return Response(
-        body,
-        mimetype="text/calendar",
-        headers={"Content-Disposition": f'attachment; filename="engawa-stay-{booking.id}.ics"'},
-    )

@@ -1,10 +1,14 @@
-"""Stay dates: half-open ranges [check_in, check_out) of Tokyo calendar nights."""
+"""Stay dates: half-open ranges [check_in, check_out) of Tokyo calendar nights; a
+report's period (``DateRange``)."""
 
 from __future__ import annotations
 
 import calendar
 import re
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from core.db import TOKYO
 
 MAX_SEARCH_NIGHTS = 90
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
@@ -19,6 +23,38 @@ def month_bounds(day: date) -> tuple[date, date]:
     first = day.replace(day=1)
     following = (first + timedelta(days=32)).replace(day=1)
     return first, following
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """The Tokyo dates ``[first, end)``: a report's period (the company's outcome report
+    counts its nights, the region report its days)."""
+
+    first: date
+    end: date
+
+    @property
+    def last(self) -> date:
+        return self.end - timedelta(days=1)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.first).days
+
+    def months(self) -> list[date]:
+        """The first day of every month the range has a date in, in order."""
+        months, month = [], self.first.replace(day=1)
+        while month < self.end:
+            months.append(month)
+            month = month_bounds(month)[1]
+        return months
+
+    def instants(self) -> tuple[datetime, datetime]:
+        """The range as aware instants: Tokyo midnight of ``first`` and of ``end``."""
+        return (
+            datetime.combine(self.first, time(0), TOKYO),
+            datetime.combine(self.end, time(0), TOKYO),
+        )
 
 
 MONTH_ARG = re.compile(r"([0-9]{4})-([0-9]{2})", re.ASCII)

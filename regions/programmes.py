@@ -634,7 +634,8 @@ def lock_paying_accounts(session: ProgrammeSession, company_ids: Iterable[int] =
     """Before moving a credit-paid session's money: lock the billing accounts of these
     companies and of everyone on its waitlist, in id order (the caller holds the
     session's lock). Every path then takes session, then accounts by id, as
-    ``organise.cancel_session`` does, so two of them never wait for each other crosswise."""
+    ``organise_sessions.cancel_session`` does, so two of them never wait for each other
+    crosswise."""
     if session.programme.price_kind != PriceKind.CREDIT:
         return
     waiting = db.session.scalars(

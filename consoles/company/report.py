@@ -69,7 +69,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, case, func, select
@@ -88,7 +88,6 @@ from consoles.company.report_scope import (  # noqa: F401 (the pages read them h
     period_problem,
     scope_of,
 )
-from core.db import TOKYO
 from core.extensions import db
 from facilities.models import Facility, Unit
 from facilities.regions import PREFECTURES_BY_CODE, REGIONS, REGIONS_BY_SLUG
@@ -565,14 +564,6 @@ def outcome_report(scope: Scope, period: Period) -> OutcomeReport:
     )
 
 
-def _instants(period: Period) -> tuple[datetime, datetime]:
-    """The period's days as aware instants: Tokyo midnight of its first and end days."""
-    return (
-        datetime.combine(period.first, time(0), TOKYO),
-        datetime.combine(period.end, time(0), TOKYO),
-    )
-
-
 def _in_scope(query: Select, scope: Scope, user_id) -> Select:
     """``query`` walled to the scope's people (``user_id``: the column naming them)."""
     query = query.join(User, User.id == user_id).where(User.company_id == scope.company_id)
@@ -582,7 +573,7 @@ def _in_scope(query: Select, scope: Scope, user_id) -> Select:
 
 
 def _programmes(scope: Scope, period: Period) -> ProgrammeUse:
-    start, end = _instants(period)
+    start, end = period.instants()
     participants = ProgrammeSignup.participants
     query = (
         select(
@@ -614,7 +605,7 @@ def _programmes(scope: Scope, period: Period) -> ProgrammeUse:
 
 
 def _local_spend(scope: Scope, period: Period) -> LocalSpend:
-    start, end = _instants(period)
+    start, end = period.instants()
     query = (
         select(
             LocalShop.category,

@@ -5,12 +5,12 @@ see (a company admin the company's, a manager their reports')."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from sqlalchemy import select
 
 from accounts.models import Role, User
-from core.dates import month_bounds
+from core.dates import DateRange
 from core.extensions import db
 from hr.subsidy import fiscal_year
 
@@ -19,28 +19,8 @@ YEARS_AROUND = 10  # a period lies within ten years of today
 
 
 @dataclass(frozen=True)
-class Period:
-    """The nights ``[first, end)``."""
-
-    first: date
-    end: date
-
-    @property
-    def last(self) -> date:
-        """The last night of the period."""
-        return self.end - timedelta(days=1)
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.first).days
-
-    def months(self) -> list[date]:
-        """The first day of every month the period has a night in, in order."""
-        months, month = [], self.first.replace(day=1)
-        while month < self.end:
-            months.append(month)
-            month = month_bounds(month)[1]
-        return months
+class Period(DateRange):
+    """The nights ``[first, end)``; ``last`` is the last night."""
 
     def fiscal_years(self, start_month: int) -> int:
         """How many fiscal years (beginning in ``start_month``) the period touches."""

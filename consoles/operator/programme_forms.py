@@ -29,7 +29,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from consoles.operator.forms import Finite
 from facilities.geo import JAPAN_EAST, JAPAN_NORTH, JAPAN_SOUTH, JAPAN_WEST
-from regions import organise
+from regions import organise, organise_people, organise_sessions
 from regions.models import PriceKind, ProgrammeKind, ProgrammeLanguage, ProgrammeSignup
 
 TIME_FORMATS = ["%H:%M", "%H:%M:%S"]  # browsers send 09:30, some 09:30:00
@@ -151,7 +151,7 @@ class SeriesForm(FlaskForm):
     weeks = IntegerField(
         _l("Weeks"),
         default=4,
-        validators=[InputRequired(), NumberRange(1, organise.MAX_WEEKS)],
+        validators=[InputRequired(), NumberRange(1, organise_sessions.MAX_WEEKS)],
     )
 
 
@@ -166,7 +166,7 @@ class CancelSessionForm(FlaskForm):
         _l("Reason (told to the participants)"),
         validators=[
             DataRequired(_l("Say why the session is cancelled.")),
-            Length(max=organise.MAX_REASON),
+            Length(max=organise_sessions.MAX_REASON),
         ],
     )
 
@@ -174,7 +174,10 @@ class CancelSessionForm(FlaskForm):
 class MessageForm(FlaskForm):
     body = TextAreaField(
         _l("Message"),
-        validators=[DataRequired(_l("Write the message.")), Length(max=organise.MAX_MESSAGE)],
+        validators=[
+            DataRequired(_l("Write the message.")),
+            Length(max=organise_people.MAX_MESSAGE),
+        ],
     )
 
 

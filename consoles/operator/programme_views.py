@@ -8,7 +8,7 @@ association are operator organisations). Pages hang on the console's blueprint
 of another organisation answers 404, like one that does not exist
 (``regions.organise.own_*``). Every POST carries the CSRF token. The participants'
 names and addresses are shown only on the session's page, and every showing is logged
-(``organise.record_participants_read``).
+(``organise_people.record_participants_read``).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from core.extensions import db
 from core.forms import EmptyForm
 from core.i18n import format_yen
 from facilities.municipalities import by_code
-from regions import organise, programme_money
+from regions import organise, organise_people, organise_sessions, programme_money
 from regions.models import Programme, ProgrammeSession, SessionStatus
 
 # --- lookups ------------------------------------------------------------------------------
@@ -222,7 +222,7 @@ def session_add(programme_id: int):
     if not form.validate_on_submit():
         return _programme_page(programme, session_form=form, status=400)
     try:
-        session = organise.add_session(
+        session = organise_sessions.add_session(
             programme, form.day.data, form.start.data, form.end.data, edge_now()
         )
     except organise.SessionRefused as refused:
@@ -244,7 +244,7 @@ def series_add(programme_id: int):
     if not form.validate_on_submit():
         return _programme_page(programme, series_form=form, status=400)
     try:
-        sessions = organise.add_weekly_series(
+        sessions = organise_sessions.add_weekly_series(
             programme,
             form.first_day.data,
             form.start.data,
@@ -277,7 +277,7 @@ def session_capacity(session_id: int):
         message = "; ".join(str(e) for e in form.capacity.errors) or _("Enter the seats.")
         return _programme_page(session.programme, error=message, status=400)
     try:
-        promoted = organise.set_session_capacity(session, form.capacity.data, edge_now())
+        promoted = organise_sessions.set_session_capacity(session, form.capacity.data, edge_now())
     except organise.SessionRefused as refused:
         db.session.rollback()
         return _programme_page(
@@ -305,11 +305,11 @@ def _cancel_page(session: ProgrammeSession, form: CancelSessionForm, error=None,
         "operator/programmes/cancel.html",
         session=session,
         programme=session.programme,
-        preview=organise.cancel_preview(session),
+        preview=organise_sessions.cancel_preview(session),
         cancellable=session.status == SessionStatus.SCHEDULED and session.ends_at > edge_now(),
         form=form,
         error=error,
-        max_reason=organise.MAX_REASON,
+        max_reason=organise_sessions.MAX_REASON,
         **_labels(),
     ), status
 
@@ -329,7 +329,9 @@ def session_cancel(session_id: int):
         return _cancel_page(session, form, status=400)
     programme_id = session.programme_id
     try:
-        done = organise.cancel_session(session, form.reason.data, edge_now(), actor=current_user)
+        done = organise_sessions.cancel_session(
+            session, form.reason.data, edge_now(), actor=current_user
+        )
     except organise.SessionRefused as refused:
         db.session.rollback()
         return _cancel_page(
@@ -357,7 +359,7 @@ def session_cancel(session_id: int):
 class ParticipantLine:
     """A participant as the organiser's page shows them, with their stay's dates."""
 
-    person: organise.Participant
+    person: organise_people.Participant
     check_in: date | None
     check_out: date | None
     paid: int  # yen the place took from the company's credit
@@ -373,7 +375,7 @@ def _stay_dates(booking_ids: list[int]) -> dict[int, tuple[date, date]]:
 
 
 def _lines(session: ProgrammeSession) -> list[ParticipantLine]:
-    people = organise.participants(session)
+    people = organise_people.participants(session)
     stays = _stay_dates([p.booking_id for p in people if p.booking_id is not None])
     lines = []
     for person in people:
@@ -394,9 +396,9 @@ def _session_page(
 ):
     now = edge_now()
     lines = _lines(session)
-    organise.record_participants_read(session, now, actor=current_user)
+    organise_people.record_participants_read(session, now, actor=current_user)
     db.session.commit()  # the reading is logged whatever the page shows next
-    joined = organise.joined_signups(session)
+    joined = organise_people.joined_signups(session)
     return render_template(
         "operator/programmes/session.html",
         session=session,
@@ -407,7 +409,7 @@ def _session_page(
         attendance=attendance or attendance_form(joined, formdata=None),
         may_mark=session.status == SessionStatus.SCHEDULED and now >= session.starts_at,
         message_form=message_form or MessageForm(formdata=None),
-        messages=organise.messages_of(session),
+        messages=organise_people.messages_of(session),
         error=error,
         now=now,
         **_labels(),
@@ -422,11 +424,11 @@ def programme_session(session_id: int):
 @bp.post("/programme-sessions/<int:session_id>/attendance")
 def session_attendance(session_id: int):
     session = session_or_404(session_id)
-    form = attendance_form(organise.joined_signups(session))
+    form = attendance_form(organise_people.joined_signups(session))
     if not form.validate_on_submit():
         return _session_page(session, attendance=form, status=400)
     try:
-        changed = organise.mark_attendance(session, form.marks(), edge_now())
+        changed = organise_people.mark_attendance(session, form.marks(), edge_now())
     except organise.SessionRefused as refused:
         db.session.rollback()
         return _session_page(
@@ -451,7 +453,7 @@ def session_message(session_id: int):
     if not form.validate_on_submit():
         return _session_page(session, message_form=form, status=400)
     try:
-        message = organise.message_participants(
+        message = organise_people.message_participants(
             session, form.body.data, edge_now(), sender=current_user
         )
     except organise.SessionRefused as refused:

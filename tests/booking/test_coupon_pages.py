@@ -1,7 +1,7 @@
 """The employee's local coupons page (/coupons): a stay confirmed in a funded
-municipality has its coupons from the moment it is booked; each open coupon shows a QR code of the shop's
-absolute redeem address and its short code; the rules are stated; stays in a
-municipality nobody funds get none; a cancelled stay's coupons are shown withdrawn; only
+municipality has its coupons from the moment it is booked; each open coupon shows a QR
+code of the shop's absolute redeem address and its short code; the rules are stated;
+stays in a municipality nobody funds get none; a cancelled stay's coupons are shown withdrawn; only
 the employee's own coupons, and only for employees.
 """
 

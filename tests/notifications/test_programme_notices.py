@@ -25,7 +25,7 @@ from notifications import mail_context, mail_render, notices, preferences
 from notifications.catalog import BY_NAME, kinds_for_event, kinds_for_role
 from notifications.facts import REGION_LOADERS, REGION_NOTICE_TEXTS, REGION_SUBJECTS
 from notifications.models import MailOptOut, Notice
-from regions import organise, programmes
+from regions import organise_people, organise_sessions, programmes
 from regions.models import MatchProposal, MatchRequest
 from tests.conftest import NOW, days, signed_in
 from tests.notifications.mailing import (
@@ -318,7 +318,7 @@ def test_a_cancellation_tells_each_employee_the_reason_and_the_refund(app, inbox
     join(session, w.employees[2], 1, wait=True)
     run_outbox(NOW)
     before = {user.email: len(inbox.to(user.email)) for user in everyone(w)}
-    organise.cancel_session(
+    organise_sessions.cancel_session(
         reload(type(session), session.id), "大雪のため中止します", NOW, actor=w.op
     )
     _db.session.commit()
@@ -360,7 +360,7 @@ def test_a_cancellation_cannot_be_switched_off(app, inbox, organisers):
     )
     _db.session.commit()
     assert "programme_cancelled" not in preferences.set_preferences(w.employees[0].id, [], NOW)
-    organise.cancel_session(reload(type(session), session.id), "雨", NOW, actor=w.op)
+    organise_sessions.cancel_session(reload(type(session), session.id), "雨", NOW, actor=w.op)
     _db.session.commit()
 
     received = delivered(inbox, w)
@@ -380,7 +380,7 @@ def test_a_message_reaches_every_joined_participant_once(app, inbox, organisers)
     join(session, w.employees[2], wait=True)
     run_outbox(NOW)
     before = {user.email: len(inbox.to(user.email)) for user in everyone(w)}
-    organise.message_participants(
+    organise_people.message_participants(
         reload(type(session), session.id),
         "長靴でお越しください。\n集合は9:45です。",
         NOW,
@@ -411,7 +411,9 @@ def test_a_message_cannot_be_switched_off_and_is_a_notice_too(app, inbox, organi
     before = len(inbox.to(w.employees[0].email))
     off = preferences.set_preferences(w.employees[0].id, [], NOW)
     assert "programme_message" not in off
-    organise.message_participants(reload(type(session), session.id), "雨具を", NOW, sender=w.op)
+    organise_people.message_participants(
+        reload(type(session), session.id), "雨具を", NOW, sender=w.op
+    )
     _db.session.commit()
     run_outbox(NOW)
     (mail,) = inbox.to(w.employees[0].email)[before:]
@@ -564,8 +566,10 @@ def test_every_programme_mail_renders_in_both_languages(app, organisers):
     join(session, w.employees[2], 1, wait=True)
     join(later, w.employees[1], 1)
     programmes.leave(a.id, w.employees[0].id, NOW)  # the waitlist's first gets the place
-    organise.message_participants(reload(type(session), session.id), "こんにちは", NOW, sender=w.op)
-    organise.cancel_session(reload(type(later), later.id), "中止", NOW, actor=w.op)
+    organise_people.message_participants(
+        reload(type(session), session.id), "こんにちは", NOW, sender=w.op
+    )
+    organise_sessions.cancel_session(reload(type(later), later.id), "中止", NOW, actor=w.op)
     _db.session.commit()
     events = _db.session.scalars(
         select(ev.Event).where(ev.Event.type.like("programme.%")).order_by(ev.Event.id)

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 from accounts.models import Role, User
 from core.extensions import db as _db
-from regions import organise, programmes
+from regions import organise, organise_sessions, programmes
 from regions.models import ProgrammeSession, ProgrammeSignup
 from tests.conftest import NOW
 
@@ -54,7 +54,7 @@ def new_programme(org_id: int, actor: User, *, sessions: int = 1, **changes):
     programme = organise.create_programme(org_id, draft(**changes), NOW, actor=actor)
     made = []
     if sessions:
-        made = organise.add_weekly_series(programme, FRIDAY, TEN, NOON, sessions, NOW)
+        made = organise_sessions.add_weekly_series(programme, FRIDAY, TEN, NOON, sessions, NOW)
         organise.publish(programme, NOW, actor=actor)
     _db.session.commit()
     return programme, made

@@ -20,8 +20,9 @@ from accounts.audit import AuditEntry
 from accounts.events import Event
 from accounts.models import User
 from billing import ledger
+from core.db import TOKYO
 from core.extensions import db as _db
-from regions import organise, programme_money, programmes
+from regions import organise, organise_people, organise_sessions, programme_money, programmes
 from regions.models import (
     Programme,
     ProgrammeMessage,
@@ -163,7 +164,7 @@ def test_publishing_needs_a_session_ahead_and_unpublishing_keeps_places(organise
     with pytest.raises(organise.SessionRefused) as refused:
         organise.publish(programme, NOW, actor=w.op)
     assert refused.value.code == "no_sessions"
-    (session,) = organise.add_weekly_series(programme, FRIDAY, TEN, NOON, 1, NOW)
+    (session,) = organise_sessions.add_weekly_series(programme, FRIDAY, TEN, NOON, 1, NOW)
     organise.publish(programme, NOW, actor=w.op)
     _db.session.commit()
     signup = join(session, w.employees[0])
@@ -179,7 +180,7 @@ def test_publishing_needs_a_session_ahead_and_unpublishing_keeps_places(organise
 def test_a_one_off_session_is_stored_as_utc_from_japan_time(organisers):
     w = organisers
     programme, _ = new_programme(w.nagano.id, w.op, sessions=0, capacity=7)
-    session = organise.add_session(programme, FRIDAY, time(9, 30), time(11, 45), NOW)
+    session = organise_sessions.add_session(programme, FRIDAY, time(9, 30), time(11, 45), NOW)
     _db.session.commit()
     saved = reload(ProgrammeSession, session.id)
     assert saved.starts_at == datetime(2026, 12, 11, 0, 30, tzinfo=UTC)
@@ -201,14 +202,14 @@ def test_a_one_off_session_is_stored_as_utc_from_japan_time(organisers):
 def test_a_session_must_be_ahead_and_end_after_it_starts(organisers, day, start, end, code):
     programme, _ = new_programme(organisers.nagano.id, organisers.op, sessions=0)
     with pytest.raises(organise.SessionRefused) as refused:
-        organise.add_session(programme, day, start, end, NOW)
+        organise_sessions.add_session(programme, day, start, end, NOW)
     assert refused.value.code == code
     assert count(ProgrammeSession) == 0
 
 
 def test_a_weekly_series_keeps_the_weekday(organisers):
     programme, sessions = new_programme(organisers.nagano.id, organisers.op, sessions=4)
-    days = [s.starts_at.astimezone(organise.TOKYO).date() for s in sessions]
+    days = [s.starts_at.astimezone(TOKYO).date() for s in sessions]
     assert days == [FRIDAY + timedelta(weeks=n) for n in range(4)]
     assert {d.weekday() for d in days} == {4}
 
@@ -216,25 +217,27 @@ def test_a_weekly_series_keeps_the_weekday(organisers):
 def test_a_series_is_added_all_or_nothing(organisers):
     w = organisers
     programme, _ = new_programme(w.nagano.id, w.op, sessions=0)
-    clash = organise.add_session(programme, FRIDAY + timedelta(weeks=2), time(11), time(13), NOW)
+    clash = organise_sessions.add_session(
+        programme, FRIDAY + timedelta(weeks=2), time(11), time(13), NOW
+    )
     _db.session.commit()
     with pytest.raises(organise.SessionRefused) as refused:
-        organise.add_weekly_series(programme, FRIDAY, TEN, NOON, 4, NOW)
+        organise_sessions.add_weekly_series(programme, FRIDAY, TEN, NOON, 4, NOW)
     assert refused.value.code == "overlap"
     assert "2026-12-25 10:00" in str(refused.value.message)
     _db.session.rollback()
     assert count(ProgrammeSession) == 1
     # A series running past the horizon is refused whole too.
     with pytest.raises(organise.SessionRefused) as refused:
-        organise.add_weekly_series(
+        organise_sessions.add_weekly_series(
             reload(Programme, programme.id), date(2027, 10, 1), TEN, NOON, 26, NOW
         )
     assert refused.value.code == "too_far"
     _db.session.rollback()
     assert count(ProgrammeSession) == 1
     # A cancelled session no longer takes its time.
-    organise.cancel_session(reload(ProgrammeSession, clash.id), "雨天", NOW, actor=w.op)
-    organise.add_weekly_series(reload(Programme, programme.id), FRIDAY, TEN, NOON, 4, NOW)
+    organise_sessions.cancel_session(reload(ProgrammeSession, clash.id), "雨天", NOW, actor=w.op)
+    organise_sessions.add_weekly_series(reload(Programme, programme.id), FRIDAY, TEN, NOON, 4, NOW)
     _db.session.commit()
     assert count(ProgrammeSession) == 5
 
@@ -243,7 +246,7 @@ def test_a_series_is_added_all_or_nothing(organisers):
 def test_a_series_runs_one_to_26_weeks(organisers, weeks):
     programme, _ = new_programme(organisers.nagano.id, organisers.op, sessions=0)
     with pytest.raises(organise.SessionRefused) as refused:
-        organise.add_weekly_series(programme, FRIDAY, TEN, NOON, weeks, NOW)
+        organise_sessions.add_weekly_series(programme, FRIDAY, TEN, NOON, weeks, NOW)
     assert refused.value.code == "weeks"
 
 
@@ -258,14 +261,14 @@ def test_seats_never_fall_below_those_taken_and_a_rise_serves_the_waitlist(organ
     waiting = join(session, w.employees[2], 2, wait=True)
     assert waiting.status == SignupStatus.WAITLISTED
     with pytest.raises(organise.SessionRefused) as refused:
-        organise.set_session_capacity(reload(ProgrammeSession, session.id), 2, NOW)
+        organise_sessions.set_session_capacity(reload(ProgrammeSession, session.id), 2, NOW)
     assert refused.value.code == "below_taken"
     _db.session.rollback()
     for bad in (0, 501):
         with pytest.raises(organise.SessionRefused):
-            organise.set_session_capacity(reload(ProgrammeSession, session.id), bad, NOW)
+            organise_sessions.set_session_capacity(reload(ProgrammeSession, session.id), bad, NOW)
         _db.session.rollback()
-    promoted = organise.set_session_capacity(reload(ProgrammeSession, session.id), 5, NOW)
+    promoted = organise_sessions.set_session_capacity(reload(ProgrammeSession, session.id), 5, NOW)
     _db.session.commit()
     assert [s.id for s in promoted] == [waiting.id]
     saved = reload(ProgrammeSession, session.id)
@@ -273,16 +276,18 @@ def test_seats_never_fall_below_those_taken_and_a_rise_serves_the_waitlist(organ
     assert {signup_status(s.id) for s in (first, second, waiting)} == {SignupStatus.JOINED}
     assert [e.subject_id for e in events_of(ev.PROGRAMME_PROMOTED)] == [waiting.id]
     # Lowering to exactly what is taken is allowed, and promotes nobody.
-    assert organise.set_session_capacity(reload(ProgrammeSession, session.id), 5, NOW) == []
+    assert (
+        organise_sessions.set_session_capacity(reload(ProgrammeSession, session.id), 5, NOW) == []
+    )
 
 
 def test_the_seats_of_a_cancelled_session_stay_as_they_were(organisers):
     w = organisers
     _, (session,) = new_programme(w.nagano.id, w.op)
-    organise.cancel_session(session, "雨天のため", NOW, actor=w.op)
+    organise_sessions.cancel_session(session, "雨天のため", NOW, actor=w.op)
     _db.session.commit()
     with pytest.raises(organise.SessionRefused) as refused:
-        organise.set_session_capacity(reload(ProgrammeSession, session.id), 9, NOW)
+        organise_sessions.set_session_capacity(reload(ProgrammeSession, session.id), 9, NOW)
     assert refused.value.code == "cancelled"
 
 
@@ -306,10 +311,10 @@ def test_cancelling_refunds_every_credit_paid_place_and_tells_each_employee(orga
     c = join(session, w.employees[2], 1, wait=True)
     other = join(later, w.employees[0], 1)
     assert balance(w.company.id) == before - 5000 - 2500 - 2500
-    preview = organise.cancel_preview(reload(ProgrammeSession, session.id))
+    preview = organise_sessions.cancel_preview(reload(ProgrammeSession, session.id))
     assert (preview.signups, preview.participants, preview.refund) == (3, 4, 7500)
 
-    done = organise.cancel_session(
+    done = organise_sessions.cancel_session(
         reload(ProgrammeSession, session.id), "  大雪のため中止します ", NOW, actor=w.op
     )
     _db.session.commit()
@@ -339,7 +344,9 @@ def test_cancelling_refunds_every_credit_paid_place_and_tells_each_employee(orga
     assert all(programme_money.paid(s.id) == 0 for s in (a, b, c))
     # Once only: a second cancellation is refused and moves no money.
     with pytest.raises(organise.SessionRefused) as refused:
-        organise.cancel_session(reload(ProgrammeSession, session.id), "again", NOW, actor=w.op)
+        organise_sessions.cancel_session(
+            reload(ProgrammeSession, session.id), "again", NOW, actor=w.op
+        )
     assert refused.value.code == "cancelled"
     _db.session.rollback()
     assert balance(w.company.id) == before - 2500
@@ -350,7 +357,7 @@ def test_cancelling_refunds_every_credit_paid_place_and_tells_each_employee(orga
 def test_a_cancellation_needs_a_reason(organisers, reason):
     _, (session,) = new_programme(organisers.nagano.id, organisers.op)
     with pytest.raises(organise.SessionRefused) as refused:
-        organise.cancel_session(session, reason, NOW, actor=organisers.op)
+        organise_sessions.cancel_session(session, reason, NOW, actor=organisers.op)
     assert refused.value.field == "reason"
     assert reload(ProgrammeSession, session.id).status == SessionStatus.SCHEDULED
 
@@ -359,7 +366,7 @@ def test_a_session_that_has_ended_cannot_be_cancelled(organisers):
     _, (session,) = new_programme(organisers.nagano.id, organisers.op)
     after = session.ends_at + timedelta(minutes=1)
     with pytest.raises(organise.SessionRefused) as refused:
-        organise.cancel_session(session, "遅すぎ", after, actor=organisers.op)
+        organise_sessions.cancel_session(session, "遅すぎ", after, actor=organisers.op)
     assert refused.value.code == "ended"
 
 
@@ -384,7 +391,7 @@ def test_joins_racing_a_cancellation_end_cancelled_and_refunded(app, organisers,
             try:
                 barrier.wait()
                 if i == len(ids):
-                    done = organise.cancel_session(
+                    done = organise_sessions.cancel_session(
                         _db.session.get(ProgrammeSession, session_id),
                         "中止",
                         NOW,
@@ -440,9 +447,11 @@ def test_attendance_is_marked_only_from_the_start(organisers):
     came = join(session, w.employees[0])
     absent = join(session, w.employees[1])
     with pytest.raises(organise.SessionRefused) as refused:
-        organise.mark_attendance(session, {came.id: True}, session.starts_at - timedelta(seconds=1))
+        organise_people.mark_attendance(
+            session, {came.id: True}, session.starts_at - timedelta(seconds=1)
+        )
     assert refused.value.code == "not_started"
-    changed = organise.mark_attendance(
+    changed = organise_people.mark_attendance(
         reload(ProgrammeSession, session.id),
         {came.id: True, absent.id: False},
         session.starts_at,
@@ -455,7 +464,7 @@ def test_attendance_is_marked_only_from_the_start(organisers):
     # Unmarking, and marking again the same, count as they change.
     later = session.ends_at + timedelta(days=3)
     assert (
-        organise.mark_attendance(
+        organise_people.mark_attendance(
             reload(ProgrammeSession, session.id), {came.id: None, absent.id: False}, later
         )
         == 1
@@ -475,15 +484,17 @@ def test_attendance_refuses_anyone_who_did_not_join(organisers):
     started = session.starts_at + timedelta(minutes=5)
     for stranger in (waiting.id, elsewhere.id, 2**40):
         with pytest.raises(organise.SessionRefused) as refused:
-            organise.mark_attendance(
+            organise_people.mark_attendance(
                 reload(ProgrammeSession, session.id), {joined.id: True, stranger: True}, started
             )
         assert refused.value.code == "unknown"
         _db.session.rollback()
     assert reload(ProgrammeSignup, joined.id).attended is None
-    organise.cancel_session(reload(ProgrammeSession, other_session.id), "中止", NOW, actor=w.op)
+    organise_sessions.cancel_session(
+        reload(ProgrammeSession, other_session.id), "中止", NOW, actor=w.op
+    )
     with pytest.raises(organise.SessionRefused) as refused:
-        organise.mark_attendance(
+        organise_people.mark_attendance(
             reload(ProgrammeSession, other_session.id),
             {},
             other_session.starts_at + timedelta(hours=1),
@@ -500,7 +511,7 @@ def test_a_message_reaches_each_joined_participant_once(organisers):
     a = join(session, w.employees[0])
     b = join(session, w.employees[1])
     join(session, w.employees[2], wait=True)  # waiting: not told
-    message = organise.message_participants(
+    message = organise_people.message_participants(
         reload(ProgrammeSession, session.id), "  長靴でお越しください。 ", NOW, sender=w.op
     )
     _db.session.commit()
@@ -517,7 +528,9 @@ def test_a_message_must_say_something_short(organisers, body, code):
     _, (session,) = new_programme(w.nagano.id, w.op)
     join(session, w.employees[0])
     with pytest.raises(organise.SessionRefused) as refused:
-        organise.message_participants(reload(ProgrammeSession, session.id), body, NOW, sender=w.op)
+        organise_people.message_participants(
+            reload(ProgrammeSession, session.id), body, NOW, sender=w.op
+        )
     assert refused.value.code == code
     assert count(ProgrammeMessage) == 0
 
@@ -525,7 +538,7 @@ def test_a_message_must_say_something_short(organisers, body, code):
 def test_a_message_needs_someone_to_read_it(organisers):
     _, (session,) = new_programme(organisers.nagano.id, organisers.op)
     with pytest.raises(organise.SessionRefused) as refused:
-        organise.message_participants(session, "こんにちは", NOW, sender=organisers.op)
+        organise_people.message_participants(session, "こんにちは", NOW, sender=organisers.op)
     assert refused.value.code == "nobody"
 
 
@@ -539,7 +552,7 @@ def test_participants_are_the_organisers_own_joined_first_then_the_waitlist(orga
     join(session, w.employees[1], 1, wait=True)
     join(session, w.stranger, 1, wait=True)
     assert organise.own_session(w.other.id, session.id) is None
-    people = organise.participants(organise.own_session(w.nagano.id, session.id))
+    people = organise_people.participants(organise.own_session(w.nagano.id, session.id))
     assert [(p.name, p.status, p.participants) for p in people] == [
         ("Participant 0", "joined", 2),
         ("Participant 1", "waitlisted", 1),
@@ -559,7 +572,7 @@ def test_the_list_counts_sessions_ahead_seats_and_the_next_date(organisers):
     )
     new_programme(w.other.id, w.other_op)  # another organisation's: not listed
     join(second, w.employees[0], 3)
-    organise.cancel_session(reload(ProgrammeSession, first.id), "中止", NOW, actor=w.op)
+    organise_sessions.cancel_session(reload(ProgrammeSession, first.id), "中止", NOW, actor=w.op)
     _db.session.commit()
     (row,) = organise.programme_rows(w.nagano.id, NOW)
     assert row.programme.id == programme.id
