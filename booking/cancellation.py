@@ -6,7 +6,7 @@ A cancelled stay frees its nights at once (an external calendar's block that wan
 them takes them), gets the company's credit back by the cancellation policy
 (``billing.ledger``) and its accommodation tax in full (``booking.stay_tax``). Its
 places in programmes that require a stay are given up, their credit-paid fees back in
-full (``regions.programmes.release_for_stay``).
+full (``regions.places.release_for_stay``).
 
 A co-paid stay (the employee paid ``Booking.employee_part`` by card) splits the
 policy's refund ``R`` between its two payers in proportion to their parts
@@ -54,7 +54,7 @@ from core.db import tokyo_today
 from core.extensions import db
 from core.i18n import format_yen
 from regions.coupons import withdraw_for_stay as withdraw_coupons
-from regions.programmes import lock_sessions_for_stays, release_for_stay
+from regions.places import lock_sessions_for_stays, release_for_stay
 
 
 @dataclass(frozen=True)

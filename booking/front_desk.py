@@ -39,7 +39,7 @@ from core.i18n import format_day
 from facilities.models import Facility, Unit
 from lodging import register
 from regions.coupons import withdraw_for_stay as withdraw_coupons
-from regions.programmes import lock_sessions_for_stays, release_for_stay
+from regions.places import lock_sessions_for_stays, release_for_stay
 
 MAX_NOTE = 2000  # characters of the operator's notes on one stay
 MAX_CANCEL_REASON = 300  # Booking.cancel_reason

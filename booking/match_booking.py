@@ -22,7 +22,7 @@ nothing:
   and the accommodation tax, with overage), without the employee's monthly yen
   allowance (``employee_cap=False``: the company decided, not the employee).
 - Each employee is signed up for the proposal's programme sessions
-  (``regions.programmes.join``, one participant, with their new stay); a credit-paid
+  (``regions.places.join``, one participant, with their new stay); a credit-paid
   fee is charged as any sign-up's. A session without a seat refuses the acceptance.
 - The proposal and the request become accepted, the request's other open proposals
   declined, the proposing organisation told (``regions.matching.mark_accepted``).
@@ -76,7 +76,7 @@ from core.i18n import format_day, format_yen
 from facilities.models import Facility
 from lodging.tax import TaxTable
 from pricing.engine import lock_prices
-from regions import match_offer, matching, programmes
+from regions import match_offer, matching, places
 from regions.match_offer import FreeRoom, MatchError
 from regions.models import (
     MatchProposal,
@@ -394,7 +394,7 @@ def accept_proposal(
         lock_session(session_id)
     for booking in bookings:
         for line in plan.programmes:
-            programmes.join(
+            places.join(
                 line.session.id,
                 booking.user,
                 1,

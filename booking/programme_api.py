@@ -2,9 +2,10 @@
 caller's place in one (join, or wait; leave).
 
 Routes on the API blueprint (``booking.api.bp``: bearer tokens, its error shape, its rate
-limits); the rules are ``regions.programmes``'. Each entry of the list is one session
-(``id`` is the session's id; ``programme_id`` its programme's), and the sign-up paths
-name the session. Times are RFC 3339 in Japan time (``+09:00``).
+limits); the rules are ``regions.programmes``' (what is offered) and ``regions.places``'
+(join, leave). Each entry of the list is one session (``id`` is the session's id;
+``programme_id`` its programme's), and the sign-up paths name the session. Times are
+RFC 3339 in Japan time (``+09:00``).
 
 Answers: joined 201; put on the waitlist (``"waitlist": true`` and the session full)
 202; full without asking to wait 409 ``full``; the session's state (begun, cancelled,
@@ -30,7 +31,7 @@ from core.errors import ApiError, RuleError
 from core.extensions import db
 from facilities import municipalities
 from facilities.regions import PREFECTURES_BY_CODE
-from regions import programme_money, programmes
+from regions import places, programme_money, programmes
 from regions.models import ProgrammeSession, ProgrammeSignup, SignupStatus
 
 MIN_PREFECTURE = min(PREFECTURES_BY_CODE)
@@ -178,7 +179,7 @@ def join_programme(session_id: int):
     user = g.api_user
     try:
         booking_id, has_stay = stay_for_session(user, session, booking_id)
-        signup = programmes.join(
+        signup = places.join(
             session.id,
             user,
             participants,
@@ -206,7 +207,7 @@ def leave_programme(session_id: int):
     if signup is None:
         raise ApiError(404, "not_found", "You have no place in this session.")
     try:
-        refund = programmes.leave(signup.id, g.api_user.id, edge_now())
+        refund = places.leave(signup.id, g.api_user.id, edge_now())
     except RuleError as exc:
         db.session.rollback()
         _raise_programme_error(exc)

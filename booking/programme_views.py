@@ -3,7 +3,8 @@ a programme and its sessions, join (the fee shown before the confirm button) and
 (what comes back shown before), my programmes, and the regional page of a municipality.
 
 Routes on the employee blueprint (``booking.views.bp``, signed-in members only). The
-rules are ``regions.programmes``'; this module decides only whether the employee has a
+rules are ``regions.programmes``' (what is offered, a person's places) and
+``regions.places``' (join, leave); this module decides only whether the employee has a
 stay for a session (``stays_covering``: a live stay whose check-in to check-out days
 cover the session's Tokyo date), which ``regions`` cannot see. Somebody else's sign-up
 is 404; only people of a subscribing company join.
@@ -35,7 +36,7 @@ from facilities import municipalities
 from facilities.geo import facility_pins
 from facilities.models import Facility, Unit
 from facilities.regions import PREFECTURES, PREFECTURES_BY_CODE
-from regions import programme_money, programmes
+from regions import places, programme_money, programmes
 from regions.models import (
     PriceKind,
     Programme,
@@ -138,7 +139,7 @@ def stay_for_session(
     (else a ``RuleError`` ``stay_dates``); none named, the first covering stay is taken.
     The stay chosen is locked, and checked again under its lock, before ``join`` takes
     the session's: a cancellation takes them in that order too, so a stay cancelled
-    meanwhile never keeps a place (``regions.programmes.release_for_stay`` has run).
+    meanwhile never keeps a place (``regions.places.release_for_stay`` has run).
     """
     covering = stays_covering(user, session_day(session))
     if booking_id is None:
@@ -384,7 +385,7 @@ def programme_join(session_id: int):
                 "fee_changed",
             )
         booking_id, has_stay = stay_for_session(current_user, session, form.booking_id.data)
-        signup = programmes.join(
+        signup = places.join(
             session.id,
             current_user,
             participants,
@@ -441,8 +442,8 @@ def programme_leave_confirm(signup_id: int):
         signup=signup,
         session=signup.session,
         programme=signup.session.programme,
-        may_leave=programmes.may_leave(signup, now),
-        refund=programmes.leave_preview(signup, now),
+        may_leave=places.may_leave(signup, now),
+        refund=places.leave_preview(signup, now),
         paid=programme_money.paid(signup.id),
         refund_deadline=programme_money.refund_deadline(signup.session.starts_at),
         form=LeaveForm(formdata=None),
@@ -460,19 +461,19 @@ def programme_leave(signup_id: int):
     now = edge_now()
     back = redirect(url_for("booking.programme_leave_confirm", signup_id=signup_id), 303)
     expected = form.expected_refund.data
-    if expected is not None and programmes.leave_preview(signup, now) != expected:
+    if expected is not None and places.leave_preview(signup, now) != expected:
         flash(
             _(
                 "Leaving now returns %(amount)s, not what was shown. Please check and confirm"
                 " again.",
-                amount=format_yen(programmes.leave_preview(signup, now)),
+                amount=format_yen(places.leave_preview(signup, now)),
             ),
             "error",
         )
         return back
     title = signup.session.programme.title(current_locale())
     try:
-        refund = programmes.leave(signup.id, current_user.id, now)
+        refund = places.leave(signup.id, current_user.id, now)
     except RuleError as exc:
         db.session.rollback()
         flash(str(exc.message), "error")
@@ -509,7 +510,7 @@ def my_programmes():
         upcoming=upcoming,
         other=other,
         positions={s.id: programmes.waitlist_position(s) for s in upcoming},
-        leavable={s.id for s in upcoming if programmes.may_leave(s, now)},
+        leavable={s.id for s in upcoming if places.may_leave(s, now)},
         **labels(),
     )
 

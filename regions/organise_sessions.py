@@ -13,7 +13,7 @@ The caller has found the programme or session with ``regions.organise.own_progra
 ``own_session``. Services flush; the caller commits. Changes to seats and money lock the
 session row, then look again (a join racing with a capacity change or a cancellation has
 one outcome), and then the companies' billing accounts in id order, as joining and
-leaving do (``regions.programmes``).
+leaving do (``regions.places``).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from regions.models import (
     SignupStatus,
 )
 from regions.organise import MAX_CAPACITY, OPEN_SIGNUPS, SessionRefused
-from regions.programmes import promote_waitlist
+from regions.places import promote_waitlist
 
 MAX_REASON = 300  # ProgrammeSession.cancel_reason
 MAX_WEEKS = 26
@@ -161,7 +161,7 @@ def set_session_capacity(
     session: ProgrammeSession, capacity: int, now: datetime
 ) -> list[ProgrammeSignup]:
     """Change the session's seats (1–500), never below the places taken; a rise gives
-    freed places to the waitlist in order (``regions.programmes.promote_waitlist``).
+    freed places to the waitlist in order (``regions.places.promote_waitlist``).
     Returns the sign-ups promoted (flushes)."""
     if not 1 <= capacity <= MAX_CAPACITY:
         raise SessionRefused(
@@ -280,7 +280,7 @@ def cancel_session(
         raise SessionRefused(_l("This session has ended."), "ended")
     signups = _open_signups(locked.id)
     # The session first, then the companies' accounts in id order, as joining, leaving
-    # and the waitlist take them (regions.programmes): two of these never wait on each
+    # and the waitlist take them (regions.places): two of these never wait on each
     # other in a circle.
     for company_id in sorted({s.company_id for s in signups}):
         ledger.account_of(company_id, lock=True)

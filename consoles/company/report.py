@@ -54,15 +54,11 @@ The rules, each decided once here:
   and month, never who wrote them.
 - **Average stay length.** The mean booked length, in nights, of the counted stays, to one
   decimal (a stay reaching over the period's edge counts its whole length).
-- **Regional programmes** (issue 20). The sign-ups still joined of the people in scope to
-  programme sessions starting in the period (Tokyo dates): sign-ups, participants (the
-  employees and their companions), the people who joined, and the participants of the
-  sign-ups the organiser marked attended (the rate: attended ÷ the participants marked
-  either way; None when none is). A cancelled session's sign-ups are cancelled: out.
-- **Local spend** (issue 20). The local coupons (地域クーポン) of the scope's stays that
-  their guests redeemed at local shops in the period (Tokyo dates): count and yen, by the
-  shop's category; whoever funded them.
-- Rates are fractions 0–1 rounded to 4 decimals.
+- **Regional programmes and local spend** (issue 20): the scope's people's sign-ups to
+  programme sessions and the local coupons of its stays redeemed in the period, by the
+  rules of ``consoles.company.report_regions``.
+- Rates are fractions 0–1 rounded to 4 decimals (``report_numbers.ratio``; yen per
+  participant or night: ``report_numbers.per``).
 """
 
 from __future__ import annotations
@@ -71,14 +67,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, func, select
 
 from accounts.models import COMPANY_ROLES, Company, User
 from billing.ledger import STAY_KINDS
 from billing.models import BillingAccount, CreditEntry, EntryKind, PaymentStatus, StayPayment
 from billing.services import is_live
 from booking.models import CHARGED_STATUSES, Booking, BookingStatus, StayRating
+from consoles.company.report_numbers import per, ratio
+from consoles.company.report_regions import LocalSpend, ProgrammeUse, local_spend, programme_use
 from consoles.company.report_scope import (  # noqa: F401 (the pages read them here)
     MAX_PERIOD_DAYS,
     YEARS_AROUND,
@@ -93,17 +90,7 @@ from facilities.models import Facility, Unit
 from facilities.regions import PREFECTURES_BY_CODE, REGIONS, REGIONS_BY_SLUG
 from hr.models import DEFAULT_GROUP, GroupPolicy, Purpose
 from pricing.models import PricingPolicy
-from regions.models import (
-    Coupon,
-    CouponRedemption,
-    LocalShop,
-    ProgrammeSession,
-    ProgrammeSignup,
-    ShopCategory,
-    SignupStatus,
-)
 
-RATE_DIGITS = 4  # fractions 0–1, as the operator API's occupancy
 RATING_DIGITS = 2
 LENGTH_DIGITS = 1
 LATEST_COMMENTS = 5
@@ -205,58 +192,6 @@ class SubsidyUse:
 
 
 @dataclass(frozen=True)
-class ProgrammeUse:
-    """The scope's people in regional programmes over the period."""
-
-    signups: int = 0
-    participants: int = 0  # the employees and their companions
-    people: int = 0
-    marked: int = 0  # participants of the sign-ups whose attendance is marked
-    attended: int = 0
-
-    @property
-    def attendance_rate(self) -> float | None:
-        return ratio(self.attended, self.marked) if self.marked else None
-
-
-SHOP_CATEGORY_LABELS = {
-    ShopCategory.CAFE: _l("Cafés"),
-    ShopCategory.RESTAURANT: _l("Restaurants"),
-    ShopCategory.SHOP: _l("Shops and souvenirs"),
-    ShopCategory.ONSEN: _l("Hot springs and baths"),
-    ShopCategory.ACTIVITY: _l("Activities"),
-    ShopCategory.TRANSPORT: _l("Transport"),
-    ShopCategory.OTHER: _l("Other"),
-}
-
-
-@dataclass(frozen=True)
-class SpendRow:
-    category: str
-    count: int
-    yen: int
-
-    @property
-    def label(self) -> str:
-        return str(SHOP_CATEGORY_LABELS.get(self.category, self.category))
-
-
-@dataclass(frozen=True)
-class LocalSpend:
-    """The local coupons of the scope's stays redeemed in the period, by shop category."""
-
-    by_category: list[SpendRow] = field(default_factory=list)
-
-    @property
-    def count(self) -> int:
-        return sum(row.count for row in self.by_category)
-
-    @property
-    def yen(self) -> int:
-        return sum(row.yen for row in self.by_category)
-
-
-@dataclass(frozen=True)
 class OutcomeReport:
     period: Period
     scope: Scope
@@ -343,16 +278,6 @@ class OutcomeReport:
             "programme_participants": self.programmes.participants,
             "local_spend": self.local_spend.yen,
         }
-
-
-def ratio(part: int, whole: int) -> float:
-    """``part / whole`` as a fraction rounded to 4 decimals; 0 when ``whole`` is 0."""
-    return round(part / whole, RATE_DIGITS) if whole else 0.0
-
-
-def per(yen: int, count: int) -> int:
-    """``yen / count`` rounded to the yen, half up; 0 when ``count`` is 0."""
-    return (2 * yen + count) // (2 * count) if count else 0
 
 
 # --- reading --------------------------------------------------------------------------
@@ -559,77 +484,9 @@ def outcome_report(scope: Scope, period: Period) -> OutcomeReport:
             for r, f, b in ratings
             if r.comment.strip()
         ][:LATEST_COMMENTS],
-        programmes=_programmes(scope, period),
-        local_spend=_local_spend(scope, period),
+        programmes=programme_use(scope, period),
+        local_spend=local_spend(scope, period),
     )
-
-
-def _in_scope(query: Select, scope: Scope, user_id) -> Select:
-    """``query`` walled to the scope's people (``user_id``: the column naming them)."""
-    query = query.join(User, User.id == user_id).where(User.company_id == scope.company_id)
-    if scope.manager_id is not None:
-        query = query.where(User.manager_id == scope.manager_id)
-    return query
-
-
-def _programmes(scope: Scope, period: Period) -> ProgrammeUse:
-    start, end = period.instants()
-    participants = ProgrammeSignup.participants
-    query = (
-        select(
-            func.count(ProgrammeSignup.id),
-            func.coalesce(func.sum(participants), 0),
-            # A sign-up purged after the retention period names nobody: one person each.
-            func.count(func.distinct(ProgrammeSignup.user_id))
-            + func.coalesce(func.sum(case((ProgrammeSignup.user_id.is_(None), 1), else_=0)), 0),
-            func.coalesce(
-                func.sum(case((ProgrammeSignup.attended.is_(None), 0), else_=participants)), 0
-            ),
-            func.coalesce(
-                func.sum(case((ProgrammeSignup.attended.is_(True), participants), else_=0)), 0
-            ),
-        )
-        .select_from(ProgrammeSignup)
-        .join(ProgrammeSession, ProgrammeSession.id == ProgrammeSignup.session_id)
-        .where(
-            ProgrammeSignup.company_id == scope.company_id,
-            ProgrammeSignup.status == SignupStatus.JOINED,
-            ProgrammeSession.starts_at >= start,
-            ProgrammeSession.starts_at < end,
-        )
-    )
-    if scope.manager_id is not None:  # a manager's team: sign-ups still naming someone
-        query = _in_scope(query, scope, ProgrammeSignup.user_id)
-    signups, joined, people, marked, attended = db.session.execute(query).one()
-    return ProgrammeUse(int(signups), int(joined), int(people), int(marked), int(attended))
-
-
-def _local_spend(scope: Scope, period: Period) -> LocalSpend:
-    start, end = period.instants()
-    query = (
-        select(
-            LocalShop.category,
-            func.count(CouponRedemption.id),
-            func.coalesce(func.sum(CouponRedemption.amount), 0),
-        )
-        .select_from(CouponRedemption)
-        .join(Coupon, Coupon.id == CouponRedemption.coupon_id)
-        .join(Booking, Booking.id == Coupon.booking_id)
-        .join(LocalShop, LocalShop.id == CouponRedemption.shop_id)
-        .where(
-            Booking.company_id == scope.company_id,
-            CouponRedemption.redeemed_at >= start,
-            CouponRedemption.redeemed_at < end,
-        )
-        .group_by(LocalShop.category)
-    )
-    rows = {
-        category: (int(count), int(yen))
-        for category, count, yen in db.session.execute(_in_scope(query, scope, Coupon.user_id))
-    }
-    known = [c.value for c in ShopCategory]
-    order = known + sorted(set(rows) - set(known))
-    return LocalSpend([SpendRow(c, *rows[c]) for c in order if c in rows])
 
 
 def _ratings(scope: Scope, ids: Select, counted: set[int]):

@@ -1,4 +1,4 @@
-"""A stay's programme places follow it (regions.programmes.release_for_stay): a stay
+"""A stay's programme places follow it (regions.places.release_for_stay): a stay
 cancelled (by the employee or the front desk) or recorded as a no-show gives up its
 places in programmes that require a stay, their credit-paid fees back in full whatever
 the deadline, the waitlist promoted; a place in a programme open to anyone is kept,
@@ -19,7 +19,7 @@ from booking import cancellation, front_desk, services
 from booking.models import Booking, BookingStatus
 from booking.programme_views import stay_for_session
 from core.errors import RuleError
-from regions import programme_money, programmes
+from regions import places, programme_money, programmes
 from regions.models import ProgrammeSession, ProgrammeSignup, SignupStatus
 from tests.booking.test_race import race
 from tests.conftest import NOW, days
@@ -63,7 +63,7 @@ def book(db, user, unit, check_in: int, check_out: int):
 
 
 def join(db, session_id, user, participants=1, *, booking_id=None, waitlist=False):
-    signup = programmes.join(
+    signup = places.join(
         session_id,
         user,
         participants,
@@ -221,7 +221,7 @@ def test_a_no_show_gives_up_its_places_but_not_those_begun(
 
 
 def test_release_for_an_unknown_stay_changes_nothing(db):
-    assert programmes.release_for_stay(987_654, NOW) == 0
+    assert places.release_for_stay(987_654, NOW) == 0
 
 
 def _cancel_in_thread(app, db, booking_id: int, user_id: int, barrier) -> str:
@@ -244,7 +244,7 @@ def _join_in_thread(app, db, session_id: int, user_id: int, barrier) -> str:
             booking_id, has_stay = stay_for_session(
                 user, db.session.get(ProgrammeSession, session_id), None
             )
-            programmes.join(
+            places.join(
                 session_id,
                 user,
                 1,

@@ -39,7 +39,7 @@ from identity.models import Application, ApplicationKind
 from lodging.models import AccommodationTaxRule
 from notifications.models import WebhookEndpoint
 from notifications.webhook_endpoints import new_secret, seal_secret
-from regions import match_offer, matching, programmes
+from regions import match_offer, matching, places, programmes
 from regions.coupon_tokens import token_of
 from regions.models import (
     Coupon,
@@ -643,7 +643,7 @@ def _programme_signup(app: Flask, employee: User, now: datetime) -> int:
         .order_by(Programme.capacity.desc(), Programme.id)
     ).first()
     session = programmes.upcoming_sessions(open_to_all, now)[0]
-    signup = programmes.join(
+    signup = places.join(
         session.id,
         employee,
         1,

@@ -25,7 +25,7 @@ from notifications import mail_context, mail_render, notices, preferences
 from notifications.catalog import BY_NAME, kinds_for_event, kinds_for_role
 from notifications.facts import REGION_LOADERS, REGION_NOTICE_TEXTS, REGION_SUBJECTS
 from notifications.models import MailOptOut, Notice
-from regions import organise_people, organise_sessions, programmes
+from regions import organise_people, organise_sessions, places
 from regions.models import MatchProposal, MatchRequest
 from tests.conftest import NOW, days, signed_in
 from tests.notifications.mailing import (
@@ -565,7 +565,7 @@ def test_every_programme_mail_renders_in_both_languages(app, organisers):
     join(session, w.employees[1], 2)
     join(session, w.employees[2], 1, wait=True)
     join(later, w.employees[1], 1)
-    programmes.leave(a.id, w.employees[0].id, NOW)  # the waitlist's first gets the place
+    places.leave(a.id, w.employees[0].id, NOW)  # the waitlist's first gets the place
     organise_people.message_participants(
         reload(type(session), session.id), "こんにちは", NOW, sender=w.op
     )

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 from accounts.models import Role, User
 from core.extensions import db as _db
-from regions import organise, organise_sessions, programmes
+from regions import organise, organise_sessions, places
 from regions.models import ProgrammeSession, ProgrammeSignup
 from tests.conftest import NOW
 
@@ -62,7 +62,7 @@ def new_programme(org_id: int, actor: User, *, sessions: int = 1, **changes):
 
 def join(session: ProgrammeSession, employee: User, participants: int = 1, *, wait=False):
     """The employee joins (or waits for) the session; committed."""
-    signup = programmes.join(
+    signup = places.join(
         session.id,
         employee,
         participants,

@@ -22,7 +22,14 @@ from accounts.models import User
 from billing import ledger
 from core.db import TOKYO
 from core.extensions import db as _db
-from regions import organise, organise_people, organise_sessions, programme_money, programmes
+from regions import (
+    organise,
+    organise_people,
+    organise_sessions,
+    places,
+    programme_money,
+    programmes,
+)
 from regions.models import (
     Programme,
     ProgrammeMessage,
@@ -399,7 +406,7 @@ def test_joins_racing_a_cancellation_end_cancelled_and_refunded(app, organisers,
                     )
                     _db.session.commit()
                     return ("cancel", done.told)
-                programmes.join(
+                places.join(
                     session_id,
                     _db.session.get(User, ids[i]),
                     1,

@@ -16,7 +16,7 @@ from consoles.company.report_scope import Period as CompanyPeriod
 from consoles.company.report_scope import Scope
 from consoles.operator.region_report import Period as RegionPeriod
 from consoles.operator.region_report import region_report
-from regions import programmes, retention
+from regions import places, retention
 from regions.models import ProgrammeMessage, ProgrammeSession, ProgrammeSignup
 from tests.conftest import NOW, PASSWORD
 from tests.regions.programme_fixtures import make_programme
@@ -32,7 +32,7 @@ def organiser(make_operator):
 
 
 def _join(db, session: ProgrammeSession, user, participants: int = 1) -> ProgrammeSignup:
-    signup = programmes.join(
+    signup = places.join(
         session.id,
         user,
         participants,

@@ -1,6 +1,7 @@
-"""Joining a region's programmes (regions.programmes): seats never oversold, the
-waitlist in order, a credit-paid fee charged once and given back before the deadline
-only, stays required where asked, and what the pages and the search read."""
+"""Joining a region's programmes (regions.places) and reading them (regions.programmes):
+seats never oversold, the waitlist in order, a credit-paid fee charged once and given
+back before the deadline only, stays required where asked, and what the pages and the
+search read."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from accounts.models import User
 from billing import ledger
 from billing.models import CreditEntry, EntryKind
 from booking import services
-from regions import programme_money, programmes
+from regions import places, programme_money, programmes
 from regions.models import ProgrammeSession, ProgrammeSignup, SessionStatus, SignupStatus
 from regions.programmes import ProgrammeError, SessionFull
 from tests.booking.test_race import race
@@ -34,7 +35,7 @@ def join(session_id: int, user: User, participants: int = 1, **kw):
     kw.setdefault("grace_days", GRACE)
     kw.setdefault("now", NOW)
     now = kw.pop("now")
-    return programmes.join(session_id, user, participants, now, **kw)
+    return places.join(session_id, user, participants, now, **kw)
 
 
 def session_of(programme) -> ProgrammeSession:
@@ -201,7 +202,7 @@ def test_leaving_frees_seats_and_can_join_again(db, organiser, make_employee):
     employee = make_employee()
     signup = join(session.id, employee, 2)
     db.session.commit()
-    assert programmes.leave(signup.id, employee.id, NOW) == 0
+    assert places.leave(signup.id, employee.id, NOW) == 0
     db.session.commit()
     assert (signup.status, signup.left_at) == (SignupStatus.LEFT, NOW)
     assert seats_taken(db, session.id) == 0
@@ -220,17 +221,17 @@ def test_leaving_someone_elses_signup_is_not_found(db, organiser, make_employee)
     signup = join(session.id, owner)
     db.session.commit()
     with pytest.raises(ProgrammeError) as refused:
-        programmes.leave(signup.id, other.id, NOW)
+        places.leave(signup.id, other.id, NOW)
     assert refused.value.code == "not_found"
     db.session.rollback()
     with pytest.raises(ProgrammeError) as refused:
-        programmes.leave(signup.id, owner.id, FIRST_START)  # once begun
+        places.leave(signup.id, owner.id, FIRST_START)  # once begun
     assert refused.value.code == "started"
     db.session.rollback()
-    programmes.leave(signup.id, owner.id, NOW)
+    places.leave(signup.id, owner.id, NOW)
     db.session.commit()
     with pytest.raises(ProgrammeError) as refused:
-        programmes.leave(signup.id, owner.id, NOW)
+        places.leave(signup.id, owner.id, NOW)
     assert refused.value.code == "not_joined"
 
 
@@ -248,7 +249,7 @@ def test_the_waitlist_fills_freed_places_in_order_skipping_those_that_do_not_fit
     assert [programmes.waitlist_position(s) for s in (third, fourth, fifth)] == [1, 2, 3]
 
     # One seat frees: the first in line needs three and waits on; the next fits.
-    programmes.leave(second.id, b.id, NOW + timedelta(hours=1))
+    places.leave(second.id, b.id, NOW + timedelta(hours=1))
     db.session.commit()
     assert [s.status for s in (third, fourth, fifth)] == [
         SignupStatus.WAITLISTED,
@@ -258,7 +259,7 @@ def test_the_waitlist_fills_freed_places_in_order_skipping_those_that_do_not_fit
     assert programmes.waitlist_position(third) == 1
     assert programmes.waitlist_position(fifth) == 2
     # Four seats free: the first in line now fits, then the last.
-    programmes.leave(first.id, a.id, NOW + timedelta(hours=2))
+    places.leave(first.id, a.id, NOW + timedelta(hours=2))
     db.session.commit()
     assert [s.status for s in (third, fourth, fifth)] == [SignupStatus.JOINED] * 3
     assert seats_taken(db, session.id) == 5
@@ -276,7 +277,7 @@ def test_promote_waitlist_after_a_capacity_is_raised(db, organiser, make_employe
         select(ProgrammeSession).where(ProgrammeSession.id == session.id).with_for_update()
     )
     locked.capacity = 5
-    promoted = programmes.promote_waitlist(locked, NOW)
+    promoted = places.promote_waitlist(locked, NOW)
     db.session.commit()
     assert promoted == [waiting[0]]
     assert [s.status for s in waiting] == [SignupStatus.JOINED, SignupStatus.WAITLISTED]
@@ -304,8 +305,8 @@ def test_a_credit_fee_is_charged_once_and_refunded_before_the_deadline(
     assert signup.fee == 6000
     assert credit_entries(db, signup.id) == [(EntryKind.PROGRAMME, -6000)]
     before = session.starts_at - timedelta(hours=25)
-    assert programmes.leave_preview(signup, before) == 6000
-    assert programmes.leave(signup.id, employee.id, before) == 6000
+    assert places.leave_preview(signup, before) == 6000
+    assert places.leave(signup.id, employee.id, before) == 6000
     db.session.commit()
     assert credit_entries(db, signup.id) == [
         (EntryKind.PROGRAMME, -6000),
@@ -324,8 +325,8 @@ def test_leaving_after_the_deadline_gives_nothing_back(db, organiser, paying_emp
     signup = join(session.id, employee)
     db.session.commit()
     late = programme_money.refund_deadline(session.starts_at) + timedelta(seconds=1)
-    assert programmes.leave_preview(signup, late) == 0
-    assert programmes.leave(signup.id, employee.id, late) == 0
+    assert places.leave_preview(signup, late) == 0
+    assert places.leave(signup.id, employee.id, late) == 0
     db.session.commit()
     assert credit_entries(db, signup.id) == [(EntryKind.PROGRAMME, -3000)]
     # Joining again with as many participants costs nothing more; with more, refused.
@@ -379,7 +380,7 @@ def test_a_promotion_the_company_will_not_pay_waits_on(
     pays = join(session.id, paying_employee(), waitlist=True)
     db.session.commit()
     assert credit_entries(db, refuses.id) == []  # waiting is not charged
-    programmes.leave(held.id, first.id, NOW)
+    places.leave(held.id, first.id, NOW)
     db.session.commit()
     assert (refuses.status, pays.status) == (SignupStatus.WAITLISTED, SignupStatus.JOINED)
     assert credit_entries(db, pays.id) == [(EntryKind.PROGRAMME, -1000)]
@@ -396,7 +397,7 @@ def join_in_thread(app, db, user_id: int, session_id: int, waitlist: bool, barri
         try:
             barrier.wait()  # nothing read before: on SQLite a read holds the write lock
             user = db.session.get(User, user_id)
-            signup = programmes.join(
+            signup = places.join(
                 session_id,
                 user,
                 1,
@@ -460,7 +461,7 @@ def test_concurrent_signups_wait_in_line_and_move_up_in_order(app, db, organiser
         with app.app_context():
             try:
                 barrier.wait()
-                refund = programmes.leave(*pairs[i], NOW)
+                refund = places.leave(*pairs[i], NOW)
                 db.session.commit()
                 return refund
             finally:
@@ -552,7 +553,7 @@ def test_signups_for_a_stay_and_of_a_person(db, organiser, make_employee, make_u
     without = join(second.id, employee)
     db.session.commit()
     assert programmes.signups_for_booking(booking.id) == [with_stay]
-    programmes.leave(with_stay.id, employee.id, NOW)
+    places.leave(with_stay.id, employee.id, NOW)
     db.session.commit()
     assert programmes.signups_for_booking(booking.id) == []
     assert programmes.signups_for_booking(booking.id, statuses=("left",)) == [with_stay]
