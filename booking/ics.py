@@ -5,10 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from flask_babel import gettext
 from icalendar import Calendar, Event
 
 from booking.models import Booking
 from regions.models import ProgrammeSignup
+
+
+def stay_description(booking: Booking) -> str:
+    """The stay's event text in the current language: the facility's check-in and
+    check-out times and the booking number (the stay page's file and the mails' alike)."""
+    facility = booking.unit.facility
+    return gettext(
+        "Check-in from %(check_in)s, check-out by %(check_out)s. Booking number %(number)d.",
+        check_in=f"{facility.check_in_time:%H:%M}",
+        check_out=f"{facility.check_out_time:%H:%M}",
+        number=booking.id,
+    )
 
 
 def stay_calendar(

@@ -7,11 +7,10 @@ and those near it) and its ``.ics`` (with the programmes joined). Pages on
 from __future__ import annotations
 
 from flask import Response, abort, current_app, render_template
-from flask_babel import gettext as _
 from flask_login import current_user
 
 from booking import lookups, ratings, services, stay_options, stay_tax
-from booking.ics import stay_calendar
+from booking.ics import stay_calendar, stay_description
 from booking.money_notes import year_subsidy_of
 from booking.terms import StayTerms, cancellation_terms, cancellation_terms_of
 from booking.views import bp
@@ -86,13 +85,7 @@ def _programmes_near(booking, today, limit: int = 5) -> list:
 @bp.get("/stays/<int:booking_id>.ics")
 def stay_ics(booking_id: int):
     booking = _own_booking(booking_id)
-    facility = booking.unit.facility
-    description = _(
-        "Check-in from %(check_in)s, check-out by %(check_out)s. Booking number %(number)d.",
-        check_in=f"{facility.check_in_time:%H:%M}",
-        check_out=f"{facility.check_out_time:%H:%M}",
-        number=booking.id,
-    )
+    description = stay_description(booking)
     body = stay_calendar(
         booking,
         current_app.config["CALENDAR_UID_DOMAIN"],

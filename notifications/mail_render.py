@@ -27,7 +27,7 @@ from jinja2 import Environment
 
 from accounts import events as ev
 from accounts.models import User
-from booking.ics import stay_calendar
+from booking.ics import stay_calendar, stay_description
 from core.i18n import format_day, format_yen
 from core.job_summary import N_
 from core.urls import public_url
@@ -169,13 +169,7 @@ def _tidy(text: str) -> str:
 def _stay_file(facts: Facts, locale: str, now: datetime) -> tuple[str, str, str]:
     """The stay as an .ics file, the same event (UID) as the stay page's download."""
     booking = facts.values["booking"]
-    facility = facts.values["facility"]
-    description = gettext(
-        "Check-in from %(check_in)s, check-out by %(check_out)s. Booking number %(number)d.",
-        check_in=f"{facility.check_in_time:%H:%M}",
-        check_out=f"{facility.check_out_time:%H:%M}",
-        number=booking.id,
-    )
+    description = stay_description(booking)
     body = stay_calendar(
         booking,
         current_app.config["CALENDAR_UID_DOMAIN"],

@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -41,7 +40,7 @@ from regions.models import (
     SignupStatus,
 )
 from regions.organise import MAX_CAPACITY, OPEN_SIGNUPS, SessionRefused
-from regions.places import promote_waitlist
+from regions.places import event_data, promote_waitlist
 
 MAX_REASON = 300  # ProgrammeSession.cancel_reason
 MAX_WEEKS = 26
@@ -226,22 +225,6 @@ def cancel_preview(session: ProgrammeSession) -> CancelPreview:
 class Cancelled:
     told: int  # sign-ups cancelled, each told by a ``programme.cancelled`` event
     refunded: int  # yen back to the companies' credit
-
-
-def event_data(session: ProgrammeSession, signup: ProgrammeSignup, **more) -> dict[str, Any]:
-    """What a programme event of ``signup`` carries (``accounts.events``)."""
-    programme = session.programme
-    return {
-        "programme_id": programme.id,
-        "session_id": session.id,
-        "title_ja": programme.title_ja,
-        "title_en": programme.title_en,
-        "starts_at": session.starts_at.isoformat(),
-        "ends_at": session.ends_at.isoformat(),
-        "participants": signup.participants,
-        "fee": signup.fee,
-        **more,
-    }
 
 
 def emit_signup_event(

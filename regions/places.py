@@ -117,7 +117,9 @@ def _check_person(user: User) -> None:
         )
 
 
-def _event_data(signup: ProgrammeSignup, session: ProgrammeSession, **more) -> dict:
+def event_data(session: ProgrammeSession, signup: ProgrammeSignup, **more) -> dict:
+    """What a programme event of ``signup`` carries (``accounts.events``); the organiser's
+    events (``regions.organise_sessions``) carry the same."""
     programme = session.programme
     return {
         "programme_id": programme.id,
@@ -140,7 +142,7 @@ def _emit(type_: str, signup: ProgrammeSignup, session: ProgrammeSession, now, *
         company_id=signup.company_id,
         operator_id=session.programme.operator_id,
         subject=("programme_signup", signup.id),
-        data=_event_data(signup, session, **more),
+        data=event_data(session, signup, **more),
     )
 
 
