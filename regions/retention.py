@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, or_, select, update
 
 from core.db import TOKYO, tokyo_today
 from core.extensions import db
@@ -54,31 +54,35 @@ def _due(cutoff: date, limit: int) -> list[int]:
 
 
 def _purge(session_ids: list[int], now: datetime) -> tuple[int, int]:
-    """Unlink the sessions' sign-ups and empty their messages; (sign-ups, messages)."""
-    signups = db.session.scalar(
-        select(func.count())
-        .select_from(ProgrammeSignup)
-        .where(ProgrammeSignup.session_id.in_(session_ids), ProgrammeSignup.user_id.is_not(None))
-    )
-    db.session.execute(
+    """Unlink the sessions' sign-ups and empty their messages; (sign-ups, messages) that
+    still held something."""
+    signups = db.session.execute(
         update(ProgrammeSignup)
-        .where(ProgrammeSignup.session_id.in_(session_ids))
+        .where(
+            ProgrammeSignup.session_id.in_(session_ids),
+            or_(ProgrammeSignup.user_id.is_not(None), ProgrammeSignup.booking_id.is_not(None)),
+        )
         .values(user_id=None, booking_id=None)
-    )
-    messages = db.session.scalar(
-        select(func.count())
-        .select_from(ProgrammeMessage)
+    ).rowcount
+    messages = db.session.execute(
+        update(ProgrammeMessage)
         .where(ProgrammeMessage.session_id.in_(session_ids), ProgrammeMessage.body != "")
-    )
-    db.session.execute(
-        update(ProgrammeMessage).where(ProgrammeMessage.session_id.in_(session_ids)).values(body="")
-    )
+        .values(body="")
+    ).rowcount
     db.session.execute(
         update(ProgrammeSession)
         .where(ProgrammeSession.id.in_(session_ids))
         .values(personal_data_purged_at=now)
     )
-    return int(signups), int(messages)
+    return signups, messages
+
+
+def people_in_signups():
+    """How many people a set of sign-ups names, as a column expression: the distinct
+    employees, and each sign-up purged after the retention period as one person (it
+    names nobody). The region's and the company's reports count alike."""
+    purged = case((ProgrammeSignup.user_id.is_(None), 1), else_=0)
+    return func.count(func.distinct(ProgrammeSignup.user_id)) + func.coalesce(func.sum(purged), 0)
 
 
 def purge_participants(

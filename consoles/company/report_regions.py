@@ -35,6 +35,7 @@ from regions.models import (
     ShopCategory,
     SignupStatus,
 )
+from regions.retention import people_in_signups
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,7 @@ def programme_use(scope: Scope, period: Period) -> ProgrammeUse:
         select(
             func.count(ProgrammeSignup.id),
             func.coalesce(func.sum(participants), 0),
-            # A sign-up purged after the retention period names nobody: one person each.
-            func.count(func.distinct(ProgrammeSignup.user_id))
-            + func.coalesce(func.sum(case((ProgrammeSignup.user_id.is_(None), 1), else_=0)), 0),
+            people_in_signups(),
             func.coalesce(
                 func.sum(case((ProgrammeSignup.attended.is_(None), 0), else_=participants)), 0
             ),

@@ -87,6 +87,7 @@ from regions.models import (
     ShopCategory,
     SignupStatus,
 )
+from regions.retention import people_in_signups
 
 RATE_DIGITS = 4
 MAX_PERIOD_YEARS = 2  # a period ends at most two years after it begins
@@ -453,16 +454,7 @@ def _programmes(code: str, period: Period) -> tuple[ProgrammeFigures, Counter]:
             signups=True,
         ).group_by(ProgrammeSession.id, ProgrammeSession.starts_at)
     ).all()
-    # Sign-ups purged after the retention period name nobody: each counts as one person.
-    purged = case((ProgrammeSignup.user_id.is_(None), 1), else_=0)
-    people = db.session.scalar(
-        _sessions_in(
-            (func.count(func.distinct(ProgrammeSignup.user_id)) + func.sum(purged),),
-            code,
-            period,
-            signups=True,
-        )
-    )
+    people = db.session.scalar(_sessions_in((people_in_signups(),), code, period, signups=True))
     by_month: Counter[date] = Counter()
     signups = participants = marked = attended = 0
     for starts_at, count, joined, marked_people, attended_people in rows:
